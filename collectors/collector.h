@@ -1,0 +1,62 @@
+/* collectors/collector.h - what every source type provides.
+ *
+ * A collector *type* is a const table of functions with a name; a
+ * configured *instance* is the daemon's (daemon/instances.h), which points
+ * to its type, owns the context the type's configure() made, and frees it
+ * with destroy() after stop() has finished.
+ *
+ * Error contract: functions return 0 or a negative errno-style code, and a
+ * function that returns an error never calls its callback.
+ *
+ * Lifecycle: configure (may run while an older configuration is live:
+ * no side effects beyond memory) -> start -> collect, collect, ... ->
+ * stop -> destroy.  collect() runs on the daemon's schedule and calls
+ * done() exactly once; the daemon never starts a collect while one is in
+ * flight.  A collector may also report on its own between collects (the
+ * file collector does on file-change events), always through its sink and
+ * always on the loop thread.
+ */
+#ifndef VG_COLLECTOR_H
+#define VG_COLLECTOR_H
+
+#include "daemon/conf.h"
+#include "daemon/confmap.h"
+#include "daemon/sink.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+struct vg_collector_env {
+  uv_loop_t *loop;
+  struct vg_sink *sink; /* the instance's; owned by the daemon */
+  const char *name;     /* instance name, for messages */
+};
+
+/* status 0, or negative errno with `error` saying why for a person (the
+ * daemon logs it, rate-limited, and shows it on the status page). */
+typedef void (*vg_collect_done)(void *arg, int status, const char *error);
+
+struct vg_collector_type {
+  const char *name;        /* the config's "type" */
+  const char *description; /* one line, for the reference docs */
+  /* The series of this type's sources live as long as the source holds
+   * them (a file until it is removed or edited), so "stale_after" does not
+   * apply to them. */
+  bool keeps_series;
+  /* Keys this type reads, NULL-terminated; the daemon checks unknown keys
+   * against these and its own common keys. */
+  const struct vg_cfg_key *const *config_tables;
+  int (*configure)(void **ctx, const cJSON *cfg, struct vg_cfg_err *err);
+  int (*start)(void *ctx, const struct vg_collector_env *env);
+  int (*collect)(void *ctx, vg_collect_done done, void *arg);
+  /* Cancels what is in flight and closes every handle; `stopped` runs when
+   * the last is closed (possibly before stop returns). */
+  void (*stop)(void *ctx, void (*stopped)(void *arg), void *arg);
+  void (*destroy)(void *ctx);
+};
+
+/* The registry: every collector type, NULL-terminated. */
+extern const struct vg_collector_type *const vg_collector_types[];
+const struct vg_collector_type *vg_collector_type_find(const char *name);
+
+#endif

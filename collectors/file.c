@@ -1,0 +1,648 @@
+/* collectors/file.c - CSV and JSON files matched by a glob.
+ *
+ * The folder is watched (uv_fs_event) and rescanned on every collect as a
+ * fallback.  A scan runs in the thread pool: it lists the folder, stats
+ * each matching file, and reads and parses every file that changed since
+ * it was last read -- if it is complete.  A file is complete when it was
+ * renamed into place (the usual write-then-rename), or when its size and
+ * modification time have not changed for `settle`; a file still being
+ * written is looked at again when it has settled.  Back on the loop, each
+ * parsed file replaces its series in the store in one round, and the
+ * series of a file that was removed are dropped.
+ *
+ * One scan at a time per collector: requests that arrive meanwhile are
+ * folded into one more scan afterwards.  A file that cannot be read or
+ * parsed as a whole keeps the series of its last good version, and the
+ * error is reported (once per version of the file).
+ *
+ * Must never: read or parse on the loop thread, or keep series of a file
+ * that is gone.
+ */
+#include "collectors/collector.h"
+#include "daemon/batch.h"
+#include "daemon/clock.h"
+#include "daemon/log.h"
+#include "daemon/mapping.h"
+#include "daemon/mem.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct file_config {
+  char *path;   /* folder/pattern, absolute after configure */
+  char *format; /* "auto", "csv", "json" */
+  int64_t settle_ms;
+  uint64_t max_file_size;
+};
+
+static const struct vg_cfg_key file_keys[] = {
+    {"path", VG_CFG_PATH, NULL, offsetof(struct file_config, path),
+     "Files to read: a folder and a file-name pattern with * ? [...], e.g. "
+     "\"/srv/reports/*.csv\"; relative to the configuration file's folder. "
+     "Only the file name may hold wildcards.",
+     true},
+    {"format", VG_CFG_STRING, "auto", offsetof(struct file_config, format),
+     "\"csv\", \"json\", or \"auto\" (from the pattern's extension: .csv, "
+     ".tsv, .txt or .json).",
+     false},
+    {"settle", VG_CFG_DURATION, "250ms",
+     offsetof(struct file_config, settle_ms),
+     "A file written in place is read once its size and modification time "
+     "have not changed for this long; a file renamed into place is read at "
+     "once.",
+     false},
+    {"max_file_size", VG_CFG_SIZE, "256MiB",
+     offsetof(struct file_config, max_file_size),
+     "Larger files are refused with an error rather than read.", false},
+    VG_CFG_END,
+};
+
+static const struct vg_cfg_key *const file_tables[] = {file_keys,
+                                                       vg_mapping_keys, NULL};
+
+/* What the loop knows of one file. */
+struct tracked {
+  char *name; /* in the folder; owned */
+  bool read;  /* some version was parsed */
+  uint64_t size, ino;
+  int64_t mtime_ns;
+  bool renamed; /* an event said it was renamed into place */
+  char *error;  /* of the current version, owned; NULL: none */
+};
+
+enum outcome { UNCHANGED, PARSED, UNSETTLED, GONE, FAILED };
+
+struct scan_result {
+  char *name;
+  enum outcome outcome;
+  uint64_t size, ino;
+  int64_t mtime_ns;
+  struct vg_batch *batch; /* PARSED */
+  char *error;            /* FAILED */
+  int64_t retry_ms;       /* UNSETTLED */
+};
+
+/* A scan handed to the thread pool: inputs copied, outputs filled there,
+ * all read back on the loop in scan_after(). */
+struct scan {
+  uv_work_t work;
+  struct file_collector *fc;
+  /* inputs */
+  struct tracked *known; /* copies of name/size/mtime/ino/renamed */
+  size_t nknown;
+  int64_t now_ms;
+  /* outputs */
+  struct scan_result *results;
+  size_t nresults, cap;
+  char *folder_error;
+};
+
+struct file_collector {
+  struct file_config cfg;
+  struct vg_mapping *mapping;
+  char *dir, *pattern; /* split from cfg.path; owned */
+
+  uv_loop_t *loop;
+  struct vg_sink *sink;
+  const char *name;
+  uv_fs_event_t watcher;
+  bool watching;
+  uv_timer_t timer; /* next scan after an event or an unsettled file */
+
+  struct tracked *files;
+  size_t nfiles, capfiles;
+
+  struct scan *scanning; /* in the thread pool; NULL: none */
+  bool scan_again;
+  vg_collect_done done; /* of the collect waiting for a scan */
+  void *done_arg;
+  bool done_after_next; /* the collect came while another scan ran */
+
+  bool stopping;
+  unsigned open_handles;
+  void (*stopped)(void *arg);
+  void *stopped_arg;
+};
+
+/* --- the thread-pool side -------------------------------------------- */
+
+static struct scan_result *add_result(struct scan *s, const char *name,
+                                      enum outcome outcome) {
+  s->results = vg_grow(s->results, &s->cap, s->nresults + 1, sizeof *s->results);
+  struct scan_result *r = &s->results[s->nresults++];
+  memset(r, 0, sizeof *r);
+  r->name = vg_strdup(name);
+  r->outcome = outcome;
+  return r;
+}
+
+static const struct tracked *find_known(const struct scan *s,
+                                        const char *name) {
+  for (size_t i = 0; i < s->nknown; i++)
+    if (strcmp(s->known[i].name, name) == 0)
+      return &s->known[i];
+  return NULL;
+}
+
+/* Reads a whole file; 0, or -errno with *error set. */
+static int read_file(int fd, uint64_t size, uint64_t max, char **data,
+                     size_t *len, char **error) {
+  if (size > max) {
+    *error = vg_asprintf("%llu bytes is more than max_file_size (%llu)",
+                         (unsigned long long)size, (unsigned long long)max);
+    return -EFBIG;
+  }
+  char *buf = vg_malloc(size + 1);
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = read(fd, buf + got, size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      free(buf);
+      *error = vg_asprintf("cannot read: %s", n < 0 ? strerror(e)
+                                                    : "file shrank while read");
+      return -e;
+    }
+    got += (size_t)n;
+  }
+  buf[got] = '\0';
+  *data = buf;
+  *len = got;
+  return 0;
+}
+
+static void parse_file(struct scan *s, struct scan_result *r, int fd,
+                       const char *path) {
+  struct file_collector *fc = s->fc;
+  char *data = NULL;
+  size_t len = 0;
+  if (read_file(fd, r->size, fc->cfg.max_file_size, &data, &len, &r->error)) {
+    r->outcome = FAILED;
+    return;
+  }
+  /* A file that changed while we read it is not complete yet. */
+  struct stat after;
+  if (fstat(fd, &after) == 0 &&
+      ((uint64_t)after.st_size != r->size ||
+       (int64_t)after.st_mtim.tv_sec * 1000000000 + after.st_mtim.tv_nsec !=
+           r->mtime_ns)) {
+    free(data);
+    r->outcome = UNSETTLED;
+    r->retry_ms = fc->cfg.settle_ms;
+    return;
+  }
+  /* The batch may use several times the file's size for its samples. */
+  r->batch = vg_batch_new(fc->cfg.max_file_size * 4 + (1 << 20));
+  char error[512];
+  int rc = vg_mapping_run(fc->mapping, path, data, len,
+                          vg_batch_emitter(r->batch), error, sizeof error);
+  free(data);
+  if (rc == 0 && vg_batch_overflowed(r->batch)) {
+    rc = -EFBIG;
+    snprintf(error, sizeof error, "too many samples in one file");
+  }
+  if (rc) {
+    vg_batch_free(r->batch);
+    r->batch = NULL;
+    r->error = vg_strdup(error);
+    r->outcome = FAILED;
+    return;
+  }
+  r->outcome = PARSED;
+}
+
+static void examine(struct scan *s, const char *name) {
+  struct file_collector *fc = s->fc;
+  char *path = vg_asprintf("%s/%s", fc->dir, name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0 && errno != ENOENT) {
+    struct scan_result *r = add_result(s, name, FAILED);
+    r->error = vg_asprintf("cannot open: %s", strerror(errno));
+    free(path);
+    return;
+  }
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    /* Vanished between the listing and now, or not a regular file. */
+    if (fd >= 0)
+      close(fd);
+    free(path);
+    return;
+  }
+  const struct tracked *k = find_known(s, name);
+  struct scan_result *r = add_result(s, name, UNCHANGED);
+  r->size = (uint64_t)st.st_size;
+  r->ino = (uint64_t)st.st_ino;
+  r->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  if (k && k->read && k->size == r->size && k->ino == r->ino &&
+      k->mtime_ns == r->mtime_ns) {
+    close(fd);
+    free(path);
+    return;
+  }
+  int64_t age_ms = s->now_ms - r->mtime_ns / 1000000;
+  bool renamed_in = k && k->renamed && (!k->read || k->ino != r->ino);
+  if (!renamed_in && age_ms < fc->cfg.settle_ms) {
+    r->outcome = UNSETTLED;
+    r->retry_ms = fc->cfg.settle_ms - (age_ms > 0 ? age_ms : 0);
+  } else {
+    parse_file(s, r, fd, path);
+  }
+  close(fd);
+  free(path);
+}
+
+static void scan_work(uv_work_t *work) {
+  struct scan *s = work->data;
+  DIR *dir = opendir(s->fc->dir);
+  if (!dir) {
+    s->folder_error =
+        vg_asprintf("cannot read folder %s: %s", s->fc->dir, strerror(errno));
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(dir)))
+    if (fnmatch(s->fc->pattern, e->d_name, FNM_PERIOD) == 0)
+      examine(s, e->d_name);
+  closedir(dir);
+  /* Files we knew that the listing no longer shows are gone. */
+  for (size_t i = 0; i < s->nknown; i++) {
+    bool seen = false;
+    for (size_t k = 0; k < s->nresults && !seen; k++)
+      seen = strcmp(s->results[k].name, s->known[i].name) == 0;
+    if (!seen)
+      add_result(s, s->known[i].name, GONE);
+  }
+}
+
+/* --- the loop side --------------------------------------------------- */
+
+static void start_scan(struct file_collector *fc);
+static void maybe_stopped(struct file_collector *fc);
+
+static struct tracked *find_tracked(struct file_collector *fc,
+                                    const char *name) {
+  for (size_t i = 0; i < fc->nfiles; i++)
+    if (strcmp(fc->files[i].name, name) == 0)
+      return &fc->files[i];
+  return NULL;
+}
+
+static struct tracked *track(struct file_collector *fc, const char *name) {
+  struct tracked *t = find_tracked(fc, name);
+  if (t)
+    return t;
+  fc->files = vg_grow(fc->files, &fc->capfiles, fc->nfiles + 1,
+                      sizeof *fc->files);
+  t = &fc->files[fc->nfiles++];
+  memset(t, 0, sizeof *t);
+  t->name = vg_strdup(name);
+  return t;
+}
+
+static void untrack(struct file_collector *fc, struct tracked *t) {
+  free(t->name);
+  free(t->error);
+  *t = fc->files[--fc->nfiles];
+}
+
+static void free_scan(struct scan *s) {
+  for (size_t i = 0; i < s->nknown; i++)
+    free(s->known[i].name);
+  free(s->known);
+  for (size_t i = 0; i < s->nresults; i++) {
+    free(s->results[i].name);
+    free(s->results[i].error);
+    vg_batch_free(s->results[i].batch);
+  }
+  free(s->results);
+  free(s->folder_error);
+  free(s);
+}
+
+static void on_timer(uv_timer_t *timer) {
+  start_scan(timer->data);
+}
+
+/* Applies one file's result; returns its error, if any (borrowed). */
+static const char *apply(struct file_collector *fc, struct scan_result *r,
+                         int64_t *retry_ms) {
+  char *path = vg_asprintf("%s/%s", fc->dir, r->name);
+  struct tracked *t = track(fc, r->name);
+  switch (r->outcome) {
+  case UNCHANGED:
+    break;
+  case PARSED:
+    vg_sink_begin(fc->sink, path);
+    vg_batch_replay(r->batch, vg_sink_emitter(fc->sink));
+    size_t removed = vg_sink_end(fc->sink);
+    vg_log(VG_LOG_INFO, "collector %s: read %s: %zu samples%s", fc->name,
+           path, vg_batch_samples(r->batch),
+           removed ? ", some series no longer in it removed" : "");
+    t->read = true;
+    t->size = r->size;
+    t->ino = r->ino;
+    t->mtime_ns = r->mtime_ns;
+    t->renamed = false;
+    free(t->error);
+    t->error = NULL;
+    break;
+  case UNSETTLED:
+    if (*retry_ms < 0 || r->retry_ms < *retry_ms)
+      *retry_ms = r->retry_ms;
+    break;
+  case GONE:
+    if (t->read) {
+      vg_sink_forget(fc->sink, path);
+      vg_log(VG_LOG_INFO, "collector %s: %s is gone; its series were removed",
+             fc->name, path);
+    }
+    untrack(fc, t);
+    t = NULL;
+    break;
+  case FAILED:
+    /* Remember the version so that it is reported once, not on every
+     * scan; the series of the last good version stay. */
+    if (!t->error || strcmp(t->error, r->error) != 0 ||
+        t->mtime_ns != r->mtime_ns)
+      vg_log(VG_LOG_ERR, "collector %s: %s: %s", fc->name, path, r->error);
+    free(t->error);
+    t->error = vg_strdup(r->error);
+    t->read = true;
+    t->size = r->size;
+    t->ino = r->ino;
+    t->mtime_ns = r->mtime_ns;
+    t->renamed = false;
+    break;
+  }
+  free(path);
+  return t ? t->error : NULL;
+}
+
+static void scan_after(uv_work_t *work, int status) {
+  struct scan *s = work->data;
+  struct file_collector *fc = s->fc;
+  fc->scanning = NULL;
+  char *error = NULL;
+  if (status == UV_ECANCELED) {
+    error = vg_strdup("stopped");
+  } else if (s->folder_error) {
+    error = vg_strdup(s->folder_error);
+  } else if (!fc->stopping) {
+    int64_t retry_ms = -1;
+    size_t failed = 0;
+    const char *first = NULL;
+    char *first_name = NULL;
+    for (size_t i = 0; i < s->nresults; i++) {
+      const char *e = apply(fc, &s->results[i], &retry_ms);
+      if (e && !failed++) {
+        first = e;
+        first_name = s->results[i].name;
+      }
+    }
+    if (failed)
+      error = vg_asprintf("%zu of %zu files failed; first %s/%s: %s", failed,
+                          fc->nfiles, fc->dir, first_name, first);
+    if (retry_ms >= 0)
+      uv_timer_start(&fc->timer, on_timer, (uint64_t)retry_ms, 0);
+  }
+  free_scan(s);
+
+  if (fc->done && !fc->done_after_next) {
+    vg_collect_done done = fc->done;
+    fc->done = NULL;
+    done(fc->done_arg, error ? -EIO : 0, error);
+  }
+  free(error);
+  if (fc->stopping) {
+    maybe_stopped(fc);
+    return;
+  }
+  fc->done_after_next = false;
+  if (fc->scan_again || fc->done) {
+    fc->scan_again = false;
+    start_scan(fc);
+  }
+}
+
+static void start_scan(struct file_collector *fc) {
+  if (fc->stopping)
+    return;
+  if (fc->scanning) {
+    fc->scan_again = true;
+    return;
+  }
+  uv_timer_stop(&fc->timer);
+  struct scan *s = vg_calloc(1, sizeof *s);
+  s->fc = fc;
+  s->work.data = s;
+  s->now_ms = vg_now_ms();
+  s->known = vg_calloc(fc->nfiles, sizeof *s->known);
+  s->nknown = fc->nfiles;
+  for (size_t i = 0; i < fc->nfiles; i++) {
+    s->known[i] = fc->files[i];
+    s->known[i].name = vg_strdup(fc->files[i].name);
+    s->known[i].error = NULL;
+  }
+  fc->scanning = s;
+  /* uv_queue_work cannot fail for a valid loop and callbacks. */
+  uv_queue_work(fc->loop, &s->work, scan_work, scan_after);
+}
+
+static void on_change(uv_fs_event_t *h, const char *filename, int events,
+                      int status) {
+  struct file_collector *fc = h->data;
+  if (status < 0) {
+    vg_log(VG_LOG_WARNING, "collector %s: watching %s: %s; relying on "
+           "rescans", fc->name, fc->dir, uv_strerror(status));
+    return;
+  }
+  if (!filename || fnmatch(fc->pattern, filename, FNM_PERIOD) != 0)
+    return;
+  if (events & UV_RENAME) {
+    /* Appeared by rename (or was created, or removed): look now. */
+    track(fc, filename)->renamed = true;
+    start_scan(fc);
+    return;
+  }
+  /* Written in place: look when the writer has had time to finish; every
+   * further write pushes the look back. */
+  if (!fc->scanning)
+    uv_timer_start(&fc->timer, on_timer, (uint64_t)fc->cfg.settle_ms, 0);
+  else
+    fc->scan_again = true;
+}
+
+static void watch(struct file_collector *fc) {
+  if (fc->watching)
+    return;
+  int rc = uv_fs_event_start(&fc->watcher, on_change, fc->dir, 0);
+  if (rc == 0)
+    fc->watching = true;
+}
+
+/* --- the collector type ---------------------------------------------- */
+
+static int file_collect(void *ctx, vg_collect_done done, void *arg) {
+  struct file_collector *fc = ctx;
+  if (fc->done)
+    return -EBUSY;
+  watch(fc); /* the folder may have appeared since the last try */
+  fc->done = done;
+  fc->done_arg = arg;
+  /* A scan already under way may have listed the folder before this
+   * collect was asked for; answer after a fresh one. */
+  fc->done_after_next = fc->scanning != NULL;
+  start_scan(fc);
+  return 0;
+}
+
+static void handle_closed(uv_handle_t *h) {
+  struct file_collector *fc = h->data;
+  fc->open_handles--;
+  maybe_stopped(fc);
+}
+
+static void maybe_stopped(struct file_collector *fc) {
+  if (fc->open_handles || fc->scanning || !fc->stopped)
+    return;
+  void (*stopped)(void *) = fc->stopped;
+  fc->stopped = NULL;
+  stopped(fc->stopped_arg);
+}
+
+static void file_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
+  struct file_collector *fc = ctx;
+  fc->stopping = true;
+  fc->stopped = stopped;
+  fc->stopped_arg = arg;
+  /* A scan not yet picked up by a thread is cancelled; one running finishes
+   * and scan_after() discards it. */
+  if (fc->scanning)
+    uv_cancel((uv_req_t *)&fc->scanning->work);
+  uv_close((uv_handle_t *)&fc->watcher, handle_closed);
+  uv_close((uv_handle_t *)&fc->timer, handle_closed);
+}
+
+static int file_start(void *ctx, const struct vg_collector_env *env) {
+  struct file_collector *fc = ctx;
+  fc->loop = env->loop;
+  fc->sink = env->sink;
+  fc->name = env->name;
+  uv_fs_event_init(fc->loop, &fc->watcher);
+  uv_timer_init(fc->loop, &fc->timer);
+  fc->watcher.data = fc->timer.data = fc;
+  fc->open_handles = 2;
+  watch(fc);
+  return 0;
+}
+
+static void file_destroy(void *ctx) {
+  struct file_collector *fc = ctx;
+  for (size_t i = 0; i < fc->nfiles; i++) {
+    free(fc->files[i].name);
+    free(fc->files[i].error);
+  }
+  free(fc->files);
+  vg_mapping_free(fc->mapping);
+  vg_cfg_release(file_keys, &fc->cfg);
+  free(fc->dir);
+  free(fc->pattern);
+  free(fc);
+}
+
+static bool has_wildcard(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '*' || s[i] == '?' || s[i] == '[')
+      return true;
+  return false;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int file_configure(void **ctx, const cJSON *cfg,
+                          struct vg_cfg_err *err) {
+  struct file_collector *fc = vg_calloc(1, sizeof *fc);
+  const cJSON *path_node = cJSON_GetObjectItemCaseSensitive(cfg, "path");
+  const cJSON *format_node = cJSON_GetObjectItemCaseSensitive(cfg, "format");
+  int rc = vg_cfg_apply(file_keys, &fc->cfg, cfg, err);
+  if (rc)
+    goto fail;
+  const char *slash = strrchr(fc->cfg.path, '/');
+  fc->dir = slash == fc->cfg.path ? vg_strdup("/")
+                                  : vg_strndup(fc->cfg.path,
+                                               (size_t)(slash - fc->cfg.path));
+  fc->pattern = vg_strdup(slash + 1);
+  if (has_wildcard(fc->dir, strlen(fc->dir))) {
+    rc = vg_cfg_error(err, path_node,
+                      "\"path\": only the file name may hold wildcards, not "
+                      "the folder (%s)",
+                      fc->dir);
+    goto fail;
+  }
+  if (!fc->pattern[0]) {
+    rc = vg_cfg_error(err, path_node,
+                      "\"path\" names a folder; add a file pattern such as "
+                      "\"*.csv\"");
+    goto fail;
+  }
+  enum vg_record_format format;
+  const char *f = fc->cfg.format;
+  if (strcmp(f, "auto") == 0) {
+    if (ends_with(fc->pattern, ".json"))
+      f = "json";
+    else if (ends_with(fc->pattern, ".csv") || ends_with(fc->pattern, ".tsv") ||
+             ends_with(fc->pattern, ".txt"))
+      f = "csv";
+    else {
+      rc = vg_cfg_error(err, path_node,
+                        "cannot tell the format from \"%s\"; set \"format\" "
+                        "to \"csv\" or \"json\"",
+                        fc->pattern);
+      goto fail;
+    }
+  }
+  if (strcmp(f, "csv") == 0) {
+    format = VG_FORMAT_CSV;
+  } else if (strcmp(f, "json") == 0) {
+    format = VG_FORMAT_JSON;
+  } else {
+    rc = vg_cfg_error(err, format_node,
+                      "\"format\": expected \"csv\", \"json\" or \"auto\", "
+                      "got \"%s\"",
+                      f);
+    goto fail;
+  }
+  rc = vg_mapping_new(&fc->mapping, format, cfg, err);
+  if (rc)
+    goto fail;
+  *ctx = fc;
+  return 0;
+fail:
+  file_destroy(fc);
+  return rc;
+}
+
+const struct vg_collector_type vg_collector_file = {
+    .name = "file",
+    .description = "Reads CSV and JSON files matched by a pattern when they "
+                   "change, mapping records to samples.",
+    .keeps_series = true,
+    .config_tables = file_tables,
+    .configure = file_configure,
+    .start = file_start,
+    .collect = file_collect,
+    .stop = file_stop,
+    .destroy = file_destroy,
+};

@@ -1,0 +1,18 @@
+/* collectors/registry.c - every collector type, in one place. */
+#include "collectors/collector.h"
+
+#include <string.h>
+
+extern const struct vg_collector_type vg_collector_file;
+
+const struct vg_collector_type *const vg_collector_types[] = {
+    &vg_collector_file,
+    NULL,
+};
+
+const struct vg_collector_type *vg_collector_type_find(const char *name) {
+  for (size_t i = 0; vg_collector_types[i]; i++)
+    if (strcmp(vg_collector_types[i]->name, name) == 0)
+      return vg_collector_types[i];
+  return NULL;
+}

@@ -1,0 +1,733 @@
+/* daemon/daemon.c - lifecycle: start, schedule, reload, stop.
+ *
+ * This is the daemon's one loop and everything that decides when things
+ * run on it.  It owns the store, the HTTP server, the signal handlers and
+ * the configuration generations (see daemon.h).  It must never block:
+ * collectors and exporters do their I/O on the loop or in the thread pool
+ * and call back.
+ */
+#include "daemon/daemon.h"
+#include "daemon/clock.h"
+#include "daemon/expfmt.h"
+#include "daemon/mem.h"
+#include "daemon/sdnotify.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct common_keys {
+  char *type;
+  char *name;
+  int64_t interval_ms;
+  int64_t max_backoff_ms;
+  int64_t stale_after_ms;
+  const cJSON *const_labels;
+};
+
+const struct vg_cfg_key vg_collector_common_keys[] = {
+    {"type", VG_CFG_STRING, NULL, offsetof(struct common_keys, type),
+     "The collector type.", true},
+    {"name", VG_CFG_STRING, NULL, offsetof(struct common_keys, name),
+     "Instance name, unique among collectors; it labels the instance's "
+     "self-metrics and messages. Default: the type.",
+     false},
+    {"interval", VG_CFG_DURATION, "30s",
+     offsetof(struct common_keys, interval_ms),
+     "How often the collector runs (for files: how often the folder is "
+     "rescanned besides change events).",
+     false},
+    {"max_backoff", VG_CFG_DURATION, "10m",
+     offsetof(struct common_keys, max_backoff_ms),
+     "While runs fail, the interval doubles after each failure up to this "
+     "(or the interval, if larger); one success restores it.",
+     false},
+    {"stale_after", VG_CFG_DURATION, NULL,
+     offsetof(struct common_keys, stale_after_ms),
+     "Series this collector stops reporting vanish after this long. "
+     "Default: the top-level stale_after. Not used by file collectors, "
+     "whose series live as long as their file holds them.",
+     false},
+    {"const_labels", VG_CFG_JSON, NULL,
+     offsetof(struct common_keys, const_labels),
+     "Labels added to every series of this collector, as {\"name\": "
+     "\"value\"}; they override top-level labels of the same name.",
+     false},
+    VG_CFG_END,
+};
+
+const struct vg_cfg_key vg_exporter_common_keys[] = {
+    {"type", VG_CFG_STRING, NULL, offsetof(struct common_keys, type),
+     "The exporter type.", true},
+    {"name", VG_CFG_STRING, NULL, offsetof(struct common_keys, name),
+     "Instance name, unique among exporters. Default: the type.", false},
+    VG_CFG_END,
+};
+
+static void start_collectors(struct vg_generation *gen);
+static void begin_shutdown(struct vg_daemon *d);
+
+/* --- building a generation ------------------------------------------ */
+
+static void free_labels(struct vg_label *labels, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free((char *)labels[i].name);
+    free((char *)labels[i].value);
+  }
+  free(labels);
+}
+
+/* Global labels, then the instance's, which override the same names. */
+static int merge_const_labels(const struct vg_config *cfg, const cJSON *own,
+                              struct vg_collector_instance *inst,
+                              struct vg_cfg_err *err) {
+  size_t n = cfg->nlabels + (size_t)cJSON_GetArraySize(own);
+  inst->const_labels = vg_calloc(n, sizeof *inst->const_labels);
+  for (size_t i = 0; i < cfg->nlabels; i++) {
+    inst->const_labels[i].name = vg_strdup(cfg->labels[i].name);
+    inst->const_labels[i].value = vg_strdup(cfg->labels[i].value);
+  }
+  inst->nconst = cfg->nlabels;
+  if (!own)
+    return 0;
+  if (!cJSON_IsObject(own))
+    return vg_cfg_error(err, own,
+                        "\"const_labels\": expected an object of label names "
+                        "to string values");
+  const cJSON *item;
+  cJSON_ArrayForEach(item, own) {
+    if (!vg_valid_label_name(item->string))
+      return vg_cfg_error_key(err, item,
+                              "\"%s\" is not a valid label name (letters, "
+                              "digits and _, not starting with a digit or __)",
+                              item->string);
+    if (!cJSON_IsString(item) || !item->valuestring[0])
+      return vg_cfg_error(err, item,
+                          "label \"%s\": expected a non-empty string",
+                          item->string);
+    size_t k = 0;
+    while (k < inst->nconst &&
+           strcmp(inst->const_labels[k].name, item->string) != 0)
+      k++;
+    if (k == inst->nconst) {
+      inst->const_labels[k].name = vg_strdup(item->string);
+      inst->nconst++;
+    } else {
+      free((char *)inst->const_labels[k].value);
+    }
+    inst->const_labels[k].value = vg_strdup(item->valuestring);
+  }
+  return 0;
+}
+
+static void free_generation(struct vg_generation *gen) {
+  if (!gen)
+    return;
+  for (size_t i = 0; i < gen->ncollectors; i++) {
+    struct vg_collector_instance *inst = &gen->collectors[i];
+    if (inst->ctx)
+      inst->type->destroy(inst->ctx);
+    vg_sink_free(inst->sink);
+    free_labels(inst->const_labels, inst->nconst);
+    free(inst->name);
+    free(inst->last_error);
+  }
+  for (size_t i = 0; i < gen->nexporters; i++) {
+    struct vg_exporter_instance *inst = &gen->exporters[i];
+    if (inst->ctx)
+      inst->type->destroy(inst->ctx);
+    free(inst->name);
+  }
+  free(gen->collectors);
+  free(gen->exporters);
+  vg_config_free(gen->config);
+  free(gen);
+}
+
+/* The "type" and common keys of one collector or exporter object. */
+static int read_common(const cJSON *obj, const struct vg_cfg_key *common,
+                       const struct vg_cfg_key *const *type_tables,
+                       struct common_keys *out, struct vg_cfg_err *err) {
+  const struct vg_cfg_key *tables[8] = {common};
+  size_t n = 1;
+  for (size_t i = 0; type_tables && type_tables[i] && n < 7; i++)
+    tables[n++] = type_tables[i];
+  int rc = vg_cfg_check_unknown(tables, obj, err);
+  if (!rc)
+    rc = vg_cfg_apply(common, out, obj, err);
+  return rc;
+}
+
+static int check_unique_name(const char *kind, const char *name,
+                             const cJSON *obj, const char *const *names,
+                             size_t n, struct vg_cfg_err *err) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(names[i], name) == 0) {
+      const cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, "name");
+      return vg_cfg_error(err, at ? at : obj,
+                          "%s name \"%s\" is used twice; give each %s its "
+                          "own \"name\"",
+                          kind, name, kind);
+    }
+  return 0;
+}
+
+static int configure_collector(struct vg_generation *gen, const cJSON *obj,
+                               struct vg_collector_instance *inst,
+                               struct vg_cfg_err *err) {
+  const struct vg_config *cfg = gen->config;
+  const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
+  if (!cJSON_IsString(type_node))
+    return vg_cfg_error(err, type_node ? type_node : obj,
+                        "every collector needs a \"type\" string");
+  inst->type = vg_collector_type_find(type_node->valuestring);
+  if (!inst->type)
+    return vg_cfg_error(err, type_node,
+                        "unknown collector type \"%s\" (known: file)",
+                        type_node->valuestring);
+  struct common_keys common = {0};
+  int rc = read_common(obj, vg_collector_common_keys,
+                       inst->type->config_tables, &common, err);
+  if (!rc) {
+    inst->name = vg_strdup(common.name ? common.name : common.type);
+    inst->interval_ms = common.interval_ms;
+    inst->max_backoff_ms = common.max_backoff_ms > common.interval_ms
+                               ? common.max_backoff_ms
+                               : common.interval_ms;
+    inst->next_delay_ms = inst->interval_ms;
+    inst->stale_after_ms =
+        common.stale_after_ms ? common.stale_after_ms : cfg->stale_after_ms;
+    if (inst->type->keeps_series)
+      inst->stale_after_ms = 0;
+    if (inst->interval_ms <= 0)
+      rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "interval"),
+                        "\"interval\" must be longer than 0");
+  }
+  if (!rc)
+    rc = merge_const_labels(cfg, common.const_labels, inst, err);
+  if (!rc)
+    rc = inst->type->configure(&inst->ctx, obj, err);
+  vg_cfg_release(vg_collector_common_keys, &common);
+  return rc;
+}
+
+static int configure_exporter(const cJSON *obj,
+                              struct vg_exporter_instance *inst,
+                              struct vg_cfg_err *err) {
+  const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
+  if (!cJSON_IsString(type_node))
+    return vg_cfg_error(err, type_node ? type_node : obj,
+                        "every exporter needs a \"type\" string");
+  inst->type = vg_exporter_type_find(type_node->valuestring);
+  if (!inst->type)
+    return vg_cfg_error(err, type_node,
+                        "unknown exporter type \"%s\" (known: prometheus)",
+                        type_node->valuestring);
+  struct common_keys common = {0};
+  int rc = read_common(obj, vg_exporter_common_keys,
+                       inst->type->config_tables, &common, err);
+  if (!rc) {
+    inst->name = vg_strdup(common.name ? common.name : common.type);
+    rc = inst->type->configure(&inst->ctx, obj, err);
+  }
+  vg_cfg_release(vg_exporter_common_keys, &common);
+  return rc;
+}
+
+/* Configures every instance of `cfg`; takes ownership of cfg.  Nothing
+ * runs yet: this may happen while an older generation is live. */
+static int build_generation(struct vg_daemon *d, struct vg_config *cfg,
+                            struct vg_generation **out,
+                            struct vg_cfg_err *err) {
+  struct vg_generation *gen = vg_calloc(1, sizeof *gen);
+  gen->daemon = d;
+  gen->config = cfg;
+  size_t nc = (size_t)cJSON_GetArraySize(cfg->collectors);
+  size_t ne = (size_t)cJSON_GetArraySize(cfg->exporters);
+  gen->collectors = vg_calloc(nc, sizeof *gen->collectors);
+  gen->exporters = vg_calloc(ne, sizeof *gen->exporters);
+  const char **names = vg_calloc(nc + ne, sizeof *names);
+  int rc = 0;
+  const cJSON *obj;
+  cJSON_ArrayForEach(obj, cfg->collectors) {
+    struct vg_collector_instance *inst = &gen->collectors[gen->ncollectors++];
+    inst->gen = gen;
+    rc = configure_collector(gen, obj, inst, err);
+    if (!rc)
+      rc = check_unique_name("collector", inst->name, obj, names,
+                             gen->ncollectors - 1, err);
+    if (rc)
+      goto out;
+    names[gen->ncollectors - 1] = inst->name;
+  }
+  cJSON_ArrayForEach(obj, cfg->exporters) {
+    struct vg_exporter_instance *inst = &gen->exporters[gen->nexporters++];
+    rc = configure_exporter(obj, inst, err);
+    if (!rc)
+      rc = check_unique_name("exporter", inst->name, obj, names + nc,
+                             gen->nexporters - 1, err);
+    if (rc)
+      goto out;
+    names[nc + gen->nexporters - 1] = inst->name;
+  }
+out:
+  free(names);
+  if (rc) {
+    free_generation(gen);
+    return rc;
+  }
+  *out = gen;
+  return 0;
+}
+
+/* --- scheduling collectors ------------------------------------------ */
+
+static void notify_status(struct vg_daemon *d) {
+  struct vg_store_stats st;
+  vg_store_stats(d->store, &st);
+  size_t failing = 0, n = d->live ? d->live->ncollectors : 0;
+  for (size_t i = 0; i < n; i++)
+    failing += d->live->collectors[i].last_error != NULL;
+  vg_sd_notifyf("STATUS=%zu series from %zu collectors (%zu failing)",
+                st.series, n, failing);
+}
+
+/* --test: one line per collector on stderr; a failure fails the run. */
+static void print_test_summary(struct vg_daemon *d) {
+  for (size_t i = 0; i < d->live->ncollectors; i++) {
+    const struct vg_collector_instance *inst = &d->live->collectors[i];
+    const struct vg_sink_stats *st = inst->sink ? vg_sink_stats(inst->sink)
+                                                : NULL;
+    uint64_t rejected = 0;
+    for (int r = 0; st && r < VG_REJECT_REASON_COUNT; r++)
+      rejected += st->rejected[r];
+    if (inst->last_error) {
+      d->exit_code = 1;
+      fprintf(stderr, "collector %s: FAILED: %s\n", inst->name,
+              inst->last_error);
+    } else {
+      fprintf(stderr, "collector %s: ok, %llu samples, %llu rejected\n",
+              inst->name, (unsigned long long)(st ? st->samples_total : 0),
+              (unsigned long long)rejected);
+    }
+  }
+}
+
+static void first_round_done(struct vg_daemon *d) {
+  if (d->first_round_pending == 0 || --d->first_round_pending > 0)
+    return;
+  if (d->test_mode) {
+    print_test_summary(d);
+    begin_shutdown(d);
+    return;
+  }
+  d->ready = true;
+  vg_sd_notify("READY=1");
+  notify_status(d);
+  vg_log(VG_LOG_INFO, "ready: first collection round done");
+}
+
+static void collect_timer_cb(uv_timer_t *timer);
+
+static void collect_done(void *arg, int status, const char *error) {
+  struct vg_collector_instance *inst = arg;
+  struct vg_daemon *d = inst->gen->daemon;
+  inst->collecting = false;
+  inst->last_duration_s = vg_monotonic_s() - inst->run_started_s;
+  if (status < 0) {
+    inst->errors++;
+    free(inst->last_error);
+    inst->last_error = vg_strdup(error && *error ? error : strerror(-status));
+    int64_t next = inst->next_delay_ms * 2;
+    inst->next_delay_ms =
+        next < inst->max_backoff_ms ? next : inst->max_backoff_ms;
+    vg_complain(&inst->complaint, VG_LOG_ERR,
+                "collector %s: %s (next try in %llds)", inst->name,
+                inst->last_error, (long long)(inst->next_delay_ms / 1000));
+  } else {
+    inst->last_success_ms = vg_now_ms();
+    free(inst->last_error);
+    inst->last_error = NULL;
+    inst->next_delay_ms = inst->interval_ms;
+    vg_complaint_release(&inst->complaint, "collector %s: working again",
+                         inst->name);
+  }
+  if (!inst->first_done) {
+    inst->first_done = true;
+    first_round_done(d);
+  }
+  if (inst->stopped || d->test_mode || !inst->started)
+    return;
+  uv_timer_start(&inst->timer, collect_timer_cb, (uint64_t)inst->next_delay_ms,
+                 0);
+}
+
+static void collect_timer_cb(uv_timer_t *timer) {
+  struct vg_collector_instance *inst = timer->data;
+  if (inst->collecting)
+    return;
+  inst->collecting = true;
+  inst->runs++;
+  inst->last_run_ms = vg_now_ms();
+  inst->run_started_s = vg_monotonic_s();
+  int rc = inst->type->collect(inst->ctx, collect_done, inst);
+  if (rc < 0)
+    collect_done(inst, rc, NULL);
+}
+
+static void start_collectors(struct vg_generation *gen) {
+  struct vg_daemon *d = gen->daemon;
+  for (size_t i = 0; i < gen->ncollectors; i++) {
+    struct vg_collector_instance *inst = &gen->collectors[i];
+    struct vg_sink_options so = {
+        .collector = inst->name,
+        .const_labels = inst->const_labels,
+        .nconst = inst->nconst,
+        .stale_after_ms = inst->stale_after_ms,
+        .print = d->test_output,
+    };
+    inst->sink = vg_sink_new(d->store, &so);
+    uv_timer_init(d->loop, &inst->timer);
+    inst->timer.data = inst;
+    gen->running_collectors++;
+    inst->started = true;
+    struct vg_collector_env env = {
+        .loop = d->loop, .sink = inst->sink, .name = inst->name};
+    int rc = inst->type->start(inst->ctx, &env);
+    if (rc < 0) {
+      inst->errors++;
+      inst->last_error = vg_asprintf("cannot start: %s", strerror(-rc));
+      vg_log(VG_LOG_ERR, "collector %s: %s", inst->name, inst->last_error);
+      inst->started = false;
+      if (!inst->first_done) {
+        inst->first_done = true;
+        first_round_done(d);
+      }
+      continue;
+    }
+    uv_timer_start(&inst->timer, collect_timer_cb, 0, 0);
+  }
+}
+
+/* --- retiring a generation ------------------------------------------ */
+
+static void collector_timer_closed(uv_handle_t *h) {
+  struct vg_collector_instance *inst = h->data;
+  struct vg_generation *gen = inst->gen;
+  if (--gen->running_collectors == 0 && gen->retired)
+    gen->retired(gen);
+}
+
+static void collector_stopped(void *arg) {
+  struct vg_collector_instance *inst = arg;
+  uv_close((uv_handle_t *)&inst->timer, collector_timer_closed);
+}
+
+static void stop_exporters(struct vg_generation *gen) {
+  for (size_t i = 0; i < gen->nexporters; i++)
+    if (gen->exporters[i].started) {
+      gen->exporters[i].type->stop(gen->exporters[i].ctx);
+      gen->exporters[i].started = false;
+    }
+}
+
+static int start_exporters(struct vg_generation *gen) {
+  struct vg_daemon *d = gen->daemon;
+  for (size_t i = 0; i < gen->nexporters; i++) {
+    struct vg_exporter_instance *inst = &gen->exporters[i];
+    struct vg_exporter_env env = {.loop = d->loop,
+                                  .store = d->store,
+                                  .http = d->http,
+                                  .daemon = d,
+                                  .name = inst->name};
+    int rc = inst->type->start(inst->ctx, &env);
+    if (rc < 0) {
+      vg_log(VG_LOG_ERR, "exporter %s: cannot start: %s", inst->name,
+             strerror(-rc));
+      return rc;
+    }
+    inst->started = true;
+  }
+  return 0;
+}
+
+/* Stops every collector of gen; gen->retired(gen) runs once all handles
+ * are closed, possibly before this returns. */
+static void retire_collectors(struct vg_generation *gen,
+                              void (*retired)(struct vg_generation *)) {
+  gen->retired = retired;
+  if (gen->running_collectors == 0) {
+    retired(gen);
+    return;
+  }
+  for (size_t i = 0; i < gen->ncollectors; i++) {
+    struct vg_collector_instance *inst = &gen->collectors[i];
+    if (!inst->timer.data)
+      continue; /* never started */
+    inst->stopped = true;
+    uv_timer_stop(&inst->timer);
+    if (inst->started)
+      inst->type->stop(inst->ctx, collector_stopped, inst);
+    else
+      collector_stopped(inst);
+  }
+}
+
+/* --- shutdown -------------------------------------------------------- */
+
+static void http_closed(void *arg) {
+  struct vg_daemon *d = arg;
+  d->http = NULL;
+}
+
+static void finish_shutdown(struct vg_daemon *d) {
+  uv_close((uv_handle_t *)&d->sig_term, NULL);
+  uv_close((uv_handle_t *)&d->sig_int, NULL);
+  uv_close((uv_handle_t *)&d->sig_hup, NULL);
+  uv_close((uv_handle_t *)&d->watchdog, NULL);
+  uv_close((uv_handle_t *)&d->expire, NULL);
+  if (d->http)
+    vg_http_close(d->http, http_closed, d);
+}
+
+static void live_retired_for_shutdown(struct vg_generation *gen) {
+  struct vg_daemon *d = gen->daemon;
+  free_generation(gen);
+  d->live = NULL;
+  finish_shutdown(d);
+}
+
+static void begin_shutdown(struct vg_daemon *d) {
+  if (d->stopping)
+    return;
+  d->stopping = true;
+  vg_sd_notify("STOPPING=1");
+  if (!d->test_mode)
+    vg_log(VG_LOG_INFO, "stopping");
+  if (d->retiring)
+    return; /* reload_retired() sees `stopping` and carries on from there */
+  stop_exporters(d->live);
+  retire_collectors(d->live, live_retired_for_shutdown);
+}
+
+/* --- reload ---------------------------------------------------------- */
+
+static bool has_collector(const struct vg_generation *gen, const char *name) {
+  for (size_t i = 0; gen && i < gen->ncollectors; i++)
+    if (strcmp(gen->collectors[i].name, name) == 0)
+      return true;
+  return false;
+}
+
+static void reload_retired(struct vg_generation *old) {
+  struct vg_daemon *d = old->daemon;
+  /* Series of collectors that the new configuration no longer has would
+   * otherwise linger: nobody will report or expire them. */
+  for (size_t i = 0; i < old->ncollectors; i++)
+    if (!has_collector(d->pending, old->collectors[i].name))
+      vg_store_drop_collector(d->store, old->collectors[i].name);
+  free_generation(old);
+  d->retiring = NULL;
+  d->live = d->pending;
+  d->pending = NULL;
+  if (d->stopping) {
+    stop_exporters(d->live);
+    retire_collectors(d->live, live_retired_for_shutdown);
+    return;
+  }
+  start_collectors(d->live);
+  d->reloads_ok++;
+  vg_log(VG_LOG_INFO, "configuration reloaded: %zu collectors, %zu exporters",
+         d->live->ncollectors, d->live->nexporters);
+  vg_sd_notify("READY=1");
+  notify_status(d);
+}
+
+static void reload_failed(struct vg_daemon *d, const char *why) {
+  d->reloads_failed++;
+  free(d->last_reload_error);
+  d->last_reload_error = vg_strdup(why);
+  vg_log(VG_LOG_ERR,
+         "reload refused, the running configuration stays in force: %s",
+         why);
+  vg_sd_notify("READY=1");
+  vg_sd_notifyf("STATUS=reload refused: %s", why);
+}
+
+static void reload(struct vg_daemon *d) {
+  if (d->stopping || d->retiring) {
+    vg_log(VG_LOG_WARNING, "reload ignored: a reload or stop is under way");
+    return;
+  }
+  vg_sd_notify("RELOADING=1");
+  vg_log(VG_LOG_INFO, "reloading %s", d->config_path);
+  d->last_reload_ms = vg_now_ms();
+  struct vg_cfg_err err = {0};
+  struct vg_config *cfg = NULL;
+  struct vg_generation *gen = NULL;
+  if (vg_config_load(d->config_path, &cfg, &err) < 0 ||
+      build_generation(d, cfg, &gen, &err) < 0) {
+    reload_failed(d, err.msg);
+    return;
+  }
+  if (strcmp(cfg->listen, d->live->config->listen) != 0)
+    vg_log(VG_LOG_WARNING,
+           "\"listen\" changed to %s; it takes effect at the next restart "
+           "(the socket stays open across reloads)",
+           cfg->listen);
+  vg_log_set_level(vg_log_level_parse(cfg->log_level));
+  /* Swap exporters in one loop tick so that no scrape finds /metrics
+   * missing; a new exporter that cannot start fails the reload. */
+  stop_exporters(d->live);
+  if (start_exporters(gen) < 0) {
+    stop_exporters(gen);
+    free_generation(gen);
+    start_exporters(d->live);
+    reload_failed(d, "an exporter of the new configuration cannot start");
+    return;
+  }
+  free(d->last_reload_error);
+  d->last_reload_error = NULL;
+  d->pending = gen;
+  d->retiring = d->live;
+  d->live = NULL;
+  retire_collectors(d->retiring, reload_retired);
+}
+
+/* --- timers and signals ---------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct vg_daemon *d = h->data;
+  if (signum == SIGHUP)
+    reload(d);
+  else
+    begin_shutdown(d);
+}
+
+static void on_watchdog(uv_timer_t *t) {
+  (void)t;
+  vg_sd_notify("WATCHDOG=1");
+}
+
+static void on_expire(uv_timer_t *t) {
+  struct vg_daemon *d = t->data;
+  size_t n = vg_store_expire(d->store, vg_now_ms());
+  if (n)
+    vg_log(VG_LOG_INFO, "%zu series went stale and were removed", n);
+}
+
+static void init_handles(struct vg_daemon *d) {
+  uv_signal_init(d->loop, &d->sig_term);
+  uv_signal_init(d->loop, &d->sig_int);
+  uv_signal_init(d->loop, &d->sig_hup);
+  d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+  uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&d->sig_int, on_signal, SIGINT);
+  uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+
+  uv_timer_init(d->loop, &d->watchdog);
+  uint64_t wd_usec = vg_sd_watchdog_usec();
+  if (wd_usec)
+    uv_timer_start(&d->watchdog, on_watchdog, 0, wd_usec / 2000);
+
+  /* Staleness is checked ten times per stale_after, within 1..30 s. */
+  uv_timer_init(d->loop, &d->expire);
+  d->expire.data = d;
+  int64_t every = d->live->config->stale_after_ms / 10;
+  every = every < 1000 ? 1000 : every > 30000 ? 30000 : every;
+  uv_timer_start(&d->expire, on_expire, (uint64_t)every, (uint64_t)every);
+}
+
+/* --- main ------------------------------------------------------------ */
+
+static int check_state_dir(const struct vg_config *cfg) {
+  /* The journal lives here (not yet in this version); make sure it can. */
+  if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) {
+    vg_log(VG_LOG_ERR, "state_dir %s: cannot create: %s", cfg->state_dir,
+           strerror(errno));
+    return -errno;
+  }
+  return 0;
+}
+
+static int run(struct vg_daemon *d, enum vg_run_mode mode) {
+  struct vg_cfg_err err = {0};
+  struct vg_config *cfg = NULL;
+  if (vg_config_load(d->config_path, &cfg, &err) < 0 ||
+      build_generation(d, cfg, &d->live, &err) < 0) {
+    fprintf(stderr, "villagemetricsd: %s\n", err.msg);
+    return 1;
+  }
+  if (mode == VG_RUN_CHECK) {
+    printf("%s: configuration OK (%zu collectors, %zu exporters)\n",
+           d->config_path, d->live->ncollectors, d->live->nexporters);
+    free_generation(d->live);
+    d->live = NULL;
+    return 0;
+  }
+  vg_log_set_level(vg_log_level_parse(d->live->config->log_level));
+  d->store = vg_store_new();
+  d->first_round_pending = d->live->ncollectors;
+  if (mode == VG_RUN_TEST) {
+    d->test_mode = true;
+    d->test_output = stdout;
+  } else {
+    char error[256];
+    struct vg_http_options ho = {
+        .max_connections = d->live->config->http_max_connections,
+        .timeout_s = (unsigned)(d->live->config->http_timeout_ms / 1000),
+    };
+    if (check_state_dir(d->live->config) < 0 ||
+        vg_http_new(d->loop, d->live->config->listen, &ho, &d->http, error,
+                    sizeof error) < 0) {
+      if (!d->http)
+        vg_log(VG_LOG_ERR, "%s", error);
+      free_generation(d->live);
+      d->live = NULL;
+      vg_store_free(d->store);
+      return 1;
+    }
+    vg_status_routes(d);
+    vg_log(VG_LOG_INFO, "villagemetricsd %s listening on %s", VG_VERSION,
+           d->live->config->listen);
+  }
+  init_handles(d);
+  if (start_exporters(d->live) < 0) {
+    d->exit_code = 1;
+    begin_shutdown(d);
+  } else {
+    start_collectors(d->live);
+    if (d->first_round_pending == 0) {
+      d->first_round_pending = 1;
+      first_round_done(d);
+    }
+  }
+  uv_run(d->loop, UV_RUN_DEFAULT);
+
+  vg_store_free(d->store);
+  return d->exit_code;
+}
+
+int vg_daemon_main(const char *config_path, enum vg_run_mode mode) {
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) < 0)
+    return 1;
+  struct vg_daemon d = {
+      .loop = &loop,
+      .config_path = (char *)config_path,
+      .started_ms = vg_now_ms(),
+  };
+  signal(SIGPIPE, SIG_IGN);
+  int code = run(&d, mode);
+  free(d.last_reload_error);
+  if (uv_loop_close(&loop) != 0) {
+    vg_log(VG_LOG_ERR, "internal error: handles left open at exit");
+    return code ? code : 1;
+  }
+  if (!d.test_mode && mode == VG_RUN_DAEMON && code == 0)
+    vg_log(VG_LOG_INFO, "stopped");
+  return code;
+}

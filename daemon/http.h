@@ -1,0 +1,68 @@
+/* daemon/http.h - the daemon's HTTP server, on the daemon's libuv loop.
+ *
+ * libmicrohttpd in external-epoll mode: MHD's epoll fd is watched with a
+ * uv_poll and its timeouts with a uv_timer, so no thread of MHD's own runs
+ * and handlers run on the loop thread like everything else.  MHD gives
+ * keep-alive, chunking, connection limits and timeouts.
+ *
+ * A handler gets a request and answers it with vg_http_respond(), either
+ * before it returns or later from the loop (the connection is suspended
+ * meanwhile, so a slow answer never blocks other connections).  Request
+ * bodies are read up to the route's cap; a larger one is answered 413
+ * before the handler sees it.  Responses larger than 1 KiB are gzipped
+ * when the client's Accept-Encoding allows it.
+ */
+#ifndef VG_HTTP_H
+#define VG_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct vg_http;
+struct vg_http_request;
+
+typedef void (*vg_http_handler)(void *ctx, struct vg_http_request *req);
+
+struct vg_http_options {
+  unsigned max_connections; /* 0: 256 */
+  unsigned timeout_s;       /* idle connection timeout; 0: 30 */
+};
+
+/* Binds `listen` ("127.0.0.1:9464", "[::1]:9464", ":9464" for every
+ * address; port 0 picks a free one) and starts serving on `loop`. */
+int vg_http_new(uv_loop_t *loop, const char *listen,
+                const struct vg_http_options *opts, struct vg_http **out,
+                char *error, size_t error_size);
+/* Stops accepting, closes every connection and the loop handles; `closed`
+ * runs when the last handle is closed and the server's memory is freed. */
+void vg_http_close(struct vg_http *http, void (*closed)(void *arg),
+                   void *arg);
+/* The bound port (useful when listen asked for port 0). */
+uint16_t vg_http_port(const struct vg_http *http);
+
+/* Routes match the path exactly (query string excluded).  `max_body` caps
+ * the request body (0: no body accepted).  `owner` groups routes so that a
+ * plugin's routes can be removed together on reload. */
+int vg_http_route(struct vg_http *http, const char *method, const char *path,
+                  size_t max_body, vg_http_handler fn, void *ctx,
+                  const void *owner);
+void vg_http_unroute(struct vg_http *http, const void *owner);
+
+const char *vg_http_method(const struct vg_http_request *req);
+const char *vg_http_path(const struct vg_http_request *req);
+const char *vg_http_header(const struct vg_http_request *req,
+                           const char *name); /* NULL when absent */
+const char *vg_http_query(const struct vg_http_request *req,
+                          const char *name); /* NULL when absent */
+const char *vg_http_body(const struct vg_http_request *req, size_t *len);
+
+/* Adds a response header; call before vg_http_respond. */
+void vg_http_add_header(struct vg_http_request *req, const char *name,
+                        const char *value);
+/* Answers and ends the request; takes ownership of `body` (malloc'd, may
+ * be NULL when len is 0).  `req` must not be used afterwards. */
+void vg_http_respond(struct vg_http_request *req, unsigned status,
+                     const char *content_type, char *body, size_t len);
+
+#endif

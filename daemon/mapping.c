@@ -1,0 +1,1124 @@
+/* daemon/mapping.c - records (CSV rows, JSON objects) to samples.
+ *
+ * Owns two things: compiling a collector's "labels"/"metrics"/"timestamp"
+ * configuration into references that cost nothing to follow (CSV header
+ * names become column indices once per input, JSON Pointers are split and
+ * unescaped once per configuration), and walking an input record by record
+ * to emit one sample per mapped metric.
+ *
+ * A bad cell costs that cell, a bad label or timestamp costs that record,
+ * a malformed CSV row costs that row: each is reported to the emitter with
+ * its place in the input and the rest goes on.  Only an input that cannot
+ * be read at all (JSON syntax, no header, records not an array) fails the
+ * run.  It must not allocate per sample, format anything on the path of a
+ * good value, or keep anything of the input after vg_mapping_run returns;
+ * a compiled mapping is read-only, so runs may go on in several threads.
+ */
+#include "daemon/mapping.h"
+
+#include "daemon/csv.h"
+#include "daemon/mem.h"
+#include "daemon/value.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How far down a sheet the header is looked for: title rows and notes
+ * above a header are a handful, never pages. */
+#define HEADER_SEARCH_ROWS 50
+/* How much of a bad cell a rejection quotes. */
+#define QUOTE_MAX 48
+
+enum ts_format { TS_AUTO, TS_RFC3339, TS_DATE, TS_UNIX, TS_UNIX_MS };
+
+static const char *const ts_format_names[] = {
+    [TS_AUTO] = "auto", [TS_RFC3339] = "rfc3339", [TS_DATE] = "date",
+    [TS_UNIX] = "unix", [TS_UNIX_MS] = "unix_ms",
+};
+
+/* A JSON Pointer split into its unescaped tokens. */
+struct pointer {
+  char **tokens; /* owned, and each token */
+  long *index;   /* owned: the array index a token names, or -1 */
+  size_t count;
+};
+
+/* Where one label, metric or the timestamp is found. */
+struct ref {
+  char *name;         /* owned: label or metric name */
+  char *text;         /* owned: the reference as configured */
+  uint32_t column;    /* CSV "#N": N; 0 for a header name */
+  struct pointer ptr; /* JSON */
+};
+
+struct vg_mapping {
+  enum vg_record_format format;
+  /* Owned: the labels sorted by name (series keep labels sorted), then
+   * the metrics in configuration order, then the timestamp if any. */
+  struct ref *refs;
+  size_t nlabels, nmetrics;
+  bool has_ts;
+  enum ts_format ts_format;
+  char *records_text; /* owned */
+  struct pointer records;
+  int64_t header_row;
+  char delimiter;
+};
+
+const struct vg_cfg_key vg_mapping_keys[] = {
+    {"records", VG_CFG_STRING, "", 0,
+     "JSON inputs: JSON Pointer to the array of records", false},
+    {"labels", VG_CFG_JSON, NULL, 0,
+     "label name -> where its value is: a CSV column name or \"#N\", or a "
+     "JSON Pointer into the record",
+     false},
+    {"metrics", VG_CFG_JSON, NULL, 0,
+     "metric name -> where its value is, as for labels", true},
+    {"timestamp", VG_CFG_STRING, NULL, 0,
+     "where the record's time is; without it samples get the time they are "
+     "collected",
+     false},
+    {"timestamp_format", VG_CFG_STRING, "auto", 0,
+     "auto, rfc3339, date (YYYY-MM-DD, midnight UTC), unix (seconds) or "
+     "unix_ms",
+     false},
+    {"header_row", VG_CFG_INT, "0", 0,
+     "CSV inputs: the 1-based row of column names; 0 takes the first row "
+     "that holds every named column",
+     false},
+    {"delimiter", VG_CFG_STRING, ",", 0,
+     "CSV inputs: the field separator, one character (\"\\t\" for tab)", false},
+    VG_CFG_END,
+};
+
+/* ---- configuration ---------------------------------------------------- */
+
+static void pointer_free(struct pointer *p) {
+  for (size_t i = 0; i < p->count; i++)
+    free(p->tokens[i]);
+  free(p->tokens);
+  free(p->index);
+}
+
+/* Splits an RFC 6901 pointer; NULL, or why it is not one. */
+static const char *pointer_parse(struct pointer *p, const char *text) {
+  if (text[0] == '\0')
+    return NULL;
+  if (text[0] != '/')
+    return "it must be \"\" or start with \"/\"";
+  size_t n = 0;
+  for (const char *s = text; *s; s++)
+    if (*s == '/')
+      n++;
+  /* Owned by the pointer, freed by pointer_free(). */
+  p->tokens = vg_calloc(n, sizeof *p->tokens);
+  p->index = vg_calloc(n, sizeof *p->index);
+  const char *s = text + 1;
+  for (;;) {
+    size_t len = strcspn(s, "/");
+    char *tok = vg_malloc(len + 1), *o = tok;
+    p->tokens[p->count++] = tok;
+    for (size_t i = 0; i < len; i++) {
+      if (s[i] != '~') {
+        *o++ = s[i];
+        continue;
+      }
+      if (i + 1 < len && s[i + 1] == '0')
+        *o++ = '~';
+      else if (i + 1 < len && s[i + 1] == '1')
+        *o++ = '/';
+      else
+        return "\"~\" must be followed by 0 or 1";
+      i++;
+    }
+    *o = '\0';
+    /* RFC 6901: an array index is "0" or digits without a leading zero. */
+    long idx = -1;
+    size_t tl = strlen(tok);
+    if (tl > 0 && tl < 10 && strspn(tok, "0123456789") == tl &&
+        (tok[0] != '0' || tl == 1))
+      idx = strtol(tok, NULL, 10);
+    p->index[p->count - 1] = idx;
+    if (s[len] == '\0')
+      return NULL;
+    s += len + 1;
+  }
+}
+
+static bool is_alpha_(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+static bool valid_label_name(const char *s) {
+  if (!is_alpha_(s[0]) || strncmp(s, "__", 2) == 0)
+    return false;
+  for (s++; *s; s++)
+    if (!is_alpha_(*s) && !is_digit(*s))
+      return false;
+  return true;
+}
+
+static bool valid_metric_name(const char *s) {
+  if (!is_alpha_(s[0]) && s[0] != ':')
+    return false;
+  for (s++; *s; s++)
+    if (!is_alpha_(*s) && !is_digit(*s) && *s != ':')
+      return false;
+  return true;
+}
+
+static const char *ref_kind(enum vg_record_format format) {
+  return format == VG_FORMAT_CSV
+             ? "a column name or \"#N\""
+             : "a JSON Pointer into the record, such as \"/region/county\"";
+}
+
+/* Fills *r from the configuration value `node` of the label or metric
+ * `name`. */
+static int ref_compile(const struct vg_mapping *m, struct ref *r,
+                       const char *name, const cJSON *node,
+                       struct vg_cfg_err *err) {
+  r->name = vg_strdup(name);
+  if (!cJSON_IsString(node))
+    return vg_cfg_error(err, node, "\"%s\": expected %s", name,
+                        ref_kind(m->format));
+  const char *text = node->valuestring;
+  r->text = vg_strdup(text);
+  if (m->format == VG_FORMAT_JSON) {
+    const char *why = pointer_parse(&r->ptr, text);
+    if (why)
+      return vg_cfg_error(err, node, "\"%s\" is not a JSON Pointer: %s", text,
+                          why);
+    return 0;
+  }
+  if (text[0] == '\0')
+    return vg_cfg_error(err, node, "\"%s\": a column name must not be empty",
+                        name);
+  /* "#N" names a column by position; "#" followed by anything but digits
+   * is an ordinary header text. */
+  size_t digits = strspn(text + 1, "0123456789");
+  if (text[0] == '#' && digits > 0 && text[1 + digits] == '\0') {
+    if (digits > 9)
+      return vg_cfg_error(err, node, "\"%s\": no sheet has that many columns",
+                          text);
+    long n = strtol(text + 1, NULL, 10);
+    if (n == 0)
+      return vg_cfg_error(err, node, "\"%s\": columns are numbered from 1",
+                          text);
+    r->column = (uint32_t)n;
+  }
+  return 0;
+}
+
+static int ref_cmp(const void *a, const void *b) {
+  return strcmp(((const struct ref *)a)->name, ((const struct ref *)b)->name);
+}
+
+/* Compiles the members of "labels" or "metrics" into refs[0..]. */
+static int compile_group(struct vg_mapping *m, struct ref *refs,
+                         const cJSON *group, bool labels,
+                         struct vg_cfg_err *err) {
+  const char *what = labels ? "label" : "metric";
+  size_t i = 0;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, group) {
+    const char *name = item->string;
+    if (labels && !valid_label_name(name))
+      return vg_cfg_error_key(
+          err, item,
+          "label name \"%s\" is not valid: use letters, digits and \"_\", "
+          "not starting with a digit or \"__\"",
+          name);
+    if (!labels && !valid_metric_name(name))
+      return vg_cfg_error_key(
+          err, item,
+          "metric name \"%s\" is not valid: use letters, digits, \"_\" and "
+          "\":\", not starting with a digit",
+          name);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(refs[j].name, name) == 0)
+        return vg_cfg_error_key(err, item, "%s \"%s\" is given twice", what,
+                                name);
+    int rc = ref_compile(m, &refs[i++], name, item, err);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int configure(struct vg_mapping *m, const cJSON *cfg,
+                     struct vg_cfg_err *err) {
+  bool csv = m->format == VG_FORMAT_CSV;
+  const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cfg, "labels");
+  const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(cfg, "metrics");
+  const cJSON *ts = cJSON_GetObjectItemCaseSensitive(cfg, "timestamp");
+  const cJSON *tsf = cJSON_GetObjectItemCaseSensitive(cfg, "timestamp_format");
+  const cJSON *records = cJSON_GetObjectItemCaseSensitive(cfg, "records");
+  const cJSON *header = cJSON_GetObjectItemCaseSensitive(cfg, "header_row");
+  const cJSON *delim = cJSON_GetObjectItemCaseSensitive(cfg, "delimiter");
+
+  if (labels && !cJSON_IsObject(labels))
+    return vg_cfg_error(err, labels,
+                        "\"labels\" must be an object mapping label names to "
+                        "%s",
+                        ref_kind(m->format));
+  if (!metrics)
+    return vg_cfg_error(err, cfg,
+                        "\"metrics\" is required: an object mapping metric "
+                        "names to %s",
+                        ref_kind(m->format));
+  if (!cJSON_IsObject(metrics))
+    return vg_cfg_error(err, metrics,
+                        "\"metrics\" must be an object mapping metric names "
+                        "to %s",
+                        ref_kind(m->format));
+  m->nlabels = (size_t)cJSON_GetArraySize(labels);
+  m->nmetrics = (size_t)cJSON_GetArraySize(metrics);
+  if (m->nmetrics == 0)
+    return vg_cfg_error(err, metrics,
+                        "\"metrics\" must name at least one "
+                        "metric");
+  /* Owned by the mapping; entries freed in vg_mapping_free(). */
+  m->refs = vg_calloc(m->nlabels + m->nmetrics + 1, sizeof *m->refs);
+  int rc = compile_group(m, m->refs, labels, true, err);
+  if (rc < 0)
+    return rc;
+  qsort(m->refs, m->nlabels, sizeof *m->refs, ref_cmp);
+  rc = compile_group(m, m->refs + m->nlabels, metrics, false, err);
+  if (rc < 0)
+    return rc;
+
+  if (ts) {
+    rc = ref_compile(m, &m->refs[m->nlabels + m->nmetrics], "timestamp", ts,
+                     err);
+    if (rc < 0)
+      return rc;
+    m->has_ts = true;
+  }
+  if (tsf) {
+    if (!ts)
+      return vg_cfg_error(err, tsf,
+                          "\"timestamp_format\" needs "
+                          "\"timestamp\"");
+    size_t n = sizeof ts_format_names / sizeof ts_format_names[0], i = 0;
+    while (i < n && !(cJSON_IsString(tsf) &&
+                      strcmp(tsf->valuestring, ts_format_names[i]) == 0))
+      i++;
+    if (i == n)
+      return vg_cfg_error(err, tsf,
+                          "\"timestamp_format\" must be one of \"auto\", "
+                          "\"rfc3339\", \"date\", \"unix\", \"unix_ms\"");
+    m->ts_format = (enum ts_format)i;
+  }
+
+  if (records) {
+    if (csv)
+      return vg_cfg_error_key(err, records,
+                              "\"records\" applies to JSON inputs only");
+    if (!cJSON_IsString(records))
+      return vg_cfg_error(err, records,
+                          "\"records\" must be a JSON Pointer such as "
+                          "\"/data/items\"");
+    const char *why = pointer_parse(&m->records, records->valuestring);
+    if (why)
+      return vg_cfg_error(err, records, "\"%s\" is not a JSON Pointer: %s",
+                          records->valuestring, why);
+  }
+  m->records_text = vg_strdup(records ? records->valuestring : "");
+
+  if (header) {
+    if (!csv)
+      return vg_cfg_error_key(err, header,
+                              "\"header_row\" applies to CSV inputs only");
+    double v = header->valuedouble;
+    if (!cJSON_IsNumber(header) || v < 0 || v > 1e6 || v != floor(v))
+      return vg_cfg_error(err, header,
+                          "\"header_row\" must be a whole number: 0 to find "
+                          "the header, or its row counted from 1");
+    m->header_row = (int64_t)v;
+  }
+  if (delim) {
+    if (!csv)
+      return vg_cfg_error_key(err, delim,
+                              "\"delimiter\" applies to CSV inputs only");
+    const char *s = cJSON_IsString(delim) ? delim->valuestring : "";
+    if (strlen(s) != 1 || s[0] == '"' || s[0] == '\n' || s[0] == '\r' ||
+        (unsigned char)s[0] >= 0x80)
+      return vg_cfg_error(err, delim,
+                          "\"delimiter\" must be one ASCII character other "
+                          "than a quote or a line end, such as \",\", \";\" "
+                          "or \"\\t\"");
+    m->delimiter = s[0];
+  }
+  return 0;
+}
+
+int vg_mapping_new(struct vg_mapping **out, enum vg_record_format format,
+                   const cJSON *cfg, struct vg_cfg_err *err) {
+  *out = NULL;
+  if (!cJSON_IsObject(cfg))
+    return vg_cfg_error(err, cfg, "expected an object");
+  /* Owned by the caller on success, freed with vg_mapping_free(). */
+  struct vg_mapping *m = vg_calloc(1, sizeof *m);
+  m->format = format;
+  m->delimiter = ',';
+  int rc = configure(m, cfg, err);
+  if (rc < 0) {
+    vg_mapping_free(m);
+    return rc;
+  }
+  *out = m;
+  return 0;
+}
+
+void vg_mapping_free(struct vg_mapping *m) {
+  if (!m)
+    return;
+  if (m->refs)
+    for (size_t i = 0; i < m->nlabels + m->nmetrics + 1; i++) {
+      free(m->refs[i].name);
+      free(m->refs[i].text);
+      pointer_free(&m->refs[i].ptr);
+    }
+  free(m->refs);
+  free(m->records_text);
+  pointer_free(&m->records);
+  free(m);
+}
+
+/* ---- shared by both formats ------------------------------------------- */
+
+/* The state of one run; nothing in it outlives vg_mapping_run(). */
+struct run {
+  const struct vg_mapping *m;
+  const char *input;
+  const struct vg_emitter *out;
+  struct vg_label *labels; /* owned; names point into the mapping */
+  size_t *label_off;       /* owned; CSV: offsets of values in label_buf */
+  char *label_buf;         /* owned; CSV: the row's label values */
+  size_t label_buf_cap;
+  char (*label_num)[32]; /* owned; JSON: numbers formatted as labels */
+};
+
+static bool is_blank_at(const char *s, size_t n, size_t *k) {
+  if (n >= 1 && (s[0] == ' ' || s[0] == '\t'))
+    *k = 1;
+  else if (n >= 2 && memcmp(s, "\xC2\xA0", 2) == 0)
+    *k = 2;
+  else if (n >= 3 && (memcmp(s, "\xE3\x80\x80", 3) == 0 ||
+                      memcmp(s, "\xEF\xBB\xBF", 3) == 0))
+    *k = 3;
+  else
+    return false;
+  return true;
+}
+
+/* Trims what spreadsheets leave around a cell: ASCII blanks, no-break and
+ * ideographic spaces, and a stray byte order mark. */
+static void trim(const char **s, size_t *n) {
+  size_t k;
+  while (is_blank_at(*s, *n, &k)) {
+    *s += k;
+    *n -= k;
+  }
+  for (;;) {
+    const char *e = *s + *n;
+    if (*n >= 1 && (e[-1] == ' ' || e[-1] == '\t'))
+      *n -= 1;
+    else if (*n >= 2 && memcmp(e - 2, "\xC2\xA0", 2) == 0)
+      *n -= 2;
+    else if (*n >= 3 && (memcmp(e - 3, "\xE3\x80\x80", 3) == 0 ||
+                         memcmp(e - 3, "\xEF\xBB\xBF", 3) == 0))
+      *n -= 3;
+    else
+      return;
+  }
+}
+
+/* Writes "text" in quotes into out, cut at a character boundary after
+ * QUOTE_MAX bytes, for the detail of a rejection. */
+static void quote_text(char *out, size_t size, const char *s, size_t n) {
+  size_t keep = n;
+  const char *more = "";
+  if (n > QUOTE_MAX) {
+    keep = QUOTE_MAX;
+    while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+      keep--;
+    more = "...";
+  }
+  snprintf(out, size, "\"%.*s%s\"", (int)keep, s, more);
+}
+
+static int64_t days_from_civil(int64_t y, int64_t mo, int64_t d) {
+  y -= mo <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/* Reads n digits at s; false unless all are digits. */
+static bool digits_at(const char *s, size_t n, int64_t *out) {
+  int64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!is_digit(s[i]))
+      return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+/* "YYYY-MM-DD" at s (10 bytes): days since 1970-01-01. */
+static bool parse_date(const char *s, size_t n, int64_t *days) {
+  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int64_t y, mo, d;
+  if (n < 10 || s[4] != '-' || s[7] != '-' || !digits_at(s, 4, &y) ||
+      !digits_at(s + 5, 2, &mo) || !digits_at(s + 8, 2, &d))
+    return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+    return false;
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo == 2 && d == 29 && !leap)
+    return false;
+  *days = days_from_civil(y, mo, d);
+  return true;
+}
+
+/* RFC 3339: 2019-12-31T16:00:00Z, with an optional fraction and a
+ * numeric offset instead of Z.  The fraction is cut to milliseconds. */
+static bool parse_rfc3339(const char *s, size_t n, int64_t *ms) {
+  int64_t days, h, mi, sec, frac = 0;
+  if (n < 20 || !parse_date(s, n, &days))
+    return false;
+  if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
+      s[16] != ':' || !digits_at(s + 11, 2, &h) || !digits_at(s + 14, 2, &mi) ||
+      !digits_at(s + 17, 2, &sec) || h > 23 || mi > 59 || sec > 60)
+    return false;
+  size_t i = 19;
+  if (s[i] == '.') {
+    size_t start = ++i;
+    while (i < n && is_digit(s[i])) {
+      if (i - start < 3)
+        frac = frac * 10 + (s[i] - '0');
+      i++;
+    }
+    if (i == start)
+      return false;
+    for (size_t k = i - start; k < 3; k++)
+      frac *= 10;
+  }
+  int64_t offset = 0;
+  if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+    i++;
+  } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+    int64_t oh, om;
+    if (n - i < 6 || s[i + 3] != ':' || !digits_at(s + i + 1, 2, &oh) ||
+        !digits_at(s + i + 4, 2, &om) || oh > 23 || om > 59)
+      return false;
+    offset = (oh * 60 + om) * 60 * (s[i] == '+' ? 1 : -1);
+    i += 6;
+  } else {
+    return false;
+  }
+  if (i != n)
+    return false;
+  *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - offset) * 1000 + frac;
+  return true;
+}
+
+/* Unix time as digits with an optional fraction; `unit_ms` is 1000 for
+ * seconds and 1 for milliseconds (which take no fraction).  Integer
+ * arithmetic, so "1577808000.123" is exactly 1577808000123. */
+static bool parse_unix(const char *s, size_t n, int64_t unit_ms, int64_t *ms) {
+  size_t int_len = 0;
+  while (int_len < n && is_digit(s[int_len]))
+    int_len++;
+  int64_t v, frac = 0, scale = 100;
+  if (int_len == 0 || int_len > 15 || !digits_at(s, int_len, &v))
+    return false;
+  if (int_len < n) {
+    if (unit_ms == 1 || s[int_len] != '.' || int_len + 1 == n)
+      return false;
+    for (size_t i = int_len + 1; i < n; i++) {
+      if (!is_digit(s[i]))
+        return false;
+      frac += (s[i] - '0') * scale; /* digits past the third add 0 */
+      scale /= 10;
+    }
+  }
+  *ms = v * unit_ms + frac;
+  return true;
+}
+
+static bool parse_ts_text(enum ts_format f, const char *s, size_t n,
+                          int64_t *ms) {
+  int64_t days;
+  switch (f) {
+  case TS_AUTO:
+    if (n > 0 && is_digit(s[0]) && (n < 5 || s[4] != '-')) {
+      /* Plain digits: seconds below 1e11 (the year 5138), milliseconds
+       * from there on, which take no fraction. */
+      if (parse_unix(s, n, 1000, ms) && *ms < 100000000000000)
+        return true;
+      return parse_unix(s, n, 1, ms);
+    }
+    if (n == 10 && parse_date(s, n, &days)) {
+      *ms = days * 86400000;
+      return true;
+    }
+    return parse_rfc3339(s, n, ms);
+  case TS_RFC3339:
+    return parse_rfc3339(s, n, ms);
+  case TS_DATE:
+    if (n != 10 || !parse_date(s, n, &days))
+      return false;
+    *ms = days * 86400000;
+    return true;
+  case TS_UNIX:
+    return parse_unix(s, n, 1000, ms);
+  case TS_UNIX_MS:
+    return parse_unix(s, n, 1, ms);
+  }
+  return false;
+}
+
+static void reject(struct run *r, enum vg_reject_reason why,
+                   const struct vg_location *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void reject(struct run *r, enum vg_reject_reason why,
+                   const struct vg_location *where, const char *fmt, ...) {
+  char detail[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  r->out->reject(r->out->arg, why, where, detail);
+}
+
+static void set_error(char *error, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_error(char *error, size_t size, const char *fmt, ...) {
+  if (size == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(error, size, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- CSV -------------------------------------------------------------- */
+
+/* The header, resolved for one input. */
+struct columns {
+  size_t *index;      /* owned: 0-based column of each ref */
+  const char **name;  /* owned array: header text of each ref, or NULL */
+  char **owned;       /* owned: header texts copied for "#N" refs */
+  bool *found, *best; /* owned: scratch for the header search */
+};
+
+static size_t nrefs(const struct vg_mapping *m) {
+  return m->nlabels + m->nmetrics + (m->has_ts ? 1 : 0);
+}
+
+static void cell(const struct vg_csv_row *row, size_t col, const char **s,
+                 size_t *n) {
+  if (col < row->count) {
+    *s = row->fields[col].text;
+    *n = row->fields[col].len;
+  } else {
+    *s = "";
+    *n = 0;
+  }
+  trim(s, n);
+}
+
+/* Looks for every named column in `row`; returns how many are missing. */
+static size_t match_header(const struct vg_mapping *m,
+                           const struct vg_csv_row *row, struct columns *c) {
+  size_t missing = 0;
+  for (size_t i = 0; i < nrefs(m); i++) {
+    const struct ref *r = &m->refs[i];
+    if (r->column) {
+      c->index[i] = r->column - 1;
+      c->found[i] = true;
+      continue;
+    }
+    size_t want = strlen(r->text);
+    c->found[i] = false;
+    for (size_t j = 0; j < row->count && !c->found[i]; j++) {
+      const char *s;
+      size_t n;
+      cell(row, j, &s, &n);
+      if (n == want && memcmp(s, r->text, n) == 0) {
+        c->index[i] = j;
+        c->found[i] = true;
+      }
+    }
+    missing += !c->found[i];
+  }
+  return missing;
+}
+
+/* Keeps the header's text of "#N" columns, for locations. */
+static void name_columns(const struct vg_mapping *m,
+                         const struct vg_csv_row *header, struct columns *c) {
+  for (size_t i = 0; i < nrefs(m); i++) {
+    const struct ref *r = &m->refs[i];
+    if (!r->column) {
+      c->name[i] = r->text;
+    } else if (header && r->column <= header->count) {
+      const char *s;
+      size_t n;
+      cell(header, r->column - 1, &s, &n);
+      c->owned[i] = vg_strndup(s, n);
+      c->name[i] = c->owned[i];
+    }
+  }
+}
+
+/* Appends `"a", "b"` for the named columns the best row lacks. */
+static size_t list_missing(const struct vg_mapping *m, const bool *best,
+                           char *out, size_t size) {
+  size_t len = 0;
+  for (size_t i = 0; i < nrefs(m); i++) {
+    if (best[i])
+      continue;
+    bool dup = false;
+    for (size_t j = 0; j < i && !dup; j++)
+      dup = !best[j] && strcmp(m->refs[j].text, m->refs[i].text) == 0;
+    if (dup)
+      continue;
+    int k = snprintf(out + len, size - len, "%s\"%s\"", len ? ", " : "",
+                     m->refs[i].text);
+    if (k < 0 || (size_t)k >= size - len)
+      return size - 1;
+    len += (size_t)k;
+  }
+  return len;
+}
+
+/* Reads up to the header and resolves every reference to a column. */
+static int find_header(const struct vg_mapping *m, struct vg_csv *csv,
+                       struct columns *c, char *error, size_t esize) {
+  bool any_named = false;
+  for (size_t i = 0; i < nrefs(m); i++)
+    any_named |= m->refs[i].column == 0;
+  if (!any_named && m->header_row == 0) {
+    match_header(m, &(struct vg_csv_row){0}, c);
+    name_columns(m, NULL, c);
+    return 0;
+  }
+  struct vg_csv_row row;
+  int64_t rows = 0, limit = m->header_row ? m->header_row : HEADER_SEARCH_ROWS;
+  size_t best_missing = SIZE_MAX;
+  uint32_t best_line = 0;
+  while (rows < limit && vg_csv_next(csv, &row) != 0) {
+    rows++;
+    if (m->header_row && rows < m->header_row)
+      continue;
+    /* A malformed row still serves as the header if every named column
+     * was read before the error. */
+    size_t missing = match_header(m, &row, c);
+    if (missing == 0) {
+      name_columns(m, &row, c);
+      return 0;
+    }
+    if (missing < best_missing) {
+      best_missing = missing;
+      best_line = row.line;
+      memcpy(c->best, c->found, nrefs(m) * sizeof *c->best);
+    }
+  }
+  if (rows == 0) {
+    set_error(error, esize, "the input has no rows");
+    return -EINVAL;
+  }
+  if (m->header_row && rows < m->header_row) {
+    set_error(error, esize,
+              "\"header_row\" is %" PRId64 " but the input has only %" PRId64
+              " rows",
+              m->header_row, rows);
+    return -EINVAL;
+  }
+  char cols[512];
+  list_missing(m, c->best, cols, sizeof cols);
+  if (m->header_row) {
+    set_error(error, esize, "the header row (line %u) lacks the columns %s",
+              best_line, cols);
+    return -EINVAL;
+  }
+  size_t named = 0;
+  for (size_t i = 0; i < nrefs(m); i++)
+    named += m->refs[i].column == 0;
+  char others[48] = "";
+  if (best_missing < named)
+    snprintf(others, sizeof others, "; line %u holds the others", best_line);
+  if (rows >= HEADER_SEARCH_ROWS)
+    set_error(error, esize,
+              "no row holds the columns %s (looked at the first %d rows%s)",
+              cols, HEADER_SEARCH_ROWS, others);
+  else
+    set_error(error, esize,
+              "no row holds the columns %s (looked at all %" PRId64 " rows%s)",
+              cols, rows, others);
+  return -EINVAL;
+}
+
+static bool row_blank(const struct vg_csv_row *row) {
+  for (size_t i = 0; i < row->count; i++) {
+    const char *s;
+    size_t n;
+    cell(row, i, &s, &n);
+    if (n)
+      return false;
+  }
+  return true;
+}
+
+static void csv_record(struct run *r, const struct vg_csv_row *row,
+                       const struct columns *c) {
+  const struct vg_mapping *m = r->m;
+  /* Rows of empty cells are what spreadsheets export below the data. */
+  if (row_blank(row))
+    return;
+  struct vg_location at = {.input = r->input, .line = row->line};
+  const char *s;
+  size_t n, used = 0;
+  for (size_t i = 0; i < m->nlabels; i++) {
+    cell(row, c->index[i], &s, &n);
+    if (n == 0) {
+      at.column = (uint32_t)(c->index[i] + 1);
+      at.column_name = c->name[i];
+      reject(r, VG_REJECT_BAD_LABEL, &at, "row has no value for label \"%s\"",
+             m->refs[i].name);
+      return;
+    }
+    r->label_buf = vg_grow(r->label_buf, &r->label_buf_cap, used + n + 1, 1);
+    memcpy(r->label_buf + used, s, n);
+    r->label_buf[used + n] = '\0';
+    r->label_off[i] = used;
+    used += n + 1;
+  }
+  for (size_t i = 0; i < m->nlabels; i++)
+    r->labels[i].value = r->label_buf + r->label_off[i];
+
+  int64_t ts = 0;
+  if (m->has_ts) {
+    size_t t = m->nlabels + m->nmetrics;
+    cell(row, c->index[t], &s, &n);
+    if (!parse_ts_text(m->ts_format, s, n, &ts)) {
+      char q[QUOTE_MAX + 8];
+      quote_text(q, sizeof q, s, n);
+      at.column = (uint32_t)(c->index[t] + 1);
+      at.column_name = c->name[t];
+      reject(r, VG_REJECT_BAD_TIMESTAMP, &at,
+             "%s is not a timestamp (timestamp_format \"%s\")", q,
+             ts_format_names[m->ts_format]);
+      return;
+    }
+  }
+
+  for (size_t i = m->nlabels; i < m->nlabels + m->nmetrics; i++) {
+    double v;
+    at.column = (uint32_t)(c->index[i] + 1);
+    at.column_name = c->name[i];
+    cell(row, c->index[i], &s, &n);
+    switch (vg_value_parse(s, n, &v)) {
+    case VG_VALUE_OK:
+      r->out->sample(r->out->arg, m->refs[i].name, r->labels, m->nlabels, v, ts,
+                     &at);
+      break;
+    case VG_VALUE_EMPTY:
+      break;
+    case VG_VALUE_INVALID: {
+      char q[QUOTE_MAX + 8];
+      quote_text(q, sizeof q, s, n);
+      reject(r, VG_REJECT_NOT_A_NUMBER, &at, "%s is not a number", q);
+      break;
+    }
+    }
+  }
+}
+
+static int run_csv(struct run *r, const char *data, size_t len, char *error,
+                   size_t esize) {
+  const struct vg_mapping *m = r->m;
+  size_t n = nrefs(m);
+  /* All owned by this function and freed before it returns. */
+  struct columns c = {
+      .index = vg_calloc(n, sizeof *c.index),
+      .name = vg_calloc(n, sizeof *c.name),
+      .owned = vg_calloc(n, sizeof *c.owned),
+      .found = vg_calloc(n, sizeof *c.found),
+      .best = vg_calloc(n, sizeof *c.best),
+  };
+  struct vg_csv *csv = vg_csv_new(data, len, m->delimiter);
+  int rc = find_header(m, csv, &c, error, esize);
+  struct vg_csv_row row;
+  int got;
+  while (rc == 0 && (got = vg_csv_next(csv, &row)) != 0) {
+    if (got > 0) {
+      csv_record(r, &row, &c);
+      continue;
+    }
+    uint32_t line, column;
+    const char *msg = vg_csv_error(csv, &line, &column);
+    /* The message starts "line L, field F: "; the location says that. */
+    const char *why = strstr(msg, ": ");
+    struct vg_location at = {.input = r->input, .line = line, .column = column};
+    reject(r, VG_REJECT_PARSE_ERROR, &at, "%s", why ? why + 2 : msg);
+  }
+  vg_csv_free(csv);
+  for (size_t i = 0; i < n; i++)
+    free(c.owned[i]);
+  free(c.index);
+  free(c.name);
+  free(c.owned);
+  free(c.found);
+  free(c.best);
+  return rc;
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+static const cJSON *resolve(const cJSON *node, const struct pointer *p) {
+  for (size_t i = 0; i < p->count && node; i++) {
+    if (cJSON_IsObject(node))
+      node = cJSON_GetObjectItemCaseSensitive(node, p->tokens[i]);
+    else if (cJSON_IsArray(node) && p->index[i] >= 0)
+      node = cJSON_GetArrayItem(node, (int)p->index[i]);
+    else
+      node = NULL;
+  }
+  return node;
+}
+
+/* Labels must not depend on how a number was written, so a number is
+ * written back as the shortest text that reads as the same double:
+ * integers without ".0", others with as few digits as round-trip. */
+static void format_label_number(double v, char out[32]) {
+  if (v == 0)
+    v = 0; /* no "-0" */
+  if (v == floor(v) && fabs(v) < 1e15) {
+    snprintf(out, 32, "%.0f", v);
+    return;
+  }
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(out, 32, "%.*g", prec, v);
+    if (strtod(out, NULL) == v)
+      return;
+  }
+}
+
+/* The full pointer of a value inside record `idx`, built only for a
+ * rejection. */
+static void value_pointer(const struct run *r, size_t idx, const struct ref *f,
+                          char *out, size_t size) {
+  snprintf(out, size, "%s/%zu%s", r->m->records_text, idx, f->text);
+}
+
+static const char *json_kind(const cJSON *v) {
+  if (cJSON_IsObject(v))
+    return "an object";
+  if (cJSON_IsArray(v))
+    return "an array";
+  if (cJSON_IsBool(v))
+    return "a boolean";
+  if (cJSON_IsString(v))
+    return "a string";
+  return "a number";
+}
+
+static bool json_timestamp(enum ts_format f, const cJSON *v, int64_t *ms) {
+  if (cJSON_IsString(v))
+    return parse_ts_text(f, v->valuestring, strlen(v->valuestring), ms);
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) ||
+      !(v->valuedouble < 1e15) || f == TS_RFC3339 || f == TS_DATE)
+    return false;
+  double x = v->valuedouble;
+  bool seconds = f == TS_UNIX || (f == TS_AUTO && x < 1e11);
+  *ms = (int64_t)llround(seconds ? x * 1000 : x);
+  return true;
+}
+
+static void json_record(struct run *r, const cJSON *rec, size_t idx) {
+  const struct vg_mapping *m = r->m;
+  char ptr[1024];
+  struct vg_location at = {.input = r->input, .pointer = ptr};
+  for (size_t i = 0; i < m->nlabels; i++) {
+    const struct ref *f = &m->refs[i];
+    const cJSON *v = resolve(rec, &f->ptr);
+    if (cJSON_IsString(v) && v->valuestring[0]) {
+      r->labels[i].value = v->valuestring;
+    } else if (cJSON_IsNumber(v)) {
+      format_label_number(v->valuedouble, r->label_num[i]);
+      r->labels[i].value = r->label_num[i];
+    } else if (cJSON_IsBool(v)) {
+      r->labels[i].value = cJSON_IsTrue(v) ? "true" : "false";
+    } else {
+      value_pointer(r, idx, f, ptr, sizeof ptr);
+      if (cJSON_IsString(v))
+        reject(r, VG_REJECT_BAD_LABEL, &at, "label \"%s\" is empty", f->name);
+      else if (!v || cJSON_IsNull(v))
+        reject(r, VG_REJECT_BAD_LABEL, &at,
+               "record has no value for label \"%s\"", f->name);
+      else
+        reject(r, VG_REJECT_BAD_LABEL, &at,
+               "label \"%s\" is %s, not a string or number", f->name,
+               json_kind(v));
+      return;
+    }
+  }
+
+  int64_t ts = 0;
+  if (m->has_ts) {
+    const struct ref *f = &m->refs[m->nlabels + m->nmetrics];
+    const cJSON *v = resolve(rec, &f->ptr);
+    if (!json_timestamp(m->ts_format, v, &ts)) {
+      value_pointer(r, idx, f, ptr, sizeof ptr);
+      if (cJSON_IsString(v)) {
+        char q[QUOTE_MAX + 8];
+        quote_text(q, sizeof q, v->valuestring, strlen(v->valuestring));
+        reject(r, VG_REJECT_BAD_TIMESTAMP, &at,
+               "%s is not a timestamp (timestamp_format \"%s\")", q,
+               ts_format_names[m->ts_format]);
+      } else if (!v || cJSON_IsNull(v)) {
+        reject(r, VG_REJECT_BAD_TIMESTAMP, &at, "record has no timestamp");
+      } else {
+        reject(r, VG_REJECT_BAD_TIMESTAMP, &at,
+               "%s is not a timestamp (timestamp_format \"%s\")", json_kind(v),
+               ts_format_names[m->ts_format]);
+      }
+      return;
+    }
+  }
+
+  /* Samples carry only the input: a pointer is formatted for rejections
+   * alone, never on the way of a good value. */
+  const struct vg_location sample_at = {.input = r->input};
+  for (size_t i = m->nlabels; i < m->nlabels + m->nmetrics; i++) {
+    const struct ref *f = &m->refs[i];
+    const cJSON *v = resolve(rec, &f->ptr);
+    double x;
+    if (!v || cJSON_IsNull(v))
+      continue;
+    if (cJSON_IsNumber(v)) {
+      x = v->valuedouble;
+      /* cJSON reads 1e999 as infinity; JSON has no such number. */
+      if (!isfinite(x)) {
+        value_pointer(r, idx, f, ptr, sizeof ptr);
+        reject(r, VG_REJECT_NOT_A_NUMBER, &at,
+               "the number is too large for a double");
+        continue;
+      }
+    } else if (cJSON_IsBool(v)) {
+      x = cJSON_IsTrue(v) ? 1 : 0;
+    } else if (cJSON_IsString(v)) {
+      enum vg_value_result res =
+          vg_value_parse(v->valuestring, strlen(v->valuestring), &x);
+      if (res == VG_VALUE_EMPTY)
+        continue;
+      if (res == VG_VALUE_INVALID) {
+        char q[QUOTE_MAX + 8];
+        quote_text(q, sizeof q, v->valuestring, strlen(v->valuestring));
+        value_pointer(r, idx, f, ptr, sizeof ptr);
+        reject(r, VG_REJECT_NOT_A_NUMBER, &at, "%s is not a number", q);
+        continue;
+      }
+    } else {
+      value_pointer(r, idx, f, ptr, sizeof ptr);
+      reject(r, VG_REJECT_NOT_A_NUMBER, &at, "%s is not a number",
+             json_kind(v));
+      continue;
+    }
+    r->out->sample(r->out->arg, f->name, r->labels, m->nlabels, x, ts,
+                   &sample_at);
+  }
+}
+
+static bool json_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int json_syntax_error(const char *data, size_t offset, char *error,
+                             size_t esize) {
+  unsigned line = 1;
+  for (size_t i = 0; i < offset; i++)
+    line += data[i] == '\n';
+  set_error(error, esize, "JSON syntax error at line %u, byte %zu", line,
+            offset);
+  return -EINVAL;
+}
+
+static int run_json(struct run *r, const char *data, size_t len, char *error,
+                    size_t esize) {
+  const struct vg_mapping *m = r->m;
+  const char *end = NULL;
+  /* The tree is owned here and deleted before returning.  cJSON's
+   * require_null_terminated check reads past a buffer that is exactly
+   * `len` long, so trailing text is checked below instead. */
+  cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+  if (!root)
+    return json_syntax_error(data, end ? (size_t)(end - data) : 0, error,
+                             esize);
+  size_t off = (size_t)(end - data);
+  while (off < len && json_space(data[off]))
+    off++;
+  if (off < len) {
+    cJSON_Delete(root);
+    return json_syntax_error(data, off, error, esize);
+  }
+  const cJSON *records = resolve(root, &m->records);
+  if (!cJSON_IsArray(records)) {
+    set_error(error, esize, "records pointer %s does not lead to an array",
+              m->records_text[0] ? m->records_text : "\"\"");
+    cJSON_Delete(root);
+    return -EINVAL;
+  }
+  size_t idx = 0;
+  const cJSON *rec;
+  cJSON_ArrayForEach(rec, records) json_record(r, rec, idx++);
+  cJSON_Delete(root);
+  return 0;
+}
+
+int vg_mapping_run(const struct vg_mapping *m, const char *input,
+                   const char *data, size_t len, const struct vg_emitter *out,
+                   char *error, size_t error_size) {
+  if (error_size)
+    error[0] = '\0';
+  /* The per-run arrays are owned here: sized once from the mapping and
+   * reused for every record. */
+  struct run r = {
+      .m = m,
+      .input = input,
+      .out = out,
+      .labels = vg_calloc(m->nlabels, sizeof *r.labels),
+      .label_off = vg_calloc(m->nlabels, sizeof *r.label_off),
+      .label_num = vg_calloc(m->nlabels, sizeof *r.label_num),
+  };
+  for (size_t i = 0; i < m->nlabels; i++)
+    r.labels[i].name = m->refs[i].name;
+  int rc = m->format == VG_FORMAT_CSV
+               ? run_csv(&r, data, len, error, error_size)
+               : run_json(&r, data, len, error, error_size);
+  free(r.labels);
+  free(r.label_off);
+  free(r.label_num);
+  free(r.label_buf);
+  return rc;
+}

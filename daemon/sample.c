@@ -1,0 +1,39 @@
+/* daemon/sample.c - names of rejection reasons and location formatting. */
+#include "daemon/sample.h"
+
+#include <stdio.h>
+
+static const char *const reason_names[VG_REJECT_REASON_COUNT] = {
+    [VG_REJECT_PARSE_ERROR] = "parse_error",
+    [VG_REJECT_NOT_A_NUMBER] = "not_a_number",
+    [VG_REJECT_NOT_FINITE] = "not_finite",
+    [VG_REJECT_OUT_OF_RANGE] = "out_of_range",
+    [VG_REJECT_NOT_INTEGER] = "not_integer",
+    [VG_REJECT_BAD_LABEL] = "bad_label",
+    [VG_REJECT_BAD_TIMESTAMP] = "bad_timestamp",
+    [VG_REJECT_BAD_NAME] = "bad_name",
+};
+
+const char *vg_reject_reason_name(enum vg_reject_reason r) {
+  return (unsigned)r < VG_REJECT_REASON_COUNT ? reason_names[r] : "unknown";
+}
+
+size_t vg_location_format(const struct vg_location *w, char *out,
+                          size_t size) {
+  int n;
+  const char *input = w->input ? w->input : "-";
+  if (w->pointer)
+    n = snprintf(out, size, "%s %s", input, w->pointer[0] ? w->pointer : "/");
+  else if (w->line && w->column && w->column_name)
+    n = snprintf(out, size, "%s:%u:%u (%s)", input, w->line, w->column,
+                 w->column_name);
+  else if (w->line && w->column)
+    n = snprintf(out, size, "%s:%u:%u", input, w->line, w->column);
+  else if (w->line)
+    n = snprintf(out, size, "%s:%u", input, w->line);
+  else
+    n = snprintf(out, size, "%s", input);
+  if (n < 0)
+    n = 0;
+  return (size_t)n < size ? (size_t)n : size - 1;
+}

@@ -1,0 +1,212 @@
+/* daemon/selfmetrics.c - the daemon's own health as metrics.
+ *
+ * Rendered fresh on each scrape from the instances' counters: there are a
+ * few dozen lines, so caching would not pay.  Counters are written the
+ * way each format wants them: text 0.0.4 names the family with its
+ * _total suffix, OpenMetrics without it.
+ */
+#include "daemon/daemon.h"
+#include "daemon/expfmt.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct page {
+  struct vg_buf *out;
+  bool om;
+  int rc;
+};
+
+static void family(struct page *p, const char *name, const char *type,
+                   const char *help) {
+  size_t len = strlen(name);
+  bool counter = strcmp(type, "counter") == 0;
+  /* OpenMetrics names a counter family without its _total suffix. */
+  int name_len = (int)(counter && p->om ? len - 6 : len);
+  if (!p->rc)
+    p->rc = vg_buf_printf(p->out, "# HELP %.*s %s\n# TYPE %.*s %s\n",
+                          name_len, name, help, name_len, name, type);
+}
+
+static void value(struct page *p, const char *name, const char *labels,
+                  double v) {
+  char num[VG_DOUBLE_BUFSIZE];
+  vg_format_double(v, num);
+  if (!p->rc)
+    p->rc = vg_buf_printf(p->out, "%s%s %s\n", name, labels, num);
+}
+
+/* `{collector="x"}` with the value escaped. */
+static void label1(struct vg_buf *b, const char *name, const char *v) {
+  vg_buf_reset(b);
+  vg_buf_printf(b, "{%s=\"", name);
+  vg_escape_label_value(b, v, strlen(v));
+  vg_buf_puts(b, "\"}");
+}
+
+typedef double (*collector_value)(const struct vg_collector_instance *c);
+
+static void per_collector(struct page *p, const struct vg_generation *gen,
+                          const char *name, const char *type,
+                          const char *help, collector_value fn) {
+  family(p, name, type, help);
+  struct vg_buf labels;
+  vg_buf_init(&labels, 4096);
+  for (size_t i = 0; gen && i < gen->ncollectors; i++) {
+    label1(&labels, "collector", gen->collectors[i].name);
+    value(p, name, labels.data, fn(&gen->collectors[i]));
+  }
+  vg_buf_free(&labels);
+}
+
+static double c_runs(const struct vg_collector_instance *c) {
+  return (double)c->runs;
+}
+static double c_errors(const struct vg_collector_instance *c) {
+  return (double)c->errors;
+}
+static double c_up(const struct vg_collector_instance *c) {
+  return c->runs > 0 && !c->last_error;
+}
+static double c_last_success(const struct vg_collector_instance *c) {
+  return (double)c->last_success_ms / 1000.0;
+}
+static double c_duration(const struct vg_collector_instance *c) {
+  return c->last_duration_s;
+}
+static double c_interval(const struct vg_collector_instance *c) {
+  return (double)c->next_delay_ms / 1000.0;
+}
+static double c_samples(const struct vg_collector_instance *c) {
+  return c->sink ? (double)vg_sink_stats(c->sink)->samples_total : 0;
+}
+static double c_round_samples(const struct vg_collector_instance *c) {
+  return c->sink ? (double)vg_sink_stats(c->sink)->round_samples : 0;
+}
+
+static void rejected(struct page *p, const struct vg_generation *gen) {
+  const char *name = "villagemetrics_rejected_values_total";
+  family(p, name, "counter",
+         "Values rejected by reason (bad number, out of the catalog's range, "
+         "bad label, ...); see /api/v1/status for the latest with their "
+         "location.");
+  struct vg_buf labels;
+  vg_buf_init(&labels, 4096);
+  for (size_t i = 0; gen && i < gen->ncollectors; i++) {
+    const struct vg_collector_instance *c = &gen->collectors[i];
+    for (int r = 0; r < VG_REJECT_REASON_COUNT; r++) {
+      vg_buf_reset(&labels);
+      vg_buf_puts(&labels, "{collector=\"");
+      vg_escape_label_value(&labels, c->name, strlen(c->name));
+      vg_buf_printf(&labels, "\",reason=\"%s\"}", vg_reject_reason_name(r));
+      value(p, name, labels.data,
+            c->sink ? (double)vg_sink_stats(c->sink)->rejected[r] : 0);
+    }
+  }
+  vg_buf_free(&labels);
+}
+
+static void process_metrics(struct page *p, const struct vg_daemon *d) {
+  long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+  unsigned long utime = 0, stime = 0;
+  long rss = 0;
+  FILE *f = fopen("/proc/self/stat", "r");
+  if (f) {
+    /* Fields 14 and 15 (utime, stime) follow the parenthesised command,
+     * which may hold spaces: skip past its closing parenthesis. */
+    char line[1024];
+    if (fgets(line, sizeof line, f)) {
+      char *rp = strrchr(line, ')');
+      if (rp)
+        sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &utime, &stime);
+    }
+    fclose(f);
+  }
+  f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%*s %ld", &rss) != 1)
+      rss = 0;
+    fclose(f);
+  }
+  int fds = 0;
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir) {
+    while (readdir(dir))
+      fds++;
+    closedir(dir);
+    fds -= 3; /* ".", ".." and the directory's own descriptor */
+  }
+  family(p, "process_cpu_seconds_total", "counter",
+         "Total user and system CPU time spent in seconds.");
+  value(p, "process_cpu_seconds_total", "",
+        (double)(utime + stime) / (double)ticks);
+  family(p, "process_resident_memory_bytes", "gauge",
+         "Resident memory size in bytes.");
+  value(p, "process_resident_memory_bytes", "", (double)rss * (double)page);
+  family(p, "process_open_fds", "gauge", "Number of open file descriptors.");
+  value(p, "process_open_fds", "", fds);
+  family(p, "process_start_time_seconds", "gauge",
+         "Start time of the process since unix epoch in seconds.");
+  value(p, "process_start_time_seconds", "", (double)d->started_ms / 1000.0);
+}
+
+int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
+                          bool openmetrics) {
+  struct page p = {.out = out, .om = openmetrics};
+  const struct vg_generation *gen = d->live;
+
+  family(&p, "villagemetrics_build_info", "gauge",
+         "Always 1; the version label says which villagemetricsd runs.");
+  value(&p, "villagemetrics_build_info", "{version=\"" VG_VERSION "\"}", 1);
+  family(&p, "villagemetrics_ready", "gauge",
+         "1 once the first collection round has finished.");
+  value(&p, "villagemetrics_ready", "", d->ready);
+  family(&p, "villagemetrics_config_last_reload_successful", "gauge",
+         "Whether the last reload (SIGHUP) was accepted; 1 before any.");
+  value(&p, "villagemetrics_config_last_reload_successful", "",
+        d->last_reload_error == NULL);
+  family(&p, "villagemetrics_config_reloads_total", "counter",
+         "Reloads by result; a failed reload keeps the old configuration.");
+  value(&p, "villagemetrics_config_reloads_total", "{result=\"success\"}",
+        (double)d->reloads_ok);
+  value(&p, "villagemetrics_config_reloads_total", "{result=\"failure\"}",
+        (double)d->reloads_failed);
+
+  per_collector(&p, gen, "villagemetrics_collector_up", "gauge",
+                "1 if the collector's last run succeeded.", c_up);
+  per_collector(&p, gen, "villagemetrics_collector_runs_total", "counter",
+                "Runs of the collector.", c_runs);
+  per_collector(&p, gen, "villagemetrics_collector_errors_total", "counter",
+                "Runs that failed.", c_errors);
+  per_collector(&p, gen,
+                "villagemetrics_collector_last_success_timestamp_seconds",
+                "gauge", "When the collector last ran successfully; 0: never.",
+                c_last_success);
+  per_collector(&p, gen, "villagemetrics_collector_last_duration_seconds",
+                "gauge", "How long the collector's last run took.",
+                c_duration);
+  per_collector(&p, gen, "villagemetrics_collector_interval_seconds", "gauge",
+                "The interval until the next run: the configured one, or "
+                "longer while backing off after failures.",
+                c_interval);
+  per_collector(&p, gen, "villagemetrics_collector_samples_total", "counter",
+                "Samples accepted from the collector.", c_samples);
+  per_collector(&p, gen, "villagemetrics_collector_last_round_samples",
+                "gauge", "Samples accepted in the collector's last round.",
+                c_round_samples);
+  rejected(&p, gen);
+
+  struct vg_store_stats st;
+  vg_store_stats(d->store, &st);
+  family(&p, "villagemetrics_series", "gauge",
+         "Series held in memory for /metrics.");
+  value(&p, "villagemetrics_series", "", (double)st.series);
+  family(&p, "villagemetrics_label_sets", "gauge",
+         "Distinct label sets held (shared between series).");
+  value(&p, "villagemetrics_label_sets", "", (double)st.label_sets);
+  process_metrics(&p, d);
+  return p.rc;
+}

@@ -1,0 +1,72 @@
+/* daemon/sink.h - where a collector's samples go.
+ *
+ * One sink per collector instance, owned by the daemon.  The sink checks
+ * each sample against the indicator catalog (range, whole numbers), adds
+ * the constant labels, checks label names and values (UTF-8, as Prometheus
+ * requires -- a GBK-encoded spreadsheet is caught here with a hint), and
+ * puts it into the store under the current source.  Every rejection is
+ * counted by reason, kept in a short list for the status page, and logged
+ * with its location -- the first few of a round in full, the rest as one
+ * summary line, and an identical message at most once a minute.
+ *
+ * A collector reports a source in rounds: vg_sink_begin(key), samples and
+ * rejections through vg_sink_emitter(), vg_sink_end().  Series of the
+ * source not reported in the round are removed at its end.
+ */
+#ifndef VG_SINK_H
+#define VG_SINK_H
+
+#include "daemon/sample.h"
+#include "daemon/store.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct vg_sink;
+
+struct vg_sink_options {
+  const char *collector; /* instance name, copied */
+  /* Constant labels (global, then the instance's); a label of the record
+   * wins over a constant of the same name.  Copied. */
+  const struct vg_label *const_labels;
+  size_t nconst;
+  int64_t stale_after_ms; /* for the sources this sink creates */
+  FILE *print;            /* --test: also print every accepted sample */
+};
+
+struct vg_sink_stats {
+  uint64_t samples_total; /* accepted since start */
+  uint64_t rejected[VG_REJECT_REASON_COUNT];
+  uint64_t round_samples; /* accepted in the last finished round */
+  uint64_t round_rejected;
+};
+
+#define VG_SINK_RECENT 20
+
+struct vg_rejection {
+  int64_t time_ms;
+  enum vg_reject_reason reason;
+  char where[192];
+  char detail[256];
+};
+
+struct vg_sink *vg_sink_new(struct vg_store *store,
+                            const struct vg_sink_options *opts);
+void vg_sink_free(struct vg_sink *sink); /* NULL-safe; keeps the series */
+
+void vg_sink_begin(struct vg_sink *sink, const char *source_key);
+/* Ends the round; returns how many series it removed. */
+size_t vg_sink_end(struct vg_sink *sink);
+/* Removes every series of the source (a file that was deleted). */
+void vg_sink_forget(struct vg_sink *sink, const char *source_key);
+/* Emits into the current round; valid as long as the sink. */
+const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink);
+
+const struct vg_sink_stats *vg_sink_stats(const struct vg_sink *sink);
+/* The last rejections, oldest first; returns how many (<= VG_SINK_RECENT)
+ * and calls fn for each. */
+size_t vg_sink_recent(const struct vg_sink *sink,
+                      void (*fn)(void *arg, const struct vg_rejection *r),
+                      void *arg);
+
+#endif

@@ -1,0 +1,233 @@
+/* daemon/status.c - health, readiness and status for people and tools.
+ *
+ * /healthz answers 200 while the loop runs; /readyz 200 once the first
+ * collection round is done (503 before); /api/v1/status is the state of
+ * every collector -- runs, errors, last error, recent rejected values with
+ * their location -- as JSON, and / the same as a page for people.
+ */
+#include "daemon/clock.h"
+#include "daemon/daemon.h"
+#include "daemon/mem.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void respond_text(struct vg_http_request *req, unsigned status,
+                         const char *text) {
+  char *body = vg_strdup(text);
+  vg_http_respond(req, status, "text/plain; charset=utf-8", body,
+                  strlen(body));
+}
+
+static void healthz(void *arg, struct vg_http_request *req) {
+  (void)arg;
+  respond_text(req, 200, "ok\n");
+}
+
+static void readyz(void *arg, struct vg_http_request *req) {
+  struct vg_daemon *d = arg;
+  if (d->ready)
+    respond_text(req, 200, "ready\n");
+  else
+    respond_text(req, 503, "not ready: the first collection round is still "
+                           "running\n");
+}
+
+static void add_time(cJSON *obj, const char *key, int64_t ms) {
+  if (!ms) {
+    cJSON_AddNullToObject(obj, key);
+    return;
+  }
+  char text[32];
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  cJSON_AddStringToObject(obj, key, text);
+}
+
+static void add_rejection(void *arg, const struct vg_rejection *r) {
+  cJSON *item = cJSON_CreateObject();
+  add_time(item, "time", r->time_ms);
+  cJSON_AddStringToObject(item, "reason", vg_reject_reason_name(r->reason));
+  cJSON_AddStringToObject(item, "where", r->where);
+  cJSON_AddStringToObject(item, "detail", r->detail);
+  cJSON_AddItemToArray(arg, item);
+}
+
+static cJSON *collector_status(const struct vg_collector_instance *c) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", c->name);
+  cJSON_AddStringToObject(o, "type", c->type->name);
+  cJSON_AddStringToObject(o, "state", !c->runs         ? "starting"
+                                      : c->last_error ? "failing"
+                                                      : "ok");
+  cJSON_AddNumberToObject(o, "runs", (double)c->runs);
+  cJSON_AddNumberToObject(o, "errors", (double)c->errors);
+  add_time(o, "last_run", c->last_run_ms);
+  add_time(o, "last_success", c->last_success_ms);
+  cJSON_AddNumberToObject(o, "last_duration_seconds", c->last_duration_s);
+  cJSON_AddNumberToObject(o, "interval_seconds",
+                          (double)c->next_delay_ms / 1000.0);
+  if (c->last_error)
+    cJSON_AddStringToObject(o, "last_error", c->last_error);
+  else
+    cJSON_AddNullToObject(o, "last_error");
+  if (c->sink) {
+    const struct vg_sink_stats *st = vg_sink_stats(c->sink);
+    cJSON_AddNumberToObject(o, "samples_total", (double)st->samples_total);
+    cJSON_AddNumberToObject(o, "last_round_samples",
+                            (double)st->round_samples);
+    cJSON *rej = cJSON_AddObjectToObject(o, "rejected");
+    for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+      cJSON_AddNumberToObject(rej, vg_reject_reason_name(r),
+                              (double)st->rejected[r]);
+    cJSON *recent = cJSON_AddArrayToObject(o, "recent_rejections");
+    vg_sink_recent(c->sink, add_rejection, recent);
+  }
+  return o;
+}
+
+static cJSON *status_json(const struct vg_daemon *d) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "version", VG_VERSION);
+  add_time(root, "started", d->started_ms);
+  cJSON_AddBoolToObject(root, "ready", d->ready);
+  cJSON *cfg = cJSON_AddObjectToObject(root, "config");
+  cJSON_AddStringToObject(cfg, "path", d->config_path);
+  add_time(cfg, "last_reload", d->last_reload_ms);
+  if (d->last_reload_error)
+    cJSON_AddStringToObject(cfg, "last_reload_error", d->last_reload_error);
+  else
+    cJSON_AddNullToObject(cfg, "last_reload_error");
+  struct vg_store_stats st;
+  vg_store_stats(d->store, &st);
+  cJSON *store = cJSON_AddObjectToObject(root, "store");
+  cJSON_AddNumberToObject(store, "series", (double)st.series);
+  cJSON_AddNumberToObject(store, "metric_names", (double)st.families);
+  cJSON_AddNumberToObject(store, "label_sets", (double)st.label_sets);
+  cJSON_AddNumberToObject(store, "sources", (double)st.sources);
+  cJSON *cols = cJSON_AddArrayToObject(root, "collectors");
+  const struct vg_generation *gen = d->live ? d->live : d->retiring;
+  for (size_t i = 0; gen && i < gen->ncollectors; i++)
+    cJSON_AddItemToArray(cols, collector_status(&gen->collectors[i]));
+  cJSON *exps = cJSON_AddArrayToObject(root, "exporters");
+  for (size_t i = 0; gen && i < gen->nexporters; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", gen->exporters[i].name);
+    cJSON_AddStringToObject(o, "type", gen->exporters[i].type->name);
+    cJSON_AddItemToArray(exps, o);
+  }
+  return root;
+}
+
+static void api_status(void *arg, struct vg_http_request *req) {
+  cJSON *root = status_json(arg);
+  char *text = cJSON_Print(root);
+  cJSON_Delete(root);
+  /* cJSON allocates with malloc, so the server may free() the body. */
+  vg_http_respond(req, 200, "application/json", text, strlen(text));
+}
+
+static void html_escape(struct vg_buf *b, const char *s) {
+  for (; s && *s; s++) {
+    switch (*s) {
+    case '<':
+      vg_buf_puts(b, "&lt;");
+      break;
+    case '>':
+      vg_buf_puts(b, "&gt;");
+      break;
+    case '&':
+      vg_buf_puts(b, "&amp;");
+      break;
+    case '"':
+      vg_buf_puts(b, "&quot;");
+      break;
+    default:
+      vg_buf_putc(b, *s);
+    }
+  }
+}
+
+static const char *json_str(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsString(v) ? v->valuestring : "-";
+}
+
+static void status_page(void *arg, struct vg_http_request *req) {
+  cJSON *root = status_json(arg);
+  struct vg_buf b;
+  vg_buf_init(&b, 16 << 20);
+  vg_buf_puts(&b,
+              "<!doctype html><html lang=en><head><meta charset=utf-8>"
+              "<meta name=viewport content=\"width=device-width\">"
+              "<meta http-equiv=refresh content=10>"
+              "<title>villagemetricsd</title><style>"
+              "body{font:15px system-ui,sans-serif;margin:1em;max-width:60em}"
+              "table{border-collapse:collapse;width:100%}"
+              "td,th{border-bottom:1px solid #ddd;padding:.3em;text-align:left;"
+              "vertical-align:top}.failing{color:#b00}.ok{color:#070}"
+              "</style></head><body><h1>villagemetricsd</h1>");
+  const cJSON *store = cJSON_GetObjectItemCaseSensitive(root, "store");
+  vg_buf_printf(
+      &b, "<p>Version %s, started %s, %s. %g series. <a href=/metrics>"
+          "/metrics</a> &middot; <a href=/api/v1/status>/api/v1/status</a></p>",
+      VG_VERSION, json_str(root, "started"),
+      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "ready"))
+          ? "ready"
+          : "not ready yet",
+      cJSON_GetObjectItemCaseSensitive(store, "series")->valuedouble);
+  vg_buf_puts(&b, "<h2>Collectors</h2><table><tr><th>name<th>state<th>runs"
+                  "<th>errors<th>last success<th>samples<th>last error</tr>");
+  const cJSON *c;
+  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "collectors")) {
+    const char *state = json_str(c, "state");
+    vg_buf_puts(&b, "<tr><td>");
+    html_escape(&b, json_str(c, "name"));
+    vg_buf_printf(
+        &b, "<td class=%s>%s<td>%g<td>%g<td>%s<td>%g<td>", state, state,
+        cJSON_GetObjectItemCaseSensitive(c, "runs")->valuedouble,
+        cJSON_GetObjectItemCaseSensitive(c, "errors")->valuedouble,
+        json_str(c, "last_success"),
+        cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c,
+                                                              "samples_total")));
+    html_escape(&b, json_str(c, "last_error"));
+    vg_buf_puts(&b, "</tr>");
+  }
+  vg_buf_puts(&b, "</table><h2>Recently rejected values</h2><table><tr>"
+                  "<th>collector<th>reason<th>where<th>what</tr>");
+  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "collectors")) {
+    const cJSON *r;
+    cJSON_ArrayForEach(r,
+                       cJSON_GetObjectItemCaseSensitive(c, "recent_rejections")) {
+      vg_buf_puts(&b, "<tr><td>");
+      html_escape(&b, json_str(c, "name"));
+      vg_buf_puts(&b, "<td>");
+      html_escape(&b, json_str(r, "reason"));
+      vg_buf_puts(&b, "<td>");
+      html_escape(&b, json_str(r, "where"));
+      vg_buf_puts(&b, "<td>");
+      html_escape(&b, json_str(r, "detail"));
+      vg_buf_puts(&b, "</tr>");
+    }
+  }
+  vg_buf_puts(&b, "</table></body></html>\n");
+  cJSON_Delete(root);
+  size_t len;
+  char *body = vg_buf_take(&b, &len);
+  vg_http_respond(req, 200, "text/html; charset=utf-8", body, len);
+}
+
+int vg_status_routes(struct vg_daemon *d) {
+  int rc = vg_http_route(d->http, "GET", "/healthz", 0, healthz, d, d);
+  if (!rc)
+    rc = vg_http_route(d->http, "GET", "/readyz", 0, readyz, d, d);
+  if (!rc)
+    rc = vg_http_route(d->http, "GET", "/api/v1/status", 0, api_status, d, d);
+  if (!rc)
+    rc = vg_http_route(d->http, "GET", "/", 0, status_page, d, d);
+  return rc;
+}

@@ -1,0 +1,536 @@
+/* daemon/store.c - series, label sets, interned strings and sources.
+ *
+ * Ownership: the store owns every object here.  A series holds one
+ * reference to its label set, a label set one reference to each of its
+ * strings; the last reference frees.  A family (metric name) lives as long
+ * as the store, since the names in use are few and stable.
+ *
+ * Must never: allocate or format per series on a scrape (vg_store_render
+ * only copies cached text), or keep a pointer into a caller's strings.
+ */
+#include "daemon/store.h"
+#include "daemon/expfmt.h"
+#include "daemon/hashtab.h"
+#include "daemon/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LABELS 64
+
+struct istr {
+  uint64_t hash;
+  uint32_t refs;
+  uint32_t len;
+  char text[];
+};
+
+struct labelset {
+  uint64_t hash;
+  uint32_t refs;
+  uint32_t count;
+  char *text; /* `{a="b",...}`, "" without labels; owned */
+  size_t text_len;
+  struct istr *pairs[]; /* name, value, name, value ... sorted by name */
+};
+
+struct series;
+
+struct family {
+  char *name; /* owned */
+  size_t name_len;
+  const struct vg_indicator *ind;
+  struct series **series; /* owned array; the series are the store's */
+  size_t count, cap;
+};
+
+struct series {
+  struct family *family;
+  struct labelset *labels;
+  struct vg_source *source;
+  struct series *src_prev, *src_next;
+  double value;
+  int64_t ts_ms;
+  int64_t seen_ms;
+  uint32_t generation;
+  uint32_t family_index;
+  uint8_t value_len; /* 0: value_text not rendered yet */
+  char value_text[VG_DOUBLE_BUFSIZE - 7];
+};
+
+struct vg_source {
+  struct vg_store *store;
+  char *collector; /* owned */
+  char *key;       /* owned */
+  uint64_t hash;
+  int64_t stale_after_ms;
+  uint32_t generation;
+  struct series *head;
+  size_t count;
+};
+
+struct vg_store {
+  struct vg_hashtab strings, labelsets, families, series, sources;
+  struct family **fams; /* every family, sorted by name when fams_sorted */
+  size_t nfams, capfams;
+  bool fams_sorted;
+};
+
+_Static_assert(VG_DOUBLE_BUFSIZE - 7 >= 25, "room for %.17g of any double");
+
+struct vg_store *vg_store_new(void) {
+  struct vg_store *st = vg_calloc(1, sizeof *st);
+  vg_hashtab_init(&st->strings);
+  vg_hashtab_init(&st->labelsets);
+  vg_hashtab_init(&st->families);
+  vg_hashtab_init(&st->series);
+  vg_hashtab_init(&st->sources);
+  st->fams_sorted = true;
+  return st;
+}
+
+/* --- interned strings ------------------------------------------------ */
+
+static struct istr *intern(struct vg_store *st, const char *s, size_t len) {
+  uint64_t h = vg_hash_mix(vg_hash_bytes(s, len, 0));
+  size_t pos = (size_t)-1;
+  struct istr *is;
+  while ((is = vg_hashtab_next(&st->strings, h, &pos)))
+    if (is->len == len && memcmp(is->text, s, len) == 0) {
+      is->refs++;
+      return is;
+    }
+  is = vg_malloc(sizeof *is + len + 1);
+  is->hash = h;
+  is->refs = 1;
+  is->len = (uint32_t)len;
+  memcpy(is->text, s, len);
+  is->text[len] = '\0';
+  vg_hashtab_insert(&st->strings, h, is);
+  return is;
+}
+
+static void unintern(struct vg_store *st, struct istr *is) {
+  if (--is->refs)
+    return;
+  vg_hashtab_remove(&st->strings, is->hash, is);
+  free(is);
+}
+
+/* --- label sets ------------------------------------------------------ */
+
+struct sorted_labels {
+  const struct vg_label *v[MAX_LABELS];
+  size_t len[MAX_LABELS * 2];
+  size_t n;
+  uint64_t hash;
+};
+
+static void sort_labels(const struct vg_label *labels, size_t n,
+                        struct sorted_labels *out) {
+  if (n > MAX_LABELS)
+    abort(); /* the sink enforces the limit */
+  out->n = n;
+  /* Insertion sort: a village has a handful of labels. */
+  for (size_t i = 0; i < n; i++) {
+    size_t j = i;
+    while (j > 0 && strcmp(out->v[j - 1]->name, labels[i].name) > 0) {
+      out->v[j] = out->v[j - 1];
+      j--;
+    }
+    out->v[j] = &labels[i];
+  }
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < n; i++) {
+    out->len[2 * i] = strlen(out->v[i]->name);
+    out->len[2 * i + 1] = strlen(out->v[i]->value);
+    h = vg_hash_bytes(out->v[i]->name, out->len[2 * i] + 1, h);
+    h = vg_hash_bytes(out->v[i]->value, out->len[2 * i + 1] + 1, h);
+  }
+  out->hash = vg_hash_mix(h);
+}
+
+static bool labelset_equals(const struct labelset *ls,
+                            const struct sorted_labels *sl) {
+  if (ls->count != sl->n)
+    return false;
+  for (size_t i = 0; i < sl->n; i++) {
+    const struct istr *name = ls->pairs[2 * i], *value = ls->pairs[2 * i + 1];
+    if (name->len != sl->len[2 * i] || value->len != sl->len[2 * i + 1] ||
+        memcmp(name->text, sl->v[i]->name, name->len) != 0 ||
+        memcmp(value->text, sl->v[i]->value, value->len) != 0)
+      return false;
+  }
+  return true;
+}
+
+static struct labelset *find_labelset(struct vg_store *st,
+                                      const struct sorted_labels *sl) {
+  size_t pos = (size_t)-1;
+  struct labelset *ls;
+  while ((ls = vg_hashtab_next(&st->labelsets, sl->hash, &pos)))
+    if (labelset_equals(ls, sl))
+      return ls;
+  return NULL;
+}
+
+static struct labelset *make_labelset(struct vg_store *st,
+                                      const struct sorted_labels *sl) {
+  struct labelset *ls =
+      vg_malloc(sizeof *ls + 2 * sl->n * sizeof(struct istr *));
+  ls->hash = sl->hash;
+  ls->refs = 0;
+  ls->count = (uint32_t)sl->n;
+  struct vg_buf text;
+  vg_buf_init(&text, SIZE_MAX / 2);
+  for (size_t i = 0; i < sl->n; i++) {
+    ls->pairs[2 * i] = intern(st, sl->v[i]->name, sl->len[2 * i]);
+    ls->pairs[2 * i + 1] = intern(st, sl->v[i]->value, sl->len[2 * i + 1]);
+    vg_buf_putc(&text, i ? ',' : '{');
+    vg_buf_append(&text, sl->v[i]->name, sl->len[2 * i]);
+    vg_buf_append(&text, "=\"", 2);
+    vg_escape_label_value(&text, sl->v[i]->value, sl->len[2 * i + 1]);
+    vg_buf_putc(&text, '"');
+  }
+  if (sl->n)
+    vg_buf_putc(&text, '}');
+  ls->text = vg_buf_take(&text, &ls->text_len);
+  vg_hashtab_insert(&st->labelsets, ls->hash, ls);
+  return ls;
+}
+
+static void release_labelset(struct vg_store *st, struct labelset *ls) {
+  if (--ls->refs)
+    return;
+  vg_hashtab_remove(&st->labelsets, ls->hash, ls);
+  for (size_t i = 0; i < 2 * (size_t)ls->count; i++)
+    unintern(st, ls->pairs[i]);
+  free(ls->text);
+  free(ls);
+}
+
+/* --- families -------------------------------------------------------- */
+
+static struct family *find_family(struct vg_store *st, const char *name,
+                                  uint64_t h) {
+  size_t pos = (size_t)-1;
+  struct family *f;
+  while ((f = vg_hashtab_next(&st->families, h, &pos)))
+    if (strcmp(f->name, name) == 0)
+      return f;
+  return NULL;
+}
+
+static struct family *get_family(struct vg_store *st, const char *name,
+                                 const struct vg_indicator *ind) {
+  size_t len = strlen(name);
+  uint64_t h = vg_hash_mix(vg_hash_bytes(name, len, 0));
+  struct family *f = find_family(st, name, h);
+  if (f)
+    return f;
+  f = vg_calloc(1, sizeof *f);
+  f->name = vg_strndup(name, len);
+  f->name_len = len;
+  f->ind = ind;
+  vg_hashtab_insert(&st->families, h, f);
+  st->fams = vg_grow(st->fams, &st->capfams, st->nfams + 1, sizeof *st->fams);
+  st->fams[st->nfams++] = f;
+  st->fams_sorted = false;
+  return f;
+}
+
+/* --- series ---------------------------------------------------------- */
+
+static uint64_t series_hash(const struct family *f, const struct labelset *ls) {
+  return vg_hash_mix((uint64_t)(uintptr_t)f * 0x9e3779b97f4a7c15ull ^
+                     (uint64_t)(uintptr_t)ls);
+}
+
+static struct series *find_series(struct vg_store *st, struct family *f,
+                                  struct labelset *ls) {
+  size_t pos = (size_t)-1;
+  struct series *s;
+  uint64_t h = series_hash(f, ls);
+  while ((s = vg_hashtab_next(&st->series, h, &pos)))
+    if (s->family == f && s->labels == ls)
+      return s;
+  return NULL;
+}
+
+static void link_to_source(struct series *s, struct vg_source *src) {
+  s->source = src;
+  s->src_prev = NULL;
+  s->src_next = src->head;
+  if (src->head)
+    src->head->src_prev = s;
+  src->head = s;
+  src->count++;
+}
+
+static void unlink_from_source(struct series *s) {
+  struct vg_source *src = s->source;
+  if (s->src_prev)
+    s->src_prev->src_next = s->src_next;
+  else
+    src->head = s->src_next;
+  if (s->src_next)
+    s->src_next->src_prev = s->src_prev;
+  src->count--;
+}
+
+static void remove_series(struct vg_store *st, struct series *s) {
+  struct family *f = s->family;
+  struct series *last = f->series[--f->count];
+  f->series[s->family_index] = last;
+  last->family_index = s->family_index;
+  vg_hashtab_remove(&st->series, series_hash(f, s->labels), s);
+  unlink_from_source(s);
+  release_labelset(st, s->labels);
+  free(s);
+}
+
+/* --- sources --------------------------------------------------------- */
+
+static uint64_t source_hash(const char *collector, const char *key) {
+  uint64_t h = vg_hash_bytes(collector, strlen(collector) + 1, 0);
+  return vg_hash_mix(vg_hash_bytes(key, strlen(key), h));
+}
+
+struct vg_source *vg_store_source(struct vg_store *st, const char *collector,
+                                  const char *key, int64_t stale_after_ms) {
+  uint64_t h = source_hash(collector, key);
+  size_t pos = (size_t)-1;
+  struct vg_source *src;
+  while ((src = vg_hashtab_next(&st->sources, h, &pos)))
+    if (strcmp(src->collector, collector) == 0 && strcmp(src->key, key) == 0) {
+      src->stale_after_ms = stale_after_ms;
+      return src;
+    }
+  src = vg_calloc(1, sizeof *src);
+  src->store = st;
+  src->collector = vg_strdup(collector);
+  src->key = vg_strdup(key);
+  src->hash = h;
+  src->stale_after_ms = stale_after_ms;
+  vg_hashtab_insert(&st->sources, h, src);
+  return src;
+}
+
+void vg_store_drop_source(struct vg_store *st, struct vg_source *src) {
+  while (src->head)
+    remove_series(st, src->head);
+  vg_hashtab_remove(&st->sources, src->hash, src);
+  free(src->collector);
+  free(src->key);
+  free(src);
+}
+
+void vg_store_drop_collector(struct vg_store *st, const char *collector) {
+  /* Removing shifts slots, so restart the scan after each removal; this
+   * runs on reloads only. */
+  for (bool again = true; again;) {
+    again = false;
+    for (size_t i = 0; st->sources.slots && i <= st->sources.mask; i++) {
+      struct vg_source *src = st->sources.slots[i].item;
+      if (src && strcmp(src->collector, collector) == 0) {
+        vg_store_drop_source(st, src);
+        again = true;
+        break;
+      }
+    }
+  }
+}
+
+void vg_source_begin(struct vg_source *src) {
+  src->generation++;
+}
+
+void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
+                   const char *metric, const struct vg_label *labels,
+                   size_t nlabels, double value, int64_t ts_ms,
+                   int64_t now_ms) {
+  struct vg_store *st = src->store;
+  struct family *f = get_family(st, metric, ind);
+  struct sorted_labels sl;
+  sort_labels(labels, nlabels, &sl);
+  struct labelset *ls = find_labelset(st, &sl);
+  struct series *s = ls ? find_series(st, f, ls) : NULL;
+  if (!s) {
+    if (!ls)
+      ls = make_labelset(st, &sl);
+    ls->refs++;
+    s = vg_calloc(1, sizeof *s);
+    s->family = f;
+    s->labels = ls;
+    f->series = vg_grow(f->series, &f->cap, f->count + 1, sizeof *f->series);
+    s->family_index = (uint32_t)f->count;
+    f->series[f->count++] = s;
+    vg_hashtab_insert(&st->series, series_hash(f, ls), s);
+    link_to_source(s, src);
+  } else if (s->source != src) {
+    unlink_from_source(s);
+    link_to_source(s, src);
+  }
+  /* Compare bits, not values: NaN != NaN would re-render forever. */
+  if (!s->value_len || memcmp(&s->value, &value, sizeof value) != 0) {
+    char text[VG_DOUBLE_BUFSIZE];
+    size_t n = vg_format_double(value, text);
+    memcpy(s->value_text, text, n + 1);
+    s->value_len = (uint8_t)n;
+    s->value = value;
+  }
+  s->ts_ms = ts_ms;
+  s->seen_ms = now_ms;
+  s->generation = src->generation;
+}
+
+size_t vg_source_end(struct vg_source *src) {
+  size_t removed = 0;
+  struct series *s = src->head;
+  while (s) {
+    struct series *next = s->src_next;
+    if (s->generation != src->generation) {
+      remove_series(src->store, s);
+      removed++;
+    }
+    s = next;
+  }
+  return removed;
+}
+
+size_t vg_source_series(const struct vg_source *src) {
+  return src->count;
+}
+
+size_t vg_store_expire(struct vg_store *st, int64_t now_ms) {
+  size_t removed = 0;
+  for (size_t i = 0; st->sources.slots && i <= st->sources.mask; i++) {
+    struct vg_source *src = st->sources.slots[i].item;
+    if (!src || src->stale_after_ms <= 0)
+      continue;
+    int64_t cutoff = now_ms - src->stale_after_ms;
+    for (struct series *s = src->head, *next; s; s = next) {
+      next = s->src_next;
+      if (s->seen_ms < cutoff) {
+        remove_series(st, s);
+        removed++;
+      }
+    }
+  }
+  return removed;
+}
+
+void vg_store_stats(const struct vg_store *st, struct vg_store_stats *out) {
+  out->series = st->series.count;
+  out->families = st->families.count;
+  out->label_sets = st->labelsets.count;
+  out->strings = st->strings.count;
+  out->sources = st->sources.count;
+}
+
+int vg_store_get(struct vg_store *st, const char *metric,
+                 const struct vg_label *labels, size_t nlabels,
+                 double *value) {
+  size_t len = strlen(metric);
+  struct family *f =
+      find_family(st, metric, vg_hash_mix(vg_hash_bytes(metric, len, 0)));
+  if (!f || nlabels > MAX_LABELS)
+    return -1;
+  struct sorted_labels sl;
+  sort_labels(labels, nlabels, &sl);
+  struct labelset *ls = find_labelset(st, &sl);
+  struct series *s = ls ? find_series(st, f, ls) : NULL;
+  if (!s)
+    return -1;
+  *value = s->value;
+  return 0;
+}
+
+/* --- rendering ------------------------------------------------------- */
+
+static int compare_family(const void *a, const void *b) {
+  return strcmp((*(struct family *const *)a)->name,
+                (*(struct family *const *)b)->name);
+}
+
+static int render_header(const struct family *f, struct vg_buf *out,
+                         bool openmetrics) {
+  const struct vg_indicator *ind = f->ind;
+  enum vg_metric_type type = ind ? ind->type : VG_TYPE_UNTYPED;
+  const char *type_name = vg_metric_type_name(type);
+  if (openmetrics && type == VG_TYPE_UNTYPED)
+    type_name = "unknown";
+  int rc = 0;
+  if (ind) {
+    rc = vg_buf_printf(out, "# HELP %s ", f->name);
+    if (!rc)
+      rc = vg_escape_help(out, ind->help);
+    if (!rc)
+      rc = vg_buf_putc(out, '\n');
+  }
+  if (!rc)
+    rc = vg_buf_printf(out, "# TYPE %s %s\n", f->name, type_name);
+  if (!rc && openmetrics && ind && ind->unit[0])
+    rc = vg_buf_printf(out, "# UNIT %s %s\n", f->name, ind->unit);
+  return rc;
+}
+
+int vg_store_render(struct vg_store *st, struct vg_buf *out,
+                    bool openmetrics) {
+  if (!st->fams_sorted) {
+    qsort(st->fams, st->nfams, sizeof *st->fams, compare_family);
+    st->fams_sorted = true;
+  }
+  for (size_t i = 0; i < st->nfams; i++) {
+    const struct family *f = st->fams[i];
+    if (!f->count)
+      continue;
+    int rc = render_header(f, out, openmetrics);
+    if (rc)
+      return rc;
+    for (size_t k = 0; k < f->count; k++) {
+      const struct series *s = f->series[k];
+      size_t need = f->name_len + s->labels->text_len + s->value_len + 2;
+      rc = vg_buf_reserve(out, need);
+      if (rc)
+        return rc;
+      char *p = out->data + out->len;
+      memcpy(p, f->name, f->name_len);
+      p += f->name_len;
+      memcpy(p, s->labels->text, s->labels->text_len);
+      p += s->labels->text_len;
+      *p++ = ' ';
+      memcpy(p, s->value_text, s->value_len);
+      p += s->value_len;
+      *p++ = '\n';
+      out->len += need;
+    }
+  }
+  if (out->data)
+    out->data[out->len] = '\0';
+  return 0;
+}
+
+void vg_store_free(struct vg_store *st) {
+  if (!st)
+    return;
+  while (st->sources.count) {
+    for (size_t i = 0; i <= st->sources.mask; i++)
+      if (st->sources.slots[i].item) {
+        vg_store_drop_source(st, st->sources.slots[i].item);
+        break;
+      }
+  }
+  for (size_t i = 0; i < st->nfams; i++) {
+    free(st->fams[i]->series);
+    free(st->fams[i]->name);
+    free(st->fams[i]);
+  }
+  free(st->fams);
+  vg_hashtab_free(&st->strings);
+  vg_hashtab_free(&st->labelsets);
+  vg_hashtab_free(&st->families);
+  vg_hashtab_free(&st->series);
+  vg_hashtab_free(&st->sources);
+  free(st);
+}

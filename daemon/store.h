@@ -1,0 +1,79 @@
+/* daemon/store.h - the latest sample of every series, for scraping.
+ *
+ * A series is a metric name plus a label set.  Label strings are interned
+ * once; a label set is interned too (sorted by name, hashed once, and its
+ * `{a="b",...}` text rendered once), so the twenty indicators of a village
+ * share one label set.  Each series caches the text of its value, redone
+ * only when the value changes, so that a scrape is a run of memcpy.
+ *
+ * Every series belongs to a source: a collector's file, URL or push
+ * endpoint.  A source reports in rounds (vg_source_begin ... put ...
+ * vg_source_end); a series its source did not report in the last round is
+ * removed at the end of the round, and a source with stale_after > 0 also
+ * loses series not reported for that long (vg_store_expire).  When two
+ * sources report the same series, the last one to report it owns it.
+ *
+ * Single-threaded: only the loop thread touches the store.
+ */
+#ifndef VG_STORE_H
+#define VG_STORE_H
+
+#include "daemon/buf.h"
+#include "daemon/catalog.h"
+#include "daemon/sample.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vg_store;
+struct vg_source;
+
+struct vg_store *vg_store_new(void);
+void vg_store_free(struct vg_store *st); /* NULL-safe */
+
+/* Finds or creates the source (collector, key).  stale_after_ms 0: series
+ * stay until their source drops them.  The store owns the source. */
+struct vg_source *vg_store_source(struct vg_store *st, const char *collector,
+                                  const char *key, int64_t stale_after_ms);
+/* Removes a source and all its series. */
+void vg_store_drop_source(struct vg_store *st, struct vg_source *src);
+/* Removes every source of `collector` (a collector gone after a reload). */
+void vg_store_drop_collector(struct vg_store *st, const char *collector);
+
+void vg_source_begin(struct vg_source *src);
+/* Sets the series' value; labels need not be sorted but must have unique,
+ * valid names and non-empty values (the sink checks).  `ind` is the catalog
+ * entry of the metric or NULL. */
+void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
+                   const char *metric, const struct vg_label *labels,
+                   size_t nlabels, double value, int64_t ts_ms,
+                   int64_t now_ms);
+/* Removes the series that were not put since vg_source_begin.  Returns
+ * how many. */
+size_t vg_source_end(struct vg_source *src);
+size_t vg_source_series(const struct vg_source *src);
+
+/* Removes series of stale sources not seen since now - stale_after. */
+size_t vg_store_expire(struct vg_store *st, int64_t now_ms);
+
+struct vg_store_stats {
+  size_t series;
+  size_t families;
+  size_t label_sets;
+  size_t strings;
+  size_t sources;
+};
+void vg_store_stats(const struct vg_store *st, struct vg_store_stats *out);
+
+/* Appends every family with at least one series, in name order, in text
+ * format 0.0.4 or OpenMetrics (without the final "# EOF"). */
+int vg_store_render(struct vg_store *st, struct vg_buf *out,
+                    bool openmetrics);
+
+/* Looks a series up (for tests and --test): 0 and *value when present. */
+int vg_store_get(struct vg_store *st, const char *metric,
+                 const struct vg_label *labels, size_t nlabels,
+                 double *value);
+
+#endif

@@ -1,0 +1,18 @@
+/* exporters/registry.c - every exporter type, in one place. */
+#include "exporters/exporter.h"
+
+#include <string.h>
+
+extern const struct vg_exporter_type vg_exporter_prometheus;
+
+const struct vg_exporter_type *const vg_exporter_types[] = {
+    &vg_exporter_prometheus,
+    NULL,
+};
+
+const struct vg_exporter_type *vg_exporter_type_find(const char *name) {
+  for (size_t i = 0; vg_exporter_types[i]; i++)
+    if (strcmp(vg_exporter_types[i]->name, name) == 0)
+      return vg_exporter_types[i];
+  return NULL;
+}

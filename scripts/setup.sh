@@ -1,0 +1,45 @@
+#!/bin/sh
+# Installs, with apt-get, whatever the build, the demo and the tests need and
+# this machine lacks.  Idempotent: when everything is present it only runs
+# dpkg-query and returns at once.  Services that Debian's packages would start
+# on their own (prometheus, influxdb, ...) are kept from starting: the tests
+# start their own instances on free loopback ports.
+set -eu
+
+packages="build-essential cmake pkg-config clang libclang-rt-14-dev
+  libuv1-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
+  python3 curl ca-certificates valgrind clang-format
+  prometheus prometheus-pushgateway"
+
+missing=""
+for p in $packages; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$status" in
+    "install ok installed") ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages:$missing; run this script as root" >&2
+  exit 1
+fi
+echo "setup: installing$missing" >&2
+
+# Keep daemons installed as dependencies from starting: on a machine without
+# systemd their init scripts would grab ports such as 9090 that the tests
+# expect to find free.
+policy=/usr/sbin/policy-rc.d
+created_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  created_policy=yes
+fi
+trap '[ -n "$created_policy" ] && rm -f "$policy"' EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >&2

@@ -1,0 +1,94 @@
+/* Unit tests: number formatting, escaping and name checks. */
+#include "daemon/expfmt.h"
+#include "tests/vgtest.h"
+
+#include <float.h>
+
+static void check_double(double v, const char *expected) {
+  char out[VG_DOUBLE_BUFSIZE];
+  size_t n = vg_format_double(v, out);
+  ASSERT_STR_EQ(out, expected);
+  ASSERT_INT_EQ(n, strlen(expected));
+}
+
+VG_TEST(doubles_are_shortest_exact) {
+  check_double(0.766, "0.766");
+  check_double(3895, "3895");
+  check_double(160473.31, "160473.31");
+  check_double(6815.0, "6815");
+  check_double(0, "0");
+  check_double(-0.0, "-0");
+  check_double(0.1 + 0.2, "0.30000000000000004");
+  check_double(1e21, "1e+21");
+  check_double(123456789012345678.0, "1.2345678901234568e+17");
+  check_double(1234567890123456.0, "1234567890123456");
+  check_double(5e-324, "4.94065645841247e-324");
+  check_double(DBL_MAX, "1.7976931348623157e+308");
+  check_double(-7.32, "-7.32");
+  check_double(NAN, "NaN");
+  check_double(INFINITY, "+Inf");
+  check_double(-INFINITY, "-Inf");
+}
+
+VG_TEST(doubles_read_back_exactly) {
+  /* Every value of a sweep reads back bit for bit. */
+  double v = 1.0 / 3.0;
+  for (int i = 0; i < 2000; i++, v *= 1.37) {
+    char out[VG_DOUBLE_BUFSIZE];
+    vg_format_double(v, out);
+    ASSERT_DBL_EQ(strtod(out, NULL), v);
+  }
+}
+
+VG_TEST(label_values_are_escaped) {
+  struct vg_buf b;
+  vg_buf_init(&b, 1024);
+  const char *in = "tower \"A\", ridge\\east\nline 2 桃子园村";
+  vg_escape_label_value(&b, in, strlen(in));
+  ASSERT_STR_EQ(b.data, "tower \\\"A\\\", ridge\\\\east\\nline 2 桃子园村");
+  vg_buf_reset(&b);
+  vg_escape_help(&b, "a \"quoted\" back\\slash\nnew");
+  ASSERT_STR_EQ(b.data, "a \"quoted\" back\\\\slash\\nnew");
+  vg_buf_free(&b);
+}
+
+VG_TEST(names) {
+  ASSERT(vg_valid_metric_name("village_income_per_capita_yuan"));
+  ASSERT(vg_valid_metric_name("job:rate5m"));
+  ASSERT(!vg_valid_metric_name("4g_coverage"));
+  ASSERT(!vg_valid_metric_name(""));
+  ASSERT(!vg_valid_metric_name("村"));
+  ASSERT(vg_valid_label_name("county"));
+  ASSERT(vg_valid_label_name("_private"));
+  ASSERT(!vg_valid_label_name("__name__"));
+  ASSERT(!vg_valid_label_name("a:b"));
+  ASSERT(!vg_valid_label_name("1a"));
+}
+
+VG_TEST(utf8) {
+  ASSERT(vg_valid_utf8("桃子园村", strlen("桃子园村")));
+  ASSERT(vg_valid_utf8("plain", 5));
+  ASSERT(!vg_valid_utf8("\xcc\xd2\xd7\xd3", 4)); /* "桃子" in GBK */
+  ASSERT(!vg_valid_utf8("\xc0\xaf", 2));         /* overlong '/' */
+  ASSERT(!vg_valid_utf8("\xed\xa0\x80", 3));     /* surrogate */
+  ASSERT(!vg_valid_utf8("\xe6\xa1", 2));         /* truncated */
+  ASSERT(vg_valid_utf8("\xf0\x9f\x8c\xbe", 4));  /* 4-byte */
+}
+
+VG_TEST(accept_negotiation) {
+  ASSERT(!vg_accepts_openmetrics(NULL));
+  ASSERT(!vg_accepts_openmetrics("text/plain"));
+  ASSERT(!vg_accepts_openmetrics("*/*"));
+  /* What Prometheus 2.42 sends by default. */
+  ASSERT(vg_accepts_openmetrics(
+      "application/openmetrics-text;version=1.0.0,application/"
+      "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,"
+      "*/*;q=0.1"));
+  ASSERT(!vg_accepts_openmetrics(
+      "application/openmetrics-text;version=1.0.0;q=0.2,text/plain;q=0.5"));
+  ASSERT(!vg_accepts_openmetrics("application/openmetrics-text; q=0"));
+}
+
+VG_TEST_MAIN(VG_T(doubles_are_shortest_exact), VG_T(doubles_read_back_exactly),
+             VG_T(label_values_are_escaped), VG_T(names), VG_T(utf8),
+             VG_T(accept_negotiation))

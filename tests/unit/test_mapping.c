@@ -1,0 +1,773 @@
+/* tests/unit/test_mapping.c - records to samples, on the real fixtures and
+ * on messy ones, through a capture emitter. */
+#include "daemon/mapping.h"
+
+#include "daemon/mem.h"
+#include "tests/vgtest.h"
+
+#include <errno.h>
+
+/* ---- capture emitter -------------------------------------------------- */
+
+struct cap_sample {
+  char metric[64];
+  char labels[256]; /* "county=Shiqian,town=Wude,village=Taoziyuan" */
+  double value;
+  int64_t ts;
+  uint32_t line, column;
+};
+
+struct cap_reject {
+  enum vg_reject_reason reason;
+  char where[256]; /* vg_location_format() */
+  uint32_t line, column;
+  char column_name[64];
+  char pointer[256];
+  char detail[256];
+};
+
+struct capture {
+  struct cap_sample *s;
+  size_t ns, s_cap;
+  struct cap_reject *r;
+  size_t nr, r_cap;
+};
+
+static void cap_sample(void *arg, const char *metric,
+                       const struct vg_label *labels, size_t nlabels,
+                       double value, int64_t ts_ms,
+                       const struct vg_location *where) {
+  struct capture *c = arg;
+  c->s = vg_grow(c->s, &c->s_cap, c->ns + 1, sizeof *c->s);
+  struct cap_sample *s = &c->s[c->ns++];
+  memset(s, 0, sizeof *s);
+  snprintf(s->metric, sizeof s->metric, "%s", metric);
+  size_t n = 0;
+  for (size_t i = 0; i < nlabels; i++)
+    n += (size_t)snprintf(s->labels + n, sizeof s->labels - n, "%s%s=%s",
+                          i ? "," : "", labels[i].name, labels[i].value);
+  s->value = value;
+  s->ts = ts_ms;
+  s->line = where->line;
+  s->column = where->column;
+}
+
+static void cap_reject(void *arg, enum vg_reject_reason reason,
+                       const struct vg_location *where, const char *detail) {
+  struct capture *c = arg;
+  c->r = vg_grow(c->r, &c->r_cap, c->nr + 1, sizeof *c->r);
+  struct cap_reject *r = &c->r[c->nr++];
+  memset(r, 0, sizeof *r);
+  r->reason = reason;
+  vg_location_format(where, r->where, sizeof r->where);
+  r->line = where->line;
+  r->column = where->column;
+  snprintf(r->column_name, sizeof r->column_name, "%s",
+           where->column_name ? where->column_name : "");
+  snprintf(r->pointer, sizeof r->pointer, "%s",
+           where->pointer ? where->pointer : "");
+  snprintf(r->detail, sizeof r->detail, "%s", detail);
+}
+
+static void cap_free(struct capture *c) {
+  free(c->s);
+  free(c->r);
+}
+
+/* The one sample of `metric` whose labels are exactly `labels`. */
+static const struct cap_sample *find(const struct capture *c,
+                                     const char *metric, const char *labels) {
+  const struct cap_sample *hit = NULL;
+  for (size_t i = 0; i < c->ns; i++)
+    if (strcmp(c->s[i].metric, metric) == 0 &&
+        strcmp(c->s[i].labels, labels) == 0) {
+      if (hit)
+        VG_FAIL("two samples %s{%s}", metric, labels);
+      hit = &c->s[i];
+    }
+  return hit;
+}
+
+static double value_of(const struct capture *c, const char *metric,
+                       const char *labels) {
+  const struct cap_sample *s = find(c, metric, labels);
+  if (!s)
+    VG_FAIL("no sample %s{%s}", metric, labels);
+  return s->value;
+}
+
+static size_t count_metric(const struct capture *c, const char *metric) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->ns; i++)
+    n += strcmp(c->s[i].metric, metric) == 0;
+  return n;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    VG_FAIL("cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  /* Exactly n bytes and no NUL after them, so that reading past the end
+   * shows under ASan and valgrind. */
+  char *p = vg_malloc((size_t)n);
+  ASSERT(fread(p, 1, (size_t)n, f) == (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return p;
+}
+
+static struct vg_mapping *compile(enum vg_record_format format,
+                                  const char *json) {
+  cJSON *cfg = cJSON_Parse(json);
+  ASSERT(cfg);
+  struct vg_cfg_err err = {0};
+  struct vg_mapping *m = NULL;
+  int rc = vg_mapping_new(&m, format, cfg, &err);
+  if (rc != 0)
+    VG_FAIL("vg_mapping_new: %d %s", rc, err.msg);
+  cJSON_Delete(cfg);
+  return m;
+}
+
+/* Compiling must fail; returns the message. */
+static const char *compile_error(enum vg_record_format format,
+                                 const char *json) {
+  static struct vg_cfg_err err;
+  memset(&err, 0, sizeof err);
+  cJSON *cfg = cJSON_Parse(json);
+  ASSERT(cfg);
+  struct vg_mapping *m = NULL;
+  ASSERT_INT_EQ(vg_mapping_new(&m, format, cfg, &err), -EINVAL);
+  ASSERT(m == NULL);
+  cJSON_Delete(cfg);
+  return err.msg;
+}
+
+static int run_file(const struct vg_mapping *m, const char *path,
+                    struct capture *c, char *error, size_t esize) {
+  size_t len;
+  char *data = slurp(path, &len);
+  struct vg_emitter out = {cap_sample, cap_reject, c};
+  int rc = vg_mapping_run(m, path, data, len, &out, error, esize);
+  free(data);
+  return rc;
+}
+
+static int run_text(const struct vg_mapping *m, const char *text,
+                    struct capture *c, char *error, size_t esize) {
+  size_t len = strlen(text);
+  char *data = vg_malloc(len);
+  memcpy(data, text, len);
+  struct vg_emitter out = {cap_sample, cap_reject, c};
+  int rc = vg_mapping_run(m, "test.in", data, len, &out, error, esize);
+  free(data);
+  return rc;
+}
+
+/* ---- the real fixtures ------------------------------------------------ */
+
+VG_TEST(villages_csv) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV,
+      "{\"labels\": {\"village\": \"village\", \"county\": \"county\", "
+      "\"town\": \"town\"},"
+      " \"metrics\": {\"income_per_capita_yuan\": \"income_per_capita_yuan\","
+      "  \"households_lifted_total\": \"households_lifted_total\","
+      "  \"land_transferred_mu\": \"land_transferred_mu\","
+      "  \"cadres_stationed\": \"cadres_stationed\","
+      "  \"water_safe_households_ratio\": \"water_safe_households_ratio\"},"
+      " \"timestamp\": \"as_of\", \"type\": \"file\", \"path\": \"x\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_file(m, "villages.csv", &c, error, sizeof error), 0);
+  ASSERT_STR_EQ(error, "");
+  ASSERT_INT_EQ(c.nr, 0);
+  ASSERT_INT_EQ(c.ns, 60 * 5);
+  ASSERT_INT_EQ(count_metric(&c, "cadres_stationed"), 60);
+
+  const char *chuanyan = "county=Yinjiang,town=Yangxi,village=Chuanyan";
+  ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan", chuanyan), 6815);
+  ASSERT_DBL_EQ(value_of(&c, "households_lifted_total", chuanyan), 42);
+  ASSERT_DBL_EQ(value_of(&c, "water_safe_households_ratio", chuanyan), 0.8634);
+  const char *chayuan = "county=Shiqian,town=Qingyang,village=Chayuan";
+  ASSERT_DBL_EQ(value_of(&c, "land_transferred_mu", chayuan), 382);
+  const char *longminglan =
+      "county=Dejiang,town=Jiaguanmao,village=Longminglan";
+  ASSERT_DBL_EQ(value_of(&c, "cadres_stationed", longminglan), 1);
+
+  const struct cap_sample *s = find(&c, "land_transferred_mu", chayuan);
+  ASSERT_INT_EQ(s->ts, 1577750400000);
+  ASSERT_INT_EQ(s->line, 12);
+  ASSERT_INT_EQ(s->column, 24);
+  for (size_t i = 0; i < c.ns; i++)
+    ASSERT_INT_EQ(c.s[i].ts, 1577750400000);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+static const char *cadre_config =
+    "{\"labels\": {\"county\": \"县\", \"town\": \"乡镇\", \"village\": "
+    "\"村\"},"
+    " \"metrics\": {\"water_safe_households_ratio\": \"安全饮水率\","
+    "  \"road_hardened_km\": \"硬化路(公里)\","
+    "  \"signal_4g_coverage_ratio\": \"4G覆盖\","
+    "  \"income_per_capita_yuan\": \"人均收入(元)\","
+    "  \"collective_income_yuan\": \"村集体收入(元)\"}}";
+
+VG_TEST(cadre_report_csv) {
+  struct vg_mapping *m = compile(VG_FORMAT_CSV, cadre_config);
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_file(m, "cadre-monthly-report.csv", &c, error, sizeof error), 0);
+  /* 40 good rows of 5 metrics, less 3 blank collective incomes. */
+  ASSERT_INT_EQ(c.ns, 197);
+  ASSERT_INT_EQ(count_metric(&c, "collective_income_yuan"), 37);
+
+  const char *first = "county=Shiqian,town=五德镇,village=桃子园村";
+  ASSERT(value_of(&c, "water_safe_households_ratio", first) == 0.766);
+  ASSERT_DBL_EQ(value_of(&c, "road_hardened_km", first), 7.32);
+  ASSERT_DBL_EQ(value_of(&c, "signal_4g_coverage_ratio", first), 0.40);
+  ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan", first), 3895);
+  ASSERT_DBL_EQ(value_of(&c, "collective_income_yuan", first), 160473.31);
+  const struct cap_sample *s = find(&c, "income_per_capita_yuan",
+                                    "county=Shiqian,town=五德镇,"
+                                    "village=桃子园村");
+  ASSERT_INT_EQ(s->line, 3);
+  ASSERT_INT_EQ(s->ts, 0);
+
+  /* A blank cell is no sample and no rejection. */
+  const char *gangdeng = "county=Jiangkou,town=Donglang,village=Gangdeng";
+  ASSERT(find(&c, "collective_income_yuan", gangdeng) == NULL);
+  ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan", gangdeng), 13295);
+
+  /* The row without town or village is rejected whole, at its first
+   * missing label (labels go in name order). */
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_LABEL);
+  ASSERT_STR_EQ(c.r[0].where, "cadre-monthly-report.csv:21:2 (乡镇)");
+  ASSERT_STR_EQ(c.r[0].detail, "row has no value for label \"town\"");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+static const char *province_config =
+    "{\"records\": \"/data/items\","
+    " \"labels\": {\"county\": \"/region/county\", \"town\": \"/region/town\","
+    "  \"village\": \"/name/en\"},"
+    " \"metrics\": {"
+    "  \"village_income_per_capita_yuan\": "
+    "\"/indicators/income/perCapitaYuan\","
+    "  \"collective_income_yuan\": \"/indicators/income/collectiveYuan\","
+    "  \"water_safe_households_ratio\": \"/indicators/water/safeRatio\","
+    "  \"households_poor\": \"/indicators/poverty/households\"},"
+    " \"timestamp\": \"/updatedAt\", \"timestamp_format\": \"rfc3339\"}";
+
+VG_TEST(province_api_json) {
+  struct vg_mapping *m = compile(VG_FORMAT_JSON, province_config);
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_file(m, "province-api-page-1.json", &c, error, sizeof error), 0);
+  ASSERT_INT_EQ(c.nr, 0);
+  ASSERT_INT_EQ(c.ns, 60 * 4);
+  const char *first = "county=Shiqian,town=Wude,village=Taoziyuan";
+  ASSERT_DBL_EQ(value_of(&c, "village_income_per_capita_yuan", first), 3894.84);
+  ASSERT_DBL_EQ(value_of(&c, "collective_income_yuan", first), 160473.31);
+  ASSERT_DBL_EQ(value_of(&c, "water_safe_households_ratio", first), 0.7665);
+  ASSERT_DBL_EQ(value_of(&c, "households_poor", first), 119);
+  const char *jinghe = "county=Jiangkou,town=Dewang,village=Jinghe";
+  ASSERT_DBL_EQ(value_of(&c, "village_income_per_capita_yuan", jinghe),
+                6218.99);
+  ASSERT_DBL_EQ(value_of(&c, "households_poor", jinghe), 42);
+  for (size_t i = 0; i < c.ns; i++)
+    ASSERT_INT_EQ(c.s[i].ts, 1577808000000);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* ---- messy CSV -------------------------------------------------------- */
+
+VG_TEST(messy_report_csv) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"labels\": {\"village\": \"村\", \"county\": \"县\"},"
+                     " \"metrics\": {\"income_per_capita_yuan\": "
+                     "\"人均收入(元)\", \"water_safe_households_ratio\": "
+                     "\"安全饮水率\"}, \"timestamp\": \"日期\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_file(m, "messy/monthly-report-messy.csv", &c, error, sizeof error),
+      0);
+  ASSERT_INT_EQ(c.ns, 7);
+  const char *tao = "county=Shiqian,village=桃子园村";
+  ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan", tao), 3895);
+  ASSERT(value_of(&c, "water_safe_households_ratio", tao) == 0.766);
+  ASSERT_INT_EQ(find(&c, "income_per_capita_yuan", tao)->ts, 1577750400000);
+  ASSERT_INT_EQ(find(&c, "income_per_capita_yuan", tao)->line, 5);
+  /* The bad cell costs that cell alone; the quoted line break above kept
+   * the line count right. */
+  const char *bamu = "county=Songtao,village=坝木村";
+  ASSERT(find(&c, "income_per_capita_yuan", bamu) == NULL);
+  ASSERT_DBL_EQ(value_of(&c, "water_safe_households_ratio", bamu), 0.723);
+  ASSERT_INT_EQ(find(&c, "water_safe_households_ratio", bamu)->line, 7);
+  /* A blank cell and a no-break space before a percentage. */
+  const char *jinghe = "county=Jiangkou,village=净河村";
+  ASSERT(find(&c, "income_per_capita_yuan", jinghe) == NULL);
+  ASSERT_DBL_EQ(value_of(&c, "water_safe_households_ratio", jinghe), 0.741);
+  ASSERT_DBL_EQ(value_of(&c, "water_safe_households_ratio",
+                         "county=Bijiang,village=泥烧村"),
+                0.637);
+  const char *zhangwan = "county=Wanshan,village=张湾村";
+  ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan", zhangwan), 1234567);
+  ASSERT_DBL_EQ(value_of(&c, "water_safe_households_ratio", zhangwan), 0.005);
+
+  ASSERT_INT_EQ(c.nr, 5);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_NOT_A_NUMBER);
+  ASSERT_INT_EQ(c.r[0].line, 7);
+  ASSERT_INT_EQ(c.r[0].column, 4);
+  ASSERT_STR_EQ(c.r[0].column_name, "人均收入(元)");
+  ASSERT_STR_EQ(c.r[0].where,
+                "messy/monthly-report-messy.csv:7:4 (人均收入(元))");
+  ASSERT_STR_EQ(c.r[0].detail, "\"3,8x5\" is not a number");
+
+  ASSERT_INT_EQ(c.r[1].reason, VG_REJECT_BAD_LABEL);
+  ASSERT_STR_EQ(c.r[1].where, "messy/monthly-report-messy.csv:8:2 (村)");
+  ASSERT_STR_EQ(c.r[1].detail, "row has no value for label \"village\"");
+
+  ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_BAD_TIMESTAMP);
+  ASSERT_STR_EQ(c.r[2].where, "messy/monthly-report-messy.csv:11:3 (日期)");
+  ASSERT_STR_EQ(c.r[2].detail,
+                "\"2019/12/31\" is not a timestamp (timestamp_format "
+                "\"auto\")");
+  ASSERT(find(&c, "water_safe_households_ratio",
+              "county=Yanhe,village=爱心村") == NULL);
+
+  ASSERT_INT_EQ(c.r[3].reason, VG_REJECT_NOT_A_NUMBER);
+  ASSERT_STR_EQ(c.r[3].where,
+                "messy/monthly-report-messy.csv:12:4 (人均收入(元))");
+  ASSERT_STR_EQ(c.r[3].detail, "\"N/A\" is not a number");
+
+  ASSERT_INT_EQ(c.r[4].reason, VG_REJECT_PARSE_ERROR);
+  ASSERT_STR_EQ(c.r[4].where, "messy/monthly-report-messy.csv:13:2");
+  ASSERT_STR_EQ(c.r[4].detail, "text after the closing quote");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+VG_TEST(tab_file_without_header) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV,
+      "{\"labels\": {\"county\": \"#1\", \"village\": \"#3\"},"
+      " \"metrics\": {\"population\": \"#4\", \"poverty_incidence_ratio\": "
+      "\"#5\"}, \"delimiter\": \"\\t\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_file(m, "messy/villages-no-header.tsv", &c, error, sizeof error), 0);
+  ASSERT_INT_EQ(c.nr, 0);
+  ASSERT_INT_EQ(c.ns, 5);
+  ASSERT_DBL_EQ(value_of(&c, "population", "county=Shiqian,village=Taoziyuan"),
+                3987);
+  ASSERT_DBL_EQ(value_of(&c, "poverty_incidence_ratio",
+                         "county=Shiqian,village=Taoziyuan"),
+                0.3198);
+  ASSERT_DBL_EQ(
+      value_of(&c, "population", "county=Songtao,village=Bamu\tvillage"), 3318);
+  const struct cap_sample *s =
+      find(&c, "population", "county=Sinan,village=Luojiaba");
+  ASSERT_DBL_EQ(s->value, 2948);
+  ASSERT_INT_EQ(s->line, 5);
+  ASSERT_INT_EQ(s->column, 4);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+VG_TEST(header_row_given) {
+  struct vg_mapping *m =
+      compile(VG_FORMAT_CSV, "{\"labels\": {\"village\": \"name\"},"
+                             " \"metrics\": {\"population\": \"#2\"},"
+                             " \"header_row\": 2}");
+  struct capture c = {0};
+  char error[256];
+  /* Row 1 would match "name" too; header_row says row 2 is the header. */
+  ASSERT_INT_EQ(run_text(m, "name,x\nname,pop\nBamu,3318\nname,12\n", &c, error,
+                         sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 2);
+  ASSERT_DBL_EQ(value_of(&c, "population", "village=Bamu"), 3318);
+  ASSERT_DBL_EQ(value_of(&c, "population", "village=name"), 12);
+  ASSERT_INT_EQ(c.s[0].line, 3);
+  cap_free(&c);
+
+  c = (struct capture){0};
+  ASSERT_INT_EQ(run_text(m, "x\ny,z\n", &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "the header row (line 2) lacks the columns \"name\"");
+  ASSERT_INT_EQ(run_text(m, "name,pop\n", &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "\"header_row\" is 2 but the input has only 1 rows");
+  ASSERT_INT_EQ(c.ns + c.nr, 0);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+VG_TEST(no_header_found) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"labels\": {\"village\": \"村\", \"county\": \"县\"},"
+                     " \"metrics\": {\"x\": \"人口\", \"y\": \"#9\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_file(m, "cadre-monthly-report.csv", &c, error, sizeof error),
+      -EINVAL);
+  ASSERT_STR_EQ(error, "no row holds the columns \"人口\" (looked at all 43 "
+                       "rows; line 2 holds the others)");
+  ASSERT_INT_EQ(run_file(m, "villages.csv", &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "no row holds the columns \"县\", \"村\", \"人口\" "
+                       "(looked at the first 50 rows)");
+  ASSERT_INT_EQ(run_text(m, "\n\n", &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "the input has no rows");
+  ASSERT_INT_EQ(c.ns + c.nr, 0);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+VG_TEST(rows_of_all_kinds) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"labels\": {\"village\": \"village\"},"
+                     " \"metrics\": {\"a\": \"a\", \"b\": \"b\"},"
+                     " \"timestamp\": \"t\", \"timestamp_format\": \"unix\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m,
+                         "village,a,b,t\n"
+                         "v1,1,2,1577808000.5\n"      /* line 2 */
+                         "v2,3\n"                     /* short: no timestamp */
+                         "v3,\"4\n5\",6,1577808000\n" /* line 4 */
+                         "v4,7,\"8\"x,1\n"            /* line 6 */
+                         ",,,\n"
+                         "v5,9,10,1577808000\n", /* line 8 */
+                         &c, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 5);
+  ASSERT_DBL_EQ(value_of(&c, "a", "village=v1"), 1);
+  ASSERT_INT_EQ(find(&c, "a", "village=v1")->ts, 1577808000500);
+  ASSERT_DBL_EQ(value_of(&c, "b", "village=v1"), 2);
+  ASSERT_DBL_EQ(value_of(&c, "b", "village=v5"), 10);
+  ASSERT_INT_EQ(find(&c, "b", "village=v5")->line, 8);
+  ASSERT_DBL_EQ(value_of(&c, "b", "village=v3"), 6);
+  ASSERT_INT_EQ(c.nr, 3);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_TIMESTAMP);
+  ASSERT_STR_EQ(c.r[0].where, "test.in:3:4 (t)");
+  ASSERT_STR_EQ(c.r[0].detail,
+                "\"\" is not a timestamp (timestamp_format \"unix\")");
+  ASSERT_INT_EQ(c.r[1].reason, VG_REJECT_NOT_A_NUMBER);
+  ASSERT_STR_EQ(c.r[1].where, "test.in:4:2 (a)");
+  ASSERT_STR_EQ(c.r[1].detail, "\"4\n5\" is not a number");
+  ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_PARSE_ERROR);
+  ASSERT_STR_EQ(c.r[2].where, "test.in:6:3");
+  ASSERT_STR_EQ(c.r[2].detail, "text after the closing quote");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+VG_TEST(nested_json) {
+  struct vg_mapping *m =
+      compile(VG_FORMAT_JSON,
+              "{\"records\": \"/result/pages/0/records\","
+              " \"labels\": {\"village\": \"/loc/village~1name\","
+              "  \"county\": \"/loc/county\", \"code\": \"/loc/code\"},"
+              " \"metrics\": {\"income\": \"/stats/income\", \"water\": "
+              "\"/stats/water\", \"deep\": \"/stats/flag\", \"roads\": "
+              "\"/stats/roads\"},"
+              " \"timestamp\": \"/ts\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_file(m, "messy/nested.json", &c, error, sizeof error), 0);
+
+  const char *tao = "code=522205001000,county=Shiqian,village=Taoziyuan";
+  ASSERT_DBL_EQ(value_of(&c, "income", tao), 3895);
+  ASSERT(value_of(&c, "water", tao) == 0.766);
+  ASSERT_DBL_EQ(value_of(&c, "deep", tao), 1);
+  ASSERT(find(&c, "roads", tao) == NULL); /* null: no sample */
+  ASSERT_INT_EQ(find(&c, "income", tao)->ts, 1577808000000);
+
+  const char *bamu = "code=1.5,county=Songtao,village=Bamu";
+  ASSERT_DBL_EQ(value_of(&c, "income", bamu), 6815);
+  ASSERT_DBL_EQ(value_of(&c, "deep", bamu), 0);
+  ASSERT(find(&c, "water", bamu) == NULL);
+  ASSERT(find(&c, "roads", bamu) == NULL); /* "": no sample */
+  ASSERT_INT_EQ(find(&c, "income", bamu)->ts, 1577779200000);
+
+  const char *aixin = "code=-0.25,county=Yanhe,village=Aixin";
+  ASSERT_DBL_EQ(value_of(&c, "water", aixin), 0.5);
+  ASSERT_INT_EQ(find(&c, "water", aixin)->ts, 1577808000123);
+  ASSERT_INT_EQ(c.ns, 3 + 2 + 2);
+
+  ASSERT_INT_EQ(c.nr, 4);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_NOT_A_NUMBER);
+  ASSERT_STR_EQ(c.r[0].pointer, "/result/pages/0/records/1/stats/water");
+  ASSERT_STR_EQ(c.r[0].where,
+                "messy/nested.json /result/pages/0/records/1/stats/water");
+  ASSERT_STR_EQ(c.r[0].detail, "an array is not a number");
+  ASSERT_INT_EQ(c.r[1].reason, VG_REJECT_BAD_LABEL);
+  ASSERT_STR_EQ(c.r[1].pointer, "/result/pages/0/records/2/loc/village~1name");
+  ASSERT_STR_EQ(c.r[1].detail, "record has no value for label \"village\"");
+  ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_BAD_TIMESTAMP);
+  ASSERT_STR_EQ(c.r[2].pointer, "/result/pages/0/records/3/ts");
+  ASSERT_STR_EQ(c.r[2].detail,
+                "\"yesterday\" is not a timestamp (timestamp_format "
+                "\"auto\")");
+  ASSERT_INT_EQ(c.r[3].reason, VG_REJECT_NOT_A_NUMBER);
+  ASSERT_STR_EQ(c.r[3].pointer, "/result/pages/0/records/4/stats/income");
+  ASSERT_STR_EQ(c.r[3].detail, "\"N/A\" is not a number");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+VG_TEST(json_label_values) {
+  struct vg_mapping *m =
+      compile(VG_FORMAT_JSON, "{\"labels\": {\"id\": \"/id\"},"
+                              " \"metrics\": {\"v\": \"/v\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m,
+                         "[{\"id\": 0.1, \"v\": 1}, {\"id\": 1e21, \"v\": 2},"
+                         " {\"id\": -0, \"v\": 3}, {\"id\": true, \"v\": 4},"
+                         " {\"id\": \"\", \"v\": 5}, {\"id\": {}, \"v\": 6},"
+                         " {\"id\": 12345678901234, \"v\": 7}, 8]",
+                         &c, error, sizeof error),
+                0);
+  ASSERT_DBL_EQ(value_of(&c, "v", "id=0.1"), 1);
+  ASSERT_DBL_EQ(value_of(&c, "v", "id=1e+21"), 2);
+  ASSERT_DBL_EQ(value_of(&c, "v", "id=0"), 3);
+  ASSERT_DBL_EQ(value_of(&c, "v", "id=true"), 4);
+  ASSERT_DBL_EQ(value_of(&c, "v", "id=12345678901234"), 7);
+  ASSERT_INT_EQ(c.ns, 5);
+  ASSERT_INT_EQ(c.nr, 3);
+  ASSERT_STR_EQ(c.r[0].where, "test.in /4/id");
+  ASSERT_STR_EQ(c.r[0].detail, "label \"id\" is empty");
+  ASSERT_STR_EQ(c.r[1].where, "test.in /5/id");
+  ASSERT_STR_EQ(c.r[1].detail,
+                "label \"id\" is an object, not a string or number");
+  ASSERT_STR_EQ(c.r[2].where, "test.in /7/id");
+  ASSERT_STR_EQ(c.r[2].detail, "record has no value for label \"id\"");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+VG_TEST(json_whole_document_errors) {
+  struct vg_mapping *m =
+      compile(VG_FORMAT_JSON, "{\"records\": \"/data/items\", \"labels\": {},"
+                              " \"metrics\": {\"v\": \"/v\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_file(m, "messy/broken.json", &c, error, sizeof error),
+                -EINVAL);
+  ASSERT_STR_EQ(error, "JSON syntax error at line 5, byte 86");
+  ASSERT_INT_EQ(run_text(m, "{\"data\": {\"items\": {\"v\": 1}}}", &c, error,
+                         sizeof error),
+                -EINVAL);
+  ASSERT_STR_EQ(error, "records pointer /data/items does not lead to an array");
+  ASSERT_INT_EQ(run_text(m, "{\"data\": {}}", &c, error, sizeof error),
+                -EINVAL);
+  ASSERT_STR_EQ(error, "records pointer /data/items does not lead to an array");
+  ASSERT_INT_EQ(
+      run_text(m, "{\"data\": {\"items\": []}} x", &c, error, sizeof error),
+      -EINVAL);
+  ASSERT_STR_EQ(error, "JSON syntax error at line 1, byte 24");
+  ASSERT_INT_EQ(run_text(m, "", &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "JSON syntax error at line 1, byte 0");
+  /* Surrounding white space and a byte order mark are fine. */
+  ASSERT_INT_EQ(run_text(m,
+                         "\xEF\xBB\xBF\n {\"data\": {\"items\": [{\"v\": 2}]}}"
+                         " \n",
+                         &c, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 1);
+  ASSERT_STR_EQ(c.s[0].labels, "");
+  ASSERT_DBL_EQ(c.s[0].value, 2);
+  ASSERT_INT_EQ(c.nr, 0);
+  cap_free(&c);
+  vg_mapping_free(m);
+
+  m = compile(VG_FORMAT_JSON, "{\"metrics\": {\"v\": \"\"}}");
+  c = (struct capture){0};
+  ASSERT_INT_EQ(run_text(m, "{\"v\": 1}", &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "records pointer \"\" does not lead to an array");
+  ASSERT_INT_EQ(run_text(m, "[1, \"2\", {}]", &c, error, sizeof error), 0);
+  ASSERT_INT_EQ(c.ns, 2);
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_STR_EQ(c.r[0].where, "test.in /2");
+  ASSERT_STR_EQ(c.r[0].detail, "an object is not a number");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+VG_TEST(json_timestamps) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_JSON, "{\"labels\": {\"i\": \"/i\"}, \"metrics\": {\"v\": "
+                      "\"/v\"}, \"timestamp\": \"/t\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_text(m,
+               "[{\"i\": 1, \"v\": 1, \"t\": \"2019-12-31\"},"
+               " {\"i\": 2, \"v\": 1, \"t\": \"2019-12-31T16:00:00.1234Z\"},"
+               " {\"i\": 3, \"v\": 1, \"t\": \"2020-01-01T00:00:00-01:30\"},"
+               " {\"i\": 4, \"v\": 1, \"t\": \"1577808000\"},"
+               " {\"i\": 5, \"v\": 1, \"t\": \"1577808000123\"},"
+               " {\"i\": 6, \"v\": 1, \"t\": 1577808000.25},"
+               " {\"i\": 7, \"v\": 1, \"t\": \"2019-02-29\"},"
+               " {\"i\": 8, \"v\": 1, \"t\": \"2019-12-31T24:00:00Z\"},"
+               " {\"i\": 9, \"v\": 1, \"t\": \"2019-12-31T16:00:00\"},"
+               " {\"i\": 10, \"v\": 1}]",
+               &c, error, sizeof error),
+      0);
+  ASSERT_INT_EQ(find(&c, "v", "i=1")->ts, 1577750400000);
+  ASSERT_INT_EQ(find(&c, "v", "i=2")->ts, 1577808000123);
+  ASSERT_INT_EQ(find(&c, "v", "i=3")->ts, 1577842200000);
+  ASSERT_INT_EQ(find(&c, "v", "i=4")->ts, 1577808000000);
+  ASSERT_INT_EQ(find(&c, "v", "i=5")->ts, 1577808000123);
+  ASSERT_INT_EQ(find(&c, "v", "i=6")->ts, 1577808000250);
+  ASSERT_INT_EQ(c.ns, 6);
+  ASSERT_INT_EQ(c.nr, 4);
+  for (size_t i = 0; i < 4; i++)
+    ASSERT_INT_EQ(c.r[i].reason, VG_REJECT_BAD_TIMESTAMP);
+  ASSERT_STR_EQ(c.r[3].detail, "record has no timestamp");
+  cap_free(&c);
+  vg_mapping_free(m);
+
+  m = compile(VG_FORMAT_JSON, "{\"metrics\": {\"v\": \"/v\"}, \"timestamp\": "
+                              "\"/t\", \"timestamp_format\": \"unix_ms\"}");
+  c = (struct capture){0};
+  ASSERT_INT_EQ(run_text(m,
+                         "[{\"v\": 1, \"t\": 1577808000},"
+                         " {\"v\": 2, \"t\": \"1577808000.5\"}]",
+                         &c, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 1);
+  ASSERT_INT_EQ(c.s[0].ts, 1577808000);
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_STR_EQ(c.r[0].detail, "\"1577808000.5\" is not a timestamp "
+                               "(timestamp_format \"unix_ms\")");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* ---- configuration errors --------------------------------------------- */
+
+VG_TEST(config_errors) {
+  ASSERT_STR_EQ(
+      compile_error(VG_FORMAT_CSV, "{\"labels\": {\"1abc\": \"x\"}, "
+                                   "\"metrics\": {\"m\": \"y\"}}"),
+      "label name \"1abc\" is not valid: use letters, digits and \"_\", not "
+      "starting with a digit or \"__\"");
+  ASSERT_STR_EQ(
+      compile_error(VG_FORMAT_CSV, "{\"labels\": {\"__name__\": \"x\"}, "
+                                   "\"metrics\": {\"m\": \"y\"}}"),
+      "label name \"__name__\" is not valid: use letters, digits and \"_\", "
+      "not starting with a digit or \"__\"");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"a-b\": \"y\"}}"),
+                "metric name \"a-b\" is not valid: use letters, digits, \"_\" "
+                "and \":\", not starting with a digit");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"labels\": {}}"),
+                "\"metrics\" is required: an object mapping metric names to a "
+                "column name or \"#N\"");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {}}"),
+                "\"metrics\" must name at least one metric");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_JSON, "{\"metrics\": [\"/a\"]}"),
+                "\"metrics\" must be an object mapping metric names to a JSON "
+                "Pointer into the record, such as \"/region/county\"");
+  ASSERT_STR_EQ(
+      compile_error(VG_FORMAT_JSON, "{\"metrics\": {\"m\": \"a/b\"}}"),
+      "\"a/b\" is not a JSON Pointer: it must be \"\" or start with \"/\"");
+  ASSERT_STR_EQ(
+      compile_error(VG_FORMAT_JSON, "{\"metrics\": {\"m\": \"/a~2\"}}"),
+      "\"/a~2\" is not a JSON Pointer: \"~\" must be followed by 0 or 1");
+  ASSERT_STR_EQ(
+      compile_error(VG_FORMAT_JSON, "{\"records\": \"data\", \"metrics\": "
+                                    "{\"m\": \"/a\"}}"),
+      "\"data\" is not a JSON Pointer: it must be \"\" or start with \"/\"");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_JSON, "{\"metrics\": {\"m\": 3}}"),
+                "\"m\": expected a JSON Pointer into the record, such as "
+                "\"/region/county\"");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"m\": \"#0\"}}"),
+                "\"#0\": columns are numbered from 1");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"m\": \"\"}}"),
+                "\"m\": a column name must not be empty");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"m\": \"a\", \"m\": \"b\"}}"),
+                "metric \"m\" is given twice");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"m\": \"a\"}, \"labels\": 3}"),
+                "\"labels\" must be an object mapping label names to a column "
+                "name or \"#N\"");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"m\": \"a\"}, \"records\": "
+                              "\"/x\"}"),
+                "\"records\" applies to JSON inputs only");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_JSON,
+                              "{\"metrics\": {\"m\": \"/a\"}, \"delimiter\": "
+                              "\";\"}"),
+                "\"delimiter\" applies to CSV inputs only");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"m\": \"a\"}, \"delimiter\": "
+                              "\";;\"}"),
+                "\"delimiter\" must be one ASCII character other than a quote "
+                "or a line end, such as \",\", \";\" or \"\\t\"");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"m\": \"a\"}, \"header_row\": "
+                              "1.5}"),
+                "\"header_row\" must be a whole number: 0 to find the header, "
+                "or its row counted from 1");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"m\": \"a\"}, \"timestamp\": "
+                              "\"t\", \"timestamp_format\": \"iso\"}"),
+                "\"timestamp_format\" must be one of \"auto\", \"rfc3339\", "
+                "\"date\", \"unix\", \"unix_ms\"");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"m\": \"a\"}, "
+                                             "\"timestamp_format\": \"unix\"}"),
+                "\"timestamp_format\" needs \"timestamp\"");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "[]"), "expected an object");
+}
+
+/* With positions from the configuration reader, errors name the place. */
+VG_TEST(config_error_positions) {
+  const char *text = "{\n  \"metrics\": {\n    \"m\": \"/a~2\"\n  }\n}\n";
+  struct vg_conf_doc *doc = vg_conf_doc_new();
+  struct vg_cfg_err err = {.doc = doc};
+  cJSON *cfg = NULL;
+  ASSERT_INT_EQ(vg_conf_parse(doc, "c.json", text, strlen(text), &cfg, &err),
+                0);
+  struct vg_mapping *m = NULL;
+  ASSERT_INT_EQ(vg_mapping_new(&m, VG_FORMAT_JSON, cfg, &err), -EINVAL);
+  ASSERT_STR_EQ(err.msg, "c.json:3:10: \"/a~2\" is not a JSON Pointer: \"~\" "
+                         "must be followed by 0 or 1");
+  cJSON_Delete(cfg);
+  vg_conf_doc_free(doc);
+}
+
+VG_TEST(keys_table) {
+  size_t n = 0;
+  while (vg_mapping_keys[n].name)
+    n++;
+  ASSERT_INT_EQ(n, 7);
+  ASSERT_STR_EQ(vg_mapping_keys[0].name, "records");
+  ASSERT(vg_mapping_keys[2].required);
+  vg_mapping_free(NULL);
+}
+
+VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
+             VG_T(province_api_json), VG_T(messy_report_csv),
+             VG_T(tab_file_without_header), VG_T(header_row_given),
+             VG_T(no_header_found), VG_T(rows_of_all_kinds), VG_T(nested_json),
+             VG_T(json_label_values), VG_T(json_whole_document_errors),
+             VG_T(json_timestamps), VG_T(config_errors),
+             VG_T(config_error_positions), VG_T(keys_table))

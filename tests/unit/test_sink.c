@@ -1,0 +1,185 @@
+/* Unit tests: the sink's validation, constant labels and rejection
+ * accounting, and batches replayed into it. */
+#include "daemon/batch.h"
+#include "daemon/log.h"
+#include "daemon/sink.h"
+#include "tests/vgtest.h"
+
+static char logged[8192];
+
+static void capture(void *arg, int level, const char *line) {
+  (void)arg;
+  (void)level;
+  strncat(logged, line, sizeof logged - strlen(logged) - 2);
+  strcat(logged, "\n");
+}
+
+static double get(struct vg_store *st, const char *metric,
+                  const struct vg_label *l, size_t n) {
+  double v = -12345;
+  ASSERT_INT_EQ(vg_store_get(st, metric, l, n, &v), 0);
+  return v;
+}
+
+static const struct vg_label consts[] = {{"city", "Tongren"},
+                                         {"county", "Default"}};
+
+static struct vg_sink *new_sink(struct vg_store *st) {
+  struct vg_sink_options o = {
+      .collector = "villages", .const_labels = consts, .nconst = 2};
+  return vg_sink_new(st, &o);
+}
+
+VG_TEST(accepts_and_adds_constant_labels) {
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "a.csv", .line = 2, .column = 5};
+  struct vg_label rec[] = {{"village", "Chuanyan"}, {"county", "Yinjiang"}};
+  vg_sink_begin(sink, "a.csv");
+  e->sample(e->arg, "village_income_per_capita_yuan", rec, 2, 6815, 0, &w);
+  vg_sink_end(sink);
+  struct vg_label q[] = {
+      {"city", "Tongren"}, {"county", "Yinjiang"}, {"village", "Chuanyan"}};
+  /* The record's county wins over the constant one. */
+  ASSERT_DBL_EQ(get(st, "village_income_per_capita_yuan", q, 3), 6815);
+  ASSERT_INT_EQ(vg_sink_stats(sink)->samples_total, 1);
+  ASSERT_INT_EQ(vg_sink_stats(sink)->round_samples, 1);
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
+static void collect_rejection(void *arg, const struct vg_rejection *r) {
+  struct vg_buf *b = arg;
+  vg_buf_printf(b, "%s|%s|%s\n", vg_reject_reason_name(r->reason), r->where,
+                r->detail);
+}
+
+VG_TEST(rejections_are_counted_located_and_listed) {
+  vg_log_set_output(capture, NULL);
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_label ok[] = {{"village", "A"}};
+  struct vg_label gbk[] = {{"village", "\xcc\xd2\xd7\xd3"}};
+  struct vg_label twice[] = {{"village", "A"}, {"village", "B"}};
+  struct vg_label empty[] = {{"village", ""}};
+  struct vg_label badname[] = {{"vil-lage", "A"}};
+  struct vg_location w = {.input = "r.csv",
+                          .line = 7,
+                          .column = 4,
+                          .column_name = "poverty_incidence_ratio"};
+  vg_sink_begin(sink, "r.csv");
+  e->sample(e->arg, "village_poverty_incidence_ratio", ok, 1, 1.3, 0, &w);
+  e->sample(e->arg, "village_households", ok, 1, 2.5, 0, &w);
+  e->sample(e->arg, "village_population", gbk, 1, 5, 0, &w);
+  e->sample(e->arg, "village_population", twice, 2, 5, 0, &w);
+  e->sample(e->arg, "village_population", empty, 1, 5, 0, &w);
+  e->sample(e->arg, "village_population", badname, 1, 5, 0, &w);
+  e->sample(e->arg, "4g", ok, 1, 5, 0, &w);
+  e->reject(e->arg, VG_REJECT_NOT_A_NUMBER, &w, "\"3,8x5\" is not a number");
+  e->sample(e->arg, "village_population", ok, 1, 5, 0, &w);
+  vg_sink_end(sink);
+
+  const struct vg_sink_stats *s = vg_sink_stats(sink);
+  ASSERT_INT_EQ(s->samples_total, 1);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_OUT_OF_RANGE], 1);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_NOT_INTEGER], 1);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_LABEL], 4);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_NAME], 1);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_NOT_A_NUMBER], 1);
+  ASSERT_INT_EQ(s->round_rejected, 8);
+
+  struct vg_buf list;
+  vg_buf_init(&list, 1 << 16);
+  ASSERT_INT_EQ(vg_sink_recent(sink, collect_rejection, &list), 8);
+  const char *where = "r.csv:7:4 (poverty_incidence_ratio)";
+  char expected[4096];
+  snprintf(
+      expected, sizeof expected,
+      "out_of_range|%s|village_poverty_incidence_ratio: 1.3 is outside 0..1\n"
+      "not_integer|%s|village_households: 2.5 is not a whole number\n"
+      "bad_label|%s|label \"village\" is not valid UTF-8 (if the file was "
+      "saved in GBK, save it as UTF-8)\n"
+      "bad_label|%s|label \"village\" appears twice\n"
+      "bad_label|%s|label \"village\" is empty\n"
+      "bad_label|%s|\"vil-lage\" is not a valid label name\n"
+      "bad_name|%s|\"4g\" is not a valid metric name\n"
+      "not_a_number|%s|\"3,8x5\" is not a number\n",
+      where, where, where, where, where, where, where, where);
+  ASSERT_STR_EQ(list.data, expected);
+  vg_buf_free(&list);
+
+  /* Five logged one by one, the other three summarised. */
+  ASSERT_CONTAINS(logged, "collector villages: r.csv:7:4 "
+                          "(poverty_incidence_ratio): "
+                          "village_poverty_incidence_ratio: 1.3 is outside "
+                          "0..1\n");
+  ASSERT_CONTAINS(logged, "collector villages: r.csv: 3 more rejected values "
+                          "not logged one by one (this round: not_a_number "
+                          "1, out_of_range 1, not_integer 1, bad_label 4, "
+                          "bad_name 1); see /api/v1/status\n");
+  ASSERT(!strstr(logged, "3,8x5"));
+
+  /* The same round again a moment later logs nothing new one by one. */
+  logged[0] = '\0';
+  vg_sink_begin(sink, "r.csv");
+  e->sample(e->arg, "village_poverty_incidence_ratio", ok, 1, 1.3, 0, &w);
+  vg_sink_end(sink);
+  ASSERT_CONTAINS(logged, "1 more rejected values not logged one by one");
+  ASSERT(!strstr(logged, "is outside 0..1\n"));
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
+VG_TEST(batch_replays_exactly) {
+  struct vg_batch *b = vg_batch_new(1 << 20);
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  struct vg_label l1[] = {{"county", "Shiqian"}, {"village", "Taoziyuan"}};
+  struct vg_label l2[] = {{"county", "Songtao"}, {"village", "Bamu"}};
+  struct vg_location w = {.input = "v.csv", .line = 2, .column = 9,
+                          .column_name = "population"};
+  rec->sample(rec->arg, "village_population", l1, 2, 3987, 1577750400000,
+              &w);
+  rec->sample(rec->arg, "village_households", l1, 2, 1011, 1577750400000, &w);
+  w.line = 3;
+  rec->reject(rec->arg, VG_REJECT_NOT_A_NUMBER, &w, "\"x\" is not a number");
+  rec->sample(rec->arg, "village_population", l2, 2, 3318, 0, &w);
+  ASSERT_INT_EQ(vg_batch_samples(b), 3);
+  ASSERT(!vg_batch_overflowed(b));
+
+  struct vg_store *st = vg_store_new();
+  struct vg_sink_options o = {.collector = "c"};
+  struct vg_sink *sink = vg_sink_new(st, &o);
+  vg_sink_begin(sink, "v.csv");
+  vg_batch_replay(b, vg_sink_emitter(sink));
+  vg_sink_end(sink);
+  ASSERT_DBL_EQ(get(st, "village_population", l1, 2), 3987);
+  ASSERT_DBL_EQ(get(st, "village_households", l1, 2), 1011);
+  ASSERT_DBL_EQ(get(st, "village_population", l2, 2), 3318);
+  struct vg_buf list;
+  vg_buf_init(&list, 4096);
+  vg_sink_recent(sink, collect_rejection, &list);
+  ASSERT_STR_EQ(list.data,
+                "not_a_number|v.csv:3:9 (population)|\"x\" is not a number\n");
+  vg_buf_free(&list);
+  vg_sink_free(sink);
+  vg_store_free(st);
+  vg_batch_free(b);
+}
+
+VG_TEST(batch_overflow_is_reported) {
+  struct vg_batch *b = vg_batch_new(64);
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  struct vg_label l[] = {{"village", "a-rather-long-village-name-to-fill"}};
+  struct vg_location w = {.input = "v.csv"};
+  for (int i = 0; i < 10; i++)
+    rec->sample(rec->arg, "village_population", l, 1, i, 0, &w);
+  ASSERT(vg_batch_overflowed(b));
+  ASSERT(vg_batch_samples(b) < 10);
+  vg_batch_free(b);
+}
+
+VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
+             VG_T(rejections_are_counted_located_and_listed),
+             VG_T(batch_replays_exactly), VG_T(batch_overflow_is_reported))

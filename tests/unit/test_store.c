@@ -1,0 +1,197 @@
+/* Unit tests: the series store, its rounds, staleness and rendering. */
+#include "daemon/catalog.h"
+#include "daemon/store.h"
+#include "tests/vgtest.h"
+
+
+static char *render(struct vg_store *st, bool om) {
+  struct vg_buf b;
+  vg_buf_init(&b, 1 << 20);
+  ASSERT_INT_EQ(vg_store_render(st, &b, om), 0);
+  return vg_buf_take(&b, NULL);
+}
+
+static void put(struct vg_source *src, const char *metric, const char *county,
+                const char *village, double v, int64_t now) {
+  struct vg_label labels[] = {{"village", village}, {"county", county}};
+  vg_source_put(src, vg_catalog_find(metric), metric, labels, 2, v, 0, now);
+}
+
+VG_TEST(render_exact_text) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "c", "a.csv", 0);
+  vg_source_begin(src);
+  put(src, "village_water_safe_households_ratio", "Shiqian", "Taoziyuan",
+      0.766, 1);
+  put(src, "village_income_per_capita_yuan", "Shiqian", "Taoziyuan", 3895, 1);
+  put(src, "village_income_per_capita_yuan", "Yinjiang", "Chuan\"yan\\", 6815,
+      1);
+  put(src, "custom_metric", "Yinjiang", "Chuanyan", 1.5, 1);
+  vg_source_end(src);
+  char *text = render(st, false);
+  ASSERT_STR_EQ(
+      text,
+      "# TYPE custom_metric untyped\n"
+      "custom_metric{county=\"Yinjiang\",village=\"Chuanyan\"} 1.5\n"
+      "# HELP village_income_per_capita_yuan Disposable income per capita in "
+      "the reporting year, in yuan.\n"
+      "# TYPE village_income_per_capita_yuan gauge\n"
+      "village_income_per_capita_yuan{county=\"Shiqian\",village="
+      "\"Taoziyuan\"} 3895\n"
+      "village_income_per_capita_yuan{county=\"Yinjiang\",village="
+      "\"Chuan\\\"yan\\\\\"} 6815\n"
+      "# HELP village_water_safe_households_ratio Share of households with "
+      "safe drinking water.\n"
+      "# TYPE village_water_safe_households_ratio gauge\n"
+      "village_water_safe_households_ratio{county=\"Shiqian\",village="
+      "\"Taoziyuan\"} 0.766\n");
+  free(text);
+  text = render(st, true);
+  ASSERT_CONTAINS(text, "# TYPE custom_metric unknown\n");
+  ASSERT_CONTAINS(text, "# TYPE village_income_per_capita_yuan gauge\n"
+                        "# UNIT village_income_per_capita_yuan yuan\n");
+  free(text);
+  vg_store_free(st);
+}
+
+VG_TEST(values_update_and_label_sets_are_shared) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "c", "a.csv", 0);
+  vg_source_begin(src);
+  put(src, "village_population", "Shiqian", "Taoziyuan", 3987, 1);
+  put(src, "village_households", "Shiqian", "Taoziyuan", 1011, 1);
+  put(src, "village_population", "Shiqian", "Taoziyuan", 3988, 2);
+  vg_source_end(src);
+  struct vg_store_stats stats;
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 2);
+  ASSERT_INT_EQ(stats.label_sets, 1);
+  ASSERT_INT_EQ(stats.strings, 4); /* county, Shiqian, village, Taoziyuan */
+  double v;
+  struct vg_label q[] = {{"county", "Shiqian"}, {"village", "Taoziyuan"}};
+  ASSERT_INT_EQ(vg_store_get(st, "village_population", q, 2, &v), 0);
+  ASSERT_DBL_EQ(v, 3988);
+  ASSERT_INT_EQ(vg_store_get(st, "village_population", q, 1, &v), -1);
+  vg_store_free(st);
+}
+
+VG_TEST(round_removes_what_was_not_reported) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "c", "a.csv", 0);
+  vg_source_begin(src);
+  put(src, "village_population", "Shiqian", "Taoziyuan", 1, 1);
+  put(src, "village_population", "Shiqian", "Wude", 2, 1);
+  ASSERT_INT_EQ(vg_source_end(src), 0);
+  vg_source_begin(src);
+  put(src, "village_population", "Shiqian", "Wude", 3, 2);
+  ASSERT_INT_EQ(vg_source_end(src), 1);
+  ASSERT_INT_EQ(vg_source_series(src), 1);
+  char *text = render(st, false);
+  ASSERT(!strstr(text, "Taoziyuan"));
+  ASSERT_CONTAINS(text, "village=\"Wude\"} 3\n");
+  free(text);
+  struct vg_store_stats stats;
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.strings, 4); /* Taoziyuan was released */
+  vg_store_drop_source(st, src);
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 0);
+  ASSERT_INT_EQ(stats.strings, 0);
+  text = render(st, false);
+  ASSERT_STR_EQ(text, "");
+  free(text);
+  vg_store_free(st);
+}
+
+VG_TEST(stale_series_expire) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *pushed = vg_store_source(st, "push", "", 60000);
+  struct vg_source *file = vg_store_source(st, "file", "a.csv", 0);
+  vg_source_begin(pushed);
+  put(pushed, "village_population", "A", "old", 1, 1000);
+  put(pushed, "village_population", "A", "new", 1, 50000);
+  vg_source_end(pushed);
+  vg_source_begin(file);
+  put(file, "village_households", "A", "kept", 1, 1000);
+  vg_source_end(file);
+  ASSERT_INT_EQ(vg_store_expire(st, 61001), 1);
+  ASSERT_INT_EQ(vg_store_expire(st, 61001), 0);
+  ASSERT_INT_EQ(vg_source_series(pushed), 1);
+  ASSERT_INT_EQ(vg_store_expire(st, 10000000), 1);
+  ASSERT_INT_EQ(vg_source_series(file), 1); /* files never expire by age */
+  vg_store_free(st);
+}
+
+VG_TEST(last_reporter_owns_a_series) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *a = vg_store_source(st, "c", "a.csv", 0);
+  struct vg_source *b = vg_store_source(st, "c", "b.csv", 0);
+  vg_source_begin(a);
+  put(a, "village_population", "A", "x", 1, 1);
+  vg_source_end(a);
+  vg_source_begin(b);
+  put(b, "village_population", "A", "x", 2, 1);
+  vg_source_end(b);
+  ASSERT_INT_EQ(vg_source_series(a), 0);
+  ASSERT_INT_EQ(vg_source_series(b), 1);
+  vg_store_drop_source(st, a);
+  struct vg_store_stats stats;
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 1);
+  vg_store_drop_collector(st, "c");
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 0);
+  ASSERT_INT_EQ(stats.sources, 0);
+  vg_store_free(st);
+}
+
+VG_TEST(many_series_survive_growth_and_removal) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "c", "big", 0);
+  char village[32];
+  vg_source_begin(src);
+  for (int i = 0; i < 20000; i++) {
+    snprintf(village, sizeof village, "v%d", i);
+    put(src, "village_population", "A", village, i, 1);
+  }
+  vg_source_end(src);
+  vg_source_begin(src);
+  for (int i = 0; i < 20000; i += 2) {
+    snprintf(village, sizeof village, "v%d", i);
+    put(src, "village_population", "A", village, i + 1, 2);
+  }
+  ASSERT_INT_EQ(vg_source_end(src), 10000);
+  for (int i = 0; i < 20000; i++) {
+    snprintf(village, sizeof village, "v%d", i);
+    struct vg_label q[] = {{"county", "A"}, {"village", village}};
+    double v = -1;
+    int rc = vg_store_get(st, "village_population", q, 2, &v);
+    if (i % 2) {
+      ASSERT_INT_EQ(rc, -1);
+    } else {
+      ASSERT_INT_EQ(rc, 0);
+      ASSERT_DBL_EQ(v, i + 1);
+    }
+  }
+  vg_store_free(st);
+}
+
+VG_TEST(no_labels_and_nan) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "c", "", 0);
+  vg_source_begin(src);
+  vg_source_put(src, NULL, "up_custom", NULL, 0, NAN, 0, 1);
+  vg_source_put(src, NULL, "up_custom", NULL, 0, NAN, 0, 1);
+  vg_source_end(src);
+  char *text = render(st, false);
+  ASSERT_STR_EQ(text, "# TYPE up_custom untyped\nup_custom NaN\n");
+  free(text);
+  vg_store_free(st);
+}
+
+VG_TEST_MAIN(VG_T(render_exact_text),
+             VG_T(values_update_and_label_sets_are_shared),
+             VG_T(round_removes_what_was_not_reported),
+             VG_T(stale_series_expire), VG_T(last_reporter_owns_a_series),
+             VG_T(many_series_survive_growth_and_removal),
+             VG_T(no_labels_and_nan))
