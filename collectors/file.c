@@ -63,6 +63,9 @@ static const struct vg_cfg_key file_keys[] = {
     VG_CFG_END,
 };
 
+/* Looks at files still being written before a collect reports anyway. */
+#define MAX_COLLECT_SCANS 20
+
 static const struct vg_cfg_key *const file_tables[] = {file_keys,
                                                        vg_mapping_keys, NULL};
 
@@ -123,6 +126,8 @@ struct file_collector {
   vg_collect_done done; /* of the collect waiting for a scan */
   void *done_arg;
   bool done_after_next; /* the collect came while another scan ran */
+  bool unsettled;       /* the last scan left files to look at again */
+  unsigned collect_scans; /* scans the waiting collect has seen */
 
   bool stopping;
   unsigned open_handles;
@@ -411,12 +416,18 @@ static void scan_after(uv_work_t *work, int status) {
     if (failed)
       error = vg_asprintf("%zu of %zu files failed; first %s/%s: %s", failed,
                           fc->nfiles, fc->dir, first_name, first);
-    if (retry_ms >= 0)
+    fc->unsettled = retry_ms >= 0;
+    if (fc->unsettled)
       uv_timer_start(&fc->timer, on_timer, (uint64_t)retry_ms, 0);
   }
   free_scan(s);
 
-  if (fc->done && !fc->done_after_next) {
+  /* A collect is done when every file it found has been read, so that the
+   * first round (and READY=1) means the data is in; a file that never
+   * stops changing gives up after MAX_COLLECT_SCANS looks. */
+  bool waiting = fc->unsettled && !error && !fc->stopping &&
+                 ++fc->collect_scans < MAX_COLLECT_SCANS;
+  if (fc->done && !fc->done_after_next && !waiting) {
     vg_collect_done done = fc->done;
     fc->done = NULL;
     done(fc->done_arg, error ? -EIO : 0, error);
@@ -427,7 +438,8 @@ static void scan_after(uv_work_t *work, int status) {
     return;
   }
   fc->done_after_next = false;
-  if (fc->scan_again || fc->done) {
+  /* An unsettled file already has the timer set for its next look. */
+  if (fc->scan_again || (fc->done && !fc->unsettled)) {
     fc->scan_again = false;
     start_scan(fc);
   }
@@ -498,6 +510,7 @@ static int file_collect(void *ctx, vg_collect_done done, void *arg) {
   watch(fc); /* the folder may have appeared since the last try */
   fc->done = done;
   fc->done_arg = arg;
+  fc->collect_scans = 0;
   /* A scan already under way may have listed the folder before this
    * collect was asked for; answer after a fresh one. */
   fc->done_after_next = fc->scanning != NULL;

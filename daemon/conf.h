@@ -1,7 +1,9 @@
 /* daemon/conf.h - reading configuration files.
  *
  * The configuration is JSON with `//` and block comments, `${VAR}` and
- * `${VAR:-default}` substituted from the environment inside strings, and
+ * `${VAR:-default}` substituted from the environment inside strings (the
+ * default also replaces an empty VAR, as in the shell; `$${` writes a
+ * literal `${`), and
  * strings of the form "@file:/path" replaced by the contents of that file
  * (trailing newline removed), for secrets.  The reader builds a cJSON tree
  * and remembers, in a vg_conf_doc, the file, line and column of every key

@@ -9,8 +9,17 @@
  * before it returns or later from the loop (the connection is suspended
  * meanwhile, so a slow answer never blocks other connections).  Request
  * bodies are read up to the route's cap; a larger one is answered 413
- * before the handler sees it.  Responses larger than 1 KiB are gzipped
- * when the client's Accept-Encoding allows it.
+ * before the handler sees it (at once when Content-Length says so; a
+ * chunked body is read on to its end, and more than 1 MiB past the cap
+ * closes the connection instead).  Responses larger than 1 KiB are gzipped
+ * when the client's Accept-Encoding allows it; the compression is streamed
+ * block by block as the socket drains (chunked, no Content-Length), so a
+ * large /metrics never holds the loop for its whole compression.
+ *
+ * Every request handed to a handler must be answered exactly once.  If the
+ * server is closed while a handler still holds a request, the request
+ * stays valid (its accessors keep working) until that answer, which then
+ * only frees it: nothing is sent and the server is not touched.
  */
 #ifndef VG_HTTP_H
 #define VG_HTTP_H
@@ -35,7 +44,8 @@ int vg_http_new(uv_loop_t *loop, const char *listen,
                 const struct vg_http_options *opts, struct vg_http **out,
                 char *error, size_t error_size);
 /* Stops accepting, closes every connection and the loop handles; `closed`
- * runs when the last handle is closed and the server's memory is freed. */
+ * runs when the last handle is closed and the server's memory is freed.
+ * May be called from a handler (it then takes effect when MHD returns). */
 void vg_http_close(struct vg_http *http, void (*closed)(void *arg),
                    void *arg);
 /* The bound port (useful when listen asked for port 0). */
@@ -43,7 +53,8 @@ uint16_t vg_http_port(const struct vg_http *http);
 
 /* Routes match the path exactly (query string excluded).  `max_body` caps
  * the request body (0: no body accepted).  `owner` groups routes so that a
- * plugin's routes can be removed together on reload. */
+ * plugin's routes can be removed together on reload.  -EEXIST when the
+ * (method, path) pair is taken. */
 int vg_http_route(struct vg_http *http, const char *method, const char *path,
                   size_t max_body, vg_http_handler fn, void *ctx,
                   const void *owner);

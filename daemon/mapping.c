@@ -445,6 +445,45 @@ static void trim(const char **s, size_t *n) {
   }
 }
 
+/* The length of the longest prefix of s that is well-formed UTF-8 without
+ * NUL bytes: what a label value must be.  A CSV saved by a Chinese Excel
+ * is often GBK, which fails here rather than in Prometheus. */
+static size_t utf8_prefix(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = u[i];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c >= 0x01 && c <= 0x7F) {
+      i++;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
+      hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      lo = c == 0xF0 ? 0x90 : 0x80;
+      hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+      return i;
+    }
+    if (n - i < len || u[i + 1] < lo || u[i + 1] > hi)
+      return i;
+    for (size_t k = 2; k < len; k++)
+      if ((u[i + k] & 0xC0) != 0x80)
+        return i;
+    i += len;
+  }
+  return n;
+}
+
+#define NOT_UTF8_HINT                                                          \
+  "not UTF-8 text (saved as GBK? export the sheet as \"CSV UTF-8\")"
+
 /* Writes "text" in quotes into out, cut at a character boundary after
  * QUOTE_MAX bytes, for the detail of a rejection. */
 static void quote_text(char *out, size_t size, const char *s, size_t n) {
@@ -624,10 +663,12 @@ static void set_error(char *error, size_t size, const char *fmt, ...) {
 
 /* The header, resolved for one input. */
 struct columns {
-  size_t *index;      /* owned: 0-based column of each ref */
-  const char **name;  /* owned array: header text of each ref, or NULL */
-  char **owned;       /* owned: header texts copied for "#N" refs */
-  bool *found, *best; /* owned: scratch for the header search */
+  size_t *index;        /* owned: 0-based column of each ref */
+  const char **name;    /* owned array: header text of each ref, or NULL */
+  char **owned;         /* owned: header texts copied for "#N" refs */
+  bool *found, *best;   /* owned: scratch for the header search; then
+                           found[i] says whether column i is in the header */
+  uint32_t header_line; /* 0: no header */
 };
 
 static size_t nrefs(const struct vg_mapping *m) {
@@ -646,19 +687,24 @@ static void cell(const struct vg_csv_row *row, size_t col, const char **s,
   trim(s, n);
 }
 
-/* Looks for every named column in `row`; returns how many are missing. */
+static bool is_metric_ref(const struct vg_mapping *m, size_t i) {
+  return i >= m->nlabels && i < m->nlabels + m->nmetrics;
+}
+
+/* Looks for every named column in `row`; returns how many are missing.  A
+ * row is the header when it holds every label (and timestamp) column and
+ * at least one metric column: *usable says so.  A county's sheet that
+ * lacks one indicator still counts, and the missing column is reported. */
 static size_t match_header(const struct vg_mapping *m,
-                           const struct vg_csv_row *row, struct columns *c) {
-  size_t missing = 0;
+                           const struct vg_csv_row *row, struct columns *c,
+                           bool *usable) {
+  size_t missing = 0, required_missing = 0, metrics_found = 0;
   for (size_t i = 0; i < nrefs(m); i++) {
     const struct ref *r = &m->refs[i];
-    if (r->column) {
+    c->found[i] = r->column != 0;
+    if (r->column)
       c->index[i] = r->column - 1;
-      c->found[i] = true;
-      continue;
-    }
     size_t want = strlen(r->text);
-    c->found[i] = false;
     for (size_t j = 0; j < row->count && !c->found[i]; j++) {
       const char *s;
       size_t n;
@@ -669,7 +715,12 @@ static size_t match_header(const struct vg_mapping *m,
       }
     }
     missing += !c->found[i];
+    if (is_metric_ref(m, i))
+      metrics_found += c->found[i];
+    else
+      required_missing += !c->found[i];
   }
+  *usable = required_missing == 0 && (metrics_found > 0 || m->nmetrics == 0);
   return missing;
 }
 
@@ -713,12 +764,14 @@ static size_t list_missing(const struct vg_mapping *m, const bool *best,
 
 /* Reads up to the header and resolves every reference to a column. */
 static int find_header(const struct vg_mapping *m, struct vg_csv *csv,
-                       struct columns *c, char *error, size_t esize) {
+                       const char *data, size_t len, struct columns *c,
+                       char *error, size_t esize) {
   bool any_named = false;
   for (size_t i = 0; i < nrefs(m); i++)
     any_named |= m->refs[i].column == 0;
+  bool usable;
   if (!any_named && m->header_row == 0) {
-    match_header(m, &(struct vg_csv_row){0}, c);
+    match_header(m, &(struct vg_csv_row){0}, c, &usable);
     name_columns(m, NULL, c);
     return 0;
   }
@@ -732,8 +785,9 @@ static int find_header(const struct vg_mapping *m, struct vg_csv *csv,
       continue;
     /* A malformed row still serves as the header if every named column
      * was read before the error. */
-    size_t missing = match_header(m, &row, c);
-    if (missing == 0) {
+    size_t missing = match_header(m, &row, c, &usable);
+    if (usable) {
+      c->header_line = row.line;
       name_columns(m, &row, c);
       return 0;
     }
@@ -764,8 +818,14 @@ static int find_header(const struct vg_mapping *m, struct vg_csv *csv,
   size_t named = 0;
   for (size_t i = 0; i < nrefs(m); i++)
     named += m->refs[i].column == 0;
-  char others[48] = "";
-  if (best_missing < named)
+  /* Names typed in a UTF-8 config never match a GBK header: say so.  The
+   * window may cut a character in two, hence the 3 bytes of slack. */
+  char others[128] = "";
+  size_t window = len < 65536 ? len : 65536;
+  size_t valid = utf8_prefix(data, window);
+  if (valid < window && (window == len || window - valid > 3))
+    snprintf(others, sizeof others, "; the input is " NOT_UTF8_HINT);
+  else if (best_missing < named)
     snprintf(others, sizeof others, "; line %u holds the others", best_line);
   if (rows >= HEADER_SEARCH_ROWS)
     set_error(error, esize,
@@ -807,6 +867,13 @@ static void csv_record(struct run *r, const struct vg_csv_row *row,
              m->refs[i].name);
       return;
     }
+    if (utf8_prefix(s, n) != n) {
+      at.column = (uint32_t)(c->index[i] + 1);
+      at.column_name = c->name[i];
+      reject(r, VG_REJECT_BAD_LABEL, &at, "label \"%s\" is " NOT_UTF8_HINT,
+             m->refs[i].name);
+      return;
+    }
     r->label_buf = vg_grow(r->label_buf, &r->label_buf_cap, used + n + 1, 1);
     memcpy(r->label_buf + used, s, n);
     r->label_buf[used + n] = '\0';
@@ -834,6 +901,8 @@ static void csv_record(struct run *r, const struct vg_csv_row *row,
 
   for (size_t i = m->nlabels; i < m->nlabels + m->nmetrics; i++) {
     double v;
+    if (!c->found[i])
+      continue;
     at.column = (uint32_t)(c->index[i] + 1);
     at.column_name = c->name[i];
     cell(row, c->index[i], &s, &n);
@@ -867,7 +936,15 @@ static int run_csv(struct run *r, const char *data, size_t len, char *error,
       .best = vg_calloc(n, sizeof *c.best),
   };
   struct vg_csv *csv = vg_csv_new(data, len, m->delimiter);
-  int rc = find_header(m, csv, &c, error, esize);
+  int rc = find_header(m, csv, data, len, &c, error, esize);
+  for (size_t i = m->nlabels; rc == 0 && i < m->nlabels + m->nmetrics; i++)
+    if (!c.found[i]) {
+      struct vg_location at = {.input = r->input, .line = c.header_line};
+      reject(r, VG_REJECT_PARSE_ERROR, &at,
+             "no column \"%s\" in the header row: %s gets no value from "
+             "this input",
+             m->refs[i].text, m->refs[i].name);
+    }
   struct vg_csv_row row;
   int got;
   while (rc == 0 && (got = vg_csv_next(csv, &row)) != 0) {
@@ -962,7 +1039,9 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
   for (size_t i = 0; i < m->nlabels; i++) {
     const struct ref *f = &m->refs[i];
     const cJSON *v = resolve(rec, &f->ptr);
-    if (cJSON_IsString(v) && v->valuestring[0]) {
+    if (cJSON_IsString(v) && v->valuestring[0] &&
+        utf8_prefix(v->valuestring, strlen(v->valuestring)) ==
+            strlen(v->valuestring)) {
       r->labels[i].value = v->valuestring;
     } else if (cJSON_IsNumber(v)) {
       format_label_number(v->valuedouble, r->label_num[i]);
@@ -971,7 +1050,10 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
       r->labels[i].value = cJSON_IsTrue(v) ? "true" : "false";
     } else {
       value_pointer(r, idx, f, ptr, sizeof ptr);
-      if (cJSON_IsString(v))
+      if (cJSON_IsString(v) && v->valuestring[0])
+        reject(r, VG_REJECT_BAD_LABEL, &at, "label \"%s\" is not UTF-8 text",
+               f->name);
+      else if (cJSON_IsString(v))
         reject(r, VG_REJECT_BAD_LABEL, &at, "label \"%s\" is empty", f->name);
       else if (!v || cJSON_IsNull(v))
         reject(r, VG_REJECT_BAD_LABEL, &at,

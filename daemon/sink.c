@@ -145,9 +145,19 @@ static int merge_labels(struct vg_sink *sink, const struct vg_label *labels,
   return 0;
 }
 
+/* --test prints series as /metrics shows them: labels sorted by name. */
 static void print_sample(struct vg_sink *sink, const char *metric,
-                         const struct vg_label *labels, size_t n, double value,
-                         int64_t ts_ms) {
+                         const struct vg_label *unsorted, size_t n,
+                         double value, int64_t ts_ms) {
+  struct vg_label labels[MAX_LABELS];
+  for (size_t i = 0; i < n; i++) {
+    size_t j = i;
+    while (j > 0 && strcmp(labels[j - 1].name, unsorted[i].name) > 0) {
+      labels[j] = labels[j - 1];
+      j--;
+    }
+    labels[j] = unsorted[i];
+  }
   struct vg_buf line;
   vg_buf_init(&line, 1 << 20);
   vg_buf_puts(&line, metric);

@@ -418,7 +418,7 @@ VG_TEST(header_row_given) {
 VG_TEST(no_header_found) {
   struct vg_mapping *m = compile(
       VG_FORMAT_CSV, "{\"labels\": {\"village\": \"村\", \"county\": \"县\"},"
-                     " \"metrics\": {\"x\": \"人口\", \"y\": \"#9\"}}");
+                     " \"metrics\": {\"x\": \"人口\"}}");
   struct capture c = {0};
   char error[256];
   ASSERT_INT_EQ(
@@ -432,6 +432,29 @@ VG_TEST(no_header_found) {
   ASSERT_INT_EQ(run_text(m, "\n\n", &c, error, sizeof error), -EINVAL);
   ASSERT_STR_EQ(error, "the input has no rows");
   ASSERT_INT_EQ(c.ns + c.nr, 0);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+VG_TEST(header_lacking_some_metric_columns) {
+  /* A county's sheet without one indicator column still counts; the
+   * missing column is reported once, at the header line. */
+  struct vg_mapping *m =
+      compile(VG_FORMAT_CSV,
+              "{\"labels\": {\"village\": \"村\", \"county\": \"县\"},"
+              " \"metrics\": {\"x\": \"人口\", \"y\": \"硬化路(公里)\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_file(m, "cadre-monthly-report.csv", &c, error, sizeof error), 0);
+  ASSERT_INT_EQ(c.s[0].line, 3);
+  ASSERT_DBL_EQ(value_of(&c, "y", "county=Shiqian,village=桃子园村"), 7.32);
+  ASSERT(c.nr >= 1);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_PARSE_ERROR);
+  ASSERT_INT_EQ(c.r[0].line, 2);
+  ASSERT_STR_EQ(c.r[0].detail,
+                "no column \"人口\" in the header row: x gets no "
+                "value from this input");
   cap_free(&c);
   vg_mapping_free(m);
 }
@@ -471,6 +494,36 @@ VG_TEST(rows_of_all_kinds) {
   ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_PARSE_ERROR);
   ASSERT_STR_EQ(c.r[2].where, "test.in:6:3");
   ASSERT_STR_EQ(c.r[2].detail, "text after the closing quote");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* A sheet saved as GBK by a Chinese Excel: its text is not UTF-8, so no
+ * configured name matches and no label value may pass. */
+VG_TEST(gbk_input) {
+  /* "县,村,人口" and "铜仁,川岩,3932" in GBK. */
+  const char *gbk = "\xCF\xD8,\xB4\xE5,\xC8\xCB\xBF\xDA\n"
+                    "\xCD\xAD\xC8\xCA,\xB4\xA8\xD1\xD2,3932\n";
+  struct vg_mapping *m =
+      compile(VG_FORMAT_CSV, "{\"labels\": {\"village\": \"村\"},"
+                             " \"metrics\": {\"population\": \"人口\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m, gbk, &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "no row holds the columns \"村\", \"人口\" (looked at "
+                       "all 2 rows; the input is not UTF-8 text (saved as "
+                       "GBK? export the sheet as \"CSV UTF-8\"))");
+  vg_mapping_free(m);
+
+  m = compile(VG_FORMAT_CSV, "{\"labels\": {\"village\": \"#2\"},"
+                             " \"metrics\": {\"population\": \"#3\"}}");
+  ASSERT_INT_EQ(run_text(m, gbk, &c, error, sizeof error), 0);
+  ASSERT_INT_EQ(c.ns, 0);
+  ASSERT_INT_EQ(c.nr, 2);
+  ASSERT_INT_EQ(c.r[1].reason, VG_REJECT_BAD_LABEL);
+  ASSERT_STR_EQ(c.r[1].where, "test.in:2:2");
+  ASSERT_STR_EQ(c.r[1].detail, "label \"village\" is not UTF-8 text (saved as "
+                               "GBK? export the sheet as \"CSV UTF-8\")");
   cap_free(&c);
   vg_mapping_free(m);
 }
@@ -541,7 +594,8 @@ VG_TEST(json_label_values) {
                          "[{\"id\": 0.1, \"v\": 1}, {\"id\": 1e21, \"v\": 2},"
                          " {\"id\": -0, \"v\": 3}, {\"id\": true, \"v\": 4},"
                          " {\"id\": \"\", \"v\": 5}, {\"id\": {}, \"v\": 6},"
-                         " {\"id\": 12345678901234, \"v\": 7}, 8]",
+                         " {\"id\": 12345678901234, \"v\": 7}, 8,"
+                         " {\"id\": \"\xff\", \"v\": 9}]",
                          &c, error, sizeof error),
                 0);
   ASSERT_DBL_EQ(value_of(&c, "v", "id=0.1"), 1);
@@ -550,7 +604,7 @@ VG_TEST(json_label_values) {
   ASSERT_DBL_EQ(value_of(&c, "v", "id=true"), 4);
   ASSERT_DBL_EQ(value_of(&c, "v", "id=12345678901234"), 7);
   ASSERT_INT_EQ(c.ns, 5);
-  ASSERT_INT_EQ(c.nr, 3);
+  ASSERT_INT_EQ(c.nr, 4);
   ASSERT_STR_EQ(c.r[0].where, "test.in /4/id");
   ASSERT_STR_EQ(c.r[0].detail, "label \"id\" is empty");
   ASSERT_STR_EQ(c.r[1].where, "test.in /5/id");
@@ -558,6 +612,8 @@ VG_TEST(json_label_values) {
                 "label \"id\" is an object, not a string or number");
   ASSERT_STR_EQ(c.r[2].where, "test.in /7/id");
   ASSERT_STR_EQ(c.r[2].detail, "record has no value for label \"id\"");
+  ASSERT_STR_EQ(c.r[3].where, "test.in /8/id");
+  ASSERT_STR_EQ(c.r[3].detail, "label \"id\" is not UTF-8 text");
   cap_free(&c);
   vg_mapping_free(m);
 }
@@ -767,7 +823,8 @@ VG_TEST(keys_table) {
 VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
              VG_T(province_api_json), VG_T(messy_report_csv),
              VG_T(tab_file_without_header), VG_T(header_row_given),
-             VG_T(no_header_found), VG_T(rows_of_all_kinds), VG_T(nested_json),
+             VG_T(no_header_found), VG_T(header_lacking_some_metric_columns),
+             VG_T(rows_of_all_kinds), VG_T(gbk_input), VG_T(nested_json),
              VG_T(json_label_values), VG_T(json_whole_document_errors),
              VG_T(json_timestamps), VG_T(config_errors),
              VG_T(config_error_positions), VG_T(keys_table))

@@ -1,0 +1,243 @@
+"""Shared pieces of the integration tests: free ports, the daemon under
+test, a real Prometheus, polling instead of sleeping.
+
+Standard library only: the tests run with Debian's /usr/bin/python3 on a
+fresh machine.  Every process started here is stopped by its own PID.
+"""
+
+import gzip
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("VG_BINARY", os.path.join(ROOT, "build", "villagemetricsd"))
+DATA = os.path.join(ROOT, "tests", "data")
+EXAMPLES = os.path.join(ROOT, "examples")
+# Sanitizer and valgrind builds run slower; deadlines for readiness scale.
+SLOW = float(os.environ.get("VG_SLOW", "1"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, fn, timeout=20.0, interval=0.05):
+    """Polls fn until it returns something true; returns it."""
+    deadline = time.monotonic() + timeout * SLOW
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            last = e
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def http_get(port, path, headers=None, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout * SLOW)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels)): value} from text exposition (no escapes
+    beyond those the tests use)."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        if "{" in head:
+            name, _, rest = head.partition("{")
+            labels = {}
+            for part in _split_labels(rest[:-1]):
+                k, _, v = part.partition("=")
+                labels[k] = v[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        else:
+            name, labels = head, {}
+        out[(name, frozenset(labels.items()))] = float(value)
+    return out
+
+
+def _split_labels(s):
+    parts, cur, quoted, esc = [], "", False, False
+    for c in s:
+        if esc:
+            cur += c
+            esc = False
+        elif c == "\\":
+            cur += c
+            esc = True
+        elif c == '"':
+            cur += c
+            quoted = not quoted
+        elif c == "," and not quoted:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += c
+    if cur:
+        parts.append(cur)
+    return parts
+
+
+def find(metrics, name, **labels):
+    """The value of the one series of `name` whose labels include these."""
+    hits = [v for (n, ls), v in metrics.items()
+            if n == name and set(labels.items()) <= set(ls)]
+    if len(hits) != 1:
+        raise AssertionError("%d series %s%r" % (len(hits), name, labels))
+    return hits[0]
+
+
+class Daemon:
+    """villagemetricsd on a free port with its config in a temp dir."""
+
+    def __init__(self, config, workdir, env=None, name="villagemetrics.json"):
+        self.workdir = workdir
+        self.port = free_port()
+        self.config_path = os.path.join(workdir, name)
+        if isinstance(config, dict):
+            config.setdefault("listen", "127.0.0.1:%d" % self.port)
+            config.setdefault("state_dir", os.path.join(workdir, "state"))
+            with open(self.config_path, "w") as f:
+                json.dump(config, f, ensure_ascii=False, indent=1)
+        else:
+            shutil.copy(config, self.config_path)
+        self.env = dict(os.environ)
+        self.env["VG_LISTEN"] = "127.0.0.1:%d" % self.port
+        self.env["VG_STATE_DIR"] = os.path.join(workdir, "state")
+        self.env.update(env or {})
+        self.proc = None
+        self.log_path = os.path.join(workdir, "daemon.log")
+
+    def start(self, wait_ready=True, args=()):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [BINARY, "--config", self.config_path] + list(args),
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+            stdin=subprocess.DEVNULL)
+        if wait_ready:
+            wait_for("daemon ready", lambda: self._ready())
+        return self
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("daemon exited %d:\n%s" % (self.proc.returncode, self.logs()))
+        return http_get(self.port, "/readyz")[0] == 200
+
+    def logs(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def metrics_text(self, headers=None):
+        status, hdrs, body = http_get(self.port, "/metrics", headers)
+        assert status == 200, (status, body)
+        if hdrs.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        return body.decode("utf-8")
+
+    def metrics(self):
+        return parse_metrics(self.metrics_text())
+
+    def status(self):
+        status, _, body = http_get(self.port, "/api/v1/status")
+        assert status == 200
+        return json.loads(body)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        """SIGTERM; returns (exit code, seconds it took)."""
+        if not self.proc or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None), 0.0
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("daemon ignored SIGTERM:\n" + self.logs())
+        finally:
+            self.log.close()
+        return code, time.monotonic() - t0
+
+
+class Prometheus:
+    """A real Prometheus (Debian's package) scraping the given targets."""
+
+    def __init__(self, workdir, targets, scrape_interval="1s", extra_yaml=""):
+        self.workdir = workdir
+        self.port = free_port()
+        cfg = os.path.join(workdir, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: %s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: villagemetrics\n"
+                    "    static_configs:\n      - targets: [%s]\n%s"
+                    % (scrape_interval, ", ".join("'127.0.0.1:%d'" % t for t in targets),
+                       extra_yaml))
+        self.log = open(os.path.join(workdir, "prometheus.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["prometheus", "--config.file=" + cfg,
+             "--storage.tsdb.path=" + os.path.join(workdir, "tsdb"),
+             "--web.listen-address=127.0.0.1:%d" % self.port,
+             "--web.enable-lifecycle"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for("prometheus ready",
+                 lambda: self.proc.poll() is None and
+                 http_get(self.port, "/-/ready")[0] == 200, timeout=60)
+
+    def query(self, expr):
+        q = urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(
+                "http://127.0.0.1:%d/api/v1/query?%s" % (self.port, q), timeout=10) as r:
+            body = json.load(r)
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def scalar(self, expr):
+        """The one value of an instant query, or None when it is empty."""
+        result = self.query(expr)
+        if not result:
+            return None
+        assert len(result) == 1, result
+        return float(result[0]["value"][1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class TempDir:
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="vg-it-")
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
