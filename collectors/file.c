@@ -125,8 +125,8 @@ struct file_collector {
   bool scan_again;
   vg_collect_done done; /* of the collect waiting for a scan */
   void *done_arg;
-  bool done_after_next; /* the collect came while another scan ran */
-  bool unsettled;       /* the last scan left files to look at again */
+  bool done_after_next;   /* the collect came while another scan ran */
+  bool unsettled;         /* the last scan left files to look at again */
   unsigned collect_scans; /* scans the waiting collect has seen */
 
   bool stopping;
@@ -139,7 +139,8 @@ struct file_collector {
 
 static struct scan_result *add_result(struct scan *s, const char *name,
                                       enum outcome outcome) {
-  s->results = vg_grow(s->results, &s->cap, s->nresults + 1, sizeof *s->results);
+  s->results =
+      vg_grow(s->results, &s->cap, s->nresults + 1, sizeof *s->results);
   struct scan_result *r = &s->results[s->nresults++];
   memset(r, 0, sizeof *r);
   r->name = vg_strdup(name);
@@ -172,8 +173,8 @@ static int read_file(int fd, uint64_t size, uint64_t max, char **data,
     if (n <= 0) {
       int e = n < 0 ? errno : EIO;
       free(buf);
-      *error = vg_asprintf("cannot read: %s", n < 0 ? strerror(e)
-                                                    : "file shrank while read");
+      *error = vg_asprintf("cannot read: %s",
+                           n < 0 ? strerror(e) : "file shrank while read");
       return -e;
     }
     got += (size_t)n;
@@ -305,8 +306,8 @@ static struct tracked *track(struct file_collector *fc, const char *name) {
   struct tracked *t = find_tracked(fc, name);
   if (t)
     return t;
-  fc->files = vg_grow(fc->files, &fc->capfiles, fc->nfiles + 1,
-                      sizeof *fc->files);
+  fc->files =
+      vg_grow(fc->files, &fc->capfiles, fc->nfiles + 1, sizeof *fc->files);
   t = &fc->files[fc->nfiles++];
   memset(t, 0, sizeof *t);
   t->name = vg_strdup(name);
@@ -349,8 +350,8 @@ static const char *apply(struct file_collector *fc, struct scan_result *r,
     vg_sink_begin(fc->sink, path);
     vg_batch_replay(r->batch, vg_sink_emitter(fc->sink));
     size_t removed = vg_sink_end(fc->sink);
-    vg_log(VG_LOG_INFO, "collector %s: read %s: %zu samples%s", fc->name,
-           path, vg_batch_samples(r->batch),
+    vg_log(VG_LOG_INFO, "collector %s: read %s: %zu samples%s", fc->name, path,
+           vg_batch_samples(r->batch),
            removed ? ", some series no longer in it removed" : "");
     t->read = true;
     t->size = r->size;
@@ -473,8 +474,10 @@ static void on_change(uv_fs_event_t *h, const char *filename, int events,
                       int status) {
   struct file_collector *fc = h->data;
   if (status < 0) {
-    vg_log(VG_LOG_WARNING, "collector %s: watching %s: %s; relying on "
-           "rescans", fc->name, fc->dir, uv_strerror(status));
+    vg_log(VG_LOG_WARNING,
+           "collector %s: watching %s: %s; relying on "
+           "rescans",
+           fc->name, fc->dir, uv_strerror(status));
     return;
   }
   if (!filename || fnmatch(fc->pattern, filename, FNM_PERIOD) != 0)
@@ -593,9 +596,9 @@ static int file_configure(void **ctx, const cJSON *cfg,
   if (rc)
     goto fail;
   const char *slash = strrchr(fc->cfg.path, '/');
-  fc->dir = slash == fc->cfg.path ? vg_strdup("/")
-                                  : vg_strndup(fc->cfg.path,
-                                               (size_t)(slash - fc->cfg.path));
+  fc->dir = slash == fc->cfg.path
+                ? vg_strdup("/")
+                : vg_strndup(fc->cfg.path, (size_t)(slash - fc->cfg.path));
   fc->pattern = vg_strdup(slash + 1);
   if (has_wildcard(fc->dir, strlen(fc->dir))) {
     rc = vg_cfg_error(err, path_node,

@@ -124,8 +124,7 @@ static void record_sample(void *arg, const char *metric,
 }
 
 static void record_reject(void *arg, enum vg_reject_reason reason,
-                          const struct vg_location *where,
-                          const char *detail) {
+                          const struct vg_location *where, const char *detail) {
   struct vg_batch *b = arg;
   struct entry *e = new_entry(b, where);
   if (!e)

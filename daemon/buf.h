@@ -20,7 +20,7 @@ struct vg_buf {
 };
 
 void vg_buf_init(struct vg_buf *b, size_t max);
-void vg_buf_free(struct vg_buf *b); /* back to empty; max kept */
+void vg_buf_free(struct vg_buf *b);  /* back to empty; max kept */
 void vg_buf_reset(struct vg_buf *b); /* len = 0, memory kept */
 int vg_buf_reserve(struct vg_buf *b, size_t extra);
 int vg_buf_append(struct vg_buf *b, const void *p, size_t n);

@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RATIO(n, h) {n, "ratio", VG_TYPE_GAUGE, h, 0.0, 1.0, false}
-#define COUNT(n, h) {n, "", VG_TYPE_GAUGE, h, 0.0, INFINITY, true}
-#define AMOUNT(n, u, h) {n, u, VG_TYPE_GAUGE, h, 0.0, INFINITY, false}
+#define RATIO(n, h)                                                            \
+  { n, "ratio", VG_TYPE_GAUGE, h, 0.0, 1.0, false }
+#define COUNT(n, h)                                                            \
+  { n, "", VG_TYPE_GAUGE, h, 0.0, INFINITY, true }
+#define AMOUNT(n, u, h)                                                        \
+  { n, u, VG_TYPE_GAUGE, h, 0.0, INFINITY, false }
 
 const struct vg_indicator vg_catalog[] = {
     RATIO("village_broadband_households_ratio",
@@ -113,8 +116,7 @@ int vg_catalog_check(const struct vg_indicator *ind, double value,
   if (ind->integer && value != floor(value)) {
     vg_format_double(value, v);
     *reason = VG_REJECT_NOT_INTEGER;
-    snprintf(detail, detail_size, "%s: %s is not a whole number", ind->name,
-             v);
+    snprintf(detail, detail_size, "%s: %s is not a whole number", ind->name, v);
     return 1;
   }
   return 0;

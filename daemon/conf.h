@@ -43,14 +43,12 @@ int vg_conf_load(const char *path, struct vg_conf_doc **doc, cJSON **root,
 
 /* Where a node came from; 0 when unknown.  `key` asks for the position of
  * the member's key rather than its value. */
-int vg_conf_position(const struct vg_conf_doc *doc, const cJSON *node,
-                     int key, const char **file, unsigned *line,
-                     unsigned *column);
+int vg_conf_position(const struct vg_conf_doc *doc, const cJSON *node, int key,
+                     const char **file, unsigned *line, unsigned *column);
 
 /* The directory of the file that `node` came from, for resolving relative
  * paths; "." when unknown. */
-const char *vg_conf_node_dir(const struct vg_conf_doc *doc,
-                             const cJSON *node);
+const char *vg_conf_node_dir(const struct vg_conf_doc *doc, const cJSON *node);
 
 /* Fills err->msg with "file:line:column: <message>" for the value of
  * `node` (or plain message if the node has no position) and returns
@@ -58,8 +56,7 @@ const char *vg_conf_node_dir(const struct vg_conf_doc *doc,
 int vg_cfg_error(struct vg_cfg_err *err, const cJSON *node, const char *fmt,
                  ...) __attribute__((format(printf, 3, 4)));
 /* The same, pointing at the member's key (for unknown keys). */
-int vg_cfg_error_key(struct vg_cfg_err *err, const cJSON *node,
-                     const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int vg_cfg_error_key(struct vg_cfg_err *err, const cJSON *node, const char *fmt,
+                     ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -37,7 +37,8 @@ struct vg_cfg_key {
 };
 
 /* A table ends with a row whose name is NULL. */
-#define VG_CFG_END {0}
+#define VG_CFG_END                                                             \
+  { 0 }
 
 /* Sets every field of `base` named in `keys` from `obj` or from its
  * default.  Keys of obj that are not in `keys` are not checked here: see

@@ -105,9 +105,8 @@ static int merge_const_labels(const struct vg_config *cfg, const cJSON *own,
                               "digits and _, not starting with a digit or __)",
                               item->string);
     if (!cJSON_IsString(item) || !item->valuestring[0])
-      return vg_cfg_error(err, item,
-                          "label \"%s\": expected a non-empty string",
-                          item->string);
+      return vg_cfg_error(
+          err, item, "label \"%s\": expected a non-empty string", item->string);
     size_t k = 0;
     while (k < inst->nconst &&
            strcmp(inst->const_labels[k].name, item->string) != 0)
@@ -189,8 +188,8 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
                         "unknown collector type \"%s\" (known: file)",
                         type_node->valuestring);
   struct common_keys common = {0};
-  int rc = read_common(obj, vg_collector_common_keys,
-                       inst->type->config_tables, &common, err);
+  int rc = read_common(obj, vg_collector_common_keys, inst->type->config_tables,
+                       &common, err);
   if (!rc) {
     inst->name = vg_strdup(common.name ? common.name : common.type);
     inst->interval_ms = common.interval_ms;
@@ -227,8 +226,8 @@ static int configure_exporter(const cJSON *obj,
                         "unknown exporter type \"%s\" (known: prometheus)",
                         type_node->valuestring);
   struct common_keys common = {0};
-  int rc = read_common(obj, vg_exporter_common_keys,
-                       inst->type->config_tables, &common, err);
+  int rc = read_common(obj, vg_exporter_common_keys, inst->type->config_tables,
+                       &common, err);
   if (!rc) {
     inst->name = vg_strdup(common.name ? common.name : common.type);
     rc = inst->type->configure(&inst->ctx, obj, err);
@@ -299,8 +298,8 @@ static void notify_status(struct vg_daemon *d) {
 static void print_test_summary(struct vg_daemon *d) {
   for (size_t i = 0; i < d->live->ncollectors; i++) {
     const struct vg_collector_instance *inst = &d->live->collectors[i];
-    const struct vg_sink_stats *st = inst->sink ? vg_sink_stats(inst->sink)
-                                                : NULL;
+    const struct vg_sink_stats *st =
+        inst->sink ? vg_sink_stats(inst->sink) : NULL;
     uint64_t rejected = 0;
     for (int r = 0; st && r < VG_REJECT_REASON_COUNT; r++)
       rejected += st->rejected[r];
@@ -551,8 +550,7 @@ static void reload_failed(struct vg_daemon *d, const char *why) {
   free(d->last_reload_error);
   d->last_reload_error = vg_strdup(why);
   vg_log(VG_LOG_ERR,
-         "reload refused, the running configuration stays in force: %s",
-         why);
+         "reload refused, the running configuration stays in force: %s", why);
   vg_sd_notify("READY=1");
   vg_sd_notifyf("STATUS=reload refused: %s", why);
 }

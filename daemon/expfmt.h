@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #define VG_CONTENT_TYPE_TEXT "text/plain; version=0.0.4; charset=utf-8"
-#define VG_CONTENT_TYPE_OPENMETRICS                                          \
+#define VG_CONTENT_TYPE_OPENMETRICS                                            \
   "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 /* Longest output of vg_format_double plus its NUL. */

@@ -16,8 +16,7 @@ void vg_hashtab_free(struct vg_hashtab *t) {
   vg_hashtab_init(t);
 }
 
-void *vg_hashtab_next(const struct vg_hashtab *t, uint64_t hash,
-                      size_t *pos) {
+void *vg_hashtab_next(const struct vg_hashtab *t, uint64_t hash, size_t *pos) {
   if (!t->slots)
     return NULL;
   size_t i = *pos == (size_t)-1 ? (hash & t->mask) : ((*pos + 1) & t->mask);
@@ -66,8 +65,7 @@ int vg_hashtab_remove(struct vg_hashtab *t, uint64_t hash, const void *item) {
   /* Backward-shift: move later members of the probe run into the hole if
    * their home slot is at or before it, so no lookup is cut short. */
   size_t hole = i;
-  for (size_t j = (i + 1) & t->mask; t->slots[j].item;
-       j = (j + 1) & t->mask) {
+  for (size_t j = (i + 1) & t->mask; t->slots[j].item; j = (j + 1) & t->mask) {
     size_t home = t->slots[j].hash & t->mask;
     if (((j - home) & t->mask) >= ((j - hole) & t->mask)) {
       t->slots[hole] = t->slots[j];

@@ -46,8 +46,7 @@ int vg_http_new(uv_loop_t *loop, const char *listen,
 /* Stops accepting, closes every connection and the loop handles; `closed`
  * runs when the last handle is closed and the server's memory is freed.
  * May be called from a handler (it then takes effect when MHD returns). */
-void vg_http_close(struct vg_http *http, void (*closed)(void *arg),
-                   void *arg);
+void vg_http_close(struct vg_http *http, void (*closed)(void *arg), void *arg);
 /* The bound port (useful when listen asked for port 0). */
 uint16_t vg_http_port(const struct vg_http *http);
 

@@ -15,7 +15,7 @@ static void *output_arg;
 static uint64_t (*clock_fn)(void);
 
 static const char *const level_names[] = {
-    [VG_LOG_ERR] = "error", [VG_LOG_WARNING] = "warning",
+    [VG_LOG_ERR] = "error",     [VG_LOG_WARNING] = "warning",
     [VG_LOG_NOTICE] = "notice", [VG_LOG_INFO] = "info",
     [VG_LOG_DEBUG] = "debug",
 };

@@ -1,10 +1,13 @@
 /* daemon/main.c - command line. */
 #include "daemon/buf.h"
+#include "daemon/catalog.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/expfmt.h"
 #include "daemon/log.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,6 +27,8 @@ static void usage(FILE *out) {
           "                        would export, and exit (1 if one failed)\n"
           "      --config-reference  print every configuration key as "
           "Markdown\n"
+          "      --metrics-reference print the indicator catalog as "
+          "Markdown\n"
           "      --version         print the version and exit\n"
           "  -h, --help            print this help and exit\n"
           "\n"
@@ -31,51 +36,88 @@ static void usage(FILE *out) {
           "and the\nold one keeps running); SIGTERM and SIGINT stop.\n");
 }
 
-static void section(struct vg_buf *out, const char *title,
-                    const struct vg_cfg_key *const *tables) {
-  vg_buf_printf(out, "\n### %s\n\n", title);
-  for (size_t i = 0; tables[i]; i++)
-    vg_cfg_describe(tables[i], out);
+static void tables(struct vg_buf *out, const struct vg_cfg_key *const *t) {
+  for (size_t i = 0; t[i]; i++) {
+    if (i)
+      vg_buf_putc(out, '\n');
+    vg_cfg_describe(t[i], out);
+  }
 }
 
+static void section(struct vg_buf *out, const char *title,
+                    const char *description,
+                    const struct vg_cfg_key *const *t) {
+  vg_buf_printf(out, "\n### %s\n\n", title);
+  if (description)
+    vg_buf_printf(out, "%s\n\n", description);
+  tables(out, t);
+}
+
+/* The reference section of docs/configuration.md, from the same tables
+ * the parser reads (a test checks the document is current). */
 static int config_reference(void) {
   struct vg_buf out;
   vg_buf_init(&out, 1 << 20);
+  char title[128];
   const struct vg_cfg_key *const top[] = {vg_config_keys, NULL};
-  section(&out, "Top level", top);
-  const struct vg_cfg_key *const common_c[] = {vg_collector_common_keys,
-                                               NULL};
-  section(&out, "Every collector", common_c);
+  section(&out, "Top level", NULL, top);
+  const struct vg_cfg_key *const http[] = {vg_config_http_keys, NULL};
+  section(&out, "\"http\"", NULL, http);
+  const struct vg_cfg_key *const common_c[] = {vg_collector_common_keys, NULL};
+  section(&out, "Every collector", NULL, common_c);
   for (size_t i = 0; vg_collector_types[i]; i++) {
-    char title[128];
     snprintf(title, sizeof title, "Collector \"%s\"",
              vg_collector_types[i]->name);
-    vg_buf_printf(&out, "\n### %s\n\n%s\n\n", title,
-                  vg_collector_types[i]->description);
-    for (size_t k = 0; vg_collector_types[i]->config_tables[k]; k++)
-      vg_cfg_describe(vg_collector_types[i]->config_tables[k], &out);
+    section(&out, title, vg_collector_types[i]->description,
+            vg_collector_types[i]->config_tables);
   }
   const struct vg_cfg_key *const common_e[] = {vg_exporter_common_keys, NULL};
-  section(&out, "Every exporter", common_e);
+  section(&out, "Every exporter", NULL, common_e);
   for (size_t i = 0; vg_exporter_types[i]; i++) {
-    vg_buf_printf(&out, "\n### Exporter \"%s\"\n\n%s\n\n",
-                  vg_exporter_types[i]->name,
-                  vg_exporter_types[i]->description);
-    for (size_t k = 0; vg_exporter_types[i]->config_tables[k]; k++)
-      vg_cfg_describe(vg_exporter_types[i]->config_tables[k], &out);
+    snprintf(title, sizeof title, "Exporter \"%s\"",
+             vg_exporter_types[i]->name);
+    section(&out, title, vg_exporter_types[i]->description,
+            vg_exporter_types[i]->config_tables);
   }
   fputs(out.data, stdout);
   vg_buf_free(&out);
   return 0;
 }
 
+/* The catalog section of docs/metrics.md, from the table the checks use. */
+static int metrics_reference(void) {
+  printf("| metric | type | valid values | help |\n|---|---|---|---|\n");
+  for (size_t i = 0; i < vg_catalog_size; i++) {
+    const struct vg_indicator *ind = &vg_catalog[i];
+    char lo[VG_DOUBLE_BUFSIZE], hi[VG_DOUBLE_BUFSIZE], range[96];
+    vg_format_double(ind->min, lo);
+    vg_format_double(ind->max, hi);
+    if (isinf(ind->max))
+      snprintf(range, sizeof range, "≥ %s%s", lo,
+               ind->integer ? ", whole" : "");
+    else
+      snprintf(range, sizeof range, "%s … %s%s", lo, hi,
+               ind->integer ? ", whole" : "");
+    printf("| `%s` | %s | %s | %s |\n", ind->name,
+           vg_metric_type_name(ind->type), range, ind->help);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  enum { OPT_CHECK = 256, OPT_TEST, OPT_VERSION, OPT_REFERENCE };
+  enum {
+    OPT_CHECK = 256,
+    OPT_TEST,
+    OPT_VERSION,
+    OPT_REFERENCE,
+    OPT_METRICS_REFERENCE
+  };
   static const struct option options[] = {
       {"config", required_argument, NULL, 'c'},
       {"check-config", no_argument, NULL, OPT_CHECK},
       {"test", no_argument, NULL, OPT_TEST},
       {"config-reference", no_argument, NULL, OPT_REFERENCE},
+      {"metrics-reference", no_argument, NULL, OPT_METRICS_REFERENCE},
       {"version", no_argument, NULL, OPT_VERSION},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -96,6 +138,8 @@ int main(int argc, char **argv) {
       break;
     case OPT_REFERENCE:
       return config_reference();
+    case OPT_METRICS_REFERENCE:
+      return metrics_reference();
     case OPT_VERSION:
       printf("villagemetricsd %s\n", VG_VERSION);
       return 0;

@@ -72,28 +72,35 @@ struct vg_mapping {
 };
 
 const struct vg_cfg_key vg_mapping_keys[] = {
-    {"records", VG_CFG_STRING, "", 0,
-     "JSON inputs: JSON Pointer to the array of records", false},
+    {"records", VG_CFG_STRING, NULL, 0,
+     "JSON inputs: a JSON Pointer to the array of records, such as "
+     "\"/data/items\"; the document itself when absent.",
+     false},
     {"labels", VG_CFG_JSON, NULL, 0,
-     "label name -> where its value is: a CSV column name or \"#N\", or a "
-     "JSON Pointer into the record",
+     "Label name -> where its value is: a CSV column header or \"#N\" (the "
+     "N-th column), or a JSON Pointer into the record. A record without a "
+     "value for one of its labels is rejected whole.",
      false},
     {"metrics", VG_CFG_JSON, NULL, 0,
-     "metric name -> where its value is, as for labels", true},
+     "Metric name -> where its value is, as for labels. A blank cell or "
+     "null gives no sample (never zero).",
+     true},
     {"timestamp", VG_CFG_STRING, NULL, 0,
-     "where the record's time is; without it samples get the time they are "
-     "collected",
+     "Where the record's time is, as for labels; without it samples get the "
+     "time they are read.",
      false},
     {"timestamp_format", VG_CFG_STRING, "auto", 0,
      "auto, rfc3339, date (YYYY-MM-DD, midnight UTC), unix (seconds) or "
-     "unix_ms",
+     "unix_ms.",
      false},
     {"header_row", VG_CFG_INT, "0", 0,
      "CSV inputs: the 1-based row of column names; 0 takes the first row "
-     "that holds every named column",
+     "that holds every label column and at least one metric column (title "
+     "rows above it are skipped; a metric column it lacks is reported).",
      false},
     {"delimiter", VG_CFG_STRING, ",", 0,
-     "CSV inputs: the field separator, one character (\"\\t\" for tab)", false},
+     "CSV inputs: the field separator, one character (\"\\t\" for tab).",
+     false},
     VG_CFG_END,
 };
 

@@ -20,7 +20,6 @@ void *vg_grow(void *ptr, size_t *cap, size_t need, size_t elem_size);
 char *vg_strdup(const char *s);
 char *vg_strndup(const char *s, size_t n);
 /* printf into a new string; the caller owns it. */
-char *vg_asprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+char *vg_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -18,8 +18,7 @@ const char *vg_reject_reason_name(enum vg_reject_reason r) {
   return (unsigned)r < VG_REJECT_REASON_COUNT ? reason_names[r] : "unknown";
 }
 
-size_t vg_location_format(const struct vg_location *w, char *out,
-                          size_t size) {
+size_t vg_location_format(const struct vg_location *w, char *out, size_t size) {
   int n;
   const char *input = w->input ? w->input : "-";
   if (w->pointer)

@@ -26,8 +26,8 @@ static void family(struct page *p, const char *name, const char *type,
   /* OpenMetrics names a counter family without its _total suffix. */
   int name_len = (int)(counter && p->om ? len - 6 : len);
   if (!p->rc)
-    p->rc = vg_buf_printf(p->out, "# HELP %.*s %s\n# TYPE %.*s %s\n",
-                          name_len, name, help, name_len, name, type);
+    p->rc = vg_buf_printf(p->out, "# HELP %.*s %s\n# TYPE %.*s %s\n", name_len,
+                          name, help, name_len, name, type);
 }
 
 static void value(struct page *p, const char *name, const char *labels,
@@ -49,8 +49,8 @@ static void label1(struct vg_buf *b, const char *name, const char *v) {
 typedef double (*collector_value)(const struct vg_collector_instance *c);
 
 static void per_collector(struct page *p, const struct vg_generation *gen,
-                          const char *name, const char *type,
-                          const char *help, collector_value fn) {
+                          const char *name, const char *type, const char *help,
+                          collector_value fn) {
   family(p, name, type, help);
   struct vg_buf labels;
   vg_buf_init(&labels, 4096);
@@ -186,16 +186,15 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                 "gauge", "When the collector last ran successfully; 0: never.",
                 c_last_success);
   per_collector(&p, gen, "villagemetrics_collector_last_duration_seconds",
-                "gauge", "How long the collector's last run took.",
-                c_duration);
+                "gauge", "How long the collector's last run took.", c_duration);
   per_collector(&p, gen, "villagemetrics_collector_interval_seconds", "gauge",
                 "The interval until the next run: the configured one, or "
                 "longer while backing off after failures.",
                 c_interval);
   per_collector(&p, gen, "villagemetrics_collector_samples_total", "counter",
                 "Samples accepted from the collector.", c_samples);
-  per_collector(&p, gen, "villagemetrics_collector_last_round_samples",
-                "gauge", "Samples accepted in the collector's last round.",
+  per_collector(&p, gen, "villagemetrics_collector_last_round_samples", "gauge",
+                "Samples accepted in the collector's last round.",
                 c_round_samples);
   rejected(&p, gen);
 

@@ -173,9 +173,9 @@ static void print_sample(struct vg_sink *sink, const char *metric,
   vg_buf_free(&line);
 }
 
-static void sample(void *arg, const char *metric,
-                   const struct vg_label *labels, size_t nlabels, double value,
-                   int64_t ts_ms, const struct vg_location *where) {
+static void sample(void *arg, const char *metric, const struct vg_label *labels,
+                   size_t nlabels, double value, int64_t ts_ms,
+                   const struct vg_location *where) {
   struct vg_sink *sink = arg;
   if (!sink->source)
     abort(); /* a collector emitted outside vg_sink_begin/end */
@@ -293,9 +293,8 @@ const struct vg_sink_stats *vg_sink_stats(const struct vg_sink *sink) {
 size_t vg_sink_recent(const struct vg_sink *sink,
                       void (*fn)(void *arg, const struct vg_rejection *r),
                       void *arg) {
-  size_t first =
-      (sink->recent_next + VG_SINK_RECENT - sink->recent_count) %
-      VG_SINK_RECENT;
+  size_t first = (sink->recent_next + VG_SINK_RECENT - sink->recent_count) %
+                 VG_SINK_RECENT;
   for (size_t i = 0; i < sink->recent_count; i++)
     fn(arg, &sink->recent[(first + i) % VG_SINK_RECENT]);
   return sink->recent_count;

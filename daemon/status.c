@@ -17,8 +17,7 @@
 static void respond_text(struct vg_http_request *req, unsigned status,
                          const char *text) {
   char *body = vg_strdup(text);
-  vg_http_respond(req, status, "text/plain; charset=utf-8", body,
-                  strlen(body));
+  vg_http_respond(req, status, "text/plain; charset=utf-8", body, strlen(body));
 }
 
 static void healthz(void *arg, struct vg_http_request *req) {
@@ -31,8 +30,9 @@ static void readyz(void *arg, struct vg_http_request *req) {
   if (d->ready)
     respond_text(req, 200, "ready\n");
   else
-    respond_text(req, 503, "not ready: the first collection round is still "
-                           "running\n");
+    respond_text(req, 503,
+                 "not ready: the first collection round is still "
+                 "running\n");
 }
 
 static void add_time(cJSON *obj, const char *key, int64_t ms) {
@@ -61,9 +61,10 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "name", c->name);
   cJSON_AddStringToObject(o, "type", c->type->name);
-  cJSON_AddStringToObject(o, "state", !c->runs         ? "starting"
-                                      : c->last_error ? "failing"
-                                                      : "ok");
+  cJSON_AddStringToObject(o, "state",
+                          !c->runs        ? "starting"
+                          : c->last_error ? "failing"
+                                          : "ok");
   cJSON_AddNumberToObject(o, "runs", (double)c->runs);
   cJSON_AddNumberToObject(o, "errors", (double)c->errors);
   add_time(o, "last_run", c->last_run_ms);
@@ -78,8 +79,7 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   if (c->sink) {
     const struct vg_sink_stats *st = vg_sink_stats(c->sink);
     cJSON_AddNumberToObject(o, "samples_total", (double)st->samples_total);
-    cJSON_AddNumberToObject(o, "last_round_samples",
-                            (double)st->round_samples);
+    cJSON_AddNumberToObject(o, "last_round_samples", (double)st->round_samples);
     cJSON *rej = cJSON_AddObjectToObject(o, "rejected");
     for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
       cJSON_AddNumberToObject(rej, vg_reject_reason_name(r),
@@ -173,8 +173,9 @@ static void status_page(void *arg, struct vg_http_request *req) {
               "</style></head><body><h1>villagemetricsd</h1>");
   const cJSON *store = cJSON_GetObjectItemCaseSensitive(root, "store");
   vg_buf_printf(
-      &b, "<p>Version %s, started %s, %s. %g series. <a href=/metrics>"
-          "/metrics</a> &middot; <a href=/api/v1/status>/api/v1/status</a></p>",
+      &b,
+      "<p>Version %s, started %s, %s. %g series. <a href=/metrics>"
+      "/metrics</a> &middot; <a href=/api/v1/status>/api/v1/status</a></p>",
       VG_VERSION, json_str(root, "started"),
       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "ready"))
           ? "ready"
@@ -187,13 +188,13 @@ static void status_page(void *arg, struct vg_http_request *req) {
     const char *state = json_str(c, "state");
     vg_buf_puts(&b, "<tr><td>");
     html_escape(&b, json_str(c, "name"));
-    vg_buf_printf(
-        &b, "<td class=%s>%s<td>%g<td>%g<td>%s<td>%g<td>", state, state,
-        cJSON_GetObjectItemCaseSensitive(c, "runs")->valuedouble,
-        cJSON_GetObjectItemCaseSensitive(c, "errors")->valuedouble,
-        json_str(c, "last_success"),
-        cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c,
-                                                              "samples_total")));
+    vg_buf_printf(&b, "<td class=%s>%s<td>%g<td>%g<td>%s<td>%g<td>", state,
+                  state,
+                  cJSON_GetObjectItemCaseSensitive(c, "runs")->valuedouble,
+                  cJSON_GetObjectItemCaseSensitive(c, "errors")->valuedouble,
+                  json_str(c, "last_success"),
+                  cJSON_GetNumberValue(
+                      cJSON_GetObjectItemCaseSensitive(c, "samples_total")));
     html_escape(&b, json_str(c, "last_error"));
     vg_buf_puts(&b, "</tr>");
   }
@@ -201,8 +202,8 @@ static void status_page(void *arg, struct vg_http_request *req) {
                   "<th>collector<th>reason<th>where<th>what</tr>");
   cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "collectors")) {
     const cJSON *r;
-    cJSON_ArrayForEach(r,
-                       cJSON_GetObjectItemCaseSensitive(c, "recent_rejections")) {
+    cJSON_ArrayForEach(
+        r, cJSON_GetObjectItemCaseSensitive(c, "recent_rejections")) {
       vg_buf_puts(&b, "<tr><td>");
       html_escape(&b, json_str(c, "name"));
       vg_buf_puts(&b, "<td>");

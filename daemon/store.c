@@ -429,8 +429,7 @@ void vg_store_stats(const struct vg_store *st, struct vg_store_stats *out) {
 }
 
 int vg_store_get(struct vg_store *st, const char *metric,
-                 const struct vg_label *labels, size_t nlabels,
-                 double *value) {
+                 const struct vg_label *labels, size_t nlabels, double *value) {
   size_t len = strlen(metric);
   struct family *f =
       find_family(st, metric, vg_hash_mix(vg_hash_bytes(metric, len, 0)));
@@ -475,8 +474,7 @@ static int render_header(const struct family *f, struct vg_buf *out,
   return rc;
 }
 
-int vg_store_render(struct vg_store *st, struct vg_buf *out,
-                    bool openmetrics) {
+int vg_store_render(struct vg_store *st, struct vg_buf *out, bool openmetrics) {
   if (!st->fams_sorted) {
     qsort(st->fams, st->nfams, sizeof *st->fams, compare_family);
     st->fams_sorted = true;

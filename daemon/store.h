@@ -47,8 +47,7 @@ void vg_source_begin(struct vg_source *src);
  * entry of the metric or NULL. */
 void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
                    const char *metric, const struct vg_label *labels,
-                   size_t nlabels, double value, int64_t ts_ms,
-                   int64_t now_ms);
+                   size_t nlabels, double value, int64_t ts_ms, int64_t now_ms);
 /* Removes the series that were not put since vg_source_begin.  Returns
  * how many. */
 size_t vg_source_end(struct vg_source *src);
@@ -68,12 +67,10 @@ void vg_store_stats(const struct vg_store *st, struct vg_store_stats *out);
 
 /* Appends every family with at least one series, in name order, in text
  * format 0.0.4 or OpenMetrics (without the final "# EOF"). */
-int vg_store_render(struct vg_store *st, struct vg_buf *out,
-                    bool openmetrics);
+int vg_store_render(struct vg_store *st, struct vg_buf *out, bool openmetrics);
 
 /* Looks a series up (for tests and --test): 0 and *value when present. */
 int vg_store_get(struct vg_store *st, const char *metric,
-                 const struct vg_label *labels, size_t nlabels,
-                 double *value);
+                 const struct vg_label *labels, size_t nlabels, double *value);
 
 #endif

@@ -17,7 +17,6 @@ enum vg_value_result {
   VG_VALUE_INVALID /* not a number */
 };
 
-enum vg_value_result vg_value_parse(const char *text, size_t len,
-                                    double *out);
+enum vg_value_result vg_value_parse(const char *text, size_t len, double *out);
 
 #endif

@@ -22,7 +22,7 @@ struct vg_daemon;
 struct vg_exporter_env {
   uv_loop_t *loop;
   struct vg_store *store;
-  struct vg_http *http; /* NULL in --test runs */
+  struct vg_http *http;     /* NULL in --test runs */
   struct vg_daemon *daemon; /* for the self-metrics */
   const char *name;
 };

@@ -60,8 +60,8 @@ static void serve(void *arg, struct vg_http_request *req) {
   size_t len;
   char *body = vg_buf_take(&page, &len);
   vg_http_respond(req, 200,
-                  om ? VG_CONTENT_TYPE_OPENMETRICS : VG_CONTENT_TYPE_TEXT,
-                  body, len);
+                  om ? VG_CONTENT_TYPE_OPENMETRICS : VG_CONTENT_TYPE_TEXT, body,
+                  len);
 }
 
 static int prometheus_configure(void **ctx, const cJSON *cfg,

@@ -19,48 +19,48 @@
 
 #define VG_TEST(name) static void name(void)
 
-#define VG_FAIL(...)                                                         \
-  do {                                                                       \
-    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                          \
-    fprintf(stderr, __VA_ARGS__);                                            \
-    fputc('\n', stderr);                                                     \
-    abort();                                                                 \
+#define VG_FAIL(...)                                                           \
+  do {                                                                         \
+    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                            \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    abort();                                                                   \
   } while (0)
 
-#define ASSERT(cond)                                                         \
-  do {                                                                       \
-    if (!(cond))                                                             \
-      VG_FAIL("assertion failed: %s", #cond);                                \
+#define ASSERT(cond)                                                           \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      VG_FAIL("assertion failed: %s", #cond);                                  \
   } while (0)
 
-#define ASSERT_INT_EQ(a, b)                                                  \
-  do {                                                                       \
-    long long a_ = (long long)(a), b_ = (long long)(b);                      \
-    if (a_ != b_)                                                            \
-      VG_FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                     \
+#define ASSERT_INT_EQ(a, b)                                                    \
+  do {                                                                         \
+    long long a_ = (long long)(a), b_ = (long long)(b);                        \
+    if (a_ != b_)                                                              \
+      VG_FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                       \
   } while (0)
 
-#define ASSERT_DBL_EQ(a, b)                                                  \
-  do {                                                                       \
-    double a_ = (a), b_ = (b);                                               \
-    if (!(a_ == b_))                                                         \
-      VG_FAIL("%s == %s: %.17g != %.17g", #a, #b, a_, b_);                   \
+#define ASSERT_DBL_EQ(a, b)                                                    \
+  do {                                                                         \
+    double a_ = (a), b_ = (b);                                                 \
+    if (!(a_ == b_))                                                           \
+      VG_FAIL("%s == %s: %.17g != %.17g", #a, #b, a_, b_);                     \
   } while (0)
 
-#define ASSERT_STR_EQ(a, b)                                                  \
-  do {                                                                       \
-    const char *a_ = (a), *b_ = (b);                                         \
-    if (!a_ || !b_ || strcmp(a_, b_) != 0)                                   \
-      VG_FAIL("%s == %s:\n  got:      \"%s\"\n  expected: \"%s\"", #a, #b,   \
-              a_ ? a_ : "(null)", b_ ? b_ : "(null)");                       \
+#define ASSERT_STR_EQ(a, b)                                                    \
+  do {                                                                         \
+    const char *a_ = (a), *b_ = (b);                                           \
+    if (!a_ || !b_ || strcmp(a_, b_) != 0)                                     \
+      VG_FAIL("%s == %s:\n  got:      \"%s\"\n  expected: \"%s\"", #a, #b,     \
+              a_ ? a_ : "(null)", b_ ? b_ : "(null)");                         \
   } while (0)
 
-#define ASSERT_CONTAINS(haystack, needle)                                    \
-  do {                                                                       \
-    const char *h_ = (haystack), *n_ = (needle);                             \
-    if (!h_ || !strstr(h_, n_))                                              \
-      VG_FAIL("%s does not contain \"%s\":\n%s", #haystack, n_,              \
-              h_ ? h_ : "(null)");                                           \
+#define ASSERT_CONTAINS(haystack, needle)                                      \
+  do {                                                                         \
+    const char *h_ = (haystack), *n_ = (needle);                               \
+    if (!h_ || !strstr(h_, n_))                                                \
+      VG_FAIL("%s does not contain \"%s\":\n%s", #haystack, n_,                \
+              h_ ? h_ : "(null)");                                             \
   } while (0)
 
 struct vg_test_entry {
@@ -68,7 +68,8 @@ struct vg_test_entry {
   void (*fn)(void);
 };
 
-#define VG_T(fn) {#fn, fn}
+#define VG_T(fn)                                                               \
+  { #fn, fn }
 
 static inline int vg_test_run(const struct vg_test_entry *tests, size_t n,
                               int argc, char **argv) {
@@ -107,11 +108,10 @@ static inline int vg_test_run(const struct vg_test_entry *tests, size_t n,
   return failed ? 1 : 0;
 }
 
-#define VG_TEST_MAIN(...)                                                    \
-  int main(int argc, char **argv) {                                          \
-    static const struct vg_test_entry tests_[] = {__VA_ARGS__};              \
-    return vg_test_run(tests_, sizeof tests_ / sizeof tests_[0], argc,       \
-                       argv);                                                \
+#define VG_TEST_MAIN(...)                                                      \
+  int main(int argc, char **argv) {                                            \
+    static const struct vg_test_entry tests_[] = {__VA_ARGS__};                \
+    return vg_test_run(tests_, sizeof tests_ / sizeof tests_[0], argc, argv);  \
   }
 
 #endif

@@ -22,6 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARY = os.environ.get("VG_BINARY", os.path.join(ROOT, "build", "villagemetricsd"))
 DATA = os.path.join(ROOT, "tests", "data")
 EXAMPLES = os.path.join(ROOT, "examples")
+# A command put before the daemon's, e.g. "valgrind --error-exitcode=99".
+WRAPPER = os.environ.get("VG_WRAPPER", "").split()
 # Sanitizer and valgrind builds run slower; deadlines for readiness scale.
 SLOW = float(os.environ.get("VG_SLOW", "1"))
 
@@ -132,7 +134,7 @@ class Daemon:
     def start(self, wait_ready=True, args=()):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [BINARY, "--config", self.config_path] + list(args),
+            WRAPPER + [BINARY, "--config", self.config_path] + list(args),
             stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
             stdin=subprocess.DEVNULL)
         if wait_ready:

@@ -11,8 +11,8 @@ import sys
 import time
 import unittest
 
-from harness import (BINARY, DATA, EXAMPLES, ROOT, Daemon, Prometheus, TempDir,
-                     find, free_port, http_get, parse_metrics, wait_for)
+from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, Prometheus, TempDir,
+                     find, http_get, parse_metrics, wait_for)
 
 COLUMNS = {
     "village_population": "population",
@@ -363,8 +363,8 @@ class TestCommandLine(DaemonTest):
     def run_cli(self, *args, env=None):
         e = dict(os.environ)
         e.update(env or {})
-        return subprocess.run([BINARY] + list(args), capture_output=True, text=True,
-                              env=e, timeout=60)
+        return subprocess.run(WRAPPER + [BINARY] + list(args), capture_output=True,
+                               text=True, env=e, timeout=300)
 
     def test_check_config_names_file_line_column(self):
         path = os.path.join(self.tmp, "bad.json")

@@ -22,19 +22,29 @@ VG_TEST(sorted_and_well_named) {
 }
 
 VG_TEST(every_seed_indicator_is_there) {
-  static const char *const names[] = {
-      "village_population", "village_households", "village_poor_households",
-      "village_lifted_households", "village_poverty_incidence_ratio",
-      "village_water_safe_households_ratio",
-      "village_water_tap_households_ratio", "village_road_hardened_km",
-      "village_road_group_access_ratio", "village_road_household_access_ratio",
-      "village_signal_4g_coverage_ratio", "village_broadband_households_ratio",
-      "village_power_households_ratio", "village_income_per_capita_yuan",
-      "village_collective_income_yuan", "village_land_transferred_mu",
-      "village_dividends_paid_yuan", "village_housing_safe_households_ratio",
-      "village_medical_insured_persons_ratio", "village_school_dropouts",
-      "village_cadres_stationed", "village_latitude_degrees",
-      "village_longitude_degrees"};
+  static const char *const names[] = {"village_population",
+                                      "village_households",
+                                      "village_poor_households",
+                                      "village_lifted_households",
+                                      "village_poverty_incidence_ratio",
+                                      "village_water_safe_households_ratio",
+                                      "village_water_tap_households_ratio",
+                                      "village_road_hardened_km",
+                                      "village_road_group_access_ratio",
+                                      "village_road_household_access_ratio",
+                                      "village_signal_4g_coverage_ratio",
+                                      "village_broadband_households_ratio",
+                                      "village_power_households_ratio",
+                                      "village_income_per_capita_yuan",
+                                      "village_collective_income_yuan",
+                                      "village_land_transferred_mu",
+                                      "village_dividends_paid_yuan",
+                                      "village_housing_safe_households_ratio",
+                                      "village_medical_insured_persons_ratio",
+                                      "village_school_dropouts",
+                                      "village_cadres_stationed",
+                                      "village_latitude_degrees",
+                                      "village_longitude_degrees"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     ASSERT(vg_catalog_find(names[i]) != NULL);
   ASSERT_INT_EQ(vg_catalog_size, sizeof names / sizeof *names);
@@ -45,9 +55,8 @@ static void expect_reject(const char *metric, double v,
                           enum vg_reject_reason reason, const char *detail) {
   enum vg_reject_reason got;
   char text[256];
-  ASSERT_INT_EQ(vg_catalog_check(vg_catalog_find(metric), v, &got, text,
-                                 sizeof text),
-                1);
+  ASSERT_INT_EQ(
+      vg_catalog_check(vg_catalog_find(metric), v, &got, text, sizeof text), 1);
   ASSERT_INT_EQ(got, reason);
   ASSERT_STR_EQ(text, detail);
 }
@@ -59,8 +68,7 @@ VG_TEST(ranges_reject_never_clamp) {
       vg_catalog_find("village_poverty_incidence_ratio");
   ASSERT_INT_EQ(vg_catalog_check(ratio, 0, &r, text, sizeof text), 0);
   ASSERT_INT_EQ(vg_catalog_check(ratio, 1, &r, text, sizeof text), 0);
-  expect_reject("village_poverty_incidence_ratio", 1.3,
-                VG_REJECT_OUT_OF_RANGE,
+  expect_reject("village_poverty_incidence_ratio", 1.3, VG_REJECT_OUT_OF_RANGE,
                 "village_poverty_incidence_ratio: 1.3 is outside 0..1");
   expect_reject("village_income_per_capita_yuan", -5, VG_REJECT_OUT_OF_RANGE,
                 "village_income_per_capita_yuan: -5 is below 0");

@@ -137,10 +137,9 @@ VG_TEST(batch_replays_exactly) {
   const struct vg_emitter *rec = vg_batch_emitter(b);
   struct vg_label l1[] = {{"county", "Shiqian"}, {"village", "Taoziyuan"}};
   struct vg_label l2[] = {{"county", "Songtao"}, {"village", "Bamu"}};
-  struct vg_location w = {.input = "v.csv", .line = 2, .column = 9,
-                          .column_name = "population"};
-  rec->sample(rec->arg, "village_population", l1, 2, 3987, 1577750400000,
-              &w);
+  struct vg_location w = {
+      .input = "v.csv", .line = 2, .column = 9, .column_name = "population"};
+  rec->sample(rec->arg, "village_population", l1, 2, 3987, 1577750400000, &w);
   rec->sample(rec->arg, "village_households", l1, 2, 1011, 1577750400000, &w);
   w.line = 3;
   rec->reject(rec->arg, VG_REJECT_NOT_A_NUMBER, &w, "\"x\" is not a number");

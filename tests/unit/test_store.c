@@ -3,7 +3,6 @@
 #include "daemon/store.h"
 #include "tests/vgtest.h"
 
-
 static char *render(struct vg_store *st, bool om) {
   struct vg_buf b;
   vg_buf_init(&b, 1 << 20);
@@ -21,8 +20,8 @@ VG_TEST(render_exact_text) {
   struct vg_store *st = vg_store_new();
   struct vg_source *src = vg_store_source(st, "c", "a.csv", 0);
   vg_source_begin(src);
-  put(src, "village_water_safe_households_ratio", "Shiqian", "Taoziyuan",
-      0.766, 1);
+  put(src, "village_water_safe_households_ratio", "Shiqian", "Taoziyuan", 0.766,
+      1);
   put(src, "village_income_per_capita_yuan", "Shiqian", "Taoziyuan", 3895, 1);
   put(src, "village_income_per_capita_yuan", "Yinjiang", "Chuan\"yan\\", 6815,
       1);

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Builds the libFuzzer targets with clang (ASan+UBSan) and runs each for
+# FUZZ_SECONDS (default 20), seeded from tests/data.  A crash fails the run
+# and leaves its input in build-fuzz/crashes/.
+set -eu
+cd "$(dirname "$0")/.."
+seconds=${FUZZ_SECONDS:-20}
+cmake -S . -B build-fuzz -DVG_FUZZ=ON -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-fuzz -j"$(nproc)" >/dev/null
+mkdir -p build-fuzz/crashes
+status=0
+for target in build-fuzz/tests/fuzz/fuzz_*; do
+  name=$(basename "$target")
+  corpus=build-fuzz/corpus/$name
+  mkdir -p "$corpus"
+  case $name in
+    fuzz_conf) cp examples/*.json tests/data/config/*/*.json "$corpus"/ 2>/dev/null || true ;;
+    fuzz_csv) cp tests/data/*.csv tests/data/messy/*.csv tests/data/messy/*.tsv "$corpus"/ ;;
+    fuzz_mapping)
+      for f in tests/data/*.csv tests/data/messy/*.csv; do
+        printf '\000' | cat - "$f" >"$corpus/csv-$(basename "$f")"
+      done
+      for f in tests/data/*.json tests/data/messy/*.json; do
+        printf '\001' | cat - "$f" >"$corpus/json-$(basename "$f")"
+      done ;;
+  esac
+  echo "fuzz: $name for ${seconds}s" >&2
+  if ! "$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+      -artifact_prefix=build-fuzz/crashes/"$name"- -print_final_stats=0 \
+      "$corpus" 2>build-fuzz/"$name".log; then
+    tail -40 build-fuzz/"$name".log >&2
+    status=1
+  fi
+done
+exit $status

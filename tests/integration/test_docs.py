@@ -1,0 +1,61 @@
+"""The documents that are generated from the code's tables are current, and
+every self-metric the daemon serves is documented."""
+
+import os
+import re
+import subprocess
+import unittest
+
+from harness import BINARY, DATA, ROOT, WRAPPER, Daemon, TempDir
+
+
+def section(path, begin, end):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return text[text.index(begin) + len(begin) + 1:text.index(end)]
+
+
+def run(*args):
+    return subprocess.run(WRAPPER + [BINARY] + list(args), capture_output=True,
+                          text=True, check=True).stdout
+
+
+class TestDocs(unittest.TestCase):
+    def test_configuration_reference_is_current(self):
+        self.assertEqual(
+            section(os.path.join(ROOT, "docs", "configuration.md"),
+                    "<!-- BEGIN GENERATED REFERENCE -->",
+                    "<!-- END GENERATED REFERENCE -->"),
+            run("--config-reference"),
+            "docs/configuration.md is out of date: regenerate its reference "
+            "with villagemetricsd --config-reference")
+
+    def test_catalog_is_current(self):
+        self.assertEqual(
+            section(os.path.join(ROOT, "docs", "metrics.md"),
+                    "<!-- BEGIN GENERATED CATALOG -->",
+                    "<!-- END GENERATED CATALOG -->"),
+            run("--metrics-reference"),
+            "docs/metrics.md is out of date: regenerate its catalog with "
+            "villagemetricsd --metrics-reference")
+
+    def test_every_self_metric_is_documented(self):
+        with open(os.path.join(ROOT, "docs", "metrics.md"), encoding="utf-8") as f:
+            doc = f.read()
+        with TempDir() as tmp:
+            d = Daemon({"collectors": [{
+                "type": "file", "path": "none/*.csv",
+                "metrics": {"village_population": "population"}}],
+                "exporters": [{"type": "prometheus"}]}, tmp)
+            d.start()
+            try:
+                names = set(re.findall(r"^(\w+)(?:\{| )", d.metrics_text(), re.M))
+            finally:
+                d.stop()
+        self.assertTrue(names)
+        missing = sorted(n for n in names if "`%s`" % n not in doc)
+        self.assertEqual(missing, [], "self-metrics missing from docs/metrics.md")
+
+
+if __name__ == "__main__":
+    unittest.main()
