@@ -560,7 +560,9 @@ static void reload(struct vg_daemon *d) {
     vg_log(VG_LOG_WARNING, "reload ignored: a reload or stop is under way");
     return;
   }
-  vg_sd_notify("RELOADING=1");
+  /* systemd 253+ (Type=notify-reload) matches the reload by this time. */
+  vg_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
+                (unsigned long long)(uv_hrtime() / 1000));
   vg_log(VG_LOG_INFO, "reloading %s", d->config_path);
   d->last_reload_ms = vg_now_ms();
   struct vg_cfg_err err = {0};

@@ -39,6 +39,9 @@
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
 #define GZIP_MIN_BYTES 1024
 #define GZIP_BLOCK_BYTES (32 * 1024)
+/* Pieces of a streamed body: large enough that a scrape of 100 MB is a
+ * few thousand reads, small enough to stay in cache. */
+#define STREAM_BLOCK_BYTES (256 * 1024)
 #define LISTEN_BACKLOG 128
 /* MHD cannot answer before the body is read, so the part of a too large
  * chunked body beyond its cap is read and dropped to give a proper 413 -
@@ -401,12 +404,44 @@ static bool accepts_gzip(const char *ae) {
   return gzip_ok >= 0 ? gzip_ok == 1 : star_ok == 1;
 }
 
+/* The body of a response: a buffer (owned) or a stream. */
+struct body_source {
+  char *buf;
+  size_t len;
+  struct vg_http_stream stream; /* read is NULL for a buffer */
+};
+
+static void source_release(struct body_source *src) {
+  if (src->stream.read)
+    src->stream.done(src->stream.ctx);
+  else
+    free(src->buf);
+}
+
 struct gzip_stream {
   z_stream zs;
-  char *body;       /* owned: the uncompressed response */
-  size_t remaining; /* bytes of body not yet handed to zlib */
+  struct body_source src;
+  size_t remaining; /* bytes of a buffer not yet handed to zlib */
+  char *in;         /* owned: the last piece read from a stream */
+  bool src_end;     /* everything has been handed to zlib */
   bool finished;
 };
+
+/* Hands zlib the next input: a slice of the buffer (avail_in is 32 bits),
+ * or the next piece of the stream. */
+static void gzip_refill(struct gzip_stream *g) {
+  if (!g->src.stream.read) {
+    uInt slice = g->remaining > (1u << 30) ? (1u << 30) : (uInt)g->remaining;
+    g->zs.avail_in = slice;
+    g->remaining -= slice;
+    g->src_end = g->remaining == 0;
+    return;
+  }
+  size_t n = g->src.stream.read(g->src.stream.ctx, g->in, GZIP_BLOCK_BYTES);
+  g->zs.next_in = (Bytef *)g->in;
+  g->zs.avail_in = (uInt)n;
+  g->src_end = n == 0;
+}
 
 /* Compresses the next block into MHD's buffer.  zlib's avail_in is 32
  * bits, so the body is fed in slices. */
@@ -419,12 +454,9 @@ static ssize_t gzip_read(void *cls, uint64_t pos, char *out, size_t max) {
   g->zs.next_out = (Bytef *)out;
   g->zs.avail_out = (uInt)max;
   while (g->zs.avail_out > 0) {
-    if (g->zs.avail_in == 0 && g->remaining > 0) {
-      uInt slice = g->remaining > (1u << 30) ? (1u << 30) : (uInt)g->remaining;
-      g->zs.avail_in = slice;
-      g->remaining -= slice;
-    }
-    int rc = deflate(&g->zs, g->remaining == 0 ? Z_FINISH : Z_NO_FLUSH);
+    if (g->zs.avail_in == 0 && !g->src_end)
+      gzip_refill(g);
+    int rc = deflate(&g->zs, g->src_end ? Z_FINISH : Z_NO_FLUSH);
     if (rc == Z_STREAM_END) {
       g->finished = true;
       break;
@@ -438,12 +470,14 @@ static ssize_t gzip_read(void *cls, uint64_t pos, char *out, size_t max) {
 static void gzip_free(void *cls) {
   struct gzip_stream *g = cls;
   deflateEnd(&g->zs);
-  free(g->body);
+  source_release(&g->src);
+  free(g->in);
   free(g);
 }
 
-/* Takes ownership of body.  NULL when zlib cannot start (body kept). */
-static struct MHD_Response *gzip_response(char *body, size_t len) {
+/* Takes ownership of the source.  NULL when zlib cannot start (the source
+ * is kept). */
+static struct MHD_Response *gzip_response(const struct body_source *src) {
   /* Owned by the response: freed by gzip_free when MHD is done. */
   struct gzip_stream *g = vg_calloc(1, sizeof *g);
   if (deflateInit2(&g->zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
@@ -451,11 +485,39 @@ static struct MHD_Response *gzip_response(char *body, size_t len) {
     free(g);
     return NULL;
   }
-  g->body = body;
-  g->remaining = len;
-  g->zs.next_in = (Bytef *)body;
+  g->src = *src;
+  if (src->stream.read) {
+    g->in = vg_malloc(GZIP_BLOCK_BYTES);
+  } else {
+    g->remaining = src->len;
+    g->zs.next_in = (Bytef *)src->buf;
+  }
   return check_response(MHD_create_response_from_callback(
       MHD_SIZE_UNKNOWN, GZIP_BLOCK_BYTES, gzip_read, g, gzip_free));
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
+  struct vg_http_stream *s = cls;
+  size_t n = s->read(s->ctx, out, max);
+  return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_free(void *cls) {
+  struct vg_http_stream *s = cls;
+  s->done(s->ctx);
+  free(s);
+}
+
+/* A response read from the source as the socket drains; takes it. */
+static struct MHD_Response *plain_response(const struct body_source *src) {
+  if (!src->stream.read)
+    return check_response(MHD_create_response_from_buffer_with_free_callback(
+        src->len, src->buf, free));
+  /* Owned by the response: freed by stream_free when MHD is done. */
+  struct vg_http_stream *s = vg_malloc(sizeof *s);
+  *s = src->stream;
+  return check_response(MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read, s, stream_free));
 }
 
 static void add_header(struct MHD_Response *resp, const char *name,
@@ -464,23 +526,21 @@ static void add_header(struct MHD_Response *resp, const char *name,
     vg_log(VG_LOG_WARNING, "http: cannot add response header \"%s\"", name);
 }
 
-/* Builds the response for req; takes ownership of body. */
+/* Builds the response for req; takes ownership of the source.  Streams
+ * are taken to be large, so they are gzipped whenever the client allows. */
 static struct MHD_Response *build_response(struct vg_http_request *req,
-                                           const char *content_type, char *body,
-                                           size_t len) {
+                                           const char *content_type,
+                                           const struct body_source *src) {
   struct MHD_Response *resp = NULL;
   const char *ae = vg_http_header(req, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-  bool gzip = len > GZIP_MIN_BYTES && ae && accepts_gzip(ae);
-  if (gzip)
-    resp = gzip_response(body, len);
-  if (resp) {
+  bool large = src->stream.read || src->len > GZIP_MIN_BYTES;
+  if (large && ae && accepts_gzip(ae))
+    resp = gzip_response(src);
+  if (resp)
     add_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-  } else {
-    gzip = false;
-    resp = check_response(
-        MHD_create_response_from_buffer_with_free_callback(len, body, free));
-  }
-  if (len > GZIP_MIN_BYTES)
+  else
+    resp = plain_response(src);
+  if (large)
     add_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
   if (content_type)
     add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -651,15 +711,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request_free(req);
 }
 
-void vg_http_respond(struct vg_http_request *req, unsigned status,
-                     const char *content_type, char *body, size_t len) {
+static void respond(struct vg_http_request *req, unsigned status,
+                    const char *content_type, const struct body_source *src) {
   if (!req->http) {
     /* Detached: nobody is listening any more. */
-    free(body);
+    struct body_source unused = *src;
+    source_release(&unused);
     request_free(req);
     return;
   }
-  req->response = build_response(req, content_type, body, len);
+  req->response = build_response(req, content_type, src);
   req->status = status;
   if (req->state == REQ_IN_HANDLER) {
     req->state = REQ_ANSWERED; /* dispatch() queues it */
@@ -672,6 +733,19 @@ void vg_http_respond(struct vg_http_request *req, unsigned status,
   unlist(req);
   MHD_resume_connection(req->conn);
   kick(http);
+}
+
+void vg_http_respond(struct vg_http_request *req, unsigned status,
+                     const char *content_type, char *body, size_t len) {
+  struct body_source src = {.buf = body, .len = len};
+  respond(req, status, content_type, &src);
+}
+
+void vg_http_respond_stream(struct vg_http_request *req, unsigned status,
+                            const char *content_type,
+                            const struct vg_http_stream *body) {
+  struct body_source src = {.stream = *body};
+  respond(req, status, content_type, &src);
 }
 
 /* ---- listening --------------------------------------------------------- */

@@ -75,4 +75,22 @@ void vg_http_add_header(struct vg_http_request *req, const char *name,
 void vg_http_respond(struct vg_http_request *req, unsigned status,
                      const char *content_type, char *body, size_t len);
 
+/* A body made as the socket drains, for pages too large to build whole
+ * (/metrics of a million series): the server asks for the next piece
+ * when it can send it, and gzips the pieces when the client allows. */
+struct vg_http_stream {
+  /* Fills up to `max` bytes; returns how many, 0 at the end of the body. */
+  size_t (*read)(void *ctx, char *out, size_t max);
+  /* Runs once when the body is no longer needed: all sent, or the client
+   * went away.  Frees ctx. */
+  void (*done)(void *ctx);
+  void *ctx;
+};
+
+/* Like vg_http_respond, with the body read from `body` (copied; its ctx
+ * is owned by the server until done() runs). */
+void vg_http_respond_stream(struct vg_http_request *req, unsigned status,
+                            const char *content_type,
+                            const struct vg_http_stream *body);
+
 #endif

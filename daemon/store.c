@@ -17,6 +17,8 @@
 #include <string.h>
 
 #define MAX_LABELS 64
+/* The longest value text, "-1.2345678901234567e-308", and its NUL. */
+#define VALUE_TEXT_SIZE 25
 
 struct istr {
   uint64_t hash;
@@ -55,7 +57,8 @@ struct series {
   uint32_t generation;
   uint32_t family_index;
   uint8_t value_len; /* 0: value_text not rendered yet */
-  char value_text[VG_DOUBLE_BUFSIZE - 7];
+  bool dead;         /* removed while a cursor was open; freed later */
+  char value_text[VALUE_TEXT_SIZE];
 };
 
 struct vg_source {
@@ -74,9 +77,12 @@ struct vg_store {
   struct family **fams; /* every family, sorted by name when fams_sorted */
   size_t nfams, capfams;
   bool fams_sorted;
+  unsigned cursors;    /* open; while any is, removed series wait in dead */
+  struct series *dead; /* linked through src_next */
 };
 
-_Static_assert(VG_DOUBLE_BUFSIZE - 7 >= 25, "room for %.17g of any double");
+_Static_assert(sizeof("-1.2345678901234567e-308") <= VALUE_TEXT_SIZE,
+               "room for %.17g of any double");
 
 struct vg_store *vg_store_new(void) {
   struct vg_store *st = vg_calloc(1, sizeof *st);
@@ -278,15 +284,29 @@ static void unlink_from_source(struct series *s) {
   src->count--;
 }
 
-static void remove_series(struct vg_store *st, struct series *s) {
+static void free_series(struct vg_store *st, struct series *s) {
   struct family *f = s->family;
   struct series *last = f->series[--f->count];
   f->series[s->family_index] = last;
   last->family_index = s->family_index;
-  vg_hashtab_remove(&st->series, series_hash(f, s->labels), s);
-  unlink_from_source(s);
   release_labelset(st, s->labels);
   free(s);
+}
+
+/* Takes a series out of every index at once; its memory (and its place in
+ * the family, which open cursors walk by position) waits until no cursor
+ * is open. */
+static void remove_series(struct vg_store *st, struct series *s) {
+  vg_hashtab_remove(&st->series, series_hash(s->family, s->labels), s);
+  unlink_from_source(s);
+  if (!st->cursors) {
+    free_series(st, s);
+    return;
+  }
+  s->dead = true;
+  s->source = NULL;
+  s->src_next = st->dead;
+  st->dead = s;
 }
 
 /* --- sources --------------------------------------------------------- */
@@ -452,61 +472,168 @@ static int compare_family(const void *a, const void *b) {
                 (*(struct family *const *)b)->name);
 }
 
-static int render_header(const struct family *f, struct vg_buf *out,
-                         bool openmetrics) {
+static void render_header(const struct family *f, struct vg_buf *out,
+                          bool openmetrics) {
   const struct vg_indicator *ind = f->ind;
   enum vg_metric_type type = ind ? ind->type : VG_TYPE_UNTYPED;
   const char *type_name = vg_metric_type_name(type);
   if (openmetrics && type == VG_TYPE_UNTYPED)
     type_name = "unknown";
-  int rc = 0;
   if (ind) {
-    rc = vg_buf_printf(out, "# HELP %s ", f->name);
-    if (!rc)
-      rc = vg_escape_help(out, ind->help);
-    if (!rc)
-      rc = vg_buf_putc(out, '\n');
+    vg_buf_printf(out, "# HELP %s ", f->name);
+    vg_escape_help(out, ind->help);
+    vg_buf_putc(out, '\n');
   }
-  if (!rc)
-    rc = vg_buf_printf(out, "# TYPE %s %s\n", f->name, type_name);
-  if (!rc && openmetrics && ind && ind->unit[0])
-    rc = vg_buf_printf(out, "# UNIT %s %s\n", f->name, ind->unit);
-  return rc;
+  vg_buf_printf(out, "# TYPE %s %s\n", f->name, type_name);
+  if (openmetrics && ind && ind->unit[0])
+    vg_buf_printf(out, "# UNIT %s %s\n", f->name, ind->unit);
 }
 
-int vg_store_render(struct vg_store *st, struct vg_buf *out, bool openmetrics) {
+struct vg_store_cursor {
+  struct vg_store *st;
+  bool openmetrics;
+  struct family **fams; /* owned copy: families added later are not shown */
+  size_t nfams;
+  size_t fam;         /* the family being written */
+  size_t pos;         /* its next series */
+  bool header_done;   /* its HELP and TYPE lines are out */
+  struct vg_buf held; /* text that did not fit in the last read */
+  size_t held_off;
+};
+
+struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
+                                            bool openmetrics) {
   if (!st->fams_sorted) {
     qsort(st->fams, st->nfams, sizeof *st->fams, compare_family);
     st->fams_sorted = true;
   }
-  for (size_t i = 0; i < st->nfams; i++) {
-    const struct family *f = st->fams[i];
-    if (!f->count)
+  struct vg_store_cursor *c = vg_calloc(1, sizeof *c);
+  c->st = st;
+  c->openmetrics = openmetrics;
+  c->nfams = st->nfams;
+  c->fams = vg_malloc(st->nfams * sizeof *c->fams);
+  memcpy(c->fams, st->fams, st->nfams * sizeof *c->fams);
+  vg_buf_init(&c->held, SIZE_MAX / 2);
+  st->cursors++;
+  return c;
+}
+
+/* Copies what an earlier read could not place. */
+static size_t drain_held(struct vg_store_cursor *c, char *out, size_t max) {
+  size_t n = c->held.len - c->held_off;
+  if (n > max)
+    n = max;
+  memcpy(out, c->held.data + c->held_off, n);
+  c->held_off += n;
+  if (c->held_off == c->held.len) {
+    vg_buf_reset(&c->held);
+    c->held_off = 0;
+  }
+  return n;
+}
+
+static bool has_live_series(const struct family *f) {
+  for (size_t k = 0; k < f->count; k++)
+    if (!f->series[k]->dead)
+      return true;
+  return false;
+}
+
+/* The hot loop of a scrape: whole lines copied from cached text. */
+static size_t copy_lines(struct vg_store_cursor *c, const struct family *f,
+                         char *out, size_t max, bool read_is_empty) {
+  size_t used = 0;
+  for (; c->pos < f->count; c->pos++) {
+    const struct series *s = f->series[c->pos];
+    if (s->dead)
       continue;
-    int rc = render_header(f, out, openmetrics);
-    if (rc)
-      return rc;
-    for (size_t k = 0; k < f->count; k++) {
-      const struct series *s = f->series[k];
-      size_t need = f->name_len + s->labels->text_len + s->value_len + 2;
-      rc = vg_buf_reserve(out, need);
-      if (rc)
-        return rc;
-      char *p = out->data + out->len;
-      memcpy(p, f->name, f->name_len);
-      p += f->name_len;
-      memcpy(p, s->labels->text, s->labels->text_len);
-      p += s->labels->text_len;
-      *p++ = ' ';
-      memcpy(p, s->value_text, s->value_len);
-      p += s->value_len;
-      *p++ = '\n';
-      out->len += need;
+    size_t need = f->name_len + s->labels->text_len + s->value_len + 2;
+    if (need > max - used) {
+      if (used || !read_is_empty)
+        return used; /* the next read starts with this line */
+      /* Longer than a whole read: hold it and hand out what fits. */
+      vg_buf_append(&c->held, f->name, f->name_len);
+      vg_buf_append(&c->held, s->labels->text, s->labels->text_len);
+      vg_buf_putc(&c->held, ' ');
+      vg_buf_append(&c->held, s->value_text, s->value_len);
+      vg_buf_putc(&c->held, '\n');
+      c->pos++;
+      return drain_held(c, out, max);
     }
+    char *p = out + used;
+    memcpy(p, f->name, f->name_len);
+    p += f->name_len;
+    memcpy(p, s->labels->text, s->labels->text_len);
+    p += s->labels->text_len;
+    *p++ = ' ';
+    memcpy(p, s->value_text, s->value_len);
+    p += s->value_len;
+    *p = '\n';
+    used += need;
+  }
+  return used;
+}
+
+size_t vg_store_cursor_read(struct vg_store_cursor *c, char *out, size_t max) {
+  size_t used = c->held.len ? drain_held(c, out, max) : 0;
+  while (used < max && !c->held.len && c->fam < c->nfams) {
+    const struct family *f = c->fams[c->fam];
+    if (!c->header_done) {
+      if (!has_live_series(f)) {
+        c->fam++;
+        continue;
+      }
+      /* Headers are short and once a family: format them into held. */
+      render_header(f, &c->held, c->openmetrics);
+      c->header_done = true;
+      used += drain_held(c, out + used, max - used);
+      continue;
+    }
+    size_t n = copy_lines(c, f, out + used, max - used, used == 0);
+    used += n;
+    if (c->pos >= f->count) {
+      c->fam++;
+      c->pos = 0;
+      c->header_done = false;
+    } else if (n == 0) {
+      break; /* the next line waits for the next read */
+    }
+  }
+  return used;
+}
+
+void vg_store_cursor_free(struct vg_store_cursor *c) {
+  if (!c)
+    return;
+  struct vg_store *st = c->st;
+  if (--st->cursors == 0) {
+    while (st->dead) {
+      struct series *s = st->dead;
+      st->dead = s->src_next;
+      free_series(st, s);
+    }
+  }
+  vg_buf_free(&c->held);
+  free(c->fams);
+  free(c);
+}
+
+int vg_store_render(struct vg_store *st, struct vg_buf *out, bool openmetrics) {
+  struct vg_store_cursor *c = vg_store_cursor_new(st, openmetrics);
+  int rc = 0;
+  for (;;) {
+    rc = vg_buf_reserve(out, 65536);
+    if (rc)
+      break;
+    size_t n = vg_store_cursor_read(c, out->data + out->len, 65536);
+    if (n == 0)
+      break;
+    out->len += n;
   }
   if (out->data)
     out->data[out->len] = '\0';
-  return 0;
+  vg_store_cursor_free(c);
+  return rc;
 }
 
 void vg_store_free(struct vg_store *st) {

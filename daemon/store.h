@@ -65,8 +65,23 @@ struct vg_store_stats {
 };
 void vg_store_stats(const struct vg_store *st, struct vg_store_stats *out);
 
-/* Appends every family with at least one series, in name order, in text
- * format 0.0.4 or OpenMetrics (without the final "# EOF"). */
+/* A scrape in progress: the page is produced piece by piece as the socket
+ * drains, straight from the cached text, so a million series never need a
+ * 100 MB buffer.  While any cursor is open the store defers freeing the
+ * series it removes (they are skipped, not shown), so that a page never
+ * shows a series twice or loses one that stayed; series added meanwhile
+ * may or may not appear. */
+struct vg_store_cursor;
+
+struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
+                                            bool openmetrics);
+/* Writes the next bytes of the page (every family with at least one
+ * series, in name order, in text format 0.0.4 or OpenMetrics without the
+ * final "# EOF") into out; returns how many, 0 at the end. */
+size_t vg_store_cursor_read(struct vg_store_cursor *c, char *out, size_t max);
+void vg_store_cursor_free(struct vg_store_cursor *c); /* NULL-safe */
+
+/* The whole page at once, through a cursor (tests, small pages). */
 int vg_store_render(struct vg_store *st, struct vg_buf *out, bool openmetrics);
 
 /* Looks a series up (for tests and --test): 0 and *value when present. */

@@ -2,12 +2,14 @@
  *
  * Serves the store and the daemon's self-metrics in text format 0.0.4, or
  * OpenMetrics 1.0 when the scraper's Accept header prefers it; the HTTP
- * server gzips when asked.  Samples carry no timestamps: Prometheus stamps
- * them with the scrape time, which is what a dashboard of "current state"
- * wants; a file's as-of date reaches the push exporters instead.
+ * server gzips when asked.  The page is streamed: written from the
+ * store's cached text as the socket drains, never built whole.  Samples carry
+ * no timestamps: Prometheus stamps them with the scrape time, which is what a
+ * dashboard of "current state" wants; a file's as-of date reaches the push
+ * exporters instead.
  *
- * Must never: wait on the disk or the network; the page is built from
- * memory in one pass.
+ * Must never: wait on the disk or the network, or hold a whole page in
+ * memory.
  */
 #include "daemon/daemon.h"
 #include "daemon/expfmt.h"
@@ -21,7 +23,6 @@
 struct prometheus {
   char *path;
   struct vg_exporter_env env;
-  size_t last_size;
 };
 
 static const struct vg_cfg_key prometheus_keys[] = {
@@ -33,35 +34,71 @@ static const struct vg_cfg_key prometheus_keys[] = {
 static const struct vg_cfg_key *const prometheus_tables[] = {prometheus_keys,
                                                              NULL};
 
-/* A page may not outgrow this: 1 M series is about 100 MB. */
-#define MAX_PAGE ((size_t)2 << 30)
+/* One scrape in progress, owned by the HTTP server until scrape_done: the
+ * self-metrics (a few kilobytes, made up front), then the store read
+ * through a cursor as the socket drains, then "# EOF" for OpenMetrics. */
+struct scrape {
+  char *head; /* owned */
+  size_t head_len, head_off;
+  struct vg_store_cursor *cursor; /* owned */
+  bool store_done;
+  const char *tail;
+  size_t tail_len, tail_off;
+};
+
+static size_t copy_part(const char *from, size_t len, size_t *off, char *out,
+                        size_t max) {
+  size_t n = len - *off < max ? len - *off : max;
+  memcpy(out, from + *off, n);
+  *off += n;
+  return n;
+}
+
+static size_t scrape_read(void *ctx, char *out, size_t max) {
+  struct scrape *s = ctx;
+  size_t used = copy_part(s->head, s->head_len, &s->head_off, out, max);
+  /* A short read of the cursor is not its end: only 0 is. */
+  if (used < max && !s->store_done) {
+    size_t n = vg_store_cursor_read(s->cursor, out + used, max - used);
+    s->store_done = n == 0;
+    used += n;
+  }
+  if (used < max && s->store_done)
+    used +=
+        copy_part(s->tail, s->tail_len, &s->tail_off, out + used, max - used);
+  return used;
+}
+
+static void scrape_done(void *ctx) {
+  struct scrape *s = ctx;
+  vg_store_cursor_free(s->cursor);
+  free(s->head);
+  free(s);
+}
+
+/* A self-metrics page is a few dozen lines; this only bounds a bug. */
+#define MAX_HEAD ((size_t)16 << 20)
 
 static void serve(void *arg, struct vg_http_request *req) {
   struct prometheus *p = arg;
   bool om = vg_accepts_openmetrics(vg_http_header(req, "Accept"));
-  struct vg_buf page;
-  vg_buf_init(&page, MAX_PAGE);
-  /* Reserve what the last page needed, so that a large page is not built
-   * through a dozen reallocations. */
-  int rc = vg_buf_reserve(&page, p->last_size + p->last_size / 8 + 4096);
-  if (!rc)
-    rc = vg_selfmetrics_render(p->env.daemon, &page, om);
-  if (!rc)
-    rc = vg_store_render(p->env.store, &page, om);
-  if (!rc && om)
-    rc = vg_buf_puts(&page, "# EOF\n");
-  if (rc) {
-    vg_buf_free(&page);
-    char *msg = vg_strdup("the page is larger than 2 GiB\n");
+  struct vg_buf head;
+  vg_buf_init(&head, MAX_HEAD);
+  if (vg_selfmetrics_render(p->env.daemon, &head, om) < 0) {
+    vg_buf_free(&head);
+    char *msg = vg_strdup("self-metrics too large\n");
     vg_http_respond(req, 500, "text/plain", msg, strlen(msg));
     return;
   }
-  p->last_size = page.len;
-  size_t len;
-  char *body = vg_buf_take(&page, &len);
-  vg_http_respond(req, 200,
-                  om ? VG_CONTENT_TYPE_OPENMETRICS : VG_CONTENT_TYPE_TEXT, body,
-                  len);
+  struct scrape *s = vg_calloc(1, sizeof *s);
+  s->head = vg_buf_take(&head, &s->head_len);
+  s->cursor = vg_store_cursor_new(p->env.store, om);
+  s->tail = om ? "# EOF\n" : "";
+  s->tail_len = strlen(s->tail);
+  struct vg_http_stream body = {
+      .read = scrape_read, .done = scrape_done, .ctx = s};
+  vg_http_respond_stream(
+      req, 200, om ? VG_CONTENT_TYPE_OPENMETRICS : VG_CONTENT_TYPE_TEXT, &body);
 }
 
 static int prometheus_configure(void **ctx, const cJSON *cfg,

@@ -333,6 +333,7 @@ class TestLifecycle(DaemonTest):
         self.assertEqual(h["content-type"],
                          "application/openmetrics-text; version=1.0.0; charset=utf-8")
         self.assertTrue(body.endswith(b"# EOF\n"))
+        self.assertEqual(body.count(b"# EOF"), 1)
         self.assertIn(b"# UNIT village_income_per_capita_yuan yuan\n", body)
         self.assertIn(b"# TYPE villagemetrics_collector_runs counter\n", body)
         plain = http_get(d.port, "/metrics")[2]

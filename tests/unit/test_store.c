@@ -188,9 +188,90 @@ VG_TEST(no_labels_and_nan) {
   vg_store_free(st);
 }
 
+static char *read_all(struct vg_store_cursor *c, size_t chunk) {
+  struct vg_buf b;
+  vg_buf_init(&b, 1 << 24);
+  char *piece = malloc(chunk);
+  size_t n;
+  while ((n = vg_store_cursor_read(c, piece, chunk)) > 0)
+    vg_buf_append(&b, piece, n);
+  free(piece);
+  return vg_buf_take(&b, NULL);
+}
+
+VG_TEST(cursor_reads_in_any_chunk_size) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "c", "a", 0);
+  char village[64];
+  vg_source_begin(src);
+  for (int i = 0; i < 300; i++) {
+    snprintf(village, sizeof village, "Village-%03d", i);
+    put(src, "village_population", "Shiqian", village, i, 1);
+    put(src, "village_households", "Shiqian", village, i * 2, 1);
+  }
+  /* One line far longer than a read. */
+  char long_name[5000];
+  memset(long_name, 'x', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
+  put(src, "village_households", "Shiqian", long_name, 1, 1);
+  vg_source_end(src);
+  char *whole = render(st, false);
+  size_t chunks[] = {1, 7, 100, 4096, 1 << 20};
+  for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+    struct vg_store_cursor *c = vg_store_cursor_new(st, false);
+    char *text = read_all(c, chunks[i]);
+    vg_store_cursor_free(c);
+    ASSERT_STR_EQ(text, whole);
+    free(text);
+  }
+  ASSERT_CONTAINS(whole, long_name);
+  free(whole);
+  vg_store_free(st);
+}
+
+VG_TEST(series_removed_during_a_scrape_are_skipped_then_freed) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "c", "a", 0);
+  vg_source_begin(src);
+  put(src, "village_population", "A", "first", 1, 1);
+  put(src, "village_population", "A", "second", 2, 1);
+  put(src, "village_population", "A", "third", 3, 1);
+  vg_source_end(src);
+  struct vg_store_cursor *c = vg_store_cursor_new(st, false);
+  char buf[256];
+  /* The first read stops after the header and the first line. */
+  size_t n = vg_store_cursor_read(c, buf, 150);
+  buf[n] = '\0';
+  ASSERT_CONTAINS(buf, "village=\"first\"} 1\n");
+  ASSERT(!strstr(buf, "second"));
+  /* A new round drops "first" and "second" and adds "fourth". */
+  vg_source_begin(src);
+  put(src, "village_population", "A", "third", 33, 2);
+  put(src, "village_population", "A", "fourth", 4, 2);
+  ASSERT_INT_EQ(vg_source_end(src), 2);
+  struct vg_store_stats stats;
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 2);
+  char *rest = read_all(c, 64);
+  /* No line twice, nothing removed shown, the update visible. */
+  ASSERT_STR_EQ(rest, "village_population{county=\"A\",village=\"third\"} 33\n"
+                      "village_population{county=\"A\",village=\"fourth\"} "
+                      "4\n");
+  free(rest);
+  vg_store_cursor_free(c);
+  char *text = render(st, false);
+  ASSERT(!strstr(text, "first") && !strstr(text, "second"));
+  free(text);
+  vg_store_stats(st, &stats);
+  /* county, A, village, third, fourth: the removed names were released */
+  ASSERT_INT_EQ(stats.strings, 5);
+  vg_store_free(st);
+}
+
 VG_TEST_MAIN(VG_T(render_exact_text),
              VG_T(values_update_and_label_sets_are_shared),
              VG_T(round_removes_what_was_not_reported),
              VG_T(stale_series_expire), VG_T(last_reporter_owns_a_series),
              VG_T(many_series_survive_growth_and_removal),
-             VG_T(no_labels_and_nan))
+             VG_T(no_labels_and_nan), VG_T(cursor_reads_in_any_chunk_size),
+             VG_T(series_removed_during_a_scrape_are_skipped_then_freed))
