@@ -608,7 +608,8 @@ def render(info, metrics, results, args):
             "%9.0f" %
             (r["n"], "villagemetricsd", d["load_s"],
              ds["plain"]["median_ms"], ds["plain"]["p90_ms"],
-             ds["plain"]["head_median_ms"], mib(ds["plain"]["bytes"]), ds["gzip"]["median_ms"],
+             ds["plain"]["head_median_ms"], mib(ds["plain"]["bytes"]),
+             ds["gzip"]["median_ms"],
              ds["gzip"]["p90_ms"], mib(ds["gzip"]["bytes"]),
              ds["openmetrics"]["median_ms"], d["bytes_per_series"]))
         if p.get("complete"):

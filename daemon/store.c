@@ -512,7 +512,8 @@ struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
   c->openmetrics = openmetrics;
   c->nfams = st->nfams;
   c->fams = vg_malloc(st->nfams * sizeof *c->fams);
-  memcpy(c->fams, st->fams, st->nfams * sizeof *c->fams);
+  if (st->nfams)
+    memcpy(c->fams, st->fams, st->nfams * sizeof *c->fams);
   vg_buf_init(&c->held, SIZE_MAX / 2);
   st->cursors++;
   return c;

@@ -199,6 +199,15 @@ static char *read_all(struct vg_store_cursor *c, size_t chunk) {
   return vg_buf_take(&b, NULL);
 }
 
+VG_TEST(empty_store_renders_nothing) {
+  struct vg_store *st = vg_store_new();
+  struct vg_store_cursor *c = vg_store_cursor_new(st, true);
+  char buf[16];
+  ASSERT_INT_EQ(vg_store_cursor_read(c, buf, sizeof buf), 0);
+  vg_store_cursor_free(c);
+  vg_store_free(st);
+}
+
 VG_TEST(cursor_reads_in_any_chunk_size) {
   struct vg_store *st = vg_store_new();
   struct vg_source *src = vg_store_source(st, "c", "a", 0);
@@ -273,5 +282,6 @@ VG_TEST_MAIN(VG_T(render_exact_text),
              VG_T(round_removes_what_was_not_reported),
              VG_T(stale_series_expire), VG_T(last_reporter_owns_a_series),
              VG_T(many_series_survive_growth_and_removal),
-             VG_T(no_labels_and_nan), VG_T(cursor_reads_in_any_chunk_size),
+             VG_T(no_labels_and_nan), VG_T(empty_store_renders_nothing),
+             VG_T(cursor_reads_in_any_chunk_size),
              VG_T(series_removed_during_a_scrape_are_skipped_then_freed))
