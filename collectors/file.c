@@ -63,6 +63,10 @@ static const struct vg_cfg_key file_keys[] = {
     VG_CFG_END,
 };
 
+/* Bounds the memory one file may take while parsed (about 4 times its
+ * size). */
+#define MAX_FILE_SIZE ((uint64_t)16 << 30)
+
 /* Looks at files still being written before a collect reports anyway. */
 #define MAX_COLLECT_SCANS 20
 
@@ -104,6 +108,7 @@ struct scan {
   struct scan_result *results;
   size_t nresults, cap;
   char *folder_error;
+  int folder_errno;
 };
 
 struct file_collector {
@@ -125,8 +130,12 @@ struct file_collector {
   bool scan_again;
   vg_collect_done done; /* of the collect waiting for a scan */
   void *done_arg;
-  bool done_after_next;   /* the collect came while another scan ran */
-  bool unsettled;         /* the last scan left files to look at again */
+  bool done_after_next;          /* the collect came while another scan ran */
+  bool unsettled;                /* the last scan left files to look at again */
+  bool reread;                   /* a file went: read the others again */
+  struct vg_complaint complaint; /* folder errors between collects */
+  uv_fs_event_t parent;          /* while the folder is missing: its parent */
+  bool parent_watching;
   unsigned collect_scans; /* scans the waiting collect has seen */
 
   bool stopping;
@@ -206,7 +215,7 @@ static void parse_file(struct scan *s, struct scan_result *r, int fd,
     return;
   }
   /* The batch may use several times the file's size for its samples. */
-  r->batch = vg_batch_new(fc->cfg.max_file_size * 4 + (1 << 20));
+  r->batch = vg_batch_new((size_t)fc->cfg.max_file_size * 4 + (1 << 20));
   char error[512];
   int rc = vg_mapping_run(fc->mapping, path, data, len,
                           vg_batch_emitter(r->batch), error, sizeof error);
@@ -255,7 +264,13 @@ static void examine(struct scan *s, const char *name) {
     return;
   }
   int64_t age_ms = s->now_ms - r->mtime_ns / 1000000;
-  bool renamed_in = k && k->renamed && (!k->read || k->ino != r->ino);
+  /* An event said "renamed", but Linux says that of a file just created
+   * too.  A rename changes the inode's ctime and not its mtime; a file
+   * being written has both at the time of the last write. */
+  int64_t ctime_ns =
+      (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+  bool renamed_in = k && k->renamed && ctime_ns > r->mtime_ns &&
+                    (!k->read || k->ino != r->ino);
   if (!renamed_in && age_ms < fc->cfg.settle_ms) {
     r->outcome = UNSETTLED;
     r->retry_ms = fc->cfg.settle_ms - (age_ms > 0 ? age_ms : 0);
@@ -270,6 +285,7 @@ static void scan_work(uv_work_t *work) {
   struct scan *s = work->data;
   DIR *dir = opendir(s->fc->dir);
   if (!dir) {
+    s->folder_errno = errno;
     s->folder_error =
         vg_asprintf("cannot read folder %s: %s", s->fc->dir, strerror(errno));
     return;
@@ -338,9 +354,9 @@ static void on_timer(uv_timer_t *timer) {
   start_scan(timer->data);
 }
 
-/* Applies one file's result; returns its error, if any (borrowed). */
-static const char *apply(struct file_collector *fc, struct scan_result *r,
-                         int64_t *retry_ms) {
+/* Applies one file's result. */
+static void apply(struct file_collector *fc, struct scan_result *r,
+                  int64_t *retry_ms) {
   char *path = vg_asprintf("%s/%s", fc->dir, r->name);
   struct tracked *t = track(fc, r->name);
   switch (r->outcome) {
@@ -350,9 +366,12 @@ static const char *apply(struct file_collector *fc, struct scan_result *r,
     vg_sink_begin(fc->sink, path);
     vg_batch_replay(r->batch, vg_sink_emitter(fc->sink));
     size_t removed = vg_sink_end(fc->sink);
-    vg_log(VG_LOG_INFO, "collector %s: read %s: %zu samples%s", fc->name, path,
-           vg_batch_samples(r->batch),
-           removed ? ", some series no longer in it removed" : "");
+    const struct vg_sink_stats *st = vg_sink_stats(fc->sink);
+    vg_log(VG_LOG_INFO,
+           "collector %s: read %s: %llu samples, %llu rejected, %zu series "
+           "no longer in it removed",
+           fc->name, path, (unsigned long long)st->round_samples,
+           (unsigned long long)st->round_rejected, removed);
     t->read = true;
     t->size = r->size;
     t->ino = r->ino;
@@ -370,16 +389,23 @@ static const char *apply(struct file_collector *fc, struct scan_result *r,
       vg_sink_forget(fc->sink, path);
       vg_log(VG_LOG_INFO, "collector %s: %s is gone; its series were removed",
              fc->name, path);
+      /* Another file may hold some of the same series (the last one read
+       * owned them): read every file again. */
+      fc->reread = true;
     }
     untrack(fc, t);
     t = NULL;
     break;
   case FAILED:
-    /* Remember the version so that it is reported once, not on every
-     * scan; the series of the last good version stay. */
+    /* Reported once per version of the file, as a rejected input: counted,
+     * listed on the status page, logged.  The collector itself is fine,
+     * and the series of the file's last good version stay. */
     if (!t->error || strcmp(t->error, r->error) != 0 ||
-        t->mtime_ns != r->mtime_ns)
-      vg_log(VG_LOG_ERR, "collector %s: %s: %s", fc->name, path, r->error);
+        t->mtime_ns != r->mtime_ns) {
+      const struct vg_emitter *e = vg_sink_emitter(fc->sink);
+      struct vg_location at = {.input = path};
+      e->reject(e->arg, VG_REJECT_PARSE_ERROR, &at, r->error);
+    }
     free(t->error);
     t->error = vg_strdup(r->error);
     t->read = true;
@@ -390,33 +416,52 @@ static const char *apply(struct file_collector *fc, struct scan_result *r,
     break;
   }
   free(path);
-  return t ? t->error : NULL;
 }
+
+/* The folder is gone: so are its files. */
+static void forget_all(struct file_collector *fc) {
+  while (fc->nfiles) {
+    struct tracked *t = &fc->files[fc->nfiles - 1];
+    if (t->read) {
+      char *path = vg_asprintf("%s/%s", fc->dir, t->name);
+      vg_sink_forget(fc->sink, path);
+      free(path);
+    }
+    untrack(fc, t);
+  }
+}
+
+static void watch_parent(struct file_collector *fc);
 
 static void scan_after(uv_work_t *work, int status) {
   struct scan *s = work->data;
   struct file_collector *fc = s->fc;
   fc->scanning = NULL;
   char *error = NULL;
-  if (status == UV_ECANCELED) {
-    error = vg_strdup("stopped");
+  if (status == UV_ECANCELED || fc->stopping) {
+    /* Stopping: nothing to report. */
   } else if (s->folder_error) {
     error = vg_strdup(s->folder_error);
-  } else if (!fc->stopping) {
-    int64_t retry_ms = -1;
-    size_t failed = 0;
-    const char *first = NULL;
-    char *first_name = NULL;
-    for (size_t i = 0; i < s->nresults; i++) {
-      const char *e = apply(fc, &s->results[i], &retry_ms);
-      if (e && !failed++) {
-        first = e;
-        first_name = s->results[i].name;
-      }
+    if (s->folder_errno == ENOENT) {
+      forget_all(fc);
+      /* The watch died with the folder; watch for it to come back. */
+      uv_fs_event_stop(&fc->watcher);
+      fc->watching = false;
+      watch_parent(fc);
     }
-    if (failed)
-      error = vg_asprintf("%zu of %zu files failed; first %s/%s: %s", failed,
-                          fc->nfiles, fc->dir, first_name, first);
+    if (!fc->done)
+      vg_complain(&fc->complaint, VG_LOG_ERR, "collector %s: %s", fc->name,
+                  error);
+  } else {
+    int64_t retry_ms = -1;
+    for (size_t i = 0; i < s->nresults; i++)
+      apply(fc, &s->results[i], &retry_ms);
+    if (fc->reread) {
+      fc->reread = false;
+      for (size_t i = 0; i < fc->nfiles; i++)
+        fc->files[i].read = false;
+      fc->scan_again = true;
+    }
     fc->unsettled = retry_ms >= 0;
     if (fc->unsettled)
       uv_timer_start(&fc->timer, on_timer, (uint64_t)retry_ms, 0);
@@ -475,9 +520,11 @@ static void on_change(uv_fs_event_t *h, const char *filename, int events,
   struct file_collector *fc = h->data;
   if (status < 0) {
     vg_log(VG_LOG_WARNING,
-           "collector %s: watching %s: %s; relying on "
-           "rescans",
+           "collector %s: watching %s: %s; watching again at the next "
+           "collect",
            fc->name, fc->dir, uv_strerror(status));
+    uv_fs_event_stop(&fc->watcher);
+    fc->watching = false;
     return;
   }
   if (!filename || fnmatch(fc->pattern, filename, FNM_PERIOD) != 0)
@@ -502,6 +549,35 @@ static void watch(struct file_collector *fc) {
   int rc = uv_fs_event_start(&fc->watcher, on_change, fc->dir, 0);
   if (rc == 0)
     fc->watching = true;
+}
+
+/* The folder appeared (or something else changed in its parent): look. */
+static void on_parent_change(uv_fs_event_t *h, const char *filename, int events,
+                             int status) {
+  struct file_collector *fc = h->data;
+  const char *base = strrchr(fc->dir, '/');
+  base = base ? base + 1 : fc->dir;
+  if (status == 0 && filename && strcmp(filename, base) != 0)
+    return;
+  uv_fs_event_stop(&fc->parent);
+  fc->parent_watching = false;
+  watch(fc);
+  start_scan(fc);
+}
+
+/* While the folder is missing, its parent is watched so that the folder is
+ * read as soon as it is created, not at the next (backed-off) collect. */
+static void watch_parent(struct file_collector *fc) {
+  if (fc->parent_watching)
+    return;
+  char *parent = vg_strdup(fc->dir);
+  char *slash = strrchr(parent, '/');
+  if (slash)
+    *(slash == parent ? slash + 1 : slash) = '\0';
+  if (uv_fs_event_start(&fc->parent, on_parent_change, slash ? parent : ".",
+                        0) == 0)
+    fc->parent_watching = true;
+  free(parent);
 }
 
 /* --- the collector type ---------------------------------------------- */
@@ -541,11 +617,18 @@ static void file_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
   fc->stopped = stopped;
   fc->stopped_arg = arg;
   /* A scan not yet picked up by a thread is cancelled; one running finishes
-   * and scan_after() discards it. */
-  if (fc->scanning)
+   * and scan_after() discards it and answers a waiting collect.  A collect
+   * waiting for an unsettled file is answered here. */
+  if (fc->scanning) {
     uv_cancel((uv_req_t *)&fc->scanning->work);
+  } else if (fc->done) {
+    vg_collect_done done = fc->done;
+    fc->done = NULL;
+    done(fc->done_arg, 0, NULL);
+  }
   uv_close((uv_handle_t *)&fc->watcher, handle_closed);
   uv_close((uv_handle_t *)&fc->timer, handle_closed);
+  uv_close((uv_handle_t *)&fc->parent, handle_closed);
 }
 
 static int file_start(void *ctx, const struct vg_collector_env *env) {
@@ -554,9 +637,10 @@ static int file_start(void *ctx, const struct vg_collector_env *env) {
   fc->sink = env->sink;
   fc->name = env->name;
   uv_fs_event_init(fc->loop, &fc->watcher);
+  uv_fs_event_init(fc->loop, &fc->parent);
   uv_timer_init(fc->loop, &fc->timer);
-  fc->watcher.data = fc->timer.data = fc;
-  fc->open_handles = 2;
+  fc->watcher.data = fc->timer.data = fc->parent.data = fc;
+  fc->open_handles = 3;
   watch(fc);
   return 0;
 }
@@ -638,6 +722,21 @@ static int file_configure(void **ctx, const cJSON *cfg,
                       "\"format\": expected \"csv\", \"json\" or \"auto\", "
                       "got \"%s\"",
                       f);
+    goto fail;
+  }
+  if (fc->cfg.max_file_size > MAX_FILE_SIZE) {
+    rc = vg_cfg_error(err,
+                      cJSON_GetObjectItemCaseSensitive(cfg, "max_file_size"),
+                      "\"max_file_size\": at most 16GiB");
+    goto fail;
+  }
+  /* A .tsv read with commas would find no header at all: say so now. */
+  if (format == VG_FORMAT_CSV && ends_with(fc->pattern, ".tsv") &&
+      !cJSON_GetObjectItemCaseSensitive(cfg, "delimiter")) {
+    rc = vg_cfg_error(err, path_node,
+                      "\"%s\" names tab-separated files: set \"delimiter\": "
+                      "\"\\t\"",
+                      fc->pattern);
     goto fail;
   }
   rc = vg_mapping_new(&fc->mapping, format, cfg, err);

@@ -3,6 +3,7 @@
 #include "daemon/mem.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,8 @@ int vg_buf_reserve(struct vg_buf *b, size_t extra) {
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need)
     cap *= 2;
-  if (cap > b->max + 1)
+  /* Never more than the cap allows (b->max + 1 would wrap at SIZE_MAX). */
+  if (b->max < SIZE_MAX && cap > b->max + 1)
     cap = b->max + 1;
   b->data = vg_realloc(b->data, cap);
   b->cap = cap;

@@ -69,6 +69,7 @@ const struct vg_cfg_key vg_exporter_common_keys[] = {
 
 static void start_collectors(struct vg_generation *gen);
 static void begin_shutdown(struct vg_daemon *d);
+static void reload(struct vg_daemon *d);
 
 /* --- building a generation ------------------------------------------ */
 
@@ -315,18 +316,36 @@ static void print_test_summary(struct vg_daemon *d) {
   }
 }
 
-static void first_round_done(struct vg_daemon *d) {
-  if (d->first_round_pending == 0 || --d->first_round_pending > 0)
+/* Every collector of the live generation has run once.  The first time,
+ * the daemon is ready; a generation that a reload retired before its
+ * first round ended never makes it ready. */
+static void generation_ran(struct vg_generation *gen) {
+  struct vg_daemon *d = gen->daemon;
+  if (gen != d->live)
     return;
   if (d->test_mode) {
     print_test_summary(d);
     begin_shutdown(d);
     return;
   }
+  if (d->ready)
+    return;
   d->ready = true;
   vg_sd_notify("READY=1");
   notify_status(d);
   vg_log(VG_LOG_INFO, "ready: first collection round done");
+}
+
+static void first_round_done(struct vg_collector_instance *inst) {
+  struct vg_generation *gen = inst->gen;
+  inst->first_done = true;
+  /* A file collector of a reloaded configuration read every file it still
+   * matches; series of files it no longer does (its path changed, or a
+   * file went while no collector watched) go now. */
+  if (inst->type->keeps_series)
+    vg_store_drop_unreported(gen->daemon->store, inst->name, inst->round_mark);
+  if (--gen->first_round_pending == 0)
+    generation_ran(gen);
 }
 
 static void collect_timer_cb(uv_timer_t *timer);
@@ -335,6 +354,8 @@ static void collect_done(void *arg, int status, const char *error) {
   struct vg_collector_instance *inst = arg;
   struct vg_daemon *d = inst->gen->daemon;
   inst->collecting = false;
+  if (inst->stopped)
+    return; /* answered while stopping: nothing to count or schedule */
   inst->last_duration_s = vg_monotonic_s() - inst->run_started_s;
   if (status < 0) {
     inst->errors++;
@@ -354,11 +375,9 @@ static void collect_done(void *arg, int status, const char *error) {
     vg_complaint_release(&inst->complaint, "collector %s: working again",
                          inst->name);
   }
-  if (!inst->first_done) {
-    inst->first_done = true;
-    first_round_done(d);
-  }
-  if (inst->stopped || d->test_mode || !inst->started)
+  if (!inst->first_done)
+    first_round_done(inst);
+  if (d->test_mode || !inst->started)
     return;
   uv_timer_start(&inst->timer, collect_timer_cb, (uint64_t)inst->next_delay_ms,
                  0);
@@ -379,6 +398,9 @@ static void collect_timer_cb(uv_timer_t *timer) {
 
 static void start_collectors(struct vg_generation *gen) {
   struct vg_daemon *d = gen->daemon;
+  gen->first_round_pending = gen->ncollectors;
+  if (gen->ncollectors == 0)
+    generation_ran(gen);
   for (size_t i = 0; i < gen->ncollectors; i++) {
     struct vg_collector_instance *inst = &gen->collectors[i];
     struct vg_sink_options so = {
@@ -389,6 +411,7 @@ static void start_collectors(struct vg_generation *gen) {
         .print = d->test_output,
     };
     inst->sink = vg_sink_new(d->store, &so);
+    inst->round_mark = vg_store_round_mark(d->store);
     uv_timer_init(d->loop, &inst->timer);
     inst->timer.data = inst;
     gen->running_collectors++;
@@ -401,10 +424,7 @@ static void start_collectors(struct vg_generation *gen) {
       inst->last_error = vg_asprintf("cannot start: %s", strerror(-rc));
       vg_log(VG_LOG_ERR, "collector %s: %s", inst->name, inst->last_error);
       inst->started = false;
-      if (!inst->first_done) {
-        inst->first_done = true;
-        first_round_done(d);
-      }
+      first_round_done(inst);
       continue;
     }
     uv_timer_start(&inst->timer, collect_timer_cb, 0, 0);
@@ -543,6 +563,10 @@ static void reload_retired(struct vg_generation *old) {
          d->live->ncollectors, d->live->nexporters);
   vg_sd_notify("READY=1");
   notify_status(d);
+  if (d->reload_again) {
+    d->reload_again = false;
+    reload(d);
+  }
 }
 
 static void reload_failed(struct vg_daemon *d, const char *why) {
@@ -556,8 +580,11 @@ static void reload_failed(struct vg_daemon *d, const char *why) {
 }
 
 static void reload(struct vg_daemon *d) {
-  if (d->stopping || d->retiring) {
-    vg_log(VG_LOG_WARNING, "reload ignored: a reload or stop is under way");
+  if (d->stopping)
+    return;
+  if (d->retiring) {
+    /* The files may have changed again since this reload read them. */
+    d->reload_again = true;
     return;
   }
   /* systemd 253+ (Type=notify-reload) matches the reload by this time. */
@@ -578,7 +605,6 @@ static void reload(struct vg_daemon *d) {
            "\"listen\" changed to %s; it takes effect at the next restart "
            "(the socket stays open across reloads)",
            cfg->listen);
-  vg_log_set_level(vg_log_level_parse(cfg->log_level));
   /* Swap exporters in one loop tick so that no scrape finds /metrics
    * missing; a new exporter that cannot start fails the reload. */
   stop_exporters(d->live);
@@ -589,6 +615,7 @@ static void reload(struct vg_daemon *d) {
     reload_failed(d, "an exporter of the new configuration cannot start");
     return;
   }
+  vg_log_set_level(vg_log_level_parse(cfg->log_level));
   free(d->last_reload_error);
   d->last_reload_error = NULL;
   d->pending = gen;
@@ -670,20 +697,22 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
   }
   vg_log_set_level(vg_log_level_parse(d->live->config->log_level));
   d->store = vg_store_new();
-  d->first_round_pending = d->live->ncollectors;
   if (mode == VG_RUN_TEST) {
     d->test_mode = true;
     d->test_output = stdout;
   } else {
-    char error[256];
+    char error[256] = "";
     struct vg_http_options ho = {
         .max_connections = d->live->config->http_max_connections,
-        .timeout_s = (unsigned)(d->live->config->http_timeout_ms / 1000),
+        /* MHD counts whole seconds: round up, so "500ms" is not 30s. */
+        .timeout_s =
+            (unsigned)((d->live->config->http_timeout_ms + 999) / 1000),
+        .no_idle_timeout = d->live->config->http_timeout_ms == 0,
     };
     if (check_state_dir(d->live->config) < 0 ||
         vg_http_new(d->loop, d->live->config->listen, &ho, &d->http, error,
                     sizeof error) < 0) {
-      if (!d->http)
+      if (error[0])
         vg_log(VG_LOG_ERR, "%s", error);
       free_generation(d->live);
       d->live = NULL;
@@ -700,10 +729,6 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
     begin_shutdown(d);
   } else {
     start_collectors(d->live);
-    if (d->first_round_pending == 0) {
-      d->first_round_pending = 1;
-      first_round_done(d);
-    }
   }
   uv_run(d->loop, UV_RUN_DEFAULT);
 

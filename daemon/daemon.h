@@ -41,6 +41,7 @@ struct vg_collector_instance {
   struct vg_sink *sink; /* owned */
   uv_timer_t timer;
   bool collecting, started, first_done, stopped;
+  uint64_t round_mark; /* the store's rounds when the instance started */
 
   uint64_t runs, errors;
   int64_t last_run_ms, last_success_ms; /* wall clock; 0: never */
@@ -63,7 +64,8 @@ struct vg_generation {
   size_t ncollectors;
   struct vg_exporter_instance *exporters;
   size_t nexporters;
-  size_t running_collectors; /* not yet stopped */
+  size_t running_collectors;  /* not yet stopped */
+  size_t first_round_pending; /* collectors that have not run once */
   void (*retired)(struct vg_generation *gen);
 };
 
@@ -78,7 +80,7 @@ struct vg_daemon {
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_timer_t watchdog, expire;
   bool test_mode, ready, stopping;
-  size_t first_round_pending;
+  bool reload_again; /* a SIGHUP came during a reload */
   int exit_code;
   FILE *test_output;
 

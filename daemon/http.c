@@ -862,8 +862,9 @@ int vg_http_new(uv_loop_t *loop, const char *listen,
     return rc;
   unsigned max_conn = opts && opts->max_connections ? opts->max_connections
                                                     : DEFAULT_MAX_CONNECTIONS;
-  unsigned timeout =
-      opts && opts->timeout_s ? opts->timeout_s : DEFAULT_TIMEOUT_S;
+  unsigned timeout = opts && opts->no_idle_timeout ? 0 /* MHD: never */
+                     : opts && opts->timeout_s     ? opts->timeout_s
+                                                   : DEFAULT_TIMEOUT_S;
   /* Owned by the caller through vg_http_close, freed in its last close
    * callback. */
   struct vg_http *http = vg_calloc(1, sizeof *http);

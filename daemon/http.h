@@ -24,6 +24,7 @@
 #ifndef VG_HTTP_H
 #define VG_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -36,6 +37,7 @@ typedef void (*vg_http_handler)(void *ctx, struct vg_http_request *req);
 struct vg_http_options {
   unsigned max_connections; /* 0: 256 */
   unsigned timeout_s;       /* idle connection timeout; 0: 30 */
+  bool no_idle_timeout;     /* never close an idle connection */
 };
 
 /* Binds `listen` ("127.0.0.1:9464", "[::1]:9464", ":9464" for every

@@ -156,7 +156,8 @@ static void process_metrics(struct page *p, const struct vg_daemon *d) {
 int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                           bool openmetrics) {
   struct page p = {.out = out, .om = openmetrics};
-  const struct vg_generation *gen = d->live;
+  /* During a reload the old generation still runs until the new starts. */
+  const struct vg_generation *gen = d->live ? d->live : d->retiring;
 
   family(&p, "villagemetrics_build_info", "gauge",
          "Always 1; the version label says which villagemetricsd runs.");

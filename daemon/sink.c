@@ -63,11 +63,14 @@ static void log_rejection(struct vg_sink *sink, const char *where,
       sink->round_suppressed++;
       return;
     }
-  if (sink->round_logged >= LOGGED_PER_ROUND) {
+  /* Within a round the first few are logged one by one; outside one (a
+   * whole input refused) each is, once a minute at most. */
+  if (sink->source && sink->round_logged >= LOGGED_PER_ROUND) {
     sink->round_suppressed++;
     return;
   }
-  sink->round_logged++;
+  if (sink->source)
+    sink->round_logged++;
   sink->sent[sink->sent_next].hash = h;
   sink->sent[sink->sent_next].time_ms = now;
   sink->sent_next = (sink->sent_next + 1) % RECENT_MESSAGES;
@@ -80,7 +83,8 @@ static void reject(void *arg, enum vg_reject_reason reason,
   if ((unsigned)reason >= VG_REJECT_REASON_COUNT)
     reason = VG_REJECT_PARSE_ERROR;
   sink->stats.rejected[reason]++;
-  sink->round_rejected[reason]++;
+  if (sink->source)
+    sink->round_rejected[reason]++;
 
   struct vg_rejection *r = &sink->recent[sink->recent_next];
   sink->recent_next = (sink->recent_next + 1) % VG_SINK_RECENT;

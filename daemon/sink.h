@@ -11,7 +11,8 @@
  *
  * A collector reports a source in rounds: vg_sink_begin(key), samples and
  * rejections through vg_sink_emitter(), vg_sink_end().  Series of the
- * source not reported in the round are removed at its end.
+ * source not reported in the round are removed at its end.  A rejection
+ * may also come outside a round (a whole input that cannot be read).
  */
 #ifndef VG_SINK_H
 #define VG_SINK_H

@@ -68,6 +68,7 @@ struct vg_source {
   uint64_t hash;
   int64_t stale_after_ms;
   uint32_t generation;
+  uint64_t last_round; /* the store's round count when one last began */
   struct series *head;
   size_t count;
 };
@@ -77,6 +78,7 @@ struct vg_store {
   struct family **fams; /* every family, sorted by name when fams_sorted */
   size_t nfams, capfams;
   bool fams_sorted;
+  uint64_t rounds;     /* begun by any source */
   unsigned cursors;    /* open; while any is, removed series wait in dead */
   struct series *dead; /* linked through src_next */
 };
@@ -346,23 +348,36 @@ void vg_store_drop_source(struct vg_store *st, struct vg_source *src) {
 }
 
 void vg_store_drop_collector(struct vg_store *st, const char *collector) {
-  /* Removing shifts slots, so restart the scan after each removal; this
-   * runs on reloads only. */
+  vg_store_drop_unreported(st, collector, UINT64_MAX);
+}
+
+void vg_source_begin(struct vg_source *src) {
+  src->generation++;
+  src->last_round = ++src->store->rounds;
+}
+
+uint64_t vg_store_round_mark(const struct vg_store *st) {
+  return st->rounds;
+}
+
+size_t vg_store_drop_unreported(struct vg_store *st, const char *collector,
+                                uint64_t mark) {
+  size_t dropped = 0;
+  /* Removing shifts slots, so restart the scan after each removal. */
   for (bool again = true; again;) {
     again = false;
     for (size_t i = 0; st->sources.slots && i <= st->sources.mask; i++) {
       struct vg_source *src = st->sources.slots[i].item;
-      if (src && strcmp(src->collector, collector) == 0) {
+      if (src && src->last_round <= mark &&
+          strcmp(src->collector, collector) == 0) {
         vg_store_drop_source(st, src);
+        dropped++;
         again = true;
         break;
       }
     }
   }
-}
-
-void vg_source_begin(struct vg_source *src) {
-  src->generation++;
+  return dropped;
 }
 
 void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,

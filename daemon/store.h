@@ -41,6 +41,15 @@ void vg_store_drop_source(struct vg_store *st, struct vg_source *src);
 /* Removes every source of `collector` (a collector gone after a reload). */
 void vg_store_drop_collector(struct vg_store *st, const char *collector);
 
+/* After a reload, a new instance of a file collector reads the files it
+ * still matches; the series of files it no longer reads must go.  Take a
+ * mark when the instance starts, and after its first collect drop every
+ * source of the collector that began no round since the mark.  Returns
+ * how many sources were dropped. */
+uint64_t vg_store_round_mark(const struct vg_store *st);
+size_t vg_store_drop_unreported(struct vg_store *st, const char *collector,
+                                uint64_t mark);
+
 void vg_source_begin(struct vg_source *src);
 /* Sets the series' value; labels need not be sorted but must have unique,
  * valid names and non-empty values (the sink checks).  `ind` is the catalog

@@ -105,9 +105,16 @@ static int prometheus_configure(void **ctx, const cJSON *cfg,
                                 struct vg_cfg_err *err) {
   struct prometheus *p = vg_calloc(1, sizeof *p);
   int rc = vg_cfg_apply(prometheus_keys, p, cfg, err);
+  static const char *const reserved[] = {"/", "/healthz", "/readyz",
+                                         "/api/v1/status"};
+  const cJSON *path_node = cJSON_GetObjectItemCaseSensitive(cfg, "path");
   if (!rc && p->path[0] != '/')
-    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "path"),
-                      "\"path\" must start with /");
+    rc = vg_cfg_error(err, path_node, "\"path\" must start with /");
+  for (size_t i = 0; !rc && i < sizeof reserved / sizeof *reserved; i++)
+    if (strcmp(p->path, reserved[i]) == 0)
+      rc = vg_cfg_error(err, path_node,
+                        "\"path\": %s is the daemon's own; choose another",
+                        p->path);
   if (rc) {
     vg_cfg_release(prometheus_keys, p);
     free(p);
