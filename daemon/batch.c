@@ -9,6 +9,8 @@
 
 #define MAX_LABELS 64
 #define NONE UINT32_MAX
+/* Pointers inside JSON records remembered by address, see store_pointer. */
+#define POINTER_SLOTS 32
 
 /* Offsets into the arena rather than pointers: the arena moves as it
  * grows. */
@@ -19,7 +21,8 @@ struct entry {
   uint8_t reason;
   double value;
   int64_t ts_ms;
-  uint32_t input, line, column, column_name, pointer;
+  int64_t record_index;
+  uint32_t input, line, column, column_name, pointer_prefix, pointer;
 };
 
 struct vg_batch {
@@ -33,7 +36,15 @@ struct vg_batch {
   /* What the previous entry stored, to share equal strings. */
   uint32_t last_labels;
   uint16_t last_nlabels;
-  uint32_t last_metric, last_input, last_column_name;
+  uint32_t last_metric, last_input, last_column_name, last_pointer_prefix;
+  /* The pointers inside records already stored, by the address the
+   * parser passed them at: a JSON record's metrics alternate between a
+   * few such strings, which comparing with the last alone would store
+   * once per sample. */
+  struct {
+    const char *from;
+    uint32_t off;
+  } pointers[POINTER_SLOTS];
   struct vg_emitter emitter;
 };
 
@@ -64,6 +75,21 @@ static uint32_t store_shared(struct vg_batch *b, const char *s,
   return *last;
 }
 
+/* Returns the arena offset of a record's inner pointer, storing it only the
+ * first time it is seen at that address.  An address may be reused for
+ * other text (strings are valid only during the call), hence strcmp. */
+static uint32_t store_pointer(struct vg_batch *b, const char *s) {
+  if (!s)
+    return NONE;
+  size_t slot = ((uintptr_t)s >> 3) % POINTER_SLOTS;
+  if (b->pointers[slot].from == s && b->pointers[slot].off != NONE &&
+      strcmp(string_at(b, b->pointers[slot].off), s) == 0)
+    return b->pointers[slot].off;
+  b->pointers[slot].from = s;
+  b->pointers[slot].off = store_string(b, s);
+  return b->pointers[slot].off;
+}
+
 static bool same_labels(const struct vg_batch *b, const struct vg_label *l,
                         size_t n) {
   if (b->last_labels == NONE || b->last_nlabels != n)
@@ -88,7 +114,10 @@ static struct entry *new_entry(struct vg_batch *b,
   e->line = w->line;
   e->column = w->column;
   e->column_name = store_shared(b, w->column_name, &b->last_column_name);
-  e->pointer = store_string(b, w->pointer);
+  e->pointer_prefix =
+      store_shared(b, w->pointer_prefix, &b->last_pointer_prefix);
+  e->record_index = w->record_index;
+  e->pointer = store_pointer(b, w->pointer);
   return e;
 }
 
@@ -141,6 +170,9 @@ struct vg_batch *vg_batch_new(size_t max_bytes) {
   vg_buf_init(&b->arena, max_bytes);
   b->last_labels = NONE;
   b->last_metric = b->last_input = b->last_column_name = NONE;
+  b->last_pointer_prefix = NONE;
+  for (size_t i = 0; i < POINTER_SLOTS; i++)
+    b->pointers[i].off = NONE;
   b->emitter.sample = record_sample;
   b->emitter.reject = record_reject;
   b->emitter.arg = b;
@@ -169,6 +201,8 @@ void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to) {
         .line = e->line,
         .column = e->column,
         .column_name = string_at(b, e->column_name),
+        .pointer_prefix = string_at(b, e->pointer_prefix),
+        .record_index = e->record_index,
         .pointer = string_at(b, e->pointer),
     };
     if (e->labels == NONE) {

@@ -80,8 +80,9 @@ static struct pos *find_slot(struct pos *tab, size_t cap, const cJSON *n) {
   return &tab[i];
 }
 
-/* The slot of n, made if new.  A freed node's address may be reused by a
- * new node (merging frees emptied objects): mark() overwrites every field. */
+/* The slot of n, made if new.  mark() overwrites every field, so a slot
+ * left by a node deleted behind this file's back (a caller deleting part
+ * of its tree) is at worst taken over by the parser's next node. */
 static struct pos *doc_put(struct vg_conf_doc *doc, const cJSON *n) {
   if ((doc->tab_used + 1) * 2 > doc->tab_cap) {
     size_t cap = doc->tab_cap ? doc->tab_cap * 2 : 256;
@@ -98,6 +99,42 @@ static struct pos *doc_put(struct vg_conf_doc *doc, const cJSON *n) {
     doc->tab_used++;
   p->node = n;
   return p;
+}
+
+/* Removes n's slot.  Linear probing: the later slots of the same run move
+ * back into the hole, each one whose home slot does not lie between the
+ * hole and where it is, so that no lookup stops early. */
+static void doc_remove(struct vg_conf_doc *doc, const cJSON *n) {
+  if (!doc->tab_cap)
+    return;
+  size_t mask = doc->tab_cap - 1;
+  struct pos *p = find_slot(doc->tab, doc->tab_cap, n);
+  if (!p->node)
+    return;
+  p->node = NULL;
+  doc->tab_used--;
+  size_t hole = (size_t)(p - doc->tab);
+  for (size_t j = (hole + 1) & mask; doc->tab[j].node; j = (j + 1) & mask) {
+    size_t home = hash_ptr(doc->tab[j].node, doc->tab_cap);
+    if (((j - home) & mask) >= ((j - hole) & mask)) {
+      doc->tab[hole] = doc->tab[j];
+      doc->tab[j].node = NULL;
+      hole = j;
+    }
+  }
+}
+
+/* Forgets the positions of n and of everything under it; called before
+ * this file deletes a node.  The table is keyed by address, and malloc
+ * gives a freed node's address to the next node made -- by a plugin
+ * building its own cJSON, say -- which would then report the dead node's
+ * place in its errors. */
+static void doc_forget(struct vg_conf_doc *doc, const cJSON *n) {
+  if (!n)
+    return;
+  for (const cJSON *k = n->child; k; k = k->next)
+    doc_forget(doc, k);
+  doc_remove(doc, n);
 }
 
 static const struct pos *doc_get(const struct vg_conf_doc *doc,
@@ -665,6 +702,7 @@ static int parse_value(struct parser *p, int depth, cJSON **out) {
                    : fail_at(p, at, "expected a value");
   }
   if (rc) {
+    doc_forget(p->doc, n);
     cJSON_Delete(n);
     return rc;
   }
@@ -687,6 +725,7 @@ int vg_conf_parse(struct vg_conf_doc *doc, const char *path, const char *text,
   if (!rc && !(rc = skip_ws(&p)) && p.i < p.len)
     rc = fail_at(&p, p.i, "unexpected text after the end of the document");
   if (rc) {
+    doc_forget(doc, root);
     cJSON_Delete(root);
     return rc;
   }
@@ -738,6 +777,7 @@ static int parse_file(struct vg_conf_doc *doc, const char *path, cJSON **out,
   free(text);
   if (!rc && !cJSON_IsObject(*out)) {
     rc = vg_cfg_error(err, *out, "the top level must be an object");
+    doc_forget(doc, *out);
     cJSON_Delete(*out);
     *out = NULL;
   }
@@ -770,6 +810,7 @@ static int merge(struct vg_conf_doc *doc, cJSON *dst, cJSON *src,
                             name, doc->files[h->file], h->kline, h->kcol);
     }
     free(name);
+    doc_forget(doc, item);
     cJSON_Delete(item);
     if (rc)
       return rc;
@@ -831,6 +872,7 @@ int vg_conf_load(const char *path, struct vg_conf_doc **docp, cJSON **rootp,
       rc = parse_file(doc, file, &part, err);
       if (!rc) {
         rc = merge(doc, root, part, "", err);
+        doc_forget(doc, part);
         cJSON_Delete(part);
       }
       free(file);

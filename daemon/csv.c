@@ -6,8 +6,10 @@
  * unescaped, into an arena that is reused from row to row, so reading a
  * file allocates nothing once the field array and the arena have grown to
  * the widest row.  It must not interpret cells (value.c and mapping.c do)
- * and must not stop at a malformed row: it reports it and resynchronises
- * at the next physical line.
+ * and must not stop at a malformed row: text after a closing quote damages
+ * that field alone and reading goes on at the next delimiter; an
+ * unterminated quote ends the row and reading resynchronises at the next
+ * physical line.
  *
  * Line ends are LF, CRLF or a lone CR (old Mac exports); each counts as
  * one line, inside quoted fields too.
@@ -64,12 +66,15 @@ const char *vg_csv_error(const struct vg_csv *c, uint32_t *line,
   return c->err;
 }
 
-static int fail(struct vg_csv *c, uint32_t line, size_t field,
-                const char *what) {
+/* Records the error of the row; the first one in a row is kept. */
+static void fail(struct vg_csv *c, uint32_t line, size_t field,
+                 const char *what, int *rc) {
+  if (*rc < 0)
+    return;
+  *rc = -EINVAL;
   c->err_line = line;
   c->err_column = (uint32_t)field;
   snprintf(c->err, sizeof c->err, "line %u, field %zu: %s", line, field, what);
-  return -EINVAL;
 }
 
 /* Consumes the line end at pos (LF, CRLF or CR). */
@@ -81,8 +86,8 @@ static void skip_line_end(struct vg_csv *c) {
   c->line++;
 }
 
-/* After an error: drop everything up to and including the next line end,
- * so that reading resumes on the next physical line. */
+/* After an unterminated quote: drop everything up to and including the
+ * next line end, so that reading resumes on the next physical line. */
 static void skip_rest_of_line(struct vg_csv *c) {
   while (c->pos < c->len && c->data[c->pos] != '\n' && c->data[c->pos] != '\r')
     c->pos++;
@@ -90,31 +95,25 @@ static void skip_rest_of_line(struct vg_csv *c) {
     skip_line_end(c);
 }
 
-static int read_plain(struct vg_csv *c, struct vg_csv_field *f, size_t field) {
+/* An unquoted field.  A quote in it is text, as spreadsheet importers
+ * read it: `5"pipe` is a five-inch pipe, not a broken row. */
+static void read_plain(struct vg_csv *c, struct vg_csv_field *f) {
   const char *d = c->data;
   size_t i = c->pos;
-  while (i < c->len) {
-    char ch = d[i];
-    if (ch == c->delim || ch == '\n' || ch == '\r')
-      break;
-    if (ch == '"') {
-      c->pos = i;
-      return fail(c, c->line, field, "quote inside an unquoted field");
-    }
+  while (i < c->len && d[i] != c->delim && d[i] != '\n' && d[i] != '\r')
     i++;
-  }
   f->text = d + c->pos;
   f->len = i - c->pos;
   c->pos = i;
-  return 0;
 }
 
 /* A quoted field: pos is at its opening quote.  A field without doubled
  * quotes points into the data; one with them is copied, unescaped, to the
  * arena and left with text == NULL and *arena_len advanced, for
- * vg_csv_next() to point at once the arena has stopped moving. */
-static int read_quoted(struct vg_csv *c, struct vg_csv_field *f, size_t field,
-                       size_t *arena_len) {
+ * vg_csv_next() to point at once the arena has stopped moving.  Returns
+ * false for an unterminated field, which ends the row. */
+static bool read_quoted(struct vg_csv *c, struct vg_csv_field *f, size_t field,
+                        size_t *arena_len, int *rc) {
   const char *d = c->data;
   size_t open = c->pos, start = open + 1, i = start, doubled = 0;
   uint32_t open_line = c->line;
@@ -124,7 +123,9 @@ static int read_quoted(struct vg_csv *c, struct vg_csv_field *f, size_t field,
        * swallow the rest of the file into this one field. */
       c->pos = open;
       c->line = open_line;
-      return fail(c, open_line, field, "unterminated quoted field");
+      f->damaged = true;
+      fail(c, open_line, field, "unterminated quoted field", rc);
+      return false;
     }
     char ch = d[i];
     if (ch == '"') {
@@ -143,13 +144,20 @@ static int read_quoted(struct vg_csv *c, struct vg_csv_field *f, size_t field,
   c->pos = end + 1;
   if (c->pos < c->len) {
     char next = d[c->pos];
-    if (next != c->delim && next != '\n' && next != '\r')
-      return fail(c, c->line, field, "text after the closing quote");
+    if (next != c->delim && next != '\n' && next != '\r') {
+      /* `"ab"c`: whether c belongs to the value cannot be known, so the
+       * field is damaged; the rest of the row is still good. */
+      f->damaged = true;
+      fail(c, c->line, field, "text after the closing quote", rc);
+      while (c->pos < c->len && d[c->pos] != c->delim && d[c->pos] != '\n' &&
+             d[c->pos] != '\r')
+        c->pos++;
+    }
   }
   if (doubled == 0) {
     f->text = d + start;
     f->len = end - start;
-    return 0;
+    return true;
   }
   size_t out_len = end - start - doubled;
   c->arena = vg_grow(c->arena, &c->arena_cap, *arena_len + out_len, 1);
@@ -162,7 +170,7 @@ static int read_quoted(struct vg_csv *c, struct vg_csv_field *f, size_t field,
   f->text = NULL;
   f->len = out_len;
   *arena_len += out_len;
-  return 0;
+  return true;
 }
 
 int vg_csv_next(struct vg_csv *c, struct vg_csv_row *row) {
@@ -174,6 +182,7 @@ int vg_csv_next(struct vg_csv *c, struct vg_csv_row *row) {
   row->fields = c->fields;
   row->count = 0;
   row->line = c->line;
+  row->truncated = false;
   if (c->pos >= c->len)
     return 0;
 
@@ -185,13 +194,15 @@ int vg_csv_next(struct vg_csv *c, struct vg_csv_row *row) {
     struct vg_csv_field *f = &c->fields[count++];
     f->text = d + c->pos;
     f->len = 0;
-    if (c->pos < c->len && d[c->pos] == '"')
-      rc = read_quoted(c, f, count, &arena_len);
-    else
-      rc = read_plain(c, f, count);
-    if (rc < 0) {
-      skip_rest_of_line(c);
-      break;
+    f->damaged = false;
+    if (c->pos < c->len && d[c->pos] == '"') {
+      if (!read_quoted(c, f, count, &arena_len, &rc)) {
+        row->truncated = true;
+        skip_rest_of_line(c);
+        break;
+      }
+    } else {
+      read_plain(c, f);
     }
     if (c->pos < c->len && d[c->pos] == c->delim) {
       c->pos++;

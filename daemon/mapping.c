@@ -6,8 +6,9 @@
  * unescaped once per configuration), and walking an input record by record
  * to emit one sample per mapped metric.
  *
- * A bad cell costs that cell, a bad label or timestamp costs that record,
- * a malformed CSV row costs that row: each is reported to the emitter with
+ * A bad cell (a damaged CSV field among them) costs that cell, a bad
+ * label or timestamp costs that record, a CSV row cut short by an
+ * unterminated quote costs that row: each is reported to the emitter with
  * its place in the input and the rest goes on.  Only an input that cannot
  * be read at all (JSON syntax, no header, records not an array) fails the
  * run.  It must not allocate per sample, format anything on the path of a
@@ -34,6 +35,8 @@
 #define HEADER_SEARCH_ROWS 50
 /* How much of a bad cell a rejection quotes. */
 #define QUOTE_MAX 48
+/* Why csv.c flags a field damaged: the one error that costs a cell. */
+#define DAMAGED_DETAIL "text after the closing quote"
 
 enum ts_format { TS_AUTO, TS_RFC3339, TS_DATE, TS_UNIX, TS_UNIX_MS };
 
@@ -96,7 +99,11 @@ const struct vg_cfg_key vg_mapping_keys[] = {
     {"header_row", VG_CFG_INT, "0", 0,
      "CSV inputs: the 1-based row of column names; 0 takes the first row "
      "that holds every label column and at least one metric column (title "
-     "rows above it are skipped; a metric column it lacks is reported).",
+     "rows above it are skipped; a metric column it lacks is reported). "
+     "When every reference is \"#N\", 0 means no header: rows before the "
+     "first one whose label cells are all filled and one of whose metric "
+     "cells is a number (titles, column names) are skipped, and every row "
+     "from there on counts.",
      false},
     {"delimiter", VG_CFG_STRING, ",", 0,
      "CSV inputs: the field separator, one character (\"\\t\" for tab).",
@@ -676,6 +683,7 @@ struct columns {
   bool *found, *best;   /* owned: scratch for the header search; then
                            found[i] says whether column i is in the header */
   uint32_t header_line; /* 0: no header */
+  size_t leading;       /* "#N" refs only: title rows to pass over */
 };
 
 static size_t nrefs(const struct vg_mapping *m) {
@@ -692,6 +700,10 @@ static void cell(const struct vg_csv_row *row, size_t col, const char **s,
     *n = 0;
   }
   trim(s, n);
+}
+
+static bool cell_damaged(const struct vg_csv_row *row, size_t col) {
+  return col < row->count && row->fields[col].damaged;
 }
 
 static bool is_metric_ref(const struct vg_mapping *m, size_t i) {
@@ -715,6 +727,8 @@ static size_t match_header(const struct vg_mapping *m,
     for (size_t j = 0; j < row->count && !c->found[i]; j++) {
       const char *s;
       size_t n;
+      if (row->fields[j].damaged)
+        continue;
       cell(row, j, &s, &n);
       if (n == want && memcmp(s, r->text, n) == 0) {
         c->index[i] = j;
@@ -769,6 +783,50 @@ static size_t list_missing(const struct vg_mapping *m, const bool *best,
   return len;
 }
 
+/* Whether a row of a sheet read by "#N" refs alone holds data: every
+ * label cell filled and at least one metric cell a number.  A title row
+ * fails the first test, a header row of names the second. */
+static bool is_data_row(const struct vg_mapping *m,
+                        const struct vg_csv_row *row, const struct columns *c) {
+  const char *s;
+  size_t n;
+  for (size_t i = 0; i < m->nlabels; i++) {
+    cell(row, c->index[i], &s, &n);
+    if (n == 0 || cell_damaged(row, c->index[i]))
+      return false;
+  }
+  for (size_t i = m->nlabels; i < m->nlabels + m->nmetrics; i++) {
+    double v;
+    cell(row, c->index[i], &s, &n);
+    if (!cell_damaged(row, c->index[i]) &&
+        vg_value_parse(s, n, &v) == VG_VALUE_OK)
+      return true;
+  }
+  return false;
+}
+
+/* How many rows come before the first data row (is_data_row()), which a
+ * sheet read by "#N" refs alone has instead of a header: titles and the
+ * row of column names, passed over without a word.  A separate reader, so
+ * that the main one delivers the first data row in its turn.  When none of
+ * the first HEADER_SEARCH_ROWS rows is data, none is passed over: every
+ * row is then read and what is wrong in it reported. */
+static size_t leading_rows(const struct vg_mapping *m, const char *data,
+                           size_t len, const struct columns *c) {
+  struct vg_csv *csv = vg_csv_new(data, len, m->delimiter); /* freed below */
+  struct vg_csv_row row;
+  size_t rows = 0;
+  bool found = false;
+  while (!found && rows < HEADER_SEARCH_ROWS && vg_csv_next(csv, &row) != 0) {
+    if (!row.truncated && is_data_row(m, &row, c))
+      found = true;
+    else
+      rows++;
+  }
+  vg_csv_free(csv);
+  return found ? rows : 0;
+}
+
 /* Reads up to the header and resolves every reference to a column. */
 static int find_header(const struct vg_mapping *m, struct vg_csv *csv,
                        const char *data, size_t len, struct columns *c,
@@ -780,6 +838,7 @@ static int find_header(const struct vg_mapping *m, struct vg_csv *csv,
   if (!any_named && m->header_row == 0) {
     match_header(m, &(struct vg_csv_row){0}, c, &usable);
     name_columns(m, NULL, c);
+    c->leading = leading_rows(m, data, len, c);
     return 0;
   }
   struct vg_csv_row row;
@@ -790,8 +849,8 @@ static int find_header(const struct vg_mapping *m, struct vg_csv *csv,
     rows++;
     if (m->header_row && rows < m->header_row)
       continue;
-    /* A malformed row still serves as the header if every named column
-     * was read before the error. */
+    /* A row with a damaged cell, or cut short by an unterminated quote,
+     * still serves as the header if its sound cells name every column. */
     size_t missing = match_header(m, &row, c, &usable);
     if (usable) {
       c->header_line = row.line;
@@ -850,7 +909,7 @@ static bool row_blank(const struct vg_csv_row *row) {
     const char *s;
     size_t n;
     cell(row, i, &s, &n);
-    if (n)
+    if (n || row->fields[i].damaged)
       return false;
   }
   return true;
@@ -867,6 +926,13 @@ static void csv_record(struct run *r, const struct vg_csv_row *row,
   size_t n, used = 0;
   for (size_t i = 0; i < m->nlabels; i++) {
     cell(row, c->index[i], &s, &n);
+    /* A damaged label cell costs the record: its series is unknown. */
+    if (cell_damaged(row, c->index[i])) {
+      at.column = (uint32_t)(c->index[i] + 1);
+      at.column_name = c->name[i];
+      reject(r, VG_REJECT_PARSE_ERROR, &at, DAMAGED_DETAIL);
+      return;
+    }
     if (n == 0) {
       at.column = (uint32_t)(c->index[i] + 1);
       at.column_name = c->name[i];
@@ -894,6 +960,12 @@ static void csv_record(struct run *r, const struct vg_csv_row *row,
   if (m->has_ts) {
     size_t t = m->nlabels + m->nmetrics;
     cell(row, c->index[t], &s, &n);
+    if (cell_damaged(row, c->index[t])) {
+      at.column = (uint32_t)(c->index[t] + 1);
+      at.column_name = c->name[t];
+      reject(r, VG_REJECT_PARSE_ERROR, &at, DAMAGED_DETAIL);
+      return;
+    }
     if (!parse_ts_text(m->ts_format, s, n, &ts)) {
       char q[QUOTE_MAX + 8];
       quote_text(q, sizeof q, s, n);
@@ -913,6 +985,10 @@ static void csv_record(struct run *r, const struct vg_csv_row *row,
     at.column = (uint32_t)(c->index[i] + 1);
     at.column_name = c->name[i];
     cell(row, c->index[i], &s, &n);
+    if (cell_damaged(row, c->index[i])) {
+      reject(r, VG_REJECT_PARSE_ERROR, &at, DAMAGED_DETAIL);
+      continue;
+    }
     switch (vg_value_parse(s, n, &v)) {
     case VG_VALUE_OK:
       r->out->sample(r->out->arg, m->refs[i].name, r->labels, m->nlabels, v, ts,
@@ -953,9 +1029,12 @@ static int run_csv(struct run *r, const char *data, size_t len, char *error,
              m->refs[i].text, m->refs[i].name);
     }
   struct vg_csv_row row;
-  int got;
-  while (rc == 0 && (got = vg_csv_next(csv, &row)) != 0) {
-    if (got > 0) {
+  for (size_t k = 0; rc == 0 && k < c.leading; k++)
+    vg_csv_next(csv, &row);
+  while (rc == 0 && vg_csv_next(csv, &row) != 0) {
+    /* A damaged cell costs that cell (csv_record() says so if it is
+     * mapped); a row cut short by an unterminated quote costs the row. */
+    if (!row.truncated) {
       csv_record(r, &row, &c);
       continue;
     }
@@ -1008,13 +1087,6 @@ static void format_label_number(double v, char out[32]) {
   }
 }
 
-/* The full pointer of a value inside record `idx`, built only for a
- * rejection. */
-static void value_pointer(const struct run *r, size_t idx, const struct ref *f,
-                          char *out, size_t size) {
-  snprintf(out, size, "%s/%zu%s", r->m->records_text, idx, f->text);
-}
-
 static const char *json_kind(const cJSON *v) {
   if (cJSON_IsObject(v))
     return "an object";
@@ -1041,8 +1113,13 @@ static bool json_timestamp(enum ts_format f, const cJSON *v, int64_t *ms) {
 
 static void json_record(struct run *r, const cJSON *rec, size_t idx) {
   const struct vg_mapping *m = r->m;
-  char ptr[1024];
-  struct vg_location at = {.input = r->input, .pointer = ptr};
+  /* Every sample and rejection of the record is located by the records
+   * pointer, the record's index and the ref's own pointer text: nothing
+   * is formatted here, vg_location_format() joins them if a message is
+   * ever made. */
+  struct vg_location at = {.input = r->input,
+                           .pointer_prefix = m->records_text,
+                           .record_index = (int64_t)idx};
   for (size_t i = 0; i < m->nlabels; i++) {
     const struct ref *f = &m->refs[i];
     const cJSON *v = resolve(rec, &f->ptr);
@@ -1056,7 +1133,7 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
     } else if (cJSON_IsBool(v)) {
       r->labels[i].value = cJSON_IsTrue(v) ? "true" : "false";
     } else {
-      value_pointer(r, idx, f, ptr, sizeof ptr);
+      at.pointer = f->text;
       if (cJSON_IsString(v) && v->valuestring[0])
         reject(r, VG_REJECT_BAD_LABEL, &at, "label \"%s\" is not UTF-8 text",
                f->name);
@@ -1078,7 +1155,7 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
     const struct ref *f = &m->refs[m->nlabels + m->nmetrics];
     const cJSON *v = resolve(rec, &f->ptr);
     if (!json_timestamp(m->ts_format, v, &ts)) {
-      value_pointer(r, idx, f, ptr, sizeof ptr);
+      at.pointer = f->text;
       if (cJSON_IsString(v)) {
         char q[QUOTE_MAX + 8];
         quote_text(q, sizeof q, v->valuestring, strlen(v->valuestring));
@@ -1096,20 +1173,17 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
     }
   }
 
-  /* Samples carry only the input: a pointer is formatted for rejections
-   * alone, never on the way of a good value. */
-  const struct vg_location sample_at = {.input = r->input};
   for (size_t i = m->nlabels; i < m->nlabels + m->nmetrics; i++) {
     const struct ref *f = &m->refs[i];
     const cJSON *v = resolve(rec, &f->ptr);
     double x;
+    at.pointer = f->text;
     if (!v || cJSON_IsNull(v))
       continue;
     if (cJSON_IsNumber(v)) {
       x = v->valuedouble;
       /* cJSON reads 1e999 as infinity; JSON has no such number. */
       if (!isfinite(x)) {
-        value_pointer(r, idx, f, ptr, sizeof ptr);
         reject(r, VG_REJECT_NOT_A_NUMBER, &at,
                "the number is too large for a double");
         continue;
@@ -1124,18 +1198,15 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
       if (res == VG_VALUE_INVALID) {
         char q[QUOTE_MAX + 8];
         quote_text(q, sizeof q, v->valuestring, strlen(v->valuestring));
-        value_pointer(r, idx, f, ptr, sizeof ptr);
         reject(r, VG_REJECT_NOT_A_NUMBER, &at, "%s is not a number", q);
         continue;
       }
     } else {
-      value_pointer(r, idx, f, ptr, sizeof ptr);
       reject(r, VG_REJECT_NOT_A_NUMBER, &at, "%s is not a number",
              json_kind(v));
       continue;
     }
-    r->out->sample(r->out->arg, f->name, r->labels, m->nlabels, x, ts,
-                   &sample_at);
+    r->out->sample(r->out->arg, f->name, r->labels, m->nlabels, x, ts, &at);
   }
 }
 

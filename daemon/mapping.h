@@ -16,7 +16,14 @@
  *   "timestamp": "as_of" or "/updatedAt"   optional
  *   "timestamp_format": "auto" | "rfc3339" | "date" | "unix" | "unix_ms"
  *   "header_row": 0 = the first row that holds every named column
- *                 (title rows above it are skipped), N = that row
+ *                 (title rows above it are skipped), N = that row.
+ *                 With "#N" references only, 0 means no header row: the
+ *                 data starts at the first row whose label cells are all
+ *                 non-empty and at least one of whose metric cells reads
+ *                 as a number; rows above it (titles, column names) are
+ *                 skipped without a rejection, and every row from it on
+ *                 counts.  If none of the first 50 rows is such a row,
+ *                 none is skipped.
  *   "delimiter": ","
  */
 #ifndef VG_MAPPING_H

@@ -1,6 +1,7 @@
 /* daemon/sample.c - names of rejection reasons and location formatting. */
 #include "daemon/sample.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 
 static const char *const reason_names[VG_REJECT_REASON_COUNT] = {
@@ -21,7 +22,19 @@ const char *vg_reject_reason_name(enum vg_reject_reason r) {
 size_t vg_location_format(const struct vg_location *w, char *out, size_t size) {
   int n;
   const char *input = w->input ? w->input : "-";
-  if (w->pointer)
+  if (w->pointer_prefix) {
+    /* Joined here, when a message is made, rather than by the parser for
+     * every value it reads. */
+    const char *inner = w->pointer ? w->pointer : "";
+    char idx[24] = "";
+    if (w->record_index >= 0)
+      snprintf(idx, sizeof idx, "/%" PRId64, w->record_index);
+    if (!w->pointer_prefix[0] && !idx[0] && !inner[0])
+      n = snprintf(out, size, "%s /", input);
+    else
+      n = snprintf(out, size, "%s %s%s%s", input, w->pointer_prefix, idx,
+                   inner);
+  } else if (w->pointer)
     n = snprintf(out, size, "%s %s", input, w->pointer[0] ? w->pointer : "/");
   else if (w->line && w->column && w->column_name)
     n = snprintf(out, size, "%s:%u:%u (%s)", input, w->line, w->column,

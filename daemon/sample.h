@@ -22,13 +22,23 @@ struct vg_label {
 /* Where in an input a value was found.  Text formats give line (for CSV:
  * the physical line the row starts on) and column (for CSV: the field
  * number, 1-based; for other text: the byte column, 1-based).  JSON inputs
- * give a JSON Pointer to the value instead.  Unused fields are 0 / NULL. */
+ * give a JSON Pointer to the value instead.  Unused fields are 0 / NULL.
+ *
+ * A JSON record's values are located in three parts, so that a parser can
+ * hand out a location without formatting anything per value: the pointer
+ * to the array of records (`pointer_prefix`, "" for the document root),
+ * the record's index in it and the pointer inside the record.
+ * vg_location_format() joins them: "/data/items" + 3 + "/water/ratio" is
+ * "/data/items/3/water/ratio".  Without a prefix, `pointer` alone is the
+ * whole pointer and `record_index` is not read. */
 struct vg_location {
   const char *input; /* file name or URL */
   uint32_t line;
   uint32_t column;
-  const char *column_name; /* CSV header of that column, if known */
-  const char *pointer;     /* JSON Pointer, if JSON */
+  const char *column_name;    /* CSV header of that column, if known */
+  const char *pointer_prefix; /* JSON: pointer to the records, or NULL */
+  int64_t record_index;       /* JSON: index under the prefix; -1: none */
+  const char *pointer;        /* JSON Pointer (inside the record) */
 };
 
 /* Why a value was rejected: the `reason` label of
@@ -61,7 +71,8 @@ struct vg_emitter {
 };
 
 /* "villages.csv:12:7 (population)", "api.json /data/items/3/x": the prefix
- * of every message about a value.  Returns the length written. */
+ * of every message about a value.  Returns the length written (cut to
+ * fit `size`, which must not be 0). */
 size_t vg_location_format(const struct vg_location *where, char *out,
                           size_t size);
 

@@ -323,6 +323,66 @@ VG_TEST(load_merges_conf_d) {
   ASSERT_STR_EQ(err.msg, "plain 1");
 }
 
+/* No position may outlive its node: a node made later at the same address
+ * (a plugin building its own cJSON) must not report a dead node's place. */
+VG_TEST(deleted_nodes_leave_no_position) {
+  struct vg_conf_doc *doc = NULL;
+  struct vg_cfg_err err = {0};
+  cJSON *root = NULL;
+  const char *f;
+  unsigned l, c;
+  /* The merge deletes the conf.d/ files' emptied objects and arrays. */
+  if (vg_conf_load("config/merge/villagemetrics.json", &doc, &root, &err))
+    VG_FAIL("%s", err.msg);
+  cJSON *fresh[64];
+  for (int i = 0; i < 64; i++) {
+    fresh[i] = i % 2 ? cJSON_CreateObject() : cJSON_CreateArray();
+    ASSERT(!vg_conf_position(doc, fresh[i], 0, &f, &l, &c));
+  }
+  for (int i = 0; i < 64; i++)
+    cJSON_Delete(fresh[i]);
+  cJSON_Delete(root);
+  vg_conf_doc_free(doc);
+
+  /* Many positions forgotten among many kept: every kept one is still
+   * found, none of the forgotten ones is. */
+  doc = vg_conf_doc_new();
+  char kept[16384], failed[16384];
+  size_t nk = 0, nf = 0;
+  nk += (size_t)snprintf(kept + nk, sizeof kept - nk, "{\n");
+  nf += (size_t)snprintf(failed + nf, sizeof failed - nf, "{\n");
+  for (int i = 0; i < 500; i++) {
+    nk += (size_t)snprintf(kept + nk, sizeof kept - nk, "%s\"k%d\": [%d]\n",
+                           i ? "," : "", i, i);
+    nf += (size_t)snprintf(failed + nf, sizeof failed - nf, "\"f%d\": [%d],\n",
+                           i, i);
+  }
+  nk += (size_t)snprintf(kept + nk, sizeof kept - nk, "}\n");
+  nf += (size_t)snprintf(failed + nf, sizeof failed - nf, "oops}\n");
+  root = NULL;
+  ASSERT_INT_EQ(vg_conf_parse(doc, "kept.json", kept, nk, &root, &err), 0);
+  cJSON *gone = NULL;
+  ASSERT_INT_EQ(vg_conf_parse(doc, "failed.json", failed, nf, &gone, &err),
+                -EINVAL);
+  ASSERT_STR_EQ(err.msg, "failed.json:502:1: expected a string key");
+  ASSERT(gone == NULL);
+  int i = 0;
+  for (const cJSON *k = root->child; k; k = k->next, i++) {
+    assert_pos(doc, k, 1, "kept.json", (unsigned)i + 2, i ? 2 : 1);
+    assert_pos(doc, k->child, 0, "kept.json", (unsigned)i + 2,
+               (unsigned)(i ? 9 : 8) + (i >= 10) + (i >= 100));
+  }
+  ASSERT_INT_EQ(i, 500);
+  for (i = 0; i < 64; i++) {
+    fresh[i] = cJSON_CreateNumber(i);
+    ASSERT(!vg_conf_position(doc, fresh[i], 0, &f, &l, &c));
+  }
+  for (i = 0; i < 64; i++)
+    cJSON_Delete(fresh[i]);
+  cJSON_Delete(root);
+  vg_conf_doc_free(doc);
+}
+
 VG_TEST(load_conflict_names_both_places) {
   struct vg_conf_doc *doc = NULL;
   struct vg_cfg_err err = {0};
@@ -407,5 +467,6 @@ VG_TEST(load_without_conf_d) {
 VG_TEST_MAIN(VG_T(comments_and_values), VG_T(escapes_and_unicode),
              VG_T(syntax_errors), VG_T(depth_limit), VG_T(byte_order_mark),
              VG_T(environment), VG_T(file_secrets), VG_T(load_merges_conf_d),
+             VG_T(deleted_nodes_leave_no_position),
              VG_T(load_conflict_names_both_places), VG_T(load_errors),
              VG_T(load_without_conf_d))

@@ -137,42 +137,96 @@ VG_TEST(unterminated_quote_recovers_on_next_line) {
   ASSERT_INT_EQ(vg_csv_next(c, &row), -EINVAL);
   ASSERT_INT_EQ(row.line, 2);
   ASSERT_INT_EQ(row.count, 2);
+  ASSERT(row.truncated);
   ASSERT_FIELD(row, 0, "1");
+  ASSERT(!row.fields[0].damaged);
+  ASSERT(row.fields[1].damaged);
   ASSERT_STR_EQ(vg_csv_error(c, &line, &column),
                 "line 2, field 2: unterminated quoted field");
   ASSERT_INT_EQ(line, 2);
   ASSERT_INT_EQ(column, 2);
   ASSERT_INT_EQ(vg_csv_next(c, &row), 1);
   ASSERT_INT_EQ(row.line, 3);
+  ASSERT(!row.truncated);
   ASSERT_FIELD(row, 0, "2");
   ASSERT_FIELD(row, 1, "x");
   ASSERT_INT_EQ(vg_csv_next(c, &row), 0);
   vg_csv_free(c);
 }
 
-VG_TEST(quote_errors_mid_file) {
-  struct vg_csv *c = open_str("1,ab\"c\",d\n"
-                              "2,\"x\"y,z\n"
+/* A quote inside an unquoted field is text, as spreadsheet importers read
+ * it: no error, and the row is whole. */
+VG_TEST(quote_inside_unquoted_field_is_text) {
+  struct vg_csv *c = open_str("A,1,5\"pipe\n1,ab\"c\",d\"\"\n", ',');
+  struct vg_csv_row row;
+  ASSERT_INT_EQ(vg_csv_next(c, &row), 1);
+  ASSERT_INT_EQ(row.count, 3);
+  ASSERT_FIELD(row, 0, "A");
+  ASSERT_FIELD(row, 1, "1");
+  ASSERT_FIELD(row, 2, "5\"pipe");
+  ASSERT(!row.fields[2].damaged);
+  ASSERT(!row.truncated);
+  ASSERT_INT_EQ(vg_csv_next(c, &row), 1);
+  ASSERT_INT_EQ(row.line, 2);
+  ASSERT_INT_EQ(row.count, 3);
+  ASSERT_FIELD(row, 1, "ab\"c\"");
+  ASSERT_FIELD(row, 2, "d\"\"");
+  ASSERT_INT_EQ(vg_csv_next(c, &row), 0);
+  vg_csv_free(c);
+}
+
+/* Text after a closing quote damages that field alone: the row is still
+ * delivered whole, the damaged field flagged and holding its quoted
+ * part. */
+VG_TEST(text_after_closing_quote_damages_the_field) {
+  struct vg_csv *c = open_str("2,\"x\"y,z\n"
                               "3,\"multi\nline\"oops\n"
+                              "\"a\"\"b\"junk\"more,\"c\"d,e\n"
                               "4,ok\n",
                               ',');
   struct vg_csv_row row;
   uint32_t line, column;
   ASSERT_INT_EQ(vg_csv_next(c, &row), -EINVAL);
   ASSERT_STR_EQ(vg_csv_error(c, &line, &column),
-                "line 1, field 2: quote inside an unquoted field");
-  ASSERT_INT_EQ(vg_csv_next(c, &row), -EINVAL);
-  ASSERT_STR_EQ(vg_csv_error(c, NULL, NULL),
-                "line 2, field 2: text after the closing quote");
-  ASSERT_INT_EQ(vg_csv_next(c, &row), -EINVAL);
-  ASSERT_INT_EQ(row.line, 3);
-  ASSERT_STR_EQ(vg_csv_error(c, &line, &column),
-                "line 4, field 2: text after the closing quote");
-  ASSERT_INT_EQ(line, 4);
+                "line 1, field 2: text after the closing quote");
+  ASSERT_INT_EQ(line, 1);
   ASSERT_INT_EQ(column, 2);
+  ASSERT_INT_EQ(row.count, 3);
+  ASSERT(!row.truncated);
+  ASSERT_FIELD(row, 0, "2");
+  ASSERT(!row.fields[0].damaged);
+  ASSERT_FIELD(row, 1, "x");
+  ASSERT(row.fields[1].damaged);
+  ASSERT_FIELD(row, 2, "z");
+  ASSERT(!row.fields[2].damaged);
+
+  ASSERT_INT_EQ(vg_csv_next(c, &row), -EINVAL);
+  ASSERT_INT_EQ(row.line, 2);
+  ASSERT_STR_EQ(vg_csv_error(c, &line, &column),
+                "line 3, field 2: text after the closing quote");
+  ASSERT_INT_EQ(line, 3);
+  ASSERT_INT_EQ(column, 2);
+  ASSERT_INT_EQ(row.count, 2);
+  ASSERT_FIELD(row, 1, "multi\nline");
+  ASSERT(row.fields[1].damaged);
+
+  /* Two damaged fields, one of them copied: the first error is kept. */
+  ASSERT_INT_EQ(vg_csv_next(c, &row), -EINVAL);
+  ASSERT_INT_EQ(row.line, 4);
+  ASSERT_STR_EQ(vg_csv_error(c, NULL, NULL),
+                "line 4, field 1: text after the closing quote");
+  ASSERT_INT_EQ(row.count, 3);
+  ASSERT_FIELD(row, 0, "a\"b");
+  ASSERT(row.fields[0].damaged);
+  ASSERT_FIELD(row, 1, "c");
+  ASSERT(row.fields[1].damaged);
+  ASSERT_FIELD(row, 2, "e");
+  ASSERT(!row.fields[2].damaged);
+
   ASSERT_INT_EQ(vg_csv_next(c, &row), 1);
   ASSERT_INT_EQ(row.line, 5);
   ASSERT_FIELD(row, 1, "ok");
+  ASSERT(!row.fields[1].damaged);
   ASSERT_INT_EQ(vg_csv_next(c, &row), 0);
   vg_csv_free(c);
 }
@@ -281,7 +335,9 @@ VG_TEST_MAIN(VG_T(simple_rows), VG_T(bom_and_crlf), VG_T(bom_only_at_start),
              VG_T(no_copy_without_doubled_quotes),
              VG_T(quoted_newlines_keep_line_numbers), VG_T(lone_cr_line_ends),
              VG_T(unterminated_quote_recovers_on_next_line),
-             VG_T(quote_errors_mid_file), VG_T(last_line_without_line_end),
+             VG_T(quote_inside_unquoted_field_is_text),
+             VG_T(text_after_closing_quote_damages_the_field),
+             VG_T(last_line_without_line_end),
              VG_T(trailing_delimiter_gives_empty_field), VG_T(tab_delimiter),
              VG_T(empty_lines_are_skipped), VG_T(empty_input),
              VG_T(length_bounds_input), VG_T(wide_rows))

@@ -15,6 +15,7 @@ struct cap_sample {
   double value;
   int64_t ts;
   uint32_t line, column;
+  char where[256]; /* vg_location_format() */
 };
 
 struct cap_reject {
@@ -50,6 +51,7 @@ static void cap_sample(void *arg, const char *metric,
   s->ts = ts_ms;
   s->line = where->line;
   s->column = where->column;
+  vg_location_format(where, s->where, sizeof s->where);
 }
 
 static void cap_reject(void *arg, enum vg_reject_reason reason,
@@ -291,6 +293,117 @@ VG_TEST(province_api_json) {
   vg_mapping_free(m);
 }
 
+/* Every JSON sample is located, so that a value the catalog rejects later
+ * (out of range, say) names its place; the pointer is joined only when a
+ * location is formatted. */
+VG_TEST(json_sample_locations) {
+  struct vg_mapping *m = compile(VG_FORMAT_JSON, province_config);
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_file(m, "province-api-page-1.json", &c, error, sizeof error), 0);
+  ASSERT_STR_EQ(find(&c, "water_safe_households_ratio",
+                     "county=Shiqian,town=Wude,village=Taoziyuan")
+                    ->where,
+                "province-api-page-1.json "
+                "/data/items/0/indicators/water/safeRatio");
+  ASSERT_STR_EQ(
+      find(&c, "households_poor", "county=Jiangkou,town=Dewang,village=Jinghe")
+          ->where,
+      "province-api-page-1.json /data/items/3/indicators/poverty/"
+      "households");
+  cap_free(&c);
+  vg_mapping_free(m);
+
+  /* The document itself as the records, and a record that is the value. */
+  m = compile(VG_FORMAT_JSON, "{\"metrics\": {\"v\": \"/v\", \"w\": \"\"}}");
+  c = (struct capture){0};
+  ASSERT_INT_EQ(
+      run_text(m, "[{\"v\": 1}, {\"v\": 2}, 3]", &c, error, sizeof error), 0);
+  ASSERT_INT_EQ(c.ns, 3);
+  ASSERT_STR_EQ(c.s[0].where, "test.in /0/v");
+  ASSERT_STR_EQ(c.s[1].where, "test.in /1/v");
+  ASSERT_STR_EQ(c.s[2].metric, "w");
+  ASSERT_STR_EQ(c.s[2].where, "test.in /2");
+  ASSERT_INT_EQ(c.nr, 2);
+  ASSERT_STR_EQ(c.r[0].where, "test.in /0");
+  ASSERT_STR_EQ(c.r[0].detail, "an object is not a number");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* A sheet read by column numbers alone: its title and header rows are
+ * passed over without a rejection, and it gives what header names give. */
+VG_TEST(cadre_report_by_position) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV,
+      "{\"labels\": {\"county\": \"#1\", \"town\": \"#2\", \"village\": "
+      "\"#3\"},"
+      " \"metrics\": {\"water_safe_households_ratio\": \"#4\","
+      "  \"road_hardened_km\": \"#5\", \"signal_4g_coverage_ratio\": \"#6\","
+      "  \"income_per_capita_yuan\": \"#7\", \"collective_income_yuan\": "
+      "\"#8\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_file(m, "cadre-monthly-report.csv", &c, error, sizeof error), 0);
+  ASSERT_STR_EQ(error, "");
+  ASSERT_INT_EQ(c.s[0].line, 3);
+  ASSERT_INT_EQ(c.ns, 197);
+  ASSERT_INT_EQ(count_metric(&c, "collective_income_yuan"), 37);
+
+  struct vg_mapping *named = compile(VG_FORMAT_CSV, cadre_config);
+  struct capture n = {0};
+  ASSERT_INT_EQ(
+      run_file(named, "cadre-monthly-report.csv", &n, error, sizeof error), 0);
+  ASSERT_INT_EQ(n.ns, c.ns);
+  for (size_t i = 0; i < c.ns; i++) {
+    ASSERT_STR_EQ(c.s[i].metric, n.s[i].metric);
+    ASSERT_STR_EQ(c.s[i].labels, n.s[i].labels);
+    ASSERT_DBL_EQ(c.s[i].value, n.s[i].value);
+    ASSERT_INT_EQ(c.s[i].line, n.s[i].line);
+  }
+  ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan",
+                         "county=Shiqian,town=五德镇,village=桃子园村"),
+                3895);
+
+  /* The one rejection is the row without town and village, as with
+   * names; nothing from lines 1 and 2. */
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_LABEL);
+  ASSERT_STR_EQ(c.r[0].where, "cadre-monthly-report.csv:21:2");
+  ASSERT_STR_EQ(c.r[0].detail, "row has no value for label \"town\"");
+  cap_free(&n);
+  vg_mapping_free(named);
+  cap_free(&c);
+
+  /* Without a data row in sight nothing is passed over: each row's fault
+   * is reported. */
+  c = (struct capture){0};
+  ASSERT_INT_EQ(run_text(m, "a,b,c,x\nd,e,f,y\n", &c, error, sizeof error), 0);
+  ASSERT_INT_EQ(c.ns, 0);
+  ASSERT_INT_EQ(c.nr, 2);
+  ASSERT_STR_EQ(c.r[0].where, "test.in:1:4");
+  ASSERT_STR_EQ(c.r[0].detail, "\"x\" is not a number");
+  ASSERT_STR_EQ(c.r[1].where, "test.in:2:4");
+  /* After the first data row every row counts. */
+  cap_free(&c);
+  c = (struct capture){0};
+  ASSERT_INT_EQ(run_text(m,
+                         "Report,,,\n"
+                         "A,t,v,1\n"
+                         "county,town,village,water\n",
+                         &c, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 1);
+  ASSERT_INT_EQ(c.s[0].line, 2);
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_STR_EQ(c.r[0].where, "test.in:3:4");
+  ASSERT_STR_EQ(c.r[0].detail, "\"water\" is not a number");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
 /* ---- messy CSV -------------------------------------------------------- */
 
 VG_TEST(messy_report_csv) {
@@ -354,7 +467,7 @@ VG_TEST(messy_report_csv) {
   ASSERT_STR_EQ(c.r[3].detail, "\"N/A\" is not a number");
 
   ASSERT_INT_EQ(c.r[4].reason, VG_REJECT_PARSE_ERROR);
-  ASSERT_STR_EQ(c.r[4].where, "messy/monthly-report-messy.csv:13:2");
+  ASSERT_STR_EQ(c.r[4].where, "messy/monthly-report-messy.csv:13:2 (村)");
   ASSERT_STR_EQ(c.r[4].detail, "text after the closing quote");
   cap_free(&c);
   vg_mapping_free(m);
@@ -476,13 +589,17 @@ VG_TEST(rows_of_all_kinds) {
                          "v5,9,10,1577808000\n", /* line 8 */
                          &c, error, sizeof error),
                 0);
-  ASSERT_INT_EQ(c.ns, 5);
+  ASSERT_INT_EQ(c.ns, 6);
   ASSERT_DBL_EQ(value_of(&c, "a", "village=v1"), 1);
   ASSERT_INT_EQ(find(&c, "a", "village=v1")->ts, 1577808000500);
   ASSERT_DBL_EQ(value_of(&c, "b", "village=v1"), 2);
   ASSERT_DBL_EQ(value_of(&c, "b", "village=v5"), 10);
   ASSERT_INT_EQ(find(&c, "b", "village=v5")->line, 8);
   ASSERT_DBL_EQ(value_of(&c, "b", "village=v3"), 6);
+  /* The damaged cell of v4 costs that cell alone. */
+  ASSERT_DBL_EQ(value_of(&c, "a", "village=v4"), 7);
+  ASSERT_INT_EQ(find(&c, "a", "village=v4")->ts, 1000);
+  ASSERT(find(&c, "b", "village=v4") == NULL);
   ASSERT_INT_EQ(c.nr, 3);
   ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_TIMESTAMP);
   ASSERT_STR_EQ(c.r[0].where, "test.in:3:4 (t)");
@@ -492,8 +609,47 @@ VG_TEST(rows_of_all_kinds) {
   ASSERT_STR_EQ(c.r[1].where, "test.in:4:2 (a)");
   ASSERT_STR_EQ(c.r[1].detail, "\"4\n5\" is not a number");
   ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_PARSE_ERROR);
-  ASSERT_STR_EQ(c.r[2].where, "test.in:6:3");
+  ASSERT_STR_EQ(c.r[2].where, "test.in:6:3 (b)");
   ASSERT_STR_EQ(c.r[2].detail, "text after the closing quote");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* A stray quote costs at most the cell it is in, and only if that cell is
+ * mapped: the rest of the row still counts. */
+VG_TEST(stray_quotes_cost_their_cell_alone) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"labels\": {\"county\": \"county\"},"
+                     " \"metrics\": {\"population\": \"pop\", \"households\": "
+                     "\"hh\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m,
+                         "county,pop,hh,note\n"
+                         "A,1,10,5\"pipe\n" /* a quote is text */
+                         "B,\"2\"x,20,ok\n" /* damaged mapped metric */
+                         "C,3,30,\"a\"b\n"  /* damaged unmapped note */
+                         "\"D\"x,4,40,z\n"  /* damaged label */
+                         "E,5,50,\"open\n", /* unterminated: the row */
+                         &c, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 5);
+  ASSERT_DBL_EQ(value_of(&c, "population", "county=A"), 1);
+  ASSERT_DBL_EQ(value_of(&c, "households", "county=A"), 10);
+  ASSERT(find(&c, "population", "county=B") == NULL);
+  ASSERT_DBL_EQ(value_of(&c, "households", "county=B"), 20);
+  ASSERT_DBL_EQ(value_of(&c, "population", "county=C"), 3);
+  ASSERT_DBL_EQ(value_of(&c, "households", "county=C"), 30);
+  ASSERT_INT_EQ(c.nr, 3);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_PARSE_ERROR);
+  ASSERT_STR_EQ(c.r[0].where, "test.in:3:2 (pop)");
+  ASSERT_STR_EQ(c.r[0].detail, "text after the closing quote");
+  ASSERT_INT_EQ(c.r[1].reason, VG_REJECT_PARSE_ERROR);
+  ASSERT_STR_EQ(c.r[1].where, "test.in:5:1 (county)");
+  ASSERT_STR_EQ(c.r[1].detail, "text after the closing quote");
+  ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_PARSE_ERROR);
+  ASSERT_STR_EQ(c.r[2].where, "test.in:6:4");
+  ASSERT_STR_EQ(c.r[2].detail, "unterminated quoted field");
   cap_free(&c);
   vg_mapping_free(m);
 }
@@ -518,11 +674,12 @@ VG_TEST(gbk_input) {
   m = compile(VG_FORMAT_CSV, "{\"labels\": {\"village\": \"#2\"},"
                              " \"metrics\": {\"population\": \"#3\"}}");
   ASSERT_INT_EQ(run_text(m, gbk, &c, error, sizeof error), 0);
+  /* The header row, with no number, is passed over as a title. */
   ASSERT_INT_EQ(c.ns, 0);
-  ASSERT_INT_EQ(c.nr, 2);
-  ASSERT_INT_EQ(c.r[1].reason, VG_REJECT_BAD_LABEL);
-  ASSERT_STR_EQ(c.r[1].where, "test.in:2:2");
-  ASSERT_STR_EQ(c.r[1].detail, "label \"village\" is not UTF-8 text (saved as "
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_LABEL);
+  ASSERT_STR_EQ(c.r[0].where, "test.in:2:2");
+  ASSERT_STR_EQ(c.r[0].detail, "label \"village\" is not UTF-8 text (saved as "
                                "GBK? export the sheet as \"CSV UTF-8\")");
   cap_free(&c);
   vg_mapping_free(m);
@@ -564,21 +721,27 @@ VG_TEST(nested_json) {
   ASSERT_INT_EQ(c.ns, 3 + 2 + 2);
 
   ASSERT_INT_EQ(c.nr, 4);
+  /* The location carries the pointer inside the record; the full pointer
+   * is joined only when it is formatted. */
   ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_NOT_A_NUMBER);
-  ASSERT_STR_EQ(c.r[0].pointer, "/result/pages/0/records/1/stats/water");
+  ASSERT_STR_EQ(c.r[0].pointer, "/stats/water");
   ASSERT_STR_EQ(c.r[0].where,
                 "messy/nested.json /result/pages/0/records/1/stats/water");
   ASSERT_STR_EQ(c.r[0].detail, "an array is not a number");
   ASSERT_INT_EQ(c.r[1].reason, VG_REJECT_BAD_LABEL);
-  ASSERT_STR_EQ(c.r[1].pointer, "/result/pages/0/records/2/loc/village~1name");
+  ASSERT_STR_EQ(c.r[1].pointer, "/loc/village~1name");
+  ASSERT_STR_EQ(
+      c.r[1].where,
+      "messy/nested.json /result/pages/0/records/2/loc/village~1name");
   ASSERT_STR_EQ(c.r[1].detail, "record has no value for label \"village\"");
   ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_BAD_TIMESTAMP);
-  ASSERT_STR_EQ(c.r[2].pointer, "/result/pages/0/records/3/ts");
+  ASSERT_STR_EQ(c.r[2].where, "messy/nested.json /result/pages/0/records/3/ts");
   ASSERT_STR_EQ(c.r[2].detail,
                 "\"yesterday\" is not a timestamp (timestamp_format "
                 "\"auto\")");
   ASSERT_INT_EQ(c.r[3].reason, VG_REJECT_NOT_A_NUMBER);
-  ASSERT_STR_EQ(c.r[3].pointer, "/result/pages/0/records/4/stats/income");
+  ASSERT_STR_EQ(c.r[3].where,
+                "messy/nested.json /result/pages/0/records/4/stats/income");
   ASSERT_STR_EQ(c.r[3].detail, "\"N/A\" is not a number");
   cap_free(&c);
   vg_mapping_free(m);
@@ -821,10 +984,12 @@ VG_TEST(keys_table) {
 }
 
 VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
-             VG_T(province_api_json), VG_T(messy_report_csv),
+             VG_T(province_api_json), VG_T(json_sample_locations),
+             VG_T(cadre_report_by_position), VG_T(messy_report_csv),
              VG_T(tab_file_without_header), VG_T(header_row_given),
              VG_T(no_header_found), VG_T(header_lacking_some_metric_columns),
-             VG_T(rows_of_all_kinds), VG_T(gbk_input), VG_T(nested_json),
-             VG_T(json_label_values), VG_T(json_whole_document_errors),
-             VG_T(json_timestamps), VG_T(config_errors),
-             VG_T(config_error_positions), VG_T(keys_table))
+             VG_T(rows_of_all_kinds), VG_T(stray_quotes_cost_their_cell_alone),
+             VG_T(gbk_input), VG_T(nested_json), VG_T(json_label_values),
+             VG_T(json_whole_document_errors), VG_T(json_timestamps),
+             VG_T(config_errors), VG_T(config_error_positions),
+             VG_T(keys_table))

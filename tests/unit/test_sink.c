@@ -167,6 +167,62 @@ VG_TEST(batch_replays_exactly) {
   vg_batch_free(b);
 }
 
+/* JSON locations come in parts (records pointer, record index, pointer in
+ * the record) and are replayed so; a value the sink rejects then names its
+ * full place. */
+VG_TEST(batch_replays_json_locations) {
+  struct vg_batch *b = vg_batch_new(1 << 20);
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  struct vg_label a[] = {{"county", "A"}};
+  struct vg_label bl[] = {{"county", "B"}};
+  /* The parser reuses its buffer for another pointer: the batch must not
+   * take the text it had before for the one it has now. */
+  char inner[32];
+  struct vg_location w = {.input = "./j/a.json",
+                          .pointer_prefix = "/data/items",
+                          .record_index = 0,
+                          .pointer = inner};
+  snprintf(inner, sizeof inner, "/v");
+  rec->sample(rec->arg, "village_poverty_incidence_ratio", a, 1, 1.5, 0, &w);
+  snprintf(inner, sizeof inner, "/p");
+  rec->reject(rec->arg, VG_REJECT_NOT_A_NUMBER, &w, "\"12x\" is not a number");
+  w.record_index = 1;
+  snprintf(inner, sizeof inner, "/v");
+  rec->sample(rec->arg, "village_poverty_incidence_ratio", bl, 1, 0.5, 0, &w);
+  rec->sample(rec->arg, "village_population", bl, 1, 7.5, 0, &w);
+  /* A location given the old way, with the whole pointer alone. */
+  struct vg_location whole = {.input = "x.json", .pointer = "/a/0/b"};
+  rec->reject(rec->arg, VG_REJECT_BAD_LABEL, &whole, "label \"x\" is empty");
+  struct vg_location root = {
+      .input = "r.json", .pointer_prefix = "", .record_index = -1};
+  rec->reject(rec->arg, VG_REJECT_PARSE_ERROR, &root, "no records");
+  ASSERT(!vg_batch_overflowed(b));
+
+  struct vg_store *st = vg_store_new();
+  struct vg_sink_options o = {.collector = "c"};
+  struct vg_sink *sink = vg_sink_new(st, &o);
+  vg_sink_begin(sink, "./j/a.json");
+  vg_batch_replay(b, vg_sink_emitter(sink));
+  vg_sink_end(sink);
+  ASSERT_DBL_EQ(get(st, "village_poverty_incidence_ratio", bl, 1), 0.5);
+  struct vg_buf list;
+  vg_buf_init(&list, 4096);
+  ASSERT_INT_EQ(vg_sink_recent(sink, collect_rejection, &list), 5);
+  ASSERT_STR_EQ(list.data,
+                "out_of_range|./j/a.json /data/items/0/v|"
+                "village_poverty_incidence_ratio: 1.5 is outside 0..1\n"
+                "not_a_number|./j/a.json /data/items/0/p|\"12x\" is not a "
+                "number\n"
+                "not_integer|./j/a.json /data/items/1/v|village_population: "
+                "7.5 is not a whole number\n"
+                "bad_label|x.json /a/0/b|label \"x\" is empty\n"
+                "parse_error|r.json /|no records\n");
+  vg_buf_free(&list);
+  vg_sink_free(sink);
+  vg_store_free(st);
+  vg_batch_free(b);
+}
+
 VG_TEST(batch_overflow_is_reported) {
   struct vg_batch *b = vg_batch_new(64);
   const struct vg_emitter *rec = vg_batch_emitter(b);
@@ -181,4 +237,5 @@ VG_TEST(batch_overflow_is_reported) {
 
 VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
              VG_T(rejections_are_counted_located_and_listed),
-             VG_T(batch_replays_exactly), VG_T(batch_overflow_is_reported))
+             VG_T(batch_replays_exactly), VG_T(batch_replays_json_locations),
+             VG_T(batch_overflow_is_reported))
