@@ -20,6 +20,7 @@
 struct top {
   char *listen;
   const cJSON *http;
+  const cJSON *journal;
   char *log_level;
   char *state_dir;
   int64_t stale_after_ms;
@@ -33,6 +34,13 @@ struct http {
   int64_t timeout_ms;
 };
 
+struct journal {
+  uint64_t max_bytes;
+  uint64_t segment_bytes;
+  int64_t commit_window_ms;
+  char *fsync;
+};
+
 const struct vg_cfg_key vg_config_keys[] = {
     {"listen", VG_CFG_STRING, "127.0.0.1:9464", offsetof(struct top, listen),
      "Address of the HTTP server (/metrics, status, push endpoints): "
@@ -40,6 +48,10 @@ const struct vg_cfg_key vg_config_keys[] = {
      false},
     {"http", VG_CFG_JSON, NULL, offsetof(struct top, http),
      "HTTP server limits: an object with the keys below.", false},
+    {"journal", VG_CFG_JSON, NULL, offsetof(struct top, journal),
+     "The journal of samples for the push exporters: an object with the "
+     "keys below.",
+     false},
     {"log_level", VG_CFG_STRING, "info", offsetof(struct top, log_level),
      "Least important messages logged: error, warning, notice, info or "
      "debug.",
@@ -72,6 +84,30 @@ const struct vg_cfg_key vg_config_http_keys[] = {
      "Most connections served at once (1 to 65535).", false},
     {"timeout", VG_CFG_DURATION, "30s", offsetof(struct http, timeout_ms),
      "An idle connection is closed after this; 0 never closes it.", false},
+    VG_CFG_END,
+};
+
+const struct vg_cfg_key vg_config_journal_keys[] = {
+    {"max_bytes", VG_CFG_SIZE, "1GiB", offsetof(struct journal, max_bytes),
+     "Most disk the journal may use. Past it the oldest segment is deleted "
+     "and the samples an exporter had not delivered are counted in "
+     "villagemetrics_journal_dropped_samples_total. Size it for the longest "
+     "outage to ride out (docs/operations.md).",
+     false},
+    {"segment_bytes", VG_CFG_SIZE, "16MiB",
+     offsetof(struct journal, segment_bytes),
+     "Size of one segment file; space is freed a segment at a time.", false},
+    {"commit_window", VG_CFG_DURATION, "100ms",
+     offsetof(struct journal, commit_window_ms),
+     "Group commit: one write and one fsync cover every sample that arrived "
+     "in this window.",
+     false},
+    {"fsync", VG_CFG_STRING, "batch", offsetof(struct journal, fsync),
+     "\"batch\": fsync every commit window, so a crash or power loss loses "
+     "nothing that was acknowledged; \"off\": leave flushing to the kernel, "
+     "so a power loss can lose the last seconds (a crash of the daemon "
+     "alone still loses nothing written).",
+     false},
     VG_CFG_END,
 };
 
@@ -194,6 +230,41 @@ static int apply_http(struct vg_config *cfg, const cJSON *obj,
   return 0;
 }
 
+static int apply_journal(struct vg_config *cfg, const cJSON *obj,
+                         struct vg_cfg_err *err) {
+  static const struct vg_cfg_key *const tables[] = {vg_config_journal_keys,
+                                                    NULL};
+  struct journal jn = {0};
+  char got[80];
+  int rc;
+  if (obj && !cJSON_IsObject(obj))
+    return vg_cfg_error(err, obj, "\"journal\": expected an object, got %s",
+                        show(obj, got, sizeof got));
+  if ((rc = vg_cfg_check_unknown(tables, obj, err)) ||
+      (rc = vg_cfg_apply(vg_config_journal_keys, &jn, obj, err)))
+    return rc;
+  cfg->journal_max_bytes = jn.max_bytes;
+  cfg->journal_segment_bytes = jn.segment_bytes;
+  cfg->journal_commit_window_ms = jn.commit_window_ms;
+  bool batch = strcmp(jn.fsync, "batch") == 0;
+  if (!batch && strcmp(jn.fsync, "off") != 0)
+    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "fsync"),
+                      "\"fsync\": expected \"batch\" or \"off\", got \"%s\"",
+                      jn.fsync);
+  cfg->journal_fsync_batch = batch;
+  if (!rc && jn.segment_bytes > jn.max_bytes / 2)
+    rc = vg_cfg_error(
+        err, obj,
+        "\"journal\": segment_bytes must be at most half of max_bytes, so "
+        "that dropping a segment frees room");
+  if (!rc && jn.commit_window_ms <= 0)
+    rc = vg_cfg_error(err,
+                      cJSON_GetObjectItemCaseSensitive(obj, "commit_window"),
+                      "\"commit_window\" must be longer than 0");
+  vg_cfg_release(vg_config_journal_keys, &jn);
+  return rc;
+}
+
 static int apply(struct vg_config *cfg, struct vg_cfg_err *err) {
   static const struct vg_cfg_key *const tables[] = {vg_config_keys, NULL};
   struct top t = {0};
@@ -208,7 +279,8 @@ static int apply(struct vg_config *cfg, struct vg_cfg_err *err) {
   cfg->stale_after_ms = t.stale_after_ms;
   cfg->collectors = t.collectors;
   cfg->exporters = t.exporters;
-  if ((rc = apply_http(cfg, t.http, err)))
+  if ((rc = apply_http(cfg, t.http, err)) ||
+      (rc = apply_journal(cfg, t.journal, err)))
     return rc;
 
   const cJSON *at = cJSON_GetObjectItemCaseSensitive(cfg->root, "listen");

@@ -13,6 +13,7 @@
 #include "daemon/confmap.h"
 #include "daemon/sample.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +32,12 @@ struct vg_config {
                               "labels" object; owned (names and values
                               owned) */
   size_t nlabels;
-  const cJSON *collectors; /* array, may be NULL */
-  const cJSON *exporters;  /* array, may be NULL */
+  uint64_t journal_max_bytes;       /* default "1GiB" */
+  uint64_t journal_segment_bytes;   /* default "16MiB" */
+  int64_t journal_commit_window_ms; /* default "100ms" */
+  bool journal_fsync_batch;         /* "batch" (default) or "off" */
+  const cJSON *collectors;          /* array, may be NULL */
+  const cJSON *exporters;           /* array, may be NULL */
 };
 
 /* On success *out is new and owned by the caller (vg_config_free).  On
@@ -45,5 +50,6 @@ void vg_config_free(struct vg_config *cfg); /* NULL-safe */
  * "http" object. */
 extern const struct vg_cfg_key vg_config_keys[];
 extern const struct vg_cfg_key vg_config_http_keys[];
+extern const struct vg_cfg_key vg_config_journal_keys[];
 
 #endif

@@ -67,6 +67,42 @@ const struct vg_cfg_key vg_exporter_common_keys[] = {
     VG_CFG_END,
 };
 
+struct push_keys {
+  int64_t batch_size;
+  uint64_t batch_bytes;
+  int64_t flush_interval_ms;
+  int64_t max_age_ms;
+  int64_t min_backoff_ms;
+  int64_t max_backoff_ms;
+};
+
+const struct vg_cfg_key vg_exporter_push_keys[] = {
+    {"batch_size", VG_CFG_INT, "10000", offsetof(struct push_keys, batch_size),
+     "Most samples sent in one request.", false},
+    {"batch_bytes", VG_CFG_SIZE, "8MiB",
+     offsetof(struct push_keys, batch_bytes),
+     "Most journal bytes read into one request.", false},
+    {"flush_interval", VG_CFG_DURATION, "1s",
+     offsetof(struct push_keys, flush_interval_ms),
+     "What waits is sent at least this often; a backlog is sent in full "
+     "batches one after the other.",
+     false},
+    {"max_age", VG_CFG_DURATION, "0", offsetof(struct push_keys, max_age_ms),
+     "Samples older than this when their turn comes are skipped and counted "
+     "as dropped with reason too_old (for sinks that refuse old data); 0 "
+     "sends everything.",
+     false},
+    {"min_backoff", VG_CFG_DURATION, "1s",
+     offsetof(struct push_keys, min_backoff_ms),
+     "The first wait after a failed send; it doubles (with jitter) after "
+     "each further failure.",
+     false},
+    {"max_backoff", VG_CFG_DURATION, "5m",
+     offsetof(struct push_keys, max_backoff_ms),
+     "The longest wait between tries while the sink fails.", false},
+    VG_CFG_END,
+};
+
 static void start_collectors(struct vg_generation *gen);
 static void begin_shutdown(struct vg_daemon *d);
 static void reload(struct vg_daemon *d);
@@ -140,6 +176,7 @@ static void free_generation(struct vg_generation *gen) {
     if (inst->ctx)
       inst->type->destroy(inst->ctx);
     free(inst->name);
+    free(inst->last_stats);
   }
   free(gen->collectors);
   free(gen->exporters);
@@ -149,10 +186,11 @@ static void free_generation(struct vg_generation *gen) {
 
 /* The "type" and common keys of one collector or exporter object. */
 static int read_common(const cJSON *obj, const struct vg_cfg_key *common,
+                       const struct vg_cfg_key *also,
                        const struct vg_cfg_key *const *type_tables,
                        struct common_keys *out, struct vg_cfg_err *err) {
-  const struct vg_cfg_key *tables[8] = {common};
-  size_t n = 1;
+  const struct vg_cfg_key *tables[8] = {common, also};
+  size_t n = also ? 2 : 1;
   for (size_t i = 0; type_tables && type_tables[i] && n < 7; i++)
     tables[n++] = type_tables[i];
   int rc = vg_cfg_check_unknown(tables, obj, err);
@@ -189,8 +227,8 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
                         "unknown collector type \"%s\" (known: file)",
                         type_node->valuestring);
   struct common_keys common = {0};
-  int rc = read_common(obj, vg_collector_common_keys, inst->type->config_tables,
-                       &common, err);
+  int rc = read_common(obj, vg_collector_common_keys, NULL,
+                       inst->type->config_tables, &common, err);
   if (!rc) {
     inst->name = vg_strdup(common.name ? common.name : common.type);
     inst->interval_ms = common.interval_ms;
@@ -227,10 +265,26 @@ static int configure_exporter(const cJSON *obj,
                         "unknown exporter type \"%s\" (known: prometheus)",
                         type_node->valuestring);
   struct common_keys common = {0};
-  int rc = read_common(obj, vg_exporter_common_keys, inst->type->config_tables,
-                       &common, err);
+  bool push = inst->type->flush != NULL;
+  int rc = read_common(obj, vg_exporter_common_keys,
+                       push ? vg_exporter_push_keys : NULL,
+                       inst->type->config_tables, &common, err);
+  struct push_keys pk = {0};
+  if (!rc && push)
+    rc = vg_cfg_apply(vg_exporter_push_keys, &pk, obj, err);
+  if (!rc && push && pk.batch_size < 1)
+    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "batch_size"),
+                      "\"batch_size\" must be at least 1");
   if (!rc) {
     inst->name = vg_strdup(common.name ? common.name : common.type);
+    inst->push = (struct vg_pusher_options){
+        .batch_size = (size_t)pk.batch_size,
+        .batch_bytes = (size_t)pk.batch_bytes,
+        .flush_interval_ms = pk.flush_interval_ms,
+        .max_age_ms = pk.max_age_ms,
+        .min_backoff_ms = pk.min_backoff_ms > 0 ? pk.min_backoff_ms : 1,
+        .max_backoff_ms = pk.max_backoff_ms,
+    };
     rc = inst->type->configure(&inst->ctx, obj, err);
   }
   vg_cfg_release(vg_exporter_common_keys, &common);
@@ -265,6 +319,7 @@ static int build_generation(struct vg_daemon *d, struct vg_config *cfg,
   }
   cJSON_ArrayForEach(obj, cfg->exporters) {
     struct vg_exporter_instance *inst = &gen->exporters[gen->nexporters++];
+    inst->gen = gen;
     rc = configure_exporter(obj, inst, err);
     if (!rc)
       rc = check_unique_name("exporter", inst->name, obj, names + nc,
@@ -409,6 +464,7 @@ static void start_collectors(struct vg_generation *gen) {
         .nconst = inst->nconst,
         .stale_after_ms = inst->stale_after_ms,
         .print = d->test_output,
+        .journal = d->journal,
     };
     inst->sink = vg_sink_new(d->store, &so);
     inst->round_mark = vg_store_round_mark(d->store);
@@ -433,11 +489,34 @@ static void start_collectors(struct vg_generation *gen) {
 
 /* --- retiring a generation ------------------------------------------ */
 
+/* A retiring generation is done when its collectors and its pushers have
+ * all stopped. */
+static void maybe_retired(struct vg_generation *gen) {
+  if (gen->retired && !gen->running_collectors && !gen->running_pushers) {
+    void (*retired)(struct vg_generation *) = gen->retired;
+    gen->retired = NULL;
+    retired(gen);
+  }
+}
+
 static void collector_timer_closed(uv_handle_t *h) {
   struct vg_collector_instance *inst = h->data;
   struct vg_generation *gen = inst->gen;
-  if (--gen->running_collectors == 0 && gen->retired)
-    gen->retired(gen);
+  gen->running_collectors--;
+  maybe_retired(gen);
+}
+
+static void start_pushers(struct vg_generation *gen);
+
+static void pusher_stopped(void *arg) {
+  struct vg_exporter_instance *inst = arg;
+  struct vg_generation *gen = inst->gen;
+  gen->running_pushers--;
+  if (!gen->running_pushers && gen->restart_pushers) {
+    gen->restart_pushers = false;
+    start_pushers(gen);
+  }
+  maybe_retired(gen);
 }
 
 static void collector_stopped(void *arg) {
@@ -445,12 +524,45 @@ static void collector_stopped(void *arg) {
   uv_close((uv_handle_t *)&inst->timer, collector_timer_closed);
 }
 
+/* Exporters stop at once; their pushers (which wait for a journal read
+ * in flight) count as running until they have. */
 static void stop_exporters(struct vg_generation *gen) {
-  for (size_t i = 0; i < gen->nexporters; i++)
-    if (gen->exporters[i].started) {
-      gen->exporters[i].type->stop(gen->exporters[i].ctx);
-      gen->exporters[i].started = false;
+  for (size_t i = 0; i < gen->nexporters; i++) {
+    struct vg_exporter_instance *inst = &gen->exporters[i];
+    if (!inst->started)
+      continue;
+    inst->type->stop(inst->ctx);
+    inst->started = false;
+    if (inst->pusher) {
+      /* Keep the figures for the self-metrics until the next generation's
+       * pusher reports. */
+      inst->last_stats = vg_malloc(sizeof *inst->last_stats);
+      *inst->last_stats = *vg_pusher_stats(inst->pusher);
+      inst->last_stats->last_error = NULL;
+      vg_pusher_stop(inst->pusher, pusher_stopped, inst);
+      inst->pusher = NULL;
     }
+  }
+}
+
+/* Pushers start once the previous generation's have stopped: a cursor is
+ * driven by one pusher at a time. */
+static void start_pushers(struct vg_generation *gen) {
+  struct vg_daemon *d = gen->daemon;
+  if (!d->journal)
+    return;
+  for (size_t i = 0; i < gen->nexporters; i++) {
+    struct vg_exporter_instance *inst = &gen->exporters[i];
+    if (!inst->started || !inst->type->flush)
+      continue;
+    int rc = vg_pusher_new(d->loop, d->journal, inst->name, inst->type,
+                           inst->ctx, &inst->push, &inst->pusher);
+    if (rc < 0)
+      vg_log(VG_LOG_ERR, "exporter %s: cannot read the journal: %s", inst->name,
+             strerror(-rc));
+    else
+      gen->running_pushers++;
+  }
 }
 
 static int start_exporters(struct vg_generation *gen) {
@@ -460,6 +572,7 @@ static int start_exporters(struct vg_generation *gen) {
     struct vg_exporter_env env = {.loop = d->loop,
                                   .store = d->store,
                                   .http = d->http,
+                                  .curl = d->curl,
                                   .daemon = d,
                                   .name = inst->name};
     int rc = inst->type->start(inst->ctx, &env);
@@ -479,7 +592,7 @@ static void retire_collectors(struct vg_generation *gen,
                               void (*retired)(struct vg_generation *)) {
   gen->retired = retired;
   if (gen->running_collectors == 0) {
-    retired(gen);
+    maybe_retired(gen);
     return;
   }
   for (size_t i = 0; i < gen->ncollectors; i++) {
@@ -502,6 +615,16 @@ static void http_closed(void *arg) {
   d->http = NULL;
 }
 
+static void curl_closed(void *arg) {
+  struct vg_daemon *d = arg;
+  d->curl = NULL;
+}
+
+static void journal_closed(void *arg) {
+  struct vg_daemon *d = arg;
+  d->journal = NULL;
+}
+
 static void finish_shutdown(struct vg_daemon *d) {
   uv_close((uv_handle_t *)&d->sig_term, NULL);
   uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -510,6 +633,11 @@ static void finish_shutdown(struct vg_daemon *d) {
   uv_close((uv_handle_t *)&d->expire, NULL);
   if (d->http)
     vg_http_close(d->http, http_closed, d);
+  if (d->curl)
+    vg_curl_close(d->curl, curl_closed, d);
+  /* The last commit writes what is pending; the cursors are saved. */
+  if (d->journal)
+    vg_journal_close(d->journal, journal_closed, d);
 }
 
 static void live_retired_for_shutdown(struct vg_generation *gen) {
@@ -558,6 +686,7 @@ static void reload_retired(struct vg_generation *old) {
     return;
   }
   start_collectors(d->live);
+  start_pushers(d->live);
   d->reloads_ok++;
   vg_log(VG_LOG_INFO, "configuration reloaded: %zu collectors, %zu exporters",
          d->live->ncollectors, d->live->nexporters);
@@ -567,6 +696,32 @@ static void reload_retired(struct vg_generation *old) {
     d->reload_again = false;
     reload(d);
   }
+}
+
+static bool has_push_exporters(const struct vg_generation *gen) {
+  for (size_t i = 0; i < gen->nexporters; i++)
+    if (gen->exporters[i].type->flush)
+      return true;
+  return false;
+}
+
+/* The journal exists once a push exporter does: every sample accepted
+ * from then on is written to it (state_dir/journal). */
+static int open_journal(struct vg_daemon *d, const struct vg_config *cfg) {
+  char *dir = vg_asprintf("%s/journal", cfg->state_dir);
+  struct vg_journal_options o = {
+      .dir = dir,
+      .max_bytes = cfg->journal_max_bytes,
+      .segment_bytes = cfg->journal_segment_bytes,
+      .commit_window_ms = cfg->journal_commit_window_ms,
+      .fsync = cfg->journal_fsync_batch ? VG_FSYNC_BATCH : VG_FSYNC_OFF,
+  };
+  char error[512] = "";
+  int rc = vg_journal_open(d->loop, &o, &d->journal, error, sizeof error);
+  if (rc < 0)
+    vg_log(VG_LOG_ERR, "journal %s: %s", dir, error[0] ? error : strerror(-rc));
+  free(dir);
+  return rc;
 }
 
 static void reload_failed(struct vg_daemon *d, const char *why) {
@@ -600,6 +755,11 @@ static void reload(struct vg_daemon *d) {
     reload_failed(d, err.msg);
     return;
   }
+  if (!d->journal && has_push_exporters(gen) && open_journal(d, cfg) < 0) {
+    free_generation(gen);
+    reload_failed(d, "the journal for the push exporters cannot be opened");
+    return;
+  }
   if (strcmp(cfg->listen, d->live->config->listen) != 0)
     vg_log(VG_LOG_WARNING,
            "\"listen\" changed to %s; it takes effect at the next restart "
@@ -612,6 +772,12 @@ static void reload(struct vg_daemon *d) {
     stop_exporters(gen);
     free_generation(gen);
     start_exporters(d->live);
+    /* Their pushers were stopped with the exporters; they come back when
+     * the last has let go of its cursor. */
+    if (d->live->running_pushers)
+      d->live->restart_pushers = true;
+    else
+      start_pushers(d->live);
     reload_failed(d, "an exporter of the new configuration cannot start");
     return;
   }
@@ -722,13 +888,20 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
     vg_status_routes(d);
     vg_log(VG_LOG_INFO, "villagemetricsd %s listening on %s", VG_VERSION,
            d->live->config->listen);
+    if (vg_curl_new(d->loop, &d->curl) < 0 ||
+        (has_push_exporters(d->live) && open_journal(d, d->live->config) < 0)) {
+      d->exit_code = 1;
+    }
   }
   init_handles(d);
-  if (start_exporters(d->live) < 0) {
+  if (d->exit_code || start_exporters(d->live) < 0) {
     d->exit_code = 1;
     begin_shutdown(d);
   } else {
     start_collectors(d->live);
+    /* --test runs have no journal: their exporters are not fed. */
+    if (d->journal)
+      start_pushers(d->live);
   }
   uv_run(d->loop, UV_RUN_DEFAULT);
 

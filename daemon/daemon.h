@@ -14,8 +14,11 @@
 
 #include "collectors/collector.h"
 #include "daemon/config.h"
+#include "daemon/curl_uv.h"
 #include "daemon/http.h"
+#include "daemon/journal.h"
 #include "daemon/log.h"
+#include "daemon/pusher.h"
 #include "daemon/sink.h"
 #include "daemon/store.h"
 #include "exporters/exporter.h"
@@ -53,8 +56,14 @@ struct vg_collector_instance {
 struct vg_exporter_instance {
   const struct vg_exporter_type *type;
   void *ctx;
+  struct vg_generation *gen;
   char *name;
   bool started;
+  struct vg_pusher_options push; /* push types */
+  struct vg_pusher *pusher;      /* push types, while running */
+  /* The figures of a stopped pusher, shown until the generation goes;
+   * owned. */
+  struct vg_pusher_stats *last_stats;
 };
 
 struct vg_generation {
@@ -66,6 +75,8 @@ struct vg_generation {
   size_t nexporters;
   size_t running_collectors;  /* not yet stopped */
   size_t first_round_pending; /* collectors that have not run once */
+  size_t running_pushers;     /* not yet stopped */
+  bool restart_pushers;       /* when they have: start them again */
   void (*retired)(struct vg_generation *gen);
 };
 
@@ -74,6 +85,8 @@ struct vg_daemon {
   char *config_path;
   struct vg_store *store;
   struct vg_http *http;
+  struct vg_curl *curl;       /* HTTP client of the push exporters */
+  struct vg_journal *journal; /* NULL without push exporters */
   struct vg_generation *live;
   struct vg_generation *retiring;
   struct vg_generation *pending; /* configured, waiting for `retiring` */
@@ -99,6 +112,7 @@ int vg_daemon_main(const char *config_path, enum vg_run_mode mode);
 /* The common keys every collector and exporter object may hold. */
 extern const struct vg_cfg_key vg_collector_common_keys[];
 extern const struct vg_cfg_key vg_exporter_common_keys[];
+extern const struct vg_cfg_key vg_exporter_push_keys[];
 
 /* Self-metrics in text 0.0.4 or OpenMetrics (daemon/selfmetrics.c). */
 int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,

@@ -328,6 +328,17 @@ struct cursor_write {
 /* One group commit: the appends of one window, the cursors to persist and
  * the segments to unlink.  Inputs are filled on the loop, outputs in the
  * thread pool, and read back on the loop in commit_after(). */
+/* The part of a commit that goes into one segment: a commit fills the
+ * active segment up to segment_bytes and goes on in new ones. */
+struct piece {
+  uint64_t first_seq;
+  int fd;         /* -1 until a new segment is created */
+  bool new_seg;   /* a segment this commit creates */
+  uint64_t base;  /* where its records start in the file */
+  size_t off;     /* where they start in the commit's framed buffer */
+  uint64_t bytes; /* of framed records */
+};
+
 struct commit {
   uv_work_t work;
   struct vg_journal *j;
@@ -345,7 +356,8 @@ struct commit {
   size_t nunlinks;
   /* outputs */
   int status;
-  uint64_t written;
+  struct piece *pieces; /* owned */
+  size_t npieces, cappieces;
   bool fsynced;
   double fsync_s;
 };
@@ -439,53 +451,91 @@ static void fsync_dir(const char *path) {
   }
 }
 
+static struct piece *add_piece(struct commit *c, uint64_t first_seq,
+                               bool new_seg, uint64_t base, size_t off) {
+  c->pieces =
+      vg_grow(c->pieces, &c->cappieces, c->npieces + 1, sizeof *c->pieces);
+  struct piece *p = &c->pieces[c->npieces++];
+  *p = (struct piece){.first_seq = first_seq,
+                      .fd = new_seg ? -1 : c->fd,
+                      .new_seg = new_seg,
+                      .base = base,
+                      .off = off};
+  return p;
+}
+
+/* Takes back everything a failed commit wrote: the segments it created go
+ * whole, the active one is cut back to where the commit began. */
+static void undo_pieces(struct commit *c) {
+  for (size_t k = 0; k < c->npieces; k++) {
+    struct piece *p = &c->pieces[k];
+    if (p->new_seg && p->fd >= 0) {
+      char *path = seg_path(c->j->dir, p->first_seq);
+      close(p->fd);
+      unlink(path);
+      free(path);
+      p->fd = -1;
+    } else if (!p->new_seg) {
+      while (ftruncate(p->fd, (off_t)p->base) < 0 && errno == EINTR)
+        ;
+    }
+  }
+}
+
+static int write_piece(struct commit *c, struct piece *p,
+                       const unsigned char *out) {
+  const struct vg_journal *j = c->j;
+  if (p->new_seg) {
+    char *path = seg_path(j->dir, p->first_seq);
+    p->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    free(path);
+    if (p->fd < 0)
+      return -errno;
+    int rc = write_header(p->fd);
+    if (rc)
+      return rc;
+  }
+  int rc = pwrite_all(p->fd, out + p->off, p->bytes, p->base);
+  if (rc == 0 && j->fsync == VG_FSYNC_BATCH) {
+    double t0 = vg_monotonic_s();
+    if ((p->new_seg ? fsync(p->fd) : fdatasync(p->fd)) < 0)
+      rc = -errno;
+    c->fsync_s += vg_monotonic_s() - t0;
+    c->fsynced = true;
+  }
+  return rc;
+}
+
 static int write_records(struct commit *c) {
   const struct vg_journal *j = c->j;
-  int rc = 0;
-  char *path = NULL;
-  if (c->rotate) {
-    path = seg_path(j->dir, c->first_seq);
-    c->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (c->fd < 0) {
-      free(path);
-      return -errno;
-    }
-    rc = write_header(c->fd);
-    c->base = SEG_HDR;
-  }
   /* Frame every record with its seq; the CRC work is done here, off the
-   * loop. */
+   * loop.  A record never straddles segments; a segment holds at least
+   * one record however large. */
   unsigned char *out = vg_malloc(c->recs.len + c->nrecs * (REC_HDR + 10));
   const unsigned char *in = (const unsigned char *)c->recs.data;
+  struct piece *p = c->rotate ? add_piece(c, c->first_seq, true, SEG_HDR, 0)
+                              : add_piece(c, c->first_seq, false, c->base, 0);
   size_t n = 0;
   for (size_t i = 0, at = 0; i < c->nrecs; i++) {
     uint32_t rlen = get_u32(in + at);
-    n += frame(out + n, c->first_seq + i, in + at + 4, rlen);
+    size_t size = frame(out + n, c->first_seq + i, in + at + 4, rlen);
+    if (p->bytes && p->base + p->bytes + size > j->segment_bytes)
+      p = add_piece(c, c->first_seq + i, true, SEG_HDR, n);
+    p->bytes += size;
+    n += size;
     at += 4 + rlen;
   }
-  rc = rc ? rc : pwrite_all(c->fd, out, n, c->base);
+  int rc = 0;
+  bool created = false;
+  for (size_t k = 0; k < c->npieces && rc == 0; k++) {
+    rc = write_piece(c, &c->pieces[k], out);
+    created |= c->pieces[k].new_seg;
+  }
   free(out);
-  if (rc == 0 && j->fsync == VG_FSYNC_BATCH) {
-    double t0 = vg_monotonic_s();
-    if ((c->rotate ? fsync(c->fd) : fdatasync(c->fd)) < 0)
-      rc = -errno;
-    c->fsync_s = vg_monotonic_s() - t0;
-    c->fsynced = true;
-  }
-  if (c->rotate && rc == 0)
+  if (rc == 0 && created)
     fsync_dir(j->dir);
-  if (rc && c->rotate) {
-    /* A new segment holds nothing else: take it away whole. */
-    close(c->fd);
-    unlink(path);
-    c->fd = -1;
-  } else if (rc) {
-    /* Nothing of a failed commit may stay readable: its seqs are reused. */
-    while (ftruncate(c->fd, (off_t)c->base) < 0 && errno == EINTR)
-      ;
-  }
-  free(path);
-  c->written = n;
+  if (rc)
+    undo_pieces(c); /* nothing of a failed commit stays: its seqs are reused */
   return rc;
 }
 
@@ -614,6 +664,7 @@ static bool has_work(const struct vg_journal *j) {
 
 static void free_commit(struct commit *c) {
   vg_buf_free(&c->recs);
+  free(c->pieces);
   free(c->waiters);
   for (size_t i = 0; i < c->ncursors; i++) {
     free(c->cursors[i].path);
@@ -641,19 +692,23 @@ static void commit_after(uv_work_t *work, int status) {
   struct vg_journal *j = c->j;
   j->committing = NULL;
   if (c->nrecs && c->status == 0) {
-    if (c->rotate) {
-      if (j->active_fd >= 0)
-        close(j->active_fd);
-      j->active_fd = c->fd;
-      struct segment *s = vg_calloc(1, sizeof *s);
-      s->first_seq = c->first_seq;
-      s->bytes = SEG_HDR;
-      j->segs = vg_grow(j->segs, &j->capsegs, j->nsegs + 1, sizeof *j->segs);
-      j->segs[j->nsegs++] = s;
-      j->bytes += SEG_HDR;
+    for (size_t k = 0; k < c->npieces; k++) {
+      const struct piece *p = &c->pieces[k];
+      if (p->new_seg) {
+        /* The previous segment is complete: only the last stays open. */
+        if (j->active_fd >= 0)
+          close(j->active_fd);
+        j->active_fd = p->fd;
+        struct segment *s = vg_calloc(1, sizeof *s);
+        s->first_seq = p->first_seq;
+        s->bytes = SEG_HDR;
+        j->segs = vg_grow(j->segs, &j->capsegs, j->nsegs + 1, sizeof *j->segs);
+        j->segs[j->nsegs++] = s;
+        j->bytes += SEG_HDR;
+      }
+      j->segs[j->nsegs - 1]->bytes += p->bytes;
+      j->bytes += p->bytes;
     }
-    j->segs[j->nsegs - 1]->bytes += c->written;
-    j->bytes += c->written;
     for (size_t i = 0; i < j->nreaders; i++)
       if (j->readers[i]->cursor == c->first_seq) {
         j->readers[i]->oldest_known = true;

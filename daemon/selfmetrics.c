@@ -5,6 +5,7 @@
  * way each format wants them: text 0.0.4 names the family with its
  * _total suffix, OpenMetrics without it.
  */
+#include "daemon/clock.h"
 #include "daemon/daemon.h"
 #include "daemon/expfmt.h"
 
@@ -108,6 +109,156 @@ static void rejected(struct page *p, const struct vg_generation *gen) {
   vg_buf_free(&labels);
 }
 
+/* The figures of a push exporter: its pusher's, or those it left when it
+ * stopped (a reload in progress); NULL for pull exporters. */
+static const struct vg_pusher_stats *
+push_stats(const struct vg_exporter_instance *e) {
+  if (e->pusher)
+    return vg_pusher_stats(e->pusher);
+  return e->last_stats;
+}
+
+typedef double (*exporter_value)(const struct vg_exporter_instance *e,
+                                 const struct vg_pusher_stats *ps,
+                                 const struct vg_journal_reader_stats *rs);
+
+static void per_exporter(struct page *p, const struct vg_daemon *d,
+                         const struct vg_generation *gen, const char *name,
+                         const char *type, const char *help,
+                         exporter_value fn) {
+  family(p, name, type, help);
+  struct vg_buf labels;
+  vg_buf_init(&labels, 4096);
+  for (size_t i = 0; gen && i < gen->nexporters; i++) {
+    const struct vg_exporter_instance *e = &gen->exporters[i];
+    const struct vg_pusher_stats *ps = push_stats(e);
+    struct vg_journal_reader *r;
+    if (!ps || !d->journal || vg_journal_reader(d->journal, e->name, &r) < 0)
+      continue;
+    struct vg_journal_reader_stats rs;
+    vg_journal_reader_stats(r, &rs);
+    label1(&labels, "exporter", e->name);
+    value(p, name, labels.data, fn(e, ps, &rs));
+  }
+  vg_buf_free(&labels);
+}
+
+static double e_sent(const struct vg_exporter_instance *e,
+                     const struct vg_pusher_stats *ps,
+                     const struct vg_journal_reader_stats *rs) {
+  return (double)ps->sent;
+}
+static double e_retried(const struct vg_exporter_instance *e,
+                        const struct vg_pusher_stats *ps,
+                        const struct vg_journal_reader_stats *rs) {
+  return (double)ps->retried;
+}
+static double e_lag(const struct vg_exporter_instance *e,
+                    const struct vg_pusher_stats *ps,
+                    const struct vg_journal_reader_stats *rs) {
+  return (double)rs->lag_records;
+}
+static double e_lag_seconds(const struct vg_exporter_instance *e,
+                            const struct vg_pusher_stats *ps,
+                            const struct vg_journal_reader_stats *rs) {
+  if (!rs->lag_records || !rs->oldest_ts_ms)
+    return 0;
+  double lag = (double)(vg_now_ms() - rs->oldest_ts_ms) / 1000.0;
+  return lag > 0 ? lag : 0;
+}
+static double e_last_success(const struct vg_exporter_instance *e,
+                             const struct vg_pusher_stats *ps,
+                             const struct vg_journal_reader_stats *rs) {
+  return (double)ps->last_success_ms / 1000.0;
+}
+static double e_backoff(const struct vg_exporter_instance *e,
+                        const struct vg_pusher_stats *ps,
+                        const struct vg_journal_reader_stats *rs) {
+  return (double)ps->backoff_ms / 1000.0;
+}
+static double e_journal_dropped(const struct vg_exporter_instance *e,
+                                const struct vg_pusher_stats *ps,
+                                const struct vg_journal_reader_stats *rs) {
+  return (double)rs->dropped_records;
+}
+
+static void exporter_dropped(struct page *p, const struct vg_generation *gen) {
+  const char *name = "villagemetrics_exporter_dropped_samples_total";
+  family(p, name, "counter",
+         "Samples an exporter gave up on, by reason: bad_request and "
+         "out_of_order (the sink refused them), too_old (max_age), "
+         "not_representable (NaN for InfluxDB), ...");
+  struct vg_buf labels;
+  vg_buf_init(&labels, 4096);
+  for (size_t i = 0; gen && i < gen->nexporters; i++) {
+    const struct vg_exporter_instance *e = &gen->exporters[i];
+    const struct vg_pusher_stats *ps = push_stats(e);
+    for (size_t k = 0; ps && k < ps->ndropped; k++) {
+      vg_buf_reset(&labels);
+      vg_buf_puts(&labels, "{exporter=\"");
+      vg_escape_label_value(&labels, e->name, strlen(e->name));
+      vg_buf_printf(&labels, "\",reason=\"%s\"}", ps->dropped[k].reason);
+      value(p, name, labels.data, (double)ps->dropped[k].count);
+    }
+  }
+  vg_buf_free(&labels);
+}
+
+static void push_metrics(struct page *p, const struct vg_daemon *d,
+                         const struct vg_generation *gen) {
+  if (!d->journal)
+    return;
+  per_exporter(p, d, gen, "villagemetrics_exporter_sent_samples_total",
+               "counter", "Samples the sink accepted.", e_sent);
+  per_exporter(
+      p, d, gen, "villagemetrics_exporter_retried_samples_total", "counter",
+      "Samples sent again after a failure (each try counts).", e_retried);
+  exporter_dropped(p, gen);
+  per_exporter(p, d, gen, "villagemetrics_exporter_lag_samples", "gauge",
+               "Samples in the journal not yet delivered.", e_lag);
+  per_exporter(p, d, gen, "villagemetrics_exporter_lag_seconds", "gauge",
+               "Age of the oldest sample not yet delivered.", e_lag_seconds);
+  per_exporter(p, d, gen,
+               "villagemetrics_exporter_last_success_timestamp_seconds",
+               "gauge", "When the sink last accepted a batch; 0: never.",
+               e_last_success);
+  per_exporter(p, d, gen, "villagemetrics_exporter_backoff_seconds", "gauge",
+               "The wait before the next try; 0 while delivering.", e_backoff);
+  per_exporter(p, d, gen, "villagemetrics_journal_dropped_samples_total",
+               "counter",
+               "Samples that left the journal (max_bytes reached) before "
+               "this exporter delivered them.",
+               e_journal_dropped);
+  struct vg_journal_stats js;
+  vg_journal_stats(d->journal, &js);
+  family(p, "villagemetrics_journal_bytes", "gauge",
+         "Disk used by the journal's segments.");
+  value(p, "villagemetrics_journal_bytes", "", (double)js.bytes);
+  family(p, "villagemetrics_journal_segments", "gauge",
+         "Segment files of the journal.");
+  value(p, "villagemetrics_journal_segments", "", (double)js.segments);
+  family(p, "villagemetrics_journal_appended_samples_total", "counter",
+         "Samples written to the journal.");
+  value(p, "villagemetrics_journal_appended_samples_total", "",
+        (double)js.appended_records);
+  family(p, "villagemetrics_journal_corrupt_samples_total", "counter",
+         "Samples lost to damaged journal records (a torn write, flipped "
+         "bytes).");
+  value(p, "villagemetrics_journal_corrupt_samples_total", "",
+        (double)js.corrupt_records);
+  family(p, "villagemetrics_journal_fsyncs_total", "counter",
+         "Group commits made durable with fsync.");
+  value(p, "villagemetrics_journal_fsyncs_total", "", (double)js.fsyncs);
+  family(p, "villagemetrics_journal_fsync_seconds_total", "counter",
+         "Time spent in fsync.");
+  value(p, "villagemetrics_journal_fsync_seconds_total", "",
+        js.fsync_seconds_total);
+  family(p, "villagemetrics_journal_last_fsync_seconds", "gauge",
+         "How long the last fsync took.");
+  value(p, "villagemetrics_journal_last_fsync_seconds", "",
+        js.last_fsync_seconds);
+}
+
 static void process_metrics(struct page *p, const struct vg_daemon *d) {
   long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
   unsigned long utime = 0, stime = 0;
@@ -198,6 +349,7 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                 "Samples accepted in the collector's last round.",
                 c_round_samples);
   rejected(&p, gen);
+  push_metrics(&p, d, gen);
 
   struct vg_store_stats st;
   vg_store_stats(d->store, &st);

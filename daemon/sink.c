@@ -12,6 +12,7 @@
 #include "daemon/log.h"
 #include "daemon/mem.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ struct vg_sink {
   size_t nconst;
   int64_t stale_after_ms;
   FILE *print;
+  struct vg_journal *journal;
   struct vg_emitter emitter;
 
   struct vg_source *source; /* of the current round; NULL between rounds */
@@ -204,6 +206,19 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
     ts_ms = sink->round_now_ms;
   vg_source_put(sink->source, ind, metric, merged, n, value, ts_ms,
                 sink->round_now_ms);
+  if (sink->journal) {
+    struct vg_journal_record rec = {.metric = metric,
+                                    .labels = merged,
+                                    .nlabels = n,
+                                    .value = value,
+                                    .ts_ms = ts_ms};
+    int rc = vg_journal_append(sink->journal, &rec, 1, NULL, NULL);
+    if (rc < 0) {
+      sink->stats.journal_refused++;
+      vg_log(VG_LOG_ERR, "collector %s: the journal refused a sample: %s",
+             sink->collector, strerror(-rc));
+    }
+  }
   sink->round_samples++;
   sink->stats.samples_total++;
   if (sink->print)
@@ -223,6 +238,7 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
   }
   sink->stale_after_ms = opts->stale_after_ms;
   sink->print = opts->print;
+  sink->journal = opts->journal;
   sink->emitter.sample = sample;
   sink->emitter.reject = reject;
   sink->emitter.arg = sink;

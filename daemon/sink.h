@@ -17,6 +17,7 @@
 #ifndef VG_SINK_H
 #define VG_SINK_H
 
+#include "daemon/journal.h"
 #include "daemon/sample.h"
 #include "daemon/store.h"
 
@@ -33,6 +34,9 @@ struct vg_sink_options {
   size_t nconst;
   int64_t stale_after_ms; /* for the sources this sink creates */
   FILE *print;            /* --test: also print every accepted sample */
+  /* Every accepted sample is also appended here, for the push exporters;
+   * NULL when there are none. */
+  struct vg_journal *journal;
 };
 
 struct vg_sink_stats {
@@ -40,6 +44,9 @@ struct vg_sink_stats {
   uint64_t rejected[VG_REJECT_REASON_COUNT];
   uint64_t round_samples; /* accepted in the last finished round */
   uint64_t round_rejected;
+  /* Accepted but refused by the journal (shutting down, or more waiting
+   * for the disk than it holds): these never reach the push exporters. */
+  uint64_t journal_refused;
 };
 
 #define VG_SINK_RECENT 20

@@ -90,6 +90,41 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   return o;
 }
 
+static cJSON *exporter_status(const struct vg_daemon *d,
+                              const struct vg_exporter_instance *e) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", e->name);
+  cJSON_AddStringToObject(o, "type", e->type->name);
+  const struct vg_pusher_stats *ps =
+      e->pusher ? vg_pusher_stats(e->pusher) : e->last_stats;
+  struct vg_journal_reader *r;
+  if (!ps || !d->journal || vg_journal_reader(d->journal, e->name, &r) < 0)
+    return o;
+  struct vg_journal_reader_stats rs;
+  vg_journal_reader_stats(r, &rs);
+  cJSON_AddStringToObject(o, "state",
+                          ps->backoff_ms   ? "backing off"
+                          : rs.lag_records ? "sending"
+                                           : "up to date");
+  cJSON_AddNumberToObject(o, "sent_samples", (double)ps->sent);
+  cJSON_AddNumberToObject(o, "retried_samples", (double)ps->retried);
+  cJSON *dropped = cJSON_AddObjectToObject(o, "dropped_samples");
+  for (size_t k = 0; k < ps->ndropped; k++)
+    cJSON_AddNumberToObject(dropped, ps->dropped[k].reason,
+                            (double)ps->dropped[k].count);
+  cJSON_AddNumberToObject(o, "journal_dropped_samples",
+                          (double)rs.dropped_records);
+  cJSON_AddNumberToObject(o, "lag_samples", (double)rs.lag_records);
+  add_time(o, "oldest_undelivered", rs.lag_records ? rs.oldest_ts_ms : 0);
+  add_time(o, "last_success", ps->last_success_ms);
+  cJSON_AddNumberToObject(o, "backoff_seconds", (double)ps->backoff_ms / 1e3);
+  if (ps->last_error)
+    cJSON_AddStringToObject(o, "last_error", ps->last_error);
+  else
+    cJSON_AddNullToObject(o, "last_error");
+  return o;
+}
+
 static cJSON *status_json(const struct vg_daemon *d) {
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "version", VG_VERSION);
@@ -114,11 +149,17 @@ static cJSON *status_json(const struct vg_daemon *d) {
   for (size_t i = 0; gen && i < gen->ncollectors; i++)
     cJSON_AddItemToArray(cols, collector_status(&gen->collectors[i]));
   cJSON *exps = cJSON_AddArrayToObject(root, "exporters");
-  for (size_t i = 0; gen && i < gen->nexporters; i++) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", gen->exporters[i].name);
-    cJSON_AddStringToObject(o, "type", gen->exporters[i].type->name);
-    cJSON_AddItemToArray(exps, o);
+  for (size_t i = 0; gen && i < gen->nexporters; i++)
+    cJSON_AddItemToArray(exps, exporter_status(d, &gen->exporters[i]));
+  if (d->journal) {
+    struct vg_journal_stats js;
+    vg_journal_stats(d->journal, &js);
+    cJSON *j = cJSON_AddObjectToObject(root, "journal");
+    cJSON_AddNumberToObject(j, "bytes", (double)js.bytes);
+    cJSON_AddNumberToObject(j, "segments", (double)js.segments);
+    cJSON_AddNumberToObject(j, "appended_samples", (double)js.appended_records);
+    cJSON_AddNumberToObject(j, "corrupt_samples", (double)js.corrupt_records);
+    cJSON_AddNumberToObject(j, "last_fsync_seconds", js.last_fsync_seconds);
   }
   return root;
 }

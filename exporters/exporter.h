@@ -2,19 +2,29 @@
  *
  * Like collectors: a const type table, and an instance owned by the
  * daemon.  Pull exporters (prometheus) register HTTP routes on start and
- * answer from the store; push exporters (InfluxDB, remote_write) arrive
- * with the journal.
+ * answer from the store.  Push exporters (InfluxDB, remote_write) have a
+ * `flush`: the daemon reads batches from the journal through the
+ * instance's own cursor (daemon/pusher.c) and hands each to flush, which
+ * answers OK (advance), RETRY (transient: keep the batch, back off) or
+ * DROP (permanent: count it, log the server's answer, advance).  The
+ * daemon owns batching, backoff, max_age and the accounting, so every
+ * push exporter only encodes and sends.
  *
- * Error contract: 0 or a negative errno-style code.
+ * Error contract: 0 or a negative errno-style code; a function that
+ * returns an error never calls its callback.
  */
 #ifndef VG_EXPORTER_H
 #define VG_EXPORTER_H
 
 #include "daemon/conf.h"
 #include "daemon/confmap.h"
+#include "daemon/curl_uv.h"
 #include "daemon/http.h"
+#include "daemon/journal.h"
 #include "daemon/store.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct vg_daemon;
@@ -23,9 +33,28 @@ struct vg_exporter_env {
   uv_loop_t *loop;
   struct vg_store *store;
   struct vg_http *http;     /* NULL in --test runs */
+  struct vg_curl *curl;     /* the daemon's HTTP client */
   struct vg_daemon *daemon; /* for the self-metrics */
   const char *name;
 };
+
+enum vg_flush_status { VG_FLUSH_OK, VG_FLUSH_RETRY, VG_FLUSH_DROP };
+
+struct vg_flush_result {
+  enum vg_flush_status status;
+  /* OK: points of the batch the sink refused (a partial write); they are
+   * counted as dropped with `reason`, the rest arrived.  DROP: ignored,
+   * the whole batch is dropped with `reason`. */
+  size_t rejected;
+  const char *reason;     /* the `reason` label: "bad_request", ... */
+  const char *message;    /* the server's answer, for the log and status */
+  int64_t retry_after_ms; /* RETRY: the server's Retry-After; 0: back off */
+  /* RETRY because of the configuration (bad credentials, no such
+   * database): the data waits, and the reason is logged as an error. */
+  bool misconfigured;
+};
+
+typedef void (*vg_flush_done)(void *arg, const struct vg_flush_result *r);
 
 struct vg_exporter_type {
   const char *name;
@@ -33,7 +62,12 @@ struct vg_exporter_type {
   const struct vg_cfg_key *const *config_tables;
   int (*configure)(void **ctx, const cJSON *cfg, struct vg_cfg_err *err);
   int (*start)(void *ctx, const struct vg_exporter_env *env);
-  /* Synchronous: removes routes, stops serving. */
+  /* Push types only (NULL for pull types): sends the records, in journal
+   * order, and calls done exactly once. */
+  int (*flush)(void *ctx, const struct vg_journal_record *records, size_t n,
+               vg_flush_done done, void *arg);
+  /* Synchronous: removes routes, cancels a flush in flight (its done is
+   * then never called), stops serving. */
   void (*stop)(void *ctx);
   void (*destroy)(void *ctx);
 };

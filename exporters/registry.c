@@ -4,9 +4,13 @@
 #include <string.h>
 
 extern const struct vg_exporter_type vg_exporter_prometheus;
+extern const struct vg_exporter_type vg_exporter_remote_write;
+extern const struct vg_exporter_type vg_exporter_influxdb;
 
 const struct vg_exporter_type *const vg_exporter_types[] = {
     &vg_exporter_prometheus,
+    &vg_exporter_remote_write,
+    &vg_exporter_influxdb,
     NULL,
 };
 

@@ -10,7 +10,8 @@ packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
   libsnappy-dev
   python3 curl ca-certificates valgrind clang-format
-  prometheus prometheus-pushgateway"
+  prometheus prometheus-pushgateway influxdb influxdb-client
+  victoria-metrics"
 
 missing=""
 for p in $packages; do

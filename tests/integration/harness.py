@@ -188,22 +188,25 @@ class Daemon:
 class Prometheus:
     """A real Prometheus (Debian's package) scraping the given targets."""
 
-    def __init__(self, workdir, targets, scrape_interval="1s", extra_yaml=""):
+    def __init__(self, workdir, targets, scrape_interval="1s", extra_yaml="",
+                 extra_args=()):
         self.workdir = workdir
         self.port = free_port()
         cfg = os.path.join(workdir, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: %s\n  scrape_timeout: 1s\n"
-                    "scrape_configs:\n  - job_name: villagemetrics\n"
-                    "    static_configs:\n      - targets: [%s]\n%s"
-                    % (scrape_interval, ", ".join("'127.0.0.1:%d'" % t for t in targets),
-                       extra_yaml))
+                    % scrape_interval)
+            if targets:
+                f.write("scrape_configs:\n  - job_name: villagemetrics\n"
+                        "    static_configs:\n      - targets: [%s]\n"
+                        % ", ".join("'127.0.0.1:%d'" % t for t in targets))
+            f.write(extra_yaml)
         self.log = open(os.path.join(workdir, "prometheus.log"), "ab")
         self.proc = subprocess.Popen(
             ["prometheus", "--config.file=" + cfg,
              "--storage.tsdb.path=" + os.path.join(workdir, "tsdb"),
              "--web.listen-address=127.0.0.1:%d" % self.port,
-             "--web.enable-lifecycle"],
+             "--web.enable-lifecycle"] + list(extra_args),
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_for("prometheus ready",
                  lambda: self.proc.poll() is None and
@@ -243,3 +246,98 @@ class TempDir:
 
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class VictoriaMetrics:
+    """Debian's victoria-metrics on a free (or given) port; it accepts
+    remote write (/api/v1/write) and line protocol (/write,
+    /api/v2/write).  Identical samples are kept once, so a batch sent
+    twice after a crash counts once."""
+
+    def __init__(self, workdir, port=None):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.data = os.path.join(workdir, "vm-data")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(os.path.join(self.workdir, "vm.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["victoria-metrics", "-storageDataPath=" + self.data,
+             "-httpListenAddr=127.0.0.1:%d" % self.port,
+             "-dedup.minScrapeInterval=1ms", "-search.latencyOffset=0s",
+             "-retentionPeriod=100y"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for("victoria-metrics ready",
+                 lambda: self.proc.poll() is None and
+                 http_get(self.port, "/health")[0] == 200, timeout=60)
+
+    def export(self, match):
+        """{(name, labels...): [(ts_ms, value), ...]} of every series."""
+        http_get(self.port, "/internal/force_flush")
+        q = urllib.parse.urlencode({"match[]": match, "start": "0"})
+        status, _, body = http_get(self.port, "/api/v1/export?" + q)
+        assert status == 200, body
+        out = {}
+        for line in body.decode().splitlines():
+            if not line:
+                continue
+            s = json.loads(line)
+            key = frozenset(s["metric"].items())
+            out.setdefault(key, []).extend(zip(s["timestamps"], s["values"]))
+        for v in out.values():
+            v.sort()
+        return out
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class InfluxDB:
+    """Debian's InfluxDB 1.6 with its data in a temp dir."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        rpc = free_port()
+        root = os.path.join(workdir, "influx")
+        os.makedirs(root)
+        conf = os.path.join(root, "influxdb.conf")
+        with open(conf, "w") as f:
+            f.write('reporting-disabled = true\nbind-address = "127.0.0.1:%d"\n'
+                    '[meta]\n  dir = "%s/meta"\n[data]\n  dir = "%s/data"\n'
+                    '  wal-dir = "%s/wal"\n  query-log-enabled = false\n'
+                    '[http]\n  bind-address = "127.0.0.1:%d"\n'
+                    '  log-enabled = false\n[monitor]\n  store-enabled = false\n'
+                    % (rpc, root, root, root, self.port))
+        self.log = open(os.path.join(workdir, "influxd.log"), "ab")
+        self.proc = subprocess.Popen(["influxd", "-config", conf],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        wait_for("influxd ready", lambda: self.proc.poll() is None and
+                 http_get(self.port, "/ping")[0] == 204, timeout=60)
+
+    def query(self, q, db=None):
+        params = {"q": q, "epoch": "ms"}
+        if db:
+            params["db"] = db
+        status, _, body = http_get(self.port, "/query?" + urllib.parse.urlencode(params))
+        assert status == 200, body
+        return json.loads(body)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()

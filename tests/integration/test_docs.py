@@ -6,7 +6,7 @@ import re
 import subprocess
 import unittest
 
-from harness import BINARY, DATA, ROOT, WRAPPER, Daemon, TempDir
+from harness import BINARY, ROOT, WRAPPER, Daemon, TempDir, free_port
 
 
 def section(path, begin, end):
@@ -43,10 +43,15 @@ class TestDocs(unittest.TestCase):
         with open(os.path.join(ROOT, "docs", "metrics.md"), encoding="utf-8") as f:
             doc = f.read()
         with TempDir() as tmp:
+            # A push exporter too, so that its metrics and the journal's
+            # are on the page.
             d = Daemon({"collectors": [{
                 "type": "file", "path": "none/*.csv",
                 "metrics": {"village_population": "population"}}],
-                "exporters": [{"type": "prometheus"}]}, tmp)
+                "exporters": [{"type": "prometheus"}, {
+                    "type": "remote_write",
+                    "url": "http://127.0.0.1:%d/api/v1/write" % free_port()}]},
+                tmp)
             d.start()
             try:
                 names = set(re.findall(r"^(\w+)(?:\{| )", d.metrics_text(), re.M))

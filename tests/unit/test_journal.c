@@ -341,6 +341,31 @@ VG_TEST(append_and_read_back_across_segments) {
   teardown(&f);
 }
 
+VG_TEST(one_commit_larger_than_a_segment_spreads_over_several) {
+  struct fixture f;
+  setup(&f, 512, 1 << 20);
+  struct vg_journal_reader *r = reader(&f, "a");
+  append_range(&f, 1, 60); /* one commit, some 4 KB of records */
+  uint64_t firsts[32];
+  size_t nseg = list_segments(&f, firsts, 32);
+  ASSERT(nseg >= 6);
+  ASSERT_INT_EQ(jstats(&f).segments, nseg);
+  ASSERT_INT_EQ(firsts[0], 1);
+  /* No segment much over the size: each holds whole records. */
+  for (size_t i = 0; i < nseg; i++) {
+    char *path = segment_path(&f, firsts[i]);
+    struct stat st;
+    ASSERT(stat(path, &st) == 0);
+    ASSERT(st.st_size <= 512 + 200);
+    free(path);
+  }
+  uint64_t seqs[64];
+  ASSERT_INT_EQ(drain(&f, r, seqs, 64, 7), 60);
+  for (size_t i = 0; i < 60; i++)
+    ASSERT_INT_EQ(seqs[i], i + 1);
+  teardown(&f);
+}
+
 VG_TEST(group_commit_one_fsync) {
   struct fixture f;
   setup(&f, 0, 0);
@@ -787,6 +812,7 @@ VG_TEST(unreadable_cursor_starts_at_oldest) {
 
 VG_TEST_MAIN(VG_T(crc32c_and_round_trip),
              VG_T(append_and_read_back_across_segments),
+             VG_T(one_commit_larger_than_a_segment_spreads_over_several),
              VG_T(group_commit_one_fsync), VG_T(fsync_off_writes_without_fsync),
              VG_T(reopen_restores_cursor_and_seq),
              VG_T(close_commits_pending_appends),

@@ -1,0 +1,77 @@
+/* daemon/http_out.h - the HTTP requests of push exporters.
+ *
+ * What every exporter that POSTs somewhere needs, written once: the
+ * configuration keys of an HTTP client (url, timeout, credentials, TLS,
+ * extra headers) described in one table, and a reusable client that POSTs
+ * a body on the daemon's curl multi handle and hands back the status, the
+ * first bytes of the answer (for the log) and the server's Retry-After.
+ * Deciding what an answer means (OK, retry, drop) is the exporter's.
+ */
+#ifndef VG_HTTP_OUT_H
+#define VG_HTTP_OUT_H
+
+#include "daemon/confmap.h"
+#include "daemon/curl_uv.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vg_http_out_config {
+  char *url;
+  int64_t timeout_ms;
+  char *username; /* Basic auth, with password */
+  char *password; /* "@file:/path" keeps it out of the configuration */
+  char *bearer_token;
+  char *tls_ca_file;
+  bool tls_skip_verify;
+  bool gzip;            /* compress request bodies */
+  const cJSON *headers; /* {"Name": "value"}; borrowed during configure */
+  char **extra_headers; /* "Name: value", NULL-terminated; owned */
+};
+
+/* url, timeout, username, password, bearer_token, tls_ca_file,
+ * tls_skip_verify, gzip, headers. */
+extern const struct vg_cfg_key vg_http_out_keys[];
+
+/* Applies vg_http_out_keys to c and checks them: the url is http(s),
+ * username and bearer_token exclude each other, and no extra header may
+ * set one of `reserved` (NULL-terminated names, compared without case) or
+ * Authorization, Content-Encoding or Content-Length. */
+int vg_http_out_configure(struct vg_http_out_config *c, const cJSON *cfg,
+                          const char *const *reserved, struct vg_cfg_err *err);
+void vg_http_out_release(struct vg_http_out_config *c);
+
+struct vg_http_out;
+
+struct vg_http_out_response {
+  CURLcode result;   /* CURLE_OK when an answer came */
+  const char *error; /* curl's message when result is not CURLE_OK */
+  long status;       /* HTTP status; 0 without an answer */
+  const char *body;  /* the answer's first bytes (at most 4 KiB), NUL-
+                        terminated; valid during the callback */
+  size_t body_len;
+  int64_t retry_after_ms; /* from Retry-After (seconds or a date); 0 */
+};
+
+typedef void (*vg_http_out_done)(void *arg,
+                                 const struct vg_http_out_response *r);
+
+/* A client for one configured sink.  `fixed` are headers the exporter
+ * always sends ("Content-Type: application/x-protobuf", ...),
+ * NULL-terminated, copied.  The config must outlive the client. */
+struct vg_http_out *vg_http_out_new(struct vg_curl *curl,
+                                    const struct vg_http_out_config *c,
+                                    const char *const *fixed);
+/* Cancels a request in flight (its done never runs) and frees. */
+void vg_http_out_free(struct vg_http_out *h); /* NULL-safe */
+
+/* POSTs body to the configured url followed by `query` (may be NULL, e.g.
+ * "?db=villages&precision=ms").  The body is copied (and gzipped when
+ * configured), so the caller's memory is free on return.  One request at
+ * a time per client: -EBUSY otherwise.  0, or -errno and done never runs. */
+int vg_http_out_post(struct vg_http_out *h, const char *query, const char *body,
+                     size_t len, vg_http_out_done done, void *arg);
+void vg_http_out_cancel(struct vg_http_out *h);
+
+#endif

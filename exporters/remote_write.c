@@ -1,0 +1,414 @@
+/* exporters/remote_write.c - Prometheus remote write 1.0, pushed.
+ *
+ * Turns a batch of journal records into one WriteRequest (labels sorted
+ * with __name__, records of one series grouped, its samples in timestamp
+ * order; series in the order they first appear in the batch), sends it
+ * with the spec's headers through daemon/http_out, and says what the
+ * answer means: 2xx OK; 429 and 5xx RETRY (with Retry-After); network
+ * errors RETRY; 401/403/404 and redirects RETRY as misconfigured (the
+ * data waits for a fixed configuration); every other 4xx DROP, counted as
+ * out_of_order when the server says the samples are duplicates, out of
+ * order or too old (what a replay after a restart provokes), else as
+ * bad_request.
+ *
+ * Owns: its configuration, its HTTP client, and scratch arrays reused
+ * from one flush to the next, so that a steady state allocates nothing
+ * per sample.  Must never: retry a 4xx other than 401/403/404/429 (a bad
+ * batch would block the cursor forever), let the user's headers replace
+ * the protocol's, or call done after stop.
+ */
+#include "daemon/hashtab.h"
+#include "daemon/http_out.h"
+#include "daemon/mem.h"
+#include "daemon/remotewrite.h"
+#include "exporters/exporter.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A request larger than this is not sent: remote-write receivers refuse
+ * far smaller ones (Prometheus reads at most 32 MiB uncompressed). */
+#define MAX_REQUEST ((size_t)64 << 20)
+
+/* One record of the batch, in the array that is sorted to group series. */
+struct rec {
+  uint64_t hash; /* of the sorted label set, __name__ included */
+  size_t labels; /* first of its labels in rw->labels */
+  uint32_t nlabels;
+  uint32_t index; /* in the batch: journal order */
+};
+
+/* One series: a run of recs with the same label set. */
+struct group {
+  uint32_t first_index; /* the batch index of its first record */
+  size_t start, count;  /* in rw->recs */
+};
+
+struct remote_write {
+  struct vg_http_out_config http;
+  struct vg_http_out *client; /* owned; from start to destroy */
+
+  /* The flush in flight. */
+  vg_flush_done done;
+  void *done_arg;
+  size_t invalid; /* records left out of it: no valid series */
+
+  /* Scratch, owned, grown as needed and kept between flushes. */
+  struct vg_label *labels; /* every record's sorted labels, end to end */
+  size_t labels_cap;
+  struct rec *recs;
+  size_t recs_cap;
+  struct group *groups;
+  size_t groups_cap;
+  struct vg_rw_series *series;
+  size_t series_cap;
+  int64_t *ts;
+  double *values;
+  size_t ts_cap, values_cap;
+  struct vg_buf scratch, body;
+  char message[4200]; /* the answer as logged: status and server's words */
+};
+
+static const char *const fixed_headers[] = {VG_RW_HEADER_CONTENT_ENCODING,
+                                            VG_RW_HEADER_CONTENT_TYPE,
+                                            VG_RW_HEADER_VERSION, NULL};
+
+/* The headers the protocol fixes; Content-Encoding is always reserved by
+ * http_out. */
+static const char *const reserved_headers[] = {
+    "Content-Type", VG_RW_VERSION_HEADER, "User-Agent", NULL};
+
+static const struct vg_cfg_key *const remote_write_tables[] = {vg_http_out_keys,
+                                                               NULL};
+
+/* ---- configuration and life cycle ---- */
+
+static int remote_write_configure(void **ctx, const cJSON *cfg,
+                                  struct vg_cfg_err *err) {
+  /* Owned by the daemon through ctx; freed by remote_write_destroy. */
+  struct remote_write *rw = vg_calloc(1, sizeof *rw);
+  int rc = vg_http_out_configure(&rw->http, cfg, reserved_headers, err);
+  if (!rc && rw->http.gzip) {
+    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "gzip"),
+                      "\"gzip\": remote write bodies are compressed with "
+                      "snappy; gzip cannot be used");
+    vg_http_out_release(&rw->http);
+  }
+  if (rc) {
+    free(rw);
+    return rc;
+  }
+  /* The scratch holds the raw message and snappy's worst case for it
+   * (len + len / 6 + 32), so raw messages up to ~66 MiB fit. */
+  vg_buf_init(&rw->scratch, 2 * MAX_REQUEST + (MAX_REQUEST / 4));
+  vg_buf_init(&rw->body, MAX_REQUEST);
+  *ctx = rw;
+  return 0;
+}
+
+static int remote_write_start(void *ctx, const struct vg_exporter_env *env) {
+  struct remote_write *rw = ctx;
+  rw->client = vg_http_out_new(env->curl, &rw->http, fixed_headers);
+  return 0;
+}
+
+static void remote_write_stop(void *ctx) {
+  struct remote_write *rw = ctx;
+  if (rw->client)
+    vg_http_out_cancel(rw->client);
+  rw->done = NULL;
+}
+
+static void remote_write_destroy(void *ctx) {
+  struct remote_write *rw = ctx;
+  vg_http_out_free(rw->client);
+  vg_http_out_release(&rw->http);
+  free(rw->labels);
+  free(rw->recs);
+  free(rw->groups);
+  free(rw->series);
+  free(rw->ts);
+  free(rw->values);
+  vg_buf_free(&rw->scratch);
+  vg_buf_free(&rw->body);
+  free(rw);
+}
+
+/* ---- encoding ---- */
+
+/* Writes the record's labels, sorted by name with __name__, at `out`
+ * (room for nlabels + 1); empty values are left out, as Prometheus reads
+ * an empty label as an absent one.  Returns how many, or 0 when the set
+ * is not a valid series: no metric name, an empty label name, a label
+ * named __name__, or a name given twice. */
+static size_t sorted_labels(const struct vg_journal_record *r,
+                            struct vg_label *out) {
+  if (!r->metric || !*r->metric)
+    return 0;
+  size_t n = 0;
+  out[n++] = (struct vg_label){"__name__", r->metric};
+  for (size_t i = 0; i < r->nlabels; i++) {
+    struct vg_label l = r->labels[i];
+    if (!l.value[0])
+      continue;
+    /* Insertion sort: a series has a handful of labels. */
+    size_t j = n;
+    while (j > 0 && strcmp(out[j - 1].name, l.name) > 0) {
+      out[j] = out[j - 1];
+      j--;
+    }
+    out[j] = l;
+    n++;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!out[i].name[0] || (i > 0 && strcmp(out[i - 1].name, out[i].name) == 0))
+      return 0;
+  return n;
+}
+
+static uint64_t hash_labels(const struct vg_label *l, size_t n) {
+  uint64_t h = 0;
+  for (size_t i = 0; i < n; i++) {
+    /* The NULs keep {"ab","c"} apart from {"a","bc"}. */
+    h = vg_hash_bytes(l[i].name, strlen(l[i].name) + 1, h);
+    h = vg_hash_bytes(l[i].value, strlen(l[i].value) + 1, h);
+  }
+  return h;
+}
+
+struct sort_ctx {
+  const struct vg_label *labels;
+  const struct vg_journal_record *records;
+};
+
+static int compare_series(const struct rec *a, const struct rec *b,
+                          const struct vg_label *labels) {
+  if (a->hash != b->hash)
+    return a->hash < b->hash ? -1 : 1;
+  if (a->nlabels != b->nlabels)
+    return a->nlabels < b->nlabels ? -1 : 1;
+  for (size_t i = 0; i < a->nlabels; i++) {
+    const struct vg_label *x = &labels[a->labels + i];
+    const struct vg_label *y = &labels[b->labels + i];
+    int c = strcmp(x->name, y->name);
+    if (!c)
+      c = strcmp(x->value, y->value);
+    if (c)
+      return c;
+  }
+  return 0;
+}
+
+/* By series, then timestamp, then journal order (so that two samples of
+ * one series at one instant keep their order). */
+static int compare_recs(const void *pa, const void *pb, void *arg) {
+  const struct rec *a = pa, *b = pb;
+  const struct sort_ctx *s = arg;
+  int c = compare_series(a, b, s->labels);
+  if (c)
+    return c;
+  int64_t ta = s->records[a->index].ts_ms, tb = s->records[b->index].ts_ms;
+  if (ta != tb)
+    return ta < tb ? -1 : 1;
+  return a->index < b->index ? -1 : a->index > b->index;
+}
+
+static int compare_groups(const void *pa, const void *pb) {
+  const struct group *a = pa, *b = pb;
+  return a->first_index < b->first_index ? -1 : a->first_index > b->first_index;
+}
+
+/* Builds rw->series for the batch; returns how many series, and counts
+ * the records left out in rw->invalid. */
+static size_t group_series(struct remote_write *rw,
+                           const struct vg_journal_record *records, size_t n) {
+  size_t nlabels = 0;
+  for (size_t i = 0; i < n; i++)
+    nlabels += records[i].nlabels + 1;
+  if (nlabels > rw->labels_cap)
+    rw->labels =
+        vg_grow(rw->labels, &rw->labels_cap, nlabels, sizeof *rw->labels);
+  if (n > rw->recs_cap)
+    rw->recs = vg_grow(rw->recs, &rw->recs_cap, n, sizeof *rw->recs);
+  size_t nrecs = 0, at = 0;
+  rw->invalid = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t k = sorted_labels(&records[i], rw->labels + at);
+    if (!k) {
+      rw->invalid++;
+      continue;
+    }
+    rw->recs[nrecs++] = (struct rec){.hash = hash_labels(rw->labels + at, k),
+                                     .labels = at,
+                                     .nlabels = (uint32_t)k,
+                                     .index = (uint32_t)i};
+    at += k;
+  }
+  struct sort_ctx s = {rw->labels, records};
+  qsort_r(rw->recs, nrecs, sizeof *rw->recs, compare_recs, &s);
+
+  size_t ngroups = 0;
+  if (nrecs > rw->groups_cap)
+    rw->groups =
+        vg_grow(rw->groups, &rw->groups_cap, nrecs, sizeof *rw->groups);
+  struct group *g = NULL;
+  for (size_t i = 0; i < nrecs; i++) {
+    if (i == 0 || compare_series(&rw->recs[i - 1], &rw->recs[i], rw->labels)) {
+      g = &rw->groups[ngroups++];
+      *g = (struct group){.first_index = rw->recs[i].index, .start = i};
+    }
+    g->count++;
+    if (rw->recs[i].index < g->first_index)
+      g->first_index = rw->recs[i].index;
+  }
+  qsort(rw->groups, ngroups, sizeof *rw->groups, compare_groups);
+
+  if (nrecs > rw->ts_cap)
+    rw->ts = vg_grow(rw->ts, &rw->ts_cap, nrecs, sizeof *rw->ts);
+  if (nrecs > rw->values_cap)
+    rw->values =
+        vg_grow(rw->values, &rw->values_cap, nrecs, sizeof *rw->values);
+  if (ngroups > rw->series_cap)
+    rw->series =
+        vg_grow(rw->series, &rw->series_cap, ngroups, sizeof *rw->series);
+  size_t sample = 0;
+  for (size_t k = 0; k < ngroups; k++) {
+    const struct group *gr = &rw->groups[k];
+    const struct rec *first = &rw->recs[gr->start];
+    rw->series[k] = (struct vg_rw_series){
+        .labels = rw->labels + first->labels,
+        .nlabels = first->nlabels,
+        .ts_ms = rw->ts + sample,
+        .values = rw->values + sample,
+        .nsamples = gr->count,
+    };
+    for (size_t i = gr->start; i < gr->start + gr->count; i++) {
+      const struct vg_journal_record *r = &records[rw->recs[i].index];
+      rw->ts[sample] = r->ts_ms;
+      rw->values[sample++] = r->value;
+    }
+  }
+  return ngroups;
+}
+
+/* ---- the answer ---- */
+
+/* What the server says when samples it already has come again (a replay
+ * after a restart) or come too late: Prometheus's storage errors and
+ * VictoriaMetrics' words for the same. */
+static bool says_out_of_order(const char *body) {
+  static const char *const phrases[] = {"out of order sample",
+                                        "out-of-order sample",
+                                        "duplicate sample",
+                                        "out of bounds",
+                                        "too old sample",
+                                        "too small timestamp",
+                                        NULL};
+  for (size_t i = 0; phrases[i]; i++)
+    if (strcasestr(body, phrases[i]))
+      return true;
+  return false;
+}
+
+static void describe(struct remote_write *rw,
+                     const struct vg_http_out_response *r) {
+  size_t len = r->body_len;
+  while (len && (r->body[len - 1] == '\n' || r->body[len - 1] == '\r' ||
+                 r->body[len - 1] == ' '))
+    len--;
+  if (len)
+    snprintf(rw->message, sizeof rw->message, "HTTP %ld: %.*s", r->status,
+             (int)len, r->body);
+  else
+    snprintf(rw->message, sizeof rw->message, "HTTP %ld", r->status);
+}
+
+static void on_answer(void *arg, const struct vg_http_out_response *r) {
+  struct remote_write *rw = arg;
+  struct vg_flush_result f = {.status = VG_FLUSH_RETRY};
+  long s = r->status;
+  if (r->result != CURLE_OK) {
+    f.message = r->error;
+  } else {
+    describe(rw, r);
+    f.message = rw->message;
+    if (s >= 200 && s < 300) {
+      f.status = VG_FLUSH_OK;
+      f.message = NULL;
+      if (rw->invalid) {
+        f.rejected = rw->invalid;
+        f.reason = "invalid_series";
+        f.message = "records without a valid label set were left out";
+      }
+    } else if (s == 429 || s >= 500) {
+      f.retry_after_ms = r->retry_after_ms;
+    } else if (s == 401 || s == 403 || s == 404 || s < 400) {
+      f.retry_after_ms = r->retry_after_ms;
+      f.misconfigured = true;
+    } else {
+      f.status = VG_FLUSH_DROP;
+      f.reason = says_out_of_order(r->body) ? "out_of_order" : "bad_request";
+    }
+  }
+  vg_flush_done done = rw->done;
+  rw->done = NULL;
+  done(rw->done_arg, &f);
+}
+
+static int remote_write_flush(void *ctx,
+                              const struct vg_journal_record *records, size_t n,
+                              vg_flush_done done, void *arg) {
+  struct remote_write *rw = ctx;
+  if (!rw->client)
+    return -EINVAL;
+  if (rw->done)
+    return -EBUSY;
+  if (n > UINT32_MAX)
+    return -EMSGSIZE;
+  size_t nseries = group_series(rw, records, n);
+  struct vg_flush_result f = {.status = VG_FLUSH_OK};
+  if (!nseries) {
+    /* Nothing to send: every record was invalid (or there were none). */
+    f.rejected = rw->invalid;
+    f.reason = "invalid_series";
+    f.message = "records without a valid label set were left out";
+    done(arg, &f);
+    return 0;
+  }
+  int rc = vg_rw_encode_scratch(rw->series, nseries, &rw->scratch, &rw->body);
+  if (rc) {
+    /* Only -ENOSPC can come here (the series are valid by construction);
+     * a batch that size will never be accepted, and must not block the
+     * cursor. */
+    f.status = VG_FLUSH_DROP;
+    f.reason = "too_large";
+    snprintf(rw->message, sizeof rw->message,
+             "the batch of %zu samples encodes to more than %zu MiB: lower "
+             "batch_size",
+             n, MAX_REQUEST >> 20);
+    f.message = rw->message;
+    done(arg, &f);
+    return 0;
+  }
+  rw->done = done;
+  rw->done_arg = arg;
+  rc = vg_http_out_post(rw->client, NULL, rw->body.data, rw->body.len,
+                        on_answer, rw);
+  if (rc)
+    rw->done = NULL;
+  return rc;
+}
+
+const struct vg_exporter_type vg_exporter_remote_write = {
+    .name = "remote_write",
+    .description = "Pushes every sample from the journal to a Prometheus "
+                   "remote-write 1.0 receiver (Prometheus, VictoriaMetrics).",
+    .config_tables = remote_write_tables,
+    .configure = remote_write_configure,
+    .start = remote_write_start,
+    .flush = remote_write_flush,
+    .stop = remote_write_stop,
+    .destroy = remote_write_destroy,
+};

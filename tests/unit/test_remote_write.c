@@ -1,0 +1,561 @@
+/* Unit tests: the remote_write exporter against a local receiver made of
+ * the daemon's HTTP server and vg_rw_decode. */
+#include "daemon/http.h"
+#include "daemon/mem.h"
+#include "daemon/remotewrite.h"
+#include "exporters/exporter.h"
+#include "tests/vgtest.h"
+
+#include <errno.h>
+#include <stdbool.h>
+
+#define MAX_SERIES 256
+
+struct got_series {
+  char *labels; /* owned: "name=value,name=value" in the order sent */
+  size_t n;
+  int64_t *ts;    /* owned */
+  double *values; /* owned */
+};
+
+struct fixture {
+  uv_loop_t loop;
+  struct vg_http *http;
+  struct vg_curl *curl;
+  struct vg_conf_doc *doc;
+  cJSON *cfg;
+  const struct vg_exporter_type *type;
+  void *ctx;
+  /* The receiver: what it decoded, and what it answers. */
+  unsigned requests;
+  struct got_series series[MAX_SERIES];
+  size_t nseries;
+  char decode_error[256];
+  char *content_encoding, *content_type, *version, *user_agent, *scope;
+  unsigned status;
+  const char *retry_after;
+  const char *answer;
+  const char *location;
+  struct vg_http_request *held;
+  /* The exporter's answer. */
+  unsigned dones;
+  struct vg_flush_result r;
+  char *r_message; /* owned copy */
+  unsigned closed;
+};
+
+static void forget(struct fixture *fx) {
+  for (size_t i = 0; i < fx->nseries; i++) {
+    free(fx->series[i].labels);
+    free(fx->series[i].ts);
+    free(fx->series[i].values);
+  }
+  fx->nseries = 0;
+  free(fx->content_encoding);
+  free(fx->content_type);
+  free(fx->version);
+  free(fx->user_agent);
+  free(fx->scope);
+  fx->content_encoding = fx->content_type = fx->version = fx->user_agent =
+      fx->scope = NULL;
+  fx->decode_error[0] = '\0';
+}
+
+static char *dup_or_null(const char *s) {
+  return s ? vg_strdup(s) : NULL;
+}
+
+static void on_series(void *arg, const struct vg_label *labels, size_t n,
+                      const int64_t *ts, const double *values, size_t ns) {
+  struct fixture *fx = arg;
+  ASSERT(fx->nseries < MAX_SERIES);
+  struct got_series *g = &fx->series[fx->nseries++];
+  struct vg_buf b;
+  vg_buf_init(&b, 1 << 16);
+  for (size_t i = 0; i < n; i++)
+    vg_buf_printf(&b, "%s%s=%s", i ? "," : "", labels[i].name, labels[i].value);
+  size_t len;
+  g->labels = vg_buf_take(&b, &len);
+  g->n = ns;
+  g->ts = vg_malloc((ns + 1) * sizeof *g->ts);
+  g->values = vg_malloc((ns + 1) * sizeof *g->values);
+  memcpy(g->ts, ts, ns * sizeof *ts);
+  memcpy(g->values, values, ns * sizeof *values);
+}
+
+static void receive(void *arg, struct vg_http_request *req) {
+  struct fixture *fx = arg;
+  forget(fx);
+  fx->requests++;
+  fx->content_encoding = dup_or_null(vg_http_header(req, "Content-Encoding"));
+  fx->content_type = dup_or_null(vg_http_header(req, "Content-Type"));
+  fx->version =
+      dup_or_null(vg_http_header(req, "X-Prometheus-Remote-Write-Version"));
+  fx->user_agent = dup_or_null(vg_http_header(req, "User-Agent"));
+  fx->scope = dup_or_null(vg_http_header(req, "X-Scope-OrgID"));
+  size_t len;
+  const char *body = vg_http_body(req, &len);
+  struct vg_rw_visitor v = {.series = on_series, .arg = fx};
+  if (vg_rw_decode(body, len, 64 << 20, &v, fx->decode_error,
+                   sizeof fx->decode_error) != 0) {
+    vg_http_respond(req, 400, "text/plain", vg_strdup("undecodable"), 11);
+    return;
+  }
+  if (fx->retry_after)
+    vg_http_add_header(req, "Retry-After", fx->retry_after);
+  if (fx->location)
+    vg_http_add_header(req, "Location", fx->location);
+  size_t alen = fx->answer ? strlen(fx->answer) : 0;
+  vg_http_respond(req, fx->status, "text/plain",
+                  alen ? vg_strdup(fx->answer) : NULL, alen);
+}
+
+static void hold(void *arg, struct vg_http_request *req) {
+  struct fixture *fx = arg;
+  fx->requests++;
+  fx->held = req;
+}
+
+static void on_flushed(void *arg, const struct vg_flush_result *r) {
+  struct fixture *fx = arg;
+  fx->dones++;
+  fx->r = *r;
+  free(fx->r_message);
+  fx->r_message = dup_or_null(r->message);
+  fx->r.message = fx->r_message;
+}
+
+static void closed(void *arg) {
+  ((struct fixture *)arg)->closed++;
+}
+
+static int configure(struct fixture *fx, const char *json,
+                     struct vg_cfg_err *err) {
+  char text[1024];
+  const char *port = strstr(json, "PORT");
+  if (port)
+    snprintf(text, sizeof text, "%.*s%u%s", (int)(port - json), json,
+             vg_http_port(fx->http), port + 4);
+  else
+    snprintf(text, sizeof text, "%s", json);
+  cJSON_Delete(fx->cfg);
+  fx->cfg = NULL;
+  err->doc = fx->doc;
+  ASSERT_INT_EQ(
+      vg_conf_parse(fx->doc, "rw.json", text, strlen(text), &fx->cfg, err), 0);
+  return fx->type->configure(&fx->ctx, fx->cfg, err);
+}
+
+static void setup_with(struct fixture *fx, const char *json) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  ASSERT(uv_loop_init(&fx->loop) == 0);
+  char error[256];
+  ASSERT_INT_EQ(vg_http_new(&fx->loop, "127.0.0.1:0", NULL, &fx->http, error,
+                            sizeof error),
+                0);
+  ASSERT_INT_EQ(vg_http_route(fx->http, "POST", "/api/v1/write", 64 << 20,
+                              receive, fx, fx),
+                0);
+  ASSERT_INT_EQ(
+      vg_http_route(fx->http, "POST", "/hold", 64 << 20, hold, fx, fx), 0);
+  ASSERT_INT_EQ(vg_curl_new(&fx->loop, &fx->curl), 0);
+  fx->doc = vg_conf_doc_new();
+  fx->type = vg_exporter_type_find("remote_write");
+  ASSERT(fx->type != NULL);
+  ASSERT(fx->type->flush != NULL);
+  struct vg_cfg_err err = {0};
+  if (configure(fx, json, &err))
+    VG_FAIL("%s", err.msg);
+  struct vg_exporter_env env = {
+      .loop = &fx->loop, .curl = fx->curl, .name = "rw"};
+  ASSERT_INT_EQ(fx->type->start(fx->ctx, &env), 0);
+  fx->status = 204;
+}
+
+static void setup(struct fixture *fx) {
+  setup_with(fx, "{\"url\": \"http://127.0.0.1:PORT/api/v1/write\"}");
+}
+
+static void teardown(struct fixture *fx) {
+  fx->type->stop(fx->ctx);
+  fx->type->destroy(fx->ctx);
+  if (fx->held)
+    vg_http_respond(fx->held, 204, "text/plain", NULL, 0);
+  vg_curl_close(fx->curl, closed, fx);
+  vg_http_close(fx->http, closed, fx);
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(fx->closed, 2);
+  ASSERT(uv_loop_close(&fx->loop) == 0);
+  forget(fx);
+  free(fx->r_message);
+  cJSON_Delete(fx->cfg);
+  vg_conf_doc_free(fx->doc);
+  curl_global_cleanup();
+}
+
+static void flush(struct fixture *fx, const struct vg_journal_record *recs,
+                  size_t n) {
+  unsigned before = fx->dones;
+  ASSERT_INT_EQ(fx->type->flush(fx->ctx, recs, n, on_flushed, fx), 0);
+  while (fx->dones == before)
+    uv_run(&fx->loop, UV_RUN_ONCE);
+  ASSERT_INT_EQ(fx->dones, before + 1);
+}
+
+static const struct vg_label chuanyan[] = {{"village", "Chuanyan"},
+                                           {"county", "Xiji"}};
+static const struct vg_label chuanyan2[] = {{"county", "Xiji"},
+                                            {"village", "Chuanyan"}};
+static const struct vg_label chuanyan_crop[] = {
+    {"crop", ""}, {"village", "Chuanyan"}, {"county", "Xiji"}};
+static const struct vg_label dawan[] = {
+    {"village", "Dawan"}, {"county", "Xiji"}, {"Zone", "north"}};
+
+/* Three series, interleaved and out of timestamp order. */
+static const struct vg_journal_record batch[] = {
+    {"poverty_rate", chuanyan, 2, 0.12, 1700000003000, 1},
+    {"households", chuanyan2, 2, 5, 1700000001000, 2},
+    {"poverty_rate", chuanyan2, 2, 0.10, 1700000001000, 3},
+    {"poverty_rate", dawan, 3, 0.3, 1700000002000, 4},
+    {"poverty_rate", chuanyan, 2, 0.11, 1700000002000, 5},
+    {"households", chuanyan_crop, 3, 6, 1700000002000, 6},
+};
+
+VG_TEST(series_grouped_sorted_and_headers) {
+  struct fixture fx = {0};
+  setup(&fx);
+  flush(&fx, batch, 6);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 0);
+  ASSERT(fx.r.message == NULL);
+  ASSERT_STR_EQ(fx.decode_error, "");
+  ASSERT_STR_EQ(fx.content_encoding, "snappy");
+  ASSERT_STR_EQ(fx.content_type, "application/x-protobuf");
+  ASSERT_STR_EQ(fx.version, "0.1.0");
+  ASSERT_STR_EQ(fx.user_agent, "villagemetricsd/" VG_VERSION);
+  /* In the order each series first appears; labels sorted by name in
+   * byte order (upper case before "__name__"); empty values left out. */
+  ASSERT_INT_EQ(fx.nseries, 3);
+  ASSERT_STR_EQ(fx.series[0].labels,
+                "__name__=poverty_rate,county=Xiji,village=Chuanyan");
+  ASSERT_INT_EQ(fx.series[0].n, 3);
+  ASSERT_INT_EQ(fx.series[0].ts[0], 1700000001000);
+  ASSERT_INT_EQ(fx.series[0].ts[1], 1700000002000);
+  ASSERT_INT_EQ(fx.series[0].ts[2], 1700000003000);
+  ASSERT_DBL_EQ(fx.series[0].values[0], 0.10);
+  ASSERT_DBL_EQ(fx.series[0].values[1], 0.11);
+  ASSERT_DBL_EQ(fx.series[0].values[2], 0.12);
+  ASSERT_STR_EQ(fx.series[1].labels,
+                "__name__=households,county=Xiji,village=Chuanyan");
+  ASSERT_INT_EQ(fx.series[1].n, 2);
+  ASSERT_INT_EQ(fx.series[1].ts[0], 1700000001000);
+  ASSERT_INT_EQ(fx.series[1].ts[1], 1700000002000);
+  ASSERT_DBL_EQ(fx.series[1].values[0], 5);
+  ASSERT_DBL_EQ(fx.series[1].values[1], 6);
+  ASSERT_STR_EQ(fx.series[2].labels,
+                "Zone=north,__name__=poverty_rate,county=Xiji,village=Dawan");
+  ASSERT_INT_EQ(fx.series[2].n, 1);
+  ASSERT_INT_EQ(fx.series[2].ts[0], 1700000002000);
+  ASSERT_DBL_EQ(fx.series[2].values[0], 0.3);
+  /* The same batch again, with the scratch memory reused. */
+  flush(&fx, batch, 6);
+  ASSERT_INT_EQ(fx.requests, 2);
+  ASSERT_INT_EQ(fx.nseries, 3);
+  ASSERT_STR_EQ(fx.series[2].labels,
+                "Zone=north,__name__=poverty_rate,county=Xiji,village=Dawan");
+  teardown(&fx);
+}
+
+VG_TEST(equal_timestamps_keep_journal_order) {
+  struct fixture fx = {0};
+  setup(&fx);
+  const struct vg_journal_record recs[] = {
+      {"income", chuanyan, 2, 2, 5000, 1},
+      {"income", chuanyan2, 2, 1, 4000, 2},
+      {"income", chuanyan, 2, 3, 5000, 3},
+  };
+  flush(&fx, recs, 3);
+  ASSERT_INT_EQ(fx.nseries, 1);
+  ASSERT_INT_EQ(fx.series[0].n, 3);
+  ASSERT_INT_EQ(fx.series[0].ts[0], 4000);
+  ASSERT_INT_EQ(fx.series[0].ts[1], 5000);
+  ASSERT_INT_EQ(fx.series[0].ts[2], 5000);
+  ASSERT_DBL_EQ(fx.series[0].values[0], 1);
+  ASSERT_DBL_EQ(fx.series[0].values[1], 2);
+  ASSERT_DBL_EQ(fx.series[0].values[2], 3);
+  teardown(&fx);
+}
+
+VG_TEST(ten_thousand_interleaved_records) {
+  struct fixture fx = {0};
+  setup(&fx);
+  enum { SERIES = 100, PER = 100, N = SERIES * PER };
+  struct vg_journal_record *recs = vg_calloc(N, sizeof *recs);
+  struct vg_label *labels = vg_calloc(N * 2, sizeof *labels);
+  char(*villages)[16] = vg_calloc(SERIES, sizeof *villages);
+  for (int s = 0; s < SERIES; s++)
+    snprintf(villages[s], sizeof villages[s], "V%03d", s);
+  /* Round robin over the series, newest sample first. */
+  for (int i = 0; i < N; i++) {
+    int s = i % SERIES, k = i / SERIES;
+    labels[2 * i] = (struct vg_label){"village", villages[s]};
+    labels[2 * i + 1] = (struct vg_label){"county", "Xiji"};
+    recs[i] = (struct vg_journal_record){"poverty_rate",
+                                         &labels[2 * i],
+                                         2,
+                                         s + k / 1000.0,
+                                         1700000000000 + (PER - k) * 1000,
+                                         (uint64_t)i + 1};
+  }
+  for (int round = 0; round < 2; round++) {
+    flush(&fx, recs, N);
+    ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+    ASSERT_STR_EQ(fx.decode_error, "");
+    ASSERT_INT_EQ(fx.nseries, SERIES);
+    for (int s = 0; s < SERIES; s++) {
+      char want[96];
+      snprintf(want, sizeof want,
+               "__name__=poverty_rate,county=Xiji,village=%s", villages[s]);
+      ASSERT_STR_EQ(fx.series[s].labels, want);
+      ASSERT_INT_EQ(fx.series[s].n, PER);
+      for (int j = 0; j < PER; j++) {
+        int k = PER - 1 - j; /* the oldest was sent last */
+        ASSERT_INT_EQ(fx.series[s].ts[j], 1700000000000 + (PER - k) * 1000);
+        ASSERT_DBL_EQ(fx.series[s].values[j], s + k / 1000.0);
+      }
+    }
+  }
+  free(recs);
+  free(labels);
+  free(villages);
+  teardown(&fx);
+}
+
+VG_TEST(invalid_series_are_left_out_and_counted) {
+  struct fixture fx = {0};
+  setup(&fx);
+  static const struct vg_label named[] = {{"__name__", "x"}};
+  static const struct vg_label twice[] = {{"village", "A"}, {"village", "B"}};
+  static const struct vg_label unnamed[] = {{"", "A"}};
+  const struct vg_journal_record recs[] = {
+      {"poverty_rate", named, 1, 1, 1000, 1},
+      {"poverty_rate", chuanyan, 2, 0.5, 1000, 2},
+      {"poverty_rate", twice, 2, 1, 1000, 3},
+      {"", chuanyan, 2, 1, 1000, 4},
+      {"poverty_rate", unnamed, 1, 1, 1000, 5},
+  };
+  flush(&fx, recs, 5);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 4);
+  ASSERT_STR_EQ(fx.r.reason, "invalid_series");
+  ASSERT_STR_EQ(fx.r.message,
+                "records without a valid label set were left out");
+  ASSERT_INT_EQ(fx.nseries, 1);
+  ASSERT_STR_EQ(fx.series[0].labels,
+                "__name__=poverty_rate,county=Xiji,village=Chuanyan");
+  /* Nothing valid at all: nothing is sent, and the answer says so. */
+  ASSERT_INT_EQ(fx.type->flush(fx.ctx, recs, 1, on_flushed, &fx), 0);
+  ASSERT_INT_EQ(fx.dones, 2);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 1);
+  ASSERT_STR_EQ(fx.r.reason, "invalid_series");
+  ASSERT_INT_EQ(fx.requests, 1);
+  teardown(&fx);
+}
+
+struct answer_case {
+  unsigned status;
+  const char *retry_after;
+  const char *body;
+  enum vg_flush_status want;
+  const char *reason;
+  const char *message;
+  int64_t retry_after_ms;
+  bool misconfigured;
+};
+
+VG_TEST(answers_are_classified) {
+  static const struct answer_case cases[] = {
+      {204, NULL, NULL, VG_FLUSH_OK, NULL, NULL, 0, false},
+      {200, NULL, "ok\n", VG_FLUSH_OK, NULL, NULL, 0, false},
+      {500, NULL, "boom\n", VG_FLUSH_RETRY, NULL, "HTTP 500: boom", 0, false},
+      {503, "30", "busy", VG_FLUSH_RETRY, NULL, "HTTP 503: busy", 30000, false},
+      {429, "5", NULL, VG_FLUSH_RETRY, NULL, "HTTP 429", 5000, false},
+      {401, NULL, "Unauthorized", VG_FLUSH_RETRY, NULL,
+       "HTTP 401: Unauthorized", 0, true},
+      {403, NULL, "forbidden", VG_FLUSH_RETRY, NULL, "HTTP 403: forbidden", 0,
+       true},
+      {404, NULL, "404 page not found\n", VG_FLUSH_RETRY, NULL,
+       "HTTP 404: 404 page not found", 0, true},
+      {400, NULL,
+       "out of order sample for series "
+       "{__name__=\"poverty_rate\"}\n",
+       VG_FLUSH_DROP, "out_of_order",
+       "HTTP 400: out of order sample for series {__name__=\"poverty_rate\"}",
+       0, false},
+      {400, NULL, "duplicate sample for timestamp\n", VG_FLUSH_DROP,
+       "out_of_order", "HTTP 400: duplicate sample for timestamp", 0, false},
+      {400, NULL, "out of bounds\n", VG_FLUSH_DROP, "out_of_order",
+       "HTTP 400: out of bounds", 0, false},
+      {400, NULL, "too old sample", VG_FLUSH_DROP, "out_of_order",
+       "HTTP 400: too old sample", 0, false},
+      {400, NULL, "invalid metric name \"1x\"", VG_FLUSH_DROP, "bad_request",
+       "HTTP 400: invalid metric name \"1x\"", 0, false},
+      {413, NULL, "request too large", VG_FLUSH_DROP, "bad_request",
+       "HTTP 413: request too large", 0, false},
+      {422, NULL, NULL, VG_FLUSH_DROP, "bad_request", "HTTP 422", 0, false},
+  };
+  struct fixture fx = {0};
+  setup(&fx);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const struct answer_case *c = &cases[i];
+    fx.status = c->status;
+    fx.retry_after = c->retry_after;
+    fx.answer = c->body;
+    flush(&fx, batch, 6);
+    fprintf(stderr, "case %zu: HTTP %u\n", i, c->status);
+    ASSERT_INT_EQ(fx.r.status, c->want);
+    ASSERT_INT_EQ(fx.r.rejected, 0);
+    if (c->reason)
+      ASSERT_STR_EQ(fx.r.reason, c->reason);
+    else
+      ASSERT(fx.r.reason == NULL);
+    if (c->message)
+      ASSERT_STR_EQ(fx.r.message, c->message);
+    else
+      ASSERT(fx.r.message == NULL);
+    ASSERT_INT_EQ(fx.r.retry_after_ms, c->retry_after_ms);
+    ASSERT_INT_EQ(fx.r.misconfigured, c->misconfigured);
+  }
+  teardown(&fx);
+}
+
+VG_TEST(redirect_is_a_configuration_error) {
+  struct fixture fx = {0};
+  setup(&fx);
+  fx.status = 301;
+  fx.location = "https://elsewhere/api/v1/write";
+  flush(&fx, batch, 6);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
+  ASSERT(fx.r.misconfigured);
+  ASSERT_STR_EQ(fx.r.message, "HTTP 301");
+  ASSERT_INT_EQ(fx.requests, 1);
+  teardown(&fx);
+}
+
+VG_TEST(network_error_is_retried) {
+  struct fixture fx = {0};
+  /* A port nobody listens on: bind one, then close it. */
+  ASSERT(uv_loop_init(&fx.loop) == 0);
+  uv_tcp_t probe;
+  struct sockaddr_in addr;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  uv_tcp_init(&fx.loop, &probe);
+  uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0);
+  int len = sizeof addr;
+  uv_tcp_getsockname(&probe, (struct sockaddr *)&addr, &len);
+  uv_close((uv_handle_t *)&probe, NULL);
+  uv_run(&fx.loop, UV_RUN_DEFAULT);
+  ASSERT(uv_loop_close(&fx.loop) == 0);
+  char json[128];
+  snprintf(json, sizeof json, "{\"url\": \"http://127.0.0.1:%u/api/v1/write\"}",
+           ntohs(addr.sin_port));
+  setup_with(&fx, json);
+  flush(&fx, batch, 6);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
+  ASSERT(!fx.r.misconfigured);
+  ASSERT_INT_EQ(fx.r.retry_after_ms, 0);
+  ASSERT_CONTAINS(fx.r.message, "onnect");
+  teardown(&fx);
+}
+
+VG_TEST(stop_cancels_the_flush_in_flight) {
+  struct fixture fx = {0};
+  setup_with(&fx, "{\"url\": \"http://127.0.0.1:PORT/hold\"}");
+  ASSERT_INT_EQ(fx.type->flush(fx.ctx, batch, 6, on_flushed, &fx), 0);
+  /* One flush at a time. */
+  ASSERT_INT_EQ(fx.type->flush(fx.ctx, batch, 6, on_flushed, &fx), -EBUSY);
+  while (!fx.held)
+    uv_run(&fx.loop, UV_RUN_ONCE);
+  fx.type->stop(fx.ctx);
+  vg_http_respond(fx.held, 204, "text/plain", NULL, 0);
+  fx.held = NULL;
+  for (int i = 0; i < 20; i++)
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+  ASSERT_INT_EQ(fx.dones, 0);
+  teardown(&fx);
+}
+
+VG_TEST(extra_headers_and_auth) {
+  struct fixture fx = {0};
+  setup_with(&fx, "{\"url\": \"http://127.0.0.1:PORT/api/v1/write\", "
+                  "\"headers\": {\"X-Scope-OrgID\": \"ningxia\"}, "
+                  "\"bearer_token\": \"t0k\"}");
+  flush(&fx, batch, 6);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_STR_EQ(fx.scope, "ningxia");
+  ASSERT_STR_EQ(fx.content_type, "application/x-protobuf");
+  teardown(&fx);
+}
+
+static const char *config_error(const char *json) {
+  static struct vg_cfg_err err;
+  struct fixture fx = {0};
+  fx.doc = vg_conf_doc_new();
+  fx.type = vg_exporter_type_find("remote_write");
+  memset(&err, 0, sizeof err);
+  err.doc = fx.doc;
+  ASSERT_INT_EQ(
+      vg_conf_parse(fx.doc, "rw.json", json, strlen(json), &fx.cfg, &err), 0);
+  int rc = fx.type->configure(&fx.ctx, fx.cfg, &err);
+  if (rc == 0) {
+    fx.type->destroy(fx.ctx);
+    snprintf(err.msg, sizeof err.msg, "(accepted)");
+  } else {
+    ASSERT_INT_EQ(rc, -EINVAL);
+  }
+  cJSON_Delete(fx.cfg);
+  vg_conf_doc_free(fx.doc);
+  return err.msg;
+}
+
+VG_TEST(protocol_headers_cannot_be_replaced) {
+  ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"headers\": "
+                             "{\"Content-Type\": \"text/plain\"}}"),
+                "rw.json:1:35: \"headers\": \"Content-Type\" is set by the "
+                "exporter and cannot be overridden");
+  ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"headers\": "
+                             "{\"x-prometheus-remote-write-version\": "
+                             "\"2.0\"}}"),
+                "rw.json:1:35: \"headers\": "
+                "\"x-prometheus-remote-write-version\" is set by the exporter "
+                "and cannot be overridden");
+  ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"headers\": "
+                             "{\"Content-Encoding\": \"gzip\"}}"),
+                "rw.json:1:35: \"headers\": \"Content-Encoding\" is set by "
+                "the exporter and cannot be overridden");
+  ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"headers\": "
+                             "{\"User-Agent\": \"me\"}}"),
+                "rw.json:1:35: \"headers\": \"User-Agent\" is set by the "
+                "exporter and cannot be overridden");
+  ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"gzip\": true}"),
+                "rw.json:1:31: \"gzip\": remote write bodies are compressed "
+                "with snappy; gzip cannot be used");
+  ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"gzip\": false, "
+                             "\"headers\": {\"X-Scope-OrgID\": \"a\"}}"),
+                "(accepted)");
+  ASSERT_STR_EQ(config_error("{\"url\": \"udp://h/w\"}"),
+                "rw.json:1:9: \"url\": expected an http:// or https:// URL, "
+                "got \"udp://h/w\"");
+}
+
+VG_TEST_MAIN(VG_T(series_grouped_sorted_and_headers),
+             VG_T(equal_timestamps_keep_journal_order),
+             VG_T(ten_thousand_interleaved_records),
+             VG_T(invalid_series_are_left_out_and_counted),
+             VG_T(answers_are_classified),
+             VG_T(redirect_is_a_configuration_error),
+             VG_T(network_error_is_retried),
+             VG_T(stop_cancels_the_flush_in_flight),
+             VG_T(extra_headers_and_auth),
+             VG_T(protocol_headers_cannot_be_replaced))
