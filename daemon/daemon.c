@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 struct common_keys {
@@ -380,7 +382,10 @@ static void generation_ran(struct vg_generation *gen) {
     return;
   if (d->test_mode) {
     print_test_summary(d);
-    begin_shutdown(d);
+    if (d->journal)
+      vg_testrun_push(d, begin_shutdown);
+    else
+      begin_shutdown(d);
     return;
   }
   if (d->ready)
@@ -708,13 +713,16 @@ static bool has_push_exporters(const struct vg_generation *gen) {
 /* The journal exists once a push exporter does: every sample accepted
  * from then on is written to it (state_dir/journal). */
 static int open_journal(struct vg_daemon *d, const struct vg_config *cfg) {
-  char *dir = vg_asprintf("%s/journal", cfg->state_dir);
+  /* --test must not touch the service's journal and cursors. */
+  char *dir = d->test_mode ? vg_strdup(d->test_journal_dir)
+                           : vg_asprintf("%s/journal", cfg->state_dir);
   struct vg_journal_options o = {
       .dir = dir,
       .max_bytes = cfg->journal_max_bytes,
       .segment_bytes = cfg->journal_segment_bytes,
       .commit_window_ms = cfg->journal_commit_window_ms,
-      .fsync = cfg->journal_fsync_batch ? VG_FSYNC_BATCH : VG_FSYNC_OFF,
+      .fsync = cfg->journal_fsync_batch && !d->test_mode ? VG_FSYNC_BATCH
+                                                         : VG_FSYNC_OFF,
   };
   char error[512] = "";
   int rc = vg_journal_open(d->loop, &o, &d->journal, error, sizeof error);
@@ -866,6 +874,17 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
   if (mode == VG_RUN_TEST) {
     d->test_mode = true;
     d->test_output = stdout;
+    if (has_push_exporters(d->live)) {
+      char tmpl[] = "/tmp/villagemetricsd-test-XXXXXX";
+      if (!mkdtemp(tmpl) || vg_curl_new(d->loop, &d->curl) < 0) {
+        fprintf(stderr, "villagemetricsd: cannot prepare the test writes\n");
+        d->exit_code = 1;
+      } else {
+        d->test_journal_dir = vg_strdup(tmpl);
+        if (open_journal(d, d->live->config) < 0)
+          d->exit_code = 1;
+      }
+    }
   } else {
     char error[256] = "";
     struct vg_http_options ho = {
@@ -899,14 +918,25 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
     begin_shutdown(d);
   } else {
     start_collectors(d->live);
-    /* --test runs have no journal: their exporters are not fed. */
-    if (d->journal)
+    /* --test sends once, by itself (daemon/testrun.c). */
+    if (d->journal && !d->test_mode)
       start_pushers(d->live);
   }
   uv_run(d->loop, UV_RUN_DEFAULT);
 
   vg_store_free(d->store);
   return d->exit_code;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+                        struct FTW *ftw) {
+  (void)st, (void)type, (void)ftw;
+  return remove(path) < 0 ? -1 : 0;
+}
+
+/* The temporary journal of a --test run. */
+static void remove_tree(const char *dir) {
+  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int vg_daemon_main(const char *config_path, enum vg_run_mode mode) {
@@ -920,6 +950,10 @@ int vg_daemon_main(const char *config_path, enum vg_run_mode mode) {
   };
   signal(SIGPIPE, SIG_IGN);
   int code = run(&d, mode);
+  if (d.test_journal_dir) {
+    remove_tree(d.test_journal_dir);
+    free(d.test_journal_dir);
+  }
   free(d.last_reload_error);
   if (uv_loop_close(&loop) != 0) {
     vg_log(VG_LOG_ERR, "internal error: handles left open at exit");

@@ -96,6 +96,7 @@ struct vg_daemon {
   bool reload_again; /* a SIGHUP came during a reload */
   int exit_code;
   FILE *test_output;
+  char *test_journal_dir; /* --test: a temporary journal, removed at exit */
 
   int64_t started_ms;
   uint64_t reloads_ok, reloads_failed;
@@ -117,6 +118,10 @@ extern const struct vg_cfg_key vg_exporter_push_keys[];
 /* Self-metrics in text 0.0.4 or OpenMetrics (daemon/selfmetrics.c). */
 int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                           bool openmetrics);
+/* --test: one real write of what was collected to each push exporter,
+ * with the sinks' answers on stderr (daemon/testrun.c). */
+void vg_testrun_push(struct vg_daemon *d,
+                     void (*finished)(struct vg_daemon *d));
 /* /, /healthz, /readyz, /api/v1/status (daemon/status.c). */
 int vg_status_routes(struct vg_daemon *d);
 

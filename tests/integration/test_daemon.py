@@ -12,7 +12,8 @@ import time
 import unittest
 
 from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, Prometheus, TempDir,
-                     find, http_get, parse_metrics, wait_for)
+                     VictoriaMetrics, find, free_port, http_get, parse_metrics,
+                     wait_for)
 
 COLUMNS = {
     "village_population": "population",
@@ -401,6 +402,33 @@ class TestCommandLine(DaemonTest):
                       'town="Yangxi",village="Chuanyan"} 6815 ', r.stdout)
         self.assertEqual(len(r.stdout.splitlines()), 540)
         self.assertIn("collector villages: ok, 540 samples, 0 rejected", r.stderr)
+
+    def test_test_mode_writes_once_to_each_push_exporter(self):
+        self.copy_villages()
+        vm = VictoriaMetrics(self.tmp)
+        try:
+            closed = free_port()
+            cfg = villages_config("data/*.csv")
+            cfg["collectors"][0]["timestamp"] = "as_of"
+            cfg["exporters"] += [
+                {"type": "remote_write", "name": "vm",
+                 "url": "http://127.0.0.1:%d/api/v1/write" % vm.port},
+                {"type": "remote_write", "name": "nobody",
+                 "url": "http://127.0.0.1:%d/api/v1/write" % closed}]
+            d = Daemon(cfg, self.tmp)
+            r = self.run_cli("--test", "-c", d.config_path)
+            # One sink did not answer: the run fails, and says why.
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("exporter vm: OK, 540 samples sent\n", r.stderr)
+            self.assertIn("exporter nobody: RETRY, 0 samples sent: Failed to "
+                          "connect to 127.0.0.1 port %d" % closed, r.stderr)
+            got = vm.export('{__name__="village_income_per_capita_yuan",'
+                            'village="Chuanyan"}')
+            self.assertEqual(list(got.values()), [[(1577750400000, 6815)]])
+            # The service's own journal was not touched.
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "state", "journal")))
+        finally:
+            vm.stop()
 
     def test_test_mode_fails_on_a_failing_collector(self):
         d = Daemon(villages_config("missing/*.csv"), self.tmp)
