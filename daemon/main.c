@@ -16,7 +16,8 @@
 static void usage(FILE *out) {
   fprintf(out,
           "Usage: villagemetricsd [OPTION]...\n"
-          "Collects village indicators and exports them to Prometheus.\n"
+          "Collects village indicators and exports them to Prometheus and "
+          "InfluxDB.\n"
           "\n"
           "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG
           ");\n"
