@@ -87,7 +87,7 @@ bool vg_valid_label_name(const char *s) {
   return true;
 }
 
-bool vg_valid_utf8(const char *str, size_t len) {
+size_t vg_utf8_prefix(const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;
   while (i < len) {
@@ -105,21 +105,25 @@ bool vg_valid_utf8(const char *str, size_t len) {
     } else if ((c & 0xF8) == 0xF0) {
       n = 3, min = 0x10000, cp = c & 0x07;
     } else {
-      return false;
+      return i;
     }
     if (len - i <= n)
-      return false;
+      return i;
     for (size_t k = 1; k <= n; k++) {
       if ((s[i + k] & 0xC0) != 0x80)
-        return false;
+        return i;
       cp = (cp << 6) | (s[i + k] & 0x3F);
     }
     /* Overlong forms, surrogates and values past U+10FFFF are invalid. */
     if (cp < min || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-      return false;
+      return i;
     i += n + 1;
   }
-  return true;
+  return len;
+}
+
+bool vg_valid_utf8(const char *s, size_t len) {
+  return vg_utf8_prefix(s, len) == len;
 }
 
 bool vg_accepts_openmetrics(const char *accept) {

@@ -36,8 +36,11 @@ int vg_escape_help(struct vg_buf *out, const char *s);
 bool vg_valid_metric_name(const char *s);
 /* [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__" (reserved). */
 bool vg_valid_label_name(const char *s);
-/* Well-formed UTF-8, as Prometheus requires of label values. */
+/* Well-formed UTF-8, as Prometheus requires of label values: no overlong
+ * forms, surrogates or values past U+10FFFF. */
 bool vg_valid_utf8(const char *s, size_t len);
+/* The length of the longest well-formed prefix (len when all of it is). */
+size_t vg_utf8_prefix(const char *s, size_t len);
 
 /* Whether an Accept header prefers OpenMetrics to text 0.0.4. */
 bool vg_accepts_openmetrics(const char *accept);

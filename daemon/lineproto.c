@@ -37,41 +37,6 @@ static bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-/* Offset of the first byte that is not part of well-formed UTF-8, or len.
- * Overlong forms, surrogates and values past U+10FFFF are not. */
-static size_t utf8_bad_at(const char *str, size_t len) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-  while (i < len) {
-    unsigned char c = s[i];
-    size_t n;
-    uint32_t min, cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1, min = 0x80, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2, min = 0x800, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3, min = 0x10000, cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (len - i <= n)
-      return i;
-    for (size_t k = 1; k <= n; k++) {
-      if ((s[i + k] & 0xC0) != 0x80)
-        return i;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if (cp < min || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-      return i;
-    i += n + 1;
-  }
-  return len;
-}
-
 int vg_lp_precision_parse(const char *s) {
   static const struct {
     const char *name;
@@ -116,7 +81,7 @@ static int64_t precision_ns(enum vg_lp_precision p) {
  * character or at the end of the name would swallow the escape or the
  * separator after it: no spelling reads back as such a name. */
 static bool name_writable(const char *s, size_t n, const char *esc) {
-  if (n == 0 || utf8_bad_at(s, n) != n)
+  if (n == 0 || vg_utf8_prefix(s, n) != n)
     return false;
   size_t run = 0;
   for (size_t i = 0; i < n; i++) {
@@ -768,7 +733,7 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   const char *d = p->data;
   if (p->lim.max_line && e - p->bol > p->lim.max_line)
     return fail_msg(p, p->bol + p->lim.max_line, "line too long");
-  size_t bad = utf8_bad_at(d + s, e - s);
+  size_t bad = vg_utf8_prefix(d + s, e - s);
   if (bad != e - s)
     return fail_msg(p, s + bad, "invalid UTF-8");
 

@@ -16,6 +16,7 @@
  * a compiled mapping is read-only, so runs may go on in several threads.
  */
 #include "daemon/mapping.h"
+#include "daemon/expfmt.h"
 
 #include "daemon/csv.h"
 #include "daemon/mem.h"
@@ -463,36 +464,8 @@ static void trim(const char **s, size_t *n) {
  * NUL bytes: what a label value must be.  A CSV saved by a Chinese Excel
  * is often GBK, which fails here rather than in Prometheus. */
 static size_t utf8_prefix(const char *s, size_t n) {
-  const unsigned char *u = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = u[i];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c >= 0x01 && c <= 0x7F) {
-      i++;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
-      hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      lo = c == 0xF0 ? 0x90 : 0x80;
-      hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-      return i;
-    }
-    if (n - i < len || u[i + 1] < lo || u[i + 1] > hi)
-      return i;
-    for (size_t k = 2; k < len; k++)
-      if ((u[i + k] & 0xC0) != 0x80)
-        return i;
-    i += len;
-  }
-  return n;
+  const char *nul = memchr(s, '\0', n);
+  return vg_utf8_prefix(s, nul ? (size_t)(nul - s) : n);
 }
 
 #define NOT_UTF8_HINT                                                          \
