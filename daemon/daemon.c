@@ -541,6 +541,7 @@ static void stop_exporters(struct vg_generation *gen) {
     if (inst->pusher) {
       /* Keep the figures for the self-metrics until the next generation's
        * pusher reports. */
+      free(inst->last_stats);
       inst->last_stats = vg_malloc(sizeof *inst->last_stats);
       *inst->last_stats = *vg_pusher_stats(inst->pusher);
       inst->last_stats->last_error = NULL;
@@ -562,6 +563,8 @@ static void start_pushers(struct vg_generation *gen) {
       continue;
     int rc = vg_pusher_new(d->loop, d->journal, inst->name, inst->type,
                            inst->ctx, &inst->push, &inst->pusher);
+    if (rc == 0)
+      inst->reader = vg_pusher_reader(inst->pusher);
     if (rc < 0)
       vg_log(VG_LOG_ERR, "exporter %s: cannot read the journal: %s", inst->name,
              strerror(-rc));
@@ -656,6 +659,7 @@ static void begin_shutdown(struct vg_daemon *d) {
   if (d->stopping)
     return;
   d->stopping = true;
+  vg_testrun_cancel(d);
   vg_sd_notify("STOPPING=1");
   if (!d->test_mode)
     vg_log(VG_LOG_INFO, "stopping");
@@ -666,6 +670,14 @@ static void begin_shutdown(struct vg_daemon *d) {
 }
 
 /* --- reload ---------------------------------------------------------- */
+
+static bool has_exporter(const struct vg_generation *gen, const char *name) {
+  for (size_t i = 0; gen && i < gen->nexporters; i++)
+    if (gen->exporters[i].type->flush &&
+        strcmp(gen->exporters[i].name, name) == 0)
+      return true;
+  return false;
+}
 
 static bool has_collector(const struct vg_generation *gen, const char *name) {
   for (size_t i = 0; gen && i < gen->ncollectors; i++)
@@ -681,6 +693,12 @@ static void reload_retired(struct vg_generation *old) {
   for (size_t i = 0; i < old->ncollectors; i++)
     if (!has_collector(d->pending, old->collectors[i].name))
       vg_store_drop_collector(d->store, old->collectors[i].name);
+  /* A push exporter that is gone must not hold the journal's segments. */
+  for (size_t i = 0; d->journal && i < old->nexporters; i++) {
+    const struct vg_exporter_instance *e = &old->exporters[i];
+    if (e->type->flush && !has_exporter(d->pending, e->name) && e->reader)
+      vg_journal_reader_close(e->reader);
+  }
   free_generation(old);
   d->retiring = NULL;
   d->live = d->pending;

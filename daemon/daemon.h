@@ -29,6 +29,7 @@
 #include <uv.h>
 
 struct vg_generation;
+struct test_push;
 
 struct vg_collector_instance {
   const struct vg_collector_type *type;
@@ -59,8 +60,9 @@ struct vg_exporter_instance {
   struct vg_generation *gen;
   char *name;
   bool started;
-  struct vg_pusher_options push; /* push types */
-  struct vg_pusher *pusher;      /* push types, while running */
+  struct vg_pusher_options push;    /* push types */
+  struct vg_pusher *pusher;         /* push types, while running */
+  struct vg_journal_reader *reader; /* its cursor; the journal's */
   /* The figures of a stopped pusher, shown until the generation goes;
    * owned. */
   struct vg_pusher_stats *last_stats;
@@ -96,7 +98,8 @@ struct vg_daemon {
   bool reload_again; /* a SIGHUP came during a reload */
   int exit_code;
   FILE *test_output;
-  char *test_journal_dir; /* --test: a temporary journal, removed at exit */
+  char *test_journal_dir;    /* --test: a temporary journal, removed at exit */
+  struct test_push *testrun; /* --test: the writes in progress */
 
   int64_t started_ms;
   uint64_t reloads_ok, reloads_failed;
@@ -122,6 +125,8 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
  * with the sinks' answers on stderr (daemon/testrun.c). */
 void vg_testrun_push(struct vg_daemon *d,
                      void (*finished)(struct vg_daemon *d));
+/* Stops a test run early (SIGINT); `finished` is then not called. */
+void vg_testrun_cancel(struct vg_daemon *d);
 /* /, /healthz, /readyz, /api/v1/status (daemon/status.c). */
 int vg_status_routes(struct vg_daemon *d);
 

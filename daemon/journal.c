@@ -359,6 +359,7 @@ struct commit {
   struct piece *pieces; /* owned */
   size_t npieces, cappieces;
   bool fsynced;
+  bool unlinked; /* the segments in unlinks are gone */
   double fsync_s;
 };
 
@@ -376,6 +377,11 @@ struct vg_journal_reader {
   uint64_t hint_seq, hint_seg, hint_off;
   /* What the last delivered batch said about its next_seq. */
   uint64_t last_next;
+  /* A batch handed out and not yet acknowledged reaches up to here (0:
+   * none).  Its records are still deliverable from memory, so a drop at
+   * max_bytes does not count them. */
+  uint64_t held_next;
+  bool closed; /* its exporter is gone: vg_journal_reader_close */
   bool last_hint_valid, last_ts_known;
   uint64_t last_hint_seg, last_hint_off;
   int64_t last_ts;
@@ -570,8 +576,13 @@ static void commit_work(uv_work_t *work) {
     fsync_dir(cdir);
     free(cdir);
   }
-  /* After the cursors: a crash in between leaves data, never a cursor
-   * pointing into a hole. */
+  /* After the cursors, and only when they were all written: a crash in
+   * between, or a cursor that could not be saved, leaves data, never a
+   * cursor pointing into a hole.  Kept unlinks are retried next commit. */
+  for (size_t i = 0; i < c->ncursors; i++)
+    if (c->cursors[i].status != 0)
+      return;
+  c->unlinked = true;
   for (size_t i = 0; i < c->nunlinks; i++) {
     char *path = seg_path(c->j->dir, c->unlinks[i]);
     unlink(path);
@@ -607,11 +618,18 @@ static void enforce_max_bytes(struct vg_journal *j) {
       struct vg_journal_reader *r = j->readers[i];
       if (r->cursor >= next)
         continue;
-      vg_log(VG_LOG_WARNING,
-             "journal: max_bytes %" PRIu64 " reached: reader %s lost %" PRIu64
-             " records (%" PRIu64 " to %" PRIu64 ")",
-             j->max_bytes, r->name, next - r->cursor, r->cursor, next - 1);
-      r->dropped += next - r->cursor;
+      if (r->closed) {
+        r->cursor = next;
+        continue;
+      }
+      uint64_t from = r->held_next > r->cursor ? r->held_next : r->cursor;
+      if (from < next) {
+        vg_log(VG_LOG_WARNING,
+               "journal: max_bytes %" PRIu64 " reached: reader %s lost %" PRIu64
+               " records (%" PRIu64 " to %" PRIu64 ")",
+               j->max_bytes, r->name, next - from, from, next - 1);
+        r->dropped += next - from;
+      }
       r->cursor = next;
       r->dirty = true;
       r->hint_valid = r->oldest_known = false;
@@ -625,7 +643,7 @@ static void delete_passed(struct vg_journal *j) {
     return;
   uint64_t min = UINT64_MAX;
   for (size_t i = 0; i < j->nreaders; i++)
-    if (j->readers[i]->cursor < min)
+    if (!j->readers[i]->closed && j->readers[i]->cursor < min)
       min = j->readers[i]->cursor;
   while (j->nsegs > 1 && j->segs[1]->first_seq <= min)
     remove_oldest(j);
@@ -718,6 +736,7 @@ static void commit_after(uv_work_t *work, int status) {
     j->stats.appended_records += c->nrecs;
     vg_complaint_release(&j->write_complaint, "journal: writing works again");
   } else if (c->nrecs) {
+    j->stats.failed_records += c->nrecs;
     vg_complain(&j->write_complaint, VG_LOG_ERR,
                 "journal: cannot write %zu records to %s: %s", c->nrecs, j->dir,
                 strerror(-c->status));
@@ -738,6 +757,14 @@ static void commit_after(uv_work_t *work, int status) {
     /* Retried next window; while closing, once is all there is. */
     if (!j->closing)
       w->r->dirty = true;
+  }
+  if (!c->unlinked && c->nunlinks) {
+    /* A cursor could not be saved: keep the files for the next commit. */
+    j->unlinks = vg_grow(j->unlinks, &j->capunlinks, j->nunlinks + c->nunlinks,
+                         sizeof *j->unlinks);
+    memcpy(j->unlinks + j->nunlinks, c->unlinks,
+           c->nunlinks * sizeof *j->unlinks);
+    j->nunlinks += c->nunlinks;
   }
   enforce_max_bytes(j);
   for (size_t i = 0; i < c->nwaiters; i++)
@@ -1021,6 +1048,8 @@ static void read_after(uv_work_t *work, int status) {
       r->oldest_ts = b->pub.records[0].ts_ms;
     }
     r->last_next = b->pub.next_seq;
+    if (b->pub.count)
+      r->held_next = b->pub.next_seq;
     r->last_hint_valid = b->hint_valid;
     r->last_hint_seg = b->hint_seg;
     r->last_hint_off = b->hint_off;
@@ -1117,6 +1146,8 @@ void vg_journal_ack(struct vg_journal_reader *r, uint64_t next_seq) {
   struct vg_journal *j = r->j;
   if (next_seq > j->head_seq + 1)
     next_seq = j->head_seq + 1;
+  if (next_seq >= r->held_next)
+    r->held_next = 0;
   if (next_seq <= r->cursor)
     return;
   r->cursor = next_seq;
@@ -1130,6 +1161,18 @@ void vg_journal_ack(struct vg_journal_reader *r, uint64_t next_seq) {
   r->oldest_ts = r->last_ts;
   delete_passed(j);
   schedule(j);
+}
+
+void vg_journal_release(struct vg_journal_reader *r) {
+  r->held_next = 0;
+}
+
+void vg_journal_reader_close(struct vg_journal_reader *r) {
+  /* Kept in memory (a commit in flight may be saving its cursor), but it
+   * no longer holds segments back nor counts drops. */
+  r->closed = true;
+  delete_passed(r->j);
+  schedule(r->j);
 }
 
 /* --- readers ---------------------------------------------------------- */
@@ -1174,6 +1217,7 @@ int vg_journal_reader(struct vg_journal *j, const char *name,
    * the new instance carries on from the same cursor. */
   for (size_t i = 0; i < j->nreaders; i++)
     if (strcmp(j->readers[i]->name, name) == 0) {
+      j->readers[i]->closed = false;
       *out = j->readers[i];
       return 0;
     }

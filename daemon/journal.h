@@ -128,6 +128,13 @@ void vg_journal_batch_free(struct vg_journal_batch *b); /* NULL-safe */
  * A next_seq at or behind the cursor changes nothing.  Segments that every
  * open reader has passed are then deleted. */
 void vg_journal_ack(struct vg_journal_reader *r, uint64_t next_seq);
+/* The batch last read will not be acknowledged (its sender stopped): a
+ * drop at max_bytes counts its records again. */
+void vg_journal_release(struct vg_journal_reader *r);
+/* Forgets a reader whose exporter is gone (its cursor file stays, for an
+ * exporter of that name configured again): it no longer holds segments
+ * back.  Not while a read of it is in flight. */
+void vg_journal_reader_close(struct vg_journal_reader *r);
 
 struct vg_journal_reader_stats {
   uint64_t cursor_seq;      /* next record to read */
@@ -145,6 +152,7 @@ void vg_journal_reader_stats(const struct vg_journal_reader *r,
                              struct vg_journal_reader_stats *out);
 
 struct vg_journal_stats {
+  uint64_t failed_records; /* appended but lost to a failed write (ENOSPC) */
   uint64_t bytes, segments, head_seq /* last assigned */, appended_records,
       corrupt_records;
   double last_fsync_seconds;

@@ -19,6 +19,8 @@
 
 enum state { IDLE, READING, FLUSHING, BACKOFF };
 
+#define MAX_RETRY_AFTER_MS (3600 * 1000)
+
 struct vg_pusher {
   uv_loop_t *loop;
   struct vg_journal_reader *reader;
@@ -41,7 +43,7 @@ struct vg_pusher {
 };
 
 static void pump(struct vg_pusher *p);
-static void send_batch(struct vg_pusher *p);
+static void send_fresh(struct vg_pusher *p);
 
 static void count_dropped(struct vg_pusher *p, const char *reason, uint64_t n) {
   struct vg_pusher_stats *s = &p->stats;
@@ -96,7 +98,7 @@ static void on_tick(uv_timer_t *t) {
 }
 
 static void on_retry(uv_timer_t *t) {
-  send_batch(t->data);
+  send_fresh(t->data);
 }
 
 /* Doubles the wait, with up to 25 % of jitter so that many daemons that
@@ -141,8 +143,13 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
     break;
   case VG_FLUSH_RETRY:
     p->stats.retried += n;
+    /* The server's Retry-After is honoured, up to an hour: a proxy that
+     * asks for a day must not stop delivery for a day. */
     p->stats.backoff_ms =
-        r->retry_after_ms > 0 ? r->retry_after_ms : next_backoff(p);
+        r->retry_after_ms > 0
+            ? (r->retry_after_ms < MAX_RETRY_AFTER_MS ? r->retry_after_ms
+                                                      : MAX_RETRY_AFTER_MS)
+            : next_backoff(p);
     set_error(p, r->message);
     vg_complain(&p->complaint, r->misconfigured ? VG_LOG_ERR : VG_LOG_WARNING,
                 "exporter %s: %s; %zu samples kept, next try in %.1fs%s",
@@ -171,19 +178,34 @@ static void send_batch(struct vg_pusher *p) {
   }
 }
 
-/* Keeps the records the sink still accepts at the front of the batch. */
+/* Keeps the records of the first nsend the sink still accepts at the
+ * front of the batch.  Checked when the batch is read and again before
+ * every retry: a batch that waits out an outage must not deliver what
+ * became too old while it waited. */
 static size_t drop_too_old(struct vg_pusher *p) {
   struct vg_journal_batch *b = p->batch;
   if (p->o.max_age_ms <= 0)
-    return b->count;
+    return p->nsend;
   int64_t oldest = vg_now_ms() - p->o.max_age_ms;
   size_t kept = 0;
-  for (size_t i = 0; i < b->count; i++)
+  for (size_t i = 0; i < p->nsend; i++)
     if (b->records[i].ts_ms >= oldest)
       b->records[kept++] = b->records[i];
-  if (kept < b->count)
-    count_dropped(p, "too_old", b->count - kept);
+  if (kept < p->nsend)
+    count_dropped(p, "too_old", p->nsend - kept);
   return kept;
+}
+
+/* Sends what of the batch is young enough; a batch with nothing left is
+ * done. */
+static void send_fresh(struct vg_pusher *p) {
+  p->nsend = drop_too_old(p);
+  if (p->nsend == 0) {
+    finish_batch(p);
+    pump(p);
+    return;
+  }
+  send_batch(p);
 }
 
 static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
@@ -205,13 +227,8 @@ static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
     return;
   }
   p->batch = batch;
-  p->nsend = drop_too_old(p);
-  if (p->nsend == 0) {
-    finish_batch(p);
-    pump(p);
-    return;
-  }
-  send_batch(p);
+  p->nsend = batch->count;
+  send_fresh(p);
 }
 
 static void pump(struct vg_pusher *p) {
@@ -275,6 +292,7 @@ void vg_pusher_stop(struct vg_pusher *p, void (*stopped)(void *arg),
   /* The exporter's stop has cancelled a flush in flight: its batch was not
    * acknowledged and will be read again. */
   if (p->state == FLUSHING || p->state == BACKOFF) {
+    vg_journal_release(p->reader);
     vg_journal_batch_free(p->batch);
     p->batch = NULL;
     p->state = IDLE;

@@ -87,6 +87,10 @@ static double c_round_samples(const struct vg_collector_instance *c) {
   return c->sink ? (double)vg_sink_stats(c->sink)->round_samples : 0;
 }
 
+static double c_journal_refused(const struct vg_collector_instance *c) {
+  return c->sink ? (double)vg_sink_stats(c->sink)->journal_refused : 0;
+}
+
 static void rejected(struct page *p, const struct vg_generation *gen) {
   const char *name = "villagemetrics_rejected_values_total";
   family(p, name, "counter",
@@ -132,11 +136,10 @@ static void per_exporter(struct page *p, const struct vg_daemon *d,
   for (size_t i = 0; gen && i < gen->nexporters; i++) {
     const struct vg_exporter_instance *e = &gen->exporters[i];
     const struct vg_pusher_stats *ps = push_stats(e);
-    struct vg_journal_reader *r;
-    if (!ps || !d->journal || vg_journal_reader(d->journal, e->name, &r) < 0)
+    if (!ps || !e->reader)
       continue;
     struct vg_journal_reader_stats rs;
-    vg_journal_reader_stats(r, &rs);
+    vg_journal_reader_stats(e->reader, &rs);
     label1(&labels, "exporter", e->name);
     value(p, name, labels.data, fn(e, ps, &rs));
   }
@@ -241,6 +244,11 @@ static void push_metrics(struct page *p, const struct vg_daemon *d,
          "Samples written to the journal.");
   value(p, "villagemetrics_journal_appended_samples_total", "",
         (double)js.appended_records);
+  family(p, "villagemetrics_journal_failed_samples_total", "counter",
+         "Samples lost because the journal could not write them (disk "
+         "full): they never reach the push exporters.");
+  value(p, "villagemetrics_journal_failed_samples_total", "",
+        (double)js.failed_records);
   family(p, "villagemetrics_journal_corrupt_samples_total", "counter",
          "Samples lost to damaged journal records (a torn write, flipped "
          "bytes).");
@@ -349,6 +357,14 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                 "Samples accepted in the collector's last round.",
                 c_round_samples);
   rejected(&p, gen);
+  if (d->journal)
+    per_collector(&p, gen,
+                  "villagemetrics_collector_journal_refused_samples_total",
+                  "counter",
+                  "Samples accepted but refused by the journal (shutting "
+                  "down, or more waiting for the disk than it holds): they "
+                  "never reach the push exporters.",
+                  c_journal_refused);
   push_metrics(&p, d, gen);
 
   struct vg_store_stats st;

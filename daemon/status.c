@@ -97,11 +97,10 @@ static cJSON *exporter_status(const struct vg_daemon *d,
   cJSON_AddStringToObject(o, "type", e->type->name);
   const struct vg_pusher_stats *ps =
       e->pusher ? vg_pusher_stats(e->pusher) : e->last_stats;
-  struct vg_journal_reader *r;
-  if (!ps || !d->journal || vg_journal_reader(d->journal, e->name, &r) < 0)
+  if (!ps || !e->reader)
     return o;
   struct vg_journal_reader_stats rs;
-  vg_journal_reader_stats(r, &rs);
+  vg_journal_reader_stats(e->reader, &rs);
   cJSON_AddStringToObject(o, "state",
                           ps->backoff_ms   ? "backing off"
                           : rs.lag_records ? "sending"

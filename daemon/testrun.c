@@ -16,6 +16,8 @@
 
 /* Most samples sent to each exporter: enough to prove the path. */
 #define TEST_BATCH 10000
+/* How long to wait for the journal to hold what was collected. */
+#define WAIT_TICKS 500 /* of 20 ms */
 
 struct test_push {
   struct vg_daemon *d;
@@ -24,6 +26,9 @@ struct test_push {
   size_t next;     /* exporter to try next */
   struct vg_journal_batch *batch;
   struct vg_exporter_instance *inst;
+  unsigned ticks;
+  bool reading;   /* a journal read is in flight */
+  bool cancelled; /* the daemon is stopping: finish quietly */
 };
 
 static void next_exporter(struct test_push *t);
@@ -32,8 +37,15 @@ static void wait_closed(uv_handle_t *h) {
   struct test_push *t = h->data;
   void (*finished)(struct vg_daemon *) = t->finished;
   struct vg_daemon *d = t->d;
+  bool cancelled = t->cancelled;
+  d->testrun = NULL;
   free(t);
-  finished(d);
+  if (!cancelled)
+    finished(d);
+}
+
+static void end(struct test_push *t) {
+  uv_close((uv_handle_t *)&t->wait, wait_closed);
 }
 
 static const char *status_name(enum vg_flush_status s) {
@@ -64,6 +76,12 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
 
 static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
   struct test_push *t = arg;
+  t->reading = false;
+  if (t->cancelled) {
+    vg_journal_batch_free(batch);
+    end(t);
+    return;
+  }
   if (status < 0 || batch->count == 0) {
     fprintf(stderr, "exporter %s: nothing to send%s%s\n", t->inst->name,
             status < 0 ? ": " : "", status < 0 ? strerror(-status) : "");
@@ -90,17 +108,22 @@ static void next_exporter(struct test_push *t) {
         vg_journal_reader(t->d->journal, inst->name, &r) < 0)
       continue;
     t->inst = inst;
-    if (vg_journal_read(r, TEST_BATCH, SIZE_MAX / 2, on_read, t) == 0)
+    if (vg_journal_read(r, TEST_BATCH, SIZE_MAX / 2, on_read, t) == 0) {
+      t->reading = true;
       return;
+    }
   }
-  uv_close((uv_handle_t *)&t->wait, wait_closed);
+  end(t);
 }
 
+/* What the journal took of the collected samples. */
 static uint64_t accepted(const struct vg_generation *gen) {
   uint64_t n = 0;
   for (size_t i = 0; i < gen->ncollectors; i++)
-    if (gen->collectors[i].sink)
-      n += vg_sink_stats(gen->collectors[i].sink)->samples_total;
+    if (gen->collectors[i].sink) {
+      const struct vg_sink_stats *st = vg_sink_stats(gen->collectors[i].sink);
+      n += st->samples_total - st->journal_refused;
+    }
   return n;
 }
 
@@ -109,9 +132,15 @@ static void on_wait(uv_timer_t *timer) {
   struct test_push *t = timer->data;
   struct vg_journal_stats js;
   vg_journal_stats(t->d->journal, &js);
-  if (js.appended_records < accepted(t->d->live))
+  if (js.appended_records + js.failed_records < accepted(t->d->live) &&
+      ++t->ticks < WAIT_TICKS)
     return;
   uv_timer_stop(timer);
+  if (js.failed_records) {
+    fprintf(stderr, "journal: %llu samples could not be written\n",
+            (unsigned long long)js.failed_records);
+    t->d->exit_code = 1;
+  }
   next_exporter(t);
 }
 
@@ -124,4 +153,19 @@ void vg_testrun_push(struct vg_daemon *d,
   uv_timer_init(d->loop, &t->wait);
   t->wait.data = t;
   uv_timer_start(&t->wait, on_wait, 0, 20);
+  d->testrun = t;
+}
+
+void vg_testrun_cancel(struct vg_daemon *d) {
+  struct test_push *t = d->testrun;
+  if (!t || t->cancelled)
+    return;
+  t->cancelled = true;
+  uv_timer_stop(&t->wait);
+  /* A flush in flight is cancelled by its exporter's stop, which comes
+   * next: its batch is ours to free.  A read in flight ends in on_read. */
+  vg_journal_batch_free(t->batch);
+  t->batch = NULL;
+  if (!t->reading)
+    end(t);
 }

@@ -338,7 +338,8 @@ static int influxdb_start(void *ctx, const struct vg_exporter_env *env) {
   struct influxdb *x = ctx;
   const char *fixed[] = {"Content-Type: text/plain; charset=utf-8",
                          x->auth_header, NULL};
-  x->out = vg_http_out_new(env->curl, &x->http, fixed);
+  if (!x->out) /* started again after a refused reload: keep it */
+    x->out = vg_http_out_new(env->curl, &x->http, fixed);
   return 0;
 }
 

@@ -53,7 +53,20 @@ struct remote_write {
   /* The flush in flight. */
   vg_flush_done done;
   void *done_arg;
-  size_t invalid; /* records left out of it: no valid series */
+  size_t invalid; /* records left out of the request: no valid series */
+  /* Prometheus refuses a whole request for one out-of-order sample (a
+   * replay after a crash mixes old and new), so such a batch is sent again
+   * in halves until only the refused samples are left out.  The pieces
+   * still to send, the batch (the pusher's, valid until done) and what
+   * the pieces came to. */
+  const struct vg_journal_record *records;
+  struct piece {
+    size_t lo, hi;
+  } * todo;
+  size_t ntodo, todo_cap;
+  size_t lo, hi; /* of the request in flight */
+  size_t total, refused, left_out;
+  const char *refused_reason;
 
   /* Scratch, owned, grown as needed and kept between flushes. */
   struct vg_label *labels; /* every record's sorted labels, end to end */
@@ -110,7 +123,8 @@ static int remote_write_configure(void **ctx, const cJSON *cfg,
 
 static int remote_write_start(void *ctx, const struct vg_exporter_env *env) {
   struct remote_write *rw = ctx;
-  rw->client = vg_http_out_new(env->curl, &rw->http, fixed_headers);
+  if (!rw->client) /* started again after a refused reload: keep it */
+    rw->client = vg_http_out_new(env->curl, &rw->http, fixed_headers);
   return 0;
 }
 
@@ -127,6 +141,7 @@ static void remote_write_destroy(void *ctx) {
   vg_http_out_release(&rw->http);
   free(rw->labels);
   free(rw->recs);
+  free(rw->todo);
   free(rw->groups);
   free(rw->series);
   free(rw->ts);
@@ -325,36 +340,112 @@ static void describe(struct remote_write *rw,
     snprintf(rw->message, sizeof rw->message, "HTTP %ld", r->status);
 }
 
+static void finish(struct remote_write *rw, struct vg_flush_result *f) {
+  vg_flush_done done = rw->done;
+  rw->done = NULL;
+  rw->ntodo = 0;
+  done(rw->done_arg, f);
+}
+
+static void send_next(struct remote_write *rw);
+
+/* Every piece answered: what arrived, and what was refused or left out. */
+static void finish_pieces(struct remote_write *rw) {
+  struct vg_flush_result f = {.status = VG_FLUSH_OK};
+  f.rejected = rw->refused + rw->left_out;
+  if (rw->refused) {
+    f.reason = rw->refused_reason;
+    f.message = rw->message;
+    /* Nothing arrived: the batch as a whole was refused. */
+    if (f.rejected == rw->total) {
+      f.status = VG_FLUSH_DROP;
+      f.rejected = 0;
+    }
+  } else if (rw->left_out) {
+    f.reason = "invalid_series";
+    f.message = "records without a valid label set were left out";
+  }
+  finish(rw, &f);
+}
+
 static void on_answer(void *arg, const struct vg_http_out_response *r) {
   struct remote_write *rw = arg;
   struct vg_flush_result f = {.status = VG_FLUSH_RETRY};
   long s = r->status;
+  size_t size = rw->hi - rw->lo;
   if (r->result != CURLE_OK) {
     f.message = r->error;
   } else {
     describe(rw, r);
     f.message = rw->message;
     if (s >= 200 && s < 300) {
-      f.status = VG_FLUSH_OK;
-      f.message = NULL;
-      if (rw->invalid) {
-        f.rejected = rw->invalid;
-        f.reason = "invalid_series";
-        f.message = "records without a valid label set were left out";
-      }
+      rw->left_out += rw->invalid;
+      send_next(rw);
+      return;
     } else if (s == 429 || s >= 500) {
       f.retry_after_ms = r->retry_after_ms;
     } else if (s == 401 || s == 403 || s == 404 || s < 400) {
       f.retry_after_ms = r->retry_after_ms;
       f.misconfigured = true;
     } else {
-      f.status = VG_FLUSH_DROP;
-      f.reason = says_out_of_order(r->body) ? "out_of_order" : "bad_request";
+      bool oor = says_out_of_order(r->body);
+      if (oor && size > 1) {
+        /* Halve it: the samples the server takes go through. */
+        size_t mid = rw->lo + size / 2;
+        rw->todo =
+            vg_grow(rw->todo, &rw->todo_cap, rw->ntodo + 2, sizeof *rw->todo);
+        rw->todo[rw->ntodo++] = (struct piece){mid, rw->hi};
+        rw->todo[rw->ntodo++] = (struct piece){rw->lo, mid};
+      } else {
+        rw->refused += size;
+        if (!rw->refused_reason)
+          rw->refused_reason = oor ? "out_of_order" : "bad_request";
+      }
+      send_next(rw);
+      return;
     }
   }
-  vg_flush_done done = rw->done;
-  rw->done = NULL;
-  done(rw->done_arg, &f);
+  /* Transient: the whole batch again later (pieces already written come
+   * back as duplicates, which the halving above sorts out). */
+  finish(rw, &f);
+}
+
+/* Sends the next piece of the batch, or reports when none is left. */
+static void send_next(struct remote_write *rw) {
+  while (rw->ntodo) {
+    struct piece pc = rw->todo[--rw->ntodo];
+    rw->lo = pc.lo;
+    rw->hi = pc.hi;
+    size_t nseries = group_series(rw, rw->records + pc.lo, pc.hi - pc.lo);
+    if (!nseries) {
+      rw->left_out += rw->invalid; /* nothing valid in this piece */
+      continue;
+    }
+    int rc = vg_rw_encode_scratch(rw->series, nseries, &rw->scratch, &rw->body);
+    if (rc) {
+      /* Only -ENOSPC can come here (the series are valid by
+       * construction); a batch that size will never be accepted, and must
+       * not block the cursor. */
+      struct vg_flush_result f = {.status = VG_FLUSH_DROP,
+                                  .reason = "too_large"};
+      snprintf(rw->message, sizeof rw->message,
+               "the batch of %zu samples encodes to more than %zu MiB: lower "
+               "batch_size",
+               pc.hi - pc.lo, MAX_REQUEST >> 20);
+      f.message = rw->message;
+      finish(rw, &f);
+      return;
+    }
+    rc = vg_http_out_post(rw->client, NULL, rw->body.data, rw->body.len,
+                          on_answer, rw);
+    if (rc == 0)
+      return;
+    struct vg_flush_result f = {.status = VG_FLUSH_RETRY,
+                                .message = strerror(-rc)};
+    finish(rw, &f);
+    return;
+  }
+  finish_pieces(rw);
 }
 
 static int remote_write_flush(void *ctx,
@@ -367,38 +458,17 @@ static int remote_write_flush(void *ctx,
     return -EBUSY;
   if (n > UINT32_MAX)
     return -EMSGSIZE;
-  size_t nseries = group_series(rw, records, n);
-  struct vg_flush_result f = {.status = VG_FLUSH_OK};
-  if (!nseries) {
-    /* Nothing to send: every record was invalid (or there were none). */
-    f.rejected = rw->invalid;
-    f.reason = "invalid_series";
-    f.message = "records without a valid label set were left out";
-    done(arg, &f);
-    return 0;
-  }
-  int rc = vg_rw_encode_scratch(rw->series, nseries, &rw->scratch, &rw->body);
-  if (rc) {
-    /* Only -ENOSPC can come here (the series are valid by construction);
-     * a batch that size will never be accepted, and must not block the
-     * cursor. */
-    f.status = VG_FLUSH_DROP;
-    f.reason = "too_large";
-    snprintf(rw->message, sizeof rw->message,
-             "the batch of %zu samples encodes to more than %zu MiB: lower "
-             "batch_size",
-             n, MAX_REQUEST >> 20);
-    f.message = rw->message;
-    done(arg, &f);
-    return 0;
-  }
   rw->done = done;
   rw->done_arg = arg;
-  rc = vg_http_out_post(rw->client, NULL, rw->body.data, rw->body.len,
-                        on_answer, rw);
-  if (rc)
-    rw->done = NULL;
-  return rc;
+  rw->records = records;
+  rw->total = n;
+  rw->refused = rw->left_out = 0;
+  rw->refused_reason = NULL;
+  rw->todo = vg_grow(rw->todo, &rw->todo_cap, 1, sizeof *rw->todo);
+  rw->todo[0] = (struct piece){0, n};
+  rw->ntodo = 1;
+  send_next(rw);
+  return 0;
 }
 
 const struct vg_exporter_type vg_exporter_remote_write = {

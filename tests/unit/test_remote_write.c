@@ -413,7 +413,6 @@ VG_TEST(answers_are_classified) {
     fx.retry_after = c->retry_after;
     fx.answer = c->body;
     flush(&fx, batch, 6);
-    fprintf(stderr, "case %zu: HTTP %u\n", i, c->status);
     ASSERT_INT_EQ(fx.r.status, c->want);
     ASSERT_INT_EQ(fx.r.rejected, 0);
     if (c->reason)
