@@ -919,8 +919,8 @@ static void add_record(struct batch_impl *b, const struct view *v) {
   p->records[p->count++] = (struct vg_journal_record){
       .nlabels = v->nlabels, .value = v->value, .ts_ms = v->ts, .seq = v->seq};
   push_offset(b, v->metric, v->mlen);
-  const unsigned char *q = v->labels, *s;
-  size_t n;
+  const unsigned char *q = v->labels, *s = NULL;
+  size_t n = 0;
   for (size_t i = 0; i < 2 * v->nlabels; i++) {
     get_string(&q, v->end, &s, &n);
     push_offset(b, s, n);

@@ -281,7 +281,7 @@ static int get_varint(struct dec *d, const unsigned char **pp,
 static int get_field(struct dec *d, const unsigned char **pp,
                      const unsigned char *end, struct field *f) {
   const unsigned char *p = *pp;
-  uint64_t key;
+  uint64_t key = 0;
   f->at = offset(d, p);
   int rc = get_varint(d, &p, end, &key);
   if (rc)

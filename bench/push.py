@@ -1,0 +1,1191 @@
+#!/usr/bin/python3
+"""bench/push.py - push path of villagemetricsd beside vmagent and the Prometheus agent.
+
+Owns: the journal throughput run (one large CSV journaled with nothing to
+drain it), the remote-write drain of that journal into VictoriaMetrics, and
+the side-by-side run of villagemetricsd, vmagent and Prometheus in agent
+mode forwarding the same village series to one VictoriaMetrics through
+counting TCP proxies: CPU per sample, bytes on the wire per sample, catch-up
+after an outage of the receiver, and what each delivers after a kill -9
+during catch-up, counted exactly per (series, timestamp).
+
+Must not: touch anything outside its own temp dir and bench/results/, talk
+to anything but 127.0.0.1, leave a process running (every process it starts
+is stopped by its own PID in a finally block), or sleep a fixed time waiting
+for a server to be ready: it polls instead.  The targets are reported, never
+used to tune anything.
+
+Python 3 standard library only.  Run it through bench/run-push.sh, which
+builds the daemon first; `--quick` is the short run.
+"""
+
+import argparse
+import collections
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import exposition as ex  # noqa: E402  (shared series, Server, HTTP helpers)
+
+ROOT = ex.ROOT
+
+TARGET_SAMPLES_PER_CPU_S = 1e6   # encoded and sent, per core
+TARGET_CPU_VS_VMAGENT = 1 / 3.0
+TARGET_CATCHUP_X = 5.0
+
+AGENTS = ("villagemetricsd", "vmagent", "prometheus")
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr,
+          flush=True)
+
+
+def cpu_seconds(pid):
+    """utime + stime of every thread of a process, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def get_json(port, path):
+    status, _, body = ex.request(port, "GET", path, timeout=30)
+    if status != 200:
+        raise RuntimeError("GET %s: %d" % (path, status))
+    return json.loads(body)
+
+
+def vm_metric(port, name):
+    """Sum of every sample of one metric on VictoriaMetrics' /metrics."""
+    _, _, body = ex.request(port, "GET", "/metrics", timeout=30)
+    total = 0.0
+    for m in re.finditer(rb"^" + re.escape(name.encode()) +
+                         rb"(?:\{[^}]*\})? (\S+)$", body, re.M):
+        total += float(m.group(1))
+    return total
+
+
+def poll(what, cond, deadline_s, every=0.05):
+    start = time.monotonic()
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() - start > deadline_s:
+            raise RuntimeError("%s: not reached in %.0f s" % (what,
+                                                               deadline_s))
+        time.sleep(every)
+
+
+# ---- the counting proxy --------------------------------------------------
+
+
+class CountingProxy:
+    """A TCP proxy in front of the receiver.  Counts every byte the agent
+    sends (the wire), the request bodies (by Content-Length), requests, and
+    the receiver's answers by status, with their times.  down() closes the
+    listening socket and every open connection, so the agent sees
+    "connection refused" as when the receiver is gone; up() listens again on
+    the same port.  on_2xx, when set, is called (in the proxy's thread) with
+    the time of each 2xx answer."""
+
+    def __init__(self, upstream_port, name):
+        self.name = name
+        self.upstream = upstream_port
+        self.lock = threading.Lock()
+        self.wire = 0
+        self.body = 0
+        self.requests = 0
+        self.status = collections.Counter()
+        self.ok_times = []
+        self.receiver_s = 0.0    # request sent -> answer, summed
+        self.last_big = 0.0      # when a body over 4 KiB last went by
+        self.on_2xx = None
+        self.conns = set()
+        self.listener = None
+        self.port = ex.free_port()
+        self.running = False
+        self.thread = None
+        self.up()
+
+    def up(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(256)
+        s.settimeout(0.1)
+        self.listener = s
+        self.running = True
+        self.thread = threading.Thread(target=self._accept, args=(s,),
+                                       daemon=True)
+        self.thread.start()
+
+    def down(self):
+        self.running = False
+        self.thread.join()
+        self.listener.close()
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def snapshot(self):
+        with self.lock:
+            return {"wire": self.wire, "body": self.body,
+                    "requests": self.requests,
+                    "ok": sum(v for k, v in self.status.items()
+                              if k.startswith("2")),
+                    "receiver_s": self.receiver_s,
+                    "status": dict(self.status)}
+
+    def _accept(self, s):
+        while self.running:
+            try:
+                c, _ = s.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(None)
+            try:
+                u = socket.create_connection(("127.0.0.1", self.upstream))
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns.update((c, u))
+            sent = collections.deque()
+            threading.Thread(target=self._up_pump, args=(c, u, sent),
+                             daemon=True).start()
+            threading.Thread(target=self._down_pump, args=(u, c, sent),
+                             daemon=True).start()
+
+    def _close(self, a, b):
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        with self.lock:
+            self.conns.discard(a)
+            self.conns.discard(b)
+
+    def _up_pump(self, c, u, sent):
+        """Agent -> receiver: counts bytes, requests and bodies; `sent`
+        gets the time each request was sent in full."""
+        head = b""
+        need = 0
+        try:
+            while True:
+                data = c.recv(1 << 16)
+                if not data:
+                    break
+                u.sendall(data)
+                n = len(data)
+                body = 0
+                while data:
+                    if need:
+                        take = min(need, len(data))
+                        need -= take
+                        body += take
+                        data = data[take:]
+                        if not need:
+                            sent.append(time.monotonic())
+                        continue
+                    head += data
+                    data = b""
+                    end = head.find(b"\r\n\r\n")
+                    if end < 0:
+                        break
+                    m = re.search(rb"(?im)^content-length:\s*(\d+)",
+                                  head[:end])
+                    need = int(m.group(1)) if m else 0
+                    if need > 4096:
+                        self.last_big = time.monotonic()
+                    if not need:
+                        sent.append(time.monotonic())
+                    data = head[end + 4:]
+                    head = b""
+                    with self.lock:
+                        self.requests += 1
+                with self.lock:
+                    self.wire += n
+                    self.body += body
+        except OSError:
+            pass
+        finally:
+            self._close(c, u)
+            c.close()
+
+    def _down_pump(self, u, c, sent):
+        """Receiver -> agent: counts the answers by status, and the time
+        the receiver took to answer each request."""
+        try:
+            while True:
+                data = u.recv(1 << 16)
+                if not data:
+                    break
+                c.sendall(data)
+                codes = re.findall(rb"HTTP/1\.[01] (\d{3})", data)
+                if codes:
+                    now = time.monotonic()
+                    cb = None
+                    with self.lock:
+                        for code in codes:
+                            if sent:
+                                self.receiver_s += now - sent.popleft()
+                            self.status[code.decode()] += 1
+                            if code.startswith(b"2"):
+                                self.ok_times.append(now)
+                                cb = self.on_2xx
+                    if cb:
+                        cb(now)
+        except OSError:
+            pass
+        finally:
+            self._close(u, c)
+            u.close()
+
+
+# ---- the village series, round by round ----------------------------------
+
+
+class Feed:
+    """N village series (20 catalog metrics x N/20 villages, the exposition
+    bench's data) whose values change every round.  Each round the same
+    values go to the daemon (a CSV with the round's time in a `ts` column,
+    renamed into place) and to the scrape target (a text page the peers
+    scrape, no timestamps: they stamp the scrape)."""
+
+    def __init__(self, n_series, metrics, seed, csv_dir):
+        self.v = ex.Villages(n_series, metrics, seed)
+        self.metrics = metrics
+        self.csv_dir = csv_dir
+        self.n = n_series
+        self.page = b""
+        self.rounds = []         # [(round, ts_ms, monotonic written)]
+        self.lock = threading.Lock()
+        self.prefixes = []
+        self.base = []
+        for i, (name, _) in enumerate(metrics):
+            for county, rows in self.v.counties:
+                for town, village, values in rows:
+                    self.prefixes.append(
+                        '%s{city="Bench",county="%s",town="%s",village="%s"} '
+                        % (name, county, town, village))
+                    self.base.append(values[i])
+        self.per_village = len(metrics)
+
+    @staticmethod
+    def bump(text, r):
+        """The round's value, inside the catalog's range (the daemon
+        rejects what is outside it): integers go up by r % 10, decimals
+        move by (r % 10) / 100 towards zero."""
+        d = r % 10
+        if "." in text:
+            places = len(text) - text.index(".") - 1
+            v = float(text)
+            return "%.*f" % (places, v - d / 100.0 if v >= 0.1 else
+                             v + d / 100.0)
+        return str(int(text) + d)
+
+    def write_round(self, r):
+        vals = [self.bump(b, r) for b in self.base]
+        page = "".join(p + v + "\n" for p, v in zip(self.prefixes, vals))
+        ts_ms = int(time.time() * 1000)
+        nv = self.n // self.per_village
+        header = ["county", "town", "village", "ts"] + [
+            m[len("village_"):] for m, _ in self.metrics]
+        out = [",".join(header) + "\n"]
+        k = 0
+        for county, rows in self.v.counties:
+            for town, village, _ in rows:
+                cells = [vals[i * nv + k] for i in range(self.per_village)]
+                out.append("%s,%s,%s,%d,%s\n" % (county, town, village, ts_ms,
+                                                  ",".join(cells)))
+                k += 1
+        tmp = os.path.join(self.csv_dir, ".round.tmp")
+        with open(tmp, "w") as f:
+            f.write("".join(out))
+        os.rename(tmp, os.path.join(self.csv_dir, "villages.csv"))
+        with self.lock:
+            self.page = page.encode()
+            self.rounds.append((r, ts_ms, time.monotonic()))
+
+
+class ScrapeTarget:
+    """Serves the feed's current page at /metrics/<agent> and records every
+    scrape it answered in full: (agent, start, end) in monotonic time."""
+
+    def __init__(self, feed):
+        self.feed = feed
+        self.served = collections.defaultdict(list)
+        target = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                start = time.monotonic()
+                agent = self.path.rsplit("/", 1)[-1]
+                with feed.lock:
+                    body = feed.page
+                if body is None:  # ingest is over
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type",
+                                 "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                target.served[agent].append((start, time.monotonic()))
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# ---- the agents ----------------------------------------------------------
+
+
+class Agent:
+    """One forwarding agent: how to start it (again, on the same state),
+    its readiness probe, its process."""
+
+    def __init__(self, name, argv, port, ready_path, logdir):
+        self.name = name
+        self.argv = argv
+        self.port = port
+        self.ready_path = ready_path
+        self.logdir = logdir
+        self.server = None
+        self.starts = 0
+        self.alive = []          # [(monotonic start, monotonic end or None)]
+        self.killed_at = None
+
+    def start(self):
+        self.starts += 1
+        self.server = ex.Server(self.argv, os.path.join(
+            self.logdir, "%s-%d.log" % (self.name, self.starts)))
+        ex.wait_for(self.server, self.port, self.ready_path, 120, self.name)
+        self.alive.append([time.monotonic(), None])
+
+    def kill9(self, when):
+        if self.server and self.server.proc.poll() is None:
+            os.kill(self.server.pid, signal.SIGKILL)
+            self.killed_at = when
+            self.alive[-1][1] = when
+
+    def stop(self):
+        if self.server:
+            if self.alive and self.alive[-1][1] is None:
+                self.alive[-1][1] = time.monotonic()
+            self.server.stop()
+
+
+def daemon_config(port, state_dir, collector, rw_url, extra_rw=None,
+                  prometheus=True):
+    rw = {"type": "remote_write", "name": "vm", "url": rw_url,
+          "batch_size": 10000, "flush_interval": "1s"}
+    rw.update(extra_rw or {})
+    exporters = ([{"type": "prometheus"}] if prometheus else []) + [rw]
+    return {
+        "listen": "127.0.0.1:%d" % port,
+        "labels": {"city": "Bench"},
+        "stale_after": "24h",
+        "state_dir": state_dir,
+        "log_level": "warning",
+        "journal": {"commit_window": "100ms", "fsync": "batch"},
+        "collectors": [collector],
+        "exporters": exporters,
+    }
+
+
+def file_collector(data_dir, metrics, timestamp, const_labels=None):
+    c = {"type": "file", "name": "v", "path": os.path.join(data_dir, "*.csv"),
+         "format": "csv", "interval": "1h", "settle": "50ms",
+         "labels": {"county": "county", "town": "town", "village": "village"},
+         "metrics": {m: m[len("village_"):] for m, _ in metrics}}
+    if timestamp:
+        c.update(timestamp="ts", timestamp_format="unix_ms")
+    if const_labels:
+        c["const_labels"] = const_labels
+    return c
+
+
+def status(port):
+    return get_json(port, "/api/v1/status")
+
+
+def exporter_status(st, name="vm"):
+    for e in st.get("exporters", []):
+        if e.get("name") == name:
+            return e
+    raise RuntimeError("no exporter %s in /api/v1/status" % name)
+
+
+# ---- part 1 and 2: journal throughput, then the drain -------------------
+
+
+def bench_journal(args, tmp, metrics, vm_port):
+    n = args.journal_samples
+    log("journal: generating %d samples" % n)
+    villages = ex.Villages(n, metrics, args.seed)
+    data = os.path.join(tmp, "journal", "data")
+    state = os.path.join(tmp, "journal", "state")
+    os.makedirs(data)
+    os.makedirs(state)
+    villages.write_csv(data)
+    csv_bytes = sum(os.path.getsize(os.path.join(data, f))
+                    for f in os.listdir(data))
+    del villages
+    port = ex.free_port()
+    closed = ex.free_port()   # nothing listens here until the drain
+    conf = os.path.join(tmp, "journal", "villagemetrics.json")
+    with open(conf, "w") as f:
+        json.dump(daemon_config(
+            port, state, file_collector(data, metrics, False),
+            "http://127.0.0.1:%d/api/v1/write" % closed,
+            {"min_backoff": "100ms", "max_backoff": "1s"},
+            ), f)
+    log("journal: villagemetricsd, remote_write to a closed port")
+    start = time.monotonic()
+    server = ex.Server([args.daemon, "--config", conf],
+                       os.path.join(tmp, "journal", "daemon.log"))
+    proxy = None
+    try:
+        def journaled():
+            server.check_alive()
+            try:
+                st = status(port)
+            except (OSError, http.client.HTTPException, RuntimeError):
+                return None
+            got = st.get("journal", {}).get("appended_samples", 0)
+            if got > n:
+                raise RuntimeError("journal holds %d samples, expected %d" %
+                                   (got, n))
+            return got == n and st
+        st = poll("journal: %d samples appended" % n, journaled, 600, 0.02)
+        wall = time.monotonic() - start
+        cpu = cpu_seconds(server.pid)
+        lag = exporter_status(st)["lag_samples"]
+        jbytes = st["journal"]["bytes"]
+        # One journal round-trip through /metrics for the fsync counters.
+        _, _, body = ex.request(port, "GET", "/metrics", timeout=60)
+        fsyncs = ex.self_metric(body, "villagemetrics_journal_fsyncs_total")
+        fsync_s = ex.self_metric(body,
+                                 "villagemetrics_journal_fsync_seconds_total")
+        journal = {"samples": n, "csv_bytes": csv_bytes, "wall_s": wall,
+                   "cpu_s": cpu, "samples_per_s": n / wall,
+                   "samples_per_cpu_s": n / cpu, "lag_at_end": lag,
+                   "journal_bytes": jbytes, "fsyncs": fsyncs,
+                   "fsync_seconds": fsync_s}
+        log("journal: %d samples in %.2f s wall, %.2f CPU-s" % (n, wall, cpu))
+
+        # Part 2: the receiver appears on the closed port (a counting
+        # proxy to VictoriaMetrics) and the journal drains.
+        rows0 = vm_metric(vm_port, "vm_rows_inserted_total")
+        cpu0 = cpu_seconds(server.pid)
+        proxy = CountingProxy(vm_port, "drain")
+        proxy.listener.close()
+        proxy.running = False
+        proxy.thread.join()
+        proxy.port = closed
+        proxy.up()
+        t0 = time.monotonic()
+
+        def drained():
+            server.check_alive()
+            e = exporter_status(status(port))
+            return e["lag_samples"] == 0 and e
+        e = poll("drain", drained, 600, 0.02)
+        t1 = time.monotonic()
+        cpu1 = cpu_seconds(server.pid)
+        snap = proxy.snapshot()
+        ok = proxy.ok_times
+        first = ok[0] if ok else t0
+        ex.request(vm_port, "GET", "/internal/force_flush")
+        rows = poll("VictoriaMetrics rows",
+                    lambda: (vm_metric(vm_port, "vm_rows_inserted_total")
+                             - rows0) >= n and
+                    vm_metric(vm_port, "vm_rows_inserted_total") - rows0,
+                    60, 0.2)
+        drain = {"samples": n, "cpu_s": cpu1 - cpu0, "wall_s": t1 - t0,
+                 "wall_from_first_ok_s": t1 - first,
+                 "samples_per_cpu_s": n / max(cpu1 - cpu0, 1e-9),
+                 "samples_per_s": n / max(t1 - first, 1e-9),
+                 "sent_samples": e.get("sent_samples"),
+                 "vm_rows_inserted": rows, "proxy": snap,
+                 "wire_bytes_per_sample": snap["wire"] / n,
+                 "body_bytes_per_sample": snap["body"] / n}
+        log("drain: %d samples, %.2f CPU-s, %.2f s, %.1f B/sample on the "
+            "wire" % (n, cpu1 - cpu0, t1 - first, snap["wire"] / n))
+        return journal, drain
+    finally:
+        if proxy:
+            proxy.down()
+        server.stop()
+        shutil.rmtree(os.path.join(tmp, "journal"), ignore_errors=True)
+
+
+# ---- part 3: three agents side by side, steady, outages, kill -9 --------
+
+
+PROM_YML = """global:
+  scrape_interval: {interval}s
+  scrape_timeout: {timeout}s
+{external}scrape_configs:
+  - job_name: villages
+    metrics_path: /metrics/{agent}
+    static_configs:
+      - targets: ["127.0.0.1:{target}"]
+    metric_relabel_configs:
+      - action: labeldrop
+        regex: "job|instance"
+{remote}"""
+
+
+def make_agents(args, tmp, feed_dir, metrics, target_port, proxies):
+    logdir = os.path.join(tmp, "logs")
+    os.makedirs(logdir, exist_ok=True)
+    agents = {}
+    # villagemetricsd: the CSV rewritten every round, remote_write.
+    d = os.path.join(tmp, "villagemetricsd")
+    os.makedirs(os.path.join(d, "state"))
+    port = ex.free_port()
+    conf = os.path.join(d, "villagemetrics.json")
+    with open(conf, "w") as f:
+        json.dump(daemon_config(
+            port, os.path.join(d, "state"),
+            file_collector(feed_dir, metrics, True,
+                           {"agent": "villagemetricsd"}),
+            "http://127.0.0.1:%d/api/v1/write" %
+            proxies["villagemetricsd"].port,
+            {"max_backoff": args.daemon_max_backoff}), f)
+    agents["villagemetricsd"] = Agent(
+        "villagemetricsd", [args.daemon, "--config", conf], port, "/readyz",
+        logdir)
+    interval = args.period
+    # vmagent: scrapes, disk queue in -remoteWrite.tmpDataPath.
+    d = os.path.join(tmp, "vmagent")
+    os.makedirs(d)
+    port = ex.free_port()
+    yml = os.path.join(d, "scrape.yml")
+    with open(yml, "w") as f:
+        f.write(PROM_YML.format(interval=interval, timeout=interval,
+                                external="", agent="vmagent",
+                                target=target_port, remote=""))
+    agents["vmagent"] = Agent("vmagent", [
+        args.vmagent, "-httpListenAddr=127.0.0.1:%d" % port,
+        "-promscrape.config=" + yml,
+        "-remoteWrite.url=http://127.0.0.1:%d/api/v1/write" %
+        proxies["vmagent"].port,
+        "-remoteWrite.tmpDataPath=" + os.path.join(d, "queue"),
+        "-remoteWrite.label=agent=vmagent", "-loggerLevel=WARN"],
+        port, "/health", logdir)
+    # Prometheus in agent mode: scrapes, WAL in --storage.agent.path.
+    d = os.path.join(tmp, "prometheus")
+    os.makedirs(d)
+    port = ex.free_port()
+    yml = os.path.join(d, "prometheus.yml")
+    with open(yml, "w") as f:
+        f.write(PROM_YML.format(
+            interval=interval, timeout=interval,
+            external="  external_labels:\n    agent: prometheus\n",
+            agent="prometheus", target=target_port,
+            remote="remote_write:\n  - url: http://127.0.0.1:%d/api/v1/write\n"
+            % proxies["prometheus"].port))
+    agents["prometheus"] = Agent("prometheus", [
+        args.prometheus, "--enable-feature=agent", "--config.file=" + yml,
+        "--storage.agent.path=" + os.path.join(d, "wal"),
+        "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
+        port, "/-/ready", logdir)
+    return agents
+
+
+def catchup_end(ok_times, after, gap):
+    """The last 2xx answer before the first pause of `gap` seconds in the
+    answers after `after`: the end of a backlog's drain."""
+    times = [t for t in ok_times if t >= after]
+    if not times:
+        return None, None
+    last = times[0]
+    for t in times[1:]:
+        if t - last >= gap:
+            break
+        last = t
+    return times[0], last
+
+
+def vm_counts(vm_port, agent, start_s, end_s):
+    """Distinct (series, timestamp) of one agent's village series in
+    VictoriaMetrics: {timestamp_ms: number of series}."""
+    q = urllib.parse.urlencode({
+        "match[]": '{__name__=~"village_.*",agent="%s"}' % agent,
+        "start": "%.3f" % start_s, "end": "%.3f" % end_s})
+    conn = http.client.HTTPConnection("127.0.0.1", vm_port, timeout=600)
+    counts = collections.Counter()
+    series = 0
+    try:
+        conn.request("GET", "/api/v1/export?" + q)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise RuntimeError("export %s: %d %s" % (agent, resp.status,
+                                                     resp.read()[:300]))
+        for line in resp:
+            if line.strip():
+                series += 1
+                counts.update(set(json.loads(line)["timestamps"]))
+    finally:
+        conn.close()
+    return counts, series
+
+
+def bench_agents(args, tmp, metrics, vm_port):
+    n = args.series
+    feed_dir = os.path.join(tmp, "feed")
+    os.makedirs(feed_dir)
+    log("agents: generating %d series" % n)
+    feed = Feed(n, metrics, args.seed + 1, feed_dir)
+    feed.write_round(0)
+    target = ScrapeTarget(feed)
+    proxies = {a: CountingProxy(vm_port, a) for a in AGENTS}
+    agents = make_agents(args, tmp, feed_dir, metrics, target.port, proxies)
+    t_wall0 = time.time()
+    mono0 = time.monotonic()
+    stop_feed = threading.Event()
+    res = {a: {} for a in AGENTS}
+    timeline = []
+
+    def mark(what):
+        timeline.append((time.monotonic() - mono0, what))
+        log("agents: " + what)
+
+    def feeder():
+        r = 1
+        nxt = time.monotonic() + args.period
+        while not stop_feed.wait(max(0.0, nxt - time.monotonic())):
+            feed.write_round(r)
+            r += 1
+            nxt += args.period
+
+    try:
+        for a in AGENTS:
+            agents[a].start()
+        feed_thread = threading.Thread(target=feeder, daemon=True)
+        feed_thread.start()
+        mark("all three agents up; warm-up %d s" % args.warmup)
+        time.sleep(args.warmup)
+
+        # Steady state.
+        c0 = {a: cpu_seconds(agents[a].server.pid) for a in AGENTS}
+        p0 = {a: proxies[a].snapshot() for a in AGENTS}
+        t0 = time.monotonic()
+        mark("steady window %d s" % args.steady)
+        time.sleep(args.steady)
+        t1 = time.monotonic()
+        for a in AGENTS:
+            cpu = cpu_seconds(agents[a].server.pid) - c0[a]
+            p1 = proxies[a].snapshot()
+            if a == "villagemetricsd":
+                ingested = sum(1 for _, _, w in feed.rounds if t0 <= w < t1)
+            else:
+                ingested = sum(1 for s, e in target.served[a] if t0 <= e < t1)
+            samples = ingested * n
+            res[a]["steady"] = {
+                "seconds": t1 - t0, "rounds": ingested, "samples": samples,
+                "cpu_s": cpu,
+                "cpu_s_per_million": cpu / samples * 1e6 if samples else None,
+                "samples_per_cpu_s": samples / cpu if cpu else None,
+                "wire_bytes": p1["wire"] - p0[a]["wire"],
+                "body_bytes": p1["body"] - p0[a]["body"],
+                "requests": p1["requests"] - p0[a]["requests"],
+                "wire_bytes_per_sample":
+                    (p1["wire"] - p0[a]["wire"]) / samples if samples else None,
+                "body_bytes_per_sample":
+                    (p1["body"] - p0[a]["body"]) / samples if samples else None}
+
+        # Outage 1: the receiver goes away, comes back; the catch-up.
+        mark("outage 1: receiver down %d s" % args.outage)
+        for p in proxies.values():
+            p.down()
+        down1 = time.monotonic()
+        time.sleep(args.outage)
+        for p in proxies.values():
+            p.up()
+        up1 = time.monotonic()
+        mark("outage 1: receiver up")
+        # Wait for every agent's answers to pause (drained) or the deadline.
+        deadline = up1 + args.catchup_deadline
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            done = all(
+                catchup_end(proxies[a].ok_times, up1, args.gap)[1] is not None
+                and time.monotonic() - catchup_end(
+                    proxies[a].ok_times, up1, args.gap)[1] > args.gap
+                for a in AGENTS)
+            if done:
+                break
+        steady_rate = n / args.period
+        for a in AGENTS:
+            first, last = catchup_end(proxies[a].ok_times, up1, args.gap)
+            backlog = (up1 - down1) * steady_rate
+            c = {"outage_s": up1 - down1, "backlog_samples": backlog,
+                 "first_ok_after_s": first - up1 if first else None}
+            if first and last and last > first:
+                c["drain_s"] = last - first
+                c["drain_samples_per_s"] = backlog / (last - first)
+                c["x_steady"] = c["drain_samples_per_s"] / steady_rate
+            res[a]["catchup"] = c
+        mark("catch-up measured; pause %d s" % args.pause)
+        time.sleep(args.pause)
+
+        # Outage 2, and kill -9 of each agent during its catch-up.
+        mark("outage 2: receiver down %d s" % args.outage)
+        for p in proxies.values():
+            p.down()
+        time.sleep(args.outage)
+        killed = {}
+
+        def killer(a):
+            seen = [0]
+
+            def cb(now):
+                seen[0] += 1
+                if seen[0] == args.kill_after_answers and a not in killed:
+                    agents[a].kill9(now)
+                    killed[a] = now
+            return cb
+        for a in AGENTS:
+            proxies[a].on_2xx = killer(a)
+        for p in proxies.values():
+            p.up()
+        up2 = time.monotonic()
+        mark("outage 2: receiver up; kill -9 at each agent's %d. answer" %
+             args.kill_after_answers)
+        poll("every agent killed", lambda: len(killed) == len(AGENTS),
+             args.catchup_deadline, 0.01)
+        for a in AGENTS:
+            proxies[a].on_2xx = None
+            res[a]["kill"] = {"after_up_s": killed[a] - up2}
+        for a in AGENTS:
+            agents[a].server.proc.wait()
+        time.sleep(args.restart_delay)
+        for a in AGENTS:
+            agents[a].start()
+        mark("all restarted; ingest goes on %d s" % args.after)
+        time.sleep(args.after)
+        stop_feed.set()
+        feed_thread.join()
+        with feed.lock:
+            feed.page = None
+        t_end = time.monotonic()
+        mark("ingest stopped; waiting for the agents to deliver")
+        # Delivered: no request carrying samples (a body over 4 KiB; the
+        # peers go on sending their `up` series) for two rounds.
+        deadline = t_end + args.catchup_deadline
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = time.monotonic()
+            if now - t_end > 2 * args.period + 1 and all(
+                    now - proxies[a].last_big > 2 * args.period
+                    for a in AGENTS):
+                break
+        ex.request(vm_port, "GET", "/internal/force_flush")
+        time.sleep(2)  # force_flush makes data searchable within a second
+
+        # Count what arrived against what each agent had taken in.
+        mono_to_wall = t_wall0 - mono0
+        for a in AGENTS:
+            counts, nseries = vm_counts(vm_port, a, t_wall0 - 60,
+                                        time.time() + 60)
+            kill = killed[a]
+            grace = args.grace
+            if a == "villagemetricsd":
+                took = []
+                for r, ts, w in feed.rounds:
+                    for s, e in agents[a].alive:
+                        e = e if e is not None else float("inf")
+                        if s <= w < e:
+                            took.append((ts, w))
+                            break
+                    else:
+                        # A round current when the daemon (re)started is
+                        # read at start.
+                        for s, _ in agents[a].alive:
+                            nxt = [w2 for _, _, w2 in feed.rounds if w2 > w]
+                            if w < s and (not nxt or nxt[0] > s):
+                                took.append((ts, w))
+                                break
+                ingested = [(ts, w) for ts, w in took if w <= t_end]
+                delivered_by = {ts: counts.get(ts, 0) for ts, _ in ingested}
+                matched = set(delivered_by)
+            else:
+                ingested = []
+                delivered_by = {}
+                matched = set()
+                for s, e in target.served.get(a, []):
+                    if e > t_end:
+                        continue
+                    lo = int((s + mono_to_wall - 1.0) * 1000)
+                    hi = int((e + mono_to_wall + 0.5) * 1000)
+                    cand = [ts for ts in counts if lo <= ts <= hi]
+                    best = max(cand, key=lambda t: counts[t]) if cand else None
+                    ingested.append((best, e))
+                    if best is not None:
+                        delivered_by[best] = counts[best]
+                        matched.add(best)
+            acked = [(ts, w) for ts, w in ingested
+                     if not (kill - grace < w <= kill)]
+            inflight = [(ts, w) for ts, w in ingested
+                        if kill - grace < w <= kill]
+
+            def lost(rows):
+                return sum(n - (delivered_by.get(ts, 0) if ts is not None
+                                else 0) for ts, _ in rows)
+            lost_acked = lost(acked)
+            around_kill = [(ts, w) for ts, w in acked
+                           if ts is None or delivered_by.get(ts, 0) < n]
+            res[a]["delivery"] = {
+                "series_in_vm": nseries,
+                "ingested_samples": len(ingested) * n,
+                "acked_samples": len(acked) * n,
+                "lost_acked_samples": lost_acked,
+                "lost_acked_pct": 100.0 * lost_acked / (len(acked) * n)
+                if acked else None,
+                "inflight_samples": len(inflight) * n,
+                "lost_inflight_samples": lost(inflight),
+                "delivered_distinct": sum(counts.values()),
+                "unmatched_samples": sum(
+                    v for t, v in counts.items()
+                    if t not in matched and t <= (t_end + mono_to_wall) * 1000),
+                "lost_rounds_s_from_kill": [
+                    round(w - kill, 1) for _, w in around_kill][:40],
+                "proxy": proxies[a].snapshot()}
+            log("agents: %s: %d acknowledged, %d lost" %
+                (a, len(acked) * n, lost_acked))
+        res["_timeline"] = timeline
+        res["_series"] = n
+        res["_period"] = args.period
+        return res
+    finally:
+        stop_feed.set()
+        for a in agents.values():
+            a.stop()
+        for p in proxies.values():
+            try:
+                p.down()
+            except (OSError, RuntimeError, AttributeError):
+                pass
+        target.stop()
+
+
+# ---- report --------------------------------------------------------------
+
+
+def versions(args):
+    def first_line(argv):
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True,
+                                 timeout=30)
+            lines = (out.stdout + out.stderr).strip().splitlines()
+            return lines[0] if lines else "unknown"
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return "unknown (%s)" % e
+    def deb(pkg):
+        # Debian's VictoriaMetrics binaries print an empty -version.
+        return "%s %s (Debian)" % (pkg, first_line(
+            ["dpkg-query", "-W", "-f", "${Version}", pkg]))
+    return {"villagemetricsd": first_line([args.daemon, "--version"]),
+            "vmagent": "vmagent from " + deb("victoria-metrics"),
+            "victoria-metrics": deb("victoria-metrics"),
+            "prometheus": first_line([args.prometheus, "--version"])}
+
+
+def machine(args):
+    class A:
+        pushgateway = "/bin/true"
+    A.daemon = args.daemon
+    info = ex.machine_info(A)
+    info.pop("pushgateway", None)
+    info.update(versions(args))
+    info["command"] = os.environ.get("BENCH_COMMAND") or " ".join(
+        [sys.executable] + sys.argv)
+    return info
+
+
+def f(x, fmt="%.1f"):
+    return fmt % x if x is not None else "-"
+
+
+def met(ok):
+    return "MET" if ok else "NOT MET"
+
+
+def render(info, journal, drain, ag, args):
+    L = []
+    add = L.append
+    add("push benchmark: villagemetricsd vs vmagent and Prometheus (agent "
+        "mode), to VictoriaMetrics")
+    add("")
+    add("machine   %s, %d CPUs, %.1f GiB, kernel %s" %
+        (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]))
+    add("daemon    %s, git %s" % (info["villagemetricsd"], info["source"]))
+    add("peers     %s | %s | %s" % (info["vmagent"], info["prometheus"],
+                                    info["victoria-metrics"]))
+    add("python    %s   date %s   load average at start %s" %
+        (info["python"], info["date"], info["loadavg_at_start"]))
+    add("command   %s" % info["command"])
+    add("")
+    add("1. journal append + fsync (commit_window 100ms, fsync batch): %d "
+        "samples" % journal["samples"])
+    add("   (20 metrics x %d villages in %d CSVs, %.1f MiB, read by the file "
+        "collector;" % (journal["samples"] // 20,
+                        -(-journal["samples"] // 20 // 500),
+                        journal["csv_bytes"] / 1048576))
+    add("   CSV parsing is included; remote_write to a closed port so "
+        "nothing drains)")
+    add("   wall, exec to appended=%d:  %.2f s  -> %.0f samples/s" %
+        (journal["samples"], journal["wall_s"], journal["samples_per_s"]))
+    add("   daemon CPU over the same:    %.2f CPU-s -> %.0f samples per "
+        "CPU-s" % (journal["cpu_s"], journal["samples_per_cpu_s"]))
+    add("   fsyncs %s, %.3f s in fsync; journal %.1f MiB (%.0f B/sample)" %
+        (f(journal["fsyncs"], "%.0f"), journal["fsync_seconds"] or 0,
+         journal["journal_bytes"] / 1048576,
+         journal["journal_bytes"] / journal["samples"]))
+    add("")
+    add("2a. remote_write drain of that journal into VictoriaMetrics "
+        "(batch_size 10000)")
+    add("   daemon CPU, journaled -> lag 0:  %.2f CPU-s -> %.0f samples per "
+        "CPU-s" % (drain["cpu_s"], drain["samples_per_cpu_s"]))
+    add("   wall, first 2xx -> lag 0:        %.2f s -> %.0f samples/s" %
+        (drain["wall_from_first_ok_s"], drain["samples_per_s"]))
+    add("   on the wire: %.2f B/sample (%.2f B/sample of request bodies), "
+        "%d requests; VM inserted %d rows" %
+        (drain["wire_bytes_per_sample"], drain["body_bytes_per_sample"],
+         drain["proxy"]["requests"], drain["vm_rows_inserted"]))
+    add("   VictoriaMetrics took %.2f s of that wall time to answer (request "
+        "sent -> answer:" % drain["proxy"]["receiver_s"])
+    add("   every one of these series is new to it), the daemon's loop the "
+        "rest")
+    add("")
+    if ag:
+        n = ag["_series"]
+        add("2b. steady forwarding: %d village series, new values every %d s "
+            "(vmagent, Prometheus: scrape" % (n, ag["_period"]))
+        add("   every %d s of a page served by the bench; villagemetricsd: "
+            "the CSV rewritten every %d s)," % (ag["_period"], ag["_period"]))
+        add("   the three at once, each through its own counting proxy to "
+            "one VictoriaMetrics.")
+        add("   CPU of the agent's process over the window; samples = rounds "
+            "taken in x series.")
+        add("")
+        hdr = "%-16s %8s %10s %12s %14s %12s %12s" % (
+            "agent", "rounds", "CPU-s", "CPU-s/M", "samples/CPU-s",
+            "wire B/smp", "body B/smp")
+        add(hdr)
+        add("-" * len(hdr))
+        for a in AGENTS:
+            s = ag[a]["steady"]
+            add("%-16s %8d %10.2f %12s %14s %12s %12s" % (
+                a, s["rounds"], s["cpu_s"], f(s["cpu_s_per_million"], "%.2f"),
+                f(s["samples_per_cpu_s"], "%.0f"),
+                f(s["wire_bytes_per_sample"], "%.2f"),
+                f(s["body_bytes_per_sample"], "%.2f")))
+        vmd = ag["villagemetricsd"]["steady"]["cpu_s_per_million"]
+        add("")
+        add("   CPU per sample, peer / villagemetricsd:  %s" % ", ".join(
+            "%s %s" % (a, f(ag[a]["steady"]["cpu_s_per_million"] / vmd
+                            if vmd and ag[a]["steady"]["cpu_s_per_million"]
+                            else None, "%.1fx"))
+            for a in AGENTS[1:]))
+        add("")
+        add("3. outages of the receiver (%d s each, every proxy refusing "
+            "connections), ingest going on" % args.outage)
+        add("   catch-up after outage 1: backlog = outage x ingest rate (%.0f "
+            "samples/s); drain = first 2xx" % (n / ag["_period"]))
+        add("   after the receiver returns -> last 2xx before a %.1f s pause "
+            "in answers" % args.gap)
+        hdr = "%-16s %14s %12s %10s %14s %10s" % (
+            "agent", "backlog", "1st 2xx s", "drain s", "samples/s",
+            "x ingest")
+        add(hdr)
+        add("-" * len(hdr))
+        for a in AGENTS:
+            c = ag[a]["catchup"]
+            add("%-16s %14.0f %12s %10s %14s %10s" % (
+                a, c["backlog_samples"], f(c["first_ok_after_s"], "%.2f"),
+                f(c.get("drain_s"), "%.2f"),
+                f(c.get("drain_samples_per_s"), "%.0f"),
+                f(c.get("x_steady"), "%.1fx")))
+        add("")
+        add("   outage 2, then kill -9 of each agent at its %d. 2xx after "
+            "the receiver returned," % args.kill_after_answers)
+        add("   restart %.0f s later on the same disk queue; %d s more "
+            "ingest; counted in VM as distinct" % (args.restart_delay,
+                                                   args.after))
+        add("   (series, timestamp).  acknowledged = taken in (scrape "
+            "answered in full / CSV round")
+        add("   read) more than %.1f s before the kill; in flight = within "
+            "%.1f s before it." % (args.grace, args.grace))
+        hdr = "%-16s %8s %12s %12s %10s %10s %10s %10s" % (
+            "agent", "kill s", "acked", "acked lost", "lost %", "inflight",
+            "if. lost", "unmatched")
+        add(hdr)
+        add("-" * len(hdr))
+        for a in AGENTS:
+            d = ag[a]["delivery"]
+            add("%-16s %8.2f %12d %12d %10s %10d %10d %10d" % (
+                a, ag[a]["kill"]["after_up_s"], d["acked_samples"],
+                d["lost_acked_samples"], f(d["lost_acked_pct"], "%.2f"),
+                d["inflight_samples"], d["lost_inflight_samples"],
+                d["unmatched_samples"]))
+        add("")
+    add("targets (never tuned to; reported as measured):")
+    per_core = drain["samples_per_cpu_s"]
+    add("  >= 1M samples/s per core encoded and sent (2a, samples per "
+        "CPU-s of the drain):  %.0f -> %s" %
+        (per_core, met(per_core >= TARGET_SAMPLES_PER_CPU_S)))
+    if ag:
+        v = ag["villagemetricsd"]["steady"]
+        va = ag["vmagent"]["steady"]
+        if v["cpu_s_per_million"] and va["cpu_s_per_million"]:
+            r = v["cpu_s_per_million"] / va["cpu_s_per_million"]
+            add("  <= 1/3 of vmagent's CPU per sample (2b):  %.2f vs %.2f "
+                "CPU-s/M = %.2f -> %s" %
+                (v["cpu_s_per_million"], va["cpu_s_per_million"], r,
+                 met(r <= TARGET_CPU_VS_VMAGENT)))
+        mine = v["wire_bytes_per_sample"]
+        peers = [ag[a]["steady"]["wire_bytes_per_sample"] for a in AGENTS[1:]]
+        if mine and all(peers):
+            add("  no more bytes per sample on the wire than the peers (2b): "
+                "%.2f vs %s -> %s" % (mine, ", ".join("%.2f" % p
+                                                     for p in peers),
+                                      met(mine <= min(peers))))
+        x = ag["villagemetricsd"]["catchup"].get("x_steady")
+        add("  catch-up drains >= 5x the steady ingest rate (3):  %s -> %s" %
+            (f(x, "%.1fx"), met(x is not None and x >= TARGET_CATCHUP_X)))
+        d = ag["villagemetricsd"]["delivery"]
+        add("  zero acknowledged samples lost with kill -9 (3):  %d lost of "
+            "%d -> %s" % (d["lost_acked_samples"], d["acked_samples"],
+                          met(d["lost_acked_samples"] == 0)))
+    else:
+        add("  (2b and 3 not run: --no-agents)")
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes and short phases (about 2 minutes)")
+    ap.add_argument("--journal-samples", type=int, default=1000000)
+    ap.add_argument("--series", type=int, default=100000,
+                    help="series each agent forwards in 2b and 3")
+    ap.add_argument("--period", type=int, default=5,
+                    help="seconds between rounds of new values (scrape "
+                    "interval of the peers)")
+    ap.add_argument("--warmup", type=int, default=15)
+    ap.add_argument("--steady", type=int, default=120)
+    ap.add_argument("--outage", type=int, default=30)
+    ap.add_argument("--pause", type=int, default=10)
+    ap.add_argument("--after", type=int, default=20,
+                    help="seconds of ingest after the restarts")
+    ap.add_argument("--gap", type=float, default=1.0,
+                    help="a pause in 2xx answers this long ends a catch-up")
+    ap.add_argument("--grace", type=float, default=1.0,
+                    help="what an agent took in this close before the kill "
+                    "counts as in flight, not acknowledged")
+    ap.add_argument("--catchup-deadline", type=int, default=120)
+    ap.add_argument("--kill-after-answers", type=int, default=2)
+    ap.add_argument("--restart-delay", type=float, default=2.0)
+    ap.add_argument("--daemon-max-backoff", default="5s",
+                    help="the daemon's remote_write max_backoff in 3 "
+                    "(Prometheus' default)")
+    ap.add_argument("--no-agents", action="store_true",
+                    help="parts 1 and 2a only")
+    ap.add_argument("--daemon", default=os.path.join(ROOT, "build-bench",
+                                                     "villagemetricsd"))
+    ap.add_argument("--vmagent", default="/usr/bin/vmagent")
+    ap.add_argument("--victoria-metrics", default="/usr/bin/victoria-metrics")
+    ap.add_argument("--prometheus", default="/usr/bin/prometheus")
+    ap.add_argument("--results", default=os.path.join(ROOT, "bench",
+                                                      "results"))
+    ap.add_argument("--seed", type=int, default=2020)
+    args = ap.parse_args()
+    if args.quick:
+        args.journal_samples = 200000
+        args.series = 20000
+        args.warmup, args.steady, args.outage = 10, 30, 10
+        args.pause, args.after = 5, 10
+    for path in (args.daemon, args.victoria_metrics) + (
+            () if args.no_agents else (args.vmagent, args.prometheus)):
+        if not os.access(path, os.X_OK):
+            sys.exit("push.py: %s is not executable (run bench/run-push.sh "
+                     "to build the daemon)" % path)
+    metrics = ex.read_catalog(20)
+    info = machine(args)
+    tmp = tempfile.mkdtemp(prefix="vg-bench-push-")
+    vm = None
+    began = time.monotonic()
+    try:
+        vm_port = ex.free_port()
+        vm = ex.Server([args.victoria_metrics,
+                        "-httpListenAddr=127.0.0.1:%d" % vm_port,
+                        "-storageDataPath=" + os.path.join(tmp, "vm"),
+                        "-retentionPeriod=1y", "-search.latencyOffset=0s",
+                        "-search.disableCache", "-loggerLevel=WARN"],
+                       os.path.join(tmp, "victoria-metrics.log"))
+        ex.wait_for(vm, vm_port, "/health", 60, "victoria-metrics")
+        journal, drain = bench_journal(args, tmp, metrics, vm_port)
+        ag = None if args.no_agents else bench_agents(args, tmp, metrics,
+                                                      vm_port)
+        vm.check_alive()
+    finally:
+        if vm:
+            vm.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    info["runtime_s"] = round(time.monotonic() - began)
+    text = render(info, journal, drain, ag, args)
+    sys.stdout.write(text)
+    os.makedirs(args.results, exist_ok=True)
+    base = os.path.join(args.results,
+                        "push-" + time.strftime("%Y%m%d-%H%M%S"))
+    with open(base + ".txt", "w") as fh:
+        fh.write(text)
+    with open(base + ".json", "w") as fh:
+        json.dump({"machine": info, "args": vars(args), "journal": journal,
+                   "drain": drain, "agents": ag}, fh, indent=1)
+    log("results: %s.txt, %s.json (%d s)" % (base, base, info["runtime_s"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+#!/bin/sh
+# bench/run-push.sh - the push benchmark in one command.
+#
+# Builds villagemetricsd (Release) into build-bench/ when it is missing or
+# out of date, then runs bench/push.py (journal throughput, remote-write
+# drain, and villagemetricsd beside vmagent and the Prometheus agent), e.g.
+#   bench/run-push.sh            # the full run: about 9 minutes
+#   bench/run-push.sh --quick    # about 4 minutes
+# The table goes to stdout and to bench/results/.  Must not: build into any
+# other build directory, or run more than two compile jobs.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="$root/build-bench"
+if ! grep -qs '^CMAKE_BUILD_TYPE:STRING=Release$' "$build/CMakeCache.txt"; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+# Incremental: a no-op when the binary is up to date.
+cmake --build "$build" -j2 --target villagemetricsd >/dev/null
+BENCH_COMMAND="bench/run-push.sh${*:+ $*}"
+export BENCH_COMMAND
+exec /usr/bin/python3 "$root/bench/push.py" "$@"
