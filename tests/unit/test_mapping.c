@@ -302,16 +302,17 @@ VG_TEST(json_sample_locations) {
   char error[256];
   ASSERT_INT_EQ(
       run_file(m, "province-api-page-1.json", &c, error, sizeof error), 0);
-  ASSERT_STR_EQ(find(&c, "water_safe_households_ratio",
-                     "county=Shiqian,town=Wude,village=Taoziyuan")
-                    ->where,
-                "province-api-page-1.json "
-                "/data/items/0/indicators/water/safeRatio");
-  ASSERT_STR_EQ(
-      find(&c, "households_poor", "county=Jiangkou,town=Dewang,village=Jinghe")
-          ->where,
-      "province-api-page-1.json /data/items/3/indicators/poverty/"
-      "households");
+  const struct cap_sample *water =
+      find(&c, "water_safe_households_ratio",
+           "county=Shiqian,town=Wude,village=Taoziyuan");
+  const struct cap_sample *poor =
+      find(&c, "households_poor", "county=Jiangkou,town=Dewang,village=Jinghe");
+  ASSERT(water && poor);
+  ASSERT_STR_EQ(water->where, "province-api-page-1.json "
+                              "/data/items/0/indicators/water/safeRatio");
+  ASSERT_STR_EQ(poor->where,
+                "province-api-page-1.json /data/items/3/indicators/poverty/"
+                "households");
   cap_free(&c);
   vg_mapping_free(m);
 
