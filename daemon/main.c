@@ -67,6 +67,10 @@ static int config_reference(void) {
   section(&out, "Top level", NULL, top);
   const struct vg_cfg_key *const http[] = {vg_config_http_keys, NULL};
   section(&out, "\"http\"", NULL, http);
+  const struct vg_cfg_key *const journal[] = {vg_config_journal_keys, NULL};
+  section(&out, "\"journal\"",
+          "Used when a push exporter (remote_write, influxdb) is configured.",
+          journal);
   const struct vg_cfg_key *const common_c[] = {vg_collector_common_keys, NULL};
   section(&out, "Every collector", NULL, common_c);
   for (size_t i = 0; vg_collector_types[i]; i++) {
@@ -77,6 +81,11 @@ static int config_reference(void) {
   }
   const struct vg_cfg_key *const common_e[] = {vg_exporter_common_keys, NULL};
   section(&out, "Every exporter", NULL, common_e);
+  const struct vg_cfg_key *const push[] = {vg_exporter_push_keys, NULL};
+  section(&out, "Every push exporter",
+          "remote_write and influxdb send from the journal through their own "
+          "cursor, with these keys.",
+          push);
   for (size_t i = 0; vg_exporter_types[i]; i++) {
     snprintf(title, sizeof title, "Exporter \"%s\"",
              vg_exporter_types[i]->name);

@@ -341,3 +341,88 @@ class InfluxDB:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class ScriptedReceiver:
+    """An HTTP server on a free loopback port that answers the POSTs to
+    `path` with a script: the i-th answer is script[i], a tuple (status,
+    headers, body); past its end it answers 204.  It decodes nothing: it
+    keeps each request's path, headers, body and arrival time in
+    `requests`.  hold(i) makes the i-th request wait for release(i) before
+    it is answered, so that a test can look at the sender in between."""
+
+    class Request:
+        def __init__(self, path, headers, body, t):
+            self.path, self.headers, self.body, self.t = path, headers, body, t
+
+    def __init__(self, path, script):
+        import http.server
+        import threading
+        self.path = path
+        self.script = list(script)
+        self.requests = []
+        self._lock = threading.Lock()
+        self._arrived = {}
+        self._release = {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the senders use
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                req = ScriptedReceiver.Request(
+                    self.path, dict((k.lower(), v) for k, v in self.headers.items()),
+                    body, time.monotonic())
+                with receiver._lock:
+                    i = len(receiver.requests)
+                    receiver.requests.append(req)
+                    arrived = receiver._arrived.get(i)
+                    release = receiver._release.get(i)
+                if arrived:
+                    arrived.set()
+                    release.wait(60)
+                if self.path.partition("?")[0] != receiver.path:
+                    status, headers, answer = 404, {}, b"no such path\n"
+                elif i < len(receiver.script):
+                    status, headers, answer = receiver.script[i]
+                else:
+                    status, headers, answer = 204, {}, b""
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def hold(self, i):
+        import threading
+        with self._lock:
+            self._arrived[i] = threading.Event()
+            self._release[i] = threading.Event()
+
+    def wait_arrived(self, i, timeout=20.0):
+        if not self._arrived[i].wait(timeout * SLOW):
+            raise AssertionError("request %d never came (%d came)"
+                                 % (i, len(self.requests)))
+
+    def release(self, i):
+        self._release[i].set()
+
+    def stop(self):
+        for e in self._release.values():
+            e.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)

@@ -10,8 +10,8 @@ import signal
 import time
 import unittest
 
-from harness import (DATA, Daemon, InfluxDB, Prometheus, TempDir,
-                     VictoriaMetrics, find, free_port, wait_for)
+from harness import (DATA, Daemon, InfluxDB, Prometheus, ScriptedReceiver,
+                     TempDir, VictoriaMetrics, find, free_port, wait_for)
 
 AS_OF_MS = 1577750400000  # 2019-12-31T00:00:00Z, the as_of of villages.csv
 
@@ -165,11 +165,12 @@ class TestRemoteWrite(PushTest):
             d.metrics(), "villagemetrics_exporter_lag_samples", exporter="vm") == 0, timeout=60)
         m = d.metrics()
         dropped = find(m, "villagemetrics_journal_dropped_samples_total", exporter="vm")
+        sent = find(m, "villagemetrics_exporter_sent_samples_total", exporter="vm")
+        self.assertEqual(sent + dropped, n)
+        # What VictoriaMetrics accepted becomes searchable shortly after.
+        wait_for("every sent sample in VictoriaMetrics", lambda: sum(
+            len(v) for v in arrived(vm).values()) == sent)
         got = arrived(vm)
-        delivered = sum(len(v) for v in got.values())
-        self.assertEqual(delivered + dropped, n)
-        self.assertEqual(find(m, "villagemetrics_exporter_sent_samples_total", exporter="vm"),
-                         delivered)
         # What arrived is exactly the newest part of the file: the oldest
         # segments went first.
         want = expected_samples()
@@ -208,8 +209,10 @@ class TestRemoteWrite(PushTest):
                      exporter="vm") > 0, timeout=60)
         corrupt = find(d2.metrics(), "villagemetrics_journal_corrupt_samples_total")
         self.assertEqual(corrupt, 2)
-        got = arrived(vm)
-        self.assertEqual(sum(len(v) for v in got.values()), n - 2)
+        self.assertEqual(find(d2.metrics(), "villagemetrics_exporter_sent_samples_total",
+                              exporter="vm"), n - 2)
+        wait_for("every sent sample in VictoriaMetrics", lambda: sum(
+            len(v) for v in arrived(vm).values()) == n - 2)
 
 
 class TestInfluxDB(PushTest):
@@ -240,8 +243,10 @@ class TestInfluxDB(PushTest):
             for metric in COLUMNS:
                 field = metric[len("village_"):]
                 self.assertEqual(row[field], want[(metric,) + key], (key, field))
-        self.assertEqual(find(d.metrics(), "villagemetrics_exporter_sent_samples_total",
-                              exporter="influx"), len(want))
+        # InfluxDB shows the points before the daemon has read its 204.
+        wait_for("sent counted", lambda: find(
+            d.metrics(), "villagemetrics_exporter_sent_samples_total",
+            exporter="influx") == len(want))
 
 
 class TestPrometheusReceiver(PushTest):
@@ -262,6 +267,342 @@ class TestPrometheusReceiver(PushTest):
         self.assertEqual(prom.scalar(
             'village_water_safe_households_ratio{village="Taoziyuan"}'), 0.7665)
 
+
+def exporter_status(d, name):
+    return [e for e in d.status()["exporters"] if e["name"] == name][0]
+
+
+class ScriptedTest(PushTest):
+    """A push exporter against a receiver that answers from a script."""
+
+    def receiver(self, path, script):
+        rx = ScriptedReceiver(path, script)
+        self.stops.append(rx.stop)
+        return rx
+
+    def journal_of_villages(self, exporter):
+        """Puts every sample of villages.csv in the journal, undelivered
+        (the exporter's url is a closed port), and returns the config of a
+        daemon without collectors that sends them: every batch is then
+        full, whatever the timing of the collection."""
+        self.copy_villages()
+        dead = dict(exporter, url="http://127.0.0.1:%d%s" % (
+            free_port(), "/api/v1/write" if exporter["type"] == "remote_write" else ""))
+        d = self.daemon(config([dead]), name="load.json").start()
+        n = len(expected_samples())
+        wait_for("journal durable", lambda: find(
+            d.metrics(), "villagemetrics_journal_appended_samples_total") == n and
+            find(d.metrics(), "villagemetrics_journal_fsyncs_total") > 0)
+        self.assertEqual(d.stop()[0], 0)
+        os.unlink(os.path.join(self.tmp, "data", "villages.csv"))
+        return config([exporter], collectors=False)
+
+
+class TestScriptedRemoteWrite(ScriptedTest):
+    def test_500_429_413_400_each_handled_as_specified(self):
+        # A 400 for out-of-order samples makes the exporter send the batch
+        # again in halves, so that what the server takes goes through;
+        # refusing every piece down to single samples refuses the whole
+        # batch of 30: 59 requests (a binary tree with 30 leaves).
+        ooo = 2 * 30 - 1
+        rx = self.receiver("/api/v1/write", [
+            (500, {}, b"internal error\n"),
+            (429, {"Retry-After": "1"}, b"slow down\n"),
+            (413, {}, b"request too large\n"),
+        ] + [(400, {}, b"out of order sample\n")] * ooo)
+        n = len(expected_samples())  # 180: 6 batches of 30
+        cfg = self.journal_of_villages(remote_write(
+            rx.port, name="rw", url="http://127.0.0.1:%d/api/v1/write" % rx.port,
+            batch_size=30))
+        third = 3 + ooo  # the first request of the third batch
+        for i in (2, 3, third):
+            rx.hold(i)
+        d = self.daemon(cfg, name="send.json").start()
+
+        # The third try of the first batch, 1 s after the 429.
+        rx.wait_arrived(2)
+        st = exporter_status(d, "rw")
+        self.assertEqual((st["state"], st["backoff_seconds"], st["last_error"],
+                          st["retried_samples"], st["sent_samples"], st["lag_samples"],
+                          st["dropped_samples"]),
+                         ("backing off", 1.0, "HTTP 429: slow down", 60, 0, n, {}))
+        self.assertEqual(find(d.metrics(), "villagemetrics_exporter_backoff_seconds",
+                              exporter="rw"), 1)
+        rx.release(2)
+
+        # The second batch: the first was dropped for the 413.
+        rx.wait_arrived(3)
+        st = exporter_status(d, "rw")
+        self.assertEqual((st["last_error"], st["dropped_samples"], st["lag_samples"],
+                          st["backoff_seconds"]),
+                         ("HTTP 413: request too large", {"bad_request": 30}, n - 30, 0))
+        rx.release(3)
+
+        # The third batch: the second was dropped for the 400s.
+        rx.wait_arrived(third)
+        st = exporter_status(d, "rw")
+        self.assertEqual((st["last_error"], st["dropped_samples"], st["lag_samples"],
+                          st["retried_samples"]),
+                         ("HTTP 400: out of order sample",
+                          {"bad_request": 30, "out_of_order": 30}, n - 60, 60))
+        rx.release(third)
+
+        wait_for("lag drained", lambda: find(
+            d.metrics(), "villagemetrics_exporter_lag_samples", exporter="rw") == 0)
+        m = d.metrics()
+        sent = find(m, "villagemetrics_exporter_sent_samples_total", exporter="rw")
+        bad = find(m, "villagemetrics_exporter_dropped_samples_total",
+                   exporter="rw", reason="bad_request")
+        out_of_order = find(m, "villagemetrics_exporter_dropped_samples_total",
+                            exporter="rw", reason="out_of_order")
+        self.assertEqual((sent, bad, out_of_order), (n - 60, 30, 30))
+        self.assertEqual(sent + bad + out_of_order, n)
+        self.assertEqual(find(m, "villagemetrics_exporter_retried_samples_total",
+                              exporter="rw"), 60)
+        st = exporter_status(d, "rw")
+        self.assertEqual((st["sent_samples"], st["retried_samples"], st["lag_samples"],
+                          st["state"], st["last_error"]),
+                         (n - 60, 60, 0, "up to date", None))
+
+        # 500, 429, 413: the same batch three times; the second batch and its
+        # pieces; then four more batches.
+        reqs = rx.requests
+        self.assertEqual(len(reqs), 3 + ooo + 4)
+        self.assertEqual({r.path for r in reqs}, {"/api/v1/write"})
+        self.assertEqual(reqs[0].body, reqs[1].body)
+        self.assertEqual(reqs[1].body, reqs[2].body)
+        self.assertEqual(len({r.body for r in reqs[2:4] + reqs[third:]}), 6)
+        # The pieces are smaller than the batch they come from.
+        self.assertTrue(all(len(r.body) < len(reqs[3].body) for r in reqs[4:third]))
+        # After the 500 the exporter waited min_backoff (with jitter), after
+        # the 429 the server's Retry-After.
+        self.assertLess(reqs[1].t - reqs[0].t, 1.0)
+        self.assertGreaterEqual(reqs[2].t - reqs[1].t, 1.0)
+        for r in reqs:
+            self.assertEqual((r.headers["content-encoding"], r.headers["content-type"],
+                              r.headers["x-prometheus-remote-write-version"]),
+                             ("snappy", "application/x-protobuf", "0.1.0"))
+        self.assertIn("out of order sample", d.logs())
+
+
+class TestScriptedInfluxDB(ScriptedTest):
+    PARTIAL = (b'{"error":"partial write: field type conflict: input field '
+               b'\\"value\\" on measurement \\"village_population\\" is type float, '
+               b'already exists as type integer dropped=2"}\n')
+
+    def test_partial_write_and_missing_database(self):
+        rx = self.receiver("/write", [
+            (204, {}, b""),
+            (400, {"Content-Type": "application/json"}, self.PARTIAL),
+            (404, {"Content-Type": "application/json"},
+             b'{"error":"database not found: \\"villages\\""}\n'),
+        ])
+        n = len(expected_samples())  # 180: 6 batches of 30
+        # One sample per line, so that "dropped=2" is 2 samples exactly.
+        cfg = self.journal_of_villages({
+            "type": "influxdb", "name": "influx", "version": 1,
+            "url": "http://127.0.0.1:%d" % rx.port, "database": "villages",
+            "measurement_from": "metric", "batch_size": 30,
+            "flush_interval": "100ms", "min_backoff": "100ms", "max_backoff": "500ms"})
+        rx.hold(3)
+        d = self.daemon(cfg, name="send.json").start()
+
+        # The third batch again, after the 404: kept, not dropped.
+        rx.wait_arrived(3)
+        st = exporter_status(d, "influx")
+        self.assertEqual((st["state"], st["last_error"], st["sent_samples"],
+                          st["retried_samples"], st["lag_samples"], st["dropped_samples"]),
+                         ("backing off", 'HTTP 404: database not found: "villages"',
+                          58, 30, n - 60, {"bad_request": 2}))
+        self.assertEqual(find(d.metrics(), "villagemetrics_exporter_lag_samples",
+                              exporter="influx"), n - 60)
+        rx.release(3)
+
+        wait_for("lag drained", lambda: find(
+            d.metrics(), "villagemetrics_exporter_lag_samples", exporter="influx") == 0)
+        m = d.metrics()
+        self.assertEqual(find(m, "villagemetrics_exporter_sent_samples_total",
+                              exporter="influx"), n - 2)
+        self.assertEqual(find(m, "villagemetrics_exporter_dropped_samples_total",
+                              exporter="influx", reason="bad_request"), 2)
+        self.assertEqual(find(m, "villagemetrics_exporter_retried_samples_total",
+                              exporter="influx"), 30)
+        st = exporter_status(d, "influx")
+        self.assertEqual((st["sent_samples"], st["lag_samples"], st["last_error"]),
+                         (n - 2, 0, None))
+        reqs = rx.requests
+        # Six batches, the third one twice.
+        self.assertEqual(len(reqs), 7)
+        self.assertEqual([r.path for r in reqs], ["/write?db=villages&precision=ms"] * 7)
+        self.assertEqual(reqs[2].body, reqs[3].body)
+        self.assertEqual(len({r.body for r in reqs}), 6)
+        self.assertEqual([len(r.body.splitlines()) for r in reqs], [30] * 7)
+        self.assertEqual(sum(len(r.body.splitlines()) for r in reqs) - 30, n)
+        logs = d.logs()
+        self.assertIn("partial write: field type conflict", logs)
+        self.assertIn('database not found: "villages"', logs)
+
+    def test_v2_request_carries_org_bucket_and_token(self):
+        rx = self.receiver("/api/v2/write", [])
+        with open(os.path.join(self.tmp, "influx-token"), "w") as f:
+            f.write("s3cret-token==\n")
+        self.copy_villages()
+        d = self.daemon(config([{
+            "type": "influxdb", "name": "influx2", "version": 2,
+            "url": "http://127.0.0.1:%d/" % rx.port, "org": "Tongren Office",
+            "bucket": "villages", "token": "@file:influx-token",
+            "flush_interval": "100ms"}])).start()
+        n = len(expected_samples())
+        wait_for("sent counted", lambda: find(
+            d.metrics(), "villagemetrics_exporter_sent_samples_total",
+            exporter="influx2") == n)
+        villages = {(c, t, v) for (_, c, t, v) in expected_samples()}
+        lines = [line for r in rx.requests for line in r.body.splitlines()]
+        # One point per village, with its three fields.
+        self.assertEqual(len(lines), len(villages))
+        for r in rx.requests:
+            self.assertEqual(r.path, "/api/v2/write?org=Tongren%20Office&bucket=villages"
+                             "&precision=ms")
+            self.assertEqual(r.headers["authorization"], "Token s3cret-token==")
+            self.assertEqual(r.headers["content-type"], "text/plain; charset=utf-8")
+        self.assertEqual(lines[0], b"village,city=Tongren,county=Shiqian,town=Wude,"
+                         b"village=Taoziyuan population=3987,"
+                         b"income_per_capita_yuan=3894.84,"
+                         b"water_safe_households_ratio=0.7665 "
+                         b"1577750400000")
+
+
+class TestInfluxV2IntoVictoriaMetrics(PushTest):
+    def test_v2_every_sample_arrives_with_its_timestamp(self):
+        self.copy_villages()
+        vm = self.vm()
+        with open(os.path.join(self.tmp, "token"), "w") as f:
+            f.write("vm-token\n")
+        d = self.daemon(config([{
+            "type": "influxdb", "name": "vm2", "version": 2,
+            "url": "http://127.0.0.1:%d" % vm.port, "org": "tongren",
+            "bucket": "villages", "token": "@file:token",
+            "flush_interval": "100ms"}])).start()
+        # VictoriaMetrics names a field `measurement_field`: the point
+        # village,... income_per_capita_yuan=... is the series
+        # village_income_per_capita_yuan, the tags its labels (no label for
+        # the org or the bucket).
+        self.assert_all_arrived_once(vm)
+        for labels in vm.export('{__name__=~"village_.*"}'):
+            self.assertEqual({k for k, _ in labels},
+                             {"__name__", "city", "county", "town", "village"})
+            self.assertEqual(dict(labels)["city"], "Tongren")
+        n = len(expected_samples())
+        wait_for("sent counted", lambda: find(
+            d.metrics(), "villagemetrics_exporter_sent_samples_total", exporter="vm2") == n)
+        st = exporter_status(d, "vm2")
+        self.assertEqual((st["sent_samples"], st["lag_samples"], st["last_error"]),
+                         (n, 0, None))
+
+
+class TestOutages(PushTest):
+    def test_receiver_down_while_collection_continues_keeps_series_order(self):
+        # Eight villages, two indicators, rewritten ten times 300 ms apart
+        # with new values and a new as_of while the receiver is down.
+        with open(os.path.join(DATA, "villages.csv"), encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))[:8]
+        os.makedirs(os.path.join(self.tmp, "data"))
+        port = free_port()
+        # Small batches: the backlog goes in many requests, in order.
+        cfg = config([remote_write(port, batch_size=7)])
+        c = cfg["collectors"][0]
+        c["timestamp_format"] = "unix"
+        c["metrics"] = {"village_population": "population",
+                        "village_income_per_capita_yuan": "income_per_capita_yuan"}
+        d = self.daemon(cfg).start()
+        t0 = int(time.time()) // 60 * 60 - 3600
+        written = {}  # {(metric, county, town, village): [(ts_ms, value)]}
+        rounds, per_round = 10, 2 * len(rows)
+        start = time.monotonic()
+        for i in range(rounds):
+            as_of = t0 + 15 * i
+            tmp = os.path.join(self.tmp, "data", ".villages.tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("county,town,village,as_of,population,income_per_capita_yuan\n")
+                for k, r in enumerate(rows):
+                    pop = int(r["population"]) + 10 * i + k
+                    income = round(float(r["income_per_capita_yuan"]) + 0.5 * i, 2)
+                    f.write("%s,%s,%s,%d,%d,%s\n" % (r["county"], r["town"], r["village"],
+                                                    as_of, pop, income))
+                    key = (r["county"], r["town"], r["village"])
+                    written.setdefault(("village_population",) + key, []).append(
+                        (as_of * 1000, float(pop)))
+                    written.setdefault(("village_income_per_capita_yuan",) + key,
+                                       []).append((as_of * 1000, income))
+            os.replace(tmp, os.path.join(self.tmp, "data", "villages.csv"))
+            wait_for("round %d in the journal" % i, lambda: find(
+                d.metrics(), "villagemetrics_journal_appended_samples_total")
+                == (i + 1) * per_round)
+            # The collection schedule of the scenario, not a readiness wait.
+            time.sleep(max(0.0, start + 0.3 * (i + 1) - time.monotonic()))
+        total = rounds * per_round
+        m = d.metrics()
+        self.assertEqual(find(m, "villagemetrics_exporter_sent_samples_total",
+                              exporter="vm"), 0)
+        # The last round is counted once its group commit has run.
+        wait_for("lag of every round", lambda: find(
+            d.metrics(), "villagemetrics_exporter_lag_samples", exporter="vm") == total)
+        self.assertGreater(find(m, "villagemetrics_exporter_retried_samples_total",
+                                exporter="vm"), 0)
+        vm = self.vm(port)
+        wait_for("lag drained", lambda: find(
+            d.metrics(), "villagemetrics_exporter_lag_samples", exporter="vm") == 0)
+        self.assertEqual(find(d.metrics(), "villagemetrics_exporter_sent_samples_total",
+                              exporter="vm"), total)
+        wait_for("every sample in VictoriaMetrics", lambda: sum(
+            len(v) for v in arrived(vm).values()) == total)
+        self.assertEqual(arrived(vm), written)
+
+    def test_max_age_drops_what_is_too_old_and_sends_what_is_fresh(self):
+        self.copy_villages()
+        port = free_port()
+        cfg = config([remote_write(port, max_age="1s")])
+        # Stamped when read, that is now.
+        del cfg["collectors"][0]["timestamp"]
+        t_read = time.time()
+        d = self.daemon(cfg).start()
+        n = len(expected_samples())
+        wait_for("tried while fresh", lambda: find(
+            d.metrics(), "villagemetrics_exporter_retried_samples_total", exporter="vm") > 0)
+        # Still down when they pass max_age: they are dropped, not retried.
+        wait_for("dropped as too old", lambda: find(
+            d.metrics(), "villagemetrics_exporter_lag_samples", exporter="vm") == 0)
+        self.assertGreaterEqual(time.time() - t_read, 1.0)
+        m = d.metrics()
+        self.assertEqual(find(m, "villagemetrics_exporter_dropped_samples_total",
+                              exporter="vm", reason="too_old"), n)
+        self.assertEqual(find(m, "villagemetrics_exporter_sent_samples_total",
+                              exporter="vm"), 0)
+        self.assertEqual(exporter_status(d, "vm")["dropped_samples"], {"too_old": n})
+        vm = self.vm(port)
+        # The same file written again: these are fresh, and arrive.
+        t_fresh_ms = int(time.time() * 1000)
+        tmp = os.path.join(self.tmp, "data", ".villages.tmp")
+        shutil.copy(os.path.join(DATA, "villages.csv"), tmp)
+        os.replace(tmp, os.path.join(self.tmp, "data", "villages.csv"))
+        wait_for("fresh ones sent", lambda: find(
+            d.metrics(), "villagemetrics_exporter_sent_samples_total", exporter="vm") == n)
+        m = d.metrics()
+        self.assertEqual(find(m, "villagemetrics_exporter_dropped_samples_total",
+                              exporter="vm", reason="too_old"), n)
+        self.assertEqual(find(m, "villagemetrics_journal_appended_samples_total"), 2 * n)
+        want = expected_samples()
+        # What VictoriaMetrics accepted becomes searchable shortly after.
+        wait_for("every series in VictoriaMetrics",
+                 lambda: len(arrived(vm)) == len(want))
+        got = arrived(vm)
+        self.assertEqual(set(got), set(want))
+        for k, points in got.items():
+            # One point each, the fresh one: none of the too old arrived.
+            self.assertEqual(len(points), 1, (k, points))
+            ts, value = points[0]
+            self.assertGreaterEqual(ts, t_fresh_ms)
+            self.assertEqual(value, want[k])
 
 if __name__ == "__main__":
     unittest.main()
