@@ -76,6 +76,7 @@ struct push_keys {
   int64_t max_age_ms;
   int64_t min_backoff_ms;
   int64_t max_backoff_ms;
+  char *policy;
 };
 
 const struct vg_cfg_key vg_exporter_push_keys[] = {
@@ -102,6 +103,12 @@ const struct vg_cfg_key vg_exporter_push_keys[] = {
     {"max_backoff", VG_CFG_DURATION, "5m",
      offsetof(struct push_keys, max_backoff_ms),
      "The longest wait between tries while the sink fails.", false},
+    {"policy", VG_CFG_STRING, "fifo", offsetof(struct push_keys, policy),
+     "\"fifo\": oldest first, each series in order. \"fresh_first\" "
+     "(influxdb only, whose sink takes out-of-order writes): after an "
+     "outage, new samples go out within a flush_interval while the backlog "
+     "drains behind them.",
+     false},
     VG_CFG_END,
 };
 
@@ -277,6 +284,26 @@ static int configure_exporter(const cJSON *obj,
   if (!rc && push && pk.batch_size < 1)
     rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "batch_size"),
                       "\"batch_size\" must be at least 1");
+  bool fresh_first = push && pk.policy && strcmp(pk.policy, "fresh_first") == 0;
+  const cJSON *policy = cJSON_GetObjectItemCaseSensitive(obj, "policy");
+  if (!rc && push && !fresh_first && strcmp(pk.policy, "fifo") != 0)
+    rc = vg_cfg_error(err, policy,
+                      "\"policy\": expected \"fifo\" or \"fresh_first\", got "
+                      "\"%s\"",
+                      pk.policy);
+  if (!rc && fresh_first && !inst->type->accepts_out_of_order)
+    rc = vg_cfg_error(err, policy,
+                      "\"policy\": %s receivers refuse samples older than "
+                      "ones they have; only \"fifo\" keeps each series in "
+                      "order",
+                      inst->type->name);
+  /* The name names the exporter's cursor file in the journal. */
+  const char *name = common.name ? common.name : common.type;
+  if (!rc && push && !vg_journal_valid_name(name))
+    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "name"),
+                      "\"name\": \"%s\" names a file in the journal: use "
+                      "letters, digits, _ . and -, not starting with .",
+                      name);
   if (!rc) {
     inst->name = vg_strdup(common.name ? common.name : common.type);
     inst->push = (struct vg_pusher_options){
@@ -286,10 +313,12 @@ static int configure_exporter(const cJSON *obj,
         .max_age_ms = pk.max_age_ms,
         .min_backoff_ms = pk.min_backoff_ms > 0 ? pk.min_backoff_ms : 1,
         .max_backoff_ms = pk.max_backoff_ms,
+        .fresh_first = fresh_first,
     };
     rc = inst->type->configure(&inst->ctx, obj, err);
   }
   vg_cfg_release(vg_exporter_common_keys, &common);
+  vg_cfg_release(vg_exporter_push_keys, &pk);
   return rc;
 }
 

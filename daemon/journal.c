@@ -1178,7 +1178,7 @@ void vg_journal_reader_close(struct vg_journal_reader *r) {
 
 /* --- readers ---------------------------------------------------------- */
 
-static bool valid_name(const char *s) {
+bool vg_journal_valid_name(const char *s) {
   if (!*s || *s == '.')
     return false;
   for (; *s; s++)
@@ -1212,7 +1212,7 @@ int vg_journal_reader(struct vg_journal *j, const char *name,
                       struct vg_journal_reader **out) {
   if (j->closing)
     return -ESHUTDOWN;
-  if (!valid_name(name))
+  if (!vg_journal_valid_name(name))
     return -EINVAL;
   /* A reader outlives the exporter instance that used it: after a reload
    * the new instance carries on from the same cursor. */

@@ -19,6 +19,7 @@
 #include "daemon/sample.h" /* struct vg_label */
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -98,6 +99,9 @@ int vg_journal_append(struct vg_journal *j,
  * start or reload, not per batch. */
 int vg_journal_reader(struct vg_journal *j, const char *name,
                       struct vg_journal_reader **out);
+/* Whether `name` may name a reader: [A-Za-z0-9_.-]+, not starting with
+ * '.'. */
+bool vg_journal_valid_name(const char *name);
 
 struct vg_journal_batch {
   struct vg_journal_record *records; /* strings owned by the batch */

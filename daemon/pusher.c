@@ -3,7 +3,18 @@
  * States: IDLE (nothing to send, or waiting for a batch to fill: the
  * timer may run), READING (a journal read in the thread pool), FLUSHING
  * (the exporter is sending), BACKOFF (the timer runs before the same
- * batch is flushed again).  One batch at a time: order is kept.
+ * batch is flushed again).  One batch at a time.
+ *
+ * Policy fifo (the default) sends everything oldest first, which keeps
+ * each series in order.  Policy fresh_first, for sinks that take
+ * out-of-order writes: when a backlog builds up (after an outage), the
+ * journal's head at that moment becomes a boundary; a second cursor
+ * ("<name>.live") sends what arrives from then on, and batches of it and
+ * of the backlog alternate, so live data goes out within a flush interval
+ * while the backlog drains behind it.  When the backlog reaches the
+ * boundary, the main cursor jumps to where the live one is.  (The boundary
+ * is not persisted: after a restart the backlog is sent again from the
+ * main cursor, duplicates included, which such sinks overwrite.)
  *
  * Must never: advance the cursor past a batch that was not answered OK or
  * DROP, or let a dropped sample go uncounted.
@@ -23,7 +34,12 @@ enum state { IDLE, READING, FLUSHING, BACKOFF };
 
 struct vg_pusher {
   uv_loop_t *loop;
-  struct vg_journal_reader *reader;
+  struct vg_journal *journal;
+  struct vg_journal_reader *reader;  /* the main cursor */
+  struct vg_journal_reader *live;    /* fresh_first, while split */
+  uint64_t boundary;                 /* fresh_first: backlog < boundary */
+  struct vg_journal_reader *current; /* of the batch in hand */
+  bool live_turn;
   const struct vg_exporter_type *type;
   void *ctx;
   char *name;
@@ -66,7 +82,13 @@ static void set_error(struct vg_pusher *p, const char *msg) {
 }
 
 static void finish_batch(struct vg_pusher *p) {
-  vg_journal_ack(p->reader, p->batch->next_seq);
+  if (p->current == p->live) {
+    struct vg_journal_reader_stats ls;
+    vg_journal_reader_stats(p->live, &ls);
+    if (p->batch->next_seq > ls.cursor_seq)
+      p->stats.live_sent += p->batch->next_seq - ls.cursor_seq;
+  }
+  vg_journal_ack(p->current, p->batch->next_seq);
   vg_journal_batch_free(p->batch);
   p->batch = NULL;
   p->state = IDLE;
@@ -163,7 +185,7 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
    * the tick, so that it travels in batches. */
   struct vg_journal_reader_stats rs;
   vg_journal_reader_stats(p->reader, &rs);
-  if (rs.lag_records >= p->o.batch_size)
+  if (rs.lag_records >= p->o.batch_size + p->stats.live_sent)
     pump(p);
 }
 
@@ -226,21 +248,77 @@ static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
     vg_journal_batch_free(batch);
     return;
   }
+  /* The backlog ends at the boundary: what follows is the live cursor's. */
+  if (p->boundary && p->current == p->reader) {
+    size_t keep = 0;
+    while (keep < batch->count && batch->records[keep].seq < p->boundary)
+      keep++;
+    if (keep < batch->count) {
+      batch->count = keep;
+      batch->next_seq = p->boundary;
+    }
+    if (keep == 0) {
+      vg_journal_ack(p->reader, p->boundary);
+      vg_journal_batch_free(batch);
+      pump(p);
+      return;
+    }
+  }
   p->batch = batch;
   p->nsend = batch->count;
   send_fresh(p);
 }
 
+/* fresh_first: split when a backlog builds up, merge when it is sent. */
+static void plan_cursors(struct vg_pusher *p) {
+  struct vg_journal_reader_stats ms;
+  vg_journal_reader_stats(p->reader, &ms);
+  if (p->boundary && ms.cursor_seq >= p->boundary) {
+    struct vg_journal_reader_stats ls;
+    vg_journal_reader_stats(p->live, &ls);
+    vg_journal_ack(p->reader, ls.cursor_seq);
+    vg_journal_reader_close(p->live);
+    p->live = NULL;
+    p->boundary = 0;
+    p->stats.live_sent = 0;
+    return;
+  }
+  if (!p->boundary && ms.lag_records > p->o.batch_size) {
+    struct vg_journal_stats js;
+    vg_journal_stats(p->journal, &js);
+    char *name = vg_asprintf("%s.live", p->name);
+    int rc = vg_journal_reader(p->journal, name, &p->live);
+    free(name);
+    if (rc < 0) {
+      p->live = NULL;
+      return; /* fifo it is */
+    }
+    p->boundary = js.head_seq + 1;
+    vg_journal_ack(p->live, p->boundary);
+  }
+}
+
 static void pump(struct vg_pusher *p) {
   if (p->stopping || p->state != IDLE)
     return;
+  if (p->o.fresh_first)
+    plan_cursors(p);
+  p->current = p->reader;
+  if (p->boundary) {
+    /* Turns: a live batch, then a backlog batch, and so on. */
+    struct vg_journal_reader_stats ls;
+    vg_journal_reader_stats(p->live, &ls);
+    p->live_turn = !p->live_turn;
+    if (p->live_turn && ls.lag_records)
+      p->current = p->live;
+  }
   struct vg_journal_reader_stats rs;
-  vg_journal_reader_stats(p->reader, &rs);
+  vg_journal_reader_stats(p->current, &rs);
   if (rs.lag_records == 0)
     return;
   p->state = READING;
-  int rc =
-      vg_journal_read(p->reader, p->o.batch_size, p->o.batch_bytes, on_read, p);
+  int rc = vg_journal_read(p->current, p->o.batch_size, p->o.batch_bytes,
+                           on_read, p);
   if (rc < 0) {
     p->state = IDLE;
     vg_complain(&p->complaint, VG_LOG_ERR,
@@ -258,7 +336,9 @@ int vg_pusher_new(uv_loop_t *loop, struct vg_journal *journal, const char *name,
     return rc;
   struct vg_pusher *p = vg_calloc(1, sizeof *p);
   p->loop = loop;
+  p->journal = journal;
   p->reader = reader;
+  p->current = reader;
   p->type = type;
   p->ctx = ctx;
   p->name = vg_strdup(name);
@@ -292,7 +372,7 @@ void vg_pusher_stop(struct vg_pusher *p, void (*stopped)(void *arg),
   /* The exporter's stop has cancelled a flush in flight: its batch was not
    * acknowledged and will be read again. */
   if (p->state == FLUSHING || p->state == BACKOFF) {
-    vg_journal_release(p->reader);
+    vg_journal_release(p->current);
     vg_journal_batch_free(p->batch);
     p->batch = NULL;
     p->state = IDLE;

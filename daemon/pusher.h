@@ -30,6 +30,7 @@ struct vg_pusher_options {
   int64_t min_backoff_ms;
   int64_t max_backoff_ms;
   int64_t max_age_ms; /* 0: no limit */
+  bool fresh_first;   /* live data before the backlog (see pusher.c) */
 };
 
 #define VG_PUSHER_REASONS 8
@@ -44,6 +45,9 @@ struct vg_pusher_stats {
   int64_t last_success_ms; /* wall clock; 0: never */
   int64_t backoff_ms;      /* current wait before the next try; 0: none */
   const char *last_error;  /* owned by the pusher; NULL after a success */
+  /* fresh_first: records past the main cursor already sent by the live
+   * one (the main cursor's lag counts them; the true lag does not). */
+  uint64_t live_sent;
 };
 
 int vg_pusher_new(uv_loop_t *loop, struct vg_journal *journal, const char *name,

@@ -159,7 +159,10 @@ static double e_retried(const struct vg_exporter_instance *e,
 static double e_lag(const struct vg_exporter_instance *e,
                     const struct vg_pusher_stats *ps,
                     const struct vg_journal_reader_stats *rs) {
-  return (double)rs->lag_records;
+  /* fresh_first: the live cursor sent some of what lies past the main. */
+  return (double)(rs->lag_records - (ps->live_sent < rs->lag_records
+                                         ? ps->live_sent
+                                         : rs->lag_records));
 }
 static double e_lag_seconds(const struct vg_exporter_instance *e,
                             const struct vg_pusher_stats *ps,

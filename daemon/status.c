@@ -113,7 +113,10 @@ static cJSON *exporter_status(const struct vg_daemon *d,
                             (double)ps->dropped[k].count);
   cJSON_AddNumberToObject(o, "journal_dropped_samples",
                           (double)rs.dropped_records);
-  cJSON_AddNumberToObject(o, "lag_samples", (double)rs.lag_records);
+  uint64_t lag =
+      rs.lag_records -
+      (ps->live_sent < rs.lag_records ? ps->live_sent : rs.lag_records);
+  cJSON_AddNumberToObject(o, "lag_samples", (double)lag);
   add_time(o, "oldest_undelivered", rs.lag_records ? rs.oldest_ts_ms : 0);
   add_time(o, "last_success", ps->last_success_ms);
   cJSON_AddNumberToObject(o, "backoff_seconds", (double)ps->backoff_ms / 1e3);

@@ -59,6 +59,9 @@ typedef void (*vg_flush_done)(void *arg, const struct vg_flush_result *r);
 struct vg_exporter_type {
   const char *name;
   const char *description;
+  /* The sink takes samples older than ones it already has (InfluxDB does,
+   * Prometheus does not): policy fresh_first is allowed. */
+  bool accepts_out_of_order;
   const struct vg_cfg_key *const *config_tables;
   int (*configure)(void **ctx, const cJSON *cfg, struct vg_cfg_err *err);
   int (*start)(void *ctx, const struct vg_exporter_env *env);

@@ -788,6 +788,7 @@ static int influxdb_flush(void *ctx, const struct vg_journal_record *records,
 
 const struct vg_exporter_type vg_exporter_influxdb = {
     .name = "influxdb",
+    .accepts_out_of_order = true,
     .description = "Writes every sample to InfluxDB in line protocol: v1 "
                    "/write (database, retention policy, Basic auth) or v2 "
                    "/api/v2/write (org, bucket, token).",
