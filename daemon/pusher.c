@@ -178,6 +178,9 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
                 p->name, r->message, n, (double)p->stats.backoff_ms / 1000.0,
                 r->misconfigured ? " (check the configuration)" : "");
     p->state = BACKOFF;
+    /* The loop's clock was read before this answer came: without a fresh
+     * reading a Retry-After of 1 s could be cut short by the delay. */
+    uv_update_time(p->loop);
     uv_timer_start(&p->retry, on_retry, (uint64_t)p->stats.backoff_ms, 0);
     return;
   }
