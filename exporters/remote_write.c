@@ -62,8 +62,8 @@ struct remote_write {
   const struct vg_journal_record *records;
   struct piece {
     size_t lo, hi;
-  } * todo;
-  size_t ntodo, todo_cap;
+  } * left;
+  size_t nleft, left_cap;
   size_t lo, hi; /* of the request in flight */
   size_t total, refused, left_out;
   const char *refused_reason;
@@ -141,7 +141,7 @@ static void remote_write_destroy(void *ctx) {
   vg_http_out_release(&rw->http);
   free(rw->labels);
   free(rw->recs);
-  free(rw->todo);
+  free(rw->left);
   free(rw->groups);
   free(rw->series);
   free(rw->ts);
@@ -343,7 +343,7 @@ static void describe(struct remote_write *rw,
 static void finish(struct remote_write *rw, struct vg_flush_result *f) {
   vg_flush_done done = rw->done;
   rw->done = NULL;
-  rw->ntodo = 0;
+  rw->nleft = 0;
   done(rw->done_arg, f);
 }
 
@@ -392,10 +392,10 @@ static void on_answer(void *arg, const struct vg_http_out_response *r) {
       if (oor && size > 1) {
         /* Halve it: the samples the server takes go through. */
         size_t mid = rw->lo + size / 2;
-        rw->todo =
-            vg_grow(rw->todo, &rw->todo_cap, rw->ntodo + 2, sizeof *rw->todo);
-        rw->todo[rw->ntodo++] = (struct piece){mid, rw->hi};
-        rw->todo[rw->ntodo++] = (struct piece){rw->lo, mid};
+        rw->left =
+            vg_grow(rw->left, &rw->left_cap, rw->nleft + 2, sizeof *rw->left);
+        rw->left[rw->nleft++] = (struct piece){mid, rw->hi};
+        rw->left[rw->nleft++] = (struct piece){rw->lo, mid};
       } else {
         rw->refused += size;
         if (!rw->refused_reason)
@@ -412,8 +412,8 @@ static void on_answer(void *arg, const struct vg_http_out_response *r) {
 
 /* Sends the next piece of the batch, or reports when none is left. */
 static void send_next(struct remote_write *rw) {
-  while (rw->ntodo) {
-    struct piece pc = rw->todo[--rw->ntodo];
+  while (rw->nleft) {
+    struct piece pc = rw->left[--rw->nleft];
     rw->lo = pc.lo;
     rw->hi = pc.hi;
     size_t nseries = group_series(rw, rw->records + pc.lo, pc.hi - pc.lo);
@@ -464,9 +464,9 @@ static int remote_write_flush(void *ctx,
   rw->total = n;
   rw->refused = rw->left_out = 0;
   rw->refused_reason = NULL;
-  rw->todo = vg_grow(rw->todo, &rw->todo_cap, 1, sizeof *rw->todo);
-  rw->todo[0] = (struct piece){0, n};
-  rw->ntodo = 1;
+  rw->left = vg_grow(rw->left, &rw->left_cap, 1, sizeof *rw->left);
+  rw->left[0] = (struct piece){0, n};
+  rw->nleft = 1;
   send_next(rw);
   return 0;
 }

@@ -59,6 +59,18 @@ def http_get(port, path, headers=None, timeout=10):
         conn.close()
 
 
+def stop_process(proc, log):
+    """SIGTERM, then SIGKILL after 30 s; by the process's own PID."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log.close()
+
+
 def parse_metrics(text):
     """{(name, frozenset(labels)): value} from text exposition (no escapes
     beyond those the tests use)."""
@@ -229,14 +241,7 @@ class Prometheus:
         return float(result[0]["value"][1])
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        stop_process(self.proc, self.log)
 
 
 class TempDir:
@@ -291,14 +296,7 @@ class VictoriaMetrics:
         return out
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        stop_process(self.proc, self.log)
 
 
 class InfluxDB:
@@ -333,14 +331,7 @@ class InfluxDB:
         return json.loads(body)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        stop_process(self.proc, self.log)
 
 
 class ScriptedReceiver:
