@@ -4,17 +4,16 @@
 #include "daemon/curl_uv.h"
 #include "daemon/http.h"
 #include "daemon/mem.h"
+#include "tests/unit/net_fixture.h"
 #include "tests/vgtest.h"
 
 #include <stdbool.h>
 
 struct fixture {
-  uv_loop_t loop;
-  struct vg_http *http;
-  struct vg_curl *curl;
+  struct vg_test_net net;
   uv_timer_t late; /* answers the slow request */
   struct vg_http_request *slow;
-  unsigned finished, closed;
+  unsigned finished;
 };
 
 struct fetch {
@@ -72,14 +71,14 @@ static void start(struct fixture *fx, struct fetch *f, const char *path,
   vg_buf_init(&f->body, 1 << 20);
   f->easy = curl_easy_init();
   char url[128];
-  snprintf(url, sizeof url, "http://127.0.0.1:%u%s", vg_http_port(fx->http),
+  snprintf(url, sizeof url, "http://127.0.0.1:%u%s", vg_http_port(fx->net.http),
            path);
   curl_easy_setopt(f->easy, CURLOPT_URL, url);
   curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
   if (post)
     curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, post);
-  ASSERT_INT_EQ(vg_curl_start(fx->curl, f->easy, on_done, f), 0);
+  ASSERT_INT_EQ(vg_curl_start(fx->net.curl, f->easy, on_done, f), 0);
 }
 
 static void finish(struct fetch *f) {
@@ -88,34 +87,22 @@ static void finish(struct fetch *f) {
 }
 
 static void setup(struct fixture *fx) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  ASSERT(uv_loop_init(&fx->loop) == 0);
-  char error[256];
-  ASSERT_INT_EQ(vg_http_new(&fx->loop, "127.0.0.1:0", NULL, &fx->http, error,
-                            sizeof error),
+  vg_test_net_up(&fx->net);
+  ASSERT_INT_EQ(vg_http_route(fx->net.http, "GET", "/hello", 0, hello, fx, fx),
                 0);
-  ASSERT_INT_EQ(vg_http_route(fx->http, "GET", "/hello", 0, hello, fx, fx), 0);
-  ASSERT_INT_EQ(vg_http_route(fx->http, "POST", "/hello", 1024, hello, fx, fx),
+  ASSERT_INT_EQ(
+      vg_http_route(fx->net.http, "POST", "/hello", 1024, hello, fx, fx), 0);
+  ASSERT_INT_EQ(vg_http_route(fx->net.http, "GET", "/slow", 0, slow, fx, fx),
                 0);
-  ASSERT_INT_EQ(vg_http_route(fx->http, "GET", "/slow", 0, slow, fx, fx), 0);
-  ASSERT_INT_EQ(vg_http_route(fx->http, "GET", "/never", 0, never, fx, fx), 0);
-  uv_timer_init(&fx->loop, &fx->late);
+  ASSERT_INT_EQ(vg_http_route(fx->net.http, "GET", "/never", 0, never, fx, fx),
+                0);
+  uv_timer_init(&fx->net.loop, &fx->late);
   fx->late.data = fx;
-  ASSERT_INT_EQ(vg_curl_new(&fx->loop, &fx->curl), 0);
-}
-
-static void closed(void *arg) {
-  ((struct fixture *)arg)->closed++;
 }
 
 static void teardown(struct fixture *fx) {
-  vg_curl_close(fx->curl, closed, fx);
-  vg_http_close(fx->http, closed, fx);
   uv_close((uv_handle_t *)&fx->late, NULL);
-  uv_run(&fx->loop, UV_RUN_DEFAULT);
-  ASSERT_INT_EQ(fx->closed, 2);
-  ASSERT(uv_loop_close(&fx->loop) == 0);
-  curl_global_cleanup();
+  vg_test_net_down(&fx->net);
 }
 
 VG_TEST(transfers_run_side_by_side) {
@@ -126,7 +113,7 @@ VG_TEST(transfers_run_side_by_side) {
   start(&fx, &b, "/hello?x=1", NULL);
   start(&fx, &c, "/hello", "village=Chuanyan");
   while (fx.finished < 3)
-    uv_run(&fx.loop, UV_RUN_ONCE);
+    uv_run(&fx.net.loop, UV_RUN_ONCE);
   /* The quick ones did not wait for the slow one. */
   ASSERT(b.done && c.done && a.done);
   ASSERT_INT_EQ(b.result, CURLE_OK);
@@ -148,21 +135,21 @@ VG_TEST(connection_refused_is_reported) {
   uv_tcp_t probe;
   struct sockaddr_in addr;
   uv_ip4_addr("127.0.0.1", 0, &addr);
-  uv_tcp_init(&fx.loop, &probe);
+  uv_tcp_init(&fx.net.loop, &probe);
   uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0);
   int len = sizeof addr;
   uv_tcp_getsockname(&probe, (struct sockaddr *)&addr, &len);
   uv_close((uv_handle_t *)&probe, NULL);
-  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  uv_run(&fx.net.loop, UV_RUN_NOWAIT);
   struct fetch f = {.fx = &fx};
   vg_buf_init(&f.body, 1024);
   f.easy = curl_easy_init();
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%u/", ntohs(addr.sin_port));
   curl_easy_setopt(f.easy, CURLOPT_URL, url);
-  ASSERT_INT_EQ(vg_curl_start(fx.curl, f.easy, on_done, &f), 0);
+  ASSERT_INT_EQ(vg_curl_start(fx.net.curl, f.easy, on_done, &f), 0);
   while (!f.done)
-    uv_run(&fx.loop, UV_RUN_ONCE);
+    uv_run(&fx.net.loop, UV_RUN_ONCE);
   ASSERT_INT_EQ(f.result, CURLE_COULDNT_CONNECT);
   finish(&f);
   teardown(&fx);
@@ -175,19 +162,20 @@ VG_TEST(close_aborts_what_is_running) {
   start(&fx, &f, "/never", NULL);
   start(&fx, &g, "/never", NULL);
   /* Cancelled: its callback never runs. */
-  vg_curl_cancel(fx.curl, g.easy);
+  vg_curl_cancel(fx.net.curl, g.easy);
   while (!fx.slow)
-    uv_run(&fx.loop, UV_RUN_ONCE);
-  vg_curl_close(fx.curl, closed, &fx);
+    uv_run(&fx.net.loop, UV_RUN_ONCE);
+  vg_curl_close(fx.net.curl, vg_test_net_closed, &fx.net);
   ASSERT(f.done);
   ASSERT_INT_EQ(f.result, CURLE_ABORTED_BY_CALLBACK);
   ASSERT(!g.done);
   vg_http_respond(fx.slow, 200, "text/plain", NULL, 0);
-  vg_http_close(fx.http, closed, &fx);
+  vg_http_close(fx.net.http, vg_test_net_closed, &fx.net);
   uv_close((uv_handle_t *)&fx.late, NULL);
-  uv_run(&fx.loop, UV_RUN_DEFAULT);
-  ASSERT_INT_EQ(fx.closed, 2);
-  ASSERT(uv_loop_close(&fx.loop) == 0);
+  uv_run(&fx.net.loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(fx.net.closed, 2);
+  ASSERT(uv_loop_close(&fx.net.loop) == 0);
+  vg_conf_doc_free(fx.net.doc);
   finish(&f);
   finish(&g);
   curl_global_cleanup();

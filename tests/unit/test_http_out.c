@@ -4,6 +4,7 @@
 #include "daemon/http.h"
 #include "daemon/http_out.h"
 #include "daemon/mem.h"
+#include "tests/unit/net_fixture.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -12,10 +13,7 @@
 #include <zlib.h>
 
 struct fixture {
-  uv_loop_t loop;
-  struct vg_http *http;
-  struct vg_curl *curl;
-  struct vg_conf_doc *doc;
+  struct vg_test_net net;
   cJSON *cfg;
   struct vg_http_out_config conf;
   struct vg_http_out *out;
@@ -35,12 +33,7 @@ struct fixture {
   unsigned dones;
   struct vg_http_out_response r;
   char *r_body, *r_error; /* owned copies */
-  unsigned closed;
 };
-
-static char *dup_or_null(const char *s) {
-  return s ? vg_strdup(s) : NULL;
-}
 
 static void forget_request(struct fixture *fx) {
   free(fx->body);
@@ -66,13 +59,13 @@ static void capture(void *arg, struct vg_http_request *req) {
     memcpy(fx->body, body, len);
   fx->body[len] = '\0';
   fx->body_len = len;
-  fx->query_db = dup_or_null(vg_http_query(req, "db"));
-  fx->content_type = dup_or_null(vg_http_header(req, "Content-Type"));
-  fx->content_encoding = dup_or_null(vg_http_header(req, "Content-Encoding"));
-  fx->authorization = dup_or_null(vg_http_header(req, "Authorization"));
-  fx->user_agent = dup_or_null(vg_http_header(req, "User-Agent"));
-  fx->expect = dup_or_null(vg_http_header(req, "Expect"));
-  fx->village = dup_or_null(vg_http_header(req, "X-Village"));
+  fx->query_db = vg_test_dup(vg_http_query(req, "db"));
+  fx->content_type = vg_test_dup(vg_http_header(req, "Content-Type"));
+  fx->content_encoding = vg_test_dup(vg_http_header(req, "Content-Encoding"));
+  fx->authorization = vg_test_dup(vg_http_header(req, "Authorization"));
+  fx->user_agent = vg_test_dup(vg_http_header(req, "User-Agent"));
+  fx->expect = vg_test_dup(vg_http_header(req, "Expect"));
+  fx->village = vg_test_dup(vg_http_header(req, "X-Village"));
   if (fx->retry_after)
     vg_http_add_header(req, "Retry-After", fx->retry_after);
   char *answer = NULL;
@@ -97,42 +90,25 @@ static void on_done(void *arg, const struct vg_http_out_response *r) {
   free(fx->r_error);
   fx->r_body = vg_malloc(r->body_len + 1);
   memcpy(fx->r_body, r->body, r->body_len + 1);
-  fx->r_error = dup_or_null(r->error);
+  fx->r_error = vg_test_dup(r->error);
   fx->r.body = fx->r_body;
   fx->r.error = fx->r_error;
 }
 
 static void setup(struct fixture *fx) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  ASSERT(uv_loop_init(&fx->loop) == 0);
-  char error[256];
-  ASSERT_INT_EQ(vg_http_new(&fx->loop, "127.0.0.1:0", NULL, &fx->http, error,
-                            sizeof error),
-                0);
+  vg_test_net_up(&fx->net);
   ASSERT_INT_EQ(
-      vg_http_route(fx->http, "POST", "/write", 4 << 20, capture, fx, fx), 0);
+      vg_http_route(fx->net.http, "POST", "/write", 4 << 20, capture, fx, fx),
+      0);
   ASSERT_INT_EQ(
-      vg_http_route(fx->http, "POST", "/never", 4 << 20, never, fx, fx), 0);
-  ASSERT_INT_EQ(vg_curl_new(&fx->loop, &fx->curl), 0);
+      vg_http_route(fx->net.http, "POST", "/never", 4 << 20, never, fx, fx), 0);
   fx->status = 204;
-  fx->doc = vg_conf_doc_new();
 }
 
 /* Configures fx->conf from JSON text in which "PORT" is the server's. */
 static int configure(struct fixture *fx, const char *json,
                      const char *const *reserved, struct vg_cfg_err *err) {
-  char text[1024];
-  const char *port = strstr(json, "PORT");
-  if (port)
-    snprintf(text, sizeof text, "%.*s%u%s", (int)(port - json), json,
-             fx->http ? vg_http_port(fx->http) : 1, port + 4);
-  else
-    snprintf(text, sizeof text, "%s", json);
-  cJSON_Delete(fx->cfg);
-  fx->cfg = NULL;
-  err->doc = fx->doc;
-  ASSERT_INT_EQ(
-      vg_conf_parse(fx->doc, "out.json", text, strlen(text), &fx->cfg, err), 0);
+  vg_test_config(&fx->net, "out.json", json, &fx->cfg, err);
   memset(&fx->conf, 0, sizeof fx->conf);
   return vg_http_out_configure(&fx->conf, fx->cfg, reserved, err);
 }
@@ -144,16 +120,12 @@ static void client(struct fixture *fx, const char *json) {
   int rc = configure(fx, json, NULL, &err);
   if (rc)
     VG_FAIL("%s", err.msg);
-  fx->out = vg_http_out_new(fx->curl, &fx->conf, fixed);
+  fx->out = vg_http_out_new(fx->net.curl, &fx->conf, fixed);
 }
 
 static void wait_done(struct fixture *fx, unsigned dones) {
   while (fx->dones < dones)
-    uv_run(&fx->loop, UV_RUN_ONCE);
-}
-
-static void closed(void *arg) {
-  ((struct fixture *)arg)->closed++;
+    uv_run(&fx->net.loop, UV_RUN_ONCE);
 }
 
 static void teardown(struct fixture *fx) {
@@ -162,17 +134,11 @@ static void teardown(struct fixture *fx) {
     vg_http_out_release(&fx->conf);
   if (fx->held)
     vg_http_respond(fx->held, 204, "text/plain", NULL, 0);
-  vg_curl_close(fx->curl, closed, fx);
-  vg_http_close(fx->http, closed, fx);
-  uv_run(&fx->loop, UV_RUN_DEFAULT);
-  ASSERT_INT_EQ(fx->closed, 2);
-  ASSERT(uv_loop_close(&fx->loop) == 0);
+  vg_test_net_down(&fx->net);
   forget_request(fx);
   free(fx->r_body);
   free(fx->r_error);
   cJSON_Delete(fx->cfg);
-  vg_conf_doc_free(fx->doc);
-  curl_global_cleanup();
 }
 
 /* A port on which nobody listens: bound once, then closed. */
@@ -394,7 +360,7 @@ VG_TEST(connection_refused) {
   setup(&fx);
   char json[128];
   snprintf(json, sizeof json, "{\"url\": \"http://127.0.0.1:%u/write\"}",
-           free_port(&fx.loop));
+           free_port(&fx.net.loop));
   client(&fx, json);
   ASSERT_INT_EQ(vg_http_out_post(fx.out, NULL, "x", 1, on_done, &fx), 0);
   wait_done(&fx, 1);
@@ -428,25 +394,25 @@ VG_TEST(one_request_at_a_time_and_cancel) {
   ASSERT_INT_EQ(vg_http_out_post(fx.out, NULL, "x", 1, on_done, &fx), 0);
   ASSERT_INT_EQ(vg_http_out_post(fx.out, NULL, "y", 1, on_done, &fx), -EBUSY);
   while (!fx.held)
-    uv_run(&fx.loop, UV_RUN_ONCE);
+    uv_run(&fx.net.loop, UV_RUN_ONCE);
   vg_http_out_cancel(fx.out);
   vg_http_out_cancel(fx.out); /* twice is harmless */
   /* The server's late answer reaches nobody. */
   vg_http_respond(fx.held, 204, "text/plain", NULL, 0);
   fx.held = NULL;
   for (int i = 0; i < 20; i++)
-    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    uv_run(&fx.net.loop, UV_RUN_NOWAIT);
   ASSERT_INT_EQ(fx.dones, 0);
   /* Free again for the next request. */
   ASSERT_INT_EQ(vg_http_out_post(fx.out, NULL, "z", 1, on_done, &fx), 0);
   while (!fx.held)
-    uv_run(&fx.loop, UV_RUN_ONCE);
+    uv_run(&fx.net.loop, UV_RUN_ONCE);
   ASSERT_INT_EQ(fx.requests, 2);
   /* Freed in flight: done never runs either. */
   vg_http_out_free(fx.out);
   fx.out = NULL;
   for (int i = 0; i < 20; i++)
-    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    uv_run(&fx.net.loop, UV_RUN_NOWAIT);
   ASSERT_INT_EQ(fx.dones, 0);
   teardown(&fx);
 }
@@ -456,7 +422,7 @@ VG_TEST(one_request_at_a_time_and_cancel) {
 static const char *config_error(const char *json, const char *const *reserved) {
   static struct vg_cfg_err err;
   struct fixture fx = {0};
-  fx.doc = vg_conf_doc_new();
+  fx.net.doc = vg_conf_doc_new();
   memset(&err, 0, sizeof err);
   int rc = configure(&fx, json, reserved, &err);
   if (rc == 0) {
@@ -468,13 +434,13 @@ static const char *config_error(const char *json, const char *const *reserved) {
     ASSERT(fx.conf.url == NULL && fx.conf.extra_headers == NULL);
   }
   cJSON_Delete(fx.cfg);
-  vg_conf_doc_free(fx.doc);
+  vg_conf_doc_free(fx.net.doc);
   return err.msg;
 }
 
 VG_TEST(defaults) {
   struct fixture fx = {0};
-  fx.doc = vg_conf_doc_new();
+  fx.net.doc = vg_conf_doc_new();
   struct vg_cfg_err err = {0};
   ASSERT_INT_EQ(
       configure(&fx, "{\"url\": \"https://tsdb.example/api\"}", NULL, &err), 0);
@@ -494,7 +460,7 @@ VG_TEST(defaults) {
   ASSERT(fx.conf.extra_headers[2] == NULL);
   vg_http_out_release(&fx.conf);
   cJSON_Delete(fx.cfg);
-  vg_conf_doc_free(fx.doc);
+  vg_conf_doc_free(fx.net.doc);
 }
 
 VG_TEST(config_errors) {

@@ -5,6 +5,7 @@
 #include "daemon/http.h"
 #include "daemon/mem.h"
 #include "exporters/exporter.h"
+#include "tests/unit/net_fixture.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -33,10 +34,7 @@ struct answer {
 };
 
 struct fixture {
-  uv_loop_t loop;
-  struct vg_http *http;
-  struct vg_curl *curl;
-  struct vg_conf_doc *doc;
+  struct vg_test_net net;
   cJSON *cfg;
   void *ctx;
   bool started;
@@ -48,12 +46,7 @@ struct fixture {
   unsigned dones;
   struct vg_flush_result r;
   char *message; /* owned copy of r.message */
-  unsigned closed;
 };
-
-static char *dup_or_null(const char *s) {
-  return s ? vg_strdup(s) : NULL;
-}
 
 static char *gunzip(const char *in, size_t len, size_t *out_len) {
   size_t cap = 1 << 20;
@@ -78,14 +71,14 @@ static void capture(void *arg, struct vg_http_request *req) {
   size_t len;
   const char *body = vg_http_body(req, &len);
   q->path = vg_strdup(vg_http_path(req));
-  q->db = dup_or_null(vg_http_query(req, "db"));
-  q->rp = dup_or_null(vg_http_query(req, "rp"));
-  q->precision = dup_or_null(vg_http_query(req, "precision"));
-  q->org = dup_or_null(vg_http_query(req, "org"));
-  q->bucket = dup_or_null(vg_http_query(req, "bucket"));
-  q->authorization = dup_or_null(vg_http_header(req, "Authorization"));
-  q->content_encoding = dup_or_null(vg_http_header(req, "Content-Encoding"));
-  q->content_type = dup_or_null(vg_http_header(req, "Content-Type"));
+  q->db = vg_test_dup(vg_http_query(req, "db"));
+  q->rp = vg_test_dup(vg_http_query(req, "rp"));
+  q->precision = vg_test_dup(vg_http_query(req, "precision"));
+  q->org = vg_test_dup(vg_http_query(req, "org"));
+  q->bucket = vg_test_dup(vg_http_query(req, "bucket"));
+  q->authorization = vg_test_dup(vg_http_header(req, "Authorization"));
+  q->content_encoding = vg_test_dup(vg_http_header(req, "Content-Encoding"));
+  q->content_type = vg_test_dup(vg_http_header(req, "Content-Type"));
   if (q->content_encoding) {
     q->body = gunzip(body, len, &q->body_len);
   } else {
@@ -116,41 +109,24 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
   fx->dones++;
   fx->r = *r;
   free(fx->message);
-  fx->message = dup_or_null(r->message);
+  fx->message = vg_test_dup(r->message);
   fx->r.message = fx->message;
 }
 
 static void setup(struct fixture *fx) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  ASSERT(uv_loop_init(&fx->loop) == 0);
-  char error[256];
-  ASSERT_INT_EQ(vg_http_new(&fx->loop, "127.0.0.1:0", NULL, &fx->http, error,
-                            sizeof error),
-                0);
+  vg_test_net_up(&fx->net);
   ASSERT_INT_EQ(
-      vg_http_route(fx->http, "POST", "/write", 4 << 20, capture, fx, fx), 0);
-  ASSERT_INT_EQ(vg_http_route(fx->http, "POST", "/api/v2/write", 4 << 20,
+      vg_http_route(fx->net.http, "POST", "/write", 4 << 20, capture, fx, fx),
+      0);
+  ASSERT_INT_EQ(vg_http_route(fx->net.http, "POST", "/api/v2/write", 4 << 20,
                               capture, fx, fx),
                 0);
-  ASSERT_INT_EQ(vg_curl_new(&fx->loop, &fx->curl), 0);
-  fx->doc = vg_conf_doc_new();
 }
 
 /* Configures the exporter from JSON in which "PORT" is the server's. */
 static int configure(struct fixture *fx, const char *json,
                      struct vg_cfg_err *err) {
-  char text[1024];
-  const char *port = strstr(json, "PORT");
-  if (port)
-    snprintf(text, sizeof text, "%.*s%u%s", (int)(port - json), json,
-             vg_http_port(fx->http), port + 4);
-  else
-    snprintf(text, sizeof text, "%s", json);
-  cJSON_Delete(fx->cfg);
-  fx->cfg = NULL;
-  err->doc = fx->doc;
-  ASSERT_INT_EQ(
-      vg_conf_parse(fx->doc, "out.json", text, strlen(text), &fx->cfg, err), 0);
+  vg_test_config(&fx->net, "out.json", json, &fx->cfg, err);
   return T->configure(&fx->ctx, fx->cfg, err);
 }
 
@@ -159,7 +135,7 @@ static void exporter(struct fixture *fx, const char *json) {
   if (configure(fx, json, &err))
     VG_FAIL("%s", err.msg);
   struct vg_exporter_env env = {
-      .loop = &fx->loop, .curl = fx->curl, .name = "influx"};
+      .loop = &fx->net.loop, .curl = fx->net.curl, .name = "influx"};
   ASSERT_INT_EQ(T->start(fx->ctx, &env), 0);
   fx->started = true;
 }
@@ -169,12 +145,8 @@ static void flush(struct fixture *fx, const struct vg_journal_record *recs,
   unsigned before = fx->dones;
   ASSERT_INT_EQ(T->flush(fx->ctx, recs, n, on_flushed, fx), 0);
   while (fx->dones == before)
-    uv_run(&fx->loop, UV_RUN_ONCE);
+    uv_run(&fx->net.loop, UV_RUN_ONCE);
   ASSERT_INT_EQ(fx->dones, before + 1);
-}
-
-static void closed(void *arg) {
-  ((struct fixture *)arg)->closed++;
 }
 
 static void teardown(struct fixture *fx) {
@@ -183,11 +155,7 @@ static void teardown(struct fixture *fx) {
   T->destroy(fx->ctx);
   if (fx->held)
     vg_http_respond(fx->held, 204, "text/plain", NULL, 0);
-  vg_curl_close(fx->curl, closed, fx);
-  vg_http_close(fx->http, closed, fx);
-  uv_run(&fx->loop, UV_RUN_DEFAULT);
-  ASSERT_INT_EQ(fx->closed, 2);
-  ASSERT(uv_loop_close(&fx->loop) == 0);
+  vg_test_net_down(&fx->net);
   for (unsigned i = 0; i < fx->requests; i++) {
     struct request *q = &fx->req[i];
     free(q->path);
@@ -203,8 +171,6 @@ static void teardown(struct fixture *fx) {
   }
   free(fx->message);
   cJSON_Delete(fx->cfg);
-  vg_conf_doc_free(fx->doc);
-  curl_global_cleanup();
 }
 
 /* Labels in no particular order, as the journal gives them. */
@@ -641,12 +607,12 @@ VG_TEST(network_error_retries) {
   uv_tcp_t probe;
   struct sockaddr_in addr;
   uv_ip4_addr("127.0.0.1", 0, &addr);
-  uv_tcp_init(&fx.loop, &probe);
+  uv_tcp_init(&fx.net.loop, &probe);
   uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0);
   int len = sizeof addr;
   uv_tcp_getsockname(&probe, (struct sockaddr *)&addr, &len);
   uv_close((uv_handle_t *)&probe, NULL);
-  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  uv_run(&fx.net.loop, UV_RUN_NOWAIT);
   char json[256];
   snprintf(json, sizeof json,
            "{\"url\": \"http://127.0.0.1:%u\", \"database\": \"v\"}",
@@ -682,10 +648,10 @@ VG_TEST(stop_cancels_the_flush_in_flight) {
   ASSERT_INT_EQ(T->flush(fx.ctx, three, 3, on_flushed, &fx), 0);
   ASSERT_INT_EQ(T->flush(fx.ctx, three, 3, on_flushed, &fx), -EBUSY);
   while (!fx.held)
-    uv_run(&fx.loop, UV_RUN_ONCE);
+    uv_run(&fx.net.loop, UV_RUN_ONCE);
   T->stop(fx.ctx);
   fx.started = false;
-  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  uv_run(&fx.net.loop, UV_RUN_NOWAIT);
   ASSERT_INT_EQ(fx.dones, 0);
   teardown(&fx);
   ASSERT_INT_EQ(fx.dones, 0);

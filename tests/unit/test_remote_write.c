@@ -4,6 +4,7 @@
 #include "daemon/mem.h"
 #include "daemon/remotewrite.h"
 #include "exporters/exporter.h"
+#include "tests/unit/net_fixture.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -19,10 +20,7 @@ struct got_series {
 };
 
 struct fixture {
-  uv_loop_t loop;
-  struct vg_http *http;
-  struct vg_curl *curl;
-  struct vg_conf_doc *doc;
+  struct vg_test_net net;
   cJSON *cfg;
   const struct vg_exporter_type *type;
   void *ctx;
@@ -41,7 +39,6 @@ struct fixture {
   unsigned dones;
   struct vg_flush_result r;
   char *r_message; /* owned copy */
-  unsigned closed;
 };
 
 static void forget(struct fixture *fx) {
@@ -59,10 +56,6 @@ static void forget(struct fixture *fx) {
   fx->content_encoding = fx->content_type = fx->version = fx->user_agent =
       fx->scope = NULL;
   fx->decode_error[0] = '\0';
-}
-
-static char *dup_or_null(const char *s) {
-  return s ? vg_strdup(s) : NULL;
 }
 
 static void on_series(void *arg, const struct vg_label *labels, size_t n,
@@ -87,12 +80,12 @@ static void receive(void *arg, struct vg_http_request *req) {
   struct fixture *fx = arg;
   forget(fx);
   fx->requests++;
-  fx->content_encoding = dup_or_null(vg_http_header(req, "Content-Encoding"));
-  fx->content_type = dup_or_null(vg_http_header(req, "Content-Type"));
+  fx->content_encoding = vg_test_dup(vg_http_header(req, "Content-Encoding"));
+  fx->content_type = vg_test_dup(vg_http_header(req, "Content-Type"));
   fx->version =
-      dup_or_null(vg_http_header(req, "X-Prometheus-Remote-Write-Version"));
-  fx->user_agent = dup_or_null(vg_http_header(req, "User-Agent"));
-  fx->scope = dup_or_null(vg_http_header(req, "X-Scope-OrgID"));
+      vg_test_dup(vg_http_header(req, "X-Prometheus-Remote-Write-Version"));
+  fx->user_agent = vg_test_dup(vg_http_header(req, "User-Agent"));
+  fx->scope = vg_test_dup(vg_http_header(req, "X-Scope-OrgID"));
   size_t len;
   const char *body = vg_http_body(req, &len);
   struct vg_rw_visitor v = {.series = on_series, .arg = fx};
@@ -121,45 +114,23 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
   fx->dones++;
   fx->r = *r;
   free(fx->r_message);
-  fx->r_message = dup_or_null(r->message);
+  fx->r_message = vg_test_dup(r->message);
   fx->r.message = fx->r_message;
-}
-
-static void closed(void *arg) {
-  ((struct fixture *)arg)->closed++;
 }
 
 static int configure(struct fixture *fx, const char *json,
                      struct vg_cfg_err *err) {
-  char text[1024];
-  const char *port = strstr(json, "PORT");
-  if (port)
-    snprintf(text, sizeof text, "%.*s%u%s", (int)(port - json), json,
-             vg_http_port(fx->http), port + 4);
-  else
-    snprintf(text, sizeof text, "%s", json);
-  cJSON_Delete(fx->cfg);
-  fx->cfg = NULL;
-  err->doc = fx->doc;
-  ASSERT_INT_EQ(
-      vg_conf_parse(fx->doc, "rw.json", text, strlen(text), &fx->cfg, err), 0);
+  vg_test_config(&fx->net, "rw.json", json, &fx->cfg, err);
   return fx->type->configure(&fx->ctx, fx->cfg, err);
 }
 
 static void setup_with(struct fixture *fx, const char *json) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  ASSERT(uv_loop_init(&fx->loop) == 0);
-  char error[256];
-  ASSERT_INT_EQ(vg_http_new(&fx->loop, "127.0.0.1:0", NULL, &fx->http, error,
-                            sizeof error),
-                0);
-  ASSERT_INT_EQ(vg_http_route(fx->http, "POST", "/api/v1/write", 64 << 20,
+  vg_test_net_up(&fx->net);
+  ASSERT_INT_EQ(vg_http_route(fx->net.http, "POST", "/api/v1/write", 64 << 20,
                               receive, fx, fx),
                 0);
   ASSERT_INT_EQ(
-      vg_http_route(fx->http, "POST", "/hold", 64 << 20, hold, fx, fx), 0);
-  ASSERT_INT_EQ(vg_curl_new(&fx->loop, &fx->curl), 0);
-  fx->doc = vg_conf_doc_new();
+      vg_http_route(fx->net.http, "POST", "/hold", 64 << 20, hold, fx, fx), 0);
   fx->type = vg_exporter_type_find("remote_write");
   ASSERT(fx->type != NULL);
   ASSERT(fx->type->flush != NULL);
@@ -167,7 +138,7 @@ static void setup_with(struct fixture *fx, const char *json) {
   if (configure(fx, json, &err))
     VG_FAIL("%s", err.msg);
   struct vg_exporter_env env = {
-      .loop = &fx->loop, .curl = fx->curl, .name = "rw"};
+      .loop = &fx->net.loop, .curl = fx->net.curl, .name = "rw"};
   ASSERT_INT_EQ(fx->type->start(fx->ctx, &env), 0);
   fx->status = 204;
 }
@@ -181,16 +152,10 @@ static void teardown(struct fixture *fx) {
   fx->type->destroy(fx->ctx);
   if (fx->held)
     vg_http_respond(fx->held, 204, "text/plain", NULL, 0);
-  vg_curl_close(fx->curl, closed, fx);
-  vg_http_close(fx->http, closed, fx);
-  uv_run(&fx->loop, UV_RUN_DEFAULT);
-  ASSERT_INT_EQ(fx->closed, 2);
-  ASSERT(uv_loop_close(&fx->loop) == 0);
+  vg_test_net_down(&fx->net);
   forget(fx);
   free(fx->r_message);
   cJSON_Delete(fx->cfg);
-  vg_conf_doc_free(fx->doc);
-  curl_global_cleanup();
 }
 
 static void flush(struct fixture *fx, const struct vg_journal_record *recs,
@@ -198,7 +163,7 @@ static void flush(struct fixture *fx, const struct vg_journal_record *recs,
   unsigned before = fx->dones;
   ASSERT_INT_EQ(fx->type->flush(fx->ctx, recs, n, on_flushed, fx), 0);
   while (fx->dones == before)
-    uv_run(&fx->loop, UV_RUN_ONCE);
+    uv_run(&fx->net.loop, UV_RUN_ONCE);
   ASSERT_INT_EQ(fx->dones, before + 1);
 }
 
@@ -445,17 +410,17 @@ VG_TEST(redirect_is_a_configuration_error) {
 VG_TEST(network_error_is_retried) {
   struct fixture fx = {0};
   /* A port nobody listens on: bind one, then close it. */
-  ASSERT(uv_loop_init(&fx.loop) == 0);
+  ASSERT(uv_loop_init(&fx.net.loop) == 0);
   uv_tcp_t probe;
   struct sockaddr_in addr;
   uv_ip4_addr("127.0.0.1", 0, &addr);
-  uv_tcp_init(&fx.loop, &probe);
+  uv_tcp_init(&fx.net.loop, &probe);
   uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0);
   int len = sizeof addr;
   uv_tcp_getsockname(&probe, (struct sockaddr *)&addr, &len);
   uv_close((uv_handle_t *)&probe, NULL);
-  uv_run(&fx.loop, UV_RUN_DEFAULT);
-  ASSERT(uv_loop_close(&fx.loop) == 0);
+  uv_run(&fx.net.loop, UV_RUN_DEFAULT);
+  ASSERT(uv_loop_close(&fx.net.loop) == 0);
   char json[128];
   snprintf(json, sizeof json, "{\"url\": \"http://127.0.0.1:%u/api/v1/write\"}",
            ntohs(addr.sin_port));
@@ -475,12 +440,12 @@ VG_TEST(stop_cancels_the_flush_in_flight) {
   /* One flush at a time. */
   ASSERT_INT_EQ(fx.type->flush(fx.ctx, batch, 6, on_flushed, &fx), -EBUSY);
   while (!fx.held)
-    uv_run(&fx.loop, UV_RUN_ONCE);
+    uv_run(&fx.net.loop, UV_RUN_ONCE);
   fx.type->stop(fx.ctx);
   vg_http_respond(fx.held, 204, "text/plain", NULL, 0);
   fx.held = NULL;
   for (int i = 0; i < 20; i++)
-    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    uv_run(&fx.net.loop, UV_RUN_NOWAIT);
   ASSERT_INT_EQ(fx.dones, 0);
   teardown(&fx);
 }
@@ -500,12 +465,13 @@ VG_TEST(extra_headers_and_auth) {
 static const char *config_error(const char *json) {
   static struct vg_cfg_err err;
   struct fixture fx = {0};
-  fx.doc = vg_conf_doc_new();
+  fx.net.doc = vg_conf_doc_new();
   fx.type = vg_exporter_type_find("remote_write");
   memset(&err, 0, sizeof err);
-  err.doc = fx.doc;
+  err.doc = fx.net.doc;
   ASSERT_INT_EQ(
-      vg_conf_parse(fx.doc, "rw.json", json, strlen(json), &fx.cfg, &err), 0);
+      vg_conf_parse(fx.net.doc, "rw.json", json, strlen(json), &fx.cfg, &err),
+      0);
   int rc = fx.type->configure(&fx.ctx, fx.cfg, &err);
   if (rc == 0) {
     fx.type->destroy(fx.ctx);
@@ -514,7 +480,7 @@ static const char *config_error(const char *json) {
     ASSERT_INT_EQ(rc, -EINVAL);
   }
   cJSON_Delete(fx.cfg);
-  vg_conf_doc_free(fx.doc);
+  vg_conf_doc_free(fx.net.doc);
   return err.msg;
 }
 
