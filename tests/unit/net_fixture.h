@@ -48,6 +48,20 @@ static inline void vg_test_net_down(struct vg_test_net *n) {
   curl_global_cleanup();
 }
 
+/* A port on which nobody listens: bound once, then closed. */
+static inline unsigned vg_test_closed_port(uv_loop_t *loop) {
+  uv_tcp_t probe;
+  struct sockaddr_in addr;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  uv_tcp_init(loop, &probe);
+  uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0);
+  int len = sizeof addr;
+  uv_tcp_getsockname(&probe, (struct sockaddr *)&addr, &len);
+  uv_close((uv_handle_t *)&probe, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  return ntohs(addr.sin_port);
+}
+
 /* Parses JSON config text in which "PORT" stands for the server's port
  * into *cfg (replacing what was there), with positions for errors. */
 static inline void vg_test_config(struct vg_test_net *n, const char *file,

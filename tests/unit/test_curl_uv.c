@@ -131,21 +131,12 @@ VG_TEST(transfers_run_side_by_side) {
 VG_TEST(connection_refused_is_reported) {
   struct fixture fx = {0};
   setup(&fx);
-  /* A port nobody listens on: bind one and close it. */
-  uv_tcp_t probe;
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  uv_tcp_init(&fx.net.loop, &probe);
-  uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0);
-  int len = sizeof addr;
-  uv_tcp_getsockname(&probe, (struct sockaddr *)&addr, &len);
-  uv_close((uv_handle_t *)&probe, NULL);
-  uv_run(&fx.net.loop, UV_RUN_NOWAIT);
+  unsigned port = vg_test_closed_port(&fx.net.loop);
   struct fetch f = {.fx = &fx};
   vg_buf_init(&f.body, 1024);
   f.easy = curl_easy_init();
   char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%u/", ntohs(addr.sin_port));
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", port);
   curl_easy_setopt(f.easy, CURLOPT_URL, url);
   ASSERT_INT_EQ(vg_curl_start(fx.net.curl, f.easy, on_done, &f), 0);
   while (!f.done)

@@ -141,20 +141,6 @@ static void teardown(struct fixture *fx) {
   cJSON_Delete(fx->cfg);
 }
 
-/* A port on which nobody listens: bound once, then closed. */
-static unsigned free_port(uv_loop_t *loop) {
-  uv_tcp_t probe;
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  uv_tcp_init(loop, &probe);
-  uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0);
-  int len = sizeof addr;
-  uv_tcp_getsockname(&probe, (struct sockaddr *)&addr, &len);
-  uv_close((uv_handle_t *)&probe, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
-  return ntohs(addr.sin_port);
-}
-
 VG_TEST(post_arrives_exactly_with_headers) {
   struct fixture fx = {0};
   setup(&fx);
@@ -360,7 +346,7 @@ VG_TEST(connection_refused) {
   setup(&fx);
   char json[128];
   snprintf(json, sizeof json, "{\"url\": \"http://127.0.0.1:%u/write\"}",
-           free_port(&fx.net.loop));
+           vg_test_closed_port(&fx.net.loop));
   client(&fx, json);
   ASSERT_INT_EQ(vg_http_out_post(fx.out, NULL, "x", 1, on_done, &fx), 0);
   wait_done(&fx, 1);

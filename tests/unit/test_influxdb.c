@@ -603,20 +603,10 @@ VG_TEST(retry_after_a_later_request_fails) {
 VG_TEST(network_error_retries) {
   struct fixture fx = {0};
   setup(&fx);
-  /* A port nobody listens on: bound once, then closed. */
-  uv_tcp_t probe;
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  uv_tcp_init(&fx.net.loop, &probe);
-  uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0);
-  int len = sizeof addr;
-  uv_tcp_getsockname(&probe, (struct sockaddr *)&addr, &len);
-  uv_close((uv_handle_t *)&probe, NULL);
-  uv_run(&fx.net.loop, UV_RUN_NOWAIT);
+  unsigned port = vg_test_closed_port(&fx.net.loop);
   char json[256];
   snprintf(json, sizeof json,
-           "{\"url\": \"http://127.0.0.1:%u\", \"database\": \"v\"}",
-           ntohs(addr.sin_port));
+           "{\"url\": \"http://127.0.0.1:%u\", \"database\": \"v\"}", port);
   exporter(&fx, json);
   flush(&fx, three, 3);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
