@@ -26,10 +26,17 @@
 #include <stdbool.h>
 #include <uv.h>
 
+struct vg_http;
+struct vg_curl;
+
 struct vg_collector_env {
   uv_loop_t *loop;
   struct vg_sink *sink; /* the instance's; owned by the daemon */
   const char *name;     /* instance name, for messages */
+  struct vg_curl *curl; /* the daemon's HTTP client (daemon/curl_uv.h) */
+  /* The daemon's HTTP server, for push types' routes (daemon/http.h);
+   * NULL in --test runs. */
+  struct vg_http *http;
 };
 
 /* status 0, or negative errno with `error` saying why for a person (the

@@ -506,8 +506,11 @@ static void start_collectors(struct vg_generation *gen) {
     inst->timer.data = inst;
     gen->running_collectors++;
     inst->started = true;
-    struct vg_collector_env env = {
-        .loop = d->loop, .sink = inst->sink, .name = inst->name};
+    struct vg_collector_env env = {.loop = d->loop,
+                                   .sink = inst->sink,
+                                   .name = inst->name,
+                                   .curl = d->curl,
+                                   .http = d->http};
     int rc = inst->type->start(inst->ctx, &env);
     if (rc < 0) {
       inst->errors++;
@@ -921,9 +924,13 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
   if (mode == VG_RUN_TEST) {
     d->test_mode = true;
     d->test_output = stdout;
-    if (has_push_exporters(d->live)) {
+    /* HTTP collectors fetch in --test runs too. */
+    if (vg_curl_new(d->loop, &d->curl) < 0) {
+      fprintf(stderr, "villagemetricsd: cannot start the HTTP client\n");
+      d->exit_code = 1;
+    } else if (has_push_exporters(d->live)) {
       char tmpl[] = "/tmp/villagemetricsd-test-XXXXXX";
-      if (!mkdtemp(tmpl) || vg_curl_new(d->loop, &d->curl) < 0) {
+      if (!mkdtemp(tmpl)) {
         fprintf(stderr, "villagemetricsd: cannot prepare the test writes\n");
         d->exit_code = 1;
       } else {
