@@ -23,6 +23,7 @@
 #include "daemon/clock.h"
 #include "daemon/log.h"
 #include "daemon/mapping.h"
+#include "daemon/payload.h"
 #include "daemon/mem.h"
 
 #include <dirent.h>
@@ -48,8 +49,8 @@ static const struct vg_cfg_key file_keys[] = {
      "Only the file name may hold wildcards.",
      true},
     {"format", VG_CFG_STRING, "auto", offsetof(struct file_config, format),
-     "\"csv\", \"json\", or \"auto\" (from the pattern's extension: .csv, "
-     ".tsv, .txt or .json).",
+     "\"csv\", \"json\", \"influx\" (line protocol), or \"auto\" (from "
+     "the pattern's extension: .csv, .tsv, .txt, .json, .influx or .lp).",
      false},
     {"settle", VG_CFG_DURATION, "250ms",
      offsetof(struct file_config, settle_ms),
@@ -70,8 +71,8 @@ static const struct vg_cfg_key file_keys[] = {
 /* Looks at files still being written before a collect reports anyway. */
 #define MAX_COLLECT_SCANS 20
 
-static const struct vg_cfg_key *const file_tables[] = {file_keys,
-                                                       vg_mapping_keys, NULL};
+static const struct vg_cfg_key *const file_tables[] = {
+    file_keys, vg_mapping_keys, vg_payload_keys, NULL};
 
 /* What the loop knows of one file. */
 struct tracked {
@@ -113,7 +114,7 @@ struct scan {
 
 struct file_collector {
   struct file_config cfg;
-  struct vg_mapping *mapping;
+  struct vg_payload *payload;
   char *dir, *pattern; /* split from cfg.path; owned */
 
   uv_loop_t *loop;
@@ -217,7 +218,7 @@ static void parse_file(struct scan *s, struct scan_result *r, int fd,
   /* The batch may use several times the file's size for its samples. */
   r->batch = vg_batch_new((size_t)fc->cfg.max_file_size * 4 + (1 << 20));
   char error[512];
-  int rc = vg_mapping_run(fc->mapping, path, data, len,
+  int rc = vg_payload_run(fc->payload, path, data, len,
                           vg_batch_emitter(r->batch), error, sizeof error);
   free(data);
   if (rc == 0 && vg_batch_overflowed(r->batch)) {
@@ -652,7 +653,7 @@ static void file_destroy(void *ctx) {
     free(fc->files[i].error);
   }
   free(fc->files);
-  vg_mapping_free(fc->mapping);
+  vg_payload_free(fc->payload);
   vg_cfg_release(file_keys, &fc->cfg);
   free(fc->dir);
   free(fc->pattern);
@@ -697,7 +698,6 @@ static int file_configure(void **ctx, const cJSON *cfg,
                       "\"*.csv\"");
     goto fail;
   }
-  enum vg_record_format format;
   const char *f = fc->cfg.format;
   if (strcmp(f, "auto") == 0) {
     if (ends_with(fc->pattern, ".json"))
@@ -705,23 +705,21 @@ static int file_configure(void **ctx, const cJSON *cfg,
     else if (ends_with(fc->pattern, ".csv") || ends_with(fc->pattern, ".tsv") ||
              ends_with(fc->pattern, ".txt"))
       f = "csv";
+    else if (ends_with(fc->pattern, ".influx") || ends_with(fc->pattern, ".lp"))
+      f = "influx";
     else {
       rc = vg_cfg_error(err, path_node,
                         "cannot tell the format from \"%s\"; set \"format\" "
-                        "to \"csv\" or \"json\"",
-                        fc->pattern);
+                        "to %s",
+                        fc->pattern, vg_payload_format_names);
       goto fail;
     }
   }
-  if (strcmp(f, "csv") == 0) {
-    format = VG_FORMAT_CSV;
-  } else if (strcmp(f, "json") == 0) {
-    format = VG_FORMAT_JSON;
-  } else {
+  int format = vg_payload_format_parse(f);
+  if (format < 0) {
     rc = vg_cfg_error(err, format_node,
-                      "\"format\": expected \"csv\", \"json\" or \"auto\", "
-                      "got \"%s\"",
-                      f);
+                      "\"format\": expected %s or \"auto\", got \"%s\"",
+                      vg_payload_format_names, f);
     goto fail;
   }
   if (fc->cfg.max_file_size > MAX_FILE_SIZE) {
@@ -731,7 +729,7 @@ static int file_configure(void **ctx, const cJSON *cfg,
     goto fail;
   }
   /* A .tsv read with commas would find no header at all: say so now. */
-  if (format == VG_FORMAT_CSV && ends_with(fc->pattern, ".tsv") &&
+  if (format == VG_PAYLOAD_CSV && ends_with(fc->pattern, ".tsv") &&
       !cJSON_GetObjectItemCaseSensitive(cfg, "delimiter")) {
     rc = vg_cfg_error(err, path_node,
                       "\"%s\" names tab-separated files: set \"delimiter\": "
@@ -739,7 +737,7 @@ static int file_configure(void **ctx, const cJSON *cfg,
                       fc->pattern);
     goto fail;
   }
-  rc = vg_mapping_new(&fc->mapping, format, cfg, err);
+  rc = vg_payload_new(&fc->payload, (enum vg_payload_format)format, cfg, err);
   if (rc)
     goto fail;
   *ctx = fc;
@@ -751,8 +749,8 @@ fail:
 
 const struct vg_collector_type vg_collector_file = {
     .name = "file",
-    .description = "Reads CSV and JSON files matched by a pattern when they "
-                   "change, mapping records to samples.",
+    .description = "Reads CSV, JSON and line-protocol files matched by a "
+                   "pattern when they change.",
     .keeps_series = true,
     .config_tables = file_tables,
     .configure = file_configure,
