@@ -1,8 +1,7 @@
 /* daemon/http_out.c - POSTs of push exporters on the daemon's curl multi.
  *
- * Owns: the HTTP client keys (table, checks and their messages), and one
- * client per configured sink: a curl easy handle reused for every request
- * (so the connection is kept alive between batches), its header list, a
+ * Owns: one client per configured sink: a curl easy handle reused for every
+ * request (so the connection is kept alive between batches), its header list, a
  * copy of the body in flight (gzipped when configured) and the first bytes
  * of the answer.  Options that never change are set once in
  * vg_http_out_new; a request only sets the URL and the body.
@@ -27,154 +26,24 @@
 #define MAX_ANSWER 4096
 
 const struct vg_cfg_key vg_http_out_keys[] = {
-    {"url", VG_CFG_STRING, NULL, offsetof(struct vg_http_out_config, url),
-     "Where to POST: an http:// or https:// URL.", true},
-    {"timeout", VG_CFG_DURATION, "10s",
-     offsetof(struct vg_http_out_config, timeout_ms),
-     "The longest one request may take, connection included.", false},
-    {"username", VG_CFG_STRING, NULL,
-     offsetof(struct vg_http_out_config, username),
-     "Basic authentication user (with password).", false},
-    {"password", VG_CFG_STRING, NULL,
-     offsetof(struct vg_http_out_config, password),
-     "Basic authentication password; \"@file:/path\" reads it from a file.",
-     false},
-    {"bearer_token", VG_CFG_STRING, NULL,
-     offsetof(struct vg_http_out_config, bearer_token),
-     "Sent as \"Authorization: Bearer <token>\"; \"@file:/path\" reads it "
-     "from a file.  Excludes username.",
-     false},
-    {"tls_ca_file", VG_CFG_PATH, NULL,
-     offsetof(struct vg_http_out_config, tls_ca_file),
-     "PEM file of the certificate authorities to trust (default: the "
-     "system's).",
-     false},
-    {"tls_skip_verify", VG_CFG_BOOL, "false",
-     offsetof(struct vg_http_out_config, tls_skip_verify),
-     "Accept any server certificate and host name (testing only).", false},
     {"gzip", VG_CFG_BOOL, "false", offsetof(struct vg_http_out_config, gzip),
      "Compress request bodies with gzip.", false},
-    {"headers", VG_CFG_JSON, NULL, offsetof(struct vg_http_out_config, headers),
-     "Extra request headers, {\"Name\": \"value\"}; they cannot replace the "
-     "headers the exporter sets itself.",
-     false},
     VG_CFG_END,
 };
 
-/* Headers that the client itself sets or that curl computes. */
-static const char *const always_reserved[] = {
-    "Authorization", "Content-Encoding", "Content-Length", NULL};
-
-/* RFC 9110 token characters. */
-static bool valid_header_name(const char *s) {
-  if (!*s)
-    return false;
-  for (; *s; s++)
-    if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
-      return false;
-  return true;
-}
-
-static bool in_list(const char *const *names, const char *name) {
-  for (size_t i = 0; names && names[i]; i++)
-    if (strcasecmp(names[i], name) == 0)
-      return true;
-  return false;
-}
-
-static int check_headers(struct vg_http_out_config *c,
-                         const char *const *reserved, struct vg_cfg_err *err) {
-  const cJSON *h = c->headers;
-  if (!h)
-    return 0;
-  if (!cJSON_IsObject(h))
-    return vg_cfg_error(err, h,
-                        "\"headers\": expected an object of \"Name\": "
-                        "\"value\" strings");
-  size_t n = 0;
-  for (const cJSON *m = h->child; m; m = m->next) {
-    if (!valid_header_name(m->string))
-      return vg_cfg_error_key(
-          err, m, "\"headers\": \"%s\" is not a valid header name", m->string);
-    if (in_list(always_reserved, m->string) || in_list(reserved, m->string))
-      return vg_cfg_error_key(
-          err, m,
-          "\"headers\": \"%s\" is set by the exporter and cannot be "
-          "overridden",
-          m->string);
-    if (!cJSON_IsString(m))
-      return vg_cfg_error(err, m, "\"headers\": \"%s\": expected a string",
-                          m->string);
-    if (strpbrk(m->valuestring, "\r\n"))
-      return vg_cfg_error(err, m,
-                          "\"headers\": \"%s\": a value cannot hold a line "
-                          "break",
-                          m->string);
-    n++;
-  }
-  /* Owned by c; freed by vg_http_out_release. */
-  c->extra_headers = vg_calloc(n + 1, sizeof *c->extra_headers);
-  n = 0;
-  for (const cJSON *m = h->child; m; m = m->next)
-    c->extra_headers[n++] = vg_asprintf("%s: %s", m->string, m->valuestring);
-  return 0;
-}
-
-static int check(struct vg_http_out_config *c, const cJSON *cfg,
-                 const char *const *reserved, struct vg_cfg_err *err) {
-  const cJSON *url = cJSON_GetObjectItemCaseSensitive(cfg, "url");
-  size_t scheme = strncasecmp(c->url, "https://", 8) == 0  ? 8
-                  : strncasecmp(c->url, "http://", 7) == 0 ? 7
-                                                           : 0;
-  if (!scheme)
-    return vg_cfg_error(err, url,
-                        "\"url\": expected an http:// or https:// URL, got "
-                        "\"%s\"",
-                        c->url);
-  if (c->url[scheme] == '\0' || c->url[scheme] == '/' ||
-      strpbrk(c->url, " \t\r\n"))
-    return vg_cfg_error(err, url, "\"url\": \"%s\" is not a valid URL", c->url);
-  if (c->timeout_ms <= 0)
-    return vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "timeout"),
-                        "\"timeout\": must be more than 0");
-  if (c->username && c->bearer_token)
-    return vg_cfg_error(
-        err, cJSON_GetObjectItemCaseSensitive(cfg, "bearer_token"),
-        "\"bearer_token\": cannot be used together with \"username\"");
-  if (c->password && !c->username)
-    return vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "password"),
-                        "\"password\": needs \"username\"");
-  if (c->bearer_token &&
-      (!*c->bearer_token || strpbrk(c->bearer_token, "\r\n")))
-    return vg_cfg_error(err,
-                        cJSON_GetObjectItemCaseSensitive(cfg, "bearer_token"),
-                        "\"bearer_token\": must be one line and not empty");
-  if (c->tls_ca_file && access(c->tls_ca_file, R_OK) != 0)
-    return vg_cfg_error(
-        err, cJSON_GetObjectItemCaseSensitive(cfg, "tls_ca_file"),
-        "\"tls_ca_file\": cannot read %s: %s", c->tls_ca_file, strerror(errno));
-  return check_headers(c, reserved, err);
-}
-
 int vg_http_out_configure(struct vg_http_out_config *c, const cJSON *cfg,
                           const char *const *reserved, struct vg_cfg_err *err) {
-  c->extra_headers = NULL;
-  int rc = vg_cfg_apply(vg_http_out_keys, c, cfg, err);
+  int rc = vg_http_conf_apply(&c->conn, cfg, reserved, err);
   if (rc)
     return rc;
-  rc = check(c, cfg, reserved, err);
+  rc = vg_cfg_apply(vg_http_out_keys, c, cfg, err);
   if (rc)
-    vg_http_out_release(c);
+    vg_http_conf_release(&c->conn);
   return rc;
 }
 
 void vg_http_out_release(struct vg_http_out_config *c) {
-  vg_cfg_release(vg_http_out_keys, c);
-  for (size_t i = 0; c->extra_headers && c->extra_headers[i]; i++)
-    free(c->extra_headers[i]);
-  free(c->extra_headers);
-  c->extra_headers = NULL;
-  c->headers = NULL;
+  vg_http_conf_release(&c->conn);
 }
 
 /* ---- the client ---- */
@@ -262,13 +131,7 @@ struct vg_http_out *vg_http_out_new(struct vg_curl *curl,
   }
   for (size_t i = 0; fixed && fixed[i]; i++)
     h->headers = curl_slist_append(h->headers, fixed[i]);
-  for (size_t i = 0; c->extra_headers && c->extra_headers[i]; i++)
-    h->headers = curl_slist_append(h->headers, c->extra_headers[i]);
-  if (c->bearer_token) {
-    char *auth = vg_asprintf("Authorization: Bearer %s", c->bearer_token);
-    h->headers = curl_slist_append(h->headers, auth);
-    free(auth);
-  }
+  vg_http_conf_setopt(&c->conn, h->easy, &h->headers);
   if (c->gzip) {
     h->headers = curl_slist_append(h->headers, "Content-Encoding: gzip");
     /* 15 + 16: a gzip wrapper rather than zlib's. */
@@ -288,26 +151,12 @@ struct vg_http_out *vg_http_out_new(struct vg_curl *curl,
   }
   CURL *e = h->easy;
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "villagemetricsd/" VG_VERSION);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_POST, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
-  if (c->username) {
-    curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-    curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, c->password ? c->password : "");
-  }
-  if (c->tls_ca_file)
-    curl_easy_setopt(e, CURLOPT_CAINFO, c->tls_ca_file);
-  if (c->tls_skip_verify) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
   return h;
 }
 
@@ -391,11 +240,11 @@ int vg_http_out_post(struct vg_http_out *h, const char *query, const char *body,
   if (rc)
     return rc;
   if (query) {
-    char *url = vg_asprintf("%s%s", h->c->url, query); /* freed below */
-    curl_easy_setopt(h->easy, CURLOPT_URL, url);       /* curl copies it */
+    char *url = vg_asprintf("%s%s", h->c->conn.url, query); /* freed below */
+    curl_easy_setopt(h->easy, CURLOPT_URL, url);            /* curl copies it */
     free(url);
   } else {
-    curl_easy_setopt(h->easy, CURLOPT_URL, h->c->url);
+    curl_easy_setopt(h->easy, CURLOPT_URL, h->c->conn.url);
   }
   curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)send_len);
   /* Never NULL: curl would read the body from stdin. */

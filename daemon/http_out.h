@@ -1,43 +1,33 @@
 /* daemon/http_out.h - the HTTP requests of push exporters.
  *
- * What every exporter that POSTs somewhere needs, written once: the
- * configuration keys of an HTTP client (url, timeout, credentials, TLS,
- * extra headers) described in one table, and a reusable client that POSTs
- * a body on the daemon's curl multi handle and hands back the status, the
- * first bytes of the answer (for the log) and the server's Retry-After.
- * Deciding what an answer means (OK, retry, drop) is the exporter's.
+ * What every exporter that POSTs somewhere needs, written once: the HTTP
+ * client keys (daemon/http_conf.h) plus "gzip", and a reusable client
+ * that POSTs a body on the daemon's curl multi handle and hands back the
+ * status, the first bytes of the answer (for the log) and the server's
+ * Retry-After.  Deciding what an answer means (OK, retry, drop) is the
+ * exporter's.
  */
 #ifndef VG_HTTP_OUT_H
 #define VG_HTTP_OUT_H
 
 #include "daemon/confmap.h"
 #include "daemon/curl_uv.h"
+#include "daemon/http_conf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct vg_http_out_config {
-  char *url;
-  int64_t timeout_ms;
-  char *username; /* Basic auth, with password */
-  char *password; /* "@file:/path" keeps it out of the configuration */
-  char *bearer_token;
-  char *tls_ca_file;
-  bool tls_skip_verify;
-  bool gzip;            /* compress request bodies */
-  const cJSON *headers; /* {"Name": "value"}; borrowed during configure */
-  char **extra_headers; /* "Name: value", NULL-terminated; owned */
+  struct vg_http_conf conn; /* url, credentials, TLS, headers */
+  bool gzip;                /* compress request bodies */
 };
 
-/* url, timeout, username, password, bearer_token, tls_ca_file,
- * tls_skip_verify, gzip, headers. */
+/* "gzip"; an exporter lists vg_http_conf_keys beside it. */
 extern const struct vg_cfg_key vg_http_out_keys[];
 
-/* Applies vg_http_out_keys to c and checks them: the url is http(s),
- * username and bearer_token exclude each other, and no extra header may
- * set one of `reserved` (NULL-terminated names, compared without case) or
- * Authorization, Content-Encoding or Content-Length. */
+/* Applies vg_http_conf_keys (see vg_http_conf_apply for `reserved`) and
+ * vg_http_out_keys to c. */
 int vg_http_out_configure(struct vg_http_out_config *c, const cJSON *cfg,
                           const char *const *reserved, struct vg_cfg_err *err);
 void vg_http_out_release(struct vg_http_out_config *c);

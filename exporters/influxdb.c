@@ -164,7 +164,7 @@ static const struct vg_cfg_key influxdb_keys[] = {
 };
 
 static const struct vg_cfg_key *const influxdb_tables[] = {
-    influxdb_keys, vg_http_out_keys, NULL};
+    influxdb_keys, vg_http_conf_keys, vg_http_out_keys, NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */
@@ -235,16 +235,16 @@ static int check(struct influxdb *x, const cJSON *cfg, struct vg_cfg_err *err) {
   if (x->measurement && !x->measurement[0])
     return vg_cfg_error(err, member(cfg, "measurement"),
                         "\"measurement\" must not be empty");
-  if (strchr(x->http.url, '?') || strchr(x->http.url, '#'))
+  if (strchr(x->http.conn.url, '?') || strchr(x->http.conn.url, '#'))
     return vg_cfg_error(err, member(cfg, "url"),
                         "\"url\": give the server's base URL "
                         "(http://host:8086), without a query");
   /* The exporter adds the API's path; a url that already has it would
    * answer 404 on every write. */
-  size_t n = strlen(x->http.url);
-  while (n > 0 && x->http.url[n - 1] == '/')
-    x->http.url[--n] = '\0';
-  if (ends_with(x->http.url, "/write"))
+  size_t n = strlen(x->http.conn.url);
+  while (n > 0 && x->http.conn.url[n - 1] == '/')
+    x->http.conn.url[--n] = '\0';
+  if (ends_with(x->http.conn.url, "/write"))
     return vg_cfg_error(err, member(cfg, "url"),
                         "\"url\": give the server's base URL "
                         "(http://host:8086); the exporter adds %s",

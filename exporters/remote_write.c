@@ -93,8 +93,8 @@ static const char *const fixed_headers[] = {VG_RW_HEADER_CONTENT_ENCODING,
 static const char *const reserved_headers[] = {
     "Content-Type", VG_RW_VERSION_HEADER, "User-Agent", NULL};
 
-static const struct vg_cfg_key *const remote_write_tables[] = {vg_http_out_keys,
-                                                               NULL};
+static const struct vg_cfg_key *const remote_write_tables[] = {
+    vg_http_conf_keys, vg_http_out_keys, NULL};
 
 /* ---- configuration and life cycle ---- */
 

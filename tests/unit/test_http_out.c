@@ -130,7 +130,7 @@ static void wait_done(struct fixture *fx, unsigned dones) {
 
 static void teardown(struct fixture *fx) {
   vg_http_out_free(fx->out);
-  if (fx->conf.url)
+  if (fx->conf.conn.url)
     vg_http_out_release(&fx->conf);
   if (fx->held)
     vg_http_respond(fx->held, 204, "text/plain", NULL, 0);
@@ -417,7 +417,7 @@ static const char *config_error(const char *json, const char *const *reserved) {
   } else {
     ASSERT_INT_EQ(rc, -EINVAL);
     /* Nothing is left to free after an error. */
-    ASSERT(fx.conf.url == NULL && fx.conf.extra_headers == NULL);
+    ASSERT(fx.conf.conn.url == NULL && fx.conf.conn.extra_headers == NULL);
   }
   cJSON_Delete(fx.cfg);
   vg_conf_doc_free(fx.net.doc);
@@ -430,20 +430,21 @@ VG_TEST(defaults) {
   struct vg_cfg_err err = {0};
   ASSERT_INT_EQ(
       configure(&fx, "{\"url\": \"https://tsdb.example/api\"}", NULL, &err), 0);
-  ASSERT_STR_EQ(fx.conf.url, "https://tsdb.example/api");
-  ASSERT_INT_EQ(fx.conf.timeout_ms, 10000);
-  ASSERT(!fx.conf.gzip && !fx.conf.tls_skip_verify);
-  ASSERT(!fx.conf.username && !fx.conf.password && !fx.conf.bearer_token);
-  ASSERT(!fx.conf.tls_ca_file && !fx.conf.extra_headers);
+  ASSERT_STR_EQ(fx.conf.conn.url, "https://tsdb.example/api");
+  ASSERT_INT_EQ(fx.conf.conn.timeout_ms, 10000);
+  ASSERT(!fx.conf.gzip && !fx.conf.conn.tls_skip_verify);
+  ASSERT(!fx.conf.conn.username && !fx.conf.conn.password &&
+         !fx.conf.conn.bearer_token);
+  ASSERT(!fx.conf.conn.tls_ca_file && !fx.conf.conn.extra_headers);
   vg_http_out_release(&fx.conf);
   ASSERT_INT_EQ(configure(&fx,
                           "{\"url\": \"http://h/w\", \"headers\": "
                           "{\"X-Scope-OrgID\": \"ningxia\", \"X-B\": \"\"}}",
                           NULL, &err),
                 0);
-  ASSERT_STR_EQ(fx.conf.extra_headers[0], "X-Scope-OrgID: ningxia");
-  ASSERT_STR_EQ(fx.conf.extra_headers[1], "X-B: ");
-  ASSERT(fx.conf.extra_headers[2] == NULL);
+  ASSERT_STR_EQ(fx.conf.conn.extra_headers[0], "X-Scope-OrgID: ningxia");
+  ASSERT_STR_EQ(fx.conf.conn.extra_headers[1], "X-B: ");
+  ASSERT(fx.conf.conn.extra_headers[2] == NULL);
   vg_http_out_release(&fx.conf);
   cJSON_Delete(fx.cfg);
   vg_conf_doc_free(fx.net.doc);
@@ -501,17 +502,17 @@ VG_TEST(config_errors) {
                              "{\"authorization\": \"Basic eA==\"}}",
                              NULL),
                 "out.json:1:34: \"headers\": \"authorization\" is set by the "
-                "exporter and cannot be overridden");
+                "daemon and cannot be overridden");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/\", \"headers\": "
                              "{\"Content-Length\": \"1\"}}",
                              NULL),
                 "out.json:1:34: \"headers\": \"Content-Length\" is set by the "
-                "exporter and cannot be overridden");
+                "daemon and cannot be overridden");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/\", \"headers\": "
                              "{\"content-type\": \"text/plain\"}}",
                              reserved),
                 "out.json:1:34: \"headers\": \"content-type\" is set by the "
-                "exporter and cannot be overridden");
+                "daemon and cannot be overridden");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/\", \"headers\": "
                              "{\"content-type\": \"text/plain\"}}",
                              NULL),

@@ -694,7 +694,7 @@ VG_TEST(configuration_errors) {
   config_error("{\"url\": \"http://h:8086\", \"database\": \"v\", "
                "\"headers\": {\"Content-Type\": \"x\"}}",
                "out.json:1:55: \"headers\": \"Content-Type\" is set by the "
-               "exporter and cannot be overridden");
+               "daemon and cannot be overridden");
 }
 
 VG_TEST_MAIN(VG_T(v1_body_url_and_basic_auth), VG_T(v2_url_and_token),

@@ -488,21 +488,21 @@ VG_TEST(protocol_headers_cannot_be_replaced) {
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"headers\": "
                              "{\"Content-Type\": \"text/plain\"}}"),
                 "rw.json:1:35: \"headers\": \"Content-Type\" is set by the "
-                "exporter and cannot be overridden");
+                "daemon and cannot be overridden");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"headers\": "
                              "{\"x-prometheus-remote-write-version\": "
                              "\"2.0\"}}"),
                 "rw.json:1:35: \"headers\": "
-                "\"x-prometheus-remote-write-version\" is set by the exporter "
+                "\"x-prometheus-remote-write-version\" is set by the daemon "
                 "and cannot be overridden");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"headers\": "
                              "{\"Content-Encoding\": \"gzip\"}}"),
                 "rw.json:1:35: \"headers\": \"Content-Encoding\" is set by "
-                "the exporter and cannot be overridden");
+                "the daemon and cannot be overridden");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"headers\": "
                              "{\"User-Agent\": \"me\"}}"),
                 "rw.json:1:35: \"headers\": \"User-Agent\" is set by the "
-                "exporter and cannot be overridden");
+                "daemon and cannot be overridden");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/w\", \"gzip\": true}"),
                 "rw.json:1:31: \"gzip\": remote write bodies are compressed "
                 "with snappy; gzip cannot be used");
