@@ -19,6 +19,7 @@
 #include "daemon/expfmt.h"
 
 #include "daemon/csv.h"
+#include "daemon/json.h"
 #include "daemon/mem.h"
 #include "daemon/value.h"
 
@@ -46,19 +47,12 @@ static const char *const ts_format_names[] = {
     [TS_UNIX] = "unix", [TS_UNIX_MS] = "unix_ms",
 };
 
-/* A JSON Pointer split into its unescaped tokens. */
-struct pointer {
-  char **tokens; /* owned, and each token */
-  long *index;   /* owned: the array index a token names, or -1 */
-  size_t count;
-};
-
 /* Where one label, metric or the timestamp is found. */
 struct ref {
-  char *name;         /* owned: label or metric name */
-  char *text;         /* owned: the reference as configured */
-  uint32_t column;    /* CSV "#N": N; 0 for a header name */
-  struct pointer ptr; /* JSON */
+  char *name;                 /* owned: label or metric name */
+  char *text;                 /* owned: the reference as configured */
+  uint32_t column;            /* CSV "#N": N; 0 for a header name */
+  struct vg_json_pointer ptr; /* JSON */
 };
 
 struct vg_mapping {
@@ -70,7 +64,7 @@ struct vg_mapping {
   bool has_ts;
   enum ts_format ts_format;
   char *records_text; /* owned */
-  struct pointer records;
+  struct vg_json_pointer records;
   int64_t header_row;
   char delimiter;
 };
@@ -113,58 +107,6 @@ const struct vg_cfg_key vg_mapping_keys[] = {
 };
 
 /* ---- configuration ---------------------------------------------------- */
-
-static void pointer_free(struct pointer *p) {
-  for (size_t i = 0; i < p->count; i++)
-    free(p->tokens[i]);
-  free(p->tokens);
-  free(p->index);
-}
-
-/* Splits an RFC 6901 pointer; NULL, or why it is not one. */
-static const char *pointer_parse(struct pointer *p, const char *text) {
-  if (text[0] == '\0')
-    return NULL;
-  if (text[0] != '/')
-    return "it must be \"\" or start with \"/\"";
-  size_t n = 0;
-  for (const char *s = text; *s; s++)
-    if (*s == '/')
-      n++;
-  /* Owned by the pointer, freed by pointer_free(). */
-  p->tokens = vg_calloc(n, sizeof *p->tokens);
-  p->index = vg_calloc(n, sizeof *p->index);
-  const char *s = text + 1;
-  for (;;) {
-    size_t len = strcspn(s, "/");
-    char *tok = vg_malloc(len + 1), *o = tok;
-    p->tokens[p->count++] = tok;
-    for (size_t i = 0; i < len; i++) {
-      if (s[i] != '~') {
-        *o++ = s[i];
-        continue;
-      }
-      if (i + 1 < len && s[i + 1] == '0')
-        *o++ = '~';
-      else if (i + 1 < len && s[i + 1] == '1')
-        *o++ = '/';
-      else
-        return "\"~\" must be followed by 0 or 1";
-      i++;
-    }
-    *o = '\0';
-    /* RFC 6901: an array index is "0" or digits without a leading zero. */
-    long idx = -1;
-    size_t tl = strlen(tok);
-    if (tl > 0 && tl < 10 && strspn(tok, "0123456789") == tl &&
-        (tok[0] != '0' || tl == 1))
-      idx = strtol(tok, NULL, 10);
-    p->index[p->count - 1] = idx;
-    if (s[len] == '\0')
-      return NULL;
-    s += len + 1;
-  }
-}
 
 static bool is_alpha_(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -210,7 +152,7 @@ static int ref_compile(const struct vg_mapping *m, struct ref *r,
   const char *text = node->valuestring;
   r->text = vg_strdup(text);
   if (m->format == VG_FORMAT_JSON) {
-    const char *why = pointer_parse(&r->ptr, text);
+    const char *why = vg_json_pointer_parse(&r->ptr, text);
     if (why)
       return vg_cfg_error(err, node, "\"%s\" is not a JSON Pointer: %s", text,
                           why);
@@ -344,7 +286,7 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
       return vg_cfg_error(err, records,
                           "\"records\" must be a JSON Pointer such as "
                           "\"/data/items\"");
-    const char *why = pointer_parse(&m->records, records->valuestring);
+    const char *why = vg_json_pointer_parse(&m->records, records->valuestring);
     if (why)
       return vg_cfg_error(err, records, "\"%s\" is not a JSON Pointer: %s",
                           records->valuestring, why);
@@ -403,11 +345,11 @@ void vg_mapping_free(struct vg_mapping *m) {
     for (size_t i = 0; i < m->nlabels + m->nmetrics + 1; i++) {
       free(m->refs[i].name);
       free(m->refs[i].text);
-      pointer_free(&m->refs[i].ptr);
+      vg_json_pointer_free(&m->refs[i].ptr);
     }
   free(m->refs);
   free(m->records_text);
-  pointer_free(&m->records);
+  vg_json_pointer_free(&m->records);
   free(m);
 }
 
@@ -1031,18 +973,6 @@ static int run_csv(struct run *r, const char *data, size_t len, char *error,
 
 /* ---- JSON ------------------------------------------------------------- */
 
-static const cJSON *resolve(const cJSON *node, const struct pointer *p) {
-  for (size_t i = 0; i < p->count && node; i++) {
-    if (cJSON_IsObject(node))
-      node = cJSON_GetObjectItemCaseSensitive(node, p->tokens[i]);
-    else if (cJSON_IsArray(node) && p->index[i] >= 0)
-      node = cJSON_GetArrayItem(node, (int)p->index[i]);
-    else
-      node = NULL;
-  }
-  return node;
-}
-
 /* Labels must not depend on how a number was written, so a number is
  * written back as the shortest text that reads as the same double:
  * integers without ".0", others with as few digits as round-trip. */
@@ -1095,7 +1025,7 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
                            .record_index = (int64_t)idx};
   for (size_t i = 0; i < m->nlabels; i++) {
     const struct ref *f = &m->refs[i];
-    const cJSON *v = resolve(rec, &f->ptr);
+    const cJSON *v = vg_json_pointer_get(&f->ptr, rec);
     if (cJSON_IsString(v) && v->valuestring[0] &&
         utf8_prefix(v->valuestring, strlen(v->valuestring)) ==
             strlen(v->valuestring)) {
@@ -1126,7 +1056,7 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
   int64_t ts = 0;
   if (m->has_ts) {
     const struct ref *f = &m->refs[m->nlabels + m->nmetrics];
-    const cJSON *v = resolve(rec, &f->ptr);
+    const cJSON *v = vg_json_pointer_get(&f->ptr, rec);
     if (!json_timestamp(m->ts_format, v, &ts)) {
       at.pointer = f->text;
       if (cJSON_IsString(v)) {
@@ -1148,7 +1078,7 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
 
   for (size_t i = m->nlabels; i < m->nlabels + m->nmetrics; i++) {
     const struct ref *f = &m->refs[i];
-    const cJSON *v = resolve(rec, &f->ptr);
+    const cJSON *v = vg_json_pointer_get(&f->ptr, rec);
     double x;
     at.pointer = f->text;
     if (!v || cJSON_IsNull(v))
@@ -1183,50 +1113,54 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
   }
 }
 
-static bool json_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int json_syntax_error(const char *data, size_t offset, char *error,
-                             size_t esize) {
-  unsigned line = 1;
-  for (size_t i = 0; i < offset; i++)
-    line += data[i] == '\n';
-  set_error(error, esize, "JSON syntax error at line %u, byte %zu", line,
-            offset);
-  return -EINVAL;
-}
-
-static int run_json(struct run *r, const char *data, size_t len, char *error,
+static int run_tree(struct run *r, const cJSON *root, char *error,
                     size_t esize) {
   const struct vg_mapping *m = r->m;
-  const char *end = NULL;
-  /* The tree is owned here and deleted before returning.  cJSON's
-   * require_null_terminated check reads past a buffer that is exactly
-   * `len` long, so trailing text is checked below instead. */
-  cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
-  if (!root)
-    return json_syntax_error(data, end ? (size_t)(end - data) : 0, error,
-                             esize);
-  size_t off = (size_t)(end - data);
-  while (off < len && json_space(data[off]))
-    off++;
-  if (off < len) {
-    cJSON_Delete(root);
-    return json_syntax_error(data, off, error, esize);
-  }
-  const cJSON *records = resolve(root, &m->records);
+  const cJSON *records = vg_json_pointer_get(&m->records, root);
   if (!cJSON_IsArray(records)) {
     set_error(error, esize, "records pointer %s does not lead to an array",
               m->records_text[0] ? m->records_text : "\"\"");
-    cJSON_Delete(root);
     return -EINVAL;
   }
   size_t idx = 0;
   const cJSON *rec;
   cJSON_ArrayForEach(rec, records) json_record(r, rec, idx++);
-  cJSON_Delete(root);
   return 0;
+}
+
+static int run_json(struct run *r, const char *data, size_t len, char *error,
+                    size_t esize) {
+  /* The tree is owned here and deleted before returning. */
+  cJSON *root = NULL;
+  int rc = vg_json_parse(data, len, &root, error, esize);
+  if (rc)
+    return rc;
+  rc = run_tree(r, root, error, esize);
+  cJSON_Delete(root);
+  return rc;
+}
+
+/* Sets up the per-run arrays, sized once from the mapping and reused for
+ * every record; end_run frees them. */
+static void begin_run(struct run *r, const struct vg_mapping *m,
+                      const char *input, const struct vg_emitter *out) {
+  *r = (struct run){
+      .m = m,
+      .input = input,
+      .out = out,
+      .labels = vg_calloc(m->nlabels, sizeof *r->labels),
+      .label_off = vg_calloc(m->nlabels, sizeof *r->label_off),
+      .label_num = vg_calloc(m->nlabels, sizeof *r->label_num),
+  };
+  for (size_t i = 0; i < m->nlabels; i++)
+    r->labels[i].name = m->refs[i].name;
+}
+
+static void end_run(struct run *r) {
+  free(r->labels);
+  free(r->label_off);
+  free(r->label_num);
+  free(r->label_buf);
 }
 
 int vg_mapping_run(const struct vg_mapping *m, const char *input,
@@ -1234,24 +1168,27 @@ int vg_mapping_run(const struct vg_mapping *m, const char *input,
                    char *error, size_t error_size) {
   if (error_size)
     error[0] = '\0';
-  /* The per-run arrays are owned here: sized once from the mapping and
-   * reused for every record. */
-  struct run r = {
-      .m = m,
-      .input = input,
-      .out = out,
-      .labels = vg_calloc(m->nlabels, sizeof *r.labels),
-      .label_off = vg_calloc(m->nlabels, sizeof *r.label_off),
-      .label_num = vg_calloc(m->nlabels, sizeof *r.label_num),
-  };
-  for (size_t i = 0; i < m->nlabels; i++)
-    r.labels[i].name = m->refs[i].name;
+  struct run r;
+  begin_run(&r, m, input, out);
   int rc = m->format == VG_FORMAT_CSV
                ? run_csv(&r, data, len, error, error_size)
                : run_json(&r, data, len, error, error_size);
-  free(r.labels);
-  free(r.label_off);
-  free(r.label_num);
-  free(r.label_buf);
+  end_run(&r);
+  return rc;
+}
+
+int vg_mapping_run_json(const struct vg_mapping *m, const char *input,
+                        const cJSON *root, const struct vg_emitter *out,
+                        char *error, size_t error_size) {
+  if (error_size)
+    error[0] = '\0';
+  if (m->format != VG_FORMAT_JSON) {
+    set_error(error, error_size, "not a JSON mapping");
+    return -EINVAL;
+  }
+  struct run r;
+  begin_run(&r, m, input, out);
+  int rc = run_tree(&r, root, error, error_size);
+  end_run(&r);
   return rc;
 }

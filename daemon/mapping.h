@@ -55,5 +55,10 @@ void vg_mapping_free(struct vg_mapping *m); /* NULL-safe */
 int vg_mapping_run(const struct vg_mapping *m, const char *input,
                    const char *data, size_t len, const struct vg_emitter *out,
                    char *error, size_t error_size);
+/* The same for a JSON mapping on a document already parsed (an HTTP
+ * answer whose pagination fields were read from the same tree). */
+int vg_mapping_run_json(const struct vg_mapping *m, const char *input,
+                        const cJSON *root, const struct vg_emitter *out,
+                        char *error, size_t error_size);
 
 #endif

@@ -97,3 +97,13 @@ int vg_payload_run(const struct vg_payload *p, const char *input,
     return vg_lp_samples(input, data, len, p->precision, NULL, out, NULL);
   return vg_mapping_run(p->mapping, input, data, len, out, error, error_size);
 }
+
+int vg_payload_run_json(const struct vg_payload *p, const char *input,
+                        const cJSON *root, const struct vg_emitter *out,
+                        char *error, size_t error_size) {
+  if (p->format != VG_PAYLOAD_JSON) {
+    snprintf(error, error_size, "not a JSON format");
+    return -EINVAL;
+  }
+  return vg_mapping_run_json(p->mapping, input, root, out, error, error_size);
+}

@@ -48,5 +48,11 @@ void vg_payload_free(struct vg_payload *p); /* NULL-safe */
 int vg_payload_run(const struct vg_payload *p, const char *input,
                    const char *data, size_t len, const struct vg_emitter *out,
                    char *error, size_t error_size);
+/* Format "json" only: the same on a document already parsed, for a
+ * collector that reads more than records from it (the HTTP collector's
+ * pagination fields). */
+int vg_payload_run_json(const struct vg_payload *p, const char *input,
+                        const cJSON *root, const struct vg_emitter *out,
+                        char *error, size_t error_size);
 
 #endif

@@ -1,0 +1,118 @@
+/* daemon/json.c - whole-document parsing with located errors, and JSON
+ * Pointers.
+ *
+ * Owns nothing beyond the pointers it compiles.  Must never read past the
+ * `len` bytes it is given: inputs from the network are not
+ * NUL-terminated.
+ */
+#include "daemon/json.h"
+#include "daemon/mem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vg_json_pointer_free(struct vg_json_pointer *p) {
+  for (size_t i = 0; i < p->count; i++)
+    free(p->tokens[i]);
+  free(p->tokens);
+  free(p->index);
+  p->tokens = NULL;
+  p->index = NULL;
+  p->count = 0;
+}
+
+const char *vg_json_pointer_parse(struct vg_json_pointer *p, const char *text) {
+  if (text[0] == '\0')
+    return NULL;
+  if (text[0] != '/')
+    return "it must be \"\" or start with \"/\"";
+  size_t n = 0;
+  for (const char *s = text; *s; s++)
+    if (*s == '/')
+      n++;
+  /* Owned by the pointer, freed by vg_json_pointer_free(). */
+  p->tokens = vg_calloc(n, sizeof *p->tokens);
+  p->index = vg_calloc(n, sizeof *p->index);
+  const char *s = text + 1;
+  for (;;) {
+    size_t len = strcspn(s, "/");
+    char *tok = vg_malloc(len + 1), *o = tok;
+    p->tokens[p->count++] = tok;
+    for (size_t i = 0; i < len; i++) {
+      if (s[i] != '~') {
+        *o++ = s[i];
+        continue;
+      }
+      if (i + 1 < len && s[i + 1] == '0')
+        *o++ = '~';
+      else if (i + 1 < len && s[i + 1] == '1')
+        *o++ = '/';
+      else {
+        *o = '\0';
+        return "\"~\" must be followed by 0 or 1";
+      }
+      i++;
+    }
+    *o = '\0';
+    /* RFC 6901: an array index is "0" or digits without a leading zero. */
+    long idx = -1;
+    size_t tl = strlen(tok);
+    if (tl > 0 && tl < 10 && strspn(tok, "0123456789") == tl &&
+        (tok[0] != '0' || tl == 1))
+      idx = strtol(tok, NULL, 10);
+    p->index[p->count - 1] = idx;
+    if (s[len] == '\0')
+      return NULL;
+    s += len + 1;
+  }
+}
+
+const cJSON *vg_json_pointer_get(const struct vg_json_pointer *p,
+                                 const cJSON *node) {
+  for (size_t i = 0; i < p->count && node; i++) {
+    if (cJSON_IsObject(node))
+      node = cJSON_GetObjectItemCaseSensitive(node, p->tokens[i]);
+    else if (cJSON_IsArray(node) && p->index[i] >= 0)
+      node = cJSON_GetArrayItem(node, (int)p->index[i]);
+    else
+      node = NULL;
+  }
+  return node;
+}
+
+static int syntax_error(const char *data, size_t offset, char *error,
+                        size_t size) {
+  unsigned line = 1;
+  for (size_t i = 0; i < offset; i++)
+    line += data[i] == '\n';
+  if (size)
+    snprintf(error, size, "JSON syntax error at line %u, byte %zu", line,
+             offset);
+  return -EINVAL;
+}
+
+static int blank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int vg_json_parse(const char *data, size_t len, cJSON **root, char *error,
+                  size_t error_size) {
+  const char *end = NULL;
+  /* cJSON's require_null_terminated check reads past a buffer that is
+   * exactly `len` long, so trailing text is checked below instead. */
+  cJSON *doc = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+  if (!doc)
+    return syntax_error(data, end ? (size_t)(end - data) : 0, error,
+                        error_size);
+  size_t off = (size_t)(end - data);
+  while (off < len && blank(data[off]))
+    off++;
+  if (off < len) {
+    cJSON_Delete(doc);
+    return syntax_error(data, off, error, error_size);
+  }
+  *root = doc;
+  return 0;
+}
