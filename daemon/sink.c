@@ -296,6 +296,12 @@ size_t vg_sink_end(struct vg_sink *sink) {
   return removed;
 }
 
+size_t vg_sink_touch(struct vg_sink *sink, const char *source_key) {
+  struct vg_source *src = vg_store_source(sink->store, sink->collector,
+                                          source_key, sink->stale_after_ms);
+  return vg_source_touch(src, vg_now_ms());
+}
+
 void vg_sink_forget(struct vg_sink *sink, const char *source_key) {
   struct vg_source *src =
       vg_store_source(sink->store, sink->collector, source_key, 0);

@@ -65,6 +65,10 @@ void vg_sink_free(struct vg_sink *sink); /* NULL-safe; keeps the series */
 void vg_sink_begin(struct vg_sink *sink, const char *source_key);
 /* Ends the round; returns how many series it removed. */
 size_t vg_sink_end(struct vg_sink *sink);
+/* The source says nothing changed since its last round (HTTP 304): its
+ * series keep their values and are fresh again, nothing is parsed or
+ * journaled.  Returns how many series the source holds. */
+size_t vg_sink_touch(struct vg_sink *sink, const char *source_key);
 /* Removes every series of the source (a file that was deleted). */
 void vg_sink_forget(struct vg_sink *sink, const char *source_key);
 /* Emits into the current round; valid as long as the sink. */

@@ -437,6 +437,12 @@ size_t vg_source_series(const struct vg_source *src) {
   return src->count;
 }
 
+size_t vg_source_touch(struct vg_source *src, int64_t now_ms) {
+  for (struct series *s = src->head; s; s = s->src_next)
+    s->seen_ms = now_ms;
+  return src->count;
+}
+
 size_t vg_store_expire(struct vg_store *st, int64_t now_ms) {
   size_t removed = 0;
   for (size_t i = 0; st->sources.slots && i <= st->sources.mask; i++) {

@@ -61,6 +61,10 @@ void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
  * how many. */
 size_t vg_source_end(struct vg_source *src);
 size_t vg_source_series(const struct vg_source *src);
+/* Marks every series of the source seen at now_ms, values unchanged, as
+ * a round reporting each of them again would (an HTTP source answering
+ * 304 Not Modified): they do not go stale.  Returns how many. */
+size_t vg_source_touch(struct vg_source *src, int64_t now_ms);
 
 /* Removes series of stale sources not seen since now - stale_after. */
 size_t vg_store_expire(struct vg_store *st, int64_t now_ms);

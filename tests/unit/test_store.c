@@ -121,6 +121,26 @@ VG_TEST(stale_series_expire) {
   vg_store_free(st);
 }
 
+/* A source that answered "not modified" keeps its series fresh without
+ * a round; values stay as they were. */
+VG_TEST(touched_series_do_not_expire) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *api = vg_store_source(st, "api", "http://h/v", 60000);
+  vg_source_begin(api);
+  put(api, "village_population", "A", "a", 1, 1000);
+  put(api, "village_population", "A", "b", 2, 1000);
+  vg_source_end(api);
+  ASSERT_INT_EQ(vg_source_touch(api, 50000), 2);
+  ASSERT_INT_EQ(vg_store_expire(st, 61001), 0);
+  ASSERT_INT_EQ(vg_store_expire(st, 110000), 0);
+  char *text = render(st, false);
+  ASSERT_CONTAINS(text, "village_population{county=\"A\",village=\"b\"} 2\n");
+  free(text);
+  ASSERT_INT_EQ(vg_store_expire(st, 110001), 2);
+  ASSERT_INT_EQ(vg_source_touch(api, 120000), 0);
+  vg_store_free(st);
+}
+
 VG_TEST(last_reporter_owns_a_series) {
   struct vg_store *st = vg_store_new();
   struct vg_source *a = vg_store_source(st, "c", "a.csv", 0);
@@ -280,7 +300,8 @@ VG_TEST(series_removed_during_a_scrape_are_skipped_then_freed) {
 VG_TEST_MAIN(VG_T(render_exact_text),
              VG_T(values_update_and_label_sets_are_shared),
              VG_T(round_removes_what_was_not_reported),
-             VG_T(stale_series_expire), VG_T(last_reporter_owns_a_series),
+             VG_T(stale_series_expire), VG_T(touched_series_do_not_expire),
+             VG_T(last_reporter_owns_a_series),
              VG_T(many_series_survive_growth_and_removal),
              VG_T(no_labels_and_nan), VG_T(empty_store_renders_nothing),
              VG_T(cursor_reads_in_any_chunk_size),
