@@ -50,6 +50,10 @@ struct vg_collector_type {
    * them (a file until it is removed or edited), so "stale_after" does not
    * apply to them. */
   bool keeps_series;
+  /* The first run comes as soon as the collector starts rather than at
+   * its phase within "spread": the file collector's first scan is what
+   * readiness waits for, and its later scans only back up change events. */
+  bool runs_at_start;
   /* Keys this type reads, NULL-terminated; the daemon checks unknown keys
    * against these and its own common keys. */
   const struct vg_cfg_key *const *config_tables;

@@ -752,6 +752,7 @@ const struct vg_collector_type vg_collector_file = {
     .description = "Reads CSV, JSON and line-protocol files matched by a "
                    "pattern when they change.",
     .keeps_series = true,
+    .runs_at_start = true,
     .config_tables = file_tables,
     .configure = file_configure,
     .start = file_start,

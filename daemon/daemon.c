@@ -9,6 +9,7 @@
 #include "daemon/daemon.h"
 #include "daemon/clock.h"
 #include "daemon/expfmt.h"
+#include "daemon/hashtab.h"
 #include "daemon/mem.h"
 #include "daemon/sdnotify.h"
 
@@ -27,6 +28,7 @@ struct common_keys {
   int64_t interval_ms;
   int64_t max_backoff_ms;
   int64_t stale_after_ms;
+  int64_t spread_ms;
   const cJSON *const_labels;
 };
 
@@ -46,6 +48,13 @@ const struct vg_cfg_key vg_collector_common_keys[] = {
      offsetof(struct common_keys, max_backoff_ms),
      "While runs fail, the interval doubles after each failure up to this "
      "(or the interval, if larger); one success restores it.",
+     false},
+    {"spread", VG_CFG_DURATION, "10s", offsetof(struct common_keys, spread_ms),
+     "The first run comes at an offset within min(interval, spread) of the "
+     "start, taken from a hash of the collector's name (so it is the same "
+     "after a restart or reload), and the runs after it every interval from "
+     "there: a thousand sources do not all poll at once, and each polls at "
+     "an even pace.  0 runs at once.  File collectors always scan at once.",
      false},
     {"stale_after", VG_CFG_DURATION, NULL,
      offsetof(struct common_keys, stale_after_ms),
@@ -231,10 +240,16 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
     return vg_cfg_error(err, type_node ? type_node : obj,
                         "every collector needs a \"type\" string");
   inst->type = vg_collector_type_find(type_node->valuestring);
-  if (!inst->type)
+  if (!inst->type) {
+    char known[256] = "";
+    size_t len = 0;
+    for (size_t i = 0; vg_collector_types[i] && len < sizeof known; i++)
+      len += (size_t)snprintf(known + len, sizeof known - len, "%s%s",
+                              i ? ", " : "", vg_collector_types[i]->name);
     return vg_cfg_error(err, type_node,
-                        "unknown collector type \"%s\" (known: file)",
-                        type_node->valuestring);
+                        "unknown collector type \"%s\" (known: %s)",
+                        type_node->valuestring, known);
+  }
   struct common_keys common = {0};
   int rc = read_common(obj, vg_collector_common_keys, NULL,
                        inst->type->config_tables, &common, err);
@@ -245,6 +260,7 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
                                ? common.max_backoff_ms
                                : common.interval_ms;
     inst->next_delay_ms = inst->interval_ms;
+    inst->spread_ms = common.spread_ms;
     inst->stale_after_ms =
         common.stale_after_ms ? common.stale_after_ms : cfg->stale_after_ms;
     if (inst->type->keeps_series)
@@ -252,6 +268,9 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
     if (inst->interval_ms <= 0)
       rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "interval"),
                         "\"interval\" must be longer than 0");
+    else if (inst->spread_ms < 0)
+      rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "spread"),
+                        "\"spread\" must be 0 or more");
   }
   if (!rc)
     rc = merge_const_labels(cfg, common.const_labels, inst, err);
@@ -446,6 +465,7 @@ static void collect_done(void *arg, int status, const char *error) {
   if (inst->stopped)
     return; /* answered while stopping: nothing to count or schedule */
   inst->last_duration_s = vg_monotonic_s() - inst->run_started_s;
+  bool recovering = inst->next_delay_ms != inst->interval_ms;
   if (status < 0) {
     inst->errors++;
     free(inst->last_error);
@@ -468,8 +488,20 @@ static void collect_done(void *arg, int status, const char *error) {
     first_round_done(inst);
   if (d->test_mode || !inst->started)
     return;
-  uv_timer_start(&inst->timer, collect_timer_cb, (uint64_t)inst->next_delay_ms,
-                 0);
+  /* A good run after a good run keeps the collector's phase: the next is
+   * due an interval after this one was (not after it ended), so polls do
+   * not drift by their own duration, and one that overran its slot skips
+   * to the next.  After a failure the wait counts from now. */
+  uint64_t now = uv_now(d->loop);
+  if (status < 0 || recovering) {
+    inst->due_ms = now + (uint64_t)inst->next_delay_ms;
+  } else {
+    uint64_t every = (uint64_t)inst->interval_ms;
+    inst->due_ms += every;
+    if (inst->due_ms <= now)
+      inst->due_ms += (now - inst->due_ms) / every * every + every;
+  }
+  uv_timer_start(&inst->timer, collect_timer_cb, inst->due_ms - now, 0);
 }
 
 static void collect_timer_cb(uv_timer_t *timer) {
@@ -483,6 +515,18 @@ static void collect_timer_cb(uv_timer_t *timer) {
   int rc = inst->type->collect(inst->ctx, collect_done, inst);
   if (rc < 0)
     collect_done(inst, rc, NULL);
+}
+
+/* Where in min(interval, spread) the collector's first run falls: a hash
+ * of its name, so that sources spread evenly and each keeps its phase
+ * across restarts and reloads (as Prometheus offsets its scrapes). */
+static uint64_t first_run_phase(const struct vg_collector_instance *inst) {
+  int64_t window =
+      inst->spread_ms < inst->interval_ms ? inst->spread_ms : inst->interval_ms;
+  if (window <= 0)
+    return 0;
+  uint64_t h = vg_hash_mix(vg_hash_bytes(inst->name, strlen(inst->name), 0));
+  return h % (uint64_t)window;
 }
 
 static void start_collectors(struct vg_generation *gen) {
@@ -520,7 +564,10 @@ static void start_collectors(struct vg_generation *gen) {
       first_round_done(inst);
       continue;
     }
-    uv_timer_start(&inst->timer, collect_timer_cb, 0, 0);
+    uint64_t phase =
+        d->test_mode || inst->type->runs_at_start ? 0 : first_run_phase(inst);
+    inst->due_ms = uv_now(d->loop) + phase;
+    uv_timer_start(&inst->timer, collect_timer_cb, phase, 0);
   }
 }
 

@@ -39,6 +39,8 @@ struct vg_collector_instance {
   int64_t interval_ms;    /* configured */
   int64_t max_backoff_ms; /* the cap the interval doubles up to */
   int64_t next_delay_ms;  /* interval_ms, or more while failing */
+  int64_t spread_ms;      /* the first run's phase lies within this */
+  uint64_t due_ms;        /* loop time the next (or current) run is due */
   int64_t stale_after_ms;
   struct vg_label *const_labels; /* global + the instance's; owned */
   size_t nconst;
