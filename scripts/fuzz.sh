@@ -18,6 +18,7 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
     fuzz_conf) cp examples/*.json tests/data/config/*/*.json "$corpus"/ 2>/dev/null || true ;;
     fuzz_csv) cp tests/data/*.csv tests/data/messy/*.csv tests/data/messy/*.tsv "$corpus"/ ;;
     fuzz_lineproto) cp tests/data/*.influx "$corpus"/ ;;
+    fuzz_promtext) cp tests/data/promtext/* "$corpus"/ ;;
     fuzz_mapping)
       for f in tests/data/*.csv tests/data/messy/*.csv; do
         printf '\000' | cat - "$f" >"$corpus/csv-$(basename "$f")"
