@@ -211,6 +211,41 @@ static void assert_all_four(struct fixture *fx) {
   assert_four_stored(fx);
 }
 
+static char *read_all(const char *path) {
+  FILE *f = fopen(path, "rb");
+  ASSERT(f);
+  static char text[1 << 16];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  return text;
+}
+
+/* Scraping a modem's exporter: its HELP and TYPE come through. */
+VG_TEST(prometheus_page_keeps_help_and_type) {
+  const struct answer answers[] = {
+      {NULL, 200, read_all("promtext/modem-exporter.prom")}, {0}};
+  struct fixture fx = {.answers = answers};
+  setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", \"format\": "
+             "\"prometheus\"}");
+  collect(&fx);
+  ASSERT_STR_EQ(fx.error, "");
+  struct vg_buf page;
+  vg_buf_init(&page, 1 << 20);
+  ASSERT_INT_EQ(vg_store_render(fx.store, &page, false), 0);
+  ASSERT_CONTAINS(page.data,
+                  "# HELP modem_signal_rsrp_dbm Reference signal received "
+                  "power of the serving cell, in dBm.\n"
+                  "# TYPE modem_signal_rsrp_dbm gauge\n");
+  ASSERT_CONTAINS(page.data, "modem_signal_rsrp_dbm{band=\"B41\",cell=\"460-"
+                             "00-2a3f-8c\",mode=\"LTE\"} -104.5\n");
+  ASSERT_CONTAINS(page.data, "# TYPE modem_rx_bytes_total counter\n"
+                             "modem_rx_bytes_total{interface=\"wwan0\"} "
+                             "83886080\n");
+  vg_buf_free(&page);
+  teardown(&fx);
+}
+
 VG_TEST(page_numbers_up_to_the_page_count) {
   struct fixture fx = {.answers = numbered, .param = "pg"};
   /* The URL's own pg= is replaced, its other parameters kept. */
@@ -607,8 +642,8 @@ VG_TEST(config_errors) {
       "api.json:1:23: \"body\" is sent with \"method\": \"POST\" "
       "only");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/a\", \"format\": \"xml\"}"),
-                "api.json:1:33: \"format\": expected \"csv\", \"json\" or "
-                "\"influx\", got \"xml\"");
+                "api.json:1:33: \"format\": expected \"csv\", \"json\", "
+                "\"influx\" or \"prometheus\", got \"xml\"");
   ASSERT_STR_EQ(
       config_error("{\"url\": \"http://h/a\", \"max_body\": 0, " MAPPING "}"),
       "api.json:1:35: \"max_body\": from 1 byte to 4GiB");
@@ -656,6 +691,7 @@ VG_TEST(config_errors) {
 
 VG_TEST_MAIN(
     VG_T(json_answer_into_the_store), VG_T(post_with_a_body),
+    VG_T(prometheus_page_keeps_help_and_type),
     VG_T(page_numbers_up_to_the_page_count), VG_T(page_numbers_while_has_more),
     VG_T(page_numbers_until_an_empty_page), VG_T(page_numbers_from_zero),
     VG_T(next_links_relative_and_absolute),
