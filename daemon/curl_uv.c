@@ -1,6 +1,7 @@
 /* daemon/curl_uv.c - curl multi driven by uv_poll and uv_timer.
  *
- * Ownership: the vg_curl owns the multi handle, its timer and one
+ * Ownership: the vg_curl owns the multi handle (made by the first
+ * transfer), its timer and one
  * `struct watch` (a uv_poll) per socket curl asked us to watch; a watch
  * is freed in its close callback.  Transfers (easy handles) are the
  * callers'; the `struct transfer` that carries their callback is ours,
@@ -189,25 +190,32 @@ static int set_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 int vg_curl_new(uv_loop_t *loop, struct vg_curl **out) {
   struct vg_curl *c = vg_calloc(1, sizeof *c);
   c->loop = loop;
-  c->multi = curl_multi_init();
-  if (!c->multi) {
-    free(c);
-    return -ENOMEM;
-  }
   uv_timer_init(loop, &c->timer);
   c->timer.data = c;
   c->open_handles = 1;
+  *out = c;
+  return 0;
+}
+
+/* The multi handle is made by the first transfer: making it initialises
+ * libcurl and its TLS library (some 2.5 MB resident with OpenSSL), which
+ * a daemon without HTTP sources or push exporters never needs. */
+static int make_multi(struct vg_curl *c) {
+  c->multi = curl_multi_init();
+  if (!c->multi)
+    return -ENOMEM;
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, set_socket);
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, set_timer);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-  *out = c;
   return 0;
 }
 
 int vg_curl_start(struct vg_curl *c, CURL *easy, vg_curl_done done, void *arg) {
   if (c->closing)
     return -ESHUTDOWN;
+  if (!c->multi && make_multi(c) < 0)
+    return -ENOMEM;
   /* Owned by us until the transfer ends (finish_transfers, cancel). */
   struct transfer *t = vg_calloc(1, sizeof *t);
   t->easy = easy;
@@ -251,10 +259,12 @@ void vg_curl_close(struct vg_curl *c, void (*closed)(void *arg), void *arg) {
    * us while it cleans up. */
   for (struct watch *w = c->watches; w; w = w->next)
     uv_poll_stop(&w->poll);
-  curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, NULL);
-  curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, NULL);
-  curl_multi_cleanup(c->multi);
-  c->multi = NULL;
+  if (c->multi) {
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, NULL);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, NULL);
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+  }
   while (c->watches)
     close_watch(c, c->watches);
   uv_timer_stop(&c->timer);

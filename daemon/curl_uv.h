@@ -21,13 +21,15 @@ struct vg_curl;
 
 typedef void (*vg_curl_done)(void *arg, CURL *easy, CURLcode result);
 
+/* Cheap: libcurl itself is initialised by the first transfer. */
 int vg_curl_new(uv_loop_t *loop, struct vg_curl **out);
 /* Aborts every transfer still running (their `done` runs with
  * CURLE_ABORTED_BY_CALLBACK), closes the handles and frees; `closed` runs
  * from the loop when the last handle is closed. */
 void vg_curl_close(struct vg_curl *c, void (*closed)(void *arg), void *arg);
 
-/* 0, or -EINVAL when curl refuses the handle (then `done` never runs). */
+/* 0, or -EINVAL when curl refuses the handle, -ENOMEM when libcurl cannot
+ * be initialised (then `done` never runs). */
 int vg_curl_start(struct vg_curl *c, CURL *easy, vg_curl_done done, void *arg);
 /* Stops a running transfer without calling its `done`. */
 void vg_curl_cancel(struct vg_curl *c, CURL *easy);
