@@ -11,7 +11,7 @@ packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   libsnappy-dev
   python3 curl ca-certificates valgrind clang-format
   prometheus prometheus-pushgateway influxdb influxdb-client
-  victoria-metrics"
+  victoria-metrics collectd-core libyajl2"
 
 missing=""
 for p in $packages; do
