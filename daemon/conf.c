@@ -217,21 +217,35 @@ struct parser {
   size_t base;   /* where line 1 starts: after a byte-order mark */
   unsigned line; /* of s[i]: every '\n' before i, counted by skip_ws */
   struct vg_cfg_err *err;
+  /* The last column worked out and its offset.  Positions are asked for
+   * in increasing order, so the next is counted on from here: a
+   * configuration written on one long line (as JSON generators write it)
+   * would otherwise cost the line's length per node. */
+  size_t col_at;
+  unsigned col;
 };
 
 /* Line and column of an offset at or before p->i.  Columns count UTF-8
  * characters: every byte that is not a continuation byte. */
-static void locate(const struct parser *p, size_t at, unsigned *line,
-                   unsigned *col) {
+static void locate(struct parser *p, size_t at, unsigned *line, unsigned *col) {
   *line = p->line;
   for (size_t k = at; k < p->i; k++)
     *line -= p->s[k] == '\n';
-  size_t b = at;
-  while (b > p->base && p->s[b - 1] != '\n')
-    b--;
-  *col = 1;
+  size_t b = p->col_at;
+  unsigned n = p->col;
+  if (!n || at < b || memchr(p->s + b, '\n', at - b)) {
+    /* Not on the line of the last one, or before it: from the line's
+     * start. */
+    b = at;
+    while (b > p->base && p->s[b - 1] != '\n')
+      b--;
+    n = 1;
+  }
   for (; b < at; b++)
-    *col += ((unsigned char)p->s[b] & 0xC0) != 0x80;
+    n += ((unsigned char)p->s[b] & 0xC0) != 0x80;
+  p->col_at = at;
+  p->col = n;
+  *col = n;
 }
 
 static int fail_at(struct parser *p, size_t at, const char *fmt, ...)

@@ -1,6 +1,7 @@
 /* tests/unit/test_conf.c - the configuration reader: syntax, positions,
  * substitution, secrets, duplicate keys and the conf.d/ merge.  Every error
  * message is asserted exactly, since people act on them. */
+#include "daemon/buf.h"
 #include "daemon/conf.h"
 #include "tests/vgtest.h"
 
@@ -78,6 +79,35 @@ VG_TEST(comments_and_values) {
   ASSERT_STR_EQ(vg_conf_node_dir(doc, root), ".");
   cJSON_Delete(root);
   vg_conf_doc_free(doc);
+}
+
+/* A generated configuration on one long line: every node's column is
+ * right (counted on from the last), and reading it is not quadratic in
+ * the line's length. */
+VG_TEST(one_long_line) {
+  size_t n = 20000;
+  struct vg_buf text;
+  vg_buf_init(&text, 1 << 24);
+  vg_buf_puts(&text, "{\"村\": [");
+  for (size_t i = 0; i < n; i++)
+    vg_buf_printf(&text, "%s{\"k\": \"村%05zu\"}", i ? ", " : "", i);
+  vg_buf_puts(&text, "],\n \"end\": 1}");
+  struct vg_conf_doc *doc;
+  cJSON *root = parse_ok(&doc, text.data);
+  const cJSON *list = cJSON_GetObjectItem(root, "村");
+  /* {"村": [ is 7 characters; each element {"k": "村00000"} 15, and ", ". */
+  for (size_t i = 0; i < n; i += 4999) {
+    const cJSON *e = cJSON_GetArrayItem(list, (int)i);
+    assert_pos(doc, e, 0, "t.json", 1, (unsigned)(8 + 17 * i));
+    assert_pos(doc, cJSON_GetObjectItem(e, "k"), 1, "t.json", 1,
+               (unsigned)(9 + 17 * i));
+    assert_pos(doc, cJSON_GetObjectItem(e, "k"), 0, "t.json", 1,
+               (unsigned)(14 + 17 * i));
+  }
+  assert_pos(doc, cJSON_GetObjectItem(root, "end"), 1, "t.json", 2, 2);
+  cJSON_Delete(root);
+  vg_conf_doc_free(doc);
+  vg_buf_free(&text);
 }
 
 VG_TEST(escapes_and_unicode) {
@@ -464,9 +494,9 @@ VG_TEST(load_without_conf_d) {
   rmdir(dir);
 }
 
-VG_TEST_MAIN(VG_T(comments_and_values), VG_T(escapes_and_unicode),
-             VG_T(syntax_errors), VG_T(depth_limit), VG_T(byte_order_mark),
-             VG_T(environment), VG_T(file_secrets), VG_T(load_merges_conf_d),
-             VG_T(deleted_nodes_leave_no_position),
+VG_TEST_MAIN(VG_T(comments_and_values), VG_T(one_long_line),
+             VG_T(escapes_and_unicode), VG_T(syntax_errors), VG_T(depth_limit),
+             VG_T(byte_order_mark), VG_T(environment), VG_T(file_secrets),
+             VG_T(load_merges_conf_d), VG_T(deleted_nodes_leave_no_position),
              VG_T(load_conflict_names_both_places), VG_T(load_errors),
              VG_T(load_without_conf_d))
