@@ -86,7 +86,10 @@ struct vg_source {
   int64_t stale_after_ms;
   uint32_t generation;
   uint64_t last_round; /* the store's round count when one last began */
-  struct series *head;
+  /* Its series, in the order of the last round's reports: each reported
+   * series moves to the tail, so the ones not yet reported this round
+   * stay at the front, in the order they came last time. */
+  struct series *head, *tail;
   size_t count;
 };
 
@@ -152,6 +155,8 @@ struct sorted_labels {
   uint64_t hash;
 };
 
+/* Sorts the labels and measures them; the hash is left to hash_labels,
+ * which a series found in its source's order does without. */
 static void sort_labels(const struct vg_label *labels, size_t n,
                         struct sorted_labels *out) {
   if (n > MAX_LABELS)
@@ -166,14 +171,19 @@ static void sort_labels(const struct vg_label *labels, size_t n,
     }
     out->v[j] = &labels[i];
   }
-  uint64_t h = 0x9e3779b97f4a7c15ull;
   for (size_t i = 0; i < n; i++) {
     out->len[2 * i] = strlen(out->v[i]->name);
     out->len[2 * i + 1] = strlen(out->v[i]->value);
-    h = vg_hash_bytes(out->v[i]->name, out->len[2 * i] + 1, h);
-    h = vg_hash_bytes(out->v[i]->value, out->len[2 * i + 1] + 1, h);
   }
-  out->hash = vg_hash_mix(h);
+}
+
+static void hash_labels(struct sorted_labels *sl) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < sl->n; i++) {
+    h = vg_hash_bytes(sl->v[i]->name, sl->len[2 * i] + 1, h);
+    h = vg_hash_bytes(sl->v[i]->value, sl->len[2 * i + 1] + 1, h);
+  }
+  sl->hash = vg_hash_mix(h);
 }
 
 static bool labelset_equals(const struct labelset *ls,
@@ -365,13 +375,16 @@ static struct series *find_series(struct vg_store *st, struct family *f,
   return NULL;
 }
 
+/* Appends s to its source's list. */
 static void link_to_source(struct series *s, struct vg_source *src) {
   s->source = src;
-  s->src_prev = NULL;
-  s->src_next = src->head;
-  if (src->head)
-    src->head->src_prev = s;
-  src->head = s;
+  s->src_next = NULL;
+  s->src_prev = src->tail;
+  if (src->tail)
+    src->tail->src_next = s;
+  else
+    src->head = s;
+  src->tail = s;
   src->count++;
 }
 
@@ -383,6 +396,8 @@ static void unlink_from_source(struct series *s) {
     src->head = s->src_next;
   if (s->src_next)
     s->src_next->src_prev = s->src_prev;
+  else
+    src->tail = s->src_prev;
   src->count--;
 }
 
@@ -480,32 +495,56 @@ size_t vg_store_drop_unreported(struct vg_store *st, const char *collector,
   return dropped;
 }
 
+/* The series a source reported next in its last round, if it is the one
+ * reported now: sources (a page, a file, a script's output) report their
+ * series in the same order round after round, so this spares the hashing
+ * of the labels and two lookups in tables too large for the cache. */
+static struct series *expected(const struct vg_source *src, const char *metric,
+                               const struct sorted_labels *sl) {
+  struct series *s = src->head;
+  if (s && s->generation != src->generation &&
+      strcmp(s->family->name, metric) == 0 && labelset_equals(s->labels, sl))
+    return s;
+  return NULL;
+}
+
+/* The series of (metric, labels), made (in no source yet) if new. */
+static struct series *find_or_make(struct vg_store *st,
+                                   const struct vg_indicator *ind,
+                                   const char *metric,
+                                   struct sorted_labels *sl) {
+  hash_labels(sl);
+  struct family *f = get_family(st, metric, ind);
+  struct labelset *ls = find_labelset(st, sl);
+  struct series *s = ls ? find_series(st, f, ls) : NULL;
+  if (s)
+    return s;
+  if (!ls)
+    ls = make_labelset(st, sl);
+  ls->refs++;
+  s = vg_calloc(1, sizeof *s);
+  s->family = f;
+  s->labels = ls;
+  f->series = vg_grow(f->series, &f->cap, f->count + 1, sizeof *f->series);
+  s->family_index = (uint32_t)f->count;
+  f->series[f->count++] = s;
+  vg_hashtab_insert(&st->series, series_hash(f, ls), s);
+  return s;
+}
+
 void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
                    const char *metric, const struct vg_label *labels,
                    size_t nlabels, double value, int64_t ts_ms,
                    int64_t now_ms) {
-  struct vg_store *st = src->store;
-  struct family *f = get_family(st, metric, ind);
   struct sorted_labels sl;
   sort_labels(labels, nlabels, &sl);
-  struct labelset *ls = find_labelset(st, &sl);
-  struct series *s = ls ? find_series(st, f, ls) : NULL;
-  if (!s) {
-    if (!ls)
-      ls = make_labelset(st, &sl);
-    ls->refs++;
-    s = vg_calloc(1, sizeof *s);
-    s->family = f;
-    s->labels = ls;
-    f->series = vg_grow(f->series, &f->cap, f->count + 1, sizeof *f->series);
-    s->family_index = (uint32_t)f->count;
-    f->series[f->count++] = s;
-    vg_hashtab_insert(&st->series, series_hash(f, ls), s);
-    link_to_source(s, src);
-  } else if (s->source != src) {
+  struct series *s = expected(src, metric, &sl);
+  if (!s)
+    s = find_or_make(src->store, ind, metric, &sl);
+  /* To the tail of its source, taken from another source if need be. */
+  if (s->source)
     unlink_from_source(s);
-    link_to_source(s, src);
-  }
+  link_to_source(s, src);
   /* Compare bits, not values: NaN != NaN would re-render forever. */
   if (!s->value_len || memcmp(&s->value, &value, sizeof value) != 0) {
     char text[VG_DOUBLE_BUFSIZE];
@@ -579,6 +618,7 @@ int vg_store_get(struct vg_store *st, const char *metric,
     return -1;
   struct sorted_labels sl;
   sort_labels(labels, nlabels, &sl);
+  hash_labels(&sl);
   struct labelset *ls = find_labelset(st, &sl);
   struct series *s = ls ? find_series(st, f, ls) : NULL;
   if (!s)

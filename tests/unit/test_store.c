@@ -141,6 +141,39 @@ VG_TEST(touched_series_do_not_expire) {
   vg_store_free(st);
 }
 
+/* Series are found in the order of the last round; any other order, a
+ * series reported twice, and new and vanished series give the same store. */
+VG_TEST(rounds_in_any_order) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "api", "http://h/v", 0);
+  static const char *const round1[] = {"a", "b", "c", "d"};
+  static const char *const round2[] = {"d", "b", "b", "e", "a"};
+  vg_source_begin(src);
+  for (int i = 0; i < 4; i++)
+    put(src, "village_population", "A", round1[i], i, 1000);
+  ASSERT_INT_EQ(vg_source_end(src), 0);
+  for (int r = 0; r < 2; r++) {
+    vg_source_begin(src);
+    for (int i = 0; i < 5; i++)
+      put(src, "village_population", "A", round2[i], 10 * r + i, 2000);
+    ASSERT_INT_EQ(vg_source_end(src), r == 0 ? 1 : 0); /* "c" went */
+    ASSERT_INT_EQ(vg_source_series(src), 4);
+  }
+  struct vg_store_stats stats;
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 4);
+  char *text = render(st, false);
+  ASSERT_STR_EQ(text, "# HELP village_population Registered residents of the "
+                      "village.\n"
+                      "# TYPE village_population gauge\n"
+                      "village_population{county=\"A\",village=\"a\"} 14\n"
+                      "village_population{county=\"A\",village=\"b\"} 12\n"
+                      "village_population{county=\"A\",village=\"e\"} 13\n"
+                      "village_population{county=\"A\",village=\"d\"} 10\n");
+  free(text);
+  vg_store_free(st);
+}
+
 VG_TEST(last_reporter_owns_a_series) {
   struct vg_store *st = vg_store_new();
   struct vg_source *a = vg_store_source(st, "c", "a.csv", 0);
@@ -301,7 +334,7 @@ VG_TEST_MAIN(VG_T(render_exact_text),
              VG_T(values_update_and_label_sets_are_shared),
              VG_T(round_removes_what_was_not_reported),
              VG_T(stale_series_expire), VG_T(touched_series_do_not_expire),
-             VG_T(last_reporter_owns_a_series),
+             VG_T(rounds_in_any_order), VG_T(last_reporter_owns_a_series),
              VG_T(many_series_survive_growth_and_removal),
              VG_T(no_labels_and_nan), VG_T(empty_store_renders_nothing),
              VG_T(cursor_reads_in_any_chunk_size),
