@@ -118,7 +118,7 @@ static const struct vg_cfg_key http_keys[] = {
 };
 
 static const struct vg_cfg_key *const http_tables[] = {
-    http_keys, vg_http_conf_keys, vg_mapping_keys, vg_payload_keys, NULL};
+    vg_http_conf_keys, http_keys, vg_mapping_keys, vg_payload_keys, NULL};
 
 /* Headers the collector sets itself. */
 static const char *const reserved_headers[] = {
@@ -499,14 +499,14 @@ static void parse_work(uv_work_t *work) {
     j->rc = vg_payload_run(hc->payload, j->input, j->body, j->len, out,
                            j->error, sizeof j->error);
   } else {
-    cJSON *root = NULL;
-    j->rc = vg_json_parse(j->body, j->len, &root, j->error, sizeof j->error);
+    struct vg_json_doc *doc = NULL;
+    j->rc = vg_json_doc_parse(j->body, j->len, &doc, j->error, sizeof j->error);
     if (!j->rc)
-      j->rc = vg_payload_run_json(hc->payload, j->input, root, out, j->error,
-                                  sizeof j->error);
+      j->rc = vg_payload_run_json(hc->payload, j->input, vg_json_doc_root(doc),
+                                  out, j->error, sizeof j->error);
     if (!j->rc)
-      read_pagination(j, root);
-    cJSON_Delete(root);
+      read_pagination(j, vg_json_doc_root(doc));
+    vg_json_doc_free(doc);
   }
   if (!j->rc && vg_batch_overflowed(j->batch))
     job_error(j, "too many samples in one answer");

@@ -1,14 +1,21 @@
 /* daemon/json.c - whole-document parsing with located errors, and JSON
  * Pointers.
  *
- * Owns nothing beyond the pointers it compiles.  Must never read past the
- * `len` bytes it is given: inputs from the network are not
- * NUL-terminated.
+ * Owns the pointers it compiles and each document's arena.  cJSON's
+ * allocation hooks are ours: on a thread parsing a document they take
+ * from its arena (and freeing is a no-op: the arena goes whole), on every
+ * other thread and at every other time they are malloc and free.
+ *
+ * Must never: read past the `len` bytes it is given (inputs from the
+ * network are not NUL-terminated), or let a document's node reach
+ * cJSON_Delete.
  */
 #include "daemon/json.h"
 #include "daemon/mem.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +89,82 @@ const cJSON *vg_json_pointer_get(const struct vg_json_pointer *p,
   return node;
 }
 
+/* ---- the arena ------------------------------------------------------ */
+
+struct chunk {
+  struct chunk *next;
+  size_t used, cap;
+  max_align_t data[]; /* cap bytes */
+};
+
+struct vg_json_doc {
+  cJSON *root;
+  struct chunk *chunks; /* the newest first */
+};
+
+/* The document being parsed on this thread; NULL outside a parse, when
+ * the hooks are malloc and free. */
+static _Thread_local struct vg_json_doc *parsing;
+
+static void *arena_alloc(size_t n) {
+  struct vg_json_doc *d = parsing;
+  n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+  struct chunk *c = d->chunks;
+  if (!c || c->cap - c->used < n) {
+    /* Each chunk twice the last: a few chunks for any document. */
+    size_t cap = c ? c->cap * 2 : 64 * 1024;
+    if (cap < n)
+      cap = n;
+    /* Owned by the document; freed by vg_json_doc_free. */
+    struct chunk *nc = vg_malloc(sizeof *nc + cap);
+    nc->next = c;
+    nc->used = 0;
+    nc->cap = cap;
+    d->chunks = c = nc;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += n;
+  return p;
+}
+
+static void *hook_malloc(size_t n) {
+  return parsing ? arena_alloc(n) : malloc(n);
+}
+
+/* Inside a parse, memory goes back with the whole arena. */
+static void hook_free(void *p) {
+  if (!parsing)
+    free(p);
+}
+
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static void install_hooks(void) {
+  cJSON_Hooks hooks = {.malloc_fn = hook_malloc, .free_fn = hook_free};
+  cJSON_InitHooks(&hooks);
+}
+
+void vg_json_init(void) {
+  pthread_once(&hooks_once, install_hooks);
+}
+
+void vg_json_doc_free(struct vg_json_doc *doc) {
+  if (!doc)
+    return;
+  while (doc->chunks) {
+    struct chunk *c = doc->chunks;
+    doc->chunks = c->next;
+    free(c);
+  }
+  free(doc);
+}
+
+const cJSON *vg_json_doc_root(const struct vg_json_doc *doc) {
+  return doc->root;
+}
+
+/* ---- parsing -------------------------------------------------------- */
+
 static int syntax_error(const char *data, size_t offset, char *error,
                         size_t size) {
   unsigned line = 1;
@@ -97,22 +180,29 @@ static int blank(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-int vg_json_parse(const char *data, size_t len, cJSON **root, char *error,
-                  size_t error_size) {
+int vg_json_doc_parse(const char *data, size_t len, struct vg_json_doc **out,
+                      char *error, size_t error_size) {
+  vg_json_init();
+  /* Owned by the caller on success; freed here otherwise. */
+  struct vg_json_doc *doc = vg_calloc(1, sizeof *doc);
   const char *end = NULL;
   /* cJSON's require_null_terminated check reads past a buffer that is
    * exactly `len` long, so trailing text is checked below instead. */
-  cJSON *doc = cJSON_ParseWithLengthOpts(data, len, &end, 0);
-  if (!doc)
+  parsing = doc;
+  doc->root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+  parsing = NULL;
+  if (!doc->root) {
+    vg_json_doc_free(doc);
     return syntax_error(data, end ? (size_t)(end - data) : 0, error,
                         error_size);
+  }
   size_t off = (size_t)(end - data);
   while (off < len && blank(data[off]))
     off++;
   if (off < len) {
-    cJSON_Delete(doc);
+    vg_json_doc_free(doc);
     return syntax_error(data, off, error, error_size);
   }
-  *root = doc;
+  *out = doc;
   return 0;
 }

@@ -4,6 +4,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/expfmt.h"
+#include "daemon/json.h"
 #include "daemon/log.h"
 
 #include <getopt.h>
@@ -171,5 +172,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   vg_log_init();
+  /* Before any thread: cJSON's allocation hooks are process-wide. */
+  vg_json_init();
   return vg_daemon_main(config, mode);
 }

@@ -1130,13 +1130,13 @@ static int run_tree(struct run *r, const cJSON *root, char *error,
 
 static int run_json(struct run *r, const char *data, size_t len, char *error,
                     size_t esize) {
-  /* The tree is owned here and deleted before returning. */
-  cJSON *root = NULL;
-  int rc = vg_json_parse(data, len, &root, error, esize);
+  /* The document is owned here and freed before returning. */
+  struct vg_json_doc *doc = NULL;
+  int rc = vg_json_doc_parse(data, len, &doc, error, esize);
   if (rc)
     return rc;
-  rc = run_tree(r, root, error, esize);
-  cJSON_Delete(root);
+  rc = run_tree(r, vg_json_doc_root(doc), error, esize);
+  vg_json_doc_free(doc);
   return rc;
 }
 

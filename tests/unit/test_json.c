@@ -1,5 +1,6 @@
 /* Unit tests: whole-document JSON parsing with located errors, and JSON
  * Pointers. */
+#include "daemon/buf.h"
 #include "daemon/json.h"
 #include "tests/vgtest.h"
 
@@ -16,10 +17,11 @@ static const cJSON *get(const char *pointer, const cJSON *doc) {
 VG_TEST(pointers_follow_objects_arrays_and_escapes) {
   const char *text = "{\"data\": {\"items\": [{\"a/b\": 1, \"m~n\": 2}, 3]},"
                      " \"\": 4, \"01\": 5}";
-  cJSON *doc = NULL;
+  struct vg_json_doc *parsed = NULL;
   char error[128];
-  ASSERT_INT_EQ(vg_json_parse(text, strlen(text), &doc, error, sizeof error),
-                0);
+  ASSERT_INT_EQ(
+      vg_json_doc_parse(text, strlen(text), &parsed, error, sizeof error), 0);
+  const cJSON *doc = vg_json_doc_root(parsed);
   ASSERT(get("", doc) == doc);
   ASSERT_DBL_EQ(get("/data/items/0/a~1b", doc)->valuedouble, 1);
   ASSERT_DBL_EQ(get("/data/items/0/m~0n", doc)->valuedouble, 2);
@@ -31,7 +33,7 @@ VG_TEST(pointers_follow_objects_arrays_and_escapes) {
   ASSERT(get("/data/items/2", doc) == NULL);
   ASSERT(get("/data/items/1/x", doc) == NULL);
   ASSERT(get("/nothing/here", doc) == NULL);
-  cJSON_Delete(doc);
+  vg_json_doc_free(parsed);
 }
 
 VG_TEST(pointer_syntax_errors) {
@@ -50,8 +52,9 @@ VG_TEST(pointer_syntax_errors) {
 
 static const char *parse_error(const char *text, size_t len) {
   static char error[128];
-  cJSON *doc = NULL;
-  ASSERT_INT_EQ(vg_json_parse(text, len, &doc, error, sizeof error), -EINVAL);
+  struct vg_json_doc *doc = NULL;
+  ASSERT_INT_EQ(vg_json_doc_parse(text, len, &doc, error, sizeof error),
+                -EINVAL);
   ASSERT(doc == NULL);
   return error;
 }
@@ -67,12 +70,44 @@ VG_TEST(syntax_errors_say_line_and_byte) {
   /* Only `len` bytes are read: what follows them is not the document's. */
   ASSERT_STR_EQ(parse_error("[1, 2]", 4),
                 "JSON syntax error at line 1, byte 3");
-  cJSON *doc = NULL;
+  struct vg_json_doc *doc = NULL;
   char error[128];
-  ASSERT_INT_EQ(vg_json_parse("[1, 2]\n\t ", 9, &doc, error, sizeof error), 0);
-  ASSERT_INT_EQ(cJSON_GetArraySize(doc), 2);
-  cJSON_Delete(doc);
+  ASSERT_INT_EQ(vg_json_doc_parse("[1, 2]\n\t ", 9, &doc, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(cJSON_GetArraySize(vg_json_doc_root(doc)), 2);
+  vg_json_doc_free(doc);
+}
+
+/* A document larger than the first chunk of its arena, and cJSON used
+ * around it (on this thread, outside a parse) with malloc and free as
+ * before. */
+VG_TEST(large_documents_and_cjson_around_them) {
+  struct vg_buf text;
+  vg_buf_init(&text, 1 << 24);
+  vg_buf_puts(&text, "{\"items\": [");
+  for (int i = 0; i < 20000; i++)
+    vg_buf_printf(&text, "%s{\"v\": \"village %d\", \"n\": %d}", i ? "," : "",
+                  i, i);
+  vg_buf_puts(&text, "]}");
+  cJSON *other = cJSON_CreateObject();
+  cJSON_AddStringToObject(other, "kept", "yes");
+  struct vg_json_doc *doc = NULL;
+  char error[128];
+  ASSERT_INT_EQ(
+      vg_json_doc_parse(text.data, text.len, &doc, error, sizeof error), 0);
+  const cJSON *items = cJSON_GetObjectItem(vg_json_doc_root(doc), "items");
+  ASSERT_INT_EQ(cJSON_GetArraySize(items), 20000);
+  const cJSON *last = cJSON_GetArrayItem(items, 19999);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(last, "v")->valuestring, "village 19999");
+  ASSERT_DBL_EQ(cJSON_GetObjectItem(last, "n")->valuedouble, 19999);
+  char *printed = cJSON_PrintUnformatted(other);
+  ASSERT_STR_EQ(printed, "{\"kept\":\"yes\"}");
+  free(printed);
+  cJSON_Delete(other);
+  vg_json_doc_free(doc);
+  vg_buf_free(&text);
 }
 
 VG_TEST_MAIN(VG_T(pointers_follow_objects_arrays_and_escapes),
+             VG_T(large_documents_and_cjson_around_them),
              VG_T(pointer_syntax_errors), VG_T(syntax_errors_say_line_and_byte))
