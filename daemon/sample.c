@@ -13,6 +13,7 @@ static const char *const reason_names[VG_REJECT_REASON_COUNT] = {
     [VG_REJECT_BAD_LABEL] = "bad_label",
     [VG_REJECT_BAD_TIMESTAMP] = "bad_timestamp",
     [VG_REJECT_BAD_NAME] = "bad_name",
+    [VG_REJECT_SERIES_LIMIT] = "series_limit",
 };
 
 const char *vg_reject_reason_name(enum vg_reject_reason r) {

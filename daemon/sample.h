@@ -53,6 +53,7 @@ enum vg_reject_reason {
   VG_REJECT_BAD_LABEL,     /* a label missing, empty or invalid */
   VG_REJECT_BAD_TIMESTAMP, /* a timestamp that cannot be read */
   VG_REJECT_BAD_NAME,      /* an invalid metric name */
+  VG_REJECT_SERIES_LIMIT,  /* a new series past the collector's max_series */
   VG_REJECT_REASON_COUNT
 };
 

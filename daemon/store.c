@@ -13,6 +13,7 @@
 #include "daemon/hashtab.h"
 #include "daemon/mem.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,7 @@ struct vg_source {
   uint64_t last_round; /* the store's round count when one last began */
   struct series *head;
   size_t count;
+  size_t max_series; /* 0: no cap */
 };
 
 struct vg_store {
@@ -380,16 +382,27 @@ size_t vg_store_drop_unreported(struct vg_store *st, const char *collector,
   return dropped;
 }
 
-void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
-                   const char *metric, const struct vg_label *labels,
-                   size_t nlabels, double value, int64_t ts_ms,
-                   int64_t now_ms) {
+int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
+                  const char *metric, const struct vg_label *labels,
+                  size_t nlabels, double value, int64_t ts_ms, int64_t now_ms) {
   struct vg_store *st = src->store;
-  struct family *f = get_family(st, metric, ind);
   struct sorted_labels sl;
   sort_labels(labels, nlabels, &sl);
   struct labelset *ls = find_labelset(st, &sl);
-  struct series *s = ls ? find_series(st, f, ls) : NULL;
+  struct family *f;
+  struct series *s = NULL;
+  if (src->max_series && src->count >= src->max_series) {
+    /* At the cap, look before creating anything: a sender minting new
+     * names or label values must not grow the store by a byte. */
+    size_t len = strlen(metric);
+    f = find_family(st, metric, vg_hash_mix(vg_hash_bytes(metric, len, 0)));
+    s = f && ls ? find_series(st, f, ls) : NULL;
+    if (!s || s->source != src)
+      return -ENOSPC;
+  } else {
+    f = get_family(st, metric, ind);
+    s = ls ? find_series(st, f, ls) : NULL;
+  }
   if (!s) {
     if (!ls)
       ls = make_labelset(st, &sl);
@@ -417,6 +430,11 @@ void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
   s->ts_ms = ts_ms;
   s->seen_ms = now_ms;
   s->generation = src->generation;
+  return 0;
+}
+
+void vg_source_set_max_series(struct vg_source *src, size_t max_series) {
+  src->max_series = max_series;
 }
 
 size_t vg_source_end(struct vg_source *src) {
