@@ -55,6 +55,9 @@ struct vg_collector_type {
   const struct vg_cfg_key *const *config_tables;
   int (*configure)(void **ctx, const cJSON *cfg, struct vg_cfg_err *err);
   int (*start)(void *ctx, const struct vg_collector_env *env);
+  /* NULL for a push type, which serves HTTP routes from start() to stop()
+   * instead of being polled; its sink acknowledges durability
+   * (vg_sink_sync). */
   int (*collect)(void *ctx, vg_collect_done done, void *arg);
   /* Cancels what is in flight and closes every handle; `stopped` runs when
    * the last is closed (possibly before stop returns). */

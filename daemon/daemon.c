@@ -27,6 +27,7 @@ struct common_keys {
   int64_t interval_ms;
   int64_t max_backoff_ms;
   int64_t stale_after_ms;
+  int64_t max_series;
   const cJSON *const_labels;
 };
 
@@ -57,6 +58,12 @@ const struct vg_cfg_key vg_collector_common_keys[] = {
      offsetof(struct common_keys, const_labels),
      "Labels added to every series of this collector, as {\"name\": "
      "\"value\"}; they override top-level labels of the same name.",
+     false},
+    {"max_series", VG_CFG_INT, "1000000",
+     offsetof(struct common_keys, max_series),
+     "The most series one source of this collector may hold (a file, a URL, "
+     "a push endpoint's senders together); new series past it are refused "
+     "and counted as rejected (reason series_limit). 0: no limit.",
      false},
     VG_CFG_END,
 };
@@ -231,10 +238,16 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
     return vg_cfg_error(err, type_node ? type_node : obj,
                         "every collector needs a \"type\" string");
   inst->type = vg_collector_type_find(type_node->valuestring);
-  if (!inst->type)
+  if (!inst->type) {
+    char known[256] = "";
+    size_t len = 0;
+    for (size_t i = 0; vg_collector_types[i] && len < sizeof known; i++)
+      len += (size_t)snprintf(known + len, sizeof known - len, "%s%s",
+                              i ? ", " : "", vg_collector_types[i]->name);
     return vg_cfg_error(err, type_node,
-                        "unknown collector type \"%s\" (known: file)",
-                        type_node->valuestring);
+                        "unknown collector type \"%s\" (known: %s)",
+                        type_node->valuestring, known);
+  }
   struct common_keys common = {0};
   int rc = read_common(obj, vg_collector_common_keys, NULL,
                        inst->type->config_tables, &common, err);
@@ -252,6 +265,11 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
     if (inst->interval_ms <= 0)
       rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "interval"),
                         "\"interval\" must be longer than 0");
+    else if (common.max_series < 0)
+      rc =
+          vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "max_series"),
+                       "\"max_series\" must be 0 (no limit) or more");
+    inst->max_series = (size_t)common.max_series;
   }
   if (!rc)
     rc = merge_const_labels(cfg, common.const_labels, inst, err);
@@ -499,6 +517,8 @@ static void start_collectors(struct vg_generation *gen) {
         .stale_after_ms = inst->stale_after_ms,
         .print = d->test_output,
         .journal = d->journal,
+        .acknowledge = inst->type->collect == NULL,
+        .max_series = inst->max_series,
     };
     inst->sink = vg_sink_new(d->store, &so);
     inst->round_mark = vg_store_round_mark(d->store);
@@ -517,6 +537,11 @@ static void start_collectors(struct vg_generation *gen) {
       inst->last_error = vg_asprintf("cannot start: %s", strerror(-rc));
       vg_log(VG_LOG_ERR, "collector %s: %s", inst->name, inst->last_error);
       inst->started = false;
+      first_round_done(inst);
+      continue;
+    }
+    /* A push type is not polled: its routes are its whole job. */
+    if (!inst->type->collect) {
       first_round_done(inst);
       continue;
     }

@@ -40,6 +40,7 @@ struct vg_collector_instance {
   int64_t max_backoff_ms; /* the cap the interval doubles up to */
   int64_t next_delay_ms;  /* interval_ms, or more while failing */
   int64_t stale_after_ms;
+  size_t max_series;
   struct vg_label *const_labels; /* global + the instance's; owned */
   size_t nconst;
   struct vg_sink *sink; /* owned */

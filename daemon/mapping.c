@@ -1197,13 +1197,11 @@ static int json_syntax_error(const char *data, size_t offset, char *error,
   return -EINVAL;
 }
 
-static int run_json(struct run *r, const char *data, size_t len, char *error,
-                    size_t esize) {
-  const struct vg_mapping *m = r->m;
+int vg_json_parse_whole(const char *data, size_t len, cJSON **out, char *error,
+                        size_t esize) {
   const char *end = NULL;
-  /* The tree is owned here and deleted before returning.  cJSON's
-   * require_null_terminated check reads past a buffer that is exactly
-   * `len` long, so trailing text is checked below instead. */
+  /* cJSON's require_null_terminated check reads past a buffer that is
+   * exactly `len` long, so trailing text is checked here instead. */
   cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
   if (!root)
     return json_syntax_error(data, end ? (size_t)(end - data) : 0, error,
@@ -1215,6 +1213,22 @@ static int run_json(struct run *r, const char *data, size_t len, char *error,
     cJSON_Delete(root);
     return json_syntax_error(data, off, error, esize);
   }
+  *out = root;
+  return 0;
+}
+
+bool vg_timestamp_parse(const char *s, size_t n, int64_t *ms) {
+  return parse_ts_text(TS_AUTO, s, n, ms);
+}
+
+static int run_json(struct run *r, const char *data, size_t len, char *error,
+                    size_t esize) {
+  const struct vg_mapping *m = r->m;
+  /* The tree is owned here and deleted before returning. */
+  cJSON *root;
+  int rc = vg_json_parse_whole(data, len, &root, error, esize);
+  if (rc)
+    return rc;
   const cJSON *records = resolve(root, &m->records);
   if (!cJSON_IsArray(records)) {
     set_error(error, esize, "records pointer %s does not lead to an array",

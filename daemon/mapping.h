@@ -33,6 +33,8 @@
 #include "daemon/sample.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 enum vg_record_format { VG_FORMAT_CSV, VG_FORMAT_JSON };
 
@@ -55,5 +57,15 @@ void vg_mapping_free(struct vg_mapping *m); /* NULL-safe */
 int vg_mapping_run(const struct vg_mapping *m, const char *input,
                    const char *data, size_t len, const struct vg_emitter *out,
                    char *error, size_t error_size);
+
+/* Parses a whole JSON document: *out is the tree (the caller deletes it).
+ * -EINVAL for a syntax error or trailing text, with *error giving the line
+ * and byte offset. */
+int vg_json_parse_whole(const char *data, size_t len, cJSON **out, char *error,
+                        size_t error_size);
+
+/* A timestamp as "auto" reads it: Unix seconds (with a fraction) or
+ * milliseconds in digits, "YYYY-MM-DD", or RFC 3339. */
+bool vg_timestamp_parse(const char *s, size_t n, int64_t *ms);
 
 #endif

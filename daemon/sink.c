@@ -58,6 +58,8 @@ struct vg_sink {
   uint64_t round_rejected[VG_REJECT_REASON_COUNT];
   unsigned round_logged;
   unsigned round_suppressed;
+  bool round_has_first;
+  struct vg_rejection round_first;
 
   struct vg_sink_stats stats;
   struct vg_rejection recent[VG_SINK_RECENT]; /* ring */
@@ -110,6 +112,10 @@ static void reject(void *arg, enum vg_reject_reason reason,
   r->reason = reason;
   vg_location_format(where, r->where, sizeof r->where);
   snprintf(r->detail, sizeof r->detail, "%s", detail);
+  if (sink->source && !sink->round_has_first) {
+    sink->round_has_first = true;
+    sink->round_first = *r;
+  }
   log_rejection(sink, r->where, r->detail);
 }
 
@@ -350,6 +356,7 @@ void vg_sink_begin(struct vg_sink *sink, const char *source_key) {
   memset(sink->round_rejected, 0, sizeof sink->round_rejected);
   sink->round_logged = 0;
   sink->round_suppressed = 0;
+  sink->round_has_first = false;
 }
 
 size_t vg_sink_end(struct vg_sink *sink) {
@@ -389,6 +396,11 @@ const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink) {
 
 const struct vg_sink_stats *vg_sink_stats(const struct vg_sink *sink) {
   return &sink->stats;
+}
+
+const struct vg_rejection *
+vg_sink_round_first_rejection(const struct vg_sink *sink) {
+  return sink->round_has_first ? &sink->round_first : NULL;
 }
 
 size_t vg_sink_recent(const struct vg_sink *sink,

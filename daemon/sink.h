@@ -94,6 +94,11 @@ void vg_sink_sync(struct vg_sink *sink, void (*done)(void *arg, int status),
 const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink);
 
 const struct vg_sink_stats *vg_sink_stats(const struct vg_sink *sink);
+/* The first rejection of the last round (or of the round going on), for
+ * answering a sender; NULL when it had none.  Valid until the next
+ * vg_sink_begin. */
+const struct vg_rejection *
+vg_sink_round_first_rejection(const struct vg_sink *sink);
 /* The last rejections, oldest first; returns how many (<= VG_SINK_RECENT)
  * and calls fn for each. */
 size_t vg_sink_recent(const struct vg_sink *sink,
