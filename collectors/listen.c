@@ -416,10 +416,6 @@ static void refuse(struct vg_http_request *req, unsigned status,
 
 static void start_job(struct listen *l, struct vg_http_request *req,
                       enum endpoint ep, enum vg_lp_precision precision) {
-  if (!vg_http_auth_check(req, &l->auth)) {
-    vg_http_auth_refuse(req);
-    return;
-  }
   if (l->stopping) {
     vg_http_add_header(req, "Retry-After", RETRY_AFTER_S);
     refuse(req, 503, "the daemon is stopping; send it again later");
@@ -561,6 +557,10 @@ static int listen_start(void *ctx, const struct vg_collector_env *env) {
       continue;
     int rc = vg_http_route(l->http, routes[i].method, routes[i].path,
                            routes[i].max_body, routes[i].fn, l, l);
+    /* /ping stays open: clients check it before they authenticate. */
+    if (rc == 0 && routes[i].max_body)
+      rc = vg_http_route_auth(l->http, routes[i].method, routes[i].path,
+                              &l->auth);
     if (rc < 0) {
       vg_log(VG_LOG_ERR,
              "collector %s: %s %s is served by another collector already",

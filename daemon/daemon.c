@@ -637,6 +637,7 @@ static int start_exporters(struct vg_generation *gen) {
     struct vg_exporter_env env = {.loop = d->loop,
                                   .store = d->store,
                                   .http = d->http,
+                                  .read_auth = &d->read_auth,
                                   .curl = d->curl,
                                   .daemon = d,
                                   .name = inst->name};
@@ -756,6 +757,8 @@ static void reload_retired(struct vg_generation *old) {
     if (e->type->flush && !has_exporter(d->pending, e->name) && e->reader)
       vg_journal_reader_close(e->reader);
   }
+  /* Before the old configuration, which holds the old token, goes. */
+  d->read_auth.token = d->pending->config->read_token;
   free_generation(old);
   d->retiring = NULL;
   d->live = d->pending;
@@ -972,7 +975,10 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
         .timeout_s =
             (unsigned)((d->live->config->http_timeout_ms + 999) / 1000),
         .no_idle_timeout = d->live->config->http_timeout_ms == 0,
+        .tls_cert_pem = d->live->config->tls_cert_pem,
+        .tls_key_pem = d->live->config->tls_key_pem,
     };
+    d->read_auth.token = d->live->config->read_token;
     if (check_state_dir(d->live->config) < 0 ||
         vg_http_new(d->loop, d->live->config->listen, &ho, &d->http, error,
                     sizeof error) < 0) {

@@ -16,6 +16,7 @@
 #include "daemon/config.h"
 #include "daemon/curl_uv.h"
 #include "daemon/http.h"
+#include "daemon/http_auth.h"
 #include "daemon/journal.h"
 #include "daemon/log.h"
 #include "daemon/pusher.h"
@@ -88,6 +89,9 @@ struct vg_daemon {
   char *config_path;
   struct vg_store *store;
   struct vg_http *http;
+  /* What /metrics and the status pages ask for (http.read_token of the
+   * live configuration, whose string it borrows). */
+  struct vg_http_auth read_auth;
   struct vg_curl *curl;       /* HTTP client of the push exporters */
   struct vg_journal *journal; /* NULL without push exporters */
   struct vg_generation *live;

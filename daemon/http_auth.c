@@ -4,7 +4,6 @@
  * or echo a credential.
  */
 #include "daemon/http_auth.h"
-#include "daemon/mem.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -104,11 +103,4 @@ bool vg_http_auth_check(const struct vg_http_request *req,
   if (a->username)
     return u && basic_matches(a, u, strlen(u), p, strlen(p));
   return vg_secret_equal(p, strlen(p), a->token);
-}
-
-void vg_http_auth_refuse(struct vg_http_request *req) {
-  vg_http_add_header(req, "WWW-Authenticate", "Basic realm=\"villagemetrics\"");
-  char *body = vg_strdup("authorization failed: a valid token or username "
-                         "and password is required\n");
-  vg_http_respond(req, 401, "text/plain; charset=utf-8", body, strlen(body));
 }

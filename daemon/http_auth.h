@@ -29,9 +29,6 @@ struct vg_http_auth {
 bool vg_http_auth_check(const struct vg_http_request *req,
                         const struct vg_http_auth *auth);
 
-/* Answers 401 with a WWW-Authenticate challenge and a one-line reason. */
-void vg_http_auth_refuse(struct vg_http_request *req);
-
 /* Compares without an early exit: the time depends on the lengths only. */
 bool vg_secret_equal(const char *given, size_t given_len, const char *want);
 

@@ -273,5 +273,9 @@ int vg_status_routes(struct vg_daemon *d) {
     rc = vg_http_route(d->http, "GET", "/api/v1/status", 0, api_status, d, d);
   if (!rc)
     rc = vg_http_route(d->http, "GET", "/", 0, status_page, d, d);
+  if (!rc)
+    rc = vg_http_route_auth(d->http, "GET", "/api/v1/status", &d->read_auth);
+  if (!rc)
+    rc = vg_http_route_auth(d->http, "GET", "/", &d->read_auth);
   return rc;
 }
