@@ -328,7 +328,7 @@ static void parse_work(uv_work_t *work) {
   const char *data = job->body;
   size_t len = job->body_len;
   struct vg_buf plain;
-  vg_buf_init(&plain, c->max_decompressed);
+  vg_buf_init(&plain, c->max_decompressed + 1);
   if (job->encoding && strcasecmp(job->encoding, "gzip") == 0) {
     int rc = vg_gunzip(data, len, c->max_decompressed, &plain, job->error,
                        sizeof job->error);

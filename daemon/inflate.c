@@ -40,7 +40,9 @@ int vg_gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,
     size_t room = max + 1 - produced < 65536 ? max + 1 - produced : 65536;
     if (vg_buf_reserve(out, room) < 0) {
       rc = -EMSGSIZE;
-      snprintf(error, error_size, "the body is too large once decompressed");
+      snprintf(error, error_size,
+               "the body is over %zu bytes once decompressed",
+               out->max - start < max ? out->max - start : max);
       break;
     }
     z.next_out = (Bytef *)out->data + out->len;

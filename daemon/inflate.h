@@ -11,7 +11,8 @@
 
 #include <stddef.h>
 
-/* Appends the gzip-decoded `data` to `out` (whose own cap also applies).
+/* Appends the gzip-decoded `data` to `out` (whose own cap also applies;
+ * make it max + 1 so that max is the one that speaks).
  * 0; -EMSGSIZE past `max` bytes of output; -EINVAL for data that is not
  * gzip or is truncated, with `error` saying so. */
 int vg_gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,

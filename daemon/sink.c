@@ -268,6 +268,16 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
     reject(sink, VG_REJECT_BAD_NAME, where, detail);
     return;
   }
+  /* /metrics shows the daemon's own families under this prefix: a pushed
+   * family of the same name would make the page invalid. */
+  if (strncmp(metric, "villagemetrics_", 15) == 0) {
+    snprintf(detail, sizeof detail,
+             "\"%.100s\": names starting with villagemetrics_ are the "
+             "daemon's own",
+             metric);
+    reject(sink, VG_REJECT_BAD_NAME, where, detail);
+    return;
+  }
   const struct vg_indicator *ind = vg_catalog_find(metric);
   enum vg_reject_reason reason;
   if (vg_catalog_check(ind, value, &reason, detail, sizeof detail)) {

@@ -59,6 +59,17 @@ def http_get(port, path, headers=None, timeout=10):
         conn.close()
 
 
+def http_post(port, path, body, headers=None, timeout=10):
+    """(status, {lowercase header: value}, body) of a POST."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout * SLOW)
+    try:
+        conn.request("POST", path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
 def stop_process(proc, log):
     """SIGTERM, then SIGKILL after 30 s; by the process's own PID."""
     if proc and proc.poll() is None:
