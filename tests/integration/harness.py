@@ -224,13 +224,18 @@ class Prometheus:
                         "    static_configs:\n      - targets: [%s]\n"
                         % ", ".join("'127.0.0.1:%d'" % t for t in targets))
             f.write(extra_yaml)
-        self.log = open(os.path.join(workdir, "prometheus.log"), "ab")
-        self.proc = subprocess.Popen(
-            ["prometheus", "--config.file=" + cfg,
-             "--storage.tsdb.path=" + os.path.join(workdir, "tsdb"),
-             "--web.listen-address=127.0.0.1:%d" % self.port,
-             "--web.enable-lifecycle"] + list(extra_args),
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.args = ["prometheus", "--config.file=" + cfg,
+                     "--storage.tsdb.path=" + os.path.join(workdir, "tsdb"),
+                     "--web.listen-address=127.0.0.1:%d" % self.port,
+                     "--web.enable-lifecycle"] + list(extra_args)
+        self.start()
+
+    def start(self):
+        """Starts (again, after stop: same port, same data)."""
+        self.log = open(os.path.join(self.workdir, "prometheus.log"), "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.log,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
         wait_for("prometheus ready",
                  lambda: self.proc.poll() is None and
                  http_get(self.port, "/-/ready")[0] == 200, timeout=60)
