@@ -1284,6 +1284,7 @@ void vg_journal_stats(const struct vg_journal *j,
   out->bytes = j->bytes;
   out->segments = j->nsegs;
   out->head_seq = j->head_seq;
+  out->max_bytes = j->max_bytes;
 }
 
 /* --- open and close --------------------------------------------------- */

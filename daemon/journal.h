@@ -159,6 +159,7 @@ struct vg_journal_stats {
   uint64_t failed_records; /* appended but lost to a failed write (ENOSPC) */
   uint64_t bytes, segments, head_seq /* last assigned */, appended_records,
       corrupt_records;
+  uint64_t max_bytes; /* the cap it was opened with */
   double last_fsync_seconds;
   uint64_t fsyncs;
   double fsync_seconds_total;

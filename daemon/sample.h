@@ -58,6 +58,8 @@ enum vg_reject_reason {
 };
 
 const char *vg_reject_reason_name(enum vg_reject_reason r);
+/* One line for people: what the reason means. */
+const char *vg_reject_reason_help(enum vg_reject_reason r);
 
 struct vg_emitter {
   /* ts_ms 0 means "no timestamp in the input": the sink uses the time it

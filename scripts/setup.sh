@@ -3,7 +3,9 @@
 # this machine lacks.  Idempotent: when everything is present it only runs
 # dpkg-query and returns at once.  Services that Debian's packages would start
 # on their own (prometheus, influxdb, ...) are kept from starting: the tests
-# start their own instances on free loopback ports.
+# start their own instances on free loopback ports.  chromium renders the
+# status page in tests/integration/test_status_page.py; the font gives its
+# screenshots the Chinese names of villages rather than empty boxes.
 set -eu
 
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
@@ -11,7 +13,8 @@ packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   libsnappy-dev
   python3 curl ca-certificates valgrind clang-format
   prometheus prometheus-pushgateway influxdb influxdb-client
-  victoria-metrics"
+  victoria-metrics
+  chromium fonts-wqy-microhei"
 
 missing=""
 for p in $packages; do

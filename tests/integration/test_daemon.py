@@ -355,9 +355,15 @@ class TestLifecycle(DaemonTest):
         self.assertEqual((c["name"], c["type"], c["state"], c["last_error"]),
                          ("villages", "file", "ok", None))
         self.assertEqual(c["samples_total"], 540)
+        self.assertIsNone(st["journal"])  # no push exporter
+        self.assertEqual([(e["name"], e["kind"], e["state"]) for e in st["exporters"]],
+                         [("prometheus", "pull", "serving")])
         status, h, page = http_get(d.port, "/")
         self.assertEqual(status, 200)
-        self.assertIn(b"<td>villages<td class=ok>ok", page)
+        self.assertEqual(h["content-type"], "text/html; charset=utf-8")
+        self.assertIn(b'<td class=title data-label=Collector><b>villages</b> <small>file'
+                      b'</small></td><td data-label="State"><span class="badge ok">ok</span>',
+                      page)
         self.assertEqual(http_get(d.port, "/nope")[0], 404)
 
 

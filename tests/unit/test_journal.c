@@ -303,6 +303,7 @@ VG_TEST(append_and_read_back_across_segments) {
   append_each(&f, 1, 20);
   struct vg_journal_stats s = jstats(&f);
   ASSERT(s.segments >= 4);
+  ASSERT_INT_EQ(s.max_bytes, 1 << 30); /* the default */
   ASSERT_INT_EQ(s.head_seq, 20);
   ASSERT_INT_EQ(s.appended_records, 20);
 
@@ -588,6 +589,7 @@ VG_TEST(max_bytes_drops_with_exact_counts) {
   }
   struct vg_journal_stats s = jstats(&f);
   ASSERT(s.bytes <= 450);
+  ASSERT_INT_EQ(s.max_bytes, 450);
   uint64_t firsts[64];
   list_segments(&f, firsts, 64);
   struct vg_journal_reader_stats rs = rstats(slow);
