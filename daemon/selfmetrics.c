@@ -240,6 +240,10 @@ static void push_metrics(struct page *p, const struct vg_daemon *d,
   family(p, "villagemetrics_journal_bytes", "gauge",
          "Disk used by the journal's segments.");
   value(p, "villagemetrics_journal_bytes", "", (double)js.bytes);
+  family(p, "villagemetrics_journal_max_bytes", "gauge",
+         "The journal's cap (journal.max_bytes): past it the oldest segment "
+         "is dropped.");
+  value(p, "villagemetrics_journal_max_bytes", "", (double)js.max_bytes);
   family(p, "villagemetrics_journal_segments", "gauge",
          "Segment files of the journal.");
   value(p, "villagemetrics_journal_segments", "", (double)js.segments);
