@@ -66,8 +66,11 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "name", c->name);
   cJSON_AddStringToObject(o, "type", c->type->name);
+  /* A push type is never run: it listens from start to stop. */
+  bool pushed = !c->type->collect;
   cJSON_AddStringToObject(o, "state",
-                          !c->runs        ? "starting"
+                          pushed ? (c->started ? "listening" : "not started")
+                          : !c->runs      ? "starting"
                           : c->last_error ? "failing"
                                           : "ok");
   cJSON_AddNumberToObject(o, "runs", (double)c->runs);

@@ -283,7 +283,9 @@ static double rejected_total(const cJSON *collector) {
 
 static enum tone collector_tone(const cJSON *c) {
   const char *state = str(c, "state");
-  return is(state, "ok") ? OK : is(state, "failing") ? BAD : IDLE;
+  return is(state, "ok") || is(state, "listening") ? OK
+         : is(state, "failing")                    ? BAD
+                                                   : IDLE;
 }
 
 static enum tone exporter_tone(const cJSON *e) {
