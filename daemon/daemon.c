@@ -870,7 +870,8 @@ static void on_signal(uv_signal_t *h, int signum) {
  * scheduler does: every running collector of the live generation is
  * collecting or will be on time.  Collectors of a generation being
  * retired are stopping, which is theirs to finish, like a collect; the
- * outcome of collects and pushes is never looked at (watchdog.h). */
+ * outcome of collects and pushes is never looked at (watchdog.h).  A
+ * withheld ping is logged each time: systemd acts within two of them. */
 static void on_watchdog(uv_timer_t *t) {
   struct vg_daemon *d = t->data;
   uint64_t now = uv_now(d->loop);
