@@ -11,6 +11,7 @@
 #include "daemon/expfmt.h"
 #include "daemon/mem.h"
 #include "daemon/sdnotify.h"
+#include "daemon/watchdog.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -457,6 +458,14 @@ static void first_round_done(struct vg_collector_instance *inst) {
 
 static void collect_timer_cb(uv_timer_t *timer);
 
+/* Every collect is scheduled here, so that the watchdog knows when the
+ * timer is due (see on_watchdog). */
+static void schedule_collect(struct vg_collector_instance *inst,
+                             uint64_t delay_ms) {
+  inst->due_ms = uv_now(inst->timer.loop) + delay_ms;
+  uv_timer_start(&inst->timer, collect_timer_cb, delay_ms, 0);
+}
+
 static void collect_done(void *arg, int status, const char *error) {
   struct vg_collector_instance *inst = arg;
   struct vg_daemon *d = inst->gen->daemon;
@@ -486,8 +495,7 @@ static void collect_done(void *arg, int status, const char *error) {
     first_round_done(inst);
   if (d->test_mode || !inst->started)
     return;
-  uv_timer_start(&inst->timer, collect_timer_cb, (uint64_t)inst->next_delay_ms,
-                 0);
+  schedule_collect(inst, (uint64_t)inst->next_delay_ms);
 }
 
 static void collect_timer_cb(uv_timer_t *timer) {
@@ -545,7 +553,7 @@ static void start_collectors(struct vg_generation *gen) {
       first_round_done(inst);
       continue;
     }
-    uv_timer_start(&inst->timer, collect_timer_cb, 0, 0);
+    schedule_collect(inst, 0);
   }
 }
 
@@ -886,8 +894,42 @@ static void on_signal(uv_signal_t *h, int signum) {
     begin_shutdown(d);
 }
 
+/* The ping says that the loop turns (this runs on it) and that the
+ * scheduler does: every running collector of the live generation is
+ * collecting or will be on time.  Collectors of a generation being
+ * retired are stopping, which is theirs to finish, like a collect; the
+ * outcome of collects and pushes is never looked at (watchdog.h).  A
+ * withheld ping is logged each time: systemd acts within two of them. */
 static void on_watchdog(uv_timer_t *t) {
-  (void)t;
+  struct vg_daemon *d = t->data;
+  uint64_t now = uv_now(d->loop);
+  for (size_t i = 0; d->live && i < d->live->ncollectors; i++) {
+    const struct vg_collector_instance *inst = &d->live->collectors[i];
+    /* A push type has no schedule: its requests are the loop's. */
+    if (!inst->started || inst->stopped || !inst->type->collect)
+      continue;
+    struct vg_watchdog_collector c = {
+        .collecting = inst->collecting,
+        .armed = uv_is_active((const uv_handle_t *)&inst->timer),
+        .due_ms = inst->due_ms,
+    };
+    switch (vg_watchdog_judge(&c, now, d->watchdog_slack_ms)) {
+    case VG_WATCHDOG_ON_TIME:
+      continue;
+    case VG_WATCHDOG_NOT_ARMED:
+      vg_log(VG_LOG_ERR,
+             "collector %s is no longer scheduled; withholding the "
+             "watchdog ping so that systemd restarts the daemon",
+             inst->name);
+      return;
+    case VG_WATCHDOG_OVERDUE:
+      vg_log(VG_LOG_ERR,
+             "collector %s: its timer is %llu ms overdue; withholding the "
+             "watchdog ping so that systemd restarts the daemon",
+             inst->name, (unsigned long long)(now - inst->due_ms));
+      return;
+    }
+  }
   vg_sd_notify("WATCHDOG=1");
 }
 
@@ -907,10 +949,15 @@ static void init_handles(struct vg_daemon *d) {
   uv_signal_start(&d->sig_int, on_signal, SIGINT);
   uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 
+  /* --test runs each collector once and is not a service: no watchdog. */
   uv_timer_init(d->loop, &d->watchdog);
-  uint64_t wd_usec = vg_sd_watchdog_usec();
-  if (wd_usec)
-    uv_timer_start(&d->watchdog, on_watchdog, 0, wd_usec / 2000);
+  d->watchdog.data = d;
+  uint64_t wd_usec = d->test_mode ? 0 : vg_sd_watchdog_usec();
+  if (wd_usec) {
+    d->watchdog_slack_ms = vg_watchdog_slack_ms(wd_usec);
+    uv_timer_start(&d->watchdog, on_watchdog, 0,
+                   vg_watchdog_ping_interval_ms(wd_usec));
+  }
 
   /* Staleness is checked ten times per stale_after, within 1..30 s. */
   uv_timer_init(d->loop, &d->expire);

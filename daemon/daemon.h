@@ -46,6 +46,7 @@ struct vg_collector_instance {
   size_t nconst;
   struct vg_sink *sink; /* owned */
   uv_timer_t timer;
+  uint64_t due_ms; /* loop time the timer is due, for the watchdog */
   bool collecting, started, first_done, stopped;
   uint64_t round_mark; /* the store's rounds when the instance started */
 
@@ -99,6 +100,7 @@ struct vg_daemon {
   struct vg_generation *pending; /* configured, waiting for `retiring` */
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_timer_t watchdog, expire;
+  uint64_t watchdog_slack_ms; /* how late a collector's timer may fire */
   bool test_mode, ready, stopping;
   bool reload_again; /* a SIGHUP came during a reload */
   int exit_code;

@@ -8,13 +8,16 @@
 # screenshots the Chinese names of villages rather than empty boxes.
 set -eu
 
+# systemd for systemd-analyze (the unit's checks; nothing starts it in a
+# container), file for cpack's dpkg-shlibdeps, man-db and mandoc for the
+# man pages' checks.
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
   libsnappy-dev
   python3 curl ca-certificates valgrind clang-format
   prometheus prometheus-pushgateway influxdb influxdb-client
   victoria-metrics
-  chromium fonts-wqy-microhei"
+  chromium fonts-wqy-microhei systemd file man-db mandoc"
 
 missing=""
 for p in $packages; do

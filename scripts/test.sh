@@ -6,7 +6,8 @@
 #   3. builds with ASan+UBSan and runs both again,
 #   4. runs the unit tests and the daemon's integration tests under valgrind,
 #   5. builds with -O3, and with clang, and fuzzes every parser for a while,
-#   6. checks that the C sources are clang-formatted.
+#   6. builds the Debian package, installs, runs and purges it,
+#   7. checks that the C sources are clang-formatted.
 # The last line is "N passed, N failed" over the steps.
 set -u
 cd "$(dirname "$0")/.."
@@ -86,6 +87,8 @@ unset VG_SLOW VG_WRAPPER
 # -O3 finds warnings -O2 does not (maybe-uninitialized, overreads).
 step build-release build build-release -DCMAKE_BUILD_TYPE=Release
 step fuzz ./scripts/fuzz.sh
+# The Debian package installed, run by hand, upgraded and purged (as root).
+step package ./scripts/package-test.sh
 step clang-format format_check
 
 [ -n "$failed_steps" ] && echo "failed steps:$failed_steps" >&2
