@@ -61,6 +61,8 @@
 #define REC_HDR 12
 #define MIN_PAYLOAD 12 /* seq, ts, value, metric length, label count */
 #define MAX_PENDING ((size_t)256 << 20)
+/* The largest records buffer kept from one commit for the next. */
+#define SPARE_MAX ((size_t)32 << 20)
 #define READ_WINDOW ((size_t)256 << 10)
 
 /* --- encoding -------------------------------------------------------- */
@@ -150,31 +152,48 @@ static bool get_string(const unsigned char **p, const unsigned char *end,
   return true;
 }
 
-static int put_string(struct vg_buf *b, const char *s) {
-  unsigned char v[10];
-  size_t n = strlen(s);
-  int rc = vg_buf_append(b, v, put_varint(v, n));
-  return rc ? rc : vg_buf_append(b, s, n);
+static unsigned char *put_bytes(unsigned char *p, const char *s, size_t n) {
+  p += put_varint(p, n);
+  memcpy(p, s, n);
+  return p + n;
 }
 
-/* The payload without its seq, which is assigned at commit time. */
+/* The payload without its seq, which is assigned at commit time.  Every
+ * sample goes through here on its way in, so the size is found first and
+ * the record written with one reservation. */
 static int encode_rest(struct vg_buf *b, const struct vg_journal_record *r) {
-  unsigned char v[10];
+  size_t mlen = strlen(r->metric);
+  size_t lens[2 * 64];
+  size_t nlens = r->nlabels <= 64 ? 2 * r->nlabels : 0;
+  size_t size = 10 + 8 + 10 + mlen + 10;
+  for (size_t i = 0; i < r->nlabels; i++) {
+    size_t nl = strlen(r->labels[i].name), vl = strlen(r->labels[i].value);
+    if (nlens) {
+      lens[2 * i] = nl;
+      lens[2 * i + 1] = vl;
+    }
+    size += 20 + nl + vl;
+  }
+  int rc = vg_buf_reserve(b, size);
+  if (rc)
+    return rc;
+  unsigned char *p = (unsigned char *)b->data + b->len;
   uint64_t ts = (uint64_t)r->ts_ms << 1 ^ (0 - ((uint64_t)r->ts_ms >> 63));
   uint64_t bits;
   memcpy(&bits, &r->value, 8);
-  unsigned char d[8];
+  p += put_varint(p, ts);
   for (int i = 0; i < 8; i++)
-    d[i] = (unsigned char)(bits >> (8 * i));
-  int rc = vg_buf_append(b, v, put_varint(v, ts));
-  rc = rc ? rc : vg_buf_append(b, d, 8);
-  rc = rc ? rc : put_string(b, r->metric);
-  rc = rc ? rc : vg_buf_append(b, v, put_varint(v, r->nlabels));
-  for (size_t i = 0; i < r->nlabels && !rc; i++) {
-    rc = put_string(b, r->labels[i].name);
-    rc = rc ? rc : put_string(b, r->labels[i].value);
+    *p++ = (unsigned char)(bits >> (8 * i));
+  p = put_bytes(p, r->metric, mlen);
+  p += put_varint(p, r->nlabels);
+  for (size_t i = 0; i < r->nlabels; i++) {
+    const struct vg_label *l = &r->labels[i];
+    p = put_bytes(p, l->name, nlens ? lens[2 * i] : strlen(l->name));
+    p = put_bytes(p, l->value, nlens ? lens[2 * i + 1] : strlen(l->value));
   }
-  return rc;
+  b->len = (size_t)((char *)p - b->data);
+  b->data[b->len] = '\0';
+  return 0;
 }
 
 /* Frames seq + rest into out (room for REC_HDR + 10 + rlen); returns the
@@ -400,6 +419,9 @@ struct vg_journal {
   struct vg_journal_reader **readers;
   size_t nreaders, capreaders;
   struct commit *pending, *committing;
+  /* The records buffer of the last commit, kept for the next: a fresh one
+   * each window would fault its pages in again and regrow. */
+  struct vg_buf spare;
   uint64_t *unlinks;
   size_t nunlinks, capunlinks;
   uv_timer_t timer;
@@ -698,7 +720,12 @@ static struct commit *new_commit(struct vg_journal *j) {
   c->j = j;
   c->work.data = c;
   c->fd = -1;
-  vg_buf_init(&c->recs, MAX_PENDING);
+  if (j->spare.data) {
+    c->recs = j->spare;
+    vg_buf_init(&j->spare, MAX_PENDING);
+  } else {
+    vg_buf_init(&c->recs, MAX_PENDING);
+  }
   return c;
 }
 
@@ -770,6 +797,12 @@ static void commit_after(uv_work_t *work, int status) {
   for (size_t i = 0; i < c->nwaiters; i++)
     if (c->waiters[i].durable)
       c->waiters[i].durable(c->waiters[i].arg, c->nrecs ? c->status : 0);
+  /* Kept unless it grew past what a steady stream needs. */
+  if (!j->spare.data && c->recs.cap <= SPARE_MAX) {
+    j->spare = c->recs;
+    vg_buf_reset(&j->spare);
+    vg_buf_init(&c->recs, MAX_PENDING);
+  }
   free_commit(c);
   if (j->closing) {
     maybe_finish_close(j);
@@ -1401,6 +1434,7 @@ static void free_journal(struct vg_journal *j) {
   free(j->readers);
   free(j->unlinks);
   free(j->dir);
+  vg_buf_free(&j->spare);
   free(j);
 }
 
