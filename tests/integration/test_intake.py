@@ -223,6 +223,39 @@ class TestMalformedCorpus(IntakeTest):
         self.assertIsNone(d.proc.poll())
 
 
+def curl(*args):
+    """curl's exit code and output (the body, then the status on its own
+    line): the command an operator types, run as it is."""
+    out = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}"] + list(args),
+                         capture_output=True, text=True, timeout=30 * SLOW)
+    return out.returncode, out.stdout
+
+
+class TestCurl(IntakeTest):
+    def test_json_and_v2_with_curl(self):
+        d = self.daemon([listen(token="s3cret")])
+        base = "http://127.0.0.1:%d" % d.port
+        rc, out = curl("-H", "Authorization: Bearer s3cret",
+                       "-H", "Content-Type: application/json", "--data-binary",
+                       "@" + os.path.join(INTAKE, "valid", "records.json"),
+                       base + "/api/v1/push")
+        self.assertEqual((rc, out), (0, '{"accepted":4,"rejected":0}\n\n200'))
+        body = gzip.compress(b"water_tank,village=Bamu level_ratio=0.5 1577808000\n")
+        out = subprocess.run(
+            ["curl", "-sS", "-w", "%{http_code}", "-H", "Authorization: Token s3cret",
+             "-H", "Content-Encoding: gzip", "--data-binary", "@-",
+             base + "/api/v2/write?org=tongren&bucket=villages&precision=s"],
+            input=body, capture_output=True, timeout=30 * SLOW)
+        self.assertEqual(out.stdout, b"204")
+        rc, out = curl("--data-binary", "m f=1", base + "/write")
+        self.assertEqual(out.splitlines()[-1], "401")
+        got = self.push_metrics(d)
+        self.assertEqual(got[("water_tank_level_ratio",
+                              frozenset({("village", "Bamu")}))], 0.5)
+        self.assertEqual(got[("village_population", frozenset(
+            {("county", "Sinan"), ("town", "Sunjiaba"), ("village", "Luojiaba")}))], 2948)
+
+
 class TestJSON(IntakeTest):
     def test_samples_records_and_bare_lists(self):
         d = self.daemon([listen()])
