@@ -102,6 +102,13 @@ static const struct vg_cfg_key *const listen_tables[] = {listen_keys, NULL};
 
 enum endpoint { EP_INFLUX_V1, EP_INFLUX_V2, EP_JSON, EP_REMOTE_WRITE };
 
+static const char *const endpoint_paths[] = {
+    [EP_INFLUX_V1] = "/write",
+    [EP_INFLUX_V2] = "/api/v2/write",
+    [EP_JSON] = "/api/v1/push",
+    [EP_REMOTE_WRITE] = "/api/v1/write",
+};
+
 struct listen {
   struct listen_config cfg;
   struct vg_http_auth auth;
@@ -109,7 +116,9 @@ struct listen {
   struct vg_sink *sink;
   struct vg_http *http;
   char *name;
-  unsigned inflight; /* requests not answered yet */
+  unsigned inflight;          /* requests not answered yet */
+  struct vg_push_stats stats; /* what the handlers answered */
+  struct vg_push_stats shown; /* with what the server answered itself */
   bool stopping;
   void (*stopped)(void *arg);
   void *stopped_arg;
@@ -146,6 +155,15 @@ static void job_free(struct job *job) {
     l->stopped(l->stopped_arg);
 }
 
+static void count(struct listen *l, enum endpoint ep, unsigned status) {
+  enum vg_push_code c = status < 300    ? VG_PUSH_2XX
+                        : status == 413 ? VG_PUSH_413
+                        : status == 415 ? VG_PUSH_415
+                        : status == 503 ? VG_PUSH_503
+                                        : VG_PUSH_400;
+  l->stats.endpoint[ep].requests[c]++;
+}
+
 /* JSON for /api/v1/push, InfluxDB's {"error": ...} for line protocol,
  * plain text for remote write (Prometheus logs the body as it is). */
 static void answer(struct job *job, unsigned status, uint64_t accepted,
@@ -180,6 +198,7 @@ static void answer(struct job *job, unsigned status, uint64_t accepted,
   }
   if (status == 503)
     vg_http_add_header(job->req, "Retry-After", RETRY_AFTER_S);
+  count(job->l, job->ep, status);
   size_t len;
   char *text = vg_buf_take(&body, &len);
   vg_http_respond(job->req, status, len ? type : NULL, text, len);
@@ -408,8 +427,10 @@ static void parse_done(uv_work_t *work, int status) {
 
 /* --- handlers ---------------------------------------------------------- */
 
-static void refuse(struct vg_http_request *req, unsigned status,
+static void refuse(struct listen *l, enum endpoint ep,
+                   struct vg_http_request *req, unsigned status,
                    const char *error) {
+  count(l, ep, status);
   char *body = vg_asprintf("{\"error\":\"%s\"}\n", error);
   vg_http_respond(req, status, "application/json", body, strlen(body));
 }
@@ -418,7 +439,7 @@ static void start_job(struct listen *l, struct vg_http_request *req,
                       enum endpoint ep, enum vg_lp_precision precision) {
   if (l->stopping) {
     vg_http_add_header(req, "Retry-After", RETRY_AFTER_S);
-    refuse(req, 503, "the daemon is stopping; send it again later");
+    refuse(l, ep, req, 503, "the daemon is stopping; send it again later");
     return;
   }
   const char *encoding = vg_http_header(req, "Content-Encoding");
@@ -426,7 +447,7 @@ static void start_job(struct listen *l, struct vg_http_request *req,
   bool gzip = encoding && strcasecmp(encoding, "gzip") == 0;
   bool identity = !encoding || strcasecmp(encoding, "identity") == 0;
   if (ep == EP_REMOTE_WRITE ? !snappy : !(gzip || identity)) {
-    refuse(req, 415,
+    refuse(l, ep, req, 415,
            ep == EP_REMOTE_WRITE
                ? "remote write bodies must be snappy-compressed protobuf "
                  "(Content-Encoding: snappy)"
@@ -440,19 +461,22 @@ static void start_job(struct listen *l, struct vg_http_request *req,
   job->precision = precision;
   job->input = vg_http_path(req);
   job->body = vg_http_body(req, &job->body_len);
+  l->stats.endpoint[ep].bytes += job->body_len;
   job->encoding = gzip ? encoding : NULL;
   job->work.data = job;
   l->inflight++;
   int rc = uv_queue_work(l->loop, &job->work, parse_work, parse_done);
   if (rc < 0) {
     vg_http_add_header(req, "Retry-After", RETRY_AFTER_S);
-    refuse(req, 503, "cannot take the request now");
+    refuse(l, ep, req, 503, "cannot take the request now");
     job_free(job);
   }
 }
 
 /* The precision query parameter; -1 (after answering 400) when invalid. */
-static int precision_of(struct vg_http_request *req, bool v1) {
+static int precision_of(struct listen *l, struct vg_http_request *req,
+                        enum endpoint ep) {
+  bool v1 = ep == EP_INFLUX_V1;
   const char *p = vg_http_query(req, "precision");
   if (!p || !*p)
     return VG_LP_NS;
@@ -461,7 +485,7 @@ static int precision_of(struct vg_http_request *req, bool v1) {
   bool v1_only = strcmp(p, "n") == 0 || strcmp(p, "u") == 0 ||
                  strcmp(p, "m") == 0 || strcmp(p, "h") == 0;
   if (prec < 0 || (!v1 && v1_only)) {
-    refuse(req, 400,
+    refuse(l, ep, req, 400,
            v1 ? "invalid precision: use n, ns, u, us, ms, s, m or h"
               : "invalid precision: use ns, us, ms or s");
     return -1;
@@ -470,13 +494,13 @@ static int precision_of(struct vg_http_request *req, bool v1) {
 }
 
 static void on_influx_v1(void *ctx, struct vg_http_request *req) {
-  int prec = precision_of(req, true);
+  int prec = precision_of(ctx, req, EP_INFLUX_V1);
   if (prec >= 0)
     start_job(ctx, req, EP_INFLUX_V1, (enum vg_lp_precision)prec);
 }
 
 static void on_influx_v2(void *ctx, struct vg_http_request *req) {
-  int prec = precision_of(req, false);
+  int prec = precision_of(ctx, req, EP_INFLUX_V2);
   if (prec >= 0)
     start_job(ctx, req, EP_INFLUX_V2, (enum vg_lp_precision)prec);
 }
@@ -520,6 +544,11 @@ static int listen_configure(void **ctx, const cJSON *cfg,
     vg_cfg_release(listen_keys, &l->cfg);
     free(l);
     return rc;
+  }
+  l->stats.nendpoints = sizeof endpoint_paths / sizeof *endpoint_paths;
+  for (size_t i = 0; i < l->stats.nendpoints; i++) {
+    l->stats.endpoint[i].path = endpoint_paths[i];
+    l->stats.endpoint[i].ok = i == EP_JSON ? "200" : "204";
   }
   l->auth = (struct vg_http_auth){.token = c->token,
                                   .username = c->username,
@@ -596,6 +625,19 @@ static void listen_destroy(void *ctx) {
   free(l);
 }
 
+static const struct vg_push_stats *listen_push_stats(void *ctx) {
+  struct listen *l = ctx;
+  l->shown = l->stats;
+  for (size_t i = 0; l->http && i < l->shown.nendpoints; i++) {
+    struct vg_http_refusals r;
+    if (vg_http_route_refusals(l->http, "POST", endpoint_paths[i], &r) == 0) {
+      l->shown.endpoint[i].requests[VG_PUSH_401] += r.unauthorized;
+      l->shown.endpoint[i].requests[VG_PUSH_413] += r.too_large;
+    }
+  }
+  return &l->shown;
+}
+
 const struct vg_collector_type vg_collector_listen = {
     .name = "listen",
     .description =
@@ -608,4 +650,5 @@ const struct vg_collector_type vg_collector_listen = {
     .start = listen_start,
     .stop = listen_stop,
     .destroy = listen_destroy,
+    .push_stats = listen_push_stats,
 };

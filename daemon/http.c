@@ -57,6 +57,7 @@ struct route {
   void *ctx;
   const void *owner;
   const struct vg_http_auth *auth; /* borrowed; NULL: open */
+  struct vg_http_refusals refusals;
 };
 
 struct pair {
@@ -248,6 +249,17 @@ int vg_http_route_auth(struct vg_http *http, const char *method,
     if (strcmp(http->routes[i].method, method) == 0 &&
         strcmp(http->routes[i].path, path) == 0) {
       http->routes[i].auth = auth;
+      return 0;
+    }
+  return -ENOENT;
+}
+
+int vg_http_route_refusals(const struct vg_http *http, const char *method,
+                           const char *path, struct vg_http_refusals *out) {
+  for (size_t i = 0; i < http->nroutes; i++)
+    if (strcmp(http->routes[i].method, method) == 0 &&
+        strcmp(http->routes[i].path, path) == 0) {
+      *out = http->routes[i].refusals;
       return 0;
     }
   return -ENOENT;
@@ -640,8 +652,10 @@ static enum MHD_Result on_headers(struct vg_http_request *req) {
   if (!r)
     return queue_no_route(req, path_known);
   /* Before the body: a stranger's upload is never read. */
-  if (!vg_http_auth_check(req, r->auth))
+  if (!vg_http_auth_check(req, r->auth)) {
+    ((struct route *)r)->refusals.unauthorized++;
     return queue_unauthorized(req);
+  }
   vg_buf_init(&req->body, r->max_body);
   const char *cl = vg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
   if (cl) {
@@ -649,11 +663,22 @@ static enum MHD_Result on_headers(struct vg_http_request *req) {
     errno = 0;
     unsigned long long n = strtoull(cl, &end, 10);
     if (end != cl && errno == 0 && n > r->max_body) {
+      ((struct route *)r)->refusals.too_large++;
       req->state = REQ_TOO_LARGE;
       return queue_too_large(req);
     }
   }
   return MHD_YES;
+}
+
+/* A chunked body found over its cap while reading: its route may have
+ * moved in the table (or gone, with a reload) since its headers came. */
+static void count_too_large(struct vg_http_request *req) {
+  bool path_known;
+  const struct route *r =
+      find_route(req->http, req->method, req->path, &path_known);
+  if (r)
+    ((struct route *)r)->refusals.too_large++;
 }
 
 /* The whole request is in: call the handler. */
@@ -705,6 +730,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     /* Over the cap: drop what we have and the rest as it comes. */
     vg_buf_free(&req->body);
     req->state = REQ_TOO_LARGE;
+    count_too_large(req);
     /* fall through */
   case REQ_TOO_LARGE:
     if (n == 0)

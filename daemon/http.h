@@ -63,6 +63,15 @@ int vg_http_route(struct vg_http *http, const char *method, const char *path,
                   size_t max_body, vg_http_handler fn, void *ctx,
                   const void *owner);
 void vg_http_unroute(struct vg_http *http, const void *owner);
+
+/* Requests the server answered itself, before the route's handler saw
+ * them; counted from when the route was added. */
+struct vg_http_refusals {
+  uint64_t unauthorized; /* 401: credentials missing or wrong */
+  uint64_t too_large;    /* 413: the body is over max_body */
+};
+int vg_http_route_refusals(const struct vg_http *http, const char *method,
+                           const char *path, struct vg_http_refusals *out);
 /* Requires credentials (daemon/http_auth.h) on a route, checked when its
  * headers arrive, before its body is read: 401 without them.  `auth` is
  * borrowed and must live as long as the route; NULL opens it again.

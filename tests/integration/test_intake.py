@@ -185,6 +185,13 @@ class TestLineProtocol(IntakeTest):
                          (400, "invalid precision: use ns, us, ms or s"))
         # /ping answers without credentials, as InfluxDB's does.
         self.assertEqual(http_get(d.port, "/ping")[0], 204)
+        m = d.metrics()
+        self.assertEqual(
+            [find(m, "villagemetrics_push_requests_total", endpoint=e, code=c)
+             for e, c in (("/write", "204"), ("/api/v2/write", "204"),
+                          ("/api/v2/write", "401"), ("/api/v2/write", "400"))],
+            [2, 1, 2, 1])
+        self.assertEqual(find(m, "villagemetrics_collector_up", collector="push"), 1)
         got = self.push_metrics(d)
         self.assertEqual(got, {("m_f", frozenset({("village", "A")})): 1.5,
                                ("m_f", frozenset({("village", "B")})): 2,
@@ -345,6 +352,14 @@ class TestLimits(IntakeTest):
         self.assertEqual(self.push_metrics(d), {})
         self.assertEqual(self.rejected(d, "series_limit"), 1)
         self.assertEqual(self.rejected(d, "parse_error"), 1)
+        m = d.metrics()
+        # The first 413 comes from the server, before the body is read.
+        self.assertEqual(find(m, "villagemetrics_push_requests_total",
+                              endpoint="/write", code="413"), 3)
+        self.assertEqual(find(m, "villagemetrics_push_requests_total",
+                              endpoint="/write", code="204"), 0)
+        self.assertEqual(find(m, "villagemetrics_push_received_bytes_total",
+                              endpoint="/write"), len(bomb) + 40)
 
     def test_line_labels_and_series_caps(self):
         d = self.daemon([listen(max_line=40, max_labels=2, max_label_value=8,
