@@ -3,9 +3,11 @@
 
 #include <string.h>
 
+extern const struct vg_collector_type vg_collector_exec;
 extern const struct vg_collector_type vg_collector_file;
 
 const struct vg_collector_type *const vg_collector_types[] = {
+    &vg_collector_exec,
     &vg_collector_file,
     NULL,
 };
