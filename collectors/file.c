@@ -1,4 +1,5 @@
-/* collectors/file.c - CSV and JSON files matched by a glob.
+/* collectors/file.c - CSV, JSON, line-protocol and exposition files
+ * matched by a glob.
  *
  * The folder is watched (uv_fs_event) and rescanned on every collect as a
  * fallback.  A scan runs in the thread pool: it lists the folder, stats
@@ -49,8 +50,9 @@ static const struct vg_cfg_key file_keys[] = {
      "Only the file name may hold wildcards.",
      true},
     {"format", VG_CFG_STRING, "auto", offsetof(struct file_config, format),
-     "\"csv\", \"json\", \"influx\" (line protocol), or \"auto\" (from "
-     "the pattern's extension: .csv, .tsv, .txt, .json, .influx or .lp).",
+     "\"csv\", \"json\", \"influx\" (line protocol), \"prometheus\" "
+     "(exposition text), or \"auto\" (from the pattern's extension: .csv, "
+     ".tsv, .txt, .json, .influx, .lp or .prom).",
      false},
     {"settle", VG_CFG_DURATION, "250ms",
      offsetof(struct file_config, settle_ms),
@@ -707,6 +709,8 @@ static int file_configure(void **ctx, const cJSON *cfg,
       f = "csv";
     else if (ends_with(fc->pattern, ".influx") || ends_with(fc->pattern, ".lp"))
       f = "influx";
+    else if (ends_with(fc->pattern, ".prom"))
+      f = "prometheus";
     else {
       rc = vg_cfg_error(err, path_node,
                         "cannot tell the format from \"%s\"; set \"format\" "
@@ -749,8 +753,8 @@ fail:
 
 const struct vg_collector_type vg_collector_file = {
     .name = "file",
-    .description = "Reads CSV, JSON and line-protocol files matched by a "
-                   "pattern when they change.",
+    .description = "Reads CSV, JSON, line-protocol and exposition files "
+                   "matched by a pattern when they change.",
     .keeps_series = true,
     .config_tables = file_tables,
     .configure = file_configure,

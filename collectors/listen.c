@@ -343,7 +343,8 @@ static void parse_work(uv_work_t *work) {
   const struct listen_config *c = &job->l->cfg;
   /* A batch never holds more than a few times the decompressed cap. */
   job->batch = vg_batch_new(c->max_decompressed * 4 + (1 << 20));
-  job->intake = (struct vg_emitter){intake_sample, intake_reject, job};
+  job->intake = (struct vg_emitter){
+      .sample = intake_sample, .reject = intake_reject, .arg = job};
   const char *data = job->body;
   size_t len = job->body_len;
   struct vg_buf plain;

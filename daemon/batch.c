@@ -25,10 +25,19 @@ struct entry {
   uint32_t input, line, column, column_name, pointer_prefix, pointer;
 };
 
+/* A family's metadata, replayed before the entry at index `before`: few
+ * per batch, so kept apart rather than widening every entry. */
+struct family_entry {
+  size_t before;
+  uint32_t name, type, help; /* help NONE: none */
+};
+
 struct vg_batch {
   struct vg_buf arena;
   struct entry *entries;
   size_t count, cap;
+  struct family_entry *families;
+  size_t nfamilies, cap_families;
   uint32_t *label_offs; /* name, value, name, value ... */
   size_t nlabel_offs, cap_label_offs;
   size_t samples;
@@ -165,6 +174,22 @@ static void record_reject(void *arg, enum vg_reject_reason reason,
     b->count++;
 }
 
+static void record_family(void *arg, const char *name, const char *type,
+                          const char *help) {
+  struct vg_batch *b = arg;
+  if (b->overflowed)
+    return;
+  b->families = vg_grow(b->families, &b->cap_families, b->nfamilies + 1,
+                        sizeof *b->families);
+  struct family_entry *f = &b->families[b->nfamilies];
+  f->before = b->count;
+  f->name = store_string(b, name);
+  f->type = store_string(b, type);
+  f->help = store_string(b, help);
+  if (!b->overflowed)
+    b->nfamilies++;
+}
+
 struct vg_batch *vg_batch_new(size_t max_bytes) {
   struct vg_batch *b = vg_calloc(1, sizeof *b);
   vg_buf_init(&b->arena, max_bytes);
@@ -175,6 +200,7 @@ struct vg_batch *vg_batch_new(size_t max_bytes) {
     b->pointers[i].off = NONE;
   b->emitter.sample = record_sample;
   b->emitter.reject = record_reject;
+  b->emitter.family = record_family;
   b->emitter.arg = b;
   return b;
 }
@@ -185,6 +211,7 @@ void vg_batch_free(struct vg_batch *b) {
   vg_buf_free(&b->arena);
   free(b->entries);
   free(b->label_offs);
+  free(b->families);
   free(b);
 }
 
@@ -192,9 +219,24 @@ const struct vg_emitter *vg_batch_emitter(struct vg_batch *b) {
   return &b->emitter;
 }
 
+/* Replays the families recorded before entry `before`, from *next on. */
+static void replay_families(const struct vg_batch *b,
+                            const struct vg_emitter *to, size_t before,
+                            size_t *next) {
+  for (; *next < b->nfamilies && b->families[*next].before <= before;
+       (*next)++) {
+    const struct family_entry *f = &b->families[*next];
+    if (to->family)
+      to->family(to->arg, string_at(b, f->name), string_at(b, f->type),
+                 string_at(b, f->help));
+  }
+}
+
 void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to) {
   struct vg_label labels[MAX_LABELS];
+  size_t next_family = 0;
   for (size_t i = 0; i < b->count; i++) {
+    replay_families(b, to, i, &next_family);
     const struct entry *e = &b->entries[i];
     struct vg_location w = {
         .input = string_at(b, e->input),
@@ -217,6 +259,7 @@ void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to) {
     to->sample(to->arg, string_at(b, e->metric_or_detail), labels, e->nlabels,
                e->value, e->ts_ms, &w);
   }
+  replay_families(b, to, b->count, &next_family);
 }
 
 size_t vg_batch_samples(const struct vg_batch *b) {

@@ -7,6 +7,8 @@
  * callback.  A batch is touched by one thread at a time.  Strings are
  * copied into one arena; consecutive samples with equal labels share one
  * copy, so a record's labels are stored once however many metrics it has.
+ * Family metadata is recorded too and replayed in its place among the
+ * samples.
  */
 #ifndef VG_BATCH_H
 #define VG_BATCH_H

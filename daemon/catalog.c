@@ -128,7 +128,18 @@ const char *vg_metric_type_name(enum vg_metric_type t) {
     return "gauge";
   case VG_TYPE_COUNTER:
     return "counter";
+  case VG_TYPE_HISTOGRAM:
+    return "histogram";
+  case VG_TYPE_SUMMARY:
+    return "summary";
   default:
     return "untyped";
   }
+}
+
+int vg_metric_type_parse(const char *name) {
+  for (int t = VG_TYPE_UNTYPED; t <= VG_TYPE_SUMMARY; t++)
+    if (strcmp(name, vg_metric_type_name((enum vg_metric_type)t)) == 0)
+      return t;
+  return -1;
 }

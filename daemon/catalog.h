@@ -14,7 +14,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum vg_metric_type { VG_TYPE_UNTYPED, VG_TYPE_GAUGE, VG_TYPE_COUNTER };
+/* The catalog's indicators are gauges and counters; histograms and
+ * summaries come from exporters scraped through the exposition format. */
+enum vg_metric_type {
+  VG_TYPE_UNTYPED,
+  VG_TYPE_GAUGE,
+  VG_TYPE_COUNTER,
+  VG_TYPE_HISTOGRAM,
+  VG_TYPE_SUMMARY,
+};
 
 struct vg_indicator {
   const char *name; /* village_..., base units in the suffix */
@@ -38,6 +46,10 @@ int vg_catalog_check(const struct vg_indicator *ind, double value,
                      enum vg_reject_reason *reason, char *detail,
                      size_t detail_size);
 
+/* "untyped", "gauge", "counter", "histogram", "summary": the names of
+ * text format 0.0.4. */
 const char *vg_metric_type_name(enum vg_metric_type t);
+/* The reverse; -1 for any other text. */
+int vg_metric_type_parse(const char *name);
 
 #endif

@@ -41,8 +41,10 @@ const struct vg_cfg_key vg_collector_common_keys[] = {
      false},
     {"interval", VG_CFG_DURATION, "30s",
      offsetof(struct common_keys, interval_ms),
-     "How often the collector runs (for files: how often the folder is "
-     "rescanned besides change events).",
+     "How often the collector runs, from the start of one run to the next "
+     "(for files: how often the folder is rescanned besides change "
+     "events). A run still going when the next is due makes that one "
+     "skipped (counted in villagemetrics_collector_skipped_runs_total).",
      false},
     {"max_backoff", VG_CFG_DURATION, "10m",
      offsetof(struct common_keys, max_backoff_ms),
@@ -495,13 +497,30 @@ static void collect_done(void *arg, int status, const char *error) {
     first_round_done(inst);
   if (d->test_mode || !inst->started)
     return;
-  schedule_collect(inst, (uint64_t)inst->next_delay_ms);
+  /* Runs are due every next_delay from the start of this one; slots that
+   * passed while it ran were skipped (collect_timer_cb counted them). */
+  int64_t delay = inst->next_delay_ms;
+  int64_t ran_ms = (int64_t)(inst->last_duration_s * 1000.0);
+  if (ran_ms > 0)
+    delay -= ran_ms % delay;
+  schedule_collect(inst, (uint64_t)delay);
 }
 
 static void collect_timer_cb(uv_timer_t *timer) {
   struct vg_collector_instance *inst = timer->data;
-  if (inst->collecting)
+  struct vg_daemon *d = inst->gen->daemon;
+  if (inst->collecting) {
+    /* At most one run at a time: a run that comes due while the last is
+     * still going is skipped and counted, and the next is due an interval
+     * later. */
+    inst->skipped_runs++;
+    vg_complain(&inst->skip_complaint, VG_LOG_WARNING,
+                "collector %s: still running when the next run was due; that "
+                "run was skipped (interval %gs)",
+                inst->name, (double)inst->next_delay_ms / 1000.0);
+    schedule_collect(inst, (uint64_t)inst->next_delay_ms);
     return;
+  }
   inst->collecting = true;
   inst->runs++;
   inst->last_run_ms = vg_now_ms();
@@ -509,6 +528,10 @@ static void collect_timer_cb(uv_timer_t *timer) {
   int rc = inst->type->collect(inst->ctx, collect_done, inst);
   if (rc < 0)
     collect_done(inst, rc, NULL);
+  /* Still going: the next run is due next_delay after this one started,
+   * whether or not this one has finished by then. */
+  else if (inst->collecting && !d->test_mode)
+    schedule_collect(inst, (uint64_t)inst->next_delay_ms);
 }
 
 static void start_collectors(struct vg_generation *gen) {

@@ -51,10 +51,14 @@ struct vg_collector_instance {
   uint64_t round_mark; /* the store's rounds when the instance started */
 
   uint64_t runs, errors;
+  /* Runs that came due while the previous one was still going: skipped,
+   * never queued behind it. */
+  uint64_t skipped_runs;
   int64_t last_run_ms, last_success_ms; /* wall clock; 0: never */
   double last_duration_s, run_started_s;
   char *last_error; /* owned; NULL after a success */
   struct vg_complaint complaint;
+  struct vg_complaint skip_complaint;
 };
 
 struct vg_exporter_instance {

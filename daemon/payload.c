@@ -7,6 +7,7 @@
 #include "daemon/lpsamples.h"
 #include "daemon/mapping.h"
 #include "daemon/mem.h"
+#include "daemon/promtext.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -27,7 +28,8 @@ const struct vg_cfg_key vg_payload_keys[] = {
     {0},
 };
 
-const char vg_payload_format_names[] = "\"csv\", \"json\" or \"influx\"";
+const char vg_payload_format_names[] =
+    "\"csv\", \"json\", \"influx\" or \"prometheus\"";
 
 struct vg_payload {
   enum vg_payload_format format;
@@ -44,6 +46,8 @@ int vg_payload_format_parse(const char *name) {
     return VG_PAYLOAD_JSON;
   if (strcmp(name, "influx") == 0)
     return VG_PAYLOAD_INFLUX;
+  if (strcmp(name, "prometheus") == 0)
+    return VG_PAYLOAD_PROMETHEUS;
   return -1;
 }
 
@@ -56,7 +60,7 @@ int vg_payload_new(struct vg_payload **out, enum vg_payload_format format,
     rc = vg_mapping_new(
         &p->mapping, format == VG_PAYLOAD_CSV ? VG_FORMAT_CSV : VG_FORMAT_JSON,
         cfg, err);
-  } else {
+  } else if (format == VG_PAYLOAD_INFLUX) {
     struct payload_config pc = {0};
     rc = vg_cfg_apply(vg_payload_keys, &pc, cfg, err);
     if (!rc) {
@@ -95,5 +99,9 @@ int vg_payload_run(const struct vg_payload *p, const char *input,
    * the whole input's failure. */
   if (p->format == VG_PAYLOAD_INFLUX)
     return vg_lp_samples(input, data, len, p->precision, NULL, out, NULL);
+  if (p->format == VG_PAYLOAD_PROMETHEUS) {
+    vg_promtext_parse(input, data, len, out, NULL);
+    return 0;
+  }
   return vg_mapping_run(p->mapping, input, data, len, out, error, error_size);
 }

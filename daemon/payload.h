@@ -5,6 +5,8 @@
  * through the one parser of each format:
  *   "csv", "json"  records, through the mapping (daemon/mapping.h);
  *   "influx"       InfluxDB line protocol (daemon/lpsamples.h);
+ *   "prometheus"   the exposition text of an exporter, with its HELP and
+ *                  TYPE (daemon/promtext.h).
  * A collector compiles its format and keys once (vg_payload_new) and runs
  * the result on every input.
  */
@@ -21,12 +23,13 @@ enum vg_payload_format {
   VG_PAYLOAD_CSV,
   VG_PAYLOAD_JSON,
   VG_PAYLOAD_INFLUX,
+  VG_PAYLOAD_PROMETHEUS,
 };
 
-/* "csv", "json", "influx"; -1 for anything else. */
+/* "csv", "json", "influx", "prometheus"; -1 for anything else. */
 int vg_payload_format_parse(const char *name);
 /* The names vg_payload_format_parse accepts, for error messages:
- * "\"csv\", \"json\" or \"influx\"". */
+ * "\"csv\", \"json\", \"influx\" or \"prometheus\"". */
 extern const char vg_payload_format_names[];
 
 /* The keys of the formats besides the mapping's: "precision" (influx).

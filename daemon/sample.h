@@ -2,7 +2,8 @@
  *
  * Every format (CSV and JSON mapping, line protocol, exposition text)
  * reports what it found through a vg_emitter, one call per sample and one
- * per rejected value, each with the place in the input it came from.  The
+ * per rejected value, each with the place in the input it came from, and
+ * (exposition text) one per metric family it declares.  The
  * collector decides where the calls go: straight into its sink on the loop
  * thread, or into a vg_batch when parsing runs on a worker thread.
  *
@@ -71,6 +72,13 @@ struct vg_emitter {
   void (*reject)(void *arg, enum vg_reject_reason reason,
                  const struct vg_location *where, const char *detail);
   void *arg;
+  /* A metric family's metadata, from a format that carries it (the
+   * exposition text's HELP and TYPE lines); called before the family's
+   * first sample.  `type` is "counter", "gauge", "histogram", "summary" or
+   * "untyped"; `help` is NULL when the input gave none.  NULL when the
+   * receiver does not keep metadata: a parser checks before calling. */
+  void (*family)(void *arg, const char *name, const char *type,
+                 const char *help);
 };
 
 /* "villages.csv:12:7 (population)", "api.json /data/items/3/x": the prefix

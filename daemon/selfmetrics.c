@@ -68,6 +68,9 @@ static double c_runs(const struct vg_collector_instance *c) {
 static double c_errors(const struct vg_collector_instance *c) {
   return (double)c->errors;
 }
+static double c_skipped(const struct vg_collector_instance *c) {
+  return (double)c->skipped_runs;
+}
 static double c_up(const struct vg_collector_instance *c) {
   if (!c->type->collect) /* a push type: up while it listens */
     return c->started && !c->stopped;
@@ -400,6 +403,11 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                 "Runs of the collector.", c_runs);
   per_collector(&p, gen, "villagemetrics_collector_errors_total", "counter",
                 "Runs that failed.", c_errors);
+  per_collector(&p, gen, "villagemetrics_collector_skipped_runs_total",
+                "counter",
+                "Runs that came due while the previous run was still going: "
+                "skipped, not queued.",
+                c_skipped);
   per_collector(&p, gen,
                 "villagemetrics_collector_last_success_timestamp_seconds",
                 "gauge", "When the collector last ran successfully; 0: never.",

@@ -307,6 +307,16 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
     print_sample(sink, metric, merged, n, value, ts_ms);
 }
 
+/* Metadata goes to the store as it is: it is not a sample, so neither the
+ * catalog nor the round applies.  The parser checked the name and the
+ * help's UTF-8. */
+static void family(void *arg, const char *name, const char *type,
+                   const char *help) {
+  struct vg_sink *sink = arg;
+  if (vg_valid_metric_name(name))
+    vg_store_family_meta(sink->store, name, type, help);
+}
+
 struct vg_sink *vg_sink_new(struct vg_store *store,
                             const struct vg_sink_options *opts) {
   struct vg_sink *sink = vg_calloc(1, sizeof *sink);
@@ -325,6 +335,7 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
   sink->max_series = opts->max_series;
   sink->emitter.sample = sample;
   sink->emitter.reject = reject;
+  sink->emitter.family = family;
   sink->emitter.arg = sink;
   return sink;
 }

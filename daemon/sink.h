@@ -4,7 +4,8 @@
  * each sample against the indicator catalog (range, whole numbers), adds
  * the constant labels, checks label names and values (UTF-8, as Prometheus
  * requires -- a GBK-encoded spreadsheet is caught here with a hint), and
- * puts it into the store under the current source.  Every rejection is
+ * puts it into the store under the current source; a family's metadata
+ * (HELP, TYPE) goes to the store as declared.  Every rejection is
  * counted by reason, kept in a short list for the status page, and logged
  * with its location -- the first few of a round in full, the rest as one
  * summary line, and an identical message at most once a minute.

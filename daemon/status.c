@@ -75,6 +75,7 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
                                           : "ok");
   cJSON_AddNumberToObject(o, "runs", (double)c->runs);
   cJSON_AddNumberToObject(o, "errors", (double)c->errors);
+  cJSON_AddNumberToObject(o, "skipped_runs", (double)c->skipped_runs);
   add_time(o, "last_run", c->last_run_ms);
   add_time(o, "last_success", c->last_success_ms);
   cJSON_AddNumberToObject(o, "last_duration_seconds", c->last_duration_s);

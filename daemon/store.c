@@ -3,7 +3,8 @@
  * Ownership: the store owns every object here.  A series holds one
  * reference to its label set, a label set one reference to each of its
  * strings; the last reference frees.  A family (metric name) lives as long
- * as the store, since the names in use are few and stable.
+ * as the store, since the names in use are few and stable; so does the
+ * metadata (HELP, TYPE) a source declared for a name.
  *
  * Must never: allocate or format per series on a scrape (vg_store_render
  * only copies cached text), or keep a pointer into a caller's strings.
@@ -39,10 +40,26 @@ struct labelset {
 
 struct series;
 
+/* HELP and TYPE of a family a source declared (not in the catalog). */
+struct meta {
+  uint64_t hash;
+  enum vg_metric_type type;
+  char *help; /* owned; NULL: none */
+  size_t name_len;
+  char name[];
+};
+
 struct family {
   char *name; /* owned */
   size_t name_len;
   const struct vg_indicator *ind;
+  /* Without `ind`: the metadata the family renders under, found when the
+   * families are sorted (NULL: none), and the length of the prefix of
+   * `name` that names its group: "x" for "x_bucket" of histogram "x",
+   * the whole name otherwise.  Families sort by group, then name, so that
+   * a histogram's parts stay together. */
+  const struct meta *meta;
+  size_t group_len;
   struct series **series; /* owned array; the series are the store's */
   size_t count, cap;
 };
@@ -76,7 +93,7 @@ struct vg_source {
 };
 
 struct vg_store {
-  struct vg_hashtab strings, labelsets, families, series, sources;
+  struct vg_hashtab strings, labelsets, families, series, sources, metas;
   struct family **fams; /* every family, sorted by name when fams_sorted */
   size_t nfams, capfams;
   bool fams_sorted;
@@ -95,6 +112,7 @@ struct vg_store *vg_store_new(void) {
   vg_hashtab_init(&st->families);
   vg_hashtab_init(&st->series);
   vg_hashtab_init(&st->sources);
+  vg_hashtab_init(&st->metas);
   st->fams_sorted = true;
   return st;
 }
@@ -241,12 +259,94 @@ static struct family *get_family(struct vg_store *st, const char *name,
   f = vg_calloc(1, sizeof *f);
   f->name = vg_strndup(name, len);
   f->name_len = len;
+  f->group_len = len;
   f->ind = ind;
   vg_hashtab_insert(&st->families, h, f);
   st->fams = vg_grow(st->fams, &st->capfams, st->nfams + 1, sizeof *st->fams);
   st->fams[st->nfams++] = f;
   st->fams_sorted = false;
   return f;
+}
+
+/* --- metadata -------------------------------------------------------- */
+
+static struct meta *find_meta(const struct vg_store *st, const char *name,
+                              size_t len) {
+  uint64_t h = vg_hash_mix(vg_hash_bytes(name, len, 0));
+  size_t pos = (size_t)-1;
+  struct meta *m;
+  while ((m = vg_hashtab_next(&st->metas, h, &pos)))
+    if (m->name_len == len && memcmp(m->name, name, len) == 0)
+      return m;
+  return NULL;
+}
+
+void vg_store_family_meta(struct vg_store *st, const char *name,
+                          const char *type, const char *help) {
+  if (vg_catalog_find(name))
+    return;
+  int t = type ? vg_metric_type_parse(type) : -1;
+  enum vg_metric_type mt = t < 0 ? VG_TYPE_UNTYPED : (enum vg_metric_type)t;
+  size_t len = strlen(name);
+  struct meta *m = find_meta(st, name, len);
+  if (!m) {
+    m = vg_malloc(sizeof *m + len + 1);
+    m->hash = vg_hash_mix(vg_hash_bytes(name, len, 0));
+    m->help = NULL;
+    m->name_len = len;
+    memcpy(m->name, name, len + 1);
+    vg_hashtab_insert(&st->metas, m->hash, m);
+    m->type = mt;
+    st->fams_sorted = false; /* families may group differently now */
+  } else if (m->type != mt) {
+    m->type = mt;
+    st->fams_sorted = false;
+  }
+  /* An exporter declares the same help on every scrape: compare first. */
+  if (help ? !m->help || strcmp(m->help, help) != 0 : m->help != NULL) {
+    free(m->help);
+    m->help = help ? vg_strdup(help) : NULL;
+  }
+}
+
+/* The series names a family of each type spreads over, besides its own. */
+static const struct {
+  const char *suffix;
+  size_t len;
+  unsigned types; /* bit per enum vg_metric_type */
+} family_suffixes[] = {
+    {"_bucket", 7, 1u << VG_TYPE_HISTOGRAM},
+    {"_count", 6, 1u << VG_TYPE_HISTOGRAM | 1u << VG_TYPE_SUMMARY},
+    {"_sum", 4, 1u << VG_TYPE_HISTOGRAM | 1u << VG_TYPE_SUMMARY},
+    {"_total", 6, 1u << VG_TYPE_COUNTER},
+};
+
+/* Finds the metadata a family renders under: its own name's, or that of
+ * the histogram, summary or counter it is a part of. */
+static void resolve_meta(const struct vg_store *st, struct family *f) {
+  f->meta = NULL;
+  f->group_len = f->name_len;
+  if (f->ind)
+    return;
+  f->meta = find_meta(st, f->name, f->name_len);
+  if (f->meta)
+    return;
+  for (size_t i = 0; i < sizeof family_suffixes / sizeof *family_suffixes;
+       i++) {
+    size_t n = family_suffixes[i].len;
+    if (f->name_len <= n ||
+        memcmp(f->name + f->name_len - n, family_suffixes[i].suffix, n) != 0)
+      continue;
+    const struct meta *m = find_meta(st, f->name, f->name_len - n);
+    if (m && (family_suffixes[i].types & 1u << m->type)) {
+      f->meta = m;
+      /* A counter renders under its sample's name (text 0.0.4 wants it
+       * so); histogram and summary parts under their family's. */
+      if (m->type != VG_TYPE_COUNTER)
+        f->group_len = m->name_len;
+      return;
+    }
+  }
 }
 
 /* --- series ---------------------------------------------------------- */
@@ -476,6 +576,7 @@ size_t vg_store_expire(struct vg_store *st, int64_t now_ms) {
 void vg_store_stats(const struct vg_store *st, struct vg_store_stats *out) {
   out->series = st->series.count;
   out->families = st->families.count;
+  out->family_metas = st->metas.count;
   out->label_sets = st->labelsets.count;
   out->strings = st->strings.count;
   out->sources = st->sources.count;
@@ -500,13 +601,59 @@ int vg_store_get(struct vg_store *st, const char *metric,
 
 /* --- rendering ------------------------------------------------------- */
 
+/* By group, then by name: "x" < "x_a" < "x_bucket" by name alone would
+ * split histogram x, which sorts as "x" whole before "x_a". */
 static int compare_family(const void *a, const void *b) {
-  return strcmp((*(struct family *const *)a)->name,
-                (*(struct family *const *)b)->name);
+  const struct family *fa = *(struct family *const *)a;
+  const struct family *fb = *(struct family *const *)b;
+  size_t n = fa->group_len < fb->group_len ? fa->group_len : fb->group_len;
+  int c = memcmp(fa->name, fb->name, n);
+  if (c)
+    return c;
+  if (fa->group_len != fb->group_len)
+    return fa->group_len < fb->group_len ? -1 : 1;
+  return strcmp(fa->name, fb->name);
+}
+
+static bool is_grouped(const struct meta *m) {
+  return m && (m->type == VG_TYPE_HISTOGRAM || m->type == VG_TYPE_SUMMARY);
+}
+
+/* HELP and TYPE of a family whose source declared them.  A histogram or
+ * summary is headed once, by its family name, before its first part; a
+ * counter by its sample name in text 0.0.4 and without "_total" in
+ * OpenMetrics, which calls one without that suffix "unknown". */
+static void render_meta_header(const struct family *f, struct vg_buf *out,
+                               bool openmetrics) {
+  const struct meta *m = f->meta;
+  const char *name = f->name;
+  size_t len = f->name_len;
+  const char *type_name = vg_metric_type_name(m->type);
+  if (is_grouped(m)) {
+    name = m->name;
+    len = m->name_len;
+  } else if (m->type == VG_TYPE_COUNTER && openmetrics) {
+    if (len > 6 && memcmp(name + len - 6, "_total", 6) == 0)
+      len -= 6;
+    else
+      type_name = "unknown";
+  } else if (m->type == VG_TYPE_UNTYPED && openmetrics) {
+    type_name = "unknown";
+  }
+  if (m->help) {
+    vg_buf_printf(out, "# HELP %.*s ", (int)len, name);
+    vg_escape_help(out, m->help);
+    vg_buf_putc(out, '\n');
+  }
+  vg_buf_printf(out, "# TYPE %.*s %s\n", (int)len, name, type_name);
 }
 
 static void render_header(const struct family *f, struct vg_buf *out,
                           bool openmetrics) {
+  if (f->meta) {
+    render_meta_header(f, out, openmetrics);
+    return;
+  }
   const struct vg_indicator *ind = f->ind;
   enum vg_metric_type type = ind ? ind->type : VG_TYPE_UNTYPED;
   const char *type_name = vg_metric_type_name(type);
@@ -527,9 +674,12 @@ struct vg_store_cursor {
   bool openmetrics;
   struct family **fams; /* owned copy: families added later are not shown */
   size_t nfams;
-  size_t fam;         /* the family being written */
-  size_t pos;         /* its next series */
-  bool header_done;   /* its HELP and TYPE lines are out */
+  size_t fam;       /* the family being written */
+  size_t pos;       /* its next series */
+  bool header_done; /* its HELP and TYPE lines are out */
+  /* The metadata of the last family headed: the next part of the same
+   * histogram or summary gets no header of its own. */
+  const struct meta *headed;
   struct vg_buf held; /* text that did not fit in the last read */
   size_t held_off;
 };
@@ -537,6 +687,8 @@ struct vg_store_cursor {
 struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
                                             bool openmetrics) {
   if (!st->fams_sorted) {
+    for (size_t i = 0; i < st->nfams; i++)
+      resolve_meta(st, st->fams[i]);
     qsort(st->fams, st->nfams, sizeof *st->fams, compare_family);
     st->fams_sorted = true;
   }
@@ -618,7 +770,9 @@ size_t vg_store_cursor_read(struct vg_store_cursor *c, char *out, size_t max) {
         continue;
       }
       /* Headers are short and once a family: format them into held. */
-      render_header(f, &c->held, c->openmetrics);
+      if (!is_grouped(f->meta) || f->meta != c->headed)
+        render_header(f, &c->held, c->openmetrics);
+      c->headed = f->meta;
       c->header_done = true;
       used += drain_held(c, out + used, max - used);
       continue;
@@ -686,6 +840,14 @@ void vg_store_free(struct vg_store *st) {
     free(st->fams[i]);
   }
   free(st->fams);
+  for (size_t i = 0; st->metas.slots && i <= st->metas.mask; i++) {
+    struct meta *m = st->metas.slots[i].item;
+    if (m) {
+      free(m->help);
+      free(m);
+    }
+  }
+  vg_hashtab_free(&st->metas);
   vg_hashtab_free(&st->strings);
   vg_hashtab_free(&st->labelsets);
   vg_hashtab_free(&st->families);

@@ -13,6 +13,12 @@
  * loses series not reported for that long (vg_store_expire).  When two
  * sources report the same series, the last one to report it owns it.
  *
+ * A family's HELP and TYPE come from the catalog, or for other names from
+ * the source that declared them (an exporter scraped through the
+ * exposition format): a histogram's or summary's `_bucket`, `_sum` and
+ * `_count` series are stored under their own names and rendered together
+ * under the one HELP and TYPE of their family.
+ *
  * Single-threaded: only the loop thread touches the store.
  */
 #ifndef VG_STORE_H
@@ -60,6 +66,14 @@ void vg_source_set_max_series(struct vg_source *src, size_t max_series);
 int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
                   const char *metric, const struct vg_label *labels,
                   size_t nlabels, double value, int64_t ts_ms, int64_t now_ms);
+/* Keeps a metric family's metadata as a source declared it: `type` one of
+ * "counter", "gauge", "histogram", "summary", "untyped" (anything else is
+ * untyped), `help` NULL for none.  Names of the catalog are ignored: its
+ * own help and type win.  Like families, metadata lives as long as the
+ * store; a later declaration replaces an earlier one. */
+void vg_store_family_meta(struct vg_store *st, const char *name,
+                          const char *type, const char *help);
+
 /* Removes the series that were not put since vg_source_begin.  Returns
  * how many. */
 size_t vg_source_end(struct vg_source *src);
@@ -71,6 +85,7 @@ size_t vg_store_expire(struct vg_store *st, int64_t now_ms);
 struct vg_store_stats {
   size_t series;
   size_t families;
+  size_t family_metas; /* families with metadata from their source */
   size_t label_sets;
   size_t strings;
   size_t sources;

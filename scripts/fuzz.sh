@@ -23,6 +23,7 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
     fuzz_pushjson)
       cp tests/data/intake/valid/*.json tests/data/intake/malformed/*.json \
         "$corpus"/ ;;
+    fuzz_promtext) cp tests/data/promtext/* "$corpus"/ ;;
     fuzz_mapping)
       for f in tests/data/*.csv tests/data/messy/*.csv; do
         printf '\000' | cat - "$f" >"$corpus/csv-$(basename "$f")"

@@ -37,7 +37,7 @@ static void on_reject(void *arg, enum vg_reject_reason reason,
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  struct vg_emitter em = {on_sample, on_reject, NULL};
+  struct vg_emitter em = {.sample = on_sample, .reject = on_reject};
   char error[256] = "";
   int rc = vg_pushjson_run("fuzz", (const char *)data, size, &em, error,
                            sizeof error);

@@ -41,7 +41,7 @@ static const char *run(struct record *r, const char *text,
   vg_buf_init(&r->out, 1 << 20);
   vg_buf_putc(&r->out, '\0');
   vg_buf_reset(&r->out);
-  struct vg_emitter em = {on_sample, on_reject, r};
+  struct vg_emitter em = {.sample = on_sample, .reject = on_reject, .arg = r};
   ASSERT_INT_EQ(
       vg_lp_samples("in", text, strlen(text), precision, NULL, &em, st), 0);
   return r->out.data ? r->out.data : "";
@@ -123,7 +123,7 @@ VG_TEST(a_bad_line_is_one_rejection_and_the_rest_goes_on) {
 }
 
 VG_TEST(unknown_precision_is_refused) {
-  struct vg_emitter em = {on_sample, on_reject, NULL};
+  struct vg_emitter em = {.sample = on_sample, .reject = on_reject};
   ASSERT_INT_EQ(vg_lp_samples("in", "m f=1", 5, (enum vg_lp_precision)99, NULL,
                               &em, NULL),
                 -EINVAL);

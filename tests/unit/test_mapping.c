@@ -154,7 +154,8 @@ static int run_file(const struct vg_mapping *m, const char *path,
                     struct capture *c, char *error, size_t esize) {
   size_t len;
   char *data = slurp(path, &len);
-  struct vg_emitter out = {cap_sample, cap_reject, c};
+  struct vg_emitter out = {
+      .sample = cap_sample, .reject = cap_reject, .arg = c};
   int rc = vg_mapping_run(m, path, data, len, &out, error, esize);
   free(data);
   return rc;
@@ -165,7 +166,8 @@ static int run_text(const struct vg_mapping *m, const char *text,
   size_t len = strlen(text);
   char *data = vg_malloc(len);
   memcpy(data, text, len);
-  struct vg_emitter out = {cap_sample, cap_reject, c};
+  struct vg_emitter out = {
+      .sample = cap_sample, .reject = cap_reject, .arg = c};
   int rc = vg_mapping_run(m, "test.in", data, len, &out, error, esize);
   free(data);
   return rc;
