@@ -42,10 +42,15 @@ static void count_point(void *arg, const char *measurement,
 static void count_bad(void *arg, uint32_t line, uint32_t column,
                       const char *reason) {
   struct counts *c = arg;
-  /* The first one is worth seeing: a bench input should have none. */
-  if (c->bad++ == 0)
+  c->bad++;
+  /* The first one is worth seeing (once, not once per run): a bench input
+   * should have none. */
+  static bool shown;
+  if (!shown) {
+    shown = true;
     fprintf(stderr, "lp_parse_bench: bad line %u:%u: %s\n", line, column,
             reason);
+  }
 }
 
 static void count_sample(void *arg, const char *metric,
