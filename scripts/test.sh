@@ -86,6 +86,7 @@ step integration-valgrind integration "$PWD/build/villagemetricsd" \
 unset VG_SLOW VG_WRAPPER
 # -O3 finds warnings -O2 does not (maybe-uninitialized, overreads).
 step build-release build build-release -DCMAKE_BUILD_TYPE=Release
+step build-bench cmake --build build-release -j"$jobs" --target bench_programs
 step fuzz ./scripts/fuzz.sh
 # The Debian package installed, run by hand, upgraded and purged (as root).
 step package ./scripts/package-test.sh
