@@ -114,7 +114,8 @@ static double run_once(int what, const char *data, size_t len,
     struct vg_lp_visitor v = {count_point, count_bad, c};
     vg_lp_parse(data, len, precision, NULL, &v);
   } else {
-    struct vg_emitter em = {count_sample, count_reject, c};
+    struct vg_emitter em = {
+        .sample = count_sample, .reject = count_reject, .arg = c};
     vg_lp_samples("bench", data, len, precision, NULL, &em, NULL);
   }
   return now_s() - t0;
