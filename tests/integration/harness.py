@@ -212,13 +212,15 @@ class Prometheus:
     """A real Prometheus (Debian's package) scraping the given targets."""
 
     def __init__(self, workdir, targets, scrape_interval="1s", extra_yaml="",
-                 extra_args=()):
+                 extra_args=(), evaluation_interval=None):
         self.workdir = workdir
         self.port = free_port()
         cfg = os.path.join(workdir, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: %s\n  scrape_timeout: 1s\n"
                     % scrape_interval)
+            if evaluation_interval:
+                f.write("  evaluation_interval: %s\n" % evaluation_interval)
             if targets:
                 f.write("scrape_configs:\n  - job_name: villagemetrics\n"
                         "    static_configs:\n      - targets: [%s]\n"
