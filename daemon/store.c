@@ -74,7 +74,7 @@ struct series {
   int64_t seen_ms;
   uint32_t generation;
   uint32_t family_index;
-  uint8_t value_len; /* 0: value_text not rendered yet */
+  uint8_t value_len; /* 0: value_text not rendered since value changed */
   bool dead;         /* removed while a cursor was open; freed later */
   char value_text[VALUE_TEXT_SIZE];
 };
@@ -519,13 +519,12 @@ int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
     unlink_from_source(s);
     link_to_source(s, src);
   }
-  /* Compare bits, not values: NaN != NaN would re-render forever. */
-  if (!s->value_len || memcmp(&s->value, &value, sizeof value) != 0) {
-    char text[VG_DOUBLE_BUFSIZE];
-    size_t n = vg_format_double(value, text);
-    memcpy(s->value_text, text, n + 1);
-    s->value_len = (uint8_t)n;
+  /* Compare bits, not values: NaN != NaN would re-render forever.  The
+   * text is rendered by the next scrape that shows the series, not here:
+   * a push may set a value many times between two scrapes. */
+  if (memcmp(&s->value, &value, sizeof value) != 0) {
     s->value = value;
+    s->value_len = 0;
   }
   s->ts_ms = ts_ms;
   s->seen_ms = now_ms;
@@ -730,9 +729,15 @@ static size_t copy_lines(struct vg_store_cursor *c, const struct family *f,
                          char *out, size_t max, bool read_is_empty) {
   size_t used = 0;
   for (; c->pos < f->count; c->pos++) {
-    const struct series *s = f->series[c->pos];
+    struct series *s = f->series[c->pos];
     if (s->dead)
       continue;
+    if (!s->value_len) {
+      char text[VG_DOUBLE_BUFSIZE];
+      size_t n = vg_format_double(s->value, text);
+      memcpy(s->value_text, text, n + 1);
+      s->value_len = (uint8_t)n;
+    }
     size_t need = f->name_len + s->labels->text_len + s->value_len + 2;
     if (need > max - used) {
       if (used || !read_is_empty)
