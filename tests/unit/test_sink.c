@@ -306,19 +306,44 @@ static void journal_closed(void *arg) {
   *(bool *)arg = true;
 }
 
-VG_TEST(sync_answers_once_the_journal_has_the_samples) {
+/* A sink that acknowledges, on a journal in a temporary folder. */
+struct acking {
   uv_loop_t loop;
-  ASSERT(uv_loop_init(&loop) == 0);
-  char dir[] = "/tmp/vg-sink-XXXXXX";
-  ASSERT(mkdtemp(dir));
-  struct vg_journal_options jo = {.dir = dir, .commit_window_ms = 1};
-  struct vg_journal *j;
+  char dir[32];
+  struct vg_journal *journal;
+  struct vg_store *store;
+  struct vg_sink *sink;
+};
+
+static void acking_up(struct acking *k) {
+  ASSERT(uv_loop_init(&k->loop) == 0);
+  snprintf(k->dir, sizeof k->dir, "/tmp/vg-sink-XXXXXX");
+  ASSERT(mkdtemp(k->dir));
+  struct vg_journal_options jo = {.dir = k->dir, .commit_window_ms = 1};
   char error[256];
-  ASSERT_INT_EQ(vg_journal_open(&loop, &jo, &j, error, sizeof error), 0);
-  struct vg_store *st = vg_store_new();
+  ASSERT_INT_EQ(
+      vg_journal_open(&k->loop, &jo, &k->journal, error, sizeof error), 0);
+  k->store = vg_store_new();
   struct vg_sink_options o = {
-      .collector = "push", .journal = j, .acknowledge = true};
-  struct vg_sink *sink = vg_sink_new(st, &o);
+      .collector = "push", .journal = k->journal, .acknowledge = true};
+  k->sink = vg_sink_new(k->store, &o);
+}
+
+/* After the journal is closed and the sink freed. */
+static void acking_down(struct acking *k) {
+  vg_store_free(k->store);
+  ASSERT(uv_loop_close(&k->loop) == 0);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", k->dir);
+  ASSERT(system(cmd) == 0);
+}
+
+VG_TEST(sync_answers_once_the_journal_has_the_samples) {
+  struct acking k;
+  acking_up(&k);
+  uv_loop_t *loop = &k.loop;
+  struct vg_journal *j = k.journal;
+  struct vg_sink *sink = k.sink;
   const struct vg_emitter *e = vg_sink_emitter(sink);
   struct vg_location w = {.input = "push"};
   struct vg_label a[] = {{"village", "A"}};
@@ -337,7 +362,7 @@ VG_TEST(sync_answers_once_the_journal_has_the_samples) {
   vg_sink_sync(sink, on_acked, &first);
   ASSERT_INT_EQ(first.calls, 0); /* not before the commit */
   while (!first.calls)
-    uv_run(&loop, UV_RUN_ONCE);
+    uv_run(loop, UV_RUN_ONCE);
   ASSERT_INT_EQ(first.status, 0);
   struct vg_journal_stats js;
   vg_journal_stats(j, &js);
@@ -357,28 +382,17 @@ VG_TEST(sync_answers_once_the_journal_has_the_samples) {
   ASSERT_INT_EQ(refused.status, -ESHUTDOWN);
   ASSERT_INT_EQ(vg_sink_stats(sink)->journal_refused, 1);
   while (!closed)
-    uv_run(&loop, UV_RUN_ONCE);
+    uv_run(loop, UV_RUN_ONCE);
   vg_sink_free(sink);
-  vg_store_free(st);
-  ASSERT(uv_loop_close(&loop) == 0);
-  char cmd[64];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  ASSERT(system(cmd) == 0);
+  acking_down(&k);
 }
 
 VG_TEST(a_sink_freed_before_the_commit_loses_no_answer) {
-  uv_loop_t loop;
-  ASSERT(uv_loop_init(&loop) == 0);
-  char dir[] = "/tmp/vg-sink-XXXXXX";
-  ASSERT(mkdtemp(dir));
-  struct vg_journal_options jo = {.dir = dir, .commit_window_ms = 1};
-  struct vg_journal *j;
-  char error[256];
-  ASSERT_INT_EQ(vg_journal_open(&loop, &jo, &j, error, sizeof error), 0);
-  struct vg_store *st = vg_store_new();
-  struct vg_sink_options o = {
-      .collector = "push", .journal = j, .acknowledge = true};
-  struct vg_sink *sink = vg_sink_new(st, &o);
+  struct acking k;
+  acking_up(&k);
+  uv_loop_t *loop = &k.loop;
+  struct vg_journal *j = k.journal;
+  struct vg_sink *sink = k.sink;
   const struct vg_emitter *e = vg_sink_emitter(sink);
   struct vg_location w = {.input = "push"};
   struct vg_label a[] = {{"village", "A"}};
@@ -395,14 +409,10 @@ VG_TEST(a_sink_freed_before_the_commit_loses_no_answer) {
   bool closed = false;
   vg_journal_close(j, journal_closed, &closed);
   while (!closed)
-    uv_run(&loop, UV_RUN_ONCE);
+    uv_run(loop, UV_RUN_ONCE);
   ASSERT_INT_EQ(synced.calls, 1);
   ASSERT_INT_EQ(synced.status, 0);
-  vg_store_free(st);
-  ASSERT(uv_loop_close(&loop) == 0);
-  char cmd[64];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  ASSERT(system(cmd) == 0);
+  acking_down(&k);
 }
 
 VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
