@@ -8,9 +8,6 @@
 # compile jobs.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/bench/build.sh" bench_promtext
 build="$root/build-bench"
-if ! grep -qs '^CMAKE_BUILD_TYPE:STRING=Release$' "$build/CMakeCache.txt"; then
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$build" -j2 --target bench_promtext >/dev/null
 exec "$build/bench_promtext" "$@"

@@ -10,12 +10,7 @@
 # other build directory, or run more than two compile jobs.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-build="$root/build-bench"
-if ! grep -qs '^CMAKE_BUILD_TYPE:STRING=Release$' "$build/CMakeCache.txt"; then
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-# Incremental: a no-op when the binary is up to date.
-cmake --build "$build" -j2 --target villagemetricsd >/dev/null
+"$root/bench/build.sh" villagemetricsd
 BENCH_COMMAND="bench/run-push.sh${*:+ $*}"
 export BENCH_COMMAND
 exec /usr/bin/python3 "$root/bench/push.py" "$@"

@@ -24,6 +24,7 @@
 #include "daemon/sink.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct vg_http;
@@ -37,6 +38,30 @@ struct vg_collector_env {
   /* The daemon's HTTP server, for push types' routes (daemon/http.h);
    * NULL in --test runs. */
   struct vg_http *http;
+};
+
+/* What a push type counts of its requests, for the self-metric
+ * villagemetrics_push_requests_total{collector,endpoint,code}. */
+enum vg_push_code {
+  VG_PUSH_2XX, /* all taken: 204 (200 for JSON) */
+  VG_PUSH_400, /* some or all refused as malformed or invalid */
+  VG_PUSH_401, /* credentials missing or wrong */
+  VG_PUSH_413, /* over a size cap: nothing kept */
+  VG_PUSH_415, /* an encoding we do not read */
+  VG_PUSH_503, /* the journal could not take it: sent again later */
+  VG_PUSH_CODES
+};
+
+#define VG_PUSH_MAX_ENDPOINTS 4
+
+struct vg_push_stats {
+  size_t nendpoints;
+  struct {
+    const char *path; /* "/write" */
+    const char *ok;   /* its success code: "204" or "200" */
+    uint64_t requests[VG_PUSH_CODES];
+    uint64_t bytes; /* request bodies as sent */
+  } endpoint[VG_PUSH_MAX_ENDPOINTS];
 };
 
 /* status 0, or negative errno with `error` saying why for a person (the
@@ -59,11 +84,17 @@ struct vg_collector_type {
   const struct vg_cfg_key *const *config_tables;
   int (*configure)(void **ctx, const cJSON *cfg, struct vg_cfg_err *err);
   int (*start)(void *ctx, const struct vg_collector_env *env);
+  /* NULL for a push type, which serves HTTP routes from start() to stop()
+   * instead of being polled; its sink acknowledges durability
+   * (vg_sink_sync). */
   int (*collect)(void *ctx, vg_collect_done done, void *arg);
   /* Cancels what is in flight and closes every handle; `stopped` runs when
    * the last is closed (possibly before stop returns). */
   void (*stop)(void *ctx, void (*stopped)(void *arg), void *arg);
   void (*destroy)(void *ctx);
+  /* Push types: the requests counted so far (valid until the next call
+   * or destroy). */
+  const struct vg_push_stats *(*push_stats)(void *ctx);
 };
 
 /* The registry: every collector type, NULL-terminated. */

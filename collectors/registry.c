@@ -3,12 +3,16 @@
 
 #include <string.h>
 
+extern const struct vg_collector_type vg_collector_exec;
 extern const struct vg_collector_type vg_collector_file;
 extern const struct vg_collector_type vg_collector_http;
+extern const struct vg_collector_type vg_collector_listen;
 
 const struct vg_collector_type *const vg_collector_types[] = {
+    &vg_collector_exec,
     &vg_collector_file,
     &vg_collector_http,
+    &vg_collector_listen,
     NULL,
 };
 

@@ -83,6 +83,10 @@ static int compare_name(const void *key, const void *elem) {
 }
 
 const struct vg_indicator *vg_catalog_find(const char *name) {
+  /* Every indicator is a village_ one; pushed sensor series are not, and
+   * this is asked for every sample. */
+  if (strncmp(name, "village_", 8) != 0)
+    return NULL;
   return bsearch(name, vg_catalog, vg_catalog_size, sizeof vg_catalog[0],
                  compare_name);
 }

@@ -7,6 +7,7 @@
  * each plugin checks its own keys, so that the error names its key.
  */
 #include "daemon/config.h"
+#include "daemon/buf.h"
 #include "daemon/log.h"
 #include "daemon/mem.h"
 
@@ -32,6 +33,7 @@ struct top {
 struct http {
   int64_t max_connections;
   int64_t timeout_ms;
+  char *tls_cert_file, *tls_key_file, *read_token;
 };
 
 struct journal {
@@ -84,6 +86,18 @@ const struct vg_cfg_key vg_config_http_keys[] = {
      "Most connections served at once (1 to 65535).", false},
     {"timeout", VG_CFG_DURATION, "30s", offsetof(struct http, timeout_ms),
      "An idle connection is closed after this; 0 never closes it.", false},
+    {"tls_cert_file", VG_CFG_PATH, NULL, offsetof(struct http, tls_cert_file),
+     "With tls_key_file: serve HTTPS with this PEM certificate (chain). Read "
+     "at start; a change takes a restart.",
+     false},
+    {"tls_key_file", VG_CFG_PATH, NULL, offsetof(struct http, tls_key_file),
+     "The PEM private key of tls_cert_file.", false},
+    {"read_token", VG_CFG_STRING, NULL, offsetof(struct http, read_token),
+     "When set, /metrics, / and /api/v1/status require it (\"Authorization: "
+     "Bearer <token>\", or as the password of Basic credentials); /healthz "
+     "and /readyz stay open for probes. Push endpoints have their own "
+     "(the listen collector's token). \"@file:/path\" reads it from a file.",
+     false},
     VG_CFG_END,
 };
 
@@ -208,6 +222,31 @@ static int check_plugins(const char *what, const cJSON *arr,
   return 0;
 }
 
+/* Reads a PEM file whole into *out (owned by the config). */
+static int read_pem(const char *path, char **out, const cJSON *obj,
+                    const char *key, struct vg_cfg_err *err) {
+  const cJSON *node = cJSON_GetObjectItemCaseSensitive(obj, key);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return vg_cfg_error(err, node, "\"%s\": cannot read %s: %s", key, path,
+                        strerror(errno));
+  struct vg_buf b;
+  vg_buf_init(&b, 1 << 20);
+  char chunk[4096];
+  size_t n;
+  int rc = 0;
+  while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    rc = vg_buf_append(&b, chunk, n);
+  fclose(f);
+  if (rc || !b.data || !strstr(b.data, "-----BEGIN ")) {
+    vg_buf_free(&b);
+    return vg_cfg_error(err, node, "\"%s\": %s is not a PEM file%s", key, path,
+                        rc ? " (over 1 MiB)" : "");
+  }
+  *out = vg_buf_take(&b, NULL);
+  return 0;
+}
+
 static int apply_http(struct vg_config *cfg, const cJSON *obj,
                       struct vg_cfg_err *err) {
   static const struct vg_cfg_key *const tables[] = {vg_config_http_keys, NULL};
@@ -221,13 +260,28 @@ static int apply_http(struct vg_config *cfg, const cJSON *obj,
       (rc = vg_cfg_apply(vg_config_http_keys, &h, obj, err)))
     return rc;
   if (h.max_connections < 1 || h.max_connections > 65535)
-    return vg_cfg_error(
-        err, cJSON_GetObjectItemCaseSensitive(obj, "max_connections"),
-        "\"max_connections\": expected 1 to 65535, got %lld",
-        (long long)h.max_connections);
+    rc = vg_cfg_error(err,
+                      cJSON_GetObjectItemCaseSensitive(obj, "max_connections"),
+                      "\"max_connections\": expected 1 to 65535, got %lld",
+                      (long long)h.max_connections);
   cfg->http_max_connections = (unsigned)h.max_connections;
   cfg->http_timeout_ms = h.timeout_ms;
-  return 0;
+  if (!rc && !h.tls_cert_file != !h.tls_key_file)
+    rc = vg_cfg_error(err, obj,
+                      "\"tls_cert_file\" and \"tls_key_file\" go together");
+  if (!rc && h.tls_cert_file)
+    rc = read_pem(h.tls_cert_file, &cfg->tls_cert_pem, obj, "tls_cert_file",
+                  err);
+  if (!rc && h.tls_key_file)
+    rc = read_pem(h.tls_key_file, &cfg->tls_key_pem, obj, "tls_key_file", err);
+  if (!rc && h.read_token && !h.read_token[0])
+    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "read_token"),
+                      "\"read_token\" is empty: remove it to serve /metrics "
+                      "without credentials");
+  if (!rc && h.read_token)
+    cfg->read_token = vg_strdup(h.read_token);
+  vg_cfg_release(vg_config_http_keys, &h);
+  return rc;
 }
 
 static int apply_journal(struct vg_config *cfg, const cJSON *obj,
@@ -331,6 +385,9 @@ void vg_config_free(struct vg_config *cfg) {
     free((char *)cfg->labels[i].value);
   }
   free(cfg->labels);
+  free(cfg->tls_cert_pem);
+  free(cfg->tls_key_pem);
+  free(cfg->read_token);
   free(cfg->listen);
   free(cfg->log_level);
   free(cfg->state_dir);

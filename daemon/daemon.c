@@ -12,6 +12,7 @@
 #include "daemon/hashtab.h"
 #include "daemon/mem.h"
 #include "daemon/sdnotify.h"
+#include "daemon/watchdog.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -29,6 +30,7 @@ struct common_keys {
   int64_t max_backoff_ms;
   int64_t stale_after_ms;
   int64_t spread_ms;
+  int64_t max_series;
   const cJSON *const_labels;
 };
 
@@ -41,8 +43,10 @@ const struct vg_cfg_key vg_collector_common_keys[] = {
      false},
     {"interval", VG_CFG_DURATION, "30s",
      offsetof(struct common_keys, interval_ms),
-     "How often the collector runs (for files: how often the folder is "
-     "rescanned besides change events).",
+     "How often the collector runs, from the start of one run to the next "
+     "(for files: how often the folder is rescanned besides change "
+     "events). A run still going when the next is due makes that one "
+     "skipped (counted in villagemetrics_collector_skipped_runs_total).",
      false},
     {"max_backoff", VG_CFG_DURATION, "10m",
      offsetof(struct common_keys, max_backoff_ms),
@@ -66,6 +70,12 @@ const struct vg_cfg_key vg_collector_common_keys[] = {
      offsetof(struct common_keys, const_labels),
      "Labels added to every series of this collector, as {\"name\": "
      "\"value\"}; they override top-level labels of the same name.",
+     false},
+    {"max_series", VG_CFG_INT, "1000000",
+     offsetof(struct common_keys, max_series),
+     "The most series one source of this collector may hold (a file, a URL, "
+     "a push endpoint's senders together); new series past it are refused "
+     "and counted as rejected (reason series_limit). 0: no limit.",
      false},
     VG_CFG_END,
 };
@@ -268,9 +278,14 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
     if (inst->interval_ms <= 0)
       rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "interval"),
                         "\"interval\" must be longer than 0");
+    else if (common.max_series < 0)
+      rc =
+          vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "max_series"),
+                       "\"max_series\" must be 0 (no limit) or more");
     else if (inst->spread_ms < 0)
       rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "spread"),
                         "\"spread\" must be 0 or more");
+    inst->max_series = (size_t)common.max_series;
   }
   if (!rc)
     rc = merge_const_labels(cfg, common.const_labels, inst, err);
@@ -458,6 +473,14 @@ static void first_round_done(struct vg_collector_instance *inst) {
 
 static void collect_timer_cb(uv_timer_t *timer);
 
+/* Every collect is scheduled here, so that the watchdog knows when the
+ * timer is due (see on_watchdog). */
+static void schedule_collect(struct vg_collector_instance *inst,
+                             uint64_t delay_ms) {
+  inst->due_ms = uv_now(inst->timer.loop) + delay_ms;
+  uv_timer_start(&inst->timer, collect_timer_cb, delay_ms, 0);
+}
+
 static void collect_done(void *arg, int status, const char *error) {
   struct vg_collector_instance *inst = arg;
   struct vg_daemon *d = inst->gen->daemon;
@@ -465,7 +488,6 @@ static void collect_done(void *arg, int status, const char *error) {
   if (inst->stopped)
     return; /* answered while stopping: nothing to count or schedule */
   inst->last_duration_s = vg_monotonic_s() - inst->run_started_s;
-  bool recovering = inst->next_delay_ms != inst->interval_ms;
   if (status < 0) {
     inst->errors++;
     free(inst->last_error);
@@ -488,26 +510,30 @@ static void collect_done(void *arg, int status, const char *error) {
     first_round_done(inst);
   if (d->test_mode || !inst->started)
     return;
-  /* A good run after a good run keeps the collector's phase: the next is
-   * due an interval after this one was (not after it ended), so polls do
-   * not drift by their own duration, and one that overran its slot skips
-   * to the next.  After a failure the wait counts from now. */
-  uint64_t now = uv_now(d->loop);
-  if (status < 0 || recovering) {
-    inst->due_ms = now + (uint64_t)inst->next_delay_ms;
-  } else {
-    uint64_t every = (uint64_t)inst->interval_ms;
-    inst->due_ms += every;
-    if (inst->due_ms <= now)
-      inst->due_ms += (now - inst->due_ms) / every * every + every;
-  }
-  uv_timer_start(&inst->timer, collect_timer_cb, inst->due_ms - now, 0);
+  /* Runs are due every next_delay from the start of this one; slots that
+   * passed while it ran were skipped (collect_timer_cb counted them). */
+  int64_t delay = inst->next_delay_ms;
+  int64_t ran_ms = (int64_t)(inst->last_duration_s * 1000.0);
+  if (ran_ms > 0)
+    delay -= ran_ms % delay;
+  schedule_collect(inst, (uint64_t)delay);
 }
 
 static void collect_timer_cb(uv_timer_t *timer) {
   struct vg_collector_instance *inst = timer->data;
-  if (inst->collecting)
+  struct vg_daemon *d = inst->gen->daemon;
+  if (inst->collecting) {
+    /* At most one run at a time: a run that comes due while the last is
+     * still going is skipped and counted, and the next is due an interval
+     * later. */
+    inst->skipped_runs++;
+    vg_complain(&inst->skip_complaint, VG_LOG_WARNING,
+                "collector %s: still running when the next run was due; that "
+                "run was skipped (interval %gs)",
+                inst->name, (double)inst->next_delay_ms / 1000.0);
+    schedule_collect(inst, (uint64_t)inst->next_delay_ms);
     return;
+  }
   inst->collecting = true;
   inst->runs++;
   inst->last_run_ms = vg_now_ms();
@@ -515,6 +541,10 @@ static void collect_timer_cb(uv_timer_t *timer) {
   int rc = inst->type->collect(inst->ctx, collect_done, inst);
   if (rc < 0)
     collect_done(inst, rc, NULL);
+  /* Still going: the next run is due next_delay after this one started,
+   * whether or not this one has finished by then. */
+  else if (inst->collecting && !d->test_mode)
+    schedule_collect(inst, (uint64_t)inst->next_delay_ms);
 }
 
 /* Where in min(interval, spread) the collector's first run falls: a hash
@@ -543,6 +573,8 @@ static void start_collectors(struct vg_generation *gen) {
         .stale_after_ms = inst->stale_after_ms,
         .print = d->test_output,
         .journal = d->journal,
+        .acknowledge = inst->type->collect == NULL,
+        .max_series = inst->max_series,
     };
     inst->sink = vg_sink_new(d->store, &so);
     inst->round_mark = vg_store_round_mark(d->store);
@@ -564,10 +596,14 @@ static void start_collectors(struct vg_generation *gen) {
       first_round_done(inst);
       continue;
     }
-    uint64_t phase =
-        d->test_mode || inst->type->runs_at_start ? 0 : first_run_phase(inst);
-    inst->due_ms = uv_now(d->loop) + phase;
-    uv_timer_start(&inst->timer, collect_timer_cb, phase, 0);
+    /* A push type is not polled: its routes are its whole job. */
+    if (!inst->type->collect) {
+      first_round_done(inst);
+      continue;
+    }
+    schedule_collect(inst, d->test_mode || inst->type->runs_at_start
+                               ? 0
+                               : first_run_phase(inst));
   }
 }
 
@@ -659,6 +695,7 @@ static int start_exporters(struct vg_generation *gen) {
     struct vg_exporter_env env = {.loop = d->loop,
                                   .store = d->store,
                                   .http = d->http,
+                                  .read_auth = &d->read_auth,
                                   .curl = d->curl,
                                   .daemon = d,
                                   .name = inst->name};
@@ -778,6 +815,8 @@ static void reload_retired(struct vg_generation *old) {
     if (e->type->flush && !has_exporter(d->pending, e->name) && e->reader)
       vg_journal_reader_close(e->reader);
   }
+  /* Before the old configuration, which holds the old token, goes. */
+  d->read_auth.token = d->pending->config->read_token;
   free_generation(old);
   d->retiring = NULL;
   d->live = d->pending;
@@ -905,8 +944,42 @@ static void on_signal(uv_signal_t *h, int signum) {
     begin_shutdown(d);
 }
 
+/* The ping says that the loop turns (this runs on it) and that the
+ * scheduler does: every running collector of the live generation is
+ * collecting or will be on time.  Collectors of a generation being
+ * retired are stopping, which is theirs to finish, like a collect; the
+ * outcome of collects and pushes is never looked at (watchdog.h).  A
+ * withheld ping is logged each time: systemd acts within two of them. */
 static void on_watchdog(uv_timer_t *t) {
-  (void)t;
+  struct vg_daemon *d = t->data;
+  uint64_t now = uv_now(d->loop);
+  for (size_t i = 0; d->live && i < d->live->ncollectors; i++) {
+    const struct vg_collector_instance *inst = &d->live->collectors[i];
+    /* A push type has no schedule: its requests are the loop's. */
+    if (!inst->started || inst->stopped || !inst->type->collect)
+      continue;
+    struct vg_watchdog_collector c = {
+        .collecting = inst->collecting,
+        .armed = uv_is_active((const uv_handle_t *)&inst->timer),
+        .due_ms = inst->due_ms,
+    };
+    switch (vg_watchdog_judge(&c, now, d->watchdog_slack_ms)) {
+    case VG_WATCHDOG_ON_TIME:
+      continue;
+    case VG_WATCHDOG_NOT_ARMED:
+      vg_log(VG_LOG_ERR,
+             "collector %s is no longer scheduled; withholding the "
+             "watchdog ping so that systemd restarts the daemon",
+             inst->name);
+      return;
+    case VG_WATCHDOG_OVERDUE:
+      vg_log(VG_LOG_ERR,
+             "collector %s: its timer is %llu ms overdue; withholding the "
+             "watchdog ping so that systemd restarts the daemon",
+             inst->name, (unsigned long long)(now - inst->due_ms));
+      return;
+    }
+  }
   vg_sd_notify("WATCHDOG=1");
 }
 
@@ -926,10 +999,15 @@ static void init_handles(struct vg_daemon *d) {
   uv_signal_start(&d->sig_int, on_signal, SIGINT);
   uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 
+  /* --test runs each collector once and is not a service: no watchdog. */
   uv_timer_init(d->loop, &d->watchdog);
-  uint64_t wd_usec = vg_sd_watchdog_usec();
-  if (wd_usec)
-    uv_timer_start(&d->watchdog, on_watchdog, 0, wd_usec / 2000);
+  d->watchdog.data = d;
+  uint64_t wd_usec = d->test_mode ? 0 : vg_sd_watchdog_usec();
+  if (wd_usec) {
+    d->watchdog_slack_ms = vg_watchdog_slack_ms(wd_usec);
+    uv_timer_start(&d->watchdog, on_watchdog, 0,
+                   vg_watchdog_ping_interval_ms(wd_usec));
+  }
 
   /* Staleness is checked ten times per stale_after, within 1..30 s. */
   uv_timer_init(d->loop, &d->expire);
@@ -994,7 +1072,10 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
         .timeout_s =
             (unsigned)((d->live->config->http_timeout_ms + 999) / 1000),
         .no_idle_timeout = d->live->config->http_timeout_ms == 0,
+        .tls_cert_pem = d->live->config->tls_cert_pem,
+        .tls_key_pem = d->live->config->tls_key_pem,
     };
+    d->read_auth.token = d->live->config->read_token;
     if (check_state_dir(d->live->config) < 0 ||
         vg_http_new(d->loop, d->live->config->listen, &ho, &d->http, error,
                     sizeof error) < 0) {

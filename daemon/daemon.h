@@ -16,6 +16,7 @@
 #include "daemon/config.h"
 #include "daemon/curl_uv.h"
 #include "daemon/http.h"
+#include "daemon/http_auth.h"
 #include "daemon/journal.h"
 #include "daemon/log.h"
 #include "daemon/pusher.h"
@@ -40,20 +41,25 @@ struct vg_collector_instance {
   int64_t max_backoff_ms; /* the cap the interval doubles up to */
   int64_t next_delay_ms;  /* interval_ms, or more while failing */
   int64_t spread_ms;      /* the first run's phase lies within this */
-  uint64_t due_ms;        /* loop time the next (or current) run is due */
   int64_t stale_after_ms;
+  size_t max_series;
   struct vg_label *const_labels; /* global + the instance's; owned */
   size_t nconst;
   struct vg_sink *sink; /* owned */
   uv_timer_t timer;
+  uint64_t due_ms; /* loop time the timer is due, for the watchdog */
   bool collecting, started, first_done, stopped;
   uint64_t round_mark; /* the store's rounds when the instance started */
 
   uint64_t runs, errors;
+  /* Runs that came due while the previous one was still going: skipped,
+   * never queued behind it. */
+  uint64_t skipped_runs;
   int64_t last_run_ms, last_success_ms; /* wall clock; 0: never */
   double last_duration_s, run_started_s;
   char *last_error; /* owned; NULL after a success */
   struct vg_complaint complaint;
+  struct vg_complaint skip_complaint;
 };
 
 struct vg_exporter_instance {
@@ -89,6 +95,9 @@ struct vg_daemon {
   char *config_path;
   struct vg_store *store;
   struct vg_http *http;
+  /* What /metrics and the status pages ask for (http.read_token of the
+   * live configuration, whose string it borrows). */
+  struct vg_http_auth read_auth;
   struct vg_curl *curl;       /* HTTP client of the push exporters */
   struct vg_journal *journal; /* NULL without push exporters */
   struct vg_generation *live;
@@ -96,6 +105,7 @@ struct vg_daemon {
   struct vg_generation *pending; /* configured, waiting for `retiring` */
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_timer_t watchdog, expire;
+  uint64_t watchdog_slack_ms; /* how late a collector's timer may fire */
   bool test_mode, ready, stopping;
   bool reload_again; /* a SIGHUP came during a reload */
   int exit_code;

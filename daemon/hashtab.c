@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 void vg_hashtab_init(struct vg_hashtab *t) {
   t->slots = NULL;
@@ -79,8 +80,8 @@ int vg_hashtab_remove(struct vg_hashtab *t, uint64_t hash, const void *item) {
 }
 
 uint64_t vg_hash_mix(uint64_t h) {
-  /* The finaliser of MurmurHash3: spreads FNV's weak low bits, which the
-   * table's mask would otherwise use directly. */
+  /* The finaliser of MurmurHash3: spreads the weak low bits of a hash, which
+   * the table's mask would otherwise use directly. */
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;
@@ -89,10 +90,20 @@ uint64_t vg_hash_mix(uint64_t h) {
   return h;
 }
 
+/* Eight bytes a step (FNV-1a a byte a step was the hottest function of a
+ * push): each word is multiplied in and folded with its own high half, so
+ * every input bit reaches the low bits the table masks with. */
 uint64_t vg_hash_bytes(const void *p, size_t len, uint64_t seed) {
   const unsigned char *s = p;
-  uint64_t h = seed ^ 1469598103934665603ull;
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ s[i]) * 1099511628211ull;
-  return h;
+  uint64_t h = (seed ^ 1469598103934665603ull) + len * 0x9e3779b97f4a7c15ull;
+  for (; len >= 8; s += 8, len -= 8) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+  }
+  uint64_t w = 0;
+  memcpy(&w, s, len);
+  h = (h ^ w) * 0x94d049bb133111ebull;
+  return h ^ (h >> 29);
 }

@@ -14,6 +14,7 @@
  */
 #include "daemon/http.h"
 #include "daemon/buf.h"
+#include "daemon/http_auth.h"
 #include "daemon/log.h"
 #include "daemon/mem.h"
 
@@ -55,6 +56,8 @@ struct route {
   vg_http_handler fn;
   void *ctx;
   const void *owner;
+  const struct vg_http_auth *auth; /* borrowed; NULL: open */
+  struct vg_http_refusals refusals;
 };
 
 struct pair {
@@ -238,6 +241,28 @@ int vg_http_route(struct vg_http *http, const char *method, const char *path,
       .owner = owner,
   };
   return 0;
+}
+
+int vg_http_route_auth(struct vg_http *http, const char *method,
+                       const char *path, const struct vg_http_auth *auth) {
+  for (size_t i = 0; i < http->nroutes; i++)
+    if (strcmp(http->routes[i].method, method) == 0 &&
+        strcmp(http->routes[i].path, path) == 0) {
+      http->routes[i].auth = auth;
+      return 0;
+    }
+  return -ENOENT;
+}
+
+int vg_http_route_refusals(const struct vg_http *http, const char *method,
+                           const char *path, struct vg_http_refusals *out) {
+  for (size_t i = 0; i < http->nroutes; i++)
+    if (strcmp(http->routes[i].method, method) == 0 &&
+        strcmp(http->routes[i].path, path) == 0) {
+      *out = http->routes[i].refusals;
+      return 0;
+    }
+  return -ENOENT;
 }
 
 void vg_http_unroute(struct vg_http *http, const void *owner) {
@@ -565,6 +590,17 @@ static enum MHD_Result queue_static(struct vg_http_request *req,
   return queue(req, status, resp);
 }
 
+static enum MHD_Result queue_unauthorized(struct vg_http_request *req) {
+  static const char text[] = "authorization failed: a valid token or "
+                             "username and password is required\n";
+  struct MHD_Response *resp = check_response(MHD_create_response_from_buffer(
+      strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
+  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+  add_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+             "Basic realm=\"villagemetrics\"");
+  return queue(req, MHD_HTTP_UNAUTHORIZED, resp);
+}
+
 static enum MHD_Result queue_owned(struct vg_http_request *req, unsigned status,
                                    char *text) {
   struct MHD_Response *resp =
@@ -615,6 +651,11 @@ static enum MHD_Result on_headers(struct vg_http_request *req) {
       find_route(req->http, req->method, req->path, &path_known);
   if (!r)
     return queue_no_route(req, path_known);
+  /* Before the body: a stranger's upload is never read. */
+  if (!vg_http_auth_check(req, r->auth)) {
+    ((struct route *)r)->refusals.unauthorized++;
+    return queue_unauthorized(req);
+  }
   vg_buf_init(&req->body, r->max_body);
   const char *cl = vg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
   if (cl) {
@@ -622,11 +663,22 @@ static enum MHD_Result on_headers(struct vg_http_request *req) {
     errno = 0;
     unsigned long long n = strtoull(cl, &end, 10);
     if (end != cl && errno == 0 && n > r->max_body) {
+      ((struct route *)r)->refusals.too_large++;
       req->state = REQ_TOO_LARGE;
       return queue_too_large(req);
     }
   }
   return MHD_YES;
+}
+
+/* A chunked body found over its cap while reading: its route may have
+ * moved in the table (or gone, with a reload) since its headers came. */
+static void count_too_large(struct vg_http_request *req) {
+  bool path_known;
+  const struct route *r =
+      find_route(req->http, req->method, req->path, &path_known);
+  if (r)
+    ((struct route *)r)->refusals.too_large++;
 }
 
 /* The whole request is in: call the handler. */
@@ -678,6 +730,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     /* Over the cap: drop what we have and the rest as it comes. */
     vg_buf_free(&req->body);
     req->state = REQ_TOO_LARGE;
+    count_too_large(req);
     /* fall through */
   case REQ_TOO_LARGE:
     if (n == 0)
@@ -856,7 +909,7 @@ static uint16_t bound_port(int fd) {
 int vg_http_new(uv_loop_t *loop, const char *listen,
                 const struct vg_http_options *opts, struct vg_http **out,
                 char *error, size_t error_size) {
-  int fd;
+  int fd = -1;
   int rc = open_listener(listen, &fd, error, error_size);
   if (rc != 0)
     return rc;
@@ -872,21 +925,34 @@ int vg_http_new(uv_loop_t *loop, const char *listen,
   http->port = bound_port(fd);
   http->max_connections = max_conn;
   /* Once started, MHD owns fd: MHD_stop_daemon() closes it. */
+  bool tls = opts && opts->tls_cert_pem && opts->tls_key_pem;
+  /* TLS options only when asked for, so they go in an array. */
+  struct MHD_OptionItem tls_opts[] = {
+      {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
+       tls ? (void *)opts->tls_cert_pem : NULL},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, tls ? (void *)opts->tls_key_pem : NULL},
+      {MHD_OPTION_END, 0, NULL},
+  };
   http->mhd = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-      NULL, on_request, http,
+      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+          (tls ? MHD_USE_TLS : 0),
+      0, NULL, NULL, on_request, http,
       /* First, so that MHD's own start-up messages go to our log too. */
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http, MHD_OPTION_LISTEN_SOCKET,
       (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT, max_conn,
       MHD_OPTION_CONNECTION_TIMEOUT, timeout,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_ARRAY,
+      tls_opts, MHD_OPTION_END);
   if (!http->mhd) {
     /* MHD 0.9.75 leaves a given socket open when it fails to start. */
     close(fd);
     free(http);
-    snprintf(error, error_size, "cannot listen on %s: cannot start server",
-             listen);
+    snprintf(error, error_size, "cannot listen on %s: cannot start server%s",
+             listen,
+             tls ? " (check that the TLS certificate and key are PEM and "
+                   "belong together)"
+                 : "");
     return -EIO;
   }
   const union MHD_DaemonInfo *info =

@@ -38,6 +38,9 @@ struct vg_http_options {
   unsigned max_connections; /* 0: 256 */
   unsigned timeout_s;       /* idle connection timeout; 0: 30 */
   bool no_idle_timeout;     /* never close an idle connection */
+  /* HTTPS when both are set: PEM text (not file names), read by the
+   * caller; borrowed, must live as long as the server. */
+  const char *tls_cert_pem, *tls_key_pem;
 };
 
 /* Binds `listen` ("127.0.0.1:9464", "[::1]:9464", ":9464" for every
@@ -60,6 +63,22 @@ int vg_http_route(struct vg_http *http, const char *method, const char *path,
                   size_t max_body, vg_http_handler fn, void *ctx,
                   const void *owner);
 void vg_http_unroute(struct vg_http *http, const void *owner);
+
+/* Requests the server answered itself, before the route's handler saw
+ * them; counted from when the route was added. */
+struct vg_http_refusals {
+  uint64_t unauthorized; /* 401: credentials missing or wrong */
+  uint64_t too_large;    /* 413: the body is over max_body */
+};
+int vg_http_route_refusals(const struct vg_http *http, const char *method,
+                           const char *path, struct vg_http_refusals *out);
+/* Requires credentials (daemon/http_auth.h) on a route, checked when its
+ * headers arrive, before its body is read: 401 without them.  `auth` is
+ * borrowed and must live as long as the route; NULL opens it again.
+ * -ENOENT when there is no such route. */
+struct vg_http_auth;
+int vg_http_route_auth(struct vg_http *http, const char *method,
+                       const char *path, const struct vg_http_auth *auth);
 
 const char *vg_http_method(const struct vg_http_request *req);
 const char *vg_http_path(const struct vg_http_request *req);

@@ -61,14 +61,22 @@
 #define REC_HDR 12
 #define MIN_PAYLOAD 12 /* seq, ts, value, metric length, label count */
 #define MAX_PENDING ((size_t)256 << 20)
+/* The largest records buffer kept from one commit for the next. */
+#define SPARE_MAX ((size_t)32 << 20)
 #define READ_WINDOW ((size_t)256 << 10)
 
 /* --- encoding -------------------------------------------------------- */
 
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+#if defined(__x86_64__)
+static bool crc_hardware;
+#endif
 
 static void crc_init(void) {
+#if defined(__x86_64__)
+  crc_hardware = __builtin_cpu_supports("sse4.2");
+#endif
   for (uint32_t i = 0; i < 256; i++) {
     uint32_t c = i;
     for (int k = 0; k < 8; k++)
@@ -95,8 +103,36 @@ static void put_u32(unsigned char *p, uint32_t v) {
     p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Slicing-by-8: eight table lookups per 8 bytes. */
+#if defined(__x86_64__)
+/* SSE4.2's crc32 instruction computes CRC32C itself, 8 bytes an
+ * instruction: every record is checksummed once written and once per
+ * reader, so this is on the push path.  Used when the CPU has it. */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42(uint32_t crc, const unsigned char *p, size_t n) {
+  uint64_t c = ~crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    c = __builtin_ia32_crc32di(c, w);
+  }
+  uint32_t c32 = (uint32_t)c;
+  while (n--)
+    c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return ~c32;
+}
+#endif
+
 uint32_t vg__journal_crc32c(uint32_t crc, const void *data, size_t n) {
+  pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+  if (crc_hardware)
+    return crc32c_sse42(crc, data, n);
+#endif
+  return vg__journal_crc32c_portable(crc, data, n);
+}
+
+/* Slicing-by-8: eight table lookups per 8 bytes. */
+uint32_t vg__journal_crc32c_portable(uint32_t crc, const void *data, size_t n) {
   pthread_once(&crc_once, crc_init);
   const unsigned char *p = data;
   crc = ~crc;
@@ -150,31 +186,48 @@ static bool get_string(const unsigned char **p, const unsigned char *end,
   return true;
 }
 
-static int put_string(struct vg_buf *b, const char *s) {
-  unsigned char v[10];
-  size_t n = strlen(s);
-  int rc = vg_buf_append(b, v, put_varint(v, n));
-  return rc ? rc : vg_buf_append(b, s, n);
+static unsigned char *put_bytes(unsigned char *p, const char *s, size_t n) {
+  p += put_varint(p, n);
+  memcpy(p, s, n);
+  return p + n;
 }
 
-/* The payload without its seq, which is assigned at commit time. */
+/* The payload without its seq, which is assigned at commit time.  Every
+ * sample goes through here on its way in, so the size is found first and
+ * the record written with one reservation. */
 static int encode_rest(struct vg_buf *b, const struct vg_journal_record *r) {
-  unsigned char v[10];
+  size_t mlen = strlen(r->metric);
+  size_t lens[2 * 64];
+  size_t nlens = r->nlabels <= 64 ? 2 * r->nlabels : 0;
+  size_t size = 10 + 8 + 10 + mlen + 10;
+  for (size_t i = 0; i < r->nlabels; i++) {
+    size_t nl = strlen(r->labels[i].name), vl = strlen(r->labels[i].value);
+    if (nlens) {
+      lens[2 * i] = nl;
+      lens[2 * i + 1] = vl;
+    }
+    size += 20 + nl + vl;
+  }
+  int rc = vg_buf_reserve(b, size);
+  if (rc)
+    return rc;
+  unsigned char *p = (unsigned char *)b->data + b->len;
   uint64_t ts = (uint64_t)r->ts_ms << 1 ^ (0 - ((uint64_t)r->ts_ms >> 63));
   uint64_t bits;
   memcpy(&bits, &r->value, 8);
-  unsigned char d[8];
+  p += put_varint(p, ts);
   for (int i = 0; i < 8; i++)
-    d[i] = (unsigned char)(bits >> (8 * i));
-  int rc = vg_buf_append(b, v, put_varint(v, ts));
-  rc = rc ? rc : vg_buf_append(b, d, 8);
-  rc = rc ? rc : put_string(b, r->metric);
-  rc = rc ? rc : vg_buf_append(b, v, put_varint(v, r->nlabels));
-  for (size_t i = 0; i < r->nlabels && !rc; i++) {
-    rc = put_string(b, r->labels[i].name);
-    rc = rc ? rc : put_string(b, r->labels[i].value);
+    *p++ = (unsigned char)(bits >> (8 * i));
+  p = put_bytes(p, r->metric, mlen);
+  p += put_varint(p, r->nlabels);
+  for (size_t i = 0; i < r->nlabels; i++) {
+    const struct vg_label *l = &r->labels[i];
+    p = put_bytes(p, l->name, nlens ? lens[2 * i] : strlen(l->name));
+    p = put_bytes(p, l->value, nlens ? lens[2 * i + 1] : strlen(l->value));
   }
-  return rc;
+  b->len = (size_t)((char *)p - b->data);
+  b->data[b->len] = '\0';
+  return 0;
 }
 
 /* Frames seq + rest into out (room for REC_HDR + 10 + rlen); returns the
@@ -400,6 +453,9 @@ struct vg_journal {
   struct vg_journal_reader **readers;
   size_t nreaders, capreaders;
   struct commit *pending, *committing;
+  /* The records buffer of the last commit, kept for the next: a fresh one
+   * each window would fault its pages in again and regrow. */
+  struct vg_buf spare;
   uint64_t *unlinks;
   size_t nunlinks, capunlinks;
   uv_timer_t timer;
@@ -698,7 +754,12 @@ static struct commit *new_commit(struct vg_journal *j) {
   c->j = j;
   c->work.data = c;
   c->fd = -1;
-  vg_buf_init(&c->recs, MAX_PENDING);
+  if (j->spare.data) {
+    c->recs = j->spare;
+    vg_buf_init(&j->spare, MAX_PENDING);
+  } else {
+    vg_buf_init(&c->recs, MAX_PENDING);
+  }
   return c;
 }
 
@@ -770,6 +831,12 @@ static void commit_after(uv_work_t *work, int status) {
   for (size_t i = 0; i < c->nwaiters; i++)
     if (c->waiters[i].durable)
       c->waiters[i].durable(c->waiters[i].arg, c->nrecs ? c->status : 0);
+  /* Kept unless it grew past what a steady stream needs. */
+  if (!j->spare.data && c->recs.cap <= SPARE_MAX) {
+    j->spare = c->recs;
+    vg_buf_reset(&j->spare);
+    vg_buf_init(&c->recs, MAX_PENDING);
+  }
   free_commit(c);
   if (j->closing) {
     maybe_finish_close(j);
@@ -1284,6 +1351,7 @@ void vg_journal_stats(const struct vg_journal *j,
   out->bytes = j->bytes;
   out->segments = j->nsegs;
   out->head_seq = j->head_seq;
+  out->max_bytes = j->max_bytes;
 }
 
 /* --- open and close --------------------------------------------------- */
@@ -1400,6 +1468,7 @@ static void free_journal(struct vg_journal *j) {
   free(j->readers);
   free(j->unlinks);
   free(j->dir);
+  vg_buf_free(&j->spare);
   free(j);
 }
 

@@ -159,6 +159,7 @@ struct vg_journal_stats {
   uint64_t failed_records; /* appended but lost to a failed write (ENOSPC) */
   uint64_t bytes, segments, head_seq /* last assigned */, appended_records,
       corrupt_records;
+  uint64_t max_bytes; /* the cap it was opened with */
   double last_fsync_seconds;
   uint64_t fsyncs;
   double fsync_seconds_total;
@@ -167,8 +168,11 @@ void vg_journal_stats(const struct vg_journal *j, struct vg_journal_stats *out);
 
 /* --- for tests and fuzzing ------------------------------------------- */
 
-/* CRC32C (Castagnoli) of p[0..n), continuing from `crc` (0 to start). */
+/* CRC32C (Castagnoli) of p[0..n), continuing from `crc` (0 to start):
+ * with the CPU's instruction where there is one, else the portable code,
+ * which is also callable alone so that tests can compare the two. */
 uint32_t vg__journal_crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t vg__journal_crc32c_portable(uint32_t crc, const void *p, size_t n);
 
 /* Appends the framed encoding of one record, with rec->seq, to out.
  * 0, -EMSGSIZE (too large), or -ENOSPC (out's cap). */

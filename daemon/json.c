@@ -180,28 +180,51 @@ static int blank(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-int vg_json_doc_parse(const char *data, size_t len, struct vg_json_doc **out,
-                      char *error, size_t error_size) {
-  vg_json_init();
-  /* Owned by the caller on success; freed here otherwise. */
-  struct vg_json_doc *doc = vg_calloc(1, sizeof *doc);
+/* cJSON's parse of exactly `len` bytes; NULL and *error_at on a syntax
+ * error or trailing text.  cJSON's require_null_terminated check reads
+ * past a buffer that is exactly `len` long, so trailing text is checked
+ * here instead. */
+static cJSON *parse(const char *data, size_t len, size_t *error_at) {
   const char *end = NULL;
-  /* cJSON's require_null_terminated check reads past a buffer that is
-   * exactly `len` long, so trailing text is checked below instead. */
-  parsing = doc;
-  doc->root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
-  parsing = NULL;
-  if (!doc->root) {
-    vg_json_doc_free(doc);
-    return syntax_error(data, end ? (size_t)(end - data) : 0, error,
-                        error_size);
+  cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+  if (!root) {
+    *error_at = end ? (size_t)(end - data) : 0;
+    return NULL;
   }
   size_t off = (size_t)(end - data);
   while (off < len && blank(data[off]))
     off++;
   if (off < len) {
+    /* Inside vg_json_doc_parse this frees nothing: the arena goes whole. */
+    cJSON_Delete(root);
+    *error_at = off;
+    return NULL;
+  }
+  return root;
+}
+
+int vg_json_parse_whole(const char *data, size_t len, cJSON **out, char *error,
+                        size_t error_size) {
+  size_t at;
+  cJSON *root = parse(data, len, &at);
+  if (!root)
+    return syntax_error(data, at, error, error_size);
+  *out = root;
+  return 0;
+}
+
+int vg_json_doc_parse(const char *data, size_t len, struct vg_json_doc **out,
+                      char *error, size_t error_size) {
+  vg_json_init();
+  /* Owned by the caller on success; freed here otherwise. */
+  struct vg_json_doc *doc = vg_calloc(1, sizeof *doc);
+  size_t at;
+  parsing = doc;
+  doc->root = parse(data, len, &at);
+  parsing = NULL;
+  if (!doc->root) {
     vg_json_doc_free(doc);
-    return syntax_error(data, off, error, error_size);
+    return syntax_error(data, at, error, error_size);
   }
   *out = doc;
   return 0;

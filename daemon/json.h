@@ -27,6 +27,14 @@ void vg_json_pointer_free(struct vg_json_pointer *p);
 const cJSON *vg_json_pointer_get(const struct vg_json_pointer *p,
                                  const cJSON *node);
 
+/* Parses one whole document of `len` bytes (text after it but blanks is
+ * an error) into a tree of its own: 0 and *out (the caller's,
+ * cJSON_Delete), or -EINVAL with *error saying "JSON syntax error at line
+ * L, byte B".  For a tree that is changed or kept; vg_json_doc_parse is
+ * cheaper for one that is only read. */
+int vg_json_parse_whole(const char *data, size_t len, cJSON **out, char *error,
+                        size_t error_size);
+
 /* A parsed input document: its tree lives in an arena of its own, made
  * while parsing and freed whole, which halves the cost of a parse (cJSON
  * otherwise allocates and frees every node and string one by one).  Its

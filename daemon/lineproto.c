@@ -381,6 +381,14 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
   size_t k = 0, j = *i;
   while (j < e) {
     unsigned char c = (unsigned char)d[j];
+    /* Letters and digits, most of any name, are none of the special
+     * bytes: copied without looking further. */
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '_' || c == '.' || c >= 0x80) {
+      out[k++] = (char)c;
+      j++;
+      continue;
+    }
     size_t bad = SIZE_MAX;
     if (is_ctl(c))
       bad = j;

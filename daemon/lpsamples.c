@@ -29,10 +29,16 @@ static void put_sanitized(struct vg_buf *b, const char *s, size_t n, bool first,
                           bool colon) {
   if (first && n && s[0] >= '0' && s[0] <= '9')
     vg_buf_putc(b, '_');
-  for (size_t i = 0; i < n; i++) {
+  /* Names are nearly always valid already: copy them whole, and only
+   * rewrite the rest from the first character that is not. */
+  size_t ok = 0;
+  while (ok < n && name_char(s[ok], false) && (colon || s[ok] != ':'))
+    ok++;
+  vg_buf_append(b, s, ok);
+  for (size_t i = ok; i < n; i++) {
     char c = s[i];
-    bool ok = name_char(c, false) && (colon || c != ':');
-    vg_buf_putc(b, ok ? c : '_');
+    bool valid = name_char(c, false) && (colon || c != ':');
+    vg_buf_putc(b, valid ? c : '_');
   }
 }
 
@@ -70,7 +76,10 @@ static void point(void *arg, const char *measurement,
     if (ts_ms == 0)
       ts_ms = 1;
   }
-  size_t mlen = strlen(measurement);
+  /* The measurement part of the names, once per point. */
+  vg_buf_reset(&w->name);
+  put_sanitized(&w->name, measurement, strlen(measurement), true, true);
+  size_t base = w->name.len;
   for (size_t i = 0; i < nfields; i++) {
     const struct vg_lp_field *f = &fields[i];
     double v;
@@ -91,8 +100,7 @@ static void point(void *arg, const char *measurement,
       w->stats->strings_skipped++;
       continue;
     }
-    vg_buf_reset(&w->name);
-    put_sanitized(&w->name, measurement, mlen, true, true);
+    w->name.len = base;
     if (!(f->key_len == 5 && memcmp(f->key, "value", 5) == 0)) {
       vg_buf_putc(&w->name, '_');
       put_sanitized(&w->name, f->key, f->key_len, false, true);

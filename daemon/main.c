@@ -12,33 +12,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define DEFAULT_CONFIG "/etc/villagemetrics/villagemetrics.json"
-
+/* VG_DEFAULT_CONFIG comes from the build: the installed configuration
+ * (CMakeLists.txt). */
 static void usage(FILE *out) {
-  fprintf(out,
-          "Usage: villagemetricsd [OPTION]...\n"
-          "Collects village indicators and exports them to Prometheus and "
-          "InfluxDB.\n"
-          "\n"
-          "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG
-          ");\n"
-          "                        *.json in conf.d/ beside it are merged\n"
-          "      --check-config    validate the configuration and exit\n"
-          "      --test            run every collector once, print the "
-          "samples it\n"
-          "                        would export, write them once to each "
-          "push exporter,\n"
-          "                        print the answers, and exit (1 if one "
-          "failed)\n"
-          "      --config-reference  print every configuration key as "
-          "Markdown\n"
-          "      --metrics-reference print the indicator catalog as "
-          "Markdown\n"
-          "      --version         print the version and exit\n"
-          "  -h, --help            print this help and exit\n"
-          "\n"
-          "Signals: SIGHUP reloads the configuration (a bad one is refused "
-          "and the\nold one keeps running); SIGTERM and SIGINT stop.\n");
+  fprintf(
+      out,
+      "Usage: villagemetricsd [OPTION]...\n"
+      "Collects village indicators and exports them to Prometheus and "
+      "InfluxDB.\n"
+      "\n"
+      "  -c, --config FILE     configuration file (default " VG_DEFAULT_CONFIG
+      ");\n"
+      "                        *.json in conf.d/ beside it are merged\n"
+      "      --check-config    validate the configuration and exit\n"
+      "      --test            run every collector once, print the "
+      "samples it\n"
+      "                        would export, write them once to each "
+      "push exporter,\n"
+      "                        print the answers, and exit (1 if one "
+      "failed)\n"
+      "      --config-reference  print every configuration key as "
+      "Markdown\n"
+      "      --metrics-reference print the indicator catalog as "
+      "Markdown\n"
+      "      --version         print the version and exit\n"
+      "  -h, --help            print this help and exit\n"
+      "\n"
+      "Signals: SIGHUP reloads the configuration (a bad one is refused "
+      "and the\nold one keeps running); SIGTERM and SIGINT stop.\n");
 }
 
 static void tables(struct vg_buf *out, const struct vg_cfg_key *const *t) {
@@ -136,7 +137,7 @@ int main(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  const char *config = DEFAULT_CONFIG;
+  const char *config = VG_DEFAULT_CONFIG;
   enum vg_run_mode mode = VG_RUN_DAEMON;
   int opt;
   while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {

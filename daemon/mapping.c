@@ -1113,6 +1113,10 @@ static void json_record(struct run *r, const cJSON *rec, size_t idx) {
   }
 }
 
+bool vg_timestamp_parse(const char *s, size_t n, int64_t *ms) {
+  return parse_ts_text(TS_AUTO, s, n, ms);
+}
+
 static int run_tree(struct run *r, const cJSON *root, char *error,
                     size_t esize) {
   const struct vg_mapping *m = r->m;

@@ -33,6 +33,8 @@
 #include "daemon/sample.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 enum vg_record_format { VG_FORMAT_CSV, VG_FORMAT_JSON };
 
@@ -60,5 +62,9 @@ int vg_mapping_run(const struct vg_mapping *m, const char *input,
 int vg_mapping_run_json(const struct vg_mapping *m, const char *input,
                         const cJSON *root, const struct vg_emitter *out,
                         char *error, size_t error_size);
+
+/* A timestamp as "auto" reads it: Unix seconds (with a fraction) or
+ * milliseconds in digits, "YYYY-MM-DD", or RFC 3339. */
+bool vg_timestamp_parse(const char *s, size_t n, int64_t *ms);
 
 #endif

@@ -13,10 +13,31 @@ static const char *const reason_names[VG_REJECT_REASON_COUNT] = {
     [VG_REJECT_BAD_LABEL] = "bad_label",
     [VG_REJECT_BAD_TIMESTAMP] = "bad_timestamp",
     [VG_REJECT_BAD_NAME] = "bad_name",
+    [VG_REJECT_SERIES_LIMIT] = "series_limit",
 };
 
 const char *vg_reject_reason_name(enum vg_reject_reason r) {
   return (unsigned)r < VG_REJECT_REASON_COUNT ? reason_names[r] : "unknown";
+}
+
+/* For the status page: what the reason means to the person who fixes the
+ * input. */
+static const char *const reason_help[VG_REJECT_REASON_COUNT] = {
+    [VG_REJECT_PARSE_ERROR] = "the input is malformed at this place (a broken "
+                              "quote, a truncated line, bad JSON)",
+    [VG_REJECT_NOT_A_NUMBER] = "a cell that should hold a number does not",
+    [VG_REJECT_NOT_FINITE] = "NaN or infinity where the indicator forbids it",
+    [VG_REJECT_OUT_OF_RANGE] = "outside the indicator's valid range (a ratio "
+                               "above 1, a negative count)",
+    [VG_REJECT_NOT_INTEGER] = "a count with a fraction",
+    [VG_REJECT_BAD_LABEL] = "a label (county, town, village, ...) missing, "
+                            "empty or not UTF-8",
+    [VG_REJECT_BAD_TIMESTAMP] = "a timestamp that cannot be read",
+    [VG_REJECT_BAD_NAME] = "an invalid metric name",
+};
+
+const char *vg_reject_reason_help(enum vg_reject_reason r) {
+  return (unsigned)r < VG_REJECT_REASON_COUNT ? reason_help[r] : "";
 }
 
 size_t vg_location_format(const struct vg_location *w, char *out, size_t size) {

@@ -54,10 +54,13 @@ enum vg_reject_reason {
   VG_REJECT_BAD_LABEL,     /* a label missing, empty or invalid */
   VG_REJECT_BAD_TIMESTAMP, /* a timestamp that cannot be read */
   VG_REJECT_BAD_NAME,      /* an invalid metric name */
+  VG_REJECT_SERIES_LIMIT,  /* a new series past the collector's max_series */
   VG_REJECT_REASON_COUNT
 };
 
 const char *vg_reject_reason_name(enum vg_reject_reason r);
+/* One line for people: what the reason means. */
+const char *vg_reject_reason_help(enum vg_reject_reason r);
 
 struct vg_emitter {
   /* ts_ms 0 means "no timestamp in the input": the sink uses the time it

@@ -68,7 +68,12 @@ static double c_runs(const struct vg_collector_instance *c) {
 static double c_errors(const struct vg_collector_instance *c) {
   return (double)c->errors;
 }
+static double c_skipped(const struct vg_collector_instance *c) {
+  return (double)c->skipped_runs;
+}
 static double c_up(const struct vg_collector_instance *c) {
+  if (!c->type->collect) /* a push type: up while it listens */
+    return c->started && !c->stopped;
   return c->runs > 0 && !c->last_error;
 }
 static double c_last_success(const struct vg_collector_instance *c) {
@@ -108,6 +113,56 @@ static void rejected(struct page *p, const struct vg_generation *gen) {
       vg_buf_printf(&labels, "\",reason=\"%s\"}", vg_reject_reason_name(r));
       value(p, name, labels.data,
             c->sink ? (double)vg_sink_stats(c->sink)->rejected[r] : 0);
+    }
+  }
+  vg_buf_free(&labels);
+}
+
+static void push_requests(struct page *p, const struct vg_generation *gen) {
+  static const char *const codes[VG_PUSH_CODES] = {[VG_PUSH_400] = "400",
+                                                   [VG_PUSH_401] = "401",
+                                                   [VG_PUSH_413] = "413",
+                                                   [VG_PUSH_415] = "415",
+                                                   [VG_PUSH_503] = "503"};
+  const char *requests = "villagemetrics_push_requests_total";
+  const char *bytes = "villagemetrics_push_received_bytes_total";
+  bool any = false;
+  for (size_t i = 0; gen && i < gen->ncollectors; i++)
+    any |= gen->collectors[i].type->push_stats != NULL;
+  if (!any)
+    return;
+  struct vg_buf labels;
+  vg_buf_init(&labels, 4096);
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 0)
+      family(p, requests, "counter",
+             "Push requests answered, by endpoint and status code (2xx: all "
+             "taken; 400: some refused, see rejected_values; 401: bad "
+             "credentials; 413: over a cap; 503: the journal could not take "
+             "them).");
+    else
+      family(p, bytes, "counter",
+             "Bytes of push request bodies received, as sent.");
+    for (size_t i = 0; i < gen->ncollectors; i++) {
+      const struct vg_collector_instance *c = &gen->collectors[i];
+      if (!c->type->push_stats || !c->ctx)
+        continue;
+      const struct vg_push_stats *st = c->type->push_stats(c->ctx);
+      for (size_t e = 0; e < st->nendpoints; e++) {
+        for (int k = 0; k < (pass ? 1 : VG_PUSH_CODES); k++) {
+          vg_buf_reset(&labels);
+          vg_buf_puts(&labels, "{collector=\"");
+          vg_escape_label_value(&labels, c->name, strlen(c->name));
+          vg_buf_printf(&labels, "\",endpoint=\"%s\"", st->endpoint[e].path);
+          if (!pass)
+            vg_buf_printf(&labels, ",code=\"%s\"",
+                          k == VG_PUSH_2XX ? st->endpoint[e].ok : codes[k]);
+          vg_buf_putc(&labels, '}');
+          value(p, pass ? bytes : requests, labels.data,
+                pass ? (double)st->endpoint[e].bytes
+                     : (double)st->endpoint[e].requests[k]);
+        }
+      }
     }
   }
   vg_buf_free(&labels);
@@ -240,6 +295,10 @@ static void push_metrics(struct page *p, const struct vg_daemon *d,
   family(p, "villagemetrics_journal_bytes", "gauge",
          "Disk used by the journal's segments.");
   value(p, "villagemetrics_journal_bytes", "", (double)js.bytes);
+  family(p, "villagemetrics_journal_max_bytes", "gauge",
+         "The journal's cap (journal.max_bytes): past it the oldest segment "
+         "is dropped.");
+  value(p, "villagemetrics_journal_max_bytes", "", (double)js.max_bytes);
   family(p, "villagemetrics_journal_segments", "gauge",
          "Segment files of the journal.");
   value(p, "villagemetrics_journal_segments", "", (double)js.segments);
@@ -344,6 +403,11 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                 "Runs of the collector.", c_runs);
   per_collector(&p, gen, "villagemetrics_collector_errors_total", "counter",
                 "Runs that failed.", c_errors);
+  per_collector(&p, gen, "villagemetrics_collector_skipped_runs_total",
+                "counter",
+                "Runs that came due while the previous run was still going: "
+                "skipped, not queued.",
+                c_skipped);
   per_collector(&p, gen,
                 "villagemetrics_collector_last_success_timestamp_seconds",
                 "gauge", "When the collector last ran successfully; 0: never.",
@@ -360,6 +424,7 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                 "Samples accepted in the collector's last round.",
                 c_round_samples);
   rejected(&p, gen);
+  push_requests(&p, gen);
   if (d->journal)
     per_collector(&p, gen,
                   "villagemetrics_collector_journal_refused_samples_total",

@@ -27,6 +27,16 @@ struct sent_message {
   int64_t time_ms;
 };
 
+/* The samples appended between two vg_sink_sync calls, waiting for the
+ * journal.  Freed by the last of: its sync, its last durable callback. */
+struct ack_group {
+  size_t pending; /* appends the journal has not answered yet */
+  int status;     /* the first failure, or 0 */
+  bool synced;
+  void (*done)(void *arg, int status); /* NULL once the sink is gone */
+  void *arg;
+};
+
 struct vg_sink {
   struct vg_store *store;
   char *collector;
@@ -35,15 +45,21 @@ struct vg_sink {
   int64_t stale_after_ms;
   FILE *print;
   struct vg_journal *journal;
+  bool acknowledge;
+  size_t max_series;
+  struct ack_group *group; /* since the last sync; NULL when none */
   struct vg_emitter emitter;
 
   struct vg_source *source; /* of the current round; NULL between rounds */
+  bool update_round;        /* removes nothing at its end */
   char *source_key;         /* owned, for messages */
   int64_t round_now_ms;
   uint64_t round_samples;
   uint64_t round_rejected[VG_REJECT_REASON_COUNT];
   unsigned round_logged;
   unsigned round_suppressed;
+  bool round_has_first;
+  struct vg_rejection round_first;
 
   struct vg_sink_stats stats;
   struct vg_rejection recent[VG_SINK_RECENT]; /* ring */
@@ -96,6 +112,10 @@ static void reject(void *arg, enum vg_reject_reason reason,
   r->reason = reason;
   vg_location_format(where, r->where, sizeof r->where);
   snprintf(r->detail, sizeof r->detail, "%s", detail);
+  if (sink->source && !sink->round_has_first) {
+    sink->round_has_first = true;
+    sink->round_first = *r;
+  }
   log_rejection(sink, r->where, r->detail);
 }
 
@@ -151,6 +171,62 @@ static int merge_labels(struct vg_sink *sink, const struct vg_label *labels,
   return 0;
 }
 
+static void ack_finish(struct ack_group *g) {
+  if (g->done)
+    g->done(g->arg, g->status);
+  free(g);
+}
+
+static void ack_durable(void *arg, int status) {
+  struct ack_group *g = arg;
+  g->pending--;
+  if (status < 0 && !g->status)
+    g->status = status;
+  if (g->synced && !g->pending)
+    ack_finish(g);
+}
+
+static void append(struct vg_sink *sink, const char *metric,
+                   const struct vg_label *labels, size_t n, double value,
+                   int64_t ts_ms) {
+  struct vg_journal_record rec = {.metric = metric,
+                                  .labels = labels,
+                                  .nlabels = n,
+                                  .value = value,
+                                  .ts_ms = ts_ms};
+  struct ack_group *g = NULL;
+  if (sink->acknowledge) {
+    if (!sink->group)
+      sink->group = vg_calloc(1, sizeof *sink->group);
+    g = sink->group;
+  }
+  int rc = vg_journal_append(sink->journal, &rec, 1, g ? ack_durable : NULL, g);
+  if (rc < 0) {
+    sink->stats.journal_refused++;
+    if (g && !g->status)
+      g->status = rc;
+    vg_log(VG_LOG_ERR, "collector %s: the journal refused a sample: %s",
+           sink->collector, strerror(-rc));
+  } else if (g) {
+    g->pending++;
+  }
+}
+
+void vg_sink_sync(struct vg_sink *sink, void (*done)(void *arg, int status),
+                  void *arg) {
+  struct ack_group *g = sink->group;
+  sink->group = NULL;
+  if (!g) {
+    done(arg, 0);
+    return;
+  }
+  g->synced = true;
+  g->done = done;
+  g->arg = arg;
+  if (!g->pending)
+    ack_finish(g);
+}
+
 /* --test prints series as /metrics shows them: labels sorted by name. */
 static void print_sample(struct vg_sink *sink, const char *metric,
                          const struct vg_label *unsorted, size_t n,
@@ -192,6 +268,16 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
     reject(sink, VG_REJECT_BAD_NAME, where, detail);
     return;
   }
+  /* /metrics shows the daemon's own families under this prefix: a pushed
+   * family of the same name would make the page invalid. */
+  if (strncmp(metric, "villagemetrics_", 15) == 0) {
+    snprintf(detail, sizeof detail,
+             "\"%.100s\": names starting with villagemetrics_ are the "
+             "daemon's own",
+             metric);
+    reject(sink, VG_REJECT_BAD_NAME, where, detail);
+    return;
+  }
   const struct vg_indicator *ind = vg_catalog_find(metric);
   enum vg_reject_reason reason;
   if (vg_catalog_check(ind, value, &reason, detail, sizeof detail)) {
@@ -204,21 +290,17 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
     return;
   if (!ts_ms)
     ts_ms = sink->round_now_ms;
-  vg_source_put(sink->source, ind, metric, merged, n, value, ts_ms,
-                sink->round_now_ms);
-  if (sink->journal) {
-    struct vg_journal_record rec = {.metric = metric,
-                                    .labels = merged,
-                                    .nlabels = n,
-                                    .value = value,
-                                    .ts_ms = ts_ms};
-    int rc = vg_journal_append(sink->journal, &rec, 1, NULL, NULL);
-    if (rc < 0) {
-      sink->stats.journal_refused++;
-      vg_log(VG_LOG_ERR, "collector %s: the journal refused a sample: %s",
-             sink->collector, strerror(-rc));
-    }
+  if (vg_source_put(sink->source, ind, metric, merged, n, value, ts_ms,
+                    sink->round_now_ms) < 0) {
+    snprintf(detail, sizeof detail,
+             "new series %s refused: the collector holds its max_series "
+             "(%zu)",
+             metric, sink->max_series);
+    reject(sink, VG_REJECT_SERIES_LIMIT, where, detail);
+    return;
   }
+  if (sink->journal)
+    append(sink, metric, merged, n, value, ts_ms);
   sink->round_samples++;
   sink->stats.samples_total++;
   if (sink->print)
@@ -249,6 +331,8 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
   sink->stale_after_ms = opts->stale_after_ms;
   sink->print = opts->print;
   sink->journal = opts->journal;
+  sink->acknowledge = opts->acknowledge;
+  sink->max_series = opts->max_series;
   sink->emitter.sample = sample;
   sink->emitter.reject = reject;
   sink->emitter.family = family;
@@ -259,6 +343,12 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
 void vg_sink_free(struct vg_sink *sink) {
   if (!sink)
     return;
+  /* Appends nobody synced: let the journal's answers free the group. */
+  if (sink->group) {
+    sink->group->synced = true;
+    if (!sink->group->pending)
+      ack_finish(sink->group);
+  }
   for (size_t i = 0; i < sink->nconst; i++) {
     free((char *)sink->consts[i].name);
     free((char *)sink->consts[i].value);
@@ -269,9 +359,16 @@ void vg_sink_free(struct vg_sink *sink) {
   free(sink);
 }
 
+void vg_sink_begin_update(struct vg_sink *sink, const char *source_key) {
+  vg_sink_begin(sink, source_key);
+  sink->update_round = true;
+}
+
 void vg_sink_begin(struct vg_sink *sink, const char *source_key) {
   sink->source = vg_store_source(sink->store, sink->collector, source_key,
                                  sink->stale_after_ms);
+  vg_source_set_max_series(sink->source, sink->max_series);
+  sink->update_round = false;
   free(sink->source_key);
   sink->source_key = vg_strdup(source_key);
   vg_source_begin(sink->source);
@@ -280,10 +377,11 @@ void vg_sink_begin(struct vg_sink *sink, const char *source_key) {
   memset(sink->round_rejected, 0, sizeof sink->round_rejected);
   sink->round_logged = 0;
   sink->round_suppressed = 0;
+  sink->round_has_first = false;
 }
 
 size_t vg_sink_end(struct vg_sink *sink) {
-  size_t removed = vg_source_end(sink->source);
+  size_t removed = sink->update_round ? 0 : vg_source_end(sink->source);
   uint64_t rejected = 0;
   for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
     rejected += sink->round_rejected[r];
@@ -325,6 +423,11 @@ const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink) {
 
 const struct vg_sink_stats *vg_sink_stats(const struct vg_sink *sink) {
   return &sink->stats;
+}
+
+const struct vg_rejection *
+vg_sink_round_first_rejection(const struct vg_sink *sink) {
+  return sink->round_has_first ? &sink->round_first : NULL;
 }
 
 size_t vg_sink_recent(const struct vg_sink *sink,

@@ -12,8 +12,15 @@
  *
  * A collector reports a source in rounds: vg_sink_begin(key), samples and
  * rejections through vg_sink_emitter(), vg_sink_end().  Series of the
- * source not reported in the round are removed at its end.  A rejection
- * may also come outside a round (a whole input that cannot be read).
+ * source not reported in the round are removed at its end.  A push
+ * endpoint reports in update rounds instead (vg_sink_begin_update): a
+ * request carries some series, not all, so nothing is removed at its end
+ * and the series go stale on their own.  A rejection may also come
+ * outside a round (a whole input that cannot be read).
+ *
+ * Acknowledgements: a sink made with `acknowledge` tracks the journal's
+ * verdict on every sample it appends, so that a push endpoint can answer
+ * its sender only once what it accepted is durable (vg_sink_sync).
  */
 #ifndef VG_SINK_H
 #define VG_SINK_H
@@ -38,6 +45,9 @@ struct vg_sink_options {
   /* Every accepted sample is also appended here, for the push exporters;
    * NULL when there are none. */
   struct vg_journal *journal;
+  bool acknowledge;  /* track durability for vg_sink_sync */
+  size_t max_series; /* per source; new series past it are refused (0: no
+                        cap) */
 };
 
 struct vg_sink_stats {
@@ -64,6 +74,9 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
 void vg_sink_free(struct vg_sink *sink); /* NULL-safe; keeps the series */
 
 void vg_sink_begin(struct vg_sink *sink, const char *source_key);
+/* Begins a round that only adds and updates series: its end removes
+ * nothing. */
+void vg_sink_begin_update(struct vg_sink *sink, const char *source_key);
 /* Ends the round; returns how many series it removed. */
 size_t vg_sink_end(struct vg_sink *sink);
 /* The source says nothing changed since its last round (HTTP 304): its
@@ -72,10 +85,25 @@ size_t vg_sink_end(struct vg_sink *sink);
 size_t vg_sink_touch(struct vg_sink *sink, const char *source_key);
 /* Removes every series of the source (a file that was deleted). */
 void vg_sink_forget(struct vg_sink *sink, const char *source_key);
+/* Calls done(arg, status) once every sample accepted since the last sync
+ * is in the journal and durable: status 0, or the negative errno of the
+ * first that is not (the journal refused it or its write failed: the
+ * sender must keep its copy).  Without a journal, or with nothing accepted
+ * since the last sync, done runs before this returns, with 0: the samples
+ * are in the store, which is all there is.  Only for a sink made with
+ * `acknowledge`.  The pending acknowledgement outlives the sink: freeing
+ * the sink never loses or repeats a done call. */
+void vg_sink_sync(struct vg_sink *sink, void (*done)(void *arg, int status),
+                  void *arg);
 /* Emits into the current round; valid as long as the sink. */
 const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink);
 
 const struct vg_sink_stats *vg_sink_stats(const struct vg_sink *sink);
+/* The first rejection of the last round (or of the round going on), for
+ * answering a sender; NULL when it had none.  Valid until the next
+ * vg_sink_begin. */
+const struct vg_rejection *
+vg_sink_round_first_rejection(const struct vg_sink *sink);
 /* The last rejections, oldest first; returns how many (<= VG_SINK_RECENT)
  * and calls fn for each. */
 size_t vg_sink_recent(const struct vg_sink *sink,

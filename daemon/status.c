@@ -3,16 +3,21 @@
  * /healthz answers 200 while the loop runs; /readyz 200 once the first
  * collection round is done (503 before); /api/v1/status is the state of
  * every collector -- runs, errors, last error, recent rejected values with
- * their location -- as JSON, and / the same as a page for people.
+ * their location --, every exporter and the journal as JSON, and / the
+ * same document rendered for people (daemon/status_page.c).  Both are
+ * built fresh on each request from the instances' counters; nothing here
+ * is kept between requests.
  */
 #include "daemon/clock.h"
 #include "daemon/daemon.h"
 #include "daemon/mem.h"
+#include "daemon/status_page.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void respond_text(struct vg_http_request *req, unsigned status,
                          const char *text) {
@@ -61,12 +66,16 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "name", c->name);
   cJSON_AddStringToObject(o, "type", c->type->name);
+  /* A push type is never run: it listens from start to stop. */
+  bool pushed = !c->type->collect;
   cJSON_AddStringToObject(o, "state",
-                          !c->runs        ? "starting"
+                          pushed ? (c->started ? "listening" : "not started")
+                          : !c->runs      ? "starting"
                           : c->last_error ? "failing"
                                           : "ok");
   cJSON_AddNumberToObject(o, "runs", (double)c->runs);
   cJSON_AddNumberToObject(o, "errors", (double)c->errors);
+  cJSON_AddNumberToObject(o, "skipped_runs", (double)c->skipped_runs);
   add_time(o, "last_run", c->last_run_ms);
   add_time(o, "last_success", c->last_success_ms);
   cJSON_AddNumberToObject(o, "last_duration_seconds", c->last_duration_s);
@@ -90,15 +99,21 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   return o;
 }
 
-static cJSON *exporter_status(const struct vg_daemon *d,
-                              const struct vg_exporter_instance *e) {
+static cJSON *exporter_status(const struct vg_exporter_instance *e,
+                              int64_t now_ms) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "name", e->name);
   cJSON_AddStringToObject(o, "type", e->type->name);
+  bool push = e->type->flush != NULL;
+  cJSON_AddStringToObject(o, "kind", push ? "push" : "pull");
   const struct vg_pusher_stats *ps =
       e->pusher ? vg_pusher_stats(e->pusher) : e->last_stats;
-  if (!ps || !e->reader)
+  if (!push || !ps || !e->reader) {
+    /* A pull exporter answers scrapes; a push exporter without a pusher
+     * could not open its cursor (the log says why). */
+    cJSON_AddStringToObject(o, "state", push ? "not running" : "serving");
     return o;
+  }
   struct vg_journal_reader_stats rs;
   vg_journal_reader_stats(e->reader, &rs);
   cJSON_AddStringToObject(o, "state",
@@ -117,6 +132,12 @@ static cJSON *exporter_status(const struct vg_daemon *d,
       rs.lag_records -
       (ps->live_sent < rs.lag_records ? ps->live_sent : rs.lag_records);
   cJSON_AddNumberToObject(o, "lag_samples", (double)lag);
+  /* The age of the oldest sample waiting, as the self-metric has it; 0
+   * until a read has learnt its timestamp. */
+  int64_t age_ms =
+      rs.lag_records && rs.oldest_ts_ms ? now_ms - rs.oldest_ts_ms : 0;
+  cJSON_AddNumberToObject(o, "lag_seconds",
+                          age_ms > 0 ? (double)age_ms / 1e3 : 0);
   add_time(o, "oldest_undelivered", rs.lag_records ? rs.oldest_ts_ms : 0);
   add_time(o, "last_success", ps->last_success_ms);
   cJSON_AddNumberToObject(o, "backoff_seconds", (double)ps->backoff_ms / 1e3);
@@ -128,8 +149,19 @@ static cJSON *exporter_status(const struct vg_daemon *d,
 }
 
 static cJSON *status_json(const struct vg_daemon *d) {
+  int64_t now_ms = vg_now_ms();
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "version", VG_VERSION);
+  /* The daemon's clock: ages are measured against it, not the reader's. */
+  add_time(root, "now", now_ms);
+  /* Which machine: a person may watch several. */
+  char host[256];
+  if (gethostname(host, sizeof host) == 0) {
+    host[sizeof host - 1] = '\0';
+    cJSON_AddStringToObject(root, "hostname", host);
+  } else {
+    cJSON_AddNullToObject(root, "hostname");
+  }
   add_time(root, "started", d->started_ms);
   cJSON_AddBoolToObject(root, "ready", d->ready);
   cJSON *cfg = cJSON_AddObjectToObject(root, "config");
@@ -152,16 +184,23 @@ static cJSON *status_json(const struct vg_daemon *d) {
     cJSON_AddItemToArray(cols, collector_status(&gen->collectors[i]));
   cJSON *exps = cJSON_AddArrayToObject(root, "exporters");
   for (size_t i = 0; gen && i < gen->nexporters; i++)
-    cJSON_AddItemToArray(exps, exporter_status(d, &gen->exporters[i]));
+    cJSON_AddItemToArray(exps, exporter_status(&gen->exporters[i], now_ms));
   if (d->journal) {
     struct vg_journal_stats js;
     vg_journal_stats(d->journal, &js);
     cJSON *j = cJSON_AddObjectToObject(root, "journal");
     cJSON_AddNumberToObject(j, "bytes", (double)js.bytes);
+    cJSON_AddNumberToObject(j, "max_bytes", (double)js.max_bytes);
     cJSON_AddNumberToObject(j, "segments", (double)js.segments);
     cJSON_AddNumberToObject(j, "appended_samples", (double)js.appended_records);
+    cJSON_AddNumberToObject(j, "failed_samples", (double)js.failed_records);
     cJSON_AddNumberToObject(j, "corrupt_samples", (double)js.corrupt_records);
+    cJSON_AddNumberToObject(j, "fsyncs", (double)js.fsyncs);
+    cJSON_AddNumberToObject(j, "fsync_seconds_total", js.fsync_seconds_total);
     cJSON_AddNumberToObject(j, "last_fsync_seconds", js.last_fsync_seconds);
+  } else {
+    /* Without push exporters nothing is journaled. */
+    cJSON_AddNullToObject(root, "journal");
   }
   return root;
 }
@@ -170,98 +209,28 @@ static void api_status(void *arg, struct vg_http_request *req) {
   cJSON *root = status_json(arg);
   char *text = cJSON_Print(root);
   cJSON_Delete(root);
+  vg_http_add_header(req, "Cache-Control", "no-store");
   /* cJSON allocates with malloc, so the server may free() the body. */
   vg_http_respond(req, 200, "application/json", text, strlen(text));
-}
-
-static void html_escape(struct vg_buf *b, const char *s) {
-  for (; s && *s; s++) {
-    switch (*s) {
-    case '<':
-      vg_buf_puts(b, "&lt;");
-      break;
-    case '>':
-      vg_buf_puts(b, "&gt;");
-      break;
-    case '&':
-      vg_buf_puts(b, "&amp;");
-      break;
-    case '"':
-      vg_buf_puts(b, "&quot;");
-      break;
-    default:
-      vg_buf_putc(b, *s);
-    }
-  }
-}
-
-static const char *json_str(const cJSON *o, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsString(v) ? v->valuestring : "-";
 }
 
 static void status_page(void *arg, struct vg_http_request *req) {
   cJSON *root = status_json(arg);
   struct vg_buf b;
+  /* A page of every collector's 20 latest rejections is well below this;
+   * the cap only bounds a bug. */
   vg_buf_init(&b, 16 << 20);
-  vg_buf_puts(&b,
-              "<!doctype html><html lang=en><head><meta charset=utf-8>"
-              "<meta name=viewport content=\"width=device-width\">"
-              "<meta http-equiv=refresh content=10>"
-              "<title>villagemetricsd</title><style>"
-              "body{font:15px system-ui,sans-serif;margin:1em;max-width:60em}"
-              "table{border-collapse:collapse;width:100%}"
-              "td,th{border-bottom:1px solid #ddd;padding:.3em;text-align:left;"
-              "vertical-align:top}.failing{color:#b00}.ok{color:#070}"
-              "</style></head><body><h1>villagemetricsd</h1>");
-  const cJSON *store = cJSON_GetObjectItemCaseSensitive(root, "store");
-  vg_buf_printf(
-      &b,
-      "<p>Version %s, started %s, %s. %g series. <a href=/metrics>"
-      "/metrics</a> &middot; <a href=/api/v1/status>/api/v1/status</a></p>",
-      VG_VERSION, json_str(root, "started"),
-      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "ready"))
-          ? "ready"
-          : "not ready yet",
-      cJSON_GetObjectItemCaseSensitive(store, "series")->valuedouble);
-  vg_buf_puts(&b, "<h2>Collectors</h2><table><tr><th>name<th>state<th>runs"
-                  "<th>errors<th>last success<th>samples<th>last error</tr>");
-  const cJSON *c;
-  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "collectors")) {
-    const char *state = json_str(c, "state");
-    vg_buf_puts(&b, "<tr><td>");
-    html_escape(&b, json_str(c, "name"));
-    vg_buf_printf(&b, "<td class=%s>%s<td>%g<td>%g<td>%s<td>%g<td>", state,
-                  state,
-                  cJSON_GetObjectItemCaseSensitive(c, "runs")->valuedouble,
-                  cJSON_GetObjectItemCaseSensitive(c, "errors")->valuedouble,
-                  json_str(c, "last_success"),
-                  cJSON_GetNumberValue(
-                      cJSON_GetObjectItemCaseSensitive(c, "samples_total")));
-    html_escape(&b, json_str(c, "last_error"));
-    vg_buf_puts(&b, "</tr>");
-  }
-  vg_buf_puts(&b, "</table><h2>Recently rejected values</h2><table><tr>"
-                  "<th>collector<th>reason<th>where<th>what</tr>");
-  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "collectors")) {
-    const cJSON *r;
-    cJSON_ArrayForEach(
-        r, cJSON_GetObjectItemCaseSensitive(c, "recent_rejections")) {
-      vg_buf_puts(&b, "<tr><td>");
-      html_escape(&b, json_str(c, "name"));
-      vg_buf_puts(&b, "<td>");
-      html_escape(&b, json_str(r, "reason"));
-      vg_buf_puts(&b, "<td>");
-      html_escape(&b, json_str(r, "where"));
-      vg_buf_puts(&b, "<td>");
-      html_escape(&b, json_str(r, "detail"));
-      vg_buf_puts(&b, "</tr>");
-    }
-  }
-  vg_buf_puts(&b, "</table></body></html>\n");
+  int rc = vg_status_page_render(root, &b);
   cJSON_Delete(root);
+  if (rc < 0) {
+    vg_buf_free(&b);
+    respond_text(req, 500,
+                 "the status page is too large; see /api/v1/status\n");
+    return;
+  }
   size_t len;
   char *body = vg_buf_take(&b, &len);
+  vg_http_add_header(req, "Cache-Control", "no-store");
   vg_http_respond(req, 200, "text/html; charset=utf-8", body, len);
 }
 
@@ -273,5 +242,9 @@ int vg_status_routes(struct vg_daemon *d) {
     rc = vg_http_route(d->http, "GET", "/api/v1/status", 0, api_status, d, d);
   if (!rc)
     rc = vg_http_route(d->http, "GET", "/", 0, status_page, d, d);
+  if (!rc)
+    rc = vg_http_route_auth(d->http, "GET", "/api/v1/status", &d->read_auth);
+  if (!rc)
+    rc = vg_http_route_auth(d->http, "GET", "/", &d->read_auth);
   return rc;
 }

@@ -14,6 +14,7 @@
 #include "daemon/hashtab.h"
 #include "daemon/mem.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,7 +74,7 @@ struct series {
   int64_t seen_ms;
   uint32_t generation;
   uint32_t family_index;
-  uint8_t value_len; /* 0: value_text not rendered yet */
+  uint8_t value_len; /* 0: value_text not rendered since value changed */
   bool dead;         /* removed while a cursor was open; freed later */
   char value_text[VALUE_TEXT_SIZE];
 };
@@ -91,6 +92,7 @@ struct vg_source {
    * stay at the front, in the order they came last time. */
   struct series *head, *tail;
   size_t count;
+  size_t max_series; /* 0: no cap */
 };
 
 struct vg_store {
@@ -508,14 +510,25 @@ static struct series *expected(const struct vg_source *src, const char *metric,
   return NULL;
 }
 
-/* The series of (metric, labels), made (in no source yet) if new. */
-static struct series *find_or_make(struct vg_store *st,
+/* The series of (metric, labels), made (in no source yet) if new; NULL
+ * when it would be new to a source at its max_series. */
+static struct series *find_or_make(struct vg_source *src,
                                    const struct vg_indicator *ind,
                                    const char *metric,
                                    struct sorted_labels *sl) {
+  struct vg_store *st = src->store;
   hash_labels(sl);
-  struct family *f = get_family(st, metric, ind);
   struct labelset *ls = find_labelset(st, sl);
+  if (src->max_series && src->count >= src->max_series) {
+    /* At the cap, look before creating anything: a sender minting new
+     * names or label values must not grow the store by a byte. */
+    size_t len = strlen(metric);
+    struct family *f =
+        find_family(st, metric, vg_hash_mix(vg_hash_bytes(metric, len, 0)));
+    struct series *s = f && ls ? find_series(st, f, ls) : NULL;
+    return s && s->source == src ? s : NULL;
+  }
+  struct family *f = get_family(st, metric, ind);
   struct series *s = ls ? find_series(st, f, ls) : NULL;
   if (s)
     return s;
@@ -532,30 +545,33 @@ static struct series *find_or_make(struct vg_store *st,
   return s;
 }
 
-void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
-                   const char *metric, const struct vg_label *labels,
-                   size_t nlabels, double value, int64_t ts_ms,
-                   int64_t now_ms) {
+int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
+                  const char *metric, const struct vg_label *labels,
+                  size_t nlabels, double value, int64_t ts_ms, int64_t now_ms) {
   struct sorted_labels sl;
   sort_labels(labels, nlabels, &sl);
   struct series *s = expected(src, metric, &sl);
-  if (!s)
-    s = find_or_make(src->store, ind, metric, &sl);
+  if (!s && !(s = find_or_make(src, ind, metric, &sl)))
+    return -ENOSPC;
   /* To the tail of its source, taken from another source if need be. */
   if (s->source)
     unlink_from_source(s);
   link_to_source(s, src);
-  /* Compare bits, not values: NaN != NaN would re-render forever. */
-  if (!s->value_len || memcmp(&s->value, &value, sizeof value) != 0) {
-    char text[VG_DOUBLE_BUFSIZE];
-    size_t n = vg_format_double(value, text);
-    memcpy(s->value_text, text, n + 1);
-    s->value_len = (uint8_t)n;
+  /* Compare bits, not values: NaN != NaN would re-render forever.  The
+   * text is rendered by the next scrape that shows the series, not here:
+   * a push may set a value many times between two scrapes. */
+  if (memcmp(&s->value, &value, sizeof value) != 0) {
     s->value = value;
+    s->value_len = 0;
   }
   s->ts_ms = ts_ms;
   s->seen_ms = now_ms;
   s->generation = src->generation;
+  return 0;
+}
+
+void vg_source_set_max_series(struct vg_source *src, size_t max_series) {
+  src->max_series = max_series;
 }
 
 size_t vg_source_end(struct vg_source *src) {
@@ -758,9 +774,15 @@ static size_t copy_lines(struct vg_store_cursor *c, const struct family *f,
                          char *out, size_t max, bool read_is_empty) {
   size_t used = 0;
   for (; c->pos < f->count; c->pos++) {
-    const struct series *s = f->series[c->pos];
+    struct series *s = f->series[c->pos];
     if (s->dead)
       continue;
+    if (!s->value_len) {
+      char text[VG_DOUBLE_BUFSIZE];
+      size_t n = vg_format_double(s->value, text);
+      memcpy(s->value_text, text, n + 1);
+      s->value_len = (uint8_t)n;
+    }
     size_t need = f->name_len + s->labels->text_len + s->value_len + 2;
     if (need > max - used) {
       if (used || !read_is_empty)

@@ -57,12 +57,15 @@ size_t vg_store_drop_unreported(struct vg_store *st, const char *collector,
                                 uint64_t mark);
 
 void vg_source_begin(struct vg_source *src);
+/* Caps how many series the source may hold (0: no cap). */
+void vg_source_set_max_series(struct vg_source *src, size_t max_series);
 /* Sets the series' value; labels need not be sorted but must have unique,
  * valid names and non-empty values (the sink checks).  `ind` is the catalog
- * entry of the metric or NULL. */
-void vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
-                   const char *metric, const struct vg_label *labels,
-                   size_t nlabels, double value, int64_t ts_ms, int64_t now_ms);
+ * entry of the metric or NULL.  0, or -ENOSPC when the series is new and
+ * the source already holds its max_series (nothing changes then). */
+int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
+                  const char *metric, const struct vg_label *labels,
+                  size_t nlabels, double value, int64_t ts_ms, int64_t now_ms);
 /* Keeps a metric family's metadata as a source declared it: `type` one of
  * "counter", "gauge", "histogram", "summary", "untyped" (anything else is
  * untyped), `help` NULL for none.  Names of the catalog are ignored: its

@@ -20,6 +20,7 @@
 #include "daemon/confmap.h"
 #include "daemon/curl_uv.h"
 #include "daemon/http.h"
+#include "daemon/http_auth.h"
 #include "daemon/journal.h"
 #include "daemon/store.h"
 
@@ -32,7 +33,10 @@ struct vg_daemon;
 struct vg_exporter_env {
   uv_loop_t *loop;
   struct vg_store *store;
-  struct vg_http *http;     /* NULL in --test runs */
+  struct vg_http *http; /* NULL in --test runs */
+  /* What a pull exporter's route asks for (daemon/http_auth.h;
+   * vg_http_route_auth); valid as long as the daemon. */
+  const struct vg_http_auth *read_auth;
   struct vg_curl *curl;     /* the daemon's HTTP client */
   struct vg_daemon *daemon; /* for the self-metrics */
   const char *name;

@@ -129,7 +129,9 @@ static int prometheus_start(void *ctx, const struct vg_exporter_env *env) {
   p->env = *env;
   if (!env->http)
     return 0; /* --test: nothing to serve */
-  return vg_http_route(env->http, "GET", p->path, 0, serve, p, p);
+  int rc = vg_http_route(env->http, "GET", p->path, 0, serve, p, p);
+  return rc ? rc
+            : vg_http_route_auth(env->http, "GET", p->path, env->read_auth);
 }
 
 static void prometheus_stop(void *ctx) {

@@ -32,18 +32,19 @@
  * far smaller ones (Prometheus reads at most 32 MiB uncompressed). */
 #define MAX_REQUEST ((size_t)64 << 20)
 
-/* One record of the batch, in the array that is sorted to group series. */
+/* One valid record of the batch, in journal order. */
 struct rec {
   uint64_t hash; /* of the sorted label set, __name__ included */
   size_t labels; /* first of its labels in rw->labels */
   uint32_t nlabels;
-  uint32_t index; /* in the batch: journal order */
+  uint32_t index; /* in the batch */
+  uint32_t group; /* its series */
 };
 
-/* One series: a run of recs with the same label set. */
+/* One series of the request, in the order of its first record. */
 struct group {
-  uint32_t first_index; /* the batch index of its first record */
-  size_t start, count;  /* in rw->recs */
+  uint32_t first_rec;  /* in rw->recs: the label set to send */
+  size_t start, count; /* its samples in rw->ts / rw->values */
 };
 
 struct remote_write {
@@ -75,6 +76,8 @@ struct remote_write {
   size_t recs_cap;
   struct group *groups;
   size_t groups_cap;
+  uint32_t *slots; /* the groups by hash: group index + 1, 0 empty */
+  size_t slots_cap;
   struct vg_rw_series *series;
   size_t series_cap;
   int64_t *ts;
@@ -143,6 +146,7 @@ static void remote_write_destroy(void *ctx) {
   free(rw->recs);
   free(rw->left);
   free(rw->groups);
+  free(rw->slots);
   free(rw->series);
   free(rw->ts);
   free(rw->values);
@@ -193,46 +197,35 @@ static uint64_t hash_labels(const struct vg_label *l, size_t n) {
   return h;
 }
 
-struct sort_ctx {
-  const struct vg_label *labels;
-  const struct vg_journal_record *records;
-};
-
-static int compare_series(const struct rec *a, const struct rec *b,
-                          const struct vg_label *labels) {
-  if (a->hash != b->hash)
-    return a->hash < b->hash ? -1 : 1;
-  if (a->nlabels != b->nlabels)
-    return a->nlabels < b->nlabels ? -1 : 1;
+static bool same_series(const struct rec *a, const struct rec *b,
+                        const struct vg_label *labels) {
+  if (a->hash != b->hash || a->nlabels != b->nlabels)
+    return false;
   for (size_t i = 0; i < a->nlabels; i++) {
     const struct vg_label *x = &labels[a->labels + i];
     const struct vg_label *y = &labels[b->labels + i];
-    int c = strcmp(x->name, y->name);
-    if (!c)
-      c = strcmp(x->value, y->value);
-    if (c)
-      return c;
+    if (strcmp(x->name, y->name) || strcmp(x->value, y->value))
+      return false;
   }
-  return 0;
+  return true;
 }
 
-/* By series, then timestamp, then journal order (so that two samples of
- * one series at one instant keep their order). */
-static int compare_recs(const void *pa, const void *pb, void *arg) {
-  const struct rec *a = pa, *b = pb;
-  const struct sort_ctx *s = arg;
-  int c = compare_series(a, b, s->labels);
-  if (c)
-    return c;
-  int64_t ta = s->records[a->index].ts_ms, tb = s->records[b->index].ts_ms;
-  if (ta != tb)
-    return ta < tb ? -1 : 1;
-  return a->index < b->index ? -1 : a->index > b->index;
-}
-
-static int compare_groups(const void *pa, const void *pb) {
-  const struct group *a = pa, *b = pb;
-  return a->first_index < b->first_index ? -1 : a->first_index > b->first_index;
+/* Puts one series' samples in timestamp order, keeping journal order for
+ * equal timestamps (insertion sort: stable, and a series has one or a few
+ * samples in a batch, nearly always in order already). */
+static void sort_samples(int64_t *ts, double *values, size_t n) {
+  for (size_t i = 1; i < n; i++) {
+    int64_t t = ts[i];
+    double v = values[i];
+    size_t j = i;
+    while (j > 0 && ts[j - 1] > t) {
+      ts[j] = ts[j - 1];
+      values[j] = values[j - 1];
+      j--;
+    }
+    ts[j] = t;
+    values[j] = v;
+  }
 }
 
 /* Builds rw->series for the batch; returns how many series, and counts
@@ -261,24 +254,41 @@ static size_t group_series(struct remote_write *rw,
                                      .index = (uint32_t)i};
     at += k;
   }
-  struct sort_ctx s = {rw->labels, records};
-  qsort_r(rw->recs, nrecs, sizeof *rw->recs, compare_recs, &s);
-
-  size_t ngroups = 0;
+  /* Records of one series are found through a hash table of the groups
+   * (open addressing, at most half full), not a sort: a batch is mostly
+   * one sample per series, and this is linear. */
+  size_t cap = 16;
+  while (cap < 2 * nrecs)
+    cap *= 2;
+  if (cap > rw->slots_cap) {
+    free(rw->slots);
+    rw->slots = vg_malloc(cap * sizeof *rw->slots);
+    rw->slots_cap = cap;
+  }
+  memset(rw->slots, 0, cap * sizeof *rw->slots);
   if (nrecs > rw->groups_cap)
     rw->groups =
         vg_grow(rw->groups, &rw->groups_cap, nrecs, sizeof *rw->groups);
-  struct group *g = NULL;
+  size_t ngroups = 0;
   for (size_t i = 0; i < nrecs; i++) {
-    if (i == 0 || compare_series(&rw->recs[i - 1], &rw->recs[i], rw->labels)) {
-      g = &rw->groups[ngroups++];
-      *g = (struct group){.first_index = rw->recs[i].index, .start = i};
+    struct rec *r = &rw->recs[i];
+    size_t j = r->hash & (cap - 1);
+    uint32_t g = UINT32_MAX;
+    for (; rw->slots[j]; j = (j + 1) & (cap - 1)) {
+      uint32_t cand = rw->slots[j] - 1;
+      if (same_series(&rw->recs[rw->groups[cand].first_rec], r, rw->labels)) {
+        g = cand;
+        break;
+      }
     }
-    g->count++;
-    if (rw->recs[i].index < g->first_index)
-      g->first_index = rw->recs[i].index;
+    if (g == UINT32_MAX) {
+      g = (uint32_t)ngroups++;
+      rw->groups[g] = (struct group){.first_rec = (uint32_t)i};
+      rw->slots[j] = g + 1;
+    }
+    r->group = g;
+    rw->groups[g].count++;
   }
-  qsort(rw->groups, ngroups, sizeof *rw->groups, compare_groups);
 
   if (nrecs > rw->ts_cap)
     rw->ts = vg_grow(rw->ts, &rw->ts_cap, nrecs, sizeof *rw->ts);
@@ -288,22 +298,30 @@ static size_t group_series(struct remote_write *rw,
   if (ngroups > rw->series_cap)
     rw->series =
         vg_grow(rw->series, &rw->series_cap, ngroups, sizeof *rw->series);
-  size_t sample = 0;
+  size_t start = 0;
   for (size_t k = 0; k < ngroups; k++) {
-    const struct group *gr = &rw->groups[k];
-    const struct rec *first = &rw->recs[gr->start];
+    rw->groups[k].start = start;
+    start += rw->groups[k].count;
+    rw->groups[k].count = 0; /* counts again as the samples are placed */
+  }
+  for (size_t i = 0; i < nrecs; i++) {
+    struct group *g = &rw->groups[rw->recs[i].group];
+    const struct vg_journal_record *r = &records[rw->recs[i].index];
+    rw->ts[g->start + g->count] = r->ts_ms;
+    rw->values[g->start + g->count++] = r->value;
+  }
+  for (size_t k = 0; k < ngroups; k++) {
+    const struct group *g = &rw->groups[k];
+    const struct rec *first = &rw->recs[g->first_rec];
+    if (g->count > 1)
+      sort_samples(rw->ts + g->start, rw->values + g->start, g->count);
     rw->series[k] = (struct vg_rw_series){
         .labels = rw->labels + first->labels,
         .nlabels = first->nlabels,
-        .ts_ms = rw->ts + sample,
-        .values = rw->values + sample,
-        .nsamples = gr->count,
+        .ts_ms = rw->ts + g->start,
+        .values = rw->values + g->start,
+        .nsamples = g->count,
     };
-    for (size_t i = gr->start; i < gr->start + gr->count; i++) {
-      const struct vg_journal_record *r = &records[rw->recs[i].index];
-      rw->ts[sample] = r->ts_ms;
-      rw->values[sample++] = r->value;
-    }
   }
   return ngroups;
 }

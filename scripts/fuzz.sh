@@ -17,7 +17,12 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
   case $name in
     fuzz_conf) cp examples/*.json tests/data/config/*/*.json "$corpus"/ 2>/dev/null || true ;;
     fuzz_csv) cp tests/data/*.csv tests/data/messy/*.csv tests/data/messy/*.tsv "$corpus"/ ;;
-    fuzz_lineproto) cp tests/data/*.influx "$corpus"/ ;;
+    fuzz_lineproto)
+      cp tests/data/*.influx tests/data/intake/valid/*.lp \
+        tests/data/intake/malformed/*.lp "$corpus"/ ;;
+    fuzz_pushjson)
+      cp tests/data/intake/valid/*.json tests/data/intake/malformed/*.json \
+        "$corpus"/ ;;
     fuzz_promtext) cp tests/data/promtext/* "$corpus"/ ;;
     fuzz_mapping)
       for f in tests/data/*.csv tests/data/messy/*.csv; do

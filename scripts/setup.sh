@@ -3,15 +3,23 @@
 # this machine lacks.  Idempotent: when everything is present it only runs
 # dpkg-query and returns at once.  Services that Debian's packages would start
 # on their own (prometheus, influxdb, ...) are kept from starting: the tests
-# start their own instances on free loopback ports.
+# start their own instances on free loopback ports.  chromium renders the
+# status page in tests/integration/test_status_page.py; the font gives its
+# screenshots the Chinese names of villages rather than empty boxes.
 set -eu
 
+# systemd for systemd-analyze (the unit's checks; nothing starts it in a
+# container), file for cpack's dpkg-shlibdeps, man-db and mandoc for the
+# man pages' checks.  collectd-core is the pull benchmark's peer; its
+# curl_json plugin needs libyajl2, which Debian only recommends.
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
   libsnappy-dev
   python3 curl ca-certificates valgrind clang-format
   prometheus prometheus-pushgateway influxdb influxdb-client
-  victoria-metrics collectd-core libyajl2"
+  victoria-metrics
+  chromium fonts-wqy-microhei systemd file man-db mandoc
+  collectd-core libyajl2"
 
 missing=""
 for p in $packages; do

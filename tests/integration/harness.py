@@ -59,6 +59,17 @@ def http_get(port, path, headers=None, timeout=10):
         conn.close()
 
 
+def http_post(port, path, body, headers=None, timeout=10):
+    """(status, {lowercase header: value}, body) of a POST."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout * SLOW)
+    try:
+        conn.request("POST", path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
 def stop_process(proc, log):
     """SIGTERM, then SIGKILL after 30 s; by the process's own PID."""
     if proc and proc.poll() is None:
@@ -201,25 +212,32 @@ class Prometheus:
     """A real Prometheus (Debian's package) scraping the given targets."""
 
     def __init__(self, workdir, targets, scrape_interval="1s", extra_yaml="",
-                 extra_args=()):
+                 extra_args=(), evaluation_interval=None):
         self.workdir = workdir
         self.port = free_port()
         cfg = os.path.join(workdir, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: %s\n  scrape_timeout: 1s\n"
                     % scrape_interval)
+            if evaluation_interval:
+                f.write("  evaluation_interval: %s\n" % evaluation_interval)
             if targets:
                 f.write("scrape_configs:\n  - job_name: villagemetrics\n"
                         "    static_configs:\n      - targets: [%s]\n"
                         % ", ".join("'127.0.0.1:%d'" % t for t in targets))
             f.write(extra_yaml)
-        self.log = open(os.path.join(workdir, "prometheus.log"), "ab")
-        self.proc = subprocess.Popen(
-            ["prometheus", "--config.file=" + cfg,
-             "--storage.tsdb.path=" + os.path.join(workdir, "tsdb"),
-             "--web.listen-address=127.0.0.1:%d" % self.port,
-             "--web.enable-lifecycle"] + list(extra_args),
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.args = ["prometheus", "--config.file=" + cfg,
+                     "--storage.tsdb.path=" + os.path.join(workdir, "tsdb"),
+                     "--web.listen-address=127.0.0.1:%d" % self.port,
+                     "--web.enable-lifecycle"] + list(extra_args)
+        self.start()
+
+    def start(self):
+        """Starts (again, after stop: same port, same data)."""
+        self.log = open(os.path.join(self.workdir, "prometheus.log"), "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.log,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
         wait_for("prometheus ready",
                  lambda: self.proc.poll() is None and
                  http_get(self.port, "/-/ready")[0] == 200, timeout=60)

@@ -242,6 +242,34 @@ class TestExamples(DaemonTest):
         self.assertEqual(find(m, "village_latitude_degrees", **v), 27.35331)
         self.assertEqual(find(m, "village_income_per_capita_yuan", village="Chuanyan"), 6815)
 
+    def test_village_box_forwards_to_the_township(self):
+        token = os.path.join(self.tmp, "token")
+        with open(token, "w") as f:
+            f.write("s3cret")
+        town = os.path.join(self.tmp, "town")
+        os.makedirs(town)
+        township = Daemon(os.path.join(EXAMPLES, "township.json"), town, env={
+            "VG_TOKEN_FILE": token,
+            # No sinks here: what it takes waits in its journal.
+            "VG_PROMETHEUS_URL": "http://127.0.0.1:1/api/v1/write",
+            "VG_INFLUXDB_URL": "http://127.0.0.1:1"})
+        self.daemons.append(township)
+        township.start()
+        shutil.copytree(os.path.join(EXAMPLES, "data"), os.path.join(self.tmp, "data"))
+        self.daemon(os.path.join(EXAMPLES, "village-box.json"), env={
+            "VG_TOKEN_FILE": token,
+            "VG_TOWNSHIP_URL": "http://127.0.0.1:%d/api/v1/write" % township.port}).start()
+        tank = dict(county="Shiqian", town="Wude", village="Taoziyuan", tank="No. 1")
+        key = ("water_tank_level_ratio", frozenset(dict(tank, city="Tongren").items()))
+        # The file's last reading of the tank, the newest to arrive.
+        wait_for("sensors at the township",
+                 lambda: township.metrics().get(key) == 0.275)
+        m = township.metrics()
+        self.assertEqual(find(m, "village_population", village="Taoziyuan",
+                              city="Tongren"), 3987)
+        self.assertEqual(find(m, "villagemetrics_rejected_values_total",
+                              collector="villages", reason="parse_error"), 0)
+
     def test_clean_csv_with_dates(self):
         d = self.example("villages-csv.json")
         self.assertEqual(find(d.metrics(), "village_land_transferred_mu", village="Chayuan"), 382)
@@ -355,9 +383,15 @@ class TestLifecycle(DaemonTest):
         self.assertEqual((c["name"], c["type"], c["state"], c["last_error"]),
                          ("villages", "file", "ok", None))
         self.assertEqual(c["samples_total"], 540)
+        self.assertIsNone(st["journal"])  # no push exporter
+        self.assertEqual([(e["name"], e["kind"], e["state"]) for e in st["exporters"]],
+                         [("prometheus", "pull", "serving")])
         status, h, page = http_get(d.port, "/")
         self.assertEqual(status, 200)
-        self.assertIn(b"<td>villages<td class=ok>ok", page)
+        self.assertEqual(h["content-type"], "text/html; charset=utf-8")
+        self.assertIn(b'<td class=title data-label=Collector><b>villages</b> <small>file'
+                      b'</small></td><td data-label="State"><span class="badge ok">ok</span>',
+                      page)
         self.assertEqual(http_get(d.port, "/nope")[0], 404)
 
 

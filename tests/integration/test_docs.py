@@ -3,6 +3,7 @@ every self-metric the daemon serves is documented."""
 
 import os
 import re
+import shutil
 import subprocess
 import unittest
 
@@ -60,6 +61,37 @@ class TestDocs(unittest.TestCase):
         self.assertTrue(names)
         missing = sorted(n for n in names if "`%s`" % n not in doc)
         self.assertEqual(missing, [], "self-metrics missing from docs/metrics.md")
+
+
+MAN_PAGES = [os.path.join(ROOT, "docs", "man", p)
+             for p in ("villagemetricsd.8", "villagemetrics.json.5")]
+
+
+class TestManPages(unittest.TestCase):
+    def test_groff_renders_without_warnings(self):
+        # Without -k (preconv) groff also flags any byte outside ASCII,
+        # which not every man(1) on every system would render.
+        for page in MAN_PAGES:
+            r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page],
+                               capture_output=True, text=True,
+                               env=dict(os.environ, LC_ALL="C.UTF-8"))
+            self.assertEqual((r.returncode, r.stderr), (0, ""), page)
+
+    @unittest.skipUnless(shutil.which("mandoc"), "mandoc is not installed")
+    def test_mandoc_lint_is_clean(self):
+        r = subprocess.run(["mandoc", "-Tlint", "-W", "all"] + MAN_PAGES,
+                           capture_output=True, text=True)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+    def test_every_option_of_help_is_in_the_page(self):
+        options = re.findall(r"--([a-z][a-z-]+)", run("--help"))
+        self.assertIn("check-config", options)
+        with open(MAN_PAGES[0], encoding="utf-8") as f:
+            page = f.read()
+        missing = [o for o in options
+                   if "\\-\\-" + o.replace("-", "\\-") not in page]
+        self.assertEqual(missing, [],
+                         "options of --help missing from villagemetricsd.8")
 
 
 if __name__ == "__main__":

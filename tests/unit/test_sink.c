@@ -3,6 +3,10 @@
 #include "daemon/batch.h"
 #include "daemon/log.h"
 #include "daemon/sink.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include "tests/vgtest.h"
 
 static char logged[8192];
@@ -235,7 +239,187 @@ VG_TEST(batch_overflow_is_reported) {
   vg_batch_free(b);
 }
 
+VG_TEST(update_rounds_remove_nothing) {
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "push"};
+  struct vg_label a[] = {{"village", "A"}}, b[] = {{"village", "B"}};
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", a, 1, 10, 0, &w);
+  vg_sink_end(sink);
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", b, 1, 20, 0, &w);
+  ASSERT_INT_EQ(vg_sink_end(sink), 0);
+  struct vg_label qa[] = {
+      {"city", "Tongren"}, {"county", "Default"}, {"village", "A"}};
+  ASSERT_DBL_EQ(get(st, "village_population", qa, 3), 10);
+  /* A full round still removes what it did not report. */
+  vg_sink_begin(sink, "push");
+  e->sample(e->arg, "village_population", b, 1, 21, 0, &w);
+  ASSERT_INT_EQ(vg_sink_end(sink), 1);
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
+VG_TEST(new_series_past_max_series_are_refused) {
+  vg_log_set_output(capture, NULL);
+  struct vg_store *st = vg_store_new();
+  struct vg_sink_options o = {.collector = "push", .max_series = 2};
+  struct vg_sink *sink = vg_sink_new(st, &o);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "POST /write", .line = 3, .column = 1};
+  struct vg_label a[] = {{"village", "A"}}, b[] = {{"village", "B"}},
+                  c[] = {{"village", "C"}};
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", a, 1, 10, 0, &w);
+  e->sample(e->arg, "village_population", b, 1, 20, 0, &w);
+  e->sample(e->arg, "village_population", c, 1, 30, 0, &w);
+  e->sample(e->arg, "another_metric", a, 1, 1, 0, &w);
+  /* Known series still take new values at the cap. */
+  e->sample(e->arg, "village_population", a, 1, 11, 0, &w);
+  vg_sink_end(sink);
+  ASSERT_DBL_EQ(get(st, "village_population", a, 1), 11);
+  double v;
+  ASSERT(vg_store_get(st, "village_population", c, 1, &v) < 0);
+  ASSERT_INT_EQ(vg_sink_stats(sink)->rejected[VG_REJECT_SERIES_LIMIT], 2);
+  struct vg_store_stats ss;
+  vg_store_stats(st, &ss);
+  ASSERT_INT_EQ(ss.series, 2);
+  ASSERT_INT_EQ(ss.families, 1); /* nothing made for a refused name */
+  vg_sink_free(sink);
+  vg_store_free(st);
+  vg_log_set_output(NULL, NULL);
+}
+
+struct acked {
+  int calls, status;
+};
+
+static void on_acked(void *arg, int status) {
+  struct acked *a = arg;
+  a->calls++;
+  a->status = status;
+}
+
+static void journal_closed(void *arg) {
+  *(bool *)arg = true;
+}
+
+/* A sink that acknowledges, on a journal in a temporary folder. */
+struct acking {
+  uv_loop_t loop;
+  char dir[32];
+  struct vg_journal *journal;
+  struct vg_store *store;
+  struct vg_sink *sink;
+};
+
+static void acking_up(struct acking *k) {
+  ASSERT(uv_loop_init(&k->loop) == 0);
+  snprintf(k->dir, sizeof k->dir, "/tmp/vg-sink-XXXXXX");
+  ASSERT(mkdtemp(k->dir));
+  struct vg_journal_options jo = {.dir = k->dir, .commit_window_ms = 1};
+  char error[256];
+  ASSERT_INT_EQ(
+      vg_journal_open(&k->loop, &jo, &k->journal, error, sizeof error), 0);
+  k->store = vg_store_new();
+  struct vg_sink_options o = {
+      .collector = "push", .journal = k->journal, .acknowledge = true};
+  k->sink = vg_sink_new(k->store, &o);
+}
+
+/* After the journal is closed and the sink freed. */
+static void acking_down(struct acking *k) {
+  vg_store_free(k->store);
+  ASSERT(uv_loop_close(&k->loop) == 0);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", k->dir);
+  ASSERT(system(cmd) == 0);
+}
+
+VG_TEST(sync_answers_once_the_journal_has_the_samples) {
+  struct acking k;
+  acking_up(&k);
+  uv_loop_t *loop = &k.loop;
+  struct vg_journal *j = k.journal;
+  struct vg_sink *sink = k.sink;
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "push"};
+  struct vg_label a[] = {{"village", "A"}};
+
+  /* Nothing accepted: answered at once. */
+  struct acked none = {0};
+  vg_sink_sync(sink, on_acked, &none);
+  ASSERT_INT_EQ(none.calls, 1);
+  ASSERT_INT_EQ(none.status, 0);
+
+  struct acked first = {0};
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", a, 1, 10, 1000, &w);
+  e->sample(e->arg, "village_population", a, 1, 11, 2000, &w);
+  vg_sink_end(sink);
+  vg_sink_sync(sink, on_acked, &first);
+  ASSERT_INT_EQ(first.calls, 0); /* not before the commit */
+  while (!first.calls)
+    uv_run(loop, UV_RUN_ONCE);
+  ASSERT_INT_EQ(first.status, 0);
+  struct vg_journal_stats js;
+  vg_journal_stats(j, &js);
+  ASSERT_INT_EQ(js.appended_records, 2);
+  ASSERT(js.fsyncs >= 1);
+
+  /* A sample the journal refuses makes the whole group fail: after close,
+   * appends are refused with -ESHUTDOWN. */
+  bool closed = false;
+  vg_journal_close(j, journal_closed, &closed);
+  struct acked refused = {0};
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", a, 1, 12, 3000, &w);
+  vg_sink_end(sink);
+  vg_sink_sync(sink, on_acked, &refused);
+  ASSERT_INT_EQ(refused.calls, 1);
+  ASSERT_INT_EQ(refused.status, -ESHUTDOWN);
+  ASSERT_INT_EQ(vg_sink_stats(sink)->journal_refused, 1);
+  while (!closed)
+    uv_run(loop, UV_RUN_ONCE);
+  vg_sink_free(sink);
+  acking_down(&k);
+}
+
+VG_TEST(a_sink_freed_before_the_commit_loses_no_answer) {
+  struct acking k;
+  acking_up(&k);
+  uv_loop_t *loop = &k.loop;
+  struct vg_journal *j = k.journal;
+  struct vg_sink *sink = k.sink;
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "push"};
+  struct vg_label a[] = {{"village", "A"}};
+  struct acked synced = {0};
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", a, 1, 10, 1000, &w);
+  vg_sink_end(sink);
+  vg_sink_sync(sink, on_acked, &synced);
+  /* And one more append nobody syncs: freed with the sink's group. */
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", a, 1, 11, 2000, &w);
+  vg_sink_end(sink);
+  vg_sink_free(sink);
+  bool closed = false;
+  vg_journal_close(j, journal_closed, &closed);
+  while (!closed)
+    uv_run(loop, UV_RUN_ONCE);
+  ASSERT_INT_EQ(synced.calls, 1);
+  ASSERT_INT_EQ(synced.status, 0);
+  acking_down(&k);
+}
+
 VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
              VG_T(rejections_are_counted_located_and_listed),
              VG_T(batch_replays_exactly), VG_T(batch_replays_json_locations),
-             VG_T(batch_overflow_is_reported))
+             VG_T(batch_overflow_is_reported),
+             VG_T(update_rounds_remove_nothing),
+             VG_T(new_series_past_max_series_are_refused),
+             VG_T(sync_answers_once_the_journal_has_the_samples),
+             VG_T(a_sink_freed_before_the_commit_loses_no_answer))

@@ -1,0 +1,18 @@
+#!/bin/sh
+# bench/run-intake.sh - the push-intake benchmark in one command.
+#
+# Builds villagemetricsd and the parser bench (bench/lp_parse_bench.c,
+# Release) into build-bench/ when missing or out of date, then runs
+# bench/intake.py (line protocol over HTTP into villagemetricsd, vmagent and
+# VictoriaMetrics, and the parser alone), e.g.
+#   bench/run-intake.sh              # 1M series, 10M lines
+#   bench/run-intake.sh --quick      # 100k series, 1M lines: about 2 minutes
+#   bench/run-intake.sh --quick --profile   # (a) alone under perf
+# The table goes to stdout and to bench/results/.  Must not: build into any
+# other build directory, or run more than two compile jobs.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/bench/build.sh" villagemetricsd lp_parse_bench
+BENCH_COMMAND="bench/run-intake.sh${*:+ $*}"
+export BENCH_COMMAND
+exec /usr/bin/python3 "$root/bench/intake.py" "$@"

@@ -1,0 +1,229 @@
+/* Unit tests: the status page rendered from status documents written by
+ * hand (the daemon's own are checked in a browser by
+ * tests/integration/test_status_page.py). */
+#include "daemon/status_page.h"
+#include "tests/vgtest.h"
+
+#include <errno.h>
+
+/* The page of a document; the caller frees it. */
+static char *render(const char *json) {
+  cJSON *doc = cJSON_Parse(json);
+  ASSERT(doc);
+  struct vg_buf b;
+  vg_buf_init(&b, 1 << 20);
+  ASSERT_INT_EQ(vg_status_page_render(doc, &b), 0);
+  cJSON_Delete(doc);
+  size_t len;
+  return vg_buf_take(&b, &len);
+}
+
+static size_t occurrences(const char *haystack, const char *needle) {
+  size_t n = 0;
+  for (const char *p = haystack; (p = strstr(p, needle)); p++)
+    n++;
+  return n;
+}
+
+/* A daemon with one working collector that rejected two values, one that
+ * fails, a pull and a push exporter, and a journal. */
+static const char *const DOC =
+    "{\"version\": \"0.1.0\", \"hostname\": \"tongren-1\","
+    " \"now\": \"2024-05-01T08:00:00Z\", \"started\": \"2024-05-01T06:00:00Z\","
+    " \"ready\": true,"
+    " \"config\": {\"path\": \"/etc/villagemetrics/villagemetrics.json\","
+    "   \"last_reload\": null, \"last_reload_error\": null},"
+    " \"store\": {\"series\": 1234567},"
+    " \"collectors\": ["
+    "  {\"name\": \"villages\", \"type\": \"file\", \"state\": \"ok\","
+    "   \"runs\": 3, \"errors\": 0, \"last_run\": \"2024-05-01T07:59:48Z\","
+    "   \"last_success\": \"2024-05-01T07:59:48Z\","
+    "   \"last_duration_seconds\": 0.0017, \"interval_seconds\": 30,"
+    "   \"last_error\": null, \"samples_total\": 540,"
+    "   \"rejected\": {\"not_a_number\": 1, \"out_of_range\": 1},"
+    "   \"recent_rejections\": ["
+    "    {\"time\": \"2024-05-01T07:10:00Z\", \"reason\": \"not_a_number\","
+    "     \"where\": \"/srv/a.csv:2:4 (population)\","
+    "     \"detail\": \"\\\"3,8x5\\\" is not a number\"},"
+    "    {\"time\": \"2024-05-01T07:50:00Z\", \"reason\": \"out_of_range\","
+    "     \"where\": \"/srv/a.csv:3:5 (ratio)\", \"detail\": \"1.3 > 1\"}]},"
+    "  {\"name\": \"sensors\", \"type\": \"file\", \"state\": \"failing\","
+    "   \"runs\": 4, \"errors\": 4, \"last_run\": \"2024-05-01T07:58:25Z\","
+    "   \"last_success\": null, \"last_duration_seconds\": 0.25,"
+    "   \"interval_seconds\": 240, \"last_error\": \"cannot read folder\","
+    "   \"samples_total\": 0, \"rejected\": {\"not_a_number\": 0},"
+    "   \"recent_rejections\": ["
+    "    {\"time\": \"2024-05-01T07:30:00Z\", \"reason\": \"bad_label\","
+    "     \"where\": \"/srv/s.csv:9:1 (village)\", \"detail\": \"empty\"}]}],"
+    " \"exporters\": ["
+    "  {\"name\": \"prometheus\", \"type\": \"prometheus\", \"kind\": \"pull\","
+    "   \"state\": \"serving\"},"
+    "  {\"name\": \"city-vm\", \"type\": \"remote_write\", \"kind\": \"push\","
+    "   \"state\": \"backing off\", \"sent_samples\": 0,"
+    "   \"retried_samples\": 480, \"dropped_samples\": {\"too_old\": 3},"
+    "   \"journal_dropped_samples\": 0, \"lag_samples\": 60,"
+    "   \"lag_seconds\": 95, \"last_success\": null, \"backoff_seconds\": 0.8,"
+    "   \"last_error\": \"Couldn't connect to server\"}],"
+    " \"journal\": {\"bytes\": 5632, \"max_bytes\": 1073741824,"
+    "   \"segments\": 1, \"appended_samples\": 60, \"failed_samples\": 0,"
+    "   \"corrupt_samples\": 0, \"fsyncs\": 4, \"fsync_seconds_total\": 0.01,"
+    "   \"last_fsync_seconds\": 0.0021}}";
+
+VG_TEST(frame_and_title) {
+  char *page = render(DOC);
+  ASSERT(strncmp(page, "<!doctype html>", 15) == 0);
+  ASSERT(strcmp(page + strlen(page) - 8, "</html>\n") == 0);
+  ASSERT(!strstr(page, "<!--@"));
+  /* A failing collector and an exporter backing off. */
+  ASSERT_CONTAINS(page, "<title>(2) villagemetricsd on tongren-1</title>");
+  ASSERT_CONTAINS(page, "<main id=\"status\"><p class=meta>0.1.0 on "
+                        "<b>tongren-1</b> &middot; started <time "
+                        "datetime=\"2024-05-01T06:00:00Z\" title=\"2024-05-01 "
+                        "06:00:00 UTC\">2&nbsp;h ago</time> "
+                        "&middot; 1,234,567 series &middot; as of 2024-05-01 "
+                        "08:00:00 UTC</p>");
+  ASSERT(!strstr(page, "Not ready yet"));
+  free(page);
+}
+
+VG_TEST(collectors_with_their_last_problem) {
+  char *page = render(DOC);
+  ASSERT_CONTAINS(page, "<a class=\"tile bad\" href=\"#collectors\"><span>"
+                        "Collectors</span><b>1 failing</b><small>of 2"
+                        "</small></a>");
+  ASSERT_CONTAINS(page, "<td data-label=\"Last run\"><time "
+                        "datetime=\"2024-05-01T07:59:48Z\" title=\"2024-05-01 "
+                        "07:59:48 UTC\">12&nbsp;s ago</time><br><small>took "
+                        "1.7&nbsp;ms, every 30&nbsp;s</small></td>");
+  /* A working collector shows its latest rejected value, with where. */
+  ASSERT_CONTAINS(page, "<small>latest rejected value:</small><br><code>"
+                        "/srv/a.csv:3:5 (ratio)</code> 1.3 &gt; 1</td>");
+  ASSERT_CONTAINS(page, "<td data-label=\"Rejected\" class=\"num\"><a "
+                        "href=\"#rejected\">2</a></td>");
+  /* A failing one its error, and the interval it backs off to. */
+  ASSERT_CONTAINS(page, "<span class=\"badge bad\">failing</span>");
+  ASSERT_CONTAINS(page, "1&nbsp;min 35&nbsp;s ago</time><br><small>took "
+                        "250&nbsp;ms, retry every 4&nbsp;min</small>");
+  ASSERT_CONTAINS(page, "4<br><small class=err>4 failed</small>");
+  ASSERT_CONTAINS(page, "<td data-label=\"Last error\" class=\"what\"><span "
+                        "class=err>cannot read folder</span></td>");
+  free(page);
+}
+
+VG_TEST(exporters_lag_and_errors) {
+  char *page = render(DOC);
+  ASSERT_CONTAINS(page, "<span class=\"badge ok\">serving</span></td><td "
+                        "data-label=\"Behind\" class=\"none\">");
+  ASSERT_CONTAINS(page, "<span class=\"badge bad\">backing off</span>");
+  ASSERT_CONTAINS(page, "<td data-label=\"Behind\" class=\"num\">60&nbsp;"
+                        "samples<br><small>oldest 1&nbsp;min 35&nbsp;s old"
+                        "</small></td><td data-label=\"Last success\">never");
+  ASSERT_CONTAINS(page, "0 sent<br><small>480 retries</small><br><small "
+                        "class=err>3 dropped: too_old</small></td>");
+  ASSERT_CONTAINS(page,
+                  "<td data-label=\"Next try\">within&nbsp;800&nbsp;ms</td>");
+  ASSERT_CONTAINS(page, "class=err>Couldn&#39;t connect to server</span>");
+  ASSERT_CONTAINS(page, "<b>1 failing</b><small>of 2; 60 samples waiting");
+  free(page);
+}
+
+VG_TEST(journal_fill_and_fsync) {
+  char *page = render(DOC);
+  ASSERT_CONTAINS(page, "<span>Journal</span><b>under 0.1&nbsp;% full</b>"
+                        "<small>5.5&nbsp;KiB of 1&nbsp;GiB</small>");
+  ASSERT_CONTAINS(page, "<dd>5.5&nbsp;KiB of 1&nbsp;GiB (under 0.1&nbsp;%)"
+                        "<div class=\"bar ok\"><i style=\"width:0.0%\">");
+  ASSERT_CONTAINS(page, "<dt>fsync</dt><dd>last took 2.1&nbsp;ms, "
+                        "2.5&nbsp;ms on average over 4</dd>");
+  free(page);
+
+  /* Nearly full: the tile and the bar turn red; never rounded up to 100. */
+  page = render("{\"now\": \"2024-05-01T08:00:00Z\", \"journal\": "
+                "{\"bytes\": 1046478848, \"max_bytes\": 1048576000}}");
+  ASSERT_CONTAINS(page, "<a class=\"tile bad\" href=\"#journal\"><span>"
+                        "Journal</span><b>99&nbsp;% full</b><small>998&nbsp;"
+                        "MiB of 1000&nbsp;MiB</small>");
+  ASSERT_CONTAINS(page, "<div class=\"bar bad\"><i style=\"width:99.8%\">");
+  ASSERT_CONTAINS(page, "<title>(1) villagemetricsd</title>");
+  free(page);
+}
+
+VG_TEST(rejections_by_reason_and_newest_first) {
+  char *page = render(DOC);
+  ASSERT_CONTAINS(page, "<tr><td class=title data-label=Reason><code>"
+                        "not_a_number</code></td><td data-label=\"Count\" "
+                        "class=\"num\">1</td><td data-label=\"Collectors\">"
+                        "villages <small>(1)</small></td><td "
+                        "data-label=\"Meaning\">a cell that should hold a "
+                        "number does not</td></tr>");
+  /* Reasons nobody hit are left out. */
+  ASSERT(!strstr(page, "<code>not_finite</code>"));
+  /* Across collectors, by time. */
+  const char *a = strstr(page, "<code>/srv/a.csv:3:5 (ratio)</code></td>");
+  const char *s = strstr(page, "<code>/srv/s.csv:9:1 (village)</code></td>");
+  const char *b = strstr(page, "<code>/srv/a.csv:2:4 (population)</code></td>");
+  ASSERT(a && s && b && a < s && s < b);
+  ASSERT_CONTAINS(page, "<td data-label=\"What\" class=\"what\">&quot;3,8x5"
+                        "&quot; is not a number</td>");
+  free(page);
+}
+
+/* Names, paths, cells and servers' answers come from outside. */
+VG_TEST(every_string_is_escaped) {
+#define EVIL "<x a=\\\"1\\\" b='2'>&amp;"
+#define SAFE "&lt;x a=&quot;1&quot; b=&#39;2&#39;&gt;&amp;amp;"
+  char *page = render(
+      "{\"version\": \"" EVIL "\", \"hostname\": \"" EVIL "\","
+      " \"now\": \"2024-05-01T08:00:00Z\", \"ready\": false,"
+      " \"config\": {\"path\": \"" EVIL "\", \"last_reload\": null,"
+      "  \"last_reload_error\": \"" EVIL "\"},"
+      " \"collectors\": [{\"name\": \"" EVIL "\", \"type\": \"" EVIL "\","
+      "  \"state\": \"" EVIL "\", \"last_run\": \"" EVIL "\","
+      "  \"last_error\": \"" EVIL "\", \"rejected\": {\"bad_label\": 1},"
+      "  \"recent_rejections\": [{\"time\": \"" EVIL "\","
+      "   \"reason\": \"" EVIL "\", \"where\": \"" EVIL "\","
+      "   \"detail\": \"" EVIL "\"}]}],"
+      " \"exporters\": [{\"name\": \"" EVIL "\", \"type\": \"" EVIL "\","
+      "  \"kind\": \"push\", \"state\": \"" EVIL "\", \"lag_samples\": 1,"
+      "  \"dropped_samples\": {\"" EVIL "\": 1},"
+      "  \"last_error\": \"" EVIL "\"}]}");
+  ASSERT(!strstr(page, "<x"));
+  /* hostname twice, version, path, reload error twice, collector name,
+   * type, state, error, the rejection's reason, where, detail and the
+   * collector's name in the two rejection tables, exporter name, type,
+   * state, dropped reason, error. */
+  ASSERT_INT_EQ(occurrences(page, SAFE), 20);
+  ASSERT_CONTAINS(page, "Not ready yet");
+  ASSERT_CONTAINS(page, "<p class=\"banner bad\"><b>The last reload was "
+                        "refused</b>");
+#undef EVIL
+#undef SAFE
+  free(page);
+}
+
+VG_TEST(an_empty_document_renders) {
+  char *page = render("{}");
+  ASSERT_CONTAINS(page, "<title>villagemetricsd</title>");
+  ASSERT_CONTAINS(page, "No collector is configured.");
+  ASSERT_CONTAINS(page, "No exporter is configured.");
+  ASSERT_CONTAINS(page, "<p class=empty>Not used: samples are journaled");
+  ASSERT_CONTAINS(page, "No value has been rejected since the daemon started.");
+  ASSERT_CONTAINS(page, "<dt>Last reload</dt><dd>none since start</dd>");
+  free(page);
+}
+
+VG_TEST(the_cap_is_kept) {
+  cJSON *doc = cJSON_Parse(DOC);
+  struct vg_buf b;
+  vg_buf_init(&b, 4096);
+  ASSERT_INT_EQ(vg_status_page_render(doc, &b), -ENOSPC);
+  ASSERT(b.len <= 4096);
+  vg_buf_free(&b);
+  cJSON_Delete(doc);
+}
+
+VG_TEST_MAIN(VG_T(frame_and_title), VG_T(collectors_with_their_last_problem),
+             VG_T(exporters_lag_and_errors), VG_T(journal_fill_and_fsync),
+             VG_T(rejections_by_reason_and_newest_first),
+             VG_T(every_string_is_escaped), VG_T(an_empty_document_renders),
+             VG_T(the_cap_is_kept))
