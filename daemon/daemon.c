@@ -561,6 +561,9 @@ static uint64_t first_run_phase(const struct vg_collector_instance *inst) {
 
 static void start_collectors(struct vg_generation *gen) {
   struct vg_daemon *d = gen->daemon;
+  /* The loop's clock stood still while the configuration was read and
+   * checked (a second for a thousand sources): phases count from now. */
+  uv_update_time(d->loop);
   gen->first_round_pending = gen->ncollectors;
   if (gen->ncollectors == 0)
     generation_ran(gen);

@@ -167,6 +167,9 @@ class Fixture:
                 h.end_headers()
                 return
             send(h, 200, self.etag_body, headers=[("ETag", '"r1"')])
+        elif path == "/named":
+            send(h, 200, json.dumps({"items": [{"v": q.get("s", "?"),
+                                                "n": 1}]}).encode())
         elif path == "/flaky":
             with self.lock:
                 failing = self.fail_first > 0
@@ -477,6 +480,36 @@ class TestFailures(HttpTest):
         self.assertEqual(find(m, "village_population", village="Dashuzui"), 4321)
         self.assertEqual(find(m, "villagemetrics_collector_last_round_samples",
                               collector="raised"), 1)
+
+
+class TestSchedule(HttpTest):
+    def test_sources_poll_spread_each_at_a_steady_pace(self):
+        # 20 sources, interval 2 s, spread 2 s: the first polls fall at
+        # offsets hashed from the names, all within 2 s of the start, not
+        # together; after that each source polls every 2 s.
+        names = ["spread%02d" % i for i in range(20)]
+        d = self.daemon([source(n, self.api.base + "/named?s=" + n,
+                                interval="2s", spread="2s", **SIMPLE)
+                         for n in names])
+        wait_for("4 polls of each source", lambda: all(
+            len([r for r in self.api.seen("/named") if r[1].get("s") == n]) >= 4
+            for n in names), timeout=30)
+        by = {n: [r[3] for r in self.api.seen("/named") if r[1].get("s") == n]
+              for n in names}
+        firsts = sorted(ts[0] for ts in by.values())
+        self.assertLess(firsts[-1] - firsts[0], 2.2)
+        self.assertGreater(firsts[-1] - firsts[0], 1.0)
+        # Spread over the 2 s: the first polls of these names fall in 8 of
+        # the ten 200 ms slots after the first (their hashes' offsets).
+        slots = {int((t - firsts[0]) / 0.2) for t in firsts}
+        self.assertGreaterEqual(len(slots), 6, sorted(slots))
+        for n, ts in by.items():
+            for a, b in zip(ts, ts[1:4]):
+                self.assertAlmostEqual(b - a, 2.0, delta=0.25 * SLOW, msg=n)
+        m = d.metrics()
+        self.assertEqual(find(m, "village_population", village="spread07"), 1)
+        self.assertEqual(find(m, "villagemetrics_collector_errors_total",
+                              collector="spread07"), 0)
 
 
 class TestTransport(HttpTest):
