@@ -164,44 +164,50 @@ static void count(struct listen *l, enum endpoint ep, unsigned status) {
   l->stats.endpoint[ep].requests[c]++;
 }
 
-/* JSON for /api/v1/push, InfluxDB's {"error": ...} for line protocol,
- * plain text for remote write (Prometheus logs the body as it is). */
-static void answer(struct job *job, unsigned status, uint64_t accepted,
-                   uint64_t rejected, const char *error) {
-  struct vg_buf body;
-  vg_buf_init(&body, 8192);
-  const char *type = "application/json";
-  if (job->ep == EP_JSON) {
-    cJSON *o = cJSON_CreateObject();
+/* The body of an answer: counts in JSON for /api/v1/push, InfluxDB's
+ * {"error": ...} for line protocol, plain text for remote write
+ * (Prometheus logs the body as it is); NULL when there is nothing to say. */
+static char *answer_body(enum endpoint ep, uint64_t accepted, uint64_t rejected,
+                         const char *error, const char **type) {
+  if (ep == EP_REMOTE_WRITE) {
+    *type = "text/plain; charset=utf-8";
+    return error ? vg_asprintf("%s\n", error) : NULL;
+  }
+  if (ep != EP_JSON && !error)
+    return NULL;
+  cJSON *o = cJSON_CreateObject();
+  if (ep == EP_JSON) {
     cJSON_AddNumberToObject(o, "accepted", (double)accepted);
     cJSON_AddNumberToObject(o, "rejected", (double)rejected);
-    if (error)
-      cJSON_AddStringToObject(o, "error", error);
-    char *text = cJSON_PrintUnformatted(o);
-    vg_buf_puts(&body, text);
-    vg_buf_putc(&body, '\n');
-    cJSON_free(text);
-    cJSON_Delete(o);
-    if (status == 204)
-      status = 200;
-  } else if (error && job->ep == EP_REMOTE_WRITE) {
-    type = "text/plain; charset=utf-8";
-    vg_buf_printf(&body, "%s\n", error);
-  } else if (error) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", error);
-    char *text = cJSON_PrintUnformatted(o);
-    vg_buf_puts(&body, text);
-    vg_buf_putc(&body, '\n');
-    cJSON_free(text);
-    cJSON_Delete(o);
   }
+  if (error)
+    cJSON_AddStringToObject(o, "error", error);
+  char *json = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  char *body = vg_asprintf("%s\n", json);
+  cJSON_free(json);
+  *type = "application/json";
+  return body;
+}
+
+/* Every answer of the endpoints goes out here: counted, and with
+ * Retry-After when the sender should try again. */
+static void reply(struct listen *l, enum endpoint ep,
+                  struct vg_http_request *req, unsigned status,
+                  uint64_t accepted, uint64_t rejected, const char *error) {
+  if (ep == EP_JSON && status == 204)
+    status = 200; /* with the counts */
   if (status == 503)
-    vg_http_add_header(job->req, "Retry-After", RETRY_AFTER_S);
-  count(job->l, job->ep, status);
-  size_t len;
-  char *text = vg_buf_take(&body, &len);
-  vg_http_respond(job->req, status, len ? type : NULL, text, len);
+    vg_http_add_header(req, "Retry-After", RETRY_AFTER_S);
+  count(l, ep, status);
+  const char *type = NULL;
+  char *body = answer_body(ep, accepted, rejected, error, &type);
+  vg_http_respond(req, status, type, body, body ? strlen(body) : 0);
+}
+
+static void answer(struct job *job, unsigned status, uint64_t accepted,
+                   uint64_t rejected, const char *error) {
+  reply(job->l, job->ep, job->req, status, accepted, rejected, error);
   job_free(job);
 }
 
@@ -431,15 +437,12 @@ static void parse_done(uv_work_t *work, int status) {
 static void refuse(struct listen *l, enum endpoint ep,
                    struct vg_http_request *req, unsigned status,
                    const char *error) {
-  count(l, ep, status);
-  char *body = vg_asprintf("{\"error\":\"%s\"}\n", error);
-  vg_http_respond(req, status, "application/json", body, strlen(body));
+  reply(l, ep, req, status, 0, 0, error);
 }
 
 static void start_job(struct listen *l, struct vg_http_request *req,
                       enum endpoint ep, enum vg_lp_precision precision) {
   if (l->stopping) {
-    vg_http_add_header(req, "Retry-After", RETRY_AFTER_S);
     refuse(l, ep, req, 503, "the daemon is stopping; send it again later");
     return;
   }
@@ -468,7 +471,6 @@ static void start_job(struct listen *l, struct vg_http_request *req,
   l->inflight++;
   int rc = uv_queue_work(l->loop, &job->work, parse_work, parse_done);
   if (rc < 0) {
-    vg_http_add_header(req, "Retry-After", RETRY_AFTER_S);
     refuse(l, ep, req, 503, "cannot take the request now");
     job_free(job);
   }
