@@ -281,13 +281,12 @@ void vg_http_unroute(struct vg_http *http, const void *owner) {
 
 /* The route for (method, path); HEAD falls back to GET.  NULL when there is
  * none, with *path_known telling 405 from 404. */
-static const struct route *find_route(const struct vg_http *http,
-                                      const char *method, const char *path,
-                                      bool *path_known) {
-  const struct route *get = NULL;
+static struct route *find_route(struct vg_http *http, const char *method,
+                                const char *path, bool *path_known) {
+  struct route *get = NULL;
   *path_known = false;
   for (size_t i = 0; i < http->nroutes; i++) {
-    const struct route *r = &http->routes[i];
+    struct route *r = &http->routes[i];
     if (strcmp(r->path, path) != 0)
       continue;
     *path_known = true;
@@ -647,13 +646,12 @@ static enum MHD_Result queue_no_route(struct vg_http_request *req,
 /* Headers are in: pick the route and refuse early what cannot succeed. */
 static enum MHD_Result on_headers(struct vg_http_request *req) {
   bool path_known;
-  const struct route *r =
-      find_route(req->http, req->method, req->path, &path_known);
+  struct route *r = find_route(req->http, req->method, req->path, &path_known);
   if (!r)
     return queue_no_route(req, path_known);
   /* Before the body: a stranger's upload is never read. */
   if (!vg_http_auth_check(req, r->auth)) {
-    ((struct route *)r)->refusals.unauthorized++;
+    r->refusals.unauthorized++;
     return queue_unauthorized(req);
   }
   vg_buf_init(&req->body, r->max_body);
@@ -663,7 +661,7 @@ static enum MHD_Result on_headers(struct vg_http_request *req) {
     errno = 0;
     unsigned long long n = strtoull(cl, &end, 10);
     if (end != cl && errno == 0 && n > r->max_body) {
-      ((struct route *)r)->refusals.too_large++;
+      r->refusals.too_large++;
       req->state = REQ_TOO_LARGE;
       return queue_too_large(req);
     }
@@ -675,10 +673,9 @@ static enum MHD_Result on_headers(struct vg_http_request *req) {
  * moved in the table (or gone, with a reload) since its headers came. */
 static void count_too_large(struct vg_http_request *req) {
   bool path_known;
-  const struct route *r =
-      find_route(req->http, req->method, req->path, &path_known);
+  struct route *r = find_route(req->http, req->method, req->path, &path_known);
   if (r)
-    ((struct route *)r)->refusals.too_large++;
+    r->refusals.too_large++;
 }
 
 /* The whole request is in: call the handler. */
@@ -686,7 +683,7 @@ static enum MHD_Result dispatch(struct vg_http_request *req) {
   struct vg_http *http = req->http;
   bool path_known;
   /* Looked up again: a reload may have removed the route meanwhile. */
-  const struct route *r = find_route(http, req->method, req->path, &path_known);
+  struct route *r = find_route(http, req->method, req->path, &path_known);
   if (!r)
     return queue_no_route(req, path_known);
   /* Copied: the handler may add routes, which moves the table. */
