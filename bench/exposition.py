@@ -64,7 +64,7 @@ def log(msg):
 
 def read_catalog(count):
     """The first `count` catalog indicators (sorted by name, as in
-    daemon/catalog.c) that are not coordinates or cadre counts: these vary
+    daemon/model/catalog.c) that are not coordinates or cadre counts: these vary
     like the survey figures do.  Returns [(name, kind)]."""
     with open(os.path.join(ROOT, "daemon", "catalog.c"),
               encoding="utf-8") as f:
@@ -74,7 +74,7 @@ def read_catalog(count):
     picked = [(name, kind) for kind, name in found if name not in skip]
     picked.sort()
     if len(picked) < count:
-        sys.exit("exposition.py: daemon/catalog.c has only %d usable "
+        sys.exit("exposition.py: daemon/model/catalog.c has only %d usable "
                  "indicators, %d asked" % (len(picked), count))
     return picked[:count]
 

@@ -8,8 +8,8 @@ connections) into (a) villagemetricsd's listen collector, answered once
 durable, forwarding by remote_write to a VictoriaMetrics; (b) vmagent's
 /write forwarding to a VictoriaMetrics; (c) VictoriaMetrics' own /write;
 counting that every sample arrived; the CPU-seconds and peak RSS of every
-process; the parser-only throughput of daemon/lineproto.c and
-daemon/lpsamples.c (bench/lp_parse_bench.c); optionally a perf profile of
+process; the parser-only throughput of daemon/formats/lp.c and
+daemon/formats/lp_samples.c (bench/lp_parse_bench.c); optionally a perf profile of
 the daemon during (a); and printing/writing the comparison table.
 
 Must not: touch anything outside its own temp dir and bench/results/, talk

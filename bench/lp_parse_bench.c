@@ -16,9 +16,9 @@
  * or count a run whose results differ from the warm-up's (the parser is
  * deterministic: a difference is a bug, and the program fails).
  */
-#include "daemon/lineproto.h"
-#include "daemon/lpsamples.h"
-#include "daemon/mem.h"
+#include "daemon/formats/lp.h"
+#include "daemon/formats/lp_samples.h"
+#include "daemon/util/mem.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,12 +11,12 @@
  *
  *   bench/run-promtext.sh [series]      (default 200000)
  */
-#include "daemon/batch.h"
-#include "daemon/buf.h"
-#include "daemon/log.h"
-#include "daemon/promtext.h"
-#include "daemon/sink.h"
-#include "daemon/store.h"
+#include "daemon/pipeline/batch.h"
+#include "daemon/util/buf.h"
+#include "daemon/util/log.h"
+#include "daemon/formats/promtext.h"
+#include "daemon/pipeline/sink.h"
+#include "daemon/pipeline/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,25 +19,25 @@
 #ifndef VG_COLLECTOR_H
 #define VG_COLLECTOR_H
 
-#include "daemon/conf.h"
-#include "daemon/confmap.h"
-#include "daemon/sink.h"
+#include "daemon/config/cfg_doc.h"
+#include "daemon/config/cfg_keys.h"
+#include "daemon/pipeline/sink.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
-struct vg_http;
+struct vg_httpd;
 struct vg_curl;
 
 struct vg_collector_env {
   uv_loop_t *loop;
   struct vg_sink *sink; /* the instance's; owned by the daemon */
   const char *name;     /* instance name, for messages */
-  struct vg_curl *curl; /* the daemon's HTTP client (daemon/curl_uv.h) */
-  /* The daemon's HTTP server, for push types' routes (daemon/http.h);
+  struct vg_curl *curl; /* the daemon's HTTP client (daemon/net/curl.h) */
+  /* The daemon's HTTP server, for push types' routes (daemon/net/httpd.h);
    * NULL in --test runs. */
-  struct vg_http *http;
+  struct vg_httpd *http;
 };
 
 /* What a push type counts of its requests, for the self-metric

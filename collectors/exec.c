@@ -27,12 +27,12 @@
  * program at once, or leave a process behind when it stops.
  */
 #include "collectors/collector.h"
-#include "daemon/batch.h"
-#include "daemon/buf.h"
-#include "daemon/log.h"
-#include "daemon/mapping.h"
-#include "daemon/mem.h"
-#include "daemon/payload.h"
+#include "daemon/pipeline/batch.h"
+#include "daemon/util/buf.h"
+#include "daemon/util/log.h"
+#include "daemon/formats/mapping.h"
+#include "daemon/util/mem.h"
+#include "daemon/formats/payload.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -600,7 +600,8 @@ static int read_command(struct exec_collector *ec, struct vg_cfg_err *err) {
     if (i == 0 && s[0] != '/' && strchr(s, '/')) {
       while (s[0] == '.' && s[1] == '/')
         s += 2; /* "dir/./x" would read badly in every message */
-      ec->argv[i++] = vg_asprintf("%s/%s", vg_conf_node_dir(err->doc, item), s);
+      ec->argv[i++] =
+          vg_asprintf("%s/%s", vg_cfg_doc_node_dir(err->doc, item), s);
     } else
       ec->argv[i++] = vg_strdup(s);
   }

@@ -20,12 +20,12 @@
  * that is gone.
  */
 #include "collectors/collector.h"
-#include "daemon/batch.h"
-#include "daemon/clock.h"
-#include "daemon/log.h"
-#include "daemon/mapping.h"
-#include "daemon/payload.h"
-#include "daemon/mem.h"
+#include "daemon/pipeline/batch.h"
+#include "daemon/util/clock.h"
+#include "daemon/util/log.h"
+#include "daemon/formats/mapping.h"
+#include "daemon/formats/payload.h"
+#include "daemon/util/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -505,7 +505,7 @@ static void start_scan(struct file_collector *fc) {
   struct scan *s = vg_calloc(1, sizeof *s);
   s->fc = fc;
   s->work.data = s;
-  s->now_ms = vg_now_ms();
+  s->now_ms = vg_clock_now_ms();
   s->known = vg_calloc(fc->nfiles, sizeof *s->known);
   s->nknown = fc->nfiles;
   for (size_t i = 0; i < fc->nfiles; i++) {

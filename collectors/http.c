@@ -27,14 +27,14 @@
  * twice for one collect.
  */
 #include "collectors/collector.h"
-#include "daemon/batch.h"
-#include "daemon/curl_uv.h"
-#include "daemon/http_conf.h"
-#include "daemon/json.h"
-#include "daemon/log.h"
-#include "daemon/mapping.h"
-#include "daemon/mem.h"
-#include "daemon/payload.h"
+#include "daemon/pipeline/batch.h"
+#include "daemon/net/curl.h"
+#include "daemon/net/http_client_conf.h"
+#include "daemon/formats/json.h"
+#include "daemon/util/log.h"
+#include "daemon/formats/mapping.h"
+#include "daemon/util/mem.h"
+#include "daemon/formats/payload.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -118,7 +118,8 @@ static const struct vg_cfg_key http_keys[] = {
 };
 
 static const struct vg_cfg_key *const http_tables[] = {
-    vg_http_conf_keys, http_keys, vg_mapping_keys, vg_payload_keys, NULL};
+    vg_http_client_conf_keys, http_keys, vg_mapping_keys, vg_payload_keys,
+    NULL};
 
 /* Headers the collector sets itself. */
 static const char *const reserved_headers[] = {
@@ -169,7 +170,7 @@ struct parse_job;
 
 struct http_collector {
   struct http_config cfg;
-  struct vg_http_conf conn;
+  struct vg_http_client_conf conn;
   struct pagination pg;
   struct vg_payload *payload;
   char *display; /* the URL without user info and query, for messages and
@@ -823,7 +824,7 @@ static void add_header(struct curl_slist **list, const char *line) {
   *list = l;
 }
 
-static bool has_header(const struct vg_http_conf *c, const char *name) {
+static bool has_header(const struct vg_http_client_conf *c, const char *name) {
   size_t n = strlen(name);
   for (size_t i = 0; c->extra_headers && c->extra_headers[i]; i++)
     if (strncasecmp(c->extra_headers[i], name, n) == 0 &&
@@ -841,7 +842,7 @@ static int start_request(struct http_collector *hc) {
   if (!e)
     return -ENOMEM;
   hc->easy = e;
-  vg_http_conf_setopt(&hc->conn, e, &hc->headers);
+  vg_http_client_conf_setopt(&hc->conn, e, &hc->headers);
   if (hc->accept)
     add_header(&hc->headers, hc->accept);
   hc->sent_validators = false;
@@ -960,7 +961,7 @@ static void http_destroy(void *ctx) {
   vg_json_pointer_free(&pg->next);
   vg_json_pointer_free(&pg->cursor);
   vg_json_pointer_free(&pg->records);
-  vg_http_conf_release(&hc->conn);
+  vg_http_client_conf_release(&hc->conn);
   vg_cfg_release(http_keys, &hc->cfg);
   free(hc);
 }
@@ -1100,7 +1101,7 @@ static int http_configure(void **ctx, const cJSON *cfg,
     free(hc);
     return rc;
   }
-  rc = vg_http_conf_apply(&hc->conn, cfg, reserved_headers, err);
+  rc = vg_http_client_conf_apply(&hc->conn, cfg, reserved_headers, err);
   if (rc) {
     vg_cfg_release(http_keys, &hc->cfg);
     free(hc);

@@ -7,7 +7,7 @@
  *   POST /api/v2/write    InfluxDB 2.x line protocol (org, bucket,
  *                         precision, Authorization: Token)
  *   POST /api/v1/push     JSON samples and village records
- *                         (daemon/pushjson.h)
+ *                         (daemon/formats/pushjson.h)
  *   POST /api/v1/write    Prometheus remote write 1.0
  * each of which may be turned off.
  *
@@ -25,16 +25,16 @@
  * answered, and never block the loop on a body.
  */
 #include "collectors/collector.h"
-#include "daemon/batch.h"
-#include "daemon/buf.h"
-#include "daemon/http.h"
-#include "daemon/http_auth.h"
-#include "daemon/inflate.h"
-#include "daemon/lpsamples.h"
-#include "daemon/log.h"
-#include "daemon/mem.h"
-#include "daemon/pushjson.h"
-#include "daemon/remotewrite.h"
+#include "daemon/pipeline/batch.h"
+#include "daemon/util/buf.h"
+#include "daemon/net/httpd.h"
+#include "daemon/net/httpd_auth.h"
+#include "daemon/net/inflate.h"
+#include "daemon/formats/lp_samples.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
+#include "daemon/formats/pushjson.h"
+#include "daemon/formats/prompb.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -111,10 +111,10 @@ static const char *const endpoint_paths[] = {
 
 struct listen {
   struct listen_config cfg;
-  struct vg_http_auth auth;
+  struct vg_httpd_auth auth;
   uv_loop_t *loop;
   struct vg_sink *sink;
-  struct vg_http *http;
+  struct vg_httpd *http;
   char *name;
   unsigned inflight;          /* requests not answered yet */
   struct vg_push_stats stats; /* what the handlers answered */
@@ -129,7 +129,7 @@ struct listen {
 struct job {
   uv_work_t work;
   struct listen *l;
-  struct vg_http_request *req;
+  struct vg_httpd_request *req;
   enum endpoint ep;
   enum vg_lp_precision precision;
   const char *input; /* the path, for locations */
@@ -193,16 +193,16 @@ static char *answer_body(enum endpoint ep, uint64_t accepted, uint64_t rejected,
 /* Every answer of the endpoints goes out here: counted, and with
  * Retry-After when the sender should try again. */
 static void reply(struct listen *l, enum endpoint ep,
-                  struct vg_http_request *req, unsigned status,
+                  struct vg_httpd_request *req, unsigned status,
                   uint64_t accepted, uint64_t rejected, const char *error) {
   if (ep == EP_JSON && status == 204)
     status = 200; /* with the counts */
   if (status == 503)
-    vg_http_add_header(req, "Retry-After", RETRY_AFTER_S);
+    vg_httpd_add_header(req, "Retry-After", RETRY_AFTER_S);
   count(l, ep, status);
   const char *type = NULL;
   char *body = answer_body(ep, accepted, rejected, error, &type);
-  vg_http_respond(req, status, type, body, body ? strlen(body) : 0);
+  vg_httpd_respond(req, status, type, body, body ? strlen(body) : 0);
 }
 
 static void answer(struct job *job, unsigned status, uint64_t accepted,
@@ -325,9 +325,9 @@ static void parse_body(struct job *job, const char *data, size_t len) {
   const struct listen_config *c = &job->l->cfg;
   if (job->ep == EP_REMOTE_WRITE) {
     struct rw_walk w = {.job = job};
-    struct vg_rw_visitor v = {rw_series, rw_reject, &w};
-    int rc = vg_rw_decode(data, len, c->max_decompressed, &v, job->error,
-                          sizeof job->error);
+    struct vg_prompb_visitor v = {rw_series, rw_reject, &w};
+    int rc = vg_prompb_decode(data, len, c->max_decompressed, &v, job->error,
+                              sizeof job->error);
     if (rc)
       job->status = rc == -EMSGSIZE ? 413 : 400;
     return;
@@ -435,18 +435,18 @@ static void parse_done(uv_work_t *work, int status) {
 /* --- handlers ---------------------------------------------------------- */
 
 static void refuse(struct listen *l, enum endpoint ep,
-                   struct vg_http_request *req, unsigned status,
+                   struct vg_httpd_request *req, unsigned status,
                    const char *error) {
   reply(l, ep, req, status, 0, 0, error);
 }
 
-static void start_job(struct listen *l, struct vg_http_request *req,
+static void start_job(struct listen *l, struct vg_httpd_request *req,
                       enum endpoint ep, enum vg_lp_precision precision) {
   if (l->stopping) {
     refuse(l, ep, req, 503, "the daemon is stopping; send it again later");
     return;
   }
-  const char *encoding = vg_http_header(req, "Content-Encoding");
+  const char *encoding = vg_httpd_header(req, "Content-Encoding");
   bool snappy = encoding && strcasecmp(encoding, "snappy") == 0;
   bool gzip = encoding && strcasecmp(encoding, "gzip") == 0;
   bool identity = !encoding || strcasecmp(encoding, "identity") == 0;
@@ -463,8 +463,8 @@ static void start_job(struct listen *l, struct vg_http_request *req,
   job->req = req;
   job->ep = ep;
   job->precision = precision;
-  job->input = vg_http_path(req);
-  job->body = vg_http_body(req, &job->body_len);
+  job->input = vg_httpd_path(req);
+  job->body = vg_httpd_body(req, &job->body_len);
   l->stats.endpoint[ep].bytes += job->body_len;
   job->encoding = gzip ? encoding : NULL;
   job->work.data = job;
@@ -477,10 +477,10 @@ static void start_job(struct listen *l, struct vg_http_request *req,
 }
 
 /* The precision query parameter; -1 (after answering 400) when invalid. */
-static int precision_of(struct listen *l, struct vg_http_request *req,
+static int precision_of(struct listen *l, struct vg_httpd_request *req,
                         enum endpoint ep) {
   bool v1 = ep == EP_INFLUX_V1;
-  const char *p = vg_http_query(req, "precision");
+  const char *p = vg_httpd_query(req, "precision");
   if (!p || !*p)
     return VG_LP_NS;
   int prec = vg_lp_precision_parse(p);
@@ -496,32 +496,32 @@ static int precision_of(struct listen *l, struct vg_http_request *req,
   return prec;
 }
 
-static void on_influx_v1(void *ctx, struct vg_http_request *req) {
+static void on_influx_v1(void *ctx, struct vg_httpd_request *req) {
   int prec = precision_of(ctx, req, EP_INFLUX_V1);
   if (prec >= 0)
     start_job(ctx, req, EP_INFLUX_V1, (enum vg_lp_precision)prec);
 }
 
-static void on_influx_v2(void *ctx, struct vg_http_request *req) {
+static void on_influx_v2(void *ctx, struct vg_httpd_request *req) {
   int prec = precision_of(ctx, req, EP_INFLUX_V2);
   if (prec >= 0)
     start_job(ctx, req, EP_INFLUX_V2, (enum vg_lp_precision)prec);
 }
 
-static void on_json(void *ctx, struct vg_http_request *req) {
+static void on_json(void *ctx, struct vg_httpd_request *req) {
   start_job(ctx, req, EP_JSON, VG_LP_NS);
 }
 
-static void on_remote_write(void *ctx, struct vg_http_request *req) {
+static void on_remote_write(void *ctx, struct vg_httpd_request *req) {
   start_job(ctx, req, EP_REMOTE_WRITE, VG_LP_NS);
 }
 
 /* The influx CLI and some agents ping before they write. */
-static void on_ping(void *ctx, struct vg_http_request *req) {
+static void on_ping(void *ctx, struct vg_httpd_request *req) {
   (void)ctx;
-  vg_http_add_header(req, "X-Influxdb-Version", "1.8-villagemetrics");
-  vg_http_add_header(req, "X-Influxdb-Build", "OSS");
-  vg_http_respond(req, 204, NULL, NULL, 0);
+  vg_httpd_add_header(req, "X-Influxdb-Version", "1.8-villagemetrics");
+  vg_httpd_add_header(req, "X-Influxdb-Build", "OSS");
+  vg_httpd_respond(req, 204, NULL, NULL, 0);
 }
 
 /* --- the collector type ------------------------------------------------ */
@@ -553,10 +553,10 @@ static int listen_configure(void **ctx, const cJSON *cfg,
     l->stats.endpoint[i].path = endpoint_paths[i];
     l->stats.endpoint[i].ok = i == EP_JSON ? "200" : "204";
   }
-  l->auth = (struct vg_http_auth){.token = c->token,
-                                  .username = c->username,
-                                  .password = c->password,
-                                  .query_credentials = true};
+  l->auth = (struct vg_httpd_auth){.token = c->token,
+                                   .username = c->username,
+                                   .password = c->password,
+                                   .query_credentials = true};
   *ctx = l;
   return 0;
 }
@@ -572,7 +572,7 @@ static int listen_start(void *ctx, const struct vg_collector_env *env) {
   const struct {
     bool on;
     const char *method, *path;
-    vg_http_handler fn;
+    vg_httpd_handler fn;
     size_t max_body;
   } routes[] = {
       {l->cfg.influxdb_v1, "POST", "/write", on_influx_v1, l->cfg.max_body},
@@ -587,17 +587,17 @@ static int listen_start(void *ctx, const struct vg_collector_env *env) {
   for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
     if (!routes[i].on)
       continue;
-    int rc = vg_http_route(l->http, routes[i].method, routes[i].path,
-                           routes[i].max_body, routes[i].fn, l, l);
+    int rc = vg_httpd_route(l->http, routes[i].method, routes[i].path,
+                            routes[i].max_body, routes[i].fn, l, l);
     /* /ping stays open: clients check it before they authenticate. */
     if (rc == 0 && routes[i].max_body)
-      rc = vg_http_route_auth(l->http, routes[i].method, routes[i].path,
-                              &l->auth);
+      rc = vg_httpd_route_auth(l->http, routes[i].method, routes[i].path,
+                               &l->auth);
     if (rc < 0) {
       vg_log(VG_LOG_ERR,
              "collector %s: %s %s is served by another collector already",
              l->name, routes[i].method, routes[i].path);
-      vg_http_unroute(l->http, l);
+      vg_httpd_unroute(l->http, l);
       return rc;
     }
   }
@@ -608,7 +608,7 @@ static void listen_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
   struct listen *l = ctx;
   l->stopping = true;
   if (l->http)
-    vg_http_unroute(l->http, l);
+    vg_httpd_unroute(l->http, l);
   /* Requests in flight are answered first: those in the thread pool with
    * 503, those waiting for the journal once it has answered. */
   if (l->inflight == 0) {
@@ -632,8 +632,8 @@ static const struct vg_push_stats *listen_push_stats(void *ctx) {
   struct listen *l = ctx;
   l->shown = l->stats;
   for (size_t i = 0; l->http && i < l->shown.nendpoints; i++) {
-    struct vg_http_refusals r;
-    if (vg_http_route_refusals(l->http, "POST", endpoint_paths[i], &r) == 0) {
+    struct vg_httpd_refusals r;
+    if (vg_httpd_route_refusals(l->http, "POST", endpoint_paths[i], &r) == 0) {
       l->shown.endpoint[i].requests[VG_PUSH_401] += r.unauthorized;
       l->shown.endpoint[i].requests[VG_PUSH_413] += r.too_large;
     }

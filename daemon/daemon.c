@@ -7,10 +7,10 @@
  * and call back.
  */
 #include "daemon/daemon.h"
-#include "daemon/clock.h"
-#include "daemon/expfmt.h"
-#include "daemon/hashtab.h"
-#include "daemon/mem.h"
+#include "daemon/util/clock.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/hashtab.h"
+#include "daemon/util/mem.h"
 #include "daemon/sdnotify.h"
 #include "daemon/watchdog.h"
 
@@ -164,7 +164,7 @@ static int merge_const_labels(const struct vg_config *cfg, const cJSON *own,
                         "to string values");
   const cJSON *item;
   cJSON_ArrayForEach(item, own) {
-    if (!vg_valid_label_name(item->string))
+    if (!vg_expfmt_valid_label_name(item->string))
       return vg_cfg_error_key(err, item,
                               "\"%s\" is not a valid label name (letters, "
                               "digits and _, not starting with a digit or __)",
@@ -487,7 +487,7 @@ static void collect_done(void *arg, int status, const char *error) {
   inst->collecting = false;
   if (inst->stopped)
     return; /* answered while stopping: nothing to count or schedule */
-  inst->last_duration_s = vg_monotonic_s() - inst->run_started_s;
+  inst->last_duration_s = vg_clock_monotonic_s() - inst->run_started_s;
   if (status < 0) {
     inst->errors++;
     free(inst->last_error);
@@ -499,7 +499,7 @@ static void collect_done(void *arg, int status, const char *error) {
                 "collector %s: %s (next try in %llds)", inst->name,
                 inst->last_error, (long long)(inst->next_delay_ms / 1000));
   } else {
-    inst->last_success_ms = vg_now_ms();
+    inst->last_success_ms = vg_clock_now_ms();
     free(inst->last_error);
     inst->last_error = NULL;
     inst->next_delay_ms = inst->interval_ms;
@@ -536,8 +536,8 @@ static void collect_timer_cb(uv_timer_t *timer) {
   }
   inst->collecting = true;
   inst->runs++;
-  inst->last_run_ms = vg_now_ms();
-  inst->run_started_s = vg_monotonic_s();
+  inst->last_run_ms = vg_clock_now_ms();
+  inst->run_started_s = vg_clock_monotonic_s();
   int rc = inst->type->collect(inst->ctx, collect_done, inst);
   if (rc < 0)
     collect_done(inst, rc, NULL);
@@ -759,7 +759,7 @@ static void finish_shutdown(struct vg_daemon *d) {
   uv_close((uv_handle_t *)&d->watchdog, NULL);
   uv_close((uv_handle_t *)&d->expire, NULL);
   if (d->http)
-    vg_http_close(d->http, http_closed, d);
+    vg_httpd_close(d->http, http_closed, d);
   if (d->curl)
     vg_curl_close(d->curl, curl_closed, d);
   /* The last commit writes what is pending; the cursors are saved. */
@@ -893,7 +893,7 @@ static void reload(struct vg_daemon *d) {
   vg_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
                 (unsigned long long)(uv_hrtime() / 1000));
   vg_log(VG_LOG_INFO, "reloading %s", d->config_path);
-  d->last_reload_ms = vg_now_ms();
+  d->last_reload_ms = vg_clock_now_ms();
   struct vg_cfg_err err = {0};
   struct vg_config *cfg = NULL;
   struct vg_generation *gen = NULL;
@@ -988,7 +988,7 @@ static void on_watchdog(uv_timer_t *t) {
 
 static void on_expire(uv_timer_t *t) {
   struct vg_daemon *d = t->data;
-  size_t n = vg_store_expire(d->store, vg_now_ms());
+  size_t n = vg_store_expire(d->store, vg_clock_now_ms());
   if (n)
     vg_log(VG_LOG_INFO, "%zu series went stale and were removed", n);
 }
@@ -1069,7 +1069,7 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
     }
   } else {
     char error[256] = "";
-    struct vg_http_options ho = {
+    struct vg_httpd_options ho = {
         .max_connections = d->live->config->http_max_connections,
         /* MHD counts whole seconds: round up, so "500ms" is not 30s. */
         .timeout_s =
@@ -1080,8 +1080,8 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
     };
     d->read_auth.token = d->live->config->read_token;
     if (check_state_dir(d->live->config) < 0 ||
-        vg_http_new(d->loop, d->live->config->listen, &ho, &d->http, error,
-                    sizeof error) < 0) {
+        vg_httpd_new(d->loop, d->live->config->listen, &ho, &d->http, error,
+                     sizeof error) < 0) {
       if (error[0])
         vg_log(VG_LOG_ERR, "%s", error);
       free_generation(d->live);
@@ -1131,7 +1131,7 @@ int vg_daemon_main(const char *config_path, enum vg_run_mode mode) {
   struct vg_daemon d = {
       .loop = &loop,
       .config_path = (char *)config_path,
-      .started_ms = vg_now_ms(),
+      .started_ms = vg_clock_now_ms(),
   };
   signal(SIGPIPE, SIG_IGN);
   int code = run(&d, mode);

@@ -13,15 +13,15 @@
 #define VG_DAEMON_H
 
 #include "collectors/collector.h"
-#include "daemon/config.h"
-#include "daemon/curl_uv.h"
-#include "daemon/http.h"
-#include "daemon/http_auth.h"
-#include "daemon/journal.h"
-#include "daemon/log.h"
-#include "daemon/pusher.h"
-#include "daemon/sink.h"
-#include "daemon/store.h"
+#include "daemon/config/config.h"
+#include "daemon/net/curl.h"
+#include "daemon/net/httpd.h"
+#include "daemon/net/httpd_auth.h"
+#include "daemon/pipeline/journal.h"
+#include "daemon/util/log.h"
+#include "daemon/pipeline/pusher.h"
+#include "daemon/pipeline/sink.h"
+#include "daemon/pipeline/store.h"
 #include "exporters/exporter.h"
 
 #include <stdbool.h>
@@ -94,10 +94,10 @@ struct vg_daemon {
   uv_loop_t *loop;
   char *config_path;
   struct vg_store *store;
-  struct vg_http *http;
+  struct vg_httpd *http;
   /* What /metrics and the status pages ask for (http.read_token of the
    * live configuration, whose string it borrows). */
-  struct vg_http_auth read_auth;
+  struct vg_httpd_auth read_auth;
   struct vg_curl *curl;       /* HTTP client of the push exporters */
   struct vg_journal *journal; /* NULL without push exporters */
   struct vg_generation *live;
@@ -130,7 +130,7 @@ extern const struct vg_cfg_key vg_collector_common_keys[];
 extern const struct vg_cfg_key vg_exporter_common_keys[];
 extern const struct vg_cfg_key vg_exporter_push_keys[];
 
-/* Self-metrics in text 0.0.4 or OpenMetrics (daemon/selfmetrics.c). */
+/* Self-metrics in text 0.0.4 or OpenMetrics (daemon/status/selfmetrics.c). */
 int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                           bool openmetrics);
 /* --test: one real write of what was collected to each push exporter,
@@ -139,7 +139,7 @@ void vg_testrun_push(struct vg_daemon *d,
                      void (*finished)(struct vg_daemon *d));
 /* Stops a test run early (SIGINT); `finished` is then not called. */
 void vg_testrun_cancel(struct vg_daemon *d);
-/* /, /healthz, /readyz, /api/v1/status (daemon/status.c). */
+/* /, /healthz, /readyz, /api/v1/status (daemon/status/status.c). */
 int vg_status_routes(struct vg_daemon *d);
 
 #endif

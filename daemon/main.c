@@ -1,11 +1,11 @@
 /* daemon/main.c - command line. */
-#include "daemon/buf.h"
-#include "daemon/catalog.h"
-#include "daemon/config.h"
+#include "daemon/util/buf.h"
+#include "daemon/model/catalog.h"
+#include "daemon/config/config.h"
 #include "daemon/daemon.h"
-#include "daemon/expfmt.h"
-#include "daemon/json.h"
-#include "daemon/log.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/formats/json.h"
+#include "daemon/util/log.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -104,9 +104,9 @@ static int metrics_reference(void) {
   printf("| metric | type | valid values | help |\n|---|---|---|---|\n");
   for (size_t i = 0; i < vg_catalog_size; i++) {
     const struct vg_indicator *ind = &vg_catalog[i];
-    char lo[VG_DOUBLE_BUFSIZE], hi[VG_DOUBLE_BUFSIZE], range[96];
-    vg_format_double(ind->min, lo);
-    vg_format_double(ind->max, hi);
+    char lo[VG_EXPFMT_DOUBLE_BUFSIZE], hi[VG_EXPFMT_DOUBLE_BUFSIZE], range[96];
+    vg_expfmt_format_double(ind->min, lo);
+    vg_expfmt_format_double(ind->max, hi);
     if (isinf(ind->max))
       snprintf(range, sizeof range, "≥ %s%s", lo,
                ind->integer ? ", whole" : "");

@@ -6,7 +6,7 @@
  * unset, so the daemon behaves the same outside systemd.
  */
 #include "daemon/sdnotify.h"
-#include "daemon/buf.h"
+#include "daemon/util/buf.h"
 
 #include <errno.h>
 #include <stdarg.h>

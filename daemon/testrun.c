@@ -8,7 +8,7 @@
  * retried, and the folder is removed afterwards.
  */
 #include "daemon/daemon.h"
-#include "daemon/mem.h"
+#include "daemon/util/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>

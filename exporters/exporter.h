@@ -4,8 +4,8 @@
  * daemon.  Pull exporters (prometheus) register HTTP routes on start and
  * answer from the store.  Push exporters (InfluxDB, remote_write) have a
  * `flush`: the daemon reads batches from the journal through the
- * instance's own cursor (daemon/pusher.c) and hands each to flush, which
- * answers OK (advance), RETRY (transient: keep the batch, back off) or
+ * instance's own cursor (daemon/pipeline/pusher.c) and hands each to flush,
+ * which answers OK (advance), RETRY (transient: keep the batch, back off) or
  * DROP (permanent: count it, log the server's answer, advance).  The
  * daemon owns batching, backoff, max_age and the accounting, so every
  * push exporter only encodes and sends.
@@ -16,13 +16,13 @@
 #ifndef VG_EXPORTER_H
 #define VG_EXPORTER_H
 
-#include "daemon/conf.h"
-#include "daemon/confmap.h"
-#include "daemon/curl_uv.h"
-#include "daemon/http.h"
-#include "daemon/http_auth.h"
-#include "daemon/journal.h"
-#include "daemon/store.h"
+#include "daemon/config/cfg_doc.h"
+#include "daemon/config/cfg_keys.h"
+#include "daemon/net/curl.h"
+#include "daemon/net/httpd.h"
+#include "daemon/net/httpd_auth.h"
+#include "daemon/pipeline/journal.h"
+#include "daemon/pipeline/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,10 +33,10 @@ struct vg_daemon;
 struct vg_exporter_env {
   uv_loop_t *loop;
   struct vg_store *store;
-  struct vg_http *http; /* NULL in --test runs */
-  /* What a pull exporter's route asks for (daemon/http_auth.h;
-   * vg_http_route_auth); valid as long as the daemon. */
-  const struct vg_http_auth *read_auth;
+  struct vg_httpd *http; /* NULL in --test runs */
+  /* What a pull exporter's route asks for (daemon/net/httpd_auth.h;
+   * vg_httpd_route_auth); valid as long as the daemon. */
+  const struct vg_httpd_auth *read_auth;
   struct vg_curl *curl;     /* the daemon's HTTP client */
   struct vg_daemon *daemon; /* for the self-metrics */
   const char *name;

@@ -35,12 +35,13 @@
  *
  * Must never: retry a batch the server refused as bad forever (400/422 are
  * counted and advanced), call `done` after stop, or block the loop.  The
- * HTTP transport is daemon/http_out.c; the line format is daemon/lineproto.c.
+ * HTTP transport is daemon/net/http_client.c; the line format is
+ * daemon/formats/lp.c.
  */
-#include "daemon/buf.h"
-#include "daemon/http_out.h"
-#include "daemon/lineproto.h"
-#include "daemon/mem.h"
+#include "daemon/util/buf.h"
+#include "daemon/net/http_client.h"
+#include "daemon/formats/lp.h"
+#include "daemon/util/mem.h"
 #include "exporters/exporter.h"
 
 #include <errno.h>
@@ -68,18 +69,18 @@ struct piece {
 
 struct influxdb {
   /* Configuration, set by vg_cfg_apply (strings owned, freed by
-   * vg_cfg_release) and vg_http_out_configure. */
+   * vg_cfg_release) and vg_http_client_configure. */
   const cJSON *version_node; /* borrowed during configure only */
   char *database, *retention_policy, *org, *bucket, *token;
   char *measurement_from, *measurement;
   uint64_t max_body;
-  struct vg_http_out_config http;
+  struct vg_http_client_config http;
   int version;
   enum mapping mapping;
   char *query;       /* "/write?db=...&precision=ms"; owned */
   char *auth_header; /* v2: "Authorization: Token ..."; owned */
 
-  struct vg_http_out *out; /* owned; from start */
+  struct vg_http_client *out; /* owned; from start */
 
   /* The flush in progress (busy), all owned and reused by the next. */
   bool busy;
@@ -164,7 +165,7 @@ static const struct vg_cfg_key influxdb_keys[] = {
 };
 
 static const struct vg_cfg_key *const influxdb_tables[] = {
-    influxdb_keys, vg_http_conf_keys, vg_http_out_keys, NULL};
+    influxdb_keys, vg_http_client_conf_keys, vg_http_client_keys, NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */
@@ -313,7 +314,7 @@ static int influxdb_configure(void **ctx, const cJSON *cfg,
   static const char *const reserved[] = {"Content-Type", NULL};
   int rc = vg_cfg_apply(influxdb_keys, x, cfg, err);
   if (!rc)
-    rc = vg_http_out_configure(&x->http, cfg, reserved, err);
+    rc = vg_http_client_configure(&x->http, cfg, reserved, err);
   if (!rc)
     rc = parse_version(x, cfg, err);
   if (!rc)
@@ -339,7 +340,7 @@ static int influxdb_start(void *ctx, const struct vg_exporter_env *env) {
   const char *fixed[] = {"Content-Type: text/plain; charset=utf-8",
                          x->auth_header, NULL};
   if (!x->out) /* started again after a refused reload: keep it */
-    x->out = vg_http_out_new(env->curl, &x->http, fixed);
+    x->out = vg_http_client_new(env->curl, &x->http, fixed);
   return 0;
 }
 
@@ -348,7 +349,7 @@ static void influxdb_stop(void *ctx) {
   /* The flush in flight is abandoned: its done never runs, and the daemon
    * sends the batch again from the cursor. */
   if (x->out)
-    vg_http_out_cancel(x->out);
+    vg_http_client_cancel(x->out);
   x->busy = false;
 }
 
@@ -356,8 +357,8 @@ static void influxdb_destroy(void *ctx) {
   struct influxdb *x = ctx;
   if (!x)
     return;
-  vg_http_out_free(x->out);
-  vg_http_out_release(&x->http);
+  vg_http_client_free(x->out);
+  vg_http_client_release(&x->http);
   vg_cfg_release(influxdb_keys, x);
   free(x->query);
   free(x->auth_header);
@@ -591,13 +592,13 @@ static void split(struct influxdb *x, struct piece p) {
   push_piece(x, p.first, cut);
 }
 
-static void on_answer(void *arg, const struct vg_http_out_response *r);
+static void on_answer(void *arg, const struct vg_http_client_response *r);
 
 static int send_top(struct influxdb *x) {
   struct piece p = x->stack[x->npieces - 1];
   size_t from = line_start(x, p.first);
-  return vg_http_out_post(x->out, x->query, x->body.data + from,
-                          x->lines[p.last - 1].end - from, on_answer, x);
+  return vg_http_client_post(x->out, x->query, x->body.data + from,
+                             x->lines[p.last - 1].end - from, on_answer, x);
 }
 
 static void finish(struct influxdb *x, const struct vg_flush_result *r) {
@@ -663,7 +664,7 @@ static void next(struct influxdb *x) {
 
 /* What the server said, for people: the "error" (v1) or "message" (v2)
  * member of its JSON answer, else the answer's text. */
-static void server_text(const struct vg_http_out_response *r, char *out,
+static void server_text(const struct vg_http_client_response *r, char *out,
                         size_t size) {
   cJSON *j = cJSON_ParseWithLength(r->body, r->body_len); /* freed below */
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "error");
@@ -718,7 +719,7 @@ static void refuse(struct influxdb *x, size_t records, const char *reason,
   vg_buf_puts(&x->server_message, text);
 }
 
-static void on_answer(void *arg, const struct vg_http_out_response *r) {
+static void on_answer(void *arg, const struct vg_http_client_response *r) {
   struct influxdb *x = arg;
   struct piece p = x->stack[--x->npieces];
   size_t records = piece_records(x, p);

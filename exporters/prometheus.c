@@ -12,8 +12,8 @@
  * memory.
  */
 #include "daemon/daemon.h"
-#include "daemon/expfmt.h"
-#include "daemon/mem.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/mem.h"
 #include "exporters/exporter.h"
 
 #include <stddef.h>
@@ -79,15 +79,15 @@ static void scrape_done(void *ctx) {
 /* A self-metrics page is a few dozen lines; this only bounds a bug. */
 #define MAX_HEAD ((size_t)16 << 20)
 
-static void serve(void *arg, struct vg_http_request *req) {
+static void serve(void *arg, struct vg_httpd_request *req) {
   struct prometheus *p = arg;
-  bool om = vg_accepts_openmetrics(vg_http_header(req, "Accept"));
+  bool om = vg_expfmt_accepts_openmetrics(vg_httpd_header(req, "Accept"));
   struct vg_buf head;
   vg_buf_init(&head, MAX_HEAD);
   if (vg_selfmetrics_render(p->env.daemon, &head, om) < 0) {
     vg_buf_free(&head);
     char *msg = vg_strdup("self-metrics too large\n");
-    vg_http_respond(req, 500, "text/plain", msg, strlen(msg));
+    vg_httpd_respond(req, 500, "text/plain", msg, strlen(msg));
     return;
   }
   struct scrape *s = vg_calloc(1, sizeof *s);
@@ -95,9 +95,9 @@ static void serve(void *arg, struct vg_http_request *req) {
   s->cursor = vg_store_cursor_new(p->env.store, om);
   s->tail = om ? "# EOF\n" : "";
   s->tail_len = strlen(s->tail);
-  struct vg_http_stream body = {
+  struct vg_httpd_stream body = {
       .read = scrape_read, .done = scrape_done, .ctx = s};
-  vg_http_respond_stream(
+  vg_httpd_respond_stream(
       req, 200, om ? VG_CONTENT_TYPE_OPENMETRICS : VG_CONTENT_TYPE_TEXT, &body);
 }
 
@@ -129,15 +129,15 @@ static int prometheus_start(void *ctx, const struct vg_exporter_env *env) {
   p->env = *env;
   if (!env->http)
     return 0; /* --test: nothing to serve */
-  int rc = vg_http_route(env->http, "GET", p->path, 0, serve, p, p);
+  int rc = vg_httpd_route(env->http, "GET", p->path, 0, serve, p, p);
   return rc ? rc
-            : vg_http_route_auth(env->http, "GET", p->path, env->read_auth);
+            : vg_httpd_route_auth(env->http, "GET", p->path, env->read_auth);
 }
 
 static void prometheus_stop(void *ctx) {
   struct prometheus *p = ctx;
   if (p->env.http)
-    vg_http_unroute(p->env.http, p);
+    vg_httpd_unroute(p->env.http, p);
 }
 
 static void prometheus_destroy(void *ctx) {

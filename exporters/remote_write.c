@@ -17,10 +17,10 @@
  * batch would block the cursor forever), let the user's headers replace
  * the protocol's, or call done after stop.
  */
-#include "daemon/hashtab.h"
-#include "daemon/http_out.h"
-#include "daemon/mem.h"
-#include "daemon/remotewrite.h"
+#include "daemon/util/hashtab.h"
+#include "daemon/net/http_client.h"
+#include "daemon/util/mem.h"
+#include "daemon/formats/prompb.h"
 #include "exporters/exporter.h"
 
 #include <errno.h>
@@ -48,8 +48,8 @@ struct group {
 };
 
 struct remote_write {
-  struct vg_http_out_config http;
-  struct vg_http_out *client; /* owned; from start to destroy */
+  struct vg_http_client_config http;
+  struct vg_http_client *client; /* owned; from start to destroy */
 
   /* The flush in flight. */
   vg_flush_done done;
@@ -78,7 +78,7 @@ struct remote_write {
   size_t groups_cap;
   uint32_t *slots; /* the groups by hash: group index + 1, 0 empty */
   size_t slots_cap;
-  struct vg_rw_series *series;
+  struct vg_prompb_series *series;
   size_t series_cap;
   int64_t *ts;
   double *values;
@@ -87,17 +87,17 @@ struct remote_write {
   char message[4200]; /* the answer as logged: status and server's words */
 };
 
-static const char *const fixed_headers[] = {VG_RW_HEADER_CONTENT_ENCODING,
-                                            VG_RW_HEADER_CONTENT_TYPE,
-                                            VG_RW_HEADER_VERSION, NULL};
+static const char *const fixed_headers[] = {VG_PROMPB_HEADER_CONTENT_ENCODING,
+                                            VG_PROMPB_HEADER_CONTENT_TYPE,
+                                            VG_PROMPB_HEADER_VERSION, NULL};
 
 /* The headers the protocol fixes; Content-Encoding is always reserved by
  * http_out. */
 static const char *const reserved_headers[] = {
-    "Content-Type", VG_RW_VERSION_HEADER, "User-Agent", NULL};
+    "Content-Type", VG_PROMPB_VERSION_HEADER, "User-Agent", NULL};
 
 static const struct vg_cfg_key *const remote_write_tables[] = {
-    vg_http_conf_keys, vg_http_out_keys, NULL};
+    vg_http_client_conf_keys, vg_http_client_keys, NULL};
 
 /* ---- configuration and life cycle ---- */
 
@@ -105,12 +105,12 @@ static int remote_write_configure(void **ctx, const cJSON *cfg,
                                   struct vg_cfg_err *err) {
   /* Owned by the daemon through ctx; freed by remote_write_destroy. */
   struct remote_write *rw = vg_calloc(1, sizeof *rw);
-  int rc = vg_http_out_configure(&rw->http, cfg, reserved_headers, err);
+  int rc = vg_http_client_configure(&rw->http, cfg, reserved_headers, err);
   if (!rc && rw->http.gzip) {
     rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "gzip"),
                       "\"gzip\": remote write bodies are compressed with "
                       "snappy; gzip cannot be used");
-    vg_http_out_release(&rw->http);
+    vg_http_client_release(&rw->http);
   }
   if (rc) {
     free(rw);
@@ -127,21 +127,21 @@ static int remote_write_configure(void **ctx, const cJSON *cfg,
 static int remote_write_start(void *ctx, const struct vg_exporter_env *env) {
   struct remote_write *rw = ctx;
   if (!rw->client) /* started again after a refused reload: keep it */
-    rw->client = vg_http_out_new(env->curl, &rw->http, fixed_headers);
+    rw->client = vg_http_client_new(env->curl, &rw->http, fixed_headers);
   return 0;
 }
 
 static void remote_write_stop(void *ctx) {
   struct remote_write *rw = ctx;
   if (rw->client)
-    vg_http_out_cancel(rw->client);
+    vg_http_client_cancel(rw->client);
   rw->done = NULL;
 }
 
 static void remote_write_destroy(void *ctx) {
   struct remote_write *rw = ctx;
-  vg_http_out_free(rw->client);
-  vg_http_out_release(&rw->http);
+  vg_http_client_free(rw->client);
+  vg_http_client_release(&rw->http);
   free(rw->labels);
   free(rw->recs);
   free(rw->left);
@@ -315,7 +315,7 @@ static size_t group_series(struct remote_write *rw,
     const struct rec *first = &rw->recs[g->first_rec];
     if (g->count > 1)
       sort_samples(rw->ts + g->start, rw->values + g->start, g->count);
-    rw->series[k] = (struct vg_rw_series){
+    rw->series[k] = (struct vg_prompb_series){
         .labels = rw->labels + first->labels,
         .nlabels = first->nlabels,
         .ts_ms = rw->ts + g->start,
@@ -346,7 +346,7 @@ static bool says_out_of_order(const char *body) {
 }
 
 static void describe(struct remote_write *rw,
-                     const struct vg_http_out_response *r) {
+                     const struct vg_http_client_response *r) {
   size_t len = r->body_len;
   while (len && (r->body[len - 1] == '\n' || r->body[len - 1] == '\r' ||
                  r->body[len - 1] == ' '))
@@ -386,7 +386,7 @@ static void finish_pieces(struct remote_write *rw) {
   finish(rw, &f);
 }
 
-static void on_answer(void *arg, const struct vg_http_out_response *r) {
+static void on_answer(void *arg, const struct vg_http_client_response *r) {
   struct remote_write *rw = arg;
   struct vg_flush_result f = {.status = VG_FLUSH_RETRY};
   long s = r->status;
@@ -439,7 +439,8 @@ static void send_next(struct remote_write *rw) {
       rw->left_out += rw->invalid; /* nothing valid in this piece */
       continue;
     }
-    int rc = vg_rw_encode_scratch(rw->series, nseries, &rw->scratch, &rw->body);
+    int rc =
+        vg_prompb_encode_scratch(rw->series, nseries, &rw->scratch, &rw->body);
     if (rc) {
       /* Only -ENOSPC can come here (the series are valid by
        * construction); a batch that size will never be accepted, and must
@@ -454,8 +455,8 @@ static void send_next(struct remote_write *rw) {
       finish(rw, &f);
       return;
     }
-    rc = vg_http_out_post(rw->client, NULL, rw->body.data, rw->body.len,
-                          on_answer, rw);
+    rc = vg_http_client_post(rw->client, NULL, rw->body.data, rw->body.len,
+                             on_answer, rw);
     if (rc == 0)
       return;
     struct vg_flush_result f = {.status = VG_FLUSH_RETRY,

@@ -15,9 +15,9 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
   corpus=build-fuzz/corpus/$name
   mkdir -p "$corpus"
   case $name in
-    fuzz_conf) cp examples/*.json tests/data/config/*/*.json "$corpus"/ 2>/dev/null || true ;;
+    fuzz_cfg_doc) cp examples/*.json tests/data/config/*/*.json "$corpus"/ 2>/dev/null || true ;;
     fuzz_csv) cp tests/data/*.csv tests/data/messy/*.csv tests/data/messy/*.tsv "$corpus"/ ;;
-    fuzz_lineproto)
+    fuzz_lp)
       cp tests/data/*.influx tests/data/intake/valid/*.lp \
         tests/data/intake/malformed/*.lp "$corpus"/ ;;
     fuzz_pushjson)

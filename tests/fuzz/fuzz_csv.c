@@ -1,7 +1,7 @@
 /* Fuzz target: the CSV reader and the spreadsheet number parser on every
  * cell it yields. */
-#include "daemon/csv.h"
-#include "daemon/value.h"
+#include "daemon/formats/csv.h"
+#include "daemon/formats/value.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
  * does (damage skipped, sync markers searched).  Every record found must
  * lie inside the input and encode back to exactly the bytes it came
  * from. */
-#include "daemon/buf.h"
-#include "daemon/journal.h"
+#include "daemon/util/buf.h"
+#include "daemon/pipeline/journal.h"
 
 #include <stdint.h>
 #include <stdlib.h>

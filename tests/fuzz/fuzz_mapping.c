@@ -1,7 +1,7 @@
 /* Fuzz target: CSV and JSON records through a mapping, as the file
  * collector runs them.  The first byte picks the format. */
-#include "daemon/conf.h"
-#include "daemon/mapping.h"
+#include "daemon/config/cfg_doc.h"
+#include "daemon/formats/mapping.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,15 +13,15 @@ static struct vg_mapping *csv_mapping, *json_mapping;
 
 static struct vg_mapping *compile(enum vg_record_format format,
                                   const char *text) {
-  struct vg_conf_doc *doc = vg_conf_doc_new();
+  struct vg_cfg_doc *doc = vg_cfg_doc_new();
   struct vg_cfg_err err = {0};
   cJSON *cfg = NULL;
   struct vg_mapping *m = NULL;
-  if (vg_conf_parse(doc, "fuzz", text, strlen(text), &cfg, &err) ||
+  if (vg_cfg_doc_parse(doc, "fuzz", text, strlen(text), &cfg, &err) ||
       vg_mapping_new(&m, format, cfg, &err))
     abort();
   cJSON_Delete(cfg);
-  vg_conf_doc_free(doc);
+  vg_cfg_doc_free(doc);
   return m;
 }
 

@@ -9,11 +9,11 @@
  *    line unreadable.  The one allowance: a bucket or quantile series
  *    stored before its family was declared a histogram or summary lacks
  *    the label the declaration asks for, and is rejected for that. */
-#include "daemon/expfmt.h"
-#include "daemon/log.h"
-#include "daemon/promtext.h"
-#include "daemon/sink.h"
-#include "daemon/store.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/log.h"
+#include "daemon/formats/promtext.h"
+#include "daemon/pipeline/sink.h"
+#include "daemon/pipeline/store.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -61,7 +61,8 @@ static void rewrite(void *arg, const char *metric,
                     const struct vg_label *labels, size_t n, double value,
                     int64_t ts_ms, const struct vg_location *where) {
   struct vg_buf *out = arg;
-  if (!vg_valid_metric_name(metric) || n > MAX_LABELS || where->line == 0)
+  if (!vg_expfmt_valid_metric_name(metric) || n > MAX_LABELS ||
+      where->line == 0)
     abort();
   vg_buf_reset(out);
   vg_buf_puts(out, metric);
@@ -69,11 +70,11 @@ static void rewrite(void *arg, const char *metric,
     if (!labels[i].value[0])
       abort(); /* an empty value is no label */
     vg_buf_printf(out, "%c%s=\"", i ? ',' : '{', labels[i].name);
-    vg_escape_label_value(out, labels[i].value, strlen(labels[i].value));
+    vg_expfmt_escape_label_value(out, labels[i].value, strlen(labels[i].value));
     vg_buf_putc(out, '"');
   }
-  char v[VG_DOUBLE_BUFSIZE];
-  vg_format_double(value, v);
+  char v[VG_EXPFMT_DOUBLE_BUFSIZE];
+  vg_expfmt_format_double(value, v);
   vg_buf_printf(out, "%s %s", n ? "}" : "", v);
   if (ts_ms)
     vg_buf_printf(out, " %lld", (long long)ts_ms);
@@ -96,12 +97,12 @@ static void check_reject(void *arg, enum vg_reject_reason reason,
 
 static void check_family(void *arg, const char *name, const char *type,
                          const char *help) {
-  if (!vg_valid_metric_name(name) ||
+  if (!vg_expfmt_valid_metric_name(name) ||
       (strcmp(type, "counter") != 0 && strcmp(type, "gauge") != 0 &&
        strcmp(type, "histogram") != 0 && strcmp(type, "summary") != 0 &&
        strcmp(type, "untyped") != 0))
     abort();
-  if (help && !vg_valid_utf8(help, strlen(help)))
+  if (help && !vg_expfmt_valid_utf8(help, strlen(help)))
     abort();
 }
 

@@ -2,7 +2,7 @@
  * bytes.  Whatever the body, every sample it hands on has a name, labels
  * with names and values, and a location; every rejection has a reason and
  * a location; and a body refused whole says why. */
-#include "daemon/pushjson.h"
+#include "daemon/formats/pushjson.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -4,17 +4,17 @@
 #ifndef VG_NET_FIXTURE_H
 #define VG_NET_FIXTURE_H
 
-#include "daemon/conf.h"
-#include "daemon/curl_uv.h"
-#include "daemon/http.h"
-#include "daemon/mem.h"
+#include "daemon/config/cfg_doc.h"
+#include "daemon/net/curl.h"
+#include "daemon/net/httpd.h"
+#include "daemon/util/mem.h"
 #include "tests/vgtest.h"
 
 struct vg_test_net {
   uv_loop_t loop;
-  struct vg_http *http; /* routes are the test's to add */
+  struct vg_httpd *http; /* routes are the test's to add */
   struct vg_curl *curl;
-  struct vg_conf_doc *doc; /* positions of the configs parsed */
+  struct vg_cfg_doc *doc; /* positions of the configs parsed */
   unsigned closed;
 };
 
@@ -26,11 +26,11 @@ static inline void vg_test_net_up(struct vg_test_net *n) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   ASSERT(uv_loop_init(&n->loop) == 0);
   char error[256];
-  ASSERT_INT_EQ(
-      vg_http_new(&n->loop, "127.0.0.1:0", NULL, &n->http, error, sizeof error),
-      0);
+  ASSERT_INT_EQ(vg_httpd_new(&n->loop, "127.0.0.1:0", NULL, &n->http, error,
+                             sizeof error),
+                0);
   ASSERT_INT_EQ(vg_curl_new(&n->loop, &n->curl), 0);
-  n->doc = vg_conf_doc_new();
+  n->doc = vg_cfg_doc_new();
 }
 
 static inline void vg_test_net_closed(void *arg) {
@@ -40,11 +40,11 @@ static inline void vg_test_net_closed(void *arg) {
 /* Closes both, runs the loop dry and checks that nothing was left open. */
 static inline void vg_test_net_down(struct vg_test_net *n) {
   vg_curl_close(n->curl, vg_test_net_closed, n);
-  vg_http_close(n->http, vg_test_net_closed, n);
+  vg_httpd_close(n->http, vg_test_net_closed, n);
   uv_run(&n->loop, UV_RUN_DEFAULT);
   ASSERT_INT_EQ(n->closed, 2);
   ASSERT(uv_loop_close(&n->loop) == 0);
-  vg_conf_doc_free(n->doc);
+  vg_cfg_doc_free(n->doc);
   curl_global_cleanup();
 }
 
@@ -71,13 +71,14 @@ static inline void vg_test_config(struct vg_test_net *n, const char *file,
   const char *port = strstr(json, "PORT");
   if (port)
     snprintf(text, sizeof text, "%.*s%u%s", (int)(port - json), json,
-             n->http ? vg_http_port(n->http) : 1, port + 4);
+             n->http ? vg_httpd_port(n->http) : 1, port + 4);
   else
     snprintf(text, sizeof text, "%s", json);
   cJSON_Delete(*cfg);
   *cfg = NULL;
   err->doc = n->doc;
-  ASSERT_INT_EQ(vg_conf_parse(n->doc, file, text, strlen(text), cfg, err), 0);
+  ASSERT_INT_EQ(vg_cfg_doc_parse(n->doc, file, text, strlen(text), cfg, err),
+                0);
 }
 
 #endif

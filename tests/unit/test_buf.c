@@ -1,5 +1,5 @@
 /* Unit tests: the capped buffer. */
-#include "daemon/buf.h"
+#include "daemon/util/buf.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>

@@ -1,12 +1,12 @@
 /* Unit tests: the indicator catalog. */
-#include "daemon/catalog.h"
-#include "daemon/expfmt.h"
+#include "daemon/model/catalog.h"
+#include "daemon/model/expfmt.h"
 #include "tests/vgtest.h"
 
 VG_TEST(sorted_and_well_named) {
   for (size_t i = 0; i < vg_catalog_size; i++) {
     const struct vg_indicator *ind = &vg_catalog[i];
-    ASSERT(vg_valid_metric_name(ind->name));
+    ASSERT(vg_expfmt_valid_metric_name(ind->name));
     ASSERT(strncmp(ind->name, "village_", 8) == 0);
     ASSERT(ind->help && ind->help[0]);
     if (i)

@@ -1,7 +1,7 @@
 /* tests/unit/test_config.c - the daemon's top-level configuration: a full
  * example with conf.d/, the defaults, and every validation message. */
-#include "daemon/buf.h"
-#include "daemon/config.h"
+#include "daemon/util/buf.h"
+#include "daemon/config/config.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -29,7 +29,7 @@ VG_TEST(full_example) {
   const cJSON *cadres = cJSON_GetArrayItem(cfg->collectors, 1);
   ASSERT_STR_EQ(cJSON_GetObjectItem(cadres, "name")->valuestring, "cadres");
   /* Plugins resolve their paths against the file that named them. */
-  ASSERT_STR_EQ(vg_conf_node_dir(cfg->doc, cadres), "config/full/conf.d");
+  ASSERT_STR_EQ(vg_cfg_doc_node_dir(cfg->doc, cadres), "config/full/conf.d");
   const cJSON *influx = cJSON_GetArrayItem(cfg->exporters, 0);
   ASSERT_STR_EQ(cJSON_GetObjectItem(influx, "token")->valuestring, "abc123");
   /* Plugins' errors name their place too. */

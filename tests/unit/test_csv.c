@@ -1,5 +1,5 @@
 /* tests/unit/test_csv.c - the CSV reader on what spreadsheets export. */
-#include "daemon/csv.h"
+#include "daemon/formats/csv.h"
 
 #include "tests/vgtest.h"
 

@@ -1,9 +1,9 @@
 /* Unit tests: the exec collector on a real loop, running small /bin/sh
  * scripts the tests write into a temporary folder, into a real store. */
 #include "collectors/collector.h"
-#include "daemon/conf.h"
-#include "daemon/log.h"
-#include "daemon/mem.h"
+#include "daemon/config/cfg_doc.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -60,15 +60,15 @@ static void setup_with(struct fixture *fx, const char *command,
   /* The configuration "lives" in the temporary folder: relative program
    * paths count from there. */
   snprintf(conf_path, sizeof conf_path, "%s/t.json", fx->dir);
-  struct vg_conf_doc *doc = vg_conf_doc_new();
+  struct vg_cfg_doc *doc = vg_cfg_doc_new();
   struct vg_cfg_err err = {.doc = doc};
   cJSON *root;
-  ASSERT_INT_EQ(vg_conf_parse(doc, conf_path, cfg, strlen(cfg), &root, &err),
+  ASSERT_INT_EQ(vg_cfg_doc_parse(doc, conf_path, cfg, strlen(cfg), &root, &err),
                 0);
   if (vg_collector_exec.configure(&fx->ctx, root, &err) != 0)
     VG_FAIL("configure: %s", err.msg);
   cJSON_Delete(root);
-  vg_conf_doc_free(doc);
+  vg_cfg_doc_free(doc);
   ASSERT(uv_loop_init(&fx->loop) == 0);
   fx->store = vg_store_new();
   struct vg_sink_options so = {.collector = "script"};
@@ -595,17 +595,17 @@ VG_TEST(configuration_errors) {
        "t.json:1:59: \"max_output\": from 1 byte to 1GiB"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct vg_conf_doc *doc = vg_conf_doc_new();
+    struct vg_cfg_doc *doc = vg_cfg_doc_new();
     struct vg_cfg_err err = {.doc = doc};
     cJSON *root;
     void *ctx = NULL;
-    ASSERT_INT_EQ(vg_conf_parse(doc, "t.json", cases[i].cfg,
-                                strlen(cases[i].cfg), &root, &err),
+    ASSERT_INT_EQ(vg_cfg_doc_parse(doc, "t.json", cases[i].cfg,
+                                   strlen(cases[i].cfg), &root, &err),
                   0);
     ASSERT_INT_EQ(vg_collector_exec.configure(&ctx, root, &err), -EINVAL);
     ASSERT_STR_EQ(err.msg, cases[i].msg);
     cJSON_Delete(root);
-    vg_conf_doc_free(doc);
+    vg_cfg_doc_free(doc);
   }
 }
 

@@ -1,12 +1,12 @@
 /* Unit tests: number formatting, escaping and name checks. */
-#include "daemon/expfmt.h"
+#include "daemon/model/expfmt.h"
 #include "tests/vgtest.h"
 
 #include <float.h>
 
 static void check_double(double v, const char *expected) {
-  char out[VG_DOUBLE_BUFSIZE];
-  size_t n = vg_format_double(v, out);
+  char out[VG_EXPFMT_DOUBLE_BUFSIZE];
+  size_t n = vg_expfmt_format_double(v, out);
   ASSERT_STR_EQ(out, expected);
   ASSERT_INT_EQ(n, strlen(expected));
 }
@@ -34,8 +34,8 @@ VG_TEST(doubles_read_back_exactly) {
   /* Every value of a sweep reads back bit for bit. */
   double v = 1.0 / 3.0;
   for (int i = 0; i < 2000; i++, v *= 1.37) {
-    char out[VG_DOUBLE_BUFSIZE];
-    vg_format_double(v, out);
+    char out[VG_EXPFMT_DOUBLE_BUFSIZE];
+    vg_expfmt_format_double(v, out);
     ASSERT_DBL_EQ(strtod(out, NULL), v);
   }
 }
@@ -44,49 +44,49 @@ VG_TEST(label_values_are_escaped) {
   struct vg_buf b;
   vg_buf_init(&b, 1024);
   const char *in = "tower \"A\", ridge\\east\nline 2 桃子园村";
-  vg_escape_label_value(&b, in, strlen(in));
+  vg_expfmt_escape_label_value(&b, in, strlen(in));
   ASSERT_STR_EQ(b.data, "tower \\\"A\\\", ridge\\\\east\\nline 2 桃子园村");
   vg_buf_reset(&b);
-  vg_escape_help(&b, "a \"quoted\" back\\slash\nnew");
+  vg_expfmt_escape_help(&b, "a \"quoted\" back\\slash\nnew");
   ASSERT_STR_EQ(b.data, "a \"quoted\" back\\\\slash\\nnew");
   vg_buf_free(&b);
 }
 
 VG_TEST(names) {
-  ASSERT(vg_valid_metric_name("village_income_per_capita_yuan"));
-  ASSERT(vg_valid_metric_name("job:rate5m"));
-  ASSERT(!vg_valid_metric_name("4g_coverage"));
-  ASSERT(!vg_valid_metric_name(""));
-  ASSERT(!vg_valid_metric_name("村"));
-  ASSERT(vg_valid_label_name("county"));
-  ASSERT(vg_valid_label_name("_private"));
-  ASSERT(!vg_valid_label_name("__name__"));
-  ASSERT(!vg_valid_label_name("a:b"));
-  ASSERT(!vg_valid_label_name("1a"));
+  ASSERT(vg_expfmt_valid_metric_name("village_income_per_capita_yuan"));
+  ASSERT(vg_expfmt_valid_metric_name("job:rate5m"));
+  ASSERT(!vg_expfmt_valid_metric_name("4g_coverage"));
+  ASSERT(!vg_expfmt_valid_metric_name(""));
+  ASSERT(!vg_expfmt_valid_metric_name("村"));
+  ASSERT(vg_expfmt_valid_label_name("county"));
+  ASSERT(vg_expfmt_valid_label_name("_private"));
+  ASSERT(!vg_expfmt_valid_label_name("__name__"));
+  ASSERT(!vg_expfmt_valid_label_name("a:b"));
+  ASSERT(!vg_expfmt_valid_label_name("1a"));
 }
 
 VG_TEST(utf8) {
-  ASSERT(vg_valid_utf8("桃子园村", strlen("桃子园村")));
-  ASSERT(vg_valid_utf8("plain", 5));
-  ASSERT(!vg_valid_utf8("\xcc\xd2\xd7\xd3", 4)); /* "桃子" in GBK */
-  ASSERT(!vg_valid_utf8("\xc0\xaf", 2));         /* overlong '/' */
-  ASSERT(!vg_valid_utf8("\xed\xa0\x80", 3));     /* surrogate */
-  ASSERT(!vg_valid_utf8("\xe6\xa1", 2));         /* truncated */
-  ASSERT(vg_valid_utf8("\xf0\x9f\x8c\xbe", 4));  /* 4-byte */
+  ASSERT(vg_expfmt_valid_utf8("桃子园村", strlen("桃子园村")));
+  ASSERT(vg_expfmt_valid_utf8("plain", 5));
+  ASSERT(!vg_expfmt_valid_utf8("\xcc\xd2\xd7\xd3", 4)); /* "桃子" in GBK */
+  ASSERT(!vg_expfmt_valid_utf8("\xc0\xaf", 2));         /* overlong '/' */
+  ASSERT(!vg_expfmt_valid_utf8("\xed\xa0\x80", 3));     /* surrogate */
+  ASSERT(!vg_expfmt_valid_utf8("\xe6\xa1", 2));         /* truncated */
+  ASSERT(vg_expfmt_valid_utf8("\xf0\x9f\x8c\xbe", 4));  /* 4-byte */
 }
 
 VG_TEST(accept_negotiation) {
-  ASSERT(!vg_accepts_openmetrics(NULL));
-  ASSERT(!vg_accepts_openmetrics("text/plain"));
-  ASSERT(!vg_accepts_openmetrics("*/*"));
+  ASSERT(!vg_expfmt_accepts_openmetrics(NULL));
+  ASSERT(!vg_expfmt_accepts_openmetrics("text/plain"));
+  ASSERT(!vg_expfmt_accepts_openmetrics("*/*"));
   /* What Prometheus 2.42 sends by default. */
-  ASSERT(vg_accepts_openmetrics(
+  ASSERT(vg_expfmt_accepts_openmetrics(
       "application/openmetrics-text;version=1.0.0,application/"
       "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,"
       "*/*;q=0.1"));
-  ASSERT(!vg_accepts_openmetrics(
+  ASSERT(!vg_expfmt_accepts_openmetrics(
       "application/openmetrics-text;version=1.0.0;q=0.2,text/plain;q=0.5"));
-  ASSERT(!vg_accepts_openmetrics("application/openmetrics-text; q=0"));
+  ASSERT(!vg_expfmt_accepts_openmetrics("application/openmetrics-text; q=0"));
 }
 
 VG_TEST_MAIN(VG_T(doubles_are_shortest_exact), VG_T(doubles_read_back_exactly),

@@ -1,7 +1,7 @@
 /* Unit tests: the file collector on a real loop, into a real store. */
 #include "collectors/collector.h"
-#include "daemon/conf.h"
-#include "daemon/log.h"
+#include "daemon/config/cfg_doc.h"
+#include "daemon/util/log.h"
 #include "tests/vgtest.h"
 
 #include <fcntl.h>
@@ -51,13 +51,14 @@ static void setup(struct fixture *fx, const char *extra) {
            "\"labels\": {\"village\": \"village\"}, "
            "\"metrics\": {\"village_population\": \"population\"}%s}",
            fx->dir, extra);
-  struct vg_conf_doc *doc = vg_conf_doc_new();
+  struct vg_cfg_doc *doc = vg_cfg_doc_new();
   struct vg_cfg_err err = {0};
   cJSON *root;
-  ASSERT_INT_EQ(vg_conf_parse(doc, "t.json", cfg, strlen(cfg), &root, &err), 0);
+  ASSERT_INT_EQ(vg_cfg_doc_parse(doc, "t.json", cfg, strlen(cfg), &root, &err),
+                0);
   ASSERT_INT_EQ(vg_collector_file.configure(&fx->ctx, root, &err), 0);
   cJSON_Delete(root);
-  vg_conf_doc_free(doc);
+  vg_cfg_doc_free(doc);
   ASSERT(uv_loop_init(&fx->loop) == 0);
   fx->store = vg_store_new();
   struct vg_sink_options so = {.collector = "files"};
@@ -237,17 +238,17 @@ VG_TEST(configuration_errors) {
        "\"prometheus\" or \"auto\", got \"xls\""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct vg_conf_doc *doc = vg_conf_doc_new();
+    struct vg_cfg_doc *doc = vg_cfg_doc_new();
     struct vg_cfg_err err = {0};
     cJSON *root;
     void *ctx = NULL;
-    ASSERT_INT_EQ(vg_conf_parse(doc, "t.json", cases[i].cfg,
-                                strlen(cases[i].cfg), &root, &err),
+    ASSERT_INT_EQ(vg_cfg_doc_parse(doc, "t.json", cases[i].cfg,
+                                   strlen(cases[i].cfg), &root, &err),
                   0);
     ASSERT_INT_EQ(vg_collector_file.configure(&ctx, root, &err), -EINVAL);
     ASSERT_STR_EQ(err.msg, cases[i].msg);
     cJSON_Delete(root);
-    vg_conf_doc_free(doc);
+    vg_cfg_doc_free(doc);
   }
 }
 

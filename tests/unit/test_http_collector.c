@@ -3,9 +3,9 @@
  * requests, failures that keep the last good series, the body cap, and
  * the configuration checks. */
 #include "collectors/collector.h"
-#include "daemon/clock.h"
-#include "daemon/log.h"
-#include "daemon/store.h"
+#include "daemon/util/clock.h"
+#include "daemon/util/log.h"
+#include "daemon/pipeline/store.h"
 #include "tests/unit/net_fixture.h"
 #include "tests/vgtest.h"
 
@@ -30,8 +30,8 @@ struct fixture {
   /* The server's script. */
   const char *param;
   const struct answer *answers;
-  const char *etag;             /* sent with 200 answers; a match answers 304 */
-  struct vg_http_request *held; /* /held: answered at teardown */
+  const char *etag; /* sent with 200 answers; a match answers 304 */
+  struct vg_httpd_request *held; /* /held: answered at teardown */
   /* What it saw. */
   unsigned requests;
   char keys[16][64]; /* the parameter of each request, "-" without */
@@ -46,33 +46,33 @@ static void quiet(void *arg, int level, const char *line) {
   (void)arg, (void)level, (void)line;
 }
 
-static void api(void *arg, struct vg_http_request *req) {
+static void api(void *arg, struct vg_httpd_request *req) {
   struct fixture *fx = arg;
-  const char *key = fx->param ? vg_http_query(req, fx->param) : NULL;
+  const char *key = fx->param ? vg_httpd_query(req, fx->param) : NULL;
   if (fx->requests < 16)
     snprintf(fx->keys[fx->requests], sizeof fx->keys[0], "%s", key ? key : "-");
   fx->requests++;
   free(fx->if_none_match);
-  fx->if_none_match = vg_test_dup(vg_http_header(req, "If-None-Match"));
+  fx->if_none_match = vg_test_dup(vg_httpd_header(req, "If-None-Match"));
   if (fx->etag && fx->if_none_match &&
       strcmp(fx->etag, fx->if_none_match) == 0) {
-    vg_http_respond(req, 304, "application/json", NULL, 0);
+    vg_httpd_respond(req, 304, "application/json", NULL, 0);
     return;
   }
   const struct answer *a = fx->answers;
   while (a->body && key && !(a->key && strcmp(a->key, key) == 0))
     a++;
   if (!a->body) {
-    vg_http_respond(req, 404, "text/plain", vg_strdup("no such page"), 12);
+    vg_httpd_respond(req, 404, "text/plain", vg_strdup("no such page"), 12);
     return;
   }
   if (fx->etag && a->status == 200)
-    vg_http_add_header(req, "ETag", fx->etag);
-  vg_http_respond(req, a->status, "application/json", vg_strdup(a->body),
-                  strlen(a->body));
+    vg_httpd_add_header(req, "ETag", fx->etag);
+  vg_httpd_respond(req, a->status, "application/json", vg_strdup(a->body),
+                   strlen(a->body));
 }
 
-static void held(void *arg, struct vg_http_request *req) {
+static void held(void *arg, struct vg_httpd_request *req) {
   struct fixture *fx = arg;
   fx->requests++;
   fx->held = req;
@@ -93,10 +93,10 @@ static void on_stopped(void *arg) {
 static void setup(struct fixture *fx, const char *json) {
   vg_log_set_output(quiet, NULL);
   vg_test_net_up(&fx->net);
-  ASSERT_INT_EQ(vg_http_route(fx->net.http, "GET", "/api", 0, api, fx, fx), 0);
+  ASSERT_INT_EQ(vg_httpd_route(fx->net.http, "GET", "/api", 0, api, fx, fx), 0);
   ASSERT_INT_EQ(
-      vg_http_route(fx->net.http, "POST", "/api", 1 << 20, api, fx, fx), 0);
-  ASSERT_INT_EQ(vg_http_route(fx->net.http, "GET", "/held", 0, held, fx, fx),
+      vg_httpd_route(fx->net.http, "POST", "/api", 1 << 20, api, fx, fx), 0);
+  ASSERT_INT_EQ(vg_httpd_route(fx->net.http, "GET", "/held", 0, held, fx, fx),
                 0);
   struct vg_cfg_err err = {0};
   vg_test_config(&fx->net, "api.json", json, &fx->cfg, &err);
@@ -125,7 +125,7 @@ static void teardown(struct fixture *fx) {
     uv_run(&fx->net.loop, UV_RUN_ONCE);
   vg_collector_http.destroy(fx->ctx);
   if (fx->held)
-    vg_http_respond(fx->held, 204, "text/plain", NULL, 0);
+    vg_httpd_respond(fx->held, 204, "text/plain", NULL, 0);
   vg_test_net_down(&fx->net);
   vg_sink_free(fx->sink);
   vg_store_free(fx->store);
@@ -307,7 +307,7 @@ VG_TEST(next_links_relative_and_absolute) {
   snprintf(x2, sizeof x2,
            "{\"items\": [{\"v\": \"C\", \"n\": 3}], \"links\": {\"next\": "
            "\"http://127.0.0.1:%u/api?p=x3\"}}",
-           vg_http_port(fx.net.http));
+           vg_httpd_port(fx.net.http));
   /* Without a p= parameter the first answer is served. */
   const struct answer answers[] = {
       {NULL, 200,
@@ -344,7 +344,7 @@ VG_TEST(next_link_to_another_host_is_refused) {
            "http://127.0.0.1:%u/api page 1: pagination: the next link "
            "\"http://127.0.0.2:1/steal\" leads to another scheme, host or "
            "port (the credentials would go with it)",
-           vg_http_port(fx.net.http));
+           vg_httpd_port(fx.net.http));
   ASSERT_STR_EQ(fx.error, want);
   ASSERT_INT_EQ(series(&fx), 0);
   teardown(&fx);
@@ -475,7 +475,7 @@ VG_TEST(not_modified_keeps_series_fresh_without_parsing) {
   ASSERT_STR_EQ(fx.error, "");
   ASSERT(fx.if_none_match == NULL);
   ASSERT_INT_EQ(vg_sink_stats(fx.sink)->samples_total, 2);
-  int64_t before = vg_now_ms();
+  int64_t before = vg_clock_now_ms();
   collect(&fx);
   ASSERT_INT_EQ(fx.status, 0);
   ASSERT_STR_EQ(fx.if_none_match, "\"v1\"");
@@ -506,7 +506,7 @@ VG_TEST(not_modified_after_the_series_went_stale_fetches_again) {
   struct fixture fx = {.answers = answers, .etag = "\"v1\""};
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", " MAPPING "}");
   collect(&fx);
-  ASSERT_INT_EQ(vg_store_expire(fx.store, vg_now_ms() + 120000), 1);
+  ASSERT_INT_EQ(vg_store_expire(fx.store, vg_clock_now_ms() + 120000), 1);
   ASSERT_INT_EQ(series(&fx), 0);
   collect(&fx);
   ASSERT_STR_EQ(fx.error, "");
@@ -541,7 +541,7 @@ VG_TEST(errors_name_the_status_and_the_answer) {
   /* Neither the user info nor the query goes into messages. */
   snprintf(want, sizeof want,
            "http://127.0.0.1:%u/api: HTTP 500 (no text in the answer)",
-           vg_http_port(fx.net.http));
+           vg_httpd_port(fx.net.http));
   ASSERT_STR_EQ(fx.error, want);
   teardown(&fx);
 }
@@ -595,7 +595,7 @@ VG_TEST(stop_cancels_the_request_in_flight) {
   ASSERT(fx.done);
   ASSERT_INT_EQ(fx.status, -ECANCELED);
   vg_collector_http.destroy(fx.ctx);
-  vg_http_respond(fx.held, 204, "text/plain", NULL, 0);
+  vg_httpd_respond(fx.held, 204, "text/plain", NULL, 0);
   fx.held = NULL;
   vg_test_net_down(&fx.net);
   vg_sink_free(fx.sink);
@@ -608,7 +608,7 @@ VG_TEST(stop_cancels_the_request_in_flight) {
 static const char *config_error(const char *json) {
   static struct vg_cfg_err err;
   struct vg_test_net net = {0};
-  net.doc = vg_conf_doc_new();
+  net.doc = vg_cfg_doc_new();
   cJSON *cfg = NULL;
   memset(&err, 0, sizeof err);
   vg_test_config(&net, "api.json", json, &cfg, &err);
@@ -621,7 +621,7 @@ static const char *config_error(const char *json) {
     ASSERT_INT_EQ(rc, -EINVAL);
   }
   cJSON_Delete(cfg);
-  vg_conf_doc_free(net.doc);
+  vg_cfg_doc_free(net.doc);
   return err.msg;
 }
 

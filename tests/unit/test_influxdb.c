@@ -1,9 +1,9 @@
 /* Unit tests: the InfluxDB exporter against the daemon's own HTTP server on
  * a free port, answering as InfluxDB does: the exact body, URL and headers
  * it gets, and the exact flush result of every kind of answer. */
-#include "daemon/buf.h"
-#include "daemon/http.h"
-#include "daemon/mem.h"
+#include "daemon/util/buf.h"
+#include "daemon/net/httpd.h"
+#include "daemon/util/mem.h"
 #include "exporters/exporter.h"
 #include "tests/unit/net_fixture.h"
 #include "tests/vgtest.h"
@@ -42,7 +42,7 @@ struct fixture {
   unsigned requests;
   const struct answer *answers;
   size_t nanswers;
-  struct vg_http_request *held;
+  struct vg_httpd_request *held;
   unsigned dones;
   struct vg_flush_result r;
   char *message; /* owned copy of r.message */
@@ -64,21 +64,21 @@ static char *gunzip(const char *in, size_t len, size_t *out_len) {
   return out;
 }
 
-static void capture(void *arg, struct vg_http_request *req) {
+static void capture(void *arg, struct vg_httpd_request *req) {
   struct fixture *fx = arg;
   ASSERT(fx->requests < MAX_REQUESTS);
   struct request *q = &fx->req[fx->requests];
   size_t len;
-  const char *body = vg_http_body(req, &len);
-  q->path = vg_strdup(vg_http_path(req));
-  q->db = vg_test_dup(vg_http_query(req, "db"));
-  q->rp = vg_test_dup(vg_http_query(req, "rp"));
-  q->precision = vg_test_dup(vg_http_query(req, "precision"));
-  q->org = vg_test_dup(vg_http_query(req, "org"));
-  q->bucket = vg_test_dup(vg_http_query(req, "bucket"));
-  q->authorization = vg_test_dup(vg_http_header(req, "Authorization"));
-  q->content_encoding = vg_test_dup(vg_http_header(req, "Content-Encoding"));
-  q->content_type = vg_test_dup(vg_http_header(req, "Content-Type"));
+  const char *body = vg_httpd_body(req, &len);
+  q->path = vg_strdup(vg_httpd_path(req));
+  q->db = vg_test_dup(vg_httpd_query(req, "db"));
+  q->rp = vg_test_dup(vg_httpd_query(req, "rp"));
+  q->precision = vg_test_dup(vg_httpd_query(req, "precision"));
+  q->org = vg_test_dup(vg_httpd_query(req, "org"));
+  q->bucket = vg_test_dup(vg_httpd_query(req, "bucket"));
+  q->authorization = vg_test_dup(vg_httpd_header(req, "Authorization"));
+  q->content_encoding = vg_test_dup(vg_httpd_header(req, "Content-Encoding"));
+  q->content_type = vg_test_dup(vg_httpd_header(req, "Content-Type"));
   if (q->content_encoding) {
     q->body = gunzip(body, len, &q->body_len);
   } else {
@@ -98,10 +98,10 @@ static void capture(void *arg, struct vg_http_request *req) {
     return;
   }
   if (a.retry_after)
-    vg_http_add_header(req, "Retry-After", a.retry_after);
+    vg_httpd_add_header(req, "Retry-After", a.retry_after);
   size_t n = a.body ? strlen(a.body) : 0;
-  vg_http_respond(req, a.status, "application/json",
-                  n ? vg_strdup(a.body) : NULL, n);
+  vg_httpd_respond(req, a.status, "application/json",
+                   n ? vg_strdup(a.body) : NULL, n);
 }
 
 static void on_flushed(void *arg, const struct vg_flush_result *r) {
@@ -116,10 +116,10 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
 static void setup(struct fixture *fx) {
   vg_test_net_up(&fx->net);
   ASSERT_INT_EQ(
-      vg_http_route(fx->net.http, "POST", "/write", 4 << 20, capture, fx, fx),
+      vg_httpd_route(fx->net.http, "POST", "/write", 4 << 20, capture, fx, fx),
       0);
-  ASSERT_INT_EQ(vg_http_route(fx->net.http, "POST", "/api/v2/write", 4 << 20,
-                              capture, fx, fx),
+  ASSERT_INT_EQ(vg_httpd_route(fx->net.http, "POST", "/api/v2/write", 4 << 20,
+                               capture, fx, fx),
                 0);
 }
 
@@ -154,7 +154,7 @@ static void teardown(struct fixture *fx) {
     T->stop(fx->ctx);
   T->destroy(fx->ctx);
   if (fx->held)
-    vg_http_respond(fx->held, 204, "text/plain", NULL, 0);
+    vg_httpd_respond(fx->held, 204, "text/plain", NULL, 0);
   vg_test_net_down(&fx->net);
   for (unsigned i = 0; i < fx->requests; i++) {
     struct request *q = &fx->req[i];

@@ -1,7 +1,7 @@
 /* Unit tests: the journal on real loops, in temporary folders. */
-#include "daemon/journal.h"
-#include "daemon/log.h"
-#include "daemon/mem.h"
+#include "daemon/pipeline/journal.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
 #include "tests/vgtest.h"
 
 #include <dirent.h>

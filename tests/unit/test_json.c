@@ -1,7 +1,7 @@
 /* Unit tests: whole-document JSON parsing with located errors, and JSON
  * Pointers. */
-#include "daemon/buf.h"
-#include "daemon/json.h"
+#include "daemon/util/buf.h"
+#include "daemon/formats/json.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>

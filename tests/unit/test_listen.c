@@ -2,9 +2,9 @@
  * samples, refuses with 503 when the journal cannot take them, and checks
  * its configuration. */
 #include "collectors/collector.h"
-#include "daemon/journal.h"
-#include "daemon/log.h"
-#include "daemon/sink.h"
+#include "daemon/pipeline/journal.h"
+#include "daemon/util/log.h"
+#include "daemon/pipeline/sink.h"
 #include "tests/unit/net_fixture.h"
 
 #include <errno.h>
@@ -129,8 +129,8 @@ static void post(struct fixture *fx, struct post *r, const char *path,
   r->fx = fx;
   r->easy = curl_easy_init();
   char url[128];
-  snprintf(url, sizeof url, "http://127.0.0.1:%u%s", vg_http_port(fx->net.http),
-           path);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u%s",
+           vg_httpd_port(fx->net.http), path);
   curl_easy_setopt(r->easy, CURLOPT_URL, url);
   curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -215,7 +215,7 @@ VG_TEST(configuration_errors) {
       {"{\"max_labels\": 0}", "t.json:1:1: the max_ limits must be 1 or more"},
   };
   struct vg_test_net net = {0};
-  net.doc = vg_conf_doc_new();
+  net.doc = vg_cfg_doc_new();
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     cJSON *cfg = NULL;
     struct vg_cfg_err err = {0};
@@ -225,7 +225,7 @@ VG_TEST(configuration_errors) {
     ASSERT_STR_EQ(err.msg, cases[i].msg);
     cJSON_Delete(cfg);
   }
-  vg_conf_doc_free(net.doc);
+  vg_cfg_doc_free(net.doc);
 }
 
 VG_TEST_MAIN(VG_T(the_answer_comes_after_the_fsync),

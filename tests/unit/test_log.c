@@ -1,5 +1,5 @@
 /* Unit tests: complaints are rate-limited with a count. */
-#include "daemon/log.h"
+#include "daemon/util/log.h"
 #include "tests/vgtest.h"
 
 static char logged[4096];

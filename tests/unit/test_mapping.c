@@ -1,8 +1,8 @@
 /* tests/unit/test_mapping.c - records to samples, on the real fixtures and
  * on messy ones, through a capture emitter. */
-#include "daemon/mapping.h"
+#include "daemon/formats/mapping.h"
 
-#include "daemon/mem.h"
+#include "daemon/util/mem.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -963,17 +963,17 @@ VG_TEST(config_errors) {
 /* With positions from the configuration reader, errors name the place. */
 VG_TEST(config_error_positions) {
   const char *text = "{\n  \"metrics\": {\n    \"m\": \"/a~2\"\n  }\n}\n";
-  struct vg_conf_doc *doc = vg_conf_doc_new();
+  struct vg_cfg_doc *doc = vg_cfg_doc_new();
   struct vg_cfg_err err = {.doc = doc};
   cJSON *cfg = NULL;
-  ASSERT_INT_EQ(vg_conf_parse(doc, "c.json", text, strlen(text), &cfg, &err),
+  ASSERT_INT_EQ(vg_cfg_doc_parse(doc, "c.json", text, strlen(text), &cfg, &err),
                 0);
   struct vg_mapping *m = NULL;
   ASSERT_INT_EQ(vg_mapping_new(&m, VG_FORMAT_JSON, cfg, &err), -EINVAL);
   ASSERT_STR_EQ(err.msg, "c.json:3:10: \"/a~2\" is not a JSON Pointer: \"~\" "
                          "must be followed by 0 or 1");
   cJSON_Delete(cfg);
-  vg_conf_doc_free(doc);
+  vg_cfg_doc_free(doc);
 }
 
 VG_TEST(keys_table) {

@@ -1,12 +1,12 @@
 /* Unit tests: the exposition text parser, and what its families become in
  * the store and on /metrics. */
-#include "daemon/batch.h"
-#include "daemon/buf.h"
-#include "daemon/expfmt.h"
-#include "daemon/mem.h"
-#include "daemon/promtext.h"
-#include "daemon/sink.h"
-#include "daemon/store.h"
+#include "daemon/pipeline/batch.h"
+#include "daemon/util/buf.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/mem.h"
+#include "daemon/formats/promtext.h"
+#include "daemon/pipeline/sink.h"
+#include "daemon/pipeline/store.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -24,10 +24,10 @@ static void on_sample(void *arg, const char *metric,
   vg_buf_printf(out, "%s{", metric);
   for (size_t i = 0; i < n; i++) {
     vg_buf_printf(out, "%s%s=", i ? "," : "", labels[i].name);
-    vg_escape_label_value(out, labels[i].value, strlen(labels[i].value));
+    vg_expfmt_escape_label_value(out, labels[i].value, strlen(labels[i].value));
   }
-  char v[VG_DOUBLE_BUFSIZE];
-  vg_format_double(value, v);
+  char v[VG_EXPFMT_DOUBLE_BUFSIZE];
+  vg_expfmt_format_double(value, v);
   vg_buf_printf(out, "} %s %lld @%u\n", v, (long long)ts_ms, where->line);
 }
 
@@ -43,7 +43,7 @@ static void on_family(void *arg, const char *name, const char *type,
   struct vg_buf *out = arg;
   vg_buf_printf(out, "family %s %s ", name, type);
   if (help)
-    vg_escape_help(out, help);
+    vg_expfmt_escape_help(out, help);
   else
     vg_buf_putc(out, '-');
   vg_buf_putc(out, '\n');
@@ -352,8 +352,8 @@ VG_TEST(fast_decimals_match_strtod) {
   /* Compare the printed values with strtod's, printed the same way. */
   char *line = out.data;
   for (int i = 0; i < 20000; i++) {
-    char want[VG_DOUBLE_BUFSIZE], prefix[80];
-    vg_format_double(strtod(nums[i], NULL), want);
+    char want[VG_EXPFMT_DOUBLE_BUFSIZE], prefix[80];
+    vg_expfmt_format_double(strtod(nums[i], NULL), want);
     snprintf(prefix, sizeof prefix, "m{} %s 0 @%d\n", want, i + 1);
     if (strncmp(line, prefix, strlen(prefix)) != 0)
       VG_FAIL("%s: got %.*s, want %s", nums[i], (int)strcspn(line, "\n"), line,

@@ -1,8 +1,8 @@
 /* Unit tests: the remote_write exporter against a local receiver made of
- * the daemon's HTTP server and vg_rw_decode. */
-#include "daemon/http.h"
-#include "daemon/mem.h"
-#include "daemon/remotewrite.h"
+ * the daemon's HTTP server and vg_prompb_decode. */
+#include "daemon/net/httpd.h"
+#include "daemon/util/mem.h"
+#include "daemon/formats/prompb.h"
 #include "exporters/exporter.h"
 #include "tests/unit/net_fixture.h"
 #include "tests/vgtest.h"
@@ -34,7 +34,7 @@ struct fixture {
   const char *retry_after;
   const char *answer;
   const char *location;
-  struct vg_http_request *held;
+  struct vg_httpd_request *held;
   /* The exporter's answer. */
   unsigned dones;
   struct vg_flush_result r;
@@ -76,34 +76,34 @@ static void on_series(void *arg, const struct vg_label *labels, size_t n,
   memcpy(g->values, values, ns * sizeof *values);
 }
 
-static void receive(void *arg, struct vg_http_request *req) {
+static void receive(void *arg, struct vg_httpd_request *req) {
   struct fixture *fx = arg;
   forget(fx);
   fx->requests++;
-  fx->content_encoding = vg_test_dup(vg_http_header(req, "Content-Encoding"));
-  fx->content_type = vg_test_dup(vg_http_header(req, "Content-Type"));
+  fx->content_encoding = vg_test_dup(vg_httpd_header(req, "Content-Encoding"));
+  fx->content_type = vg_test_dup(vg_httpd_header(req, "Content-Type"));
   fx->version =
-      vg_test_dup(vg_http_header(req, "X-Prometheus-Remote-Write-Version"));
-  fx->user_agent = vg_test_dup(vg_http_header(req, "User-Agent"));
-  fx->scope = vg_test_dup(vg_http_header(req, "X-Scope-OrgID"));
+      vg_test_dup(vg_httpd_header(req, "X-Prometheus-Remote-Write-Version"));
+  fx->user_agent = vg_test_dup(vg_httpd_header(req, "User-Agent"));
+  fx->scope = vg_test_dup(vg_httpd_header(req, "X-Scope-OrgID"));
   size_t len;
-  const char *body = vg_http_body(req, &len);
-  struct vg_rw_visitor v = {.series = on_series, .arg = fx};
-  if (vg_rw_decode(body, len, 64 << 20, &v, fx->decode_error,
-                   sizeof fx->decode_error) != 0) {
-    vg_http_respond(req, 400, "text/plain", vg_strdup("undecodable"), 11);
+  const char *body = vg_httpd_body(req, &len);
+  struct vg_prompb_visitor v = {.series = on_series, .arg = fx};
+  if (vg_prompb_decode(body, len, 64 << 20, &v, fx->decode_error,
+                       sizeof fx->decode_error) != 0) {
+    vg_httpd_respond(req, 400, "text/plain", vg_strdup("undecodable"), 11);
     return;
   }
   if (fx->retry_after)
-    vg_http_add_header(req, "Retry-After", fx->retry_after);
+    vg_httpd_add_header(req, "Retry-After", fx->retry_after);
   if (fx->location)
-    vg_http_add_header(req, "Location", fx->location);
+    vg_httpd_add_header(req, "Location", fx->location);
   size_t alen = fx->answer ? strlen(fx->answer) : 0;
-  vg_http_respond(req, fx->status, "text/plain",
-                  alen ? vg_strdup(fx->answer) : NULL, alen);
+  vg_httpd_respond(req, fx->status, "text/plain",
+                   alen ? vg_strdup(fx->answer) : NULL, alen);
 }
 
-static void hold(void *arg, struct vg_http_request *req) {
+static void hold(void *arg, struct vg_httpd_request *req) {
   struct fixture *fx = arg;
   fx->requests++;
   fx->held = req;
@@ -126,11 +126,11 @@ static int configure(struct fixture *fx, const char *json,
 
 static void setup_with(struct fixture *fx, const char *json) {
   vg_test_net_up(&fx->net);
-  ASSERT_INT_EQ(vg_http_route(fx->net.http, "POST", "/api/v1/write", 64 << 20,
-                              receive, fx, fx),
+  ASSERT_INT_EQ(vg_httpd_route(fx->net.http, "POST", "/api/v1/write", 64 << 20,
+                               receive, fx, fx),
                 0);
   ASSERT_INT_EQ(
-      vg_http_route(fx->net.http, "POST", "/hold", 64 << 20, hold, fx, fx), 0);
+      vg_httpd_route(fx->net.http, "POST", "/hold", 64 << 20, hold, fx, fx), 0);
   fx->type = vg_exporter_type_find("remote_write");
   ASSERT(fx->type != NULL);
   ASSERT(fx->type->flush != NULL);
@@ -151,7 +151,7 @@ static void teardown(struct fixture *fx) {
   fx->type->stop(fx->ctx);
   fx->type->destroy(fx->ctx);
   if (fx->held)
-    vg_http_respond(fx->held, 204, "text/plain", NULL, 0);
+    vg_httpd_respond(fx->held, 204, "text/plain", NULL, 0);
   vg_test_net_down(&fx->net);
   forget(fx);
   free(fx->r_message);
@@ -442,7 +442,7 @@ VG_TEST(stop_cancels_the_flush_in_flight) {
   while (!fx.held)
     uv_run(&fx.net.loop, UV_RUN_ONCE);
   fx.type->stop(fx.ctx);
-  vg_http_respond(fx.held, 204, "text/plain", NULL, 0);
+  vg_httpd_respond(fx.held, 204, "text/plain", NULL, 0);
   fx.held = NULL;
   for (int i = 0; i < 20; i++)
     uv_run(&fx.net.loop, UV_RUN_NOWAIT);
@@ -465,13 +465,13 @@ VG_TEST(extra_headers_and_auth) {
 static const char *config_error(const char *json) {
   static struct vg_cfg_err err;
   struct fixture fx = {0};
-  fx.net.doc = vg_conf_doc_new();
+  fx.net.doc = vg_cfg_doc_new();
   fx.type = vg_exporter_type_find("remote_write");
   memset(&err, 0, sizeof err);
   err.doc = fx.net.doc;
-  ASSERT_INT_EQ(
-      vg_conf_parse(fx.net.doc, "rw.json", json, strlen(json), &fx.cfg, &err),
-      0);
+  ASSERT_INT_EQ(vg_cfg_doc_parse(fx.net.doc, "rw.json", json, strlen(json),
+                                 &fx.cfg, &err),
+                0);
   int rc = fx.type->configure(&fx.ctx, fx.cfg, &err);
   if (rc == 0) {
     fx.type->destroy(fx.ctx);
@@ -480,7 +480,7 @@ static const char *config_error(const char *json) {
     ASSERT_INT_EQ(rc, -EINVAL);
   }
   cJSON_Delete(fx.cfg);
-  vg_conf_doc_free(fx.net.doc);
+  vg_cfg_doc_free(fx.net.doc);
   return err.msg;
 }
 

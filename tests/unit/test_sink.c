@@ -1,8 +1,8 @@
 /* Unit tests: the sink's validation, constant labels and rejection
  * accounting, and batches replayed into it. */
-#include "daemon/batch.h"
-#include "daemon/log.h"
-#include "daemon/sink.h"
+#include "daemon/pipeline/batch.h"
+#include "daemon/util/log.h"
+#include "daemon/pipeline/sink.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Unit tests: the status page rendered from status documents written by
  * hand (the daemon's own are checked in a browser by
  * tests/integration/test_status_page.py). */
-#include "daemon/status_page.h"
+#include "daemon/status/status_page.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>

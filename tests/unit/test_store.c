@@ -1,6 +1,6 @@
 /* Unit tests: the series store, its rounds, staleness and rendering. */
-#include "daemon/catalog.h"
-#include "daemon/store.h"
+#include "daemon/model/catalog.h"
+#include "daemon/pipeline/store.h"
 #include "tests/vgtest.h"
 
 static char *render(struct vg_store *st, bool om) {

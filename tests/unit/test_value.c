@@ -1,5 +1,5 @@
 /* tests/unit/test_value.c - numbers as spreadsheets write them. */
-#include "daemon/value.h"
+#include "daemon/formats/value.h"
 
 #include "tests/vgtest.h"
 

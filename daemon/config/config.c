@@ -1,0 +1,398 @@
+/* daemon/config/config.c - the top-level configuration of villagemetricsd.
+ *
+ * Owns: the tables of the top-level and "http" keys, their validation
+ * (listen address syntax, log level, constant labels), and the check that
+ * "collectors" and "exporters" are arrays of objects with a string "type".
+ * It must not look inside a collector or exporter object beyond "type":
+ * each plugin checks its own keys, so that the error names its key.
+ */
+#include "daemon/config/config.h"
+#include "daemon/util/buf.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the tables fill; moved into struct vg_config afterwards, because
+ * some of its fields (an unsigned, the labels array) are not table types. */
+struct top {
+  char *listen;
+  const cJSON *http;
+  const cJSON *journal;
+  char *log_level;
+  char *state_dir;
+  int64_t stale_after_ms;
+  const cJSON *labels;
+  const cJSON *collectors;
+  const cJSON *exporters;
+};
+
+struct http {
+  int64_t max_connections;
+  int64_t timeout_ms;
+  char *tls_cert_file, *tls_key_file, *read_token;
+};
+
+struct journal {
+  uint64_t max_bytes;
+  uint64_t segment_bytes;
+  int64_t commit_window_ms;
+  char *fsync;
+};
+
+const struct vg_cfg_key vg_config_keys[] = {
+    {"listen", VG_CFG_STRING, "127.0.0.1:9464", offsetof(struct top, listen),
+     "Address of the HTTP server (/metrics, status, push endpoints): "
+     "host:port, [v6]:port or :port for every address.",
+     false},
+    {"http", VG_CFG_JSON, NULL, offsetof(struct top, http),
+     "HTTP server limits: an object with the keys below.", false},
+    {"journal", VG_CFG_JSON, NULL, offsetof(struct top, journal),
+     "The journal of samples for the push exporters: an object with the "
+     "keys below.",
+     false},
+    {"log_level", VG_CFG_STRING, "info", offsetof(struct top, log_level),
+     "Least important messages logged: error, warning, notice, info or "
+     "debug.",
+     false},
+    {"state_dir", VG_CFG_PATH, "/var/lib/villagemetrics",
+     offsetof(struct top, state_dir),
+     "Folder of the journal and the exporters' cursors.", false},
+    {"stale_after", VG_CFG_DURATION, "15m",
+     offsetof(struct top, stale_after_ms),
+     "A series whose source stops reporting it leaves /metrics after this.",
+     false},
+    {"labels", VG_CFG_JSON, NULL, offsetof(struct top, labels),
+     "Constant labels added to every series, such as {\"city\": "
+     "\"Tongren\"}.",
+     false},
+    {"collectors", VG_CFG_JSON, NULL, offsetof(struct top, collectors),
+     "Array of sources, each an object with a \"type\"; conf.d/ files add "
+     "to it.",
+     false},
+    {"exporters", VG_CFG_JSON, NULL, offsetof(struct top, exporters),
+     "Array of sinks, each an object with a \"type\"; conf.d/ files add "
+     "to it.",
+     false},
+    VG_CFG_END,
+};
+
+const struct vg_cfg_key vg_config_http_keys[] = {
+    {"max_connections", VG_CFG_INT, "256",
+     offsetof(struct http, max_connections),
+     "Most connections served at once (1 to 65535).", false},
+    {"timeout", VG_CFG_DURATION, "30s", offsetof(struct http, timeout_ms),
+     "An idle connection is closed after this; 0 never closes it.", false},
+    {"tls_cert_file", VG_CFG_PATH, NULL, offsetof(struct http, tls_cert_file),
+     "With tls_key_file: serve HTTPS with this PEM certificate (chain). Read "
+     "at start; a change takes a restart.",
+     false},
+    {"tls_key_file", VG_CFG_PATH, NULL, offsetof(struct http, tls_key_file),
+     "The PEM private key of tls_cert_file.", false},
+    {"read_token", VG_CFG_STRING, NULL, offsetof(struct http, read_token),
+     "When set, /metrics, / and /api/v1/status require it (\"Authorization: "
+     "Bearer <token>\", or as the password of Basic credentials); /healthz "
+     "and /readyz stay open for probes. Push endpoints have their own "
+     "(the listen collector's token). \"@file:/path\" reads it from a file.",
+     false},
+    VG_CFG_END,
+};
+
+const struct vg_cfg_key vg_config_journal_keys[] = {
+    {"max_bytes", VG_CFG_SIZE, "1GiB", offsetof(struct journal, max_bytes),
+     "Most disk the journal may use. Past it the oldest segment is deleted "
+     "and the samples an exporter had not delivered are counted in "
+     "villagemetrics_journal_dropped_samples_total. Size it for the longest "
+     "outage to ride out (docs/operations.md).",
+     false},
+    {"segment_bytes", VG_CFG_SIZE, "16MiB",
+     offsetof(struct journal, segment_bytes),
+     "Size of one segment file; space is freed a segment at a time.", false},
+    {"commit_window", VG_CFG_DURATION, "100ms",
+     offsetof(struct journal, commit_window_ms),
+     "Group commit: one write and one fsync cover every sample that arrived "
+     "in this window.",
+     false},
+    {"fsync", VG_CFG_STRING, "batch", offsetof(struct journal, fsync),
+     "\"batch\": fsync every commit window, so a crash or power loss loses "
+     "nothing that was acknowledged; \"off\": leave flushing to the kernel, "
+     "so a power loss can lose the last seconds (a crash of the daemon "
+     "alone still loses nothing written).",
+     false},
+    VG_CFG_END,
+};
+
+static const struct vg_cfg_key type_key[] = {
+    {"type", VG_CFG_STRING, NULL, 0, "plugin type", true},
+    VG_CFG_END,
+};
+
+/* The value as written, for messages: 3, "x", an array. */
+static const char *show(const cJSON *v, char *out, size_t size) {
+  if (cJSON_IsObject(v) || cJSON_IsArray(v))
+    return cJSON_IsObject(v) ? "an object" : "an array";
+  char *text = cJSON_PrintUnformatted(v); /* freed below */
+  snprintf(out, size, strlen(text) > 60 ? "%.56s..." : "%s", text);
+  free(text);
+  return out;
+}
+
+/* 0 when s is host:port, [v6]:port or :port; the syntax only, since name
+ * resolution is the HTTP server's business at start. */
+static int check_listen(const char *s, unsigned long *port) {
+  const char *colon;
+  if (s[0] == '[') {
+    const char *end = strchr(s, ']');
+    if (!end || end == s + 1 || end[1] != ':' ||
+        strcspn(s + 1, "[ \t") < (size_t)(end - s - 1))
+      return -EINVAL;
+    colon = end + 1;
+  } else {
+    colon = strchr(s, ':');
+    if (!colon || strcspn(s, "[] \t/") < (size_t)(colon - s))
+      return -EINVAL;
+  }
+  size_t digits = strspn(colon + 1, "0123456789");
+  if (digits == 0 || digits > 5 || colon[1 + digits])
+    return -EINVAL;
+  *port = strtoul(colon + 1, NULL, 10);
+  return *port > 65535 ? -ERANGE : 0;
+}
+
+static int check_labels(struct vg_config *cfg, const cJSON *labels,
+                        struct vg_cfg_err *err) {
+  char got[80];
+  if (!labels)
+    return 0;
+  if (!cJSON_IsObject(labels))
+    return vg_cfg_error(err, labels,
+                        "\"labels\": expected an object of names and string "
+                        "values, got %s",
+                        show(labels, got, sizeof got));
+  size_t n = (size_t)cJSON_GetArraySize(labels);
+  cfg->labels = vg_calloc(n, sizeof *cfg->labels); /* vg_config_free */
+  for (const cJSON *m = labels->child; m; m = m->next) {
+    const char *name = m->string;
+    size_t ok = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                             "VWXYZ_0123456789");
+    if (!name[0] || name[ok] || (name[0] >= '0' && name[0] <= '9'))
+      return vg_cfg_error_key(
+          err, m,
+          "label name \"%s\" is invalid: expected [a-zA-Z_][a-zA-Z0-9_]*",
+          name);
+    if (!strncmp(name, "__", 2))
+      return vg_cfg_error_key(
+          err, m,
+          "label name \"%s\" is reserved: names starting with \"__\" "
+          "are for internal use",
+          name);
+    if (!cJSON_IsString(m))
+      return vg_cfg_error(err, m, "label \"%s\": expected a string, got %s",
+                          name, show(m, got, sizeof got));
+    /* Owned by cfg; freed by vg_config_free. */
+    cfg->labels[cfg->nlabels].name = vg_strdup(name);
+    cfg->labels[cfg->nlabels++].value = vg_strdup(m->valuestring);
+  }
+  return 0;
+}
+
+static int check_plugins(const char *what, const cJSON *arr,
+                         struct vg_cfg_err *err) {
+  char got[80];
+  if (!arr)
+    return 0;
+  if (!cJSON_IsArray(arr))
+    return vg_cfg_error(err, arr,
+                        "\"%s\": expected an array of objects, got %s", what,
+                        show(arr, got, sizeof got));
+  int i = 0;
+  for (const cJSON *el = arr->child; el; el = el->next, i++) {
+    if (!cJSON_IsObject(el))
+      return vg_cfg_error(err, el, "%s[%d]: expected an object, got %s", what,
+                          i, show(el, got, sizeof got));
+    char *type = NULL;
+    int rc = vg_cfg_apply(type_key, &type, el, err);
+    vg_cfg_release(type_key, &type);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* Reads a PEM file whole into *out (owned by the config). */
+static int read_pem(const char *path, char **out, const cJSON *obj,
+                    const char *key, struct vg_cfg_err *err) {
+  const cJSON *node = cJSON_GetObjectItemCaseSensitive(obj, key);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return vg_cfg_error(err, node, "\"%s\": cannot read %s: %s", key, path,
+                        strerror(errno));
+  struct vg_buf b;
+  vg_buf_init(&b, 1 << 20);
+  char chunk[4096];
+  size_t n;
+  int rc = 0;
+  while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    rc = vg_buf_append(&b, chunk, n);
+  fclose(f);
+  if (rc || !b.data || !strstr(b.data, "-----BEGIN ")) {
+    vg_buf_free(&b);
+    return vg_cfg_error(err, node, "\"%s\": %s is not a PEM file%s", key, path,
+                        rc ? " (over 1 MiB)" : "");
+  }
+  *out = vg_buf_take(&b, NULL);
+  return 0;
+}
+
+static int apply_http(struct vg_config *cfg, const cJSON *obj,
+                      struct vg_cfg_err *err) {
+  static const struct vg_cfg_key *const tables[] = {vg_config_http_keys, NULL};
+  struct http h = {0};
+  char got[80];
+  int rc;
+  if (obj && !cJSON_IsObject(obj))
+    return vg_cfg_error(err, obj, "\"http\": expected an object, got %s",
+                        show(obj, got, sizeof got));
+  if ((rc = vg_cfg_check_unknown(tables, obj, err)) ||
+      (rc = vg_cfg_apply(vg_config_http_keys, &h, obj, err)))
+    return rc;
+  if (h.max_connections < 1 || h.max_connections > 65535)
+    rc = vg_cfg_error(err,
+                      cJSON_GetObjectItemCaseSensitive(obj, "max_connections"),
+                      "\"max_connections\": expected 1 to 65535, got %lld",
+                      (long long)h.max_connections);
+  cfg->http_max_connections = (unsigned)h.max_connections;
+  cfg->http_timeout_ms = h.timeout_ms;
+  if (!rc && !h.tls_cert_file != !h.tls_key_file)
+    rc = vg_cfg_error(err, obj,
+                      "\"tls_cert_file\" and \"tls_key_file\" go together");
+  if (!rc && h.tls_cert_file)
+    rc = read_pem(h.tls_cert_file, &cfg->tls_cert_pem, obj, "tls_cert_file",
+                  err);
+  if (!rc && h.tls_key_file)
+    rc = read_pem(h.tls_key_file, &cfg->tls_key_pem, obj, "tls_key_file", err);
+  if (!rc && h.read_token && !h.read_token[0])
+    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "read_token"),
+                      "\"read_token\" is empty: remove it to serve /metrics "
+                      "without credentials");
+  if (!rc && h.read_token)
+    cfg->read_token = vg_strdup(h.read_token);
+  vg_cfg_release(vg_config_http_keys, &h);
+  return rc;
+}
+
+static int apply_journal(struct vg_config *cfg, const cJSON *obj,
+                         struct vg_cfg_err *err) {
+  static const struct vg_cfg_key *const tables[] = {vg_config_journal_keys,
+                                                    NULL};
+  struct journal jn = {0};
+  char got[80];
+  int rc;
+  if (obj && !cJSON_IsObject(obj))
+    return vg_cfg_error(err, obj, "\"journal\": expected an object, got %s",
+                        show(obj, got, sizeof got));
+  if ((rc = vg_cfg_check_unknown(tables, obj, err)) ||
+      (rc = vg_cfg_apply(vg_config_journal_keys, &jn, obj, err)))
+    return rc;
+  cfg->journal_max_bytes = jn.max_bytes;
+  cfg->journal_segment_bytes = jn.segment_bytes;
+  cfg->journal_commit_window_ms = jn.commit_window_ms;
+  bool batch = strcmp(jn.fsync, "batch") == 0;
+  if (!batch && strcmp(jn.fsync, "off") != 0)
+    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "fsync"),
+                      "\"fsync\": expected \"batch\" or \"off\", got \"%s\"",
+                      jn.fsync);
+  cfg->journal_fsync_batch = batch;
+  if (!rc && jn.segment_bytes > jn.max_bytes / 2)
+    rc = vg_cfg_error(
+        err, obj,
+        "\"journal\": segment_bytes must be at most half of max_bytes, so "
+        "that dropping a segment frees room");
+  if (!rc && jn.commit_window_ms <= 0)
+    rc = vg_cfg_error(err,
+                      cJSON_GetObjectItemCaseSensitive(obj, "commit_window"),
+                      "\"commit_window\" must be longer than 0");
+  vg_cfg_release(vg_config_journal_keys, &jn);
+  return rc;
+}
+
+static int apply(struct vg_config *cfg, struct vg_cfg_err *err) {
+  static const struct vg_cfg_key *const tables[] = {vg_config_keys, NULL};
+  struct top t = {0};
+  int rc;
+  if ((rc = vg_cfg_check_unknown(tables, cfg->root, err)) ||
+      (rc = vg_cfg_apply(vg_config_keys, &t, cfg->root, err)))
+    return rc;
+  /* The strings are cfg's from here on. */
+  cfg->listen = t.listen;
+  cfg->log_level = t.log_level;
+  cfg->state_dir = t.state_dir;
+  cfg->stale_after_ms = t.stale_after_ms;
+  cfg->collectors = t.collectors;
+  cfg->exporters = t.exporters;
+  if ((rc = apply_http(cfg, t.http, err)) ||
+      (rc = apply_journal(cfg, t.journal, err)))
+    return rc;
+
+  const cJSON *at = cJSON_GetObjectItemCaseSensitive(cfg->root, "listen");
+  unsigned long port;
+  rc = check_listen(cfg->listen, &port);
+  if (rc == -ERANGE)
+    return vg_cfg_error(err, at,
+                        "\"listen\": port %lu is out of range 0..65535", port);
+  if (rc)
+    return vg_cfg_error(err, at,
+                        "\"listen\": expected host:port, [v6]:port or :port, "
+                        "got \"%s\"",
+                        cfg->listen);
+  if (vg_log_level_parse(cfg->log_level) < 0)
+    return vg_cfg_error(
+        err, cJSON_GetObjectItemCaseSensitive(cfg->root, "log_level"),
+        "\"log_level\": expected one of error, warning, notice, info, debug, "
+        "got \"%s\"",
+        cfg->log_level);
+  if ((rc = check_labels(cfg, t.labels, err)) ||
+      (rc = check_plugins("collectors", cfg->collectors, err)))
+    return rc;
+  return check_plugins("exporters", cfg->exporters, err);
+}
+
+int vg_config_load(const char *path, struct vg_config **out,
+                   struct vg_cfg_err *err) {
+  struct vg_config *cfg = vg_calloc(1, sizeof *cfg); /* *out on success */
+  int rc = vg_cfg_doc_load(path, &cfg->doc, &cfg->root, err);
+  if (!rc) {
+    cfg->path = vg_strdup(path);
+    rc = apply(cfg, err);
+  }
+  if (rc) {
+    vg_config_free(cfg);
+    err->doc = NULL; /* it was cfg's; the message is already written */
+    return rc;
+  }
+  *out = cfg;
+  return 0;
+}
+
+void vg_config_free(struct vg_config *cfg) {
+  if (!cfg)
+    return;
+  for (size_t i = 0; i < cfg->nlabels; i++) {
+    free((char *)cfg->labels[i].name);
+    free((char *)cfg->labels[i].value);
+  }
+  free(cfg->labels);
+  free(cfg->tls_cert_pem);
+  free(cfg->tls_key_pem);
+  free(cfg->read_token);
+  free(cfg->listen);
+  free(cfg->log_level);
+  free(cfg->state_dir);
+  free(cfg->path);
+  cJSON_Delete(cfg->root);
+  vg_cfg_doc_free(cfg->doc);
+  free(cfg);
+}

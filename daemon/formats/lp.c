@@ -1,0 +1,839 @@
+/* daemon/formats/lp.c - InfluxDB line protocol serializer and parser.
+ *
+ * Owns the escaping rules, the number and timestamp syntax and the parser's
+ * per-call working memory.  It must not know what a point means (metrics,
+ * catalog, store), must not allocate per line once warmed up, and must not
+ * stop at a bad line: every line is judged on its own.
+ *
+ * The parser reads a point in two passes over the same bytes: line_end()
+ * finds where the point ends (a line break outside a quoted string), then
+ * parse_point() reads it.  Both walk the same grammar, so they agree on
+ * where strings are; the split keeps error recovery trivial (skip to the
+ * end found by the first pass).
+ */
+#include "daemon/formats/lp.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/mem.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What a backslash escapes in each kind of name. */
+static const char MEASUREMENT_ESCAPES[] = ", ";
+static const char KEY_ESCAPES[] = ",= ";
+
+/* The longest part of an offending token quoted in a reason. */
+#define REASON_TOKEN_MAX 64
+
+static bool is_ctl(unsigned char c) {
+  return c < 0x20 || c == 0x7f;
+}
+
+static bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+int vg_lp_precision_parse(const char *s) {
+  static const struct {
+    const char *name;
+    enum vg_lp_precision p;
+  } names[] = {
+      {"ns", VG_LP_NS}, {"n", VG_LP_NS}, {"us", VG_LP_US}, {"u", VG_LP_US},
+      {"ms", VG_LP_MS}, {"s", VG_LP_S},  {"m", VG_LP_MIN}, {"h", VG_LP_H},
+  };
+  if (!s)
+    return -1;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(s, names[i].name) == 0)
+      return (int)names[i].p;
+  return -1;
+}
+
+/* Nanoseconds per unit of `p`, or 0 if p is not a precision. */
+static int64_t precision_ns(enum vg_lp_precision p) {
+  switch (p) {
+  case VG_LP_NS:
+    return 1;
+  case VG_LP_US:
+    return 1000;
+  case VG_LP_MS:
+    return 1000000;
+  case VG_LP_S:
+    return 1000000000;
+  case VG_LP_MIN:
+    return INT64_C(60000000000);
+  case VG_LP_H:
+    return INT64_C(3600000000000);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Serializer                                                               */
+
+/* Whether `s` can be written as a name whose escapable characters are
+ * `esc` and read back the same.  A run of backslashes pairs up when read
+ * (InfluxDB keeps `\\` as is), so an odd run right before an escaped
+ * character or at the end of the name would swallow the escape or the
+ * separator after it: no spelling reads back as such a name. */
+static bool name_writable(const char *s, size_t n, const char *esc) {
+  if (n == 0 || vg_expfmt_utf8_prefix(s, n) != n)
+    return false;
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (is_ctl(c))
+      return false;
+    if (c == '\\') {
+      run++;
+      continue;
+    }
+    if (run % 2 == 1 && strchr(esc, c))
+      return false;
+    run = 0;
+  }
+  return run % 2 == 0;
+}
+
+/* Appends s with a backslash before each byte found in `esc` (s holds no
+ * NUL: checked by the caller, or a string value where `esc` is "\"\\" and
+ * a NUL is matched by neither). */
+static int put_escaped(struct vg_buf *out, const char *s, size_t n,
+                       const char *esc) {
+  size_t start = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '\0' || !strchr(esc, s[i]))
+      continue;
+    int rc = vg_buf_append(out, s + start, i - start);
+    if (!rc)
+      rc = vg_buf_putc(out, '\\');
+    if (rc)
+      return rc;
+    start = i;
+  }
+  return vg_buf_append(out, s + start, n - start);
+}
+
+static int put_value(struct vg_buf *out, const struct vg_lp_field *f) {
+  char num[VG_EXPFMT_DOUBLE_BUFSIZE];
+  int rc;
+  switch (f->type) {
+  case VG_LP_FLOAT:
+    return vg_buf_append(out, num, vg_expfmt_format_double(f->v.f, num));
+  case VG_LP_INT:
+    return vg_buf_printf(out, "%" PRId64 "i", f->v.i);
+  case VG_LP_UINT:
+    return vg_buf_printf(out, "%" PRIu64 "u", f->v.u);
+  case VG_LP_BOOL:
+    return vg_buf_puts(out, f->v.b ? "true" : "false");
+  case VG_LP_STRING:
+    rc = vg_buf_putc(out, '"');
+    if (!rc)
+      rc = put_escaped(out, f->v.str.s, f->v.str.len, "\"\\");
+    if (!rc)
+      rc = vg_buf_putc(out, '"');
+    return rc;
+  }
+  return -EINVAL;
+}
+
+/* Writes a point already checked by vg_lp_write; may fail half way with
+ * -ENOSPC, which the caller undoes. */
+static int put_point(struct vg_buf *out, const char *measurement,
+                     const struct vg_label *tags, size_t ntags,
+                     const struct vg_lp_field *fields, size_t nfields,
+                     bool has_ts, int64_t ts) {
+  int rc =
+      put_escaped(out, measurement, strlen(measurement), MEASUREMENT_ESCAPES);
+  for (size_t i = 0; i < ntags && !rc; i++) {
+    if (!tags[i].value || !tags[i].value[0])
+      continue;
+    rc = vg_buf_putc(out, ',');
+    if (!rc)
+      rc = put_escaped(out, tags[i].name, strlen(tags[i].name), KEY_ESCAPES);
+    if (!rc)
+      rc = vg_buf_putc(out, '=');
+    if (!rc)
+      rc = put_escaped(out, tags[i].value, strlen(tags[i].value), KEY_ESCAPES);
+  }
+  for (size_t i = 0; i < nfields && !rc; i++) {
+    rc = vg_buf_putc(out, i ? ',' : ' ');
+    if (!rc)
+      rc = put_escaped(out, fields[i].key, fields[i].key_len, KEY_ESCAPES);
+    if (!rc)
+      rc = vg_buf_putc(out, '=');
+    if (!rc)
+      rc = put_value(out, &fields[i]);
+  }
+  if (!rc && has_ts)
+    rc = vg_buf_printf(out, " %" PRId64, ts);
+  if (!rc)
+    rc = vg_buf_putc(out, '\n');
+  return rc;
+}
+
+int vg_lp_write(struct vg_buf *out, const char *measurement,
+                const struct vg_label *tags, size_t ntags,
+                const struct vg_lp_field *fields, size_t nfields, bool has_ts,
+                int64_t ts) {
+  /* Check everything first so that nothing is written for a point that
+   * cannot be; a measurement starting with '#' would read as a comment. */
+  if (!measurement || nfields == 0 || measurement[0] == '#' ||
+      !name_writable(measurement, strlen(measurement), MEASUREMENT_ESCAPES))
+    return -EINVAL;
+  for (size_t i = 0; i < ntags; i++) {
+    const char *value = tags[i].value;
+    if (!value || !value[0])
+      continue;
+    if (!tags[i].name ||
+        !name_writable(tags[i].name, strlen(tags[i].name), KEY_ESCAPES) ||
+        !name_writable(value, strlen(value), KEY_ESCAPES))
+      return -EINVAL;
+  }
+  for (size_t i = 0; i < nfields; i++) {
+    const struct vg_lp_field *f = &fields[i];
+    if (!f->key || !name_writable(f->key, f->key_len, KEY_ESCAPES))
+      return -EINVAL;
+    if (f->type == VG_LP_FLOAT && !isfinite(f->v.f))
+      return -EDOM;
+    if (f->type == VG_LP_STRING && !f->v.str.s && f->v.str.len)
+      return -EINVAL;
+  }
+  size_t mark = out->len;
+  int rc =
+      put_point(out, measurement, tags, ntags, fields, nfields, has_ts, ts);
+  if (rc) {
+    out->len = mark;
+    if (out->data)
+      out->data[mark] = '\0';
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parser                                                                   */
+
+/* A tag while a line is read: where its key was, for a duplicate's
+ * message after sorting. */
+struct lp_tag {
+  const char *name;
+  const char *value;
+  size_t at;
+};
+
+struct lp_parser {
+  const char *data;
+  size_t len;
+  int64_t ns_per_unit;
+  struct vg_lp_limits lim;
+  const struct vg_lp_visitor *v;
+
+  /* The point being read: offset of its first physical line and that
+   * line's number, for locating faults. */
+  size_t bol;
+  uint32_t line;
+
+  /* Working memory, owned here, reused for every line and freed at the end
+   * of vg_lp_parse.  The arena holds the unescaped copies of one line; it
+   * is sized before the line is read so that pointers into it stay put. */
+  char *arena;
+  size_t arena_cap, arena_len;
+  struct lp_tag *tags;
+  size_t tags_cap;
+  struct vg_label *labels;
+  size_t labels_cap;
+  struct vg_lp_field *fields;
+  size_t fields_cap;
+  size_t *slots; /* field key hash table: index + 1, 0 when free */
+  size_t slots_cap;
+  struct vg_buf why; /* the reason of the last bad line */
+};
+
+/* Where the point starting at data[i] ends: the offset of the first line
+ * break outside a quoted string value, or len.  *breaks counts the line
+ * breaks inside strings.  Must walk the grammar as parse_point does:
+ * backslash pairs in names, a string only right after a field key's '=',
+ * no escapes in other values. */
+static size_t line_end(const char *d, size_t i, size_t len, uint32_t *breaks) {
+  enum { KEYS, FIELD_KEY, VALUE, TIMESTAMP } st = KEYS;
+  *breaks = 0;
+  for (; i < len; i++) {
+    char c = d[i];
+    if (c == '\n')
+      return i;
+    if (st == VALUE) {
+      if (c == ',')
+        st = FIELD_KEY;
+      else if (c == ' ')
+        st = TIMESTAMP;
+    }
+    if (st != KEYS && st != FIELD_KEY)
+      continue;
+    if (c == '\\' && i + 1 < len && d[i + 1] != '\n') {
+      i++;
+    } else if (c == ' ' && st == KEYS) {
+      while (i + 1 < len && d[i + 1] == ' ')
+        i++;
+      st = FIELD_KEY;
+    } else if (c == ' ') {
+      st = TIMESTAMP;
+    } else if (c == '=' && st == FIELD_KEY) {
+      st = VALUE;
+      if (i + 1 < len && d[i + 1] == '"') {
+        /* A string: to its closing quote, line breaks and all. */
+        for (i += 2; i < len && d[i] != '"'; i++) {
+          if (d[i] == '\\' && i + 1 < len)
+            i++;
+          if (d[i] == '\n')
+            (*breaks)++;
+        }
+      }
+    }
+  }
+  return len;
+}
+
+/* Appends `s` to the reason quoted: `"` and `\` escaped, control bytes as
+ * \xNN, cut after REASON_TOKEN_MAX bytes (on a character boundary: the
+ * line is valid UTF-8 by then) with "...". */
+static void why_quoted(struct vg_buf *why, const char *s, size_t n) {
+  size_t cut = n;
+  if (cut > REASON_TOKEN_MAX) {
+    cut = REASON_TOKEN_MAX;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+      cut--;
+  }
+  /* The reason buffer is big enough for any reason built here (a few
+   * words and two tokens of at most 4 * REASON_TOKEN_MAX bytes), so these
+   * appends cannot fail. */
+  vg_buf_putc(why, '"');
+  for (size_t i = 0; i < cut; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      vg_buf_putc(why, '\\');
+      vg_buf_putc(why, (char)c);
+    } else if (is_ctl(c)) {
+      vg_buf_printf(why, "\\x%02x", c);
+    } else {
+      vg_buf_putc(why, (char)c);
+    }
+  }
+  if (cut < n)
+    vg_buf_puts(why, "...");
+  vg_buf_putc(why, '"');
+}
+
+/* Reports the fault at data[at] with the reason `pre`, then `a` quoted if
+ * given, then `mid` and `b` quoted if given.  Returns -1 for the caller to
+ * return. */
+static int fail(struct lp_parser *p, size_t at, const char *pre, const char *a,
+                size_t an, const char *mid, const char *b, size_t bn) {
+  if (!p->v->bad_line)
+    return -1;
+  vg_buf_reset(&p->why);
+  vg_buf_puts(&p->why, pre);
+  if (a)
+    why_quoted(&p->why, a, an);
+  if (mid) {
+    vg_buf_puts(&p->why, mid);
+    why_quoted(&p->why, b, bn);
+  }
+  /* A point may span lines (strings with line breaks): name the physical
+   * line and column of the fault itself. */
+  uint32_t line = p->line;
+  size_t bol = p->bol;
+  for (size_t i = p->bol; i < at; i++)
+    if (p->data[i] == '\n') {
+      line++;
+      bol = i + 1;
+    }
+  size_t col = at - bol + 1;
+  p->v->bad_line(p->v->arg, line, col > UINT32_MAX ? UINT32_MAX : (uint32_t)col,
+                 p->why.data);
+  return -1;
+}
+
+static int fail_msg(struct lp_parser *p, size_t at, const char *msg) {
+  return fail(p, at, msg, NULL, 0, NULL, NULL, 0);
+}
+
+static int fail_limit(struct lp_parser *p, size_t at, const char *what,
+                      size_t limit) {
+  char msg[64];
+  snprintf(msg, sizeof msg, "too many %s (limit %zu)", what, limit);
+  return fail_msg(p, at, msg);
+}
+
+/* Copies the name at data[*i..e) into the arena, unescaping `\x` for x in
+ * `esc` and keeping any other backslash pair as is, up to an unescaped
+ * byte of `stops` or e.  Advances *i to where it stopped.  Returns the
+ * NUL-terminated copy, or NULL after reporting a control character (`what`
+ * names the element for the reason). */
+static char *read_name(struct lp_parser *p, size_t *i, size_t e,
+                       const char *esc, const char *stops, const char *what,
+                       size_t *n) {
+  const char *d = p->data;
+  char *out = p->arena + p->arena_len;
+  size_t k = 0, j = *i;
+  while (j < e) {
+    unsigned char c = (unsigned char)d[j];
+    /* Letters and digits, most of any name, are none of the special
+     * bytes: copied without looking further. */
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '_' || c == '.' || c >= 0x80) {
+      out[k++] = (char)c;
+      j++;
+      continue;
+    }
+    size_t bad = SIZE_MAX;
+    if (is_ctl(c))
+      bad = j;
+    else if (c == '\\' && j + 1 < e && is_ctl((unsigned char)d[j + 1]))
+      bad = j + 1;
+    if (bad != SIZE_MAX) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "control character 0x%02x in %s",
+               (unsigned char)d[bad], what);
+      fail_msg(p, bad, msg);
+      return NULL;
+    }
+    if (c == '\\' && j + 1 < e) {
+      if (!strchr(esc, d[j + 1]))
+        out[k++] = '\\';
+      out[k++] = d[j + 1];
+      j += 2;
+      continue;
+    }
+    if (strchr(stops, c))
+      break;
+    out[k++] = (char)c;
+    j++;
+  }
+  out[k] = '\0';
+  p->arena_len += k + 1;
+  *i = j;
+  *n = k;
+  return out;
+}
+
+/* Parses [-]digits as int64 (lim is INT64_MAX) or digits as uint64.
+ * Returns 0, -EINVAL (syntax) or -ERANGE (does not fit); syntax is judged
+ * on the whole text first. */
+static int parse_integer(const char *s, size_t n, bool is_signed, int64_t *i,
+                         uint64_t *u) {
+  bool neg = is_signed && n > 0 && s[0] == '-';
+  size_t k = neg ? 1 : 0;
+  uint64_t lim = !is_signed ? UINT64_MAX
+                 : neg      ? (uint64_t)INT64_MAX + 1
+                            : (uint64_t)INT64_MAX;
+  uint64_t v = 0;
+  bool range = false;
+  if (k == n)
+    return -EINVAL;
+  for (; k < n; k++) {
+    if (!is_digit(s[k]))
+      return -EINVAL;
+    unsigned d = (unsigned)(s[k] - '0');
+    if (v > (lim - d) / 10)
+      range = true;
+    else
+      v = v * 10 + d;
+  }
+  if (range)
+    return -ERANGE;
+  if (!is_signed)
+    *u = v;
+  else if (!neg)
+    *i = (int64_t)v;
+  else
+    *i = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+  return 0;
+}
+
+/* The reference grammar of a float: [-] then digits [. [digits]] [exp]
+ * or . digits [exp], exp being (e|E) [+|-] digits. */
+static bool float_syntax(const char *s, size_t n) {
+  size_t i = 0, before = 0, after = 0;
+  if (i < n && s[i] == '-')
+    i++;
+  while (i < n && is_digit(s[i]))
+    i++, before++;
+  if (i < n && s[i] == '.') {
+    i++;
+    while (i < n && is_digit(s[i]))
+      i++, after++;
+  }
+  if (before == 0 && after == 0)
+    return false;
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    size_t digits = 0;
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+      i++;
+    while (i < n && is_digit(s[i]))
+      i++, digits++;
+    if (digits == 0)
+      return false;
+  }
+  return i == n;
+}
+
+static bool word_in(const char *s, size_t n, const char *const *words) {
+  for (; *words; words++)
+    if (strlen(*words) == n && memcmp(s, *words, n) == 0)
+      return true;
+  return false;
+}
+
+/* Reads the unquoted field value data[at..at+n) into f. */
+static int parse_value(struct lp_parser *p, const char *key, size_t keylen,
+                       size_t at, size_t n, struct vg_lp_field *f) {
+  static const char *const trues[] = {"t", "T", "true", "True", "TRUE", NULL};
+  static const char *const falses[] = {"f",     "F",     "false",
+                                       "False", "FALSE", NULL};
+  static const char *const nonfinite[] = {
+      "nan", "NaN",      "NAN",      "inf",      "Inf",
+      "INF", "infinity", "Infinity", "INFINITY", NULL};
+  const char *t = p->data + at;
+  char last = t[n - 1];
+  if (!is_digit(t[0]) && t[0] != '-' && t[0] != '.' && t[0] != '+') {
+    if (word_in(t, n, trues) || word_in(t, n, falses)) {
+      f->type = VG_LP_BOOL;
+      f->v.b = word_in(t, n, trues);
+      return 0;
+    }
+    return fail(p, at,
+                word_in(t, n, nonfinite) ? "invalid number "
+                                         : "invalid boolean ",
+                t, n, " for field ", key, keylen);
+  }
+  if (last == 'i' || last == 'u') {
+    bool is_signed = last == 'i';
+    int rc = parse_integer(t, n - 1, is_signed, &f->v.i, &f->v.u);
+    if (rc == -ERANGE)
+      return fail(p, at,
+                  is_signed ? "integer out of range "
+                            : "unsigned integer out of range ",
+                  t, n, " for field ", key, keylen);
+    if (rc)
+      return fail(p, at, "invalid number ", t, n, " for field ", key, keylen);
+    f->type = is_signed ? VG_LP_INT : VG_LP_UINT;
+    return 0;
+  }
+  if (!float_syntax(t, n))
+    return fail(p, at, "invalid number ", t, n, " for field ", key, keylen);
+  /* strtod needs a NUL: copy into the arena's free tail without keeping
+   * it.  Underflow to 0 or a subnormal is accepted, as InfluxDB does. */
+  char *tmp = p->arena + p->arena_len;
+  memcpy(tmp, t, n);
+  tmp[n] = '\0';
+  double d = strtod(tmp, NULL);
+  if (isinf(d))
+    return fail(p, at, "float out of range ", t, n, " for field ", key, keylen);
+  f->type = VG_LP_FLOAT;
+  f->v.f = d;
+  return 0;
+}
+
+/* Reads the quoted string whose opening quote is at data[*i] into f,
+ * unescaping \" and \\.  Advances *i past the closing quote. */
+static int parse_string(struct lp_parser *p, size_t *i, size_t e,
+                        const char *key, size_t keylen, struct vg_lp_field *f) {
+  const char *d = p->data;
+  char *out = p->arena + p->arena_len;
+  size_t k = 0, j = *i + 1;
+  for (; j < e && d[j] != '"'; j++) {
+    if (d[j] == '\\' && j + 1 < e) {
+      if (d[j + 1] != '"' && d[j + 1] != '\\')
+        out[k++] = '\\';
+      j++;
+    }
+    out[k++] = d[j];
+  }
+  if (j >= e)
+    return fail(p, *i, "unterminated string in field ", key, keylen, NULL, NULL,
+                0);
+  out[k] = '\0';
+  p->arena_len += k + 1;
+  f->type = VG_LP_STRING;
+  f->v.str.s = out;
+  f->v.str.len = k;
+  *i = j + 1;
+  return 0;
+}
+
+static int tag_cmp(const void *a, const void *b) {
+  return strcmp(((const struct lp_tag *)a)->name,
+                ((const struct lp_tag *)b)->name);
+}
+
+static uint64_t key_hash(const char *s, size_t n) {
+  uint64_t h = UINT64_C(14695981039346656037);
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
+  return h;
+}
+
+/* Folds fields with the same key into the first one, with the last value
+ * (InfluxDB: the last write wins), keeping input order.  Returns the new
+ * count. */
+static size_t dedupe_fields(struct lp_parser *p, size_t n) {
+  if (n < 2)
+    return n;
+  size_t cap = 4;
+  while (cap < 2 * n)
+    cap *= 2;
+  if (p->slots_cap < cap) {
+    p->slots = vg_realloc(p->slots, cap * sizeof *p->slots);
+    p->slots_cap = cap;
+  }
+  memset(p->slots, 0, cap * sizeof *p->slots);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct vg_lp_field f = p->fields[i];
+    size_t h = (size_t)key_hash(f.key, f.key_len) & (cap - 1);
+    for (;; h = (h + 1) & (cap - 1)) {
+      if (p->slots[h] == 0) {
+        p->fields[kept] = f;
+        p->slots[h] = ++kept;
+        break;
+      }
+      struct vg_lp_field *g = &p->fields[p->slots[h] - 1];
+      if (g->key_len == f.key_len && memcmp(g->key, f.key, f.key_len) == 0) {
+        g->type = f.type;
+        g->v = f.v;
+        break;
+      }
+    }
+  }
+  return kept;
+}
+
+static void skip_spaces(const char *d, size_t *i, size_t e) {
+  while (*i < e && d[*i] == ' ')
+    (*i)++;
+}
+
+/* Reads the tag set starting at the ',' at data[*i]; stops at the space
+ * before the fields or at e.  Returns the tag count or -1. */
+static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
+  const char *d = p->data;
+  size_t ntags = 0;
+  while (*i < e && d[*i] == ',') {
+    size_t at = ++*i, kn, vn;
+    char *key = read_name(p, i, e, KEY_ESCAPES, ",= ", "tag key", &kn);
+    if (!key)
+      return -1;
+    if (kn == 0)
+      return fail_msg(p, at, "missing tag key");
+    if (p->lim.max_tags && ntags == p->lim.max_tags)
+      return fail_limit(p, at, "tags", p->lim.max_tags);
+    if (*i == e || d[*i] != '=')
+      return fail(p, *i, "missing tag value for key ", key, kn, NULL, NULL, 0);
+    ++*i;
+    char *value = read_name(p, i, e, KEY_ESCAPES, ",= ", "tag value", &vn);
+    if (!value)
+      return -1;
+    if (vn == 0)
+      return fail(p, *i, "missing tag value for key ", key, kn, NULL, NULL, 0);
+    if (*i < e && d[*i] == '=')
+      return fail(p, *i, "unescaped \"=\" in tag value for key ", key, kn, NULL,
+                  NULL, 0);
+    p->tags = vg_grow(p->tags, &p->tags_cap, ntags + 1, sizeof *p->tags);
+    p->tags[ntags++] = (struct lp_tag){key, value, at};
+  }
+  /* Series are keyed by sorted tags; sorting also puts duplicates side by
+   * side.  The later of two equal keys is the one at fault. */
+  if (ntags > 1)
+    qsort(p->tags, ntags, sizeof *p->tags, tag_cmp);
+  for (size_t k = 1; k < ntags; k++)
+    if (strcmp(p->tags[k - 1].name, p->tags[k].name) == 0) {
+      size_t at =
+          p->tags[k - 1].at > p->tags[k].at ? p->tags[k - 1].at : p->tags[k].at;
+      return fail(p, at, "duplicate tag key ", p->tags[k].name,
+                  strlen(p->tags[k].name), NULL, NULL, 0);
+    }
+  return (long)ntags;
+}
+
+/* Reads the field set at data[*i]; stops at the space before the
+ * timestamp or at e.  Returns the field count (after folding duplicate
+ * keys) or -1. */
+static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
+  const char *d = p->data;
+  size_t nfields = 0;
+  if (*i == e)
+    return fail_msg(p, *i, "missing fields");
+  for (;;) {
+    size_t at = *i, kn;
+    char *key = read_name(p, i, e, KEY_ESCAPES, ",= ", "field key", &kn);
+    if (!key)
+      return -1;
+    if (kn == 0)
+      return fail_msg(p, at, "missing field key");
+    if (p->lim.max_fields && nfields == p->lim.max_fields)
+      return fail_limit(p, at, "fields", p->lim.max_fields);
+    if (*i == e || d[*i] != '=')
+      return fail(p, *i, "missing value for field ", key, kn, NULL, NULL, 0);
+    ++*i;
+    p->fields =
+        vg_grow(p->fields, &p->fields_cap, nfields + 1, sizeof *p->fields);
+    struct vg_lp_field *f = &p->fields[nfields++];
+    f->key = key;
+    f->key_len = kn;
+    if (*i < e && d[*i] == '"') {
+      if (parse_string(p, i, e, key, kn, f))
+        return -1;
+      if (*i < e && d[*i] != ',' && d[*i] != ' ')
+        return fail(p, *i, "text after closing quote in field ", key, kn, NULL,
+                    NULL, 0);
+    } else {
+      size_t vat = *i;
+      while (*i < e && d[*i] != ',' && d[*i] != ' ')
+        ++*i;
+      if (*i == vat)
+        return fail(p, vat, "missing value for field ", key, kn, NULL, NULL, 0);
+      if (parse_value(p, key, kn, vat, *i - vat, f))
+        return -1;
+    }
+    if (*i == e || d[*i] == ' ')
+      break;
+    ++*i; /* the ',' before the next field */
+  }
+  return (long)dedupe_fields(p, nfields);
+}
+
+/* Reads the optional timestamp at data[*i..e) into *ts_ns. */
+static int parse_timestamp(struct lp_parser *p, size_t i, size_t e,
+                           bool *has_ts, int64_t *ts_ns) {
+  const char *d = p->data;
+  skip_spaces(d, &i, e);
+  *has_ts = false;
+  if (i == e)
+    return 0;
+  size_t at = i;
+  while (i < e && d[i] != ' ')
+    i++;
+  int64_t ts;
+  int rc = parse_integer(d + at, i - at, true, &ts, NULL);
+  if (rc == -EINVAL)
+    return fail(p, at, "invalid timestamp ", d + at, i - at, NULL, NULL, 0);
+  /* InfluxDB keeps INT64_MIN, INT64_MIN + 1 and INT64_MAX for itself. */
+  int64_t m = p->ns_per_unit;
+  if (rc == -ERANGE || ts > INT64_MAX / m || ts < INT64_MIN / m ||
+      ts * m < INT64_MIN + 2 || ts * m > INT64_MAX - 1)
+    return fail_msg(p, at, "timestamp out of range");
+  skip_spaces(d, &i, e);
+  if (i < e)
+    return fail_msg(p, i, "unexpected text after timestamp");
+  *has_ts = true;
+  *ts_ns = ts * m;
+  return 0;
+}
+
+/* Reads the point at data[s..e) (no line end, leading blanks skipped) and
+ * hands it to the visitor.  Returns 0, or -1 after reporting it. */
+static int parse_point(struct lp_parser *p, size_t s, size_t e) {
+  const char *d = p->data;
+  if (p->lim.max_line && e - p->bol > p->lim.max_line)
+    return fail_msg(p, p->bol + p->lim.max_line, "line too long");
+  size_t bad = vg_expfmt_utf8_prefix(d + s, e - s);
+  if (bad != e - s)
+    return fail_msg(p, s + bad, "invalid UTF-8");
+
+  /* Unescaped copies never outgrow their text; each adds a NUL and a float
+   * is copied once more to be read: 3 * length bounds it all. */
+  size_t need = 3 * (e - s) + 16;
+  if (p->arena_cap < need) {
+    free(p->arena);
+    p->arena = vg_malloc(need);
+    p->arena_cap = need;
+  }
+  p->arena_len = 0;
+
+  size_t i = s, mn;
+  if (d[i] == ',' || d[i] == ' ')
+    return fail_msg(p, i, "missing measurement");
+  char *measurement =
+      read_name(p, &i, e, MEASUREMENT_ESCAPES, ", ", "measurement", &mn);
+  if (!measurement)
+    return -1;
+  long ntags = parse_tags(p, &i, e);
+  if (ntags < 0)
+    return -1;
+  skip_spaces(d, &i, e);
+  long nfields = parse_fields(p, &i, e);
+  if (nfields < 0)
+    return -1;
+  bool has_ts;
+  int64_t ts_ns = 0;
+  if (parse_timestamp(p, i, e, &has_ts, &ts_ns))
+    return -1;
+  if (p->v->point) {
+    p->labels = vg_grow(p->labels, &p->labels_cap, (size_t)ntags + 1,
+                        sizeof *p->labels);
+    for (long k = 0; k < ntags; k++)
+      p->labels[k] = (struct vg_label){p->tags[k].name, p->tags[k].value};
+    p->v->point(p->v->arg, measurement, p->labels, (size_t)ntags, p->fields,
+                (size_t)nfields, has_ts, ts_ns, p->line);
+  }
+  return 0;
+}
+
+long vg_lp_parse(const char *data, size_t len, enum vg_lp_precision precision,
+                 const struct vg_lp_limits *limits,
+                 const struct vg_lp_visitor *v) {
+  int64_t ns_per_unit = precision_ns(precision);
+  if (!ns_per_unit)
+    return -EINVAL;
+  struct lp_parser p = {
+      .data = data,
+      .len = len,
+      .ns_per_unit = ns_per_unit,
+      .v = v,
+  };
+  if (limits)
+    p.lim = *limits;
+  /* Reasons are a few words and two cut tokens: see why_quoted. */
+  vg_buf_init(&p.why, 1024);
+
+  long points = 0;
+  uint32_t line = 1;
+  size_t pos = 0;
+  while (pos < len) {
+    size_t bol = pos, i = pos;
+    while (i < len && (data[i] == ' ' || data[i] == '\t'))
+      i++;
+    if (i < len && data[i] == '#') {
+      const char *nl = memchr(data + i, '\n', len - i);
+      i = nl ? (size_t)(nl - data) : len;
+    }
+    if (i == len)
+      break;
+    uint32_t breaks = 0;
+    size_t end = data[i] == '\n' ? i : line_end(data, i, len, &breaks);
+    size_t e = end;
+    if (e > i && data[e - 1] == '\r')
+      e--;
+    if (e > i) {
+      p.bol = bol;
+      p.line = line;
+      if (parse_point(&p, i, e) == 0)
+        points++;
+    }
+    line += breaks + 1;
+    pos = end + 1;
+  }
+
+  free(p.arena);
+  free(p.tags);
+  free(p.labels);
+  free(p.fields);
+  free(p.slots);
+  vg_buf_free(&p.why);
+  return points;
+}

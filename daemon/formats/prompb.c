@@ -1,0 +1,597 @@
+/* daemon/formats/prompb.c - remote-write 1.0 WriteRequest encoding/decoding.
+ *
+ * Owns a minimal protobuf reader and writer for the four messages remote
+ * write 1.0 uses (WriteRequest, TimeSeries, Label, Sample) and the snappy
+ * step around them.  It must not know about HTTP, the store or the
+ * journal, and must never call a visitor for a message it then rejects.
+ *
+ * Why not protobuf-c: it needs protoc-c at build time and generated code
+ * in the tree, its unpacker allocates a tree of structs per message (one
+ * per label and per sample) that we would then copy into our own, and its
+ * packer wants that tree built first.  The subset we need is varints,
+ * length-delimited fields and fixed64 doubles; written by hand it is a few
+ * hundred lines, encodes straight from our arrays in one pass into one
+ * buffer, and decodes without copying anything but label strings.
+ *
+ * Wire format used (protobuf encoding rules):
+ *   key = (field_number << 3) | wire_type, as a varint
+ *   wire types: 0 varint, 1 fixed64 (LE), 2 length-delimited, 5 fixed32
+ *   WriteRequest { 1: repeated TimeSeries (2); 3: metadata (skipped) }
+ *   TimeSeries   { 1: repeated Label (2); 2: repeated Sample (2);
+ *                  3: exemplars, 4: histograms (skipped) }
+ *   Label        { 1: name (2); 2: value (2) }
+ *   Sample       { 1: value double (1); 2: timestamp int64 (0) }
+ */
+#include "daemon/formats/prompb.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/mem.h"
+
+#include <errno.h>
+#include <snappy-c.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
+
+/* Keys of the fields we write: (field << 3) | wire type. */
+#define KEY(field, wt) ((unsigned char)(((field) << 3) | (wt)))
+
+/* ---- encoding ---------------------------------------------------------- */
+
+static size_t varint_len(uint64_t v) {
+  /* Bits needed, 7 per byte; v | 1 keeps clz defined for 0. */
+  return (size_t)(63 - __builtin_clzll(v | 1)) / 7 + 1;
+}
+
+/* A length-delimited field: key, length varint, payload. */
+static size_t field_len(size_t payload) {
+  return 1 + varint_len(payload) + payload;
+}
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (unsigned char)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (unsigned char)v;
+  return p;
+}
+
+static unsigned char *put_bytes(unsigned char *p, unsigned char key,
+                                const char *s, size_t len) {
+  *p++ = key;
+  p = put_varint(p, len);
+  memcpy(p, s, len);
+  return p + len;
+}
+
+static size_t label_len(const struct vg_label *l) {
+  return field_len(strlen(l->name)) + field_len(strlen(l->value));
+}
+
+static size_t sample_len(int64_t ts) {
+  /* Both fields are always written, even when zero (proto3 writers may
+   * omit them): the size stays simple and -0.0 survives the trip. */
+  return 1 + 8 + 1 + varint_len((uint64_t)ts);
+}
+
+/* The TimeSeries payload length, or 0 when the series is invalid (a valid
+ * one holds at least the __name__ label, so is never empty). */
+static size_t series_len(const struct vg_prompb_series *s) {
+  bool has_name = false;
+  size_t len = 0;
+  for (size_t i = 0; i < s->nlabels; i++) {
+    const struct vg_label *l = &s->labels[i];
+    if (i > 0 && strcmp(s->labels[i - 1].name, l->name) >= 0)
+      return 0;
+    if (strcmp(l->name, "__name__") == 0)
+      has_name = l->value[0] != '\0';
+    len += field_len(label_len(l));
+  }
+  if (!has_name)
+    return 0;
+  for (size_t i = 0; i < s->nsamples; i++)
+    len += field_len(sample_len(s->ts_ms[i]));
+  return len;
+}
+
+static unsigned char *put_series(unsigned char *p,
+                                 const struct vg_prompb_series *s, size_t len) {
+  *p++ = KEY(1, WT_LEN);
+  p = put_varint(p, len);
+  for (size_t i = 0; i < s->nlabels; i++) {
+    const struct vg_label *l = &s->labels[i];
+    *p++ = KEY(1, WT_LEN);
+    p = put_varint(p, label_len(l));
+    p = put_bytes(p, KEY(1, WT_LEN), l->name, strlen(l->name));
+    p = put_bytes(p, KEY(2, WT_LEN), l->value, strlen(l->value));
+  }
+  for (size_t i = 0; i < s->nsamples; i++) {
+    int64_t ts = s->ts_ms[i];
+    uint64_t bits;
+    memcpy(&bits, &s->values[i], sizeof bits);
+    *p++ = KEY(2, WT_LEN);
+    *p++ = (unsigned char)sample_len(ts); /* at most 20: one byte */
+    *p++ = KEY(1, WT_FIXED64);
+    for (int b = 0; b < 8; b++)
+      *p++ = (unsigned char)(bits >> (8 * b));
+    *p++ = KEY(2, WT_VARINT);
+    p = put_varint(p, (uint64_t)ts);
+  }
+  return p;
+}
+
+/* Sizes first, so that the message is written in one pass into memory
+ * reserved once.  Series lengths are computed twice (here and while
+ * writing) rather than stored, to keep encoding free of allocation. */
+static int request_len(const struct vg_prompb_series *series, size_t n,
+                       size_t *total) {
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t sl = series_len(&series[i]);
+    if (sl == 0)
+      return -EINVAL;
+    len += field_len(sl);
+  }
+  *total = len;
+  return 0;
+}
+
+static void put_request(unsigned char *p, const struct vg_prompb_series *series,
+                        size_t n) {
+  for (size_t i = 0; i < n; i++)
+    p = put_series(p, &series[i], series_len(&series[i]));
+}
+
+int vg_prompb_encode_raw(const struct vg_prompb_series *series, size_t n,
+                         struct vg_buf *out) {
+  vg_buf_reset(out);
+  size_t len;
+  int rc = request_len(series, n, &len);
+  if (rc == 0)
+    rc = vg_buf_reserve(out, len);
+  if (rc)
+    return rc;
+  put_request((unsigned char *)out->data, series, n);
+  out->len = len;
+  out->data[len] = '\0';
+  return 0;
+}
+
+int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
+                             struct vg_buf *scratch, struct vg_buf *out) {
+  vg_buf_reset(out);
+  vg_buf_reset(scratch);
+  size_t len;
+  int rc = request_len(series, n, &len);
+  if (rc)
+    return rc;
+  /* scratch holds the raw message, then snappy's output, which must not
+   * overlap its input and must have room for the worst case. */
+  size_t room = snappy_max_compressed_length(len);
+  if (len > SIZE_MAX / 2 || room > SIZE_MAX / 2)
+    return -ENOSPC;
+  rc = vg_buf_reserve(scratch, len + room);
+  if (rc)
+    return rc;
+  put_request((unsigned char *)scratch->data, series, n);
+  size_t clen = room;
+  if (snappy_compress(scratch->data, len, scratch->data + len, &clen) !=
+      SNAPPY_OK)
+    return -EINVAL; /* cannot happen: room is snappy's own worst case */
+  /* One copy of the (small) compressed message, so that out's cap is
+   * checked against what is sent, not against snappy's worst case. */
+  return vg_buf_append(out, scratch->data + len, clen);
+}
+
+int vg_prompb_encode(const struct vg_prompb_series *series, size_t n,
+                     struct vg_buf *out) {
+  struct vg_buf scratch; /* owned here, freed below */
+  vg_buf_init(&scratch, SIZE_MAX / 2);
+  int rc = vg_prompb_encode_scratch(series, n, &scratch, out);
+  vg_buf_free(&scratch);
+  return rc;
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+/* Where a label's bytes lie in the message, until the series is whole and
+ * the strings can be copied in one go (copying earlier would move them
+ * when the string scratch grows). */
+struct span {
+  const unsigned char *name;
+  size_t name_len;
+  const unsigned char *value;
+  size_t value_len;
+};
+
+/* One decode call's state.  Every array is owned here, grown as needed,
+ * reused from one series to the next and freed by dec_free. */
+struct dec {
+  const unsigned char *base;         /* offsets in messages count from here */
+  const struct vg_prompb_visitor *v; /* NULL in the checking pass */
+  char *error;
+  size_t error_size;
+
+  struct span *spans;
+  size_t nspans, spans_cap;
+  int64_t *ts;
+  double *values;
+  size_t nsamples, ts_cap, values_cap;
+  struct vg_label *labels; /* as sent, pointing into strings */
+  size_t labels_cap;
+  struct vg_label *sorted; /* a sorted copy when labels are not */
+  size_t sorted_cap;
+  char *strings; /* NUL-terminated copies of names and values */
+  size_t strings_cap;
+  char reason[160];
+};
+
+/* One field as read: its key, and its payload by wire type. */
+struct field {
+  uint32_t num;
+  unsigned wt;
+  size_t at;              /* offset of its key */
+  uint64_t u;             /* varint, fixed64 or fixed32 */
+  const unsigned char *p; /* length-delimited payload */
+  size_t len;
+};
+
+static int fail(struct dec *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(struct dec *d, const char *fmt, ...) {
+  if (d->error && d->error_size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->error, d->error_size, fmt, ap);
+    va_end(ap);
+  }
+  return -EINVAL;
+}
+
+static size_t offset(const struct dec *d, const unsigned char *p) {
+  return (size_t)(p - d->base);
+}
+
+static int get_varint(struct dec *d, const unsigned char **pp,
+                      const unsigned char *end, uint64_t *out) {
+  const unsigned char *p = *pp;
+  uint64_t v = 0;
+  for (unsigned i = 0; i < 10; i++) {
+    if (p + i == end)
+      return fail(d, "truncated varint at byte %zu", offset(d, p));
+    uint64_t b = p[i];
+    /* The tenth byte holds only bit 63. */
+    if (i == 9 && b > 1)
+      break;
+    v |= (b & 0x7F) << (7 * i);
+    if (b < 0x80) {
+      *pp = p + i + 1;
+      *out = v;
+      return 0;
+    }
+  }
+  return fail(d, "bad varint at byte %zu (over 64 bits)", offset(d, p));
+}
+
+static int get_field(struct dec *d, const unsigned char **pp,
+                     const unsigned char *end, struct field *f) {
+  const unsigned char *p = *pp;
+  uint64_t key = 0;
+  f->at = offset(d, p);
+  int rc = get_varint(d, &p, end, &key);
+  if (rc)
+    return rc;
+  f->wt = (unsigned)(key & 7);
+  if ((key >> 3) == 0 || (key >> 3) > 0x1FFFFFFF)
+    return fail(d, "bad field number %llu at byte %zu",
+                (unsigned long long)(key >> 3), f->at);
+  f->num = (uint32_t)(key >> 3);
+  switch (f->wt) {
+  case WT_VARINT:
+    rc = get_varint(d, &p, end, &f->u);
+    break;
+  case WT_FIXED64:
+  case WT_FIXED32: {
+    size_t n = f->wt == WT_FIXED64 ? 8 : 4;
+    if ((size_t)(end - p) < n)
+      return fail(d, "truncated fixed%zu at byte %zu", n * 8, offset(d, p));
+    f->u = 0;
+    for (size_t i = 0; i < n; i++)
+      f->u |= (uint64_t)p[i] << (8 * i);
+    p += n;
+    break;
+  }
+  case WT_LEN: {
+    const unsigned char *lp = p;
+    rc = get_varint(d, &p, end, &f->u);
+    if (rc)
+      return rc;
+    size_t left = (size_t)(end - p);
+    if (f->u > left)
+      return fail(d,
+                  "length %llu at byte %zu runs past the end of its "
+                  "message (%zu bytes left)",
+                  (unsigned long long)f->u, offset(d, lp), left);
+    f->p = p;
+    f->len = (size_t)f->u;
+    p += f->len;
+    break;
+  }
+  default:
+    return fail(d, "unsupported wire type %u at byte %zu", f->wt, f->at);
+  }
+  *pp = p;
+  return rc;
+}
+
+static int want(struct dec *d, const struct field *f, unsigned wt,
+                const char *what) {
+  if (f->wt == wt)
+    return 0;
+  return fail(d, "wrong wire type %u for %s at byte %zu (expected %u)", f->wt,
+              what, f->at, wt);
+}
+
+static int parse_label(struct dec *d, const unsigned char *p,
+                       const unsigned char *end) {
+  /* Absent fields are empty strings; a repeated one: the last wins. */
+  struct span s = {p, 0, p, 0};
+  while (p < end) {
+    struct field f;
+    int rc = get_field(d, &p, end, &f);
+    if (rc)
+      return rc;
+    if (f.num == 1 || f.num == 2) {
+      rc = want(d, &f, WT_LEN, f.num == 1 ? "Label.name" : "Label.value");
+      if (rc)
+        return rc;
+      if (f.num == 1)
+        s.name = f.p, s.name_len = f.len;
+      else
+        s.value = f.p, s.value_len = f.len;
+    }
+  }
+  if (d->v) {
+    d->spans = vg_grow(d->spans, &d->spans_cap, d->nspans + 1, sizeof s);
+    d->spans[d->nspans++] = s;
+  }
+  return 0;
+}
+
+static int parse_sample(struct dec *d, const unsigned char *p,
+                        const unsigned char *end) {
+  uint64_t bits = 0, ts = 0;
+  while (p < end) {
+    struct field f;
+    int rc = get_field(d, &p, end, &f);
+    if (rc)
+      return rc;
+    if (f.num == 1)
+      rc = want(d, &f, WT_FIXED64, "Sample.value");
+    else if (f.num == 2)
+      rc = want(d, &f, WT_VARINT, "Sample.timestamp");
+    if (rc)
+      return rc;
+    if (f.num == 1)
+      bits = f.u;
+    else if (f.num == 2)
+      ts = f.u;
+  }
+  if (d->v) {
+    size_t need = d->nsamples + 1;
+    d->ts = vg_grow(d->ts, &d->ts_cap, need, sizeof *d->ts);
+    d->values = vg_grow(d->values, &d->values_cap, need, sizeof *d->values);
+    d->ts[d->nsamples] = (int64_t)ts;
+    memcpy(&d->values[d->nsamples], &bits, sizeof bits);
+    d->nsamples++;
+  }
+  return 0;
+}
+
+static bool valid_label_name(const unsigned char *s, size_t len) {
+  if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  }
+  return true;
+}
+
+/* A label name for a message: printable ASCII as is, the rest as \xNN,
+ * cut at 40 bytes, because it came from the network. */
+static void quote_name(char *out, size_t size, const unsigned char *s,
+                       size_t len) {
+  size_t o = 0;
+  for (size_t i = 0; i < len && i < 40 && o + 5 < size; i++) {
+    if (s[i] >= 0x20 && s[i] < 0x7F && s[i] != '"' && s[i] != '\\')
+      out[o++] = (char)s[i];
+    else
+      o += (size_t)snprintf(out + o, size - o, "\\x%02x", s[i]);
+  }
+  if (len > 40 && o + 4 < size)
+    o += (size_t)snprintf(out + o, size - o, "...");
+  out[o] = '\0';
+}
+
+static int cmp_label(const void *a, const void *b) {
+  return strcmp(((const struct vg_label *)a)->name,
+                ((const struct vg_label *)b)->name);
+}
+
+/* Why the series in d's scratch is not valid, or NULL.  Builds d->labels
+ * as a side effect. */
+static const char *check_series(struct dec *d) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < d->nspans; i++) {
+    const struct span *s = &d->spans[i];
+    char name[96];
+    if (!valid_label_name(s->name, s->name_len)) {
+      quote_name(name, sizeof name, s->name, s->name_len);
+      snprintf(d->reason, sizeof d->reason, "invalid label name \"%s\"", name);
+      return d->reason;
+    }
+    if (!vg_expfmt_valid_utf8((const char *)s->value, s->value_len) ||
+        memchr(s->value, '\0', s->value_len)) {
+      quote_name(name, sizeof name, s->name, s->name_len);
+      snprintf(d->reason, sizeof d->reason,
+               "value of label \"%s\" is not UTF-8 without NUL bytes", name);
+      return d->reason;
+    }
+    bytes += s->name_len + s->value_len + 2;
+  }
+
+  d->strings = vg_grow(d->strings, &d->strings_cap, bytes, 1);
+  d->labels = vg_grow(d->labels, &d->labels_cap, d->nspans, sizeof *d->labels);
+  char *o = d->strings;
+  bool sorted = true;
+  const struct vg_label *metric = NULL;
+  for (size_t i = 0; i < d->nspans; i++) {
+    const struct span *s = &d->spans[i];
+    struct vg_label *l = &d->labels[i];
+    l->name = o;
+    memcpy(o, s->name, s->name_len);
+    o += s->name_len;
+    *o++ = '\0';
+    l->value = o;
+    memcpy(o, s->value, s->value_len);
+    o += s->value_len;
+    *o++ = '\0';
+    if (i > 0 && strcmp(d->labels[i - 1].name, l->name) >= 0)
+      sorted = false;
+    if (strcmp(l->name, "__name__") == 0)
+      metric = l;
+  }
+
+  if (!sorted) {
+    /* Sorting a copy finds repeats in n log n: label counts come from the
+     * network and a pairwise check would let one request burn minutes. */
+    d->sorted =
+        vg_grow(d->sorted, &d->sorted_cap, d->nspans, sizeof *d->sorted);
+    memcpy(d->sorted, d->labels, d->nspans * sizeof *d->sorted);
+    qsort(d->sorted, d->nspans, sizeof *d->sorted, cmp_label);
+    for (size_t i = 1; i < d->nspans; i++)
+      if (strcmp(d->sorted[i - 1].name, d->sorted[i].name) == 0) {
+        snprintf(d->reason, sizeof d->reason, "duplicate label name \"%s\"",
+                 d->sorted[i].name);
+        return d->reason;
+      }
+  }
+  if (!metric)
+    return "no __name__ label";
+  if (!metric->value[0])
+    return "empty __name__ label";
+  return NULL;
+}
+
+static int parse_series(struct dec *d, const unsigned char *p,
+                        const unsigned char *end, size_t index) {
+  d->nspans = 0;
+  d->nsamples = 0;
+  while (p < end) {
+    struct field f;
+    int rc = get_field(d, &p, end, &f);
+    if (rc)
+      return rc;
+    if (f.num == 1) {
+      rc = want(d, &f, WT_LEN, "TimeSeries.labels");
+      if (!rc)
+        rc = parse_label(d, f.p, f.p + f.len);
+    } else if (f.num == 2) {
+      rc = want(d, &f, WT_LEN, "TimeSeries.samples");
+      if (!rc)
+        rc = parse_sample(d, f.p, f.p + f.len);
+    }
+    if (rc)
+      return rc;
+  }
+  if (!d->v)
+    return 0;
+  const char *why = check_series(d);
+  if (why) {
+    if (d->v->reject)
+      d->v->reject(d->v->arg, index, why);
+  } else {
+    d->v->series(d->v->arg, d->labels, d->nspans, d->ts, d->values,
+                 d->nsamples);
+  }
+  return 0;
+}
+
+static int parse_request(struct dec *d, const unsigned char *p,
+                         const unsigned char *end) {
+  size_t index = 0;
+  while (p < end) {
+    struct field f;
+    int rc = get_field(d, &p, end, &f);
+    if (rc)
+      return rc;
+    if (f.num == 1) {
+      rc = want(d, &f, WT_LEN, "WriteRequest.timeseries");
+      if (!rc)
+        rc = parse_series(d, f.p, f.p + f.len, index++);
+      if (rc)
+        return rc;
+    }
+  }
+  return 0;
+}
+
+static void dec_free(struct dec *d) {
+  free(d->spans);
+  free(d->ts);
+  free(d->values);
+  free(d->labels);
+  free(d->sorted);
+  free(d->strings);
+}
+
+int vg_prompb_decode_raw(const char *data, size_t len,
+                         const struct vg_prompb_visitor *v, char *error,
+                         size_t error_size) {
+  if (!data)
+    data = ""; /* no arithmetic on a NULL pointer, even + 0 */
+  struct dec d = {.base = (const unsigned char *)data,
+                  .error = error,
+                  .error_size = error_size};
+  const unsigned char *end = d.base + len;
+  /* Two passes: the first only checks the structure and calls nobody, so
+   * that a message broken near its end delivers nothing at all. */
+  int rc = parse_request(&d, d.base, end);
+  if (rc == 0 && v) {
+    d.v = v;
+    rc = parse_request(&d, d.base, end);
+  }
+  dec_free(&d);
+  return rc;
+}
+
+int vg_prompb_decode(const char *data, size_t len, size_t max_uncompressed,
+                     const struct vg_prompb_visitor *v, char *error,
+                     size_t error_size) {
+  struct dec d = {.error = error, .error_size = error_size};
+  size_t raw_len;
+  if (snappy_uncompressed_length(data, len, &raw_len) != SNAPPY_OK)
+    return fail(&d, "not snappy data: bad length header");
+  if (raw_len > max_uncompressed) {
+    fail(&d, "uncompressed size %zu bytes is over the limit of %zu bytes",
+         raw_len, max_uncompressed);
+    return -EMSGSIZE;
+  }
+  char *raw = vg_malloc(raw_len); /* owned here, freed below */
+  size_t got = raw_len;
+  int rc;
+  if (snappy_uncompress(data, len, raw, &got) != SNAPPY_OK || got != raw_len)
+    rc = fail(&d, "not snappy data: corrupt after the length header");
+  else
+    rc = vg_prompb_decode_raw(raw, got, v, error, error_size);
+  free(raw);
+  return rc;
+}

@@ -1,0 +1,101 @@
+/* daemon/formats/prompb.h - the Prometheus remote-write 1.0 wire format.
+ *
+ * Owns the encoding of a batch of series into a WriteRequest (protobuf,
+ * then snappy block format) and the decoding of one back into series
+ * handed to a visitor.  It owns no connection, no series store and no
+ * clock: the remote_write exporter sends what vg_prompb_encode builds, with
+ * the headers below, and the /api/v1/write receiver feeds request bodies
+ * to vg_prompb_decode and decides what to do with each series.
+ *
+ * Only what remote write 1.0 carries is read: labels and float samples.
+ * Exemplars, native histograms and metadata are skipped, as are fields
+ * this code does not know (forward compatibility, as protobuf intends).
+ */
+#ifndef VG_PROMPB_H
+#define VG_PROMPB_H
+
+#include "daemon/util/buf.h"
+#include "daemon/model/sample.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The headers every remote-write 1.0 request carries. */
+#define VG_PROMPB_CONTENT_ENCODING "snappy"
+#define VG_PROMPB_CONTENT_TYPE "application/x-protobuf"
+#define VG_PROMPB_VERSION_HEADER "X-Prometheus-Remote-Write-Version"
+#define VG_PROMPB_VERSION "0.1.0"
+#define VG_PROMPB_HEADER_CONTENT_ENCODING                                      \
+  "Content-Encoding: " VG_PROMPB_CONTENT_ENCODING
+#define VG_PROMPB_HEADER_CONTENT_TYPE "Content-Type: " VG_PROMPB_CONTENT_TYPE
+#define VG_PROMPB_HEADER_VERSION VG_PROMPB_VERSION_HEADER ": " VG_PROMPB_VERSION
+
+struct vg_prompb_series {
+  /* INCLUDING __name__ (non-empty).  Must be sorted by name in byte
+   * order, without repeats, as the spec requires of senders: the encoder
+   * checks and fails with -EINVAL rather than sorting a copy, because our
+   * series are kept sorted already and a silent sort would hide a bug in
+   * whoever built the set. */
+  const struct vg_label *labels;
+  size_t nlabels;
+  /* In timestamp order (not checked: the journal yields them so). */
+  const int64_t *ts_ms;
+  const double *values;
+  size_t nsamples;
+};
+
+/* Resets `out`, then writes the snappy-compressed (block format) protobuf
+ * WriteRequest of the n series into it.  0, -ENOSPC when the compressed
+ * message would pass out's cap, -EINVAL when a series has no labels, no
+ * or an empty __name__, or labels not strictly sorted by name.  Allocates
+ * a scratch buffer for the uncompressed message per call; a sender that
+ * encodes often uses vg_prompb_encode_scratch instead. */
+int vg_prompb_encode(const struct vg_prompb_series *series, size_t n,
+                     struct vg_buf *out);
+/* The same, with the uncompressed message and snappy's work area kept in
+ * `scratch` (owned by the caller, reset here, memory kept between calls):
+ * no allocation once scratch has grown to the batch size. -ENOSPC also
+ * when scratch's cap is too small for both. */
+int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
+                             struct vg_buf *scratch, struct vg_buf *out);
+/* The same without snappy, for tests and size accounting: resets `out`
+ * and writes the bare protobuf message.  -ENOSPC past out's cap. */
+int vg_prompb_encode_raw(const struct vg_prompb_series *series, size_t n,
+                         struct vg_buf *out);
+
+struct vg_prompb_visitor {
+  /* One call per accepted TimeSeries: labels in the order sent (which may
+   * be unsorted), as NUL-terminated copies valid only during the call;
+   * samples in the order sent.  A series with no float samples (say, only
+   * histograms) is still reported, with nsamples 0.  Label values may be
+   * empty; metric names are not checked beyond being non-empty. */
+  void (*series)(void *arg, const struct vg_label *labels, size_t nlabels,
+                 const int64_t *ts_ms, const double *values, size_t nsamples);
+  /* Optional.  One call per series that is well-formed protobuf but not a
+   * valid series, which is then skipped: no or an empty __name__, a label
+   * name not [a-zA-Z_][a-zA-Z0-9_]*, a value not UTF-8 or holding a NUL,
+   * a repeated label name.  series_index counts every TimeSeries in the
+   * message from 0, accepted or not; `reason` is valid during the call
+   * ("duplicate label name \"job\""). */
+  void (*reject)(void *arg, size_t series_index, const char *reason);
+  void *arg;
+};
+
+/* Decodes a snappy-compressed (block format) WriteRequest.  The length
+ * that snappy's header announces is checked against max_uncompressed
+ * before anything is decompressed: -EMSGSIZE ("uncompressed size 2000000
+ * bytes is over the limit of 1048576 bytes").  -EINVAL for data that is
+ * not snappy or not a WriteRequest, with `error` saying what and at which
+ * byte of the uncompressed message ("truncated varint at byte 17").  The
+ * whole message is checked before the first callback, so that on any
+ * error no callback has been called: a receiver either takes all of a
+ * request or none of it.  `error` may be NULL. */
+int vg_prompb_decode(const char *data, size_t len, size_t max_uncompressed,
+                     const struct vg_prompb_visitor *v, char *error,
+                     size_t error_size);
+/* The same for an uncompressed WriteRequest. */
+int vg_prompb_decode_raw(const char *data, size_t len,
+                         const struct vg_prompb_visitor *v, char *error,
+                         size_t error_size);
+
+#endif

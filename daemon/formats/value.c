@@ -1,0 +1,138 @@
+/* daemon/formats/value.c - numbers as people type them into spreadsheets.
+ *
+ * Owns the one decision of what text counts as a number.  It accepts a
+ * strict grammar (sign, digits in valid thousands groups, fraction,
+ * exponent, or a trailing percent sign) and hands the cleaned text to
+ * strtod, so every result is the double nearest to what was written.  It
+ * must not guess: a cell that is not entirely a number is invalid, and it
+ * never formats a double or allocates.
+ *
+ * strtod reads the decimal point of LC_NUMERIC; the daemon never calls
+ * setlocale, so that is always the "C" locale's ".".
+ */
+#include "daemon/formats/value.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest trimmed text we accept; a longer cell is no number anyone typed. */
+#define VALUE_MAX 63
+
+/* Bytes of blank at the start of s: ASCII space or tab, U+00A0 (no-break
+ * space) or U+3000 (ideographic space), which spreadsheets in Chinese
+ * locales put around numbers; 0 when s does not start with one. */
+static size_t blank_at_start(const char *s, size_t n) {
+  if (n >= 1 && (s[0] == ' ' || s[0] == '\t'))
+    return 1;
+  if (n >= 2 && memcmp(s, "\xC2\xA0", 2) == 0)
+    return 2;
+  if (n >= 3 && memcmp(s, "\xE3\x80\x80", 3) == 0)
+    return 3;
+  return 0;
+}
+
+static size_t blank_at_end(const char *s, size_t n) {
+  if (n >= 1 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    return 1;
+  if (n >= 2 && memcmp(s + n - 2, "\xC2\xA0", 2) == 0)
+    return 2;
+  if (n >= 3 && memcmp(s + n - 3, "\xE3\x80\x80", 3) == 0)
+    return 3;
+  return 0;
+}
+
+static bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+enum vg_value_result vg_value_parse(const char *text, size_t len, double *out) {
+  size_t k;
+  while ((k = blank_at_start(text, len)) > 0) {
+    text += k;
+    len -= k;
+  }
+  while ((k = blank_at_end(text, len)) > 0)
+    len -= k;
+  if (len == 0)
+    return VG_VALUE_EMPTY;
+  if (len > VALUE_MAX)
+    return VG_VALUE_INVALID;
+
+  /* The cleaned text: at most the input without its commas, plus "e-2"
+   * for a percent sign, plus the NUL. */
+  char buf[VALUE_MAX + 4];
+  size_t o = 0, i = 0;
+  if (text[i] == '+' || text[i] == '-')
+    buf[o++] = text[i++];
+
+  /* Integer part.  Once a comma is seen every group after it must have
+   * exactly three digits and the first group one to three, so "3,89",
+   * ",123" and "1,,234" are refused rather than read as something else. */
+  size_t digits = 0, group = 0;
+  bool grouped = false;
+  while (i < len) {
+    if (is_digit(text[i])) {
+      buf[o++] = text[i++];
+      digits++;
+      group++;
+    } else if (text[i] == ',') {
+      if (grouped ? group != 3 : (group == 0 || group > 3))
+        return VG_VALUE_INVALID;
+      grouped = true;
+      group = 0;
+      i++;
+    } else {
+      break;
+    }
+  }
+  if (grouped && group != 3)
+    return VG_VALUE_INVALID;
+
+  if (i < len && text[i] == '.') {
+    buf[o++] = text[i++];
+    while (i < len && is_digit(text[i])) {
+      buf[o++] = text[i++];
+      digits++;
+    }
+  }
+  if (digits == 0)
+    return VG_VALUE_INVALID;
+
+  bool exponent = false;
+  if (i < len && (text[i] == 'e' || text[i] == 'E')) {
+    exponent = true;
+    buf[o++] = text[i++];
+    if (i < len && (text[i] == '+' || text[i] == '-'))
+      buf[o++] = text[i++];
+    size_t exp_digits = 0;
+    while (i < len && is_digit(text[i])) {
+      buf[o++] = text[i++];
+      exp_digits++;
+    }
+    if (exp_digits == 0)
+      return VG_VALUE_INVALID;
+  }
+
+  /* A percent sign moves the decimal point two places in the text, so
+   * that "76.6%" is read as 76.6e-2: the double nearest to 0.766, which
+   * 76.6 / 100 is not.  Nobody writes an exponent and a percent sign. */
+  if (i < len && text[i] == '%') {
+    if (exponent)
+      return VG_VALUE_INVALID;
+    i++;
+    memcpy(buf + o, "e-2", 3);
+    o += 3;
+  }
+  if (i != len)
+    return VG_VALUE_INVALID;
+  buf[o] = '\0';
+
+  char *end;
+  double v = strtod(buf, &end);
+  if (end != buf + o || !isfinite(v))
+    return VG_VALUE_INVALID;
+  *out = v;
+  return VG_VALUE_OK;
+}

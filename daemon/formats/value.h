@@ -1,0 +1,23 @@
+/* daemon/formats/value.h - reading numbers as people write them in
+ * spreadsheets.
+ *
+ * "76.6%" is 0.766 (the decimal point is moved in the text, so the result
+ * is the double nearest to 0.766, not 76.6/100), "3,895" and "160,473.31"
+ * drop their thousands separators, surrounding blanks are ignored, and an
+ * empty cell is "no value" -- never zero.  Anything else that is not
+ * entirely a number is an error; nothing is guessed.
+ */
+#ifndef VG_VALUE_H
+#define VG_VALUE_H
+
+#include <stddef.h>
+
+enum vg_value_result {
+  VG_VALUE_OK,
+  VG_VALUE_EMPTY,  /* blank cell: no sample */
+  VG_VALUE_INVALID /* not a number */
+};
+
+enum vg_value_result vg_value_parse(const char *text, size_t len, double *out);
+
+#endif

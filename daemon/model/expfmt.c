@@ -1,0 +1,166 @@
+/* daemon/model/expfmt.c - number formatting, escaping and name checks. */
+#include "daemon/model/expfmt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+size_t vg_expfmt_format_double(double v, char out[VG_EXPFMT_DOUBLE_BUFSIZE]) {
+  if (isnan(v))
+    return (size_t)snprintf(out, VG_EXPFMT_DOUBLE_BUFSIZE, "NaN");
+  if (isinf(v))
+    return (size_t)snprintf(out, VG_EXPFMT_DOUBLE_BUFSIZE,
+                            v > 0 ? "+Inf" : "-Inf");
+  /* 15 significant digits print every value that came from a decimal of
+   * at most 15 digits exactly as written; 17 always read back exactly.
+   * Take the first that reads back as v. */
+  int n = 0;
+  for (int precision = 15; precision <= 17; precision++) {
+    n = snprintf(out, VG_EXPFMT_DOUBLE_BUFSIZE, "%.*g", precision, v);
+    if (strtod(out, NULL) == v)
+      break;
+  }
+  return (size_t)n;
+}
+
+int vg_expfmt_escape_label_value(struct vg_buf *out, const char *s,
+                                 size_t len) {
+  size_t start = 0;
+  for (size_t i = 0; i < len; i++) {
+    const char *esc = NULL;
+    if (s[i] == '\\')
+      esc = "\\\\";
+    else if (s[i] == '"')
+      esc = "\\\"";
+    else if (s[i] == '\n')
+      esc = "\\n";
+    if (!esc)
+      continue;
+    int rc = vg_buf_append(out, s + start, i - start);
+    if (!rc)
+      rc = vg_buf_append(out, esc, 2);
+    if (rc)
+      return rc;
+    start = i + 1;
+  }
+  return vg_buf_append(out, s + start, len - start);
+}
+
+int vg_expfmt_escape_help(struct vg_buf *out, const char *s) {
+  for (; *s; s++) {
+    int rc;
+    if (*s == '\\')
+      rc = vg_buf_append(out, "\\\\", 2);
+    else if (*s == '\n')
+      rc = vg_buf_append(out, "\\n", 2);
+    else
+      rc = vg_buf_putc(out, *s);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+static bool name_char(char c, bool first, bool colon) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
+    return true;
+  if (colon && c == ':')
+    return true;
+  return !first && c >= '0' && c <= '9';
+}
+
+bool vg_expfmt_valid_metric_name(const char *s) {
+  if (!*s)
+    return false;
+  for (const char *p = s; *p; p++)
+    if (!name_char(*p, p == s, true))
+      return false;
+  return true;
+}
+
+bool vg_expfmt_valid_label_name(const char *s) {
+  if (!*s || (s[0] == '_' && s[1] == '_'))
+    return false;
+  for (const char *p = s; *p; p++)
+    if (!name_char(*p, p == s, false))
+      return false;
+  return true;
+}
+
+size_t vg_expfmt_utf8_prefix(const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  while (i < len) {
+    unsigned char c = s[i];
+    size_t n;
+    unsigned min;
+    unsigned cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1, min = 0x80, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, min = 0x800, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, min = 0x10000, cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (len - i <= n)
+      return i;
+    for (size_t k = 1; k <= n; k++) {
+      if ((s[i + k] & 0xC0) != 0x80)
+        return i;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    /* Overlong forms, surrogates and values past U+10FFFF are invalid. */
+    if (cp < min || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+      return i;
+    i += n + 1;
+  }
+  return len;
+}
+
+bool vg_expfmt_valid_utf8(const char *s, size_t len) {
+  return vg_expfmt_utf8_prefix(s, len) == len;
+}
+
+bool vg_expfmt_accepts_openmetrics(const char *accept) {
+  /* Prometheus sends "application/openmetrics-text;version=1.0.0;q=0.5,
+   * text/plain;version=0.0.4;q=0.4,..." when it can read OpenMetrics.  We
+   * honour a q=0 refusal and otherwise serve OpenMetrics whenever it is
+   * listed with a q at least that of text/plain. */
+  if (!accept)
+    return false;
+  double om_q = -1, text_q = -1;
+  const char *p = accept;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    while (len && (*p == ' ' || *p == '\t'))
+      p++, len--;
+    double q = 1.0;
+    const char *qp = NULL;
+    for (size_t i = 0; i + 2 < len; i++)
+      if (p[i] == ';') {
+        size_t j = i + 1;
+        while (j < len && p[j] == ' ')
+          j++;
+        if (j + 1 < len && p[j] == 'q' && p[j + 1] == '=')
+          qp = p + j + 2;
+      }
+    if (qp)
+      q = strtod(qp, NULL);
+    if (len >= 28 && strncasecmp(p, "application/openmetrics-text", 28) == 0)
+      om_q = q > om_q ? q : om_q;
+    else if (len >= 10 && strncasecmp(p, "text/plain", 10) == 0)
+      text_q = q > text_q ? q : text_q;
+    if (!end)
+      break;
+    p = end + 1;
+  }
+  return om_q > 0 && om_q >= text_q;
+}

@@ -1,0 +1,1020 @@
+/* daemon/net/httpd.c - the HTTP server: libmicrohttpd driven by the libuv loop.
+ *
+ * Owns the listening socket (bound here so that errors read well), the MHD
+ * daemon, one uv_poll on MHD's epoll fd, one uv_timer for MHD's timeouts,
+ * the route table, and every request object from the moment MHD reports the
+ * request's headers until it reports the request complete (or, for a
+ * request still awaiting its handler's answer, until that answer).
+ *
+ * It must never block the loop and never start a thread: MHD runs without a
+ * thread of its own, and MHD_run() is only called from the poll and timer
+ * callbacks, never from inside an MHD callback.  Large gzip bodies are
+ * compressed a block at a time as the socket drains, so a 100 MB /metrics
+ * never holds the loop for the whole compression.
+ */
+#include "daemon/net/httpd.h"
+#include "daemon/util/buf.h"
+#include "daemon/net/httpd_auth.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_TIMEOUT_S 30
+/* Per connection: request line, headers and MHD's read/write buffers.  The
+ * body is copied out of it as it arrives, so it only bounds the headers. */
+#define CONNECTION_MEMORY_LIMIT (64 * 1024)
+#define GZIP_MIN_BYTES 1024
+#define GZIP_BLOCK_BYTES (32 * 1024)
+/* Pieces of a streamed body: large enough that a scrape of 100 MB is a
+ * few thousand reads, small enough to stay in cache. */
+#define STREAM_BLOCK_BYTES (256 * 1024)
+#define LISTEN_BACKLOG 128
+/* MHD cannot answer before the body is read, so the part of a too large
+ * chunked body beyond its cap is read and dropped to give a proper 413 -
+ * up to this much; past it the connection is dropped instead. */
+#define DISCARD_LIMIT (1024 * 1024)
+
+struct route {
+  char *method; /* owned */
+  char *path;   /* owned */
+  size_t max_body;
+  vg_httpd_handler fn;
+  void *ctx;
+  const void *owner;
+  const struct vg_httpd_auth *auth; /* borrowed; NULL: open */
+  struct vg_httpd_refusals refusals;
+};
+
+struct pair {
+  char *name;  /* owned */
+  char *value; /* owned */
+};
+
+struct pairs {
+  struct pair *v; /* owned */
+  size_t n, cap;
+};
+
+enum req_state {
+  REQ_READING,   /* accumulating the body */
+  REQ_TOO_LARGE, /* body over the cap: discarding it, 413 at its end */
+  REQ_IN_HANDLER,
+  REQ_SUSPENDED, /* the handler will answer later */
+  REQ_ANSWERED,  /* answer built, waiting for MHD to ask for it */
+  REQ_DONE,      /* response queued; MHD reports completion */
+};
+
+struct vg_httpd_request {
+  /* Both NULL once the request is detached: its connection died (server
+   * closing) while the handler still held it.  A detached request lives
+   * until the handler answers, and the answer then only frees it. */
+  struct vg_httpd *http;
+  struct MHD_Connection *conn;
+  enum req_state state;
+  char *method;                  /* owned */
+  char *path;                    /* owned */
+  struct pairs headers;          /* copied: the request outlives MHD's pool */
+  struct pairs args;             /* decoded query arguments */
+  struct vg_buf body;            /* capped at the route's max_body */
+  size_t discarded;              /* body bytes dropped after passing the cap */
+  struct pairs resp_hdrs;        /* from vg_httpd_add_header */
+  struct MHD_Response *response; /* built answer, until queued */
+  unsigned status;
+  struct vg_httpd_request *prev, *next; /* in http->suspended */
+  bool listed;
+};
+
+struct vg_httpd {
+  uv_loop_t *loop;
+  struct MHD_Daemon *mhd;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  uint16_t port;
+  unsigned max_connections;
+  struct route *routes; /* owned, with their strings */
+  size_t nroutes, routes_cap;
+  struct vg_httpd_request *suspended; /* resumed before MHD stops */
+  bool in_run;        /* inside MHD_run(): MHD callbacks may be on stack */
+  bool kick;          /* run MHD again at once (a connection was resumed) */
+  bool close_pending; /* vg_httpd_close() came from inside MHD_run() */
+  int open_handles;
+  void (*closed)(void *arg);
+  void *closed_arg;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void pairs_add(struct pairs *p, const char *name, const char *value) {
+  p->v = vg_grow(p->v, &p->cap, p->n + 1, sizeof *p->v);
+  p->v[p->n].name = vg_strdup(name);
+  p->v[p->n].value = vg_strdup(value ? value : "");
+  p->n++;
+}
+
+static const char *pairs_get(const struct pairs *p, const char *name) {
+  for (size_t i = 0; i < p->n; i++)
+    if (strcasecmp(p->v[i].name, name) == 0)
+      return p->v[i].value;
+  return NULL;
+}
+
+static void pairs_free(struct pairs *p) {
+  for (size_t i = 0; i < p->n; i++) {
+    free(p->v[i].name);
+    free(p->v[i].value);
+  }
+  free(p->v);
+  p->v = NULL;
+  p->n = p->cap = 0;
+}
+
+/* MHD only returns NULL from its constructors when malloc fails; the
+ * daemon's policy for that is to abort (see mem.h). */
+static struct MHD_Response *check_response(struct MHD_Response *r) {
+  if (!r) {
+    fputs("villagemetricsd: out of memory in libmicrohttpd\n", stderr);
+    abort();
+  }
+  return r;
+}
+
+/* ---- driving MHD from the loop ----------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+/* Sets the timer from MHD's next deadline.  Only called outside MHD_run()
+ * (or right after it), so MHD's state is consistent. */
+static void arm_timer(struct vg_httpd *http) {
+  MHD_UNSIGNED_LONG_LONG ms = 0;
+  if (!http->kick && MHD_get_timeout(http->mhd, &ms) != MHD_YES) {
+    uv_timer_stop(&http->timer);
+    return;
+  }
+  uv_timer_start(&http->timer, on_timer, (uint64_t)ms, 0);
+}
+
+static void really_close(struct vg_httpd *http);
+
+static unsigned connection_count(struct vg_httpd *http) {
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(http->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+  return info ? info->num_connections : 0;
+}
+
+static void run_mhd(struct vg_httpd *http) {
+  bool at_limit = connection_count(http) >= http->max_connections;
+  http->in_run = true;
+  http->kick = false;
+  MHD_run(http->mhd);
+  http->in_run = false;
+  /* At the limit MHD takes the listening socket out of its epoll set and
+   * puts it back only at the start of a later MHD_run(), which its timeout
+   * does not ask for: without this, clients queued meanwhile would wait
+   * for unrelated traffic. */
+  if (at_limit && !http->close_pending &&
+      connection_count(http) < http->max_connections)
+    http->kick = true;
+  if (http->close_pending)
+    really_close(http);
+  else
+    arm_timer(http);
+}
+
+static void on_timer(uv_timer_t *t) {
+  run_mhd(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  /* An error on an epoll fd cannot be handled better than by letting MHD
+   * look at its sockets, which it does anyway. */
+  run_mhd(p->data);
+}
+
+/* A resumed connection is only picked up by the next MHD_run(). */
+static void kick(struct vg_httpd *http) {
+  http->kick = true;
+  if (!http->in_run)
+    arm_timer(http);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, ap);
+  size_t n = strlen(line);
+  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    line[--n] = '\0';
+  vg_log(VG_LOG_WARNING, "http: %s", line);
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+int vg_httpd_route(struct vg_httpd *http, const char *method, const char *path,
+                   size_t max_body, vg_httpd_handler fn, void *ctx,
+                   const void *owner) {
+  for (size_t i = 0; i < http->nroutes; i++)
+    if (strcmp(http->routes[i].method, method) == 0 &&
+        strcmp(http->routes[i].path, path) == 0)
+      return -EEXIST;
+  http->routes = vg_grow(http->routes, &http->routes_cap, http->nroutes + 1,
+                         sizeof *http->routes);
+  http->routes[http->nroutes++] = (struct route){
+      .method = vg_strdup(method),
+      .path = vg_strdup(path),
+      .max_body = max_body,
+      .fn = fn,
+      .ctx = ctx,
+      .owner = owner,
+  };
+  return 0;
+}
+
+int vg_httpd_route_auth(struct vg_httpd *http, const char *method,
+                        const char *path, const struct vg_httpd_auth *auth) {
+  for (size_t i = 0; i < http->nroutes; i++)
+    if (strcmp(http->routes[i].method, method) == 0 &&
+        strcmp(http->routes[i].path, path) == 0) {
+      http->routes[i].auth = auth;
+      return 0;
+    }
+  return -ENOENT;
+}
+
+int vg_httpd_route_refusals(const struct vg_httpd *http, const char *method,
+                            const char *path, struct vg_httpd_refusals *out) {
+  for (size_t i = 0; i < http->nroutes; i++)
+    if (strcmp(http->routes[i].method, method) == 0 &&
+        strcmp(http->routes[i].path, path) == 0) {
+      *out = http->routes[i].refusals;
+      return 0;
+    }
+  return -ENOENT;
+}
+
+void vg_httpd_unroute(struct vg_httpd *http, const void *owner) {
+  size_t kept = 0;
+  for (size_t i = 0; i < http->nroutes; i++) {
+    struct route *r = &http->routes[i];
+    if (r->owner == owner) {
+      free(r->method);
+      free(r->path);
+    } else {
+      http->routes[kept++] = *r;
+    }
+  }
+  http->nroutes = kept;
+}
+
+/* The route for (method, path); HEAD falls back to GET.  NULL when there is
+ * none, with *path_known telling 405 from 404. */
+static struct route *find_route(struct vg_httpd *http, const char *method,
+                                const char *path, bool *path_known) {
+  struct route *get = NULL;
+  *path_known = false;
+  for (size_t i = 0; i < http->nroutes; i++) {
+    struct route *r = &http->routes[i];
+    if (strcmp(r->path, path) != 0)
+      continue;
+    *path_known = true;
+    if (strcmp(r->method, method) == 0)
+      return r;
+    if (strcmp(r->method, "GET") == 0)
+      get = r;
+  }
+  return strcmp(method, "HEAD") == 0 ? get : NULL;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static enum MHD_Result collect_pair(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value) {
+  pairs_add(cls, key, value);
+  return MHD_YES;
+}
+
+static struct vg_httpd_request *request_new(struct vg_httpd *http,
+                                            struct MHD_Connection *conn,
+                                            const char *method,
+                                            const char *url) {
+  /* Owned by MHD's connection (its con_cls) until on_completed, or by the
+   * handler while it is suspended or detached. */
+  struct vg_httpd_request *req = vg_calloc(1, sizeof *req);
+  req->http = http;
+  req->conn = conn;
+  req->state = REQ_READING;
+  req->method = vg_strdup(method);
+  req->path = vg_strdup(url);
+  MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_pair, &req->headers);
+  MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_pair,
+                            &req->args);
+  vg_buf_init(&req->body, 0);
+  return req;
+}
+
+static void request_free(struct vg_httpd_request *req) {
+  free(req->method);
+  free(req->path);
+  pairs_free(&req->headers);
+  pairs_free(&req->args);
+  pairs_free(&req->resp_hdrs);
+  vg_buf_free(&req->body);
+  if (req->response)
+    MHD_destroy_response(req->response);
+  free(req);
+}
+
+static void unlist(struct vg_httpd_request *req) {
+  if (!req->listed)
+    return;
+  if (req->prev)
+    req->prev->next = req->next;
+  else
+    req->http->suspended = req->next;
+  if (req->next)
+    req->next->prev = req->prev;
+  req->prev = req->next = NULL;
+  req->listed = false;
+}
+
+static void detach(struct vg_httpd_request *req) {
+  unlist(req);
+  req->http = NULL;
+  req->conn = NULL;
+}
+
+const char *vg_httpd_method(const struct vg_httpd_request *req) {
+  return req->method;
+}
+
+const char *vg_httpd_path(const struct vg_httpd_request *req) {
+  return req->path;
+}
+
+const char *vg_httpd_header(const struct vg_httpd_request *req,
+                            const char *name) {
+  return pairs_get(&req->headers, name);
+}
+
+const char *vg_httpd_query(const struct vg_httpd_request *req,
+                           const char *name) {
+  for (size_t i = 0; i < req->args.n; i++)
+    if (strcmp(req->args.v[i].name, name) == 0)
+      return req->args.v[i].value;
+  return NULL;
+}
+
+const char *vg_httpd_body(const struct vg_httpd_request *req, size_t *len) {
+  *len = req->body.len;
+  return req->body.data ? req->body.data : "";
+}
+
+void vg_httpd_add_header(struct vg_httpd_request *req, const char *name,
+                         const char *value) {
+  pairs_add(&req->resp_hdrs, name, value);
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+/* Whether Accept-Encoding lets us send gzip: a "gzip" (or "x-gzip") token,
+ * else "*", with a q-value that is not zero.  q-values have at most three
+ * decimals (RFC 9110), so "not zero" is "has a non-zero digit". */
+static bool accepts_gzip(const char *ae) {
+  int gzip_ok = -1, star_ok = -1;
+  const char *p = ae;
+  while (p && *p) {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    const char *name = p;
+    while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+      p++;
+    size_t name_len = (size_t)(p - name);
+    int ok = 1;
+    while (*p && *p != ',') {
+      if (*p == ';') {
+        p++;
+        while (*p == ' ' || *p == '\t')
+          p++;
+        if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+          p += 2;
+          ok = 0;
+          for (; *p && *p != ',' && *p != ';'; p++)
+            if (*p >= '1' && *p <= '9')
+              ok = 1;
+          continue;
+        }
+      }
+      if (*p)
+        p++;
+    }
+    if ((name_len == 4 && strncasecmp(name, "gzip", 4) == 0) ||
+        (name_len == 6 && strncasecmp(name, "x-gzip", 6) == 0))
+      gzip_ok = ok;
+    else if (name_len == 1 && name[0] == '*')
+      star_ok = ok;
+  }
+  return gzip_ok >= 0 ? gzip_ok == 1 : star_ok == 1;
+}
+
+/* The body of a response: a buffer (owned) or a stream. */
+struct body_source {
+  char *buf;
+  size_t len;
+  struct vg_httpd_stream stream; /* read is NULL for a buffer */
+};
+
+static void source_release(struct body_source *src) {
+  if (src->stream.read)
+    src->stream.done(src->stream.ctx);
+  else
+    free(src->buf);
+}
+
+struct gzip_stream {
+  z_stream zs;
+  struct body_source src;
+  size_t remaining; /* bytes of a buffer not yet handed to zlib */
+  char *in;         /* owned: the last piece read from a stream */
+  bool src_end;     /* everything has been handed to zlib */
+  bool finished;
+};
+
+/* Hands zlib the next input: a slice of the buffer (avail_in is 32 bits),
+ * or the next piece of the stream. */
+static void gzip_refill(struct gzip_stream *g) {
+  if (!g->src.stream.read) {
+    uInt slice = g->remaining > (1u << 30) ? (1u << 30) : (uInt)g->remaining;
+    g->zs.avail_in = slice;
+    g->remaining -= slice;
+    g->src_end = g->remaining == 0;
+    return;
+  }
+  size_t n = g->src.stream.read(g->src.stream.ctx, g->in, GZIP_BLOCK_BYTES);
+  g->zs.next_in = (Bytef *)g->in;
+  g->zs.avail_in = (uInt)n;
+  g->src_end = n == 0;
+}
+
+/* Compresses the next block into MHD's buffer.  zlib's avail_in is 32
+ * bits, so the body is fed in slices. */
+static ssize_t gzip_read(void *cls, uint64_t pos, char *out, size_t max) {
+  struct gzip_stream *g = cls;
+  if (g->finished)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  if (max > UINT_MAX)
+    max = UINT_MAX;
+  g->zs.next_out = (Bytef *)out;
+  g->zs.avail_out = (uInt)max;
+  while (g->zs.avail_out > 0) {
+    if (g->zs.avail_in == 0 && !g->src_end)
+      gzip_refill(g);
+    int rc = deflate(&g->zs, g->src_end ? Z_FINISH : Z_NO_FLUSH);
+    if (rc == Z_STREAM_END) {
+      g->finished = true;
+      break;
+    }
+    if (rc != Z_OK)
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+  }
+  return (ssize_t)(max - g->zs.avail_out);
+}
+
+static void gzip_free(void *cls) {
+  struct gzip_stream *g = cls;
+  deflateEnd(&g->zs);
+  source_release(&g->src);
+  free(g->in);
+  free(g);
+}
+
+/* Takes ownership of the source.  NULL when zlib cannot start (the source
+ * is kept). */
+static struct MHD_Response *gzip_response(const struct body_source *src) {
+  /* Owned by the response: freed by gzip_free when MHD is done. */
+  struct gzip_stream *g = vg_calloc(1, sizeof *g);
+  if (deflateInit2(&g->zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    free(g);
+    return NULL;
+  }
+  g->src = *src;
+  if (src->stream.read) {
+    g->in = vg_malloc(GZIP_BLOCK_BYTES);
+  } else {
+    g->remaining = src->len;
+    g->zs.next_in = (Bytef *)src->buf;
+  }
+  return check_response(MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, GZIP_BLOCK_BYTES, gzip_read, g, gzip_free));
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
+  struct vg_httpd_stream *s = cls;
+  size_t n = s->read(s->ctx, out, max);
+  return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_free(void *cls) {
+  struct vg_httpd_stream *s = cls;
+  s->done(s->ctx);
+  free(s);
+}
+
+/* A response read from the source as the socket drains; takes it. */
+static struct MHD_Response *plain_response(const struct body_source *src) {
+  if (!src->stream.read)
+    return check_response(MHD_create_response_from_buffer_with_free_callback(
+        src->len, src->buf, free));
+  /* Owned by the response: freed by stream_free when MHD is done. */
+  struct vg_httpd_stream *s = vg_malloc(sizeof *s);
+  *s = src->stream;
+  return check_response(MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read, s, stream_free));
+}
+
+static void add_header(struct MHD_Response *resp, const char *name,
+                       const char *value) {
+  if (MHD_add_response_header(resp, name, value) != MHD_YES)
+    vg_log(VG_LOG_WARNING, "http: cannot add response header \"%s\"", name);
+}
+
+/* Builds the response for req; takes ownership of the source.  Streams
+ * are taken to be large, so they are gzipped whenever the client allows. */
+static struct MHD_Response *build_response(struct vg_httpd_request *req,
+                                           const char *content_type,
+                                           const struct body_source *src) {
+  struct MHD_Response *resp = NULL;
+  const char *ae = vg_httpd_header(req, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+  bool large = src->stream.read || src->len > GZIP_MIN_BYTES;
+  if (large && ae && accepts_gzip(ae))
+    resp = gzip_response(src);
+  if (resp)
+    add_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+  else
+    resp = plain_response(src);
+  if (large)
+    add_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+  if (content_type)
+    add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  for (size_t i = 0; i < req->resp_hdrs.n; i++)
+    add_header(resp, req->resp_hdrs.v[i].name, req->resp_hdrs.v[i].value);
+  return resp;
+}
+
+static enum MHD_Result queue(struct vg_httpd_request *req, unsigned status,
+                             struct MHD_Response *resp) {
+  enum MHD_Result rc = MHD_queue_response(req->conn, status, resp);
+  MHD_destroy_response(resp);
+  req->state = REQ_DONE;
+  return rc;
+}
+
+static enum MHD_Result queue_static(struct vg_httpd_request *req,
+                                    unsigned status, const char *text) {
+  struct MHD_Response *resp = check_response(MHD_create_response_from_buffer(
+      strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
+  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+  return queue(req, status, resp);
+}
+
+static enum MHD_Result queue_unauthorized(struct vg_httpd_request *req) {
+  static const char text[] = "authorization failed: a valid token or "
+                             "username and password is required\n";
+  struct MHD_Response *resp = check_response(MHD_create_response_from_buffer(
+      strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
+  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+  add_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+             "Basic realm=\"villagemetrics\"");
+  return queue(req, MHD_HTTP_UNAUTHORIZED, resp);
+}
+
+static enum MHD_Result queue_owned(struct vg_httpd_request *req,
+                                   unsigned status, char *text) {
+  struct MHD_Response *resp =
+      check_response(MHD_create_response_from_buffer_with_free_callback(
+          strlen(text), text, free));
+  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+  return queue(req, status, resp);
+}
+
+static enum MHD_Result queue_too_large(struct vg_httpd_request *req) {
+  return queue_owned(
+      req, MHD_HTTP_CONTENT_TOO_LARGE,
+      vg_asprintf("request body too large (limit %zu bytes)\n", req->body.max));
+}
+
+/* 404, or 405 with the methods the path does have. */
+static enum MHD_Result queue_no_route(struct vg_httpd_request *req,
+                                      bool path_known) {
+  if (!path_known)
+    return queue_static(req, MHD_HTTP_NOT_FOUND, "not found\n");
+  const struct vg_httpd *http = req->http;
+  struct vg_buf allow;
+  vg_buf_init(&allow, SIZE_MAX / 2);
+  bool get = false, head = false;
+  for (size_t i = 0; i < http->nroutes; i++) {
+    const struct route *r = &http->routes[i];
+    if (strcmp(r->path, req->path) != 0)
+      continue;
+    get |= strcmp(r->method, "GET") == 0;
+    head |= strcmp(r->method, "HEAD") == 0;
+    vg_buf_printf(&allow, "%s%s", allow.len ? ", " : "", r->method);
+  }
+  if (get && !head)
+    vg_buf_puts(&allow, ", HEAD");
+  struct MHD_Response *resp = check_response(MHD_create_response_from_buffer(
+      strlen("method not allowed\n"), (void *)"method not allowed\n",
+      MHD_RESPMEM_PERSISTENT));
+  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+  add_header(resp, MHD_HTTP_HEADER_ALLOW, allow.data);
+  vg_buf_free(&allow);
+  return queue(req, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+}
+
+/* Headers are in: pick the route and refuse early what cannot succeed. */
+static enum MHD_Result on_headers(struct vg_httpd_request *req) {
+  bool path_known;
+  struct route *r = find_route(req->http, req->method, req->path, &path_known);
+  if (!r)
+    return queue_no_route(req, path_known);
+  /* Before the body: a stranger's upload is never read. */
+  if (!vg_httpd_auth_check(req, r->auth)) {
+    r->refusals.unauthorized++;
+    return queue_unauthorized(req);
+  }
+  vg_buf_init(&req->body, r->max_body);
+  const char *cl = vg_httpd_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (end != cl && errno == 0 && n > r->max_body) {
+      r->refusals.too_large++;
+      req->state = REQ_TOO_LARGE;
+      return queue_too_large(req);
+    }
+  }
+  return MHD_YES;
+}
+
+/* A chunked body found over its cap while reading: its route may have
+ * moved in the table (or gone, with a reload) since its headers came. */
+static void count_too_large(struct vg_httpd_request *req) {
+  bool path_known;
+  struct route *r = find_route(req->http, req->method, req->path, &path_known);
+  if (r)
+    r->refusals.too_large++;
+}
+
+/* The whole request is in: call the handler. */
+static enum MHD_Result dispatch(struct vg_httpd_request *req) {
+  struct vg_httpd *http = req->http;
+  bool path_known;
+  /* Looked up again: a reload may have removed the route meanwhile. */
+  struct route *r = find_route(http, req->method, req->path, &path_known);
+  if (!r)
+    return queue_no_route(req, path_known);
+  /* Copied: the handler may add routes, which moves the table. */
+  vg_httpd_handler fn = r->fn;
+  void *ctx = r->ctx;
+  req->state = REQ_IN_HANDLER;
+  fn(ctx, req);
+  if (req->state == REQ_ANSWERED) {
+    struct MHD_Response *resp = req->response;
+    req->response = NULL;
+    return queue(req, req->status, resp);
+  }
+  req->state = REQ_SUSPENDED;
+  req->next = http->suspended;
+  if (req->next)
+    req->next->prev = req;
+  http->suspended = req;
+  req->listed = true;
+  MHD_suspend_connection(req->conn);
+  return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+  struct vg_httpd_request *req = *con_cls;
+  if (!req) {
+    req = request_new(cls, conn, method, url);
+    *con_cls = req;
+    return on_headers(req);
+  }
+  size_t n = *upload_size;
+  *upload_size = 0;
+  switch (req->state) {
+  case REQ_READING:
+    if (n == 0)
+      return dispatch(req);
+    if (vg_buf_append(&req->body, upload, n) == 0)
+      return MHD_YES;
+    /* Over the cap: drop what we have and the rest as it comes. */
+    vg_buf_free(&req->body);
+    req->state = REQ_TOO_LARGE;
+    count_too_large(req);
+    /* fall through */
+  case REQ_TOO_LARGE:
+    if (n == 0)
+      return queue_too_large(req);
+    req->discarded += n;
+    return req->discarded > DISCARD_LIMIT ? MHD_NO : MHD_YES;
+  case REQ_ANSWERED: {
+    struct MHD_Response *resp = req->response;
+    req->response = NULL;
+    return queue(req, req->status, resp);
+  }
+  case REQ_DONE:
+    return MHD_YES;
+  case REQ_IN_HANDLER:
+  case REQ_SUSPENDED:
+    break;
+  }
+  /* Only reached for a request detached at shutdown: drop the connection. */
+  return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  struct vg_httpd_request *req = *con_cls;
+  if (!req)
+    return;
+  *con_cls = NULL;
+  if (req->state == REQ_IN_HANDLER || req->state == REQ_SUSPENDED)
+    detach(req); /* the handler still holds it; its answer frees it */
+  else
+    request_free(req);
+}
+
+static void respond(struct vg_httpd_request *req, unsigned status,
+                    const char *content_type, const struct body_source *src) {
+  if (!req->http) {
+    /* Detached: nobody is listening any more. */
+    struct body_source unused = *src;
+    source_release(&unused);
+    request_free(req);
+    return;
+  }
+  req->response = build_response(req, content_type, src);
+  req->status = status;
+  if (req->state == REQ_IN_HANDLER) {
+    req->state = REQ_ANSWERED; /* dispatch() queues it */
+    return;
+  }
+  /* Suspended: MHD queues it when it calls on_request again after the
+   * resume, the only place MHD_queue_response() is allowed from. */
+  struct vg_httpd *http = req->http;
+  req->state = REQ_ANSWERED;
+  unlist(req);
+  MHD_resume_connection(req->conn);
+  kick(http);
+}
+
+void vg_httpd_respond(struct vg_httpd_request *req, unsigned status,
+                      const char *content_type, char *body, size_t len) {
+  struct body_source src = {.buf = body, .len = len};
+  respond(req, status, content_type, &src);
+}
+
+void vg_httpd_respond_stream(struct vg_httpd_request *req, unsigned status,
+                             const char *content_type,
+                             const struct vg_httpd_stream *body) {
+  struct body_source src = {.stream = *body};
+  respond(req, status, content_type, &src);
+}
+
+/* ---- listening --------------------------------------------------------- */
+
+/* Splits "host:port", "[v6]:port" or ":port"; host is "" for every
+ * address. */
+static int split_listen(const char *listen, char *host, size_t host_size,
+                        char *port, size_t port_size) {
+  const char *colon, *h = listen;
+  size_t hlen;
+  if (listen[0] == '[') {
+    const char *close = strchr(listen, ']');
+    if (!close || close[1] != ':')
+      return -EINVAL;
+    h = listen + 1;
+    hlen = (size_t)(close - h);
+    colon = close + 1;
+  } else {
+    colon = strrchr(listen, ':');
+    if (!colon || memchr(listen, ':', (size_t)(colon - listen)))
+      return -EINVAL;
+    hlen = (size_t)(colon - listen);
+  }
+  const char *p = colon + 1;
+  size_t plen = strlen(p);
+  if (plen == 0 || plen > 5 || strspn(p, "0123456789") != plen ||
+      strtoul(p, NULL, 10) > 65535 || hlen >= host_size || plen >= port_size)
+    return -EINVAL;
+  memcpy(host, h, hlen);
+  host[hlen] = '\0';
+  memcpy(port, p, plen + 1);
+  return 0;
+}
+
+static int bind_one(const struct addrinfo *ai, int *out) {
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                  ai->ai_protocol);
+  if (fd < 0)
+    return -errno;
+  int one = 1, zero = 0;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  /* ":port" binds the IPv6 wildcard; let it take IPv4 as well. */
+  if (ai->ai_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+      listen(fd, LISTEN_BACKLOG) != 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  *out = fd;
+  return 0;
+}
+
+static int open_listener(const char *listen, int *out, char *error,
+                         size_t error_size) {
+  char host[256], port[8];
+  if (split_listen(listen, host, sizeof host, port, sizeof port) != 0) {
+    snprintf(error, error_size,
+             "invalid listen address \"%s\": expected host:port, "
+             "[v6]:port or :port",
+             listen);
+    return -EINVAL;
+  }
+  struct addrinfo hints = {
+      .ai_family = AF_UNSPEC,
+      .ai_socktype = SOCK_STREAM,
+      .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+  };
+  struct addrinfo *res;
+  int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+  if (rc != 0) {
+    snprintf(error, error_size, "cannot listen on %s: %s", listen,
+             gai_strerror(rc));
+    return -EINVAL;
+  }
+  /* For the wildcard, the IPv6 address (dual-stack) first, IPv4 if the
+   * host has no IPv6. */
+  int err = -EADDRNOTAVAIL;
+  for (int pass = 0; pass < 2; pass++)
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+      if ((pass == 0) != (ai->ai_family == AF_INET6))
+        continue;
+      err = bind_one(ai, out);
+      if (err == 0) {
+        freeaddrinfo(res);
+        return 0;
+      }
+    }
+  freeaddrinfo(res);
+  snprintf(error, error_size, "cannot listen on %s: %s", listen,
+           strerror(-err));
+  return err;
+}
+
+static uint16_t bound_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+    return 0;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+int vg_httpd_new(uv_loop_t *loop, const char *listen,
+                 const struct vg_httpd_options *opts, struct vg_httpd **out,
+                 char *error, size_t error_size) {
+  int fd = -1;
+  int rc = open_listener(listen, &fd, error, error_size);
+  if (rc != 0)
+    return rc;
+  unsigned max_conn = opts && opts->max_connections ? opts->max_connections
+                                                    : DEFAULT_MAX_CONNECTIONS;
+  unsigned timeout = opts && opts->no_idle_timeout ? 0 /* MHD: never */
+                     : opts && opts->timeout_s     ? opts->timeout_s
+                                                   : DEFAULT_TIMEOUT_S;
+  /* Owned by the caller through vg_httpd_close, freed in its last close
+   * callback. */
+  struct vg_httpd *http = vg_calloc(1, sizeof *http);
+  http->loop = loop;
+  http->port = bound_port(fd);
+  http->max_connections = max_conn;
+  /* Once started, MHD owns fd: MHD_stop_daemon() closes it. */
+  bool tls = opts && opts->tls_cert_pem && opts->tls_key_pem;
+  /* TLS options only when asked for, so they go in an array. */
+  struct MHD_OptionItem tls_opts[] = {
+      {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
+       tls ? (void *)opts->tls_cert_pem : NULL},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, tls ? (void *)opts->tls_key_pem : NULL},
+      {MHD_OPTION_END, 0, NULL},
+  };
+  http->mhd = MHD_start_daemon(
+      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+          (tls ? MHD_USE_TLS : 0),
+      0, NULL, NULL, on_request, http,
+      /* First, so that MHD's own start-up messages go to our log too. */
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http, MHD_OPTION_LISTEN_SOCKET,
+      (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+      MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_ARRAY,
+      tls_opts, MHD_OPTION_END);
+  if (!http->mhd) {
+    /* MHD 0.9.75 leaves a given socket open when it fails to start. */
+    close(fd);
+    free(http);
+    snprintf(error, error_size, "cannot listen on %s: cannot start server%s",
+             listen,
+             tls ? " (check that the TLS certificate and key are PEM and "
+                   "belong together)"
+                 : "");
+    return -EIO;
+  }
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(http->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+  rc = info ? uv_poll_init(loop, &http->poll, info->epoll_fd) : UV_EINVAL;
+  if (rc != 0) {
+    MHD_stop_daemon(http->mhd);
+    free(http);
+    snprintf(error, error_size, "cannot listen on %s: %s", listen,
+             uv_strerror(rc));
+    return rc;
+  }
+  uv_timer_init(loop, &http->timer);
+  http->poll.data = http;
+  http->timer.data = http;
+  http->open_handles = 2;
+  uv_poll_start(&http->poll, UV_READABLE, on_poll);
+  arm_timer(http);
+  *out = http;
+  return 0;
+}
+
+uint16_t vg_httpd_port(const struct vg_httpd *http) {
+  return http->port;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct vg_httpd *http = h->data;
+  if (--http->open_handles > 0)
+    return;
+  for (size_t i = 0; i < http->nroutes; i++) {
+    free(http->routes[i].method);
+    free(http->routes[i].path);
+  }
+  free(http->routes);
+  void (*closed)(void *arg) = http->closed;
+  void *arg = http->closed_arg;
+  free(http);
+  if (closed)
+    closed(arg);
+}
+
+/* MHD forbids stopping with suspended connections, so they are resumed
+ * first; their requests are detached and wait for their handlers. */
+static void really_close(struct vg_httpd *http) {
+  while (http->suspended) {
+    struct vg_httpd_request *req = http->suspended;
+    MHD_resume_connection(req->conn);
+    detach(req);
+  }
+  /* The poll goes first: libuv must stop watching the epoll fd before MHD
+   * closes it. */
+  uv_close((uv_handle_t *)&http->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&http->timer, on_handle_closed);
+  MHD_stop_daemon(http->mhd);
+  http->mhd = NULL;
+}
+
+void vg_httpd_close(struct vg_httpd *http, void (*closed)(void *arg),
+                    void *arg) {
+  http->closed = closed;
+  http->closed_arg = arg;
+  if (http->in_run)
+    http->close_pending = true; /* run_mhd() closes once MHD returns */
+  else
+    really_close(http);
+}

@@ -1,0 +1,77 @@
+/* daemon/net/inflate.c - gzip decoding with an output cap.
+ *
+ * Owns the zlib stream for the call only.  Must never grow `out` past the
+ * cap, whatever the compressed data claims.
+ */
+#include "daemon/net/inflate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <zlib.h>
+
+int vg_gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,
+              char *error, size_t error_size) {
+  z_stream z = {0};
+  /* 16 + MAX_WBITS: gzip framing only, as Content-Encoding: gzip says. */
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+    snprintf(error, error_size, "cannot start gzip decoding");
+    return -ENOMEM;
+  }
+  size_t start = out->len;
+  int rc = 0;
+  z.next_in = (Bytef *)data;
+  /* avail_in is 32 bits: a larger body is handed over in slices. */
+  size_t left = len;
+  int zrc = Z_OK;
+  while (zrc != Z_STREAM_END) {
+    if (z.avail_in == 0 && left) {
+      z.avail_in = left > 1u << 30 ? 1u << 30 : (uInt)left;
+      left -= z.avail_in;
+    }
+    /* Room for one byte past the cap, so that a body of exactly `max`
+     * bytes can still reach its end marker. */
+    size_t produced = out->len - start;
+    if (produced > max) {
+      rc = -EMSGSIZE;
+      snprintf(error, error_size,
+               "the body is over %zu bytes once decompressed", max);
+      break;
+    }
+    size_t room = max + 1 - produced < 65536 ? max + 1 - produced : 65536;
+    if (vg_buf_reserve(out, room) < 0) {
+      rc = -EMSGSIZE;
+      snprintf(error, error_size,
+               "the body is over %zu bytes once decompressed",
+               out->max - start < max ? out->max - start : max);
+      break;
+    }
+    z.next_out = (Bytef *)out->data + out->len;
+    z.avail_out = (uInt)room;
+    zrc = inflate(&z, Z_NO_FLUSH);
+    out->len += room - z.avail_out;
+    if (zrc == Z_STREAM_END)
+      break;
+    if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+      rc = -EINVAL;
+      snprintf(error, error_size, "the body is not valid gzip: %s",
+               z.msg ? z.msg : "corrupt data");
+      break;
+    }
+    if (zrc == Z_BUF_ERROR && z.avail_in == 0 && !left) {
+      rc = -EINVAL;
+      snprintf(error, error_size, "the gzip body is truncated");
+      break;
+    }
+  }
+  inflateEnd(&z);
+  if (!rc && out->len - start > max) {
+    rc = -EMSGSIZE;
+    snprintf(error, error_size, "the body is over %zu bytes once decompressed",
+             max);
+  }
+  if (rc)
+    out->len = start;
+  if (out->data)
+    out->data[out->len] = '\0';
+  return rc;
+}

@@ -1,0 +1,64 @@
+/* daemon/pipeline/pusher.h - drives one push exporter from its journal cursor.
+ *
+ * A pusher reads batches from the journal through the exporter's own
+ * reader, skips what is older than the sink accepts (max_age, counted as
+ * too_old), hands each batch to the exporter's flush, and acts on the
+ * answer: OK advances the cursor, RETRY keeps the batch and backs off
+ * (doubling with jitter up to max_backoff, or as long as the server's
+ * Retry-After says), DROP counts the batch as dropped and advances.
+ * Every flush_interval what waits is sent, in batches of at most
+ * batch_size; while a backlog drains, batches follow each other at once.
+ *
+ * Every sample is accounted for: sent, dropped by reason, dropped by the
+ * journal (max_bytes) or lost to damage; the lag is what remains.
+ */
+#ifndef VG_PUSHER_H
+#define VG_PUSHER_H
+
+#include "daemon/pipeline/journal.h"
+#include "exporters/exporter.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+struct vg_pusher;
+
+struct vg_pusher_options {
+  size_t batch_size;
+  size_t batch_bytes;
+  int64_t flush_interval_ms;
+  int64_t min_backoff_ms;
+  int64_t max_backoff_ms;
+  int64_t max_age_ms; /* 0: no limit */
+  bool fresh_first;   /* live data before the backlog (see pusher.c) */
+};
+
+#define VG_PUSHER_REASONS 8
+
+struct vg_pusher_stats {
+  uint64_t sent, retried, flushes;
+  struct {
+    const char *reason; /* static strings */
+    uint64_t count;
+  } dropped[VG_PUSHER_REASONS];
+  size_t ndropped;
+  int64_t last_success_ms; /* wall clock; 0: never */
+  int64_t backoff_ms;      /* current wait before the next try; 0: none */
+  const char *last_error;  /* owned by the pusher; NULL after a success */
+  /* fresh_first: records past the main cursor already sent by the live
+   * one (the main cursor's lag counts them; the true lag does not). */
+  uint64_t live_sent;
+};
+
+int vg_pusher_new(uv_loop_t *loop, struct vg_journal *journal, const char *name,
+                  const struct vg_exporter_type *type, void *ctx,
+                  const struct vg_pusher_options *o, struct vg_pusher **out);
+/* Call after the exporter's stop (which cancels a flush in flight, whose
+ * done then never runs): waits for a journal read in flight, closes the
+ * timer, frees the pusher and then calls `stopped`.  What was not
+ * acknowledged is sent again by the next pusher on this cursor. */
+void vg_pusher_stop(struct vg_pusher *p, void (*stopped)(void *arg), void *arg);
+const struct vg_pusher_stats *vg_pusher_stats(const struct vg_pusher *p);
+struct vg_journal_reader *vg_pusher_reader(const struct vg_pusher *p);
+
+#endif

@@ -1,0 +1,442 @@
+/* daemon/pipeline/sink.c - validation, constant labels and rejection accounting
+ * between a collector and the store.
+ *
+ * Must never: store a value the catalog rejects, clamp a value, or let a
+ * rejection go uncounted.  Runs on the loop thread only.
+ */
+#include "daemon/pipeline/sink.h"
+#include "daemon/model/catalog.h"
+#include "daemon/util/clock.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/hashtab.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LABELS 64
+/* Rejections logged one by one in a round; the rest are summarised. */
+#define LOGGED_PER_ROUND 5
+/* Identical messages remembered for the once-a-minute rule. */
+#define RECENT_MESSAGES 32
+
+struct sent_message {
+  uint64_t hash;
+  int64_t time_ms;
+};
+
+/* The samples appended between two vg_sink_sync calls, waiting for the
+ * journal.  Freed by the last of: its sync, its last durable callback. */
+struct ack_group {
+  size_t pending; /* appends the journal has not answered yet */
+  int status;     /* the first failure, or 0 */
+  bool synced;
+  void (*done)(void *arg, int status); /* NULL once the sink is gone */
+  void *arg;
+};
+
+struct vg_sink {
+  struct vg_store *store;
+  char *collector;
+  struct vg_label *consts; /* names and values owned */
+  size_t nconst;
+  int64_t stale_after_ms;
+  FILE *print;
+  struct vg_journal *journal;
+  bool acknowledge;
+  size_t max_series;
+  struct ack_group *group; /* since the last sync; NULL when none */
+  struct vg_emitter emitter;
+
+  struct vg_source *source; /* of the current round; NULL between rounds */
+  bool update_round;        /* removes nothing at its end */
+  char *source_key;         /* owned, for messages */
+  int64_t round_now_ms;
+  uint64_t round_samples;
+  uint64_t round_rejected[VG_REJECT_REASON_COUNT];
+  unsigned round_logged;
+  unsigned round_suppressed;
+  bool round_has_first;
+  struct vg_rejection round_first;
+
+  struct vg_sink_stats stats;
+  struct vg_rejection recent[VG_SINK_RECENT]; /* ring */
+  size_t recent_next, recent_count;
+  struct sent_message sent[RECENT_MESSAGES];
+  size_t sent_next;
+};
+
+static void log_rejection(struct vg_sink *sink, const char *where,
+                          const char *detail) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "collector %s: %s: %s", sink->collector, where,
+           detail);
+  uint64_t h = vg_hash_bytes(msg, strlen(msg), 0);
+  int64_t now = sink->round_now_ms;
+  for (size_t i = 0; i < RECENT_MESSAGES; i++)
+    if (sink->sent[i].hash == h &&
+        now - sink->sent[i].time_ms < VG_COMPLAINT_INTERVAL_MS) {
+      sink->round_suppressed++;
+      return;
+    }
+  /* Within a round the first few are logged one by one; outside one (a
+   * whole input refused) each is, once a minute at most. */
+  if (sink->source && sink->round_logged >= LOGGED_PER_ROUND) {
+    sink->round_suppressed++;
+    return;
+  }
+  if (sink->source)
+    sink->round_logged++;
+  sink->sent[sink->sent_next].hash = h;
+  sink->sent[sink->sent_next].time_ms = now;
+  sink->sent_next = (sink->sent_next + 1) % RECENT_MESSAGES;
+  vg_log(VG_LOG_WARNING, "%s", msg);
+}
+
+static void reject(void *arg, enum vg_reject_reason reason,
+                   const struct vg_location *where, const char *detail) {
+  struct vg_sink *sink = arg;
+  if ((unsigned)reason >= VG_REJECT_REASON_COUNT)
+    reason = VG_REJECT_PARSE_ERROR;
+  sink->stats.rejected[reason]++;
+  if (sink->source)
+    sink->round_rejected[reason]++;
+
+  struct vg_rejection *r = &sink->recent[sink->recent_next];
+  sink->recent_next = (sink->recent_next + 1) % VG_SINK_RECENT;
+  if (sink->recent_count < VG_SINK_RECENT)
+    sink->recent_count++;
+  r->time_ms = sink->round_now_ms ? sink->round_now_ms : vg_clock_now_ms();
+  r->reason = reason;
+  vg_location_format(where, r->where, sizeof r->where);
+  snprintf(r->detail, sizeof r->detail, "%s", detail);
+  if (sink->source && !sink->round_has_first) {
+    sink->round_has_first = true;
+    sink->round_first = *r;
+  }
+  log_rejection(sink, r->where, r->detail);
+}
+
+static void reject_label(struct vg_sink *sink, const struct vg_location *where,
+                         const char *fmt, const char *name) {
+  char detail[256];
+  snprintf(detail, sizeof detail, fmt, name);
+  reject(sink, VG_REJECT_BAD_LABEL, where, detail);
+}
+
+/* Merges record labels and constants into `out`; 0, or 1 after a
+ * rejection. */
+static int merge_labels(struct vg_sink *sink, const struct vg_label *labels,
+                        size_t n, const struct vg_location *where,
+                        struct vg_label *out, size_t *nout) {
+  if (n + sink->nconst > MAX_LABELS) {
+    reject_label(sink, where, "more than 64 labels%s", "");
+    return 1;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *name = labels[i].name, *value = labels[i].value;
+    if (!vg_expfmt_valid_label_name(name)) {
+      reject_label(sink, where, "\"%s\" is not a valid label name", name);
+      return 1;
+    }
+    if (!value[0]) {
+      reject_label(sink, where, "label \"%s\" is empty", name);
+      return 1;
+    }
+    if (!vg_expfmt_valid_utf8(value, strlen(value))) {
+      reject_label(sink, where,
+                   "label \"%s\" is not valid UTF-8 (if the file was saved "
+                   "in GBK, save it as UTF-8)",
+                   name);
+      return 1;
+    }
+    for (size_t j = 0; j < k; j++)
+      if (strcmp(out[j].name, name) == 0) {
+        reject_label(sink, where, "label \"%s\" appears twice", name);
+        return 1;
+      }
+    out[k++] = labels[i];
+  }
+  for (size_t c = 0; c < sink->nconst; c++) {
+    bool present = false;
+    for (size_t i = 0; i < n && !present; i++)
+      present = strcmp(labels[i].name, sink->consts[c].name) == 0;
+    if (!present)
+      out[k++] = sink->consts[c];
+  }
+  *nout = k;
+  return 0;
+}
+
+static void ack_finish(struct ack_group *g) {
+  if (g->done)
+    g->done(g->arg, g->status);
+  free(g);
+}
+
+static void ack_durable(void *arg, int status) {
+  struct ack_group *g = arg;
+  g->pending--;
+  if (status < 0 && !g->status)
+    g->status = status;
+  if (g->synced && !g->pending)
+    ack_finish(g);
+}
+
+static void append(struct vg_sink *sink, const char *metric,
+                   const struct vg_label *labels, size_t n, double value,
+                   int64_t ts_ms) {
+  struct vg_journal_record rec = {.metric = metric,
+                                  .labels = labels,
+                                  .nlabels = n,
+                                  .value = value,
+                                  .ts_ms = ts_ms};
+  struct ack_group *g = NULL;
+  if (sink->acknowledge) {
+    if (!sink->group)
+      sink->group = vg_calloc(1, sizeof *sink->group);
+    g = sink->group;
+  }
+  int rc = vg_journal_append(sink->journal, &rec, 1, g ? ack_durable : NULL, g);
+  if (rc < 0) {
+    sink->stats.journal_refused++;
+    if (g && !g->status)
+      g->status = rc;
+    vg_log(VG_LOG_ERR, "collector %s: the journal refused a sample: %s",
+           sink->collector, strerror(-rc));
+  } else if (g) {
+    g->pending++;
+  }
+}
+
+void vg_sink_sync(struct vg_sink *sink, void (*done)(void *arg, int status),
+                  void *arg) {
+  struct ack_group *g = sink->group;
+  sink->group = NULL;
+  if (!g) {
+    done(arg, 0);
+    return;
+  }
+  g->synced = true;
+  g->done = done;
+  g->arg = arg;
+  if (!g->pending)
+    ack_finish(g);
+}
+
+/* --test prints series as /metrics shows them: labels sorted by name. */
+static void print_sample(struct vg_sink *sink, const char *metric,
+                         const struct vg_label *unsorted, size_t n,
+                         double value, int64_t ts_ms) {
+  struct vg_label labels[MAX_LABELS];
+  for (size_t i = 0; i < n; i++) {
+    size_t j = i;
+    while (j > 0 && strcmp(labels[j - 1].name, unsorted[i].name) > 0) {
+      labels[j] = labels[j - 1];
+      j--;
+    }
+    labels[j] = unsorted[i];
+  }
+  struct vg_buf line;
+  vg_buf_init(&line, 1 << 20);
+  vg_buf_puts(&line, metric);
+  for (size_t i = 0; i < n; i++) {
+    vg_buf_printf(&line, "%c%s=\"", i ? ',' : '{', labels[i].name);
+    vg_expfmt_escape_label_value(&line, labels[i].value,
+                                 strlen(labels[i].value));
+    vg_buf_putc(&line, '"');
+  }
+  char v[VG_EXPFMT_DOUBLE_BUFSIZE];
+  vg_expfmt_format_double(value, v);
+  vg_buf_printf(&line, "%s %s %lld\n", n ? "}" : "", v, (long long)ts_ms);
+  fputs(line.data, sink->print);
+  vg_buf_free(&line);
+}
+
+static void sample(void *arg, const char *metric, const struct vg_label *labels,
+                   size_t nlabels, double value, int64_t ts_ms,
+                   const struct vg_location *where) {
+  struct vg_sink *sink = arg;
+  if (!sink->source)
+    abort(); /* a collector emitted outside vg_sink_begin/end */
+  char detail[256];
+  if (!vg_expfmt_valid_metric_name(metric)) {
+    snprintf(detail, sizeof detail, "\"%s\" is not a valid metric name",
+             metric);
+    reject(sink, VG_REJECT_BAD_NAME, where, detail);
+    return;
+  }
+  /* /metrics shows the daemon's own families under this prefix: a pushed
+   * family of the same name would make the page invalid. */
+  if (strncmp(metric, "villagemetrics_", 15) == 0) {
+    snprintf(detail, sizeof detail,
+             "\"%.100s\": names starting with villagemetrics_ are the "
+             "daemon's own",
+             metric);
+    reject(sink, VG_REJECT_BAD_NAME, where, detail);
+    return;
+  }
+  const struct vg_indicator *ind = vg_catalog_find(metric);
+  enum vg_reject_reason reason;
+  if (vg_catalog_check(ind, value, &reason, detail, sizeof detail)) {
+    reject(sink, reason, where, detail);
+    return;
+  }
+  struct vg_label merged[MAX_LABELS];
+  size_t n;
+  if (merge_labels(sink, labels, nlabels, where, merged, &n))
+    return;
+  if (!ts_ms)
+    ts_ms = sink->round_now_ms;
+  if (vg_source_put(sink->source, ind, metric, merged, n, value, ts_ms,
+                    sink->round_now_ms) < 0) {
+    snprintf(detail, sizeof detail,
+             "new series %s refused: the collector holds its max_series "
+             "(%zu)",
+             metric, sink->max_series);
+    reject(sink, VG_REJECT_SERIES_LIMIT, where, detail);
+    return;
+  }
+  if (sink->journal)
+    append(sink, metric, merged, n, value, ts_ms);
+  sink->round_samples++;
+  sink->stats.samples_total++;
+  if (sink->print)
+    print_sample(sink, metric, merged, n, value, ts_ms);
+}
+
+/* Metadata goes to the store as it is: it is not a sample, so neither the
+ * catalog nor the round applies.  The parser checked the name and the
+ * help's UTF-8. */
+static void family(void *arg, const char *name, const char *type,
+                   const char *help) {
+  struct vg_sink *sink = arg;
+  if (vg_expfmt_valid_metric_name(name))
+    vg_store_family_meta(sink->store, name, type, help);
+}
+
+struct vg_sink *vg_sink_new(struct vg_store *store,
+                            const struct vg_sink_options *opts) {
+  struct vg_sink *sink = vg_calloc(1, sizeof *sink);
+  sink->store = store;
+  sink->collector = vg_strdup(opts->collector);
+  sink->nconst = opts->nconst;
+  sink->consts = vg_calloc(opts->nconst, sizeof *sink->consts);
+  for (size_t i = 0; i < opts->nconst; i++) {
+    sink->consts[i].name = vg_strdup(opts->const_labels[i].name);
+    sink->consts[i].value = vg_strdup(opts->const_labels[i].value);
+  }
+  sink->stale_after_ms = opts->stale_after_ms;
+  sink->print = opts->print;
+  sink->journal = opts->journal;
+  sink->acknowledge = opts->acknowledge;
+  sink->max_series = opts->max_series;
+  sink->emitter.sample = sample;
+  sink->emitter.reject = reject;
+  sink->emitter.family = family;
+  sink->emitter.arg = sink;
+  return sink;
+}
+
+void vg_sink_free(struct vg_sink *sink) {
+  if (!sink)
+    return;
+  /* Appends nobody synced: let the journal's answers free the group. */
+  if (sink->group) {
+    sink->group->synced = true;
+    if (!sink->group->pending)
+      ack_finish(sink->group);
+  }
+  for (size_t i = 0; i < sink->nconst; i++) {
+    free((char *)sink->consts[i].name);
+    free((char *)sink->consts[i].value);
+  }
+  free(sink->consts);
+  free(sink->source_key);
+  free(sink->collector);
+  free(sink);
+}
+
+void vg_sink_begin_update(struct vg_sink *sink, const char *source_key) {
+  vg_sink_begin(sink, source_key);
+  sink->update_round = true;
+}
+
+void vg_sink_begin(struct vg_sink *sink, const char *source_key) {
+  sink->source = vg_store_source(sink->store, sink->collector, source_key,
+                                 sink->stale_after_ms);
+  vg_source_set_max_series(sink->source, sink->max_series);
+  sink->update_round = false;
+  free(sink->source_key);
+  sink->source_key = vg_strdup(source_key);
+  vg_source_begin(sink->source);
+  sink->round_now_ms = vg_clock_now_ms();
+  sink->round_samples = 0;
+  memset(sink->round_rejected, 0, sizeof sink->round_rejected);
+  sink->round_logged = 0;
+  sink->round_suppressed = 0;
+  sink->round_has_first = false;
+}
+
+size_t vg_sink_end(struct vg_sink *sink) {
+  size_t removed = sink->update_round ? 0 : vg_source_end(sink->source);
+  uint64_t rejected = 0;
+  for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+    rejected += sink->round_rejected[r];
+  if (sink->round_suppressed) {
+    char counts[256] = "";
+    size_t len = 0;
+    for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+      if (sink->round_rejected[r] && len < sizeof counts)
+        len += (size_t)snprintf(counts + len, sizeof counts - len, "%s%s %llu",
+                                len ? ", " : "", vg_reject_reason_name(r),
+                                (unsigned long long)sink->round_rejected[r]);
+    vg_log(VG_LOG_WARNING,
+           "collector %s: %s: %u more rejected values not logged one by one "
+           "(this round: %s); see /api/v1/status",
+           sink->collector, sink->source_key, sink->round_suppressed, counts);
+  }
+  sink->stats.round_samples = sink->round_samples;
+  sink->stats.round_rejected = rejected;
+  sink->source = NULL;
+  sink->round_now_ms = 0;
+  return removed;
+}
+
+size_t vg_sink_touch(struct vg_sink *sink, const char *source_key) {
+  struct vg_source *src = vg_store_source(sink->store, sink->collector,
+                                          source_key, sink->stale_after_ms);
+  return vg_source_touch(src, vg_clock_now_ms());
+}
+
+void vg_sink_forget(struct vg_sink *sink, const char *source_key) {
+  struct vg_source *src =
+      vg_store_source(sink->store, sink->collector, source_key, 0);
+  vg_store_drop_source(sink->store, src);
+}
+
+const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink) {
+  return &sink->emitter;
+}
+
+const struct vg_sink_stats *vg_sink_stats(const struct vg_sink *sink) {
+  return &sink->stats;
+}
+
+const struct vg_rejection *
+vg_sink_round_first_rejection(const struct vg_sink *sink) {
+  return sink->round_has_first ? &sink->round_first : NULL;
+}
+
+size_t vg_sink_recent(const struct vg_sink *sink,
+                      void (*fn)(void *arg, const struct vg_rejection *r),
+                      void *arg) {
+  size_t first = (sink->recent_next + VG_SINK_RECENT - sink->recent_count) %
+                 VG_SINK_RECENT;
+  for (size_t i = 0; i < sink->recent_count; i++)
+    fn(arg, &sink->recent[(first + i) % VG_SINK_RECENT]);
+  return sink->recent_count;
+}

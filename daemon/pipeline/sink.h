@@ -1,0 +1,113 @@
+/* daemon/pipeline/sink.h - where a collector's samples go.
+ *
+ * One sink per collector instance, owned by the daemon.  The sink checks
+ * each sample against the indicator catalog (range, whole numbers), adds
+ * the constant labels, checks label names and values (UTF-8, as Prometheus
+ * requires -- a GBK-encoded spreadsheet is caught here with a hint), and
+ * puts it into the store under the current source; a family's metadata
+ * (HELP, TYPE) goes to the store as declared.  Every rejection is
+ * counted by reason, kept in a short list for the status page, and logged
+ * with its location -- the first few of a round in full, the rest as one
+ * summary line, and an identical message at most once a minute.
+ *
+ * A collector reports a source in rounds: vg_sink_begin(key), samples and
+ * rejections through vg_sink_emitter(), vg_sink_end().  Series of the
+ * source not reported in the round are removed at its end.  A push
+ * endpoint reports in update rounds instead (vg_sink_begin_update): a
+ * request carries some series, not all, so nothing is removed at its end
+ * and the series go stale on their own.  A rejection may also come
+ * outside a round (a whole input that cannot be read).
+ *
+ * Acknowledgements: a sink made with `acknowledge` tracks the journal's
+ * verdict on every sample it appends, so that a push endpoint can answer
+ * its sender only once what it accepted is durable (vg_sink_sync).
+ */
+#ifndef VG_SINK_H
+#define VG_SINK_H
+
+#include "daemon/pipeline/journal.h"
+#include "daemon/model/sample.h"
+#include "daemon/pipeline/store.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct vg_sink;
+
+struct vg_sink_options {
+  const char *collector; /* instance name, copied */
+  /* Constant labels (global, then the instance's); a label of the record
+   * wins over a constant of the same name.  Copied. */
+  const struct vg_label *const_labels;
+  size_t nconst;
+  int64_t stale_after_ms; /* for the sources this sink creates */
+  FILE *print;            /* --test: also print every accepted sample */
+  /* Every accepted sample is also appended here, for the push exporters;
+   * NULL when there are none. */
+  struct vg_journal *journal;
+  bool acknowledge;  /* track durability for vg_sink_sync */
+  size_t max_series; /* per source; new series past it are refused (0: no
+                        cap) */
+};
+
+struct vg_sink_stats {
+  uint64_t samples_total; /* accepted since start */
+  uint64_t rejected[VG_REJECT_REASON_COUNT];
+  uint64_t round_samples; /* accepted in the last finished round */
+  uint64_t round_rejected;
+  /* Accepted but refused by the journal (shutting down, or more waiting
+   * for the disk than it holds): these never reach the push exporters. */
+  uint64_t journal_refused;
+};
+
+#define VG_SINK_RECENT 20
+
+struct vg_rejection {
+  int64_t time_ms;
+  enum vg_reject_reason reason;
+  char where[192];
+  char detail[256];
+};
+
+struct vg_sink *vg_sink_new(struct vg_store *store,
+                            const struct vg_sink_options *opts);
+void vg_sink_free(struct vg_sink *sink); /* NULL-safe; keeps the series */
+
+void vg_sink_begin(struct vg_sink *sink, const char *source_key);
+/* Begins a round that only adds and updates series: its end removes
+ * nothing. */
+void vg_sink_begin_update(struct vg_sink *sink, const char *source_key);
+/* Ends the round; returns how many series it removed. */
+size_t vg_sink_end(struct vg_sink *sink);
+/* The source says nothing changed since its last round (HTTP 304): its
+ * series keep their values and are fresh again, nothing is parsed or
+ * journaled.  Returns how many series the source holds. */
+size_t vg_sink_touch(struct vg_sink *sink, const char *source_key);
+/* Removes every series of the source (a file that was deleted). */
+void vg_sink_forget(struct vg_sink *sink, const char *source_key);
+/* Calls done(arg, status) once every sample accepted since the last sync
+ * is in the journal and durable: status 0, or the negative errno of the
+ * first that is not (the journal refused it or its write failed: the
+ * sender must keep its copy).  Without a journal, or with nothing accepted
+ * since the last sync, done runs before this returns, with 0: the samples
+ * are in the store, which is all there is.  Only for a sink made with
+ * `acknowledge`.  The pending acknowledgement outlives the sink: freeing
+ * the sink never loses or repeats a done call. */
+void vg_sink_sync(struct vg_sink *sink, void (*done)(void *arg, int status),
+                  void *arg);
+/* Emits into the current round; valid as long as the sink. */
+const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink);
+
+const struct vg_sink_stats *vg_sink_stats(const struct vg_sink *sink);
+/* The first rejection of the last round (or of the round going on), for
+ * answering a sender; NULL when it had none.  Valid until the next
+ * vg_sink_begin. */
+const struct vg_rejection *
+vg_sink_round_first_rejection(const struct vg_sink *sink);
+/* The last rejections, oldest first; returns how many (<= VG_SINK_RECENT)
+ * and calls fn for each. */
+size_t vg_sink_recent(const struct vg_sink *sink,
+                      void (*fn)(void *arg, const struct vg_rejection *r),
+                      void *arg);
+
+#endif

@@ -1,0 +1,251 @@
+/* daemon/status/status.c - health, readiness and status for people and tools.
+ *
+ * /healthz answers 200 while the loop runs; /readyz 200 once the first
+ * collection round is done (503 before); /api/v1/status is the state of
+ * every collector -- runs, errors, last error, recent rejected values with
+ * their location --, every exporter and the journal as JSON, and / the
+ * same document rendered for people (daemon/status/status_page.c).  Both are
+ * built fresh on each request from the instances' counters; nothing here
+ * is kept between requests.
+ */
+#include "daemon/util/clock.h"
+#include "daemon/daemon.h"
+#include "daemon/util/mem.h"
+#include "daemon/status/status_page.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void respond_text(struct vg_httpd_request *req, unsigned status,
+                         const char *text) {
+  char *body = vg_strdup(text);
+  vg_httpd_respond(req, status, "text/plain; charset=utf-8", body,
+                   strlen(body));
+}
+
+static void healthz(void *arg, struct vg_httpd_request *req) {
+  (void)arg;
+  respond_text(req, 200, "ok\n");
+}
+
+static void readyz(void *arg, struct vg_httpd_request *req) {
+  struct vg_daemon *d = arg;
+  if (d->ready)
+    respond_text(req, 200, "ready\n");
+  else
+    respond_text(req, 503,
+                 "not ready: the first collection round is still "
+                 "running\n");
+}
+
+static void add_time(cJSON *obj, const char *key, int64_t ms) {
+  if (!ms) {
+    cJSON_AddNullToObject(obj, key);
+    return;
+  }
+  char text[32];
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  cJSON_AddStringToObject(obj, key, text);
+}
+
+static void add_rejection(void *arg, const struct vg_rejection *r) {
+  cJSON *item = cJSON_CreateObject();
+  add_time(item, "time", r->time_ms);
+  cJSON_AddStringToObject(item, "reason", vg_reject_reason_name(r->reason));
+  cJSON_AddStringToObject(item, "where", r->where);
+  cJSON_AddStringToObject(item, "detail", r->detail);
+  cJSON_AddItemToArray(arg, item);
+}
+
+static cJSON *collector_status(const struct vg_collector_instance *c) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", c->name);
+  cJSON_AddStringToObject(o, "type", c->type->name);
+  /* A push type is never run: it listens from start to stop. */
+  bool pushed = !c->type->collect;
+  cJSON_AddStringToObject(o, "state",
+                          pushed ? (c->started ? "listening" : "not started")
+                          : !c->runs      ? "starting"
+                          : c->last_error ? "failing"
+                                          : "ok");
+  cJSON_AddNumberToObject(o, "runs", (double)c->runs);
+  cJSON_AddNumberToObject(o, "errors", (double)c->errors);
+  cJSON_AddNumberToObject(o, "skipped_runs", (double)c->skipped_runs);
+  add_time(o, "last_run", c->last_run_ms);
+  add_time(o, "last_success", c->last_success_ms);
+  cJSON_AddNumberToObject(o, "last_duration_seconds", c->last_duration_s);
+  cJSON_AddNumberToObject(o, "interval_seconds",
+                          (double)c->next_delay_ms / 1000.0);
+  if (c->last_error)
+    cJSON_AddStringToObject(o, "last_error", c->last_error);
+  else
+    cJSON_AddNullToObject(o, "last_error");
+  if (c->sink) {
+    const struct vg_sink_stats *st = vg_sink_stats(c->sink);
+    cJSON_AddNumberToObject(o, "samples_total", (double)st->samples_total);
+    cJSON_AddNumberToObject(o, "last_round_samples", (double)st->round_samples);
+    cJSON *rej = cJSON_AddObjectToObject(o, "rejected");
+    for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+      cJSON_AddNumberToObject(rej, vg_reject_reason_name(r),
+                              (double)st->rejected[r]);
+    cJSON *recent = cJSON_AddArrayToObject(o, "recent_rejections");
+    vg_sink_recent(c->sink, add_rejection, recent);
+  }
+  return o;
+}
+
+static cJSON *exporter_status(const struct vg_exporter_instance *e,
+                              int64_t now_ms) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", e->name);
+  cJSON_AddStringToObject(o, "type", e->type->name);
+  bool push = e->type->flush != NULL;
+  cJSON_AddStringToObject(o, "kind", push ? "push" : "pull");
+  const struct vg_pusher_stats *ps =
+      e->pusher ? vg_pusher_stats(e->pusher) : e->last_stats;
+  if (!push || !ps || !e->reader) {
+    /* A pull exporter answers scrapes; a push exporter without a pusher
+     * could not open its cursor (the log says why). */
+    cJSON_AddStringToObject(o, "state", push ? "not running" : "serving");
+    return o;
+  }
+  struct vg_journal_reader_stats rs;
+  vg_journal_reader_stats(e->reader, &rs);
+  cJSON_AddStringToObject(o, "state",
+                          ps->backoff_ms   ? "backing off"
+                          : rs.lag_records ? "sending"
+                                           : "up to date");
+  cJSON_AddNumberToObject(o, "sent_samples", (double)ps->sent);
+  cJSON_AddNumberToObject(o, "retried_samples", (double)ps->retried);
+  cJSON *dropped = cJSON_AddObjectToObject(o, "dropped_samples");
+  for (size_t k = 0; k < ps->ndropped; k++)
+    cJSON_AddNumberToObject(dropped, ps->dropped[k].reason,
+                            (double)ps->dropped[k].count);
+  cJSON_AddNumberToObject(o, "journal_dropped_samples",
+                          (double)rs.dropped_records);
+  uint64_t lag =
+      rs.lag_records -
+      (ps->live_sent < rs.lag_records ? ps->live_sent : rs.lag_records);
+  cJSON_AddNumberToObject(o, "lag_samples", (double)lag);
+  /* The age of the oldest sample waiting, as the self-metric has it; 0
+   * until a read has learnt its timestamp. */
+  int64_t age_ms =
+      rs.lag_records && rs.oldest_ts_ms ? now_ms - rs.oldest_ts_ms : 0;
+  cJSON_AddNumberToObject(o, "lag_seconds",
+                          age_ms > 0 ? (double)age_ms / 1e3 : 0);
+  add_time(o, "oldest_undelivered", rs.lag_records ? rs.oldest_ts_ms : 0);
+  add_time(o, "last_success", ps->last_success_ms);
+  cJSON_AddNumberToObject(o, "backoff_seconds", (double)ps->backoff_ms / 1e3);
+  if (ps->last_error)
+    cJSON_AddStringToObject(o, "last_error", ps->last_error);
+  else
+    cJSON_AddNullToObject(o, "last_error");
+  return o;
+}
+
+static cJSON *status_json(const struct vg_daemon *d) {
+  int64_t now_ms = vg_clock_now_ms();
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "version", VG_VERSION);
+  /* The daemon's clock: ages are measured against it, not the reader's. */
+  add_time(root, "now", now_ms);
+  /* Which machine: a person may watch several. */
+  char host[256];
+  if (gethostname(host, sizeof host) == 0) {
+    host[sizeof host - 1] = '\0';
+    cJSON_AddStringToObject(root, "hostname", host);
+  } else {
+    cJSON_AddNullToObject(root, "hostname");
+  }
+  add_time(root, "started", d->started_ms);
+  cJSON_AddBoolToObject(root, "ready", d->ready);
+  cJSON *cfg = cJSON_AddObjectToObject(root, "config");
+  cJSON_AddStringToObject(cfg, "path", d->config_path);
+  add_time(cfg, "last_reload", d->last_reload_ms);
+  if (d->last_reload_error)
+    cJSON_AddStringToObject(cfg, "last_reload_error", d->last_reload_error);
+  else
+    cJSON_AddNullToObject(cfg, "last_reload_error");
+  struct vg_store_stats st;
+  vg_store_stats(d->store, &st);
+  cJSON *store = cJSON_AddObjectToObject(root, "store");
+  cJSON_AddNumberToObject(store, "series", (double)st.series);
+  cJSON_AddNumberToObject(store, "metric_names", (double)st.families);
+  cJSON_AddNumberToObject(store, "label_sets", (double)st.label_sets);
+  cJSON_AddNumberToObject(store, "sources", (double)st.sources);
+  cJSON *cols = cJSON_AddArrayToObject(root, "collectors");
+  const struct vg_generation *gen = d->live ? d->live : d->retiring;
+  for (size_t i = 0; gen && i < gen->ncollectors; i++)
+    cJSON_AddItemToArray(cols, collector_status(&gen->collectors[i]));
+  cJSON *exps = cJSON_AddArrayToObject(root, "exporters");
+  for (size_t i = 0; gen && i < gen->nexporters; i++)
+    cJSON_AddItemToArray(exps, exporter_status(&gen->exporters[i], now_ms));
+  if (d->journal) {
+    struct vg_journal_stats js;
+    vg_journal_stats(d->journal, &js);
+    cJSON *j = cJSON_AddObjectToObject(root, "journal");
+    cJSON_AddNumberToObject(j, "bytes", (double)js.bytes);
+    cJSON_AddNumberToObject(j, "max_bytes", (double)js.max_bytes);
+    cJSON_AddNumberToObject(j, "segments", (double)js.segments);
+    cJSON_AddNumberToObject(j, "appended_samples", (double)js.appended_records);
+    cJSON_AddNumberToObject(j, "failed_samples", (double)js.failed_records);
+    cJSON_AddNumberToObject(j, "corrupt_samples", (double)js.corrupt_records);
+    cJSON_AddNumberToObject(j, "fsyncs", (double)js.fsyncs);
+    cJSON_AddNumberToObject(j, "fsync_seconds_total", js.fsync_seconds_total);
+    cJSON_AddNumberToObject(j, "last_fsync_seconds", js.last_fsync_seconds);
+  } else {
+    /* Without push exporters nothing is journaled. */
+    cJSON_AddNullToObject(root, "journal");
+  }
+  return root;
+}
+
+static void api_status(void *arg, struct vg_httpd_request *req) {
+  cJSON *root = status_json(arg);
+  char *text = cJSON_Print(root);
+  cJSON_Delete(root);
+  vg_httpd_add_header(req, "Cache-Control", "no-store");
+  /* cJSON allocates with malloc, so the server may free() the body. */
+  vg_httpd_respond(req, 200, "application/json", text, strlen(text));
+}
+
+static void status_page(void *arg, struct vg_httpd_request *req) {
+  cJSON *root = status_json(arg);
+  struct vg_buf b;
+  /* A page of every collector's 20 latest rejections is well below this;
+   * the cap only bounds a bug. */
+  vg_buf_init(&b, 16 << 20);
+  int rc = vg_status_page_render(root, &b);
+  cJSON_Delete(root);
+  if (rc < 0) {
+    vg_buf_free(&b);
+    respond_text(req, 500,
+                 "the status page is too large; see /api/v1/status\n");
+    return;
+  }
+  size_t len;
+  char *body = vg_buf_take(&b, &len);
+  vg_httpd_add_header(req, "Cache-Control", "no-store");
+  vg_httpd_respond(req, 200, "text/html; charset=utf-8", body, len);
+}
+
+int vg_status_routes(struct vg_daemon *d) {
+  int rc = vg_httpd_route(d->http, "GET", "/healthz", 0, healthz, d, d);
+  if (!rc)
+    rc = vg_httpd_route(d->http, "GET", "/readyz", 0, readyz, d, d);
+  if (!rc)
+    rc = vg_httpd_route(d->http, "GET", "/api/v1/status", 0, api_status, d, d);
+  if (!rc)
+    rc = vg_httpd_route(d->http, "GET", "/", 0, status_page, d, d);
+  if (!rc)
+    rc = vg_httpd_route_auth(d->http, "GET", "/api/v1/status", &d->read_auth);
+  if (!rc)
+    rc = vg_httpd_route_auth(d->http, "GET", "/", &d->read_auth);
+  return rc;
+}

@@ -1,0 +1,812 @@
+/* tests/unit/test_lp.c - InfluxDB line protocol both ways: exact
+ * escaping on write, exact points and exact faults on read, and a round
+ * trip over many generated points. */
+#include "daemon/formats/lp.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/mem.h"
+
+#include "tests/vgtest.h"
+
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <stdint.h>
+
+/* One point as a line of text that shows every value with its type, so
+ * tests compare whole points at once:
+ *   meas|tag=value|...|field=TYPE:value|...|@ts
+ * with f (float, exact), i, u, b and s[len] for strings. */
+static void render(struct vg_buf *b, const char *m, const struct vg_label *tags,
+                   size_t ntags, const struct vg_lp_field *f, size_t nfields,
+                   bool has_ts, int64_t ts) {
+  char num[VG_EXPFMT_DOUBLE_BUFSIZE];
+  vg_buf_puts(b, m);
+  for (size_t i = 0; i < ntags; i++)
+    vg_buf_printf(b, "|%s=%s", tags[i].name, tags[i].value);
+  for (size_t i = 0; i < nfields; i++) {
+    vg_buf_putc(b, '|');
+    vg_buf_append(b, f[i].key, f[i].key_len);
+    switch (f[i].type) {
+    case VG_LP_FLOAT:
+      vg_expfmt_format_double(f[i].v.f, num);
+      vg_buf_printf(b, "=f:%s", num);
+      break;
+    case VG_LP_INT:
+      vg_buf_printf(b, "=i:%" PRId64, f[i].v.i);
+      break;
+    case VG_LP_UINT:
+      vg_buf_printf(b, "=u:%" PRIu64, f[i].v.u);
+      break;
+    case VG_LP_BOOL:
+      vg_buf_printf(b, "=b:%s", f[i].v.b ? "true" : "false");
+      break;
+    case VG_LP_STRING:
+      vg_buf_printf(b, "=s[%zu]:", f[i].v.str.len);
+      vg_buf_append(b, f[i].v.str.s, f[i].v.str.len);
+      break;
+    }
+  }
+  if (has_ts)
+    vg_buf_printf(b, "|@%" PRId64, ts);
+}
+
+/* What a parse reported: each point rendered as "<point> L<line>\n", each
+ * bad line as "<line>:<column> <reason>\n". */
+struct capture {
+  struct vg_buf points;
+  struct vg_buf bad;
+  size_t npoints, nbad;
+};
+
+static void on_point(void *arg, const char *m, const struct vg_label *tags,
+                     size_t ntags, const struct vg_lp_field *f, size_t nfields,
+                     bool has_ts, int64_t ts, uint32_t line) {
+  struct capture *c = arg;
+  render(&c->points, m, tags, ntags, f, nfields, has_ts, ts);
+  vg_buf_printf(&c->points, " L%u\n", line);
+  c->npoints++;
+}
+
+static void on_bad(void *arg, uint32_t line, uint32_t column,
+                   const char *reason) {
+  struct capture *c = arg;
+  vg_buf_printf(&c->bad, "%u:%u %s\n", line, column, reason);
+  c->nbad++;
+}
+
+static long parse_into(struct capture *c, const char *data, size_t len,
+                       enum vg_lp_precision precision,
+                       const struct vg_lp_limits *lim) {
+  vg_buf_init(&c->points, SIZE_MAX / 2);
+  vg_buf_init(&c->bad, SIZE_MAX / 2);
+  c->npoints = c->nbad = 0;
+  struct vg_lp_visitor v = {on_point, on_bad, c};
+  long n = vg_lp_parse(data, len, precision, lim, &v);
+  /* Empty buffers read as "" in the assertions. */
+  vg_buf_putc(&c->points, '\0');
+  c->points.len--;
+  vg_buf_putc(&c->bad, '\0');
+  c->bad.len--;
+  return n;
+}
+
+static void capture_free(struct capture *c) {
+  vg_buf_free(&c->points);
+  vg_buf_free(&c->bad);
+}
+
+/* Parses `text` in ns and asserts the exact points and faults. */
+#define ASSERT_PARSE(text, want_points, want_bad)                              \
+  do {                                                                         \
+    struct capture c_;                                                         \
+    const char *t_ = (text);                                                   \
+    long n_ = parse_into(&c_, t_, strlen(t_), VG_LP_NS, NULL);                 \
+    ASSERT_STR_EQ(c_.points.data, want_points);                                \
+    ASSERT_STR_EQ(c_.bad.data, want_bad);                                      \
+    ASSERT_INT_EQ(n_, c_.npoints);                                             \
+    capture_free(&c_);                                                         \
+  } while (0)
+
+#define FLOAT(k, x)                                                            \
+  { .key = k, .key_len = sizeof k - 1, .type = VG_LP_FLOAT, .v.f = (x) }
+#define INT(k, x)                                                              \
+  { .key = k, .key_len = sizeof k - 1, .type = VG_LP_INT, .v.i = (x) }
+#define UINT(k, x)                                                             \
+  { .key = k, .key_len = sizeof k - 1, .type = VG_LP_UINT, .v.u = (x) }
+#define BOOL(k, x)                                                             \
+  { .key = k, .key_len = sizeof k - 1, .type = VG_LP_BOOL, .v.b = (x) }
+#define STR(k, x)                                                              \
+  {                                                                            \
+    .key = k, .key_len = sizeof k - 1, .type = VG_LP_STRING, .v.str = {        \
+      x,                                                                       \
+      sizeof x - 1                                                             \
+    }                                                                          \
+  }
+
+/* ---- serializer ---- */
+
+VG_TEST(write_escapes_every_element) {
+  struct vg_buf b;
+  vg_buf_init(&b, 4096);
+  const struct vg_label tags[] = {
+      {"band", "B39"},
+      {"note", "a=b\\c"},
+      {"operator", "China Mobile"},
+      {"pump station", "x,y"},
+      {"tank", "No. 1"},
+      {"town", ""}, /* omitted: InfluxDB rejects empty tag values */
+      {"village", NULL},
+  };
+  const struct vg_lp_field fields[] = {
+      FLOAT("level ratio", 0.766),
+      FLOAT("volume_m3", 3895),
+      INT("delta", -42),
+      UINT("bytes", UINT64_MAX),
+      BOOL("pump_on", false),
+      BOOL("ok", true),
+      STR("site", "tower \"A\", ridge \\ end\\"),
+      FLOAT("a=b,c", 1e21),
+  };
+  ASSERT_INT_EQ(vg_lp_write(&b, "signal modem,x=y", tags, 7, fields, 8, true,
+                            INT64_C(1577808000000000000)),
+                0);
+  ASSERT_STR_EQ(b.data,
+                "signal\\ modem\\,x=y,band=B39,note=a\\=b\\c,"
+                "operator=China\\ Mobile,pump\\ station=x\\,y,tank=No.\\ 1 "
+                "level\\ ratio=0.766,volume_m3=3895,delta=-42i,"
+                "bytes=18446744073709551615u,pump_on=false,ok=true,"
+                "site=\"tower \\\"A\\\", ridge \\\\ end\\\\\","
+                "a\\=b\\,c=1e+21 1577808000000000000\n");
+  vg_buf_free(&b);
+}
+
+VG_TEST(write_appends_lines) {
+  struct vg_buf b;
+  vg_buf_init(&b, 4096);
+  const struct vg_lp_field f1[] = {FLOAT("v", -0.0)};
+  const struct vg_lp_field f2[] = {FLOAT("v", 0.1 + 0.2), FLOAT("w", 1e-7)};
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", NULL, 0, f1, 1, false, 0), 0);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", NULL, 0, f2, 2, true, -5), 0);
+  ASSERT_STR_EQ(b.data, "m v=-0\nm v=0.30000000000000004,w=1e-07 -5\n");
+  vg_buf_free(&b);
+}
+
+/* A line break in a string is written as is: InfluxDB reads it back. */
+VG_TEST(write_string_with_line_break) {
+  struct vg_buf b;
+  vg_buf_init(&b, 4096);
+  const struct vg_lp_field f[] = {STR("msg", "pump\nstopped"), INT("n", 1)};
+  ASSERT_INT_EQ(vg_lp_write(&b, "log", NULL, 0, f, 2, true, 7), 0);
+  ASSERT_STR_EQ(b.data, "log msg=\"pump\nstopped\",n=1i 7\n");
+  ASSERT_PARSE(b.data, "log|msg=s[12]:pump\nstopped|n=i:1|@7 L1\n", "");
+  vg_buf_free(&b);
+}
+
+VG_TEST(write_backslashes_in_names) {
+  struct vg_buf b;
+  vg_buf_init(&b, 4096);
+  const struct vg_lp_field f[] = {INT("n", 1)};
+  /* An even run reads back as itself; so does an odd run before an
+   * ordinary character. */
+  const struct vg_label ok[] = {{"path", "C:\\\\dir\\x"}};
+  ASSERT_INT_EQ(vg_lp_write(&b, "m\\", ok, 1, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m\\\\", ok, 1, f, 1, false, 0), 0);
+  ASSERT_STR_EQ(b.data, "m\\\\,path=C:\\\\dir\\x n=1i\n");
+  ASSERT_PARSE(b.data, "m\\\\|path=C:\\\\dir\\x|n=i:1 L1\n", "");
+  /* An odd run before an escaped character or at the end cannot be
+   * spelled: InfluxDB would take the last backslash as an escape. */
+  const struct vg_label end[] = {{"path", "C:\\"}};
+  const struct vg_label before_space[] = {{"path", "a\\ b"}};
+  const struct vg_label key[] = {{"a\\=", "x"}};
+  size_t len = b.len;
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", end, 1, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", before_space, 1, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", key, 1, f, 1, false, 0), -EINVAL);
+  /* '=' needs no escape in a measurement, so "\=" there is fine. */
+  ASSERT_INT_EQ(vg_lp_write(&b, "a\\=b", NULL, 0, f, 1, false, 0), 0);
+  ASSERT_STR_EQ(b.data + len, "a\\=b n=1i\n");
+  vg_buf_free(&b);
+}
+
+VG_TEST(write_rejects_what_cannot_be_written) {
+  struct vg_buf b;
+  vg_buf_init(&b, 4096);
+  vg_buf_puts(&b, "before\n");
+  const struct vg_label tags[] = {{"county", "Shiqian"}};
+  const struct vg_label empty_key[] = {{"", "x"}};
+  const struct vg_label ctl[] = {{"county", "Shi\tqian"}};
+  const struct vg_label bad_utf8[] = {{"county", "Shi\xffqian"}};
+  const struct vg_lp_field ok[] = {FLOAT("v", 1)};
+  const struct vg_lp_field nan[] = {FLOAT("v", 1), FLOAT("w", NAN)};
+  const struct vg_lp_field inf[] = {FLOAT("v", -INFINITY)};
+  const struct vg_lp_field nokey[] = {FLOAT("", 1)};
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", tags, 1, ok, 0, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", tags, 1, nan, 2, false, 0), -EDOM);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", tags, 1, inf, 1, false, 0), -EDOM);
+  ASSERT_INT_EQ(vg_lp_write(&b, "", tags, 1, ok, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "#m", tags, 1, ok, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", empty_key, 1, ok, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", ctl, 1, ok, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", bad_utf8, 1, ok, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m\n", tags, 1, ok, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", tags, 1, nokey, 1, false, 0), -EINVAL);
+  ASSERT_STR_EQ(b.data, "before\n");
+  ASSERT_INT_EQ(b.len, 7);
+  vg_buf_free(&b);
+}
+
+VG_TEST(write_full_buffer_is_left_alone) {
+  struct vg_buf b;
+  vg_buf_init(&b, 20);
+  vg_buf_puts(&b, "m v=1\n");
+  const struct vg_label tags[] = {{"county", "Shiqian"}};
+  const struct vg_lp_field f[] = {FLOAT("v", 2)};
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", tags, 1, f, 1, true, 123), -ENOSPC);
+  ASSERT_INT_EQ(b.len, 6);
+  ASSERT_STR_EQ(b.data, "m v=1\n");
+  vg_buf_free(&b);
+  /* Exactly full is fine: "m,county=Shiqian v=2\n" is 21 bytes. */
+  vg_buf_init(&b, 21);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", tags, 1, f, 1, false, 0), 0);
+  ASSERT_INT_EQ(b.len, 21);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", tags, 1, f, 1, false, 0), -ENOSPC);
+  ASSERT_INT_EQ(b.len, 21);
+  vg_buf_free(&b);
+}
+
+/* ---- parser ---- */
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  ASSERT(f != NULL);
+  ASSERT(fseek(f, 0, SEEK_END) == 0);
+  long n = ftell(f);
+  ASSERT(n >= 0);
+  rewind(f);
+  char *data = vg_malloc((size_t)n + 1);
+  ASSERT(fread(data, 1, (size_t)n, f) == (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return data;
+}
+
+VG_TEST(parse_field_sensors_fixture) {
+  size_t len;
+  char *data = read_file("field-sensors.influx", &len);
+  struct capture c;
+  ASSERT_INT_EQ(parse_into(&c, data, len, VG_LP_NS, NULL), 96);
+  ASSERT_INT_EQ(c.npoints, 96);
+  ASSERT_STR_EQ(c.bad.data, "");
+  char *second = strchr(c.points.data, '\n') + 1;
+  char *third = strchr(second, '\n') + 1;
+  third[0] = '\0';
+  ASSERT_STR_EQ(c.points.data,
+                "water_tank|county=Shiqian|tank=No. 1|town=Wude|"
+                "village=Taoziyuan|level_ratio=f:0.371|volume_m3=i:74|"
+                "pump_on=b:false|@1577808000000000000 L2\n"
+                "signal_modem|band=B39|county=Shiqian|operator=China Mobile|"
+                "village=Taoziyuan|rsrp_dbm=f:-107.4|sinr_db=f:6.8|"
+                "site=s[16]:tower \"A\", ridge|@1577808000000000000 L3\n");
+  capture_free(&c);
+  free(data);
+}
+
+/* The fixture's values, checked as the exporter will see them. */
+struct first_two {
+  int seen;
+};
+
+static void check_first_two(void *arg, const char *m,
+                            const struct vg_label *tags, size_t ntags,
+                            const struct vg_lp_field *f, size_t nfields,
+                            bool has_ts, int64_t ts, uint32_t line) {
+  struct first_two *st = arg;
+  if (st->seen++ == 0) {
+    ASSERT_STR_EQ(m, "water_tank");
+    ASSERT_INT_EQ(ntags, 4);
+    ASSERT_STR_EQ(tags[1].name, "tank");
+    ASSERT_STR_EQ(tags[1].value, "No. 1");
+    ASSERT_INT_EQ(nfields, 3);
+    ASSERT_INT_EQ(f[0].type, VG_LP_FLOAT);
+    ASSERT_DBL_EQ(f[0].v.f, 0.371);
+    ASSERT_INT_EQ(f[1].type, VG_LP_INT);
+    ASSERT_INT_EQ(f[1].v.i, 74);
+    ASSERT_INT_EQ(f[2].type, VG_LP_BOOL);
+    ASSERT(!f[2].v.b);
+    ASSERT(has_ts);
+    ASSERT_INT_EQ(ts, INT64_C(1577808000000000000));
+    ASSERT_INT_EQ(line, 2);
+  } else if (st->seen == 2) {
+    ASSERT_STR_EQ(tags[2].name, "operator");
+    ASSERT_STR_EQ(tags[2].value, "China Mobile");
+    ASSERT_INT_EQ(f[2].type, VG_LP_STRING);
+    ASSERT_INT_EQ(f[2].key_len, 4);
+    ASSERT_STR_EQ(f[2].key, "site");
+    ASSERT_INT_EQ(f[2].v.str.len, strlen("tower \"A\", ridge"));
+    ASSERT_STR_EQ(f[2].v.str.s, "tower \"A\", ridge");
+    ASSERT_DBL_EQ(f[0].v.f, -107.4);
+  }
+}
+
+VG_TEST(parse_fixture_typed_values) {
+  size_t len;
+  char *data = read_file("field-sensors.influx", &len);
+  struct first_two st = {0};
+  struct vg_lp_visitor v = {check_first_two, NULL, &st};
+  ASSERT_INT_EQ(vg_lp_parse(data, len, VG_LP_NS, NULL, &v), 96);
+  ASSERT_INT_EQ(st.seen, 96);
+  free(data);
+}
+
+VG_TEST(parse_numbers_and_booleans) {
+  ASSERT_PARSE("m a=1,b=1.0,c=-1.5e10,d=.5,e=1.,f=1E+3,g=-.5e-3,h=1e-400\n"
+               "m a=9223372036854775807i,b=-9223372036854775808i,c=0i,"
+               "d=18446744073709551615u,e=0u,f=-0\n"
+               "m a=t,b=T,c=true,d=True,e=TRUE,f=f,g=F,h=false,i=False,"
+               "j=FALSE\n",
+               "m|a=f:1|b=f:1|c=f:-15000000000|d=f:0.5|e=f:1|f=f:1000|"
+               "g=f:-0.0005|h=f:0 L1\n"
+               "m|a=i:9223372036854775807|b=i:-9223372036854775808|c=i:0|"
+               "d=u:18446744073709551615|e=u:0|f=f:-0 L2\n"
+               "m|a=b:true|b=b:true|c=b:true|d=b:true|e=b:true|f=b:false|"
+               "g=b:false|h=b:false|i=b:false|j=b:false L3\n",
+               "");
+}
+
+VG_TEST(parse_bad_values) {
+  ASSERT_PARSE("m v=1.2.3\n"
+               "m v=+1\n"
+               "m v=1e\n"
+               "m v=.\n"
+               "m v=-\n"
+               "m v=0x10\n"
+               "m v=1_000\n"
+               "m v=NaN\n"
+               "m v=inf\n"
+               "m v=-Inf\n"
+               "m v=1e999\n"
+               "m v=9223372036854775808i\n"
+               "m v=-9223372036854775809i\n"
+               "m v=18446744073709551616u\n"
+               "m v=-1u\n"
+               "m v=1.5i\n"
+               "m v=yes\n"
+               "m v=tru\n"
+               "m v='1'\n",
+               "",
+               "1:5 invalid number \"1.2.3\" for field \"v\"\n"
+               "2:5 invalid number \"+1\" for field \"v\"\n"
+               "3:5 invalid number \"1e\" for field \"v\"\n"
+               "4:5 invalid number \".\" for field \"v\"\n"
+               "5:5 invalid number \"-\" for field \"v\"\n"
+               "6:5 invalid number \"0x10\" for field \"v\"\n"
+               "7:5 invalid number \"1_000\" for field \"v\"\n"
+               "8:5 invalid number \"NaN\" for field \"v\"\n"
+               "9:5 invalid number \"inf\" for field \"v\"\n"
+               "10:5 invalid number \"-Inf\" for field \"v\"\n"
+               "11:5 float out of range \"1e999\" for field \"v\"\n"
+               "12:5 integer out of range \"9223372036854775808i\" for field "
+               "\"v\"\n"
+               "13:5 integer out of range \"-9223372036854775809i\" for field "
+               "\"v\"\n"
+               "14:5 unsigned integer out of range \"18446744073709551616u\" "
+               "for field \"v\"\n"
+               "15:5 invalid number \"-1u\" for field \"v\"\n"
+               "16:5 invalid number \"1.5i\" for field \"v\"\n"
+               "17:5 invalid boolean \"yes\" for field \"v\"\n"
+               "18:5 invalid boolean \"tru\" for field \"v\"\n"
+               "19:5 invalid boolean \"'1'\" for field \"v\"\n");
+}
+
+VG_TEST(parse_escapes) {
+  /* Measurement: \, and \ ; \= stays as written.  Keys and tag values:
+   * \, \= and \ ; any other backslash pair stays.  Strings: \" and \\. */
+  ASSERT_PARSE("my\\ m\\,x\\=y,t\\ k\\=1=v\\,1\\ 2\\=3\\\\ "
+               "f\\=k=\"a\\\\b\\\"c\\d\",g=\"\" 1\n",
+               "my m,x\\=y|t k=1=v,1 2=3\\\\|f=k=s[7]:a\\b\"c\\d|g=s[0]:|@1 "
+               "L1\n",
+               "");
+  /* A run of three: the first two stay, the third escapes the space. */
+  ASSERT_PARSE("m,t=\\\\\\ x v=1\n", "m|t=\\\\ x|v=f:1 L1\n", "");
+  ASSERT_PARSE("m,t=a\\b\\ c v=\"\\n\"\n", "m|t=a\\b c|v=s[2]:\\n L1\n", "");
+  ASSERT_PARSE("桃子园\\ 村,村=桃子园 人口=1i\n",
+               "桃子园 村|村=桃子园|人口=i:1 L1\n", "");
+}
+
+VG_TEST(parse_layout) {
+  /* Comments, blank lines, CRLF, leading blanks, runs of spaces between
+   * sections, trailing spaces, a line without its final line end. */
+  ASSERT_PARSE("# header\n"
+               "\n"
+               "   \t\n"
+               "  # indented comment with \"quote\n"
+               "m v=1 1\r\n"
+               "\r\n"
+               "\t m,b=2,a=1   v=2i    2   \n"
+               "m v=3",
+               "m|v=f:1|@1 L5\n"
+               "m|a=1|b=2|v=i:2|@2 L7\n"
+               "m|v=f:3 L8\n",
+               "");
+}
+
+VG_TEST(parse_duplicate_fields_last_wins) {
+  ASSERT_PARSE("m a=1,b=2,a=3i,c=\"x\",a=false\n",
+               "m|a=b:false|b=f:2|c=s[1]:x L1\n", "");
+}
+
+VG_TEST(parse_strings_across_lines) {
+  ASSERT_PARSE("m s=\"line one\nline two\",n=1i 5\n"
+               "m n=2i\n"
+               "m s=\"a\nb\",x=zz\n"
+               "m n=3i\n",
+               "m|s=s[17]:line one\nline two|n=i:1|@5 L1\n"
+               "m|n=i:2 L3\n"
+               "m|n=i:3 L6\n",
+               "5:6 invalid boolean \"zz\" for field \"x\"\n");
+}
+
+/* Every kind of fault, each on its own line among good ones: the exact
+ * line, byte column and reason, and the good lines still read. */
+VG_TEST(parse_malformed_corpus) {
+  ASSERT_PARSE("# malformed corpus\n"
+               "water_tank,county=Shiqian level_ratio=1.2.3\n"
+               "water_tank,county=Shiqian pump_on=yes\n"
+               "water_tank,county=Shiqian\n"
+               "water_tank,band level=1\n"
+               "water_tank,band= level=1\n"
+               "water_tank level=1 99999999999999999999\n"
+               "water_tank level=1 12:00\n"
+               ",county=Shiqian level=1\n"
+               "water_tank, level=1\n"
+               "water_tank level=\n"
+               "water_tank level\n"
+               "water_tank level=1,\n"
+               "water_tank level=1 1 2\n"
+               "water_tank,a=1,a=2 level=1\n"
+               "water_tank,a=b=c level=1\n"
+               "water_tank s=\"a\"b\n"
+               "water_tank\xff level=1\n"
+               "water\ttank level=1\n"
+               "water_tank =1\n"
+               "water_tank,=x level=1\n"
+               "water_tank \n"
+               "water_tank level=1 1577808000000000000\n"
+               "water_tank level=1i,level=2 1\n"
+               "signal_modem,band=B39 rssi=-90,site=\"tower A\n"
+               "water_tank level=1\n",
+               "water_tank|level=f:1|@1577808000000000000 L23\n"
+               "water_tank|level=f:2|@1 L24\n",
+               "2:39 invalid number \"1.2.3\" for field \"level_ratio\"\n"
+               "3:35 invalid boolean \"yes\" for field \"pump_on\"\n"
+               "4:26 missing fields\n"
+               "5:16 missing tag value for key \"band\"\n"
+               "6:17 missing tag value for key \"band\"\n"
+               "7:20 timestamp out of range\n"
+               "8:20 invalid timestamp \"12:00\"\n"
+               "9:1 missing measurement\n"
+               "10:12 missing tag key\n"
+               "11:18 missing value for field \"level\"\n"
+               "12:17 missing value for field \"level\"\n"
+               "13:20 missing field key\n"
+               "14:22 unexpected text after timestamp\n"
+               "15:16 duplicate tag key \"a\"\n"
+               "16:15 unescaped \"=\" in tag value for key \"a\"\n"
+               "17:17 text after closing quote in field \"s\"\n"
+               "18:11 invalid UTF-8\n"
+               "19:6 control character 0x09 in measurement\n"
+               "20:12 missing field key\n"
+               "21:12 missing tag key\n"
+               "22:12 missing fields\n"
+               "25:37 unterminated string in field \"site\"\n");
+}
+
+VG_TEST(parse_reason_quotes_and_cuts_tokens) {
+  ASSERT_PARSE("m v=a\"b\\c\n"
+               "m "
+               "v="
+               "x12345678901234567890123456789012345678901234567890123456789012"
+               "3456789\n",
+               "",
+               "1:5 invalid boolean \"a\\\"b\\\\c\" for field \"v\"\n"
+               "2:5 invalid boolean "
+               "\"x123456789012345678901234567890123456789012345678901234567890"
+               "123...\" for field \"v\"\n");
+}
+
+VG_TEST(parse_precision) {
+  static const struct {
+    enum vg_lp_precision p;
+    const char *ts;
+  } cases[] = {
+      {VG_LP_NS, "1577808000000000000"}, {VG_LP_US, "1577808000000000"},
+      {VG_LP_MS, "1577808000000"},       {VG_LP_S, "1577808000"},
+      {VG_LP_MIN, "26296800"},           {VG_LP_H, "438280"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char line[64];
+    snprintf(line, sizeof line, "m v=1 %s\n", cases[i].ts);
+    struct capture c;
+    ASSERT_INT_EQ(parse_into(&c, line, strlen(line), cases[i].p, NULL), 1);
+    ASSERT_STR_EQ(c.points.data, "m|v=f:1|@1577808000000000000 L1\n");
+    capture_free(&c);
+  }
+}
+
+static void expect_ts(enum vg_lp_precision p, const char *text,
+                      const char *want_points, const char *want_bad) {
+  struct capture c;
+  parse_into(&c, text, strlen(text), p, NULL);
+  ASSERT_STR_EQ(c.points.data, want_points);
+  ASSERT_STR_EQ(c.bad.data, want_bad);
+  capture_free(&c);
+}
+
+VG_TEST(parse_timestamp_range) {
+  const char *oor = "1:7 timestamp out of range\n";
+  expect_ts(VG_LP_S, "m v=1 9223372036\n", "m|v=f:1|@9223372036000000000 L1\n",
+            "");
+  expect_ts(VG_LP_S, "m v=1 9223372037\n", "", oor);
+  expect_ts(VG_LP_S, "m v=1 -9223372036\n",
+            "m|v=f:1|@-9223372036000000000 L1\n", "");
+  expect_ts(VG_LP_S, "m v=1 -9223372037\n", "", oor);
+  expect_ts(VG_LP_MS, "m v=1 9223372036855\n", "", oor);
+  expect_ts(VG_LP_US, "m v=1 9223372036854776\n", "", oor);
+  expect_ts(VG_LP_H, "m v=1 2562048\n", "", oor);
+  expect_ts(VG_LP_H, "m v=1 2562047\n", "m|v=f:1|@9223369200000000000 L1\n",
+            "");
+  /* InfluxDB keeps INT64_MIN, INT64_MIN + 1 and INT64_MAX for itself. */
+  expect_ts(VG_LP_NS, "m v=1 9223372036854775806\n",
+            "m|v=f:1|@9223372036854775806 L1\n", "");
+  expect_ts(VG_LP_NS, "m v=1 9223372036854775807\n", "", oor);
+  expect_ts(VG_LP_NS, "m v=1 -9223372036854775806\n",
+            "m|v=f:1|@-9223372036854775806 L1\n", "");
+  expect_ts(VG_LP_NS, "m v=1 -9223372036854775807\n", "", oor);
+  expect_ts(VG_LP_NS, "m v=1 -9223372036854775808\n", "", oor);
+  expect_ts(VG_LP_NS, "m v=1 99999999999999999999\n", "", oor);
+  expect_ts(VG_LP_NS, "m v=1 0\n", "m|v=f:1|@0 L1\n", "");
+  expect_ts(VG_LP_NS, "m v=1 -\n", "", "1:7 invalid timestamp \"-\"\n");
+  expect_ts(VG_LP_NS, "m v=1 +5\n", "", "1:7 invalid timestamp \"+5\"\n");
+  expect_ts(VG_LP_NS, "m v=1 1.5\n", "", "1:7 invalid timestamp \"1.5\"\n");
+}
+
+VG_TEST(precision_names) {
+  ASSERT_INT_EQ(vg_lp_precision_parse("ns"), VG_LP_NS);
+  ASSERT_INT_EQ(vg_lp_precision_parse("n"), VG_LP_NS);
+  ASSERT_INT_EQ(vg_lp_precision_parse("us"), VG_LP_US);
+  ASSERT_INT_EQ(vg_lp_precision_parse("u"), VG_LP_US);
+  ASSERT_INT_EQ(vg_lp_precision_parse("ms"), VG_LP_MS);
+  ASSERT_INT_EQ(vg_lp_precision_parse("s"), VG_LP_S);
+  ASSERT_INT_EQ(vg_lp_precision_parse("m"), VG_LP_MIN);
+  ASSERT_INT_EQ(vg_lp_precision_parse("h"), VG_LP_H);
+  ASSERT_INT_EQ(vg_lp_precision_parse("NS"), -1);
+  ASSERT_INT_EQ(vg_lp_precision_parse(""), -1);
+  ASSERT_INT_EQ(vg_lp_precision_parse("sec"), -1);
+  ASSERT_INT_EQ(vg_lp_precision_parse(NULL), -1);
+  struct vg_lp_visitor v = {0};
+  ASSERT_INT_EQ(vg_lp_parse("m v=1\n", 6, (enum vg_lp_precision)42, NULL, &v),
+                -EINVAL);
+}
+
+VG_TEST(parse_limits) {
+  /* "m,a=1,b=2 v=1,w=2" is 17 bytes; CRLF is not counted. */
+  struct vg_lp_limits lim = {.max_line = 17, .max_tags = 2, .max_fields = 2};
+  const char *text = "m,a=1,b=2 v=1,w=2\r\n"
+                     "m,a=1,b=2 v=1,w=22\n"
+                     "m,a=1,b=2,c=3 v=1\n"
+                     "m v=1,w=2,x=3\n"
+                     "# a comment longer than the limit is still a comment\n"
+                     "m v=1\n";
+  struct capture c;
+  ASSERT_INT_EQ(parse_into(&c, text, strlen(text), VG_LP_NS, &lim), 2);
+  ASSERT_STR_EQ(c.points.data, "m|a=1|b=2|v=f:1|w=f:2 L1\nm|v=f:1 L6\n");
+  ASSERT_STR_EQ(c.bad.data, "2:18 line too long\n"
+                            "3:11 too many tags (limit 2)\n"
+                            "4:11 too many fields (limit 2)\n");
+  capture_free(&c);
+  /* Zero means no limit. */
+  struct vg_lp_limits none = {0};
+  ASSERT_INT_EQ(parse_into(&c, text, strlen(text), VG_LP_NS, &none), 5);
+  capture_free(&c);
+}
+
+VG_TEST(parse_empty_and_null_callbacks) {
+  struct capture c;
+  ASSERT_INT_EQ(parse_into(&c, "", 0, VG_LP_NS, NULL), 0);
+  capture_free(&c);
+  ASSERT_INT_EQ(parse_into(&c, "\n\n# x\n", 6, VG_LP_NS, NULL), 0);
+  capture_free(&c);
+  struct vg_lp_visitor v = {0};
+  ASSERT_INT_EQ(vg_lp_parse("m v=1\nbad\nm v=2", 15, VG_LP_NS, NULL, &v), 2);
+}
+
+/* ---- round trip ---- */
+
+static uint64_t rng_state = UINT64_C(0x9E3779B97F4A7C15);
+
+static uint64_t rnd(void) {
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * UINT64_C(2685821657736338717);
+}
+
+/* Pieces names and strings are built from: every character that matters
+ * to line protocol, and some that must not. */
+static const char *const name_bits[] = {
+    "a", "Z", "0", "_", " ", ",", "=", "\\", "\"", "'", "é", "桃", "#", ".",
+};
+static const char *const string_bits[] = {
+    "a", " ", ",", "=", "\"", "\\", "\n", "\r", "\t", "é", "#", "i", "",
+};
+
+#define NBITS(a) (sizeof a / sizeof a[0])
+
+static size_t gen_text(char *out, const char *const *bits, size_t nbits,
+                       size_t min, size_t max) {
+  size_t n = min + rnd() % (max - min + 1), len = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *b = bits[rnd() % nbits];
+    size_t bl = strlen(b);
+    if (bl == 0) /* the "" piece stands for a NUL byte */
+      out[len++] = '\0';
+    else
+      memcpy(out + len, b, bl), len += bl;
+  }
+  out[len] = '\0';
+  return len;
+}
+
+/* Whether a name has an odd run of backslashes right before one of
+ * `special` or at its end: the one kind vg_lp_write must refuse. */
+static bool unspellable(const char *s, const char *special) {
+  size_t len = strlen(s);
+  for (size_t i = 0; i <= len; i++) {
+    if (i < len && !strchr(special, s[i]))
+      continue;
+    size_t run = 0;
+    while (run < i && s[i - 1 - run] == '\\')
+      run++;
+    if (run % 2)
+      return true;
+  }
+  return false;
+}
+
+/* A random name; mostly one vg_lp_write can spell, sometimes (1 in 16)
+ * one it must refuse, so that both paths run. */
+static size_t gen_name(char *out, size_t min, size_t max, const char *special) {
+  size_t n;
+  do
+    n = gen_text(out, name_bits, NBITS(name_bits), min, max);
+  while ((unspellable(out, special) || out[0] == '#') && rnd() % 16);
+  return n;
+}
+
+static int label_cmp(const void *a, const void *b) {
+  return strcmp(((const struct vg_label *)a)->name,
+                ((const struct vg_label *)b)->name);
+}
+
+VG_TEST(round_trip_generated_points) {
+  struct vg_buf body, want;
+  vg_buf_init(&body, SIZE_MAX / 2);
+  vg_buf_init(&want, SIZE_MAX / 2);
+  size_t written = 0, refused = 0;
+  for (int n = 0; n < 3000; n++) {
+    char meas[64], tk[6][64], tv[6][64], fk[6][64], sv[6][64];
+    struct vg_label tags[6];
+    struct vg_lp_field fields[6];
+    gen_name(meas, 1, 6, ", ");
+    size_t ntags = rnd() % 6, nt = 0;
+    for (size_t i = 0; i < ntags; i++) {
+      gen_name(tk[i], 1, 4, ",= ");
+      gen_name(tv[i], 1, 6, ",= ");
+      tags[i] = (struct vg_label){tk[i], tv[i]};
+    }
+    /* Sorted and unique, as the exporter hands them over. */
+    qsort(tags, ntags, sizeof tags[0], label_cmp);
+    for (size_t i = 0; i < ntags; i++)
+      if (nt == 0 || strcmp(tags[nt - 1].name, tags[i].name) != 0)
+        tags[nt++] = tags[i];
+    size_t nfields = 1 + rnd() % 5;
+    for (size_t i = 0; i < nfields; i++) {
+      struct vg_lp_field *f = &fields[i];
+      bool unique;
+      do {
+        f->key_len = gen_name(fk[i], 1, 4, ",= ");
+        unique = true;
+        for (size_t k = 0; k < i; k++)
+          unique = unique && strcmp(fk[k], fk[i]) != 0;
+      } while (!unique);
+      f->key = fk[i];
+      f->type = (enum vg_lp_type)(rnd() % 5);
+      uint64_t r = rnd();
+      switch (f->type) {
+      case VG_LP_FLOAT:
+        switch (r % 4) {
+        case 0:
+          memcpy(&f->v.f, &r, sizeof r);
+          if (!isfinite(f->v.f))
+            f->v.f = DBL_MAX;
+          break;
+        case 1:
+          f->v.f = (double)(int64_t)(r % 2000001 - 1000000) / 1000;
+          break;
+        case 2:
+          f->v.f = (double[]){-0.0, 5e-324, DBL_MIN, 1e21, 3895}[r % 5];
+          break;
+        default:
+          f->v.f = (double)(int64_t)r;
+        }
+        break;
+      case VG_LP_INT:
+        f->v.i = r % 7 == 0 ? INT64_MIN : r % 7 == 1 ? INT64_MAX : (int64_t)r;
+        break;
+      case VG_LP_UINT:
+        f->v.u = r % 7 == 0 ? UINT64_MAX : r % 7 == 1 ? 0 : r;
+        break;
+      case VG_LP_BOOL:
+        f->v.b = r & 1;
+        break;
+      case VG_LP_STRING:
+        f->v.str.len = gen_text(sv[i], string_bits, NBITS(string_bits), 0, 8);
+        f->v.str.s = sv[i];
+        break;
+      }
+    }
+    bool has_ts = rnd() & 1;
+    int64_t ts = (int64_t)rnd();
+    if (ts < INT64_MIN + 2 || ts == INT64_MAX)
+      ts = 0;
+
+    size_t before = body.len;
+    int rc = vg_lp_write(&body, meas, tags, nt, fields, nfields, has_ts, ts);
+    if (rc) {
+      /* Refused only when a name cannot be spelled. */
+      ASSERT_INT_EQ(rc, -EINVAL);
+      bool why = meas[0] == '#' || unspellable(meas, ", ");
+      for (size_t i = 0; i < nt; i++)
+        why = why || unspellable(tags[i].name, ",= ") ||
+              unspellable(tags[i].value, ",= ");
+      for (size_t i = 0; i < nfields; i++)
+        why = why || unspellable(fields[i].key, ",= ");
+      ASSERT(why);
+      ASSERT_INT_EQ(body.len, before);
+      refused++;
+      continue;
+    }
+    written++;
+    uint32_t line = 1;
+    for (size_t i = 0; i < before; i++)
+      line += body.data[i] == '\n';
+    render(&want, meas, tags, nt, fields, nfields, has_ts, ts);
+    vg_buf_printf(&want, " L%u\n", line);
+  }
+  ASSERT(written > 2000);
+  ASSERT(refused > 0);
+  struct capture c;
+  ASSERT_INT_EQ(parse_into(&c, body.data, body.len, VG_LP_NS, NULL),
+                (long)written);
+  ASSERT_STR_EQ(c.bad.data, "");
+  ASSERT_INT_EQ(c.points.len, want.len);
+  ASSERT(memcmp(c.points.data, want.data, want.len) == 0);
+  capture_free(&c);
+  vg_buf_free(&body);
+  vg_buf_free(&want);
+}
+
+VG_TEST_MAIN(VG_T(write_escapes_every_element), VG_T(write_appends_lines),
+             VG_T(write_string_with_line_break),
+             VG_T(write_backslashes_in_names),
+             VG_T(write_rejects_what_cannot_be_written),
+             VG_T(write_full_buffer_is_left_alone),
+             VG_T(parse_field_sensors_fixture),
+             VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
+             VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
+             VG_T(parse_duplicate_fields_last_wins),
+             VG_T(parse_strings_across_lines), VG_T(parse_malformed_corpus),
+             VG_T(parse_reason_quotes_and_cuts_tokens), VG_T(parse_precision),
+             VG_T(parse_timestamp_range), VG_T(precision_names),
+             VG_T(parse_limits), VG_T(parse_empty_and_null_callbacks),
+             VG_T(round_trip_generated_points))
