@@ -1,7 +1,11 @@
 /* daemon/net/inflate.c - gzip decoding with an output cap.
  *
  * Owns the zlib stream for the call only.  Must never grow `out` past the
- * cap, whatever the compressed data claims.
+ * cap, whatever the compressed data claims.  A body may hold several gzip
+ * members (RFC 1952 2.2: a gzip file is a series of members, and `cat
+ * a.gz b.gz` is how tools append): every member is decoded, as gzip(1)
+ * and Go's reader do; bytes after the last member that do not start
+ * another one are refused, so nothing of a body is silently ignored.
  */
 #include "daemon/net/inflate.h"
 
@@ -49,8 +53,28 @@ int vg_gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,
     z.avail_out = (uInt)room;
     zrc = inflate(&z, Z_NO_FLUSH);
     out->len += room - z.avail_out;
-    if (zrc == Z_STREAM_END)
-      break;
+    if (zrc == Z_STREAM_END) {
+      size_t rest = z.avail_in + left;
+      if (!rest)
+        break;
+      /* Another member starts with the gzip magic; anything else is
+       * data we would otherwise drop without a word. */
+      if (z.avail_in < 2 || z.next_in[0] != 0x1f || z.next_in[1] != 0x8b) {
+        rc = -EINVAL;
+        snprintf(error, error_size,
+                 "the body has %zu bytes after its gzip data that are not "
+                 "another gzip member",
+                 rest);
+        break;
+      }
+      if (inflateReset(&z) != Z_OK) {
+        rc = -EINVAL;
+        snprintf(error, error_size, "cannot restart gzip decoding");
+        break;
+      }
+      zrc = Z_OK;
+      continue;
+    }
     if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
       rc = -EINVAL;
       snprintf(error, error_size, "the body is not valid gzip: %s",
