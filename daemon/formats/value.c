@@ -2,8 +2,10 @@
  *
  * Owns the one decision of what text counts as a number.  It accepts a
  * strict grammar (sign, digits in valid thousands groups, fraction,
- * exponent, or a trailing percent sign) and hands the cleaned text to
- * strtod, so every result is the double nearest to what was written.  It
+ * exponent, or one trailing scale: %, ‰, 万 or 亿) and hands the cleaned
+ * text to strtod, so every result is the double nearest to what was
+ * written.  Full-width forms (１２３，４５６．７％), which Chinese input
+ * methods type, are read as their ASCII twins first.  It
  * must not guess: a cell that is not entirely a number is invalid, and it
  * never formats a double or allocates.
  *
@@ -47,6 +49,64 @@ static bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
+/* Stand-ins for the multi-byte scales in the normalized text; no ASCII
+ * number holds a control character. */
+#define PER_MILLE '\x01'
+#define WAN '\x02'
+#define YI '\x03'
+
+/* Copies text into out (of at least len + 1 bytes) with full-width digits,
+ * signs, point, comma and percent made ASCII and the multi-byte scales
+ * made one byte; returns the new length.  Everything else is copied as
+ * it is, for the grammar to refuse. */
+static size_t normalize(const char *text, size_t len, char *out) {
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    const unsigned char *u = (const unsigned char *)text + i;
+    size_t left = len - i;
+    /* U+FF01..U+FF5E are ASCII 0x21..0x7E shifted: EF BC 81..BF, EF BD
+     * 80..9E.  Only the ones a number can hold are taken. */
+    if (left >= 3 && u[0] == 0xEF && u[1] == 0xBC && u[2] >= 0x81) {
+      char c = (char)(u[2] - 0x81 + 0x21);
+      if (is_digit(c) || c == '.' || c == ',' || c == '+' || c == '-' ||
+          c == '%') {
+        out[o++] = c;
+        i += 3;
+        continue;
+      }
+    }
+    if (left >= 3 && memcmp(u, "\xE2\x80\xB0", 3) == 0) {
+      out[o++] = PER_MILLE;
+      i += 3;
+    } else if (left >= 3 && memcmp(u, "\xE4\xB8\x87", 3) == 0) {
+      out[o++] = WAN;
+      i += 3;
+    } else if (left >= 3 && memcmp(u, "\xE4\xBA\xBF", 3) == 0) {
+      out[o++] = YI;
+      i += 3;
+    } else {
+      out[o++] = text[i++];
+    }
+  }
+  return o;
+}
+
+/* The exponent a trailing scale stands for; NULL for any other byte. */
+static const char *scale_exponent(char c) {
+  switch (c) {
+  case '%':
+    return "e-2";
+  case PER_MILLE:
+    return "e-3";
+  case WAN:
+    return "e+4";
+  case YI:
+    return "e+8";
+  default:
+    return NULL;
+  }
+}
+
 enum vg_value_result vg_value_parse(const char *text, size_t len, double *out) {
   size_t k;
   while ((k = blank_at_start(text, len)) > 0) {
@@ -59,9 +119,12 @@ enum vg_value_result vg_value_parse(const char *text, size_t len, double *out) {
     return VG_VALUE_EMPTY;
   if (len > VALUE_MAX)
     return VG_VALUE_INVALID;
+  char norm[VALUE_MAX + 1];
+  len = normalize(text, len, norm);
+  text = norm;
 
   /* The cleaned text: at most the input without its commas, plus "e-2"
-   * for a percent sign, plus the NUL. */
+   * (or another scale's exponent), plus the NUL. */
   char buf[VALUE_MAX + 4];
   size_t o = 0, i = 0;
   if (text[i] == '+' || text[i] == '-')
@@ -115,14 +178,15 @@ enum vg_value_result vg_value_parse(const char *text, size_t len, double *out) {
       return VG_VALUE_INVALID;
   }
 
-  /* A percent sign moves the decimal point two places in the text, so
-   * that "76.6%" is read as 76.6e-2: the double nearest to 0.766, which
-   * 76.6 / 100 is not.  Nobody writes an exponent and a percent sign. */
-  if (i < len && text[i] == '%') {
+  /* A scale moves the decimal point in the text, so that "76.6%" is read
+   * as 76.6e-2 -- the double nearest to 0.766, which 76.6 / 100 is not --
+   * and "1.2万" as 1.2e+4.  Nobody writes an exponent and a scale. */
+  const char *scale = i < len ? scale_exponent(text[i]) : NULL;
+  if (scale) {
     if (exponent)
       return VG_VALUE_INVALID;
     i++;
-    memcpy(buf + o, "e-2", 3);
+    memcpy(buf + o, scale, 3);
     o += 3;
   }
   if (i != len)

@@ -64,6 +64,24 @@ static const struct value_case cases[] = {
     {"0x10", VG_VALUE_INVALID, 0},
     {"1 000", VG_VALUE_INVALID, 0},
     {"百分之九十", VG_VALUE_INVALID, 0},
+    /* Scales written in the cell, and full-width forms. */
+    {"1.2万", VG_VALUE_OK, 12000},
+    {"3亿", VG_VALUE_OK, 3e8},
+    {"-0.35万", VG_VALUE_OK, -3500},
+    {"1,234.5万", VG_VALUE_OK, 12345000},
+    {"5‰", VG_VALUE_OK, 0.005},
+    {"１２３", VG_VALUE_OK, 123},
+    {"１，２３４．５", VG_VALUE_OK, 1234.5},
+    {"７６．６％", VG_VALUE_OK, 0.766},
+    {"－２", VG_VALUE_OK, -2},
+    {"\xE3\x80\x80１．２万\xE3\x80\x80", VG_VALUE_OK, 12000},
+    {"万", VG_VALUE_INVALID, 0},
+    {"1万万", VG_VALUE_INVALID, 0},
+    {"1e2万", VG_VALUE_INVALID, 0},
+    {"1万%", VG_VALUE_INVALID, 0},
+    {"1.2万元", VG_VALUE_INVALID, 0},
+    {"１ｅ３", VG_VALUE_INVALID, 0}, /* a full-width exponent is no number */
+    {"ＡＢ", VG_VALUE_INVALID, 0},
 };
 
 VG_TEST(table) {
