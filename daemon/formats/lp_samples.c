@@ -8,37 +8,67 @@
 #include "daemon/util/buf.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 struct walk {
   const char *input;
   const struct vg_emitter *out;
   struct vg_lp_samples_stats *stats;
-  struct vg_buf name;   /* the metric name being built */
-  struct vg_buf labels; /* sanitized tag keys, NUL-separated */
+  struct vg_buf raw;    /* the metric name as the point spells it */
+  struct vg_buf name;   /* the same, escaped */
+  struct vg_buf labels; /* escaped tag keys, NUL-separated */
 };
 
-static bool name_char(char c, bool first) {
+/* [a-zA-Z_:][a-zA-Z0-9_:]*, without ':' for label names. */
+static bool legacy_char(unsigned char c, bool first, bool colon) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-         c == ':' || (!first && c >= '0' && c <= '9');
+         (colon && c == ':') || (!first && c >= '0' && c <= '9');
 }
 
-/* Appends `s` with every character a Prometheus name cannot hold turned
- * into '_'; `colon` false for label names, which may not hold ':'. */
-static void put_sanitized(struct vg_buf *b, const char *s, size_t n, bool first,
-                          bool colon) {
-  if (first && n && s[0] >= '0' && s[0] <= '9')
-    vg_buf_putc(b, '_');
-  /* Names are nearly always valid already: copy them whole, and only
-   * rewrite the rest from the first character that is not. */
-  size_t ok = 0;
-  while (ok < n && name_char(s[ok], false) && (colon || s[ok] != ':'))
-    ok++;
-  vg_buf_append(b, s, ok);
-  for (size_t i = ok; i < n; i++) {
-    char c = s[i];
-    bool valid = name_char(c, false) && (colon || c != ':');
-    vg_buf_putc(b, valid ? c : '_');
+/* The code point of the UTF-8 sequence at s (the parser has checked every
+ * line is valid UTF-8); *n gets its length. */
+static uint32_t utf8_rune(const unsigned char *s, size_t left, size_t *n) {
+  unsigned len = s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+  if (len > left) {
+    *n = 1;
+    return s[0];
+  }
+  uint32_t r = s[0] & (0x7F >> len);
+  for (unsigned k = 1; k < len; k++)
+    r = r << 6 | (s[k] & 0x3F);
+  *n = len;
+  return r;
+}
+
+void vg_lp_samples_escape(struct vg_buf *b, const char *s, size_t n,
+                          bool label) {
+  bool colon = !label;
+  bool valid = n > 0 && !(n >= 3 && memcmp(s, "U__", 3) == 0);
+  for (size_t i = 0; valid && i < n; i++)
+    valid = legacy_char((unsigned char)s[i], i == 0, colon);
+  if (valid) {
+    vg_buf_append(b, s, n);
+    return;
+  }
+  vg_buf_append(b, "U__", 3);
+  for (size_t i = 0; i < n;) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '_') {
+      vg_buf_append(b, "__", 2);
+      i++;
+    } else if (c < 0x80 && legacy_char(c, i == 0, colon)) {
+      vg_buf_putc(b, (char)c);
+      i++;
+    } else {
+      size_t len = 1;
+      uint32_t rune =
+          c < 0x80 ? c : utf8_rune((const unsigned char *)s + i, n - i, &len);
+      char hex[16];
+      int k = snprintf(hex, sizeof hex, "_%x_", (unsigned)rune);
+      vg_buf_append(b, hex, (size_t)k);
+      i += len;
+    }
   }
 }
 
@@ -60,7 +90,7 @@ static void point(void *arg, const char *measurement,
   }
   for (size_t i = 0; i < ntags; i++) {
     offs[i] = w->labels.len;
-    put_sanitized(&w->labels, tags[i].name, strlen(tags[i].name), true, false);
+    vg_lp_samples_escape(&w->labels, tags[i].name, strlen(tags[i].name), true);
     vg_buf_putc(&w->labels, '\0');
   }
   struct vg_label labels[64];
@@ -77,9 +107,9 @@ static void point(void *arg, const char *measurement,
       ts_ms = 1;
   }
   /* The measurement part of the names, once per point. */
-  vg_buf_reset(&w->name);
-  put_sanitized(&w->name, measurement, strlen(measurement), true, true);
-  size_t base = w->name.len;
+  vg_buf_reset(&w->raw);
+  vg_buf_append(&w->raw, measurement, strlen(measurement));
+  size_t base = w->raw.len;
   for (size_t i = 0; i < nfields; i++) {
     const struct vg_lp_field *f = &fields[i];
     double v;
@@ -100,11 +130,15 @@ static void point(void *arg, const char *measurement,
       w->stats->strings_skipped++;
       continue;
     }
-    w->name.len = base;
+    w->raw.len = base;
     if (!(f->key_len == 5 && memcmp(f->key, "value", 5) == 0)) {
-      vg_buf_putc(&w->name, '_');
-      put_sanitized(&w->name, f->key, f->key_len, false, true);
+      vg_buf_putc(&w->raw, '_');
+      vg_buf_append(&w->raw, f->key, f->key_len);
     }
+    /* The whole name is escaped, not its parts, so that it reads back
+     * with Prometheus's own unescaping as `measurement_field`. */
+    vg_buf_reset(&w->name);
+    vg_lp_samples_escape(&w->name, w->raw.data, w->raw.len, false);
     vg_buf_putc(&w->name, '\0');
     struct vg_location where = {.input = w->input, .line = line, .column = 1};
     w->out->sample(w->out->arg, w->name.data, labels, ntags, v, ts_ms, &where);
@@ -131,10 +165,12 @@ int vg_lp_samples(const char *input, const char *data, size_t len,
   memset(w.stats, 0, sizeof *w.stats);
   /* Names are capped by the parser's line limit, if any: these only guard
    * against a runaway. */
-  vg_buf_init(&w.name, 1 << 20);
-  vg_buf_init(&w.labels, 1 << 20);
+  vg_buf_init(&w.raw, 1 << 20);
+  vg_buf_init(&w.name, 6 << 20);
+  vg_buf_init(&w.labels, 6 << 20);
   struct vg_lp_visitor v = {.point = point, .bad_line = bad_line, .arg = &w};
   long rc = vg_lp_parse(data, len, precision, limits, &v);
+  vg_buf_free(&w.raw);
   vg_buf_free(&w.name);
   vg_buf_free(&w.labels);
   return rc < 0 ? (int)rc : 0;

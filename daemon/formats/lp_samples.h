@@ -5,9 +5,14 @@
  *  - each numeric field of a point is one sample named
  *    `<measurement>_<field>`; a field named `value` gives `<measurement>`
  *    alone (as Telegraf's Prometheus output does);
- *  - characters a Prometheus name cannot hold become `_`, and a name that
- *    starts with a digit gets a `_` in front (`water-tank` -> `water_tank`);
- *    tag keys are treated the same way and become labels;
+ *  - a name Prometheus cannot hold as it is gets Prometheus 3's
+ *    value-encoding escape (`U__`, each `_` doubled, each other character
+ *    a name cannot hold written `_<hex code point>_`: `water-tank_level`
+ *    -> `U__water_2d_tank__level`, `水位` -> `U___6c34__4f4d_`), which
+ *    Prometheus's own UnescapeName reverses; tag keys are escaped the same
+ *    way (with `:` escaped, which label names cannot hold) and become
+ *    labels.  Unlike Prometheus we also escape a valid name that starts
+ *    with `U__`, so that no two names ever become one;
  *  - float, integer (`i`) and unsigned (`u`) fields are the value as a
  *    double; booleans are 1 and 0;
  *  - string fields carry no number: they are counted and skipped;
@@ -22,6 +27,7 @@
 #include "daemon/formats/lp.h"
 #include "daemon/model/sample.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vg_lp_samples_stats {
@@ -39,5 +45,10 @@ int vg_lp_samples(const char *input, const char *data, size_t len,
                   const struct vg_lp_limits *limits,
                   const struct vg_emitter *out,
                   struct vg_lp_samples_stats *stats);
+
+/* Appends the escaped form of the name `s` (n bytes of valid UTF-8) to
+ * `b`, as a label name when `label`; exposed for the tests and fuzzing. */
+void vg_lp_samples_escape(struct vg_buf *b, const char *s, size_t n,
+                          bool label);
 
 #endif

@@ -81,8 +81,10 @@ VG_TEST(names_are_made_valid_for_prometheus) {
   const char *got =
       run(&r, "water-tank.v2,tank-id=3,1st=x,a:b=y level%=1,2nd=2 1\n",
           VG_LP_MS, NULL);
-  ASSERT_STR_EQ(got, "water_tank_v2_level_{_1st=x,a_b=y,tank_id=3} 1 1 @1\n"
-                     "water_tank_v2_2nd{_1st=x,a_b=y,tank_id=3} 2 1 @1\n");
+  ASSERT_STR_EQ(got, "U__water_2d_tank_2e_v2__level_25_{U___31_st=x,"
+                     "U__a_3a_b=y,U__tank_2d_id=3} 1 1 @1\n"
+                     "U__water_2d_tank_2e_v2__2nd{U___31_st=x,U__a_3a_b=y,"
+                     "U__tank_2d_id=3} 2 1 @1\n");
   vg_buf_free(&r.out);
 }
 
@@ -129,9 +131,87 @@ VG_TEST(unknown_precision_is_refused) {
                 -EINVAL);
 }
 
+/* Prometheus's UnescapeName for the value-encoding scheme, written from
+ * its description: what the daemon's names must read back as. */
+static void unescape(const char *s, struct vg_buf *out) {
+  vg_buf_reset(out);
+  if (strncmp(s, "U__", 3) != 0) {
+    vg_buf_puts(out, s);
+    return;
+  }
+  for (s += 3; *s;) {
+    if (s[0] == '_' && s[1] == '_') {
+      vg_buf_putc(out, '_');
+      s += 2;
+    } else if (s[0] == '_') {
+      char *end;
+      unsigned long r = strtoul(s + 1, &end, 16);
+      ASSERT(*end == '_');
+      char u[4];
+      size_t n = r < 0x80 ? 1 : r < 0x800 ? 2 : r < 0x10000 ? 3 : 4;
+      if (n == 1)
+        u[0] = (char)r;
+      else {
+        for (size_t k = n - 1; k > 0; k--, r >>= 6)
+          u[k] = (char)(0x80 | (r & 0x3F));
+        u[0] = (char)((n == 2 ? 0xC0 : n == 3 ? 0xE0 : 0xF0) | r);
+      }
+      vg_buf_append(out, u, n);
+      s = end + 1;
+    } else {
+      vg_buf_putc(out, *s++);
+    }
+  }
+}
+
+/* Names that the old rule ('_' for every bad character) merged stay
+ * apart, and each reads back as written. */
+VG_TEST(names_are_never_merged) {
+  static const char *const names[] = {"水位",       "水量",
+                                      "water-tank", "water_tank",
+                                      "water.tank", "U__x",
+                                      "U___x",      "_1st",
+                                      "1st",        "a:b",
+                                      "a_3a_b",     "level%",
+                                      "tank 1",     "\xF0\x9F\x98\x80",
+                                      "\xC3\xA9",   "\x7F"};
+  size_t n = sizeof names / sizeof *names;
+  struct vg_buf esc[16], back;
+  vg_buf_init(&back, 1 << 16);
+  for (int label = 0; label <= 1; label++) {
+    for (size_t i = 0; i < n; i++) {
+      vg_buf_init(&esc[i], 1 << 16);
+      vg_lp_samples_escape(&esc[i], names[i], strlen(names[i]), label);
+      vg_buf_putc(&esc[i], '\0');
+      ASSERT(label ? vg_expfmt_valid_label_name(esc[i].data)
+                   : vg_expfmt_valid_metric_name(esc[i].data));
+      unescape(esc[i].data, &back);
+      vg_buf_putc(&back, '\0');
+      ASSERT_STR_EQ(back.data, names[i]);
+      for (size_t j = 0; j < i; j++)
+        ASSERT(strcmp(esc[i].data, esc[j].data) != 0);
+    }
+    for (size_t i = 0; i < n; i++)
+      vg_buf_free(&esc[i]);
+  }
+  vg_buf_free(&back);
+  /* Valid names are left alone, and Prometheus's own examples hold. */
+  struct vg_buf b;
+  vg_buf_init(&b, 1 << 16);
+  vg_lp_samples_escape(&b, "water_tank_level", 16, false);
+  vg_buf_putc(&b, '\0');
+  ASSERT_STR_EQ(b.data, "water_tank_level");
+  vg_buf_reset(&b);
+  vg_lp_samples_escape(&b, "水位", strlen("水位"), false);
+  vg_buf_putc(&b, '\0');
+  ASSERT_STR_EQ(b.data, "U___6c34__4f4d_");
+  vg_buf_free(&b);
+}
+
 VG_TEST_MAIN(VG_T(fields_become_measurement_underscore_field),
              VG_T(a_field_named_value_keeps_the_measurement_name),
              VG_T(names_are_made_valid_for_prometheus),
+             VG_T(names_are_never_merged),
              VG_T(strings_are_skipped_and_counted),
              VG_T(no_timestamp_leaves_the_time_to_the_receiver),
              VG_T(a_bad_line_is_one_rejection_and_the_rest_goes_on),
