@@ -163,11 +163,12 @@ int vg_lp_samples(const char *input, const char *data, size_t len,
   struct vg_lp_samples_stats local;
   struct walk w = {.input = input, .out = out, .stats = stats ? stats : &local};
   memset(w.stats, 0, sizeof *w.stats);
-  /* Names are capped by the parser's line limit, if any: these only guard
-   * against a runaway. */
-  vg_buf_init(&w.raw, 1 << 20);
-  vg_buf_init(&w.name, 6 << 20);
-  vg_buf_init(&w.labels, 6 << 20);
+  /* No name is longer than the body, and escaping makes a byte at most
+   * four ("_7f_"): caps that can never cut a name short (the sink refuses
+   * long names, with their length, rather than see them truncated). */
+  vg_buf_init(&w.raw, len + 8);
+  vg_buf_init(&w.name, 4 * len + 16);
+  vg_buf_init(&w.labels, 4 * len + 4 * 64 + 16);
   struct vg_lp_visitor v = {.point = point, .bad_line = bad_line, .arg = &w};
   long rc = vg_lp_parse(data, len, precision, limits, &v);
   vg_buf_free(&w.raw);

@@ -17,6 +17,14 @@
 #include <string.h>
 
 #define MAX_LABELS 64
+/* Longest metric or label name and label value.  Every series must fit
+ * one journal record (VG_JOURNAL_MAX_RECORD, 1 MiB) whatever its shape --
+ * 64 labels of the longest name and value are 64 * 9 KiB -- so that no
+ * sample the store took is refused by the journal later, which would be
+ * an error the sender could never fix by waiting.  Prometheus sets no
+ * limit; VictoriaMetrics truncates values past 4 KiB by default. */
+#define MAX_NAME 1024
+#define MAX_VALUE 8192
 /* Rejections logged one by one in a round; the rest are summarised. */
 #define LOGGED_PER_ROUND 5
 /* Identical messages remembered for the once-a-minute rule. */
@@ -138,6 +146,24 @@ static int merge_labels(struct vg_sink *sink, const struct vg_label *labels,
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     const char *name = labels[i].name, *value = labels[i].value;
+    size_t name_len = strnlen(name, MAX_NAME + 1);
+    if (name_len > MAX_NAME) {
+      char detail[256];
+      snprintf(
+          detail, sizeof detail,
+          "a label name of %zu bytes (\"%.40s...\") is over the %d allowed",
+          strlen(name), name, MAX_NAME);
+      reject(sink, VG_REJECT_BAD_LABEL, where, detail);
+      return 1;
+    }
+    if (strnlen(value, MAX_VALUE + 1) > MAX_VALUE) {
+      char detail[256];
+      snprintf(detail, sizeof detail,
+               "label \"%.100s\" has a value of %zu bytes, over the %d allowed",
+               name, strlen(value), MAX_VALUE);
+      reject(sink, VG_REJECT_BAD_LABEL, where, detail);
+      return 1;
+    }
     if (!vg_expfmt_valid_label_name(name)) {
       reject_label(sink, where, "\"%s\" is not a valid label name", name);
       return 1;
@@ -263,6 +289,13 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
   if (!sink->source)
     abort(); /* a collector emitted outside vg_sink_begin/end */
   char detail[256];
+  if (strnlen(metric, MAX_NAME + 1) > MAX_NAME) {
+    snprintf(detail, sizeof detail,
+             "a metric name of %zu bytes (\"%.40s...\") is over the %d allowed",
+             strlen(metric), metric, MAX_NAME);
+    reject(sink, VG_REJECT_BAD_NAME, where, detail);
+    return;
+  }
   if (!vg_expfmt_valid_metric_name(metric)) {
     snprintf(detail, sizeof detail, "\"%s\" is not a valid metric name",
              metric);

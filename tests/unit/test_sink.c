@@ -136,6 +136,49 @@ VG_TEST(rejections_are_counted_located_and_listed) {
   vg_store_free(st);
 }
 
+/* Every series must fit one journal record, so names and values are
+ * capped here, where the store would otherwise take what the journal then
+ * refuses: the limits themselves pass, one byte more is a rejection. */
+VG_TEST(names_and_values_past_their_caps_are_refused) {
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "push", .line = 1, .column = 1};
+  char *metric = malloc(1026), *label = malloc(1026), *value = malloc(8194);
+  memset(metric, 'm', 1025);
+  memset(label, 'l', 1025);
+  memset(value, 'v', 8193);
+  vg_sink_begin(sink, "push");
+  for (int over = 0; over <= 1; over++) {
+    metric[1024] = label[1024] = over ? 'x' : '\0';
+    value[8192] = over ? 'x' : '\0';
+    metric[1025] = label[1025] = value[8193] = '\0';
+    struct vg_label l[] = {{label, "A"}};
+    struct vg_label v[] = {{"village", value}};
+    struct vg_label ok[] = {{"village", "A"}};
+    e->sample(e->arg, metric, ok, 1, 1, 0, &w);
+    e->sample(e->arg, "m", l, 1, 1, 0, &w);
+    e->sample(e->arg, "m", v, 1, 1, 0, &w);
+  }
+  vg_sink_end(sink);
+  const struct vg_sink_stats *s = vg_sink_stats(sink);
+  ASSERT_INT_EQ(s->samples_total, 3);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_NAME], 1);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_LABEL], 2);
+  struct vg_buf list;
+  vg_buf_init(&list, 1 << 16);
+  ASSERT_INT_EQ(vg_sink_recent(sink, collect_rejection, &list), 3);
+  ASSERT_CONTAINS(list.data, "a metric name of 1025 bytes");
+  ASSERT_CONTAINS(list.data, "a label name of 1025 bytes");
+  ASSERT_CONTAINS(list.data, "has a value of 8193 bytes, over the 8192");
+  vg_buf_free(&list);
+  free(metric);
+  free(label);
+  free(value);
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
 VG_TEST(batch_replays_exactly) {
   struct vg_batch *b = vg_batch_new(1 << 20);
   const struct vg_emitter *rec = vg_batch_emitter(b);
@@ -416,6 +459,7 @@ VG_TEST(a_sink_freed_before_the_commit_loses_no_answer) {
 }
 
 VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
+             VG_T(names_and_values_past_their_caps_are_refused),
              VG_T(rejections_are_counted_located_and_listed),
              VG_T(batch_replays_exactly), VG_T(batch_replays_json_locations),
              VG_T(batch_overflow_is_reported),
