@@ -803,7 +803,10 @@ long vg_lp_parse(const char *data, size_t len, enum vg_lp_precision precision,
 
   long points = 0;
   uint32_t line = 1;
-  size_t pos = 0;
+  /* A UTF-8 byte order mark, which Windows editors put at the start of a
+   * file, is no part of the first measurement's name; the first line's
+   * columns count from after it. */
+  size_t pos = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
   while (pos < len) {
     size_t bol = pos, i = pos;
     while (i < len && (data[i] == ' ' || data[i] == '\t'))

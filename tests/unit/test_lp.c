@@ -430,6 +430,16 @@ VG_TEST(parse_layout) {
                "");
 }
 
+/* A byte order mark opens the body, not the first name; one later on is
+ * part of a name, which is then checked as any other. */
+VG_TEST(parse_skips_a_leading_bom) {
+  ASSERT_PARSE("\xEF\xBB\xBFm v=1 1\nm v=2 2\n",
+               "m|v=f:1|@1 L1\nm|v=f:2|@2 L2\n", "");
+  ASSERT_PARSE("\xEF\xBB\xBF# comment\nm v=1 1\n", "m|v=f:1|@1 L2\n", "");
+  ASSERT_PARSE("m v=1 1\n\xEF\xBB\xBFm v=2 2\n",
+               "m|v=f:1|@1 L1\n\xEF\xBB\xBFm|v=f:2|@2 L2\n", "");
+}
+
 VG_TEST(parse_duplicate_fields_last_wins) {
   ASSERT_PARSE("m a=1,b=2,a=3i,c=\"x\",a=false\n",
                "m|a=b:false|b=f:2|c=s[1]:x L1\n", "");
@@ -796,17 +806,15 @@ VG_TEST(round_trip_generated_points) {
   vg_buf_free(&want);
 }
 
-VG_TEST_MAIN(VG_T(write_escapes_every_element), VG_T(write_appends_lines),
-             VG_T(write_string_with_line_break),
-             VG_T(write_backslashes_in_names),
-             VG_T(write_rejects_what_cannot_be_written),
-             VG_T(write_full_buffer_is_left_alone),
-             VG_T(parse_field_sensors_fixture),
-             VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
-             VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
-             VG_T(parse_duplicate_fields_last_wins),
-             VG_T(parse_strings_across_lines), VG_T(parse_malformed_corpus),
-             VG_T(parse_reason_quotes_and_cuts_tokens), VG_T(parse_precision),
-             VG_T(parse_timestamp_range), VG_T(precision_names),
-             VG_T(parse_limits), VG_T(parse_empty_and_null_callbacks),
-             VG_T(round_trip_generated_points))
+VG_TEST_MAIN(
+    VG_T(write_escapes_every_element), VG_T(write_appends_lines),
+    VG_T(write_string_with_line_break), VG_T(write_backslashes_in_names),
+    VG_T(write_rejects_what_cannot_be_written),
+    VG_T(write_full_buffer_is_left_alone), VG_T(parse_field_sensors_fixture),
+    VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
+    VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
+    VG_T(parse_skips_a_leading_bom), VG_T(parse_duplicate_fields_last_wins),
+    VG_T(parse_strings_across_lines), VG_T(parse_malformed_corpus),
+    VG_T(parse_reason_quotes_and_cuts_tokens), VG_T(parse_precision),
+    VG_T(parse_timestamp_range), VG_T(precision_names), VG_T(parse_limits),
+    VG_T(parse_empty_and_null_callbacks), VG_T(round_trip_generated_points))
