@@ -109,6 +109,14 @@ static int read_value(struct walk *w, const cJSON *v, double *out) {
   if (cJSON_IsNull(v))
     return 1;
   if (cJSON_IsNumber(v)) {
+    /* JSON has no infinity: a number that overflowed a double on the
+     * way in (1e400) is refused, as line protocol refuses 1e309, rather
+     * than stored as +Inf. */
+    if (!isfinite(v->valuedouble)) {
+      reject(w, VG_REJECT_NOT_A_NUMBER,
+             "the number is out of the range of a double");
+      return -1;
+    }
     *out = v->valuedouble;
     return 0;
   }
@@ -223,11 +231,41 @@ static void each_item(struct walk *w, const cJSON *list, const char *name,
   }
 }
 
+/* cJSON's strings end at a NUL, so "A\u0000x" would become the label
+ * value "A" and merge with it.  The escape is found in the text (its
+ * backslash is not itself escaped); 0, or -EINVAL with the place. */
+static int refuse_nul(const char *data, size_t len, char *error,
+                      size_t error_size) {
+  const char *p = data, *end = data + len;
+  while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+    if (end - p > 5 && memcmp(p + 1, "u0000", 5) == 0) {
+      unsigned line = 1;
+      const char *bol = data;
+      for (const char *q = data; q < p; q++)
+        if (*q == '\n') {
+          line++;
+          bol = q + 1;
+        }
+      snprintf(error, error_size,
+               "line %u, byte %zu: a string holds \\u0000 (NUL), which no "
+               "name or label value may hold",
+               line, (size_t)(p - bol) + 1);
+      return -EINVAL;
+    }
+    p += 2; /* past whatever it escapes, a backslash included */
+    if (p >= end)
+      break;
+  }
+  return 0;
+}
+
 int vg_pushjson_run(const char *input, const char *data, size_t len,
                     const struct vg_emitter *out, char *error,
                     size_t error_size) {
   cJSON *root;
-  int rc = vg_json_parse_whole(data, len, &root, error, error_size);
+  int rc = refuse_nul(data, len, error, error_size);
+  if (!rc)
+    rc = vg_json_parse_whole(data, len, &root, error, error_size);
   if (rc)
     return rc;
   struct walk w = {.input = input, .out = out};
