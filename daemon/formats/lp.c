@@ -255,14 +255,22 @@ struct lp_parser {
 
 /* Where the point starting at data[i] ends: the offset of the first line
  * break outside a quoted string value, or len.  *breaks counts the line
- * breaks inside strings.  Must walk the grammar as parse_point does:
- * backslash pairs in names, a string only right after a field key's '=',
- * no escapes in other values. */
+ * breaks inside strings and escaped ones.  Must walk the grammar as
+ * parse_point does: a string only right after a field key's '='. */
 static size_t line_end(const char *d, size_t i, size_t len, uint32_t *breaks) {
   enum { KEYS, FIELD_KEY, VALUE, TIMESTAMP } st = KEYS;
   *breaks = 0;
   for (; i < len; i++) {
     char c = d[i];
+    /* A backslash takes the byte after it, a line break included, as
+     * InfluxDB's scanLine does: "t=a\<LF>b" is one (bad) point, not a bad
+     * one and a fragment stored as a point of its own. */
+    if (c == '\\' && i + 2 < len) {
+      if (d[i + 1] == '\n')
+        (*breaks)++;
+      i++;
+      continue;
+    }
     if (c == '\n')
       return i;
     if (st == VALUE) {
@@ -273,9 +281,7 @@ static size_t line_end(const char *d, size_t i, size_t len, uint32_t *breaks) {
     }
     if (st != KEYS && st != FIELD_KEY)
       continue;
-    if (c == '\\' && i + 1 < len && d[i + 1] != '\n') {
-      i++;
-    } else if (c == ' ' && st == KEYS) {
+    if (c == ' ' && st == KEYS) {
       while (i + 1 < len && d[i + 1] == ' ')
         i++;
       st = FIELD_KEY;
@@ -330,18 +336,8 @@ static void why_quoted(struct vg_buf *why, const char *s, size_t n) {
 /* Reports the fault at data[at] with the reason `pre`, then `a` quoted if
  * given, then `mid` and `b` quoted if given.  Returns -1 for the caller to
  * return. */
-static int fail(struct lp_parser *p, size_t at, const char *pre, const char *a,
-                size_t an, const char *mid, const char *b, size_t bn) {
-  if (!p->v->bad_line)
-    return -1;
-  vg_buf_reset(&p->why);
-  vg_buf_puts(&p->why, pre);
-  if (a)
-    why_quoted(&p->why, a, an);
-  if (mid) {
-    vg_buf_puts(&p->why, mid);
-    why_quoted(&p->why, b, bn);
-  }
+/* Reports the bad line whose reason is in p->why, at byte `at`. */
+static int report(struct lp_parser *p, size_t at) {
   /* A point may span lines (strings with line breaks): name the physical
    * line and column of the fault itself. */
   uint32_t line = p->line;
@@ -355,6 +351,21 @@ static int fail(struct lp_parser *p, size_t at, const char *pre, const char *a,
   p->v->bad_line(p->v->arg, line, col > UINT32_MAX ? UINT32_MAX : (uint32_t)col,
                  p->why.data);
   return -1;
+}
+
+static int fail(struct lp_parser *p, size_t at, const char *pre, const char *a,
+                size_t an, const char *mid, const char *b, size_t bn) {
+  if (!p->v->bad_line)
+    return -1;
+  vg_buf_reset(&p->why);
+  vg_buf_puts(&p->why, pre);
+  if (a)
+    why_quoted(&p->why, a, an);
+  if (mid) {
+    vg_buf_puts(&p->why, mid);
+    why_quoted(&p->why, b, bn);
+  }
+  return report(p, at);
 }
 
 static int fail_msg(struct lp_parser *p, size_t at, const char *msg) {
@@ -554,9 +565,36 @@ static int parse_string(struct lp_parser *p, size_t *i, size_t e,
     }
     out[k++] = d[j];
   }
-  if (j >= e)
-    return fail(p, *i, "unterminated string in field ", key, keylen, NULL, NULL,
-                0);
+  if (j >= e) {
+    /* The string ran to the end of the body and took every line after it
+     * into this one bad point: say which, so the sender does not read
+     * "1 rejected" as one line lost. */
+    uint32_t swallowed = 0, first = p->line;
+    for (size_t k2 = p->bol; k2 < e; k2++)
+      if (d[k2] == '\n' && k2 + 1 < e) {
+        if (k2 < *i)
+          first++;
+        else
+          swallowed++;
+      }
+    if (!swallowed || !p->v->bad_line)
+      return fail(p, *i, "unterminated string in field ", key, keylen, NULL,
+                  NULL, 0);
+    vg_buf_reset(&p->why);
+    vg_buf_puts(&p->why, "unterminated string in field ");
+    why_quoted(&p->why, key, keylen);
+    if (swallowed == 1)
+      vg_buf_printf(&p->why,
+                    ": it runs to the end of the body, and line %" PRIu32
+                    " is part of this bad point",
+                    first + 1);
+    else
+      vg_buf_printf(&p->why,
+                    ": it runs to the end of the body, and lines %" PRIu32
+                    " to %" PRIu32 " are part of this bad point",
+                    first + 1, first + swallowed);
+    return report(p, *i);
+  }
   out[k] = '\0';
   p->arena_len += k + 1;
   f->type = VG_LP_STRING;

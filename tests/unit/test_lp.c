@@ -440,6 +440,24 @@ VG_TEST(parse_skips_a_leading_bom) {
                "m|v=f:1|@1 L1\n\xEF\xBB\xBFm|v=f:2|@2 L2\n", "");
 }
 
+/* An escaped line break continues the point, as in InfluxDB: the whole is
+ * one bad line (a tag value cannot hold a line break), and nothing of it
+ * is read as a point of its own. */
+VG_TEST(parse_escaped_line_break_is_one_bad_line) {
+  ASSERT_PARSE("m,t=a\\\nb v=1 1\nm v=2 2\n", "m|v=f:2|@2 L3\n",
+               "1:7 control character 0x0a in tag value\n");
+  ASSERT_PARSE("m v=1\\\nm v=2 2\nm v=3 3\n", "m|v=f:3|@3 L3\n",
+               "1:5 invalid number \"1\\\\\\x0am\" for field \"v\"\n");
+}
+
+VG_TEST(parse_unterminated_string_names_the_lines_it_takes) {
+  ASSERT_PARSE("m v=1 1\nm s=\"open\nm v=2 2\nm v=3 3\n", "m|v=f:1|@1 L1\n",
+               "2:5 unterminated string in field \"s\": it runs to the end "
+               "of the body, and lines 3 to 4 are part of this bad point\n");
+  ASSERT_PARSE("m v=1 1\nm s=\"open\n", "m|v=f:1|@1 L1\n",
+               "2:5 unterminated string in field \"s\"\n");
+}
+
 VG_TEST(parse_duplicate_fields_last_wins) {
   ASSERT_PARSE("m a=1,b=2,a=3i,c=\"x\",a=false\n",
                "m|a=b:false|b=f:2|c=s[1]:x L1\n", "");
@@ -508,7 +526,8 @@ VG_TEST(parse_malformed_corpus) {
                "20:12 missing field key\n"
                "21:12 missing tag key\n"
                "22:12 missing fields\n"
-               "25:37 unterminated string in field \"site\"\n");
+               "25:37 unterminated string in field \"site\": it runs to the "
+               "end of the body, and line 26 is part of this bad point\n");
 }
 
 VG_TEST(parse_reason_quotes_and_cuts_tokens) {
@@ -806,15 +825,20 @@ VG_TEST(round_trip_generated_points) {
   vg_buf_free(&want);
 }
 
-VG_TEST_MAIN(
-    VG_T(write_escapes_every_element), VG_T(write_appends_lines),
-    VG_T(write_string_with_line_break), VG_T(write_backslashes_in_names),
-    VG_T(write_rejects_what_cannot_be_written),
-    VG_T(write_full_buffer_is_left_alone), VG_T(parse_field_sensors_fixture),
-    VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
-    VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
-    VG_T(parse_skips_a_leading_bom), VG_T(parse_duplicate_fields_last_wins),
-    VG_T(parse_strings_across_lines), VG_T(parse_malformed_corpus),
-    VG_T(parse_reason_quotes_and_cuts_tokens), VG_T(parse_precision),
-    VG_T(parse_timestamp_range), VG_T(precision_names), VG_T(parse_limits),
-    VG_T(parse_empty_and_null_callbacks), VG_T(round_trip_generated_points))
+VG_TEST_MAIN(VG_T(write_escapes_every_element), VG_T(write_appends_lines),
+             VG_T(write_string_with_line_break),
+             VG_T(write_backslashes_in_names),
+             VG_T(write_rejects_what_cannot_be_written),
+             VG_T(write_full_buffer_is_left_alone),
+             VG_T(parse_field_sensors_fixture),
+             VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
+             VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
+             VG_T(parse_skips_a_leading_bom),
+             VG_T(parse_escaped_line_break_is_one_bad_line),
+             VG_T(parse_unterminated_string_names_the_lines_it_takes),
+             VG_T(parse_duplicate_fields_last_wins),
+             VG_T(parse_strings_across_lines), VG_T(parse_malformed_corpus),
+             VG_T(parse_reason_quotes_and_cuts_tokens), VG_T(parse_precision),
+             VG_T(parse_timestamp_range), VG_T(precision_names),
+             VG_T(parse_limits), VG_T(parse_empty_and_null_callbacks),
+             VG_T(round_trip_generated_points))
