@@ -1,49 +1,38 @@
 /* daemon/net/httpd.c - the HTTP server: libmicrohttpd driven by the libuv loop.
  *
- * Owns the listening socket (bound here so that errors read well), the MHD
- * daemon, one uv_poll on MHD's epoll fd, one uv_timer for MHD's timeouts,
- * the route table, and every request object from the moment MHD reports the
- * request's headers until it reports the request complete (or, for a
- * request still awaiting its handler's answer, until that answer).
+ * Owns the MHD daemon, one uv_poll on MHD's epoll fd, one uv_timer for
+ * MHD's timeouts, the route table, and every request object from the
+ * moment MHD reports the request's headers until it reports the request
+ * complete (or, for a request still awaiting its handler's answer, until
+ * that answer).  The listening socket is bound by httpd_listen.c, and
+ * response bodies are built (and gzipped) by httpd_response.c.
  *
  * It must never block the loop and never start a thread: MHD runs without a
  * thread of its own, and MHD_run() is only called from the poll and timer
- * callbacks, never from inside an MHD callback.  Large gzip bodies are
- * compressed a block at a time as the socket drains, so a 100 MB /metrics
- * never holds the loop for the whole compression.
+ * callbacks, never from inside an MHD callback.
  */
-#include "daemon/net/httpd.h"
-#include "daemon/util/buf.h"
 #include "daemon/net/httpd_auth.h"
+#include "daemon/net/httpd_int.h"
+#include "daemon/util/buf.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <microhttpd.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_TIMEOUT_S 30
 /* Per connection: request line, headers and MHD's read/write buffers.  The
  * body is copied out of it as it arrives, so it only bounds the headers. */
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
-#define GZIP_MIN_BYTES 1024
-#define GZIP_BLOCK_BYTES (32 * 1024)
-/* Pieces of a streamed body: large enough that a scrape of 100 MB is a
- * few thousand reads, small enough to stay in cache. */
-#define STREAM_BLOCK_BYTES (256 * 1024)
-#define LISTEN_BACKLOG 128
 /* MHD cannot answer before the body is read, so the part of a too large
  * chunked body beyond its cap is read and dropped to give a proper 413 -
  * up to this much; past it the connection is dropped instead. */
@@ -141,16 +130,6 @@ static void pairs_free(struct pairs *p) {
   free(p->v);
   p->v = NULL;
   p->n = p->cap = 0;
-}
-
-/* MHD only returns NULL from its constructors when malloc fails; the
- * daemon's policy for that is to abort (see mem.h). */
-static struct MHD_Response *check_response(struct MHD_Response *r) {
-  if (!r) {
-    fputs("villagemetricsd: out of memory in libmicrohttpd\n", stderr);
-    abort();
-  }
-  return r;
 }
 
 /* ---- driving MHD from the loop ----------------------------------------- */
@@ -389,188 +368,17 @@ void vg_httpd_add_header(struct vg_httpd_request *req, const char *name,
 
 /* ---- responses --------------------------------------------------------- */
 
-/* Whether Accept-Encoding lets us send gzip: a "gzip" (or "x-gzip") token,
- * else "*", with a q-value that is not zero.  q-values have at most three
- * decimals (RFC 9110), so "not zero" is "has a non-zero digit". */
-static bool accepts_gzip(const char *ae) {
-  int gzip_ok = -1, star_ok = -1;
-  const char *p = ae;
-  while (p && *p) {
-    while (*p == ' ' || *p == '\t' || *p == ',')
-      p++;
-    const char *name = p;
-    while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
-      p++;
-    size_t name_len = (size_t)(p - name);
-    int ok = 1;
-    while (*p && *p != ',') {
-      if (*p == ';') {
-        p++;
-        while (*p == ' ' || *p == '\t')
-          p++;
-        if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-          p += 2;
-          ok = 0;
-          for (; *p && *p != ',' && *p != ';'; p++)
-            if (*p >= '1' && *p <= '9')
-              ok = 1;
-          continue;
-        }
-      }
-      if (*p)
-        p++;
-    }
-    if ((name_len == 4 && strncasecmp(name, "gzip", 4) == 0) ||
-        (name_len == 6 && strncasecmp(name, "x-gzip", 6) == 0))
-      gzip_ok = ok;
-    else if (name_len == 1 && name[0] == '*')
-      star_ok = ok;
-  }
-  return gzip_ok >= 0 ? gzip_ok == 1 : star_ok == 1;
-}
-
-/* The body of a response: a buffer (owned) or a stream. */
-struct body_source {
-  char *buf;
-  size_t len;
-  struct vg_httpd_stream stream; /* read is NULL for a buffer */
-};
-
-static void source_release(struct body_source *src) {
-  if (src->stream.read)
-    src->stream.done(src->stream.ctx);
-  else
-    free(src->buf);
-}
-
-struct gzip_stream {
-  z_stream zs;
-  struct body_source src;
-  size_t remaining; /* bytes of a buffer not yet handed to zlib */
-  char *in;         /* owned: the last piece read from a stream */
-  bool src_end;     /* everything has been handed to zlib */
-  bool finished;
-};
-
-/* Hands zlib the next input: a slice of the buffer (avail_in is 32 bits),
- * or the next piece of the stream. */
-static void gzip_refill(struct gzip_stream *g) {
-  if (!g->src.stream.read) {
-    uInt slice = g->remaining > (1u << 30) ? (1u << 30) : (uInt)g->remaining;
-    g->zs.avail_in = slice;
-    g->remaining -= slice;
-    g->src_end = g->remaining == 0;
-    return;
-  }
-  size_t n = g->src.stream.read(g->src.stream.ctx, g->in, GZIP_BLOCK_BYTES);
-  g->zs.next_in = (Bytef *)g->in;
-  g->zs.avail_in = (uInt)n;
-  g->src_end = n == 0;
-}
-
-/* Compresses the next block into MHD's buffer.  zlib's avail_in is 32
- * bits, so the body is fed in slices. */
-static ssize_t gzip_read(void *cls, uint64_t pos, char *out, size_t max) {
-  struct gzip_stream *g = cls;
-  if (g->finished)
-    return MHD_CONTENT_READER_END_OF_STREAM;
-  if (max > UINT_MAX)
-    max = UINT_MAX;
-  g->zs.next_out = (Bytef *)out;
-  g->zs.avail_out = (uInt)max;
-  while (g->zs.avail_out > 0) {
-    if (g->zs.avail_in == 0 && !g->src_end)
-      gzip_refill(g);
-    int rc = deflate(&g->zs, g->src_end ? Z_FINISH : Z_NO_FLUSH);
-    if (rc == Z_STREAM_END) {
-      g->finished = true;
-      break;
-    }
-    if (rc != Z_OK)
-      return MHD_CONTENT_READER_END_WITH_ERROR;
-  }
-  return (ssize_t)(max - g->zs.avail_out);
-}
-
-static void gzip_free(void *cls) {
-  struct gzip_stream *g = cls;
-  deflateEnd(&g->zs);
-  source_release(&g->src);
-  free(g->in);
-  free(g);
-}
-
-/* Takes ownership of the source.  NULL when zlib cannot start (the source
- * is kept). */
-static struct MHD_Response *gzip_response(const struct body_source *src) {
-  /* Owned by the response: freed by gzip_free when MHD is done. */
-  struct gzip_stream *g = vg_calloc(1, sizeof *g);
-  if (deflateInit2(&g->zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
-    free(g);
-    return NULL;
-  }
-  g->src = *src;
-  if (src->stream.read) {
-    g->in = vg_malloc(GZIP_BLOCK_BYTES);
-  } else {
-    g->remaining = src->len;
-    g->zs.next_in = (Bytef *)src->buf;
-  }
-  return check_response(MHD_create_response_from_callback(
-      MHD_SIZE_UNKNOWN, GZIP_BLOCK_BYTES, gzip_read, g, gzip_free));
-}
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
-  struct vg_httpd_stream *s = cls;
-  size_t n = s->read(s->ctx, out, max);
-  return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
-}
-
-static void stream_free(void *cls) {
-  struct vg_httpd_stream *s = cls;
-  s->done(s->ctx);
-  free(s);
-}
-
-/* A response read from the source as the socket drains; takes it. */
-static struct MHD_Response *plain_response(const struct body_source *src) {
-  if (!src->stream.read)
-    return check_response(MHD_create_response_from_buffer_with_free_callback(
-        src->len, src->buf, free));
-  /* Owned by the response: freed by stream_free when MHD is done. */
-  struct vg_httpd_stream *s = vg_malloc(sizeof *s);
-  *s = src->stream;
-  return check_response(MHD_create_response_from_callback(
-      MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read, s, stream_free));
-}
-
-static void add_header(struct MHD_Response *resp, const char *name,
-                       const char *value) {
-  if (MHD_add_response_header(resp, name, value) != MHD_YES)
-    vg_log(VG_LOG_WARNING, "http: cannot add response header \"%s\"", name);
-}
-
-/* Builds the response for req; takes ownership of the source.  Streams
- * are taken to be large, so they are gzipped whenever the client allows. */
+/* Builds the response for req; takes ownership of the source. */
 static struct MHD_Response *build_response(struct vg_httpd_request *req,
                                            const char *content_type,
-                                           const struct body_source *src) {
-  struct MHD_Response *resp = NULL;
+                                           const struct vg__httpd_body *src) {
   const char *ae = vg_httpd_header(req, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-  bool large = src->stream.read || src->len > GZIP_MIN_BYTES;
-  if (large && ae && accepts_gzip(ae))
-    resp = gzip_response(src);
-  if (resp)
-    add_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-  else
-    resp = plain_response(src);
-  if (large)
-    add_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+  struct MHD_Response *resp = vg__httpd_response_new(src, ae);
   if (content_type)
-    add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   for (size_t i = 0; i < req->resp_hdrs.n; i++)
-    add_header(resp, req->resp_hdrs.v[i].name, req->resp_hdrs.v[i].value);
+    vg__httpd_response_header(resp, req->resp_hdrs.v[i].name,
+                              req->resp_hdrs.v[i].value);
   return resp;
 }
 
@@ -584,29 +392,34 @@ static enum MHD_Result queue(struct vg_httpd_request *req, unsigned status,
 
 static enum MHD_Result queue_static(struct vg_httpd_request *req,
                                     unsigned status, const char *text) {
-  struct MHD_Response *resp = check_response(MHD_create_response_from_buffer(
-      strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
-  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+  struct MHD_Response *resp =
+      vg__httpd_response_check(MHD_create_response_from_buffer(
+          strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
   return queue(req, status, resp);
 }
 
 static enum MHD_Result queue_unauthorized(struct vg_httpd_request *req) {
   static const char text[] = "authorization failed: a valid token or "
                              "username and password is required\n";
-  struct MHD_Response *resp = check_response(MHD_create_response_from_buffer(
-      strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
-  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-  add_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-             "Basic realm=\"villagemetrics\"");
+  struct MHD_Response *resp =
+      vg__httpd_response_check(MHD_create_response_from_buffer(
+          strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            "Basic realm=\"villagemetrics\"");
   return queue(req, MHD_HTTP_UNAUTHORIZED, resp);
 }
 
 static enum MHD_Result queue_owned(struct vg_httpd_request *req,
                                    unsigned status, char *text) {
-  struct MHD_Response *resp =
-      check_response(MHD_create_response_from_buffer_with_free_callback(
-          strlen(text), text, free));
-  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+  struct MHD_Response *resp = vg__httpd_response_check(
+      MHD_create_response_from_buffer_with_free_callback(strlen(text), text,
+                                                         free));
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
   return queue(req, status, resp);
 }
 
@@ -635,11 +448,13 @@ static enum MHD_Result queue_no_route(struct vg_httpd_request *req,
   }
   if (get && !head)
     vg_buf_puts(&allow, ", HEAD");
-  struct MHD_Response *resp = check_response(MHD_create_response_from_buffer(
-      strlen("method not allowed\n"), (void *)"method not allowed\n",
-      MHD_RESPMEM_PERSISTENT));
-  add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-  add_header(resp, MHD_HTTP_HEADER_ALLOW, allow.data);
+  struct MHD_Response *resp =
+      vg__httpd_response_check(MHD_create_response_from_buffer(
+          strlen("method not allowed\n"), (void *)"method not allowed\n",
+          MHD_RESPMEM_PERSISTENT));
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow.data);
   vg_buf_free(&allow);
   return queue(req, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
 }
@@ -763,11 +578,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 static void respond(struct vg_httpd_request *req, unsigned status,
-                    const char *content_type, const struct body_source *src) {
+                    const char *content_type,
+                    const struct vg__httpd_body *src) {
   if (!req->http) {
     /* Detached: nobody is listening any more. */
-    struct body_source unused = *src;
-    source_release(&unused);
+    struct vg__httpd_body unused = *src;
+    vg__httpd_body_release(&unused);
     request_free(req);
     return;
   }
@@ -788,118 +604,15 @@ static void respond(struct vg_httpd_request *req, unsigned status,
 
 void vg_httpd_respond(struct vg_httpd_request *req, unsigned status,
                       const char *content_type, char *body, size_t len) {
-  struct body_source src = {.buf = body, .len = len};
+  struct vg__httpd_body src = {.buf = body, .len = len};
   respond(req, status, content_type, &src);
 }
 
 void vg_httpd_respond_stream(struct vg_httpd_request *req, unsigned status,
                              const char *content_type,
                              const struct vg_httpd_stream *body) {
-  struct body_source src = {.stream = *body};
+  struct vg__httpd_body src = {.stream = *body};
   respond(req, status, content_type, &src);
-}
-
-/* ---- listening --------------------------------------------------------- */
-
-/* Splits "host:port", "[v6]:port" or ":port"; host is "" for every
- * address. */
-static int split_listen(const char *listen, char *host, size_t host_size,
-                        char *port, size_t port_size) {
-  const char *colon, *h = listen;
-  size_t hlen;
-  if (listen[0] == '[') {
-    const char *close = strchr(listen, ']');
-    if (!close || close[1] != ':')
-      return -EINVAL;
-    h = listen + 1;
-    hlen = (size_t)(close - h);
-    colon = close + 1;
-  } else {
-    colon = strrchr(listen, ':');
-    if (!colon || memchr(listen, ':', (size_t)(colon - listen)))
-      return -EINVAL;
-    hlen = (size_t)(colon - listen);
-  }
-  const char *p = colon + 1;
-  size_t plen = strlen(p);
-  if (plen == 0 || plen > 5 || strspn(p, "0123456789") != plen ||
-      strtoul(p, NULL, 10) > 65535 || hlen >= host_size || plen >= port_size)
-    return -EINVAL;
-  memcpy(host, h, hlen);
-  host[hlen] = '\0';
-  memcpy(port, p, plen + 1);
-  return 0;
-}
-
-static int bind_one(const struct addrinfo *ai, int *out) {
-  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                  ai->ai_protocol);
-  if (fd < 0)
-    return -errno;
-  int one = 1, zero = 0;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  /* ":port" binds the IPv6 wildcard; let it take IPv4 as well. */
-  if (ai->ai_family == AF_INET6)
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-  if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-      listen(fd, LISTEN_BACKLOG) != 0) {
-    int err = -errno;
-    close(fd);
-    return err;
-  }
-  *out = fd;
-  return 0;
-}
-
-static int open_listener(const char *listen, int *out, char *error,
-                         size_t error_size) {
-  char host[256], port[8];
-  if (split_listen(listen, host, sizeof host, port, sizeof port) != 0) {
-    snprintf(error, error_size,
-             "invalid listen address \"%s\": expected host:port, "
-             "[v6]:port or :port",
-             listen);
-    return -EINVAL;
-  }
-  struct addrinfo hints = {
-      .ai_family = AF_UNSPEC,
-      .ai_socktype = SOCK_STREAM,
-      .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-  };
-  struct addrinfo *res;
-  int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-  if (rc != 0) {
-    snprintf(error, error_size, "cannot listen on %s: %s", listen,
-             gai_strerror(rc));
-    return -EINVAL;
-  }
-  /* For the wildcard, the IPv6 address (dual-stack) first, IPv4 if the
-   * host has no IPv6. */
-  int err = -EADDRNOTAVAIL;
-  for (int pass = 0; pass < 2; pass++)
-    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-      if ((pass == 0) != (ai->ai_family == AF_INET6))
-        continue;
-      err = bind_one(ai, out);
-      if (err == 0) {
-        freeaddrinfo(res);
-        return 0;
-      }
-    }
-  freeaddrinfo(res);
-  snprintf(error, error_size, "cannot listen on %s: %s", listen,
-           strerror(-err));
-  return err;
-}
-
-static uint16_t bound_port(int fd) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-    return 0;
-  if (ss.ss_family == AF_INET6)
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -908,7 +621,7 @@ int vg_httpd_new(uv_loop_t *loop, const char *listen,
                  const struct vg_httpd_options *opts, struct vg_httpd **out,
                  char *error, size_t error_size) {
   int fd = -1;
-  int rc = open_listener(listen, &fd, error, error_size);
+  int rc = vg__httpd_listen(listen, &fd, error, error_size);
   if (rc != 0)
     return rc;
   unsigned max_conn = opts && opts->max_connections ? opts->max_connections
@@ -920,7 +633,7 @@ int vg_httpd_new(uv_loop_t *loop, const char *listen,
    * callback. */
   struct vg_httpd *http = vg_calloc(1, sizeof *http);
   http->loop = loop;
-  http->port = bound_port(fd);
+  http->port = vg__httpd_listen_port(fd);
   http->max_connections = max_conn;
   /* Once started, MHD owns fd: MHD_stop_daemon() closes it. */
   bool tls = opts && opts->tls_cert_pem && opts->tls_key_pem;

@@ -7,7 +7,8 @@
  * except in vg_journal_open and vg_journal_reader (both called at start).
  * Sequence numbers (the first record ever is 1) make every loss countable:
  * records dropped for max_bytes and records lost to damage are counted
- * exactly, per reader.  The format is described at the top of journal.c.
+ * exactly, per reader.  The format is described at the top of
+ * journal_codec.c.
  *
  * Everything here is called on the loop thread.  Nothing may be called on
  * a journal after its `closed` callback has run.

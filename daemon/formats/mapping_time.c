@@ -1,0 +1,175 @@
+/* daemon/formats/mapping_time.c - timestamps as records write them.
+ *
+ * Owns reading a record's time: RFC 3339, "YYYY-MM-DD" (midnight UTC),
+ * Unix seconds (with a fraction) or milliseconds, and "auto", which tells
+ * them apart.  Pure and exact: integer arithmetic only, so a written
+ * fraction is never rounded through a double.  Must not accept what it
+ * cannot read whole (trailing text, an impossible date).
+ */
+#include "daemon/formats/mapping_int.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+static const char *const format_names[] = {
+    [VG__MAPPING_TS_AUTO] = "auto",       [VG__MAPPING_TS_RFC3339] = "rfc3339",
+    [VG__MAPPING_TS_DATE] = "date",       [VG__MAPPING_TS_UNIX] = "unix",
+    [VG__MAPPING_TS_UNIX_MS] = "unix_ms",
+};
+
+const char *vg__mapping_ts_name(enum vg__mapping_ts f) {
+  return format_names[f];
+}
+
+bool vg__mapping_ts_lookup(const char *name, enum vg__mapping_ts *f) {
+  for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
+    if (strcmp(name, format_names[i]) == 0) {
+      *f = (enum vg__mapping_ts)i;
+      return true;
+    }
+  return false;
+}
+
+static bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+static int64_t days_from_civil(int64_t y, int64_t mo, int64_t d) {
+  y -= mo <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/* Reads n digits at s; false unless all are digits. */
+static bool digits_at(const char *s, size_t n, int64_t *out) {
+  int64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!is_digit(s[i]))
+      return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+/* "YYYY-MM-DD" at s (10 bytes): days since 1970-01-01. */
+static bool parse_date(const char *s, size_t n, int64_t *days) {
+  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int64_t y, mo, d;
+  if (n < 10 || s[4] != '-' || s[7] != '-' || !digits_at(s, 4, &y) ||
+      !digits_at(s + 5, 2, &mo) || !digits_at(s + 8, 2, &d))
+    return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+    return false;
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo == 2 && d == 29 && !leap)
+    return false;
+  *days = days_from_civil(y, mo, d);
+  return true;
+}
+
+/* RFC 3339: 2019-12-31T16:00:00Z, with an optional fraction and a
+ * numeric offset instead of Z.  The fraction is cut to milliseconds. */
+static bool parse_rfc3339(const char *s, size_t n, int64_t *ms) {
+  int64_t days, h, mi, sec, frac = 0;
+  if (n < 20 || !parse_date(s, n, &days))
+    return false;
+  if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
+      s[16] != ':' || !digits_at(s + 11, 2, &h) || !digits_at(s + 14, 2, &mi) ||
+      !digits_at(s + 17, 2, &sec) || h > 23 || mi > 59 || sec > 60)
+    return false;
+  size_t i = 19;
+  if (s[i] == '.') {
+    size_t start = ++i;
+    while (i < n && is_digit(s[i])) {
+      if (i - start < 3)
+        frac = frac * 10 + (s[i] - '0');
+      i++;
+    }
+    if (i == start)
+      return false;
+    for (size_t k = i - start; k < 3; k++)
+      frac *= 10;
+  }
+  int64_t offset = 0;
+  if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+    i++;
+  } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+    int64_t oh, om;
+    if (n - i < 6 || s[i + 3] != ':' || !digits_at(s + i + 1, 2, &oh) ||
+        !digits_at(s + i + 4, 2, &om) || oh > 23 || om > 59)
+      return false;
+    offset = (oh * 60 + om) * 60 * (s[i] == '+' ? 1 : -1);
+    i += 6;
+  } else {
+    return false;
+  }
+  if (i != n)
+    return false;
+  *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - offset) * 1000 + frac;
+  return true;
+}
+
+/* Unix time as digits with an optional fraction; `unit_ms` is 1000 for
+ * seconds and 1 for milliseconds (which take no fraction).  Integer
+ * arithmetic, so "1577808000.123" is exactly 1577808000123. */
+static bool parse_unix(const char *s, size_t n, int64_t unit_ms, int64_t *ms) {
+  size_t int_len = 0;
+  while (int_len < n && is_digit(s[int_len]))
+    int_len++;
+  int64_t v, frac = 0, scale = 100;
+  if (int_len == 0 || int_len > 15 || !digits_at(s, int_len, &v))
+    return false;
+  if (int_len < n) {
+    if (unit_ms == 1 || s[int_len] != '.' || int_len + 1 == n)
+      return false;
+    for (size_t i = int_len + 1; i < n; i++) {
+      if (!is_digit(s[i]))
+        return false;
+      frac += (s[i] - '0') * scale; /* digits past the third add 0 */
+      scale /= 10;
+    }
+  }
+  *ms = v * unit_ms + frac;
+  return true;
+}
+
+bool vg__mapping_ts_parse(enum vg__mapping_ts f, const char *s, size_t n,
+                          int64_t *ms) {
+  int64_t days;
+  switch (f) {
+  case VG__MAPPING_TS_AUTO:
+    if (n > 0 && is_digit(s[0]) && (n < 5 || s[4] != '-')) {
+      /* Plain digits: seconds below 1e11 (the year 5138), milliseconds
+       * from there on, which take no fraction. */
+      if (parse_unix(s, n, 1000, ms) && *ms < 100000000000000)
+        return true;
+      return parse_unix(s, n, 1, ms);
+    }
+    if (n == 10 && parse_date(s, n, &days)) {
+      *ms = days * 86400000;
+      return true;
+    }
+    return parse_rfc3339(s, n, ms);
+  case VG__MAPPING_TS_RFC3339:
+    return parse_rfc3339(s, n, ms);
+  case VG__MAPPING_TS_DATE:
+    if (n != 10 || !parse_date(s, n, &days))
+      return false;
+    *ms = days * 86400000;
+    return true;
+  case VG__MAPPING_TS_UNIX:
+    return parse_unix(s, n, 1000, ms);
+  case VG__MAPPING_TS_UNIX_MS:
+    return parse_unix(s, n, 1, ms);
+  }
+  return false;
+}
+
+bool vg_timestamp_parse(const char *s, size_t n, int64_t *ms) {
+  return vg__mapping_ts_parse(VG__MAPPING_TS_AUTO, s, n, ms);
+}

@@ -1,0 +1,317 @@
+/* daemon/pipeline/journal_codec.c - the journal's on-disk format.
+ *
+ * Owns the encoding of a record and its frame, the check that finds valid
+ * records among damaged bytes, and CRC32C.  Pure: no file, no loop, no
+ * state but the CRC tables, so the writer, the readers (in the thread
+ * pool) and the fuzz target all call it.  Must never change a byte of the
+ * format below: journals written by any release are read by every later
+ * one.
+ *
+ * Format (all integers little endian):
+ *   <dir>/<first seq, 20 zero-padded digits>.seg, append-only segments.  A
+ *   segment starts with "VGJ1" + u32 version (1).  Each record is
+ *     u32 sync marker 0xF1A3E7D5, u32 payload length, u32 CRC32C of payload,
+ *     payload: varint seq, varint zigzag ts_ms, 8-byte IEEE double, varint
+ *              metric length + bytes, varint label count, then per label
+ *              varint name length + bytes, varint value length + bytes.
+ *   Varints are LEB128 and minimal; strings hold no NUL; a payload is at
+ *   most VG_JOURNAL_MAX_RECORD bytes and is consumed exactly.  A record
+ *   decodes alone.  Sequence numbers rise by one per record across
+ *   segments, so a gap between valid records is exactly the count lost.
+ *   <dir>/cursors/<reader>: the reader's next seq as decimal text + "\n",
+ *   replaced atomically (.<reader>.tmp, fsync, rename, fsync folder).
+ *
+ * Damage: a record whose CRC or payload is bad is skipped -- by its length
+ * if a valid record follows there, else by scanning byte by byte for the
+ * next sync marker whose record checks -- and the seq gap is counted (by
+ * the reader, journal_reader.c).
+ */
+#include "daemon/pipeline/journal_int.h"
+#include "daemon/util/mem.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEG_VERSION 1
+#define REC_SYNC 0xF1A3E7D5u
+#define MIN_PAYLOAD 12 /* seq, ts, value, metric length, label count */
+
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+#if defined(__x86_64__)
+static bool crc_hardware;
+#endif
+
+static void crc_init(void) {
+#if defined(__x86_64__)
+  crc_hardware = __builtin_cpu_supports("sse4.2");
+#endif
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++)
+      c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
+    crc_table[0][i] = c;
+  }
+  for (uint32_t i = 0; i < 256; i++)
+    for (int t = 1; t < 8; t++)
+      crc_table[t][i] =
+          (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+static uint64_t get_u64(const unsigned char *p) {
+  uint64_t lo = vg__journal_get_u32(p), hi = vg__journal_get_u32(p + 4);
+  return lo | hi << 32;
+}
+
+#if defined(__x86_64__)
+/* SSE4.2's crc32 instruction computes CRC32C itself, 8 bytes an
+ * instruction: every record is checksummed once written and once per
+ * reader, so this is on the push path.  Used when the CPU has it. */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42(uint32_t crc, const unsigned char *p, size_t n) {
+  uint64_t c = ~crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    c = __builtin_ia32_crc32di(c, w);
+  }
+  uint32_t c32 = (uint32_t)c;
+  while (n--)
+    c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return ~c32;
+}
+#endif
+
+uint32_t vg__journal_crc32c(uint32_t crc, const void *data, size_t n) {
+  pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+  if (crc_hardware)
+    return crc32c_sse42(crc, data, n);
+#endif
+  return vg__journal_crc32c_portable(crc, data, n);
+}
+
+/* Slicing-by-8: eight table lookups per 8 bytes. */
+uint32_t vg__journal_crc32c_portable(uint32_t crc, const void *data, size_t n) {
+  pthread_once(&crc_once, crc_init);
+  const unsigned char *p = data;
+  crc = ~crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w = get_u64(p) ^ crc;
+    crc = crc_table[7][w & 0xff] ^ crc_table[6][(w >> 8) & 0xff] ^
+          crc_table[5][(w >> 16) & 0xff] ^ crc_table[4][(w >> 24) & 0xff] ^
+          crc_table[3][(w >> 32) & 0xff] ^ crc_table[2][(w >> 40) & 0xff] ^
+          crc_table[1][(w >> 48) & 0xff] ^ crc_table[0][w >> 56];
+  }
+  while (n--)
+    crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+  return ~crc;
+}
+
+void vg__journal_seg_header(unsigned char *out) {
+  memcpy(out, "VGJ1", 4);
+  vg__journal_put_u32(out + 4, SEG_VERSION);
+}
+
+static size_t put_varint(unsigned char *out, uint64_t v) {
+  size_t n = 0;
+  for (; v >= 0x80; v >>= 7)
+    out[n++] = (unsigned char)(v | 0x80);
+  out[n++] = (unsigned char)v;
+  return n;
+}
+
+/* Only minimal encodings are accepted, so that a decoded record encodes
+ * back to the same bytes. */
+static bool get_varint(const unsigned char **p, const unsigned char *end,
+                       uint64_t *v) {
+  uint64_t r = 0;
+  for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+    unsigned char b = *(*p)++;
+    if (shift == 63 && b > 1)
+      return false;
+    r |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *v = r;
+      return b != 0 || shift == 0;
+    }
+  }
+  return false;
+}
+
+bool vg__journal_get_string(const unsigned char **p, const unsigned char *end,
+                            const unsigned char **s, size_t *len) {
+  uint64_t n;
+  if (!get_varint(p, end, &n) || n > (uint64_t)(end - *p) ||
+      memchr(*p, 0, (size_t)n))
+    return false;
+  *s = *p;
+  *len = (size_t)n;
+  *p += n;
+  return true;
+}
+
+static unsigned char *put_bytes(unsigned char *p, const char *s, size_t n) {
+  p += put_varint(p, n);
+  memcpy(p, s, n);
+  return p + n;
+}
+
+/* The payload without its seq.  Every sample goes through here on its way
+ * in, so the size is found first and the record written with one
+ * reservation. */
+int vg__journal_encode_rest(struct vg_buf *b,
+                            const struct vg_journal_record *r) {
+  size_t mlen = strlen(r->metric);
+  size_t lens[2 * 64];
+  size_t nlens = r->nlabels <= 64 ? 2 * r->nlabels : 0;
+  size_t size = 10 + 8 + 10 + mlen + 10;
+  for (size_t i = 0; i < r->nlabels; i++) {
+    size_t nl = strlen(r->labels[i].name), vl = strlen(r->labels[i].value);
+    if (nlens) {
+      lens[2 * i] = nl;
+      lens[2 * i + 1] = vl;
+    }
+    size += 20 + nl + vl;
+  }
+  int rc = vg_buf_reserve(b, size);
+  if (rc)
+    return rc;
+  unsigned char *p = (unsigned char *)b->data + b->len;
+  uint64_t ts = (uint64_t)r->ts_ms << 1 ^ (0 - ((uint64_t)r->ts_ms >> 63));
+  uint64_t bits;
+  memcpy(&bits, &r->value, 8);
+  p += put_varint(p, ts);
+  for (int i = 0; i < 8; i++)
+    *p++ = (unsigned char)(bits >> (8 * i));
+  p = put_bytes(p, r->metric, mlen);
+  p += put_varint(p, r->nlabels);
+  for (size_t i = 0; i < r->nlabels; i++) {
+    const struct vg_label *l = &r->labels[i];
+    p = put_bytes(p, l->name, nlens ? lens[2 * i] : strlen(l->name));
+    p = put_bytes(p, l->value, nlens ? lens[2 * i + 1] : strlen(l->value));
+  }
+  b->len = (size_t)((char *)p - b->data);
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+size_t vg__journal_frame(unsigned char *out, uint64_t seq,
+                         const unsigned char *rest, size_t rlen) {
+  unsigned char *payload = out + VG__JOURNAL_REC_HDR;
+  size_t sl = put_varint(payload, seq);
+  memcpy(payload + sl, rest, rlen);
+  vg__journal_put_u32(out, REC_SYNC);
+  vg__journal_put_u32(out + 4, (uint32_t)(sl + rlen));
+  vg__journal_put_u32(out + 8, vg__journal_crc32c(0, payload, sl + rlen));
+  return VG__JOURNAL_REC_HDR + sl + rlen;
+}
+
+int vg__journal_encode(const struct vg_journal_record *rec,
+                       struct vg_buf *out) {
+  struct vg_buf rest;
+  vg_buf_init(&rest, VG_JOURNAL_MAX_RECORD - 10);
+  int rc = vg__journal_encode_rest(&rest, rec);
+  if (rc == 0) {
+    unsigned char *f = vg_malloc(VG__JOURNAL_REC_HDR + 10 + rest.len);
+    /* rest.data is NULL only when nothing was appended, never here. */
+    size_t n =
+        vg__journal_frame(f, rec->seq, (unsigned char *)rest.data, rest.len);
+    rc = vg_buf_append(out, f, n);
+    free(f);
+  } else if (rc == -ENOSPC) {
+    rc = -EMSGSIZE;
+  }
+  vg_buf_free(&rest);
+  return rc;
+}
+
+static bool parse_payload(const unsigned char *p, size_t n,
+                          struct vg__journal_view *v) {
+  const unsigned char *end = p + n, *s;
+  uint64_t u, count;
+  size_t len;
+  if (!get_varint(&p, end, &v->seq) || !get_varint(&p, end, &u) || end - p < 8)
+    return false;
+  v->ts = (int64_t)((u >> 1) ^ (0 - (u & 1)));
+  uint64_t bits = get_u64(p);
+  memcpy(&v->value, &bits, 8);
+  p += 8;
+  if (!vg__journal_get_string(&p, end, &v->metric, &v->mlen) ||
+      !get_varint(&p, end, &count) || count > (uint64_t)(end - p) / 2)
+    return false;
+  v->nlabels = (size_t)count;
+  v->labels = p;
+  v->end = end;
+  for (size_t i = 0; i < 2 * v->nlabels; i++)
+    if (!vg__journal_get_string(&p, end, &s, &len))
+      return false;
+  return p == end;
+}
+
+/* 1: a valid record at off (framed length in *flen); 0: not one; -1: the
+ * data ends before it could be told. */
+static int valid_at(const unsigned char *p, size_t len, size_t off,
+                    struct vg__journal_view *v, size_t *flen) {
+  if (len - off < VG__JOURNAL_REC_HDR)
+    return -1;
+  uint32_t plen = vg__journal_get_u32(p + off + 4);
+  if (vg__journal_get_u32(p + off) != REC_SYNC || plen < MIN_PAYLOAD ||
+      plen > VG_JOURNAL_MAX_RECORD)
+    return 0;
+  if (len - off - VG__JOURNAL_REC_HDR < plen)
+    return -1;
+  const unsigned char *payload = p + off + VG__JOURNAL_REC_HDR;
+  if (vg__journal_crc32c(0, payload, plen) !=
+          vg__journal_get_u32(p + off + 8) ||
+      !parse_payload(payload, plen, v))
+    return 0;
+  *flen = VG__JOURNAL_REC_HDR + plen;
+  return 1;
+}
+
+/* Finds the next valid record at or after *off (journal_int.h). */
+int vg__journal_next_record(const unsigned char *p, size_t len, bool at_eof,
+                            size_t *off, struct vg__journal_view *v,
+                            size_t *flen) {
+  size_t o = *off;
+  if (o >= len)
+    return at_eof ? VG__JOURNAL_END : VG__JOURNAL_NEED_MORE;
+  int rc = valid_at(p, len, o, v, flen);
+  if (rc == 1)
+    return VG__JOURNAL_FOUND;
+  if (rc < 0 && !at_eof)
+    return VG__JOURNAL_NEED_MORE;
+  /* Damaged.  A plausible length still tells where the next record is. */
+  if (len - o >= VG__JOURNAL_REC_HDR &&
+      vg__journal_get_u32(p + o) == REC_SYNC) {
+    uint32_t plen = vg__journal_get_u32(p + o + 4);
+    if (plen >= MIN_PAYLOAD && plen <= VG_JOURNAL_MAX_RECORD &&
+        len - o - VG__JOURNAL_REC_HDR >= plen) {
+      size_t next = o + VG__JOURNAL_REC_HDR + plen;
+      rc = valid_at(p, len, next, v, flen);
+      if (rc == 1) {
+        *off = next;
+        return VG__JOURNAL_FOUND;
+      }
+      if (rc < 0 && !at_eof)
+        return VG__JOURNAL_NEED_MORE;
+    }
+  }
+  for (size_t q = o + 1; q + 4 <= len; q++) {
+    if (vg__journal_get_u32(p + q) != REC_SYNC)
+      continue;
+    rc = valid_at(p, len, q, v, flen);
+    if (rc == 1 || (rc < 0 && !at_eof)) {
+      *off = q;
+      return rc == 1 ? VG__JOURNAL_FOUND : VG__JOURNAL_NEED_MORE;
+    }
+  }
+  if (at_eof)
+    return VG__JOURNAL_END;
+  *off = len >= 3 && len - 3 > o ? len - 3 : o + 1;
+  return VG__JOURNAL_NEED_MORE;
+}

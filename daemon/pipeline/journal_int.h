@@ -1,0 +1,167 @@
+/* daemon/pipeline/journal_int.h - what the journal's own files share.
+ *
+ * The journal is four files, one job each:
+ *   journal.c         open and close, the folder and its file I/O helpers
+ *   journal_codec.c   the on-disk format: records, frames, CRC32C
+ *   journal_writer.c  appends, group commit, segments, max_bytes
+ *   journal_reader.c  readers: cursors, reading batches, acks
+ * Only they include this header; everyone else uses journal.h.  Names here
+ * are vg__journal_*.  Everything below runs on the loop thread unless it
+ * says it runs in the thread pool.
+ */
+#ifndef VG_JOURNAL_INT_H
+#define VG_JOURNAL_INT_H
+
+#include "daemon/pipeline/journal.h"
+#include "daemon/util/buf.h"
+#include "daemon/util/log.h" /* struct vg_complaint */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* A segment's header ("VGJ1" + u32 version) and a record's frame header
+ * (sync marker, payload length, CRC), in bytes. */
+#define VG__JOURNAL_SEG_HDR 8
+#define VG__JOURNAL_REC_HDR 12
+
+/* --- state (journal.c creates it, every file reads it) --------------- */
+
+struct vg__journal_seg {
+  uint64_t first_seq; /* from its file name */
+  uint64_t bytes;     /* committed: what readers may read */
+  unsigned refs;      /* reads in flight using it */
+  bool removed;       /* out of the list; unlinked when refs reach 0 */
+};
+
+struct vg__journal_commit; /* journal_writer.c */
+
+struct vg_journal_reader {
+  struct vg_journal *j;
+  char *name, *path; /* owned */
+  uint64_t cursor, persisted;
+  bool dirty, reading;
+  uint64_t dropped, corrupt, corrupt_upto; /* gaps below corrupt_upto are
+                                              counted */
+  bool oldest_known;
+  int64_t oldest_ts;
+  /* Where the cursor's record is in its segment, when known. */
+  bool hint_valid;
+  uint64_t hint_seq, hint_seg, hint_off;
+  /* What the last delivered batch said about its next_seq. */
+  uint64_t last_next;
+  /* A batch handed out and not yet acknowledged reaches up to here (0:
+   * none).  Its records are still deliverable from memory, so a drop at
+   * max_bytes does not count them. */
+  uint64_t held_next;
+  bool closed; /* its exporter is gone: vg_journal_reader_close */
+  bool last_hint_valid, last_ts_known;
+  uint64_t last_hint_seg, last_hint_off;
+  int64_t last_ts;
+};
+
+struct vg_journal {
+  uv_loop_t *loop;
+  char *dir; /* owned; read by workers, never changed */
+  uint64_t max_bytes, segment_bytes;
+  int64_t window_ms;
+  enum vg_fsync_policy fsync;
+  int active_fd; /* used by one commit job at a time; -1: none yet */
+  struct vg__journal_seg **segs; /* owned, oldest first */
+  size_t nsegs, capsegs;
+  uint64_t bytes, head_seq;
+  struct vg_journal_reader **readers; /* owned */
+  size_t nreaders, capreaders;
+  struct vg__journal_commit *pending, *committing;
+  /* The records buffer of the last commit, kept for the next: a fresh one
+   * each window would fault its pages in again and regrow. */
+  struct vg_buf spare;
+  uint64_t *unlinks; /* owned: first seqs of segments to unlink */
+  size_t nunlinks, capunlinks;
+  uv_timer_t timer;
+  bool timer_armed, commit_again, closing, finishing;
+  unsigned reads_inflight;
+  void (*closed)(void *arg);
+  void *closed_arg;
+  struct vg_complaint write_complaint;
+  struct vg_journal_stats stats;
+  uint64_t corrupt_upto; /* journal-wide gap counting watermark */
+};
+
+/* --- journal_codec.c: the format; pure, callable from any thread ----- */
+
+static inline uint32_t vg__journal_get_u32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static inline void vg__journal_put_u32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Fills the VG__JOURNAL_SEG_HDR bytes a segment starts with. */
+void vg__journal_seg_header(unsigned char *out);
+
+/* Appends a record's payload without its seq (which is assigned at commit
+ * time) to b: 0, or -ENOSPC at b's cap. */
+int vg__journal_encode_rest(struct vg_buf *b,
+                            const struct vg_journal_record *r);
+
+/* Frames seq + rest into out, which has room for VG__JOURNAL_REC_HDR + 10
+ * + rlen bytes; returns the framed length. */
+size_t vg__journal_frame(unsigned char *out, uint64_t seq,
+                         const unsigned char *rest, size_t rlen);
+
+/* A validated payload; its labels are walked again from `labels` with
+ * vg__journal_get_string, two strings (name, value) per label. */
+struct vg__journal_view {
+  uint64_t seq;
+  int64_t ts;
+  double value;
+  const unsigned char *metric, *labels, *end;
+  size_t mlen, nlabels;
+};
+
+bool vg__journal_get_string(const unsigned char **p, const unsigned char *end,
+                            const unsigned char **s, size_t *len);
+
+enum { VG__JOURNAL_FOUND, VG__JOURNAL_NEED_MORE, VG__JOURNAL_END };
+
+/* Finds the next valid record at or after *off in p[0..len), skipping
+ * damage.  FOUND: *off is its start, *flen its framed length.  NEED_MORE
+ * (only when !at_eof): more data is needed to decide; resume at *off.
+ * END: nothing valid remains. */
+int vg__journal_next_record(const unsigned char *p, size_t len, bool at_eof,
+                            size_t *off, struct vg__journal_view *v,
+                            size_t *flen);
+
+/* --- journal.c: files, called on the loop at open, else in the pool -- */
+
+/* <dir>/<first seq, 20 digits>.seg; the caller frees it. */
+char *vg__journal_seg_path(const char *dir, uint64_t first_seq);
+int vg__journal_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
+/* -EIO when the file is shorter than n bytes from off. */
+int vg__journal_pread_all(int fd, void *p, size_t n, uint64_t off);
+int vg__journal_write_header(int fd);
+void vg__journal_fsync_dir(const char *path);
+/* Closing: frees the journal once no commit or read is in flight and
+ * nothing is left to commit (else starts that commit). */
+void vg__journal_finish_close(struct vg_journal *j);
+
+/* --- journal_writer.c ------------------------------------------------- */
+
+/* Arms the commit timer when there is work, or goes on closing. */
+void vg__journal_schedule(struct vg_journal *j);
+/* Queues a commit of what is pending now (records, cursors, unlinks). */
+void vg__journal_start_commit(struct vg_journal *j);
+bool vg__journal_has_work(const struct vg_journal *j);
+/* Called when s has left j->segs, and again by the last read in flight
+ * that used it: once no read uses it, frees it and queues its file for the
+ * next commit to unlink. */
+void vg__journal_retire(struct vg_journal *j, struct vg__journal_seg *s);
+/* Removes the segments every open reader has passed. */
+void vg__journal_delete_passed(struct vg_journal *j);
+
+#endif

@@ -1,0 +1,465 @@
+/* daemon/pipeline/journal_reader.c - the journal's readers.
+ *
+ * Owns each reader's cursor (in memory; journal_writer.c persists it with
+ * the next commit) and the reads: a read job decodes records from the
+ * segments into a batch in the thread pool, and the loop learns from the
+ * batch what the cursor needs (gaps, timestamps, where the next record is).
+ * Must never: move a cursor on a read (only an ack does), touch the disk
+ * on the loop thread but to load a cursor file when a reader is opened,
+ * or count a gap twice.
+ *
+ * Seeking: a reader remembers the file offset where its last acknowledged
+ * batch ended, so sequential reading never rescans; otherwise (after a
+ * reopen or a drop) a read scans its segment from the start.
+ */
+#include "daemon/pipeline/journal_int.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_WINDOW ((size_t)256 << 10)
+
+/* --- reads ------------------------------------------------------------ */
+
+/* Counts the part of the gap [from, to) not counted before, for the reader
+ * and for the journal. */
+static void count_gap(struct vg_journal_reader *r, uint64_t from, uint64_t to) {
+  struct vg_journal *j = r->j;
+  uint64_t a = from > r->corrupt_upto ? from : r->corrupt_upto;
+  if (to > a) {
+    r->corrupt += to - a;
+    r->corrupt_upto = to;
+    vg_log(VG_LOG_WARNING,
+           "journal: reader %s: %" PRIu64 " records lost to damage (%" PRIu64
+           " to %" PRIu64 ")",
+           r->name, to - a, a, to - 1);
+  }
+  a = from > j->corrupt_upto ? from : j->corrupt_upto;
+  if (to > a) {
+    j->stats.corrupt_records += to - a;
+    j->corrupt_upto = to;
+  }
+}
+
+struct gap {
+  uint64_t from, to;
+};
+
+struct batch_impl {
+  struct vg_journal_batch pub; /* first: the public pointer is this one */
+  struct vg_buf arena;         /* strings, NUL-terminated */
+  struct vg_label *labels;
+  size_t *offs; /* while decoding: metric, names and values per record */
+  size_t noffs, capoffs, caprecs, bytes;
+  struct gap *gaps;
+  size_t ngaps, capgaps;
+  bool hint_valid, ts_known;
+  uint64_t hint_seg, hint_off;
+  int64_t next_ts;
+};
+
+struct seg_ref {
+  struct vg__journal_seg *seg;
+  uint64_t first_seq, bytes;
+};
+
+struct read_job {
+  uv_work_t work;
+  struct vg_journal_reader *r;
+  uint64_t cursor;
+  size_t max_records, max_bytes;
+  struct seg_ref *segs;
+  size_t nsegs;
+  bool use_hint;
+  uint64_t hint_off;
+  struct batch_impl *b;
+  int status;
+  void (*cb)(void *arg, int status, struct vg_journal_batch *batch);
+  void *arg;
+};
+
+static void push_offset(struct batch_impl *b, const unsigned char *s,
+                        size_t n) {
+  b->offs = vg_grow(b->offs, &b->capoffs, b->noffs + 1, sizeof *b->offs);
+  b->offs[b->noffs++] = b->arena.len;
+  /* The arena is capped at SIZE_MAX / 2: these appends cannot fail. */
+  vg_buf_append(&b->arena, s, n);
+  vg_buf_putc(&b->arena, '\0');
+}
+
+static void add_record(struct batch_impl *b, const struct vg__journal_view *v) {
+  struct vg_journal_batch *p = &b->pub;
+  p->records =
+      vg_grow(p->records, &b->caprecs, p->count + 1, sizeof *p->records);
+  p->records[p->count++] = (struct vg_journal_record){
+      .nlabels = v->nlabels, .value = v->value, .ts_ms = v->ts, .seq = v->seq};
+  push_offset(b, v->metric, v->mlen);
+  const unsigned char *q = v->labels, *s = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < 2 * v->nlabels; i++) {
+    vg__journal_get_string(&q, v->end, &s, &n);
+    push_offset(b, s, n);
+  }
+}
+
+/* Offsets become pointers once the arena has stopped moving. */
+static void finish_batch(struct batch_impl *b) {
+  struct vg_journal_batch *p = &b->pub;
+  size_t nl = 0, k = 0;
+  for (size_t i = 0; i < p->count; i++)
+    nl += p->records[i].nlabels;
+  /* Every entry is written below: no need to zero a megabyte per batch. */
+  b->labels = vg_malloc((nl + 1) * sizeof *b->labels);
+  nl = 0;
+  for (size_t i = 0; i < p->count; i++) {
+    struct vg_journal_record *rec = &p->records[i];
+    rec->metric = b->arena.data + b->offs[k++];
+    rec->labels = b->labels + nl;
+    for (size_t l = 0; l < rec->nlabels; l++, nl++) {
+      b->labels[nl].name = b->arena.data + b->offs[k++];
+      b->labels[nl].value = b->arena.data + b->offs[k++];
+    }
+  }
+  free(b->offs);
+  b->offs = NULL;
+}
+
+/* Reads one segment from `start`; returns 1 when the batch is full, 0 to
+ * go on with the next segment, -errno on error. */
+static int read_segment(struct read_job *job, const struct seg_ref *s,
+                        uint64_t start, uint64_t *expected) {
+  struct batch_impl *b = job->b;
+  char *path = vg__journal_seg_path(job->r->j->dir, s->first_seq);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  free(path);
+  if (fd < 0)
+    /* Gone (removed by hand): its records count as a gap. */
+    return errno == ENOENT ? 0 : -errno;
+  size_t win = READ_WINDOW, cap = 0;
+  unsigned char *buf = NULL;
+  int rc = 0;
+  while (start < s->bytes && rc == 0) {
+    size_t n = s->bytes - start < win ? (size_t)(s->bytes - start) : win;
+    buf = vg_grow(buf, &cap, n, 1);
+    rc = vg__journal_pread_all(fd, buf, n, start);
+    bool at_eof = start + n == s->bytes;
+    size_t off = 0, flen;
+    struct vg__journal_view v;
+    int found = VG__JOURNAL_END;
+    while (rc == 0 &&
+           (found = vg__journal_next_record(buf, n, at_eof, &off, &v, &flen)) ==
+               VG__JOURNAL_FOUND) {
+      if (v.seq < *expected) {
+        off += flen;
+        continue;
+      }
+      struct vg_journal_batch *p = &b->pub;
+      if (p->count == job->max_records ||
+          (p->count && b->bytes + flen > job->max_bytes)) {
+        /* Full: this record tells the next cursor's timestamp and place. */
+        b->ts_known = true;
+        b->next_ts = v.ts;
+        b->hint_valid = true;
+        b->hint_seg = s->first_seq;
+        b->hint_off = start + off;
+        rc = 1;
+        break;
+      }
+      if (v.seq > *expected) {
+        b->gaps = vg_grow(b->gaps, &b->capgaps, b->ngaps + 1, sizeof *b->gaps);
+        b->gaps[b->ngaps++] = (struct gap){*expected, v.seq};
+      }
+      add_record(b, &v);
+      b->bytes += flen;
+      *expected = v.seq + 1;
+      off += flen;
+      b->hint_valid = true;
+      b->hint_seg = s->first_seq;
+      b->hint_off = start + off;
+    }
+    if (rc || found == VG__JOURNAL_END)
+      break;
+    /* NEED_MORE: slide the window; widen it when no progress was made. */
+    if (off == 0)
+      win *= 2;
+    start += off;
+  }
+  free(buf);
+  close(fd);
+  return rc;
+}
+
+static void read_work(uv_work_t *work) {
+  struct read_job *job = work->data;
+  uint64_t expected = job->cursor;
+  for (size_t i = 0; i < job->nsegs; i++) {
+    uint64_t start =
+        i == 0 && job->use_hint ? job->hint_off : VG__JOURNAL_SEG_HDR;
+    int rc = read_segment(job, &job->segs[i], start, &expected);
+    if (rc < 0)
+      job->status = rc;
+    if (rc)
+      break;
+  }
+  job->b->pub.next_seq = expected;
+  finish_batch(job->b);
+}
+
+static void read_after(uv_work_t *work, int status) {
+  struct read_job *job = work->data;
+  struct vg_journal_reader *r = job->r;
+  struct vg_journal *j = r->j;
+  struct batch_impl *b = job->b;
+  j->reads_inflight--;
+  r->reading = false;
+  for (size_t i = 0; i < job->nsegs; i++) {
+    struct vg__journal_seg *s = job->segs[i].seg;
+    if (--s->refs == 0 && s->removed)
+      vg__journal_retire(j, s);
+  }
+  free(job->segs);
+  if (job->status == 0) {
+    for (size_t i = 0; i < b->ngaps; i++)
+      count_gap(r, b->gaps[i].from, b->gaps[i].to);
+    if (b->pub.count && b->pub.records[0].seq >= r->cursor) {
+      r->oldest_known = true;
+      r->oldest_ts = b->pub.records[0].ts_ms;
+    }
+    r->last_next = b->pub.next_seq;
+    if (b->pub.count)
+      r->held_next = b->pub.next_seq;
+    r->last_hint_valid = b->hint_valid;
+    r->last_hint_seg = b->hint_seg;
+    r->last_hint_off = b->hint_off;
+    r->last_ts_known = b->ts_known;
+    r->last_ts = b->next_ts;
+    job->cb(job->arg, 0, &b->pub);
+  } else {
+    vg_journal_batch_free(&b->pub);
+    job->cb(job->arg, job->status, NULL);
+  }
+  free(job);
+  vg__journal_schedule(j); /* retired segments, or the close that waited */
+}
+
+int vg_journal_read(struct vg_journal_reader *r, size_t max_records,
+                    size_t max_bytes,
+                    void (*cb)(void *arg, int status,
+                               struct vg_journal_batch *batch),
+                    void *arg) {
+  struct vg_journal *j = r->j;
+  if (j->closing)
+    return -ESHUTDOWN;
+  if (r->reading)
+    return -EBUSY;
+  if (max_records == 0)
+    return -EINVAL;
+  struct read_job *job = vg_calloc(1, sizeof *job);
+  job->work.data = job;
+  job->r = r;
+  job->cursor = r->cursor;
+  job->max_records = max_records;
+  job->max_bytes = max_bytes;
+  job->cb = cb;
+  job->arg = arg;
+  job->b = vg_calloc(1, sizeof *job->b);
+  vg_buf_init(&job->b->arena, SIZE_MAX / 2);
+  /* At the head there is nothing to read: no I/O at all. */
+  if (r->cursor <= j->head_seq && j->nsegs) {
+    size_t first = 0;
+    while (first + 1 < j->nsegs && j->segs[first + 1]->first_seq <= r->cursor)
+      first++;
+    job->nsegs = j->nsegs - first;
+    job->segs = vg_calloc(job->nsegs, sizeof *job->segs);
+    for (size_t i = 0; i < job->nsegs; i++) {
+      struct vg__journal_seg *s = j->segs[first + i];
+      s->refs++;
+      job->segs[i] = (struct seg_ref){s, s->first_seq, s->bytes};
+    }
+    job->use_hint = r->hint_valid && r->hint_seq == r->cursor &&
+                    r->hint_seg == job->segs[0].first_seq;
+    job->hint_off = r->hint_off;
+  }
+  r->reading = true;
+  j->reads_inflight++;
+  uv_queue_work(j->loop, &job->work, read_work, read_after);
+  return 0;
+}
+
+void vg_journal_batch_free(struct vg_journal_batch *pub) {
+  if (!pub)
+    return;
+  struct batch_impl *b = (struct batch_impl *)pub;
+  vg_buf_free(&b->arena);
+  free(b->labels);
+  free(b->offs);
+  free(b->gaps);
+  free(pub->records);
+  free(b);
+}
+
+size_t vg__journal_decode(const char *data, size_t len,
+                          void (*found)(void *arg,
+                                        const struct vg_journal_record *rec,
+                                        const char *frame, size_t frame_len),
+                          void *arg) {
+  const unsigned char *p = (const unsigned char *)data;
+  size_t off = 0, flen, count = 0;
+  struct vg__journal_view v;
+  while (vg__journal_next_record(p, len, true, &off, &v, &flen) ==
+         VG__JOURNAL_FOUND) {
+    /* A batch of one: the same copying a reader's batch does. */
+    struct batch_impl *b = vg_calloc(1, sizeof *b);
+    vg_buf_init(&b->arena, SIZE_MAX / 2);
+    add_record(b, &v);
+    finish_batch(b);
+    found(arg, &b->pub.records[0], data + off, flen);
+    vg_journal_batch_free(&b->pub);
+    count++;
+    off += flen;
+  }
+  return count;
+}
+
+void vg_journal_ack(struct vg_journal_reader *r, uint64_t next_seq) {
+  struct vg_journal *j = r->j;
+  if (next_seq > j->head_seq + 1)
+    next_seq = j->head_seq + 1;
+  if (next_seq >= r->held_next)
+    r->held_next = 0;
+  if (next_seq <= r->cursor)
+    return;
+  r->cursor = next_seq;
+  r->dirty = true;
+  bool same = next_seq == r->last_next;
+  r->hint_valid = same && r->last_hint_valid;
+  r->hint_seq = next_seq;
+  r->hint_seg = r->last_hint_seg;
+  r->hint_off = r->last_hint_off;
+  r->oldest_known = same && r->last_ts_known;
+  r->oldest_ts = r->last_ts;
+  vg__journal_delete_passed(j);
+  vg__journal_schedule(j);
+}
+
+void vg_journal_release(struct vg_journal_reader *r) {
+  r->held_next = 0;
+}
+
+void vg_journal_reader_close(struct vg_journal_reader *r) {
+  /* Kept in memory (a commit in flight may be saving its cursor), but it
+   * no longer holds segments back nor counts drops. */
+  r->closed = true;
+  vg__journal_delete_passed(r->j);
+  vg__journal_schedule(r->j);
+}
+
+/* --- readers ---------------------------------------------------------- */
+
+bool vg_journal_valid_name(const char *s) {
+  if (!*s || *s == '.')
+    return false;
+  for (; *s; s++)
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+          (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
+      return false;
+  return true;
+}
+
+/* The cursor file's seq; 0 when missing (-ENOENT) or unreadable. */
+static int load_cursor(const char *path, uint64_t *seq) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  char text[32];
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n < 2 || text[n - 1] != '\n')
+    return -EINVAL;
+  text[n - 1] = '\0';
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno || *end || text[0] < '0' || text[0] > '9' || v == 0)
+    return -EINVAL;
+  *seq = v;
+  return 0;
+}
+
+int vg_journal_reader(struct vg_journal *j, const char *name,
+                      struct vg_journal_reader **out) {
+  if (j->closing)
+    return -ESHUTDOWN;
+  if (!vg_journal_valid_name(name))
+    return -EINVAL;
+  /* A reader outlives the exporter instance that used it: after a reload
+   * the new instance carries on from the same cursor. */
+  for (size_t i = 0; i < j->nreaders; i++)
+    if (strcmp(j->readers[i]->name, name) == 0) {
+      j->readers[i]->closed = false;
+      *out = j->readers[i];
+      return 0;
+    }
+  struct vg_journal_reader *r = vg_calloc(1, sizeof *r);
+  r->j = j;
+  r->name = vg_strdup(name);
+  r->path = vg_asprintf("%s/cursors/%s", j->dir, name);
+  uint64_t oldest = j->nsegs ? j->segs[0]->first_seq : j->head_seq + 1;
+  int rc = load_cursor(r->path, &r->cursor);
+  if (rc) {
+    if (rc == -ENOENT)
+      vg_log(VG_LOG_INFO, "journal: reader %s is new: starts at %" PRIu64, name,
+             oldest);
+    else
+      vg_log(VG_LOG_WARNING,
+             "journal: cursor %s unreadable (%s): reader starts at the "
+             "oldest record, %" PRIu64,
+             r->path, strerror(-rc), oldest);
+    r->cursor = oldest;
+    r->dirty = true;
+  } else {
+    r->persisted = r->cursor;
+  }
+  if (r->cursor < oldest) {
+    vg_log(VG_LOG_WARNING,
+           "journal: reader %s lost %" PRIu64 " records (%" PRIu64
+           " to %" PRIu64 ") deleted while it was not open",
+           name, oldest - r->cursor, r->cursor, oldest - 1);
+    r->dropped = oldest - r->cursor;
+    r->cursor = oldest;
+    r->dirty = true;
+  } else if (r->cursor > j->head_seq + 1) {
+    /* Past a torn tail that open cut off: those seqs are reused. */
+    vg_log(VG_LOG_WARNING,
+           "journal: reader %s cursor %" PRIu64 " is past the head; moved to "
+           "%" PRIu64,
+           name, r->cursor, j->head_seq + 1);
+    r->cursor = j->head_seq + 1;
+    r->dirty = true;
+  }
+  r->corrupt_upto = r->cursor;
+  j->readers =
+      vg_grow(j->readers, &j->capreaders, j->nreaders + 1, sizeof *j->readers);
+  j->readers[j->nreaders++] = r;
+  *out = r;
+  vg__journal_schedule(j);
+  return 0;
+}
+
+void vg_journal_reader_stats(const struct vg_journal_reader *r,
+                             struct vg_journal_reader_stats *out) {
+  uint64_t head = r->j->head_seq;
+  out->cursor_seq = r->cursor;
+  out->lag_records = head + 1 > r->cursor ? head + 1 - r->cursor : 0;
+  out->oldest_ts_ms = out->lag_records && r->oldest_known ? r->oldest_ts : 0;
+  out->dropped_records = r->dropped;
+  out->corrupt_records = r->corrupt;
+}
