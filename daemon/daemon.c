@@ -679,7 +679,7 @@ static void start_pushers(struct vg_generation *gen) {
     struct vg_exporter_instance *inst = &gen->exporters[i];
     if (!inst->started || !inst->type->flush)
       continue;
-    int rc = vg_pusher_new(d->loop, d->journal, inst->name, inst->type,
+    int rc = vg_pusher_new(d->loop, d->journal, inst->name, inst->type->flush,
                            inst->ctx, &inst->push, &inst->pusher);
     if (rc == 0)
       inst->reader = vg_pusher_reader(inst->pusher);

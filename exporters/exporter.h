@@ -22,6 +22,7 @@
 #include "daemon/net/httpd.h"
 #include "daemon/net/httpd_auth.h"
 #include "daemon/pipeline/journal.h"
+#include "daemon/pipeline/pusher.h" /* what a flush is and answers */
 #include "daemon/pipeline/store.h"
 
 #include <stdbool.h>
@@ -42,24 +43,6 @@ struct vg_exporter_env {
   const char *name;
 };
 
-enum vg_flush_status { VG_FLUSH_OK, VG_FLUSH_RETRY, VG_FLUSH_DROP };
-
-struct vg_flush_result {
-  enum vg_flush_status status;
-  /* OK: points of the batch the sink refused (a partial write); they are
-   * counted as dropped with `reason`, the rest arrived.  DROP: ignored,
-   * the whole batch is dropped with `reason`. */
-  size_t rejected;
-  const char *reason;     /* the `reason` label: "bad_request", ... */
-  const char *message;    /* the server's answer, for the log and status */
-  int64_t retry_after_ms; /* RETRY: the server's Retry-After; 0: back off */
-  /* RETRY because of the configuration (bad credentials, no such
-   * database): the data waits, and the reason is logged as an error. */
-  bool misconfigured;
-};
-
-typedef void (*vg_flush_done)(void *arg, const struct vg_flush_result *r);
-
 struct vg_exporter_type {
   const char *name;
   const char *description;
@@ -70,9 +53,8 @@ struct vg_exporter_type {
   int (*configure)(void **ctx, const cJSON *cfg, struct vg_cfg_err *err);
   int (*start)(void *ctx, const struct vg_exporter_env *env);
   /* Push types only (NULL for pull types): sends the records, in journal
-   * order, and calls done exactly once. */
-  int (*flush)(void *ctx, const struct vg_journal_record *records, size_t n,
-               vg_flush_done done, void *arg);
+   * order, and calls done exactly once (daemon/pipeline/pusher.h). */
+  vg_flush_fn flush;
   /* Synchronous: removes routes, cancels a flush in flight (its done is
    * then never called), stops serving. */
   void (*stop)(void *ctx);
