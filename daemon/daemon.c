@@ -691,6 +691,10 @@ static void start_pushers(struct vg_generation *gen) {
   }
 }
 
+static int render_self(void *arg, struct vg_buf *out, bool openmetrics) {
+  return vg_selfmetrics_render(arg, out, openmetrics);
+}
+
 static int start_exporters(struct vg_generation *gen) {
   struct vg_daemon *d = gen->daemon;
   for (size_t i = 0; i < gen->nexporters; i++) {
@@ -700,7 +704,8 @@ static int start_exporters(struct vg_generation *gen) {
                                   .http = d->http,
                                   .read_auth = &d->read_auth,
                                   .curl = d->curl,
-                                  .daemon = d,
+                                  .render_self = render_self,
+                                  .render_arg = d,
                                   .name = inst->name};
     int rc = inst->type->start(inst->ctx, &env);
     if (rc < 0) {

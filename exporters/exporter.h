@@ -18,6 +18,7 @@
 
 #include "daemon/config/cfg_doc.h"
 #include "daemon/config/cfg_keys.h"
+#include "daemon/util/buf.h"
 #include "daemon/net/curl.h"
 #include "daemon/net/httpd.h"
 #include "daemon/net/httpd_auth.h"
@@ -29,8 +30,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct vg_daemon;
-
 struct vg_exporter_env {
   uv_loop_t *loop;
   struct vg_store *store;
@@ -38,8 +37,12 @@ struct vg_exporter_env {
   /* What a pull exporter's route asks for (daemon/net/httpd_auth.h;
    * vg_httpd_route_auth); valid as long as the daemon. */
   const struct vg_httpd_auth *read_auth;
-  struct vg_curl *curl;     /* the daemon's HTTP client */
-  struct vg_daemon *daemon; /* for the self-metrics */
+  struct vg_curl *curl; /* the daemon's HTTP client */
+  /* Appends the daemon's own metrics (text 0.0.4, or OpenMetrics) to
+   * `out`: 0, or -ENOSPC past its cap.  A pull exporter serves them with
+   * the store; it learns nothing else of the daemon.  NULL: none. */
+  int (*render_self)(void *arg, struct vg_buf *out, bool openmetrics);
+  void *render_arg;
   const char *name;
 };
 
