@@ -40,29 +40,9 @@ struct vg_collector_env {
   struct vg_httpd *http;
 };
 
-/* What a push type counts of its requests, for the self-metric
- * villagemetrics_push_requests_total{collector,endpoint,code}. */
-enum vg_push_code {
-  VG_PUSH_2XX, /* all taken: 204 (200 for JSON) */
-  VG_PUSH_400, /* some or all refused as malformed or invalid */
-  VG_PUSH_401, /* credentials missing or wrong */
-  VG_PUSH_413, /* over a size cap: nothing kept */
-  VG_PUSH_415, /* an encoding we do not read */
-  VG_PUSH_503, /* the journal could not take it: sent again later */
-  VG_PUSH_CODES
-};
-
-#define VG_PUSH_MAX_ENDPOINTS 4
-
-struct vg_push_stats {
-  size_t nendpoints;
-  struct {
-    const char *path; /* "/write" */
-    const char *ok;   /* its success code: "204" or "200" */
-    uint64_t requests[VG_PUSH_CODES];
-    uint64_t bytes; /* request bodies as sent */
-  } endpoint[VG_PUSH_MAX_ENDPOINTS];
-};
+/* What a push type counts of its requests: the listen collector's
+ * (collectors/listen.h). */
+struct vg_push_stats;
 
 /* status 0, or negative errno with `error` saying why for a person (the
  * daemon logs it, rate-limited, and shows it on the status page). */

@@ -25,6 +25,7 @@
  * answered, and never block the loop on a body.
  */
 #include "collectors/collector.h"
+#include "collectors/listen.h"
 #include "daemon/pipeline/batch.h"
 #include "daemon/util/buf.h"
 #include "daemon/net/httpd.h"

@@ -7,6 +7,7 @@
  */
 #include "daemon/util/clock.h"
 #include "daemon/daemon.h"
+#include "collectors/listen.h"
 #include "daemon/model/expfmt.h"
 
 #include <dirent.h>
