@@ -8,6 +8,14 @@
  * Error contract: functions return 0 or a negative errno-style code, and a
  * function that returns an error never calls its callback.
  *
+ * Callbacks are always deferred, as libuv defers close callbacks: the
+ * `done` of collect() and the `stopped` of stop() run from the loop,
+ * never from inside the call that was given them, even when there is
+ * nothing to wait for.  The caller is therefore never re-entered: it may
+ * finish its own bookkeeping after the call.  (A collector with no handle
+ * of its own to close keeps a never-started uv_idle_t for this and closes
+ * it in stop(); `stopped` runs from its close callback at the earliest.)
+ *
  * Lifecycle: configure (may run while an older configuration is live:
  * no side effects beyond memory) -> start -> collect, collect, ... ->
  * stop -> destroy.  collect() runs on the daemon's schedule and calls
@@ -68,8 +76,9 @@ struct vg_collector_type {
    * instead of being polled; its sink acknowledges durability
    * (vg_sink_sync). */
   int (*collect)(void *ctx, vg_collect_done done, void *arg);
-  /* Cancels what is in flight and closes every handle; `stopped` runs when
-   * the last is closed (possibly before stop returns). */
+  /* Cancels what is in flight and closes every handle; a collect in
+   * flight is answered first, then `stopped` runs when the last handle is
+   * closed (always after stop has returned). */
   void (*stop)(void *ctx, void (*stopped)(void *arg), void *arg);
   void (*destroy)(void *ctx);
   /* Push types: the requests counted so far (valid until the next call

@@ -206,6 +206,11 @@ struct http_collector {
   size_t nbatches, batches_cap;
   struct parse_job *job; /* in the thread pool */
 
+  /* Never started: stop() closes it, so that the answer to a collect in
+   * flight and `stopped` come from the loop, never from inside stop()
+   * (collectors/collector.h). */
+  uv_idle_t closer;
+  bool closer_closed;
   bool stopping;
   void (*stopped)(void *arg);
   void *stopped_arg;
@@ -655,9 +660,13 @@ static void next_page(struct http_collector *hc, struct parse_job *j) {
     fail(hc, "cannot start the request: %s", strerror(-rc));
 }
 
+/* Once the closer is closed and no parse is in flight: a collect in
+ * flight is answered as cancelled, then `stopped` runs. */
 static void maybe_stopped(struct http_collector *hc) {
-  if (!hc->stopping || hc->job || !hc->stopped)
+  if (!hc->stopping || hc->job || !hc->closer_closed || !hc->stopped)
     return;
+  if (hc->done)
+    finish(hc, -ECANCELED, "stopped");
   void (*stopped)(void *) = hc->stopped;
   hc->stopped = NULL;
   stopped(hc->stopped_arg);
@@ -927,7 +936,15 @@ static int http_start(void *ctx, const struct vg_collector_env *env) {
   hc->sink = env->sink;
   hc->name = env->name;
   hc->curl = env->curl;
+  uv_idle_init(hc->loop, &hc->closer);
+  hc->closer.data = hc;
   return 0;
+}
+
+static void closer_closed(uv_handle_t *h) {
+  struct http_collector *hc = h->data;
+  hc->closer_closed = true;
+  maybe_stopped(hc);
 }
 
 static void http_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
@@ -937,13 +954,12 @@ static void http_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
   hc->stopped_arg = arg;
   if (hc->easy)
     vg_curl_cancel(hc->curl, hc->easy);
+  end_transfer(hc);
   /* A job not yet picked up by a thread is cancelled; one running
    * finishes and parse_after() discards it. */
   if (hc->job)
     uv_cancel((uv_req_t *)&hc->job->work);
-  if (hc->done)
-    finish(hc, -ECANCELED, "stopped");
-  maybe_stopped(hc);
+  uv_close((uv_handle_t *)&hc->closer, closer_closed);
 }
 
 static void http_destroy(void *ctx) {
