@@ -89,5 +89,8 @@ struct vg_collector_type {
 /* The registry: every collector type, NULL-terminated. */
 extern const struct vg_collector_type *const vg_collector_types[];
 const struct vg_collector_type *vg_collector_type_find(const char *name);
+/* The names of every type, ", "-separated, cut to fit `size` (> 0): the
+ * list a message about an unknown "type" offers. */
+void vg_collector_type_list(char *out, size_t size);
 
 #endif

@@ -251,11 +251,8 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
                         "every collector needs a \"type\" string");
   inst->type = vg_collector_type_find(type_node->valuestring);
   if (!inst->type) {
-    char known[256] = "";
-    size_t len = 0;
-    for (size_t i = 0; vg_collector_types[i] && len < sizeof known; i++)
-      len += (size_t)snprintf(known + len, sizeof known - len, "%s%s",
-                              i ? ", " : "", vg_collector_types[i]->name);
+    char known[256];
+    vg_collector_type_list(known, sizeof known);
     return vg_cfg_error(err, type_node,
                         "unknown collector type \"%s\" (known: %s)",
                         type_node->valuestring, known);
@@ -303,10 +300,13 @@ static int configure_exporter(const cJSON *obj,
     return vg_cfg_error(err, type_node ? type_node : obj,
                         "every exporter needs a \"type\" string");
   inst->type = vg_exporter_type_find(type_node->valuestring);
-  if (!inst->type)
+  if (!inst->type) {
+    char known[256];
+    vg_exporter_type_list(known, sizeof known);
     return vg_cfg_error(err, type_node,
-                        "unknown exporter type \"%s\" (known: prometheus)",
-                        type_node->valuestring);
+                        "unknown exporter type \"%s\" (known: %s)",
+                        type_node->valuestring, known);
+  }
   struct common_keys common = {0};
   bool push = inst->type->flush != NULL;
   int rc = read_common(obj, vg_exporter_common_keys,

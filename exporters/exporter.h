@@ -66,5 +66,8 @@ struct vg_exporter_type {
 
 extern const struct vg_exporter_type *const vg_exporter_types[];
 const struct vg_exporter_type *vg_exporter_type_find(const char *name);
+/* The names of every type, ", "-separated, cut to fit `size` (> 0): the
+ * list a message about an unknown "type" offers. */
+void vg_exporter_type_list(char *out, size_t size);
 
 #endif
