@@ -1,7 +1,7 @@
 /* collectors/collector.h - what every source type provides.
  *
  * A collector *type* is a const table of functions with a name; a
- * configured *instance* is the daemon's (daemon/instances.h), which points
+ * configured *instance* is the daemon's (daemon/generation.h), which points
  * to its type, owns the context the type's configure() made, and frees it
  * with destroy() after stop() has finished.
  *

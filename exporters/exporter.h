@@ -1,12 +1,12 @@
 /* exporters/exporter.h - what every sink type provides.
  *
  * Like collectors: a const type table, and an instance owned by the
- * daemon.  Pull exporters (prometheus) register HTTP routes on start and
- * answer from the store.  Push exporters (InfluxDB, remote_write) have a
- * `flush`: the daemon reads batches from the journal through the
- * instance's own cursor (daemon/pipeline/pusher.c) and hands each to flush,
- * which answers OK (advance), RETRY (transient: keep the batch, back off) or
- * DROP (permanent: count it, log the server's answer, advance).  The
+ * daemon (daemon/generation.h).  Pull exporters (prometheus) register HTTP
+ * routes on start and answer from the store.  Push exporters (InfluxDB,
+ * remote_write) have a `flush`: the daemon reads batches from the journal
+ * through the instance's own cursor (daemon/pipeline/pusher.c) and hands each
+ * to flush, which answers OK (advance), RETRY (transient: keep the batch, back
+ * off) or DROP (permanent: count it, log the server's answer, advance).  The
  * daemon owns batching, backoff, max_age and the accounting, so every
  * push exporter only encodes and sends.
  *
