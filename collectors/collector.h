@@ -1,12 +1,20 @@
 /* collectors/collector.h - what every source type provides.
  *
  * A collector *type* is a const table of functions with a name; a
- * configured *instance* is the daemon's (daemon/instances.h), which points
+ * configured *instance* is the daemon's (daemon/generation.h), which points
  * to its type, owns the context the type's configure() made, and frees it
  * with destroy() after stop() has finished.
  *
  * Error contract: functions return 0 or a negative errno-style code, and a
  * function that returns an error never calls its callback.
+ *
+ * Callbacks are always deferred, as libuv defers close callbacks: the
+ * `done` of collect() and the `stopped` of stop() run from the loop,
+ * never from inside the call that was given them, even when there is
+ * nothing to wait for.  The caller is therefore never re-entered: it may
+ * finish its own bookkeeping after the call.  (A collector with no handle
+ * of its own to close keeps a never-started uv_idle_t for this and closes
+ * it in stop(); `stopped` runs from its close callback at the earliest.)
  *
  * Lifecycle: configure (may run while an older configuration is live:
  * no side effects beyond memory) -> start -> collect, collect, ... ->
@@ -40,29 +48,9 @@ struct vg_collector_env {
   struct vg_httpd *http;
 };
 
-/* What a push type counts of its requests, for the self-metric
- * villagemetrics_push_requests_total{collector,endpoint,code}. */
-enum vg_push_code {
-  VG_PUSH_2XX, /* all taken: 204 (200 for JSON) */
-  VG_PUSH_400, /* some or all refused as malformed or invalid */
-  VG_PUSH_401, /* credentials missing or wrong */
-  VG_PUSH_413, /* over a size cap: nothing kept */
-  VG_PUSH_415, /* an encoding we do not read */
-  VG_PUSH_503, /* the journal could not take it: sent again later */
-  VG_PUSH_CODES
-};
-
-#define VG_PUSH_MAX_ENDPOINTS 4
-
-struct vg_push_stats {
-  size_t nendpoints;
-  struct {
-    const char *path; /* "/write" */
-    const char *ok;   /* its success code: "204" or "200" */
-    uint64_t requests[VG_PUSH_CODES];
-    uint64_t bytes; /* request bodies as sent */
-  } endpoint[VG_PUSH_MAX_ENDPOINTS];
-};
+/* What a push type counts of its requests: the listen collector's
+ * (collectors/listen.h). */
+struct vg_push_stats;
 
 /* status 0, or negative errno with `error` saying why for a person (the
  * daemon logs it, rate-limited, and shows it on the status page). */
@@ -88,8 +76,9 @@ struct vg_collector_type {
    * instead of being polled; its sink acknowledges durability
    * (vg_sink_sync). */
   int (*collect)(void *ctx, vg_collect_done done, void *arg);
-  /* Cancels what is in flight and closes every handle; `stopped` runs when
-   * the last is closed (possibly before stop returns). */
+  /* Cancels what is in flight and closes every handle; a collect in
+   * flight is answered first, then `stopped` runs when the last handle is
+   * closed (always after stop has returned). */
   void (*stop)(void *ctx, void (*stopped)(void *arg), void *arg);
   void (*destroy)(void *ctx);
   /* Push types: the requests counted so far (valid until the next call
@@ -100,5 +89,8 @@ struct vg_collector_type {
 /* The registry: every collector type, NULL-terminated. */
 extern const struct vg_collector_type *const vg_collector_types[];
 const struct vg_collector_type *vg_collector_type_find(const char *name);
+/* The names of every type, ", "-separated, cut to fit `size` (> 0): the
+ * list a message about an unknown "type" offers. */
+void vg_collector_type_list(char *out, size_t size);
 
 #endif

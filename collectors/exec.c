@@ -157,6 +157,11 @@ struct exec_collector {
   int64_t err_window_ms;
   unsigned err_logged;
 
+  /* Never started: stop() closes it, so that `stopped` runs from the loop
+   * and never from inside stop() (collectors/collector.h), even when no
+   * run is in flight. */
+  uv_idle_t closer;
+  bool closer_closed;
   bool stopping;
   void (*stopped)(void *arg);
   void *stopped_arg;
@@ -360,7 +365,7 @@ static void free_run(struct exec_run *r) {
 }
 
 static void maybe_stopped(struct exec_collector *ec) {
-  if (ec->run || !ec->stopped)
+  if (ec->run || !ec->closer_closed || !ec->stopped)
     return;
   void (*stopped)(void *) = ec->stopped;
   ec->stopped = NULL;
@@ -542,7 +547,15 @@ static int exec_start(void *ctx, const struct vg_collector_env *env) {
   ec->sink = env->sink;
   ec->name = env->name;
   ec->err_window_ms = (int64_t)uv_now(ec->loop);
+  uv_idle_init(ec->loop, &ec->closer);
+  ec->closer.data = ec;
   return 0;
+}
+
+static void closer_closed(uv_handle_t *h) {
+  struct exec_collector *ec = h->data;
+  ec->closer_closed = true;
+  maybe_stopped(ec);
 }
 
 static void exec_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
@@ -550,11 +563,10 @@ static void exec_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
   ec->stopping = true;
   ec->stopped = stopped;
   ec->stopped_arg = arg;
+  uv_close((uv_handle_t *)&ec->closer, closer_closed);
   struct exec_run *r = ec->run;
-  if (!r) {
-    maybe_stopped(ec);
+  if (!r)
     return;
-  }
   /* A run being parsed is cancelled if it has not started, or discarded
    * when it ends; a program still running is killed, and its end (exit
    * and pipes closed) answers the collect and then `stopped`. */

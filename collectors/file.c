@@ -606,9 +606,18 @@ static void handle_closed(uv_handle_t *h) {
   maybe_stopped(fc);
 }
 
+/* Once every handle is closed and no scan is in flight: a collect still
+ * waiting (for an unsettled file, or for a scan that stop discarded) is
+ * answered, then `stopped` runs; both from the loop, never from inside
+ * stop() (collectors/collector.h). */
 static void maybe_stopped(struct file_collector *fc) {
   if (fc->open_handles || fc->scanning || !fc->stopped)
     return;
+  if (fc->done) {
+    vg_collect_done done = fc->done;
+    fc->done = NULL;
+    done(fc->done_arg, 0, NULL);
+  }
   void (*stopped)(void *) = fc->stopped;
   fc->stopped = NULL;
   stopped(fc->stopped_arg);
@@ -621,14 +630,10 @@ static void file_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
   fc->stopped_arg = arg;
   /* A scan not yet picked up by a thread is cancelled; one running finishes
    * and scan_after() discards it and answers a waiting collect.  A collect
-   * waiting for an unsettled file is answered here. */
-  if (fc->scanning) {
+   * waiting for an unsettled file is answered when the handles are closed
+   * (maybe_stopped). */
+  if (fc->scanning)
     uv_cancel((uv_req_t *)&fc->scanning->work);
-  } else if (fc->done) {
-    vg_collect_done done = fc->done;
-    fc->done = NULL;
-    done(fc->done_arg, 0, NULL);
-  }
   uv_close((uv_handle_t *)&fc->watcher, handle_closed);
   uv_close((uv_handle_t *)&fc->timer, handle_closed);
   uv_close((uv_handle_t *)&fc->parent, handle_closed);

@@ -15,6 +15,9 @@
  * byte being parsed.  Validators change only with the store's content, at
  * the end of a good poll.
  *
+ * Which pages a poll fetches -- the "pagination" keys, what a page says
+ * of the next, the URLs of pages -- is collectors/http_pages.c's.
+ *
  * Ownership: the collector owns its configuration, compiled payload and
  * pointers, validators, and the poll in progress: the easy handle and
  * header list of the request in flight, the answer being received, the
@@ -27,6 +30,7 @@
  * twice for one collect.
  */
 #include "collectors/collector.h"
+#include "collectors/http_pages.h"
 #include "daemon/pipeline/batch.h"
 #include "daemon/net/curl.h"
 #include "daemon/net/http_client_conf.h"
@@ -38,7 +42,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,45 +128,6 @@ static const struct vg_cfg_key *const http_tables[] = {
 static const char *const reserved_headers[] = {
     "Accept-Encoding", "If-None-Match", "If-Modified-Since", NULL};
 
-/* ---- pagination ------------------------------------------------------ */
-
-enum paging { PAGING_NONE, PAGING_PAGE, PAGING_NEXT, PAGING_CURSOR };
-
-struct pagination_config {
-  char *type;
-  char *param;
-  int64_t start;
-  char *pages, *has_more, *next, *cursor;
-};
-
-static const struct vg_cfg_key pagination_keys[] = {
-    {"type", VG_CFG_STRING, NULL, offsetof(struct pagination_config, type),
-     "\"page\", \"next\" or \"cursor\".", true},
-    {"param", VG_CFG_STRING, NULL, offsetof(struct pagination_config, param),
-     "The query parameter of the page number or cursor.", false},
-    {"start", VG_CFG_INT, "1", offsetof(struct pagination_config, start),
-     "The number of the first page.", false},
-    {"pages", VG_CFG_STRING, NULL, offsetof(struct pagination_config, pages),
-     "Pointer to the page count.", false},
-    {"has_more", VG_CFG_STRING, NULL,
-     offsetof(struct pagination_config, has_more),
-     "Pointer to a boolean: more pages follow.", false},
-    {"next", VG_CFG_STRING, NULL, offsetof(struct pagination_config, next),
-     "Pointer to the next page's URL.", false},
-    {"cursor", VG_CFG_STRING, NULL, offsetof(struct pagination_config, cursor),
-     "Pointer to the next page's cursor.", false},
-    VG_CFG_END,
-};
-
-/* Compiled once; read by the parse jobs on worker threads. */
-struct pagination {
-  enum paging type;
-  char *param; /* owned */
-  int64_t start;
-  struct vg_json_pointer pages, has_more, next, cursor, records;
-  bool use_pages, use_has_more;
-};
-
 /* ---- the collector --------------------------------------------------- */
 
 struct parse_job;
@@ -171,7 +135,7 @@ struct parse_job;
 struct http_collector {
   struct http_config cfg;
   struct vg_http_client_conf conn;
-  struct pagination pg;
+  struct vg__http_pages pg;
   struct vg_payload *payload;
   char *display; /* the URL without user info and query, for messages and
                     as the store's source key; owned */
@@ -189,10 +153,11 @@ struct http_collector {
   /* The poll in progress (done != NULL). */
   vg_collect_done done;
   void *done_arg;
-  int64_t pages;      /* fetched so far */
-  int64_t page_no;    /* PAGING_PAGE: the number of the page in flight */
-  char *url;          /* of the request in flight or being parsed; owned */
-  char *last_cursor;  /* PAGING_CURSOR: the cursor of the page in flight */
+  int64_t pages;   /* fetched so far */
+  int64_t page_no; /* VG__HTTP_PAGES_PAGE: the number of the page in flight */
+  char *url;       /* of the request in flight or being parsed; owned */
+  char *
+      last_cursor; /* VG__HTTP_PAGES_CURSOR: the cursor of the page in flight */
   bool unconditional; /* do not send validators this poll */
   bool sent_validators;
   CURL *easy; /* in flight; owned */
@@ -206,6 +171,11 @@ struct http_collector {
   size_t nbatches, batches_cap;
   struct parse_job *job; /* in the thread pool */
 
+  /* Never started: stop() closes it, so that the answer to a collect in
+   * flight and `stopped` come from the loop, never from inside stop()
+   * (collectors/collector.h). */
+  uv_idle_t closer;
+  bool closer_closed;
   bool stopping;
   void (*stopped)(void *arg);
   void *stopped_arg;
@@ -226,8 +196,8 @@ struct parse_job {
   int rc;
   char error[512];
   bool more;  /* pagination: another page follows */
-  char *next; /* PAGING_NEXT: its URL as written; PAGING_CURSOR: the
-                 cursor; owned */
+  char *next; /* VG__HTTP_PAGES_NEXT: its URL as written; VG__HTTP_PAGES_CURSOR:
+                 the cursor; owned */
 };
 
 /* ---- messages -------------------------------------------------------- */
@@ -259,114 +229,6 @@ static void snippet(const char *body, size_t len, char *out, size_t size) {
     memcpy(out + o, "...", 4);
 }
 
-/* ---- URLs ------------------------------------------------------------ */
-
-static CURLU *url_parse(const char *url) {
-  CURLU *u = curl_url();
-  if (!u) {
-    fputs("villagemetricsd: out of memory\n", stderr);
-    abort();
-  }
-  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-    curl_url_cleanup(u);
-    return NULL;
-  }
-  return u;
-}
-
-/* The URL as messages show it: no user info, query or fragment, which may
- * hold secrets.  NULL when curl cannot read the URL. */
-static char *display_url(const char *url) {
-  CURLU *u = url_parse(url);
-  if (!u)
-    return NULL;
-  curl_url_set(u, CURLUPART_USER, NULL, 0);
-  curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-  curl_url_set(u, CURLUPART_QUERY, NULL, 0);
-  curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-  char *text = NULL, *out = NULL;
-  if (curl_url_get(u, CURLUPART_URL, &text, 0) == CURLUE_OK) {
-    out = vg_strdup(text);
-    curl_free(text);
-  }
-  curl_url_cleanup(u);
-  return out;
-}
-
-/* url with its query parameter `param` set to `value` (percent-encoded),
- * replacing any the URL had.  The caller owns the result. */
-static char *with_param(const char *url, const char *param, const char *value) {
-  CURLU *u = url_parse(url);
-  if (!u)
-    return NULL;
-  char *query = NULL;
-  struct vg_buf kept;
-  vg_buf_init(&kept, SIZE_MAX / 2);
-  size_t plen = strlen(param);
-  if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
-    for (char *s = query; *s;) {
-      size_t n = strcspn(s, "&");
-      if (n && !(n >= plen && strncmp(s, param, plen) == 0 &&
-                 (n == plen || s[plen] == '='))) {
-        if (kept.len)
-          vg_buf_putc(&kept, '&');
-        vg_buf_append(&kept, s, n);
-      }
-      s += n + (s[n] == '&');
-    }
-    curl_free(query);
-  }
-  curl_url_set(u, CURLUPART_QUERY, kept.len ? kept.data : NULL, 0);
-  vg_buf_free(&kept);
-  char *pair = vg_asprintf("%s=%s", param, value);
-  CURLUcode rc = curl_url_set(u, CURLUPART_QUERY, pair,
-                              CURLU_APPENDQUERY | CURLU_URLENCODE);
-  free(pair);
-  char *text = NULL, *out = NULL;
-  if (rc == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_URL, &text, 0) == CURLUE_OK) {
-    out = vg_strdup(text);
-    curl_free(text);
-  }
-  curl_url_cleanup(u);
-  return out;
-}
-
-static bool same_part(CURLU *a, CURLU *b, CURLUPart part) {
-  char *x = NULL, *y = NULL;
-  curl_url_get(a, part, &x, CURLU_DEFAULT_PORT);
-  curl_url_get(b, part, &y, CURLU_DEFAULT_PORT);
-  bool same = x && y && strcasecmp(x, y) == 0;
-  curl_free(x);
-  curl_free(y);
-  return same;
-}
-
-/* The next link `next`, resolved against the page it came from; NULL and
- * *why when it cannot be followed. */
-static char *resolve_next(const char *base, const char *page, const char *next,
-                          const char **why) {
-  CURLU *u = url_parse(page);
-  CURLU *origin = url_parse(base);
-  char *out = NULL, *text = NULL;
-  *why = "is not a URL";
-  if (u && origin && curl_url_set(u, CURLUPART_URL, next, 0) == CURLUE_OK) {
-    *why = "leads to another scheme, host or port (the credentials would go "
-           "with it)";
-    if (same_part(u, origin, CURLUPART_SCHEME) &&
-        same_part(u, origin, CURLUPART_HOST) &&
-        same_part(u, origin, CURLUPART_PORT) &&
-        curl_url_get(u, CURLUPART_URL, &text, 0) == CURLUE_OK) {
-      out = vg_strdup(text);
-      curl_free(text);
-      *why = NULL;
-    }
-  }
-  curl_url_cleanup(u);
-  curl_url_cleanup(origin);
-  return out;
-}
-
 /* ---- the thread-pool side -------------------------------------------- */
 
 static void job_error(struct parse_job *j, const char *fmt, ...)
@@ -380,123 +242,13 @@ static void job_error(struct parse_job *j, const char *fmt, ...) {
   j->rc = -EINVAL;
 }
 
-/* A number or a string holding one ("numbers held in strings"). */
-static bool read_number(const cJSON *v, double *out) {
-  if (cJSON_IsNumber(v)) {
-    *out = v->valuedouble;
-    return true;
-  }
-  if (!cJSON_IsString(v))
-    return false;
-  char *end;
-  errno = 0;
-  *out = strtod(v->valuestring, &end);
-  return end != v->valuestring && !*end && !errno;
-}
-
-/* true, false, 1, 0, "true", "false"; -1 for anything else. */
-static int read_bool(const cJSON *v) {
-  if (cJSON_IsBool(v))
-    return cJSON_IsTrue(v);
-  if (cJSON_IsNumber(v))
-    return v->valuedouble != 0;
-  if (cJSON_IsString(v) && strcmp(v->valuestring, "true") == 0)
-    return 1;
-  if (cJSON_IsString(v) && strcmp(v->valuestring, "false") == 0)
-    return 0;
-  return -1;
-}
-
-static const char *describe(const cJSON *v) {
-  if (!v)
-    return "nothing there";
-  if (cJSON_IsObject(v))
-    return "an object";
-  if (cJSON_IsArray(v))
-    return "an array";
-  if (cJSON_IsString(v))
-    return "a string";
-  if (cJSON_IsBool(v))
-    return "a boolean";
-  if (cJSON_IsNull(v))
-    return "null";
-  return "a number";
-}
-
-/* The text at a next-link or cursor pointer; NULL at the end. */
-static bool read_link(struct parse_job *j, const cJSON *v, const char *key) {
-  if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v) ||
-      (cJSON_IsString(v) && !v->valuestring[0]))
-    return true;
-  if (cJSON_IsString(v)) {
-    j->next = vg_strdup(v->valuestring);
-    return true;
-  }
-  if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
-      fabs(v->valuedouble) < 1e15) {
-    j->next = vg_asprintf("%.0f", v->valuedouble);
-    return true;
-  }
-  job_error(j, "pagination: \"%s\" is %s, not a string", key, describe(v));
-  return false;
-}
-
-/* Reads what says whether another page follows this one. */
-static void read_pagination(struct parse_job *j, const cJSON *root) {
-  const struct pagination *pg = &j->hc->pg;
-  if (pg->use_has_more) {
-    const cJSON *v = vg_json_pointer_get(&pg->has_more, root);
-    int more = read_bool(v);
-    if (more < 0) {
-      job_error(j, "pagination: \"has_more\" is %s, not a boolean",
-                describe(v));
-      return;
-    }
-    if (!more)
-      return;
-    if (pg->type == PAGING_PAGE) {
-      j->more = true;
-      return;
-    }
-  }
-  switch (pg->type) {
-  case PAGING_NONE:
-    return;
-  case PAGING_PAGE: {
-    if (pg->use_pages) {
-      const cJSON *v = vg_json_pointer_get(&pg->pages, root);
-      double total;
-      if (!read_number(v, &total) || total < 0 || total != floor(total)) {
-        job_error(j, "pagination: the page count is %s, not a whole number",
-                  describe(v));
-        return;
-      }
-      j->more = (double)(j->page_no - pg->start + 1) < total;
-      return;
-    }
-    /* Neither count nor flag: on until a page without records. */
-    const cJSON *records = vg_json_pointer_get(&pg->records, root);
-    j->more = cJSON_GetArraySize(records) > 0;
-    return;
-  }
-  case PAGING_NEXT:
-    if (read_link(j, vg_json_pointer_get(&pg->next, root), "next"))
-      j->more = j->next != NULL;
-    return;
-  case PAGING_CURSOR:
-    if (read_link(j, vg_json_pointer_get(&pg->cursor, root), "cursor"))
-      j->more = j->next != NULL;
-    return;
-  }
-}
-
 static void parse_work(uv_work_t *work) {
   struct parse_job *j = work->data;
   struct http_collector *hc = j->hc;
   /* The batch may use several times the answer's size for its samples. */
   j->batch = vg_batch_new((size_t)hc->cfg.max_body * 4 + (1 << 20));
   const struct vg_emitter *out = vg_batch_emitter(j->batch);
-  if (hc->pg.type == PAGING_NONE) {
+  if (hc->pg.type == VG__HTTP_PAGES_NONE) {
     j->rc = vg_payload_run(hc->payload, j->input, j->body, j->len, out,
                            j->error, sizeof j->error);
   } else {
@@ -506,7 +258,9 @@ static void parse_work(uv_work_t *work) {
       j->rc = vg_payload_run_json(hc->payload, j->input, vg_json_doc_root(doc),
                                   out, j->error, sizeof j->error);
     if (!j->rc)
-      read_pagination(j, vg_json_doc_root(doc));
+      j->rc =
+          vg__http_pages_read(&hc->pg, vg_json_doc_root(doc), j->page_no,
+                              &j->more, &j->next, j->error, sizeof j->error);
     vg_json_doc_free(doc);
   }
   if (!j->rc && vg_batch_overflowed(j->batch))
@@ -569,7 +323,7 @@ static void fail(struct http_collector *hc, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  char *msg = hc->pg.type == PAGING_NONE
+  char *msg = hc->pg.type == VG__HTTP_PAGES_NONE
                   ? vg_asprintf("%s: %s", hc->display, what)
                   : vg_asprintf("%s page %lld: %s", hc->display,
                                 (long long)hc->pages, what);
@@ -613,14 +367,14 @@ static void next_page(struct http_collector *hc, struct parse_job *j) {
   char *url = NULL;
   const char *why = NULL;
   switch (hc->pg.type) {
-  case PAGING_PAGE:
+  case VG__HTTP_PAGES_PAGE:
     hc->page_no++;
     char number[24];
     snprintf(number, sizeof number, "%lld", (long long)hc->page_no);
-    url = with_param(hc->conn.url, hc->pg.param, number);
+    url = vg__http_pages_with_param(hc->conn.url, hc->pg.param, number);
     break;
-  case PAGING_NEXT:
-    url = resolve_next(hc->conn.url, hc->url, j->next, &why);
+  case VG__HTTP_PAGES_NEXT:
+    url = vg__http_pages_resolve_next(hc->conn.url, hc->url, j->next, &why);
     if (!url) {
       fail(hc, "pagination: the next link \"%s\" %s", j->next, why);
       return;
@@ -631,7 +385,7 @@ static void next_page(struct http_collector *hc, struct parse_job *j) {
       return;
     }
     break;
-  case PAGING_CURSOR:
+  case VG__HTTP_PAGES_CURSOR:
     if (hc->last_cursor && strcmp(hc->last_cursor, j->next) == 0) {
       fail(hc,
            "pagination: the next cursor is the one this page was "
@@ -639,10 +393,10 @@ static void next_page(struct http_collector *hc, struct parse_job *j) {
            j->next);
       return;
     }
-    url = with_param(hc->conn.url, hc->pg.param, j->next);
+    url = vg__http_pages_with_param(hc->conn.url, hc->pg.param, j->next);
     replace(&hc->last_cursor, vg_strdup(j->next));
     break;
-  case PAGING_NONE:
+  case VG__HTTP_PAGES_NONE:
     break;
   }
   if (!url) {
@@ -655,9 +409,13 @@ static void next_page(struct http_collector *hc, struct parse_job *j) {
     fail(hc, "cannot start the request: %s", strerror(-rc));
 }
 
+/* Once the closer is closed and no parse is in flight: a collect in
+ * flight is answered as cancelled, then `stopped` runs. */
 static void maybe_stopped(struct http_collector *hc) {
-  if (!hc->stopping || hc->job || !hc->stopped)
+  if (!hc->stopping || hc->job || !hc->closer_closed || !hc->stopped)
     return;
+  if (hc->done)
+    finish(hc, -ECANCELED, "stopped");
   void (*stopped)(void *) = hc->stopped;
   hc->stopped = NULL;
   stopped(hc->stopped_arg);
@@ -699,7 +457,7 @@ static void start_parse(struct http_collector *hc) {
   hc->body = NULL;
   hc->body_len = hc->body_cap = 0;
   j->input =
-      hc->pg.type == PAGING_NONE
+      hc->pg.type == VG__HTTP_PAGES_NONE
           ? vg_strdup(hc->display)
           : vg_asprintf("%s page %lld", hc->display, (long long)hc->pages);
   hc->job = j;
@@ -900,10 +658,10 @@ static int http_collect(void *ctx, vg_collect_done done, void *arg) {
   hc->pages = 0;
   hc->page_no = hc->pg.start;
   hc->unconditional = false;
-  if (hc->pg.type == PAGING_PAGE) {
+  if (hc->pg.type == VG__HTTP_PAGES_PAGE) {
     char number[24];
     snprintf(number, sizeof number, "%lld", (long long)hc->page_no);
-    hc->url = with_param(hc->conn.url, hc->pg.param, number);
+    hc->url = vg__http_pages_with_param(hc->conn.url, hc->pg.param, number);
   } else {
     hc->url = vg_strdup(hc->conn.url);
   }
@@ -927,7 +685,15 @@ static int http_start(void *ctx, const struct vg_collector_env *env) {
   hc->sink = env->sink;
   hc->name = env->name;
   hc->curl = env->curl;
+  uv_idle_init(hc->loop, &hc->closer);
+  hc->closer.data = hc;
   return 0;
+}
+
+static void closer_closed(uv_handle_t *h) {
+  struct http_collector *hc = h->data;
+  hc->closer_closed = true;
+  maybe_stopped(hc);
 }
 
 static void http_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
@@ -937,13 +703,12 @@ static void http_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
   hc->stopped_arg = arg;
   if (hc->easy)
     vg_curl_cancel(hc->curl, hc->easy);
+  end_transfer(hc);
   /* A job not yet picked up by a thread is cancelled; one running
    * finishes and parse_after() discards it. */
   if (hc->job)
     uv_cancel((uv_req_t *)&hc->job->work);
-  if (hc->done)
-    finish(hc, -ECANCELED, "stopped");
-  maybe_stopped(hc);
+  uv_close((uv_handle_t *)&hc->closer, closer_closed);
 }
 
 static void http_destroy(void *ctx) {
@@ -954,131 +719,10 @@ static void http_destroy(void *ctx) {
   free(hc->last_modified);
   free(hc->display);
   vg_payload_free(hc->payload);
-  struct pagination *pg = &hc->pg;
-  free(pg->param);
-  vg_json_pointer_free(&pg->pages);
-  vg_json_pointer_free(&pg->has_more);
-  vg_json_pointer_free(&pg->next);
-  vg_json_pointer_free(&pg->cursor);
-  vg_json_pointer_free(&pg->records);
+  vg__http_pages_release(&hc->pg);
   vg_http_client_conf_release(&hc->conn);
   vg_cfg_release(http_keys, &hc->cfg);
   free(hc);
-}
-
-static int pointer_key(struct vg_json_pointer *p, const cJSON *obj,
-                       const char *key, const char *text,
-                       struct vg_cfg_err *err) {
-  const char *why = vg_json_pointer_parse(p, text);
-  if (why)
-    return vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, key),
-                        "\"pagination\": \"%s\": \"%s\" is not a JSON "
-                        "Pointer: %s",
-                        key, text, why);
-  return 0;
-}
-
-/* Keys of `obj` that its pagination type does not read. */
-static int only_keys(const cJSON *obj, const char *type,
-                     const char *const *allowed, struct vg_cfg_err *err) {
-  for (const cJSON *m = obj->child; m; m = m->next) {
-    bool ok = strcmp(m->string, "type") == 0;
-    for (size_t i = 0; allowed[i] && !ok; i++)
-      ok = strcmp(m->string, allowed[i]) == 0;
-    if (!ok)
-      return vg_cfg_error_key(err, m,
-                              "\"pagination\": \"%s\" does not apply to type "
-                              "\"%s\"",
-                              m->string, type);
-  }
-  return 0;
-}
-
-static int configure_pagination(struct http_collector *hc, const cJSON *cfg,
-                                struct vg_cfg_err *err) {
-  const cJSON *obj = hc->cfg.pagination;
-  struct pagination *pg = &hc->pg;
-  if (!obj)
-    return 0;
-  if (!cJSON_IsObject(obj))
-    return vg_cfg_error(err, obj,
-                        "\"pagination\": expected an object such as "
-                        "{\"type\": \"page\", \"pages\": \"/pages\"}");
-  if (strcmp(hc->cfg.format, "json") != 0)
-    return vg_cfg_error_key(err, obj,
-                            "\"pagination\" reads the answer as JSON: it "
-                            "needs \"format\": \"json\"");
-  const struct vg_cfg_key *const tables[] = {pagination_keys, NULL};
-  int rc = vg_cfg_check_unknown(tables, obj, err);
-  struct pagination_config pc = {0};
-  if (!rc)
-    rc = vg_cfg_apply(pagination_keys, &pc, obj, err);
-  if (rc)
-    return rc;
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
-  const cJSON *param = cJSON_GetObjectItemCaseSensitive(obj, "param");
-  if (strcmp(pc.type, "page") == 0) {
-    static const char *const allowed[] = {"param", "start", "pages", "has_more",
-                                          NULL};
-    pg->type = PAGING_PAGE;
-    rc = only_keys(obj, pc.type, allowed, err);
-    if (!rc && pc.pages && pc.has_more)
-      rc = vg_cfg_error_key(
-          err, cJSON_GetObjectItemCaseSensitive(obj, "has_more"),
-          "\"pagination\": give \"pages\" or \"has_more\", not both");
-    if (!rc && pc.start < 0)
-      rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "start"),
-                        "\"pagination\": \"start\" must be 0 or more");
-  } else if (strcmp(pc.type, "next") == 0) {
-    static const char *const allowed[] = {"next", NULL};
-    pg->type = PAGING_NEXT;
-    rc = only_keys(obj, pc.type, allowed, err);
-    if (!rc && !pc.next)
-      rc = vg_cfg_error(err, obj,
-                        "\"pagination\": type \"next\" needs \"next\", the "
-                        "pointer to the next page's URL");
-  } else if (strcmp(pc.type, "cursor") == 0) {
-    static const char *const allowed[] = {"param", "cursor", "has_more", NULL};
-    pg->type = PAGING_CURSOR;
-    rc = only_keys(obj, pc.type, allowed, err);
-    if (!rc && !pc.cursor)
-      rc = vg_cfg_error(err, obj,
-                        "\"pagination\": type \"cursor\" needs \"cursor\", "
-                        "the pointer to the next page's cursor");
-  } else {
-    rc = vg_cfg_error(err, type,
-                      "\"pagination\": \"type\" must be \"page\", \"next\" or "
-                      "\"cursor\", got \"%s\"",
-                      pc.type);
-  }
-  if (!rc && pg->type != PAGING_NEXT) {
-    const char *p = pc.param                  ? pc.param
-                    : pg->type == PAGING_PAGE ? "page"
-                                              : "cursor";
-    if (!*p || strpbrk(p, "&=#? "))
-      rc = vg_cfg_error(err, param,
-                        "\"pagination\": \"param\" must be a query parameter "
-                        "name");
-    pg->param = vg_strdup(p);
-  }
-  pg->start = pc.start;
-  if (!rc && pc.pages) {
-    pg->use_pages = true;
-    rc = pointer_key(&pg->pages, obj, "pages", pc.pages, err);
-  }
-  if (!rc && pc.has_more) {
-    pg->use_has_more = true;
-    rc = pointer_key(&pg->has_more, obj, "has_more", pc.has_more, err);
-  }
-  if (!rc && pc.next)
-    rc = pointer_key(&pg->next, obj, "next", pc.next, err);
-  if (!rc && pc.cursor)
-    rc = pointer_key(&pg->cursor, obj, "cursor", pc.cursor, err);
-  const cJSON *records = cJSON_GetObjectItemCaseSensitive(cfg, "records");
-  if (!rc && cJSON_IsString(records))
-    rc = pointer_key(&pg->records, cfg, "records", records->valuestring, err);
-  vg_cfg_release(pagination_keys, &pc);
-  return rc;
 }
 
 static const char *accept_header(const char *format) {
@@ -1130,11 +774,12 @@ static int http_configure(void **ctx, const cJSON *cfg,
     rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "format"),
                       "\"format\": expected %s, got \"%s\"",
                       vg_payload_format_names, c->format);
-  else if (!(hc->display = display_url(hc->conn.url)))
+  else if (!(hc->display = vg__http_pages_display_url(hc->conn.url)))
     rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "url"),
                       "\"url\": \"%s\" is not a valid URL", hc->conn.url);
   if (!rc)
-    rc = configure_pagination(hc, cfg, err);
+    rc = vg__http_pages_configure(&hc->pg, hc->cfg.pagination, cfg,
+                                  hc->cfg.format, err);
   if (!rc)
     rc = vg_payload_new(&hc->payload, (enum vg_payload_format)format, cfg, err);
   if (rc) {

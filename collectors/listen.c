@@ -25,6 +25,7 @@
  * answered, and never block the loop on a body.
  */
 #include "collectors/collector.h"
+#include "collectors/listen.h"
 #include "daemon/pipeline/batch.h"
 #include "daemon/util/buf.h"
 #include "daemon/net/httpd.h"
@@ -119,6 +120,11 @@ struct listen {
   unsigned inflight;          /* requests not answered yet */
   struct vg_push_stats stats; /* what the handlers answered */
   struct vg_push_stats shown; /* with what the server answered itself */
+  /* Never started: stop() closes it, so that `stopped` runs from the loop
+   * and never from inside stop() (collectors/collector.h), even when no
+   * request is in flight. */
+  uv_idle_t closer;
+  bool closer_closed;
   bool stopping;
   void (*stopped)(void *arg);
   void *stopped_arg;
@@ -147,12 +153,21 @@ struct job {
 
 /* --- answering ------------------------------------------------------- */
 
+/* Stopped once the closer is closed and the last request is answered. */
+static void maybe_stopped(struct listen *l) {
+  if (l->inflight || !l->closer_closed || !l->stopped)
+    return;
+  void (*stopped)(void *) = l->stopped;
+  l->stopped = NULL;
+  stopped(l->stopped_arg);
+}
+
 static void job_free(struct job *job) {
   struct listen *l = job->l;
   vg_batch_free(job->batch);
   free(job);
-  if (--l->inflight == 0 && l->stopping && l->stopped)
-    l->stopped(l->stopped_arg);
+  l->inflight--;
+  maybe_stopped(l);
 }
 
 static void count(struct listen *l, enum endpoint ep, unsigned status) {
@@ -561,14 +576,7 @@ static int listen_configure(void **ctx, const cJSON *cfg,
   return 0;
 }
 
-static int listen_start(void *ctx, const struct vg_collector_env *env) {
-  struct listen *l = ctx;
-  l->loop = env->loop;
-  l->sink = env->sink;
-  l->name = vg_strdup(env->name);
-  l->http = env->http;
-  if (!l->http)
-    return 0; /* --test: nothing is listening */
+static int add_routes(struct listen *l) {
   const struct {
     bool on;
     const char *method, *path;
@@ -604,19 +612,37 @@ static int listen_start(void *ctx, const struct vg_collector_env *env) {
   return 0;
 }
 
+static int listen_start(void *ctx, const struct vg_collector_env *env) {
+  struct listen *l = ctx;
+  l->loop = env->loop;
+  l->sink = env->sink;
+  l->name = vg_strdup(env->name);
+  l->http = env->http;
+  /* --test: nothing is listening. */
+  int rc = l->http ? add_routes(l) : 0;
+  if (rc < 0)
+    return rc;
+  uv_idle_init(l->loop, &l->closer);
+  l->closer.data = l;
+  return 0;
+}
+
+static void closer_closed(uv_handle_t *h) {
+  struct listen *l = h->data;
+  l->closer_closed = true;
+  maybe_stopped(l);
+}
+
 static void listen_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
   struct listen *l = ctx;
   l->stopping = true;
+  l->stopped = stopped;
+  l->stopped_arg = arg;
   if (l->http)
     vg_httpd_unroute(l->http, l);
   /* Requests in flight are answered first: those in the thread pool with
    * 503, those waiting for the journal once it has answered. */
-  if (l->inflight == 0) {
-    stopped(arg);
-    return;
-  }
-  l->stopped = stopped;
-  l->stopped_arg = arg;
+  uv_close((uv_handle_t *)&l->closer, closer_closed);
 }
 
 static void listen_destroy(void *ctx) {

@@ -1,6 +1,7 @@
 /* collectors/registry.c - every collector type, in one place. */
 #include "collectors/collector.h"
 
+#include <stdio.h>
 #include <string.h>
 
 extern const struct vg_collector_type vg_collector_exec;
@@ -21,4 +22,12 @@ const struct vg_collector_type *vg_collector_type_find(const char *name) {
     if (strcmp(vg_collector_types[i]->name, name) == 0)
       return vg_collector_types[i];
   return NULL;
+}
+
+void vg_collector_type_list(char *out, size_t size) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; vg_collector_types[i] && len < size; i++)
+    len += (size_t)snprintf(out + len, size - len, "%s%s", i ? ", " : "",
+                            vg_collector_types[i]->name);
 }

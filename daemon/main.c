@@ -1,10 +1,20 @@
-/* daemon/main.c - command line. */
-#include "daemon/util/buf.h"
-#include "daemon/model/catalog.h"
+/* daemon/main.c - command line, and where the layers meet.
+ *
+ * The top of the layering: it may include anything, and it is the one
+ * file that sees both the process (daemon/daemon.h) and the status layer
+ * above it (daemon/status/).  It wires the second into the first through
+ * the daemon's hooks, so that the process never includes what observes
+ * it.
+ */
 #include "daemon/config/config.h"
 #include "daemon/daemon.h"
-#include "daemon/model/expfmt.h"
 #include "daemon/formats/json.h"
+#include "daemon/generation.h"
+#include "daemon/model/catalog.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/status/selfmetrics.h"
+#include "daemon/status/status.h"
+#include "daemon/util/buf.h"
 #include "daemon/util/log.h"
 
 #include <getopt.h>
@@ -73,7 +83,8 @@ static int config_reference(void) {
   section(&out, "\"journal\"",
           "Used when a push exporter (remote_write, influxdb) is configured.",
           journal);
-  const struct vg_cfg_key *const common_c[] = {vg_collector_common_keys, NULL};
+  const struct vg_cfg_key *const common_c[] = {vg_generation_collector_keys,
+                                               NULL};
   section(&out, "Every collector", NULL, common_c);
   for (size_t i = 0; vg_collector_types[i]; i++) {
     snprintf(title, sizeof title, "Collector \"%s\"",
@@ -81,9 +92,10 @@ static int config_reference(void) {
     section(&out, title, vg_collector_types[i]->description,
             vg_collector_types[i]->config_tables);
   }
-  const struct vg_cfg_key *const common_e[] = {vg_exporter_common_keys, NULL};
+  const struct vg_cfg_key *const common_e[] = {vg_generation_exporter_keys,
+                                               NULL};
   section(&out, "Every exporter", NULL, common_e);
-  const struct vg_cfg_key *const push[] = {vg_exporter_push_keys, NULL};
+  const struct vg_cfg_key *const push[] = {vg_generation_push_keys, NULL};
   section(&out, "Every push exporter",
           "remote_write and influxdb send from the journal through their own "
           "cursor, with these keys.",
@@ -175,5 +187,9 @@ int main(int argc, char **argv) {
   vg_log_init();
   /* Before any thread: cJSON's allocation hooks are process-wide. */
   vg_json_init();
-  return vg_daemon_main(config, mode);
+  const struct vg_daemon_hooks hooks = {
+      .add_routes = vg_status_routes,
+      .render_self = vg_selfmetrics_render,
+  };
+  return vg_daemon_main(config, mode, &hooks);
 }

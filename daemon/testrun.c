@@ -1,25 +1,110 @@
-/* daemon/testrun.c - what --test does with the push exporters.
+/* daemon/testrun.c - the run policy of each mode, and what --test does.
  *
- * After every collector has run once, each push exporter sends what was
- * collected, once, and its sink's answer is printed: an operator sees at
- * 2 a.m. whether the credentials, the database and the URL are right
- * before the service starts.  The samples go through a journal in a
- * temporary folder, exactly as they would in the service; nothing is
- * retried, and the folder is removed afterwards.
+ * vg_testrun_policy() is the one place that says how a --test or
+ * --check-config run differs from the service (testrun.h); the rest of
+ * the daemon reads the policy.
+ *
+ * After every collector has run once, --test prints a line per collector
+ * and each push exporter sends what was collected, once, and its sink's
+ * answer is printed: an operator sees at 2 a.m. whether the credentials,
+ * the database and the URL are right before the service starts.  The
+ * samples go through a journal in a temporary folder, exactly as they
+ * would in the service; nothing is retried, and the folder is removed
+ * afterwards.  Must never touch the service's journal or cursors.
  */
+#include "daemon/testrun.h"
 #include "daemon/daemon.h"
+#include "daemon/generation.h"
 #include "daemon/util/mem.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+struct vg_run_policy vg_testrun_policy(enum vg_run_mode mode) {
+  switch (mode) {
+  case VG_RUN_CHECK:
+    return (struct vg_run_policy){.check_only = true};
+  case VG_RUN_TEST:
+    /* Not a service: no socket, no watchdog, nothing of the service's
+     * state; each collector once, its samples on stdout. */
+    return (struct vg_run_policy){
+        .exit_after_first_round = true,
+        .print_samples = stdout,
+    };
+  case VG_RUN_DAEMON:
+    break;
+  }
+  return (struct vg_run_policy){
+      .serve_http = true,
+      .service_journal = true,
+      .push = true,
+      .repeat_collects = true,
+      .watchdog = true,
+      .log_lifecycle = true,
+  };
+}
+
+/* --- the temporary journal ------------------------------------------- */
+
+const char *vg_testrun_journal_dir(struct vg_daemon *d) {
+  if (!d->test_journal_dir) {
+    char tmpl[] = "/tmp/villagemetricsd-test-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+      fprintf(stderr, "villagemetricsd: cannot prepare the test writes\n");
+      return NULL;
+    }
+    d->test_journal_dir = vg_strdup(tmpl);
+  }
+  return d->test_journal_dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+                        struct FTW *ftw) {
+  (void)st, (void)type, (void)ftw;
+  return remove(path) < 0 ? -1 : 0;
+}
+
+void vg_testrun_cleanup(struct vg_daemon *d) {
+  if (!d->test_journal_dir)
+    return;
+  nftw(d->test_journal_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(d->test_journal_dir);
+  d->test_journal_dir = NULL;
+}
+
+/* --- the report ------------------------------------------------------ */
+
+void vg_testrun_report(struct vg_daemon *d) {
+  for (size_t i = 0; i < d->live->ncollectors; i++) {
+    const struct vg_collector_instance *inst = &d->live->collectors[i];
+    const struct vg_sink_stats *st =
+        inst->sink ? vg_sink_stats(inst->sink) : NULL;
+    uint64_t rejected = 0;
+    for (int r = 0; st && r < VG_REJECT_REASON_COUNT; r++)
+      rejected += st->rejected[r];
+    if (inst->last_error) {
+      d->exit_code = 1;
+      fprintf(stderr, "collector %s: FAILED: %s\n", inst->name,
+              inst->last_error);
+    } else {
+      fprintf(stderr, "collector %s: ok, %llu samples, %llu rejected\n",
+              inst->name, (unsigned long long)(st ? st->samples_total : 0),
+              (unsigned long long)rejected);
+    }
+  }
+}
+
+/* --- one write to each push exporter --------------------------------- */
 
 /* Most samples sent to each exporter: enough to prove the path. */
 #define TEST_BATCH 10000
 /* How long to wait for the journal to hold what was collected. */
 #define WAIT_TICKS 500 /* of 20 ms */
 
-struct test_push {
+struct vg_testrun {
   struct vg_daemon *d;
   void (*finished)(struct vg_daemon *d);
   uv_timer_t wait; /* until the journal holds every accepted sample */
@@ -31,10 +116,10 @@ struct test_push {
   bool cancelled; /* the daemon is stopping: finish quietly */
 };
 
-static void next_exporter(struct test_push *t);
+static void next_exporter(struct vg_testrun *t);
 
 static void wait_closed(uv_handle_t *h) {
-  struct test_push *t = h->data;
+  struct vg_testrun *t = h->data;
   void (*finished)(struct vg_daemon *) = t->finished;
   struct vg_daemon *d = t->d;
   bool cancelled = t->cancelled;
@@ -44,7 +129,7 @@ static void wait_closed(uv_handle_t *h) {
     finished(d);
 }
 
-static void end(struct test_push *t) {
+static void end(struct vg_testrun *t) {
   uv_close((uv_handle_t *)&t->wait, wait_closed);
 }
 
@@ -53,7 +138,7 @@ static const char *status_name(enum vg_flush_status s) {
 }
 
 static void on_flushed(void *arg, const struct vg_flush_result *r) {
-  struct test_push *t = arg;
+  struct vg_testrun *t = arg;
   size_t n = t->batch->count;
   if (r->status != VG_FLUSH_OK || r->rejected)
     t->d->exit_code = 1;
@@ -75,7 +160,7 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
 }
 
 static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
-  struct test_push *t = arg;
+  struct vg_testrun *t = arg;
   t->reading = false;
   if (t->cancelled) {
     vg_journal_batch_free(batch);
@@ -99,12 +184,12 @@ static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
   }
 }
 
-static void next_exporter(struct test_push *t) {
+static void next_exporter(struct vg_testrun *t) {
   const struct vg_generation *gen = t->d->live;
   while (t->next < gen->nexporters) {
     struct vg_exporter_instance *inst = &gen->exporters[t->next++];
     struct vg_journal_reader *r;
-    if (!inst->type->flush || !inst->started ||
+    if (!inst->type->flush || inst->state != VG_EXPORTER_STARTED ||
         vg_journal_reader(t->d->journal, inst->name, &r) < 0)
       continue;
     t->inst = inst;
@@ -129,7 +214,7 @@ static uint64_t accepted(const struct vg_generation *gen) {
 
 /* Group commits run every commit_window: wait until the last is done. */
 static void on_wait(uv_timer_t *timer) {
-  struct test_push *t = timer->data;
+  struct vg_testrun *t = timer->data;
   struct vg_journal_stats js;
   vg_journal_stats(t->d->journal, &js);
   if (js.appended_records + js.failed_records < accepted(t->d->live) &&
@@ -147,7 +232,7 @@ static void on_wait(uv_timer_t *timer) {
 void vg_testrun_push(struct vg_daemon *d,
                      void (*finished)(struct vg_daemon *d)) {
   /* Owned until wait_closed, which hands back to `finished`. */
-  struct test_push *t = vg_calloc(1, sizeof *t);
+  struct vg_testrun *t = vg_calloc(1, sizeof *t);
   t->d = d;
   t->finished = finished;
   uv_timer_init(d->loop, &t->wait);
@@ -157,7 +242,7 @@ void vg_testrun_push(struct vg_daemon *d,
 }
 
 void vg_testrun_cancel(struct vg_daemon *d) {
-  struct test_push *t = d->testrun;
+  struct vg_testrun *t = d->testrun;
   if (!t || t->cancelled)
     return;
   t->cancelled = true;

@@ -1,12 +1,12 @@
 /* exporters/exporter.h - what every sink type provides.
  *
  * Like collectors: a const type table, and an instance owned by the
- * daemon.  Pull exporters (prometheus) register HTTP routes on start and
- * answer from the store.  Push exporters (InfluxDB, remote_write) have a
- * `flush`: the daemon reads batches from the journal through the
- * instance's own cursor (daemon/pipeline/pusher.c) and hands each to flush,
- * which answers OK (advance), RETRY (transient: keep the batch, back off) or
- * DROP (permanent: count it, log the server's answer, advance).  The
+ * daemon (daemon/generation.h).  Pull exporters (prometheus) register HTTP
+ * routes on start and answer from the store.  Push exporters (InfluxDB,
+ * remote_write) have a `flush`: the daemon reads batches from the journal
+ * through the instance's own cursor (daemon/pipeline/pusher.c) and hands each
+ * to flush, which answers OK (advance), RETRY (transient: keep the batch, back
+ * off) or DROP (permanent: count it, log the server's answer, advance).  The
  * daemon owns batching, backoff, max_age and the accounting, so every
  * push exporter only encodes and sends.
  *
@@ -18,17 +18,17 @@
 
 #include "daemon/config/cfg_doc.h"
 #include "daemon/config/cfg_keys.h"
+#include "daemon/util/buf.h"
 #include "daemon/net/curl.h"
 #include "daemon/net/httpd.h"
 #include "daemon/net/httpd_auth.h"
 #include "daemon/pipeline/journal.h"
+#include "daemon/pipeline/pusher.h" /* what a flush is and answers */
 #include "daemon/pipeline/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
-
-struct vg_daemon;
 
 struct vg_exporter_env {
   uv_loop_t *loop;
@@ -37,28 +37,14 @@ struct vg_exporter_env {
   /* What a pull exporter's route asks for (daemon/net/httpd_auth.h;
    * vg_httpd_route_auth); valid as long as the daemon. */
   const struct vg_httpd_auth *read_auth;
-  struct vg_curl *curl;     /* the daemon's HTTP client */
-  struct vg_daemon *daemon; /* for the self-metrics */
+  struct vg_curl *curl; /* the daemon's HTTP client */
+  /* Appends the daemon's own metrics (text 0.0.4, or OpenMetrics) to
+   * `out`: 0, or -ENOSPC past its cap.  A pull exporter serves them with
+   * the store; it learns nothing else of the daemon.  NULL: none. */
+  int (*render_self)(void *arg, struct vg_buf *out, bool openmetrics);
+  void *render_arg;
   const char *name;
 };
-
-enum vg_flush_status { VG_FLUSH_OK, VG_FLUSH_RETRY, VG_FLUSH_DROP };
-
-struct vg_flush_result {
-  enum vg_flush_status status;
-  /* OK: points of the batch the sink refused (a partial write); they are
-   * counted as dropped with `reason`, the rest arrived.  DROP: ignored,
-   * the whole batch is dropped with `reason`. */
-  size_t rejected;
-  const char *reason;     /* the `reason` label: "bad_request", ... */
-  const char *message;    /* the server's answer, for the log and status */
-  int64_t retry_after_ms; /* RETRY: the server's Retry-After; 0: back off */
-  /* RETRY because of the configuration (bad credentials, no such
-   * database): the data waits, and the reason is logged as an error. */
-  bool misconfigured;
-};
-
-typedef void (*vg_flush_done)(void *arg, const struct vg_flush_result *r);
 
 struct vg_exporter_type {
   const char *name;
@@ -70,9 +56,8 @@ struct vg_exporter_type {
   int (*configure)(void **ctx, const cJSON *cfg, struct vg_cfg_err *err);
   int (*start)(void *ctx, const struct vg_exporter_env *env);
   /* Push types only (NULL for pull types): sends the records, in journal
-   * order, and calls done exactly once. */
-  int (*flush)(void *ctx, const struct vg_journal_record *records, size_t n,
-               vg_flush_done done, void *arg);
+   * order, and calls done exactly once (daemon/pipeline/pusher.h). */
+  vg_flush_fn flush;
   /* Synchronous: removes routes, cancels a flush in flight (its done is
    * then never called), stops serving. */
   void (*stop)(void *ctx);
@@ -81,5 +66,8 @@ struct vg_exporter_type {
 
 extern const struct vg_exporter_type *const vg_exporter_types[];
 const struct vg_exporter_type *vg_exporter_type_find(const char *name);
+/* The names of every type, ", "-separated, cut to fit `size` (> 0): the
+ * list a message about an unknown "type" offers. */
+void vg_exporter_type_list(char *out, size_t size);
 
 #endif

@@ -11,7 +11,6 @@
  * Must never: wait on the disk or the network, or hold a whole page in
  * memory.
  */
-#include "daemon/daemon.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/util/mem.h"
 #include "exporters/exporter.h"
@@ -84,7 +83,8 @@ static void serve(void *arg, struct vg_httpd_request *req) {
   bool om = vg_expfmt_accepts_openmetrics(vg_httpd_header(req, "Accept"));
   struct vg_buf head;
   vg_buf_init(&head, MAX_HEAD);
-  if (vg_selfmetrics_render(p->env.daemon, &head, om) < 0) {
+  if (p->env.render_self &&
+      p->env.render_self(p->env.render_arg, &head, om) < 0) {
     vg_buf_free(&head);
     char *msg = vg_strdup("self-metrics too large\n");
     vg_httpd_respond(req, 500, "text/plain", msg, strlen(msg));

@@ -1,6 +1,7 @@
 /* exporters/registry.c - every exporter type, in one place. */
 #include "exporters/exporter.h"
 
+#include <stdio.h>
 #include <string.h>
 
 extern const struct vg_exporter_type vg_exporter_prometheus;
@@ -19,4 +20,12 @@ const struct vg_exporter_type *vg_exporter_type_find(const char *name) {
     if (strcmp(vg_exporter_types[i]->name, name) == 0)
       return vg_exporter_types[i];
   return NULL;
+}
+
+void vg_exporter_type_list(char *out, size_t size) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; vg_exporter_types[i] && len < size; i++)
+    len += (size_t)snprintf(out + len, size - len, "%s%s", i ? ", " : "",
+                            vg_exporter_types[i]->name);
 }

@@ -40,7 +40,7 @@ struct vg_pusher {
   uint64_t boundary;                 /* fresh_first: backlog < boundary */
   struct vg_journal_reader *current; /* of the batch in hand */
   bool live_turn;
-  const struct vg_exporter_type *type;
+  vg_flush_fn flush; /* the exporter's */
   void *ctx;
   char *name;
   struct vg_pusher_options o;
@@ -195,7 +195,7 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
 static void send_batch(struct vg_pusher *p) {
   p->state = FLUSHING;
   p->stats.flushes++;
-  int rc = p->type->flush(p->ctx, p->batch->records, p->nsend, on_flushed, p);
+  int rc = p->flush(p->ctx, p->batch->records, p->nsend, on_flushed, p);
   if (rc < 0) {
     struct vg_flush_result r = {.status = VG_FLUSH_RETRY,
                                 .message = strerror(-rc)};
@@ -331,7 +331,7 @@ static void pump(struct vg_pusher *p) {
 }
 
 int vg_pusher_new(uv_loop_t *loop, struct vg_journal *journal, const char *name,
-                  const struct vg_exporter_type *type, void *ctx,
+                  vg_flush_fn flush, void *ctx,
                   const struct vg_pusher_options *o, struct vg_pusher **out) {
   struct vg_journal_reader *reader;
   int rc = vg_journal_reader(journal, name, &reader);
@@ -342,7 +342,7 @@ int vg_pusher_new(uv_loop_t *loop, struct vg_journal *journal, const char *name,
   p->journal = journal;
   p->reader = reader;
   p->current = reader;
-  p->type = type;
+  p->flush = flush;
   p->ctx = ctx;
   p->name = vg_strdup(name);
   p->o = *o;

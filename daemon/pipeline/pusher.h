@@ -16,12 +16,39 @@
 #define VG_PUSHER_H
 
 #include "daemon/pipeline/journal.h"
-#include "exporters/exporter.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
 struct vg_pusher;
+
+/* What a flush is.  The pusher defines it, and a push exporter provides
+ * one (exporters/exporter.h): the pipeline drives delivery without
+ * knowing any exporter. */
+enum vg_flush_status { VG_FLUSH_OK, VG_FLUSH_RETRY, VG_FLUSH_DROP };
+
+struct vg_flush_result {
+  enum vg_flush_status status;
+  /* OK: points of the batch the sink refused (a partial write); they are
+   * counted as dropped with `reason`, the rest arrived.  DROP: ignored,
+   * the whole batch is dropped with `reason`. */
+  size_t rejected;
+  const char *reason;     /* the `reason` label: "bad_request", ... */
+  const char *message;    /* the server's answer, for the log and status */
+  int64_t retry_after_ms; /* RETRY: the server's Retry-After; 0: back off */
+  /* RETRY because of the configuration (bad credentials, no such
+   * database): the data waits, and the reason is logged as an error. */
+  bool misconfigured;
+};
+
+typedef void (*vg_flush_done)(void *arg, const struct vg_flush_result *r);
+
+/* Sends n records, in journal order, and calls done exactly once, from
+ * the loop; a flush that returns an error never calls done (the pusher
+ * treats it as RETRY).  The records are valid until done is called. */
+typedef int (*vg_flush_fn)(void *ctx, const struct vg_journal_record *records,
+                           size_t n, vg_flush_done done, void *arg);
 
 struct vg_pusher_options {
   size_t batch_size;
@@ -50,8 +77,10 @@ struct vg_pusher_stats {
   uint64_t live_sent;
 };
 
+/* Reads the journal through the reader `name` and hands each batch to
+ * flush(ctx, ...).  0, or the error of opening the reader. */
 int vg_pusher_new(uv_loop_t *loop, struct vg_journal *journal, const char *name,
-                  const struct vg_exporter_type *type, void *ctx,
+                  vg_flush_fn flush, void *ctx,
                   const struct vg_pusher_options *o, struct vg_pusher **out);
 /* Call after the exporter's stop (which cancels a flush in flight, whose
  * done then never runs): waits for a journal read in flight, closes the

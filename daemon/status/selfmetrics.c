@@ -5,9 +5,12 @@
  * way each format wants them: text 0.0.4 names the family with its
  * _total suffix, OpenMetrics without it.
  */
-#include "daemon/util/clock.h"
+#include "daemon/status/selfmetrics.h"
+#include "collectors/listen.h"
 #include "daemon/daemon.h"
+#include "daemon/generation.h"
 #include "daemon/model/expfmt.h"
+#include "daemon/util/clock.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -73,7 +76,7 @@ static double c_skipped(const struct vg_collector_instance *c) {
 }
 static double c_up(const struct vg_collector_instance *c) {
   if (!c->type->collect) /* a push type: up while it listens */
-    return c->started && !c->stopped;
+    return c->state == VG_COLLECTOR_RUNNING;
   return c->runs > 0 && !c->last_error;
 }
 static double c_last_success(const struct vg_collector_instance *c) {

@@ -8,10 +8,12 @@
  * built fresh on each request from the instances' counters; nothing here
  * is kept between requests.
  */
-#include "daemon/util/clock.h"
+#include "daemon/status/status.h"
 #include "daemon/daemon.h"
-#include "daemon/util/mem.h"
+#include "daemon/generation.h"
 #include "daemon/status/status_page.h"
+#include "daemon/util/clock.h"
+#include "daemon/util/mem.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -63,6 +65,12 @@ static void add_rejection(void *arg, const struct vg_rejection *r) {
   cJSON_AddItemToArray(arg, item);
 }
 
+/* Started, whether or not it is stopping now. */
+static bool started(const struct vg_collector_instance *c) {
+  return c->state != VG_COLLECTOR_CONFIGURED &&
+         c->state != VG_COLLECTOR_START_FAILED;
+}
+
 static cJSON *collector_status(const struct vg_collector_instance *c) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "name", c->name);
@@ -70,7 +78,7 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   /* A push type is never run: it listens from start to stop. */
   bool pushed = !c->type->collect;
   cJSON_AddStringToObject(o, "state",
-                          pushed ? (c->started ? "listening" : "not started")
+                          pushed ? (started(c) ? "listening" : "not started")
                           : !c->runs      ? "starting"
                           : c->last_error ? "failing"
                                           : "ok");
