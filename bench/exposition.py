@@ -66,7 +66,7 @@ def read_catalog(count):
     """The first `count` catalog indicators (sorted by name, as in
     daemon/model/catalog.c) that are not coordinates or cadre counts: these vary
     like the survey figures do.  Returns [(name, kind)]."""
-    with open(os.path.join(ROOT, "daemon", "catalog.c"),
+    with open(os.path.join(ROOT, "daemon", "model", "catalog.c"),
               encoding="utf-8") as f:
         src = f.read()
     found = re.findall(r'\b(RATIO|COUNT|AMOUNT)\("(village_\w+)"', src)
