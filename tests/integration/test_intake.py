@@ -15,9 +15,9 @@ import subprocess
 import unittest
 import http.client
 
-from harness import (DATA, SLOW, Daemon, Prometheus, TempDir, VictoriaMetrics,
-                     find, free_port, http_get, http_post, parse_metrics,
-                     wait_for)
+from harness import (DATA, SLOW, Daemon, IntegrationTest, Prometheus,
+                     VictoriaMetrics, find, free_port, http_get, http_post,
+                     parse_metrics, wait_for)
 
 INTAKE = os.path.join(DATA, "intake")
 
@@ -101,17 +101,7 @@ def basic(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
 
-class IntakeTest(unittest.TestCase):
-    def setUp(self):
-        self._tmp = TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.stops = []
-
-    def tearDown(self):
-        for stop in reversed(self.stops):
-            stop()
-        self._tmp.__exit__(None, None, None)
-
+class IntakeTest(IntegrationTest):
     def daemon(self, collectors, exporters=(), **kw):
         cfg = {"collectors": list(collectors),
                "exporters": [{"type": "prometheus"}] + list(exporters)}
