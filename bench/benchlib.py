@@ -306,6 +306,20 @@ def machine_info(daemon, peers=None):
     return info
 
 
+def table_head(title, info, peers):
+    """The first lines of every table: what ran, on which machine, from
+    which source, beside which peers (their versions and settings)."""
+    return [title, "",
+            "machine   %s, %d CPUs, %.1f GiB, kernel %s" %
+            (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]),
+            "daemon    %s, git %s" % (info["villagemetricsd"], info["source"]),
+            "%-10s%s" % ("peer" if len(peers) == 1 else "peers",
+                         " | ".join(peers)),
+            "python    %s   date %s   load average at start %s" %
+            (info["python"], info["date"], info["loadavg_at_start"]),
+            "command   %s" % info["command"], ""]
+
+
 def f(x, fmt="%.1f"):
     return fmt % x if x is not None else "-"
 

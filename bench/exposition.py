@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (ROOT, Server, add_common_args, free_port,  # noqa: E402
                       log, machine_info, percentile, request,
                       require_executables, rss_bytes, self_metric,
-                      start_server, wait_for, write_config, write_results)
+                      start_server, table_head, wait_for, write_config,
+                      write_results)
 
 # What Prometheus 2.x sends by default: it prefers OpenMetrics.
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
@@ -409,18 +410,10 @@ def fmt_ratio(x):
 
 
 def render(info, metrics, results, args):
-    lines = []
+    lines = table_head(
+        "exposition benchmark: villagemetricsd vs Prometheus Pushgateway",
+        info, [info["pushgateway"]])
     add = lines.append
-    add("exposition benchmark: villagemetricsd vs Prometheus Pushgateway")
-    add("")
-    add("machine   %s, %d CPUs, %.1f GiB, kernel %s" %
-        (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]))
-    add("daemon    %s, git %s" % (info["villagemetricsd"], info["source"]))
-    add("peer      %s" % info["pushgateway"])
-    add("python    %s   date %s   load average at start %s" %
-        (info["python"], info["date"], info["loadavg_at_start"]))
-    add("command   %s" % info["command"])
-    add("")
     add("series: %d catalog metrics x N/%d villages; labels city, county, "
         "town, village;" % (len(metrics), len(metrics)))
     add("%d villages per county, %d per town.  Pushgateway gets one PUT per "

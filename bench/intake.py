@@ -552,19 +552,10 @@ def machine(args):
 
 
 def render(info, wl, gen_s, res, parser, args):
-    L = []
+    L = bl.table_head("intake benchmark: line protocol over HTTP into "
+                      "villagemetricsd, vmagent and VictoriaMetrics", info,
+                      [info["vmagent"], info["victoria-metrics"]])
     add = L.append
-    add("intake benchmark: line protocol over HTTP into villagemetricsd, "
-        "vmagent and VictoriaMetrics")
-    add("")
-    add("machine   %s, %d CPUs, %.1f GiB, kernel %s" %
-        (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]))
-    add("daemon    %s, git %s" % (info["villagemetricsd"], info["source"]))
-    add("peers     %s | %s" % (info["vmagent"], info["victoria-metrics"]))
-    add("python    %s   date %s   load average at start %s" %
-        (info["python"], info["date"], info["loadavg_at_start"]))
-    add("command   %s" % info["command"])
-    add("")
     add("workload: %d line-protocol series (water_tank: level_ratio, "
         "volume_m3; signal_modem:" % wl.series)
     add("  rssi_dbm[, battery_v]; tags county, tank|modem, town, village; "

@@ -490,20 +490,13 @@ def mib(b):
 
 
 def render(meta, info, args):
-    out = []
+    out = bl.table_head(
+        "pull benchmark: villagemetricsd (http collector) vs collectd "
+        "(curl_json)", meta,
+        ["%s, ReadThreads %d, WriteQueueLimitHigh %d" % (
+            meta["collectd"], args.collectd_read_threads,
+            args.collectd_queue_limit)])
     w = out.append
-    w("pull benchmark: villagemetricsd (http collector) vs collectd (curl_json)")
-    w("")
-    w("machine   %s, %d CPUs, %s GiB, kernel %s" % (
-        meta["cpu"], meta["nproc"], meta["mem_gib"], meta["kernel"]))
-    w("daemon    %s, git %s" % (meta["villagemetricsd"], meta["source"]))
-    w("peer      %s, ReadThreads %d, WriteQueueLimitHigh %d" % (
-        meta["collectd"], args.collectd_read_threads,
-        args.collectd_queue_limit))
-    w("python    %s   date %s   load average at start %s" % (
-        meta["python"], meta["date"], meta["loadavg_at_start"]))
-    w("command   %s" % meta["command"])
-    w("")
     a = info["answer"]
     w("%d endpoints, each a JSON page of %d village records (%d to %d bytes "
       "in a sample of 20; %d values read per poll: %d figures x %d records), "

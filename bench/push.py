@@ -864,20 +864,11 @@ def machine(args):
 
 
 def render(info, journal, drain, ag, args):
-    L = []
+    L = bl.table_head("push benchmark: villagemetricsd vs vmagent and "
+                      "Prometheus (agent mode), to VictoriaMetrics", info,
+                      [info["vmagent"], info["prometheus"],
+                       info["victoria-metrics"]])
     add = L.append
-    add("push benchmark: villagemetricsd vs vmagent and Prometheus (agent "
-        "mode), to VictoriaMetrics")
-    add("")
-    add("machine   %s, %d CPUs, %.1f GiB, kernel %s" %
-        (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]))
-    add("daemon    %s, git %s" % (info["villagemetricsd"], info["source"]))
-    add("peers     %s | %s | %s" % (info["vmagent"], info["prometheus"],
-                                    info["victoria-metrics"]))
-    add("python    %s   date %s   load average at start %s" %
-        (info["python"], info["date"], info["loadavg_at_start"]))
-    add("command   %s" % info["command"])
-    add("")
     add("1. journal append + fsync (commit_window 100ms, fsync batch): %d "
         "samples" % journal["samples"])
     add("   (20 metrics x %d villages in %d CSVs, %.1f MiB, read by the file "
