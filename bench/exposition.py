@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """bench/exposition.py - exposition cost of villagemetricsd beside Pushgateway.
 
-Owns: generating village-shaped series, loading the same series into
+Owns: generating village-shaped series (push.py and intake.py generate
+theirs from the same names and catalog), loading the same series into
 villagemetricsd (file collector over CSV) and into Prometheus' Pushgateway
 (text format, HTTP PUT), timing GET /metrics on each, measuring resident
 memory per series, and printing/writing the comparison table.
@@ -18,21 +19,21 @@ the daemon first; `--sizes 10000,100000` is the quick run.
 import argparse
 import gzip
 import http.client
-import json
 import os
-import platform
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (ROOT, Server, add_common_args, free_port,  # noqa: E402
+                      log, machine_info, percentile, request,
+                      require_executables, rss_bytes, self_metric,
+                      start_server, table_head, wait_for, write_config,
+                      write_results)
 
 # What Prometheus 2.x sends by default: it prefers OpenMetrics.
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
@@ -55,10 +56,6 @@ SYLLABLES = ("an bai bei chang chuan da dong feng gao guan he hong hua jia "
              "zhu").split()
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
 # ---- the series ----------------------------------------------------------
 
 
@@ -66,7 +63,7 @@ def read_catalog(count):
     """The first `count` catalog indicators (sorted by name, as in
     daemon/model/catalog.c) that are not coordinates or cadre counts: these vary
     like the survey figures do.  Returns [(name, kind)]."""
-    with open(os.path.join(ROOT, "daemon", "catalog.c"),
+    with open(os.path.join(ROOT, "daemon", "model", "catalog.c"),
               encoding="utf-8") as f:
         src = f.read()
     found = re.findall(r'\b(RATIO|COUNT|AMOUNT)\("(village_\w+)"', src)
@@ -155,88 +152,6 @@ class Villages:
 # ---- processes and HTTP --------------------------------------------------
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_bytes(pid):
-    """(VmRSS, VmHWM) of a process, in bytes."""
-    got = {}
-    with open("/proc/%d/status" % pid, encoding="ascii") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                got[key] = int(rest.split()[0]) * 1024
-    return got["VmRSS"], got["VmHWM"]
-
-
-class Server:
-    """A process started by the bench; stop() ends it by its PID."""
-
-    def __init__(self, argv, logpath):
-        self.logpath = logpath
-        self.log = open(logpath, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.log,
-                                     stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid
-
-    def check_alive(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError("server %d exited with %d; log:\n%s" %
-                               (self.pid, self.proc.returncode,
-                                self.tail()))
-
-    def tail(self):
-        self.log.flush()
-        with open(self.logpath, "rb") as f:
-            return f.read()[-2000:].decode(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-
-
-def request(port, method, path, headers=None, body=None, timeout=120):
-    """One request on a fresh connection; returns (status, headers, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, dict(resp.getheaders()), data
-    finally:
-        conn.close()
-
-
-def wait_for(server, port, path, deadline_s, what):
-    """Polls until GET path answers 200; the poll interval grows from 5 ms
-    so a fast server is not made to look slow."""
-    start = time.monotonic()
-    delay = 0.005
-    while True:
-        server.check_alive()
-        try:
-            status, _, _ = request(port, "GET", path, timeout=30)
-            if status == 200:
-                return time.monotonic() - start
-        except (ConnectionError, OSError, http.client.HTTPException):
-            pass
-        if time.monotonic() - start > deadline_s:
-            raise RuntimeError("%s: %s not 200 after %.0f s" %
-                               (what, path, deadline_s))
-        time.sleep(delay)
-        delay = min(delay * 2, 0.25)
-
-
 def timed_get(port, path, headers):
     """Wall time of one GET on a fresh connection, connect to last byte;
     the time to the response head (a server that builds the whole page
@@ -264,13 +179,6 @@ def timed_get(port, path, headers):
     finally:
         conn.close()
     return elapsed, head, total, encoding, ctype
-
-
-def percentile(xs, p):
-    """Nearest-rank percentile (p in 0..100)."""
-    s = sorted(xs)
-    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
-    return s[k]
 
 
 def measure_scrapes(port, reps, variants):
@@ -309,11 +217,6 @@ def count_series(body, prefix=b"village_"):
     """Sample lines of the village metrics in an exposition."""
     n = body.count(b"\n" + prefix)
     return n + (1 if body.startswith(prefix) else 0)
-
-
-def self_metric(body, name):
-    m = re.search(rb"^" + name.encode() + rb" (\S+)$", body, re.M)
-    return float(m.group(1)) if m else None
 
 
 PLAIN = {"Accept-Encoding": "identity"}
@@ -376,15 +279,10 @@ def start_daemon(binary, tmp, tag, villages, metrics):
         os.utime(os.path.join(data_dir, "empty.csv"), (past, past))
     port = free_port()
     conf = os.path.join(tmp, tag, "villagemetrics.json")
-    with open(conf, "w") as f:
-        json.dump(daemon_config(port, data_dir, state_dir, metrics), f)
-    server = Server([binary, "--config", conf],
-                    os.path.join(tmp, tag, "daemon.log"))
-    try:
-        load_s = wait_for(server, port, "/readyz", 300, "villagemetricsd")
-    except BaseException:
-        server.stop()
-        raise
+    write_config(conf, daemon_config(port, data_dir, state_dir, metrics))
+    server, load_s = start_server([binary, "--config", conf],
+                                  os.path.join(tmp, tag, "daemon.log"), port,
+                                  "/readyz", 300, "villagemetricsd")
     return server, port, load_s
 
 
@@ -503,57 +401,6 @@ def bench_pushgateway(args, tmp, villages, reps):
 # ---- report --------------------------------------------------------------
 
 
-def machine_info(args):
-    cpu = "?"
-    with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kb = int(f.readline().split()[1])
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
-
-    def version(argv):
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True,
-                                 timeout=30)
-            return (out.stdout + out.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired) as e:
-            return "unknown (%s)" % e
-
-    def git(*argv):
-        try:
-            return subprocess.run(("git", "-C", ROOT) + argv,
-                                  capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-
-    # Read-only: the commit the daemon was built from, and whether its
-    # sources differed from it (others may be editing the tree).
-    rev = git("rev-parse", "--short", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--", "daemon", "collectors",
-           "exporters", "CMakeLists.txt"):
-        rev += " + uncommitted changes in the daemon's sources"
-    return {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "source": rev,
-        "host": platform.node(),
-        "kernel": platform.release(),
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "mem_gib": round(mem_kb / 1048576, 1),
-        "loadavg_at_start": load,
-        "python": platform.python_version(),
-        "villagemetricsd": version([args.daemon, "--version"]),
-        "pushgateway": version([args.pushgateway, "--version"]),
-        "command": os.environ.get("BENCH_COMMAND") or " ".join(
-            [sys.executable] + sys.argv),
-    }
-
-
 def mib(b):
     return "%.1f" % (b / 1048576)
 
@@ -563,18 +410,10 @@ def fmt_ratio(x):
 
 
 def render(info, metrics, results, args):
-    lines = []
+    lines = table_head(
+        "exposition benchmark: villagemetricsd vs Prometheus Pushgateway",
+        info, [info["pushgateway"]])
     add = lines.append
-    add("exposition benchmark: villagemetricsd vs Prometheus Pushgateway")
-    add("")
-    add("machine   %s, %d CPUs, %.1f GiB, kernel %s" %
-        (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]))
-    add("daemon    %s, git %s" % (info["villagemetricsd"], info["source"]))
-    add("peer      %s" % info["pushgateway"])
-    add("python    %s   date %s   load average at start %s" %
-        (info["python"], info["date"], info["loadavg_at_start"]))
-    add("command   %s" % info["command"])
-    add("")
     add("series: %d catalog metrics x N/%d villages; labels city, county, "
         "town, village;" % (len(metrics), len(metrics)))
     add("%d villages per county, %d per town.  Pushgateway gets one PUT per "
@@ -703,27 +542,21 @@ def main():
                     help="timed scrapes per variant below 1M series")
     ap.add_argument("--reps-large", type=int, default=5,
                     help="timed scrapes per variant at 1M series and above")
-    ap.add_argument("--daemon",
-                    default=os.path.join(ROOT, "build-bench",
-                                         "villagemetricsd"))
     ap.add_argument("--pushgateway", default="/usr/bin/prometheus-pushgateway")
     ap.add_argument("--pushgateway-deadline", type=int, default=420,
                     help="seconds Pushgateway may take to ingest one size")
     ap.add_argument("--no-pushgateway", action="store_true",
                     help="measure villagemetricsd only (quick iterations)")
-    ap.add_argument("--results", default=os.path.join(ROOT, "bench",
-                                                      "results"))
-    ap.add_argument("--seed", type=int, default=2020)
+    add_common_args(ap, seed=2020)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    for path in (args.daemon,) + (() if args.no_pushgateway else
-                                  (args.pushgateway,)):
-        if not os.access(path, os.X_OK):
-            sys.exit("exposition.py: %s is not executable (run bench/run.sh "
-                     "to build the daemon)" % path)
+    require_executables("exposition.py", [args.daemon] + (
+        [] if args.no_pushgateway else [args.pushgateway]),
+        "run bench/run.sh to build the daemon")
 
     metrics = read_catalog(args.metrics)
-    info = machine_info(args)
+    info = machine_info(args.daemon,
+                        {"pushgateway": [args.pushgateway, "--version"]})
     results = []
     tmp = tempfile.mkdtemp(prefix="vg-bench-")
     try:
@@ -751,16 +584,10 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    text = render(info, metrics, results, args)
-    sys.stdout.write(text)
-    os.makedirs(args.results, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = os.path.join(args.results, "exposition-" + stamp)
-    with open(base + ".txt", "w") as f:
-        f.write(text)
-    with open(base + ".json", "w") as f:
-        json.dump({"machine": info, "metrics": [m for m, _ in metrics],
-                   "results": results}, f, indent=1)
+    base = write_results(args.results, "exposition",
+                         render(info, metrics, results, args),
+                         {"machine": info, "metrics": [m for m, _ in metrics],
+                          "results": results})
     log("results: %s.txt, %s.json" % (base, base))
 
 

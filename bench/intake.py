@@ -38,10 +38,11 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import exposition as ex  # noqa: E402  (Server, free_port, wait_for, ...)
-import push  # noqa: E402  (cpu_seconds, vm_metric, poll, get_json)
+import benchlib as bl  # noqa: E402  (processes, HTTP, polling, the report)
+import exposition as ex  # noqa: E402  (village and place names)
+from benchlib import cpu_seconds, f, log, met, poll  # noqa: E402
 
-ROOT = ex.ROOT
+ROOT = bl.ROOT
 
 # The targets of issue #4; reported, never used to tune anything.
 TARGET_SAMPLES_PER_CPU_S = 2e6
@@ -58,10 +59,6 @@ ROUND_STEP_MS = 10000   # sensors report every 10 s
 POOL = 97               # distinct field sets per kind, cycled over rounds
 
 SYSTEMS = ("villagemetricsd", "vmagent", "victoria-metrics")
-
-
-def log(msg):
-    push.log(msg)
 
 
 # ---- the workload --------------------------------------------------------
@@ -207,7 +204,7 @@ def push_all(port, path, bodies, connections):
             "latency_ms": {
                 "median": statistics.median(latencies) * 1000
                 if latencies else None,
-                "p99": ex.percentile(latencies, 99) * 1000
+                "p99": bl.percentile(latencies, 99) * 1000
                 if latencies else None,
                 "max": max(latencies) * 1000 if latencies else None}}
 
@@ -223,33 +220,23 @@ def check_pushed(who, pushed, wl):
 
 
 def hwm(pid):
-    return ex.rss_bytes(pid)[1]
+    return bl.rss_bytes(pid)[1]
 
 
 def start_vm(args, tmp, tag):
-    port = ex.free_port()
     d = os.path.join(tmp, tag)
     os.makedirs(d)
-    vm = ex.Server([args.victoria_metrics,
-                    "-httpListenAddr=127.0.0.1:%d" % port,
-                    "-storageDataPath=" + os.path.join(d, "data"),
-                    "-retentionPeriod=1y", "-search.latencyOffset=0s",
-                    "-search.disableCache", "-loggerLevel=WARN",
-                    # The stored-sample count below reads every series and
-                    # sample: 18M on a receiver that may still be busy.
-                    "-search.maxUniqueTimeseries=100000000",
-                    "-search.maxQueryDuration=1h"],
-                   os.path.join(d, "victoria-metrics.log"))
-    try:
-        ex.wait_for(vm, port, "/health", 60, tag)
-    except BaseException:
-        vm.stop()
-        raise
-    return vm, port
+    return bl.start_victoria_metrics(
+        args.victoria_metrics, os.path.join(d, "data"),
+        os.path.join(d, "victoria-metrics.log"),
+        # The stored-sample count below reads every series and sample: 18M
+        # on a receiver that may still be busy.
+        ["-search.maxUniqueTimeseries=100000000",
+         "-search.maxQueryDuration=1h"], tag)
 
 
 def rows_in(vm_port):
-    return push.vm_metric(vm_port, "vm_rows_inserted_total")
+    return bl.vm_metric(vm_port, "vm_rows_inserted_total")
 
 
 def wait_rows(vm, vm_port, expected, deadline_s, what):
@@ -262,7 +249,7 @@ def wait_rows(vm, vm_port, expected, deadline_s, what):
             raise RuntimeError("%s: VictoriaMetrics inserted %d rows, "
                                "expected %d" % (what, got, expected))
         return got == expected
-    push.poll(what, reached, deadline_s, 0.02)
+    poll(what, reached, deadline_s, 0.02)
     return time.monotonic()
 
 
@@ -273,7 +260,7 @@ def vm_query(vm_port, q, at_ms):
     """The value of an instant query that returns one number."""
     path = "/api/v1/query?" + urllib.parse.urlencode(
         {"query": q, "time": "%.3f" % (at_ms / 1000)})
-    status, _, body = ex.request(vm_port, "GET", path, timeout=1800)
+    status, _, body = bl.request(vm_port, "GET", path, timeout=1800)
     if status != 200:
         raise RuntimeError("query %s: %d %s" % (q, status, body[:300]))
     result = json.loads(body)["data"]["result"]
@@ -284,7 +271,7 @@ def stored(vm_port, wl):
     """What VictoriaMetrics holds and answers queries with, counted
     exactly at the last round's time over a window that holds every round:
     (samples, series)."""
-    ex.request(vm_port, "GET", "/internal/force_flush")
+    bl.request(vm_port, "GET", "/internal/force_flush")
     last = wl.first_ts + (wl.rounds - 1) * ROUND_STEP_MS
     window = "[%ds]" % (wl.rounds * ROUND_STEP_MS // 1000 + 5)
     return (vm_query(vm_port, "sum(count_over_time(%s%s))" %
@@ -296,7 +283,7 @@ def stored(vm_port, wl):
 def receiver_report(vm, vm_port, cpu0, wl):
     """The receiver's CPU (taken first: the counting queries below are not
     part of the intake) and what it holds."""
-    cpu = push.cpu_seconds(vm.pid) - cpu0
+    cpu = cpu_seconds(vm.pid) - cpu0
     try:
         samples, series = stored(vm_port, wl)
         error = None
@@ -336,53 +323,52 @@ def bench_daemon(args, tmp, wl, profile=False):
     try:
         d = os.path.join(tmp, "villagemetricsd")
         os.makedirs(os.path.join(d, "state"))
-        port = ex.free_port()
+        port = bl.free_port()
         conf = os.path.join(d, "villagemetrics.json")
-        with open(conf, "w") as f:
-            json.dump(daemon_config(
-                port, os.path.join(d, "state"),
-                "http://127.0.0.1:%d/api/v1/write" % vm_port), f)
-        server = ex.Server([args.daemon, "--config", conf],
+        bl.write_config(conf, daemon_config(
+            port, os.path.join(d, "state"),
+            "http://127.0.0.1:%d/api/v1/write" % vm_port))
+        server = bl.Server([args.daemon, "--config", conf],
                            os.path.join(d, "daemon.log"))
-        ex.wait_for(server, port, "/readyz", 120, "villagemetricsd")
+        bl.wait_for(server, port, "/readyz", 120, "villagemetricsd")
         # An empty write: no sample, but libuv starts its thread pool (the
         # parsers' threads) now, before the CPU baseline and before perf
         # attaches (perf -p follows only the threads that exist).
-        status, _, answer = ex.request(port, "POST", "/write", body=b"")
+        status, _, answer = bl.request(port, "POST", "/write", body=b"")
         if status != 204:
             raise RuntimeError("villagemetricsd: empty write answered %d %s"
                                % (status, answer[:300]))
         if profile:
             prof = start_perf(args, server.pid, tmp)
         log("(a) villagemetricsd: pushing %d bodies" % len(wl.bodies))
-        c0 = push.cpu_seconds(server.pid)
-        r0 = push.cpu_seconds(vm.pid)
+        c0 = cpu_seconds(server.pid)
+        r0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
         pushed = push_all(port, "/write?precision=ms", wl.bodies,
                           args.connections)
         t_acked = time.monotonic()
-        c_acked = push.cpu_seconds(server.pid)
+        c_acked = cpu_seconds(server.pid)
         check_pushed("villagemetricsd", pushed, wl)
 
         def drained():
             server.check_alive()
-            st = push.status(port)
-            e = push.exporter_status(st)
+            st = bl.daemon_status(port)
+            e = bl.exporter_status(st)
             return e["lag_samples"] == 0 and st
         log("(a) acknowledged in %.1f s; draining to VictoriaMetrics" %
             (t_acked - t0))
-        st = push.poll("(a) remote_write drained", drained, args.deadline,
+        st = poll("(a) remote_write drained", drained, args.deadline,
                        0.02)
         t_drained = time.monotonic()
         t_recv = wait_rows(vm, vm_port, wl.samples, args.deadline,
                            "(a) receiver rows")
-        c1 = push.cpu_seconds(server.pid)
+        c1 = cpu_seconds(server.pid)
         if prof:
             profile_out = stop_perf(prof)
             prof = None
         else:
             profile_out = None
-        e = push.exporter_status(st)
+        e = bl.exporter_status(st)
         res = {
             "pushed": pushed, "wall_acked_s": t_acked - t0,
             "wall_delivered_s": max(t_drained, t_recv) - t0,
@@ -415,28 +401,28 @@ def bench_vmagent(args, tmp, wl):
     try:
         d = os.path.join(tmp, "vmagent")
         os.makedirs(d)
-        port = ex.free_port()
+        port = bl.free_port()
         # Default flags but for the addresses and the queue's folder.
-        agent = ex.Server([
+        agent = bl.Server([
             args.vmagent, "-httpListenAddr=127.0.0.1:%d" % port,
             "-remoteWrite.url=http://127.0.0.1:%d/api/v1/write" % vm_port,
             "-remoteWrite.tmpDataPath=" + os.path.join(d, "queue"),
             "-loggerLevel=WARN"], os.path.join(d, "vmagent.log"))
-        ex.wait_for(agent, port, "/health", 120, "vmagent")
+        bl.wait_for(agent, port, "/health", 120, "vmagent")
         log("(b) vmagent: pushing %d bodies" % len(wl.bodies))
-        c0 = push.cpu_seconds(agent.pid)
-        r0 = push.cpu_seconds(vm.pid)
+        c0 = cpu_seconds(agent.pid)
+        r0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
         pushed = push_all(port, "/write?precision=ms", wl.bodies,
                           args.connections)
         t_acked = time.monotonic()
-        c_acked = push.cpu_seconds(agent.pid)
+        c_acked = cpu_seconds(agent.pid)
         check_pushed("vmagent", pushed, wl)
         log("(b) answered in %.1f s; waiting for VictoriaMetrics" %
             (t_acked - t0))
         t_recv = wait_rows(vm, vm_port, wl.samples, args.deadline,
                            "(b) receiver rows")
-        c1 = push.cpu_seconds(agent.pid)
+        c1 = cpu_seconds(agent.pid)
         res = {"pushed": pushed, "wall_acked_s": t_acked - t0,
                "wall_delivered_s": t_recv - t0,
                "cpu_acked_s": c_acked - c0, "cpu_s": c1 - c0,
@@ -460,16 +446,16 @@ def bench_vm(args, tmp, wl):
     vm, vm_port = start_vm(args, tmp, "vm-c")
     try:
         log("(c) victoria-metrics: pushing %d bodies" % len(wl.bodies))
-        c0 = push.cpu_seconds(vm.pid)
+        c0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
         pushed = push_all(vm_port, "/write?precision=ms", wl.bodies,
                           args.connections)
         t_acked = time.monotonic()
-        c_acked = push.cpu_seconds(vm.pid)
+        c_acked = cpu_seconds(vm.pid)
         check_pushed("victoria-metrics", pushed, wl)
         t_recv = wait_rows(vm, vm_port, wl.samples, args.deadline,
                            "(c) rows")
-        c1 = push.cpu_seconds(vm.pid)
+        c1 = cpu_seconds(vm.pid)
         res = {"pushed": pushed, "wall_acked_s": t_acked - t0,
                "wall_delivered_s": t_recv - t0,
                "cpu_acked_s": c_acked - c0, "cpu_s": c1 - c0,
@@ -520,11 +506,11 @@ def start_perf(args, pid, tmp):
     os.makedirs(args.results, exist_ok=True)
     data = os.path.join(args.results, "intake-%s.perf.data" %
                         time.strftime("%Y%m%d-%H%M%S"))
-    srv = ex.Server([args.perf] + PERF_RECORD.split()[1:-2] +
+    srv = bl.Server([args.perf] + PERF_RECORD.split()[1:-2] +
                     ["-o", data, "-p", str(pid)],
                     os.path.join(tmp, "perf.log"))
     # perf writes its header once it is attached: poll for it.
-    push.poll("perf attached", lambda: (srv.check_alive() or True) and
+    poll("perf attached", lambda: (srv.check_alive() or True) and
               os.path.exists(data) and os.path.getsize(data) > 0, 30, 0.05)
     return srv, data, args.perf
 
@@ -560,43 +546,16 @@ def stop_perf(prof):
 
 
 def machine(args):
-    class A:
-        pushgateway = "/bin/true"
-    A.daemon = args.daemon
-    info = ex.machine_info(A)
-    info.pop("pushgateway", None)
-    deb = subprocess.run(["dpkg-query", "-W", "-f", "${Version}",
-                          "victoria-metrics"], capture_output=True,
-                         text=True).stdout.strip() or "unknown"
-    info["victoria-metrics"] = "victoria-metrics %s (Debian)" % deb
-    info["vmagent"] = "vmagent from victoria-metrics %s (Debian)" % deb
-    info["command"] = os.environ.get("BENCH_COMMAND") or " ".join(
-        [sys.executable] + sys.argv)
+    info = bl.machine_info(args.daemon)
+    info.update(bl.victoria_metrics_versions())
     return info
 
 
-def f(x, fmt="%.1f"):
-    return fmt % x if x is not None else "-"
-
-
-def met(ok):
-    return "MET" if ok else "NOT MET"
-
-
 def render(info, wl, gen_s, res, parser, args):
-    L = []
+    L = bl.table_head("intake benchmark: line protocol over HTTP into "
+                      "villagemetricsd, vmagent and VictoriaMetrics", info,
+                      [info["vmagent"], info["victoria-metrics"]])
     add = L.append
-    add("intake benchmark: line protocol over HTTP into villagemetricsd, "
-        "vmagent and VictoriaMetrics")
-    add("")
-    add("machine   %s, %d CPUs, %.1f GiB, kernel %s" %
-        (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]))
-    add("daemon    %s, git %s" % (info["villagemetricsd"], info["source"]))
-    add("peers     %s | %s" % (info["vmagent"], info["victoria-metrics"]))
-    add("python    %s   date %s   load average at start %s" %
-        (info["python"], info["date"], info["loadavg_at_start"]))
-    add("command   %s" % info["command"])
-    add("")
     add("workload: %d line-protocol series (water_tank: level_ratio, "
         "volume_m3; signal_modem:" % wl.series)
     add("  rssi_dbm[, battery_v]; tags county, tank|modem, town, village; "
@@ -764,17 +723,13 @@ def main():
                     "hotspots (the CPU figures then include perf's cost)")
     ap.add_argument("--deadline", type=int, default=1800,
                     help="seconds any one wait may take")
-    ap.add_argument("--daemon", default=os.path.join(ROOT, "build-bench",
-                                                     "villagemetricsd"))
     ap.add_argument("--lp-parse-bench",
                     default=os.path.join(ROOT, "build-bench", "bench",
                                          "lp_parse_bench"))
     ap.add_argument("--vmagent", default="/usr/bin/vmagent")
     ap.add_argument("--victoria-metrics", default="/usr/bin/victoria-metrics")
     ap.add_argument("--perf", default="/usr/bin/perf")
-    ap.add_argument("--results", default=os.path.join(ROOT, "bench",
-                                                      "results"))
-    ap.add_argument("--seed", type=int, default=2020)
+    bl.add_common_args(ap, seed=2020)
     args = ap.parse_args()
     if args.quick:
         args.series = 100000
@@ -790,10 +745,8 @@ def main():
     need += [args.vmagent] if "vmagent" in systems else []
     need += [] if args.no_parser else [args.lp_parse_bench]
     need += [args.perf] if args.profile else []
-    for path in need:
-        if not os.access(path, os.X_OK):
-            sys.exit("intake.py: %s is not executable (run bench/run-intake.sh "
-                     "to build the daemon and the parser bench)" % path)
+    bl.require_executables("intake.py", need, "run bench/run-intake.sh to "
+                           "build the daemon and the parser bench")
     info = machine(args)
     began = time.monotonic()
     log("generating %d series x %d rounds" % (args.series, args.rounds))
@@ -826,20 +779,14 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     info["runtime_s"] = round(time.monotonic() - began)
     text, ratios = render(info, wl, gen_s, res, parser, args)
-    sys.stdout.write(text)
-    os.makedirs(args.results, exist_ok=True)
-    base = os.path.join(args.results,
-                        "intake-" + time.strftime("%Y%m%d-%H%M%S"))
-    with open(base + ".txt", "w") as fh:
-        fh.write(text)
-    with open(base + ".json", "w") as fh:
-        json.dump({"machine": info, "args": vars(args),
-                   "workload": {"series": wl.series, "rounds": wl.rounds,
-                                "lines": wl.lines, "samples": wl.samples,
-                                "prom_series": wl.prom_series,
-                                "bytes": wl.bytes, "generate_s": gen_s},
-                   "results": res, "ratios": ratios, "parser": parser},
-                  fh, indent=1, default=str)
+    base = bl.write_results(
+        args.results, "intake", text,
+        {"machine": info, "args": vars(args),
+         "workload": {"series": wl.series, "rounds": wl.rounds,
+                      "lines": wl.lines, "samples": wl.samples,
+                      "prom_series": wl.prom_series, "bytes": wl.bytes,
+                      "generate_s": gen_s},
+         "results": res, "ratios": ratios, "parser": parser})
     log("results: %s.txt, %s.json (%d s)" % (base, base, info["runtime_s"]))
 
 

@@ -38,15 +38,13 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import exposition as ex  # noqa: E402  (Server, free_port, rss, machine info)
-
-ROOT = ex.ROOT
+import benchlib as bl  # noqa: E402  (processes, HTTP, polling, the report)
+from benchlib import cpu_seconds, log  # noqa: E402
 
 TARGET_CPU_RATIO = 0.5      # daemon CPU per poll / collectd CPU per poll
 TARGET_JITTER_P99_MS = 50.0
@@ -69,20 +67,9 @@ FIGURES = [
 ]
 
 
-def log(msg):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr,
-          flush=True)
-
-
-def cpu_seconds(pid):
-    """utime + stime of every thread of a process, from /proc/PID/stat."""
-    with open("/proc/%d/stat" % pid) as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def percentile(xs, p):
+    """By the index rounded, NaN of nothing (the tables of this bench were
+    made so; benchlib's is nearest-rank)."""
     if not xs:
         return float("nan")
     xs = sorted(xs)
@@ -226,7 +213,7 @@ class FixtureServer:
                 "--serve-log", self.logpath, "--endpoints",
                 str(args.endpoints), "--body-bytes", str(args.body_bytes),
                 "--seed", str(args.seed)]
-        self.server = ex.Server(argv, self.out)
+        self.server = bl.Server(argv, self.out)
         self.pid = self.server.pid
         start = time.monotonic()
         while True:
@@ -314,14 +301,13 @@ def collectd_config(args, tmp, server_port):
 
 
 def start_daemon(args, tmp, tag, server_port, endpoints):
-    port = ex.free_port()
+    port = bl.free_port()
     d = os.path.join(tmp, tag)
     os.makedirs(d)
     conf = os.path.join(d, "villagemetrics.json")
-    with open(conf, "w") as f:
-        json.dump(daemon_config(args, port, server_port,
-                                os.path.join(d, "state"), endpoints), f)
-    server = ex.Server([args.daemon, "--config", conf],
+    bl.write_config(conf, daemon_config(args, port, server_port,
+                                        os.path.join(d, "state"), endpoints))
+    server = bl.Server([args.daemon, "--config", conf],
                        os.path.join(d, "daemon.log"))
     return server, port
 
@@ -331,9 +317,9 @@ def idle_rss(args, tmp):
     scraped once."""
     server, port = start_daemon(args, tmp, "idle", 1, 0)
     try:
-        ex.wait_for(server, port, "/readyz", 60, "idle daemon")
-        ex.request(port, "GET", "/metrics")
-        rss, hwm = ex.rss_bytes(server.pid)
+        bl.wait_for(server, port, "/readyz", 60, "idle daemon")
+        bl.request(port, "GET", "/metrics")
+        rss, hwm = bl.rss_bytes(server.pid)
         anon = 0
         with open("/proc/%d/status" % server.pid) as f:
             for line in f:
@@ -372,7 +358,7 @@ def analyse(arrivals, prefix, t0, t1, interval):
 def series_on_page(port):
     """Village series on the daemon's /metrics, and its collectors' errors
     summed."""
-    _, _, body = ex.request(port, "GET", "/metrics", timeout=120)
+    _, _, body = bl.request(port, "GET", "/metrics", timeout=120)
     lines = body.split(b"\n")
     errors = sum(float(x.rsplit(b" ", 1)[1]) for x in lines
                  if x.startswith(b"villagemetrics_collector_errors_total{"))
@@ -408,10 +394,10 @@ def phase(args, tmp, srv, tag, with_collectd, window):
         procs = {"villagemetricsd": daemon, "server": srv}
         if with_collectd:
             conf = collectd_config(args, tmp, srv.port)
-            collectd = ex.Server([args.collectd, "-f", "-C", conf],
+            collectd = bl.Server([args.collectd, "-f", "-C", conf],
                                  os.path.join(tmp, "collectd.out"))
             procs["collectd"] = collectd
-        ready = ex.wait_for(daemon, dport, "/readyz", 120, "villagemetricsd")
+        ready = bl.wait_for(daemon, dport, "/readyz", 120, "villagemetricsd")
         log("%s: daemon ready after %.1f s; warm-up until %d s" %
             (tag, ready, args.warmup))
 
@@ -432,7 +418,7 @@ def phase(args, tmp, srv, tag, with_collectd, window):
             out["pollers"][k] = {"cpu_s": cpu_seconds(p.pid) - cpu0[k]}
             if k != "server":
                 out["pollers"][k]["rss"], out["pollers"][k]["hwm"] = \
-                    ex.rss_bytes(p.pid)
+                    bl.rss_bytes(p.pid)
         out["series"], out["daemon_errors"] = series_on_page(dport)
     finally:
         if daemon:
@@ -504,20 +490,13 @@ def mib(b):
 
 
 def render(meta, info, args):
-    out = []
+    out = bl.table_head(
+        "pull benchmark: villagemetricsd (http collector) vs collectd "
+        "(curl_json)", meta,
+        ["%s, ReadThreads %d, WriteQueueLimitHigh %d" % (
+            meta["collectd"], args.collectd_read_threads,
+            args.collectd_queue_limit)])
     w = out.append
-    w("pull benchmark: villagemetricsd (http collector) vs collectd (curl_json)")
-    w("")
-    w("machine   %s, %d CPUs, %s GiB, kernel %s" % (
-        meta["cpu"], meta["nproc"], meta["mem_gib"], meta["kernel"]))
-    w("daemon    %s, git %s" % (meta["villagemetricsd"], meta["source"]))
-    w("peer      %s, ReadThreads %d, WriteQueueLimitHigh %d" % (
-        meta["collectd"], args.collectd_read_threads,
-        args.collectd_queue_limit))
-    w("python    %s   date %s   load average at start %s" % (
-        meta["python"], meta["date"], meta["loadavg_at_start"]))
-    w("command   %s" % meta["command"])
-    w("")
     a = info["answer"]
     w("%d endpoints, each a JSON page of %d village records (%d to %d bytes "
       "in a sample of 20; %d values read per poll: %d figures x %d records), "
@@ -587,8 +566,6 @@ def render(meta, info, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--daemon", default=os.path.join(
-        ROOT, "build-bench", "villagemetricsd"))
     ap.add_argument("--collectd", default="/usr/sbin/collectd")
     ap.add_argument("--endpoints", type=int, default=1000)
     ap.add_argument("--body-bytes", type=int, default=50 * 1024)
@@ -605,40 +582,27 @@ def main():
                     help="then the daemon alone for this long (0: not)")
     ap.add_argument("--no-collectd", action="store_true",
                     help="no side-by-side run: the daemon alone")
-    ap.add_argument("--seed", type=int, default=20191231)
-    ap.add_argument("--results", default=os.path.join(ROOT, "bench",
-                                                      "results"))
+    bl.add_common_args(ap, seed=20191231)
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--serve-log", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         serve(args)
         return 0
-    for path in [args.daemon] + ([] if args.no_collectd else [args.collectd]):
-        if not os.access(path, os.X_OK):
-            sys.exit("pull.py: %s is missing (scripts/setup.sh installs "
-                     "collectd-core)" % path)
+    bl.require_executables("pull.py", [args.daemon] + (
+        [] if args.no_collectd else [args.collectd]),
+        "run bench/run-pull.sh to build the daemon; scripts/setup.sh "
+        "installs collectd-core")
     started = time.monotonic()
-    args.pushgateway = "true"  # machine_info asks every peer for a version
-    meta = ex.machine_info(args)
-    meta["collectd"] = "collectd %s" % subprocess.run(
-        ["dpkg-query", "-W", "-f=${Version}", "collectd-core"],
-        capture_output=True, text=True).stdout.strip()
+    meta = bl.machine_info(args.daemon)
+    meta["collectd"] = "collectd %s" % bl.dpkg_version("collectd-core")
     tmp = tempfile.mkdtemp(prefix="vg-pull-")
     try:
         info = run(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    text = render(meta, info, args)
-    sys.stdout.write(text)
-    os.makedirs(args.results, exist_ok=True)
-    base = os.path.join(args.results,
-                        "pull-" + time.strftime("%Y%m%d-%H%M%S"))
-    with open(base + ".txt", "w") as f:
-        f.write(text)
-    with open(base + ".json", "w") as f:
-        json.dump({"meta": meta, "info": info, "args": vars(args)}, f,
-                  indent=1)
+    base = bl.write_results(args.results, "pull", render(meta, info, args),
+                            {"meta": meta, "info": info, "args": vars(args)})
     log("results: %s.txt, %s.json (%.0f s)" % (base, base,
                                                 time.monotonic() - started))
     return 0

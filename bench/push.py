@@ -29,7 +29,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,57 +36,18 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import exposition as ex  # noqa: E402  (shared series, Server, HTTP helpers)
+import benchlib as bl  # noqa: E402  (processes, HTTP, polling, the report)
+import exposition as ex  # noqa: E402  (the village series)
+from benchlib import (cpu_seconds, exporter_status, f, log,  # noqa: E402
+                      met, poll, vm_metric)
 
-ROOT = ex.ROOT
+ROOT = bl.ROOT
 
 TARGET_SAMPLES_PER_CPU_S = 1e6   # encoded and sent, per core
 TARGET_CPU_VS_VMAGENT = 1 / 3.0
 TARGET_CATCHUP_X = 5.0
 
 AGENTS = ("villagemetricsd", "vmagent", "prometheus")
-
-
-def log(msg):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr,
-          flush=True)
-
-
-def cpu_seconds(pid):
-    """utime + stime of every thread of a process, from /proc/PID/stat."""
-    with open("/proc/%d/stat" % pid) as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def get_json(port, path):
-    status, _, body = ex.request(port, "GET", path, timeout=30)
-    if status != 200:
-        raise RuntimeError("GET %s: %d" % (path, status))
-    return json.loads(body)
-
-
-def vm_metric(port, name):
-    """Sum of every sample of one metric on VictoriaMetrics' /metrics."""
-    _, _, body = ex.request(port, "GET", "/metrics", timeout=30)
-    total = 0.0
-    for m in re.finditer(rb"^" + re.escape(name.encode()) +
-                         rb"(?:\{[^}]*\})? (\S+)$", body, re.M):
-        total += float(m.group(1))
-    return total
-
-
-def poll(what, cond, deadline_s, every=0.05):
-    start = time.monotonic()
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() - start > deadline_s:
-            raise RuntimeError("%s: not reached in %.0f s" % (what,
-                                                               deadline_s))
-        time.sleep(every)
 
 
 # ---- the counting proxy --------------------------------------------------
@@ -116,7 +76,7 @@ class CountingProxy:
         self.on_2xx = None
         self.conns = set()
         self.listener = None
-        self.port = ex.free_port()
+        self.port = bl.free_port()
         self.running = False
         self.thread = None
         self.up()
@@ -394,9 +354,9 @@ class Agent:
 
     def start(self):
         self.starts += 1
-        self.server = ex.Server(self.argv, os.path.join(
+        self.server = bl.Server(self.argv, os.path.join(
             self.logdir, "%s-%d.log" % (self.name, self.starts)))
-        ex.wait_for(self.server, self.port, self.ready_path, 120, self.name)
+        bl.wait_for(self.server, self.port, self.ready_path, 120, self.name)
         self.alive.append([time.monotonic(), None])
 
     def kill9(self, when):
@@ -442,17 +402,6 @@ def file_collector(data_dir, metrics, timestamp, const_labels=None):
     return c
 
 
-def status(port):
-    return get_json(port, "/api/v1/status")
-
-
-def exporter_status(st, name="vm"):
-    for e in st.get("exporters", []):
-        if e.get("name") == name:
-            return e
-    raise RuntimeError("no exporter %s in /api/v1/status" % name)
-
-
 # ---- part 1 and 2: journal throughput, then the drain -------------------
 
 
@@ -468,25 +417,23 @@ def bench_journal(args, tmp, metrics, vm_port):
     csv_bytes = sum(os.path.getsize(os.path.join(data, f))
                     for f in os.listdir(data))
     del villages
-    port = ex.free_port()
-    closed = ex.free_port()   # nothing listens here until the drain
+    port = bl.free_port()
+    closed = bl.free_port()   # nothing listens here until the drain
     conf = os.path.join(tmp, "journal", "villagemetrics.json")
-    with open(conf, "w") as f:
-        json.dump(daemon_config(
-            port, state, file_collector(data, metrics, False),
-            "http://127.0.0.1:%d/api/v1/write" % closed,
-            {"min_backoff": "100ms", "max_backoff": "1s"},
-            ), f)
+    bl.write_config(conf, daemon_config(
+        port, state, file_collector(data, metrics, False),
+        "http://127.0.0.1:%d/api/v1/write" % closed,
+        {"min_backoff": "100ms", "max_backoff": "1s"}))
     log("journal: villagemetricsd, remote_write to a closed port")
     start = time.monotonic()
-    server = ex.Server([args.daemon, "--config", conf],
+    server = bl.Server([args.daemon, "--config", conf],
                        os.path.join(tmp, "journal", "daemon.log"))
     proxy = None
     try:
         def journaled():
             server.check_alive()
             try:
-                st = status(port)
+                st = bl.daemon_status(port)
             except (OSError, http.client.HTTPException, RuntimeError):
                 return None
             got = st.get("journal", {}).get("appended_samples", 0)
@@ -500,9 +447,9 @@ def bench_journal(args, tmp, metrics, vm_port):
         lag = exporter_status(st)["lag_samples"]
         jbytes = st["journal"]["bytes"]
         # One journal round-trip through /metrics for the fsync counters.
-        _, _, body = ex.request(port, "GET", "/metrics", timeout=60)
-        fsyncs = ex.self_metric(body, "villagemetrics_journal_fsyncs_total")
-        fsync_s = ex.self_metric(body,
+        _, _, body = bl.request(port, "GET", "/metrics", timeout=60)
+        fsyncs = bl.self_metric(body, "villagemetrics_journal_fsyncs_total")
+        fsync_s = bl.self_metric(body,
                                  "villagemetrics_journal_fsync_seconds_total")
         journal = {"samples": n, "csv_bytes": csv_bytes, "wall_s": wall,
                    "cpu_s": cpu, "samples_per_s": n / wall,
@@ -525,7 +472,7 @@ def bench_journal(args, tmp, metrics, vm_port):
 
         def drained():
             server.check_alive()
-            e = exporter_status(status(port))
+            e = exporter_status(bl.daemon_status(port))
             return e["lag_samples"] == 0 and e
         e = poll("drain", drained, 600, 0.02)
         t1 = time.monotonic()
@@ -533,7 +480,7 @@ def bench_journal(args, tmp, metrics, vm_port):
         snap = proxy.snapshot()
         ok = proxy.ok_times
         first = ok[0] if ok else t0
-        ex.request(vm_port, "GET", "/internal/force_flush")
+        bl.request(vm_port, "GET", "/internal/force_flush")
         rows = poll("VictoriaMetrics rows",
                     lambda: (vm_metric(vm_port, "vm_rows_inserted_total")
                              - rows0) >= n and
@@ -581,16 +528,13 @@ def make_agents(args, tmp, feed_dir, metrics, target_port, proxies):
     # villagemetricsd: the CSV rewritten every round, remote_write.
     d = os.path.join(tmp, "villagemetricsd")
     os.makedirs(os.path.join(d, "state"))
-    port = ex.free_port()
+    port = bl.free_port()
     conf = os.path.join(d, "villagemetrics.json")
-    with open(conf, "w") as f:
-        json.dump(daemon_config(
-            port, os.path.join(d, "state"),
-            file_collector(feed_dir, metrics, True,
-                           {"agent": "villagemetricsd"}),
-            "http://127.0.0.1:%d/api/v1/write" %
-            proxies["villagemetricsd"].port,
-            {"max_backoff": args.daemon_max_backoff}), f)
+    bl.write_config(conf, daemon_config(
+        port, os.path.join(d, "state"),
+        file_collector(feed_dir, metrics, True, {"agent": "villagemetricsd"}),
+        "http://127.0.0.1:%d/api/v1/write" % proxies["villagemetricsd"].port,
+        {"max_backoff": args.daemon_max_backoff}))
     agents["villagemetricsd"] = Agent(
         "villagemetricsd", [args.daemon, "--config", conf], port, "/readyz",
         logdir)
@@ -598,7 +542,7 @@ def make_agents(args, tmp, feed_dir, metrics, target_port, proxies):
     # vmagent: scrapes, disk queue in -remoteWrite.tmpDataPath.
     d = os.path.join(tmp, "vmagent")
     os.makedirs(d)
-    port = ex.free_port()
+    port = bl.free_port()
     yml = os.path.join(d, "scrape.yml")
     with open(yml, "w") as f:
         f.write(PROM_YML.format(interval=interval, timeout=interval,
@@ -615,7 +559,7 @@ def make_agents(args, tmp, feed_dir, metrics, target_port, proxies):
     # Prometheus in agent mode: scrapes, WAL in --storage.agent.path.
     d = os.path.join(tmp, "prometheus")
     os.makedirs(d)
-    port = ex.free_port()
+    port = bl.free_port()
     yml = os.path.join(d, "prometheus.yml")
     with open(yml, "w") as f:
         f.write(PROM_YML.format(
@@ -820,7 +764,7 @@ def bench_agents(args, tmp, metrics, vm_port):
                     now - proxies[a].last_big > 2 * args.period
                     for a in AGENTS):
                 break
-        ex.request(vm_port, "GET", "/internal/force_flush")
+        bl.request(vm_port, "GET", "/internal/force_flush")
         time.sleep(2)  # force_flush makes data searchable within a second
 
         # Count what arrived against what each agent had taken in.
@@ -912,60 +856,19 @@ def bench_agents(args, tmp, metrics, vm_port):
 # ---- report --------------------------------------------------------------
 
 
-def versions(args):
-    def first_line(argv):
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True,
-                                 timeout=30)
-            lines = (out.stdout + out.stderr).strip().splitlines()
-            return lines[0] if lines else "unknown"
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return "unknown (%s)" % e
-    def deb(pkg):
-        # Debian's VictoriaMetrics binaries print an empty -version.
-        return "%s %s (Debian)" % (pkg, first_line(
-            ["dpkg-query", "-W", "-f", "${Version}", pkg]))
-    return {"villagemetricsd": first_line([args.daemon, "--version"]),
-            "vmagent": "vmagent from " + deb("victoria-metrics"),
-            "victoria-metrics": deb("victoria-metrics"),
-            "prometheus": first_line([args.prometheus, "--version"])}
-
-
 def machine(args):
-    class A:
-        pushgateway = "/bin/true"
-    A.daemon = args.daemon
-    info = ex.machine_info(A)
-    info.pop("pushgateway", None)
-    info.update(versions(args))
-    info["command"] = os.environ.get("BENCH_COMMAND") or " ".join(
-        [sys.executable] + sys.argv)
+    info = bl.machine_info(args.daemon)
+    info.update(bl.victoria_metrics_versions())
+    info["prometheus"] = bl.first_line([args.prometheus, "--version"])
     return info
 
 
-def f(x, fmt="%.1f"):
-    return fmt % x if x is not None else "-"
-
-
-def met(ok):
-    return "MET" if ok else "NOT MET"
-
-
 def render(info, journal, drain, ag, args):
-    L = []
+    L = bl.table_head("push benchmark: villagemetricsd vs vmagent and "
+                      "Prometheus (agent mode), to VictoriaMetrics", info,
+                      [info["vmagent"], info["prometheus"],
+                       info["victoria-metrics"]])
     add = L.append
-    add("push benchmark: villagemetricsd vs vmagent and Prometheus (agent "
-        "mode), to VictoriaMetrics")
-    add("")
-    add("machine   %s, %d CPUs, %.1f GiB, kernel %s" %
-        (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]))
-    add("daemon    %s, git %s" % (info["villagemetricsd"], info["source"]))
-    add("peers     %s | %s | %s" % (info["vmagent"], info["prometheus"],
-                                    info["victoria-metrics"]))
-    add("python    %s   date %s   load average at start %s" %
-        (info["python"], info["date"], info["loadavg_at_start"]))
-    add("command   %s" % info["command"])
-    add("")
     add("1. journal append + fsync (commit_window 100ms, fsync batch): %d "
         "samples" % journal["samples"])
     add("   (20 metrics x %d villages in %d CSVs, %.1f MiB, read by the file "
@@ -1132,39 +1035,28 @@ def main():
                     "(Prometheus' default)")
     ap.add_argument("--no-agents", action="store_true",
                     help="parts 1 and 2a only")
-    ap.add_argument("--daemon", default=os.path.join(ROOT, "build-bench",
-                                                     "villagemetricsd"))
     ap.add_argument("--vmagent", default="/usr/bin/vmagent")
     ap.add_argument("--victoria-metrics", default="/usr/bin/victoria-metrics")
     ap.add_argument("--prometheus", default="/usr/bin/prometheus")
-    ap.add_argument("--results", default=os.path.join(ROOT, "bench",
-                                                      "results"))
-    ap.add_argument("--seed", type=int, default=2020)
+    bl.add_common_args(ap, seed=2020)
     args = ap.parse_args()
     if args.quick:
         args.journal_samples = 200000
         args.series = 20000
         args.warmup, args.steady, args.outage = 10, 30, 10
         args.pause, args.after = 5, 10
-    for path in (args.daemon, args.victoria_metrics) + (
-            () if args.no_agents else (args.vmagent, args.prometheus)):
-        if not os.access(path, os.X_OK):
-            sys.exit("push.py: %s is not executable (run bench/run-push.sh "
-                     "to build the daemon)" % path)
+    bl.require_executables("push.py", [args.daemon, args.victoria_metrics] + (
+        [] if args.no_agents else [args.vmagent, args.prometheus]),
+        "run bench/run-push.sh to build the daemon")
     metrics = ex.read_catalog(20)
     info = machine(args)
     tmp = tempfile.mkdtemp(prefix="vg-bench-push-")
     vm = None
     began = time.monotonic()
     try:
-        vm_port = ex.free_port()
-        vm = ex.Server([args.victoria_metrics,
-                        "-httpListenAddr=127.0.0.1:%d" % vm_port,
-                        "-storageDataPath=" + os.path.join(tmp, "vm"),
-                        "-retentionPeriod=1y", "-search.latencyOffset=0s",
-                        "-search.disableCache", "-loggerLevel=WARN"],
-                       os.path.join(tmp, "victoria-metrics.log"))
-        ex.wait_for(vm, vm_port, "/health", 60, "victoria-metrics")
+        vm, vm_port = bl.start_victoria_metrics(
+            args.victoria_metrics, os.path.join(tmp, "vm"),
+            os.path.join(tmp, "victoria-metrics.log"))
         journal, drain = bench_journal(args, tmp, metrics, vm_port)
         ag = None if args.no_agents else bench_agents(args, tmp, metrics,
                                                       vm_port)
@@ -1174,16 +1066,10 @@ def main():
             vm.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     info["runtime_s"] = round(time.monotonic() - began)
-    text = render(info, journal, drain, ag, args)
-    sys.stdout.write(text)
-    os.makedirs(args.results, exist_ok=True)
-    base = os.path.join(args.results,
-                        "push-" + time.strftime("%Y%m%d-%H%M%S"))
-    with open(base + ".txt", "w") as fh:
-        fh.write(text)
-    with open(base + ".json", "w") as fh:
-        json.dump({"machine": info, "args": vars(args), "journal": journal,
-                   "drain": drain, "agents": ag}, fh, indent=1)
+    base = bl.write_results(args.results, "push",
+                            render(info, journal, drain, ag, args),
+                            {"machine": info, "args": vars(args),
+                             "journal": journal, "drain": drain, "agents": ag})
     log("results: %s.txt, %s.json (%d s)" % (base, base, info["runtime_s"]))
 
 

@@ -11,8 +11,6 @@
 # The table goes to stdout and to bench/results/.  Must not: build into any
 # other build directory, or run more than two compile jobs.
 set -eu
-root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/bench/build.sh" villagemetricsd lp_parse_bench
-BENCH_COMMAND="bench/run-intake.sh${*:+ $*}"
-export BENCH_COMMAND
-exec /usr/bin/python3 "$root/bench/intake.py" "$@"
+# shellcheck source-path=SCRIPTDIR source=driver.sh
+. "$(dirname "$0")/driver.sh"
+bench_driver intake.py villagemetricsd lp_parse_bench -- "$@"

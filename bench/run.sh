@@ -8,8 +8,6 @@
 # The table goes to stdout and to bench/results/.  Must not: build into any
 # other build directory, or run more than two compile jobs.
 set -eu
-root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/bench/build.sh" villagemetricsd
-BENCH_COMMAND="bench/run.sh${*:+ $*}"
-export BENCH_COMMAND
-exec /usr/bin/python3 "$root/bench/exposition.py" "$@"
+# shellcheck source-path=SCRIPTDIR source=driver.sh
+. "$(dirname "$0")/driver.sh"
+bench_driver exposition.py villagemetricsd -- "$@"

@@ -1,5 +1,6 @@
 """Shared pieces of the integration tests: free ports, the daemon under
-test, a real Prometheus, polling instead of sleeping.
+test, a real Prometheus, polling instead of sleeping, HTTP servers of the
+tests' own, and a test case with a temporary folder and things to stop.
 
 Standard library only: the tests run with Debian's /usr/bin/python3 on a
 fresh machine.  Every process started here is stopped by its own PID.
@@ -7,6 +8,7 @@ fresh machine.  Every process started here is stopped by its own PID.
 
 import gzip
 import http.client
+import http.server
 import json
 import os
 import shutil
@@ -14,7 +16,9 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+import unittest
 import urllib.parse
 import urllib.request
 
@@ -271,6 +275,48 @@ class TempDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+class IntegrationTest(unittest.TestCase):
+    """A test with a temporary folder, self.tmp, and self.stops: what the
+    test started, stopped at its end in the reverse order, before the
+    folder is removed."""
+
+    def setUp(self):
+        self._tmp = TempDir()
+        self.tmp = self._tmp.__enter__()
+        self.stops = []
+
+    def tearDown(self):
+        for stop in reversed(self.stops):
+            stop()
+        self._tmp.__exit__(None, None, None)
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler that logs nothing (the tests' output is theirs)."""
+
+    def log_message(self, *args):
+        pass
+
+
+class LoopbackServer:
+    """An HTTP server of the test's own on a free loopback port, each
+    request in a thread of its own, until stop().  A subclass hands its
+    handler class (a QuietHandler) to serve()."""
+
+    def serve(self, handler):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
 class VictoriaMetrics:
     """Debian's victoria-metrics on a free (or given) port; it accepts
     remote write (/api/v1/write) and line protocol (/write,
@@ -352,7 +398,7 @@ class InfluxDB:
         stop_process(self.proc, self.log)
 
 
-class ScriptedReceiver:
+class ScriptedReceiver(LoopbackServer):
     """An HTTP server on a free loopback port that answers the POSTs to
     `path` with a script: the i-th answer is script[i], a tuple (status,
     headers, body); past its end it answers 204.  It decodes nothing: it
@@ -365,8 +411,6 @@ class ScriptedReceiver:
             self.path, self.headers, self.body, self.t = path, headers, body, t
 
     def __init__(self, path, script):
-        import http.server
-        import threading
         self.path = path
         self.script = list(script)
         self.requests = []
@@ -375,7 +419,7 @@ class ScriptedReceiver:
         self._release = {}
         receiver = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the senders use
 
             def do_POST(self):
@@ -405,18 +449,9 @@ class ScriptedReceiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     def hold(self, i):
-        import threading
         with self._lock:
             self._arrived[i] = threading.Event()
             self._release[i] = threading.Event()
@@ -432,6 +467,4 @@ class ScriptedReceiver:
     def stop(self):
         for e in self._release.values():
             e.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+        super().stop()

@@ -11,9 +11,9 @@ import sys
 import time
 import unittest
 
-from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, Prometheus, TempDir,
-                     VictoriaMetrics, find, free_port, http_get, parse_metrics,
-                     wait_for)
+from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, IntegrationTest,
+                     Prometheus, VictoriaMetrics, find, free_port, http_get,
+                     parse_metrics, wait_for)
 
 COLUMNS = {
     "village_population": "population",
@@ -49,20 +49,10 @@ def write_in_place(path, text):
         f.truncate()
 
 
-class DaemonTest(unittest.TestCase):
-    def setUp(self):
-        self._tmp = TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.daemons = []
-
-    def tearDown(self):
-        for d in self.daemons:
-            d.stop()
-        self._tmp.__exit__(None, None, None)
-
+class DaemonTest(IntegrationTest):
     def daemon(self, config, **kw):
         d = Daemon(config, self.tmp, **kw)
-        self.daemons.append(d)
+        self.stops.append(d.stop)
         return d
 
     def copy_villages(self):
@@ -253,7 +243,7 @@ class TestExamples(DaemonTest):
             # No sinks here: what it takes waits in its journal.
             "VG_PROMETHEUS_URL": "http://127.0.0.1:1/api/v1/write",
             "VG_INFLUXDB_URL": "http://127.0.0.1:1"})
-        self.daemons.append(township)
+        self.stops.append(township.stop)
         township.start()
         shutil.copytree(os.path.join(EXAMPLES, "data"), os.path.join(self.tmp, "data"))
         self.daemon(os.path.join(EXAMPLES, "village-box.json"), env={

@@ -10,8 +10,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from harness import (DATA, Daemon, Prometheus, TempDir, find, parse_metrics,
-                     wait_for)
+from harness import (DATA, Daemon, IntegrationTest, Prometheus, find,
+                     parse_metrics, wait_for)
 
 
 def write_script(path, body):
@@ -20,22 +20,12 @@ def write_script(path, body):
     os.chmod(path, 0o755)
 
 
-class ExecTest(unittest.TestCase):
-    def setUp(self):
-        self._tmp = TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.daemons = []
-
-    def tearDown(self):
-        for d in self.daemons:
-            d.stop()
-        self._tmp.__exit__(None, None, None)
-
+class ExecTest(IntegrationTest):
     def daemon(self, collector):
         d = Daemon({"labels": {"city": "Tongren"},
                     "collectors": [collector],
                     "exporters": [{"type": "prometheus"}]}, self.tmp)
-        self.daemons.append(d)
+        self.stops.append(d.stop)
         return d
 
 

@@ -15,8 +15,8 @@ import signal
 import time
 import unittest
 
-from harness import (DATA, Daemon, InfluxDB, Prometheus, TempDir, find,
-                     wait_for)
+from harness import (DATA, Daemon, InfluxDB, IntegrationTest, Prometheus,
+                     find, wait_for)
 
 OUTAGE_S = float(os.environ.get("VG_OUTAGE_S", "60"))
 ROUND_S = 2.0
@@ -131,17 +131,7 @@ def in_influxdb(ix):
     return out
 
 
-class TestHierarchy(unittest.TestCase):
-    def setUp(self):
-        self._tmp = TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.stops = []
-
-    def tearDown(self):
-        for stop in reversed(self.stops):
-            stop()
-        self._tmp.__exit__(None, None, None)
-
+class TestHierarchy(IntegrationTest):
     def test_village_to_township_to_prometheus_and_influxdb(self):
         vdir, tdir = os.path.join(self.tmp, "village"), os.path.join(self.tmp, "town")
         for d in (vdir, tdir, os.path.join(vdir, "data")):

@@ -10,7 +10,6 @@ modem's Prometheus exporter."""
 
 import base64
 import gzip
-import http.server
 import json
 import os
 import shutil
@@ -20,8 +19,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (BINARY, DATA, EXAMPLES, SLOW, Daemon, TempDir, find,
-                     wait_for)
+from harness import (BINARY, DATA, EXAMPLES, SLOW, Daemon, LoopbackServer,
+                     QuietHandler, TempDir, find, wait_for)
 
 TOKEN = "tok-7f3e9a"          # the bearer token, kept in a secret file
 PASSWORD = "s3cret:with colon"  # Basic auth, kept in a secret file
@@ -72,7 +71,7 @@ def big_answer():
     return head + b"x" * (BIG_SIZE - len(head) - len(tail)) + tail
 
 
-class Fixture:
+class Fixture(LoopbackServer):
     """The API server.  Keeps every request it saw (path, query, headers,
     arrival time); `fail_first` makes /flaky answer 500 that many times."""
 
@@ -87,7 +86,7 @@ class Fixture:
             self.province = f.read()
         fixture = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):
@@ -102,21 +101,8 @@ class Fixture:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self.serve(Handler)
         self.base = "http://127.0.0.1:%d" % self.port
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
 
     def seen(self, path):
         with self.lock:

@@ -15,9 +15,9 @@ import subprocess
 import unittest
 import http.client
 
-from harness import (DATA, SLOW, Daemon, Prometheus, TempDir, VictoriaMetrics,
-                     find, free_port, http_get, http_post, parse_metrics,
-                     wait_for)
+from harness import (DATA, SLOW, Daemon, IntegrationTest, Prometheus,
+                     VictoriaMetrics, find, free_port, http_get, http_post,
+                     parse_metrics, wait_for)
 
 INTAKE = os.path.join(DATA, "intake")
 
@@ -101,17 +101,7 @@ def basic(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
 
-class IntakeTest(unittest.TestCase):
-    def setUp(self):
-        self._tmp = TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.stops = []
-
-    def tearDown(self):
-        for stop in reversed(self.stops):
-            stop()
-        self._tmp.__exit__(None, None, None)
-
+class IntakeTest(IntegrationTest):
     def daemon(self, collectors, exporters=(), **kw):
         cfg = {"collectors": list(collectors),
                "exporters": [{"type": "prometheus"}] + list(exporters)}
@@ -155,10 +145,10 @@ class TestLineProtocol(IntakeTest):
         # "water tank" is no Prometheus name: escaped as Prometheus 3 does,
         # it reads back as written (not as water_tank, which it would merge
         # with).
-        self.assertEqual(v("U__water_20_tank__level_ratio", **tank), 0.25)
-        self.assertEqual(v("U__water_20_tank__volume_m3", **tank), 100)
+        self.assertEqual(v("U__water_20_tank__level__ratio", **tank), 0.25)
+        self.assertEqual(v("U__water_20_tank__volume__m3", **tank), 100)
         self.assertEqual(v("U__water_20_tank__count", **tank), 7)
-        self.assertEqual(v("U__water_20_tank__pump_on", **tank), 1)
+        self.assertEqual(v("U__water_20_tank__pump__on", **tank), 1)
         self.assertEqual(v("U__water_20_tank__dry", **tank), 0)
         self.assertEqual(v("signal_modem", village="Bamu"), -90.5)
         self.assertEqual(v("crlf_line_f", village="Bamu"), 1)

@@ -10,8 +10,9 @@ import signal
 import time
 import unittest
 
-from harness import (DATA, Daemon, InfluxDB, Prometheus, ScriptedReceiver,
-                     TempDir, VictoriaMetrics, find, free_port, wait_for)
+from harness import (DATA, Daemon, InfluxDB, IntegrationTest, Prometheus,
+                     ScriptedReceiver, VictoriaMetrics, find, free_port,
+                     wait_for)
 
 AS_OF_MS = 1577750400000  # 2019-12-31T00:00:00Z, the as_of of villages.csv
 
@@ -67,17 +68,7 @@ def arrived(vm):
     return out
 
 
-class PushTest(unittest.TestCase):
-    def setUp(self):
-        self._tmp = TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.stops = []
-
-    def tearDown(self):
-        for stop in reversed(self.stops):
-            stop()
-        self._tmp.__exit__(None, None, None)
-
+class PushTest(IntegrationTest):
     def copy_villages(self):
         os.makedirs(os.path.join(self.tmp, "data"), exist_ok=True)
         shutil.copy(os.path.join(DATA, "villages.csv"),

@@ -30,8 +30,8 @@ import tempfile
 import threading
 import unittest
 
-from harness import (DATA, ROOT, SLOW, Daemon, TempDir, free_port, http_get,
-                     wait_for)
+from harness import (DATA, ROOT, SLOW, Daemon, LoopbackServer, QuietHandler,
+                     TempDir, free_port, http_get, wait_for)
 
 CHROMIUM = shutil.which("chromium")
 ARTIFACTS = os.environ.get("VG_ARTIFACTS",
@@ -170,18 +170,17 @@ def rows(section):
 
 # --- a proxy that counts what the browser asks for ----------------------
 
-class CountingProxy:
+class CountingProxy(LoopbackServer):
     """Forwards GETs to the daemon and counts them by path; with
     fail_after=n, answers 503 from the (n+1)-th request of / on, as a
     daemon that went away would."""
 
     def __init__(self, daemon_port, fail_after=None):
-        import http.server
         proxy = self
         self.requests = []
         self.lock = threading.Lock()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 with proxy.lock:
                     proxy.requests.append(self.path)
@@ -197,24 +196,11 @@ class CountingProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     def count(self, path):
         with self.lock:
             return self.requests.count(path)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
 
 
 # --- the tests ----------------------------------------------------------

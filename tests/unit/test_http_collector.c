@@ -2,10 +2,8 @@
  * free port, into a real store: pagination of every type, conditional
  * requests, failures that keep the last good series, the body cap, and
  * the configuration checks. */
-#include "collectors/collector.h"
 #include "daemon/util/clock.h"
-#include "daemon/util/log.h"
-#include "daemon/pipeline/store.h"
+#include "tests/unit/collector_fixture.h"
 #include "tests/unit/net_fixture.h"
 #include "tests/vgtest.h"
 
@@ -23,10 +21,8 @@ struct answer {
 
 struct fixture {
   struct vg_test_net net;
+  struct vg_test_collector col;
   cJSON *cfg;
-  void *ctx;
-  struct vg_store *store;
-  struct vg_sink *sink;
   /* The server's script. */
   const char *param;
   const struct answer *answers;
@@ -36,15 +32,7 @@ struct fixture {
   unsigned requests;
   char keys[16][64]; /* the parameter of each request, "-" without */
   char *if_none_match;
-  /* What the collector said. */
-  bool done, stopped;
-  int status;
-  char error[512];
 };
-
-static void quiet(void *arg, int level, const char *line) {
-  (void)arg, (void)level, (void)line;
-}
 
 static void api(void *arg, struct vg_httpd_request *req) {
   struct fixture *fx = arg;
@@ -78,20 +66,8 @@ static void held(void *arg, struct vg_httpd_request *req) {
   fx->held = req;
 }
 
-static void on_done(void *arg, int status, const char *error) {
-  struct fixture *fx = arg;
-  ASSERT(!fx->done);
-  fx->done = true;
-  fx->status = status;
-  snprintf(fx->error, sizeof fx->error, "%s", error ? error : "");
-}
-
-static void on_stopped(void *arg) {
-  ((struct fixture *)arg)->stopped = true;
-}
-
 static void setup(struct fixture *fx, const char *json) {
-  vg_log_set_output(quiet, NULL);
+  vg_test_log_quiet();
   vg_test_net_up(&fx->net);
   ASSERT_INT_EQ(vg_httpd_route(fx->net.http, "GET", "/api", 0, api, fx, fx), 0);
   ASSERT_INT_EQ(
@@ -100,51 +76,34 @@ static void setup(struct fixture *fx, const char *json) {
                 0);
   struct vg_cfg_err err = {0};
   vg_test_config(&fx->net, "api.json", json, &fx->cfg, &err);
-  if (vg_collector_http.configure(&fx->ctx, fx->cfg, &err))
-    VG_FAIL("%s", err.msg);
-  fx->store = vg_store_new();
-  struct vg_sink_options so = {.collector = "api", .stale_after_ms = 60000};
-  fx->sink = vg_sink_new(fx->store, &so);
-  struct vg_collector_env env = {.loop = &fx->net.loop,
-                                 .sink = fx->sink,
-                                 .name = "api",
-                                 .curl = fx->net.curl};
-  ASSERT_INT_EQ(vg_collector_http.start(fx->ctx, &env), 0);
+  vg_test_collector_configure(&fx->col, &vg_collector_http, fx->cfg, &err);
+  vg_test_collector_sink(
+      &fx->col, &fx->net.loop,
+      (struct vg_sink_options){.collector = "api", .stale_after_ms = 60000}, 0);
+  vg_test_collector_start(&fx->col,
+                          (struct vg_collector_env){.curl = fx->net.curl});
 }
 
 static void collect(struct fixture *fx) {
-  fx->done = false;
-  ASSERT_INT_EQ(vg_collector_http.collect(fx->ctx, on_done, fx), 0);
-  while (!fx->done)
-    uv_run(&fx->net.loop, UV_RUN_ONCE);
+  vg_test_collector_collect(&fx->col);
 }
 
 static void teardown(struct fixture *fx) {
-  vg_collector_http.stop(fx->ctx, on_stopped, fx);
-  while (!fx->stopped)
-    uv_run(&fx->net.loop, UV_RUN_ONCE);
-  vg_collector_http.destroy(fx->ctx);
+  vg_test_collector_down(&fx->col);
   if (fx->held)
     vg_httpd_respond(fx->held, 204, "text/plain", NULL, 0);
   vg_test_net_down(&fx->net);
-  vg_sink_free(fx->sink);
-  vg_store_free(fx->store);
   cJSON_Delete(fx->cfg);
   free(fx->if_none_match);
 }
 
 static double value(struct fixture *fx, const char *village) {
   struct vg_label l[] = {{"village", village}};
-  double v = -1;
-  if (vg_store_get(fx->store, "village_population", l, 1, &v) < 0)
-    return -1;
-  return v;
+  return vg_test_get(fx->col.store, "village_population", l, 1);
 }
 
 static size_t series(struct fixture *fx) {
-  struct vg_store_stats st;
-  vg_store_stats(fx->store, &st);
-  return st.series;
+  return vg_test_series(fx->col.store);
 }
 
 #define MAPPING                                                                \
@@ -160,12 +119,12 @@ VG_TEST(json_answer_into_the_store) {
   struct fixture fx = {.answers = answers};
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", " MAPPING "}");
   collect(&fx);
-  ASSERT_STR_EQ(fx.error, "");
-  ASSERT_INT_EQ(fx.status, 0);
+  ASSERT_STR_EQ(fx.col.error, "");
+  ASSERT_INT_EQ(fx.col.status, 0);
   ASSERT_DBL_EQ(value(&fx, "Taoziyuan"), 1204);
   ASSERT_DBL_EQ(value(&fx, "Bamu"), 877);
   ASSERT_INT_EQ(series(&fx), 2); /* null gives no sample */
-  ASSERT_INT_EQ(vg_sink_stats(fx.sink)->samples_total, 2);
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 2);
   teardown(&fx);
 }
 
@@ -178,7 +137,7 @@ VG_TEST(post_with_a_body) {
         "\"body\": \"{\\\"county\\\": \\\"Shiqian\\\"}\", "
         "\"headers\": {\"Content-Type\": \"application/json\"}, " MAPPING "}");
   collect(&fx);
-  ASSERT_STR_EQ(fx.error, "");
+  ASSERT_STR_EQ(fx.col.error, "");
   ASSERT_DBL_EQ(value(&fx, "A"), 5);
   teardown(&fx);
 }
@@ -206,44 +165,33 @@ static void assert_four_stored(struct fixture *fx) {
 }
 
 static void assert_all_four(struct fixture *fx) {
-  ASSERT_STR_EQ(fx->error, "");
-  ASSERT_INT_EQ(fx->status, 0);
+  ASSERT_STR_EQ(fx->col.error, "");
+  ASSERT_INT_EQ(fx->col.status, 0);
   assert_four_stored(fx);
-}
-
-static char *read_all(const char *path) {
-  FILE *f = fopen(path, "rb");
-  ASSERT(f);
-  static char text[1 << 16];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  fclose(f);
-  text[n] = '\0';
-  return text;
 }
 
 /* Scraping a modem's exporter: its HELP and TYPE come through. */
 VG_TEST(prometheus_page_keeps_help_and_type) {
-  const struct answer answers[] = {
-      {NULL, 200, read_all("promtext/modem-exporter.prom")}, {0}};
+  char *page_text = vg_test_read_text("promtext/modem-exporter.prom");
+  const struct answer answers[] = {{NULL, 200, page_text}, {0}};
   struct fixture fx = {.answers = answers};
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", \"format\": "
              "\"prometheus\"}");
   collect(&fx);
-  ASSERT_STR_EQ(fx.error, "");
-  struct vg_buf page;
-  vg_buf_init(&page, 1 << 20);
-  ASSERT_INT_EQ(vg_store_render(fx.store, &page, false), 0);
-  ASSERT_CONTAINS(page.data,
+  ASSERT_STR_EQ(fx.col.error, "");
+  char *page = vg_test_render(fx.col.store, false);
+  ASSERT_CONTAINS(page,
                   "# HELP modem_signal_rsrp_dbm Reference signal received "
                   "power of the serving cell, in dBm.\n"
                   "# TYPE modem_signal_rsrp_dbm gauge\n");
-  ASSERT_CONTAINS(page.data, "modem_signal_rsrp_dbm{band=\"B41\",cell=\"460-"
-                             "00-2a3f-8c\",mode=\"LTE\"} -104.5\n");
-  ASSERT_CONTAINS(page.data, "# TYPE modem_rx_bytes_total counter\n"
-                             "modem_rx_bytes_total{interface=\"wwan0\"} "
-                             "83886080\n");
-  vg_buf_free(&page);
+  ASSERT_CONTAINS(page, "modem_signal_rsrp_dbm{band=\"B41\",cell=\"460-"
+                        "00-2a3f-8c\",mode=\"LTE\"} -104.5\n");
+  ASSERT_CONTAINS(page, "# TYPE modem_rx_bytes_total counter\n"
+                        "modem_rx_bytes_total{interface=\"wwan0\"} "
+                        "83886080\n");
+  free(page);
   teardown(&fx);
+  free(page_text);
 }
 
 VG_TEST(page_numbers_up_to_the_page_count) {
@@ -292,7 +240,7 @@ VG_TEST(page_numbers_from_zero) {
         "{\"type\": \"page\", \"start\": 0, \"pages\": \"/pages\"}, " MAPPING
         "}");
   collect(&fx);
-  ASSERT_STR_EQ(fx.error, "");
+  ASSERT_STR_EQ(fx.col.error, "");
   ASSERT_DBL_EQ(value(&fx, "B"), 2);
   ASSERT_INT_EQ(fx.requests, 2);
   teardown(&fx);
@@ -338,14 +286,14 @@ VG_TEST(next_link_to_another_host_is_refused) {
              "\"s3cret\", \"pagination\": {\"type\": \"next\", \"next\": "
              "\"/links/next\"}, " MAPPING "}");
   collect(&fx);
-  ASSERT_INT_EQ(fx.status, -EIO);
+  ASSERT_INT_EQ(fx.col.status, -EIO);
   char want[512];
   snprintf(want, sizeof want,
            "http://127.0.0.1:%u/api page 1: pagination: the next link "
            "\"http://127.0.0.2:1/steal\" leads to another scheme, host or "
            "port (the credentials would go with it)",
            vg_httpd_port(fx.net.http));
-  ASSERT_STR_EQ(fx.error, want);
+  ASSERT_STR_EQ(fx.col.error, want);
   ASSERT_INT_EQ(series(&fx), 0);
   teardown(&fx);
 }
@@ -381,9 +329,10 @@ VG_TEST(a_cursor_that_repeats_fails_the_poll) {
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", \"pagination\": "
              "{\"type\": \"cursor\", \"cursor\": \"/c\"}, " MAPPING "}");
   collect(&fx);
-  ASSERT_INT_EQ(fx.status, -EIO);
-  ASSERT_CONTAINS(fx.error, "/api page 2: pagination: the next cursor is the "
-                            "one this page was fetched with (\"k\")");
+  ASSERT_INT_EQ(fx.col.status, -EIO);
+  ASSERT_CONTAINS(fx.col.error,
+                  "/api page 2: pagination: the next cursor is the "
+                  "one this page was fetched with (\"k\")");
   ASSERT_INT_EQ(series(&fx), 0);
   teardown(&fx);
 }
@@ -405,9 +354,9 @@ VG_TEST(more_pages_than_max_pages_fail_and_keep_the_last_good_series) {
       {0}};
   fx.answers = grown;
   collect(&fx);
-  ASSERT_INT_EQ(fx.status, -EIO);
-  ASSERT_CONTAINS(fx.error, "/api page 3: more pages follow, but max_pages "
-                            "(3) were fetched; raise max_pages");
+  ASSERT_INT_EQ(fx.col.status, -EIO);
+  ASSERT_CONTAINS(fx.col.error, "/api page 3: more pages follow, but max_pages "
+                                "(3) were fetched; raise max_pages");
   assert_four_stored(&fx); /* nothing of the failed poll is stored */
   teardown(&fx);
 }
@@ -425,8 +374,8 @@ VG_TEST(a_failed_page_fails_the_poll_and_keeps_the_last_good_series) {
       {0}};
   fx.answers = broken;
   collect(&fx);
-  ASSERT_INT_EQ(fx.status, -EIO);
-  ASSERT_CONTAINS(fx.error, "/api page 2: HTTP 503: upstream down");
+  ASSERT_INT_EQ(fx.col.status, -EIO);
+  ASSERT_CONTAINS(fx.col.error, "/api page 2: HTTP 503: upstream down");
   assert_four_stored(&fx);
   /* A malformed page: the syntax error with its offset. */
   static const struct answer malformed[] = {
@@ -436,8 +385,8 @@ VG_TEST(a_failed_page_fails_the_poll_and_keeps_the_last_good_series) {
       {0}};
   fx.answers = malformed;
   collect(&fx);
-  ASSERT_INT_EQ(fx.status, -EIO);
-  ASSERT_CONTAINS(fx.error,
+  ASSERT_INT_EQ(fx.col.status, -EIO);
+  ASSERT_CONTAINS(fx.col.error,
                   "/api page 2: JSON syntax error at line 2, byte 39");
   assert_four_stored(&fx);
   /* A page count that is not one. */
@@ -448,8 +397,8 @@ VG_TEST(a_failed_page_fails_the_poll_and_keeps_the_last_good_series) {
       {0}};
   fx.answers = no_count;
   collect(&fx);
-  ASSERT_CONTAINS(fx.error, "/api page 1: pagination: the page count is a "
-                            "string, not a whole number");
+  ASSERT_CONTAINS(fx.col.error, "/api page 1: pagination: the page count is a "
+                                "string, not a whole number");
   assert_four_stored(&fx);
   /* And the API recovers: series of pages no longer there go. */
   static const struct answer shorter[] = {
@@ -458,7 +407,7 @@ VG_TEST(a_failed_page_fails_the_poll_and_keeps_the_last_good_series) {
       {0}};
   fx.answers = shorter;
   collect(&fx);
-  ASSERT_STR_EQ(fx.error, "");
+  ASSERT_STR_EQ(fx.col.error, "");
   ASSERT_DBL_EQ(value(&fx, "A"), 10);
   ASSERT_INT_EQ(series(&fx), 1);
   teardown(&fx);
@@ -472,17 +421,17 @@ VG_TEST(not_modified_keeps_series_fresh_without_parsing) {
   struct fixture fx = {.answers = answers, .etag = "\"v1\""};
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", " MAPPING "}");
   collect(&fx);
-  ASSERT_STR_EQ(fx.error, "");
+  ASSERT_STR_EQ(fx.col.error, "");
   ASSERT(fx.if_none_match == NULL);
-  ASSERT_INT_EQ(vg_sink_stats(fx.sink)->samples_total, 2);
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 2);
   int64_t before = vg_clock_now_ms();
   collect(&fx);
-  ASSERT_INT_EQ(fx.status, 0);
+  ASSERT_INT_EQ(fx.col.status, 0);
   ASSERT_STR_EQ(fx.if_none_match, "\"v1\"");
   ASSERT_INT_EQ(fx.requests, 2);
   /* Nothing parsed or stored again; the series are fresh. */
-  ASSERT_INT_EQ(vg_sink_stats(fx.sink)->samples_total, 2);
-  ASSERT_INT_EQ(vg_store_expire(fx.store, before + 59999), 0);
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 2);
+  ASSERT_INT_EQ(vg_store_expire(fx.col.store, before + 59999), 0);
   ASSERT_INT_EQ(series(&fx), 2);
   /* New content: a new validator, parsed again. */
   static const struct answer changed[] = {
@@ -493,10 +442,10 @@ VG_TEST(not_modified_keeps_series_fresh_without_parsing) {
   ASSERT_STR_EQ(fx.if_none_match, "\"v1\"");
   ASSERT_DBL_EQ(value(&fx, "A"), 7);
   ASSERT_INT_EQ(series(&fx), 1);
-  ASSERT_INT_EQ(vg_sink_stats(fx.sink)->samples_total, 3);
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 3);
   collect(&fx);
   ASSERT_STR_EQ(fx.if_none_match, "\"v2\"");
-  ASSERT_INT_EQ(vg_sink_stats(fx.sink)->samples_total, 3);
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 3);
   teardown(&fx);
 }
 
@@ -506,10 +455,10 @@ VG_TEST(not_modified_after_the_series_went_stale_fetches_again) {
   struct fixture fx = {.answers = answers, .etag = "\"v1\""};
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", " MAPPING "}");
   collect(&fx);
-  ASSERT_INT_EQ(vg_store_expire(fx.store, vg_clock_now_ms() + 120000), 1);
+  ASSERT_INT_EQ(vg_store_expire(fx.col.store, vg_clock_now_ms() + 120000), 1);
   ASSERT_INT_EQ(series(&fx), 0);
   collect(&fx);
-  ASSERT_STR_EQ(fx.error, "");
+  ASSERT_STR_EQ(fx.col.error, "");
   /* The 304 was followed by an unconditional request. */
   ASSERT_INT_EQ(fx.requests, 3);
   ASSERT(fx.if_none_match == NULL);
@@ -526,7 +475,7 @@ VG_TEST(conditional_false_never_sends_validators) {
   collect(&fx);
   collect(&fx);
   ASSERT(fx.if_none_match == NULL);
-  ASSERT_INT_EQ(vg_sink_stats(fx.sink)->samples_total, 2);
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 2);
   teardown(&fx);
 }
 
@@ -536,13 +485,13 @@ VG_TEST(errors_name_the_status_and_the_answer) {
   setup(&fx, "{\"url\": \"http://user:pw@127.0.0.1:PORT/api?key=secret\", "
              "\"format\": \"influx\"}");
   collect(&fx);
-  ASSERT_INT_EQ(fx.status, -EIO);
+  ASSERT_INT_EQ(fx.col.status, -EIO);
   char want[256];
   /* Neither the user info nor the query goes into messages. */
   snprintf(want, sizeof want,
            "http://127.0.0.1:%u/api: HTTP 500 (no text in the answer)",
            vg_httpd_port(fx.net.http));
-  ASSERT_STR_EQ(fx.error, want);
+  ASSERT_STR_EQ(fx.col.error, want);
   teardown(&fx);
 }
 
@@ -555,7 +504,7 @@ VG_TEST(a_long_error_answer_is_cut) {
   struct fixture fx = {.answers = answers};
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", " MAPPING "}");
   collect(&fx);
-  const char *text = strstr(fx.error, "HTTP 404: ");
+  const char *text = strstr(fx.col.error, "HTTP 404: ");
   ASSERT(text);
   text += 10;
   ASSERT_INT_EQ(strlen(text), 160 + 3);
@@ -575,9 +524,10 @@ VG_TEST(an_answer_past_max_body_is_refused) {
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/api\", \"max_body\": 2048, "
              "" MAPPING "}");
   collect(&fx);
-  ASSERT_INT_EQ(fx.status, -EIO);
-  ASSERT_CONTAINS(fx.error, "/api: the answer is larger than max_body (2048 "
-                            "bytes); the transfer was stopped");
+  ASSERT_INT_EQ(fx.col.status, -EIO);
+  ASSERT_CONTAINS(fx.col.error,
+                  "/api: the answer is larger than max_body (2048 "
+                  "bytes); the transfer was stopped");
   ASSERT_INT_EQ(series(&fx), 0);
   teardown(&fx);
 }
@@ -585,47 +535,26 @@ VG_TEST(an_answer_past_max_body_is_refused) {
 VG_TEST(stop_cancels_the_request_in_flight) {
   struct fixture fx = {0};
   setup(&fx, "{\"url\": \"http://127.0.0.1:PORT/held\", " MAPPING "}");
-  fx.done = false;
-  ASSERT_INT_EQ(vg_collector_http.collect(fx.ctx, on_done, &fx), 0);
-  ASSERT_INT_EQ(vg_collector_http.collect(fx.ctx, on_done, &fx), -EBUSY);
+  vg_test_collector_start_collect(&fx.col);
+  ASSERT_INT_EQ(
+      vg_collector_http.collect(fx.col.ctx, vg_test_collector_done, &fx.col),
+      -EBUSY);
   while (!fx.held)
     uv_run(&fx.net.loop, UV_RUN_ONCE);
-  vg_collector_http.stop(fx.ctx, on_stopped, &fx);
+  vg_collector_http.stop(fx.col.ctx, vg_test_collector_stopped, &fx.col);
   /* Both answers come from the loop, never from inside stop(). */
-  ASSERT(!fx.stopped && !fx.done);
-  while (!fx.stopped)
+  ASSERT(!fx.col.stopped && !fx.col.done);
+  while (!fx.col.stopped)
     uv_run(&fx.net.loop, UV_RUN_ONCE);
-  ASSERT(fx.done);
-  ASSERT_INT_EQ(fx.status, -ECANCELED);
-  vg_collector_http.destroy(fx.ctx);
-  vg_httpd_respond(fx.held, 204, "text/plain", NULL, 0);
-  fx.held = NULL;
-  vg_test_net_down(&fx.net);
-  vg_sink_free(fx.sink);
-  vg_store_free(fx.store);
-  cJSON_Delete(fx.cfg);
+  ASSERT(fx.col.done);
+  ASSERT_INT_EQ(fx.col.status, -ECANCELED);
+  teardown(&fx);
 }
 
 /* ---- configuration ---- */
 
 static const char *config_error(const char *json) {
-  static struct vg_cfg_err err;
-  struct vg_test_net net = {0};
-  net.doc = vg_cfg_doc_new();
-  cJSON *cfg = NULL;
-  memset(&err, 0, sizeof err);
-  vg_test_config(&net, "api.json", json, &cfg, &err);
-  void *ctx = NULL;
-  int rc = vg_collector_http.configure(&ctx, cfg, &err);
-  if (rc == 0) {
-    vg_collector_http.destroy(ctx);
-    snprintf(err.msg, sizeof err.msg, "(accepted)");
-  } else {
-    ASSERT_INT_EQ(rc, -EINVAL);
-  }
-  cJSON_Delete(cfg);
-  vg_cfg_doc_free(net.doc);
-  return err.msg;
+  return vg_test_config_error(&vg_collector_http, "api.json", json);
 }
 
 VG_TEST(config_errors) {

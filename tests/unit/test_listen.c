@@ -1,10 +1,7 @@
 /* Unit tests: the listen collector answers only once the journal has the
  * samples, refuses with 503 when the journal cannot take them, and checks
  * its configuration. */
-#include "collectors/collector.h"
-#include "daemon/pipeline/journal.h"
-#include "daemon/util/log.h"
-#include "daemon/pipeline/sink.h"
+#include "tests/unit/collector_fixture.h"
 #include "tests/unit/net_fixture.h"
 
 #include <errno.h>
@@ -16,13 +13,7 @@ extern const struct vg_collector_type vg_collector_listen;
 
 struct fixture {
   struct vg_test_net net;
-  char dir[32];
-  struct vg_journal *journal;
-  bool journal_closed;
-  struct vg_store *store;
-  struct vg_sink *sink;
-  void *ctx;
-  bool stopped;
+  struct vg_test_collector col;
 };
 
 /* What the sender saw, and what the journal held when it saw it. */
@@ -38,62 +29,26 @@ struct post {
   struct fixture *fx;
 };
 
-static void quiet(void *arg, int level, const char *line) {
-  (void)arg, (void)level, (void)line;
-}
-
 static void setup(struct fixture *fx, const char *cfg_text) {
-  vg_log_set_output(quiet, NULL);
+  vg_test_log_quiet();
   vg_test_net_up(&fx->net);
-  snprintf(fx->dir, sizeof fx->dir, "/tmp/vg-listen-XXXXXX");
-  ASSERT(mkdtemp(fx->dir));
-  /* A long window: an answer before the commit would be seen. */
-  struct vg_journal_options jo = {.dir = fx->dir, .commit_window_ms = 300};
-  char error[256];
-  ASSERT_INT_EQ(
-      vg_journal_open(&fx->net.loop, &jo, &fx->journal, error, sizeof error),
-      0);
-  fx->store = vg_store_new();
-  struct vg_sink_options so = {
-      .collector = "push", .journal = fx->journal, .acknowledge = true};
-  fx->sink = vg_sink_new(fx->store, &so);
+  vg_test_collector_dir(&fx->col, "listen");
+  /* A long commit window: an answer before the commit would be seen. */
+  vg_test_collector_sink(&fx->col, &fx->net.loop,
+                         (struct vg_sink_options){.collector = "push"}, 300);
   cJSON *cfg = NULL;
   struct vg_cfg_err err = {0};
   vg_test_config(&fx->net, "t.json", cfg_text, &cfg, &err);
-  ASSERT_INT_EQ(vg_collector_listen.configure(&fx->ctx, cfg, &err), 0);
+  vg_test_collector_configure(&fx->col, &vg_collector_listen, cfg, &err);
   cJSON_Delete(cfg);
-  struct vg_collector_env env = {.loop = &fx->net.loop,
-                                 .sink = fx->sink,
-                                 .name = "push",
-                                 .curl = fx->net.curl,
-                                 .http = fx->net.http};
-  ASSERT_INT_EQ(vg_collector_listen.start(fx->ctx, &env), 0);
-}
-
-static void on_stopped(void *arg) {
-  ((struct fixture *)arg)->stopped = true;
-}
-
-static void on_journal_closed(void *arg) {
-  ((struct fixture *)arg)->journal_closed = true;
+  vg_test_collector_start(
+      &fx->col,
+      (struct vg_collector_env){.curl = fx->net.curl, .http = fx->net.http});
 }
 
 static void teardown(struct fixture *fx) {
-  vg_collector_listen.stop(fx->ctx, on_stopped, fx);
-  while (!fx->stopped)
-    uv_run(&fx->net.loop, UV_RUN_ONCE);
-  vg_collector_listen.destroy(fx->ctx);
-  if (!fx->journal_closed) {
-    vg_journal_close(fx->journal, on_journal_closed, fx);
-    while (!fx->journal_closed)
-      uv_run(&fx->net.loop, UV_RUN_ONCE);
-  }
-  vg_sink_free(fx->sink);
-  vg_store_free(fx->store);
+  vg_test_collector_down(&fx->col);
   vg_test_net_down(&fx->net);
-  char cmd[64];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
-  ASSERT(system(cmd) == 0);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg) {
@@ -118,8 +73,8 @@ static void on_done(void *arg, CURL *easy, CURLcode result) {
   struct post *r = arg;
   ASSERT_INT_EQ(result, CURLE_OK);
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
-  if (r->fx->journal && !r->fx->journal_closed)
-    vg_journal_stats(r->fx->journal, &r->at_answer);
+  if (r->fx->col.journal)
+    vg_journal_stats(r->fx->col.journal, &r->at_answer);
   r->done = true;
 }
 
@@ -153,7 +108,7 @@ VG_TEST(the_answer_comes_after_the_fsync) {
   ASSERT(r.at_answer.fsyncs >= 1);
   struct vg_label a[] = {{"village", "A"}};
   double v;
-  ASSERT_INT_EQ(vg_store_get(fx.store, "m_g", a, 1, &v), 0);
+  ASSERT_INT_EQ(vg_store_get(fx.col.store, "m_g", a, 1, &v), 0);
   ASSERT_DBL_EQ(v, 2);
   teardown(&fx);
 }
@@ -174,7 +129,7 @@ VG_TEST(a_journal_that_cannot_write_gets_503_and_retry_after) {
   ASSERT_STR_EQ(r.retry_after, "5");
   ASSERT(strstr(r.body, "not stored: the journal could not take the samples"));
   struct vg_journal_stats js;
-  vg_journal_stats(fx.journal, &js);
+  vg_journal_stats(fx.col.journal, &js);
   ASSERT_INT_EQ(js.failed_records, 1);
   teardown(&fx);
 }
@@ -189,7 +144,7 @@ VG_TEST(a_second_listener_on_the_same_paths_cannot_start) {
   ASSERT_INT_EQ(vg_collector_listen.configure(&other, cfg, &err), 0);
   cJSON_Delete(cfg);
   struct vg_collector_env env = {.loop = &fx.net.loop,
-                                 .sink = fx.sink,
+                                 .sink = fx.col.sink,
                                  .name = "other",
                                  .http = fx.net.http};
   ASSERT_INT_EQ(vg_collector_listen.start(other, &env), -EEXIST);
@@ -202,9 +157,7 @@ VG_TEST(a_second_listener_on_the_same_paths_cannot_start) {
 }
 
 VG_TEST(configuration_errors) {
-  static const struct {
-    const char *cfg, *msg;
-  } cases[] = {
+  static const struct vg_test_config_case cases[] = {
       {"{\"username\": \"u\"}",
        "t.json:1:1: \"username\" and \"password\" go together"},
       {"{\"token\": \"\"}", "t.json:1:11: \"token\" is empty: remove it to "
@@ -214,18 +167,8 @@ VG_TEST(configuration_errors) {
        "t.json:1:1: every endpoint is turned off"},
       {"{\"max_labels\": 0}", "t.json:1:1: the max_ limits must be 1 or more"},
   };
-  struct vg_test_net net = {0};
-  net.doc = vg_cfg_doc_new();
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    cJSON *cfg = NULL;
-    struct vg_cfg_err err = {0};
-    vg_test_config(&net, "t.json", cases[i].cfg, &cfg, &err);
-    void *ctx = NULL;
-    ASSERT_INT_EQ(vg_collector_listen.configure(&ctx, cfg, &err), -EINVAL);
-    ASSERT_STR_EQ(err.msg, cases[i].msg);
-    cJSON_Delete(cfg);
-  }
-  vg_cfg_doc_free(net.doc);
+  vg_test_config_errors(&vg_collector_listen, "t.json", cases,
+                        sizeof cases / sizeof *cases);
 }
 
 VG_TEST_MAIN(VG_T(the_answer_comes_after_the_fsync),

@@ -4,6 +4,7 @@
 #include "daemon/formats/lp.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/util/mem.h"
+#include "tests/unit/testutil.h"
 
 #include "tests/vgtest.h"
 
@@ -256,23 +257,9 @@ VG_TEST(write_full_buffer_is_left_alone) {
 
 /* ---- parser ---- */
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  ASSERT(f != NULL);
-  ASSERT(fseek(f, 0, SEEK_END) == 0);
-  long n = ftell(f);
-  ASSERT(n >= 0);
-  rewind(f);
-  char *data = vg_malloc((size_t)n + 1);
-  ASSERT(fread(data, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return data;
-}
-
 VG_TEST(parse_field_sensors_fixture) {
   size_t len;
-  char *data = read_file("field-sensors.influx", &len);
+  char *data = vg_test_read_file("field-sensors.influx", &len);
   struct capture c;
   ASSERT_INT_EQ(parse_into(&c, data, len, VG_LP_NS, NULL), 96);
   ASSERT_INT_EQ(c.npoints, 96);
@@ -330,7 +317,7 @@ static void check_first_two(void *arg, const char *m,
 
 VG_TEST(parse_fixture_typed_values) {
   size_t len;
-  char *data = read_file("field-sensors.influx", &len);
+  char *data = vg_test_read_file("field-sensors.influx", &len);
   struct first_two st = {0};
   struct vg_lp_visitor v = {check_first_two, NULL, &st};
   ASSERT_INT_EQ(vg_lp_parse(data, len, VG_LP_NS, NULL, &v), 96);

@@ -1,58 +1,29 @@
 /* Line-protocol points to samples: the naming rule and what is skipped. */
-#include "daemon/util/buf.h"
-#include "daemon/model/expfmt.h"
 #include "daemon/formats/lp_samples.h"
-#include "daemon/util/mem.h"
+#include "daemon/model/expfmt.h"
+#include "daemon/util/buf.h"
+#include "tests/unit/record_emitter.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Every call rendered as one line: "name{a=b,...} value ts" or
- * "reject reason line:column detail". */
-struct record {
-  struct vg_buf out;
-};
-
-static void on_sample(void *arg, const char *metric,
-                      const struct vg_label *labels, size_t n, double value,
-                      int64_t ts_ms, const struct vg_location *where) {
-  struct record *r = arg;
-  vg_buf_printf(&r->out, "%s{", metric);
-  for (size_t i = 0; i < n; i++)
-    vg_buf_printf(&r->out, "%s%s=%s", i ? "," : "", labels[i].name,
-                  labels[i].value);
-  char v[VG_EXPFMT_DOUBLE_BUFSIZE];
-  vg_expfmt_format_double(value, v);
-  vg_buf_printf(&r->out, "} %s %lld @%u\n", v, (long long)ts_ms, where->line);
-}
-
-static void on_reject(void *arg, enum vg_reject_reason reason,
-                      const struct vg_location *where, const char *detail) {
-  struct record *r = arg;
-  vg_buf_printf(&r->out, "reject %s %s:%u:%u %s\n",
-                vg_reject_reason_name(reason), where->input, where->line,
-                where->column, detail);
-}
-
-static const char *run(struct record *r, const char *text,
-                       enum vg_lp_precision precision,
-                       struct vg_lp_samples_stats *st) {
-  vg_buf_init(&r->out, 1 << 20);
-  vg_buf_putc(&r->out, '\0');
-  vg_buf_reset(&r->out);
-  struct vg_emitter em = {.sample = on_sample, .reject = on_reject, .arg = r};
+/* Converts text; returns the calls, one line each (record_emitter.h),
+ * owned by the caller. */
+static char *run(const char *text, enum vg_lp_precision precision,
+                 struct vg_lp_samples_stats *st) {
+  struct vg_test_record r;
+  vg_test_record_init(&r, false);
   ASSERT_INT_EQ(
-      vg_lp_samples("in", text, strlen(text), precision, NULL, &em, st), 0);
-  return r->out.data ? r->out.data : "";
+      vg_lp_samples("in", text, strlen(text), precision, NULL, &r.em, st), 0);
+  return vg_test_record_take(&r);
 }
 
 VG_TEST(fields_become_measurement_underscore_field) {
-  struct record r;
   struct vg_lp_samples_stats st;
-  const char *got =
-      run(&r,
-          "water_tank,village=Bamu,tank=No.\\ 1 level_ratio=0.59,volume_m3="
+  char *got =
+      run("water_tank,village=Bamu,tank=No.\\ 1 level_ratio=0.59,volume_m3="
           "118i,pump_on=false,count=7u 1577829600000000000\n",
           VG_LP_NS, &st);
   ASSERT_STR_EQ(got, "water_tank_level_ratio{tank=No. 1,village=Bamu} 0.59 "
@@ -65,70 +36,64 @@ VG_TEST(fields_become_measurement_underscore_field) {
                      "1577829600000 @1\n");
   ASSERT_INT_EQ(st.points, 1);
   ASSERT_INT_EQ(st.samples, 4);
-  vg_buf_free(&r.out);
+  free(got);
 }
 
 VG_TEST(a_field_named_value_keeps_the_measurement_name) {
-  struct record r;
-  const char *got =
-      run(&r, "village_population,village=A value=812i 5\n", VG_LP_S, NULL);
+  char *got = run("village_population,village=A value=812i 5\n", VG_LP_S, NULL);
   ASSERT_STR_EQ(got, "village_population{village=A} 812 5000 @1\n");
-  vg_buf_free(&r.out);
+  free(got);
 }
 
 VG_TEST(names_are_made_valid_for_prometheus) {
-  struct record r;
-  const char *got =
-      run(&r, "water-tank.v2,tank-id=3,1st=x,a:b=y level%=1,2nd=2 1\n",
-          VG_LP_MS, NULL);
+  char *got = run("water-tank.v2,tank-id=3,1st=x,a:b=y level%=1,2nd=2 1\n",
+                  VG_LP_MS, NULL);
   ASSERT_STR_EQ(got, "U__water_2d_tank_2e_v2__level_25_{U___31_st=x,"
                      "U__a_3a_b=y,U__tank_2d_id=3} 1 1 @1\n"
                      "U__water_2d_tank_2e_v2__2nd{U___31_st=x,U__a_3a_b=y,"
                      "U__tank_2d_id=3} 2 1 @1\n");
-  vg_buf_free(&r.out);
+  free(got);
 }
 
 VG_TEST(strings_are_skipped_and_counted) {
-  struct record r;
   struct vg_lp_samples_stats st;
-  const char *got =
-      run(&r,
-          "signal_modem,village=A rsrp_dbm=-107.4,site=\"tower \\\"A\\\"\" "
+  char *got =
+      run("signal_modem,village=A rsrp_dbm=-107.4,site=\"tower \\\"A\\\"\" "
           "1577808000000000000\n",
           VG_LP_NS, &st);
   ASSERT_STR_EQ(got, "signal_modem_rsrp_dbm{village=A} -107.4 1577808000000 "
                      "@1\n");
   ASSERT_INT_EQ(st.strings_skipped, 1);
-  vg_buf_free(&r.out);
+  free(got);
 }
 
 VG_TEST(no_timestamp_leaves_the_time_to_the_receiver) {
-  struct record r;
-  const char *got = run(&r, "m f=1\nm f=2 0\nm f=3 -1500000\n", VG_LP_NS, NULL);
+  char *got = run("m f=1\nm f=2 0\nm f=3 -1500000\n", VG_LP_NS, NULL);
   /* 0 means "now" to a sink, so the epoch itself is moved 1 ms on; a
    * negative time is floored, not truncated toward zero. */
   ASSERT_STR_EQ(got, "m_f{} 1 0 @1\nm_f{} 2 1 @2\nm_f{} 3 -2 @3\n");
-  vg_buf_free(&r.out);
+  free(got);
 }
 
 VG_TEST(a_bad_line_is_one_rejection_and_the_rest_goes_on) {
-  struct record r;
   struct vg_lp_samples_stats st;
-  const char *got =
-      run(&r, "# sensors\nm f=1\nm f=1.2.3\n\nm g=2\n", VG_LP_NS, &st);
+  char *got = run("# sensors\nm f=1\nm f=1.2.3\n\nm g=2\n", VG_LP_NS, &st);
   ASSERT_STR_EQ(got, "m_f{} 1 0 @2\n"
                      "reject parse_error in:3:5 invalid number \"1.2.3\" for "
                      "field \"f\"\n"
                      "m_g{} 2 0 @5\n");
   ASSERT_INT_EQ(st.bad_lines, 1);
-  vg_buf_free(&r.out);
+  free(got);
 }
 
 VG_TEST(unknown_precision_is_refused) {
-  struct vg_emitter em = {.sample = on_sample, .reject = on_reject};
+  struct vg_test_record r;
+  vg_test_record_init(&r, false);
   ASSERT_INT_EQ(vg_lp_samples("in", "m f=1", 5, (enum vg_lp_precision)99, NULL,
-                              &em, NULL),
+                              &r.em, NULL),
                 -EINVAL);
+  ASSERT_STR_EQ(r.out.data, "");
+  vg_test_record_free(&r);
 }
 
 /* Prometheus's UnescapeName for the value-encoding scheme, written from

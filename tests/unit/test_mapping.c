@@ -3,6 +3,7 @@
 #include "daemon/formats/mapping.h"
 
 #include "daemon/util/mem.h"
+#include "tests/unit/testutil.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -107,22 +108,6 @@ static size_t count_metric(const struct capture *c, const char *metric) {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    VG_FAIL("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  /* Exactly n bytes and no NUL after them, so that reading past the end
-   * shows under ASan and valgrind. */
-  char *p = vg_malloc((size_t)n);
-  ASSERT(fread(p, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return p;
-}
-
 static struct vg_mapping *compile(enum vg_record_format format,
                                   const char *json) {
   cJSON *cfg = cJSON_Parse(json);
@@ -153,7 +138,7 @@ static const char *compile_error(enum vg_record_format format,
 static int run_file(const struct vg_mapping *m, const char *path,
                     struct capture *c, char *error, size_t esize) {
   size_t len;
-  char *data = slurp(path, &len);
+  char *data = vg_test_read_file(path, &len);
   struct vg_emitter out = {
       .sample = cap_sample, .reject = cap_reject, .arg = c};
   int rc = vg_mapping_run(m, path, data, len, &out, error, esize);

@@ -7,82 +7,31 @@
 #include "daemon/formats/promtext.h"
 #include "daemon/pipeline/sink.h"
 #include "daemon/pipeline/store.h"
+#include "tests/unit/collector_fixture.h"
+#include "tests/unit/record_emitter.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
-/* Every call rendered as one line:
- *   "name{a=b,...} value ts @line"             a sample
- *   "family name type help"                    metadata (help "-": none)
- *   "reject reason input:line:column detail"   a rejection */
-static void on_sample(void *arg, const char *metric,
-                      const struct vg_label *labels, size_t n, double value,
-                      int64_t ts_ms, const struct vg_location *where) {
-  struct vg_buf *out = arg;
-  vg_buf_printf(out, "%s{", metric);
-  for (size_t i = 0; i < n; i++) {
-    vg_buf_printf(out, "%s%s=", i ? "," : "", labels[i].name);
-    vg_expfmt_escape_label_value(out, labels[i].value, strlen(labels[i].value));
-  }
-  char v[VG_EXPFMT_DOUBLE_BUFSIZE];
-  vg_expfmt_format_double(value, v);
-  vg_buf_printf(out, "} %s %lld @%u\n", v, (long long)ts_ms, where->line);
-}
-
-static void on_reject(void *arg, enum vg_reject_reason reason,
-                      const struct vg_location *where, const char *detail) {
-  struct vg_buf *out = arg;
-  vg_buf_printf(out, "reject %s %s:%u:%u %s\n", vg_reject_reason_name(reason),
-                where->input, where->line, where->column, detail);
-}
-
-static void on_family(void *arg, const char *name, const char *type,
-                      const char *help) {
-  struct vg_buf *out = arg;
-  vg_buf_printf(out, "family %s %s ", name, type);
-  if (help)
-    vg_expfmt_escape_help(out, help);
-  else
-    vg_buf_putc(out, '-');
-  vg_buf_putc(out, '\n');
-}
-
-/* Parses text; returns the calls (owned by the caller). */
+/* Parses text; returns the calls, one line each (record_emitter.h),
+ * owned by the caller. */
 static char *parse_n(const char *text, size_t len,
                      struct vg_promtext_stats *st) {
-  struct vg_buf out;
-  vg_buf_init(&out, 1 << 22);
-  vg_buf_puts(&out, "");
-  struct vg_emitter em = {.sample = on_sample,
-                          .reject = on_reject,
-                          .family = on_family,
-                          .arg = &out};
-  vg_promtext_parse("in", text, len, &em, st);
-  return vg_buf_take(&out, NULL);
+  struct vg_test_record r;
+  vg_test_record_init(&r, true);
+  vg_promtext_parse("in", text, len, &r.em, st);
+  return vg_test_record_take(&r);
 }
 
 static char *parse(const char *text, struct vg_promtext_stats *st) {
   return parse_n(text, strlen(text), st);
 }
 
-static char *read_data(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  ASSERT(f);
-  struct vg_buf b;
-  vg_buf_init(&b, 1 << 24);
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    ASSERT_INT_EQ(vg_buf_append(&b, chunk, n), 0);
-  fclose(f);
-  return vg_buf_take(&b, len);
-}
-
 VG_TEST(a_modem_exporter_page) {
   size_t len;
-  char *text = read_data("promtext/modem-exporter.prom", &len);
+  char *text = vg_test_read_file("promtext/modem-exporter.prom", &len);
   struct vg_promtext_stats st;
   char *got = parse_n(text, len, &st);
   ASSERT_STR_EQ(
@@ -148,7 +97,7 @@ VG_TEST(a_modem_exporter_page) {
 
 VG_TEST(openmetrics_text_is_tolerated) {
   size_t len;
-  char *text = read_data("promtext/openmetrics.txt", &len);
+  char *text = vg_test_read_file("promtext/openmetrics.txt", &len);
   struct vg_promtext_stats st;
   char *got = parse_n(text, len, &st);
   /* Timestamps in seconds; _created skipped; the exemplar ignored; the
@@ -175,7 +124,7 @@ VG_TEST(openmetrics_text_is_tolerated) {
 
 VG_TEST(every_bad_line_is_one_located_rejection) {
   size_t len;
-  char *text = read_data("promtext/malformed.prom", &len);
+  char *text = vg_test_read_file("promtext/malformed.prom", &len);
   struct vg_promtext_stats st;
   char *got = parse_n(text, len, &st);
   ASSERT_STR_EQ(
@@ -343,14 +292,11 @@ VG_TEST(fast_decimals_match_strtod) {
     *p = '\0';
     vg_buf_printf(&text, "m %s\n", nums[i]);
   }
-  struct vg_buf out;
-  vg_buf_init(&out, 1 << 24);
-  vg_buf_puts(&out, "");
-  struct vg_emitter rec = {
-      .sample = on_sample, .reject = on_reject, .arg = &out};
-  vg_promtext_parse("in", text.data, text.len, &rec, NULL);
+  struct vg_test_record rec;
+  vg_test_record_init(&rec, false);
+  vg_promtext_parse("in", text.data, text.len, &rec.em, NULL);
   /* Compare the printed values with strtod's, printed the same way. */
-  char *line = out.data;
+  char *line = rec.out.data;
   for (int i = 0; i < 20000; i++) {
     char want[VG_EXPFMT_DOUBLE_BUFSIZE], prefix[80];
     vg_expfmt_format_double(strtod(nums[i], NULL), want);
@@ -361,7 +307,7 @@ VG_TEST(fast_decimals_match_strtod) {
     line += strlen(prefix);
   }
   ASSERT_INT_EQ(*line, '\0');
-  vg_buf_free(&out);
+  vg_test_record_free(&rec);
   vg_buf_free(&text);
   free(nums);
 }
@@ -478,13 +424,6 @@ VG_TEST(family_without_samples_is_reported_at_the_end) {
 
 /* --- through the sink into the store and onto /metrics --------------- */
 
-static char *render(struct vg_store *st, bool om) {
-  struct vg_buf b;
-  vg_buf_init(&b, 1 << 20);
-  ASSERT_INT_EQ(vg_store_render(st, &b, om), 0);
-  return vg_buf_take(&b, NULL);
-}
-
 static const char scraped[] =
     "# HELP rpc_seconds RPC latency.\n"
     "# TYPE rpc_seconds summary\n"
@@ -557,11 +496,11 @@ VG_TEST(scraped_help_and_type_are_kept_on_metrics) {
    * summary's parts together under their family's name, even where a
    * name sorts between them (rpc_seconds_max); the catalog's help wins
    * over the source's. */
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT_STR_EQ(text, scraped_text);
   free(text);
 
-  text = render(st, true);
+  text = vg_test_render(st, true);
   /* OpenMetrics: a counter's family drops _total; one without it, and
    * untyped, are unknown. */
   ASSERT_CONTAINS(text, "# HELP reboots Reboots.\n"
@@ -587,20 +526,15 @@ VG_TEST(a_batch_replays_family_metadata_in_place) {
                     NULL);
   ASSERT(!vg_batch_overflowed(b));
   /* Replayed into a capture, the calls are the parser's own. */
-  struct vg_buf out;
-  vg_buf_init(&out, 1 << 20);
-  vg_buf_puts(&out, "");
-  struct vg_emitter em = {.sample = on_sample,
-                          .reject = on_reject,
-                          .family = on_family,
-                          .arg = &out};
-  vg_batch_replay(b, &em);
+  struct vg_test_record rec;
+  vg_test_record_init(&rec, true);
+  vg_batch_replay(b, &rec.em);
   char *direct = parse(scraped, NULL);
   /* The capture shows no input name but for rejections, and there are
    * none: the outputs are the same. */
-  ASSERT_STR_EQ(out.data, direct);
+  ASSERT_STR_EQ(rec.out.data, direct);
   free(direct);
-  vg_buf_free(&out);
+  vg_test_record_free(&rec);
 
   /* And into a sink, the same page as parsing straight into it. */
   struct vg_store *st = vg_store_new();
@@ -609,7 +543,7 @@ VG_TEST(a_batch_replays_family_metadata_in_place) {
   vg_sink_begin(sink, "u");
   vg_batch_replay(b, vg_sink_emitter(sink));
   vg_sink_end(sink);
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT_STR_EQ(text, scraped_text);
   free(text);
   /* A receiver without the callback gets the samples alone. */
@@ -629,15 +563,15 @@ VG_TEST(help_changes_and_type_changes_are_followed) {
   vg_store_family_meta(st, "x", "histogram", "Old.");
   vg_source_put(src, NULL, "x_count", NULL, 0, 1, 0, 1);
   vg_source_end(src);
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT_STR_EQ(text, "# HELP x Old.\n# TYPE x histogram\nx_count 1\n");
   free(text);
   vg_store_family_meta(st, "x", "summary", "New.");
-  text = render(st, false);
+  text = vg_test_render(st, false);
   ASSERT_STR_EQ(text, "# HELP x New.\n# TYPE x summary\nx_count 1\n");
   free(text);
   vg_store_family_meta(st, "x", "gauge", NULL);
-  text = render(st, false);
+  text = vg_test_render(st, false);
   /* x_count is no part of a gauge x. */
   ASSERT_STR_EQ(text, "# TYPE x_count untyped\nx_count 1\n");
   free(text);

@@ -1,22 +1,15 @@
 /* Unit tests: the sink's validation, constant labels and rejection
  * accounting, and batches replayed into it. */
 #include "daemon/pipeline/batch.h"
-#include "daemon/util/log.h"
-#include "daemon/pipeline/sink.h"
+#include "tests/unit/collector_fixture.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "tests/vgtest.h"
 
-static char logged[8192];
-
-static void capture(void *arg, int level, const char *line) {
-  (void)arg;
-  (void)level;
-  strncat(logged, line, sizeof logged - strlen(logged) - 2);
-  strcat(logged, "\n");
-}
+/* Log lines of the current test, one per line. */
+static struct vg_buf logged;
 
 static double get(struct vg_store *st, const char *metric,
                   const struct vg_label *l, size_t n) {
@@ -53,14 +46,8 @@ VG_TEST(accepts_and_adds_constant_labels) {
   vg_store_free(st);
 }
 
-static void collect_rejection(void *arg, const struct vg_rejection *r) {
-  struct vg_buf *b = arg;
-  vg_buf_printf(b, "%s|%s|%s\n", vg_reject_reason_name(r->reason), r->where,
-                r->detail);
-}
-
 VG_TEST(rejections_are_counted_located_and_listed) {
-  vg_log_set_output(capture, NULL);
+  vg_test_log_capture(&logged);
   struct vg_store *st = vg_store_new();
   struct vg_sink *sink = new_sink(st);
   const struct vg_emitter *e = vg_sink_emitter(sink);
@@ -94,9 +81,9 @@ VG_TEST(rejections_are_counted_located_and_listed) {
   ASSERT_INT_EQ(s->rejected[VG_REJECT_NOT_A_NUMBER], 1);
   ASSERT_INT_EQ(s->round_rejected, 8);
 
-  struct vg_buf list;
-  vg_buf_init(&list, 1 << 16);
-  ASSERT_INT_EQ(vg_sink_recent(sink, collect_rejection, &list), 8);
+  size_t n;
+  char *list = vg_test_rejections(sink, &n);
+  ASSERT_INT_EQ(n, 8);
   const char *where = "r.csv:7:4 (poverty_incidence_ratio)";
   char expected[4096];
   snprintf(
@@ -111,29 +98,32 @@ VG_TEST(rejections_are_counted_located_and_listed) {
       "bad_name|%s|\"4g\" is not a valid metric name\n"
       "not_a_number|%s|\"3,8x5\" is not a number\n",
       where, where, where, where, where, where, where, where);
-  ASSERT_STR_EQ(list.data, expected);
-  vg_buf_free(&list);
+  ASSERT_STR_EQ(list, expected);
+  free(list);
 
   /* Five logged one by one, the other three summarised. */
-  ASSERT_CONTAINS(logged, "collector villages: r.csv:7:4 "
-                          "(poverty_incidence_ratio): "
-                          "village_poverty_incidence_ratio: 1.3 is outside "
-                          "0..1\n");
-  ASSERT_CONTAINS(logged, "collector villages: r.csv: 3 more rejected values "
-                          "not logged one by one (this round: not_a_number "
-                          "1, out_of_range 1, not_integer 1, bad_label 4, "
-                          "bad_name 1); see /api/v1/status\n");
-  ASSERT(!strstr(logged, "3,8x5"));
+  ASSERT_CONTAINS(logged.data,
+                  "collector villages: r.csv:7:4 "
+                  "(poverty_incidence_ratio): "
+                  "village_poverty_incidence_ratio: 1.3 is outside "
+                  "0..1\n");
+  ASSERT_CONTAINS(logged.data,
+                  "collector villages: r.csv: 3 more rejected values "
+                  "not logged one by one (this round: not_a_number "
+                  "1, out_of_range 1, not_integer 1, bad_label 4, "
+                  "bad_name 1); see /api/v1/status\n");
+  ASSERT(!strstr(logged.data, "3,8x5"));
 
   /* The same round again a moment later logs nothing new one by one. */
-  logged[0] = '\0';
+  vg_buf_reset(&logged);
   vg_sink_begin(sink, "r.csv");
   e->sample(e->arg, "village_poverty_incidence_ratio", ok, 1, 1.3, 0, &w);
   vg_sink_end(sink);
-  ASSERT_CONTAINS(logged, "1 more rejected values not logged one by one");
-  ASSERT(!strstr(logged, "is outside 0..1\n"));
+  ASSERT_CONTAINS(logged.data, "1 more rejected values not logged one by one");
+  ASSERT(!strstr(logged.data, "is outside 0..1\n"));
   vg_sink_free(sink);
   vg_store_free(st);
+  vg_test_log_release(&logged);
 }
 
 /* Every series must fit one journal record, so names and values are
@@ -165,13 +155,13 @@ VG_TEST(names_and_values_past_their_caps_are_refused) {
   ASSERT_INT_EQ(s->samples_total, 3);
   ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_NAME], 1);
   ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_LABEL], 2);
-  struct vg_buf list;
-  vg_buf_init(&list, 1 << 16);
-  ASSERT_INT_EQ(vg_sink_recent(sink, collect_rejection, &list), 3);
-  ASSERT_CONTAINS(list.data, "a metric name of 1025 bytes");
-  ASSERT_CONTAINS(list.data, "a label name of 1025 bytes");
-  ASSERT_CONTAINS(list.data, "has a value of 8193 bytes, over the 8192");
-  vg_buf_free(&list);
+  size_t n;
+  char *list = vg_test_rejections(sink, &n);
+  ASSERT_INT_EQ(n, 3);
+  ASSERT_CONTAINS(list, "a metric name of 1025 bytes");
+  ASSERT_CONTAINS(list, "a label name of 1025 bytes");
+  ASSERT_CONTAINS(list, "has a value of 8193 bytes, over the 8192");
+  free(list);
   free(metric);
   free(label);
   free(value);
@@ -203,12 +193,10 @@ VG_TEST(batch_replays_exactly) {
   ASSERT_DBL_EQ(get(st, "village_population", l1, 2), 3987);
   ASSERT_DBL_EQ(get(st, "village_households", l1, 2), 1011);
   ASSERT_DBL_EQ(get(st, "village_population", l2, 2), 3318);
-  struct vg_buf list;
-  vg_buf_init(&list, 4096);
-  vg_sink_recent(sink, collect_rejection, &list);
-  ASSERT_STR_EQ(list.data,
+  char *list = vg_test_rejections(sink, NULL);
+  ASSERT_STR_EQ(list,
                 "not_a_number|v.csv:3:9 (population)|\"x\" is not a number\n");
-  vg_buf_free(&list);
+  free(list);
   vg_sink_free(sink);
   vg_store_free(st);
   vg_batch_free(b);
@@ -252,10 +240,10 @@ VG_TEST(batch_replays_json_locations) {
   vg_batch_replay(b, vg_sink_emitter(sink));
   vg_sink_end(sink);
   ASSERT_DBL_EQ(get(st, "village_poverty_incidence_ratio", bl, 1), 0.5);
-  struct vg_buf list;
-  vg_buf_init(&list, 4096);
-  ASSERT_INT_EQ(vg_sink_recent(sink, collect_rejection, &list), 5);
-  ASSERT_STR_EQ(list.data,
+  size_t n;
+  char *list = vg_test_rejections(sink, &n);
+  ASSERT_INT_EQ(n, 5);
+  ASSERT_STR_EQ(list,
                 "out_of_range|./j/a.json /data/items/0/v|"
                 "village_poverty_incidence_ratio: 1.5 is outside 0..1\n"
                 "not_a_number|./j/a.json /data/items/0/p|\"12x\" is not a "
@@ -264,7 +252,7 @@ VG_TEST(batch_replays_json_locations) {
                 "7.5 is not a whole number\n"
                 "bad_label|x.json /a/0/b|label \"x\" is empty\n"
                 "parse_error|r.json /|no records\n");
-  vg_buf_free(&list);
+  free(list);
   vg_sink_free(sink);
   vg_store_free(st);
   vg_batch_free(b);
@@ -306,7 +294,7 @@ VG_TEST(update_rounds_remove_nothing) {
 }
 
 VG_TEST(new_series_past_max_series_are_refused) {
-  vg_log_set_output(capture, NULL);
+  vg_test_log_capture(&logged);
   struct vg_store *st = vg_store_new();
   struct vg_sink_options o = {.collector = "push", .max_series = 2};
   struct vg_sink *sink = vg_sink_new(st, &o);
@@ -332,7 +320,7 @@ VG_TEST(new_series_past_max_series_are_refused) {
   ASSERT_INT_EQ(ss.families, 1); /* nothing made for a refused name */
   vg_sink_free(sink);
   vg_store_free(st);
-  vg_log_set_output(NULL, NULL);
+  vg_test_log_release(&logged);
 }
 
 struct acked {
@@ -350,41 +338,23 @@ static void journal_closed(void *arg) {
 }
 
 /* A sink that acknowledges, on a journal in a temporary folder. */
-struct acking {
-  uv_loop_t loop;
-  char dir[32];
-  struct vg_journal *journal;
-  struct vg_store *store;
-  struct vg_sink *sink;
-};
-
-static void acking_up(struct acking *k) {
-  ASSERT(uv_loop_init(&k->loop) == 0);
-  snprintf(k->dir, sizeof k->dir, "/tmp/vg-sink-XXXXXX");
-  ASSERT(mkdtemp(k->dir));
-  struct vg_journal_options jo = {.dir = k->dir, .commit_window_ms = 1};
-  char error[256];
-  ASSERT_INT_EQ(
-      vg_journal_open(&k->loop, &jo, &k->journal, error, sizeof error), 0);
-  k->store = vg_store_new();
-  struct vg_sink_options o = {
-      .collector = "push", .journal = k->journal, .acknowledge = true};
-  k->sink = vg_sink_new(k->store, &o);
+static void acking_up(struct vg_test_collector *k) {
+  vg_test_collector_dir(k, "sink");
+  vg_test_collector_sink(k, NULL, (struct vg_sink_options){.collector = "push"},
+                         1);
 }
 
 /* After the journal is closed and the sink freed. */
-static void acking_down(struct acking *k) {
-  vg_store_free(k->store);
-  ASSERT(uv_loop_close(&k->loop) == 0);
-  char cmd[64];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", k->dir);
-  ASSERT(system(cmd) == 0);
+static void acking_down(struct vg_test_collector *k) {
+  k->journal = NULL;
+  k->sink = NULL;
+  vg_test_collector_down(k);
 }
 
 VG_TEST(sync_answers_once_the_journal_has_the_samples) {
-  struct acking k;
+  struct vg_test_collector k = {0};
   acking_up(&k);
-  uv_loop_t *loop = &k.loop;
+  uv_loop_t *loop = k.loop;
   struct vg_journal *j = k.journal;
   struct vg_sink *sink = k.sink;
   const struct vg_emitter *e = vg_sink_emitter(sink);
@@ -431,9 +401,9 @@ VG_TEST(sync_answers_once_the_journal_has_the_samples) {
 }
 
 VG_TEST(a_sink_freed_before_the_commit_loses_no_answer) {
-  struct acking k;
+  struct vg_test_collector k = {0};
   acking_up(&k);
-  uv_loop_t *loop = &k.loop;
+  uv_loop_t *loop = k.loop;
   struct vg_journal *j = k.journal;
   struct vg_sink *sink = k.sink;
   const struct vg_emitter *e = vg_sink_emitter(sink);

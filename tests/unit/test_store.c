@@ -1,14 +1,8 @@
 /* Unit tests: the series store, its rounds, staleness and rendering. */
 #include "daemon/model/catalog.h"
 #include "daemon/pipeline/store.h"
+#include "tests/unit/collector_fixture.h"
 #include "tests/vgtest.h"
-
-static char *render(struct vg_store *st, bool om) {
-  struct vg_buf b;
-  vg_buf_init(&b, 1 << 20);
-  ASSERT_INT_EQ(vg_store_render(st, &b, om), 0);
-  return vg_buf_take(&b, NULL);
-}
 
 static void put(struct vg_source *src, const char *metric, const char *county,
                 const char *village, double v, int64_t now) {
@@ -27,7 +21,7 @@ VG_TEST(render_exact_text) {
       1);
   put(src, "custom_metric", "Yinjiang", "Chuanyan", 1.5, 1);
   vg_source_end(src);
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT_STR_EQ(
       text,
       "# TYPE custom_metric untyped\n"
@@ -45,7 +39,7 @@ VG_TEST(render_exact_text) {
       "village_water_safe_households_ratio{county=\"Shiqian\",village="
       "\"Taoziyuan\"} 0.766\n");
   free(text);
-  text = render(st, true);
+  text = vg_test_render(st, true);
   ASSERT_CONTAINS(text, "# TYPE custom_metric unknown\n");
   ASSERT_CONTAINS(text, "# TYPE village_income_per_capita_yuan gauge\n"
                         "# UNIT village_income_per_capita_yuan yuan\n");
@@ -85,7 +79,7 @@ VG_TEST(round_removes_what_was_not_reported) {
   put(src, "village_population", "Shiqian", "Wude", 3, 2);
   ASSERT_INT_EQ(vg_source_end(src), 1);
   ASSERT_INT_EQ(vg_source_series(src), 1);
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT(!strstr(text, "Taoziyuan"));
   ASSERT_CONTAINS(text, "village=\"Wude\"} 3\n");
   free(text);
@@ -96,7 +90,7 @@ VG_TEST(round_removes_what_was_not_reported) {
   vg_store_stats(st, &stats);
   ASSERT_INT_EQ(stats.series, 0);
   ASSERT_INT_EQ(stats.strings, 0);
-  text = render(st, false);
+  text = vg_test_render(st, false);
   ASSERT_STR_EQ(text, "");
   free(text);
   vg_store_free(st);
@@ -133,7 +127,7 @@ VG_TEST(touched_series_do_not_expire) {
   ASSERT_INT_EQ(vg_source_touch(api, 50000), 2);
   ASSERT_INT_EQ(vg_store_expire(st, 61001), 0);
   ASSERT_INT_EQ(vg_store_expire(st, 110000), 0);
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT_CONTAINS(text, "village_population{county=\"A\",village=\"b\"} 2\n");
   free(text);
   ASSERT_INT_EQ(vg_store_expire(st, 110001), 2);
@@ -162,7 +156,7 @@ VG_TEST(rounds_in_any_order) {
   struct vg_store_stats stats;
   vg_store_stats(st, &stats);
   ASSERT_INT_EQ(stats.series, 4);
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT_STR_EQ(text, "# HELP village_population Registered residents of the "
                       "village.\n"
                       "# TYPE village_population gauge\n"
@@ -235,7 +229,7 @@ VG_TEST(no_labels_and_nan) {
   vg_source_put(src, NULL, "up_custom", NULL, 0, NAN, 0, 1);
   vg_source_put(src, NULL, "up_custom", NULL, 0, NAN, 0, 1);
   vg_source_end(src);
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT_STR_EQ(text, "# TYPE up_custom untyped\nup_custom NaN\n");
   free(text);
   vg_store_free(st);
@@ -277,7 +271,7 @@ VG_TEST(cursor_reads_in_any_chunk_size) {
   long_name[sizeof long_name - 1] = '\0';
   put(src, "village_households", "Shiqian", long_name, 1, 1);
   vg_source_end(src);
-  char *whole = render(st, false);
+  char *whole = vg_test_render(st, false);
   size_t chunks[] = {1, 7, 100, 4096, 1 << 20};
   for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
     struct vg_store_cursor *c = vg_store_cursor_new(st, false);
@@ -321,7 +315,7 @@ VG_TEST(series_removed_during_a_scrape_are_skipped_then_freed) {
                       "4\n");
   free(rest);
   vg_store_cursor_free(c);
-  char *text = render(st, false);
+  char *text = vg_test_render(st, false);
   ASSERT(!strstr(text, "first") && !strstr(text, "second"));
   free(text);
   vg_store_stats(st, &stats);
