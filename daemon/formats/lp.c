@@ -22,9 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a backslash escapes in each kind of name. */
+/* What the writer escapes in each kind of name, and what a backslash
+ * escapes when read.  They differ as in InfluxDB (measured against 1.6,
+ * tests/data/intake/differential): its measurement names and field keys
+ * are unescaped with escape.Unescape, which takes \, \= \  and \" alike,
+ * its tag keys and values with unescapeTag, which leaves \" as it is. */
 static const char MEASUREMENT_ESCAPES[] = ", ";
+static const char MEASUREMENT_UNESCAPES[] = ", =\"";
 static const char KEY_ESCAPES[] = ",= ";
+static const char FIELD_KEY_UNESCAPES[] = ",= \"";
 
 /* The longest part of an offending token quoted in a reason. */
 #define REASON_TOKEN_MAX 64
@@ -75,11 +81,12 @@ static int64_t precision_ns(enum vg_lp_precision p) {
 /* ------------------------------------------------------------------------ */
 /* Serializer                                                               */
 
-/* Whether `s` can be written as a name whose escapable characters are
- * `esc` and read back the same.  A run of backslashes pairs up when read
- * (InfluxDB keeps `\\` as is), so an odd run right before an escaped
- * character or at the end of the name would swallow the escape or the
- * separator after it: no spelling reads back as such a name. */
+/* Whether `s` can be written as a name in which a backslash escapes the
+ * characters of `esc` when read, and read back the same.  A run of
+ * backslashes pairs up when read (InfluxDB keeps `\\` as is), so an odd
+ * run right before such a character or at the end of the name would
+ * swallow the escape or the separator after it: no spelling reads back as
+ * such a name. */
 static bool name_writable(const char *s, size_t n, const char *esc) {
   if (n == 0 || vg_expfmt_utf8_prefix(s, n) != n)
     return false;
@@ -183,7 +190,7 @@ int vg_lp_write(struct vg_buf *out, const char *measurement,
   /* Check everything first so that nothing is written for a point that
    * cannot be; a measurement starting with '#' would read as a comment. */
   if (!measurement || nfields == 0 || measurement[0] == '#' ||
-      !name_writable(measurement, strlen(measurement), MEASUREMENT_ESCAPES))
+      !name_writable(measurement, strlen(measurement), MEASUREMENT_UNESCAPES))
     return -EINVAL;
   for (size_t i = 0; i < ntags; i++) {
     const char *value = tags[i].value;
@@ -196,7 +203,7 @@ int vg_lp_write(struct vg_buf *out, const char *measurement,
   }
   for (size_t i = 0; i < nfields; i++) {
     const struct vg_lp_field *f = &fields[i];
-    if (!f->key || !name_writable(f->key, f->key_len, KEY_ESCAPES))
+    if (!f->key || !name_writable(f->key, f->key_len, FIELD_KEY_UNESCAPES))
       return -EINVAL;
     if (f->type == VG_LP_FLOAT && !isfinite(f->v.f))
       return -EDOM;
@@ -708,7 +715,8 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
     return fail_msg(p, *i, "missing fields");
   for (;;) {
     size_t at = *i, kn;
-    char *key = read_name(p, i, e, KEY_ESCAPES, ",= ", "field key", &kn);
+    char *key =
+        read_name(p, i, e, FIELD_KEY_UNESCAPES, ",= ", "field key", &kn);
     if (!key)
       return -1;
     if (kn == 0)
@@ -797,7 +805,7 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   if (d[i] == ',' || d[i] == ' ')
     return fail_msg(p, i, "missing measurement");
   char *measurement =
-      read_name(p, &i, e, MEASUREMENT_ESCAPES, ", ", "measurement", &mn);
+      read_name(p, &i, e, MEASUREMENT_UNESCAPES, ", ", "measurement", &mn);
   if (!measurement)
     return -1;
   long ntags = parse_tags(p, &i, e);

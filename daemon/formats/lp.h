@@ -8,11 +8,13 @@
  *
  * The rules followed are those of InfluxDB's own parser (models.ParsePoints
  * of 1.x and 2.x), where its documentation is silent:
- *  - escapes: measurement `\,` `\ `; tag keys, tag values and field keys
- *    `\,` `\=` `\ `; string field values `\"` `\\`.  A backslash before any
- *    other character is kept literally, together with that character (so
- *    `\\` in a tag value stays two backslashes, and `\=` in a measurement
- *    stays `\=`).
+ *  - escapes read: measurement names and field keys `\,` `\=` `\ ` `\"`;
+ *    tag keys and tag values `\,` `\=` `\ `; string field values `\"`
+ *    `\\`.  A backslash before any other character is kept literally,
+ *    together with that character (so `\\` in a tag value stays two
+ *    backslashes, and `\"` in a tag value stays `\"`).  The writer escapes
+ *    only what must be: `,` and space in measurements, `,` `=` and space
+ *    in keys and tag values.
  *  - a quoted string field value may hold literal line breaks: a point ends
  *    at the first line break outside a string.  So an unterminated string
  *    runs to the end of the body and the whole rest is one bad line, as in
@@ -94,8 +96,9 @@ int vg_lp_precision_parse(const char *s);
  *           reads back the same: an empty measurement, tag key or field
  *           key, a measurement starting with '#', invalid UTF-8 or a
  *           control character in a name, or an odd run of backslashes
- *           right before a character that must be escaped or at the end of
- *           a name (InfluxDB would read it as an escape).
+ *           right before a character a backslash escapes there (see
+ *           above) or at the end of a name (InfluxDB would read it as an
+ *           escape).
  *
  * String field values have `"` and `\` escaped and everything else,
  * line breaks included, written literally; InfluxDB reads them back. */

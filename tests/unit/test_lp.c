@@ -202,9 +202,17 @@ VG_TEST(write_backslashes_in_names) {
   ASSERT_INT_EQ(vg_lp_write(&b, "m", end, 1, f, 1, false, 0), -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "m", before_space, 1, f, 1, false, 0), -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "m", key, 1, f, 1, false, 0), -EINVAL);
-  /* '=' needs no escape in a measurement, so "\=" there is fine. */
-  ASSERT_INT_EQ(vg_lp_write(&b, "a\\=b", NULL, 0, f, 1, false, 0), 0);
-  ASSERT_STR_EQ(b.data + len, "a\\=b n=1i\n");
+  /* InfluxDB reads \= and \" as escapes in a measurement and a field key
+   * too, though it needs neither escaped: a name holding them as they are
+   * cannot be spelled there either.  In a tag value \" stays as it is. */
+  const struct vg_lp_field quote_key[] = {INT("a\\\"", 1)};
+  const struct vg_label quote_value[] = {{"t", "a\\\""}};
+  ASSERT_INT_EQ(vg_lp_write(&b, "a\\=b", NULL, 0, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "a\\\"", NULL, 0, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", NULL, 0, quote_key, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "a=b\"", quote_value, 1, f, 1, false, 0), 0);
+  ASSERT_STR_EQ(b.data + len, "a=b\",t=a\\\" n=1i\n");
+  ASSERT_PARSE(b.data + len, "a=b\"|t=a\\\"|n=i:1 L1\n", "");
   vg_buf_free(&b);
 }
 
@@ -399,13 +407,16 @@ VG_TEST(parse_bad_values) {
 }
 
 VG_TEST(parse_escapes) {
-  /* Measurement: \, and \ ; \= stays as written.  Keys and tag values:
-   * \, \= and \ ; any other backslash pair stays.  Strings: \" and \\. */
+  /* Measurement and field keys: \, \= \  and \" (InfluxDB's
+   * escape.Unescape).  Tag keys and values: \, \= and \ ; any other
+   * backslash pair stays.  Strings: \" and \\. */
   ASSERT_PARSE("my\\ m\\,x\\=y,t\\ k\\=1=v\\,1\\ 2\\=3\\\\ "
                "f\\=k=\"a\\\\b\\\"c\\d\",g=\"\" 1\n",
-               "my m,x\\=y|t k=1=v,1 2=3\\\\|f=k=s[7]:a\\b\"c\\d|g=s[0]:|@1 "
+               "my m,x=y|t k=1=v,1 2=3\\\\|f=k=s[7]:a\\b\"c\\d|g=s[0]:|@1 "
                "L1\n",
                "");
+  ASSERT_PARSE("a\\\"b,t\\\"k=v\\\"w f\\\"k=1\n",
+               "a\"b|t\\\"k=v\\\"w|f\"k=f:1 L1\n", "");
   /* A run of three: the first two stay, the third escapes the space. */
   ASSERT_PARSE("m,t=\\\\\\ x v=1\n", "m|t=\\\\ x|v=f:1 L1\n", "");
   ASSERT_PARSE("m,t=a\\b\\ c v=\"\\n\"\n", "m|t=a\\b c|v=s[2]:\\n L1\n", "");
@@ -726,7 +737,7 @@ VG_TEST(round_trip_generated_points) {
     char meas[64], tk[6][64], tv[6][64], fk[6][64], sv[6][64];
     struct vg_label tags[6];
     struct vg_lp_field fields[6];
-    gen_name(meas, 1, 6, ", ");
+    gen_name(meas, 1, 6, ", =\"");
     size_t ntags = rnd() % 6, nt = 0;
     for (size_t i = 0; i < ntags; i++) {
       gen_name(tk[i], 1, 4, ",= ");
@@ -743,7 +754,7 @@ VG_TEST(round_trip_generated_points) {
       struct vg_lp_field *f = &fields[i];
       bool unique;
       do {
-        f->key_len = gen_name(fk[i], 1, 4, ",= ");
+        f->key_len = gen_name(fk[i], 1, 4, ",= \"");
         unique = true;
         for (size_t k = 0; k < i; k++)
           unique = unique && strcmp(fk[k], fk[i]) != 0;
@@ -794,12 +805,12 @@ VG_TEST(round_trip_generated_points) {
     if (rc) {
       /* Refused only when a name cannot be spelled. */
       ASSERT_INT_EQ(rc, -EINVAL);
-      bool why = meas[0] == '#' || unspellable(meas, ", ");
+      bool why = meas[0] == '#' || unspellable(meas, ", =\"");
       for (size_t i = 0; i < nt; i++)
         why = why || unspellable(tags[i].name, ",= ") ||
               unspellable(tags[i].value, ",= ");
       for (size_t i = 0; i < nfields; i++)
-        why = why || unspellable(fields[i].key, ",= ");
+        why = why || unspellable(fields[i].key, ",= \"");
       ASSERT(why);
       ASSERT_INT_EQ(body.len, before);
       refused++;
