@@ -663,6 +663,19 @@ static void skip_spaces(const char *d, size_t *i, size_t e) {
     (*i)++;
 }
 
+/* InfluxDB's whitespace (skipWhitespace): what may open a line, and
+ * follow the space that opens the fields or the timestamp.  NUL is among
+ * it, so that a body padded with NULs by a sender's fixed buffer reads as
+ * InfluxDB reads it; everywhere else NUL is a control character. */
+static bool is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\0';
+}
+
+static void skip_blanks(const char *d, size_t *i, size_t e) {
+  while (*i < e && is_blank(d[*i]))
+    (*i)++;
+}
+
 /* Reads the tag set starting at the ',' at data[*i]; stops at the space
  * before the fields or at e.  Returns the tag count or -1. */
 static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
@@ -757,7 +770,7 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
 static int parse_timestamp(struct lp_parser *p, size_t i, size_t e,
                            bool *has_ts, int64_t *ts_ns) {
   const char *d = p->data;
-  skip_spaces(d, &i, e);
+  skip_blanks(d, &i, e);
   *has_ts = false;
   if (i == e)
     return 0;
@@ -811,7 +824,7 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   long ntags = parse_tags(p, &i, e);
   if (ntags < 0)
     return -1;
-  skip_spaces(d, &i, e);
+  skip_blanks(d, &i, e);
   long nfields = parse_fields(p, &i, e);
   if (nfields < 0)
     return -1;
@@ -855,7 +868,7 @@ long vg_lp_parse(const char *data, size_t len, enum vg_lp_precision precision,
   size_t pos = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
   while (pos < len) {
     size_t bol = pos, i = pos;
-    while (i < len && (data[i] == ' ' || data[i] == '\t'))
+    while (i < len && is_blank(data[i]))
       i++;
     if (i < len && data[i] == '#') {
       const char *nl = memchr(data + i, '\n', len - i);

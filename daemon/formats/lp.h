@@ -133,8 +133,10 @@ struct vg_lp_limits {
   size_t max_line, max_tags, max_fields;
 };
 
-/* Parses `data` (not NUL-terminated; LF or CRLF line ends; leading spaces
- * and tabs, blank lines and # comment lines skipped).  Timestamps are
+/* Parses `data` (not NUL-terminated; LF or CRLF line ends; blank lines
+ * and # comment lines skipped).  Spaces, tabs and NUL bytes are blanks, as
+ * in InfluxDB: they may open a line and follow the space before the fields
+ * and the one before the timestamp.  Timestamps are
  * converted to nanoseconds from `precision`; overflow is a bad line.  A bad
  * line (malformed, invalid UTF-8, over a limit) is reported and parsing
  * goes on with the next line: one bad line never fails the body.  Working

@@ -441,6 +441,33 @@ VG_TEST(parse_layout) {
                "");
 }
 
+/* NUL and tab are blanks where InfluxDB skips whitespace: at the start of
+ * a line (a body padded with NULs, a line of NULs) and after the space
+ * before the fields or the timestamp.  Elsewhere they are control
+ * characters or part of a bad value. */
+static const char nul_body[] = "\0m v=1 1\n"
+                               "\0\0\n"
+                               "\0# comment\n"
+                               "m \t\0v=2 \t2\n"
+                               "m\tx v=3\n"
+                               "m v=4\0\n"
+                               "m v\0=5\n"
+                               "m\tv=6\n"
+                               "m v=7 \0\0\n"
+                               "\0\0\0";
+
+VG_TEST(parse_nul_and_tab_are_blanks_where_influxdb_skips_them) {
+  struct capture c;
+  ASSERT_INT_EQ(parse_into(&c, nul_body, sizeof nul_body - 1, VG_LP_NS, NULL),
+                3);
+  ASSERT_STR_EQ(c.points.data, "m|v=f:1|@1 L1\nm|v=f:2|@2 L4\nm|v=f:7 L9\n");
+  ASSERT_STR_EQ(c.bad.data, "5:2 control character 0x09 in measurement\n"
+                            "6:5 invalid number \"4\\x00\" for field \"v\"\n"
+                            "7:4 control character 0x00 in field key\n"
+                            "8:2 control character 0x09 in measurement\n");
+  capture_free(&c);
+}
+
 /* A byte order mark opens the body, not the first name; one later on is
  * part of a name, which is then checked as any other. */
 VG_TEST(parse_skips_a_leading_bom) {
@@ -844,6 +871,7 @@ VG_TEST_MAIN(VG_T(write_escapes_every_element), VG_T(write_appends_lines),
              VG_T(parse_field_sensors_fixture),
              VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
              VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
+             VG_T(parse_nul_and_tab_are_blanks_where_influxdb_skips_them),
              VG_T(parse_skips_a_leading_bom),
              VG_T(parse_escaped_line_break_is_one_bad_line),
              VG_T(parse_unterminated_string_names_the_lines_it_takes),
