@@ -81,13 +81,19 @@ static int64_t precision_ns(enum vg_lp_precision p) {
 /* ------------------------------------------------------------------------ */
 /* Serializer                                                               */
 
-/* Whether `s` can be written as a name in which a backslash escapes the
- * characters of `esc` when read, and read back the same.  A run of
- * backslashes pairs up when read (InfluxDB keeps `\\` as is), so an odd
- * run right before such a character or at the end of the name would
- * swallow the escape or the separator after it: no spelling reads back as
+/* Whether `s` can be written as a name in which the writer escapes the
+ * characters of `written` and a backslash escapes those of `read` when
+ * read back, and be read back the same both here and by InfluxDB.
+ * Here a run of backslashes pairs up (`\\` stays as it is), so an odd run
+ * right before a character of `read` would swallow its escape.  InfluxDB
+ * takes the last backslash of any run before a character of `read` as
+ * its escape (tests/data/intake/differential, the *-backslash-* cases), so
+ * a run before one the writer does not escape itself (`=` and `"` in a
+ * measurement), or at the end of a name, where the separator follows,
+ * reads otherwise there, or loses the point.  No spelling reads back as
  * such a name. */
-static bool name_writable(const char *s, size_t n, const char *esc) {
+static bool name_writable(const char *s, size_t n, const char *written,
+                          const char *read) {
   if (n == 0 || vg_expfmt_utf8_prefix(s, n) != n)
     return false;
   size_t run = 0;
@@ -99,11 +105,11 @@ static bool name_writable(const char *s, size_t n, const char *esc) {
       run++;
       continue;
     }
-    if (run % 2 == 1 && strchr(esc, c))
+    if (run && strchr(read, c) && (run % 2 == 1 || !strchr(written, c)))
       return false;
     run = 0;
   }
-  return run % 2 == 0;
+  return run == 0;
 }
 
 /* Appends s with a backslash before each byte found in `esc` (s holds no
@@ -190,20 +196,23 @@ int vg_lp_write(struct vg_buf *out, const char *measurement,
   /* Check everything first so that nothing is written for a point that
    * cannot be; a measurement starting with '#' would read as a comment. */
   if (!measurement || nfields == 0 || measurement[0] == '#' ||
-      !name_writable(measurement, strlen(measurement), MEASUREMENT_UNESCAPES))
+      !name_writable(measurement, strlen(measurement), MEASUREMENT_ESCAPES,
+                     MEASUREMENT_UNESCAPES))
     return -EINVAL;
   for (size_t i = 0; i < ntags; i++) {
     const char *value = tags[i].value;
     if (!value || !value[0])
       continue;
     if (!tags[i].name ||
-        !name_writable(tags[i].name, strlen(tags[i].name), KEY_ESCAPES) ||
-        !name_writable(value, strlen(value), KEY_ESCAPES))
+        !name_writable(tags[i].name, strlen(tags[i].name), KEY_ESCAPES,
+                       KEY_ESCAPES) ||
+        !name_writable(value, strlen(value), KEY_ESCAPES, KEY_ESCAPES))
       return -EINVAL;
   }
   for (size_t i = 0; i < nfields; i++) {
     const struct vg_lp_field *f = &fields[i];
-    if (!f->key || !name_writable(f->key, f->key_len, FIELD_KEY_UNESCAPES))
+    if (!f->key ||
+        !name_writable(f->key, f->key_len, KEY_ESCAPES, FIELD_KEY_UNESCAPES))
       return -EINVAL;
     if (f->type == VG_LP_FLOAT && !isfinite(f->v.f))
       return -EDOM;

@@ -95,10 +95,12 @@ int vg_lp_precision_parse(const char *s);
  *  -EINVAL  no fields, or a name line protocol cannot carry so that it
  *           reads back the same: an empty measurement, tag key or field
  *           key, a measurement starting with '#', invalid UTF-8 or a
- *           control character in a name, or an odd run of backslashes
- *           right before a character a backslash escapes there (see
- *           above) or at the end of a name (InfluxDB would read it as an
- *           escape).
+ *           control character in a name, a backslash at the end of a
+ *           name, or a run of backslashes right before a character a
+ *           backslash escapes there (see above) that is odd, or before a
+ *           character the writer does not escape (`=` or `"` in a
+ *           measurement, `"` in a field key): InfluxDB would read the last
+ *           backslash as an escape, this parser an odd one.
  *
  * String field values have `"` and `\` escaped and everything else,
  * line breaks included, written literally; InfluxDB reads them back. */
