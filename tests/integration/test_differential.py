@@ -21,6 +21,7 @@ import gzip
 import json
 import os
 import re
+import threading
 import unittest
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -178,18 +179,33 @@ def describe(series, limit=6):
 
 
 class TestDifferential(unittest.TestCase):
+    # Daemons start one at a time: free_port() lets the port go before the
+    # daemon binds it, and two starting at once could be given the same.
+    starting = threading.Lock()
+
     def replay(self, case, workdir):
         """(statuses, push series) of the case against a fresh daemon."""
         os.makedirs(workdir)
-        d = Daemon({"collectors": [{"type": "listen", "name": "push"}],
-                    "exporters": [{"type": "prometheus"}]}, workdir)
-        d.start()
+        with self.starting:
+            d = Daemon({"collectors": [{"type": "listen", "name": "push"}],
+                        "exporters": [{"type": "prometheus"}]}, workdir)
+            try:
+                d.start()
+            except BaseException:
+                d.stop()
+                raise
         try:
             statuses = [http_post(d.port, path, body, headers)[0]
                         for path, body, headers in requests_of(case, "villages")]
             return statuses, push_series(d.metrics_text())
         finally:
             d.stop()
+
+    def replay_named(self, case, workdir):
+        try:
+            return self.replay(case, workdir)
+        except Exception as e:
+            raise AssertionError("case %s: %s" % (case["name"], e)) from e
 
     def test_write_answers_and_keeps_what_influxdb_does(self):
         cases = load("cases.json")["cases"]
@@ -201,7 +217,7 @@ class TestDifferential(unittest.TestCase):
         self.assertLessEqual(set(listed), set(oracle), "deviations of no case")
         with TempDir() as tmp, ThreadPoolExecutor(4) as pool:
             results = list(pool.map(
-                lambda ic: self.replay(ic[1], os.path.join(tmp, str(ic[0]))),
+                lambda ic: self.replay_named(ic[1], os.path.join(tmp, str(ic[0]))),
                 enumerate(cases)))
         problems = []
         for case, (statuses, got) in zip(cases, results):
