@@ -22,9 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a backslash escapes in each kind of name. */
+/* What the writer escapes in each kind of name, and what a backslash
+ * escapes when read.  They differ as in InfluxDB (measured against 1.6,
+ * tests/data/intake/differential): its measurement names and field keys
+ * are unescaped with escape.Unescape, which takes \, \= \  and \" alike,
+ * its tag keys and values with unescapeTag, which leaves \" as it is. */
 static const char MEASUREMENT_ESCAPES[] = ", ";
+static const char MEASUREMENT_UNESCAPES[] = ", =\"";
 static const char KEY_ESCAPES[] = ",= ";
+static const char FIELD_KEY_UNESCAPES[] = ",= \"";
 
 /* The longest part of an offending token quoted in a reason. */
 #define REASON_TOKEN_MAX 64
@@ -75,12 +81,19 @@ static int64_t precision_ns(enum vg_lp_precision p) {
 /* ------------------------------------------------------------------------ */
 /* Serializer                                                               */
 
-/* Whether `s` can be written as a name whose escapable characters are
- * `esc` and read back the same.  A run of backslashes pairs up when read
- * (InfluxDB keeps `\\` as is), so an odd run right before an escaped
- * character or at the end of the name would swallow the escape or the
- * separator after it: no spelling reads back as such a name. */
-static bool name_writable(const char *s, size_t n, const char *esc) {
+/* Whether `s` can be written as a name in which the writer escapes the
+ * characters of `written` and a backslash escapes those of `read` when
+ * read back, and be read back the same both here and by InfluxDB.
+ * Here a run of backslashes pairs up (`\\` stays as it is), so an odd run
+ * right before a character of `read` would swallow its escape.  InfluxDB
+ * takes the last backslash of any run before a character of `read` as
+ * its escape (tests/data/intake/differential, the *-backslash-* cases), so
+ * a run before one the writer does not escape itself (`=` and `"` in a
+ * measurement), or at the end of a name, where the separator follows,
+ * reads otherwise there, or loses the point.  No spelling reads back as
+ * such a name. */
+static bool name_writable(const char *s, size_t n, const char *written,
+                          const char *read) {
   if (n == 0 || vg_expfmt_utf8_prefix(s, n) != n)
     return false;
   size_t run = 0;
@@ -92,11 +105,11 @@ static bool name_writable(const char *s, size_t n, const char *esc) {
       run++;
       continue;
     }
-    if (run % 2 == 1 && strchr(esc, c))
+    if (run && strchr(read, c) && (run % 2 == 1 || !strchr(written, c)))
       return false;
     run = 0;
   }
-  return run % 2 == 0;
+  return run == 0;
 }
 
 /* Appends s with a backslash before each byte found in `esc` (s holds no
@@ -183,20 +196,23 @@ int vg_lp_write(struct vg_buf *out, const char *measurement,
   /* Check everything first so that nothing is written for a point that
    * cannot be; a measurement starting with '#' would read as a comment. */
   if (!measurement || nfields == 0 || measurement[0] == '#' ||
-      !name_writable(measurement, strlen(measurement), MEASUREMENT_ESCAPES))
+      !name_writable(measurement, strlen(measurement), MEASUREMENT_ESCAPES,
+                     MEASUREMENT_UNESCAPES))
     return -EINVAL;
   for (size_t i = 0; i < ntags; i++) {
     const char *value = tags[i].value;
     if (!value || !value[0])
       continue;
     if (!tags[i].name ||
-        !name_writable(tags[i].name, strlen(tags[i].name), KEY_ESCAPES) ||
-        !name_writable(value, strlen(value), KEY_ESCAPES))
+        !name_writable(tags[i].name, strlen(tags[i].name), KEY_ESCAPES,
+                       KEY_ESCAPES) ||
+        !name_writable(value, strlen(value), KEY_ESCAPES, KEY_ESCAPES))
       return -EINVAL;
   }
   for (size_t i = 0; i < nfields; i++) {
     const struct vg_lp_field *f = &fields[i];
-    if (!f->key || !name_writable(f->key, f->key_len, KEY_ESCAPES))
+    if (!f->key ||
+        !name_writable(f->key, f->key_len, KEY_ESCAPES, FIELD_KEY_UNESCAPES))
       return -EINVAL;
     if (f->type == VG_LP_FLOAT && !isfinite(f->v.f))
       return -EDOM;
@@ -656,6 +672,19 @@ static void skip_spaces(const char *d, size_t *i, size_t e) {
     (*i)++;
 }
 
+/* InfluxDB's whitespace (skipWhitespace): what may open a line, and
+ * follow the space that opens the fields or the timestamp.  NUL is among
+ * it, so that a body padded with NULs by a sender's fixed buffer reads as
+ * InfluxDB reads it; everywhere else NUL is a control character. */
+static bool is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\0';
+}
+
+static void skip_blanks(const char *d, size_t *i, size_t e) {
+  while (*i < e && is_blank(d[*i]))
+    (*i)++;
+}
+
 /* Reads the tag set starting at the ',' at data[*i]; stops at the space
  * before the fields or at e.  Returns the tag count or -1. */
 static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
@@ -708,7 +737,8 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
     return fail_msg(p, *i, "missing fields");
   for (;;) {
     size_t at = *i, kn;
-    char *key = read_name(p, i, e, KEY_ESCAPES, ",= ", "field key", &kn);
+    char *key =
+        read_name(p, i, e, FIELD_KEY_UNESCAPES, ",= ", "field key", &kn);
     if (!key)
       return -1;
     if (kn == 0)
@@ -749,7 +779,7 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
 static int parse_timestamp(struct lp_parser *p, size_t i, size_t e,
                            bool *has_ts, int64_t *ts_ns) {
   const char *d = p->data;
-  skip_spaces(d, &i, e);
+  skip_blanks(d, &i, e);
   *has_ts = false;
   if (i == e)
     return 0;
@@ -797,13 +827,13 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   if (d[i] == ',' || d[i] == ' ')
     return fail_msg(p, i, "missing measurement");
   char *measurement =
-      read_name(p, &i, e, MEASUREMENT_ESCAPES, ", ", "measurement", &mn);
+      read_name(p, &i, e, MEASUREMENT_UNESCAPES, ", ", "measurement", &mn);
   if (!measurement)
     return -1;
   long ntags = parse_tags(p, &i, e);
   if (ntags < 0)
     return -1;
-  skip_spaces(d, &i, e);
+  skip_blanks(d, &i, e);
   long nfields = parse_fields(p, &i, e);
   if (nfields < 0)
     return -1;
@@ -847,7 +877,7 @@ long vg_lp_parse(const char *data, size_t len, enum vg_lp_precision precision,
   size_t pos = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
   while (pos < len) {
     size_t bol = pos, i = pos;
-    while (i < len && (data[i] == ' ' || data[i] == '\t'))
+    while (i < len && is_blank(data[i]))
       i++;
     if (i < len && data[i] == '#') {
       const char *nl = memchr(data + i, '\n', len - i);

@@ -8,11 +8,13 @@
  *
  * The rules followed are those of InfluxDB's own parser (models.ParsePoints
  * of 1.x and 2.x), where its documentation is silent:
- *  - escapes: measurement `\,` `\ `; tag keys, tag values and field keys
- *    `\,` `\=` `\ `; string field values `\"` `\\`.  A backslash before any
- *    other character is kept literally, together with that character (so
- *    `\\` in a tag value stays two backslashes, and `\=` in a measurement
- *    stays `\=`).
+ *  - escapes read: measurement names and field keys `\,` `\=` `\ ` `\"`;
+ *    tag keys and tag values `\,` `\=` `\ `; string field values `\"`
+ *    `\\`.  A backslash before any other character is kept literally,
+ *    together with that character (so `\\` in a tag value stays two
+ *    backslashes, and `\"` in a tag value stays `\"`).  The writer escapes
+ *    only what must be: `,` and space in measurements, `,` `=` and space
+ *    in keys and tag values.
  *  - a quoted string field value may hold literal line breaks: a point ends
  *    at the first line break outside a string.  So an unterminated string
  *    runs to the end of the body and the whole rest is one bad line, as in
@@ -93,9 +95,12 @@ int vg_lp_precision_parse(const char *s);
  *  -EINVAL  no fields, or a name line protocol cannot carry so that it
  *           reads back the same: an empty measurement, tag key or field
  *           key, a measurement starting with '#', invalid UTF-8 or a
- *           control character in a name, or an odd run of backslashes
- *           right before a character that must be escaped or at the end of
- *           a name (InfluxDB would read it as an escape).
+ *           control character in a name, a backslash at the end of a
+ *           name, or a run of backslashes right before a character a
+ *           backslash escapes there (see above) that is odd, or before a
+ *           character the writer does not escape (`=` or `"` in a
+ *           measurement, `"` in a field key): InfluxDB would read the last
+ *           backslash as an escape, this parser an odd one.
  *
  * String field values have `"` and `\` escaped and everything else,
  * line breaks included, written literally; InfluxDB reads them back. */
@@ -130,8 +135,10 @@ struct vg_lp_limits {
   size_t max_line, max_tags, max_fields;
 };
 
-/* Parses `data` (not NUL-terminated; LF or CRLF line ends; leading spaces
- * and tabs, blank lines and # comment lines skipped).  Timestamps are
+/* Parses `data` (not NUL-terminated; LF or CRLF line ends; blank lines
+ * and # comment lines skipped).  Spaces, tabs and NUL bytes are blanks, as
+ * in InfluxDB: they may open a line and follow the space before the fields
+ * and the one before the timestamp.  Timestamps are
  * converted to nanoseconds from `precision`; overflow is a bad line.  A bad
  * line (malformed, invalid UTF-8, over a limit) is reported and parsing
  * goes on with the next line: one bad line never fails the body.  Working

@@ -187,25 +187,43 @@ VG_TEST(write_backslashes_in_names) {
   struct vg_buf b;
   vg_buf_init(&b, 4096);
   const struct vg_lp_field f[] = {INT("n", 1)};
-  /* An even run reads back as itself; so does an odd run before an
-   * ordinary character. */
-  const struct vg_label ok[] = {{"path", "C:\\\\dir\\x"}};
-  ASSERT_INT_EQ(vg_lp_write(&b, "m\\", ok, 1, f, 1, false, 0), -EINVAL);
-  ASSERT_INT_EQ(vg_lp_write(&b, "m\\\\", ok, 1, f, 1, false, 0), 0);
-  ASSERT_STR_EQ(b.data, "m\\\\,path=C:\\\\dir\\x n=1i\n");
-  ASSERT_PARSE(b.data, "m\\\\|path=C:\\\\dir\\x|n=i:1 L1\n", "");
-  /* An odd run before an escaped character or at the end cannot be
-   * spelled: InfluxDB would take the last backslash as an escape. */
+  /* A run before an ordinary character reads back as itself; so does an
+   * even run before a character the writer escapes. */
+  const struct vg_label ok[] = {{"path", "C:\\\\dir\\x"}, {"q", "a\\\\,b"}};
+  ASSERT_INT_EQ(vg_lp_write(&b, "m\\\\x", ok, 2, f, 1, false, 0), 0);
+  ASSERT_STR_EQ(b.data, "m\\\\x,path=C:\\\\dir\\x,q=a\\\\\\,b n=1i\n");
+  ASSERT_PARSE(b.data, "m\\\\x|path=C:\\\\dir\\x|q=a\\\\,b|n=i:1 L1\n", "");
+  /* An odd run before an escaped character cannot be spelled: the last
+   * backslash would be read as the escape.  Nor can any run at the end of
+   * a name: InfluxDB takes the separator after it as escaped (here two
+   * read as a pair, but "m,t=a\\ f=1" is a bad line there). */
   const struct vg_label end[] = {{"path", "C:\\"}};
+  const struct vg_label end2[] = {{"path", "C:\\\\"}};
   const struct vg_label before_space[] = {{"path", "a\\ b"}};
   const struct vg_label key[] = {{"a\\=", "x"}};
+  const struct vg_lp_field key_end[] = {INT("n\\\\", 1)};
   size_t len = b.len;
+  ASSERT_INT_EQ(vg_lp_write(&b, "m\\", NULL, 0, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m\\\\", NULL, 0, f, 1, false, 0), -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "m", end, 1, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", end2, 1, f, 1, false, 0), -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "m", before_space, 1, f, 1, false, 0), -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "m", key, 1, f, 1, false, 0), -EINVAL);
-  /* '=' needs no escape in a measurement, so "\=" there is fine. */
-  ASSERT_INT_EQ(vg_lp_write(&b, "a\\=b", NULL, 0, f, 1, false, 0), 0);
-  ASSERT_STR_EQ(b.data + len, "a\\=b n=1i\n");
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", NULL, 0, key_end, 1, false, 0), -EINVAL);
+  /* InfluxDB reads \= and \" as escapes in a measurement and a field key
+   * too, though the writer escapes neither there: a name with a run of
+   * backslashes before them cannot be spelled, odd or even (InfluxDB
+   * would read "a\\=b" as a\=b, and loses the point).  In a tag value \"
+   * stays as it is. */
+  const struct vg_lp_field quote_key[] = {INT("a\\\"", 1)};
+  const struct vg_label quote_value[] = {{"t", "a\\\""}};
+  ASSERT_INT_EQ(vg_lp_write(&b, "a\\=b", NULL, 0, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "a\\\\=b", NULL, 0, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "a\\\"", NULL, 0, f, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "m", NULL, 0, quote_key, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "a=b\"", quote_value, 1, f, 1, false, 0), 0);
+  ASSERT_STR_EQ(b.data + len, "a=b\",t=a\\\" n=1i\n");
+  ASSERT_PARSE(b.data + len, "a=b\"|t=a\\\"|n=i:1 L1\n", "");
   vg_buf_free(&b);
 }
 
@@ -386,13 +404,16 @@ VG_TEST(parse_bad_values) {
 }
 
 VG_TEST(parse_escapes) {
-  /* Measurement: \, and \ ; \= stays as written.  Keys and tag values:
-   * \, \= and \ ; any other backslash pair stays.  Strings: \" and \\. */
+  /* Measurement and field keys: \, \= \  and \" (InfluxDB's
+   * escape.Unescape).  Tag keys and values: \, \= and \ ; any other
+   * backslash pair stays.  Strings: \" and \\. */
   ASSERT_PARSE("my\\ m\\,x\\=y,t\\ k\\=1=v\\,1\\ 2\\=3\\\\ "
                "f\\=k=\"a\\\\b\\\"c\\d\",g=\"\" 1\n",
-               "my m,x\\=y|t k=1=v,1 2=3\\\\|f=k=s[7]:a\\b\"c\\d|g=s[0]:|@1 "
+               "my m,x=y|t k=1=v,1 2=3\\\\|f=k=s[7]:a\\b\"c\\d|g=s[0]:|@1 "
                "L1\n",
                "");
+  ASSERT_PARSE("a\\\"b,t\\\"k=v\\\"w f\\\"k=1\n",
+               "a\"b|t\\\"k=v\\\"w|f\"k=f:1 L1\n", "");
   /* A run of three: the first two stay, the third escapes the space. */
   ASSERT_PARSE("m,t=\\\\\\ x v=1\n", "m|t=\\\\ x|v=f:1 L1\n", "");
   ASSERT_PARSE("m,t=a\\b\\ c v=\"\\n\"\n", "m|t=a\\b c|v=s[2]:\\n L1\n", "");
@@ -415,6 +436,33 @@ VG_TEST(parse_layout) {
                "m|a=1|b=2|v=i:2|@2 L7\n"
                "m|v=f:3 L8\n",
                "");
+}
+
+/* NUL and tab are blanks where InfluxDB skips whitespace: at the start of
+ * a line (a body padded with NULs, a line of NULs) and after the space
+ * before the fields or the timestamp.  Elsewhere they are control
+ * characters or part of a bad value. */
+static const char nul_body[] = "\0m v=1 1\n"
+                               "\0\0\n"
+                               "\0# comment\n"
+                               "m \t\0v=2 \t2\n"
+                               "m\tx v=3\n"
+                               "m v=4\0\n"
+                               "m v\0=5\n"
+                               "m\tv=6\n"
+                               "m v=7 \0\0\n"
+                               "\0\0\0";
+
+VG_TEST(parse_nul_and_tab_are_blanks_where_influxdb_skips_them) {
+  struct capture c;
+  ASSERT_INT_EQ(parse_into(&c, nul_body, sizeof nul_body - 1, VG_LP_NS, NULL),
+                3);
+  ASSERT_STR_EQ(c.points.data, "m|v=f:1|@1 L1\nm|v=f:2|@2 L4\nm|v=f:7 L9\n");
+  ASSERT_STR_EQ(c.bad.data, "5:2 control character 0x09 in measurement\n"
+                            "6:5 invalid number \"4\\x00\" for field \"v\"\n"
+                            "7:4 control character 0x00 in field key\n"
+                            "8:2 control character 0x09 in measurement\n");
+  capture_free(&c);
 }
 
 /* A byte order mark opens the body, not the first name; one later on is
@@ -673,17 +721,19 @@ static size_t gen_text(char *out, const char *const *bits, size_t nbits,
   return len;
 }
 
-/* Whether a name has an odd run of backslashes right before one of
- * `special` or at its end: the one kind vg_lp_write must refuse. */
-static bool unspellable(const char *s, const char *special) {
+/* Whether vg_lp_write must refuse a name whose escaped characters are
+ * `written` and in which a backslash escapes those of `read`: one with a
+ * run of backslashes at its end, or before a character of `read` when the
+ * run is odd or the character is not in `written`. */
+static bool unspellable(const char *s, const char *written, const char *read) {
   size_t len = strlen(s);
   for (size_t i = 0; i <= len; i++) {
-    if (i < len && !strchr(special, s[i]))
+    if (i < len && !strchr(read, s[i]))
       continue;
     size_t run = 0;
     while (run < i && s[i - 1 - run] == '\\')
       run++;
-    if (run % 2)
+    if (run && (i == len || run % 2 || !strchr(written, s[i])))
       return true;
   }
   return false;
@@ -691,11 +741,12 @@ static bool unspellable(const char *s, const char *special) {
 
 /* A random name; mostly one vg_lp_write can spell, sometimes (1 in 16)
  * one it must refuse, so that both paths run. */
-static size_t gen_name(char *out, size_t min, size_t max, const char *special) {
+static size_t gen_name(char *out, size_t min, size_t max, const char *written,
+                       const char *read) {
   size_t n;
   do
     n = gen_text(out, name_bits, NBITS(name_bits), min, max);
-  while ((unspellable(out, special) || out[0] == '#') && rnd() % 16);
+  while ((unspellable(out, written, read) || out[0] == '#') && rnd() % 16);
   return n;
 }
 
@@ -713,11 +764,11 @@ VG_TEST(round_trip_generated_points) {
     char meas[64], tk[6][64], tv[6][64], fk[6][64], sv[6][64];
     struct vg_label tags[6];
     struct vg_lp_field fields[6];
-    gen_name(meas, 1, 6, ", ");
+    gen_name(meas, 1, 6, ", ", ", =\"");
     size_t ntags = rnd() % 6, nt = 0;
     for (size_t i = 0; i < ntags; i++) {
-      gen_name(tk[i], 1, 4, ",= ");
-      gen_name(tv[i], 1, 6, ",= ");
+      gen_name(tk[i], 1, 4, ",= ", ",= ");
+      gen_name(tv[i], 1, 6, ",= ", ",= ");
       tags[i] = (struct vg_label){tk[i], tv[i]};
     }
     /* Sorted and unique, as the exporter hands them over. */
@@ -730,7 +781,7 @@ VG_TEST(round_trip_generated_points) {
       struct vg_lp_field *f = &fields[i];
       bool unique;
       do {
-        f->key_len = gen_name(fk[i], 1, 4, ",= ");
+        f->key_len = gen_name(fk[i], 1, 4, ",= ", ",= \"");
         unique = true;
         for (size_t k = 0; k < i; k++)
           unique = unique && strcmp(fk[k], fk[i]) != 0;
@@ -781,12 +832,12 @@ VG_TEST(round_trip_generated_points) {
     if (rc) {
       /* Refused only when a name cannot be spelled. */
       ASSERT_INT_EQ(rc, -EINVAL);
-      bool why = meas[0] == '#' || unspellable(meas, ", ");
+      bool why = meas[0] == '#' || unspellable(meas, ", ", ", =\"");
       for (size_t i = 0; i < nt; i++)
-        why = why || unspellable(tags[i].name, ",= ") ||
-              unspellable(tags[i].value, ",= ");
+        why = why || unspellable(tags[i].name, ",= ", ",= ") ||
+              unspellable(tags[i].value, ",= ", ",= ");
       for (size_t i = 0; i < nfields; i++)
-        why = why || unspellable(fields[i].key, ",= ");
+        why = why || unspellable(fields[i].key, ",= ", ",= \"");
       ASSERT(why);
       ASSERT_INT_EQ(body.len, before);
       refused++;
@@ -820,6 +871,7 @@ VG_TEST_MAIN(VG_T(write_escapes_every_element), VG_T(write_appends_lines),
              VG_T(parse_field_sensors_fixture),
              VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
              VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
+             VG_T(parse_nul_and_tab_are_blanks_where_influxdb_skips_them),
              VG_T(parse_skips_a_leading_bom),
              VG_T(parse_escaped_line_break_is_one_bad_line),
              VG_T(parse_unterminated_string_names_the_lines_it_takes),
