@@ -177,10 +177,28 @@ class TestInstall(unittest.TestCase):
             self.assertEqual(os.listdir(inst.path(etc, "villagemetrics", "conf.d")), [])
             for f in ("share/man/man8/villagemetricsd.8.gz",
                       "share/man/man5/villagemetrics.json.5.gz",
-                      "share/doc/villagemetricsd/operations.md",
-                      "share/doc/villagemetricsd/configuration.md",
+                      "share/doc/villagemetricsd/docs/operations.md",
+                      "share/doc/villagemetricsd/docs/configuration.md",
                       "share/doc/villagemetricsd/examples/demo.json"):
                 self.assertTrue(os.path.isfile(inst.path(p, f)), f)
+            # Every link of an installed document leads to an installed
+            # file: the documents are laid out as in the source tree.
+            doc = inst.path(p, "share/doc/villagemetricsd")
+            broken = []
+            for folder, _, files in os.walk(doc):
+                for name in files:
+                    if not name.endswith(".md"):
+                        continue
+                    with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                        text = fh.read()
+                    for target in re.findall(r"\]\(([^)#\s]+)", text):
+                        if "://" in target:
+                            continue
+                        if not os.path.exists(os.path.join(folder, target)):
+                            broken.append("%s -> %s" % (
+                                os.path.relpath(os.path.join(folder, name), doc),
+                                target))
+            self.assertEqual(broken, [])
             # Installed whole, where the source tree has them.
             for d in ("dashboards", "rules"):
                 if os.path.isdir(os.path.join(ROOT, d)):
