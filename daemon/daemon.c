@@ -11,7 +11,9 @@
  */
 #include "daemon/daemon.h"
 #include "daemon/generation.h"
+#include "daemon/config/cfg_doc.h"
 #include "daemon/sdnotify.h"
+#include "daemon/util/buf.h"
 #include "daemon/util/clock.h"
 #include "daemon/util/mem.h"
 #include "daemon/watchdog.h"
@@ -183,6 +185,32 @@ static void reload_failed(struct vg_daemon *d, const char *why) {
   vg_sd_notifyf("STATUS=reload refused: %s", why);
 }
 
+/* What an operator checks first after a start or a reload: which files
+ * were read, which settings a drop-in replaced, and what runs. */
+static void log_generation(const struct vg_generation *gen) {
+  const struct vg_cfg_doc *doc = gen->config->doc;
+  struct vg_buf line;
+  vg_buf_init(&line, 64 << 10);
+  for (size_t i = 0; i < vg_cfg_doc_nfiles(doc); i++)
+    vg_buf_printf(&line, "%s%s", i ? ", " : "", vg_cfg_doc_file(doc, i));
+  vg_log(VG_LOG_INFO, "configuration read from %s", line.data);
+  for (size_t i = 0; i < vg_cfg_doc_noverrides(doc); i++)
+    vg_log(VG_LOG_INFO, "configuration: %s", vg_cfg_doc_override(doc, i));
+  vg_buf_reset(&line);
+  for (size_t i = 0; i < gen->ncollectors; i++)
+    vg_buf_printf(&line, "%s%s (%s)", i ? ", " : "", gen->collectors[i].name,
+                  gen->collectors[i].type->name);
+  vg_log(VG_LOG_INFO, "%zu collectors: %s", gen->ncollectors,
+         gen->ncollectors ? line.data : "none");
+  vg_buf_reset(&line);
+  for (size_t i = 0; i < gen->nexporters; i++)
+    vg_buf_printf(&line, "%s%s (%s)", i ? ", " : "", gen->exporters[i].name,
+                  gen->exporters[i].type->name);
+  vg_log(VG_LOG_INFO, "%zu exporters: %s", gen->nexporters,
+         gen->nexporters ? line.data : "none");
+  vg_buf_free(&line);
+}
+
 /* SIGHUP: the new files become a whole new generation, or nothing
  * changes.  Exporters swap at once; the old collectors stop, and the new
  * ones start in reload_retired. */
@@ -207,6 +235,7 @@ static void reload(struct vg_daemon *d) {
     reload_failed(d, err.msg);
     return;
   }
+  log_generation(gen);
   if (!d->journal && vg_generation_has_push(gen) && open_journal(d, cfg) < 0) {
     vg_generation_free(gen);
     reload_failed(d, "the journal for the push exporters cannot be opened");
@@ -363,6 +392,8 @@ static int run(struct vg_daemon *d) {
     fprintf(stderr, "villagemetricsd: %s\n", err.msg);
     return 1;
   }
+  if (!d->policy.check_only)
+    log_generation(d->live);
   if (d->policy.check_only) {
     printf("%s: configuration OK (%zu collectors, %zu exporters)\n",
            d->config_path, d->live->ncollectors, d->live->nexporters);

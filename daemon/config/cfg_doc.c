@@ -49,6 +49,10 @@ struct vg_cfg_doc {
   size_t nfiles, files_cap;
   struct pos *tab; /* open addressing on the node pointer; owned */
   size_t tab_cap, tab_used;
+  /* "conf.d/a.json:2:3: \"log_level\" replaces the value at x.json:5:3",
+   * one per value a later file replaced; owned, and each. */
+  char **overrides;
+  size_t noverrides, overrides_cap;
 };
 
 struct vg_cfg_doc *vg_cfg_doc_new(void) {
@@ -58,6 +62,9 @@ struct vg_cfg_doc *vg_cfg_doc_new(void) {
 void vg_cfg_doc_free(struct vg_cfg_doc *doc) {
   if (!doc)
     return;
+  for (size_t i = 0; i < doc->noverrides; i++)
+    free(doc->overrides[i]);
+  free(doc->overrides);
   for (size_t i = 0; i < doc->nfiles; i++) {
     free(doc->files[i]);
     free(doc->dirs[i]);
@@ -800,37 +807,59 @@ static int parse_file(struct vg_cfg_doc *doc, const char *path, cJSON **out,
 }
 
 /* Moves src's members into dst (both objects); src is left empty.  `where`
- * is the dotted path of dst, "" at the top. */
-static int merge(struct vg_cfg_doc *doc, cJSON *dst, cJSON *src,
-                 const char *where, struct vg_cfg_err *err) {
+ * is the dotted path of dst, "" at the top.  src is the later file: its
+ * objects merge key by key, the top-level arrays `collectors` and
+ * `exporters` are concatenated, and any other value replaces dst's (a
+ * drop-in overrides one setting, as systemd's do), noted in the doc. */
+static void merge(struct vg_cfg_doc *doc, cJSON *dst, cJSON *src,
+                  const char *where) {
   while (src->child) {
     cJSON *item = cJSON_DetachItemViaPointer(src, src->child);
     cJSON *have = cJSON_GetObjectItemCaseSensitive(dst, item->string);
     char *name = *where ? vg_asprintf("%s.%s", where, item->string)
                         : vg_strdup(item->string); /* freed below */
-    int rc = 0;
     if (!have) {
       cJSON_AddItemToObject(dst, item->string, item);
       item = NULL;
     } else if (cJSON_IsObject(have) && cJSON_IsObject(item)) {
-      rc = merge(doc, have, item, name, err);
+      merge(doc, have, item, name);
     } else if (!*where && cJSON_IsArray(have) && cJSON_IsArray(item) &&
                (!strcmp(name, "collectors") || !strcmp(name, "exporters"))) {
       while (item->child)
         cJSON_AddItemToArray(have,
                              cJSON_DetachItemViaPointer(item, item->child));
     } else {
-      const struct pos *h = doc_get(doc, have);
-      rc = vg_cfg_error_key(err, item, "\"%s\" is already set at %s:%u:%u",
-                            name, doc->files[h->file], h->kline, h->kcol);
+      const struct pos *h = doc_get(doc, have), *i = doc_get(doc, item);
+      doc->overrides = vg_grow(doc->overrides, &doc->overrides_cap,
+                               doc->noverrides + 1, sizeof(char *));
+      doc->overrides[doc->noverrides++] =
+          vg_asprintf("%s:%u:%u: \"%s\" replaces the value at %s:%u:%u",
+                      doc->files[i->file], i->kline, i->kcol, name,
+                      doc->files[h->file], h->kline, h->kcol); /* the doc's */
+      doc_forget(doc, have);
+      cJSON_ReplaceItemViaPointer(dst, have, item); /* deletes have */
+      item = NULL;
     }
     free(name);
     doc_forget(doc, item);
     cJSON_Delete(item);
-    if (rc)
-      return rc;
   }
-  return 0;
+}
+
+size_t vg_cfg_doc_nfiles(const struct vg_cfg_doc *doc) {
+  return doc->nfiles;
+}
+
+const char *vg_cfg_doc_file(const struct vg_cfg_doc *doc, size_t i) {
+  return doc->files[i];
+}
+
+size_t vg_cfg_doc_noverrides(const struct vg_cfg_doc *doc) {
+  return doc->noverrides;
+}
+
+const char *vg_cfg_doc_override(const struct vg_cfg_doc *doc, size_t i) {
+  return doc->overrides[i];
 }
 
 static int by_name(const void *a, const void *b) {
@@ -886,7 +915,7 @@ int vg_cfg_doc_load(const char *path, struct vg_cfg_doc **docp, cJSON **rootp,
       cJSON *part;
       rc = parse_file(doc, file, &part, err);
       if (!rc) {
-        rc = merge(doc, root, part, "", err);
+        merge(doc, root, part, "");
         doc_forget(doc, part);
         cJSON_Delete(part);
       }

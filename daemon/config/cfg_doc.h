@@ -11,9 +11,11 @@
  * value out of range -- can name where it is.
  *
  * vg_cfg_doc_load() reads the main file and then every *.json in the conf.d/
- * directory beside it, in name order.  Objects are merged key by key (a key
- * given twice is an error naming both places); the arrays "collectors" and
- * "exporters" are concatenated.
+ * directory beside it, in name order.  Objects are merged key by key; the
+ * arrays "collectors" and "exporters" are concatenated; any other value
+ * set again by a later file replaces the earlier one, so a drop-in can
+ * change one setting of the main file (as systemd's drop-ins do), and the
+ * doc keeps a note of each replacement for the log.
  */
 #ifndef VG_CFG_DOC_H
 #define VG_CFG_DOC_H
@@ -40,6 +42,14 @@ int vg_cfg_doc_parse(struct vg_cfg_doc *doc, const char *path, const char *text,
  * owned by the caller; err->doc is set to *doc. */
 int vg_cfg_doc_load(const char *path, struct vg_cfg_doc **doc, cJSON **root,
                     struct vg_cfg_err *err);
+
+/* The files read, the main one first, then conf.d/ in name order. */
+size_t vg_cfg_doc_nfiles(const struct vg_cfg_doc *doc);
+const char *vg_cfg_doc_file(const struct vg_cfg_doc *doc, size_t i);
+/* The values a later file replaced, for the log: "file:line:col: \"key\"
+ * replaces the value at file:line:col".  Valid as long as the doc. */
+size_t vg_cfg_doc_noverrides(const struct vg_cfg_doc *doc);
+const char *vg_cfg_doc_override(const struct vg_cfg_doc *doc, size_t i);
 
 /* Where a node came from; 0 when unknown.  `key` asks for the position of
  * the member's key rather than its value. */

@@ -276,6 +276,25 @@ class TestLifecycle(DaemonTest):
         self.assertLess(took, 2.0 * float(os.environ.get("VG_SLOW", "1")))
         self.assertIn("stopped", d.logs())
 
+    def test_a_drop_in_overrides_one_setting_and_the_log_says_so(self):
+        self.copy_villages()
+        d = self.daemon(villages_config("data/*.csv"))
+        conf_d = os.path.join(os.path.dirname(d.config_path), "conf.d")
+        os.makedirs(conf_d, exist_ok=True)
+        with open(os.path.join(conf_d, "90-labels.json"), "w") as f:
+            f.write('{"labels": {"city": "Tongren2"}}\n')
+        d.start()
+        # The drop-in's value, not the main file's, reaches /metrics.
+        self.assertEqual(find(d.metrics(), "village_income_per_capita_yuan",
+                              village="Chuanyan", city="Tongren2"), 6815)
+        logs = d.logs()
+        self.assertIn("configuration read from %s, %s" % (
+            d.config_path, os.path.join(conf_d, "90-labels.json")), logs)
+        self.assertIn('90-labels.json:1:13: "labels.city" replaces the value at '
+                      + d.config_path, logs)
+        self.assertIn("1 collectors: villages (file)", logs)
+        self.assertIn("1 exporters: prometheus (prometheus)", logs)
+
     def test_sighup_with_broken_config_keeps_serving(self):
         self.copy_villages()
         d = self.daemon(villages_config("data/*.csv")).start()

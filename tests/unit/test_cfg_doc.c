@@ -416,17 +416,33 @@ VG_TEST(deleted_nodes_leave_no_position) {
   vg_cfg_doc_free(doc);
 }
 
-VG_TEST(load_conflict_names_both_places) {
+/* A drop-in replaces one setting of the main file, and the doc says
+ * which and where, for the log. */
+VG_TEST(load_conf_d_overrides_a_setting) {
   struct vg_cfg_doc *doc = NULL;
   struct vg_cfg_err err = {0};
   cJSON *root = NULL;
   ASSERT_INT_EQ(
-      vg_cfg_doc_load("config/conflict/villagemetrics.json", &doc, &root, &err),
-      -EINVAL);
-  ASSERT_STR_EQ(err.msg, "config/conflict/conf.d/b.json:3:3: \"listen\" is "
-                         "already set at config/conflict/villagemetrics.json:"
-                         "2:3");
-  ASSERT(err.doc == NULL && doc == NULL && root == NULL);
+      vg_cfg_doc_load("config/override/villagemetrics.json", &doc, &root, &err),
+      0);
+  ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(root, "listen")->valuestring,
+                ":9465");
+  ASSERT_INT_EQ(vg_cfg_doc_nfiles(doc), 2);
+  ASSERT_STR_EQ(vg_cfg_doc_file(doc, 0), "config/override/villagemetrics.json");
+  ASSERT_STR_EQ(vg_cfg_doc_file(doc, 1), "config/override/conf.d/b.json");
+  ASSERT_INT_EQ(vg_cfg_doc_noverrides(doc), 1);
+  ASSERT_STR_EQ(vg_cfg_doc_override(doc, 0),
+                "config/override/conf.d/b.json:3:3: \"listen\" replaces the "
+                "value at config/override/villagemetrics.json:2:3");
+  /* The value's place is the drop-in's, for later errors. */
+  const char *f;
+  unsigned l, c;
+  ASSERT(vg_cfg_doc_position(
+      doc, cJSON_GetObjectItemCaseSensitive(root, "listen"), 1, &f, &l, &c));
+  ASSERT_STR_EQ(f, "config/override/conf.d/b.json");
+  ASSERT_INT_EQ(l, 3);
+  cJSON_Delete(root);
+  vg_cfg_doc_free(doc);
 }
 
 /* Loads dir/v.json with conf.d/a.json and returns the error message. */
@@ -445,6 +461,66 @@ static const char *load_pair(const char *main_text, const char *a_text) {
   return err.msg;
 }
 
+/* Loads v.json with conf.d/a.json: the merged tree, unformatted, then
+ * each override note on a line of its own; the caller frees. */
+static char *load_merged(const char *main_text, const char *a_text) {
+  ASSERT(mkdir("conf.d", 0700) == 0 || errno == EEXIST);
+  write_file("v.json", main_text, strlen(main_text));
+  write_file("conf.d/a.json", a_text, strlen(a_text));
+  struct vg_cfg_doc *doc = NULL;
+  struct vg_cfg_err err = {0};
+  cJSON *root = NULL;
+  int rc = vg_cfg_doc_load("v.json", &doc, &root, &err);
+  unlink("conf.d/a.json");
+  unlink("v.json");
+  rmdir("conf.d");
+  if (rc)
+    VG_FAIL("not loaded: %s", err.msg);
+  char *tree = cJSON_PrintUnformatted(root);
+  struct vg_buf out;
+  vg_buf_init(&out, 1 << 16);
+  vg_buf_puts(&out, tree);
+  for (size_t i = 0; i < vg_cfg_doc_noverrides(doc); i++)
+    vg_buf_printf(&out, "\n%s", vg_cfg_doc_override(doc, i));
+  vg_buf_putc(&out, '\0');
+  cJSON_free(tree);
+  cJSON_Delete(root);
+  vg_cfg_doc_free(doc);
+  return out.data;
+}
+
+/* Objects merge key by key, the top-level collectors and exporters add up,
+ * and any other value of a later file replaces the earlier one. */
+VG_TEST(load_merge_order) {
+  char dir[] = "/tmp/vg-conf-XXXXXX";
+  ASSERT(mkdtemp(dir));
+  ASSERT(chdir(dir) == 0);
+  char *got = load_merged(
+      "{\"http\": {\"timeout\": \"5s\", \"max_connections\": 9},\n"
+      " \"x\": [1], \"labels\": {\"a\": \"b\"}, \"log_level\": \"info\",\n"
+      " \"collectors\": [{\"name\": \"c1\"}], \"y\": {\"collectors\": [1]}}",
+      "{\"http\": {\"timeout\": \"9s\"}, \"x\": [2], \"labels\": 1,\n"
+      " \"log_level\": \"debug\", \"collectors\": [{\"name\": \"c2\"}],\n"
+      " \"y\": {\"collectors\": [2]}}");
+  ASSERT_STR_EQ(got,
+                "{\"http\":{\"timeout\":\"9s\",\"max_connections\":9},"
+                "\"x\":[2],\"labels\":1,\"log_level\":\"debug\","
+                "\"collectors\":[{\"name\":\"c1\"},{\"name\":\"c2\"}],"
+                "\"y\":{\"collectors\":[2]}}\n"
+                "conf.d/a.json:1:11: \"http.timeout\" replaces the value at "
+                "v.json:1:11\n"
+                "conf.d/a.json:1:29: \"x\" replaces the value at v.json:2:2\n"
+                "conf.d/a.json:1:39: \"labels\" replaces the value at "
+                "v.json:2:12\n"
+                "conf.d/a.json:2:2: \"log_level\" replaces the value at "
+                "v.json:2:34\n"
+                "conf.d/a.json:3:8: \"y.collectors\" replaces the value at "
+                "v.json:3:40");
+  free(got);
+  ASSERT(chdir("/") == 0);
+  ASSERT(rmdir(dir) == 0);
+}
+
 VG_TEST(load_errors) {
   char dir[] = "/tmp/vg-conf-XXXXXX";
   ASSERT(mkdtemp(dir));
@@ -457,23 +533,10 @@ VG_TEST(load_errors) {
 
   ASSERT_STR_EQ(load_pair("[1]", NULL),
                 "v.json:1:1: the top level must be an object");
-  ASSERT_STR_EQ(load_pair("{\"http\": {\"timeout\": \"5s\"}}",
-                          "{\n  \"http\": {\n    \"timeout\": \"9s\"}}"),
-                "conf.d/a.json:3:5: \"http.timeout\" is already set at "
-                "v.json:1:11");
-  ASSERT_STR_EQ(load_pair("{\"x\": [1]}", "{\"x\": [2]}"),
-                "conf.d/a.json:1:2: \"x\" is already set at v.json:1:2");
-  ASSERT_STR_EQ(load_pair("{\"labels\": {}}", "{\"labels\": 1}"),
-                "conf.d/a.json:1:2: \"labels\" is already set at v.json:1:2");
   ASSERT_STR_EQ(load_pair("{}", "{\"a\": 1,}"),
                 "conf.d/a.json:1:8: trailing ',' before '}'");
   ASSERT_STR_EQ(load_pair("{}", "\"string\""),
                 "conf.d/a.json:1:1: the top level must be an object");
-  /* Only the top-level arrays are concatenated. */
-  ASSERT_STR_EQ(load_pair("{\"x\": {\"collectors\": []}}",
-                          "{\"x\": {\"collectors\": []}}"),
-                "conf.d/a.json:1:8: \"x.collectors\" is already set at "
-                "v.json:1:8");
   unlink("v.json");
   rmdir("conf.d");
   ASSERT(chdir("/") == 0);
@@ -501,5 +564,5 @@ VG_TEST_MAIN(VG_T(comments_and_values), VG_T(one_long_line),
              VG_T(escapes_and_unicode), VG_T(syntax_errors), VG_T(depth_limit),
              VG_T(byte_order_mark), VG_T(environment), VG_T(file_secrets),
              VG_T(load_merges_conf_d), VG_T(deleted_nodes_leave_no_position),
-             VG_T(load_conflict_names_both_places), VG_T(load_errors),
-             VG_T(load_without_conf_d))
+             VG_T(load_conf_d_overrides_a_setting), VG_T(load_merge_order),
+             VG_T(load_errors), VG_T(load_without_conf_d))
