@@ -154,6 +154,44 @@ class TestStaleMarkers(SeriesTest):
             find(d.metrics(), "villagemetrics_stale_markers_total"), 1)
 
 
+    def test_a_village_marker_goes_through_the_township(self):
+        """A village daemon forwards to a township daemon by remote write:
+        a row removed at the village leaves the township's /metrics and
+        reaches the township's VictoriaMetrics as a marker."""
+        vm = VictoriaMetrics(self.tmp)
+        self.stops.append(vm.stop)
+        tdir = os.path.join(self.tmp, "township")
+        os.makedirs(tdir)
+        township = Daemon({
+            "collectors": [{"type": "listen", "name": "villages"}],
+            "exporters": [{"type": "prometheus"},
+                          remote_write(vm.port, "city")]}, tdir)
+        self.stops.append(township.stop)
+        township.start()
+        self.write_villages(VILLAGES)
+        self.daemon({"collectors": [csv_collector()],
+                     "exporters": [{"type": "prometheus"},
+                                   remote_write(township.port, "township")]}
+                    ).start()
+        wait_for("every village at the township", lambda: len(
+            [k for k in township.metrics() if k[0] == "village_population"]) == 3)
+        self.write_villages(VILLAGES[1:])
+        wait_for("Taoziyuan gone from the township", lambda: len(
+            [k for k in township.metrics() if k[0] == "village_population"]) == 2)
+        def last_value():
+            got = vm.export('village_population{village="Taoziyuan"}')
+            return [v for _, v in list(got.values())[0]][-1:] if got else []
+        wait_for("the marker at the city", lambda: last_value() == [None],
+                 timeout=60)
+        # 3 values, the 2 left read again, and the marker: no value
+        # refused, the marker taken as what it is.
+        m = township.metrics()
+        self.assertEqual(find(m, "villagemetrics_collector_samples_total",
+                              collector="villages"), 6)
+        self.assertEqual(find(m, "villagemetrics_rejected_values_total",
+                              collector="villages", reason="not_finite"), 0)
+
+
 def vm_query(vm, expr):
     status, _, body = http_get(vm.port, "/api/v1/query?" + urllib.parse.urlencode(
         {"query": expr}))
