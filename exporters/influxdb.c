@@ -26,6 +26,12 @@
  *    field's type on its first write, and an integer field would refuse a
  *    later value with a fraction.  NaN and infinities have no line-protocol
  *    form: they are refused here, counted as "not_representable".
+ *  - stale markers (a series that left the store, for remote write) are
+ *    skipped: InfluxDB has no such thing.  They count with the samples
+ *    sent (done, as far as this sink can take them), never as dropped; a
+ *    batch of markers alone sends no request, and a batch whose other
+ *    samples were all refused is answered OK with those refused, not
+ *    DROP, which would count the markers as dropped too.
  *
  * Accounting is in samples (records), as the daemon counts.  The server
  * counts refused points (lines); when the lines of a request carry
@@ -96,6 +102,7 @@ struct influxdb {
   const char *server_reason;
   struct vg_buf server_message;
   size_t local_rejected; /* samples line protocol cannot carry */
+  size_t skipped;        /* stale markers, which InfluxDB has no use for */
   struct vg_buf local_message;
   struct vg_buf message; /* the result's message */
 
@@ -497,6 +504,13 @@ static int serialize(struct influxdb *x, const struct vg_journal_record *recs,
   for (size_t i = 0; i < n && !rc; i++) {
     const struct vg_journal_record *r = &recs[i];
     size_t ntags;
+    /* InfluxDB has no staleness: a series' last point is its last value
+     * until a query's time range ends.  A stale marker is skipped, not
+     * refused: nothing was lost. */
+    if (vg_is_stale_nan(r->value)) {
+      x->skipped++;
+      continue;
+    }
     if (!isfinite(r->value)) {
       reject_local(x, r, "NaN or infinite value");
       continue;
@@ -645,7 +659,8 @@ static void complete(struct influxdb *x) {
                     x->local_message.data);
     r.message = x->message.data;
   }
-  if (rejected && x->accepted == 0) {
+  /* Skipped markers are done, so the batch is not all lost. */
+  if (rejected && x->accepted == 0 && x->skipped == 0) {
     r.status = VG_FLUSH_DROP;
     r.rejected = 0;
   }
@@ -766,7 +781,7 @@ static int influxdb_flush(void *ctx, const struct vg_journal_record *records,
   vg_buf_reset(&x->server_message);
   vg_buf_reset(&x->local_message);
   x->nlines = 0;
-  x->accepted = x->server_rejected = x->local_rejected = 0;
+  x->accepted = x->server_rejected = x->local_rejected = x->skipped = 0;
   x->server_reason = NULL;
   int rc = serialize(x, records, n);
   if (rc)

@@ -7,6 +7,7 @@
  * each plugin checks its own keys, so that the error names its key.
  */
 #include "daemon/config/config.h"
+#include "daemon/config/conflicts.h"
 #include "daemon/util/buf.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
@@ -355,9 +356,10 @@ static int apply(struct vg_config *cfg, struct vg_cfg_err *err) {
         "got \"%s\"",
         cfg->log_level);
   if ((rc = check_labels(cfg, t.labels, err)) ||
-      (rc = check_plugins("collectors", cfg->collectors, err)))
+      (rc = check_plugins("collectors", cfg->collectors, err)) ||
+      (rc = check_plugins("exporters", cfg->exporters, err)))
     return rc;
-  return check_plugins("exporters", cfg->exporters, err);
+  return vg_config_check_conflicts(cfg, err);
 }
 
 int vg_config_load(const char *path, struct vg_config **out,

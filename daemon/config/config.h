@@ -3,7 +3,8 @@
  * vg_config_load() reads villagemetrics.json and its conf.d/, applies the
  * top-level keys (listen, http, log_level, state_dir, stale_after, labels)
  * and checks the shape of the "collectors" and "exporters" arrays: each an
- * object with a string "type".  What a collector or exporter object holds
+ * object with a string "type"; two collectors that would certainly
+ * provide the same series are refused (conflicts.c).  What a collector or exporter object holds
  * beyond its type is for that plugin's configure() to check, with the doc
  * kept here so that its errors can name file, line and column too.
  */

@@ -12,8 +12,30 @@
 #ifndef VG_SAMPLE_H
 #define VG_SAMPLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* Prometheus' staleness marker (value.StaleNaN): a sample with exactly
+ * this NaN says "the series is gone from this time on".  Every other NaN
+ * is an ordinary value, so markers are told apart by their bits, never by
+ * isnan(), and copied with memcpy or plain assignment, never through
+ * arithmetic, which would make them an ordinary NaN. */
+#define VG_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
+
+static inline double vg_stale_nan(void) {
+  uint64_t bits = VG_STALE_NAN_BITS;
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+static inline bool vg_is_stale_nan(double v) {
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  return bits == VG_STALE_NAN_BITS;
+}
 
 struct vg_label {
   const char *name;

@@ -282,6 +282,31 @@ static void print_sample(struct vg_sink *sink, const char *metric,
   vg_buf_free(&line);
 }
 
+/* A stale marker the source sent: the source no longer provides the
+ * series.  The marker goes on to the push exporters when the series left
+ * the store with it, or was not in it (the sinks may still have it), or
+ * came late (history); not while another source still provides the
+ * series, whose sinks must not see a gap. */
+static void pass_marker(struct vg_sink *sink, const char *metric,
+                        const struct vg_label *labels, size_t n,
+                        int64_t ts_ms) {
+  int64_t at;
+  switch (vg_source_unput(sink->source, metric, labels, n, ts_ms,
+                          sink->round_now_ms, &at)) {
+  case VG_UNPUT_OTHERS:
+  case VG_UNPUT_KEPT:
+    return;
+  case VG_UNPUT_LATE:
+    sink->stats.late++;
+    break;
+  case VG_UNPUT_ABSENT:
+  case VG_UNPUT_GONE:
+    break;
+  }
+  if (sink->journal)
+    append(sink, metric, labels, n, vg_stale_nan(), at);
+}
+
 static void sample(void *arg, const char *metric, const struct vg_label *labels,
                    size_t nlabels, double value, int64_t ts_ms,
                    const struct vg_location *where) {
@@ -312,9 +337,12 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
     reject(sink, VG_REJECT_BAD_NAME, where, detail);
     return;
   }
+  /* A stale marker (a remote-write sender saying the series is gone) is
+   * no value: no range applies to it. */
+  bool marker = vg_is_stale_nan(value);
   const struct vg_indicator *ind = vg_catalog_find(metric);
   enum vg_reject_reason reason;
-  if (vg_catalog_check(ind, value, &reason, detail, sizeof detail)) {
+  if (!marker && vg_catalog_check(ind, value, &reason, detail, sizeof detail)) {
     reject(sink, reason, where, detail);
     return;
   }
@@ -324,21 +352,30 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
     return;
   if (!ts_ms)
     ts_ms = sink->round_now_ms;
-  if (vg_source_put(sink->source, ind, metric, merged, n, value, ts_ms,
-                    sink->round_now_ms) < 0) {
-    snprintf(detail, sizeof detail,
-             "new series %s refused: the collector holds its max_series "
-             "(%zu)",
-             metric, sink->max_series);
-    reject(sink, VG_REJECT_SERIES_LIMIT, where, detail);
-    return;
+  if (marker) {
+    pass_marker(sink, metric, merged, n, ts_ms);
+  } else {
+    int rc = vg_source_put(sink->source, ind, metric, merged, n, value, ts_ms,
+                           sink->round_now_ms);
+    if (rc < 0) {
+      snprintf(detail, sizeof detail,
+               "new series %s refused: the collector holds its max_series "
+               "(%zu)",
+               metric, sink->max_series);
+      reject(sink, VG_REJECT_SERIES_LIMIT, where, detail);
+      return;
+    }
+    /* Older than what /metrics shows, which stays; the push exporters
+     * still get it, for the history they keep. */
+    if (rc == VG_PUT_LATE)
+      sink->stats.late++;
+    if (sink->journal)
+      append(sink, metric, merged, n, value, ts_ms);
+    if (sink->print)
+      print_sample(sink, metric, merged, n, value, ts_ms);
   }
-  if (sink->journal)
-    append(sink, metric, merged, n, value, ts_ms);
   sink->round_samples++;
   sink->stats.samples_total++;
-  if (sink->print)
-    print_sample(sink, metric, merged, n, value, ts_ms);
 }
 
 /* Metadata goes to the store as it is: it is not a sample, so neither the
@@ -367,6 +404,8 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
   sink->journal = opts->journal;
   sink->acknowledge = opts->acknowledge;
   sink->max_series = opts->max_series;
+  if (sink->journal)
+    vg_store_hold_journal(store, sink->journal);
   sink->emitter.sample = sample;
   sink->emitter.reject = reject;
   sink->emitter.family = family;
@@ -383,6 +422,8 @@ void vg_sink_free(struct vg_sink *sink) {
     if (!sink->group->pending)
       ack_finish(sink->group);
   }
+  if (sink->journal)
+    vg_store_release_journal(sink->store);
   for (size_t i = 0; i < sink->nconst; i++) {
     free((char *)sink->consts[i].name);
     free((char *)sink->consts[i].value);

@@ -18,6 +18,13 @@
  * and the series go stale on their own.  A rejection may also come
  * outside a round (a whole input that cannot be read).
  *
+ * A sample older than the one the store shows for its series is counted
+ * as late and journaled all the same (the push exporters keep history).
+ * A stale marker from a sender (remote write) is no value: the source
+ * stops providing the series, and the marker is journaled unless another
+ * source still provides it.  A sink made with a journal lends it to the
+ * store for the markers of series that leave (vg_store_hold_journal).
+ *
  * Acknowledgements: a sink made with `acknowledge` tracks the journal's
  * verdict on every sample it appends, so that a push endpoint can answer
  * its sender only once what it accepted is durable (vg_sink_sync).
@@ -58,6 +65,9 @@ struct vg_sink_stats {
   /* Accepted but refused by the journal (shutting down, or more waiting
    * for the disk than it holds): these never reach the push exporters. */
   uint64_t journal_refused;
+  /* Accepted, but older than the sample /metrics shows for the series,
+   * which stays: still journaled for the push exporters. */
+  uint64_t late;
 };
 
 #define VG_SINK_RECENT 20

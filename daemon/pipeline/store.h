@@ -6,12 +6,27 @@
  * share one label set.  Each series caches the text of its value, redone
  * only when the value changes, so that a scrape is a run of memcpy.
  *
- * Every series belongs to a source: a collector's file, URL or push
- * endpoint.  A source reports in rounds (vg_source_begin ... put ...
- * vg_source_end); a series its source did not report in the last round is
- * removed at the end of the round, and a source with stale_after > 0 also
- * loses series not reported for that long (vg_store_expire).  When two
- * sources report the same series, the last one to report it owns it.
+ * Series come from sources: a collector's file, URL or push endpoint.  A
+ * source reports in rounds (vg_source_begin ... put ... vg_source_end); a
+ * series its source did not report in the last round is no longer
+ * provided by it at the end of the round, and a source with stale_after >
+ * 0 also stops providing series not reported for that long
+ * (vg_store_expire).
+ *
+ * One series may be provided by several sources (a villages CSV and the
+ * provincial JSON).  It then shows the newest sample any of them gave (by
+ * timestamp; the later arrival on a tie), and it stays as long as any of
+ * them provides it: removing one source never removes a series another
+ * still provides, which falls back to the newest sample of those left.
+ * Within one source too, a sample older than the one shown does not
+ * replace it (VG_PUT_LATE): pushes in any order, replays and backfills
+ * leave the newest on /metrics.  Timestamps ahead of the clock count as
+ * now.  vg_store_overlaps() names the sources that share series.
+ *
+ * A series that leaves the store -- its last source stopped providing it,
+ * went stale, or was dropped -- leaves a stale marker in the journal the
+ * store holds (vg_store_hold_journal), for the push exporters.  Freeing
+ * the store (the daemon stopping) writes none.
  *
  * A family's HELP and TYPE come from the catalog, or for other names from
  * the source that declared them (an exporter scraped through the
@@ -27,6 +42,7 @@
 #include "daemon/util/buf.h"
 #include "daemon/model/catalog.h"
 #include "daemon/model/sample.h"
+#include "daemon/pipeline/journal.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,10 +58,21 @@ void vg_store_free(struct vg_store *st); /* NULL-safe */
  * stay until their source drops them.  The store owns the source. */
 struct vg_source *vg_store_source(struct vg_store *st, const char *collector,
                                   const char *key, int64_t stale_after_ms);
-/* Removes a source and all its series. */
+/* Removes a source and what it provided (series no other source
+ * provides leave the store). */
 void vg_store_drop_source(struct vg_store *st, struct vg_source *src);
 /* Removes every source of `collector` (a collector gone after a reload). */
 void vg_store_drop_collector(struct vg_store *st, const char *collector);
+
+/* While held, every series that leaves the store is appended to `j` as a
+ * stale marker (the value vg_stale_nan(), at the time it went or just
+ * after its last sample, whichever is later), once, so that the push
+ * exporters tell their sinks.  Each sink made with a journal holds it
+ * from vg_sink_new to vg_sink_free: the daemon frees every sink before
+ * it closes the journal, so the store never writes to a closed one.  One
+ * journal per store (abort otherwise). */
+void vg_store_hold_journal(struct vg_store *st, struct vg_journal *j);
+void vg_store_release_journal(struct vg_store *st);
 
 /* After a reload, a new instance of a file collector reads the files it
  * still matches; the series of files it no longer reads must go.  Take a
@@ -59,13 +86,35 @@ size_t vg_store_drop_unreported(struct vg_store *st, const char *collector,
 void vg_source_begin(struct vg_source *src);
 /* Caps how many series the source may hold (0: no cap). */
 void vg_source_set_max_series(struct vg_source *src, size_t max_series);
-/* Sets the series' value; labels need not be sorted but must have unique,
- * valid names and non-empty values (the sink checks).  `ind` is the catalog
- * entry of the metric or NULL.  0, or -ENOSPC when the series is new and
- * the source already holds its max_series (nothing changes then). */
+enum {
+  VG_PUT_NEWEST = 0, /* the sample is the series' newest: /metrics shows it */
+  VG_PUT_LATE = 1,   /* older than the sample shown, which stays */
+};
+/* The source reports a sample of the series; labels need not be sorted
+ * but must have unique, valid names and non-empty values (the sink
+ * checks).  `ind` is the catalog entry of the metric or NULL.  The value
+ * must not be the stale marker (see vg_source_unput).  Returns
+ * VG_PUT_NEWEST, VG_PUT_LATE (the series is reported all the same: it
+ * stays and is fresh), or -ENOSPC when the series is new to the source
+ * and the source already holds its max_series (nothing changes then). */
 int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
                   const char *metric, const struct vg_label *labels,
                   size_t nlabels, double value, int64_t ts_ms, int64_t now_ms);
+
+/* What a stale marker a source sent at ts_ms did. */
+enum vg_unput {
+  VG_UNPUT_ABSENT, /* no such series in the store */
+  VG_UNPUT_OTHERS, /* other sources provide it, this one does not */
+  VG_UNPUT_LATE,   /* the source gave a newer sample: it still provides it */
+  VG_UNPUT_KEPT,   /* the source no longer provides it; others still do */
+  VG_UNPUT_GONE,   /* the series left the store (no marker written: the
+                      caller passes the sender's on, at *marker_ts_ms) */
+};
+/* The source says the series is gone (a stale marker it received). */
+enum vg_unput vg_source_unput(struct vg_source *src, const char *metric,
+                              const struct vg_label *labels, size_t nlabels,
+                              int64_t ts_ms, int64_t now_ms,
+                              int64_t *marker_ts_ms);
 /* Keeps a metric family's metadata as a source declared it: `type` one of
  * "counter", "gauge", "histogram", "summary", "untyped" (anything else is
  * untyped), `help` NULL for none.  Names of the catalog are ignored: its
@@ -74,8 +123,9 @@ int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
 void vg_store_family_meta(struct vg_store *st, const char *name,
                           const char *type, const char *help);
 
-/* Removes the series that were not put since vg_source_begin.  Returns
- * how many. */
+/* The source no longer provides the series it did not put since
+ * vg_source_begin; those no other source provides leave the store.
+ * Returns how many the source no longer provides. */
 size_t vg_source_end(struct vg_source *src);
 size_t vg_source_series(const struct vg_source *src);
 /* Marks every series of the source seen at now_ms, values unchanged, as
@@ -83,7 +133,9 @@ size_t vg_source_series(const struct vg_source *src);
  * 304 Not Modified): they do not go stale.  Returns how many. */
 size_t vg_source_touch(struct vg_source *src, int64_t now_ms);
 
-/* Removes series of stale sources not seen since now - stale_after. */
+/* Sources with a stale_after stop providing the series they have not
+ * reported since now - stale_after.  Returns how many series left the
+ * store. */
 size_t vg_store_expire(struct vg_store *st, int64_t now_ms);
 
 struct vg_store_stats {
@@ -93,8 +145,25 @@ struct vg_store_stats {
   size_t label_sets;
   size_t strings;
   size_t sources;
+  size_t overlapping_series;      /* provided by more than one source */
+  uint64_t stale_markers;         /* written to the journal */
+  uint64_t stale_markers_refused; /* refused by the journal: lost */
 };
 void vg_store_stats(const struct vg_store *st, struct vg_store_stats *out);
+
+/* Two sources that provide `series` series together. */
+struct vg_store_overlap {
+  const char *collector[2];
+  const char *source[2]; /* the sources' keys: a file, a URL, ... */
+  size_t series;
+};
+/* Calls fn for every pair of sources that share series, the pair with
+ * most first (then by name); returns how many pairs.  The strings are
+ * valid during the call. */
+size_t vg_store_overlaps(const struct vg_store *st,
+                         void (*fn)(void *arg,
+                                    const struct vg_store_overlap *o),
+                         void *arg);
 
 /* A scrape in progress: the page is produced piece by piece as the socket
  * drains, straight from the cached text, so a million series never need a

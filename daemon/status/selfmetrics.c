@@ -99,6 +99,10 @@ static double c_journal_refused(const struct vg_collector_instance *c) {
   return c->sink ? (double)vg_sink_stats(c->sink)->journal_refused : 0;
 }
 
+static double c_late(const struct vg_collector_instance *c) {
+  return c->sink ? (double)vg_sink_stats(c->sink)->late : 0;
+}
+
 static void rejected(struct page *p, const struct vg_generation *gen) {
   const char *name = "villagemetrics_rejected_values_total";
   family(p, name, "counter",
@@ -426,6 +430,10 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
   per_collector(&p, gen, "villagemetrics_collector_last_round_samples", "gauge",
                 "Samples accepted in the collector's last round.",
                 c_round_samples);
+  per_collector(&p, gen, "villagemetrics_late_samples_total", "counter",
+                "Samples older than the one /metrics shows for their series, "
+                "which stays; the push exporters still get them.",
+                c_late);
   rejected(&p, gen);
   push_requests(&p, gen);
   if (d->journal)
@@ -446,6 +454,23 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
   family(&p, "villagemetrics_label_sets", "gauge",
          "Distinct label sets held (shared between series).");
   value(&p, "villagemetrics_label_sets", "", (double)st.label_sets);
+  family(&p, "villagemetrics_overlapping_series", "gauge",
+         "Series provided by more than one source (the newest sample wins); "
+         "/api/v1/status names the sources.");
+  value(&p, "villagemetrics_overlapping_series", "",
+        (double)st.overlapping_series);
+  if (d->journal) {
+    family(&p, "villagemetrics_stale_markers_total", "counter",
+           "Stale markers journaled for series that left the store, for "
+           "the push exporters.");
+    value(&p, "villagemetrics_stale_markers_total", "",
+          (double)st.stale_markers);
+    family(&p, "villagemetrics_stale_markers_refused_total", "counter",
+           "Stale markers the journal refused (shutting down, or too much "
+           "waiting for the disk): the sinks keep those series' last value.");
+    value(&p, "villagemetrics_stale_markers_refused_total", "",
+          (double)st.stale_markers_refused);
+  }
   process_metrics(&p, d);
   return p.rc;
 }

@@ -71,6 +71,21 @@ static bool started(const struct vg_collector_instance *c) {
          c->state != VG_COLLECTOR_START_FAILED;
 }
 
+/* Two sources of the same series: {"sources": [{"collector", "source"},
+ * ...], "series": n}. */
+static void add_overlap(void *arg, const struct vg_store_overlap *ov) {
+  cJSON *item = cJSON_CreateObject();
+  cJSON *sources = cJSON_AddArrayToObject(item, "sources");
+  for (int i = 0; i < 2; i++) {
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "collector", ov->collector[i]);
+    cJSON_AddStringToObject(s, "source", ov->source[i]);
+    cJSON_AddItemToArray(sources, s);
+  }
+  cJSON_AddNumberToObject(item, "series", (double)ov->series);
+  cJSON_AddItemToArray(arg, item);
+}
+
 static cJSON *collector_status(const struct vg_collector_instance *c) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "name", c->name);
@@ -98,6 +113,7 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
     const struct vg_sink_stats *st = vg_sink_stats(c->sink);
     cJSON_AddNumberToObject(o, "samples_total", (double)st->samples_total);
     cJSON_AddNumberToObject(o, "last_round_samples", (double)st->round_samples);
+    cJSON_AddNumberToObject(o, "late_samples", (double)st->late);
     cJSON *rej = cJSON_AddObjectToObject(o, "rejected");
     for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
       cJSON_AddNumberToObject(rej, vg_reject_reason_name(r),
@@ -187,6 +203,10 @@ static cJSON *status_json(const struct vg_daemon *d) {
   cJSON_AddNumberToObject(store, "metric_names", (double)st.families);
   cJSON_AddNumberToObject(store, "label_sets", (double)st.label_sets);
   cJSON_AddNumberToObject(store, "sources", (double)st.sources);
+  cJSON_AddNumberToObject(store, "overlapping_series",
+                          (double)st.overlapping_series);
+  vg_store_overlaps(d->store, add_overlap,
+                    cJSON_AddArrayToObject(store, "overlaps"));
   cJSON *cols = cJSON_AddArrayToObject(root, "collectors");
   const struct vg_generation *gen = d->live ? d->live : d->retiring;
   for (size_t i = 0; gen && i < gen->ncollectors; i++)

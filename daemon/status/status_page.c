@@ -339,6 +339,40 @@ static void render_title(struct page *p, const cJSON *root) {
 
 /* --- summary --------------------------------------------------------- */
 
+/* Sources that provide the same series: each shows the newest sample of
+ * either, and a series stays while one of them provides it. */
+static void render_overlaps(struct page *p, const cJSON *store) {
+  const cJSON *o;
+  int shown = 0, more = 0;
+  cJSON_ArrayForEach(o, get(store, "overlaps")) {
+    if (shown == 5) {
+      more++;
+      continue;
+    }
+    shown++;
+    out(p, "<p class=\"banner warn\">");
+    count(p, num(o, "series"));
+    out(p, " series come from two sources:");
+    const cJSON *src;
+    const char *sep = " ";
+    cJSON_ArrayForEach(src, get(o, "sources")) {
+      out(p, sep);
+      out(p, "<b>");
+      text(p, str(src, "collector"));
+      out(p, "</b> (");
+      text(p, str(src, "source"));
+      out(p, ")");
+      sep = " and ";
+    }
+    out(p, "; /metrics shows the newer sample.</p>");
+  }
+  if (more)
+    outf(p,
+         "<p class=\"banner warn\">%d more pairs of sources share "
+         "series: see /api/v1/status.</p>",
+         more);
+}
+
 static void render_summary(struct page *p, const cJSON *root) {
   out(p, "<p class=meta>");
   text(p, str(root, "version"));
@@ -365,6 +399,7 @@ static void render_summary(struct page *p, const cJSON *root) {
     text(p, reload_error);
     out(p, "</p>");
   }
+  render_overlaps(p, get(root, "store"));
 }
 
 static void render_tiles(struct page *p, const cJSON *root) {

@@ -178,6 +178,90 @@ VG_TEST(validation_errors) {
          NULL);
 }
 
+/* The column (1-based) where the value of the n-th (1-based) "path" key
+ * of a one-line text starts. */
+static int path_column(const char *text, int n) {
+  const char *p = text;
+  for (int i = 0; i < n; i++)
+    p = strstr(p, "\"path\": ") + 8;
+  return (int)(p - text) + 1;
+}
+
+/* Two collectors that certainly provide the same series are refused;
+ * anything that may differ is not. */
+VG_TEST(collectors_certain_to_conflict_are_refused) {
+  static const char *const refused[] = {
+      /* The same pattern and mapping, only the schedule differs. */
+      "{\"collectors\": [{\"type\": \"file\", \"name\": \"a\", \"path\": "
+      "\"data/*.csv\", \"metrics\": {\"village_population\": \"p\"}}, "
+      "{\"type\": \"file\", \"name\": \"b\", \"interval\": \"5m\", "
+      "\"settle\": \"1s\", \"path\": \"data/*.csv\", \"metrics\": "
+      "{\"village_population\": \"p\"}}]}",
+      /* A file the other's pattern matches, in the same folder. */
+      "{\"collectors\": [{\"type\": \"file\", \"name\": \"a\", \"path\": "
+      "\"data/villages.csv\", \"metrics\": {\"village_population\": \"p\"}}, "
+      "{\"type\": \"file\", \"name\": \"b\", \"path\": \"data/v*.csv\", "
+      "\"metrics\": {\"village_population\": \"p\"}}]}",
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    char want[512];
+    snprintf(want, sizeof want,
+             "v.json:1:%d: collector \"b\" reads the same files as collector "
+             "\"a\" and maps them alike: every series would come from both; "
+             "remove one, or make them differ (e.g. const_labels)",
+             path_column(refused[i], 2));
+    ASSERT_STR_EQ(try_load(refused[i]), want);
+  }
+  /* Other types: the same input mapped alike, pointed at as a whole. */
+  const char *http =
+      "{\"collectors\": [{\"type\": \"http\", \"name\": \"a\", \"url\": "
+      "\"https://x/api\", \"metrics\": {\"village_population\": \"p\"}}, "
+      "{\"type\": \"http\", \"name\": \"b\", \"url\": \"https://x/api\", "
+      "\"metrics\": {\"village_population\": \"p\"}}]}";
+  char want[512];
+  snprintf(want, sizeof want,
+           "v.json:1:%d: collector \"b\" reads the same input as collector "
+           "\"a\" and maps them alike: every series would come from both; "
+           "remove one, or make them differ (e.g. const_labels)",
+           (int)(strstr(http, "}}, ") - http) + 5);
+  ASSERT_STR_EQ(try_load(http), want);
+  static const char *const accepted[] = {
+      /* Different constant labels: different series. */
+      "{\"collectors\": [{\"type\": \"file\", \"name\": \"a\", \"path\": "
+      "\"data/*.csv\", \"metrics\": {\"village_population\": \"p\"}}, "
+      "{\"type\": \"file\", \"name\": \"b\", \"path\": \"data/*.csv\", "
+      "\"const_labels\": {\"survey\": \"2\"}, \"metrics\": "
+      "{\"village_population\": \"p\"}}]}",
+      /* Another column of the same file. */
+      "{\"collectors\": [{\"type\": \"file\", \"name\": \"a\", \"path\": "
+      "\"data/*.csv\", \"metrics\": {\"village_population\": \"p\"}}, "
+      "{\"type\": \"file\", \"name\": \"b\", \"path\": \"data/*.csv\", "
+      "\"metrics\": {\"village_households\": \"h\"}}]}",
+      /* Two patterns: which files both match is not known here. */
+      "{\"collectors\": [{\"type\": \"file\", \"name\": \"a\", \"path\": "
+      "\"data/*.csv\", \"metrics\": {\"village_population\": \"p\"}}, "
+      "{\"type\": \"file\", \"name\": \"b\", \"path\": \"data/v*.csv\", "
+      "\"metrics\": {\"village_population\": \"p\"}}]}",
+      /* A file the pattern does not match, or in another folder. */
+      "{\"collectors\": [{\"type\": \"file\", \"name\": \"a\", \"path\": "
+      "\"data/villages.json\", \"metrics\": {\"village_population\": "
+      "\"p\"}}, {\"type\": \"file\", \"name\": \"b\", \"path\": "
+      "\"data/*.csv\", \"metrics\": {\"village_population\": \"p\"}}]}",
+      "{\"collectors\": [{\"type\": \"file\", \"name\": \"a\", \"path\": "
+      "\"/srv/data/villages.csv\", \"metrics\": {\"village_population\": "
+      "\"p\"}}, {\"type\": \"file\", \"name\": \"b\", \"path\": "
+      "\"data/*.csv\", \"metrics\": {\"village_population\": \"p\"}}]}",
+      /* Push endpoints serve what senders send. */
+      "{\"collectors\": [{\"type\": \"listen\", \"name\": \"a\"}, "
+      "{\"type\": \"listen\", \"name\": \"b\"}]}",
+  };
+  for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++) {
+    const char *msg = try_load(accepted[i]);
+    if (msg)
+      VG_FAIL("%zu: %s", i, msg);
+  }
+}
+
 VG_TEST(reference_lists_every_key) {
   struct vg_buf b;
   vg_buf_init(&b, 1 << 16);
@@ -191,4 +275,5 @@ VG_TEST(reference_lists_every_key) {
 
 VG_TEST_MAIN(VG_T(full_example), VG_T(defaults_and_environment),
              VG_T(listen_syntax), VG_T(validation_errors),
-             VG_T(reference_lists_every_key))
+             VG_T(reference_lists_every_key),
+             VG_T(collectors_certain_to_conflict_are_refused))

@@ -356,6 +356,47 @@ VG_TEST(nothing_representable_is_dropped_at_once) {
   teardown(&fx);
 }
 
+/* Stale markers (series that left the store, for remote write) are
+ * skipped: not written, not refused, not a reason to drop a batch. */
+VG_TEST(stale_markers_are_skipped_not_refused) {
+  struct fixture fx = {0};
+  setup(&fx);
+  exporter(&fx, V1);
+  double stale = vg_stale_nan();
+  const struct vg_journal_record mixed[] = {
+      REC("village_population", chuanyan, 1500, TS),
+      REC("village_households", chuanyan, stale, TS + 1),
+      REC("village_population", chuanyan, stale, TS + 1),
+  };
+  flush(&fx, mixed, 3);
+  ASSERT_INT_EQ(fx.requests, 1);
+  ASSERT_STR_EQ(fx.req[0].body,
+                "village,county=Huining,town=Hanjiacha,village=Chuanyan "
+                "population=1500 1700000000000\n");
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 0);
+  ASSERT(fx.r.reason == NULL);
+  /* Markers alone: answered at once, nothing sent, nothing refused. */
+  ASSERT_INT_EQ(T->flush(fx.ctx, mixed + 1, 2, on_flushed, &fx), 0);
+  ASSERT_INT_EQ(fx.dones, 2);
+  ASSERT_INT_EQ(fx.requests, 1);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 0);
+  /* A marker and a NaN: the NaN is refused, the marker is not dropped
+   * with it (OK with one refused, not DROP of both). */
+  const struct vg_journal_record nan_and_marker[] = {
+      REC("village_population", chuanyan, NAN, TS),
+      REC("village_households", chuanyan, stale, TS + 1),
+  };
+  ASSERT_INT_EQ(T->flush(fx.ctx, nan_and_marker, 2, on_flushed, &fx), 0);
+  ASSERT_INT_EQ(fx.dones, 3);
+  ASSERT_INT_EQ(fx.requests, 1);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 1);
+  ASSERT_STR_EQ(fx.r.reason, "not_representable");
+  teardown(&fx);
+}
+
 /* Three series, one line each. */
 static const struct vg_journal_record three[] = {
     REC("village_population", chuanyan, 1500, TS),
@@ -708,4 +749,5 @@ VG_TEST_MAIN(VG_T(v1_body_url_and_basic_auth), VG_T(v2_url_and_token),
              VG_T(max_body_splits_a_flush), VG_T(retry_answers),
              VG_T(retry_after_a_later_request_fails),
              VG_T(network_error_retries), VG_T(gzip_body),
-             VG_T(stop_cancels_the_flush_in_flight), VG_T(configuration_errors))
+             VG_T(stop_cancels_the_flush_in_flight), VG_T(configuration_errors),
+             VG_T(stale_markers_are_skipped_not_refused))

@@ -353,6 +353,28 @@ VG_TEST(append_and_read_back_across_segments) {
   teardown(&f);
 }
 
+/* The stale marker is a signalling NaN: written and read back bit for
+ * bit, never made an ordinary NaN on the way. */
+VG_TEST(stale_marker_bits_survive) {
+  struct fixture f;
+  setup(&f, 0, 0);
+  struct vg_journal_reader *r = reader(&f, "rw");
+  struct vg_journal_record m = rec(1);
+  m.value = vg_stale_nan();
+  struct durable d = {0};
+  ASSERT(vg_journal_append(f.j, &m, 1, on_durable, &d) == 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(d.status, 0);
+  struct vg_journal_batch *b = read_batch(&f, r, 10, SIZE_MAX);
+  ASSERT_INT_EQ(b->count, 1);
+  uint64_t bits;
+  memcpy(&bits, &b->records[0].value, 8);
+  ASSERT_INT_EQ(bits, 0x7ff0000000000002ull);
+  ASSERT(vg_is_stale_nan(b->records[0].value));
+  vg_journal_batch_free(b);
+  teardown(&f);
+}
+
 VG_TEST(one_commit_larger_than_a_segment_spreads_over_several) {
   struct fixture f;
   setup(&f, 512, 1 << 20);
@@ -839,4 +861,5 @@ VG_TEST_MAIN(VG_T(crc32c_and_round_trip),
              VG_T(flipped_length_byte_resyncs),
              VG_T(write_failure_reports_and_reuses_seqs),
              VG_T(large_segment_reads_in_windows),
-             VG_T(unreadable_cursor_starts_at_oldest))
+             VG_T(unreadable_cursor_starts_at_oldest),
+             VG_T(stale_marker_bits_survive))

@@ -263,6 +263,32 @@ VG_TEST(round_trip_many_series) {
   vg_buf_free(&z);
 }
 
+/* The stale marker is a signalling NaN: its exact bits go on the wire
+ * (02 00 00 00 00 00 f0 7f) and come back, never as an ordinary NaN. */
+VG_TEST(stale_marker_bits_survive) {
+  const double v[] = {vg_stale_nan()};
+  const int64_t t[] = {1700000000000};
+  const struct vg_prompb_series s = {up_labels, 2, t, v, 1};
+  struct vg_buf raw, z, seen;
+  char err[200];
+  vg_buf_init(&raw, 1 << 20);
+  vg_buf_init(&z, 1 << 20);
+  ASSERT_INT_EQ(vg_prompb_encode_raw(&s, 1, &raw), 0);
+  static const unsigned char wire[] = {0x09, 0x02, 0, 0, 0, 0, 0, 0xf0, 0x7f};
+  ASSERT(memmem(raw.data, raw.len, wire, sizeof wire) != NULL);
+  ASSERT_INT_EQ(decode(&raw, 0, &seen, err), 0);
+  ASSERT_STR_EQ(seen.data, "{__name__=\"up\",job=\"a\"} "
+                           "1700000000000:7ff0000000000002\n");
+  vg_buf_free(&seen);
+  ASSERT_INT_EQ(vg_prompb_encode(&s, 1, &z), 0);
+  ASSERT_INT_EQ(decode(&z, raw.len, &seen, err), 0);
+  ASSERT_STR_EQ(seen.data, "{__name__=\"up\",job=\"a\"} "
+                           "1700000000000:7ff0000000000002\n");
+  vg_buf_free(&seen);
+  vg_buf_free(&raw);
+  vg_buf_free(&z);
+}
+
 VG_TEST(long_strings_take_multibyte_lengths) {
   /* A 20000-byte value: its length varint takes 3 bytes, as do those of
    * its Label and its TimeSeries. */
@@ -604,4 +630,5 @@ VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
              VG_T(encode_respects_caps),
              VG_T(decode_skips_unknown_fields_exemplars_metadata),
              VG_T(decode_rejects_invalid_series_only),
-             VG_T(decode_malformed_protobuf), VG_T(decode_malformed_snappy))
+             VG_T(decode_malformed_protobuf), VG_T(decode_malformed_snappy),
+             VG_T(stale_marker_bits_survive))

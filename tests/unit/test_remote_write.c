@@ -231,6 +231,28 @@ VG_TEST(series_grouped_sorted_and_headers) {
   teardown(&fx);
 }
 
+/* A stale marker goes out with its exact bits, in time order with the
+ * series' samples. */
+VG_TEST(stale_marker_sent_bit_for_bit) {
+  struct fixture fx = {0};
+  setup(&fx);
+  const struct vg_journal_record recs[] = {
+      {"poverty_rate", chuanyan, 2, 0.12, 1700000001000, 1},
+      {"poverty_rate", chuanyan2, 2, vg_stale_nan(), 1700000002000, 2},
+  };
+  flush(&fx, recs, 2);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 0);
+  ASSERT_INT_EQ(fx.nseries, 1);
+  ASSERT_INT_EQ(fx.series[0].n, 2);
+  ASSERT_DBL_EQ(fx.series[0].values[0], 0.12);
+  ASSERT_INT_EQ(fx.series[0].ts[1], 1700000002000);
+  uint64_t bits;
+  memcpy(&bits, &fx.series[0].values[1], 8);
+  ASSERT_INT_EQ(bits, 0x7ff0000000000002ull);
+  teardown(&fx);
+}
+
 VG_TEST(equal_timestamps_keep_journal_order) {
   struct fixture fx = {0};
   setup(&fx);
@@ -523,4 +545,5 @@ VG_TEST_MAIN(VG_T(series_grouped_sorted_and_headers),
              VG_T(network_error_is_retried),
              VG_T(stop_cancels_the_flush_in_flight),
              VG_T(extra_headers_and_auth),
-             VG_T(protocol_headers_cannot_be_replaced))
+             VG_T(protocol_headers_cannot_be_replaced),
+             VG_T(stale_marker_sent_bit_for_bit))

@@ -1,6 +1,9 @@
 /* Unit tests: the sink's validation, constant labels and rejection
  * accounting, and batches replayed into it. */
 #include "daemon/pipeline/batch.h"
+#include "daemon/pipeline/sink.h"
+#include "daemon/util/clock.h"
+#include "daemon/util/log.h"
 #include "tests/unit/collector_fixture.h"
 
 #include <errno.h>
@@ -428,6 +431,302 @@ VG_TEST(a_sink_freed_before_the_commit_loses_no_answer) {
   acking_down(&k);
 }
 
+/* --- stale markers, late samples, sources sharing series -------------- */
+
+static void on_batch(void *arg, int status, struct vg_journal_batch *b) {
+  ASSERT_INT_EQ(status, 0);
+  *(struct vg_journal_batch **)arg = b;
+}
+
+/* Commits what is pending and returns what the reader has not read yet,
+ * one line a record: "metric{labels} value @ts", the marker's value as
+ * STALE (by its exact bits) and a time within [now_from, now_to] as "now".
+ * Owned by the caller. */
+static char *journaled(struct vg_test_collector *k, struct vg_journal_reader *r,
+                       int64_t now_from, int64_t now_to) {
+  uv_run(k->loop, UV_RUN_DEFAULT);
+  struct vg_buf out;
+  vg_buf_init(&out, 1 << 20);
+  vg_buf_puts(&out, "");
+  for (;;) {
+    struct vg_journal_batch *b = NULL;
+    ASSERT_INT_EQ(vg_journal_read(r, 1000, SIZE_MAX, on_batch, &b), 0);
+    uv_run(k->loop, UV_RUN_DEFAULT);
+    ASSERT(b != NULL);
+    size_t count = b->count;
+    for (size_t i = 0; i < count; i++) {
+      const struct vg_journal_record *rec = &b->records[i];
+      vg_buf_puts(&out, rec->metric);
+      for (size_t j = 0; j < rec->nlabels; j++)
+        vg_buf_printf(&out, "%c%s=%s", j ? ',' : '{', rec->labels[j].name,
+                      rec->labels[j].value);
+      vg_buf_puts(&out, rec->nlabels ? "} " : " ");
+      if (vg_is_stale_nan(rec->value))
+        vg_buf_puts(&out, "STALE");
+      else
+        vg_buf_printf(&out, "%g", rec->value);
+      if (rec->ts_ms >= now_from && rec->ts_ms <= now_to)
+        vg_buf_puts(&out, " @now\n");
+      else
+        vg_buf_printf(&out, " @%lld\n", (long long)rec->ts_ms);
+    }
+    vg_journal_ack(r, b->next_seq);
+    vg_journal_batch_free(b);
+    uv_run(k->loop, UV_RUN_DEFAULT);
+    if (!count)
+      break;
+  }
+  return vg_buf_take(&out, NULL);
+}
+
+static void close_and_free(struct vg_test_collector *k, struct vg_sink *other) {
+  vg_sink_free(k->sink);
+  vg_sink_free(other);
+  bool closed = false;
+  vg_journal_close(k->journal, journal_closed, &closed);
+  while (!closed)
+    uv_run(k->loop, UV_RUN_ONCE);
+  acking_down(k);
+}
+
+/* Every way a series leaves the store writes one marker, at the time it
+ * went; a series that only moves between sources writes none. */
+VG_TEST(series_that_leave_the_store_are_marked_stale_once) {
+  struct vg_test_collector k = {0};
+  acking_up(&k);
+  struct vg_journal_reader *r;
+  ASSERT_INT_EQ(vg_journal_reader(k.journal, "rw", &r), 0);
+  struct vg_sink_options o = {
+      .collector = "files", .journal = k.journal, .stale_after_ms = 60000};
+  struct vg_sink *files = vg_sink_new(k.store, &o);
+  const struct vg_emitter *e = vg_sink_emitter(files);
+  struct vg_location w = {.input = "a.csv"};
+  struct vg_label x[] = {{"village", "X"}}, y[] = {{"village", "Y"}},
+                  z[] = {{"village", "Z"}};
+  int64_t t0 = vg_clock_now_ms();
+  /* A row goes from a file. */
+  vg_sink_begin(files, "a.csv");
+  e->sample(e->arg, "village_population", x, 1, 10, 1000, &w);
+  e->sample(e->arg, "village_population", y, 1, 20, 1000, &w);
+  vg_sink_end(files);
+  vg_sink_begin(files, "a.csv");
+  e->sample(e->arg, "village_population", x, 1, 11, 2000, &w);
+  ASSERT_INT_EQ(vg_sink_end(files), 1);
+  /* The file goes. */
+  vg_sink_forget(files, "a.csv");
+  /* A source goes stale. */
+  vg_sink_begin(files, "b.csv");
+  e->sample(e->arg, "village_population", z, 1, 30, 3000, &w);
+  vg_sink_end(files);
+  ASSERT_INT_EQ(vg_store_expire(k.store, vg_clock_now_ms() + 60001), 1);
+  int64_t t1 = vg_clock_now_ms();
+  char *text = journaled(&k, r, t0, t1 + 60001);
+  ASSERT_STR_EQ(text, "village_population{village=X} 10 @1000\n"
+                      "village_population{village=Y} 20 @1000\n"
+                      "village_population{village=X} 11 @2000\n"
+                      "village_population{village=Y} STALE @now\n"
+                      "village_population{village=X} STALE @now\n"
+                      "village_population{village=Z} 30 @3000\n"
+                      "village_population{village=Z} STALE @now\n");
+  free(text);
+  /* A collector removed by a reload: its series go, each marked. */
+  vg_sink_begin(files, "c.csv");
+  e->sample(e->arg, "village_population", x, 1, 12, 4000, &w);
+  e->sample(e->arg, "village_population", y, 1, 22, 4000, &w);
+  vg_sink_end(files);
+  vg_store_drop_collector(k.store, "files");
+  t1 = vg_clock_now_ms();
+  text = journaled(&k, r, t0, t1);
+  ASSERT_STR_EQ(text, "village_population{village=X} 12 @4000\n"
+                      "village_population{village=Y} 22 @4000\n"
+                      "village_population{village=X} STALE @now\n"
+                      "village_population{village=Y} STALE @now\n");
+  free(text);
+  struct vg_store_stats ss;
+  vg_store_stats(k.store, &ss);
+  ASSERT_INT_EQ(ss.stale_markers, 5);
+  ASSERT_INT_EQ(ss.stale_markers_refused, 0);
+  ASSERT_INT_EQ(ss.series, 0);
+  /* A series whose last sample is ahead of the clock is marked just
+   * after it, or the receiver would order the marker first. */
+  int64_t ahead = vg_clock_now_ms() + 3600000;
+  vg_sink_begin(files, "d.csv");
+  e->sample(e->arg, "village_population", x, 1, 13, ahead, &w);
+  vg_sink_end(files);
+  vg_sink_forget(files, "d.csv");
+  text = journaled(&k, r, 0, 0);
+  char want[256];
+  snprintf(want, sizeof want,
+           "village_population{village=X} 13 @%lld\n"
+           "village_population{village=X} STALE @%lld\n",
+           (long long)ahead, (long long)ahead + 1);
+  ASSERT_STR_EQ(text, want);
+  free(text);
+  /* Nothing on /metrics is ever the marker. */
+  struct vg_buf page;
+  vg_buf_init(&page, 1 << 20);
+  ASSERT_INT_EQ(vg_store_render(k.store, &page, false), 0);
+  ASSERT(page.data == NULL || !strstr(page.data, "NaN"));
+  vg_buf_free(&page);
+  close_and_free(&k, files);
+}
+
+/* The daemon stopping frees the store: series come back after the
+ * restart, so none is marked stale. */
+VG_TEST(freeing_the_store_marks_nothing) {
+  struct vg_test_collector k = {0};
+  acking_up(&k);
+  const struct vg_emitter *e = vg_sink_emitter(k.sink);
+  struct vg_location w = {.input = "push"};
+  struct vg_label x[] = {{"village", "X"}};
+  vg_sink_begin(k.sink, "push");
+  e->sample(e->arg, "village_population", x, 1, 10, 1000, &w);
+  vg_sink_end(k.sink);
+  struct vg_store *other = vg_store_new();
+  vg_store_hold_journal(other, k.journal);
+  struct vg_source *src = vg_store_source(other, "c", "k", 0);
+  vg_source_begin(src);
+  vg_source_put(src, NULL, "m", x, 1, 1, 1000, 1000);
+  vg_source_end(src);
+  vg_store_free(other); /* with the journal still held */
+  uv_run(k.loop, UV_RUN_DEFAULT);
+  struct vg_journal_stats js;
+  vg_journal_stats(k.journal, &js);
+  ASSERT_INT_EQ(js.appended_records, 1);
+  close_and_free(&k, NULL);
+}
+
+/* A villages CSV and the provincial JSON report the same village: moving
+ * the JSON away leaves it (no marker); the CSV dropping it too marks it. */
+VG_TEST(a_series_another_source_provides_is_not_marked) {
+  struct vg_test_collector k = {0};
+  acking_up(&k);
+  struct vg_journal_reader *r;
+  ASSERT_INT_EQ(vg_journal_reader(k.journal, "rw", &r), 0);
+  struct vg_sink_options oc = {.collector = "villages", .journal = k.journal};
+  struct vg_sink_options oj = {.collector = "province", .journal = k.journal};
+  struct vg_sink *csv = vg_sink_new(k.store, &oc);
+  struct vg_sink *json = vg_sink_new(k.store, &oj);
+  struct vg_location w = {.input = "f"};
+  struct vg_label x[] = {{"village", "X"}};
+  const struct vg_emitter *ec = vg_sink_emitter(csv);
+  const struct vg_emitter *ej = vg_sink_emitter(json);
+  int64_t t0 = vg_clock_now_ms();
+  vg_sink_begin(csv, "v.csv");
+  ec->sample(ec->arg, "village_population", x, 1, 10, 1000, &w);
+  vg_sink_end(csv);
+  vg_sink_begin(json, "p.json");
+  ej->sample(ej->arg, "village_population", x, 1, 20, 2000, &w);
+  vg_sink_end(json);
+  struct vg_store_stats ss;
+  vg_store_stats(k.store, &ss);
+  ASSERT_INT_EQ(ss.overlapping_series, 1);
+  ASSERT_DBL_EQ(get(k.store, "village_population", x, 1), 20);
+  vg_sink_forget(json, "p.json");
+  ASSERT_DBL_EQ(get(k.store, "village_population", x, 1), 10);
+  vg_sink_begin(csv, "v.csv");
+  vg_sink_end(csv);
+  char *text = journaled(&k, r, t0, vg_clock_now_ms());
+  ASSERT_STR_EQ(text, "village_population{village=X} 10 @1000\n"
+                      "village_population{village=X} 20 @2000\n"
+                      "village_population{village=X} STALE @now\n");
+  free(text);
+  vg_sink_free(csv);
+  close_and_free(&k, json);
+}
+
+/* Pushes in reverse time order: /metrics keeps the newest; every sample
+ * is journaled, the older ones counted as late. */
+VG_TEST(late_samples_are_counted_and_journaled) {
+  struct vg_test_collector k = {0};
+  acking_up(&k);
+  struct vg_journal_reader *r;
+  ASSERT_INT_EQ(vg_journal_reader(k.journal, "rw", &r), 0);
+  const struct vg_emitter *e = vg_sink_emitter(k.sink);
+  struct vg_location w = {.input = "push"};
+  struct vg_label x[] = {{"village", "X"}};
+  vg_sink_begin_update(k.sink, "push");
+  e->sample(e->arg, "village_population", x, 1, 30, 3000, &w);
+  e->sample(e->arg, "village_population", x, 1, 20, 2000, &w);
+  e->sample(e->arg, "village_population", x, 1, 10, 1000, &w);
+  vg_sink_end(k.sink);
+  ASSERT_DBL_EQ(get(k.store, "village_population", x, 1), 30);
+  ASSERT_INT_EQ(vg_sink_stats(k.sink)->late, 2);
+  ASSERT_INT_EQ(vg_sink_stats(k.sink)->samples_total, 3);
+  char *text = journaled(&k, r, 0, 0);
+  ASSERT_STR_EQ(text, "village_population{village=X} 30 @3000\n"
+                      "village_population{village=X} 20 @2000\n"
+                      "village_population{village=X} 10 @1000\n");
+  free(text);
+  close_and_free(&k, NULL);
+}
+
+/* A township daemon receives a village's stale markers by remote write:
+ * the series leaves its store and the marker goes on to its own sinks,
+ * unless another source still provides the series. */
+VG_TEST(received_stale_markers_remove_and_pass_on) {
+  struct vg_test_collector k = {0};
+  acking_up(&k);
+  struct vg_journal_reader *r;
+  ASSERT_INT_EQ(vg_journal_reader(k.journal, "rw", &r), 0);
+  const struct vg_emitter *e = vg_sink_emitter(k.sink);
+  struct vg_location w = {.input = "POST /api/v1/write"};
+  struct vg_label x[] = {{"village", "X"}}, y[] = {{"village", "Y"}},
+                  z[] = {{"village", "Z"}};
+  struct vg_sink_options o = {.collector = "files", .journal = k.journal};
+  struct vg_sink *files = vg_sink_new(k.store, &o);
+  const struct vg_emitter *ef = vg_sink_emitter(files);
+  vg_sink_begin(files, "v.csv");
+  ef->sample(ef->arg, "village_population", z, 1, 5, 500, &w);
+  vg_sink_end(files);
+  double stale = vg_stale_nan();
+  vg_sink_begin_update(k.sink, "push");
+  e->sample(e->arg, "village_population", x, 1, 10, 1000, &w);
+  e->sample(e->arg, "village_population", y, 1, 20, 1000, &w);
+  e->sample(e->arg, "village_population", z, 1, 30, 1000, &w);
+  /* Gone: x leaves the store. */
+  e->sample(e->arg, "village_population", x, 1, stale, 2000, &w);
+  /* Late: y was reported after the marker's time; it stays. */
+  e->sample(e->arg, "village_population", y, 1, 21, 3000, &w);
+  e->sample(e->arg, "village_population", y, 1, stale, 2500, &w);
+  /* The file still provides z: it stays, nothing passed on. */
+  e->sample(e->arg, "village_population", z, 1, stale, 2000, &w);
+  /* Never seen: passed on as it is. */
+  struct vg_label q[] = {{"village", "Q"}};
+  e->sample(e->arg, "village_population", q, 1, stale, 2000, &w);
+  vg_sink_end(k.sink);
+  double v;
+  ASSERT(vg_store_get(k.store, "village_population", x, 1, &v) < 0);
+  ASSERT_DBL_EQ(get(k.store, "village_population", y, 1), 21);
+  ASSERT_DBL_EQ(get(k.store, "village_population", z, 1), 5);
+  const struct vg_sink_stats *st = vg_sink_stats(k.sink);
+  /* Markers are no values: not checked against the catalog's range. */
+  for (int i = 0; i < VG_REJECT_REASON_COUNT; i++)
+    ASSERT_INT_EQ(st->rejected[i], 0);
+  ASSERT_INT_EQ(st->late, 1);
+  ASSERT_INT_EQ(st->samples_total, 8);
+  char *text = journaled(&k, r, 0, 0);
+  ASSERT_STR_EQ(text, "village_population{village=Z} 5 @500\n"
+                      "village_population{village=X} 10 @1000\n"
+                      "village_population{village=Y} 20 @1000\n"
+                      "village_population{village=Z} 30 @1000\n"
+                      "village_population{village=X} STALE @2000\n"
+                      "village_population{village=Y} 21 @3000\n"
+                      "village_population{village=Y} STALE @2500\n"
+                      "village_population{village=Q} STALE @2000\n");
+  free(text);
+  struct vg_store_stats ss;
+  vg_store_stats(k.store, &ss);
+  ASSERT_INT_EQ(ss.stale_markers, 0); /* passed on, not the store's own */
+  /* The sender waits for the markers it sent to be durable too. */
+  struct acked synced = {0};
+  vg_sink_sync(k.sink, on_acked, &synced);
+  while (!synced.calls)
+    uv_run(k.loop, UV_RUN_ONCE);
+  ASSERT_INT_EQ(synced.status, 0);
+  close_and_free(&k, files);
+}
+
 VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
              VG_T(names_and_values_past_their_caps_are_refused),
              VG_T(rejections_are_counted_located_and_listed),
@@ -436,4 +735,9 @@ VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
              VG_T(update_rounds_remove_nothing),
              VG_T(new_series_past_max_series_are_refused),
              VG_T(sync_answers_once_the_journal_has_the_samples),
-             VG_T(a_sink_freed_before_the_commit_loses_no_answer))
+             VG_T(a_sink_freed_before_the_commit_loses_no_answer),
+             VG_T(series_that_leave_the_store_are_marked_stale_once),
+             VG_T(freeing_the_store_marks_nothing),
+             VG_T(a_series_another_source_provides_is_not_marked),
+             VG_T(late_samples_are_counted_and_journaled),
+             VG_T(received_stale_markers_remove_and_pass_on))

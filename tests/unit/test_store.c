@@ -168,7 +168,8 @@ VG_TEST(rounds_in_any_order) {
   vg_store_free(st);
 }
 
-VG_TEST(last_reporter_owns_a_series) {
+/* Two sources of one series: each provides it until it drops it. */
+VG_TEST(a_series_stays_while_a_source_provides_it) {
   struct vg_store *st = vg_store_new();
   struct vg_source *a = vg_store_source(st, "c", "a.csv", 0);
   struct vg_source *b = vg_store_source(st, "c", "b.csv", 0);
@@ -178,7 +179,7 @@ VG_TEST(last_reporter_owns_a_series) {
   vg_source_begin(b);
   put(b, "village_population", "A", "x", 2, 1);
   vg_source_end(b);
-  ASSERT_INT_EQ(vg_source_series(a), 0);
+  ASSERT_INT_EQ(vg_source_series(a), 1);
   ASSERT_INT_EQ(vg_source_series(b), 1);
   vg_store_drop_source(st, a);
   struct vg_store_stats stats;
@@ -324,12 +325,253 @@ VG_TEST(series_removed_during_a_scrape_are_skipped_then_freed) {
   vg_store_free(st);
 }
 
-VG_TEST_MAIN(VG_T(render_exact_text),
-             VG_T(values_update_and_label_sets_are_shared),
-             VG_T(round_removes_what_was_not_reported),
-             VG_T(stale_series_expire), VG_T(touched_series_do_not_expire),
-             VG_T(rounds_in_any_order), VG_T(last_reporter_owns_a_series),
-             VG_T(many_series_survive_growth_and_removal),
-             VG_T(no_labels_and_nan), VG_T(empty_store_renders_nothing),
-             VG_T(cursor_reads_in_any_chunk_size),
-             VG_T(series_removed_during_a_scrape_are_skipped_then_freed))
+/* --- newest wins, several sources -------------------------------------- */
+
+#define NOW 1700000000000 /* the clock in these tests */
+
+static int put_at(struct vg_source *src, const char *village, double v,
+                  int64_t ts) {
+  struct vg_label labels[] = {{"village", village}, {"county", "A"}};
+  return vg_source_put(src, vg_catalog_find("village_population"),
+                       "village_population", labels, 2, v, ts, NOW);
+}
+
+static double value_of(struct vg_store *st, const char *village) {
+  struct vg_label q[] = {{"county", "A"}, {"village", village}};
+  double v = -1;
+  if (vg_store_get(st, "village_population", q, 2, &v) < 0)
+    return -1;
+  return v;
+}
+
+/* One source, samples in reverse order: /metrics keeps the newest. */
+VG_TEST(newest_sample_wins_whatever_the_order) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "push", "push", 0);
+  vg_source_begin(src);
+  ASSERT_INT_EQ(put_at(src, "x", 30, NOW - 1000), VG_PUT_NEWEST);
+  ASSERT_INT_EQ(put_at(src, "x", 10, NOW - 3000), VG_PUT_LATE);
+  ASSERT_INT_EQ(put_at(src, "x", 20, NOW - 2000), VG_PUT_LATE);
+  ASSERT_DBL_EQ(value_of(st, "x"), 30);
+  /* The same time again: the later arrival (a correction) wins. */
+  ASSERT_INT_EQ(put_at(src, "x", 31, NOW - 1000), VG_PUT_NEWEST);
+  ASSERT_DBL_EQ(value_of(st, "x"), 31);
+  ASSERT_INT_EQ(put_at(src, "x", 40, NOW), VG_PUT_NEWEST);
+  ASSERT_DBL_EQ(value_of(st, "x"), 40);
+  /* A late sample still reports the series: the round keeps it. */
+  vg_source_end(src);
+  vg_source_begin(src);
+  ASSERT_INT_EQ(put_at(src, "x", 1, NOW - 5000), VG_PUT_LATE);
+  ASSERT_INT_EQ(vg_source_end(src), 0);
+  ASSERT_DBL_EQ(value_of(st, "x"), 40);
+  char *text = vg_test_render(st, false);
+  ASSERT_CONTAINS(text, "village_population{county=\"A\",village=\"x\"} 40\n");
+  free(text);
+  vg_store_free(st);
+}
+
+/* A time ahead of the clock counts as now: a sender's clock running ahead
+ * does not freeze the series until the clock catches up. */
+VG_TEST(future_timestamps_count_as_now) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "push", "push", 0);
+  vg_source_begin(src);
+  ASSERT_INT_EQ(put_at(src, "x", 1, NOW + 3600000), VG_PUT_NEWEST);
+  ASSERT_INT_EQ(put_at(src, "x", 2, NOW), VG_PUT_NEWEST);
+  ASSERT_INT_EQ(put_at(src, "x", 3, NOW - 1), VG_PUT_LATE);
+  ASSERT_DBL_EQ(value_of(st, "x"), 2);
+  vg_source_end(src);
+  vg_store_free(st);
+}
+
+static void report(struct vg_source *src, const char *village, double v,
+                   int64_t ts) {
+  vg_source_begin(src);
+  if (village)
+    put_at(src, village, v, ts);
+  vg_source_end(src);
+}
+
+struct overlaps_seen {
+  char text[512];
+  size_t len;
+};
+
+static void on_overlap(void *arg, const struct vg_store_overlap *o) {
+  struct overlaps_seen *s = arg;
+  s->len += (size_t)snprintf(s->text + s->len, sizeof s->text - s->len,
+                             "%s:%s+%s:%s=%zu;", o->collector[0], o->source[0],
+                             o->collector[1], o->source[1], o->series);
+}
+
+static const char *overlaps(struct vg_store *st, struct overlaps_seen *s) {
+  s->len = 0;
+  s->text[0] = '\0';
+  vg_store_overlaps(st, on_overlap, s);
+  return s->text;
+}
+
+/* A CSV and a JSON file with the same village: the newest sample shows,
+ * and the series stays until neither provides it. */
+VG_TEST(two_sources_of_one_series) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *csv = vg_store_source(st, "villages", "v.csv", 0);
+  struct vg_source *json = vg_store_source(st, "province", "p.json", 0);
+  struct overlaps_seen seen;
+  struct vg_store_stats stats;
+  report(csv, "x", 1, NOW - 2000);
+  vg_source_begin(csv);
+  put_at(csv, "y", 5, NOW - 2000);
+  put_at(csv, "x", 1, NOW - 2000);
+  vg_source_end(csv);
+  report(json, "x", 2, NOW - 1000);
+  ASSERT_DBL_EQ(value_of(st, "x"), 2);
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 2);
+  ASSERT_INT_EQ(stats.overlapping_series, 1);
+  ASSERT_STR_EQ(overlaps(st, &seen), "province:p.json+villages:v.csv=1;");
+  /* The CSV's newer row: it shows; the JSON's older one does not. */
+  vg_source_begin(csv);
+  put_at(csv, "y", 5, NOW - 2000);
+  ASSERT_INT_EQ(put_at(csv, "x", 3, NOW - 500), VG_PUT_NEWEST);
+  vg_source_end(csv);
+  vg_source_begin(json);
+  ASSERT_INT_EQ(put_at(json, "x", 4, NOW - 900), VG_PUT_LATE);
+  vg_source_end(json);
+  ASSERT_DBL_EQ(value_of(st, "x"), 3);
+  /* The CSV stops providing x: the JSON's newest sample shows. */
+  report(csv, "y", 5, NOW - 2000);
+  ASSERT_DBL_EQ(value_of(st, "x"), 4);
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 2);
+  ASSERT_INT_EQ(stats.overlapping_series, 0);
+  ASSERT_STR_EQ(overlaps(st, &seen), "");
+  ASSERT_INT_EQ(vg_source_series(csv), 1);
+  ASSERT_INT_EQ(vg_source_series(json), 1);
+  /* Back in the CSV, then the JSON file goes: x stays, from the CSV. */
+  vg_source_begin(csv);
+  put_at(csv, "x", 6, NOW - 2000);
+  put_at(csv, "y", 5, NOW - 2000);
+  vg_source_end(csv);
+  ASSERT_DBL_EQ(value_of(st, "x"), 4);
+  vg_store_drop_source(st, json);
+  ASSERT_DBL_EQ(value_of(st, "x"), 6);
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 2);
+  ASSERT_INT_EQ(stats.sources, 1);
+  ASSERT_INT_EQ(stats.overlapping_series, 0);
+  /* And when the CSV drops it too, it is gone. */
+  report(csv, "y", 5, NOW - 2000);
+  ASSERT_DBL_EQ(value_of(st, "x"), -1);
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 1);
+  vg_store_free(st);
+}
+
+/* Three sources: the one shown goes, the newest of the others shows. */
+VG_TEST(the_newest_of_the_sources_left_shows) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *a = vg_store_source(st, "c", "a", 0);
+  struct vg_source *b = vg_store_source(st, "c", "b", 0);
+  struct vg_source *c = vg_store_source(st, "d", "c", 0);
+  struct overlaps_seen seen;
+  report(a, "x", 1, NOW - 3000);
+  report(b, "x", 2, NOW - 1000);
+  report(c, "x", 3, NOW - 2000);
+  ASSERT_DBL_EQ(value_of(st, "x"), 2);
+  ASSERT_STR_EQ(overlaps(st, &seen), "c:a+c:b=1;c:a+d:c=1;c:b+d:c=1;");
+  report(b, NULL, 0, 0);
+  ASSERT_DBL_EQ(value_of(st, "x"), 3);
+  ASSERT_STR_EQ(overlaps(st, &seen), "c:a+d:c=1;");
+  report(c, NULL, 0, 0);
+  ASSERT_DBL_EQ(value_of(st, "x"), 1);
+  ASSERT_STR_EQ(overlaps(st, &seen), "");
+  struct vg_store_stats stats;
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.overlapping_series, 0);
+  ASSERT_INT_EQ(stats.series, 1);
+  vg_store_free(st);
+}
+
+/* Staleness is per source: a pushed series a file still provides stays. */
+VG_TEST(a_stale_source_leaves_what_another_provides) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *file = vg_store_source(st, "f", "v.csv", 0);
+  struct vg_source *push = vg_store_source(st, "p", "push", 60000);
+  report(file, "x", 1, NOW - 120000);
+  vg_source_begin(push);
+  put_at(push, "x", 2, NOW - 90000);
+  put_at(push, "y", 3, NOW - 90000);
+  vg_source_end(push);
+  ASSERT_DBL_EQ(value_of(st, "x"), 2);
+  /* put_at saw the series at NOW: a minute later they are not stale. */
+  ASSERT_INT_EQ(vg_store_expire(st, NOW + 60000), 0);
+  /* y left the store; x is the file's again. */
+  ASSERT_INT_EQ(vg_store_expire(st, NOW + 60001), 1);
+  ASSERT_DBL_EQ(value_of(st, "x"), 1);
+  ASSERT_DBL_EQ(value_of(st, "y"), -1);
+  ASSERT_INT_EQ(vg_source_series(push), 0);
+  vg_store_free(st);
+}
+
+/* Many series shared by two sources, rounds in changing order, one source
+ * dropped while a scrape is open: every series shows once, the right
+ * value, and nothing leaks (valgrind). */
+VG_TEST(shared_series_through_rounds_and_a_scrape) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *a = vg_store_source(st, "c", "a", 0);
+  struct vg_source *b = vg_store_source(st, "c", "b", 0);
+  char village[32];
+  for (int r = 0; r < 3; r++) {
+    vg_source_begin(a);
+    for (int i = 0; i < 2000; i++) {
+      snprintf(village, sizeof village, "v%d", (i * 7 + r) % 2000);
+      put_at(a, village, 1, NOW - 2000 + r);
+    }
+    vg_source_end(a);
+    vg_source_begin(b);
+    for (int i = 1000; i < 3000; i++) {
+      snprintf(village, sizeof village, "v%d", i);
+      put_at(b, village, 2, NOW - 1000);
+    }
+    vg_source_end(b);
+  }
+  struct vg_store_stats stats;
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 3000);
+  ASSERT_INT_EQ(stats.overlapping_series, 1000);
+  struct overlaps_seen seen;
+  ASSERT_STR_EQ(overlaps(st, &seen), "c:a+c:b=1000;");
+  struct vg_store_cursor *cur = vg_store_cursor_new(st, false);
+  vg_store_drop_source(st, b);
+  char *text = read_all(cur, 4096);
+  vg_store_cursor_free(cur);
+  /* Series only b provided were removed while the scrape ran: skipped. */
+  size_t lines = 0;
+  for (const char *p = text; (p = strchr(p, '\n')); p++)
+    lines++;
+  ASSERT_INT_EQ(lines, 2000 + 2); /* and HELP, TYPE */
+  free(text);
+  for (int i = 0; i < 3000; i++) {
+    snprintf(village, sizeof village, "v%d", i);
+    ASSERT_DBL_EQ(value_of(st, village), i < 2000 ? 1 : -1);
+  }
+  vg_store_stats(st, &stats);
+  ASSERT_INT_EQ(stats.series, 2000);
+  ASSERT_INT_EQ(stats.overlapping_series, 0);
+  vg_store_free(st);
+}
+
+VG_TEST_MAIN(
+    VG_T(render_exact_text), VG_T(values_update_and_label_sets_are_shared),
+    VG_T(round_removes_what_was_not_reported), VG_T(stale_series_expire),
+    VG_T(touched_series_do_not_expire), VG_T(rounds_in_any_order),
+    VG_T(a_series_stays_while_a_source_provides_it),
+    VG_T(many_series_survive_growth_and_removal), VG_T(no_labels_and_nan),
+    VG_T(empty_store_renders_nothing), VG_T(cursor_reads_in_any_chunk_size),
+    VG_T(series_removed_during_a_scrape_are_skipped_then_freed),
+    VG_T(newest_sample_wins_whatever_the_order),
+    VG_T(future_timestamps_count_as_now), VG_T(two_sources_of_one_series),
+    VG_T(the_newest_of_the_sources_left_shows),
+    VG_T(a_stale_source_leaves_what_another_provides),
+    VG_T(shared_series_through_rounds_and_a_scrape))
