@@ -1071,6 +1071,9 @@ static int run(struct vg_daemon *d, enum vg_run_mode mode) {
     char error[256] = "";
     struct vg_httpd_options ho = {
         .max_connections = d->live->config->http_max_connections,
+        .max_connections_per_address =
+            d->live->config->http_max_connections_per_address,
+        .header_timeout_ms = (unsigned)d->live->config->http_header_timeout_ms,
         /* MHD counts whole seconds: round up, so "500ms" is not 30s. */
         .timeout_s =
             (unsigned)((d->live->config->http_timeout_ms + 999) / 1000),
