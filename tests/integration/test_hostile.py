@@ -16,6 +16,7 @@ address), and every attack is bounded in connections and in time.
 """
 
 import os
+import random
 import resource
 import selectors
 import socket
@@ -88,11 +89,17 @@ class Flood(threading.Thread):
                 return
             s.setblocking(False)
             self.opened += 1
-            sel.register(s, selectors.EVENT_READ, {"sent": 0})
+            sel.register(s, selectors.EVENT_READ, self._trickle_state())
             return
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", self.port))
         sel.register(s, selectors.EVENT_WRITE, None)
+
+    @staticmethod
+    def _trickle_state():
+        # Each connection at a phase of its own within the second, as
+        # independent clients would be, not all in one burst.
+        return {"sent": 0, "next": time.monotonic() + random.random()}
 
     def _gone(self, sel, s, by_server):
         sel.unregister(s)
@@ -111,7 +118,6 @@ class Flood(threading.Thread):
         start = time.monotonic()
         end = start + self.duration
         give_up = end + self.drain
-        next_byte = start
         attempts = 0
         while True:
             now = time.monotonic()
@@ -129,7 +135,7 @@ class Flood(threading.Thread):
                 return
             if self.opened + self.failed >= min(self.width, self.max_connects):
                 self.connected.set()
-            for key, mask in sel.select(timeout=0.1):
+            for key, mask in sel.select(timeout=0.02 if self.trickle else 0.1):
                 s = key.fileobj
                 if key.data is None:  # connect finished
                     err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -139,7 +145,7 @@ class Flood(threading.Thread):
                         self.failed += 1
                         continue
                     self.opened += 1
-                    sel.register(s, selectors.EVENT_READ, {"sent": 0})
+                    sel.register(s, selectors.EVENT_READ, self._trickle_state())
                     continue
                 try:
                     data = s.recv(4096)
@@ -151,11 +157,12 @@ class Flood(threading.Thread):
                     raise AssertionError("a hostile client got an answer: %r"
                                          % data[:200])
                 self._gone(sel, s, True)
-            if self.trickle and time.monotonic() >= next_byte:
-                next_byte += 1.0
+            if self.trickle:
+                now = time.monotonic()
                 for key in list(sel.get_map().values()):
-                    if not key.data:
+                    if not key.data or key.data["next"] > now:
                         continue
+                    key.data["next"] += 1.0
                     i = key.data["sent"]
                     key.data["sent"] = i + 1
                     try:
