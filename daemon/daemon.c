@@ -364,6 +364,8 @@ static int serve_http(struct vg_daemon *d) {
   char error[256] = "";
   struct vg_httpd_options ho = {
       .max_connections = cfg->http_max_connections,
+      .max_connections_per_address = cfg->http_max_connections_per_address,
+      .header_timeout_ms = (unsigned)cfg->http_header_timeout_ms,
       /* MHD counts whole seconds: round up, so "500ms" is not 30s. */
       .timeout_s = (unsigned)((cfg->http_timeout_ms + 999) / 1000),
       .no_idle_timeout = cfg->http_timeout_ms == 0,

@@ -130,6 +130,9 @@ static int prometheus_start(void *ctx, const struct vg_exporter_env *env) {
   if (!env->http)
     return 0; /* --test: nothing to serve */
   int rc = vg_httpd_route(env->http, "GET", p->path, 0, serve, p, p);
+  /* Scrapes are answered even when the server is full of requests. */
+  if (!rc)
+    rc = vg_httpd_route_priority(env->http, "GET", p->path);
   return rc ? rc
             : vg_httpd_route_auth(env->http, "GET", p->path, env->read_auth);
 }

@@ -33,6 +33,8 @@ struct top {
 
 struct http {
   int64_t max_connections;
+  int64_t max_connections_per_address;
+  int64_t header_timeout_ms;
   int64_t timeout_ms;
   char *tls_cert_file, *tls_key_file, *read_token;
 };
@@ -82,11 +84,36 @@ const struct vg_cfg_key vg_config_keys[] = {
 };
 
 const struct vg_cfg_key vg_config_http_keys[] = {
-    {"max_connections", VG_CFG_INT, "256",
+    {"max_connections", VG_CFG_INT, "4096",
      offsetof(struct http, max_connections),
-     "Most connections served at once (1 to 65535).", false},
+     "Most connections open at once (1 to 65535). Past it, the oldest "
+     "connection that has no request in progress (one still sending its "
+     "headers, or kept alive between requests) is closed to make room; "
+     "with this many requests in progress, further requests get 503 with "
+     "Retry-After, except /healthz, /readyz and /metrics, which have "
+     "headroom of their own. Lowered at start, with a notice, to what the "
+     "limit of open files (LimitNOFILE) holds.",
+     false},
+    {"max_connections_per_address", VG_CFG_INT, "64",
+     offsetof(struct http, max_connections_per_address),
+     "Most connections open at once from one client address (1 to 65535); "
+     "past it, that address's oldest connection that has no request in "
+     "progress is closed, and with this many of its requests in progress "
+     "its further ones get 503. Raise it for many senders behind one NAT "
+     "address.",
+     false},
+    {"header_timeout", VG_CFG_DURATION, "10s",
+     offsetof(struct http, header_timeout_ms),
+     "A request's headers must be complete this long after the connection "
+     "opened (TLS handshake included), however steadily they trickle in; "
+     "on a kept-alive connection, this long after the idle timeout since "
+     "the last answer. Past it the connection is closed.",
+     false},
     {"timeout", VG_CFG_DURATION, "30s", offsetof(struct http, timeout_ms),
-     "An idle connection is closed after this; 0 never closes it.", false},
+     "A connection that sends or takes nothing for this long is closed "
+     "(a request's body, an answer, a kept-alive connection); 0 never "
+     "closes it.",
+     false},
     {"tls_cert_file", VG_CFG_PATH, NULL, offsetof(struct http, tls_cert_file),
      "With tls_key_file: serve HTTPS with this PEM certificate (chain). Read "
      "at start; a change takes a restart.",
@@ -265,7 +292,22 @@ static int apply_http(struct vg_config *cfg, const cJSON *obj,
                       cJSON_GetObjectItemCaseSensitive(obj, "max_connections"),
                       "\"max_connections\": expected 1 to 65535, got %lld",
                       (long long)h.max_connections);
+  if (!rc && (h.max_connections_per_address < 1 ||
+              h.max_connections_per_address > 65535))
+    rc = vg_cfg_error(
+        err,
+        cJSON_GetObjectItemCaseSensitive(obj, "max_connections_per_address"),
+        "\"max_connections_per_address\": expected 1 to 65535, got %lld",
+        (long long)h.max_connections_per_address);
+  if (!rc && (h.header_timeout_ms < 1 || h.header_timeout_ms > 3600000))
+    rc = vg_cfg_error(err,
+                      cJSON_GetObjectItemCaseSensitive(obj, "header_timeout"),
+                      "\"header_timeout\": expected more than 0 and at most "
+                      "1h: a connection must send its headers some time");
   cfg->http_max_connections = (unsigned)h.max_connections;
+  cfg->http_max_connections_per_address =
+      (unsigned)h.max_connections_per_address;
+  cfg->http_header_timeout_ms = h.header_timeout_ms;
   cfg->http_timeout_ms = h.timeout_ms;
   if (!rc && !h.tls_cert_file != !h.tls_key_file)
     rc = vg_cfg_error(err, obj,

@@ -23,12 +23,14 @@ struct vg_config {
   cJSON *root;                   /* owned; collectors/exporters point into it */
   char *path;                    /* the main file, owned */
   char *listen;                  /* "127.0.0.1:9464" */
-  unsigned http_max_connections; /* default 256 */
-  int64_t http_timeout_ms;       /* default "30s" */
-  char *tls_cert_pem, *tls_key_pem; /* PEM text read at load; owned */
-  char *read_token;                 /* for /metrics and status; owned */
-  char *log_level;                  /* "info" */
-  char *state_dir;                  /* "/var/lib/villagemetrics" (PATH) */
+  unsigned http_max_connections; /* default 4096 */
+  unsigned http_max_connections_per_address; /* default 64 */
+  int64_t http_header_timeout_ms;            /* default "10s" */
+  int64_t http_timeout_ms;                   /* default "30s" */
+  char *tls_cert_pem, *tls_key_pem;          /* PEM text read at load; owned */
+  char *read_token;        /* for /metrics and status; owned */
+  char *log_level;         /* "info" */
+  char *state_dir;         /* "/var/lib/villagemetrics" (PATH) */
   int64_t stale_after_ms;  /* default "15m": series a push/pull source stops
                               reporting vanish after this */
   struct vg_label *labels; /* constant labels added to every series, from the

@@ -1,15 +1,27 @@
 /* daemon/net/httpd.c - the HTTP server: libmicrohttpd driven by the libuv loop.
  *
  * Owns the MHD daemon, one uv_poll on MHD's epoll fd, one uv_timer for
- * MHD's timeouts, the route table, and every request object from the
- * moment MHD reports the request's headers until it reports the request
- * complete (or, for a request still awaiting its handler's answer, until
- * that answer).  The listening socket is bound by httpd_listen.c, and
- * response bodies are built (and gzipped) by httpd_response.c.
+ * MHD's timeouts, one uv_timer for the header deadline, the route table,
+ * and every request object from the moment MHD reports the request's
+ * headers until it reports the request complete (or, for a request still
+ * awaiting its handler's answer, until that answer).  The listening socket
+ * is bound by httpd_listen.c, response bodies are built (and gzipped) by
+ * httpd_response.c, and which connection to close first is decided by
+ * httpd_conns.c; this file does the closing.
+ *
+ * A connection is closed by shutdown(2) on its socket, never close(2):
+ * MHD still owns the descriptor, sees the end of the stream (over TLS as
+ * well) in its next run and cleans up as for a client that left, and the
+ * descriptor cannot be reused before MHD reports the connection closed.
+ * Only connections without a request in progress are closed this way, so
+ * MHD is always waiting to read from them (never suspended, never in the
+ * middle of an answer).
  *
  * It must never block the loop and never start a thread: MHD runs without a
  * thread of its own, and MHD_run() is only called from the poll and timer
- * callbacks, never from inside an MHD callback.
+ * callbacks, never from inside an MHD callback.  It raises the process's
+ * soft limit of file descriptors towards the hard one when the
+ * connections need it, the only process-wide setting it touches.
  */
 #include "daemon/net/httpd_auth.h"
 #include "daemon/net/httpd_int.h"
@@ -26,10 +38,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_MAX_CONNECTIONS 4096
+#define DEFAULT_MAX_PER_ADDRESS 64
+#define DEFAULT_HEADER_TIMEOUT_MS 10000
 #define DEFAULT_TIMEOUT_S 30
+/* MHD's own connection limit is max_connections plus this much headroom:
+ * for priority routes (probes, scrapes) when max_connections requests are
+ * in progress, for the 503 answers to the others, and for connections
+ * already shut down that MHD has not yet cleaned up.  Without it a full
+ * server leaves new clients hanging in the listen backlog. */
+#define HEADROOM(max) ((max) / 16 > 16 ? (max) / 16 : 16)
+/* File descriptors kept for everything else (journal, sources, sinks,
+ * programs), up to a quarter of a small limit. */
+#define FD_RESERVE 1024
+/* Retry-After of a 503 for a server full of requests: they are short. */
+#define BUSY_RETRY_AFTER_S "5"
+/* MHD's own messages (a TLS handshake gone wrong, a client that left
+ * mid-request) come once per connection: under a flood, at most this many
+ * a minute are logged, and the rest counted in the next one. */
+#define MHD_LOG_PER_MINUTE 10
 /* Per connection: request line, headers and MHD's read/write buffers.  The
  * body is copied out of it as it arrives, so it only bounds the headers. */
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
@@ -46,6 +78,7 @@ struct route {
   void *ctx;
   const void *owner;
   const struct vg_httpd_auth *auth; /* borrowed; NULL: open */
+  bool priority;                    /* served even when the server is full */
   struct vg_httpd_refusals refusals;
 };
 
@@ -74,6 +107,7 @@ struct vg_httpd_request {
    * until the handler answers, and the answer then only frees it. */
   struct vg_httpd *http;
   struct MHD_Connection *conn;
+  struct vg__httpd_conn *acct; /* its connection's accounting; NULL detached */
   enum req_state state;
   char *method;                  /* owned */
   char *path;                    /* owned */
@@ -93,9 +127,14 @@ struct vg_httpd {
   struct MHD_Daemon *mhd;
   uv_poll_t poll;
   uv_timer_t timer;
+  uv_timer_t sweep; /* the header deadline */
   uint16_t port;
-  unsigned max_connections;
-  struct route *routes; /* owned, with their strings */
+  unsigned mhd_limit; /* MHD's connection limit: ours plus headroom */
+  struct vg__httpd_conns conns;
+  uint64_t mhd_log_window_ms; /* MHD_LOG_PER_MINUTE: the current minute */
+  unsigned mhd_log_lines;     /* logged in it */
+  uint64_t mhd_log_dropped;   /* not logged in it */
+  struct route *routes;       /* owned, with their strings */
   size_t nroutes, routes_cap;
   struct vg_httpd_request *suspended; /* resumed before MHD stops */
   bool in_run;        /* inside MHD_run(): MHD callbacks may be on stack */
@@ -155,8 +194,10 @@ static unsigned connection_count(struct vg_httpd *http) {
   return info ? info->num_connections : 0;
 }
 
+static void arm_sweep(struct vg_httpd *http);
+
 static void run_mhd(struct vg_httpd *http) {
-  bool at_limit = connection_count(http) >= http->max_connections;
+  bool at_limit = connection_count(http) >= http->mhd_limit;
   http->in_run = true;
   http->kick = false;
   MHD_run(http->mhd);
@@ -166,12 +207,14 @@ static void run_mhd(struct vg_httpd *http) {
    * does not ask for: without this, clients queued meanwhile would wait
    * for unrelated traffic. */
   if (at_limit && !http->close_pending &&
-      connection_count(http) < http->max_connections)
+      connection_count(http) < http->mhd_limit)
     http->kick = true;
-  if (http->close_pending)
+  if (http->close_pending) {
     really_close(http);
-  else
+  } else {
     arm_timer(http);
+    arm_sweep(http);
+  }
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -191,13 +234,128 @@ static void kick(struct vg_httpd *http) {
     arm_timer(http);
 }
 
+/* Whether a message of MHD's is about one client (it left mid-request,
+ * its TLS handshake failed, the server closed it): those come once per
+ * connection, say nothing the counters do not, and go to the debug level.
+ * Anything about the server itself (a resource limit, accept, epoll,
+ * memory, a failure to set up) stays a warning. */
+static bool about_one_client(const char *line) {
+  static const char *const serious[] = {"limit", "ccept", "emory", "epoll",
+                                        "ailed to"};
+  for (size_t i = 0; i < sizeof serious / sizeof serious[0]; i++)
+    if (strstr(line, serious[i]))
+      return false;
+  return true;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  struct vg_httpd *http = cls;
+  uint64_t now = uv_now(http->loop);
+  if (!http->mhd_log_window_ms ||
+      now - http->mhd_log_window_ms >= VG_COMPLAINT_INTERVAL_MS) {
+    if (http->mhd_log_dropped)
+      vg_log(VG_LOG_WARNING,
+             "http: %llu more messages of the HTTP library were not logged",
+             (unsigned long long)http->mhd_log_dropped);
+    http->mhd_log_window_ms = now ? now : 1;
+    http->mhd_log_lines = 0;
+    http->mhd_log_dropped = 0;
+  }
+  if (http->mhd_log_lines >= MHD_LOG_PER_MINUTE) {
+    http->mhd_log_dropped++;
+    return;
+  }
   char line[512];
   vsnprintf(line, sizeof line, fmt, ap);
   size_t n = strlen(line);
   while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
     line[--n] = '\0';
-  vg_log(VG_LOG_WARNING, "http: %s", line);
+  /* Not counted against the budget when it would not be shown. */
+  bool minor = about_one_client(line);
+  if (minor && !vg_log_enabled(VG_LOG_DEBUG))
+    return;
+  http->mhd_log_lines++;
+  vg_log(minor ? VG_LOG_DEBUG : VG_LOG_WARNING, "http: %s%s", line,
+         http->mhd_log_lines == MHD_LOG_PER_MINUTE
+             ? " (further messages of the HTTP library this minute are "
+               "only counted)"
+             : "");
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+/* MHD sees the end of the stream at its next run and cleans up; until it
+ * reports the connection closed, the descriptor is still this socket. */
+static void shut(struct vg__httpd_conn *c) {
+  if (c->fd >= 0)
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+/* The header deadline: closes the connections past it, then waits for the
+ * next one to come due. */
+static void on_sweep(uv_timer_t *t) {
+  struct vg_httpd *http = t->data;
+  uint64_t now = uv_now(http->loop);
+  struct vg__httpd_conn *c;
+  while ((c = vg__httpd_conns_overdue(&http->conns, now))) {
+    vg__httpd_conns_evict(&http->conns, c, VG__HTTPD_HEADER_TIMEOUT, NULL, now);
+    shut(c);
+  }
+  arm_sweep(http);
+}
+
+static void arm_sweep(struct vg_httpd *http) {
+  uint64_t at;
+  if (!vg__httpd_conns_next_deadline(&http->conns, &at)) {
+    uv_timer_stop(&http->sweep);
+    return;
+  }
+  uint64_t now = uv_now(http->loop);
+  uv_timer_start(&http->sweep, on_sweep, at > now ? at - now : 0, 0);
+}
+
+/* Whether bytes wait in c's socket that MHD has not read: headers that
+ * came in the same run as a new connection, not parsed yet. */
+static bool unread(const struct vg__httpd_conn *c) {
+  int n = 0;
+  return c->fd >= 0 && ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* A connection starts: it is counted, and if it is one too many for its
+ * address or for the server, the oldest connection that has no request
+ * in progress makes room for it. */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  struct vg_httpd *http = cls;
+  uint64_t now = uv_now(http->loop);
+  if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+    if (*socket_context)
+      vg__httpd_conns_close(&http->conns, *socket_context);
+    *socket_context = NULL;
+    return;
+  }
+  const union MHD_ConnectionInfo *addr =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const union MHD_ConnectionInfo *fd =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  struct vg__httpd_conn *c =
+      vg__httpd_conns_open(&http->conns, addr ? addr->client_addr : NULL, now);
+  c->fd = fd ? fd->connect_fd : -1;
+  *socket_context = c;
+  enum vg__httpd_event why;
+  struct vg__httpd_conn *victim =
+      vg__httpd_conns_evictee(&http->conns, c, unread, &why);
+  if (victim) {
+    vg__httpd_conns_evict(&http->conns, victim, why, c, now);
+    shut(victim);
+  }
+}
+
+static struct vg__httpd_conn *conn_acct(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *info =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return info ? info->socket_context : NULL;
 }
 
 /* ---- routes ------------------------------------------------------------ */
@@ -231,6 +389,30 @@ int vg_httpd_route_auth(struct vg_httpd *http, const char *method,
       return 0;
     }
   return -ENOENT;
+}
+
+int vg_httpd_route_priority(struct vg_httpd *http, const char *method,
+                            const char *path) {
+  for (size_t i = 0; i < http->nroutes; i++)
+    if (strcmp(http->routes[i].method, method) == 0 &&
+        strcmp(http->routes[i].path, path) == 0) {
+      http->routes[i].priority = true;
+      return 0;
+    }
+  return -ENOENT;
+}
+
+void vg_httpd_stats(const struct vg_httpd *http, struct vg_httpd_stats *out) {
+  const struct vg__httpd_conns *cs = &http->conns;
+  *out = (struct vg_httpd_stats){
+      .connections = cs->total,
+      .requests = cs->busy,
+      .max_connections = cs->max_total,
+      .closed_header_timeout = cs->events[VG__HTTPD_HEADER_TIMEOUT],
+      .closed_address_limit = cs->events[VG__HTTPD_EVICT_ADDRESS],
+      .closed_connection_limit = cs->events[VG__HTTPD_EVICT_TOTAL],
+      .busy = cs->events[VG__HTTPD_BUSY],
+  };
 }
 
 int vg_httpd_route_refusals(const struct vg_httpd *http, const char *method,
@@ -294,6 +476,7 @@ static struct vg_httpd_request *request_new(struct vg_httpd *http,
   struct vg_httpd_request *req = vg_calloc(1, sizeof *req);
   req->http = http;
   req->conn = conn;
+  req->acct = conn_acct(conn);
   req->state = REQ_READING;
   req->method = vg_strdup(method);
   req->path = vg_strdup(url);
@@ -333,6 +516,7 @@ static void detach(struct vg_httpd_request *req) {
   unlist(req);
   req->http = NULL;
   req->conn = NULL;
+  req->acct = NULL;
 }
 
 const char *vg_httpd_method(const struct vg_httpd_request *req) {
@@ -423,6 +607,22 @@ static enum MHD_Result queue_owned(struct vg_httpd_request *req,
   return queue(req, status, resp);
 }
 
+/* The server is full of requests in progress: the client should come
+ * back, on a new connection, so that this one is freed at once. */
+static enum MHD_Result queue_busy(struct vg_httpd_request *req) {
+  static const char text[] = "server busy: too many requests in progress; "
+                             "retry later\n";
+  struct MHD_Response *resp =
+      vg__httpd_response_check(MHD_create_response_from_buffer(
+          strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+                            BUSY_RETRY_AFTER_S);
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  return queue(req, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+}
+
 static enum MHD_Result queue_too_large(struct vg_httpd_request *req) {
   return queue_owned(
       req, MHD_HTTP_CONTENT_TOO_LARGE,
@@ -461,14 +661,20 @@ static enum MHD_Result queue_no_route(struct vg_httpd_request *req,
 
 /* Headers are in: pick the route and refuse early what cannot succeed. */
 static enum MHD_Result on_headers(struct vg_httpd_request *req) {
+  struct vg_httpd *http = req->http;
+  bool over = req->acct && vg__httpd_conns_begin(&http->conns, req->acct);
   bool path_known;
-  struct route *r = find_route(req->http, req->method, req->path, &path_known);
+  struct route *r = find_route(http, req->method, req->path, &path_known);
   if (!r)
     return queue_no_route(req, path_known);
   /* Before the body: a stranger's upload is never read. */
   if (!vg_httpd_auth_check(req, r->auth)) {
     r->refusals.unauthorized++;
     return queue_unauthorized(req);
+  }
+  if (over && !r->priority) {
+    vg__httpd_conns_refused(&http->conns, req->acct, uv_now(http->loop));
+    return queue_busy(req);
   }
   vg_buf_init(&req->body, r->max_body);
   const char *cl = vg_httpd_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -567,10 +773,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
+  struct vg_httpd *http = cls;
   struct vg_httpd_request *req = *con_cls;
   if (!req)
     return;
   *con_cls = NULL;
+  if (req->acct)
+    vg__httpd_conns_end(&http->conns, req->acct, uv_now(http->loop));
+  req->acct = NULL;
   if (req->state == REQ_IN_HANDLER || req->state == REQ_SUSPENDED)
     detach(req); /* the handler still holds it; its answer frees it */
   else
@@ -617,6 +827,40 @@ void vg_httpd_respond_stream(struct vg_httpd_request *req, unsigned status,
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+/* Fits max_connections (and its headroom) to the file-descriptor limit,
+ * raising the soft limit as far as needed and the hard one allows (under
+ * the systemd unit, LimitNOFILE already gives enough, and setrlimit is
+ * filtered out).  Only as far as needed: programs the exec collector runs
+ * inherit the limit.  Returns the limit to use; *lowered_from is set when
+ * it had to be lowered. */
+static unsigned fit_fd_limit(unsigned max_conn, unsigned *lowered_from) {
+  *lowered_from = 0;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return max_conn;
+  rlim_t need = (rlim_t)max_conn + HEADROOM(max_conn) + FD_RESERVE;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    struct rlimit want = rl;
+    want.rlim_cur =
+        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+      rl = want;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+    return max_conn;
+  /* What is left after the reserve (a quarter of a small limit), shared
+   * between the connections and their headroom. */
+  rlim_t reserve = rl.rlim_cur / 4 < FD_RESERVE ? rl.rlim_cur / 4 : FD_RESERVE;
+  rlim_t avail = rl.rlim_cur - reserve;
+  if ((rlim_t)max_conn + HEADROOM(max_conn) <= avail)
+    return max_conn;
+  unsigned fit = (unsigned)(avail * 16 / 17);
+  while (fit > 1 && fit + HEADROOM(fit) > avail)
+    fit--;
+  *lowered_from = max_conn;
+  return fit ? fit : 1;
+}
+
 int vg_httpd_new(uv_loop_t *loop, const char *listen,
                  const struct vg_httpd_options *opts, struct vg_httpd **out,
                  char *error, size_t error_size) {
@@ -626,15 +870,30 @@ int vg_httpd_new(uv_loop_t *loop, const char *listen,
     return rc;
   unsigned max_conn = opts && opts->max_connections ? opts->max_connections
                                                     : DEFAULT_MAX_CONNECTIONS;
+  unsigned per_address = opts && opts->max_connections_per_address
+                             ? opts->max_connections_per_address
+                             : DEFAULT_MAX_PER_ADDRESS;
+  unsigned header_ms = opts && opts->header_timeout_ms
+                           ? opts->header_timeout_ms
+                           : DEFAULT_HEADER_TIMEOUT_MS;
   unsigned timeout = opts && opts->no_idle_timeout ? 0 /* MHD: never */
                      : opts && opts->timeout_s     ? opts->timeout_s
                                                    : DEFAULT_TIMEOUT_S;
+  unsigned asked;
+  max_conn = fit_fd_limit(max_conn, &asked);
+  if (asked)
+    vg_log(VG_LOG_NOTICE,
+           "http: max_connections lowered from %u to %u to fit the limit "
+           "of open files (raise LimitNOFILE, or ulimit -n)",
+           asked, max_conn);
   /* Owned by the caller through vg_httpd_close, freed in its last close
    * callback. */
   struct vg_httpd *http = vg_calloc(1, sizeof *http);
   http->loop = loop;
   http->port = vg__httpd_listen_port(fd);
-  http->max_connections = max_conn;
+  http->mhd_limit = max_conn + HEADROOM(max_conn);
+  vg__httpd_conns_init(&http->conns, max_conn, per_address, header_ms,
+                       (uint64_t)timeout * 1000);
   /* Once started, MHD owns fd: MHD_stop_daemon() closes it. */
   bool tls = opts && opts->tls_cert_pem && opts->tls_key_pem;
   /* TLS options only when asked for, so they go in an array. */
@@ -650,14 +909,16 @@ int vg_httpd_new(uv_loop_t *loop, const char *listen,
       0, NULL, NULL, on_request, http,
       /* First, so that MHD's own start-up messages go to our log too. */
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http, MHD_OPTION_LISTEN_SOCKET,
-      (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+      (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT, http->mhd_limit,
       MHD_OPTION_CONNECTION_TIMEOUT, timeout,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, http, MHD_OPTION_ARRAY,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, http, MHD_OPTION_ARRAY,
       tls_opts, MHD_OPTION_END);
   if (!http->mhd) {
     /* MHD 0.9.75 leaves a given socket open when it fails to start. */
     close(fd);
+    vg__httpd_conns_free(&http->conns);
     free(http);
     snprintf(error, error_size, "cannot listen on %s: cannot start server%s",
              listen,
@@ -671,15 +932,18 @@ int vg_httpd_new(uv_loop_t *loop, const char *listen,
   rc = info ? uv_poll_init(loop, &http->poll, info->epoll_fd) : UV_EINVAL;
   if (rc != 0) {
     MHD_stop_daemon(http->mhd);
+    vg__httpd_conns_free(&http->conns);
     free(http);
     snprintf(error, error_size, "cannot listen on %s: %s", listen,
              uv_strerror(rc));
     return rc;
   }
   uv_timer_init(loop, &http->timer);
+  uv_timer_init(loop, &http->sweep);
   http->poll.data = http;
   http->timer.data = http;
-  http->open_handles = 2;
+  http->sweep.data = http;
+  http->open_handles = 3;
   uv_poll_start(&http->poll, UV_READABLE, on_poll);
   arm_timer(http);
   *out = http;
@@ -699,6 +963,7 @@ static void on_handle_closed(uv_handle_t *h) {
     free(http->routes[i].path);
   }
   free(http->routes);
+  vg__httpd_conns_free(&http->conns);
   void (*closed)(void *arg) = http->closed;
   void *arg = http->closed_arg;
   free(http);
@@ -718,6 +983,8 @@ static void really_close(struct vg_httpd *http) {
    * closes it. */
   uv_close((uv_handle_t *)&http->poll, on_handle_closed);
   uv_close((uv_handle_t *)&http->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&http->sweep, on_handle_closed);
+  /* Reports every connection closed, which empties the accounting. */
   MHD_stop_daemon(http->mhd);
   http->mhd = NULL;
 }

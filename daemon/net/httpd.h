@@ -34,10 +34,23 @@ struct vg_httpd_request;
 
 typedef void (*vg_httpd_handler)(void *ctx, struct vg_httpd_request *req);
 
+/* Connections.  A client that has sent a request's headers is served:
+ * its connection is never taken from it.  Connections without a request
+ * in progress (still sending headers, or kept alive between requests) are
+ * closed, oldest first, when a new connection would pass a limit, and
+ * one whose headers take longer than header_timeout_ms is closed however
+ * steadily it trickles.  When max_connections requests are in progress
+ * (or max_connections_per_address from one address), further requests
+ * are answered 503 with Retry-After, except on priority routes
+ * (vg_httpd_route_priority), which have headroom of their own.  The limit
+ * is lowered, with a notice, to what the file-descriptor limit can hold;
+ * the soft limit is raised towards the hard one first. */
 struct vg_httpd_options {
-  unsigned max_connections; /* 0: 256 */
-  unsigned timeout_s;       /* idle connection timeout; 0: 30 */
-  bool no_idle_timeout;     /* never close an idle connection */
+  unsigned max_connections;             /* 0: 4096 */
+  unsigned max_connections_per_address; /* 0: 64 */
+  unsigned header_timeout_ms;           /* 0: 10 s */
+  unsigned timeout_s;                   /* idle connection timeout; 0: 30 */
+  bool no_idle_timeout;                 /* never close an idle connection */
   /* HTTPS when both are set: PEM text (not file names), read by the
    * caller; borrowed, must live as long as the server. */
   const char *tls_cert_pem, *tls_key_pem;
@@ -73,6 +86,24 @@ struct vg_httpd_refusals {
 };
 int vg_httpd_route_refusals(const struct vg_httpd *http, const char *method,
                             const char *path, struct vg_httpd_refusals *out);
+/* Requests to this route are served even when the server is full of
+ * requests in progress (health probes, scrapes): they use headroom kept
+ * for them instead of getting 503.  -ENOENT when there is no such route. */
+int vg_httpd_route_priority(struct vg_httpd *http, const char *method,
+                            const char *path);
+
+/* What the server did about its connections, since it started. */
+struct vg_httpd_stats {
+  unsigned connections;             /* open now */
+  unsigned requests;                /* in progress now */
+  unsigned max_connections;         /* in effect (after the fd limit) */
+  uint64_t closed_header_timeout;   /* headers not in by header_timeout */
+  uint64_t closed_address_limit;    /* its address had too many */
+  uint64_t closed_connection_limit; /* the server had max_connections */
+  uint64_t busy;                    /* requests answered 503 */
+};
+void vg_httpd_stats(const struct vg_httpd *http, struct vg_httpd_stats *out);
+
 /* Requires credentials (daemon/net/httpd_auth.h) on a route, checked when its
  * headers arrive, before its body is read: 401 without them.  `auth` is
  * borrowed and must live as long as the route; NULL opens it again.

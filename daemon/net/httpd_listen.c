@@ -17,7 +17,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define LISTEN_BACKLOG 128
+/* Connections the kernel completes before we accept them (capped by
+ * net.core.somaxconn).  Generous: under a flood of connections the loop
+ * accepts them quickly and closes the extra ones itself, and a client
+ * whose SYN finds the queue full waits a second or more to try again. */
+#define LISTEN_BACKLOG 1024
 
 /* Splits "host:port", "[v6]:port" or ":port"; host is "" for every
  * address. */

@@ -336,6 +336,36 @@ static void push_metrics(struct page *p, const struct vg_daemon *d,
         js.last_fsync_seconds);
 }
 
+/* The HTTP server's connections: what it closed or refused to keep the
+ * others served (daemon/net/httpd_conns.c). */
+static void http_metrics(struct page *p, const struct vg_daemon *d) {
+  struct vg_httpd_stats hs;
+  vg_httpd_stats(d->http, &hs);
+  family(p, "villagemetrics_http_connections", "gauge",
+         "Connections open to the HTTP server.");
+  value(p, "villagemetrics_http_connections", "", hs.connections);
+  family(p, "villagemetrics_http_requests_in_progress", "gauge",
+         "Requests whose headers are in and whose answer is not yet sent.");
+  value(p, "villagemetrics_http_requests_in_progress", "", hs.requests);
+  family(p, "villagemetrics_http_max_connections", "gauge",
+         "http.max_connections in effect (lowered to fit the open files "
+         "limit).");
+  value(p, "villagemetrics_http_max_connections", "", hs.max_connections);
+  family(p, "villagemetrics_http_closed_connections_total", "counter",
+         "Connections without a request in progress closed by the server: "
+         "headers not in by header_timeout, or to make room past a limit.");
+  value(p, "villagemetrics_http_closed_connections_total",
+        "{reason=\"header_timeout\"}", (double)hs.closed_header_timeout);
+  value(p, "villagemetrics_http_closed_connections_total",
+        "{reason=\"address_limit\"}", (double)hs.closed_address_limit);
+  value(p, "villagemetrics_http_closed_connections_total",
+        "{reason=\"connection_limit\"}", (double)hs.closed_connection_limit);
+  family(p, "villagemetrics_http_busy_responses_total", "counter",
+         "Requests answered 503 because max_connections (or "
+         "max_connections_per_address) requests were in progress.");
+  value(p, "villagemetrics_http_busy_responses_total", "", (double)hs.busy);
+}
+
 static void process_metrics(struct page *p, const struct vg_daemon *d) {
   long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
   unsigned long utime = 0, stime = 0;
@@ -471,6 +501,8 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
     value(&p, "villagemetrics_stale_markers_refused_total", "",
           (double)st.stale_markers_refused);
   }
+  if (d->http)
+    http_metrics(&p, d);
   process_metrics(&p, d);
   return p.rc;
 }

@@ -271,6 +271,11 @@ int vg_status_routes(struct vg_daemon *d) {
     rc = vg_httpd_route(d->http, "GET", "/api/v1/status", 0, api_status, d, d);
   if (!rc)
     rc = vg_httpd_route(d->http, "GET", "/", 0, status_page, d, d);
+  /* Probes are answered even when the server is full of requests. */
+  if (!rc)
+    rc = vg_httpd_route_priority(d->http, "GET", "/healthz");
+  if (!rc)
+    rc = vg_httpd_route_priority(d->http, "GET", "/readyz");
   if (!rc)
     rc = vg_httpd_route_auth(d->http, "GET", "/api/v1/status", &d->read_auth);
   if (!rc)

@@ -28,6 +28,10 @@ void vg_log_set_level(int level) {
   max_level = level;
 }
 
+bool vg_log_enabled(int level) {
+  return level <= max_level;
+}
+
 int vg_log_level_parse(const char *name) {
   for (int i = VG_LOG_ERR; i <= VG_LOG_DEBUG; i++)
     if (strcasecmp(name, level_names[i]) == 0)

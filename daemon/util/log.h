@@ -29,6 +29,8 @@ enum vg_log_level {
 void vg_log_init(void);
 void vg_log_set_level(int level);
 int vg_log_level_parse(const char *name); /* -1 when unknown */
+/* Whether a message of this level would be logged. */
+bool vg_log_enabled(int level);
 /* Tests capture lines instead of writing them to stderr. */
 void vg_log_set_output(void (*fn)(void *arg, int level, const char *line),
                        void *arg);

@@ -54,7 +54,9 @@ VG_TEST(defaults_and_environment) {
   if (vg_config_load("v.json", &cfg, &err))
     VG_FAIL("%s", err.msg);
   ASSERT_STR_EQ(cfg->listen, "127.0.0.1:9464");
-  ASSERT_INT_EQ(cfg->http_max_connections, 256);
+  ASSERT_INT_EQ(cfg->http_max_connections, 4096);
+  ASSERT_INT_EQ(cfg->http_max_connections_per_address, 64);
+  ASSERT_INT_EQ(cfg->http_header_timeout_ms, 10000);
   ASSERT_INT_EQ(cfg->http_timeout_ms, 30000);
   ASSERT_STR_EQ(cfg->log_level, "info");
   ASSERT_STR_EQ(cfg->state_dir, "/var/lib/villagemetrics");
@@ -127,6 +129,12 @@ VG_TEST(validation_errors) {
       {"{\"http\": 5}", "v.json:1:10: \"http\": expected an object, got 5"},
       {"{\"http\": {\"max_connections\": 0}}",
        "v.json:1:30: \"max_connections\": expected 1 to 65535, got 0"},
+      {"{\"http\": {\"max_connections_per_address\": 70000}}",
+       "v.json:1:42: \"max_connections_per_address\": expected 1 to 65535, "
+       "got 70000"},
+      {"{\"http\": {\"header_timeout\": \"0s\"}}",
+       "v.json:1:29: \"header_timeout\": expected more than 0 and at most "
+       "1h: a connection must send its headers some time"},
       {"{\"http\": {\"timeout\": 30}}",
        "v.json:1:22: \"timeout\": expected a duration such as \"30s\" or "
        "\"5m\", got 30"},
@@ -269,7 +277,9 @@ VG_TEST(reference_lists_every_key) {
   vg_cfg_describe(vg_config_http_keys, &b);
   ASSERT_CONTAINS(b.data, "| `listen` | string | `127.0.0.1:9464` |");
   ASSERT_CONTAINS(b.data, "| `stale_after` | duration | `15m` |");
-  ASSERT_CONTAINS(b.data, "| `max_connections` | integer | `256` |");
+  ASSERT_CONTAINS(b.data, "| `max_connections` | integer | `4096` |");
+  ASSERT_CONTAINS(b.data, "| `max_connections_per_address` | integer | `64` |");
+  ASSERT_CONTAINS(b.data, "| `header_timeout` | duration | `10s` |");
   vg_buf_free(&b);
 }
 
