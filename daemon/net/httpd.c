@@ -65,10 +65,12 @@
 /* Per connection: request line, headers and MHD's read/write buffers.  The
  * body is copied out of it as it arrives, so it only bounds the headers. */
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
-/* MHD cannot answer before the body is read, so the part of a too large
- * chunked body beyond its cap is read and dropped to give a proper 413 -
- * up to this much; past it the connection is dropped instead. */
-#define DISCARD_LIMIT (1024 * 1024)
+/* MHD (0.9.75) cannot queue an answer while a body is arriving, so the
+ * part of a too large chunked body beyond its cap is read and dropped, in
+ * constant memory, to give a proper 413 at its end - up to this much, far
+ * past any body a sender means to send (a sender is told 413 however far
+ * over it is); only an endless stream is cut off instead. */
+#define DISCARD_LIMIT ((uint64_t)4 << 30)
 
 struct route {
   char *method; /* owned */
@@ -114,7 +116,7 @@ struct vg_httpd_request {
   struct pairs headers;          /* copied: the request outlives MHD's pool */
   struct pairs args;             /* decoded query arguments */
   struct vg_buf body;            /* capped at the route's max_body */
-  size_t discarded;              /* body bytes dropped after passing the cap */
+  uint64_t discarded;            /* body bytes dropped after passing the cap */
   struct pairs resp_hdrs;        /* from vg_httpd_add_header */
   struct MHD_Response *response; /* built answer, until queued */
   unsigned status;
@@ -623,6 +625,38 @@ static enum MHD_Result queue_busy(struct vg_httpd_request *req) {
   return queue(req, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
 }
 
+/* A request whose framing two readers could take differently (RFC 9112
+ * 6.3: differing Content-Length values make the message invalid, and a
+ * server must answer 400 and close), as a proxy in front might: refused,
+ * so that no body is ever read as a request of its own. */
+static enum MHD_Result queue_bad_framing(struct vg_httpd_request *req) {
+  static const char text[] = "conflicting Content-Length headers\n";
+  struct MHD_Response *resp =
+      vg__httpd_response_check(MHD_create_response_from_buffer(
+          strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT));
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
+  vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  return queue(req, MHD_HTTP_BAD_REQUEST, resp);
+}
+
+struct lengths {
+  const char *first;
+  bool differ;
+};
+
+static enum MHD_Result each_length(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, const char *value) {
+  struct lengths *l = cls;
+  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+    return MHD_YES;
+  if (!l->first)
+    l->first = value;
+  else if (strcmp(l->first, value) != 0)
+    l->differ = true;
+  return MHD_YES;
+}
+
 static enum MHD_Result queue_too_large(struct vg_httpd_request *req) {
   return queue_owned(
       req, MHD_HTTP_CONTENT_TOO_LARGE,
@@ -663,6 +697,10 @@ static enum MHD_Result queue_no_route(struct vg_httpd_request *req,
 static enum MHD_Result on_headers(struct vg_httpd_request *req) {
   struct vg_httpd *http = req->http;
   bool over = req->acct && vg__httpd_conns_begin(&http->conns, req->acct);
+  struct lengths lengths = {0};
+  MHD_get_connection_values(req->conn, MHD_HEADER_KIND, each_length, &lengths);
+  if (lengths.differ)
+    return queue_bad_framing(req);
   bool path_known;
   struct route *r = find_route(http, req->method, req->path, &path_known);
   if (!r)
