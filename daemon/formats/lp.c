@@ -194,8 +194,11 @@ int vg_lp_write(struct vg_buf *out, const char *measurement,
                 const struct vg_lp_field *fields, size_t nfields, bool has_ts,
                 int64_t ts) {
   /* Check everything first so that nothing is written for a point that
-   * cannot be; a measurement starting with '#' would read as a comment. */
+   * cannot be; a measurement starting with '#' would read as a comment,
+   * and one starting with a byte order mark would lose it at the start
+   * of a body. */
   if (!measurement || nfields == 0 || measurement[0] == '#' ||
+      strncmp(measurement, "\xEF\xBB\xBF", 3) == 0 ||
       !name_writable(measurement, strlen(measurement), MEASUREMENT_ESCAPES,
                      MEASUREMENT_UNESCAPES))
     return -EINVAL;

@@ -94,7 +94,8 @@ int vg_lp_precision_parse(const char *s);
  *           counts and skips the point);
  *  -EINVAL  no fields, or a name line protocol cannot carry so that it
  *           reads back the same: an empty measurement, tag key or field
- *           key, a measurement starting with '#', invalid UTF-8 or a
+ *           key, a measurement starting with '#' or a byte order
+ *           mark (U+FEFF, skipped at the start of a body), invalid UTF-8 or a
  *           control character in a name, a backslash at the end of a
  *           name, or a run of backslashes right before a character a
  *           backslash escapes there (see above) that is odd, or before a

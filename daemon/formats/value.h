@@ -5,8 +5,8 @@
  * is the double nearest to 0.766, not 76.6/100), "3,895" and "160,473.31"
  * drop their thousands separators, "1.2万" is 12000 and "3亿" 3e8, "5‰"
  * is 0.005, full-width digits and signs read as ASCII ones, surrounding
- * blanks are ignored, and an empty cell is "no value" -- never zero.  Anything else that is not
- * entirely a number is an error; nothing is guessed.
+ * blanks are ignored, and an empty cell is "no value" -- never zero.  Anything
+ * else that is not entirely a number is an error; nothing is guessed.
  */
 #ifndef VG_VALUE_H
 #define VG_VALUE_H

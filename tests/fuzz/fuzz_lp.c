@@ -71,7 +71,13 @@ static void rewrite(void *arg, const char *m, const struct vg_label *tags,
                     size_t nfields, bool has_ts, int64_t ts, uint32_t line) {
   struct vg_buf *out = arg;
   vg_buf_reset(out);
-  if (vg_lp_write(out, m, tags, ntags, fields, nfields, has_ts, ts) != 0)
+  int rc = vg_lp_write(out, m, tags, ntags, fields, nfields, has_ts, ts);
+  /* The one name the parser takes that the writer refuses, by design: a
+   * measurement starting with a byte order mark, which a body cannot
+   * start with (the parser skips it there). */
+  if (rc == -EINVAL && strncmp(m, "\xEF\xBB\xBF", 3) == 0)
+    return;
+  if (rc != 0)
     abort();
   struct point want = {m, tags, ntags, fields, nfields, has_ts, ts, 0};
   struct vg_lp_visitor again = {compare, unexpected_bad_line, &want};

@@ -244,6 +244,8 @@ VG_TEST(write_rejects_what_cannot_be_written) {
   ASSERT_INT_EQ(vg_lp_write(&b, "m", tags, 1, inf, 1, false, 0), -EDOM);
   ASSERT_INT_EQ(vg_lp_write(&b, "", tags, 1, ok, 1, false, 0), -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "#m", tags, 1, ok, 1, false, 0), -EINVAL);
+  ASSERT_INT_EQ(vg_lp_write(&b, "\xEF\xBB\xBFm", tags, 1, ok, 1, false, 0),
+                -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "m", empty_key, 1, ok, 1, false, 0), -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "m", ctl, 1, ok, 1, false, 0), -EINVAL);
   ASSERT_INT_EQ(vg_lp_write(&b, "m", bad_utf8, 1, ok, 1, false, 0), -EINVAL);
