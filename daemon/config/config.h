@@ -4,9 +4,10 @@
  * top-level keys (listen, http, log_level, state_dir, stale_after, labels)
  * and checks the shape of the "collectors" and "exporters" arrays: each an
  * object with a string "type"; two collectors that would certainly
- * provide the same series are refused (conflicts.c).  What a collector or exporter object holds
- * beyond its type is for that plugin's configure() to check, with the doc
- * kept here so that its errors can name file, line and column too.
+ * provide the same series are refused (conflicts.c).  What a collector or
+ * exporter object holds beyond its type is for that plugin's configure() to
+ * check, with the doc kept here so that its errors can name file, line and
+ * column too.
  */
 #ifndef VG_CONFIG_H
 #define VG_CONFIG_H
