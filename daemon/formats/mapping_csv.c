@@ -282,8 +282,10 @@ static void name_columns(const struct vg_mapping *m,
       const char *s;
       size_t n;
       cell(header, r->column - 1, &s, &n);
-      c->owned[i] = vg_strndup(s, n);
-      c->name[i] = c->owned[i];
+      if (n > 0) {
+        c->owned[i] = vg_strndup(s, n);
+        c->name[i] = c->owned[i];
+      }
     }
     if (header && m->header_units && is_metric_ref(m, i) && c->found[i] &&
         c->index[i] < header->count && !header->fields[c->index[i]].damaged) {
@@ -381,6 +383,13 @@ static int find_header(const struct vg__mapping_run *r, struct rows *w,
   int64_t rows = 0, limit = m->header_row ? m->header_row : HEADER_SEARCH_ROWS;
   size_t best_missing = SIZE_MAX;
   uint32_t best_line = 0;
+  /* The first usable row that lacks some metric column, and how many rows
+   * were read up to it: a header of two rows (a merged "人口" above
+   * "户籍人口" and "贫困户") makes its upper row usable and its lower one
+   * complete, so the search goes on for a complete row and comes back to
+   * this one only when there is none. */
+  int64_t usable_rows = 0;
+  size_t usable_missing = SIZE_MAX;
   while (rows < limit && rows_next(w, &row) != 0) {
     rows++;
     /* A sheet's rows are numbered as the sheet numbers them, empty rows
@@ -395,10 +404,14 @@ static int find_header(const struct vg__mapping_run *r, struct rows *w,
     /* A row with a damaged cell, or cut short by an unterminated quote,
      * still serves as the header if its sound cells name every column. */
     size_t missing = match_header(m, &row, c, &usable);
-    if (usable) {
+    if (usable && (missing == 0 || m->header_row)) {
       c->header_line = row.line;
       name_columns(m, &row, c);
       return 0;
+    }
+    if (usable && missing < usable_missing) {
+      usable_missing = missing;
+      usable_rows = rows;
     }
     if (missing < best_missing) {
       best_missing = missing;
@@ -407,6 +420,17 @@ static int find_header(const struct vg__mapping_run *r, struct rows *w,
     }
     if (r->sheet && m->header_row)
       break;
+  }
+  if (usable_rows > 0) {
+    /* Read again up to that row: it is the header. */
+    rows_close(w);
+    rows_open(w, r, data, len);
+    for (int64_t k = 0; k < usable_rows; k++)
+      rows_next(w, &row);
+    match_header(m, &row, c, &usable);
+    c->header_line = row.line;
+    name_columns(m, &row, c);
+    return 0;
   }
   if (rows == 0) {
     vg__mapping_set_error(error, esize,
