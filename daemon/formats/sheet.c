@@ -93,21 +93,48 @@ static int push_cell(struct vg_sheet *s, uint32_t row, uint32_t col,
   return 0;
 }
 
-int vg_sheet_add(struct vg_sheet *s, uint32_t row, uint32_t col,
-                 enum vg_cell_kind kind, const char *text, size_t len) {
-  if (row < 1 || row > VG_SHEET_MAX_ROWS || col < 1 || col > VG_SHEET_MAX_COLS)
+int vg_sheet_keep(struct vg_sheet *s, const char *text, size_t len,
+                  uint32_t *off) {
+  if (len > s->max_text - s->text_len)
+    return -ENOSPC;
+  s->text = vg_grow(s->text, &s->text_cap, s->text_len + len + 1, 1);
+  *off = (uint32_t)s->text_len;
+  if (len)
+    memcpy(s->text + s->text_len, text, len);
+  s->text_len += len;
+  return 0;
+}
+
+static bool in_sheet(uint32_t row, uint32_t col) {
+  return row >= 1 && row <= VG_SHEET_MAX_ROWS && col >= 1 &&
+         col <= VG_SHEET_MAX_COLS;
+}
+
+int vg_sheet_add_at(struct vg_sheet *s, uint32_t row, uint32_t col,
+                    enum vg_cell_kind kind, uint32_t off, uint32_t len) {
+  if (!in_sheet(row, col))
     return -ERANGE;
   /* An empty cell is no cell. */
   if (len == 0 && kind != VG_CELL_BAD)
     return 0;
-  if (len > s->max_text - s->text_len)
+  if (off > s->text_len || len > s->text_len - off)
+    return -ERANGE;
+  return push_cell(s, row, col, (uint8_t)kind, off, len);
+}
+
+int vg_sheet_add(struct vg_sheet *s, uint32_t row, uint32_t col,
+                 enum vg_cell_kind kind, const char *text, size_t len) {
+  if (!in_sheet(row, col))
+    return -ERANGE;
+  if (len == 0 && kind != VG_CELL_BAD)
+    return 0;
+  if (s->ncells >= s->max_cells)
     return -ENOSPC;
-  s->text = vg_grow(s->text, &s->text_cap, s->text_len + len + 1, 1);
-  uint32_t off = (uint32_t)s->text_len;
-  if (len)
-    memcpy(s->text + off, text, len);
-  s->text_len += len;
-  return push_cell(s, row, col, (uint8_t)kind, off, (uint32_t)len);
+  uint32_t off;
+  int rc = vg_sheet_keep(s, text, len, &off);
+  if (rc)
+    return rc;
+  return push_cell(s, row, col, kind, off, (uint32_t)len);
 }
 
 void vg_sheet_merge(struct vg_sheet *s, uint32_t row1, uint32_t col1,

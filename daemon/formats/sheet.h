@@ -43,6 +43,14 @@ enum vg_cell_kind {
 
 struct vg_sheet;
 
+/* Which sheet of a workbook to read: the one named `name`, else the
+ * index-th (1-based, in the workbook's order, hidden sheets counted), else
+ * the first. */
+struct vg_sheet_choice {
+  const char *name;
+  uint32_t index;
+};
+
 /* `name` is copied.  At most max_cells cells (merged ranges filled
  * included) and max_text bytes of cell text. */
 struct vg_sheet *vg_sheet_new(const char *name, size_t max_cells,
@@ -58,6 +66,13 @@ bool vg_sheet_date1904(const struct vg_sheet *s);
  * row or column beyond Excel's. */
 int vg_sheet_add(struct vg_sheet *s, uint32_t row, uint32_t col,
                  enum vg_cell_kind kind, const char *text, size_t len);
+/* Keeps text that several cells share (a workbook's shared strings) once:
+ * *off is where, for vg_sheet_add_at().  -ENOSPC past max_text. */
+int vg_sheet_keep(struct vg_sheet *s, const char *text, size_t len,
+                  uint32_t *off);
+/* Adds a cell whose text vg_sheet_keep() kept at off. */
+int vg_sheet_add_at(struct vg_sheet *s, uint32_t row, uint32_t col,
+                    enum vg_cell_kind kind, uint32_t off, uint32_t len);
 /* A merged range, corners 1-based and inclusive, in any order.  Applied by
  * vg_sheet_finish(). */
 void vg_sheet_merge(struct vg_sheet *s, uint32_t row1, uint32_t col1,
