@@ -163,6 +163,8 @@ static int cell_cmp(const void *a, const void *b) {
 
 /* Sorts the cells and keeps the last value of each place. */
 static void settle(struct vg_sheet *s) {
+  if (s->ncells == 0)
+    return;
   qsort(s->cells, s->ncells, sizeof *s->cells, cell_cmp);
   size_t out = 0;
   for (size_t i = 0; i < s->ncells; i++) {
