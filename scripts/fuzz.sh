@@ -49,12 +49,8 @@ for i, path in enumerate(sys.argv[2:]):
         printf '\001' | cat - "$f" >"$corpus/json-$(basename "$f")"
       done ;;
   esac
-  # libfreexl 1.0.6 leaks 16 bytes of its own on some malformed files
-  # it refuses; only leaks allocated inside it are let pass.
-  lsan=""
-  [ "$name" = fuzz_xls ] && lsan="suppressions=$PWD/tests/fuzz/lsan-freexl.supp"
   echo "fuzz: $name for ${seconds}s" >&2
-  if ! LSAN_OPTIONS=$lsan "$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+  if ! "$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
       -artifact_prefix=build-fuzz/crashes/"$name"- -print_final_stats=0 \
       "$corpus" 2>build-fuzz/"$name".log; then
     tail -40 build-fuzz/"$name".log >&2

@@ -3,22 +3,45 @@
  * Owns handing the bytes to freexl (an anonymous memory file, since
  * freexl opens paths only), checking what the workbook claims before
  * freexl allocates for it, choosing the sheet, and turning freexl's cell
- * values into a struct vg_sheet.  Must not leave a file or descriptor
- * behind on any path, and must not interpret a cell beyond its type (the
- * mapping does).
+ * values into a struct vg_sheet.
+ *
+ * freexl runs in a process of its own, started for each workbook:
+ * fuzzing Debian's libfreexl 1.0.6 finds damaged files on which it loops
+ * forever, leaks, or writes outside a buffer, none of which may touch the
+ * daemon.  The reader is this very program run again (posix_spawn of
+ * /proc/self/exe with VG_XLS_READER_FLAG; main() hands it to
+ * vg_xls_reader_main()), or $VG_XLS_READER: a fresh process, not a fork,
+ * since a fork of the threaded daemon could inherit a lock (iconv's, the
+ * dynamic loader's) that another thread held, and freexl needs both.  It
+ * takes the workbook on its standard input, writes the sheet's cells to
+ * its standard output and exits; an alarm ends it after
+ * vg__xls_timeout_s seconds.  A reader that dies or says nothing costs
+ * that file alone.
+ *
+ * Must not leave a file, descriptor or process behind on any path, and
+ * must not interpret a cell beyond its type (the mapping does).
  */
 #include "daemon/formats/xls.h"
 
 #include "daemon/util/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <freexl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <spawn.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
+
+unsigned vg__xls_timeout_s = 30;
 
 /* What freexl's error codes mean to the person who sent the file. */
 static const char *open_error(int rc) {
@@ -194,9 +217,17 @@ static int add_cell(struct vg_sheet *s, unsigned row, unsigned short col,
   }
 }
 
-int vg_xls_read(const char *data, size_t len,
-                const struct vg_sheet_choice *which, size_t max_cells,
-                struct vg_sheet **out, char *error, size_t error_size) {
+/* Every Excel 5 to 2003 workbook is a compound document, which starts with
+ * this signature and a 512-byte header.  freexl also reads a bare BIFF
+ * stream (Excel 2 to 4, which no office has used since the 1990s), and
+ * loops forever on some damaged ones: those are refused here. */
+static const unsigned char cfb_signature[8] = {0xD0, 0xCF, 0x11, 0xE0,
+                                               0xA1, 0xB1, 0x1A, 0xE1};
+
+/* freexl's part, run in the child: the workbook into *out. */
+static int read_direct(const char *data, size_t len,
+                       const struct vg_sheet_choice *which, size_t max_cells,
+                       struct vg_sheet **out, char *error, size_t error_size) {
   *out = NULL;
   char path[64];
   int fd = memory_file(data, len, path, error, error_size);
@@ -279,5 +310,298 @@ done:
     freexl_close(h);
   close(fd);
   free(name);
+  return rc;
+}
+
+/* ---- the child ---------------------------------------------------------- */
+
+/* What goes down the pipe: a status byte, then the error text, or the
+ * sheet: its name, the 1904 flag, and each cell as row, column, kind,
+ * length and text. */
+struct wire {
+  int fd;
+  bool failed;
+};
+
+static void put(struct wire *w, const void *p, size_t n) {
+  const char *c = p;
+  while (n > 0 && !w->failed) {
+    ssize_t k = write(w->fd, c, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      w->failed = true;
+      return;
+    }
+    c += k;
+    n -= (size_t)k;
+  }
+}
+
+static void put_u32(struct wire *w, uint32_t v) {
+  put(w, &v, sizeof v);
+}
+
+static void put_text(struct wire *w, const char *s, size_t n) {
+  put_u32(w, (uint32_t)n);
+  put(w, s, n);
+}
+
+static void send_sheet(struct wire *w, int rc, const struct vg_sheet *s,
+                       const char *error) {
+  unsigned char ok = rc == 0;
+  put(w, &ok, 1);
+  if (!ok) {
+    put_text(w, error, strlen(error));
+    return;
+  }
+  const char *name = vg_sheet_name(s);
+  put_text(w, name, strlen(name));
+  put_u32(w, vg_sheet_date1904(s));
+  put_u32(w, (uint32_t)vg_sheet_cells(s));
+  struct vg_sheet_cursor c;
+  vg_sheet_cursor_init(&c, s);
+  struct vg_csv_row row;
+  const uint8_t *kinds;
+  while (vg_sheet_next(&c, &row, &kinds) == 1)
+    for (size_t i = 0; i < row.count; i++) {
+      if (row.fields[i].len == 0 && kinds[i] != VG_CELL_BAD)
+        continue;
+      put_u32(w, row.line);
+      put_u32(w, (uint32_t)i + 1);
+      put(w, &kinds[i], 1);
+      put_text(w, row.fields[i].text, row.fields[i].len);
+    }
+  vg_sheet_cursor_free(&c);
+}
+
+/* ---- the parent --------------------------------------------------------- */
+
+struct reader {
+  const char *p;
+  size_t left;
+};
+
+static bool get(struct reader *r, void *out, size_t n) {
+  if (r->left < n)
+    return false;
+  memcpy(out, r->p, n);
+  r->p += n;
+  r->left -= n;
+  return true;
+}
+
+static bool get_text(struct reader *r, const char **s, uint32_t *n) {
+  if (!get(r, n, sizeof *n) || r->left < *n)
+    return false;
+  *s = r->p;
+  r->p += *n;
+  r->left -= *n;
+  return true;
+}
+
+/* The sheet the child sent, or -EINVAL with *error set. */
+static int receive_sheet(const char *buf, size_t len, size_t max_cells,
+                         size_t max_text, struct vg_sheet **out, char *error,
+                         size_t esize) {
+  struct reader r = {buf, len};
+  unsigned char ok;
+  const char *s;
+  uint32_t n, date1904, ncells;
+  if (!get(&r, &ok, 1) || !get_text(&r, &s, &n))
+    goto truncated;
+  if (!ok) {
+    snprintf(error, esize, "%.*s", (int)n, s);
+    return -EINVAL;
+  }
+  char *name = vg_strndup(s, n);
+  struct vg_sheet *sheet = vg_sheet_new(name, max_cells, max_text);
+  free(name);
+  if (!get(&r, &date1904, sizeof date1904) ||
+      !get(&r, &ncells, sizeof ncells)) {
+    vg_sheet_free(sheet);
+    goto truncated;
+  }
+  vg_sheet_set_date1904(sheet, date1904 != 0);
+  for (uint32_t i = 0; i < ncells; i++) {
+    uint32_t row, col;
+    unsigned char kind;
+    if (!get(&r, &row, sizeof row) || !get(&r, &col, sizeof col) ||
+        !get(&r, &kind, 1) || !get_text(&r, &s, &n) || kind > VG_CELL_BAD ||
+        vg_sheet_add(sheet, row, col, (enum vg_cell_kind)kind, s, n) != 0) {
+      vg_sheet_free(sheet);
+      goto truncated;
+    }
+  }
+  vg_sheet_finish(sheet);
+  *out = sheet;
+  return 0;
+truncated:
+  snprintf(error, esize, "freexl's reader sent a damaged sheet");
+  return -EINVAL;
+}
+
+/* Reads all of fd into a new buffer; false on an error. */
+static bool read_all(int fd, char **out, size_t *len, size_t cap) {
+  size_t used = 0, size = 0;
+  char *buf = NULL;
+  for (;;) {
+    if (used == size) {
+      if (size >= cap) {
+        free(buf);
+        return false;
+      }
+      size = size ? size * 2 : 65536;
+      if (size > cap)
+        size = cap;
+      buf = vg_realloc(buf, size);
+    }
+    ssize_t k = read(fd, buf + used, size - used);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0) {
+      free(buf);
+      return false;
+    }
+    if (k == 0)
+      break;
+    used += (size_t)k;
+  }
+  *out = buf;
+  *len = used;
+  return true;
+}
+
+int vg_xls_reader_main(int argc, char **argv) {
+  /* argv: program VG_XLS_READER_FLAG seconds max_cells index [name] */
+  if (argc < 5 || strcmp(argv[1], VG_XLS_READER_FLAG) != 0)
+    return 2;
+  alarm((unsigned)strtoul(argv[2], NULL, 10));
+  size_t max_cells = (size_t)strtoull(argv[3], NULL, 10);
+  struct vg_sheet_choice which = {
+      .index = (uint32_t)strtoul(argv[4], NULL, 10),
+      .name = argc > 5 ? argv[5] : NULL,
+  };
+  char *data = NULL;
+  size_t len = 0;
+  if (!read_all(0, &data, &len, SIZE_MAX / 2))
+    return 2;
+  struct vg_sheet *sheet = NULL;
+  char err[512] = "";
+  int rc = read_direct(data, len, &which, max_cells, &sheet, err, sizeof err);
+  struct wire w = {.fd = 1};
+  send_sheet(&w, rc, sheet, err);
+  vg_sheet_free(sheet);
+  free(data);
+  return w.failed ? 2 : 0;
+}
+
+/* The reader to run: $VG_XLS_READER, else this very program, by the
+ * path /proc/self/exe names (under valgrind that is the daemon's, where
+ * /proc/self/exe itself would start valgrind's tool), or /proc/self/exe
+ * when the file is gone (replaced by an upgrade). */
+static const char *reader_path(char *buf, size_t size) {
+  const char *env = getenv("VG_XLS_READER");
+  if (env && env[0])
+    return env;
+  ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+  if (n <= 0 || (size_t)n >= size - 1)
+    return "/proc/self/exe";
+  buf[n] = '\0';
+  if (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0)
+    return "/proc/self/exe";
+  return buf;
+}
+
+int vg_xls_read(const char *data, size_t len,
+                const struct vg_sheet_choice *which, size_t max_cells,
+                struct vg_sheet **out, char *error, size_t error_size) {
+  *out = NULL;
+  if (len < 512 || memcmp(data, cfb_signature, sizeof cfb_signature) != 0) {
+    snprintf(error, error_size,
+             "not an .xls workbook (no compound document header)");
+    return -EINVAL;
+  }
+  /* The workbook goes in on a socket (send() need not risk SIGPIPE), the
+   * sheet comes out on a pipe; both ends of ours are close-on-exec. */
+  int in[2], outp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) {
+    snprintf(error, error_size, "cannot start the .xls reader: %s",
+             strerror(errno));
+    return -EINVAL;
+  }
+  if (pipe2(outp, O_CLOEXEC) != 0) {
+    snprintf(error, error_size, "cannot start the .xls reader: %s",
+             strerror(errno));
+    close(in[0]);
+    close(in[1]);
+    return -EINVAL;
+  }
+  char seconds[16], cells[24], index[16];
+  snprintf(seconds, sizeof seconds, "%u", vg__xls_timeout_s);
+  snprintf(cells, sizeof cells, "%zu", max_cells);
+  snprintf(index, sizeof index, "%u", which ? which->index : 0);
+  char self[4096];
+  const char *path = reader_path(self, sizeof self);
+  char *argv[] = {
+      (char *)path, (char *)VG_XLS_READER_FLAG,
+      seconds,      cells,
+      index,        which && which->name ? (char *)which->name : NULL,
+      NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[1], 0);
+  posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+  pid_t pid;
+  int src = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[1]);
+  close(outp[1]);
+  if (src != 0) {
+    snprintf(error, error_size, "cannot start the .xls reader %s: %s", path,
+             strerror(src));
+    close(in[0]);
+    close(outp[0]);
+    return -EINVAL;
+  }
+  /* The reader takes the whole workbook before it writes a byte. */
+  size_t done = 0;
+  while (done < len) {
+    ssize_t k = send(in[0], data + done, len - done, MSG_NOSIGNAL);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      break; /* it died: its status says why */
+    done += (size_t)k;
+  }
+  close(in[0]);
+  /* What the reader may send: every cell with its place, and its text. */
+  size_t max_text = len * 3 + 4096;
+  char *buf = NULL;
+  size_t used = 0;
+  bool too_much =
+      !read_all(outp[0], &buf, &used, max_cells * 13 + max_text + 4096);
+  close(outp[0]);
+  if (too_much)
+    kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  int rc = -EINVAL;
+  if (too_much)
+    snprintf(error, error_size,
+             "the .xls reader sent more than the caps allow");
+  else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+    snprintf(error, error_size,
+             "freexl took more than %u s on the workbook: damaged?",
+             vg__xls_timeout_s);
+  else if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+    snprintf(error, error_size,
+             "freexl failed on the workbook (%s %d): damaged?",
+             WIFSIGNALED(status) ? "signal" : "exit status",
+             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+  else
+    rc = receive_sheet(buf, used, max_cells, max_text, out, error, error_size);
+  free(buf);
   return rc;
 }

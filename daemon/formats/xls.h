@@ -18,7 +18,10 @@
  * Caps: freexl allocates every sheet's rows times columns as its
  * dimensions claim, so those are read first (without the cells) and a
  * workbook claiming more than max_cells in all is refused before it is
- * loaded.
+ * loaded.  freexl runs in a process of its own (the daemon's program
+ * started again, or $VG_XLS_READER), ended after vg__xls_timeout_s
+ * seconds, since it is not safe on damaged files (see xls.c); only
+ * compound documents reach it.
  */
 #ifndef VG_XLS_H
 #define VG_XLS_H
@@ -26,6 +29,14 @@
 #include "daemon/formats/sheet.h"
 
 #include <stddef.h>
+
+/* Seconds freexl's reader may take on one workbook (30; tests lower it). */
+extern unsigned vg__xls_timeout_s;
+
+/* The first argument that makes the daemon's main() the .xls reader
+ * instead: main() returns vg_xls_reader_main(argc, argv) at once. */
+#define VG_XLS_READER_FLAG "--read-xls"
+int vg_xls_reader_main(int argc, char **argv);
 
 /* As vg_xlsx_read(), for an .xls workbook. */
 int vg_xls_read(const char *data, size_t len,

@@ -131,5 +131,38 @@ VG_TEST(no_descriptor_left) {
   free(c.lines);
 }
 
+/* freexl runs in a reader of its own: whatever becomes of it costs that
+ * workbook alone, said as such. */
+VG_TEST(reader_failures) {
+  size_t len;
+  char *data = office_slurp("office/villages.xls", &len);
+  struct vg_sheet *s = NULL;
+  char error[256];
+  struct vg_sheet_choice first = {0};
+  setenv("VG_XLS_READER", "/bin/false", 1);
+  ASSERT_INT_EQ(vg_xls_read(data, len, &first, 1000, &s, error, sizeof error),
+                -EINVAL);
+  ASSERT_STR_EQ(error, "freexl failed on the workbook (exit status 1): "
+                       "damaged?");
+  setenv("VG_XLS_READER", "/bin/true", 1);
+  ASSERT_INT_EQ(vg_xls_read(data, len, &first, 1000, &s, error, sizeof error),
+                -EINVAL);
+  ASSERT_STR_EQ(error, "freexl's reader sent a damaged sheet");
+  setenv("VG_XLS_READER", "/nonexistent/reader", 1);
+  ASSERT_INT_EQ(vg_xls_read(data, len, &first, 1000, &s, error, sizeof error),
+                -EINVAL);
+  ASSERT_STR_EQ(error, "cannot start the .xls reader /nonexistent/reader: No "
+                       "such file or directory");
+  ASSERT(s == NULL);
+  free(data);
+  /* A bare BIFF stream, on which freexl loops forever, never reaches it. */
+  static const char biff[50] = "\x09\x00\x00\x00\x00\x00\x0a\x00\x00\x00";
+  ASSERT_INT_EQ(
+      vg_xls_read(biff, sizeof biff, &first, 1000, &s, error, sizeof error),
+      -EINVAL);
+  ASSERT_STR_EQ(error, "not an .xls workbook (no compound document header)");
+}
+
 VG_TEST_MAIN(VG_T(villages_as_xls), VG_T(report_sheets),
-             VG_T(refused_workbooks), VG_T(no_descriptor_left))
+             VG_T(refused_workbooks), VG_T(no_descriptor_left),
+             VG_T(reader_failures))
