@@ -38,7 +38,7 @@
 
 struct file_config {
   char *path;   /* folder/pattern, absolute after configure */
-  char *format; /* "auto", "csv", "json" */
+  char *format; /* "auto", or a format vg_payload_format_parse() reads */
   int64_t settle_ms;
   uint64_t max_file_size;
 };
@@ -51,8 +51,9 @@ static const struct vg_cfg_key file_keys[] = {
      true},
     {"format", VG_CFG_STRING, "auto", offsetof(struct file_config, format),
      "\"csv\", \"json\", \"influx\" (line protocol), \"prometheus\" "
-     "(exposition text), or \"auto\" (from the pattern's extension: .csv, "
-     ".tsv, .txt, .json, .influx, .lp or .prom).",
+     "(exposition text), \"xlsx\", \"xls\" (office workbooks), or "
+     "\"auto\" (from the pattern's extension: .csv, .tsv, .txt, .json, "
+     ".influx, .lp, .prom, .xlsx or .xls).",
      false},
     {"settle", VG_CFG_DURATION, "250ms",
      offsetof(struct file_config, settle_ms),
@@ -707,16 +708,8 @@ static int file_configure(void **ctx, const cJSON *cfg,
   }
   const char *f = fc->cfg.format;
   if (strcmp(f, "auto") == 0) {
-    if (ends_with(fc->pattern, ".json"))
-      f = "json";
-    else if (ends_with(fc->pattern, ".csv") || ends_with(fc->pattern, ".tsv") ||
-             ends_with(fc->pattern, ".txt"))
-      f = "csv";
-    else if (ends_with(fc->pattern, ".influx") || ends_with(fc->pattern, ".lp"))
-      f = "influx";
-    else if (ends_with(fc->pattern, ".prom"))
-      f = "prometheus";
-    else {
+    f = vg_payload_format_for_name(fc->pattern);
+    if (!f) {
       rc = vg_cfg_error(err, path_node,
                         "cannot tell the format from \"%s\"; set \"format\" "
                         "to %s",

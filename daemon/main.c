@@ -15,11 +15,13 @@
 #include "daemon/status/selfmetrics.h"
 #include "daemon/status/status.h"
 #include "daemon/util/buf.h"
+#include "daemon/formats/xls.h"
 #include "daemon/util/log.h"
 
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 /* VG_DEFAULT_CONFIG comes from the build: the installed configuration
@@ -132,6 +134,10 @@ static int metrics_reference(void) {
 }
 
 int main(int argc, char **argv) {
+  /* The daemon runs itself as the .xls reader (daemon/formats/xls.c),
+   * which must start with nothing of the daemon set up. */
+  if (argc > 1 && strcmp(argv[1], VG_XLS_READER_FLAG) == 0)
+    return vg_xls_reader_main(argc, argv);
   enum {
     OPT_CHECK = 256,
     OPT_TEST,

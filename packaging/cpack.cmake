@@ -29,7 +29,8 @@ export, checks each value against a catalog, serves them on /metrics, and
 sends them to InfluxDB and Prometheus remote write through an on-disk
 journal. It runs as a hardened systemd service under the user
 villagemetrics.")
-# The libraries by dpkg-shlibdeps; adduser for the postinst.
+# The libraries by dpkg-shlibdeps (libuv1, libcurl4, libzip4, libexpat1,
+# libfreexl1, ... as the binary links them); adduser for the postinst.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 

@@ -24,8 +24,25 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
       cp tests/data/intake/valid/*.json tests/data/intake/malformed/*.json \
         "$corpus"/ ;;
     fuzz_promtext) cp tests/data/promtext/* "$corpus"/ ;;
+    fuzz_xlsx)
+      for f in tests/data/office/*.xlsx; do
+        printf '\001' | cat - "$f" >"$corpus/book-$(basename "$f")"
+      done
+      # The sheets of the fixtures, alone: the even-byte inputs.
+      python3 -c '
+import sys, zipfile
+for i, path in enumerate(sys.argv[2:]):
+    if not zipfile.is_zipfile(path):
+        continue
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/"):
+                with open("%s/sheet-%d-%s" % (sys.argv[1], i, name.split("/")[-1]), "wb") as f:
+                    f.write(b"\0" + z.read(name))
+' "$corpus" tests/data/office/*.xlsx ;;
+    fuzz_xls) cp tests/data/office/*.xls "$corpus"/ ;;
     fuzz_mapping)
-      for f in tests/data/*.csv tests/data/messy/*.csv; do
+      for f in tests/data/*.csv tests/data/messy/*.csv tests/data/office/*.csv; do
         printf '\000' | cat - "$f" >"$corpus/csv-$(basename "$f")"
       done
       for f in tests/data/*.json tests/data/messy/*.json; do

@@ -11,14 +11,17 @@ set -eu
 # systemd for systemd-analyze (the unit's checks; nothing starts it in a
 # container), file for cpack's dpkg-shlibdeps, man-db and mandoc for the
 # man pages' checks.  collectd-core is the pull benchmark's peer; its
-# curl_json plugin needs libyajl2, which Debian only recommends.
+# curl_json plugin needs libyajl2, which Debian only recommends.  gnumeric
+# brings ssconvert, the office software that saves the workbook fixtures
+# (tests/tools/make-office-fixtures.sh) and the integration test's
+# workbooks.
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
-  libsnappy-dev
+  libsnappy-dev libzip-dev libexpat1-dev libfreexl-dev
   python3 curl ca-certificates valgrind clang-format
   prometheus prometheus-pushgateway influxdb influxdb-client
   victoria-metrics
-  chromium fonts-wqy-microhei systemd file man-db mandoc
+  chromium fonts-wqy-microhei systemd file man-db mandoc gnumeric
   collectd-core libyajl2"
 
 missing=""

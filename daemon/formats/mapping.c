@@ -1,4 +1,5 @@
-/* daemon/formats/mapping.c - records (CSV rows, JSON objects) to samples.
+/* daemon/formats/mapping.c - records (CSV rows, sheet rows, JSON objects)
+ * to samples.
  *
  * Owns compiling a collector's "labels"/"metrics"/"timestamp"
  * configuration into references that cost nothing to follow (CSV header
@@ -19,6 +20,7 @@
 #include "daemon/formats/json.h"
 #include "daemon/formats/mapping_int.h"
 #include "daemon/model/expfmt.h"
+#include "daemon/util/log.h"
 #include "daemon/util/mem.h"
 
 #include <errno.h>
@@ -28,6 +30,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* What offices write in a cell that has no figure: dashes of every width
+ * (Chinese input methods type "——" and "－"), slashes, 无 ("none"), 暂无
+ * ("none yet"), and the English and spreadsheet forms of "not
+ * available". */
+static const char *const default_no_data[] = {
+    "-",
+    "--",
+    "\xE2\x80\x94",
+    "\xE2\x80\x94\xE2\x80\x94",
+    "\xE2\x80\x93",
+    "\xEF\xBC\x8D",
+    "/",
+    "\xEF\xBC\x8F",
+    "\xE6\x97\xA0",
+    "\xE6\x9A\x82\xE6\x97\xA0",
+    "n/a",
+    "na",
+    "null",
+    "#N/A",
+};
+#define DEFAULT_NO_DATA_COUNT                                                  \
+  (sizeof default_no_data / sizeof default_no_data[0])
 
 const struct vg_cfg_key vg_mapping_keys[] = {
     {"records", VG_CFG_STRING, NULL, 0,
@@ -35,9 +61,11 @@ const struct vg_cfg_key vg_mapping_keys[] = {
      "\"/data/items\"; the document itself when absent.",
      false},
     {"labels", VG_CFG_JSON, NULL, 0,
-     "Label name -> where its value is: a CSV column header or \"#N\" (the "
-     "N-th column), or a JSON Pointer into the record. A record without a "
-     "value for one of its labels is rejected whole.",
+     "Label name -> where its value is: a column header (CSV, workbook "
+     "sheets) or \"#N\" (the N-th column), or a JSON Pointer into the "
+     "record. A header matches when it is the name, or the name with a unit "
+     "in brackets after it (收入 finds 收入(万元) and 收入（万元）). A record "
+     "without a value for one of its labels is rejected whole.",
      false},
     {"metrics", VG_CFG_JSON, NULL, 0,
      "Metric name -> where its value is, as for labels. A blank cell or "
@@ -52,7 +80,8 @@ const struct vg_cfg_key vg_mapping_keys[] = {
      "unix_ms.",
      false},
     {"header_row", VG_CFG_INT, "0", 0,
-     "CSV inputs: the 1-based row of column names; 0 takes the first row "
+     "CSV and workbook inputs: the 1-based row of column names; 0 takes the "
+     "first row "
      "that holds every label column and at least one metric column (title "
      "rows above it are skipped; a metric column it lacks is reported). "
      "When every reference is \"#N\", 0 means no header: rows before the "
@@ -62,6 +91,28 @@ const struct vg_cfg_key vg_mapping_keys[] = {
      false},
     {"delimiter", VG_CFG_STRING, ",", 0,
      "CSV inputs: the field separator, one character (\"\\t\" for tab).",
+     false},
+    {"encoding", VG_CFG_STRING, "auto", 0,
+     "CSV inputs: \"utf-8\", \"gbk\" (what Excel on a Chinese Windows "
+     "saves as CSV), \"gb18030\", \"utf-16\" (Excel's \"Unicode text\"), "
+     "or \"auto\": UTF-8 when the whole input is, UTF-16 by its byte order "
+     "mark, GB18030 (of which GBK is a part) otherwise. Text that does not "
+     "convert refuses the input, naming the line.",
+     false},
+    {"no_data", VG_CFG_JSON, NULL, 0,
+     "Texts that mean \"no figure\": a metric cell (or JSON string) that is "
+     "one of them, blanks around it aside and ASCII letters in any case, "
+     "gives no sample and no rejection, as a blank cell does. By default "
+     "- -- — —— – － / ／ 无 暂无 n/a na "
+     "null #N/A; [] for none.",
+     false},
+    {"header_units", VG_CFG_BOOL, "true", 0,
+     "CSV and workbook inputs: a unit in brackets at the end of a metric "
+     "column's header scales its bare numbers, exactly: 万 (万元, "
+     "万人, ...) 10^4, 十万 10^5, 百万 10^6, 千万 "
+     "10^7, 亿 10^8, 千元 10^3, % 0.01, ‰ 0.001, so 12.5 under "
+     "收入（万元） is 125000. A cell with a % or 万 of "
+     "its own is read as written. false reads every number as written.",
      false},
     VG_CFG_END,
 };
@@ -95,7 +146,7 @@ static bool valid_metric_name(const char *s) {
 }
 
 static const char *ref_kind(enum vg_record_format format) {
-  return format == VG_FORMAT_CSV
+  return format != VG_FORMAT_JSON
              ? "a column name or \"#N\""
              : "a JSON Pointer into the record, such as \"/region/county\"";
 }
@@ -174,9 +225,43 @@ static int compile_group(struct vg_mapping *m, struct vg__mapping_ref *refs,
   return 0;
 }
 
+/* Compiles "no_data": the defaults when absent. */
+static int compile_no_data(struct vg_mapping *m, const cJSON *node,
+                           struct vg_cfg_err *err) {
+  if (!node) {
+    m->nno_data = DEFAULT_NO_DATA_COUNT;
+    m->no_data = vg_calloc(m->nno_data, sizeof *m->no_data);
+    for (size_t i = 0; i < m->nno_data; i++)
+      m->no_data[i] = vg_strdup(default_no_data[i]);
+    return 0;
+  }
+  if (!cJSON_IsArray(node))
+    return vg_cfg_error(err, node,
+                        "\"no_data\" must be an array of the texts that mean "
+                        "\"no figure\", such as [\"-\", \"无\"]");
+  m->no_data =
+      vg_calloc((size_t)cJSON_GetArraySize(node) + 1, sizeof *m->no_data);
+  const cJSON *item;
+  cJSON_ArrayForEach(item, node) {
+    const char *t = cJSON_IsString(item) ? item->valuestring : NULL;
+    /* Trimmed as cells are; a marker that is blank would be a blank. */
+    while (t && (*t == ' ' || *t == '\t'))
+      t++;
+    size_t n = t ? strlen(t) : 0;
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+      n--;
+    if (n == 0)
+      return vg_cfg_error(err, item,
+                          "\"no_data\": each marker must be a text that is "
+                          "not blank");
+    m->no_data[m->nno_data++] = vg_strndup(t, n);
+  }
+  return 0;
+}
+
 static int configure(struct vg_mapping *m, const cJSON *cfg,
                      struct vg_cfg_err *err) {
-  bool csv = m->format == VG_FORMAT_CSV;
+  bool csv = m->format != VG_FORMAT_JSON;
   const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cfg, "labels");
   const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(cfg, "metrics");
   const cJSON *ts = cJSON_GetObjectItemCaseSensitive(cfg, "timestamp");
@@ -184,6 +269,9 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
   const cJSON *records = cJSON_GetObjectItemCaseSensitive(cfg, "records");
   const cJSON *header = cJSON_GetObjectItemCaseSensitive(cfg, "header_row");
   const cJSON *delim = cJSON_GetObjectItemCaseSensitive(cfg, "delimiter");
+  const cJSON *enc = cJSON_GetObjectItemCaseSensitive(cfg, "encoding");
+  const cJSON *no_data = cJSON_GetObjectItemCaseSensitive(cfg, "no_data");
+  const cJSON *units = cJSON_GetObjectItemCaseSensitive(cfg, "header_units");
 
   if (labels && !cJSON_IsObject(labels))
     return vg_cfg_error(err, labels,
@@ -232,7 +320,8 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
         !vg__mapping_ts_lookup(tsf->valuestring, &m->ts_format))
       return vg_cfg_error(err, tsf,
                           "\"timestamp_format\" must be one of \"auto\", "
-                          "\"rfc3339\", \"date\", \"unix\", \"unix_ms\"");
+                          "\"rfc3339\", \"date\", \"unix\", \"unix_ms\", "
+                          "\"excel\"");
   }
 
   if (records) {
@@ -253,7 +342,8 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
   if (header) {
     if (!csv)
       return vg_cfg_error_key(err, header,
-                              "\"header_row\" applies to CSV inputs only");
+                              "\"header_row\" applies to CSV and workbook "
+                              "inputs only");
     double v = header->valuedouble;
     if (!cJSON_IsNumber(header) || v < 0 || v > 1e6 || v != floor(v))
       return vg_cfg_error(err, header,
@@ -262,7 +352,7 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
     m->header_row = (int64_t)v;
   }
   if (delim) {
-    if (!csv)
+    if (m->format != VG_FORMAT_CSV)
       return vg_cfg_error_key(err, delim,
                               "\"delimiter\" applies to CSV inputs only");
     const char *s = cJSON_IsString(delim) ? delim->valuestring : "";
@@ -274,7 +364,28 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
                           "or \"\\t\"");
     m->delimiter = s[0];
   }
-  return 0;
+  if (enc) {
+    if (m->format != VG_FORMAT_CSV)
+      return vg_cfg_error_key(err, enc,
+                              "\"encoding\" applies to CSV inputs only (a "
+                              "workbook says its own, JSON is UTF-8)");
+    if (!cJSON_IsString(enc) ||
+        !vg_encoding_lookup(enc->valuestring, &m->encoding))
+      return vg_cfg_error(err, enc,
+                          "\"encoding\" must be one of \"auto\", \"utf-8\", "
+                          "\"gbk\", \"gb18030\", \"utf-16\"");
+  }
+  m->header_units = true;
+  if (units) {
+    if (!csv)
+      return vg_cfg_error_key(err, units,
+                              "\"header_units\" applies to CSV and workbook "
+                              "inputs only");
+    if (!cJSON_IsBool(units))
+      return vg_cfg_error(err, units, "\"header_units\" must be true or false");
+    m->header_units = cJSON_IsTrue(units);
+  }
+  return compile_no_data(m, no_data, err);
 }
 
 int vg_mapping_new(struct vg_mapping **out, enum vg_record_format format,
@@ -307,6 +418,9 @@ void vg_mapping_free(struct vg_mapping *m) {
   free(m->refs);
   free(m->records_text);
   vg_json_pointer_free(&m->records);
+  for (size_t i = 0; i < m->nno_data; i++)
+    free(m->no_data[i]);
+  free(m->no_data);
   free(m);
 }
 
@@ -315,6 +429,13 @@ void vg_mapping_free(struct vg_mapping *m) {
 size_t vg__mapping_utf8_prefix(const char *s, size_t n) {
   const char *nul = memchr(s, '\0', n);
   return vg_expfmt_utf8_prefix(s, nul ? (size_t)(nul - s) : n);
+}
+
+bool vg__mapping_no_data(const struct vg_mapping *m, const char *s, size_t n) {
+  for (size_t i = 0; i < m->nno_data; i++)
+    if (strlen(m->no_data[i]) == n && strncasecmp(m->no_data[i], s, n) == 0)
+      return true;
+  return false;
 }
 
 void vg__mapping_quote(char *out, size_t size, const char *s, size_t n) {
@@ -378,11 +499,48 @@ int vg_mapping_run(const struct vg_mapping *m, const char *input,
                    char *error, size_t error_size) {
   if (error_size)
     error[0] = '\0';
+  if (m->format == VG_FORMAT_SHEET) {
+    vg__mapping_set_error(error, error_size, "a sheet mapping reads sheets");
+    return -EINVAL;
+  }
   struct vg__mapping_run r;
   begin_run(&r, m, input, out);
-  int rc = m->format == VG_FORMAT_CSV
-               ? vg__mapping_csv_run(&r, data, len, error, error_size)
-               : vg__mapping_json_run(&r, data, len, error, error_size);
+  int rc;
+  if (m->format == VG_FORMAT_CSV) {
+    /* Read as UTF-8, converted first when it is not (owned here). */
+    char *utf8 = NULL;
+    size_t utf8_len = 0;
+    enum vg_encoding used;
+    rc = vg_encoding_to_utf8(m->encoding, data, len, &utf8, &utf8_len, &used,
+                             error, error_size);
+    if (rc == 0 && utf8 && m->encoding == VG_ENCODING_AUTO)
+      vg_log(VG_LOG_INFO, "%s: not UTF-8 text; read as %s", input,
+             used == VG_ENCODING_UTF16 ? "UTF-16" : "GB18030");
+    if (rc == 0)
+      rc = vg__mapping_csv_run(&r, utf8 ? utf8 : data, utf8 ? utf8_len : len,
+                               error, error_size);
+    free(utf8);
+  } else {
+    rc = vg__mapping_json_run(&r, data, len, error, error_size);
+  }
+  end_run(&r);
+  return rc;
+}
+
+int vg_mapping_run_sheet(const struct vg_mapping *m, const char *input,
+                         const struct vg_sheet *sheet,
+                         const struct vg_emitter *out, char *error,
+                         size_t error_size) {
+  if (error_size)
+    error[0] = '\0';
+  if (m->format != VG_FORMAT_SHEET) {
+    vg__mapping_set_error(error, error_size, "not a sheet mapping");
+    return -EINVAL;
+  }
+  struct vg__mapping_run r;
+  begin_run(&r, m, input, out);
+  r.sheet = sheet;
+  int rc = vg__mapping_sheet_run(&r, error, error_size);
   end_run(&r);
   return rc;
 }

@@ -1,9 +1,11 @@
-/* daemon/formats/mapping.h - from records (CSV rows, JSON objects) to samples.
+/* daemon/formats/mapping.h - from records (CSV rows, sheet rows, JSON
+ * objects) to samples.
  *
  * One record gives one sample per mapped metric, all with the record's
  * labels and timestamp.  The configuration names, for each label and each
- * metric, where its value is found: for CSV a header name or "#N" (the
- * N-th column, 1-based); for JSON a JSON Pointer (RFC 6901) relative to
+ * metric, where its value is found: for CSV and workbook sheets a header
+ * name or "#N" (the N-th column, 1-based); for JSON a JSON Pointer (RFC
+ * 6901) relative to
  * the record.  For JSON, "records" is a JSON Pointer to the array of
  * records in the document.  Shared by every collector that reads records:
  * files, HTTP APIs, scripts.
@@ -24,7 +26,10 @@
  *                 skipped without a rejection, and every row from it on
  *                 counts.  If none of the first 50 rows is such a row,
  *                 none is skipped.
- *   "delimiter": ","
+ *   "delimiter": ","                      CSV only
+ *   "encoding":  "auto" | "utf-8" | "gbk" | "gb18030" | "utf-16"   CSV only
+ *   "no_data":   ["-", "无", ...]          cells that mean "no value"
+ *   "header_units": true                  a header's "(万元)" scales
  */
 #ifndef VG_MAPPING_H
 #define VG_MAPPING_H
@@ -36,9 +41,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum vg_record_format { VG_FORMAT_CSV, VG_FORMAT_JSON };
+/* A sheet of a workbook is read as CSV rows are, with its own locations
+ * ("report.xlsx [Sheet1] B7"). */
+enum vg_record_format { VG_FORMAT_CSV, VG_FORMAT_JSON, VG_FORMAT_SHEET };
 
 struct vg_mapping;
+struct vg_sheet;
 
 /* The keys above, for vg_cfg_check_unknown() and the reference docs. */
 extern const struct vg_cfg_key vg_mapping_keys[];
@@ -62,6 +70,13 @@ int vg_mapping_run(const struct vg_mapping *m, const char *input,
 int vg_mapping_run_json(const struct vg_mapping *m, const char *input,
                         const cJSON *root, const struct vg_emitter *out,
                         char *error, size_t error_size);
+
+/* The same for a sheet mapping on one sheet of a workbook; `input` names
+ * the workbook. */
+int vg_mapping_run_sheet(const struct vg_mapping *m, const char *input,
+                         const struct vg_sheet *sheet,
+                         const struct vg_emitter *out, char *error,
+                         size_t error_size);
 
 /* A timestamp as "auto" reads it: Unix seconds (with a fraction) or
  * milliseconds in digits, "YYYY-MM-DD", or RFC 3339. */

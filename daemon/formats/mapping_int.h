@@ -3,7 +3,8 @@
  * The mapping is four files, one job each:
  *   mapping.c       the compiled configuration, and a run's entry points
  *                   and the way it reports (rejections, errors)
- *   mapping_csv.c   running a mapping over CSV: the header, the rows
+ *   mapping_csv.c   running a mapping over CSV or a sheet: the header (and
+ *                   the units in it), the rows
  *   mapping_json.c  running a mapping over a JSON document's records
  *   mapping_time.c  timestamps as records write them
  * Only they include this header; everyone else uses mapping.h.  Names here
@@ -12,6 +13,7 @@
 #ifndef VG_MAPPING_INT_H
 #define VG_MAPPING_INT_H
 
+#include "daemon/formats/encoding.h"
 #include "daemon/formats/json.h" /* struct vg_json_pointer */
 #include "daemon/formats/mapping.h"
 #include "daemon/model/sample.h"
@@ -29,6 +31,7 @@ enum vg__mapping_ts {
   VG__MAPPING_TS_DATE,
   VG__MAPPING_TS_UNIX,
   VG__MAPPING_TS_UNIX_MS,
+  VG__MAPPING_TS_EXCEL,
 };
 
 /* Where one label, metric or the timestamp is found. */
@@ -52,6 +55,12 @@ struct vg_mapping {
   struct vg_json_pointer records;
   int64_t header_row;
   char delimiter;
+  enum vg_encoding encoding;
+  /* Owned: the cells that mean "no value", trimmed; matched whole, ASCII
+   * letters in any case. */
+  char **no_data;
+  size_t nno_data;
+  bool header_units;
 };
 
 /* The state of one run; nothing in it outlives vg_mapping_run(). */
@@ -63,7 +72,9 @@ struct vg__mapping_run {
   size_t *label_off;       /* owned; CSV: offsets of values in label_buf */
   char *label_buf;         /* owned; CSV: the row's label values */
   size_t label_buf_cap;
-  char (*label_num)[32]; /* owned; JSON: numbers formatted as labels */
+  char (*label_num)[32];        /* owned; JSON: numbers formatted as labels */
+  const struct vg_sheet *sheet; /* a sheet run: where the rows come from */
+  const char *sheet_name;       /* a sheet run: for locations */
 };
 
 /* --- mapping.c: how a run reports ------------------------------------- */
@@ -80,12 +91,16 @@ void vg__mapping_quote(char *out, size_t size, const char *s, size_t n);
 /* The length of the longest prefix of s that is well-formed UTF-8 without
  * NUL bytes: what a label value must be. */
 size_t vg__mapping_utf8_prefix(const char *s, size_t n);
+/* Whether a (trimmed) cell is one of the mapping's no-data markers. */
+bool vg__mapping_no_data(const struct vg_mapping *m, const char *s, size_t n);
 
 /* --- mapping_csv.c, mapping_json.c: a run over one input -------------- */
 
 /* 0, or -EINVAL when nothing could be read at all (*error says why). */
 int vg__mapping_csv_run(struct vg__mapping_run *r, const char *data, size_t len,
                         char *error, size_t esize);
+/* The same over r->sheet. */
+int vg__mapping_sheet_run(struct vg__mapping_run *r, char *error, size_t esize);
 int vg__mapping_json_run(struct vg__mapping_run *r, const char *data,
                          size_t len, char *error, size_t esize);
 int vg__mapping_json_run_tree(struct vg__mapping_run *r, const cJSON *root,
@@ -100,5 +115,8 @@ bool vg__mapping_ts_lookup(const char *name, enum vg__mapping_ts *f);
 /* A timestamp written as text, read as format f says. */
 bool vg__mapping_ts_parse(enum vg__mapping_ts f, const char *s, size_t n,
                           int64_t *ms);
+/* A serial date number as text ("45382", "45382.5"): days since
+ * 1899-12-30, or 1904-01-01 in a 1904 workbook. */
+bool vg__mapping_ts_excel(const char *s, size_t n, bool date1904, int64_t *ms);
 
 #endif

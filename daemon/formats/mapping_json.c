@@ -143,6 +143,17 @@ static void json_record(struct vg__mapping_run *r, const cJSON *rec,
     } else if (cJSON_IsBool(v)) {
       x = cJSON_IsTrue(v) ? 1 : 0;
     } else if (cJSON_IsString(v)) {
+      /* "-", "暂无", "N/A": no figure, as null is. */
+      const char *t = v->valuestring;
+      size_t n = strlen(t);
+      while (n > 0 && (*t == ' ' || *t == '\t')) {
+        t++;
+        n--;
+      }
+      while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+      if (n > 0 && vg__mapping_no_data(m, t, n))
+        continue;
       enum vg_value_result res =
           vg_value_parse(v->valuestring, strlen(v->valuestring), &x);
       if (res == VG_VALUE_EMPTY)

@@ -1,21 +1,24 @@
 /* daemon/formats/mapping_time.c - timestamps as records write them.
  *
  * Owns reading a record's time: RFC 3339, "YYYY-MM-DD" (midnight UTC),
- * Unix seconds (with a fraction) or milliseconds, and "auto", which tells
- * them apart.  Pure and exact: integer arithmetic only, so a written
- * fraction is never rounded through a double.  Must not accept what it
- * cannot read whole (trailing text, an impossible date).
+ * Unix seconds (with a fraction) or milliseconds, the serial date numbers
+ * of spreadsheets ("excel"), and "auto", which tells them apart.  Pure and
+ * exact: integer arithmetic only, so a written fraction is never rounded
+ * through a double.  Must not accept what it cannot read whole (trailing text,
+ * an impossible date).
  */
 #include "daemon/formats/mapping_int.h"
+#include "daemon/formats/sheet.h"
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const format_names[] = {
     [VG__MAPPING_TS_AUTO] = "auto",       [VG__MAPPING_TS_RFC3339] = "rfc3339",
     [VG__MAPPING_TS_DATE] = "date",       [VG__MAPPING_TS_UNIX] = "unix",
-    [VG__MAPPING_TS_UNIX_MS] = "unix_ms",
+    [VG__MAPPING_TS_UNIX_MS] = "unix_ms", [VG__MAPPING_TS_EXCEL] = "excel",
 };
 
 const char *vg__mapping_ts_name(enum vg__mapping_ts f) {
@@ -138,6 +141,27 @@ static bool parse_unix(const char *s, size_t n, int64_t unit_ms, int64_t *ms) {
   return true;
 }
 
+bool vg__mapping_ts_excel(const char *s, size_t n, bool date1904, int64_t *ms) {
+  /* Digits and one point: what a workbook writes for a date's number.
+   * The double is then turned into milliseconds by rounding, so a time of
+   * day kept to the workbook's 15 digits lands on its millisecond. */
+  char buf[32];
+  size_t points = 0;
+  if (n == 0 || n >= sizeof buf)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '.')
+      points++;
+    else if (!is_digit(s[i]))
+      return false;
+  }
+  if (points > 1 || s[0] == '.' || s[n - 1] == '.')
+    return false;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return vg_sheet_serial_to_ms(strtod(buf, NULL), date1904, ms);
+}
+
 bool vg__mapping_ts_parse(enum vg__mapping_ts f, const char *s, size_t n,
                           int64_t *ms) {
   int64_t days;
@@ -166,6 +190,8 @@ bool vg__mapping_ts_parse(enum vg__mapping_ts f, const char *s, size_t n,
     return parse_unix(s, n, 1000, ms);
   case VG__MAPPING_TS_UNIX_MS:
     return parse_unix(s, n, 1, ms);
+  case VG__MAPPING_TS_EXCEL:
+    return vg__mapping_ts_excel(s, n, false, ms);
   }
   return false;
 }

@@ -4,6 +4,8 @@
  * one of a few formats; this module turns such a block into samples
  * through the one parser of each format:
  *   "csv", "json"  records, through the mapping (daemon/formats/mapping.h);
+ *   "xlsx", "xls"  one sheet of an office workbook (daemon/formats/xlsx.h,
+ *                  xls.h), through the same mapping as CSV;
  *   "influx"       InfluxDB line protocol (daemon/formats/lp_samples.h);
  *   "prometheus"   the exposition text of an exporter, with its HELP and
  *                  TYPE (daemon/formats/promtext.h).
@@ -24,15 +26,23 @@ enum vg_payload_format {
   VG_PAYLOAD_JSON,
   VG_PAYLOAD_INFLUX,
   VG_PAYLOAD_PROMETHEUS,
+  VG_PAYLOAD_XLSX,
+  VG_PAYLOAD_XLS,
 };
 
-/* "csv", "json", "influx", "prometheus"; -1 for anything else. */
+/* "csv", "json", "influx", "prometheus", "xlsx", "xls"; -1 for anything
+ * else. */
 int vg_payload_format_parse(const char *name);
 /* The names vg_payload_format_parse accepts, for error messages:
- * "\"csv\", \"json\", \"influx\" or \"prometheus\"". */
+ * "\"csv\", \"json\", ... or \"xls\"". */
 extern const char vg_payload_format_names[];
+/* The format a file name's extension says (".csv", ".tsv", ".txt",
+ * ".json", ".influx", ".lp", ".prom", ".xlsx", ".xls", in any case), as
+ * vg_payload_format_parse() names it; NULL when it says none. */
+const char *vg_payload_format_for_name(const char *name);
 
-/* The keys of the formats besides the mapping's: "precision" (influx).
+/* The keys of the formats besides the mapping's: "precision" (influx),
+ * "sheet" and "max_cells" (xlsx, xls).
  * For vg_cfg_check_unknown() and the reference docs. */
 extern const struct vg_cfg_key vg_payload_keys[];
 

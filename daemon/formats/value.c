@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,15 @@ static const char *scale_exponent(char c) {
 }
 
 enum vg_value_result vg_value_parse(const char *text, size_t len, double *out) {
+  return vg_value_parse_scaled(text, len, 0, out);
+}
+
+/* Most exponent digits read as a number; past them the value is 0 or
+ * infinite whatever a column's scale adds. */
+#define EXP_DIGITS_MAX 7
+
+enum vg_value_result vg_value_parse_scaled(const char *text, size_t len,
+                                           int column_exp, double *out) {
   size_t k;
   while ((k = blank_at_start(text, len)) > 0) {
     text += k;
@@ -123,9 +133,9 @@ enum vg_value_result vg_value_parse(const char *text, size_t len, double *out) {
   len = normalize(text, len, norm);
   text = norm;
 
-  /* The cleaned text: at most the input without its commas, plus "e-2"
-   * (or another scale's exponent), plus the NUL. */
-  char buf[VALUE_MAX + 4];
+  /* The cleaned text: at most the input without its commas, plus an
+   * exponent of "e", a sign and EXP_DIGITS_MAX + 1 digits, plus the NUL. */
+  char buf[VALUE_MAX + EXP_DIGITS_MAX + 5];
   size_t o = 0, i = 0;
   if (text[i] == '+' || text[i] == '-')
     buf[o++] = text[i++];
@@ -163,24 +173,34 @@ enum vg_value_result vg_value_parse(const char *text, size_t len, double *out) {
   if (digits == 0)
     return VG_VALUE_INVALID;
 
+  /* The written exponent, kept apart so that a column's scale can be
+   * added to it. */
   bool exponent = false;
+  long exp = 0;
   if (i < len && (text[i] == 'e' || text[i] == 'E')) {
     exponent = true;
-    buf[o++] = text[i++];
+    i++;
+    bool negative = i < len && text[i] == '-';
     if (i < len && (text[i] == '+' || text[i] == '-'))
-      buf[o++] = text[i++];
+      i++;
     size_t exp_digits = 0;
     while (i < len && is_digit(text[i])) {
-      buf[o++] = text[i++];
+      if (exp <= 9999999)
+        exp = exp * 10 + (text[i] - '0');
+      i++;
       exp_digits++;
     }
     if (exp_digits == 0)
       return VG_VALUE_INVALID;
+    if (negative)
+      exp = -exp;
   }
 
   /* A scale moves the decimal point in the text, so that "76.6%" is read
    * as 76.6e-2 -- the double nearest to 0.766, which 76.6 / 100 is not --
-   * and "1.2万" as 1.2e+4.  Nobody writes an exponent and a scale. */
+   * and "1.2万" as 1.2e+4.  Nobody writes an exponent and a scale.  A cell
+   * that names its own scale is read as written; the column's scale (a
+   * header's "(万元)") applies to bare numbers only. */
   const char *scale = i < len ? scale_exponent(text[i]) : NULL;
   if (scale) {
     if (exponent)
@@ -188,6 +208,13 @@ enum vg_value_result vg_value_parse(const char *text, size_t len, double *out) {
     i++;
     memcpy(buf + o, scale, 3);
     o += 3;
+  } else if (exponent || column_exp != 0) {
+    long e = exp + column_exp;
+    if (e > 9999999)
+      e = 9999999;
+    if (e < -9999999)
+      e = -9999999;
+    o += (size_t)snprintf(buf + o, sizeof buf - o, "e%ld", e);
   }
   if (i != len)
     return VG_VALUE_INVALID;

@@ -20,5 +20,12 @@ enum vg_value_result {
 };
 
 enum vg_value_result vg_value_parse(const char *text, size_t len, double *out);
+/* The same for a cell of a column whose header names a scale
+ * ("收入(万元)": column_exp 4; "(%)": -2): a bare number is read with its
+ * decimal point moved column_exp places in the text, so "12.5" is exactly
+ * 125000; a cell that names its own scale ("76.6%", "1.2万") is read as
+ * written. */
+enum vg_value_result vg_value_parse_scaled(const char *text, size_t len,
+                                           int column_exp, double *out);
 
 #endif

@@ -56,6 +56,32 @@ size_t vg_location_format(const struct vg_location *w, char *out, size_t size) {
     else
       n = snprintf(out, size, "%s %s%s%s", input, w->pointer_prefix, idx,
                    inner);
+  } else if (w->sheet) {
+    /* A cell reference as the office programs write it: column letters,
+     * then the row. */
+    char cell[24] = "";
+    if (w->line && w->column) {
+      char letters[8];
+      uint32_t col = w->column;
+      size_t k = 0;
+      while (col > 0 && k < sizeof letters) {
+        col--;
+        letters[k++] = (char)('A' + col % 26);
+        col /= 26;
+      }
+      size_t o = 0;
+      cell[o++] = ' ';
+      while (k > 0)
+        cell[o++] = letters[--k];
+      snprintf(cell + o, sizeof cell - o, "%u", w->line);
+    } else if (w->line) {
+      snprintf(cell, sizeof cell, " row %u", w->line);
+    }
+    if (w->column_name && w->column)
+      n = snprintf(out, size, "%s [%s]%s (%s)", input, w->sheet, cell,
+                   w->column_name);
+    else
+      n = snprintf(out, size, "%s [%s]%s", input, w->sheet, cell);
   } else if (w->pointer)
     n = snprintf(out, size, "%s %s", input, w->pointer[0] ? w->pointer : "/");
   else if (w->line && w->column && w->column_name)

@@ -62,6 +62,10 @@ struct vg_location {
   const char *pointer_prefix; /* JSON: pointer to the records, or NULL */
   int64_t record_index;       /* JSON: index under the prefix; -1: none */
   const char *pointer;        /* JSON Pointer (inside the record) */
+  /* Workbook inputs: the sheet's name; line is then the sheet's row and
+   * column its column, written as a cell reference:
+   * "report.xlsx [村级指标] B7 (population)". */
+  const char *sheet;
 };
 
 /* Why a value was rejected: the `reason` label of
@@ -103,7 +107,8 @@ struct vg_emitter {
                  const char *help);
 };
 
-/* "villages.csv:12:7 (population)", "api.json /data/items/3/x": the prefix
+/* "villages.csv:12:7 (population)", "api.json /data/items/3/x",
+ * "report.xlsx [Sheet1] B7 (population)": the prefix
  * of every message about a value.  Returns the length written (cut to
  * fit `size`, which must not be 0). */
 size_t vg_location_format(const struct vg_location *where, char *out,

@@ -22,7 +22,7 @@ struct entry {
   double value;
   int64_t ts_ms;
   int64_t record_index;
-  uint32_t input, line, column, column_name, pointer_prefix, pointer;
+  uint32_t input, line, column, column_name, pointer_prefix, pointer, sheet;
 };
 
 /* A family's metadata, replayed before the entry at index `before`: few
@@ -45,7 +45,8 @@ struct vg_batch {
   /* What the previous entry stored, to share equal strings. */
   uint32_t last_labels;
   uint16_t last_nlabels;
-  uint32_t last_metric, last_input, last_column_name, last_pointer_prefix;
+  uint32_t last_metric, last_input, last_column_name, last_pointer_prefix,
+      last_sheet;
   /* The pointers inside records already stored, by the address the
    * parser passed them at: a JSON record's metrics alternate between a
    * few such strings, which comparing with the last alone would store
@@ -127,6 +128,7 @@ static struct entry *new_entry(struct vg_batch *b,
       store_shared(b, w->pointer_prefix, &b->last_pointer_prefix);
   e->record_index = w->record_index;
   e->pointer = store_pointer(b, w->pointer);
+  e->sheet = store_shared(b, w->sheet, &b->last_sheet);
   return e;
 }
 
@@ -195,7 +197,7 @@ struct vg_batch *vg_batch_new(size_t max_bytes) {
   vg_buf_init(&b->arena, max_bytes);
   b->last_labels = NONE;
   b->last_metric = b->last_input = b->last_column_name = NONE;
-  b->last_pointer_prefix = NONE;
+  b->last_pointer_prefix = b->last_sheet = NONE;
   for (size_t i = 0; i < POINTER_SLOTS; i++)
     b->pointers[i].off = NONE;
   b->emitter.sample = record_sample;
@@ -246,6 +248,7 @@ void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to) {
         .pointer_prefix = string_at(b, e->pointer_prefix),
         .record_index = e->record_index,
         .pointer = string_at(b, e->pointer),
+        .sheet = string_at(b, e->sheet),
     };
     if (e->labels == NONE) {
       to->reject(to->arg, (enum vg_reject_reason)e->reason, &w,

@@ -487,8 +487,8 @@ VG_TEST(configuration_errors) {
        "\"1\"}}",
        "t.json:1:53: \"env\": \"A=B\" is not a variable name"},
       {"{\"command\": [\"/bin/x\"], \"format\": \"xml\"}",
-       "t.json:1:35: \"format\": expected \"csv\", \"json\", \"influx\" or "
-       "\"prometheus\", got \"xml\""},
+       "t.json:1:35: \"format\": expected \"csv\", \"json\", \"influx\", "
+       "\"prometheus\", \"xlsx\" or \"xls\", got \"xml\""},
       {"{\"command\": [\"/bin/x\"], \"format\": \"influx\", \"timeout\": "
        "\"0s\"}",
        "t.json:1:56: \"timeout\" must be longer than 0"},

@@ -159,11 +159,11 @@ VG_TEST(configuration_errors) {
        "the folder (/x/*)"},
       {"{\"path\": \"/x/data\", \"metrics\": {\"m\": \"c\"}}",
        "t.json:1:10: cannot tell the format from \"data\"; set \"format\" to "
-       "\"csv\", \"json\", \"influx\" or \"prometheus\""},
-      {"{\"path\": \"/x/a.csv\", \"format\": \"xls\", \"metrics\": {\"m\": "
+       "\"csv\", \"json\", \"influx\", \"prometheus\", \"xlsx\" or \"xls\""},
+      {"{\"path\": \"/x/a.csv\", \"format\": \"ods\", \"metrics\": {\"m\": "
        "\"c\"}}",
-       "t.json:1:32: \"format\": expected \"csv\", \"json\", \"influx\" or "
-       "\"prometheus\" or \"auto\", got \"xls\""},
+       "t.json:1:32: \"format\": expected \"csv\", \"json\", \"influx\", "
+       "\"prometheus\", \"xlsx\" or \"xls\" or \"auto\", got \"ods\""},
   };
   vg_test_config_errors(&vg_collector_file, "t.json", cases,
                         sizeof cases / sizeof *cases);

@@ -575,7 +575,8 @@ VG_TEST(config_errors) {
       "only");
   ASSERT_STR_EQ(config_error("{\"url\": \"http://h/a\", \"format\": \"xml\"}"),
                 "api.json:1:33: \"format\": expected \"csv\", \"json\", "
-                "\"influx\" or \"prometheus\", got \"xml\"");
+                "\"influx\", \"prometheus\", \"xlsx\" or \"xls\", got "
+                "\"xml\"");
   ASSERT_STR_EQ(
       config_error("{\"url\": \"http://h/a\", \"max_body\": 0, " MAPPING "}"),
       "api.json:1:35: \"max_body\": from 1 byte to 4GiB");

@@ -428,7 +428,10 @@ VG_TEST(messy_report_csv) {
   ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan", zhangwan), 1234567);
   ASSERT_DBL_EQ(value_of(&c, "water_safe_households_ratio", zhangwan), 0.005);
 
-  ASSERT_INT_EQ(c.nr, 5);
+  /* "N/A" is a no-data marker: a blank, not a rejection. */
+  ASSERT(find(&c, "income_per_capita_yuan", "county=Bijiang,village=泥烧村") ==
+         NULL);
+  ASSERT_INT_EQ(c.nr, 4);
   ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_NOT_A_NUMBER);
   ASSERT_INT_EQ(c.r[0].line, 7);
   ASSERT_INT_EQ(c.r[0].column, 4);
@@ -449,14 +452,25 @@ VG_TEST(messy_report_csv) {
   ASSERT(find(&c, "water_safe_households_ratio",
               "county=Yanhe,village=爱心村") == NULL);
 
-  ASSERT_INT_EQ(c.r[3].reason, VG_REJECT_NOT_A_NUMBER);
-  ASSERT_STR_EQ(c.r[3].where,
-                "messy/monthly-report-messy.csv:12:4 (人均收入(元))");
-  ASSERT_STR_EQ(c.r[3].detail, "\"N/A\" is not a number");
+  ASSERT_INT_EQ(c.r[3].reason, VG_REJECT_PARSE_ERROR);
+  ASSERT_STR_EQ(c.r[3].where, "messy/monthly-report-messy.csv:13:2 (村)");
+  ASSERT_STR_EQ(c.r[3].detail, "text after the closing quote");
+  cap_free(&c);
+  vg_mapping_free(m);
 
-  ASSERT_INT_EQ(c.r[4].reason, VG_REJECT_PARSE_ERROR);
-  ASSERT_STR_EQ(c.r[4].where, "messy/monthly-report-messy.csv:13:2 (村)");
-  ASSERT_STR_EQ(c.r[4].detail, "text after the closing quote");
+  /* Without markers, "N/A" is what it says: no number. */
+  m = compile(VG_FORMAT_CSV,
+              "{\"labels\": {\"village\": \"村\", \"county\": \"县\"},"
+              " \"metrics\": {\"income_per_capita_yuan\": \"人均收入(元)\"},"
+              " \"no_data\": []}");
+  memset(&c, 0, sizeof c);
+  ASSERT_INT_EQ(
+      run_file(m, "messy/monthly-report-messy.csv", &c, error, sizeof error),
+      0);
+  ASSERT_INT_EQ(c.nr, 4);
+  ASSERT_STR_EQ(c.r[2].where,
+                "messy/monthly-report-messy.csv:12:4 (人均收入(元))");
+  ASSERT_STR_EQ(c.r[2].detail, "\"N/A\" is not a number");
   cap_free(&c);
   vg_mapping_free(m);
 }
@@ -642,25 +656,46 @@ VG_TEST(stray_quotes_cost_their_cell_alone) {
   vg_mapping_free(m);
 }
 
-/* A sheet saved as GBK by a Chinese Excel: its text is not UTF-8, so no
- * configured name matches and no label value may pass. */
+/* A sheet saved as GBK by a Chinese Excel is read as GB18030 (of which
+ * GBK is a part) when it is not UTF-8; declared "utf-8", its text is not,
+ * so no configured name matches and no label value may pass. */
 VG_TEST(gbk_input) {
   /* "县,村,人口" and "铜仁,川岩,3932" in GBK. */
   const char *gbk = "\xCF\xD8,\xB4\xE5,\xC8\xCB\xBF\xDA\n"
                     "\xCD\xAD\xC8\xCA,\xB4\xA8\xD1\xD2,3932\n";
-  struct vg_mapping *m =
-      compile(VG_FORMAT_CSV, "{\"labels\": {\"village\": \"村\"},"
-                             " \"metrics\": {\"population\": \"人口\"}}");
+  const char *names = "{\"labels\": {\"county\": \"县\", \"village\": \"村\"},"
+                      " \"metrics\": {\"population\": \"人口\"}";
+  char cfg[256];
   struct capture c = {0};
   char error[256];
+  for (int i = 0; i < 3; i++) {
+    static const char *const enc[] = {"", ", \"encoding\": \"gbk\"",
+                                      ", \"encoding\": \"gb18030\""};
+    snprintf(cfg, sizeof cfg, "%s%s}", names, enc[i]);
+    struct vg_mapping *m = compile(VG_FORMAT_CSV, cfg);
+    memset(&c, 0, sizeof c);
+    ASSERT_INT_EQ(run_text(m, gbk, &c, error, sizeof error), 0);
+    ASSERT_INT_EQ(c.ns, 1);
+    ASSERT_INT_EQ(c.nr, 0);
+    ASSERT_DBL_EQ(value_of(&c, "population", "county=铜仁,village=川岩"), 3932);
+    ASSERT_STR_EQ(c.s[0].where, "test.in:2:3 (人口)");
+    cap_free(&c);
+    vg_mapping_free(m);
+  }
+
+  memset(&c, 0, sizeof c);
+  snprintf(cfg, sizeof cfg, "%s, \"encoding\": \"utf-8\"}", names);
+  struct vg_mapping *m = compile(VG_FORMAT_CSV, cfg);
   ASSERT_INT_EQ(run_text(m, gbk, &c, error, sizeof error), -EINVAL);
-  ASSERT_STR_EQ(error, "no row holds the columns \"村\", \"人口\" (looked at "
-                       "all 2 rows; the input is not UTF-8 text (saved as "
-                       "GBK? export the sheet as \"CSV UTF-8\"))");
+  ASSERT_STR_EQ(error,
+                "no row holds the columns \"县\", \"村\", \"人口\" (looked at "
+                "all 2 rows; the input is not UTF-8 text (saved as GBK? set "
+                "\"encoding\" to \"gbk\" or \"auto\"))");
   vg_mapping_free(m);
 
   m = compile(VG_FORMAT_CSV, "{\"labels\": {\"village\": \"#2\"},"
-                             " \"metrics\": {\"population\": \"#3\"}}");
+                             " \"metrics\": {\"population\": \"#3\"},"
+                             " \"encoding\": \"utf-8\"}");
   ASSERT_INT_EQ(run_text(m, gbk, &c, error, sizeof error), 0);
   /* The header row, with no number, is passed over as a title. */
   ASSERT_INT_EQ(c.ns, 0);
@@ -668,7 +703,177 @@ VG_TEST(gbk_input) {
   ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_LABEL);
   ASSERT_STR_EQ(c.r[0].where, "test.in:2:2");
   ASSERT_STR_EQ(c.r[0].detail, "label \"village\" is not UTF-8 text (saved as "
-                               "GBK? export the sheet as \"CSV UTF-8\")");
+                               "GBK? set \"encoding\" to \"gbk\" or "
+                               "\"auto\")");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* Bytes that are neither UTF-8 nor GB18030 refuse the input, naming the
+ * line and byte; a declared encoding says its own name. */
+VG_TEST(undecodable_input) {
+  const char *bad = "县,人口\n铜仁,3932\n\xFF\xFF,12\n";
+  struct vg_mapping *m =
+      compile(VG_FORMAT_CSV, "{\"labels\": {\"county\": \"县\"},"
+                             " \"metrics\": {\"population\": \"人口\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m, bad, &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "line 3, byte 1: 0xFF 0xFF are neither UTF-8 nor "
+                       "GB18030 text");
+  ASSERT_INT_EQ(c.ns, 0);
+  vg_mapping_free(m);
+  m = compile(VG_FORMAT_CSV, "{\"labels\": {\"county\": \"县\"},"
+                             " \"metrics\": {\"population\": \"人口\"},"
+                             " \"encoding\": \"gbk\"}");
+  ASSERT_INT_EQ(run_text(m, "a,b\r\nc,\x81", &c, error, sizeof error), -EINVAL);
+  ASSERT_STR_EQ(error, "line 2, byte 3: 0x81 is not GBK text (cut off at the "
+                       "end)");
+  vg_mapping_free(m);
+  cap_free(&c);
+}
+
+/* Excel's "Unicode text": UTF-16 with a byte order mark, tab-separated. */
+VG_TEST(utf16_input) {
+  /* FF FE, then "村\t人口\r\n川岩\t3932\r\n" in UTF-16LE. */
+  static const unsigned char utf16[] = {
+      0xFF, 0xFE, 0x51, 0x67, 0x09, 0x00, 0xBA, 0x4E, 0xE3, 0x53, 0x0D,
+      0x00, 0x0A, 0x00, 0xDD, 0x5D, 0xA9, 0x5C, 0x09, 0x00, 0x33, 0x00,
+      0x39, 0x00, 0x33, 0x00, 0x32, 0x00, 0x0D, 0x00, 0x0A, 0x00};
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"labels\": {\"village\": \"村\"}, \"delimiter\": "
+                     "\"\\t\", \"metrics\": {\"population\": \"人口\"}}");
+  struct capture c = {0};
+  char error[256];
+  char *data = vg_malloc(sizeof utf16);
+  memcpy(data, utf16, sizeof utf16);
+  struct vg_emitter out = {
+      .sample = cap_sample, .reject = cap_reject, .arg = &c};
+  ASSERT_INT_EQ(
+      vg_mapping_run(m, "u.txt", data, sizeof utf16, &out, error, sizeof error),
+      0);
+  free(data);
+  ASSERT_INT_EQ(c.nr, 0);
+  ASSERT_DBL_EQ(value_of(&c, "population", "village=川岩"), 3932);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* Units in headers: the name matches with or without them, in either
+ * kind of bracket, and a scale applies to bare numbers, exactly. */
+VG_TEST(header_units) {
+  const char *csv = "村,村集体收入(万元),人口（万人）,覆盖率(%),发生率(‰),"
+                    "面积(亩),产量(千克),预算【亿元】,支出(千元)\n"
+                    "川岩,12.5,0.3932,76.6,5,1200,800,0.03,7\n"
+                    "坝木,1.2万,-,76.6%,无,n/a,—,,3.5\n";
+  struct vg_mapping *m =
+      compile(VG_FORMAT_CSV,
+              "{\"labels\": {\"village\": \"村\"}, \"metrics\": {"
+              "\"income\": \"村集体收入\", \"people\": \"人口\", \"cover\": "
+              "\"覆盖率(%)\", \"rate\": \"发生率\", \"area\": \"面积\", "
+              "\"yield\": \"产量(千克)\", \"budget\": \"预算\", \"spend\": "
+              "\"支出(元)\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m, csv, &c, error, sizeof error), 0);
+  ASSERT_INT_EQ(c.nr, 0);
+  ASSERT_DBL_EQ(value_of(&c, "income", "village=川岩"), 125000);
+  ASSERT_DBL_EQ(value_of(&c, "people", "village=川岩"), 3932);
+  ASSERT(value_of(&c, "cover", "village=川岩") == 0.766);
+  ASSERT(value_of(&c, "rate", "village=川岩") == 0.005);
+  ASSERT_DBL_EQ(value_of(&c, "area", "village=川岩"), 1200);
+  /* 千克 is a unit, not a thousand of something. */
+  ASSERT_DBL_EQ(value_of(&c, "yield", "village=川岩"), 800);
+  ASSERT_DBL_EQ(value_of(&c, "budget", "village=川岩"), 3000000);
+  /* The header's unit decides, whatever the configured name says. */
+  ASSERT_DBL_EQ(value_of(&c, "spend", "village=川岩"), 7000);
+  /* A cell's own scale is read as written; markers are blanks. */
+  ASSERT_DBL_EQ(value_of(&c, "income", "village=坝木"), 12000);
+  ASSERT(value_of(&c, "cover", "village=坝木") == 0.766);
+  ASSERT_DBL_EQ(value_of(&c, "spend", "village=坝木"), 3500);
+  ASSERT_INT_EQ(c.ns, 11);
+  ASSERT_STR_EQ(find(&c, "income", "village=川岩")->where,
+                "test.in:2:2 (村集体收入)");
+  cap_free(&c);
+  vg_mapping_free(m);
+
+  /* header_units false: numbers as written. */
+  m = compile(VG_FORMAT_CSV,
+              "{\"labels\": {\"village\": \"村\"}, \"metrics\": {"
+              "\"income\": \"村集体收入\"}, \"header_units\": false}");
+  memset(&c, 0, sizeof c);
+  ASSERT_INT_EQ(run_text(m, csv, &c, error, sizeof error), 0);
+  ASSERT_DBL_EQ(value_of(&c, "income", "village=川岩"), 12.5);
+  cap_free(&c);
+  vg_mapping_free(m);
+
+  /* An exact header wins over one that only carries a unit more. */
+  m = compile(VG_FORMAT_CSV, "{\"labels\": {\"village\": \"村\"}, "
+                             "\"metrics\": {\"income\": \"收入\"}}");
+  memset(&c, 0, sizeof c);
+  ASSERT_INT_EQ(
+      run_text(m, "村,收入(万元),收入\n川岩,2,3\n", &c, error, sizeof error),
+      0);
+  ASSERT_DBL_EQ(value_of(&c, "income", "village=川岩"), 3);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* no_data markers: trimmed, ASCII in any case, in CSV and JSON alike. */
+VG_TEST(no_data_markers) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"labels\": {\"village\": \"村\"}, \"metrics\": "
+                     "{\"p\": \"人口\"}, \"no_data\": [\" 缺 \", \"x\"]}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(
+      run_text(m, "村,人口\na,缺\nb, X \nc,-\nd,5\n", &c, error, sizeof error),
+      0);
+  ASSERT_INT_EQ(c.ns, 1);
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_STR_EQ(c.r[0].detail, "\"-\" is not a number");
+  cap_free(&c);
+  vg_mapping_free(m);
+
+  m = compile(VG_FORMAT_JSON, "{\"labels\": {\"v\": \"/v\"}, \"metrics\": "
+                              "{\"p\": \"/p\"}}");
+  memset(&c, 0, sizeof c);
+  ASSERT_INT_EQ(run_text(m,
+                         "[{\"v\": \"a\", \"p\": \"暂无\"}, {\"v\": \"b\", "
+                         "\"p\": \"N/A\"}, {\"v\": \"c\", \"p\": \"——\"}, "
+                         "{\"v\": \"d\", \"p\": \"7\"}]",
+                         &c, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 1);
+  ASSERT_INT_EQ(c.nr, 0);
+  cap_free(&c);
+  vg_mapping_free(m);
+  ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"m\": \"a\"}, "
+                                               "\"no_data\": \"-\"}"),
+                  "\"no_data\" must be an array");
+  ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"m\": \"a\"}, "
+                                               "\"no_data\": [\" \"]}"),
+                  "not blank");
+}
+
+/* A serial date number is a date with "timestamp_format": "excel". */
+VG_TEST(excel_timestamps) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"labels\": {\"v\": \"v\"}, \"metrics\": {\"p\": "
+                     "\"p\"}, \"timestamp\": \"t\", \"timestamp_format\": "
+                     "\"excel\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m, "v,t,p\na,43830,1\nb,43830.5,2\nc,59,3\nd,x,4\n",
+                         &c, error, sizeof error),
+                0);
+  /* 2019-12-31, its noon, and 1900-02-28. */
+  ASSERT_INT_EQ(find(&c, "p", "v=a")->ts, 1577750400000);
+  ASSERT_INT_EQ(find(&c, "p", "v=b")->ts, 1577750400000 + 43200000);
+  ASSERT_INT_EQ(find(&c, "p", "v=c")->ts, -2203977600000);
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_STR_EQ(c.r[0].detail,
+                "\"x\" is not a timestamp (timestamp_format \"excel\")");
   cap_free(&c);
   vg_mapping_free(m);
 }
@@ -708,7 +913,9 @@ VG_TEST(nested_json) {
   ASSERT_INT_EQ(find(&c, "water", aixin)->ts, 1577808000123);
   ASSERT_INT_EQ(c.ns, 3 + 2 + 2);
 
-  ASSERT_INT_EQ(c.nr, 4);
+  /* "N/A" in record 4 is a no-data marker: no sample, no rejection. */
+  ASSERT(find(&c, "income", aixin) == NULL);
+  ASSERT_INT_EQ(c.nr, 3);
   /* The location carries the pointer inside the record; the full pointer
    * is joined only when it is formatted. */
   ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_NOT_A_NUMBER);
@@ -727,10 +934,6 @@ VG_TEST(nested_json) {
   ASSERT_STR_EQ(c.r[2].detail,
                 "\"yesterday\" is not a timestamp (timestamp_format "
                 "\"auto\")");
-  ASSERT_INT_EQ(c.r[3].reason, VG_REJECT_NOT_A_NUMBER);
-  ASSERT_STR_EQ(c.r[3].where,
-                "messy/nested.json /result/pages/0/records/4/stats/income");
-  ASSERT_STR_EQ(c.r[3].detail, "\"N/A\" is not a number");
   cap_free(&c);
   vg_mapping_free(m);
 }
@@ -938,7 +1141,7 @@ VG_TEST(config_errors) {
                               "{\"metrics\": {\"m\": \"a\"}, \"timestamp\": "
                               "\"t\", \"timestamp_format\": \"iso\"}"),
                 "\"timestamp_format\" must be one of \"auto\", \"rfc3339\", "
-                "\"date\", \"unix\", \"unix_ms\"");
+                "\"date\", \"unix\", \"unix_ms\", \"excel\"");
   ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"m\": \"a\"}, "
                                              "\"timestamp_format\": \"unix\"}"),
                 "\"timestamp_format\" needs \"timestamp\"");
@@ -965,7 +1168,7 @@ VG_TEST(keys_table) {
   size_t n = 0;
   while (vg_mapping_keys[n].name)
     n++;
-  ASSERT_INT_EQ(n, 7);
+  ASSERT_INT_EQ(n, 10);
   ASSERT_STR_EQ(vg_mapping_keys[0].name, "records");
   ASSERT(vg_mapping_keys[2].required);
   vg_mapping_free(NULL);
@@ -977,7 +1180,9 @@ VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
              VG_T(tab_file_without_header), VG_T(header_row_given),
              VG_T(no_header_found), VG_T(header_lacking_some_metric_columns),
              VG_T(rows_of_all_kinds), VG_T(stray_quotes_cost_their_cell_alone),
-             VG_T(gbk_input), VG_T(nested_json), VG_T(json_label_values),
+             VG_T(gbk_input), VG_T(undecodable_input), VG_T(utf16_input),
+             VG_T(header_units), VG_T(no_data_markers), VG_T(excel_timestamps),
+             VG_T(nested_json), VG_T(json_label_values),
              VG_T(json_whole_document_errors), VG_T(json_timestamps),
              VG_T(config_errors), VG_T(config_error_positions),
              VG_T(keys_table))

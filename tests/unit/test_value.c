@@ -136,5 +136,50 @@ VG_TEST(long_text_is_invalid) {
   ASSERT_INT_EQ(vg_value_parse(padded, sizeof padded, &v), VG_VALUE_OK);
 }
 
+/* A column's scale (its header's unit) moves the decimal point of a bare
+ * number in the text, exactly; a cell with a scale of its own keeps it. */
+VG_TEST(column_scale) {
+  static const struct {
+    const char *text;
+    int exp;
+    enum vg_value_result result;
+    double value;
+  } scaled[] = {
+      {"12.5", 4, VG_VALUE_OK, 125000},
+      {"1,234.56", 4, VG_VALUE_OK, 12345600},
+      {"0.3", 8, VG_VALUE_OK, 30000000},
+      {"76.6", -2, VG_VALUE_OK, 0.766},
+      {"5", -3, VG_VALUE_OK, 0.005},
+      {"１２．５", 4, VG_VALUE_OK, 125000},
+      {"-3", 4, VG_VALUE_OK, -30000},
+      {"1.5e3", 4, VG_VALUE_OK, 1.5e7},
+      {"1.5E-3", -2, VG_VALUE_OK, 1.5e-5},
+      {"76.6%", -2, VG_VALUE_OK, 0.766}, /* the cell's own % */
+      {"1.2万", 4, VG_VALUE_OK, 12000},  /* the cell's own 万 */
+      {"5‰", -2, VG_VALUE_OK, 0.005},
+      {"", 4, VG_VALUE_EMPTY, 0},
+      {"abc", 4, VG_VALUE_INVALID, 0},
+      {"1e400", -400, VG_VALUE_OK, 1},
+      {"1", 400, VG_VALUE_INVALID, 0}, /* infinite */
+      {"1e99999999999", -4, VG_VALUE_INVALID, 0},
+  };
+  for (size_t i = 0; i < sizeof scaled / sizeof scaled[0]; i++) {
+    double v = -12345;
+    enum vg_value_result r = vg_value_parse_scaled(
+        scaled[i].text, strlen(scaled[i].text), scaled[i].exp, &v);
+    if (r != scaled[i].result)
+      VG_FAIL("\"%s\" e%d: result %d, expected %d", scaled[i].text,
+              scaled[i].exp, (int)r, (int)scaled[i].result);
+    if (r == VG_VALUE_OK && !(v == scaled[i].value))
+      VG_FAIL("\"%s\" e%d: %.17g, expected %.17g", scaled[i].text,
+              scaled[i].exp, v, scaled[i].value);
+  }
+  /* Exact where a multiplication is not: 0.1 * 3 is no 0.3. */
+  double v;
+  ASSERT_INT_EQ(vg_value_parse_scaled("0.3", 3, 0, &v), VG_VALUE_OK);
+  ASSERT_INT_EQ(vg_value_parse_scaled("30", 2, -2, &v), VG_VALUE_OK);
+  ASSERT(v == 0.3);
+}
+
 VG_TEST_MAIN(VG_T(table), VG_T(percent_is_exact), VG_T(length_bounds_text),
-             VG_T(long_text_is_invalid))
+             VG_T(long_text_is_invalid), VG_T(column_scale))
