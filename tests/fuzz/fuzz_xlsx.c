@@ -6,6 +6,7 @@
 #include "daemon/config/cfg_doc.h"
 #include "daemon/formats/mapping.h"
 #include "daemon/formats/sheet.h"
+#include "tests/fuzz/sheet_checks.h"
 #include "daemon/formats/xlsx.h"
 
 #include <stdint.h>
@@ -16,24 +17,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct vg_mapping *mapping;
-
-static void sample(void *arg, const char *metric, const struct vg_label *l,
-                   size_t n, double v, int64_t ts,
-                   const struct vg_location *w) {
-  (void)arg, (void)v, (void)ts;
-  if (!metric[0] || !w->sheet)
-    abort();
-  for (size_t i = 0; i < n; i++)
-    if (!l[i].value[0])
-      abort();
-}
-
-static void reject(void *arg, enum vg_reject_reason r,
-                   const struct vg_location *w, const char *detail) {
-  (void)arg, (void)r, (void)w;
-  if (!detail[0])
-    abort();
-}
 
 static const char *const template_parts[] = {
     "xl/workbook.xml",

@@ -266,6 +266,19 @@ class Prometheus:
         stop_process(self.proc, self.log)
 
 
+def https_request(port, ctx, method, path, body=None, headers=None):
+    """(status, body) of one request over TLS, on a connection of its own
+    (ctx: an ssl context that trusts the daemon's certificate)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx,
+                                       timeout=10 * SLOW)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
 class TempDir:
     def __enter__(self):
         self.path = tempfile.mkdtemp(prefix="vg-it-")

@@ -27,7 +27,8 @@ import time
 import unittest
 import http.client
 
-from harness import (SLOW, Daemon, TempDir, find, http_get, parse_metrics,
+from harness import (SLOW, Daemon, IntegrationTest, find,
+                     https_request, http_get, parse_metrics,
                      wait_for)
 
 TOKEN = "s3cret"
@@ -173,17 +174,7 @@ class Flood(threading.Thread):
                         self._gone(sel, key.fileobj, True)
 
 
-class HostileTest(unittest.TestCase):
-    def setUp(self):
-        self._tmp = TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.stops = []
-
-    def tearDown(self):
-        for stop in reversed(self.stops):
-            stop()
-        self._tmp.__exit__(None, None, None)
-
+class HostileTest(IntegrationTest):
     def daemon(self, http=None, start=True):
         cfg = {"collectors": [{"type": "listen", "name": "push", "token": TOKEN}],
                "exporters": [{"type": "prometheus"}],
@@ -320,14 +311,7 @@ class TestConnections(HostileTest):
         ctx = ssl.create_default_context(cafile=cert)
 
         def request(method, path, body=None, headers=None):
-            conn = http.client.HTTPSConnection("127.0.0.1", d.port, context=ctx,
-                                               timeout=10 * SLOW)
-            try:
-                conn.request(method, path, body=body, headers=headers or {})
-                r = conn.getresponse()
-                return r.status, r.read()
-            finally:
-                conn.close()
+            return https_request(d.port, ctx, method, path, body, headers)
 
         deadline = time.monotonic() + 20 * SLOW
         while True:

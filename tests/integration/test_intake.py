@@ -16,6 +16,7 @@ import unittest
 import http.client
 
 from harness import (DATA, SLOW, Daemon, IntegrationTest, Prometheus,
+                     https_request,
                      VictoriaMetrics, find, free_port, http_get, http_post,
                      parse_metrics, wait_for)
 
@@ -410,14 +411,7 @@ class TestSecurity(IntakeTest):
         ctx = ssl.create_default_context(cafile=cert)
 
         def request(method, path, body=None, headers=None):
-            conn = http.client.HTTPSConnection("127.0.0.1", d.port, context=ctx,
-                                               timeout=10 * SLOW)
-            try:
-                conn.request(method, path, body=body, headers=headers or {})
-                r = conn.getresponse()
-                return r.status, r.read()
-            finally:
-                conn.close()
+            return https_request(d.port, ctx, method, path, body, headers)
         wait_for("HTTPS ready", lambda: request("GET", "/readyz")[0] == 200)
         self.assertEqual(request("GET", "/healthz")[0], 200)
         self.assertEqual(request("GET", "/metrics")[0], 401)
