@@ -394,8 +394,6 @@ static int run(struct vg_daemon *d) {
     fprintf(stderr, "villagemetricsd: %s\n", err.msg);
     return 1;
   }
-  if (!d->policy.check_only)
-    log_generation(d->live);
   if (d->policy.check_only) {
     printf("%s: configuration OK (%zu collectors, %zu exporters)\n",
            d->config_path, d->live->ncollectors, d->live->nexporters);
@@ -412,6 +410,8 @@ static int run(struct vg_daemon *d) {
     vg_store_free(d->store);
     return 1;
   }
+  /* After the line that names the version and the address. */
+  log_generation(d->live);
   /* HTTP collectors fetch in every mode. */
   if (vg_curl_new(d->loop, &d->curl) < 0) {
     vg_log(VG_LOG_ERR, "cannot start the HTTP client");
