@@ -1001,7 +1001,14 @@ VG_TEST(fd_limit_lowers_max_connections) {
   /* A hard limit of 300 open files cannot hold 4096 connections: after a
    * quarter for the rest of the daemon, 209 and their headroom (16) fit. */
   struct rlimit rl = {.rlim_cur = 300, .rlim_max = 300};
-  ASSERT(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    /* valgrind keeps descriptors of its own above a limit it fixes, and
+     * refuses to have the hard limit changed: this test runs in the plain
+     * and sanitizer builds, not under it. */
+    const char *preload = getenv("LD_PRELOAD");
+    ASSERT(preload && strstr(preload, "vgpreload"));
+    return;
+  }
   vg_log_set_output(capture_log, NULL);
   flood_log[0] = '\0';
   uv_loop_t loop;
