@@ -678,6 +678,10 @@ int vg_prompb_decode_raw(const char *data, size_t len,
   return decode_raw(data, len, &no_limits, v, error, error_size);
 }
 
+int vg_prompb_uncompressed_length(const char *data, size_t len, size_t *out) {
+  return snappy_uncompressed_length(data, len, out) == SNAPPY_OK ? 0 : -EINVAL;
+}
+
 int vg_prompb_decode_limited(const char *data, size_t len,
                              const struct vg_prompb_limits *lim,
                              const struct vg_prompb_visitor *v, char *error,

@@ -120,6 +120,10 @@ struct vg_prompb_limits {
   struct vg_budget_hold *hold;
 };
 
+/* The uncompressed length snappy's header announces: 0 and *len, or
+ * -EINVAL when the data does not start as snappy does. */
+int vg_prompb_uncompressed_length(const char *data, size_t len, size_t *out);
+
 /* vg_prompb_decode within `lim`: 0, -EMSGSIZE, -E2BIG, -EAGAIN, -EFBIG
  * or -EINVAL, with `error` saying which. */
 int vg_prompb_decode_limited(const char *data, size_t len,

@@ -18,7 +18,7 @@ void vg_budget_init(struct vg_budget *b, uint64_t limit) {
 
 void vg_budget_hold_init(struct vg_budget_hold *h, struct vg_budget *b) {
   h->budget = b;
-  h->held = 0;
+  h->held = h->peak = 0;
   h->refused = 0;
 }
 
@@ -33,6 +33,8 @@ int vg_budget_take(struct vg_budget_hold *h, uint64_t n) {
   struct vg_budget *b = h->budget;
   if (!b) {
     h->held += n;
+    if (h->held > h->peak)
+      h->peak = h->held;
     return 0;
   }
   if (n > b->limit || h->held > b->limit - n)
@@ -43,6 +45,8 @@ int vg_budget_take(struct vg_budget_hold *h, uint64_t n) {
       return refuse(h, -EAGAIN);
   } while (!atomic_compare_exchange_weak(&b->used, &used, used + n));
   h->held += n;
+  if (h->held > h->peak)
+    h->peak = h->held;
   uint64_t now = used + n, peak = atomic_load(&b->peak);
   while (now > peak && !atomic_compare_exchange_weak(&b->peak, &peak, now))
     ;

@@ -36,7 +36,8 @@ struct vg_budget {
 struct vg_budget_hold {
   struct vg_budget *budget; /* NULL: no budget, every take succeeds */
   uint64_t held;
-  int refused; /* 0, or the first refusal: -EAGAIN or -EFBIG */
+  uint64_t peak; /* the most it has held */
+  int refused;   /* 0, or the first refusal: -EAGAIN or -EFBIG */
 };
 
 void vg_budget_init(struct vg_budget *b, uint64_t limit);
