@@ -130,6 +130,28 @@ static uint32_t store_string(struct vg_batch *b, const char *s) {
   return off;
 }
 
+/* A batch past its cap or its hold is refused whole by whoever made it:
+ * what it recorded goes at once, and its memory back to the hold, rather
+ * than stay held while the parser runs to the end of its input.  Called
+ * where no entry is being filled. */
+static void drop_if_stopped(struct vg_batch *b) {
+  if (!b->error || !b->bytes)
+    return;
+  free(b->arena);
+  free(b->entries);
+  free(b->label_offs);
+  free(b->families);
+  b->arena = NULL;
+  b->entries = NULL;
+  b->label_offs = NULL;
+  b->families = NULL;
+  b->arena_len = b->arena_cap = b->count = b->cap = 0;
+  b->nlabel_offs = b->cap_label_offs = b->nfamilies = b->cap_families = 0;
+  if (b->hold)
+    vg_budget_give(b->hold, b->bytes);
+  b->bytes = 0;
+}
+
 static const char *string_at(const struct vg_batch *b, uint32_t off) {
   return off == NONE ? NULL : b->arena + off;
 }
@@ -208,16 +230,21 @@ static void record_sample(void *arg, const char *metric,
   struct vg_batch *b = arg;
   if (nlabels > MAX_LABELS) {
     b->error = b->error ? b->error : -ENOSPC;
+    drop_if_stopped(b);
     return;
   }
   struct entry *e = new_entry(b, where);
-  if (!e)
+  if (!e) {
+    drop_if_stopped(b);
     return;
+  }
   e->metric_or_detail = store_metric(b, metric);
   if (!same_labels(b, labels, nlabels)) {
     if (!grow(b, (void **)&b->label_offs, &b->cap_label_offs,
-              b->nlabel_offs + 2 * nlabels, sizeof(uint32_t)))
+              b->nlabel_offs + 2 * nlabels, sizeof(uint32_t))) {
+      drop_if_stopped(b);
       return;
+    }
     b->last_labels = (uint32_t)b->nlabel_offs;
     b->last_nlabels = (uint16_t)nlabels;
     for (size_t i = 0; i < nlabels; i++) {
@@ -225,8 +252,10 @@ static void record_sample(void *arg, const char *metric,
       b->label_offs[b->nlabel_offs++] = store_string(b, labels[i].value);
     }
   }
-  if (b->error)
+  if (b->error) {
+    drop_if_stopped(b);
     return;
+  }
   e->labels = b->last_labels;
   e->nlabels = (uint16_t)nlabels;
   e->value = value;
@@ -256,14 +285,17 @@ static void record_reject(void *arg, enum vg_reject_reason reason,
   /* Past the detailed ones, or with no room for it: counted all the same. */
   b->counted[reason]++;
   b->counted_rejections++;
+  drop_if_stopped(b);
 }
 
 static void record_family(void *arg, const char *name, const char *type,
                           const char *help) {
   struct vg_batch *b = arg;
   if (b->error || !grow(b, (void **)&b->families, &b->cap_families,
-                        b->nfamilies + 1, sizeof *b->families))
+                        b->nfamilies + 1, sizeof *b->families)) {
+    drop_if_stopped(b);
     return;
+  }
   struct family_entry *f = &b->families[b->nfamilies];
   f->before = b->count;
   f->name = store_string(b, name);
@@ -271,6 +303,7 @@ static void record_family(void *arg, const char *name, const char *type,
   f->help = store_string(b, help);
   if (!b->error)
     b->nfamilies++;
+  drop_if_stopped(b);
 }
 
 struct vg_batch *vg_batch_new(size_t max_bytes) {
@@ -294,6 +327,7 @@ void vg_batch_set_hold(struct vg_batch *b, struct vg_budget_hold *hold) {
   int rc = hold ? vg_budget_take(hold, b->bytes) : 0;
   if (rc < 0) {
     b->error = b->error ? b->error : rc;
+    drop_if_stopped(b);
     return;
   }
   b->hold = hold;

@@ -13,7 +13,10 @@
  * Memory: everything a batch allocates (its arena and its arrays, with the
  * room they grow into) counts against its max_bytes, and, when it has a
  * hold, is taken from a memory budget as it grows (daemon/util/budget.h).
- * Past either, further samples are dropped and vg_batch_error() says why.
+ * Past either, the batch is stopped: what it recorded is freed at once
+ * (its memory back to the hold), it records nothing more but counts
+ * rejections, and vg_batch_error() says why -- a stopped batch is an
+ * input refused whole, never replayed.
  * Each sample costs one 64-byte entry (128 bytes at worst while its array
  * doubles) plus its strings; see vg_batch_new.
  *
@@ -38,8 +41,8 @@
 
 struct vg_batch;
 
-/* max_bytes caps everything the batch allocates; past it further samples
- * are dropped and vg_batch_overflowed() says so. */
+/* max_bytes caps everything the batch allocates; past it the batch stops
+ * (above) and vg_batch_overflowed() says so. */
 struct vg_batch *vg_batch_new(size_t max_bytes);
 /* From now on the batch takes what it grows by from `hold` (the caller's,
  * which must outlive the batch); a refusal stops the batch as max_bytes
