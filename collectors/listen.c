@@ -475,16 +475,13 @@ static void parse_body(struct job *job, const char *data, size_t len) {
                 NULL);
 }
 
-static void budget_error(struct job *job, int rc, uint64_t bytes,
-                         const char *what) {
+static void budget_error(struct job *job, int rc, const char *what) {
   job->status = budget_status(rc);
   if (rc == -EFBIG)
     snprintf(job->error, sizeof job->error,
              "the request needs more memory than max_memory (%llu bytes) "
-             "allows (%s: %llu bytes more): nothing was kept; send it in "
-             "smaller parts",
-             (unsigned long long)job->l->cfg.max_memory, what,
-             (unsigned long long)bytes);
+             "allows, for %s: nothing was kept; send it in smaller parts",
+             (unsigned long long)job->l->cfg.max_memory, what);
   else
     snprintf(job->error, sizeof job->error,
              "other requests hold the memory this one needs now "
@@ -515,7 +512,7 @@ static void plain_body(struct job *job, struct vg_buf *plain, const char **data,
   int rc = vg_gunzip_size(*data, *len, c->max_decompressed, &size, job->error,
                           sizeof job->error);
   if (!rc && (rc = vg_budget_take(&job->hold, size + 2)) != 0) {
-    budget_error(job, rc, size + 2, "its decompressed body");
+    budget_error(job, rc, "its decompressed body");
     *data = NULL;
     return;
   }
@@ -574,7 +571,7 @@ static void parse_work(uv_work_t *work) {
              (unsigned long long)job->samples,
              (long long)c->max_samples_per_request);
   } else if (!job->status && (batch_rc == -EAGAIN || batch_rc == -EFBIG)) {
-    budget_error(job, batch_rc, 0, "its samples");
+    budget_error(job, batch_rc, "its samples");
   } else if (!job->status && batch_rc) {
     job->status = 413;
     snprintf(job->error, sizeof job->error,
@@ -814,7 +811,7 @@ static void start_job(struct listen *l, struct vg_httpd_request *req,
     body *= 2;
   int rc = vg_budget_take(&job->hold, body + REQUEST_OVERHEAD);
   if (rc) {
-    budget_error(job, rc, body + REQUEST_OVERHEAD, "its body");
+    budget_error(job, rc, "its body");
     answer(job, job->status, 0, 0, job->error);
     return;
   }
