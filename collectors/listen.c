@@ -171,10 +171,11 @@ struct listen {
   struct vg_push_stats stats; /* what the handlers answered */
   struct vg_push_stats shown; /* with what the server answered itself */
   struct vg_budget budget;    /* max_memory, shared by every request */
-  /* Parses in the thread pool, at most max_parsing; the others wait,
-   * small bodies (by what they say they decode to) before large ones, so
-   * that a few bombs or huge pushes do not hold up every small one. */
-  unsigned parsing, max_parsing;
+  /* Parses in the thread pool, at most max_parsing, and of large bodies
+   * (by what they say they decode to) one fewer: the others wait, small
+   * ones first, so that bombs and huge pushes never hold up a small one
+   * for longer than a small one's parse. */
+  unsigned parsing, parsing_large, max_parsing;
   struct job_queue waiting_small, waiting;
   /* Parsed requests whose batches go into the sink, a slice each per
    * turn of the loop, while `replayer` runs. */
@@ -192,7 +193,8 @@ struct listen {
  * inflight count; freed after the answer. */
 struct job {
   uv_work_t work;
-  struct job *next;           /* in l->waiting or l->replaying */
+  struct job *next;           /* in a waiting queue or l->replaying */
+  bool large;                 /* says it decodes to more than SMALL_BODY */
   struct vg_budget_hold hold; /* all the request's memory */
   struct listen *l;
   struct vg_httpd_request *req;
@@ -615,18 +617,32 @@ static void parse_done(uv_work_t *work, int status);
 static int start_parse(struct job *job) {
   struct listen *l = job->l;
   int rc = uv_queue_work(l->loop, &job->work, parse_work, parse_done);
-  if (rc == 0)
+  if (rc == 0) {
     l->parsing++;
+    l->parsing_large += job->large;
+  }
   return rc;
 }
 
-/* Takes the next waiting request into the thread pool, if a parse may
+/* Whether a parse of this size may start now: one slot is kept for small
+ * bodies when there are two or more. */
+static bool may_parse(const struct listen *l, bool large) {
+  unsigned max_large = l->max_parsing > 1 ? l->max_parsing - 1 : 1;
+  return l->parsing < l->max_parsing &&
+         (!large || l->parsing_large < max_large);
+}
+
+/* Takes the next waiting requests into the thread pool, while parses may
  * start. */
 static void next_parse(struct listen *l) {
-  while (l->parsing < l->max_parsing &&
-         (l->waiting_small.head || l->waiting.head)) {
-    struct job *job = l->waiting_small.head ? queue_pop(&l->waiting_small)
-                                            : queue_pop(&l->waiting);
+  for (;;) {
+    struct job_queue *q = l->waiting_small.head && may_parse(l, false)
+                              ? &l->waiting_small
+                          : l->waiting.head && may_parse(l, true) ? &l->waiting
+                                                                  : NULL;
+    if (!q)
+      return;
+    struct job *job = queue_pop(q);
     if (start_parse(job) < 0)
       answer(job, 503, 0, 0, "cannot take the request now");
   }
@@ -728,6 +744,7 @@ static void parse_done(uv_work_t *work, int status) {
   struct job *job = work->data;
   struct listen *l = job->l;
   l->parsing--;
+  l->parsing_large -= job->large;
   next_parse(l);
   if (status < 0 || l->stopping) {
     answer(job, 503, 0, 0, "the daemon is stopping; send it again later");
@@ -815,12 +832,12 @@ static void start_job(struct listen *l, struct vg_httpd_request *req,
     answer(job, job->status, 0, 0, job->error);
     return;
   }
-  if (l->parsing < l->max_parsing) {
+  job->large = said_size(job) > SMALL_BODY;
+  if (may_parse(l, job->large)) {
     if (start_parse(job) < 0)
       answer(job, 503, 0, 0, "cannot take the request now");
   } else {
-    queue_push(said_size(job) <= SMALL_BODY ? &l->waiting_small : &l->waiting,
-               job);
+    queue_push(job->large ? &l->waiting : &l->waiting_small, job);
   }
 }
 
