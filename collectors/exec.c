@@ -49,8 +49,9 @@
 #define STDERR_LINES_PER_MINUTE 20
 /* Longest stderr line logged; the rest of it is cut. */
 #define STDERR_LINE_MAX 512
-/* Memory a run's samples may take: several times its output. */
-#define BATCH_FACTOR 4
+/* Memory a run's samples may take: several times its output (entries,
+ * strings and labels together, vg_batch_new). */
+#define BATCH_FACTOR 8
 
 struct exec_config {
   const cJSON *command; /* borrowed, checked in configure */

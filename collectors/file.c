@@ -218,8 +218,9 @@ static void parse_file(struct scan *s, struct scan_result *r, int fd,
     r->retry_ms = fc->cfg.settle_ms;
     return;
   }
-  /* The batch may use several times the file's size for its samples. */
-  r->batch = vg_batch_new((size_t)fc->cfg.max_file_size * 4 + (1 << 20));
+  /* The batch may use several times the file's size for its samples
+   * (entries, strings and labels together, vg_batch_new). */
+  r->batch = vg_batch_new((size_t)fc->cfg.max_file_size * 8 + (1 << 20));
   char error[512];
   int rc = vg_payload_run(fc->payload, path, data, len,
                           vg_batch_emitter(r->batch), error, sizeof error);

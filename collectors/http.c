@@ -245,8 +245,9 @@ static void job_error(struct parse_job *j, const char *fmt, ...) {
 static void parse_work(uv_work_t *work) {
   struct parse_job *j = work->data;
   struct http_collector *hc = j->hc;
-  /* The batch may use several times the answer's size for its samples. */
-  j->batch = vg_batch_new((size_t)hc->cfg.max_body * 4 + (1 << 20));
+  /* The batch may use several times the answer's size for its samples
+   * (entries, strings and labels together, vg_batch_new). */
+  j->batch = vg_batch_new((size_t)hc->cfg.max_body * 8 + (1 << 20));
   const struct vg_emitter *out = vg_batch_emitter(j->batch);
   if (hc->pg.type == VG__HTTP_PAGES_NONE) {
     j->rc = vg_payload_run(hc->payload, j->input, j->body, j->len, out,

@@ -11,22 +11,36 @@
  *   POST /api/v1/write    Prometheus remote write 1.0
  * each of which may be turned off.
  *
- * A request goes: credentials -> the body decompressed and parsed in the
- * thread pool into a batch (so a large body never holds the loop) -> the
- * request's caps checked (nothing is accepted from a request over them)
- * -> the batch into the sink in one update round -> the journal's group
+ * A request goes: credentials -> its memory taken from the collector's
+ * budget (max_memory) -> the body decompressed and parsed in the thread
+ * pool into a batch (so a large body never holds the loop), at most one
+ * parse fewer than the pool has threads at a time -> the request's caps
+ * checked (nothing is accepted from a request over them) -> the batch
+ * into the sink in slices of a few milliseconds, each an update round,
+ * taking turns with the other requests' slices -> the journal's group
  * commit -> the answer.  The sender is answered only once what it sent is
  * durable: 204 (200 with counts for JSON) when all was taken, 400 naming
  * the first bad line or value when some was refused (the rest is kept, as
- * InfluxDB does), 503 with Retry-After when the journal could not take it.
+ * InfluxDB does), 413 when it is over a cap (or alone needs more than
+ * max_memory), 503 with Retry-After when the journal could not take it or
+ * other requests hold the memory it needs.
+ *
+ * Memory of a request, at most (docs/configuration.md, "Memory of the
+ * push endpoints"): its body, its decompressed copy, what its parser
+ * builds (a JSON tree up to 16 times the body, remote write's labels and
+ * samples of its largest series) and its batch (128 bytes a sample plus 8
+ * times the body); each part is taken from the budget before or as it is
+ * allocated, and given back when it is freed.
  *
  * Owns its routes and every request in flight; stop() waits for the last
  * of them to be answered.  Must never answer before the journal has
- * answered, and never block the loop on a body.
+ * answered, never block the loop on a body, and never hold the loop for
+ * more than a slice of a request.
  */
 #include "collectors/collector.h"
 #include "collectors/listen.h"
 #include "daemon/pipeline/batch.h"
+#include "daemon/util/budget.h"
 #include "daemon/util/buf.h"
 #include "daemon/net/httpd.h"
 #include "daemon/net/httpd_auth.h"
@@ -38,6 +52,7 @@
 #include "daemon/formats/prompb.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +60,30 @@
 
 /* How long a refused sender should wait before trying again. */
 #define RETRY_AFTER_S "5"
+/* What a request takes beyond its body, decompressed copy, tree and
+ * batch: the parsers' line buffers, locations, the job itself. */
+#define REQUEST_OVERHEAD ((uint64_t)1 << 20)
+/* A JSON body's tree may take this many times the body (and 1 MiB): a
+ * push body takes 5 to 13 times, a list of zeros 41. */
+#define JSON_TREE_FACTOR 16
+/* A batch may take 128 bytes a sample (a 64-byte entry, twice while its
+ * array doubles) plus this many times the body, for strings and labels. */
+#define BATCH_SAMPLE_BYTES 128
+#define BATCH_BODY_FACTOR 8
+/* The loop gives a turn's replay this long before it serves others. */
+#define SLICE_NS ((uint64_t)4 * 1000 * 1000)
+/* Calls replayed between looks at the clock. */
+#define SLICE_STEP 256
+/* A body that says it decodes to no more than this waits in the small
+ * requests' queue. */
+#define SMALL_BODY ((size_t)1 << 20)
+/* A request that held this much makes the heap trimmed after it. */
+#define TRIM_AFTER ((uint64_t)32 << 20)
 
 struct listen_config {
   bool influxdb_v1, influxdb_v2, json, remote_write;
   char *token, *username, *password;
-  uint64_t max_body, max_decompressed, max_line;
+  uint64_t max_body, max_decompressed, max_line, max_memory;
   int64_t max_labels, max_label_value, max_samples_per_request;
 };
 
@@ -94,7 +128,16 @@ static const struct vg_cfg_key listen_keys[] = {
     {"max_samples_per_request", VG_CFG_INT, "1000000",
      offsetof(struct listen_config, max_samples_per_request),
      "Most samples one request may carry; a larger request is answered 413 "
-     "and nothing of it is kept, so the sender can split it.",
+     "and nothing of it is kept, so the sender can split it. Also the most "
+     "series one remote-write request may carry.",
+     false},
+    {"max_memory", VG_CFG_SIZE, "512MiB",
+     offsetof(struct listen_config, max_memory),
+     "Memory the requests in flight may hold together: bodies, their "
+     "decompressed copies, what parsing builds and the samples waiting for "
+     "the store. A request that would pass it is answered 503 with "
+     "Retry-After, or 413 when it alone needs more. See \"Memory of the "
+     "push endpoints\".",
      false},
     VG_CFG_END,
 };
@@ -110,6 +153,13 @@ static const char *const endpoint_paths[] = {
     [EP_REMOTE_WRITE] = "/api/v1/write",
 };
 
+struct job;
+
+/* A FIFO of jobs, linked through job->next. */
+struct job_queue {
+  struct job *head, *tail;
+};
+
 struct listen {
   struct listen_config cfg;
   struct vg_httpd_auth auth;
@@ -120,11 +170,20 @@ struct listen {
   unsigned inflight;          /* requests not answered yet */
   struct vg_push_stats stats; /* what the handlers answered */
   struct vg_push_stats shown; /* with what the server answered itself */
-  /* Never started: stop() closes it, so that `stopped` runs from the loop
-   * and never from inside stop() (collectors/collector.h), even when no
-   * request is in flight. */
-  uv_idle_t closer;
-  bool closer_closed;
+  struct vg_budget budget;    /* max_memory, shared by every request */
+  /* Parses in the thread pool, at most max_parsing, and of large bodies
+   * (by what they say they decode to) one fewer: the others wait, small
+   * ones first, so that bombs and huge pushes never hold up a small one
+   * for longer than a small one's parse. */
+  unsigned parsing, parsing_large, max_parsing;
+  struct job_queue waiting_small, waiting;
+  /* Parsed requests whose batches go into the sink, a slice each per
+   * turn of the loop, while `replayer` runs. */
+  struct job_queue replaying;
+  uv_idle_t replayer;
+  bool replayer_closed;
+  bool trimming; /* a malloc_trim in the thread pool */
+  uv_work_t trim;
   bool stopping;
   void (*stopped)(void *arg);
   void *stopped_arg;
@@ -134,6 +193,9 @@ struct listen {
  * inflight count; freed after the answer. */
 struct job {
   uv_work_t work;
+  struct job *next;           /* in a waiting queue or l->replaying */
+  bool large;                 /* says it decodes to more than SMALL_BODY */
+  struct vg_budget_hold hold; /* all the request's memory */
   struct listen *l;
   struct vg_httpd_request *req;
   enum endpoint ep;
@@ -149,25 +211,66 @@ struct job {
   unsigned status; /* non-zero: answer this without accepting anything */
   enum vg_reject_reason why; /* of a whole request refused */
   char error[512];
+  /* The replay, on the loop: where it is in the batch, what the sink took
+   * and refused so far, and the slices' acknowledgements not yet in. */
+  size_t pos;
+  uint64_t accepted, rejected, counted_only;
+  unsigned syncs_pending;
+  int sync_status; /* the first failure of a slice's sync */
+  bool replayed;
+  bool has_first;
+  char first[512]; /* the first rejection, for the answer */
 };
 
 /* --- answering ------------------------------------------------------- */
 
-/* Stopped once the closer is closed and the last request is answered. */
+/* Stopped once the replayer is closed, the last request is answered and
+ * no trim is in flight. */
 static void maybe_stopped(struct listen *l) {
-  if (l->inflight || !l->closer_closed || !l->stopped)
+  if (l->inflight || !l->replayer_closed || l->trimming || !l->stopped)
     return;
   void (*stopped)(void *) = l->stopped;
   l->stopped = NULL;
   stopped(l->stopped_arg);
 }
 
+/* glibc keeps memory freed by a thread in that thread's arena and only
+ * gives back what sits at the top of a heap: after a large request, the
+ * rest goes back to the system here, in the thread pool (it walks every
+ * arena, which takes milliseconds on a large heap). */
+static void trim_work(uv_work_t *w) {
+  (void)w;
+  malloc_trim(0);
+}
+
+static void trim_done(uv_work_t *w, int status) {
+  struct listen *l = w->data;
+  (void)status;
+  l->trimming = false;
+  maybe_stopped(l);
+}
+
 static void job_free(struct job *job) {
   struct listen *l = job->l;
   vg_batch_free(job->batch);
+  vg_budget_release(&job->hold);
+  bool large = job->hold.peak >= TRIM_AFTER;
   free(job);
   l->inflight--;
+  /* Once the last large request is gone: while others are in flight,
+   * what they hold would only be taken again. */
+  if (large && !l->trimming && vg_budget_used(&l->budget) < TRIM_AFTER) {
+    l->trimming = true;
+    l->trim.data = l;
+    uv_queue_work(l->loop, &l->trim, trim_work, trim_done);
+  }
   maybe_stopped(l);
+}
+
+/* The answer to a refusal of the memory budget: someone else's memory
+ * (later), or this request alone is too large. */
+static unsigned budget_status(int rc) {
+  return rc == -EFBIG ? 413 : 503;
 }
 
 static void count(struct listen *l, enum endpoint ep, unsigned status) {
@@ -224,29 +327,6 @@ static void answer(struct job *job, unsigned status, uint64_t accepted,
                    uint64_t rejected, const char *error) {
   reply(job->l, job->ep, job->req, status, accepted, rejected, error);
   job_free(job);
-}
-
-struct accepted {
-  struct job *job;
-  uint64_t accepted, rejected;
-  char error[512];
-};
-
-static void durable(void *arg, int status) {
-  struct accepted *a = arg;
-  struct job *job = a->job;
-  if (status < 0) {
-    char error[160];
-    snprintf(error, sizeof error,
-             "not stored: the journal could not take the samples (%s); "
-             "send them again later",
-             strerror(-status));
-    answer(job, 503, 0, 0, error);
-  } else {
-    answer(job, a->rejected ? 400 : 204, a->accepted, a->rejected,
-           a->rejected ? a->error : NULL);
-  }
-  free(a);
 }
 
 /* --- parsing, in the thread pool -------------------------------------- */
@@ -336,21 +416,59 @@ static void rw_reject(void *arg, size_t index, const char *reason) {
   intake_reject(w->job, VG_REJECT_BAD_LABEL, &at, reason);
 }
 
+/* The answer to a decoder's or a budget's refusal of the whole body. */
+static unsigned refusal_status(int rc) {
+  switch (rc) {
+  case -EMSGSIZE:
+  case -E2BIG:
+  case -EFBIG:
+    return 413;
+  case -EAGAIN:
+    return 503;
+  default:
+    return 400;
+  }
+}
+
 static void parse_body(struct job *job, const char *data, size_t len) {
   const struct listen_config *c = &job->l->cfg;
+  size_t max_samples = (size_t)c->max_samples_per_request;
   if (job->ep == EP_REMOTE_WRITE) {
     struct rw_walk w = {.job = job};
     struct vg_prompb_visitor v = {rw_series, rw_reject, &w};
-    int rc = vg_prompb_decode(data, len, c->max_decompressed, &v, job->error,
-                              sizeof job->error);
+    struct vg_prompb_limits lim = {
+        .max_uncompressed = c->max_decompressed,
+        .max_labels = (size_t)c->max_labels + 1, /* and __name__ */
+        .max_series = max_samples,
+        .max_samples = max_samples,
+        .hold = &job->hold,
+    };
+    int rc = vg_prompb_decode_limited(data, len, &lim, &v, job->error,
+                                      sizeof job->error);
+    if (rc == -E2BIG) {
+      size_t n = strlen(job->error);
+      snprintf(job->error + n, sizeof job->error - n,
+               " (max_samples_per_request): nothing was kept; send it in "
+               "smaller parts");
+    }
     if (rc)
-      job->status = rc == -EMSGSIZE ? 413 : 400;
+      job->status = refusal_status(rc);
     return;
   }
   if (job->ep == EP_JSON) {
-    if (vg_pushjson_run(job->input, data, len, &job->intake, job->error,
-                        sizeof job->error))
-      job->status = 400;
+    struct vg_json_limits lim = {
+        .max_bytes = JSON_TREE_FACTOR * len + (1 << 20), .hold = &job->hold};
+    int rc = vg_pushjson_run_limited(job->input, data, len, &lim, &job->intake,
+                                     job->error, sizeof job->error);
+    if (rc == -EMSGSIZE) {
+      size_t n = strlen(job->error);
+      snprintf(job->error + n, sizeof job->error - n,
+               " (%d times its size): nothing was kept; send it in smaller "
+               "parts",
+               JSON_TREE_FACTOR);
+    }
+    if (rc)
+      job->status = refusal_status(rc);
     return;
   }
   struct vg_lp_limits limits = {.max_line = c->max_line,
@@ -359,37 +477,93 @@ static void parse_body(struct job *job, const char *data, size_t len) {
                 NULL);
 }
 
+static void budget_error(struct job *job, int rc, const char *what) {
+  job->status = budget_status(rc);
+  if (rc == -EFBIG)
+    snprintf(job->error, sizeof job->error,
+             "the request needs more memory than max_memory (%llu bytes) "
+             "allows, for %s: nothing was kept; send it in smaller parts",
+             (unsigned long long)job->l->cfg.max_memory, what);
+  else
+    snprintf(job->error, sizeof job->error,
+             "other requests hold the memory this one needs now "
+             "(max_memory %llu bytes): nothing was kept; send it again later",
+             (unsigned long long)job->l->cfg.max_memory);
+}
+
+/* The body as the parser reads it: itself, or its gzip decoded into
+ * `plain`, made once to its size (known first without keeping anything,
+ * so that a bomb costs no memory) and taken from the budget.  *data NULL
+ * after setting the job's status. */
+static void plain_body(struct job *job, struct vg_buf *plain, const char **data,
+                       size_t *len) {
+  const struct listen_config *c = &job->l->cfg;
+  *data = job->body;
+  *len = job->body_len;
+  if (!job->encoding) {
+    if (*len > c->max_decompressed) {
+      job->status = 413;
+      snprintf(job->error, sizeof job->error,
+               "the body is over max_decompressed (%llu bytes)",
+               (unsigned long long)c->max_decompressed);
+      *data = NULL;
+    }
+    return;
+  }
+  size_t size;
+  int rc = vg_gunzip_size(*data, *len, c->max_decompressed, &size, job->error,
+                          sizeof job->error);
+  if (!rc && (rc = vg_budget_take(&job->hold, size + 2)) != 0) {
+    budget_error(job, rc, "its decompressed body");
+    *data = NULL;
+    return;
+  }
+  if (!rc) {
+    vg_buf_init(plain, size + 1);
+    if (vg_buf_reserve(plain, size + 1) == 0)
+      rc = vg_gunzip(*data, *len, size, plain, job->error, sizeof job->error);
+  }
+  if (rc) {
+    job->status = rc == -EMSGSIZE ? 413 : 400;
+    *data = NULL;
+    return;
+  }
+  *data = plain->data ? plain->data : "";
+  *len = plain->len;
+}
+
 static void parse_work(uv_work_t *work) {
   struct job *job = work->data;
   const struct listen_config *c = &job->l->cfg;
-  /* A batch never holds more than a few times the decompressed cap. */
-  job->batch = vg_batch_new(c->max_decompressed * 4 + (1 << 20));
   job->intake = (struct vg_emitter){
       .sample = intake_sample, .reject = intake_reject, .arg = job};
-  const char *data = job->body;
-  size_t len = job->body_len;
   struct vg_buf plain;
-  vg_buf_init(&plain, c->max_decompressed + 1);
-  if (job->encoding && strcasecmp(job->encoding, "gzip") == 0) {
-    int rc = vg_gunzip(data, len, c->max_decompressed, &plain, job->error,
-                       sizeof job->error);
-    if (rc) {
-      job->status = rc == -EMSGSIZE ? 413 : 400;
-      vg_buf_free(&plain);
-      return;
-    }
-    data = plain.data ? plain.data : "";
-    len = plain.len;
-  } else if (len > c->max_decompressed) {
-    job->status = 413;
-    snprintf(job->error, sizeof job->error,
-             "the body is over max_decompressed (%llu bytes)",
-             (unsigned long long)c->max_decompressed);
+  vg_buf_init(&plain, 0);
+  const char *data;
+  size_t len;
+  plain_body(job, &plain, &data, &len);
+  if (!data) {
+    /* Refused before parsing: the batch stays empty. */
     vg_buf_free(&plain);
+    job->batch = vg_batch_new(0);
     return;
   }
+  size_t decoded = len;
+  if (job->ep == EP_REMOTE_WRITE)
+    vg_prompb_uncompressed_length(data, len, &decoded);
+  /* Everything the batch allocates counts, within a cap that no request
+   * under max_samples_per_request passes: 128 bytes a sample, and its
+   * strings and labels, at most 8 times the body. */
+  job->batch =
+      vg_batch_new(BATCH_SAMPLE_BYTES * ((size_t)c->max_samples_per_request +
+                                         VG_BATCH_DETAILED) +
+                   BATCH_BODY_FACTOR * decoded + (1 << 20));
+  vg_batch_set_hold(job->batch, &job->hold);
   parse_body(job, data, len);
   vg_buf_free(&plain);
+  if (plain.max)
+    vg_budget_give(&job->hold, plain.max + 1);
+  int batch_rc = vg_batch_error(job->batch);
   if (!job->status && job->samples > (uint64_t)c->max_samples_per_request) {
     job->status = 413;
     job->why = VG_REJECT_SERIES_LIMIT;
@@ -398,19 +572,180 @@ static void parse_work(uv_work_t *work) {
              "nothing was kept; send it in smaller parts",
              (unsigned long long)job->samples,
              (long long)c->max_samples_per_request);
-  } else if (!job->status && vg_batch_overflowed(job->batch)) {
+  } else if (!job->status && (batch_rc == -EAGAIN || batch_rc == -EFBIG)) {
+    budget_error(job, batch_rc, "its samples");
+  } else if (!job->status && batch_rc) {
     job->status = 413;
     snprintf(job->error, sizeof job->error,
              "too many samples in one request: nothing was kept; send it in "
              "smaller parts");
   }
+  if (job->status) {
+    /* Nothing of it is kept: its memory goes back now, not after the
+     * answer. */
+    vg_batch_free(job->batch);
+    job->batch = vg_batch_new(0);
+  }
 }
 
 /* --- back on the loop -------------------------------------------------- */
 
+static void replayer_closed(uv_handle_t *h) {
+  struct listen *l = h->data;
+  l->replayer_closed = true;
+  maybe_stopped(l);
+}
+
+static void queue_push(struct job_queue *q, struct job *job) {
+  job->next = NULL;
+  if (q->tail)
+    q->tail->next = job;
+  else
+    q->head = job;
+  q->tail = job;
+}
+
+static struct job *queue_pop(struct job_queue *q) {
+  struct job *job = q->head;
+  if (job && !(q->head = job->next))
+    q->tail = NULL;
+  return job;
+}
+
+static void parse_done(uv_work_t *work, int status);
+
+static int start_parse(struct job *job) {
+  struct listen *l = job->l;
+  int rc = uv_queue_work(l->loop, &job->work, parse_work, parse_done);
+  if (rc == 0) {
+    l->parsing++;
+    l->parsing_large += job->large;
+  }
+  return rc;
+}
+
+/* Whether a parse of this size may start now: one slot is kept for small
+ * bodies when there are two or more. */
+static bool may_parse(const struct listen *l, bool large) {
+  unsigned max_large = l->max_parsing > 1 ? l->max_parsing - 1 : 1;
+  return l->parsing < l->max_parsing &&
+         (!large || l->parsing_large < max_large);
+}
+
+/* Takes the next waiting requests into the thread pool, while parses may
+ * start. */
+static void next_parse(struct listen *l) {
+  for (;;) {
+    struct job_queue *q = l->waiting_small.head && may_parse(l, false)
+                              ? &l->waiting_small
+                          : l->waiting.head && may_parse(l, true) ? &l->waiting
+                                                                  : NULL;
+    if (!q)
+      return;
+    struct job *job = queue_pop(q);
+    if (start_parse(job) < 0)
+      answer(job, 503, 0, 0, "cannot take the request now");
+  }
+}
+
+/* Answers once the whole batch is in the sink and every slice's samples
+ * are durable. */
+static void maybe_answer(struct job *job) {
+  if (!job->replayed || job->syncs_pending)
+    return;
+  if (job->sync_status < 0) {
+    char error[160];
+    snprintf(error, sizeof error,
+             "not stored: the journal could not take the samples (%s); "
+             "send them again later",
+             strerror(-job->sync_status));
+    answer(job, 503, 0, 0, error);
+    return;
+  }
+  char error[700] = "";
+  if (job->rejected) {
+    char more[96] = "";
+    if (job->counted_only)
+      snprintf(more, sizeof more, ", details kept for the first %d",
+               VG_BATCH_DETAILED);
+    snprintf(error, sizeof error,
+             "partial write: %s (%llu rejected%s; %llu accepted)", job->first,
+             (unsigned long long)job->rejected, more,
+             (unsigned long long)job->accepted);
+  }
+  answer(job, job->rejected ? 400 : 204, job->accepted, job->rejected,
+         job->rejected ? error : NULL);
+}
+
+static void slice_durable(void *arg, int status) {
+  struct job *job = arg;
+  job->syncs_pending--;
+  if (status < 0 && !job->sync_status)
+    job->sync_status = status;
+  maybe_answer(job);
+}
+
+/* One slice of a request's batch into the sink, as an update round of its
+ * own (rounds of a push remove nothing, so a request in several rounds is
+ * the same as in one), and its appends' sync.  True when the batch is
+ * all in. */
+static bool replay_slice(struct job *job, uint64_t deadline) {
+  struct listen *l = job->l;
+  const struct vg_sink_stats *st = vg_sink_stats(l->sink);
+  uint64_t before = st->samples_total;
+  bool done = false;
+  vg_sink_begin_update(l->sink, "push");
+  do
+    done = vg_batch_replay_some(job->batch, vg_sink_emitter(l->sink), &job->pos,
+                                SLICE_STEP);
+  while (!done && uv_hrtime() < deadline);
+  const struct vg_rejection *first = vg_sink_round_first_rejection(l->sink);
+  if (first && !job->has_first) {
+    job->has_first = true;
+    snprintf(job->first, sizeof job->first, "%s: %s", first->where,
+             first->detail);
+  }
+  vg_sink_end(l->sink);
+  job->accepted += st->samples_total - before;
+  job->rejected += st->round_rejected;
+  /* The sync may answer at once (nothing appended, or no journal). */
+  job->syncs_pending++;
+  vg_sink_sync(l->sink, slice_durable, job);
+  return done;
+}
+
+/* A turn of the loop: slices of the requests being replayed, each in
+ * turn, until SLICE_NS have passed; then the loop serves the others
+ * (/healthz, scrapes, other requests) before the next turn. */
+static void on_replay_turn(uv_idle_t *idle) {
+  struct listen *l = idle->data;
+  uint64_t deadline = uv_hrtime() + SLICE_NS;
+  while (l->replaying.head && uv_hrtime() < deadline) {
+    struct job *job = queue_pop(&l->replaying);
+    if (!replay_slice(job, deadline)) {
+      queue_push(&l->replaying, job);
+      continue;
+    }
+    job->counted_only = vg_batch_rejections_counted(job->batch);
+    /* Its memory goes back now; the answer waits for the journal. */
+    vg_batch_free(job->batch);
+    job->batch = NULL;
+    job->replayed = true;
+    maybe_answer(job);
+  }
+  if (!l->replaying.head) {
+    uv_idle_stop(&l->replayer);
+    if (l->stopping && !uv_is_closing((uv_handle_t *)&l->replayer))
+      uv_close((uv_handle_t *)&l->replayer, replayer_closed);
+  }
+}
+
 static void parse_done(uv_work_t *work, int status) {
   struct job *job = work->data;
   struct listen *l = job->l;
+  l->parsing--;
+  l->parsing_large -= job->large;
+  next_parse(l);
   if (status < 0 || l->stopping) {
     answer(job, 503, 0, 0, "the daemon is stopping; send it again later");
     return;
@@ -427,24 +762,10 @@ static void parse_done(uv_work_t *work, int status) {
     answer(job, job->status, 0, 0, job->error);
     return;
   }
-  const struct vg_sink_stats *st = vg_sink_stats(l->sink);
-  uint64_t before = st->samples_total;
-  vg_sink_begin_update(l->sink, "push");
-  vg_batch_replay(job->batch, vg_sink_emitter(l->sink));
-  vg_sink_end(l->sink);
-  struct accepted *a = vg_calloc(1, sizeof *a);
-  a->job = job;
-  a->accepted = st->samples_total - before;
-  a->rejected = st->round_rejected;
-  const struct vg_rejection *first = vg_sink_round_first_rejection(l->sink);
-  if (first)
-    snprintf(a->error, sizeof a->error,
-             "partial write: %s: %s (%llu rejected, %llu accepted)",
-             first->where, first->detail, (unsigned long long)a->rejected,
-             (unsigned long long)a->accepted);
-  vg_batch_free(job->batch);
-  job->batch = NULL;
-  vg_sink_sync(l->sink, durable, a);
+  /* Into the sink a slice per turn of the loop: a million samples would
+   * otherwise hold it for seconds. */
+  queue_push(&l->replaying, job);
+  uv_idle_start(&l->replayer, on_replay_turn);
 }
 
 /* --- handlers ---------------------------------------------------------- */
@@ -453,6 +774,21 @@ static void refuse(struct listen *l, enum endpoint ep,
                    struct vg_httpd_request *req, unsigned status,
                    const char *error) {
   reply(l, ep, req, status, 0, 0, error);
+}
+
+/* What a body says it decodes to, read without decoding it: its length,
+ * snappy's header, or gzip's trailer (the last member's size, modulo
+ * 4 GiB).  Only to order the waiting requests: a body that lies about it
+ * is still decoded within max_decompressed. */
+static size_t said_size(const struct job *job) {
+  const unsigned char *b = (const unsigned char *)job->body;
+  size_t n = job->body_len, out = n;
+  if (job->ep == EP_REMOTE_WRITE)
+    vg_prompb_uncompressed_length(job->body, n, &out);
+  else if (job->encoding && n >= 18)
+    out = (size_t)b[n - 4] | (size_t)b[n - 3] << 8 | (size_t)b[n - 2] << 16 |
+          (size_t)b[n - 1] << 24;
+  return out;
 }
 
 static void start_job(struct listen *l, struct vg_httpd_request *req,
@@ -484,10 +820,24 @@ static void start_job(struct listen *l, struct vg_httpd_request *req,
   job->encoding = gzip ? encoding : NULL;
   job->work.data = job;
   l->inflight++;
-  int rc = uv_queue_work(l->loop, &job->work, parse_work, parse_done);
-  if (rc < 0) {
-    refuse(l, ep, req, 503, "cannot take the request now");
-    job_free(job);
+  /* The body is held until the answer (read into a buffer that doubled
+   * as it grew), and a request's small change besides. */
+  vg_budget_hold_init(&job->hold, &l->budget);
+  uint64_t body = 256;
+  while (body <= job->body_len)
+    body *= 2;
+  int rc = vg_budget_take(&job->hold, body + REQUEST_OVERHEAD);
+  if (rc) {
+    budget_error(job, rc, "its body");
+    answer(job, job->status, 0, 0, job->error);
+    return;
+  }
+  job->large = said_size(job) > SMALL_BODY;
+  if (may_parse(l, job->large)) {
+    if (start_parse(job) < 0)
+      answer(job, 503, 0, 0, "cannot take the request now");
+  } else {
+    queue_push(job->large ? &l->waiting : &l->waiting_small, job);
   }
 }
 
@@ -558,11 +908,14 @@ static int listen_configure(void **ctx, const cJSON *cfg,
     rc = vg_cfg_error(err, cfg, "the max_ limits must be 1 or more");
   if (!rc && !(c->influxdb_v1 || c->influxdb_v2 || c->json || c->remote_write))
     rc = vg_cfg_error(err, cfg, "every endpoint is turned off");
+  if (!rc && c->max_memory < 1)
+    rc = vg_cfg_error(err, cfg, "\"max_memory\" must be 1 or more");
   if (rc) {
     vg_cfg_release(listen_keys, &l->cfg);
     free(l);
     return rc;
   }
+  vg_budget_init(&l->budget, c->max_memory);
   l->stats.nendpoints = sizeof endpoint_paths / sizeof *endpoint_paths;
   for (size_t i = 0; i < l->stats.nendpoints; i++) {
     l->stats.endpoint[i].path = endpoint_paths[i];
@@ -612,25 +965,36 @@ static int add_routes(struct listen *l) {
   return 0;
 }
 
+/* Parses that may run at once: one fewer than libuv's pool has threads
+ * (UV_THREADPOOL_SIZE, 4 by default), so that file scans, HTTP answers
+ * and journal reads always find one, whatever is pushed. */
+static unsigned parse_slots(void) {
+  const char *env = getenv("UV_THREADPOOL_SIZE");
+  long n = env && *env ? strtol(env, NULL, 10) : 4;
+  if (n < 1)
+    n = 1;
+  if (n > 1024)
+    n = 1024;
+  return n > 1 ? (unsigned)n - 1 : 1;
+}
+
 static int listen_start(void *ctx, const struct vg_collector_env *env) {
   struct listen *l = ctx;
   l->loop = env->loop;
   l->sink = env->sink;
   l->name = vg_strdup(env->name);
   l->http = env->http;
+  l->max_parsing = parse_slots();
   /* --test: nothing is listening. */
   int rc = l->http ? add_routes(l) : 0;
   if (rc < 0)
     return rc;
-  uv_idle_init(l->loop, &l->closer);
-  l->closer.data = l;
+  /* Started while there are batches to replay; closing it in stop() also
+   * makes `stopped` run from the loop and never from inside stop()
+   * (collectors/collector.h), even when no request is in flight. */
+  uv_idle_init(l->loop, &l->replayer);
+  l->replayer.data = l;
   return 0;
-}
-
-static void closer_closed(uv_handle_t *h) {
-  struct listen *l = h->data;
-  l->closer_closed = true;
-  maybe_stopped(l);
 }
 
 static void listen_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
@@ -640,9 +1004,15 @@ static void listen_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
   l->stopped_arg = arg;
   if (l->http)
     vg_httpd_unroute(l->http, l);
-  /* Requests in flight are answered first: those in the thread pool with
-   * 503, those waiting for the journal once it has answered. */
-  uv_close((uv_handle_t *)&l->closer, closer_closed);
+  /* Requests in flight are answered first: those waiting for a parse and
+   * those in the thread pool with 503, those being replayed once they are
+   * in and the journal has answered (the replayer closes then). */
+  struct job *job;
+  while ((job = queue_pop(&l->waiting_small)) != NULL ||
+         (job = queue_pop(&l->waiting)) != NULL)
+    answer(job, 503, 0, 0, "the daemon is stopping; send it again later");
+  if (!l->replaying.head)
+    uv_close((uv_handle_t *)&l->replayer, replayer_closed);
 }
 
 static void listen_destroy(void *ctx) {
@@ -657,6 +1027,9 @@ static void listen_destroy(void *ctx) {
 static const struct vg_push_stats *listen_push_stats(void *ctx) {
   struct listen *l = ctx;
   l->shown = l->stats;
+  l->shown.memory_bytes = vg_budget_used(&l->budget);
+  l->shown.memory_peak_bytes = atomic_load(&l->budget.peak);
+  l->shown.memory_limit_bytes = l->budget.limit;
   for (size_t i = 0; l->http && i < l->shown.nendpoints; i++) {
     struct vg_httpd_refusals r;
     if (vg_httpd_route_refusals(l->http, "POST", endpoint_paths[i], &r) == 0) {

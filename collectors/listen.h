@@ -33,6 +33,9 @@ struct vg_push_stats {
     uint64_t requests[VG_PUSH_CODES];
     uint64_t bytes; /* request bodies as sent */
   } endpoint[VG_PUSH_MAX_ENDPOINTS];
+  /* The memory budget (max_memory): what the requests in flight hold
+   * now, the most they have held together, and the limit. */
+  uint64_t memory_bytes, memory_peak_bytes, memory_limit_bytes;
 };
 
 #endif

@@ -20,6 +20,12 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
     fuzz_lp)
       cp tests/data/*.influx tests/data/intake/valid/*.lp \
         tests/data/intake/malformed/*.lp "$corpus"/ ;;
+    fuzz_inflate)
+      # Bodies as sent (first byte even), and parts to make members of.
+      for f in tests/data/intake/valid/*; do
+        { printf '\000'; gzip -c "$f"; } >"$corpus/gz-$(basename "$f")"
+        { printf '\005'; cat "$f"; } >"$corpus/members-$(basename "$f")"
+      done ;;
     fuzz_pushjson)
       cp tests/data/intake/valid/*.json tests/data/intake/malformed/*.json \
         "$corpus"/ ;;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,11 @@ struct chunk {
 struct vg_json_doc {
   cJSON *root;
   struct chunk *chunks; /* the newest first */
+  /* What the arena may take, what it took (chunks whole, headers
+   * included) and from which hold; error: why it refused, if it did. */
+  size_t max_bytes, bytes, first_chunk;
+  struct vg_budget_hold *hold;
+  int error;
 };
 
 /* The document being parsed on this thread; NULL outside a parse, when
@@ -108,13 +114,34 @@ static _Thread_local struct vg_json_doc *parsing;
 
 static void *arena_alloc(size_t n) {
   struct vg_json_doc *d = parsing;
-  n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+  /* Aligned as malloc aligns (16 bytes here), not to max_align_t's size
+   * (32): a string of a few bytes takes 16. */
+  const size_t align = _Alignof(max_align_t);
+  n = (n + align - 1) & ~(align - 1);
   struct chunk *c = d->chunks;
   if (!c || c->cap - c->used < n) {
-    /* Each chunk twice the last: a few chunks for any document. */
-    size_t cap = c ? c->cap * 2 : 64 * 1024;
+    /* The first chunk as estimated for the whole tree; past the estimate
+     * a quarter of what is taken so far: a few chunks for any document,
+     * little of them unused.  Never past max_bytes. */
+    size_t cap = c ? (d->bytes / 4 > 64 * 1024 ? d->bytes / 4 : 64 * 1024)
+                   : d->first_chunk;
     if (cap < n)
       cap = n;
+    size_t room = d->max_bytes - d->bytes;
+    if (room < sizeof *c + n) {
+      d->error = -EMSGSIZE;
+      return NULL; /* cJSON gives up the parse */
+    }
+    if (cap > room - sizeof *c)
+      cap = room - sizeof *c;
+    if (d->hold) {
+      int rc = vg_budget_take(d->hold, sizeof *c + cap);
+      if (rc) {
+        d->error = rc;
+        return NULL;
+      }
+    }
+    d->bytes += sizeof *c + cap;
     /* Owned by the document; freed by vg_json_doc_free. */
     struct chunk *nc = vg_malloc(sizeof *nc + cap);
     nc->next = c;
@@ -151,6 +178,8 @@ void vg_json_init(void) {
 void vg_json_doc_free(struct vg_json_doc *doc) {
   if (!doc)
     return;
+  if (doc->hold)
+    vg_budget_give(doc->hold, doc->bytes);
   while (doc->chunks) {
     struct chunk *c = doc->chunks;
     doc->chunks = c->next;
@@ -161,6 +190,10 @@ void vg_json_doc_free(struct vg_json_doc *doc) {
 
 const cJSON *vg_json_doc_root(const struct vg_json_doc *doc) {
   return doc->root;
+}
+
+size_t vg_json_doc_bytes(const struct vg_json_doc *doc) {
+  return doc->bytes;
 }
 
 /* ---- parsing -------------------------------------------------------- */
@@ -213,19 +246,100 @@ int vg_json_parse_whole(const char *data, size_t len, cJSON **out, char *error,
   return 0;
 }
 
-int vg_json_doc_parse(const char *data, size_t len, struct vg_json_doc **out,
-                      char *error, size_t error_size) {
+void vg_json_count(const char *data, size_t len, struct vg_json_counts *c) {
+  *c = (struct vg_json_counts){0};
+  bool in_string = false;
+  for (size_t i = 0; i < len; i++) {
+    char ch = data[i];
+    if (in_string) {
+      if (ch == '\\')
+        i++;
+      else if (ch == '"')
+        in_string = false;
+      continue;
+    }
+    switch (ch) {
+    case '"':
+      in_string = true;
+      c->strings++;
+      break;
+    case ',':
+      c->commas++;
+      break;
+    case '[':
+    case '{':
+      c->opens++;
+      break;
+    default:
+      break;
+    }
+  }
+}
+
+size_t vg_json_tree_min(const struct vg_json_counts *c) {
+  return VG_JSON_NODE_BYTES * (1 + c->commas);
+}
+
+size_t vg_json_tree_estimate(const struct vg_json_counts *c, size_t len) {
+  /* A node per value (at most one per comma, per opening bracket and the
+   * root); each string copied (its text, a NUL, rounding to 16); each
+   * number spelled again while it is read (cJSON copies it: 16 bytes for
+   * any short number, and the text's length covers a long one). */
+  size_t values = 1 + c->commas + c->opens;
+  return (VG_JSON_NODE_BYTES + 16) * values + 16 * c->strings + len +
+         sizeof(struct chunk);
+}
+
+int vg_json_doc_parse_limited(const char *data, size_t len,
+                              const struct vg_json_limits *lim,
+                              struct vg_json_doc **out, char *error,
+                              size_t error_size) {
   vg_json_init();
+  struct vg_json_counts counts;
+  vg_json_count(data, len, &counts);
+  size_t least = vg_json_tree_min(&counts);
+  if (least > lim->max_bytes) {
+    snprintf(error, error_size,
+             "the JSON body holds at least %zu values, which take more than "
+             "the %zu bytes it may take once parsed",
+             1 + counts.commas, lim->max_bytes);
+    return -EMSGSIZE;
+  }
   /* Owned by the caller on success; freed here otherwise. */
   struct vg_json_doc *doc = vg_calloc(1, sizeof *doc);
+  doc->max_bytes = lim->max_bytes;
+  doc->hold = lim->hold;
+  size_t first = vg_json_tree_estimate(&counts, len);
+  doc->first_chunk = first < 64 * 1024 ? 64 * 1024 : first;
   size_t at;
   parsing = doc;
   doc->root = parse(data, len, &at);
   parsing = NULL;
+  if (doc->error) {
+    int rc = doc->error;
+    if (rc == -EMSGSIZE)
+      snprintf(error, error_size,
+               "the JSON body takes more than the %zu bytes it may take once "
+               "parsed",
+               lim->max_bytes);
+    else
+      snprintf(error, error_size,
+               "no memory for the JSON body now (%zu bytes taken when it was "
+               "refused)",
+               doc->bytes);
+    vg_json_doc_free(doc);
+    return rc;
+  }
   if (!doc->root) {
     vg_json_doc_free(doc);
     return syntax_error(data, at, error, error_size);
   }
   *out = doc;
   return 0;
+}
+
+int vg_json_doc_parse(const char *data, size_t len, struct vg_json_doc **out,
+                      char *error, size_t error_size) {
+  const struct vg_json_limits none = {.max_bytes = SIZE_MAX};
+  return vg_json_doc_parse_limited(data, len, &none, out, error, error_size);
 }

@@ -8,6 +8,8 @@
 #ifndef VG_JSON_H
 #define VG_JSON_H
 
+#include "daemon/util/budget.h"
+
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
@@ -46,7 +48,40 @@ struct vg_json_doc;
  * *error saying "JSON syntax error at line L, byte B". */
 int vg_json_doc_parse(const char *data, size_t len, struct vg_json_doc **doc,
                       char *error, size_t error_size);
+/* What one document may cost: its tree's arena (every chunk counted
+ * whole) is capped at max_bytes (-EMSGSIZE past it), and, with a hold,
+ * taken from a memory budget as it grows (its refusal, -EAGAIN or
+ * -EFBIG, is returned); vg_json_doc_free gives it back.  Before parsing,
+ * the commas are counted: a document whose values alone (64 bytes each
+ * in cJSON's tree, VG_JSON_NODE_BYTES) would pass max_bytes is refused
+ * without a byte of tree, so `[0,0,0,...]` cannot make 64 bytes of every
+ * 2 of the body.  The first chunk is made to the tree's estimate, so that
+ * a document's tree is one allocation, given back whole. */
+struct vg_json_limits {
+  size_t max_bytes;
+  struct vg_budget_hold *hold; /* optional */
+};
+int vg_json_doc_parse_limited(const char *data, size_t len,
+                              const struct vg_json_limits *lim,
+                              struct vg_json_doc **doc, char *error,
+                              size_t error_size);
 const cJSON *vg_json_doc_root(const struct vg_json_doc *doc);
+/* What its arena took, in bytes (chunks whole). */
+size_t vg_json_doc_bytes(const struct vg_json_doc *doc);
+
+/* What a document's tree will take, from its text alone (strings skipped,
+ * escapes honoured): commas, opening brackets and strings outside
+ * strings. */
+#define VG_JSON_NODE_BYTES 64 /* sizeof(cJSON) */
+struct vg_json_counts {
+  size_t commas, opens, strings;
+};
+void vg_json_count(const char *data, size_t len, struct vg_json_counts *c);
+/* At least this many bytes: a node per value, and a valid document has a
+ * value more than it has commas. */
+size_t vg_json_tree_min(const struct vg_json_counts *c);
+/* At most about this many: what the first chunk is made to. */
+size_t vg_json_tree_estimate(const struct vg_json_counts *c, size_t len);
 void vg_json_doc_free(struct vg_json_doc *doc); /* NULL-safe */
 
 /* Routes cJSON's allocations through the arena hooks: call once before

@@ -208,13 +208,25 @@ struct span {
   size_t value_len;
 };
 
-/* One decode call's state.  Every array is owned here, grown as needed,
- * reused from one series to the next and freed by dec_free. */
+/* One decode call's state.  Every array is owned here, sized once after
+ * the checking pass for the largest series (so that its memory is known
+ * before it is allocated), reused from one series to the next and freed
+ * by dec_free. */
 struct dec {
   const unsigned char *base;         /* offsets in messages count from here */
   const struct vg_prompb_visitor *v; /* NULL in the checking pass */
   char *error;
   size_t error_size;
+  const struct vg_prompb_limits *lim;
+
+  /* The checking pass's counts: the message's series and samples, and
+   * the largest series' labels (up to the cap), label bytes and samples. */
+  size_t nseries, total_samples;
+  size_t max_spans, max_label_bytes, max_samples;
+  /* The series being read: every label seen (spans holds those within
+   * the cap), and in the checking pass its samples and label bytes. */
+  size_t seen_labels, cur_samples, cur_bytes;
+  size_t scratch_bytes; /* taken from lim->hold for the arrays below */
 
   struct span *spans;
   size_t nspans, spans_cap;
@@ -356,9 +368,15 @@ static int parse_label(struct dec *d, const unsigned char *p,
         s.value = f.p, s.value_len = f.len;
     }
   }
+  /* Labels past the cap are counted, never stored: a series of millions
+   * of empty labels (2 bytes each on the wire) costs a counter. */
+  if (d->seen_labels++ >= d->lim->max_labels)
+    return 0;
   if (d->v) {
     d->spans = vg_grow(d->spans, &d->spans_cap, d->nspans + 1, sizeof s);
     d->spans[d->nspans++] = s;
+  } else {
+    d->cur_bytes += s.name_len + s.value_len + 2;
   }
   return 0;
 }
@@ -382,6 +400,7 @@ static int parse_sample(struct dec *d, const unsigned char *p,
     else if (f.num == 2)
       ts = f.u;
   }
+  d->cur_samples++;
   if (d->v) {
     size_t need = d->nsamples + 1;
     d->ts = vg_grow(d->ts, &d->ts_cap, need, sizeof *d->ts);
@@ -429,6 +448,12 @@ static int cmp_label(const void *a, const void *b) {
 /* Why the series in d's scratch is not valid, or NULL.  Builds d->labels
  * as a side effect. */
 static const char *check_series(struct dec *d) {
+  if (d->seen_labels > d->lim->max_labels) {
+    snprintf(d->reason, sizeof d->reason,
+             "%zu labels (with __name__), more than the %zu allowed",
+             d->seen_labels, d->lim->max_labels);
+    return d->reason;
+  }
   size_t bytes = 0;
   for (size_t i = 0; i < d->nspans; i++) {
     const struct span *s = &d->spans[i];
@@ -491,10 +516,38 @@ static const char *check_series(struct dec *d) {
   return NULL;
 }
 
+/* The checking pass at the end of a series: the message's counts, the
+ * largest series' needs, and the caps on series and samples, checked as
+ * soon as they are passed (a message of 64M empty series stops at the
+ * first one past the cap, not at its end). */
+static int count_series(struct dec *d) {
+  const struct vg_prompb_limits *lim = d->lim;
+  d->nseries++;
+  d->total_samples += d->cur_samples;
+  size_t spans =
+      d->seen_labels < lim->max_labels ? d->seen_labels : lim->max_labels;
+  if (spans > d->max_spans)
+    d->max_spans = spans;
+  if (d->seen_labels <= lim->max_labels && d->cur_bytes > d->max_label_bytes)
+    d->max_label_bytes = d->cur_bytes;
+  if (d->cur_samples > d->max_samples)
+    d->max_samples = d->cur_samples;
+  if (d->nseries > lim->max_series) {
+    fail(d, "the message holds more than %zu series", lim->max_series);
+    return -E2BIG;
+  }
+  if (d->total_samples > lim->max_samples) {
+    fail(d, "the message holds more than %zu samples", lim->max_samples);
+    return -E2BIG;
+  }
+  return 0;
+}
+
 static int parse_series(struct dec *d, const unsigned char *p,
                         const unsigned char *end, size_t index) {
   d->nspans = 0;
   d->nsamples = 0;
+  d->seen_labels = d->cur_samples = d->cur_bytes = 0;
   while (p < end) {
     struct field f;
     int rc = get_field(d, &p, end, &f);
@@ -513,7 +566,7 @@ static int parse_series(struct dec *d, const unsigned char *p,
       return rc;
   }
   if (!d->v)
-    return 0;
+    return count_series(d);
   const char *why = check_series(d);
   if (why) {
     if (d->v->reject)
@@ -553,45 +606,116 @@ static void dec_free(struct dec *d) {
   free(d->strings);
 }
 
-int vg_prompb_decode_raw(const char *data, size_t len,
-                         const struct vg_prompb_visitor *v, char *error,
-                         size_t error_size) {
+/* The arrays of the visiting pass, sized for the largest series the
+ * checking pass found, and taken from the hold first. */
+static int size_scratch(struct dec *d) {
+  size_t spans = d->max_spans, samples = d->max_samples;
+  size_t bytes =
+      spans * (sizeof *d->spans + sizeof *d->labels + sizeof *d->sorted) +
+      d->max_label_bytes + samples * (sizeof *d->ts + sizeof *d->values);
+  if (d->lim->hold) {
+    int rc = vg_budget_take(d->lim->hold, bytes);
+    if (rc) {
+      fail(d,
+           "no memory for the message now (%zu bytes of labels and "
+           "samples)",
+           bytes);
+      return rc;
+    }
+    d->scratch_bytes = bytes;
+  }
+  if (spans) {
+    d->spans = vg_grow(d->spans, &d->spans_cap, spans, sizeof *d->spans);
+    d->labels = vg_grow(d->labels, &d->labels_cap, spans, sizeof *d->labels);
+    d->sorted = vg_grow(d->sorted, &d->sorted_cap, spans, sizeof *d->sorted);
+  }
+  if (d->max_label_bytes)
+    d->strings = vg_grow(d->strings, &d->strings_cap, d->max_label_bytes, 1);
+  if (samples) {
+    d->ts = vg_grow(d->ts, &d->ts_cap, samples, sizeof *d->ts);
+    d->values = vg_grow(d->values, &d->values_cap, samples, sizeof *d->values);
+  }
+  return 0;
+}
+
+static const struct vg_prompb_limits no_limits = {
+    .max_uncompressed = SIZE_MAX,
+    .max_labels = SIZE_MAX,
+    .max_series = SIZE_MAX,
+    .max_samples = SIZE_MAX,
+};
+
+static int decode_raw(const char *data, size_t len,
+                      const struct vg_prompb_limits *lim,
+                      const struct vg_prompb_visitor *v, char *error,
+                      size_t error_size) {
   if (!data)
     data = ""; /* no arithmetic on a NULL pointer, even + 0 */
   struct dec d = {.base = (const unsigned char *)data,
                   .error = error,
-                  .error_size = error_size};
+                  .error_size = error_size,
+                  .lim = lim};
   const unsigned char *end = d.base + len;
-  /* Two passes: the first only checks the structure and calls nobody, so
-   * that a message broken near its end delivers nothing at all. */
+  /* Two passes: the first only checks the structure and the caps and
+   * calls nobody, so that a message broken near its end delivers nothing
+   * at all, and measures what the second will need. */
   int rc = parse_request(&d, d.base, end);
+  if (rc == 0 && v)
+    rc = size_scratch(&d);
   if (rc == 0 && v) {
     d.v = v;
     rc = parse_request(&d, d.base, end);
   }
   dec_free(&d);
+  if (lim->hold)
+    vg_budget_give(lim->hold, d.scratch_bytes);
+  return rc;
+}
+
+int vg_prompb_decode_raw(const char *data, size_t len,
+                         const struct vg_prompb_visitor *v, char *error,
+                         size_t error_size) {
+  return decode_raw(data, len, &no_limits, v, error, error_size);
+}
+
+int vg_prompb_uncompressed_length(const char *data, size_t len, size_t *out) {
+  return snappy_uncompressed_length(data, len, out) == SNAPPY_OK ? 0 : -EINVAL;
+}
+
+int vg_prompb_decode_limited(const char *data, size_t len,
+                             const struct vg_prompb_limits *lim,
+                             const struct vg_prompb_visitor *v, char *error,
+                             size_t error_size) {
+  struct dec d = {.error = error, .error_size = error_size};
+  size_t raw_len;
+  if (snappy_uncompressed_length(data, len, &raw_len) != SNAPPY_OK)
+    return fail(&d, "not snappy data: bad length header");
+  if (raw_len > lim->max_uncompressed) {
+    fail(&d, "uncompressed size %zu bytes is over the limit of %zu bytes",
+         raw_len, lim->max_uncompressed);
+    return -EMSGSIZE;
+  }
+  int rc = lim->hold ? vg_budget_take(lim->hold, raw_len) : 0;
+  if (rc) {
+    fail(&d, "no memory for the %zu bytes of the message now", raw_len);
+    return rc;
+  }
+  char *raw = vg_malloc(raw_len); /* owned here, freed below */
+  size_t got = raw_len;
+  if (snappy_uncompress(data, len, raw, &got) != SNAPPY_OK || got != raw_len)
+    rc = fail(&d, "not snappy data: corrupt after the length header");
+  else
+    rc = decode_raw(raw, got, lim, v, error, error_size);
+  free(raw);
+  if (lim->hold)
+    vg_budget_give(lim->hold, raw_len);
   return rc;
 }
 
 int vg_prompb_decode(const char *data, size_t len, size_t max_uncompressed,
                      const struct vg_prompb_visitor *v, char *error,
                      size_t error_size) {
-  struct dec d = {.error = error, .error_size = error_size};
-  size_t raw_len;
-  if (snappy_uncompressed_length(data, len, &raw_len) != SNAPPY_OK)
-    return fail(&d, "not snappy data: bad length header");
-  if (raw_len > max_uncompressed) {
-    fail(&d, "uncompressed size %zu bytes is over the limit of %zu bytes",
-         raw_len, max_uncompressed);
-    return -EMSGSIZE;
-  }
-  char *raw = vg_malloc(raw_len); /* owned here, freed below */
-  size_t got = raw_len;
-  int rc;
-  if (snappy_uncompress(data, len, raw, &got) != SNAPPY_OK || got != raw_len)
-    rc = fail(&d, "not snappy data: corrupt after the length header");
-  else
-    rc = vg_prompb_decode_raw(raw, got, v, error, error_size);
-  free(raw);
-  return rc;
+  struct vg_prompb_limits lim = no_limits;
+  lim.max_uncompressed = max_uncompressed;
+  return vg_prompb_decode_limited(data, len, &lim, v, error, error_size);
 }

@@ -14,6 +14,7 @@
 #ifndef VG_PROMPB_H
 #define VG_PROMPB_H
 
+#include "daemon/util/budget.h"
 #include "daemon/util/buf.h"
 #include "daemon/model/sample.h"
 
@@ -97,5 +98,37 @@ int vg_prompb_decode(const char *data, size_t len, size_t max_uncompressed,
 int vg_prompb_decode_raw(const char *data, size_t len,
                          const struct vg_prompb_visitor *v, char *error,
                          size_t error_size);
+
+/* What a receiver lets one message cost.  Memory of a decode is then
+ * bounded by the caps, whatever the message's shape: the uncompressed
+ * copy (max_uncompressed), and for the largest series 48 bytes per label
+ * (up to max_labels) plus its label bytes and 16 bytes per sample (up to
+ * max_samples); nothing per label past max_labels, nothing per series. */
+struct vg_prompb_limits {
+  size_t max_uncompressed; /* snappy's announced length; -EMSGSIZE past it */
+  /* Labels of one series, __name__ included: a series with more is
+   * handed to the visitor's reject ("40 labels (with __name__), more than
+   * the 33 allowed") and its labels are counted, never stored. */
+  size_t max_labels;
+  /* TimeSeries and samples of the whole message: past either -E2BIG,
+   * found in the checking pass, before any callback or allocation. */
+  size_t max_series, max_samples;
+  /* Optional: the uncompressed copy and the scratch arrays are taken from
+   * it before they are allocated; a refusal is returned (-EAGAIN or
+   * -EFBIG, vg_budget_take) and nothing was called.  All is given back
+   * before the call returns. */
+  struct vg_budget_hold *hold;
+};
+
+/* The uncompressed length snappy's header announces: 0 and *len, or
+ * -EINVAL when the data does not start as snappy does. */
+int vg_prompb_uncompressed_length(const char *data, size_t len, size_t *out);
+
+/* vg_prompb_decode within `lim`: 0, -EMSGSIZE, -E2BIG, -EAGAIN, -EFBIG
+ * or -EINVAL, with `error` saying which. */
+int vg_prompb_decode_limited(const char *data, size_t len,
+                             const struct vg_prompb_limits *lim,
+                             const struct vg_prompb_visitor *v, char *error,
+                             size_t error_size);
 
 #endif

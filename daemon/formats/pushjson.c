@@ -1,6 +1,7 @@
 /* daemon/formats/pushjson.c - decoding the JSON push schema into samples.
  *
- * Owns the parsed tree for the call only.  Must not check values against
+ * Owns the parsed tree for the call only, in an arena of its own (freed
+ * whole, within the caller's limits: json.h).  Must not check values against
  * the catalog's ranges (the sink does, for every source alike); it only
  * checks that a record's indicator names are in the catalog.
  */
@@ -13,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -259,15 +261,17 @@ static int refuse_nul(const char *data, size_t len, char *error,
   return 0;
 }
 
-int vg_pushjson_run(const char *input, const char *data, size_t len,
-                    const struct vg_emitter *out, char *error,
-                    size_t error_size) {
-  cJSON *root;
+int vg_pushjson_run_limited(const char *input, const char *data, size_t len,
+                            const struct vg_json_limits *lim,
+                            const struct vg_emitter *out, char *error,
+                            size_t error_size) {
+  struct vg_json_doc *doc = NULL;
   int rc = refuse_nul(data, len, error, error_size);
   if (!rc)
-    rc = vg_json_parse_whole(data, len, &root, error, error_size);
+    rc = vg_json_doc_parse_limited(data, len, lim, &doc, error, error_size);
   if (rc)
     return rc;
+  const cJSON *root = vg_json_doc_root(doc);
   struct walk w = {.input = input, .out = out};
   const cJSON *samples = cJSON_GetObjectItemCaseSensitive(root, "samples");
   const cJSON *records = cJSON_GetObjectItemCaseSensitive(root, "records");
@@ -286,6 +290,14 @@ int vg_pushjson_run(const char *input, const char *data, size_t len,
     each_item(&w, samples, "samples", one_sample);
     each_item(&w, records, "records", one_record);
   }
-  cJSON_Delete(root);
+  vg_json_doc_free(doc);
   return rc;
+}
+
+int vg_pushjson_run(const char *input, const char *data, size_t len,
+                    const struct vg_emitter *out, char *error,
+                    size_t error_size) {
+  const struct vg_json_limits none = {.max_bytes = SIZE_MAX};
+  return vg_pushjson_run_limited(input, data, len, &none, out, error,
+                                 error_size);
 }

@@ -26,6 +26,7 @@
 #ifndef VG_PUSHJSON_H
 #define VG_PUSHJSON_H
 
+#include "daemon/formats/json.h"
 #include "daemon/model/sample.h"
 
 #include <stddef.h>
@@ -35,5 +36,14 @@
 int vg_pushjson_run(const char *input, const char *data, size_t len,
                     const struct vg_emitter *out, char *error,
                     size_t error_size);
+/* The same with the parsed tree within `lim` (daemon/formats/json.h): a
+ * body whose tree would pass lim->max_bytes is refused whole with
+ * -EMSGSIZE (found from its commas before any tree is made, or while it
+ * is made), and the hold's refusal is -EAGAIN or -EFBIG; nothing is
+ * emitted then. */
+int vg_pushjson_run_limited(const char *input, const char *data, size_t len,
+                            const struct vg_json_limits *lim,
+                            const struct vg_emitter *out, char *error,
+                            size_t error_size);
 
 #endif

@@ -105,6 +105,13 @@ struct vg_emitter {
    * receiver does not keep metadata: a parser checks before calling. */
   void (*family)(void *arg, const char *name, const char *type,
                  const char *help);
+  /* `n` more rejections of one reason, counted but neither located nor
+   * described one by one: what a batch hands on past the rejections it
+   * keeps in full (daemon/pipeline/batch.h), so that a body of a million
+   * bad lines is counted exactly without a million messages.  NULL when
+   * the receiver does not count: it then gets one reject() per reason
+   * saying how many. */
+  void (*reject_many)(void *arg, enum vg_reject_reason reason, uint64_t n);
 };
 
 /* "villages.csv:12:7 (population)", "api.json /data/items/3/x",

@@ -8,20 +8,29 @@
  * another one are refused, so nothing of a body is silently ignored.
  */
 #include "daemon/net/inflate.h"
+#include "daemon/util/mem.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <zlib.h>
 
-int vg_gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,
-              char *error, size_t error_size) {
+/* What vg_gunzip_size decodes into and throws away, a slice at a time. */
+#define COUNT_SLICE 65536
+
+/* Decodes every member of `data` into out (NULL: into a scratch slice,
+ * only counting); *produced gets the decoded size, which never passes
+ * max + 1.  0, -EMSGSIZE, -EINVAL or -ENOMEM with `error` set. */
+static int gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,
+                  size_t *produced, char *error, size_t error_size) {
   z_stream z = {0};
   /* 16 + MAX_WBITS: gzip framing only, as Content-Encoding: gzip says. */
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
     snprintf(error, error_size, "cannot start gzip decoding");
     return -ENOMEM;
   }
-  size_t start = out->len;
+  char *scratch = out ? NULL : vg_malloc(COUNT_SLICE); /* freed below */
+  size_t start = out ? out->len : 0, done = 0;
   int rc = 0;
   z.next_in = (Bytef *)data;
   /* avail_in is 32 bits: a larger body is handed over in slices. */
@@ -34,25 +43,26 @@ int vg_gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,
     }
     /* Room for one byte past the cap, so that a body of exactly `max`
      * bytes can still reach its end marker. */
-    size_t produced = out->len - start;
-    if (produced > max) {
+    if (done > max) {
       rc = -EMSGSIZE;
       snprintf(error, error_size,
                "the body is over %zu bytes once decompressed", max);
       break;
     }
-    size_t room = max + 1 - produced < 65536 ? max + 1 - produced : 65536;
-    if (vg_buf_reserve(out, room) < 0) {
+    size_t room = max + 1 - done < 65536 ? max + 1 - done : 65536;
+    if (out && vg_buf_reserve(out, room) < 0) {
       rc = -EMSGSIZE;
       snprintf(error, error_size,
                "the body is over %zu bytes once decompressed",
                out->max - start < max ? out->max - start : max);
       break;
     }
-    z.next_out = (Bytef *)out->data + out->len;
+    z.next_out = (Bytef *)(out ? out->data + out->len : scratch);
     z.avail_out = (uInt)room;
     zrc = inflate(&z, Z_NO_FLUSH);
-    out->len += room - z.avail_out;
+    done += room - z.avail_out;
+    if (out)
+      out->len += room - z.avail_out;
     if (zrc == Z_STREAM_END) {
       size_t rest = z.avail_in + left;
       if (!rest)
@@ -88,14 +98,31 @@ int vg_gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,
     }
   }
   inflateEnd(&z);
-  if (!rc && out->len - start > max) {
+  free(scratch);
+  if (!rc && done > max) {
     rc = -EMSGSIZE;
     snprintf(error, error_size, "the body is over %zu bytes once decompressed",
              max);
   }
+  *produced = done;
+  return rc;
+}
+
+int vg_gunzip(const char *data, size_t len, size_t max, struct vg_buf *out,
+              char *error, size_t error_size) {
+  size_t start = out->len, produced;
+  int rc = gunzip(data, len, max, out, &produced, error, error_size);
   if (rc)
     out->len = start;
   if (out->data)
     out->data[out->len] = '\0';
+  return rc;
+}
+
+int vg_gunzip_size(const char *data, size_t len, size_t max, size_t *size,
+                   char *error, size_t error_size) {
+  size_t produced = 0;
+  int rc = gunzip(data, len, max, NULL, &produced, error, error_size);
+  *size = rc ? 0 : produced;
   return rc;
 }

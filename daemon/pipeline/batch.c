@@ -1,9 +1,15 @@
-/* daemon/pipeline/batch.c - an arena of recorded emitter calls. */
+/* daemon/pipeline/batch.c - an arena of recorded emitter calls.
+ *
+ * Owns its arena and arrays, and what it took from its hold.  Must never
+ * grow past max_bytes or past what its hold grants, and never lose count
+ * of a rejection: the ones past VG_BATCH_DETAILED are counted by reason.
+ */
 #include "daemon/pipeline/batch.h"
-#include "daemon/util/buf.h"
 #include "daemon/util/mem.h"
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +17,8 @@
 #define NONE UINT32_MAX
 /* Pointers inside JSON records remembered by address, see store_pointer. */
 #define POINTER_SLOTS 32
+/* Metric names remembered by content, see store_metric. */
+#define METRIC_SLOTS 16
 
 /* Offsets into the arena rather than pointers: the arena moves as it
  * grows. */
@@ -33,7 +41,8 @@ struct family_entry {
 };
 
 struct vg_batch {
-  struct vg_buf arena;
+  char *arena; /* NUL-terminated strings */
+  size_t arena_len, arena_cap;
   struct entry *entries;
   size_t count, cap;
   struct family_entry *families;
@@ -41,12 +50,18 @@ struct vg_batch {
   uint32_t *label_offs; /* name, value, name, value ... */
   size_t nlabel_offs, cap_label_offs;
   size_t samples;
-  bool overflowed;
+  /* Everything allocated above, with the room arrays grow into. */
+  size_t bytes, max_bytes;
+  struct vg_budget_hold *hold; /* NULL: none */
+  int error;                   /* 0, -ENOSPC or the hold's refusal */
+  /* Rejections past VG_BATCH_DETAILED (or past the room for them), by
+   * reason. */
+  uint64_t counted[VG_REJECT_REASON_COUNT];
+  uint64_t kept_rejections, counted_rejections;
   /* What the previous entry stored, to share equal strings. */
   uint32_t last_labels;
   uint16_t last_nlabels;
-  uint32_t last_metric, last_input, last_column_name, last_pointer_prefix,
-      last_sheet;
+  uint32_t last_input, last_column_name, last_pointer_prefix, last_sheet;
   /* The pointers inside records already stored, by the address the
    * parser passed them at: a JSON record's metrics alternate between a
    * few such strings, which comparing with the last alone would store
@@ -55,23 +70,90 @@ struct vg_batch {
     const char *from;
     uint32_t off;
   } pointers[POINTER_SLOTS];
+  /* Metric names stored lately, by a hash of their text: a line of line
+   * protocol with five fields names five metrics, again on every line. */
+  uint32_t metrics[METRIC_SLOTS];
   struct vg_emitter emitter;
 };
+
+/* Accounts for `more` bytes about to be allocated; false (and the batch
+ * stops) when max_bytes or the hold says no. */
+static bool account(struct vg_batch *b, size_t more) {
+  if (b->error)
+    return false;
+  if (more > b->max_bytes - b->bytes) {
+    b->error = -ENOSPC;
+    return false;
+  }
+  int rc = b->hold ? vg_budget_take(b->hold, more) : 0;
+  if (rc < 0) {
+    b->error = rc;
+    return false;
+  }
+  b->bytes += more;
+  return true;
+}
+
+/* Grows an array of *cap elements of `size` bytes to hold `need`:
+ * doubling, or to what max_bytes leaves when doubling would pass it (once:
+ * the next growth fails). */
+static bool grow(struct vg_batch *b, void **p, size_t *cap, size_t need,
+                 size_t size) {
+  if (need <= *cap)
+    return true;
+  size_t n = *cap ? *cap : 8;
+  while (n < need)
+    n *= 2;
+  size_t room = (b->max_bytes - b->bytes) / size;
+  if (n - *cap > room)
+    n = *cap + room > need ? *cap + room : need;
+  if ((n - *cap) > SIZE_MAX / size || !account(b, (n - *cap) * size))
+    return false;
+  *p = vg_realloc(*p, n * size);
+  *cap = n;
+  return true;
+}
 
 static uint32_t store_string(struct vg_batch *b, const char *s) {
   if (!s)
     return NONE;
-  uint32_t off = (uint32_t)b->arena.len;
-  if (b->arena.len > UINT32_MAX / 2 ||
-      vg_buf_append(&b->arena, s, strlen(s) + 1)) {
-    b->overflowed = true;
+  size_t n = strlen(s) + 1;
+  if (b->arena_len + n > UINT32_MAX / 2) {
+    b->error = b->error ? b->error : -ENOSPC;
     return NONE;
   }
+  if (!grow(b, (void **)&b->arena, &b->arena_cap, b->arena_len + n, 1))
+    return NONE;
+  uint32_t off = (uint32_t)b->arena_len;
+  memcpy(b->arena + off, s, n);
+  b->arena_len += n;
   return off;
 }
 
+/* A batch past its cap or its hold is refused whole by whoever made it:
+ * what it recorded goes at once, and its memory back to the hold, rather
+ * than stay held while the parser runs to the end of its input.  Called
+ * where no entry is being filled. */
+static void drop_if_stopped(struct vg_batch *b) {
+  if (!b->error || !b->bytes)
+    return;
+  free(b->arena);
+  free(b->entries);
+  free(b->label_offs);
+  free(b->families);
+  b->arena = NULL;
+  b->entries = NULL;
+  b->label_offs = NULL;
+  b->families = NULL;
+  b->arena_len = b->arena_cap = b->count = b->cap = 0;
+  b->nlabel_offs = b->cap_label_offs = b->nfamilies = b->cap_families = 0;
+  if (b->hold)
+    vg_budget_give(b->hold, b->bytes);
+  b->bytes = 0;
+}
+
 static const char *string_at(const struct vg_batch *b, uint32_t off) {
-  return off == NONE ? NULL : b->arena.data + off;
+  return off == NONE ? NULL : b->arena + off;
 }
 
 /* Returns the arena offset of s, reusing `last` when it holds the same. */
@@ -100,6 +182,16 @@ static uint32_t store_pointer(struct vg_batch *b, const char *s) {
   return b->pointers[slot].off;
 }
 
+/* Returns the arena offset of a metric name, stored once while it is among
+ * the few seen lately (by a hash of its text). */
+static uint32_t store_metric(struct vg_batch *b, const char *s) {
+  uint32_t h = 2166136261u;
+  for (const char *c = s; *c; c++)
+    h = (h ^ (unsigned char)*c) * 16777619u;
+  uint32_t *slot = &b->metrics[h % METRIC_SLOTS];
+  return store_shared(b, s, slot);
+}
+
 static bool same_labels(const struct vg_batch *b, const struct vg_label *l,
                         size_t n) {
   if (b->last_labels == NONE || b->last_nlabels != n)
@@ -115,9 +207,9 @@ static bool same_labels(const struct vg_batch *b, const struct vg_label *l,
 
 static struct entry *new_entry(struct vg_batch *b,
                                const struct vg_location *w) {
-  if (b->overflowed || b->count * sizeof(struct entry) > b->arena.max)
+  if (b->error ||
+      !grow(b, (void **)&b->entries, &b->cap, b->count + 1, sizeof *b->entries))
     return NULL;
-  b->entries = vg_grow(b->entries, &b->cap, b->count + 1, sizeof *b->entries);
   struct entry *e = &b->entries[b->count];
   memset(e, 0, sizeof *e);
   e->input = store_shared(b, w->input, &b->last_input);
@@ -137,15 +229,23 @@ static void record_sample(void *arg, const char *metric,
                           double value, int64_t ts_ms,
                           const struct vg_location *where) {
   struct vg_batch *b = arg;
-  struct entry *e = new_entry(b, where);
-  if (!e || nlabels > MAX_LABELS) {
-    b->overflowed = true;
+  if (nlabels > MAX_LABELS) {
+    b->error = b->error ? b->error : -ENOSPC;
+    drop_if_stopped(b);
     return;
   }
-  e->metric_or_detail = store_shared(b, metric, &b->last_metric);
+  struct entry *e = new_entry(b, where);
+  if (!e) {
+    drop_if_stopped(b);
+    return;
+  }
+  e->metric_or_detail = store_metric(b, metric);
   if (!same_labels(b, labels, nlabels)) {
-    b->label_offs = vg_grow(b->label_offs, &b->cap_label_offs,
-                            b->nlabel_offs + 2 * nlabels, sizeof(uint32_t));
+    if (!grow(b, (void **)&b->label_offs, &b->cap_label_offs,
+              b->nlabel_offs + 2 * nlabels, sizeof(uint32_t))) {
+      drop_if_stopped(b);
+      return;
+    }
     b->last_labels = (uint32_t)b->nlabel_offs;
     b->last_nlabels = (uint16_t)nlabels;
     for (size_t i = 0; i < nlabels; i++) {
@@ -153,8 +253,10 @@ static void record_sample(void *arg, const char *metric,
       b->label_offs[b->nlabel_offs++] = store_string(b, labels[i].value);
     }
   }
-  if (b->overflowed)
+  if (b->error) {
+    drop_if_stopped(b);
     return;
+  }
   e->labels = b->last_labels;
   e->nlabels = (uint16_t)nlabels;
   e->value = value;
@@ -166,40 +268,55 @@ static void record_sample(void *arg, const char *metric,
 static void record_reject(void *arg, enum vg_reject_reason reason,
                           const struct vg_location *where, const char *detail) {
   struct vg_batch *b = arg;
-  struct entry *e = new_entry(b, where);
-  if (!e)
-    return;
-  e->metric_or_detail = store_string(b, detail);
-  e->labels = NONE;
-  e->reason = (uint8_t)reason;
-  if (!b->overflowed)
-    b->count++;
+  if ((unsigned)reason >= VG_REJECT_REASON_COUNT)
+    reason = VG_REJECT_PARSE_ERROR;
+  if (b->kept_rejections < VG_BATCH_DETAILED) {
+    struct entry *e = new_entry(b, where);
+    if (e) {
+      e->metric_or_detail = store_string(b, detail);
+      e->labels = NONE;
+      e->reason = (uint8_t)reason;
+      if (!b->error) {
+        b->count++;
+        b->kept_rejections++;
+        return;
+      }
+    }
+  }
+  /* Past the detailed ones, or with no room for it: counted all the same. */
+  b->counted[reason]++;
+  b->counted_rejections++;
+  drop_if_stopped(b);
 }
 
 static void record_family(void *arg, const char *name, const char *type,
                           const char *help) {
   struct vg_batch *b = arg;
-  if (b->overflowed)
+  if (b->error || !grow(b, (void **)&b->families, &b->cap_families,
+                        b->nfamilies + 1, sizeof *b->families)) {
+    drop_if_stopped(b);
     return;
-  b->families = vg_grow(b->families, &b->cap_families, b->nfamilies + 1,
-                        sizeof *b->families);
+  }
   struct family_entry *f = &b->families[b->nfamilies];
   f->before = b->count;
   f->name = store_string(b, name);
   f->type = store_string(b, type);
   f->help = store_string(b, help);
-  if (!b->overflowed)
+  if (!b->error)
     b->nfamilies++;
+  drop_if_stopped(b);
 }
 
 struct vg_batch *vg_batch_new(size_t max_bytes) {
   struct vg_batch *b = vg_calloc(1, sizeof *b);
-  vg_buf_init(&b->arena, max_bytes);
+  b->max_bytes = max_bytes;
   b->last_labels = NONE;
-  b->last_metric = b->last_input = b->last_column_name = NONE;
+  b->last_input = b->last_column_name = NONE;
   b->last_pointer_prefix = b->last_sheet = NONE;
   for (size_t i = 0; i < POINTER_SLOTS; i++)
     b->pointers[i].off = NONE;
+  for (size_t i = 0; i < METRIC_SLOTS; i++)
+    b->metrics[i] = NONE;
   b->emitter.sample = record_sample;
   b->emitter.reject = record_reject;
   b->emitter.family = record_family;
@@ -207,10 +324,22 @@ struct vg_batch *vg_batch_new(size_t max_bytes) {
   return b;
 }
 
+void vg_batch_set_hold(struct vg_batch *b, struct vg_budget_hold *hold) {
+  int rc = hold ? vg_budget_take(hold, b->bytes) : 0;
+  if (rc < 0) {
+    b->error = b->error ? b->error : rc;
+    drop_if_stopped(b);
+    return;
+  }
+  b->hold = hold;
+}
+
 void vg_batch_free(struct vg_batch *b) {
   if (!b)
     return;
-  vg_buf_free(&b->arena);
+  if (b->hold)
+    vg_budget_give(b->hold, b->bytes);
+  free(b->arena);
   free(b->entries);
   free(b->label_offs);
   free(b->families);
@@ -219,6 +348,20 @@ void vg_batch_free(struct vg_batch *b) {
 
 const struct vg_emitter *vg_batch_emitter(struct vg_batch *b) {
   return &b->emitter;
+}
+
+/* The first family not replayed yet when the replay is at entry `pos`:
+ * those recorded before an earlier entry went out with it. */
+static size_t first_family(const struct vg_batch *b, size_t pos) {
+  size_t lo = 0, hi = b->nfamilies;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (b->families[mid].before < pos)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
 }
 
 /* Replays the families recorded before entry `before`, from *next on. */
@@ -234,10 +377,34 @@ static void replay_families(const struct vg_batch *b,
   }
 }
 
-void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to) {
+static void replay_counted(const struct vg_batch *b,
+                           const struct vg_emitter *to) {
+  for (int r = 0; r < VG_REJECT_REASON_COUNT; r++) {
+    if (!b->counted[r])
+      continue;
+    if (to->reject_many) {
+      to->reject_many(to->arg, (enum vg_reject_reason)r, b->counted[r]);
+      continue;
+    }
+    char detail[96];
+    snprintf(detail, sizeof detail,
+             "%llu more rejected, counted but not kept one by one",
+             (unsigned long long)b->counted[r]);
+    const char *input = string_at(b, b->last_input);
+    struct vg_location nowhere = {.input = input ? input : ""};
+    to->reject(to->arg, (enum vg_reject_reason)r, &nowhere, detail);
+  }
+}
+
+bool vg_batch_replay_some(const struct vg_batch *b, const struct vg_emitter *to,
+                          size_t *pos, size_t max) {
   struct vg_label labels[MAX_LABELS];
-  size_t next_family = 0;
-  for (size_t i = 0; i < b->count; i++) {
+  size_t i = *pos;
+  if (i > b->count)
+    return true;
+  size_t end = i + (max < b->count - i ? max : b->count - i);
+  size_t next_family = first_family(b, i);
+  for (; i < end; i++) {
     replay_families(b, to, i, &next_family);
     const struct entry *e = &b->entries[i];
     struct vg_location w = {
@@ -262,13 +429,40 @@ void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to) {
     to->sample(to->arg, string_at(b, e->metric_or_detail), labels, e->nlabels,
                e->value, e->ts_ms, &w);
   }
+  *pos = i;
+  if (i < b->count)
+    return false;
   replay_families(b, to, b->count, &next_family);
+  replay_counted(b, to);
+  *pos = b->count + 1;
+  return true;
+}
+
+void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to) {
+  size_t pos = 0;
+  vg_batch_replay_some(b, to, &pos, SIZE_MAX);
 }
 
 size_t vg_batch_samples(const struct vg_batch *b) {
   return b->samples;
 }
 
+uint64_t vg_batch_rejections(const struct vg_batch *b) {
+  return b->kept_rejections + b->counted_rejections;
+}
+
+uint64_t vg_batch_rejections_counted(const struct vg_batch *b) {
+  return b->counted_rejections;
+}
+
+size_t vg_batch_bytes(const struct vg_batch *b) {
+  return b->bytes;
+}
+
 bool vg_batch_overflowed(const struct vg_batch *b) {
-  return b->overflowed;
+  return b->error != 0;
+}
+
+int vg_batch_error(const struct vg_batch *b) {
+  return b->error;
 }

@@ -6,8 +6,9 @@
  * max_bytes) and journal_reader.c (cursors and batches), with the format
  * in journal_codec.c (journal_int.h says who does what).  Must never:
  * touch the disk on the loop thread after vg_journal_open (commits, cursor
- * writes, segment deletions and reads all run in the thread pool), or free
- * the journal while a commit or a read is in flight.
+ * writes and segment deletions run on the journal's commit thread, reads
+ * in the thread pool), or free the journal while a commit or a read is in
+ * flight.
  *
  * Open truncates only the torn tail of the newest segment (counted as one
  * corrupt record; its seq is reused, so it leaves no gap).
@@ -218,14 +219,25 @@ int vg_journal_open(uv_loop_t *loop, const struct vg_journal_options *o,
     return rc;
   }
   j->corrupt_upto = j->nsegs ? j->segs[0]->first_seq : 1;
+  if ((rc = vg__journal_writer_start(j)) != 0) {
+    snprintf(error, error_size, "journal: cannot start its commit thread: %s",
+             uv_strerror(rc));
+    free_journal(j);
+    return rc;
+  }
   uv_timer_init(loop, &j->timer);
   j->timer.data = j;
+  j->handles_open = 2;
   *out = j;
   return 0;
 }
 
+/* Runs for the timer and for the commit thread's async handle: the
+ * journal goes with the last. */
 static void on_closed(uv_handle_t *h) {
   struct vg_journal *j = h->data;
+  if (--j->handles_open)
+    return;
   void (*closed)(void *) = j->closed;
   void *arg = j->closed_arg;
   free_journal(j);
@@ -241,6 +253,7 @@ void vg__journal_finish_close(struct vg_journal *j) {
     return;
   }
   j->finishing = true;
+  vg__journal_writer_stop(j, on_closed);
   uv_close((uv_handle_t *)&j->timer, on_closed);
 }
 

@@ -2,8 +2,9 @@
  *
  * Every accepted sample is appended once; each push exporter reads it
  * through its own named, persisted cursor.  Appends are made durable by a
- * group commit in the thread pool (one write and one fsync per window);
- * reads decode in the thread pool too, so the loop never touches the disk
+ * group commit on a thread of the journal's own (one write and one fsync
+ * per window), which parse jobs in libuv's pool can never hold back;
+ * reads decode in the thread pool, so the loop never touches the disk
  * except in vg_journal_open and vg_journal_reader (both called at start).
  * Sequence numbers (the first record ever is 1) make every loss countable:
  * records dropped for max_bytes and records lost to damage are counted
@@ -78,7 +79,7 @@ void vg_journal_close(struct vg_journal *j, void (*closed)(void *arg),
 
 /* Appends records (copied at once; the caller's memory is free on return).
  * They are written and (VG_FSYNC_BATCH) fsynced by the next group commit,
- * which runs in the thread pool at most commit_window_ms after the first
+ * which runs on the commit thread at most commit_window_ms after the first
  * pending append; `durable(arg, status)` then runs on the loop: 0 = durable;
  * -errno (e.g. -ENOSPC, -EFBIG) = NOT in the journal (the caller must not
  * acknowledge them; their sequence numbers are reused).  durable may be
@@ -129,7 +130,8 @@ void vg_journal_batch_free(struct vg_journal_batch *b); /* NULL-safe */
 
 /* Moves the reader's cursor past `next_seq - 1` and persists it (cursor
  * writes are coalesced: at most one cursor write per commit window per
- * reader, in the thread pool; vg_journal_close writes the final cursors).
+ * reader, on the commit thread; vg_journal_close writes the final
+ * cursors).
  * A next_seq at or behind the cursor changes nothing.  Segments that every
  * open reader has passed are then deleted. */
 void vg_journal_ack(struct vg_journal_reader *r, uint64_t next_seq);

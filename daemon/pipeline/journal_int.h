@@ -7,7 +7,7 @@
  *   journal_reader.c  readers: cursors, reading batches, acks
  * Only they include this header; everyone else uses journal.h.  Names here
  * are vg__journal_*.  Everything below runs on the loop thread unless it
- * says it runs in the thread pool.
+ * says it runs in the thread pool or on the commit thread.
  */
 #ifndef VG_JOURNAL_INT_H
 #define VG_JOURNAL_INT_H
@@ -81,6 +81,18 @@ struct vg_journal {
   size_t nunlinks, capunlinks;
   uv_timer_t timer;
   bool timer_armed, commit_again, closing, finishing;
+  /* The commit thread (journal_writer.c): commits run on a thread of the
+   * journal's own, not in libuv's pool, so that parse jobs filling the
+   * pool never delay the fsync that acknowledgements wait for.  One
+   * commit at a time: `writer_job` is handed over under the lock and
+   * `writer_done` handed back through `writer_async`. */
+  uv_thread_t writer;
+  uv_mutex_t writer_lock;
+  uv_cond_t writer_cond;
+  uv_async_t writer_async;
+  struct vg__journal_commit *writer_job, *writer_done;
+  bool writer_quit;
+  unsigned handles_open; /* timer and writer_async, until closed */
   unsigned reads_inflight;
   void (*closed)(void *arg);
   void *closed_arg;
@@ -151,6 +163,12 @@ void vg__journal_fsync_dir(const char *path);
 void vg__journal_finish_close(struct vg_journal *j);
 
 /* --- journal_writer.c ------------------------------------------------- */
+
+/* Starts the commit thread (at open) and stops it (at close, once no
+ * commit is in flight): joins it and closes its async handle, whose
+ * close callback is `closed`. */
+int vg__journal_writer_start(struct vg_journal *j);
+void vg__journal_writer_stop(struct vg_journal *j, uv_close_cb closed);
 
 /* Arms the commit timer when there is work, or goes on closing. */
 void vg__journal_schedule(struct vg_journal *j);

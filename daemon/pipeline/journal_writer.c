@@ -1,14 +1,17 @@
 /* daemon/pipeline/journal_writer.c - the journal's appends and group
  * commit.
  *
- * Owns the pending commit and the one in flight: appends are encoded into
- * the pending commit on the loop; once a window each, a job in the thread
- * pool frames them with their seqs, writes and fsyncs them (spreading them
- * over new segments past segment_bytes), writes the cursors that moved and
- * unlinks the segments that went.  Must never: touch the disk on the loop
- * thread, let a reader see a record whose commit has not succeeded, leave
- * any byte of a failed commit on disk (its seqs are reused), or lose a
- * record without counting it.
+ * Owns the pending commit, the one in flight and the commit thread:
+ * appends are encoded into the pending commit on the loop; once a window
+ * each, the commit thread frames them with their seqs, writes and fsyncs
+ * them (spreading them over new segments past segment_bytes), writes the
+ * cursors that moved and unlinks the segments that went.  The thread is
+ * the journal's own rather than a job in libuv's pool: the pool also
+ * parses push bodies, and four slow parses (or gzip bombs) would
+ * otherwise hold back the fsync every acknowledgement waits for.  Must never:
+ * touch the disk on the loop thread, let a reader see a record whose commit has
+ * not succeeded, leave any byte of a failed commit on disk (its seqs are
+ * reused), or lose a record without counting it.
  *
  * Space: after each commit, oldest segments (never the one being written)
  * are dropped while the total passes max_bytes, and readers inside them are
@@ -61,9 +64,8 @@ struct piece {
 
 /* One group commit: the appends of one window, the cursors to persist and
  * the segments to unlink.  Inputs are filled on the loop, outputs in the
- * thread pool, and read back on the loop in commit_after(). */
+ * commit thread, and read back on the loop in commit_after(). */
 struct vg__journal_commit {
-  uv_work_t work;
   struct vg_journal *j;
   struct vg_buf recs; /* per record: u32 length + payload without seq */
   size_t nrecs;
@@ -196,8 +198,8 @@ static int write_cursor(const struct cursor_write *w) {
   return rc;
 }
 
-static void commit_work(uv_work_t *work) {
-  struct vg__journal_commit *c = work->data;
+/* On the commit thread. */
+static void commit_work(struct vg__journal_commit *c) {
   if (c->nrecs)
     c->status = write_records(c);
   bool renamed = false;
@@ -308,7 +310,6 @@ static void free_commit(struct vg__journal_commit *c) {
 static struct vg__journal_commit *new_commit(struct vg_journal *j) {
   struct vg__journal_commit *c = vg_calloc(1, sizeof *c);
   c->j = j;
-  c->work.data = c;
   c->fd = -1;
   if (j->spare.data) {
     c->recs = j->spare;
@@ -319,8 +320,7 @@ static struct vg__journal_commit *new_commit(struct vg_journal *j) {
   return c;
 }
 
-static void commit_after(uv_work_t *work, int status) {
-  struct vg__journal_commit *c = work->data;
+static void commit_after(struct vg__journal_commit *c) {
   struct vg_journal *j = c->j;
   j->committing = NULL;
   if (c->nrecs && c->status == 0) {
@@ -430,7 +430,76 @@ void vg__journal_start_commit(struct vg_journal *j) {
   j->unlinks = NULL;
   j->nunlinks = j->capunlinks = 0;
   j->committing = c;
-  uv_queue_work(j->loop, &c->work, commit_work, commit_after);
+  /* The loop stays alive while a commit is in flight, as it would for a
+   * job of the pool (and only then: uv_run returns when all is done). */
+  uv_ref((uv_handle_t *)&j->writer_async);
+  uv_mutex_lock(&j->writer_lock);
+  j->writer_job = c;
+  uv_cond_signal(&j->writer_cond);
+  uv_mutex_unlock(&j->writer_lock);
+}
+
+/* --- the commit thread ------------------------------------------------- */
+
+static void writer_main(void *arg) {
+  struct vg_journal *j = arg;
+  uv_mutex_lock(&j->writer_lock);
+  for (;;) {
+    while (!j->writer_job && !j->writer_quit)
+      uv_cond_wait(&j->writer_cond, &j->writer_lock);
+    struct vg__journal_commit *c = j->writer_job;
+    if (!c)
+      break;
+    j->writer_job = NULL;
+    uv_mutex_unlock(&j->writer_lock);
+    commit_work(c);
+    uv_mutex_lock(&j->writer_lock);
+    j->writer_done = c;
+    uv_async_send(&j->writer_async);
+  }
+  uv_mutex_unlock(&j->writer_lock);
+}
+
+static void on_written(uv_async_t *a) {
+  struct vg_journal *j = a->data;
+  uv_mutex_lock(&j->writer_lock);
+  struct vg__journal_commit *c = j->writer_done;
+  j->writer_done = NULL;
+  uv_mutex_unlock(&j->writer_lock);
+  if (!c)
+    return;
+  uv_unref((uv_handle_t *)&j->writer_async);
+  commit_after(c);
+}
+
+int vg__journal_writer_start(struct vg_journal *j) {
+  int rc = uv_mutex_init(&j->writer_lock);
+  if (rc)
+    return rc;
+  if ((rc = uv_cond_init(&j->writer_cond)) != 0) {
+    uv_mutex_destroy(&j->writer_lock);
+    return rc;
+  }
+  uv_async_init(j->loop, &j->writer_async, on_written);
+  j->writer_async.data = j;
+  uv_unref((uv_handle_t *)&j->writer_async);
+  if ((rc = uv_thread_create(&j->writer, writer_main, j)) != 0) {
+    uv_cond_destroy(&j->writer_cond);
+    uv_mutex_destroy(&j->writer_lock);
+    return rc;
+  }
+  return 0;
+}
+
+void vg__journal_writer_stop(struct vg_journal *j, uv_close_cb closed) {
+  uv_mutex_lock(&j->writer_lock);
+  j->writer_quit = true;
+  uv_cond_signal(&j->writer_cond);
+  uv_mutex_unlock(&j->writer_lock);
+  uv_thread_join(&j->writer);
+  uv_cond_destroy(&j->writer_cond);
+  uv_mutex_destroy(&j->writer_lock);
+  uv_close((uv_handle_t *)&j->writer_async, closed);
 }
 
 static void on_timer(uv_timer_t *t) {

@@ -13,6 +13,7 @@
 #include "daemon/util/mem.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,22 @@ static void reject(void *arg, enum vg_reject_reason reason,
     sink->round_first = *r;
   }
   log_rejection(sink, r->where, r->detail);
+}
+
+/* Rejections handed on as a count (a batch's past the ones it keeps
+ * whole): counted like any other, and in the round's summary line, but
+ * neither listed nor logged one by one. */
+static void reject_many(void *arg, enum vg_reject_reason reason, uint64_t n) {
+  struct vg_sink *sink = arg;
+  if ((unsigned)reason >= VG_REJECT_REASON_COUNT)
+    reason = VG_REJECT_PARSE_ERROR;
+  sink->stats.rejected[reason] += n;
+  if (!sink->source)
+    return;
+  sink->round_rejected[reason] += n;
+  sink->round_suppressed = n > UINT_MAX - sink->round_suppressed
+                               ? UINT_MAX
+                               : sink->round_suppressed + (unsigned)n;
 }
 
 static void reject_label(struct vg_sink *sink, const struct vg_location *where,
@@ -409,6 +426,7 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
   sink->emitter.sample = sample;
   sink->emitter.reject = reject;
   sink->emitter.family = family;
+  sink->emitter.reject_many = reject_many;
   sink->emitter.arg = sink;
   return sink;
 }

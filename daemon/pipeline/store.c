@@ -155,10 +155,12 @@ _Static_assert(sizeof(struct series) <= 104, "a series stays small");
 
 struct vg_store *vg_store_new(void) {
   struct vg_store *st = vg_calloc(1, sizeof *st);
-  vg_hashtab_init(&st->strings);
-  vg_hashtab_init(&st->labelsets);
+  /* Filled by the million from pushes: these grow in steps (the loop
+   * must not stop to rehash them); the others are walked, so grow whole. */
+  vg_hashtab_init_incremental(&st->strings);
+  vg_hashtab_init_incremental(&st->labelsets);
   vg_hashtab_init(&st->families);
-  vg_hashtab_init(&st->series);
+  vg_hashtab_init_incremental(&st->series);
   vg_hashtab_init(&st->sources);
   vg_hashtab_init(&st->metas);
   vg_hashtab_init(&st->claims);

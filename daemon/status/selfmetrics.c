@@ -175,6 +175,49 @@ static void push_requests(struct page *p, const struct vg_generation *gen) {
   vg_buf_free(&labels);
 }
 
+/* What the push collectors' requests hold of their memory budgets. */
+static void push_memory(struct page *p, const struct vg_generation *gen) {
+  static const struct {
+    const char *name, *help;
+  } gauges[] = {
+      {"villagemetrics_push_memory_bytes",
+       "Memory the push requests in flight hold (bodies, decompressed "
+       "copies, parse trees, samples waiting for the store), of the "
+       "collector's max_memory."},
+      {"villagemetrics_push_memory_peak_bytes",
+       "The most memory the push requests in flight have held together "
+       "since start."},
+      {"villagemetrics_push_memory_limit_bytes",
+       "The collector's max_memory: past it requests are answered 503 "
+       "(413 when one alone needs more)."},
+  };
+  bool any = false;
+  for (size_t i = 0; gen && i < gen->ncollectors; i++)
+    any |= gen->collectors[i].type->push_stats != NULL;
+  if (!any)
+    return;
+  struct vg_buf labels;
+  vg_buf_init(&labels, 4096);
+  for (size_t g = 0; g < sizeof gauges / sizeof *gauges; g++) {
+    family(p, gauges[g].name, "gauge", gauges[g].help);
+    for (size_t i = 0; i < gen->ncollectors; i++) {
+      const struct vg_collector_instance *c = &gen->collectors[i];
+      if (!c->type->push_stats || !c->ctx)
+        continue;
+      const struct vg_push_stats *st = c->type->push_stats(c->ctx);
+      uint64_t v = g == 0   ? st->memory_bytes
+                   : g == 1 ? st->memory_peak_bytes
+                            : st->memory_limit_bytes;
+      vg_buf_reset(&labels);
+      vg_buf_puts(&labels, "{collector=\"");
+      vg_expfmt_escape_label_value(&labels, c->name, strlen(c->name));
+      vg_buf_puts(&labels, "\"}");
+      value(p, gauges[g].name, labels.data, (double)v);
+    }
+  }
+  vg_buf_free(&labels);
+}
+
 /* The figures of a push exporter: its pusher's, or those it left when it
  * stopped (a reload in progress); NULL for pull exporters. */
 static const struct vg_pusher_stats *
@@ -466,6 +509,7 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
                 c_late);
   rejected(&p, gen);
   push_requests(&p, gen);
+  push_memory(&p, gen);
   if (d->journal)
     per_collector(&p, gen,
                   "villagemetrics_collector_journal_refused_samples_total",

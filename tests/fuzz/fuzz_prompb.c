@@ -1,7 +1,10 @@
 /* Fuzz target: remote-write decoding, snappy or raw (the first byte's low
  * bit chooses), then the round trip of whatever decoded: every accepted
  * series, labels sorted, is encoded again (raw and snappy) and decoded
- * again, and must come back the same, every series accepted. */
+ * again, and must come back the same, every series accepted.  Snappy
+ * input is also decoded within small caps and a small memory budget: a
+ * refusal calls nobody, a series delivered has no more labels than the
+ * cap, and the budget is whole again afterwards. */
 #include "daemon/formats/prompb.h"
 #include "daemon/util/mem.h"
 
@@ -97,12 +100,42 @@ static void same(const struct got *a, const struct got *b) {
   }
 }
 
+static void decode_limited(const char *p, size_t len, int unlimited_rc) {
+  struct vg_budget budget;
+  vg_budget_init(&budget, 1 << 16);
+  struct vg_budget_hold hold;
+  vg_budget_hold_init(&hold, &budget);
+  struct vg_prompb_limits lim = {.max_uncompressed = 1 << 24,
+                                 .max_labels = 4,
+                                 .max_series = 8,
+                                 .max_samples = 16,
+                                 .hold = &hold};
+  struct got g = {0};
+  struct vg_prompb_visitor v = {on_series, on_reject, &g};
+  char err[256];
+  int rc = vg_prompb_decode_limited(p, len, &lim, &v, err, sizeof err);
+  if (rc && (g.n || g.rejected || !err[0]))
+    abort();
+  if (rc == 0 && unlimited_rc != 0)
+    abort(); /* caps can refuse more, never accept more */
+  for (size_t i = 0; i < g.n; i++)
+    if (g.series[i].nlabels > lim.max_labels)
+      abort();
+  if (g.n + g.rejected > lim.max_series || hold.held ||
+      vg_budget_used(&budget) || budget.peak > budget.limit)
+    abort();
+  got_free(&g);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
   int snappy = !(data[0] & 1);
   struct got first;
-  if (decode((const char *)data + 1, size - 1, snappy, &first) == 0) {
+  int rc = decode((const char *)data + 1, size - 1, snappy, &first);
+  if (snappy)
+    decode_limited((const char *)data + 1, size - 1, rc);
+  if (rc == 0) {
     struct vg_buf out;
     vg_buf_init(&out, (size_t)1 << 28);
     struct got again;

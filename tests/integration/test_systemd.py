@@ -246,6 +246,16 @@ class TestUnitFile(unittest.TestCase):
                                capture_output=True, text=True)
             self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
+    def test_memory_is_capped_above_the_push_budget(self):
+        """MemoryMax leaves the default max_memory of the push endpoints
+        (512 MiB) room beside the store and the journal's appends."""
+        with TempDir() as tmp:
+            inst = Installed(tmp)
+            m = re.search(r"^MemoryMax=(\d+)([KMG])$", inst.unit_text, re.M)
+            self.assertTrue(m, "no MemoryMax= in the unit")
+            mib = int(m.group(1)) * {"K": 1 / 1024, "M": 1, "G": 1024}[m.group(2)]
+            self.assertGreaterEqual(mib, 512 + 1024)
+
     def test_security_exposure(self):
         with TempDir() as tmp:
             inst = Installed(tmp)

@@ -8,6 +8,7 @@
 #include "tests/vgtest.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <zlib.h>
 
 /* Appends one gzip member holding `text` to `out`. */
@@ -121,7 +122,49 @@ VG_TEST(not_gzip_is_refused) {
   vg_buf_free(&out);
 }
 
+/* The size alone, without keeping anything: every member counted, the
+ * cap and the refusals as vg_gunzip's; then a buffer made once to that
+ * size takes the body without growing. */
+VG_TEST(size_first_then_a_buffer_to_the_byte) {
+  struct vg_buf in;
+  vg_buf_init(&in, 1 << 24);
+  char *big = malloc(1000001);
+  memset(big, 'x', 1000000);
+  big[1000000] = '\0';
+  gzip_member(&in, "a v=1 1\n");
+  gzip_member(&in, big);
+  gzip_member(&in, "c v=3 3\n");
+  char error[256] = "";
+  size_t size = 1;
+  ASSERT_INT_EQ(vg_gunzip_size(in.data, in.len, 1000016, &size, error, 256), 0);
+  ASSERT_INT_EQ(size, 1000016);
+  struct vg_buf out;
+  vg_buf_init(&out, size + 1);
+  ASSERT_INT_EQ(vg_buf_reserve(&out, size + 1), 0);
+  size_t cap = out.cap;
+  ASSERT_INT_EQ(vg_gunzip(in.data, in.len, size, &out, error, 256), 0);
+  ASSERT_INT_EQ(out.len, size);
+  ASSERT_INT_EQ(out.cap, cap);
+  vg_buf_free(&out);
+  /* One byte under: refused, as vg_gunzip refuses it. */
+  ASSERT_INT_EQ(vg_gunzip_size(in.data, in.len, 1000015, &size, error, 256),
+                -EMSGSIZE);
+  ASSERT_INT_EQ(size, 0);
+  ASSERT_STR_EQ(error, "the body is over 1000015 bytes once decompressed");
+  /* Trailing bytes and truncation, as vg_gunzip. */
+  ASSERT_INT_EQ(vg_buf_append(&in, "zz", 2), 0);
+  ASSERT_INT_EQ(vg_gunzip_size(in.data, in.len, 1 << 24, &size, error, 256),
+                -EINVAL);
+  ASSERT_CONTAINS(error, "2 bytes after its gzip data");
+  ASSERT_INT_EQ(
+      vg_gunzip_size(in.data, in.len - 20, 1 << 24, &size, error, 256),
+      -EINVAL);
+  free(big);
+  vg_buf_free(&in);
+}
+
 VG_TEST_MAIN(VG_T(one_member), VG_T(every_member_is_decoded),
              VG_T(the_cap_spans_members), VG_T(trailing_bytes_are_refused),
              VG_T(truncated_second_member_is_refused),
-             VG_T(not_gzip_is_refused))
+             VG_T(not_gzip_is_refused),
+             VG_T(size_first_then_a_buffer_to_the_byte))

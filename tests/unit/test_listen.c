@@ -78,8 +78,8 @@ static void on_done(void *arg, CURL *easy, CURLcode result) {
   r->done = true;
 }
 
-static void post(struct fixture *fx, struct post *r, const char *path,
-                 const char *body) {
+static void post_start(struct fixture *fx, struct post *r, const char *path,
+                       const char *body) {
   memset(r, 0, sizeof *r);
   r->fx = fx;
   r->easy = curl_easy_init();
@@ -93,9 +93,18 @@ static void post(struct fixture *fx, struct post *r, const char *path,
   curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
   ASSERT_INT_EQ(vg_curl_start(fx->net.curl, r->easy, on_done, r), 0);
+}
+
+static void post_wait(struct fixture *fx, struct post *r) {
   while (!r->done)
     uv_run(&fx->net.loop, UV_RUN_ONCE);
   curl_easy_cleanup(r->easy);
+}
+
+static void post(struct fixture *fx, struct post *r, const char *path,
+                 const char *body) {
+  post_start(fx, r, path, body);
+  post_wait(fx, r);
 }
 
 VG_TEST(the_answer_comes_after_the_fsync) {
@@ -171,7 +180,121 @@ VG_TEST(configuration_errors) {
                         sizeof cases / sizeof *cases);
 }
 
-VG_TEST_MAIN(VG_T(the_answer_comes_after_the_fsync),
-             VG_T(a_journal_that_cannot_write_gets_503_and_retry_after),
-             VG_T(a_second_listener_on_the_same_paths_cannot_start),
-             VG_T(configuration_errors))
+/* n lines of line protocol: every `bad`-th one malformed ("x"), the
+ * others a sample of a series of their own.  The caller frees. */
+static char *lines(size_t n, size_t bad, const char *metric) {
+  struct vg_buf b;
+  vg_buf_init(&b, (size_t)1 << 28);
+  for (size_t i = 0; i < n; i++) {
+    if (bad && i % bad == 0)
+      ASSERT(vg_buf_puts(&b, "x\n") == 0);
+    else
+      ASSERT(vg_buf_printf(&b, "%s,village=v%zu f=%zu 1577808000000000000\n",
+                           metric, i, i) == 0);
+  }
+  return vg_buf_take(&b, NULL);
+}
+
+/* Every bad line is counted, however many; past the first 1000 only
+ * counted, and the answer says so. */
+VG_TEST(every_rejection_is_counted_and_the_answer_says_when_details_stop) {
+  struct fixture fx = {0};
+  setup(&fx, "{\"type\": \"listen\"}");
+  char *bad = lines(5000, 1, "m");
+  char *body = vg_asprintf("%sm f=1\n", bad); /* the last one good */
+  free(bad);
+  struct post r;
+  post(&fx, &r, "/write", body);
+  ASSERT_INT_EQ(r.status, 400);
+  ASSERT_STR_EQ(r.body, "{\"error\":\"partial write: /write:1:2: missing "
+                        "fields (5000 rejected, details kept for the first "
+                        "1000; 1 accepted)\"}\n");
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->rejected[VG_REJECT_PARSE_ERROR],
+                5000);
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 1);
+  free(body);
+  teardown(&fx);
+}
+
+/* A large push goes into the store in slices, each a round of its own,
+ * and all of it arrives. */
+VG_TEST(a_large_push_goes_in_in_slices) {
+  struct fixture fx = {0};
+  setup(&fx, "{\"type\": \"listen\"}");
+  char *body = lines(200000, 0, "m");
+  uint64_t rounds = vg_store_round_mark(fx.col.store);
+  struct post r;
+  post(&fx, &r, "/write", body);
+  ASSERT_INT_EQ(r.status, 204);
+  ASSERT(vg_store_round_mark(fx.col.store) - rounds >= 10);
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 200000);
+  struct vg_label l[] = {{"village", "v199999"}};
+  double v;
+  ASSERT_INT_EQ(vg_store_get(fx.col.store, "m_f", l, 1, &v), 0);
+  ASSERT_DBL_EQ(v, 199999);
+  free(body);
+  teardown(&fx);
+}
+
+/* Two requests at once: their slices take turns, and each is answered
+ * with its own counts. */
+VG_TEST(requests_replayed_together_keep_their_own_counts) {
+  struct fixture fx = {0};
+  setup(&fx, "{\"type\": \"listen\"}");
+  char *a = lines(60000, 0, "a"), *b = lines(40001, 4, "b");
+  struct post ra, rb;
+  post_start(&fx, &ra, "/write", a);
+  post_start(&fx, &rb, "/write", b);
+  post_wait(&fx, &ra);
+  post_wait(&fx, &rb);
+  ASSERT_INT_EQ(ra.status, 204);
+  ASSERT_INT_EQ(rb.status, 400);
+  ASSERT_STR_EQ(rb.body, "{\"error\":\"partial write: /write:1:2: missing "
+                         "fields (10001 rejected, details kept for the first "
+                         "1000; 30000 accepted)\"}\n");
+  ASSERT_INT_EQ(vg_sink_stats(fx.col.sink)->samples_total, 90000);
+  free(a);
+  free(b);
+  teardown(&fx);
+}
+
+/* max_memory: a body alone over it is 413; two at once that fit alone
+ * but not together: one is taken, the other answered 503 with
+ * Retry-After (the first holds its memory until the journal's commit,
+ * 300 ms away). */
+VG_TEST(max_memory_answers_413_alone_and_503_together) {
+  struct fixture fx = {0};
+  setup(&fx, "{\"type\": \"listen\", \"max_memory\": \"2MiB\"}");
+  char *big = lines(40000, 0, "m"); /* ~1.7 MB: 2 MiB with its overhead */
+  struct post r;
+  post(&fx, &r, "/write", big);
+  ASSERT_INT_EQ(r.status, 413);
+  ASSERT(strstr(r.body, "needs more memory than max_memory (2097152 bytes)"));
+  char *small = lines(3000, 0, "m"); /* 128 KiB and 1 MiB of overhead */
+  struct post r1, r2;
+  post_start(&fx, &r1, "/write", small);
+  post_start(&fx, &r2, "/write", small);
+  post_wait(&fx, &r1);
+  post_wait(&fx, &r2);
+  long lo = r1.status < r2.status ? r1.status : r2.status;
+  long hi = r1.status < r2.status ? r2.status : r1.status;
+  ASSERT_INT_EQ(lo, 204);
+  ASSERT_INT_EQ(hi, 503);
+  struct post *refused = r1.status == 503 ? &r1 : &r2;
+  ASSERT_STR_EQ(refused->retry_after, "5");
+  ASSERT(strstr(refused->body, "other requests hold the memory this one "
+                               "needs now"));
+  free(big);
+  free(small);
+  teardown(&fx);
+}
+
+VG_TEST_MAIN(
+    VG_T(the_answer_comes_after_the_fsync),
+    VG_T(every_rejection_is_counted_and_the_answer_says_when_details_stop),
+    VG_T(a_large_push_goes_in_in_slices),
+    VG_T(requests_replayed_together_keep_their_own_counts),
+    VG_T(max_memory_answers_413_alone_and_503_together),
+    VG_T(a_journal_that_cannot_write_gets_503_and_retry_after),
+    VG_T(a_second_listener_on_the_same_paths_cannot_start),
+    VG_T(configuration_errors))

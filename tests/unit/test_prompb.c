@@ -623,6 +623,129 @@ VG_TEST(decode_malformed_snappy) {
                "wrong wire type 0 for Label.name at byte 8 (expected 2)");
 }
 
+/* ---- limits ------------------------------------------------------------ */
+
+static char *snappy_of(const struct vg_buf *raw, size_t *len) {
+  *len = snappy_max_compressed_length(raw->len);
+  char *z = vg_malloc(*len);
+  ASSERT_INT_EQ(snappy_compress(raw->data, raw->len, z, len), SNAPPY_OK);
+  return z;
+}
+
+static int decode_limited(const char *z, size_t zlen,
+                          const struct vg_prompb_limits *lim,
+                          struct vg_buf *seen, char *err) {
+  vg_buf_init(seen, 1 << 26);
+  ASSERT(vg_buf_puts(seen, "") == 0);
+  struct vg_prompb_visitor v = {on_series, on_reject, seen};
+  err[0] = '\0';
+  return vg_prompb_decode_limited(z, zlen, lim, &v, err, 200);
+}
+
+/* One series of __name__ and a million empty labels (2 bytes each on the
+ * wire), then a good one: the first is refused for its label count and
+ * costs no memory per label; the second is delivered. */
+VG_TEST(decode_counts_labels_past_the_cap_without_storing_them) {
+  struct vg_buf raw, series;
+  vg_buf_init(&raw, 1 << 24);
+  vg_buf_init(&series, 1 << 24);
+  pb_label(&series, "__name__", "x");
+  for (int i = 0; i < 1000000; i++)
+    ASSERT(vg_buf_append(&series, "\x0a\x00", 2) == 0);
+  pb_sample(&series, 1, 1000);
+  pb_msg(&raw, 1, &series);
+  pb_label(&series, "__name__", "up");
+  pb_label(&series, "job", "a");
+  pb_sample(&series, 2, 2000);
+  pb_msg(&raw, 1, &series);
+  size_t zlen;
+  char *z = snappy_of(&raw, &zlen);
+
+  /* A budget of the message's size and 64 KiB more: enough for the
+   * uncompressed copy and the scratch of a series of 33 labels. */
+  struct vg_budget budget;
+  vg_budget_init(&budget, raw.len + (64 << 10));
+  struct vg_budget_hold hold;
+  vg_budget_hold_init(&hold, &budget);
+  struct vg_prompb_limits lim = {.max_uncompressed = 1 << 24,
+                                 .max_labels = 33,
+                                 .max_series = 10,
+                                 .max_samples = 10,
+                                 .hold = &hold};
+  struct vg_buf seen;
+  char err[200];
+  ASSERT_INT_EQ(decode_limited(z, zlen, &lim, &seen, err), 0);
+  ASSERT_STR_EQ(seen.data,
+                "reject 0: 1000001 labels (with __name__), more "
+                "than the 33 allowed\n"
+                "{__name__=\"up\",job=\"a\"} 2000:4000000000000000\n");
+  vg_buf_free(&seen);
+  ASSERT_INT_EQ(hold.held, 0);
+  ASSERT(budget.peak <= raw.len + (64 << 10));
+
+  /* Without a cap on labels the scratch for them (48 bytes a label) is
+   * more than this budget will ever hold: refused before anything. */
+  lim.max_labels = SIZE_MAX;
+  ASSERT_INT_EQ(decode_limited(z, zlen, &lim, &seen, err), -EFBIG);
+  ASSERT_STR_EQ(seen.data, "");
+  ASSERT_CONTAINS(err, "no memory for the message now");
+  vg_buf_free(&seen);
+  ASSERT_INT_EQ(vg_budget_used(&budget), 0);
+
+  /* Another request holding the budget: the copy is refused, "later". */
+  struct vg_budget_hold other;
+  vg_budget_hold_init(&other, &budget);
+  ASSERT_INT_EQ(vg_budget_take(&other, 1 << 20), 0);
+  vg_budget_release(&hold);
+  lim.max_labels = 33;
+  ASSERT_INT_EQ(decode_limited(z, zlen, &lim, &seen, err), -EAGAIN);
+  ASSERT_STR_EQ(seen.data, "");
+  vg_buf_free(&seen);
+  vg_budget_release(&other);
+  free(z);
+  vg_buf_free(&raw);
+  vg_buf_free(&series);
+}
+
+/* Series and samples past the caps refuse the whole message in the
+ * checking pass: nothing is called. */
+VG_TEST(decode_refuses_series_and_samples_past_the_caps) {
+  struct vg_buf raw, series;
+  vg_buf_init(&raw, 1 << 24);
+  vg_buf_init(&series, 1 << 20);
+  for (int i = 0; i < 100; i++) {
+    pb_label(&series, "__name__", "up");
+    pb_sample(&series, i, 1000 + i);
+    if (i == 99)
+      pb_sample(&series, i, 2000 + i);
+    pb_msg(&raw, 1, &series);
+  }
+  size_t zlen;
+  char *z = snappy_of(&raw, &zlen);
+  struct vg_prompb_limits lim = {.max_uncompressed = 1 << 24,
+                                 .max_labels = 33,
+                                 .max_series = 100,
+                                 .max_samples = 101};
+  struct vg_buf seen;
+  char err[200];
+  ASSERT_INT_EQ(decode_limited(z, zlen, &lim, &seen, err), 0);
+  vg_buf_free(&seen);
+  lim.max_series = 99;
+  ASSERT_INT_EQ(decode_limited(z, zlen, &lim, &seen, err), -E2BIG);
+  ASSERT_STR_EQ(err, "the message holds more than 99 series");
+  ASSERT_STR_EQ(seen.data, "");
+  vg_buf_free(&seen);
+  lim.max_series = 100;
+  lim.max_samples = 100;
+  ASSERT_INT_EQ(decode_limited(z, zlen, &lim, &seen, err), -E2BIG);
+  ASSERT_STR_EQ(err, "the message holds more than 100 samples");
+  ASSERT_STR_EQ(seen.data, "");
+  vg_buf_free(&seen);
+  free(z);
+  vg_buf_free(&raw);
+  vg_buf_free(&series);
+}
+
 VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
              VG_T(headers), VG_T(round_trip_many_series),
              VG_T(long_strings_take_multibyte_lengths), VG_T(scratch_is_reused),
@@ -631,4 +754,6 @@ VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
              VG_T(decode_skips_unknown_fields_exemplars_metadata),
              VG_T(decode_rejects_invalid_series_only),
              VG_T(decode_malformed_protobuf), VG_T(decode_malformed_snappy),
-             VG_T(stale_marker_bits_survive))
+             VG_T(stale_marker_bits_survive),
+             VG_T(decode_counts_labels_past_the_cap_without_storing_them),
+             VG_T(decode_refuses_series_and_samples_past_the_caps))
