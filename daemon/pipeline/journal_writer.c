@@ -351,9 +351,11 @@ static void commit_after(uv_work_t *work, int status) {
     vg_complaint_release(&j->write_complaint, "journal: writing works again");
   } else if (c->nrecs) {
     j->stats.failed_records += c->nrecs;
-    vg_complain(&j->write_complaint, VG_LOG_ERR,
-                "journal: cannot write %zu records to %s: %s", c->nrecs, j->dir,
-                strerror(-c->status));
+    /* The same words every time, so that a full disk is logged once a
+     * minute with the count, not once a commit window. */
+    vg_complain_n(&j->write_complaint, VG_LOG_ERR, c->nrecs,
+                  "records not journaled", "journal: cannot write to %s: %s",
+                  j->dir, strerror(-c->status));
   }
   if (c->fsynced) {
     j->stats.fsyncs++;
