@@ -119,8 +119,18 @@ static void on_tick(uv_timer_t *t) {
   pump(t->data);
 }
 
+/* The batch waited out a backoff, released: a max_bytes drop may have
+ * taken some of it meanwhile (the journal counted those), which must not
+ * be sent. */
 static void on_retry(uv_timer_t *t) {
-  send_fresh(t->data);
+  struct vg_pusher *p = t->data;
+  uint64_t from = vg_journal_hold(p->current, p->batch->next_seq);
+  size_t kept = 0;
+  for (size_t i = 0; i < p->nsend; i++)
+    if (p->batch->records[i].seq >= from)
+      p->batch->records[kept++] = p->batch->records[i];
+  p->nsend = kept;
+  send_fresh(p);
 }
 
 /* Doubles the wait, with up to 25 % of jitter so that many daemons that
@@ -173,6 +183,9 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
                                                       : MAX_RETRY_AFTER_MS)
             : next_backoff(p);
     set_error(p, r->message);
+    /* Not in flight while it waits: the journal may drop its segment at
+     * max_bytes meanwhile, and counts what it takes. */
+    vg_journal_release(p->current);
     vg_complain(&p->complaint, r->misconfigured ? VG_LOG_ERR : VG_LOG_WARNING,
                 "exporter %s: %s; %zu samples kept, next try in %.1fs%s",
                 p->name, r->message, n, (double)p->stats.backoff_ms / 1000.0,
@@ -248,6 +261,9 @@ static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
     return; /* the next tick tries again */
   }
   if (batch->count == 0) {
+    /* Nothing but a gap (records lost to damage, counted by the
+     * journal): the cursor moves past it. */
+    vg_journal_ack(p->current, batch->next_seq);
     vg_journal_batch_free(batch);
     return;
   }
