@@ -68,6 +68,8 @@ struct remote_write {
   size_t lo, hi; /* of the request in flight */
   size_t total, refused, left_out;
   const char *refused_reason;
+  char refusal[4200]; /* the first refusing answer of the batch (as
+                         message) */
 
   /* Scratch, owned, grown as needed and kept between flushes. */
   struct vg_label *labels; /* every record's sorted labels, end to end */
@@ -373,7 +375,7 @@ static void finish_pieces(struct remote_write *rw) {
   f.rejected = rw->refused + rw->left_out;
   if (rw->refused) {
     f.reason = rw->refused_reason;
-    f.message = rw->message;
+    f.message = rw->refusal;
     /* Nothing arrived: the batch as a whole was refused. */
     if (f.rejected == rw->total) {
       f.status = VG_FLUSH_DROP;
@@ -386,46 +388,74 @@ static void finish_pieces(struct remote_write *rw) {
   finish(rw, &f);
 }
 
+/* Halves the piece in flight: both halves are sent, the older first. */
+static void halve(struct remote_write *rw) {
+  size_t mid = rw->lo + (rw->hi - rw->lo) / 2;
+  rw->left = vg_grow(rw->left, &rw->left_cap, rw->nleft + 2, sizeof *rw->left);
+  rw->left[rw->nleft++] = (struct piece){mid, rw->hi};
+  rw->left[rw->nleft++] = (struct piece){rw->lo, mid};
+}
+
+/* The first refusal of a batch is the one logged: the pieces sent after it
+ * say nothing of what was refused. */
+static void refused(struct remote_write *rw, size_t n, const char *reason) {
+  rw->refused += n;
+  if (!rw->refused_reason) {
+    rw->refused_reason = reason;
+    memcpy(rw->refusal, rw->message, sizeof rw->refusal);
+  }
+}
+
 static void on_answer(void *arg, const struct vg_http_client_response *r) {
   struct remote_write *rw = arg;
   struct vg_flush_result f = {.status = VG_FLUSH_RETRY};
-  long s = r->status;
   size_t size = rw->hi - rw->lo;
   if (r->result != CURLE_OK) {
     f.message = r->error;
-  } else {
-    describe(rw, r);
-    f.message = rw->message;
-    if (s >= 200 && s < 300) {
-      rw->left_out += rw->invalid;
-      send_next(rw);
-      return;
-    } else if (s == 429 || s >= 500) {
-      f.retry_after_ms = r->retry_after_ms;
-    } else if (s == 401 || s == 403 || s == 404 || s < 400) {
-      f.retry_after_ms = r->retry_after_ms;
-      f.misconfigured = true;
-    } else {
-      bool oor = says_out_of_order(r->body);
-      if (oor && size > 1) {
-        /* Halve it: the samples the server takes go through. */
-        size_t mid = rw->lo + size / 2;
-        rw->left =
-            vg_grow(rw->left, &rw->left_cap, rw->nleft + 2, sizeof *rw->left);
-        rw->left[rw->nleft++] = (struct piece){mid, rw->hi};
-        rw->left[rw->nleft++] = (struct piece){rw->lo, mid};
-      } else {
-        rw->refused += size;
-        if (!rw->refused_reason)
-          rw->refused_reason = oor ? "out_of_order" : "bad_request";
-      }
-      send_next(rw);
-      return;
-    }
+    finish(rw, &f);
+    return;
   }
-  /* Transient: the whole batch again later (pieces already written come
-   * back as duplicates, which the halving above sorts out). */
-  finish(rw, &f);
+  describe(rw, r);
+  f.message = rw->message;
+  const char *reason, *what;
+  switch (vg_http_client_answer(r->status, &reason, &what)) {
+  case VG_HTTP_DELIVERED:
+    rw->left_out += rw->invalid;
+    break;
+  case VG_HTTP_TRY_AGAIN:
+    /* The whole batch again later (pieces already written come back as
+     * duplicates, which the halving below sorts out). */
+    f.retry_after_ms = r->retry_after_ms;
+    finish(rw, &f);
+    return;
+  case VG_HTTP_SENDER_REFUSED: {
+    /* Not about this data: whatever is sent next is refused the same. */
+    char text[sizeof rw->message];
+    memcpy(text, rw->message, sizeof text);
+    snprintf(rw->message, sizeof rw->message, "%s (%.4000s)", what, text);
+    f.status = VG_FLUSH_REFUSED;
+    f.reason = reason;
+    finish(rw, &f);
+    return;
+  }
+  case VG_HTTP_TOO_LARGE:
+    if (size > 1)
+      halve(rw);
+    else
+      refused(rw, size, "too_large");
+    break;
+  case VG_HTTP_DATA_REFUSED: {
+    /* The words only name the count (the specification has senders log
+     * the message as it is, not act on it). */
+    bool oor = says_out_of_order(r->body);
+    if (size > 1)
+      halve(rw);
+    else
+      refused(rw, size, oor ? "out_of_order" : "bad_request");
+    break;
+  }
+  }
+  send_next(rw);
 }
 
 /* Sends the next piece of the batch, or reports when none is left. */

@@ -477,10 +477,95 @@ VG_TEST(max_bytes_drop_during_backoff_is_counted_once) {
   teardown(&fx);
 }
 
+static void close_timer(uv_timer_t *t) {
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void answer_refused(struct fixture *fx) {
+  struct vg_flush_result r = {
+      .status = VG_FLUSH_REFUSED,
+      .reason = "unauthorized",
+      .message = "credentials refused (HTTP 401: Unauthorized)"};
+  answer(fx, &r);
+}
+
+/* A sender refused (401): nothing more is sent, not even the same batch
+ * after a while (the specification forbids it); the data waits in the
+ * journal and the pusher says why, until a reload makes a new pusher. */
+VG_TEST(refused_sender_pauses_until_a_reload) {
+  struct fixture fx;
+  setup(&fx);
+  append(&fx, 5);
+  struct vg_pusher_options o = {.batch_size = 2,
+                                .batch_bytes = 1 << 20,
+                                .flush_interval_ms = 5,
+                                .min_backoff_ms = 5,
+                                .max_backoff_ms = 5};
+  start(&fx, &o);
+  wait_flush(&fx);
+  answer_refused(&fx);
+  const struct vg_pusher_stats *st = vg_pusher_stats(fx.p);
+  ASSERT_STR_EQ(st->paused, "unauthorized");
+  ASSERT_STR_EQ(st->last_error, "credentials refused (HTTP 401: Unauthorized)");
+  ASSERT_INT_EQ(st->ndropped, 0);
+  ASSERT_INT_EQ(st->retried, 0);
+  /* Time passes, more data comes: nothing is sent. */
+  append(&fx, 3);
+  uv_timer_t t;
+  uv_timer_init(&fx.loop, &t);
+  uv_timer_start(&t, close_timer, 100, 0);
+  uv_run(&fx.loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(fx.flushes, 1);
+  struct vg_journal_reader_stats rs;
+  lag(&fx, &rs);
+  ASSERT_INT_EQ(rs.lag_records, 8);
+  /* A reload: a new pusher on the same cursor starts from the batch. */
+  stop(&fx);
+  start(&fx, &o);
+  ASSERT(vg_pusher_stats(fx.p)->paused == NULL);
+  for (int i = 0; i < 4; i++) {
+    wait_flush(&fx);
+    answer_ok(&fx);
+  }
+  ASSERT_INT_EQ(fx.flush[1].first_seq, 1);
+  ASSERT_INT_EQ(vg_pusher_stats(fx.p)->sent, 8);
+  teardown(&fx);
+}
+
+/* refused: "drop": each refused batch is dropped, counted by reason, and
+ * the next one goes. */
+VG_TEST(refused_sender_drops_when_so_configured) {
+  struct fixture fx;
+  setup(&fx);
+  append(&fx, 5);
+  struct vg_pusher_options o = {.batch_size = 2,
+                                .batch_bytes = 1 << 20,
+                                .flush_interval_ms = 5,
+                                .min_backoff_ms = 5,
+                                .max_backoff_ms = 5,
+                                .drop_refused = true};
+  start(&fx, &o);
+  for (int i = 0; i < 3; i++) {
+    wait_flush(&fx);
+    answer_refused(&fx);
+  }
+  const struct vg_pusher_stats *st = vg_pusher_stats(fx.p);
+  ASSERT(st->paused == NULL);
+  ASSERT_INT_EQ(st->ndropped, 1);
+  ASSERT_STR_EQ(st->dropped[0].reason, "unauthorized");
+  ASSERT_INT_EQ(st->dropped[0].count, 5);
+  struct vg_journal_reader_stats rs;
+  lag(&fx, &rs);
+  ASSERT_INT_EQ(rs.lag_records, 0);
+  teardown(&fx);
+}
+
 VG_TEST_MAIN(VG_T(retries_back_off_doubling_up_to_max_backoff),
              VG_T(retry_after_is_honoured_and_capped_at_an_hour),
              VG_T(fresh_first_sends_live_samples_while_the_backlog_drains),
              VG_T(fifo_sends_oldest_first),
              VG_T(stop_waits_for_a_journal_read_in_flight),
              VG_T(stop_during_a_flush_sends_the_batch_again_later),
-             VG_T(max_bytes_drop_during_backoff_is_counted_once))
+             VG_T(max_bytes_drop_during_backoff_is_counted_once),
+             VG_T(refused_sender_pauses_until_a_reload),
+             VG_T(refused_sender_drops_when_so_configured))

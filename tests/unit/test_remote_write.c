@@ -358,39 +358,46 @@ struct answer_case {
   const char *reason;
   const char *message;
   int64_t retry_after_ms;
-  bool misconfigured;
 };
 
+/* The status classes (daemon/net/http_client.h): 5xx and 429 again later,
+ * 400 and the like about the data (each piece refused down to single
+ * samples: the first refusal is quoted), the rest about the sender. */
 VG_TEST(answers_are_classified) {
   static const struct answer_case cases[] = {
-      {204, NULL, NULL, VG_FLUSH_OK, NULL, NULL, 0, false},
-      {200, NULL, "ok\n", VG_FLUSH_OK, NULL, NULL, 0, false},
-      {500, NULL, "boom\n", VG_FLUSH_RETRY, NULL, "HTTP 500: boom", 0, false},
-      {503, "30", "busy", VG_FLUSH_RETRY, NULL, "HTTP 503: busy", 30000, false},
-      {429, "5", NULL, VG_FLUSH_RETRY, NULL, "HTTP 429", 5000, false},
-      {401, NULL, "Unauthorized", VG_FLUSH_RETRY, NULL,
-       "HTTP 401: Unauthorized", 0, true},
-      {403, NULL, "forbidden", VG_FLUSH_RETRY, NULL, "HTTP 403: forbidden", 0,
-       true},
-      {404, NULL, "404 page not found\n", VG_FLUSH_RETRY, NULL,
-       "HTTP 404: 404 page not found", 0, true},
+      {204, NULL, NULL, VG_FLUSH_OK, NULL, NULL, 0},
+      {200, NULL, "ok\n", VG_FLUSH_OK, NULL, NULL, 0},
+      {500, NULL, "boom\n", VG_FLUSH_RETRY, NULL, "HTTP 500: boom", 0},
+      {503, "30", "busy", VG_FLUSH_RETRY, NULL, "HTTP 503: busy", 30000},
+      {429, "5", NULL, VG_FLUSH_RETRY, NULL, "HTTP 429", 5000},
+      {401, NULL, "Unauthorized", VG_FLUSH_REFUSED, "unauthorized",
+       "credentials refused (HTTP 401: Unauthorized)", 0},
+      {403, NULL, "forbidden", VG_FLUSH_REFUSED, "forbidden",
+       "credentials refused for this endpoint (HTTP 403: forbidden)", 0},
+      {404, NULL, "404 page not found\n", VG_FLUSH_REFUSED, "not_found",
+       "no such endpoint, database or bucket (HTTP 404: 404 page not found)",
+       0},
+      {405, NULL, NULL, VG_FLUSH_REFUSED, "method_not_allowed",
+       "the url does not take writes (HTTP 405)", 0},
+      {408, NULL, NULL, VG_FLUSH_REFUSED, "client_error",
+       "the server refuses these requests (HTTP 408)", 0},
       {400, NULL,
        "out of order sample for series "
        "{__name__=\"poverty_rate\"}\n",
        VG_FLUSH_DROP, "out_of_order",
        "HTTP 400: out of order sample for series {__name__=\"poverty_rate\"}",
-       0, false},
+       0},
       {400, NULL, "duplicate sample for timestamp\n", VG_FLUSH_DROP,
-       "out_of_order", "HTTP 400: duplicate sample for timestamp", 0, false},
+       "out_of_order", "HTTP 400: duplicate sample for timestamp", 0},
       {400, NULL, "out of bounds\n", VG_FLUSH_DROP, "out_of_order",
-       "HTTP 400: out of bounds", 0, false},
+       "HTTP 400: out of bounds", 0},
       {400, NULL, "too old sample", VG_FLUSH_DROP, "out_of_order",
-       "HTTP 400: too old sample", 0, false},
+       "HTTP 400: too old sample", 0},
       {400, NULL, "invalid metric name \"1x\"", VG_FLUSH_DROP, "bad_request",
-       "HTTP 400: invalid metric name \"1x\"", 0, false},
-      {413, NULL, "request too large", VG_FLUSH_DROP, "bad_request",
-       "HTTP 413: request too large", 0, false},
-      {422, NULL, NULL, VG_FLUSH_DROP, "bad_request", "HTTP 422", 0, false},
+       "HTTP 400: invalid metric name \"1x\"", 0},
+      {413, NULL, "request too large", VG_FLUSH_DROP, "too_large",
+       "HTTP 413: request too large", 0},
+      {422, NULL, NULL, VG_FLUSH_DROP, "bad_request", "HTTP 422", 0},
   };
   struct fixture fx = {0};
   setup(&fx);
@@ -411,20 +418,22 @@ VG_TEST(answers_are_classified) {
     else
       ASSERT(fx.r.message == NULL);
     ASSERT_INT_EQ(fx.r.retry_after_ms, c->retry_after_ms);
-    ASSERT_INT_EQ(fx.r.misconfigured, c->misconfigured);
   }
   teardown(&fx);
 }
 
-VG_TEST(redirect_is_a_configuration_error) {
+/* Redirects are never followed: a POST's data is not sent on to where the
+ * server points, and the sender is refused until the url is fixed. */
+VG_TEST(redirect_refuses_the_sender) {
   struct fixture fx = {0};
   setup(&fx);
   fx.status = 301;
   fx.location = "https://elsewhere/api/v1/write";
   flush(&fx, batch, 6);
-  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
-  ASSERT(fx.r.misconfigured);
-  ASSERT_STR_EQ(fx.r.message, "HTTP 301");
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_REFUSED);
+  ASSERT_STR_EQ(fx.r.reason, "redirect");
+  ASSERT_STR_EQ(fx.r.message, "the url redirects elsewhere (redirects are not "
+                              "followed with the data) (HTTP 301)");
   ASSERT_INT_EQ(fx.requests, 1);
   teardown(&fx);
 }
@@ -449,7 +458,6 @@ VG_TEST(network_error_is_retried) {
   setup_with(&fx, json);
   flush(&fx, batch, 6);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
-  ASSERT(!fx.r.misconfigured);
   ASSERT_INT_EQ(fx.r.retry_after_ms, 0);
   ASSERT_CONTAINS(fx.r.message, "onnect");
   teardown(&fx);
@@ -540,8 +548,7 @@ VG_TEST_MAIN(VG_T(series_grouped_sorted_and_headers),
              VG_T(equal_timestamps_keep_journal_order),
              VG_T(ten_thousand_interleaved_records),
              VG_T(invalid_series_are_left_out_and_counted),
-             VG_T(answers_are_classified),
-             VG_T(redirect_is_a_configuration_error),
+             VG_T(answers_are_classified), VG_T(redirect_refuses_the_sender),
              VG_T(network_error_is_retried),
              VG_T(stop_cancels_the_flush_in_flight),
              VG_T(extra_headers_and_auth),
