@@ -435,14 +435,16 @@ int vg_generation_start_exporters(struct vg_generation *gen) {
   struct vg_daemon *d = gen->daemon;
   for (size_t i = 0; i < gen->nexporters; i++) {
     struct vg_exporter_instance *inst = &gen->exporters[i];
-    struct vg_exporter_env env = {.loop = d->loop,
-                                  .store = d->store,
-                                  .http = d->http,
-                                  .read_auth = &d->read_auth,
-                                  .curl = d->curl,
-                                  .render_self = render_self,
-                                  .render_arg = d,
-                                  .name = inst->name};
+    struct vg_exporter_env env = {
+        .loop = d->loop,
+        .store = d->store,
+        .http = d->http,
+        .read_auth = &d->read_auth,
+        .curl = d->curl,
+        .render_self = render_self,
+        .render_arg = d,
+        .name = inst->name,
+        .state_dir = d->policy.service_journal ? gen->config->state_dir : NULL};
     int rc = inst->type->start(inst->ctx, &env);
     if (rc < 0) {
       vg_log(VG_LOG_ERR, "exporter %s: cannot start: %s", inst->name,

@@ -170,23 +170,39 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
   struct vg_pusher *p = arg;
   size_t n = p->nsend;
   switch (r->status) {
-  case VG_FLUSH_OK:
-    p->stats.sent += n - r->rejected;
-    if (r->rejected) {
+  case VG_FLUSH_OK: {
+    size_t refused = r->rejected;
+    for (size_t i = 0; i < VG_FLUSH_MORE_REASONS; i++)
+      refused += r->more[i].count;
+    size_t skipped = r->skipped < n - refused ? r->skipped : n - refused;
+    p->stats.sent += n - refused - skipped;
+    p->stats.skipped += skipped;
+    if (r->rejected)
       count_dropped(p, r->reason ? r->reason : "rejected", r->rejected);
+    for (size_t i = 0; i < VG_FLUSH_MORE_REASONS; i++)
+      if (r->more[i].count)
+        count_dropped(p, r->more[i].reason, r->more[i].count);
+    if (refused) {
       vg_complain(&p->complaint, VG_LOG_WARNING,
                   "exporter %s: the server refused %zu of %zu samples (%s): "
                   "%s",
-                  p->name, r->rejected, n, r->reason, r->message);
+                  p->name, refused, n,
+                  r->rejected ? r->reason : r->more[0].reason, r->message);
     } else {
       vg_complaint_release(&p->complaint, "exporter %s: delivering again",
                            p->name);
     }
-    p->stats.last_success_ms = vg_clock_now_ms();
+    /* A batch the sink refused whole is no success. */
+    if (refused < n) {
+      p->stats.last_success_ms = vg_clock_now_ms();
+      set_error(p, NULL);
+    } else {
+      set_error(p, r->message);
+    }
     p->stats.backoff_ms = 0;
-    set_error(p, NULL);
     finish_batch(p);
     break;
+  }
   case VG_FLUSH_REFUSED:
     if (!p->o.drop_refused) {
       pause_delivery(p, r);

@@ -36,12 +36,23 @@ enum vg_flush_status {
   VG_FLUSH_REFUSED, /* the sink refuses this sender (401, 404, ...) */
 };
 
+#define VG_FLUSH_MORE_REASONS 3
+
 struct vg_flush_result {
   enum vg_flush_status status;
   /* OK: points of the batch the sink refused (a partial write); they are
    * counted as dropped with `reason`, the rest arrived.  DROP: ignored,
    * the whole batch is dropped with `reason`. */
   size_t rejected;
+  /* OK: more refused points, under other reasons (count 0: unused). */
+  struct {
+    const char *reason;
+    size_t count;
+  } more[VG_FLUSH_MORE_REASONS];
+  /* OK: points the sink had already (delivered before and read again: a
+   * restart before their cursor was saved, a cursor set back by hand), not
+   * sent again; neither sent nor dropped. */
+  size_t skipped;
   /* The `reason` label: "bad_request", ...; for REFUSED, why the sender
    * was refused ("unauthorized", ...: vg_http_client_answer). */
   const char *reason;
@@ -75,6 +86,7 @@ struct vg_pusher_options {
 
 struct vg_pusher_stats {
   uint64_t sent, retried, flushes;
+  uint64_t skipped; /* the sink had them already (vg_flush_result) */
   struct {
     const char *reason; /* static strings */
     uint64_t count;

@@ -213,6 +213,11 @@ static double e_sent(const struct vg_exporter_instance *e,
                      const struct vg_journal_reader_stats *rs) {
   return (double)ps->sent;
 }
+static double e_skipped(const struct vg_exporter_instance *e,
+                        const struct vg_pusher_stats *ps,
+                        const struct vg_journal_reader_stats *rs) {
+  return (double)ps->skipped;
+}
 static double e_retried(const struct vg_exporter_instance *e,
                         const struct vg_pusher_stats *ps,
                         const struct vg_journal_reader_stats *rs) {
@@ -308,6 +313,12 @@ static void push_metrics(struct page *p, const struct vg_daemon *d,
   per_exporter(
       p, d, gen, "villagemetrics_exporter_retried_samples_total", "counter",
       "Samples sent again after a failure (each try counts).", e_retried);
+  per_exporter(p, d, gen, "villagemetrics_exporter_skipped_samples_total",
+               "counter",
+               "Samples read again that the sink had already (a restart "
+               "before their cursor was saved, a cursor set back): not sent "
+               "again.",
+               e_skipped);
   exporter_dropped(p, gen);
   per_exporter(p, d, gen, "villagemetrics_exporter_lag_samples", "gauge",
                "Samples in the journal not yet delivered.", e_lag);

@@ -153,6 +153,7 @@ static cJSON *exporter_status(const struct vg_exporter_instance *e,
     cJSON_AddNullToObject(o, "paused");
   cJSON_AddNumberToObject(o, "sent_samples", (double)ps->sent);
   cJSON_AddNumberToObject(o, "retried_samples", (double)ps->retried);
+  cJSON_AddNumberToObject(o, "skipped_samples", (double)ps->skipped);
   cJSON *dropped = cJSON_AddObjectToObject(o, "dropped_samples");
   for (size_t k = 0; k < ps->ndropped; k++)
     cJSON_AddNumberToObject(dropped, ps->dropped[k].reason,

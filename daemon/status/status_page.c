@@ -629,6 +629,12 @@ static void exporter_row(struct page *p, const cJSON *e) {
     count(p, num(e, "retried_samples"));
     out(p, " retries</small>");
   }
+  if (num(e, "skipped_samples")) {
+    /* Read again after a restart, and found delivered before. */
+    out(p, "<br><small>");
+    count(p, num(e, "skipped_samples"));
+    out(p, " had already</small>");
+  }
   const cJSON *d;
   cJSON_ArrayForEach(d, get(e, "dropped_samples")) {
     out(p, "<br><small class=err>");

@@ -301,7 +301,7 @@ class TestScriptedRemoteWrite(ScriptedTest):
         n = len(expected_samples())  # 180: 6 batches of 30
         cfg = self.journal_of_villages(remote_write(
             rx.port, name="rw", url="http://127.0.0.1:%d/api/v1/write" % rx.port,
-            batch_size=30))
+            batch_size=30, metadata_interval="0"))
         rx.hold(2)
         d = self.daemon(cfg, name="send.json").start()
 
