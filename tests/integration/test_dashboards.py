@@ -496,11 +496,11 @@ class TestPrometheusDashboards(ServersTest):
             self.assertTrue(result, "no data from " + where)
             self.assertTrue([r for r in result if not math.isnan(float(r["value"][1]))],
                             "only NaN from " + where)
-        # Distinct queries: the 117 targets of the three dashboards with
+        # Distinct queries: the 119 targets of the three dashboards with
         # every variable All, the map's in each of its 6 colours (+5), and
         # again each one that uses a variable with the picked values and
         # with several.
-        self.assertEqual(len(queries), 293)
+        self.assertEqual(len(queries), 299)
 
     def test_merged_queries_have_the_same_labels(self):
         """A table that merges several queries into one row per county (or
