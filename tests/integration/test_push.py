@@ -10,9 +10,10 @@ import signal
 import time
 import unittest
 
+import rwspec
 from harness import (DATA, Daemon, InfluxDB, IntegrationTest, Prometheus,
                      ScriptedReceiver, VictoriaMetrics, find, free_port,
-                     wait_for)
+                     http_post, wait_for)
 
 AS_OF_MS = 1577750400000  # 2019-12-31T00:00:00Z, the as_of of villages.csv
 
@@ -573,10 +574,6 @@ class TestOutages(PushTest):
             self.assertGreaterEqual(ts, t_fresh_ms)
             self.assertEqual(value, want[k])
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class TestFreshFirst(ScriptedTest):
     """policy fresh_first: after an outage, new samples go out while the
     backlog still drains; fifo keeps order instead."""
@@ -633,3 +630,169 @@ class TestFreshFirst(ScriptedTest):
         self.assertIn('"policy": remote_write receivers refuse samples older than '
                       'ones they have; only "fifo" keeps each series in order',
                       r.stderr)
+
+
+# --- exact accounting ---------------------------------------------------
+
+RW_HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+              "X-Prometheus-Remote-Write-Version": "0.1.0"}
+
+
+def push_remote_write(port, series):
+    status, _, body = http_post(port, "/api/v1/write", rwspec.body(series), RW_HEADERS)
+    assert status == 204, (status, body)
+
+
+def sensor_series(nseries, rounds, t0_ms, first_round=0):
+    """nseries series of one sample a second for `rounds` seconds."""
+    return [([("__name__", "tank_level_ratio"), ("tank", "T%03d" % k),
+              ("village", "Bamu")],
+             [(t0_ms + 1000 * r, (r * 7 + k) % 100 / 100.0)
+              for r in range(first_round, first_round + rounds)])
+            for k in range(nseries)]
+
+
+def exported(d, name, **labels):
+    return find(d.metrics(), name, **labels) or 0
+
+
+class TestExactAccounting(PushTest):
+    """delivered + dropped (by reason) + corrupt = appended, exactly, whatever
+    happens between: max_bytes drops with the receiver down, then a reload,
+    a restart or kill -9 before it comes back; a newest segment cut short."""
+
+    N_SERIES, ROUNDS = 150, 100  # 15,000 samples
+
+    def config(self, port):
+        return {
+            "collectors": [{"type": "listen", "name": "push",
+                            "max_samples_per_request": 100000}],
+            "exporters": [{"type": "prometheus"}, remote_write(
+                port, name="rw", batch_size=200, metadata_interval="0")],
+            "journal": {"max_bytes": "256KiB", "segment_bytes": "16KiB"},
+        }
+
+    def fill_while_down(self, port):
+        """15,000 samples into a journal of 256 KiB, the receiver down:
+        the oldest are dropped.  Returns the daemon, settled."""
+        d = self.daemon(self.config(port)).start()
+        t0 = (int(time.time()) - 3600) * 1000
+        for r in range(0, self.ROUNDS, 10):
+            push_remote_write(d.port, sensor_series(self.N_SERIES, 10, t0, r))
+        n = self.N_SERIES * self.ROUNDS
+        wait_for("appended", lambda: exported(
+            d, "villagemetrics_journal_appended_samples_total") == n)
+
+        def settled():
+            m = d.metrics()
+            dropped = find(m, "villagemetrics_journal_dropped_samples_total",
+                           exporter="rw") or 0
+            lag = find(m, "villagemetrics_exporter_lag_samples", exporter="rw")
+            # Every drop on disk: lag and drops account for everything.
+            return dropped > 0 and lag + dropped == n and (time.sleep(0.3) or True)                 and find(d.metrics(), "villagemetrics_journal_dropped_samples_total",
+                         exporter="rw") == dropped
+        wait_for("drops counted", settled)
+        return d, n
+
+    def check(self, rx, dropped, n):
+        wait_for("every kept sample delivered",
+                 lambda: rx.samples() + dropped == n, timeout=60)
+        time.sleep(0.5)
+        self.assertEqual(rx.samples() + dropped, n)
+        rx.assert_compliant(self)
+
+    def test_max_bytes_then_reload(self):
+        port = free_port()
+        d, n = self.fill_while_down(port)
+        m = d.metrics()
+        sent1 = find(m, "villagemetrics_exporter_sent_samples_total", exporter="rw")
+        self.assertEqual(sent1, 0)
+        d.signal(signal.SIGHUP)
+        wait_for("reloaded", lambda: "configuration reloaded" in d.logs()
+                 or find(d.metrics(), "villagemetrics_config_reloads_total",
+                         result="success") == 1)
+        rx = rwspec.ComplianceReceiver(port=port)
+        self.stops.append(rx.stop)
+        wait_for("lag drained", lambda: exported(
+            d, "villagemetrics_exporter_lag_samples", exporter="rw") == 0, timeout=60)
+        m = d.metrics()
+        # The journal's count per exporter lives through a reload.
+        dropped = find(m, "villagemetrics_journal_dropped_samples_total", exporter="rw")
+        sent = find(m, "villagemetrics_exporter_sent_samples_total", exporter="rw")
+        self.assertEqual(sent + dropped, n)
+        self.check(rx, dropped, n)
+        self.assertEqual(rx.samples(), sent)
+
+    def restart_then_deliver(self, sig):
+        port = free_port()
+        d, n = self.fill_while_down(port)
+        dropped1 = find(d.metrics(), "villagemetrics_journal_dropped_samples_total",
+                        exporter="rw")
+        d.proc.send_signal(sig)
+        d.proc.wait()
+        rx = rwspec.ComplianceReceiver(port=port)
+        self.stops.append(rx.stop)
+        d2 = self.daemon(self.config(port), name="again.json").start()
+        wait_for("lag drained", lambda: exported(
+            d2, "villagemetrics_exporter_lag_samples", exporter="rw") == 0, timeout=60)
+        m = d2.metrics()
+        dropped2 = find(m, "villagemetrics_journal_dropped_samples_total",
+                        exporter="rw") or 0
+        sent = find(m, "villagemetrics_exporter_sent_samples_total", exporter="rw")
+        self.assertEqual(dropped2, 0)
+        self.assertEqual(sent + dropped1, n)
+        self.check(rx, dropped1, n)
+        self.assertEqual(find(m, "villagemetrics_journal_corrupt_samples_total"), 0)
+
+    def test_max_bytes_then_restart(self):
+        self.restart_then_deliver(signal.SIGTERM)
+
+    def test_max_bytes_then_kill_9(self):
+        self.restart_then_deliver(signal.SIGKILL)
+
+    def test_cut_newest_segment_counts_every_record_lost(self):
+        port = free_port()
+
+        def cfg():
+            c = self.config(port)
+            c["journal"] = {"segment_bytes": "1MiB"}
+            return c
+        d = self.daemon(cfg()).start()
+        t0 = (int(time.time()) - 3600) * 1000
+        push_remote_write(d.port, sensor_series(50, 100, t0))
+        n = 5000
+        wait_for("appended", lambda: exported(
+            d, "villagemetrics_journal_appended_samples_total") == n)
+        self.assertEqual(d.stop()[0], 0)
+        segments = sorted(glob.glob(os.path.join(self.tmp, "state", "journal", "*.seg")))
+        self.assertEqual(len(segments), 1)
+        with open(segments[-1], "rb") as f:
+            data = f.read()
+        starts = [i for i in range(8, len(data) - 3)
+                  if data[i:i + 4] == b"\xd5\xe7\xa3\xf1"]
+        self.assertEqual(len(starts), n)
+        # Cut 5 bytes into the record 589 from the end: 589 records lost.
+        lost = 589
+        with open(segments[-1], "r+b") as f:
+            f.truncate(starts[n - lost] + 5)
+        rx = rwspec.ComplianceReceiver(port=port)
+        self.stops.append(rx.stop)
+        d2 = self.daemon(cfg(), name="again.json").start()
+        wait_for("lag drained", lambda: exported(
+            d2, "villagemetrics_exporter_lag_samples", exporter="rw") == 0, timeout=60)
+        m = d2.metrics()
+        self.assertEqual(find(m, "villagemetrics_journal_corrupt_samples_total"), lost)
+        self.assertEqual(find(m, "villagemetrics_exporter_sent_samples_total",
+                              exporter="rw"), n - lost)
+        self.assertIn("%d records lost; sequence numbers go on from %d" % (lost, n + 1),
+                      d2.logs())
+        # New samples are numbered after the lost ones, and all arrive.
+        push_remote_write(d2.port, sensor_series(50, 1, t0, 100))
+        wait_for("new ones delivered", lambda: rx.samples() == n - lost + 50)
+        self.assertEqual(find(d2.metrics(), "villagemetrics_journal_corrupt_samples_total"),
+                         lost)
+        rx.assert_compliant(self)
+
+
+if __name__ == "__main__":
+    unittest.main()
