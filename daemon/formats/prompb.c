@@ -562,10 +562,7 @@ static int parse_series(struct dec *d, const unsigned char *p,
   }
   if (!d->v)
     return 0;
-  const char *why =
-      histograms ? "native histograms are not supported: send float samples "
-                   "(classic histograms)"
-                 : check_series(d);
+  const char *why = histograms ? VG_PROMPB_HISTOGRAMS_REFUSED : check_series(d);
   if (why) {
     if (d->v->reject)
       d->v->reject(d->v->arg, index, why);

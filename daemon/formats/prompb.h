@@ -90,6 +90,12 @@ struct vg_prompb_metadata {
 int vg_prompb_encode_metadata(const struct vg_prompb_metadata *m, size_t n,
                               struct vg_buf *scratch, struct vg_buf *out);
 
+/* The reject reason of a series with native histograms, for receivers to
+ * tell it from a bad label set. */
+#define VG_PROMPB_HISTOGRAMS_REFUSED                                           \
+  "native histograms are not supported: send float samples (classic "          \
+  "histograms)"
+
 struct vg_prompb_visitor {
   /* One call per accepted TimeSeries: labels in the order sent (which may
    * be unsorted), as NUL-terminated copies valid only during the call;
