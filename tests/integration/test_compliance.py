@@ -416,6 +416,11 @@ class TestReceiver(ComplianceTest):
             self.assertIn(words, body.decode(), body)
             self.assertIn("1 rejected, 1 accepted", body.decode())
         self.assertEqual(self.shown("tank_level_ratio"), {"G": 0.9})
+        m = self.d.metrics()
+        self.assertEqual(count(m, "villagemetrics_rejected_values_total",
+                               collector="push", reason="parse_error"), 1)
+        self.assertEqual(count(m, "villagemetrics_rejected_values_total",
+                               collector="push", reason="bad_label"), 3)
         # Not a request at all: nothing kept.
         status, _, _ = self.post(None, raw=rwspec.FRAMED_SNAPPY + b"\x00" * 8)
         self.assertEqual(status, 400)
