@@ -221,16 +221,14 @@ static int remote_write_configure(void **ctx, const cJSON *cfg,
         "\"metadata_interval\" must not be negative");
   if (!rc)
     rc = vg_http_client_configure(&rw->http, cfg, reserved_headers, err);
-  else
-    vg_cfg_release(remote_write_keys, rw);
   if (!rc && rw->http.gzip) {
     rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "gzip"),
                       "\"gzip\": remote write bodies are compressed with "
                       "snappy; gzip cannot be used");
     vg_http_client_release(&rw->http);
-    vg_cfg_release(remote_write_keys, rw);
   }
   if (rc) {
+    vg_cfg_release(remote_write_keys, rw);
     free(rw);
     return rc;
   }
@@ -758,7 +756,8 @@ static void keep_partial(struct remote_write *rw) {
                             sizeof *rw->partial);
       rw->partial[rw->npartial++] = rw->records[rw->items[i].index].seq;
     }
-  qsort(rw->partial, rw->npartial, sizeof *rw->partial, cmp_u64);
+  if (rw->npartial)
+    qsort(rw->partial, rw->npartial, sizeof *rw->partial, cmp_u64);
 }
 
 /* The first refusal of a batch is the one quoted: the requests sent after
@@ -989,7 +988,8 @@ static int remote_write_flush(void *ctx,
   }
   /* Time order: a request of the older part delivered never makes the
    * newer part refused, and each series' samples are in order. */
-  qsort(rw->keys, nkeys, sizeof *rw->keys, by_time);
+  if (nkeys)
+    qsort(rw->keys, nkeys, sizeof *rw->keys, by_time);
   if (nkeys > rw->active_cap)
     rw->active =
         vg_grow(rw->active, &rw->active_cap, nkeys, sizeof *rw->active);
