@@ -413,7 +413,13 @@ static void rw_reject(void *arg, size_t index, const char *reason) {
   snprintf(pointer, sizeof pointer, "timeseries[%zu]", index);
   w->series = index + 1;
   struct vg_location at = {.input = w->job->input, .pointer = pointer};
-  intake_reject(w->job, VG_REJECT_BAD_LABEL, &at, reason);
+  /* A native histogram is not a bad label set: what is there cannot be
+   * read as samples here. */
+  intake_reject(w->job,
+                strcmp(reason, VG_PROMPB_HISTOGRAMS_REFUSED) == 0
+                    ? VG_REJECT_PARSE_ERROR
+                    : VG_REJECT_BAD_LABEL,
+                &at, reason);
 }
 
 /* The answer to a decoder's or a budget's refusal of the whole body. */

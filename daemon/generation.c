@@ -97,6 +97,7 @@ struct push_keys {
   int64_t min_backoff_ms;
   int64_t max_backoff_ms;
   char *policy;
+  char *refused;
 };
 
 const struct vg_cfg_key vg_generation_push_keys[] = {
@@ -128,6 +129,14 @@ const struct vg_cfg_key vg_generation_push_keys[] = {
      "(influxdb only, whose sink takes out-of-order writes): after an "
      "outage, new samples go out within a flush_interval while the backlog "
      "drains behind them.",
+     false},
+    {"refused", VG_CFG_STRING, "pause", offsetof(struct push_keys, refused),
+     "When the sink refuses the sender itself (HTTP 401, 403, 404, 405, a "
+     "redirect, any 4xx but 400, 409, 413, 422 and 429), which is never "
+     "sent again by itself: \"pause\" stops delivery, shown on the status "
+     "page and in villagemetrics_exporter_paused, and the samples wait in "
+     "the journal (up to journal.max_bytes) until a reload or restart; "
+     "\"drop\" drops each batch so refused, counted by reason.",
      false},
     VG_CFG_END,
 };
@@ -322,6 +331,12 @@ static int configure_exporter(const cJSON *obj,
                       "\"policy\": expected \"fifo\" or \"fresh_first\", got "
                       "\"%s\"",
                       pk.policy);
+  bool drop_refused = push && pk.refused && strcmp(pk.refused, "drop") == 0;
+  if (!rc && push && !drop_refused && strcmp(pk.refused, "pause") != 0)
+    rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(obj, "refused"),
+                      "\"refused\": expected \"pause\" or \"drop\", got "
+                      "\"%s\"",
+                      pk.refused);
   if (!rc && fresh_first && !inst->type->accepts_out_of_order)
     rc = vg_cfg_error(err, policy,
                       "\"policy\": %s receivers refuse samples older than "
@@ -345,6 +360,7 @@ static int configure_exporter(const cJSON *obj,
         .min_backoff_ms = pk.min_backoff_ms > 0 ? pk.min_backoff_ms : 1,
         .max_backoff_ms = pk.max_backoff_ms,
         .fresh_first = fresh_first,
+        .drop_refused = drop_refused,
     };
     rc = inst->type->configure(&inst->ctx, obj, err);
   }
@@ -419,14 +435,16 @@ int vg_generation_start_exporters(struct vg_generation *gen) {
   struct vg_daemon *d = gen->daemon;
   for (size_t i = 0; i < gen->nexporters; i++) {
     struct vg_exporter_instance *inst = &gen->exporters[i];
-    struct vg_exporter_env env = {.loop = d->loop,
-                                  .store = d->store,
-                                  .http = d->http,
-                                  .read_auth = &d->read_auth,
-                                  .curl = d->curl,
-                                  .render_self = render_self,
-                                  .render_arg = d,
-                                  .name = inst->name};
+    struct vg_exporter_env env = {
+        .loop = d->loop,
+        .store = d->store,
+        .http = d->http,
+        .read_auth = &d->read_auth,
+        .curl = d->curl,
+        .render_self = render_self,
+        .render_arg = d,
+        .name = inst->name,
+        .state_dir = d->policy.service_journal ? gen->config->state_dir : NULL};
     int rc = inst->type->start(inst->ctx, &env);
     if (rc < 0) {
       vg_log(VG_LOG_ERR, "exporter %s: cannot start: %s", inst->name,

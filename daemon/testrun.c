@@ -134,7 +134,10 @@ static void end(struct vg_testrun *t) {
 }
 
 static const char *status_name(enum vg_flush_status s) {
-  return s == VG_FLUSH_OK ? "OK" : s == VG_FLUSH_RETRY ? "RETRY" : "DROP";
+  return s == VG_FLUSH_OK      ? "OK"
+         : s == VG_FLUSH_RETRY ? "RETRY"
+         : s == VG_FLUSH_DROP  ? "DROP"
+                               : "REFUSED";
 }
 
 static void on_flushed(void *arg, const struct vg_flush_result *r) {
@@ -151,8 +154,8 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
             r->reason ? r->reason : "rejected");
   if (r->message && r->message[0])
     fprintf(stderr, ": %s", r->message);
-  if (r->misconfigured)
-    fprintf(stderr, " (check the configuration)");
+  if (r->status == VG_FLUSH_REFUSED)
+    fprintf(stderr, " (fix the configuration)");
   fputc('\n', stderr);
   vg_journal_batch_free(t->batch);
   t->batch = NULL;

@@ -44,6 +44,10 @@ struct vg_exporter_env {
   int (*render_self)(void *arg, struct vg_buf *out, bool openmetrics);
   void *render_arg;
   const char *name;
+  /* The daemon's state folder (state_dir), for what an exporter keeps
+   * across restarts beside its journal cursor; NULL when nothing is to be
+   * kept (--test runs). */
+  const char *state_dir;
 };
 
 struct vg_exporter_type {

@@ -620,22 +620,24 @@ static void finish(struct influxdb *x, const struct vg_flush_result *r) {
   x->done(x->done_arg, r);
 }
 
-static void retry(struct influxdb *x, int64_t after_ms, bool misconfigured,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void retry(struct influxdb *x, enum vg_flush_status status,
+                  const char *reason, int64_t after_ms, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-/* Keeps the whole batch.  Requests that had already been accepted are sent
- * again with it: a point written twice is the same point in InfluxDB. */
-static void retry(struct influxdb *x, int64_t after_ms, bool misconfigured,
-                  const char *fmt, ...) {
+/* Keeps the whole batch (RETRY, or REFUSED: the sender itself was
+ * refused).  Requests that had already been accepted are sent again with
+ * it: a point written twice is the same point in InfluxDB. */
+static void retry(struct influxdb *x, enum vg_flush_status status,
+                  const char *reason, int64_t after_ms, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vg_buf_reset(&x->message);
   vg_buf_vprintf(&x->message, fmt, ap);
   va_end(ap);
-  struct vg_flush_result r = {.status = VG_FLUSH_RETRY,
+  struct vg_flush_result r = {.status = status,
+                              .reason = reason,
                               .message = x->message.data,
-                              .retry_after_ms = after_ms,
-                              .misconfigured = misconfigured};
+                              .retry_after_ms = after_ms};
   finish(x, &r);
 }
 
@@ -674,7 +676,7 @@ static void next(struct influxdb *x) {
   }
   int rc = send_top(x);
   if (rc)
-    retry(x, 0, false, "cannot send: %s", strerror(-rc));
+    retry(x, VG_FLUSH_RETRY, NULL, 0, "cannot send: %s", strerror(-rc));
 }
 
 /* What the server said, for people: the "error" (v1) or "message" (v2)
@@ -741,32 +743,36 @@ static void on_answer(void *arg, const struct vg_http_client_response *r) {
   long st = r->status;
   char text[MAX_MESSAGE - 64];
   if (r->result != CURLE_OK) {
-    retry(x, 0, false, "%s", r->error);
+    retry(x, VG_FLUSH_RETRY, NULL, 0, "%s", r->error);
     return;
   }
   server_text(r, text, sizeof text);
-  if (st >= 200 && st < 300) {
+  const char *reason, *what;
+  switch (vg_http_client_answer(st, &reason, &what)) {
+  case VG_HTTP_DELIVERED:
     x->accepted += records;
-  } else if (st == 400 || st == 422) {
+    break;
+  case VG_HTTP_DATA_REFUSED: {
     /* Never sent again: the same bad points would be refused forever. */
     uint64_t points = dropped_points(text);
     size_t refused = points ? refused_records(x, p, points) : records;
     x->accepted += records - refused;
     refuse(x, refused, "bad_request", text);
-  } else if (st == 413 && p.last - p.first > 1) {
-    split(x, p);
-  } else if (st == 413) {
-    refuse(x, records, "too_large", text);
-  } else if (st == 429 || st >= 500) {
-    retry(x, r->retry_after_ms, false, "HTTP %ld: %s", st, text);
+    break;
+  }
+  case VG_HTTP_TOO_LARGE:
+    if (p.last - p.first > 1)
+      split(x, p);
+    else
+      refuse(x, records, "too_large", text);
+    break;
+  case VG_HTTP_TRY_AGAIN:
+    retry(x, VG_FLUSH_RETRY, NULL, r->retry_after_ms, "HTTP %ld: %s", st, text);
     return;
-  } else if (st == 401 || st == 403) {
-    retry(x, 0, true, "bad credentials (HTTP %ld): %s", st, text);
-    return;
-  } else {
-    /* 404 (no such database, bucket or org; a wrong url) and the rest:
-     * the data waits for the configuration to be fixed. */
-    retry(x, 0, true, "HTTP %ld: %s", st, text);
+  case VG_HTTP_SENDER_REFUSED:
+    /* 401, 403, 404 (no such database, bucket or org; a wrong url) and
+     * the rest: the data waits for the configuration to be fixed. */
+    retry(x, VG_FLUSH_REFUSED, reason, 0, "%s (HTTP %ld: %s)", what, st, text);
     return;
   }
   next(x);

@@ -1,88 +1,162 @@
 /* exporters/remote_write.c - Prometheus remote write 1.0, pushed.
  *
- * Turns a batch of journal records into one WriteRequest (labels sorted
- * with __name__, records of one series grouped, its samples in timestamp
- * order; series in the order they first appear in the batch), sends it
- * with the spec's headers through daemon/http_out, and says what the
- * answer means: 2xx OK; 429 and 5xx RETRY (with Retry-After); network
- * errors RETRY; 401/403/404 and redirects RETRY as misconfigured (the
- * data waits for a fixed configuration); every other 4xx DROP, counted as
- * out_of_order when the server says the samples are duplicates, out of
- * order or too old (what a replay after a restart provokes), else as
- * bad_request.
+ * Turns a batch of journal records into WriteRequests (labels sorted with
+ * __name__, the records of one series grouped, its samples in timestamp
+ * order), sends them with the specification's headers, and says what the
+ * answers mean (daemon/net/http_client.h: 2xx delivered; 5xx, 429 and no
+ * answer RETRY; 400-like refuse samples, dropped and counted; 413 halves;
+ * every other 4xx and redirects refuse the sender: REFUSED).
  *
- * Owns: its configuration, its HTTP client, and scratch arrays reused
- * from one flush to the next, so that a steady state allocates nothing
- * per sample.  Must never: retry a 4xx other than 401/403/404/429 (a bad
- * batch would block the cursor forever), let the user's headers replace
- * the protocol's, or call done after stop.
+ * Out of order.  Prometheus refuses a whole request for one sample older
+ * than the newest its series has (or at its timestamp with another
+ * value).  So the exporter keeps the newest sample it delivered of every
+ * series, with the highest journal sequence number delivered
+ * (daemon/pipeline/newest.h, in state_dir/remote_write/<name>.newest), and
+ * before sending:
+ *   - leaves out a record it delivered before (seq and timestamp at or
+ *     below the newest delivered: a restart read it again, or a cursor was
+ *     set back), counted as skipped, neither sent nor dropped;
+ *   - when the sink refuses out-of-order samples (out_of_order "refused",
+ *     or "learn" once a refused request went through without them), leaves
+ *     out a sample older than its series' newest, counted as out_of_order.
+ * What is refused all the same is resolved in a bounded number of
+ * requests: the samples in time order, the older half first (what a half
+ * that goes through delivers cannot make the other refused), down to
+ * single samples, for at most 2 log2(n) + 2 requests; past that the rest
+ * is taken as refused from its oldest sample on, and the smallest number
+ * of oldest samples to leave out is found by doubling (log2 n requests
+ * more).  A batch costs O(log n) requests whatever is refused, and the
+ * batch's warning quotes the first refusing answer.
+ *
+ * Metadata.  Every metadata_interval, before the next batch, one request
+ * carries the HELP, TYPE and UNIT of the catalog's indicators and of the
+ * families read from Prometheus text (Prometheus sends its metadata apart
+ * from samples the same way).
+ *
+ * Owns: its configuration, its HTTP client, the newest samples, and
+ * scratch arrays reused from one flush to the next.  Must never: send
+ * again a request a 4xx other than 429 refused, let the user's headers
+ * replace the protocol's, or call done after stop.
  */
-#include "daemon/util/hashtab.h"
-#include "daemon/net/http_client.h"
-#include "daemon/util/mem.h"
 #include "daemon/formats/prompb.h"
+#include "daemon/model/catalog.h"
+#include "daemon/net/http_client.h"
+#include "daemon/pipeline/newest.h"
+#include "daemon/util/clock.h"
+#include "daemon/util/hashtab.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
 #include "exporters/exporter.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* A request larger than this is not sent: remote-write receivers refuse
  * far smaller ones (Prometheus reads at most 32 MiB uncompressed). */
 #define MAX_REQUEST ((size_t)64 << 20)
 
-/* One valid record of the batch, in journal order. */
-struct rec {
+enum fate {
+  SEND,     /* not yet delivered */
+  SENT,     /* delivered */
+  SKIPPED,  /* dealt with before: delivered, or given up on */
+  LATE,     /* older than its series' newest: the sink must refuse it */
+  REFUSED,  /* the sink refused it */
+  TOO_LARGE /* alone in a request, still too large */
+};
+
+enum phase {
+  WHOLE,  /* everything to send, in one request */
+  PROBE,  /* the same without what is older than its series' newest */
+  HALVE,  /* the older half first, down to single samples */
+  GALLOP, /* without the oldest 1, 2, 4, ... */
+};
+
+enum order_mode { ORDER_LEARN, ORDER_REFUSED, ORDER_ACCEPTED };
+
+/* One valid record of the batch. */
+struct item {
   uint64_t hash; /* of the sorted label set, __name__ included */
   size_t labels; /* first of its labels in rw->labels */
   uint32_t nlabels;
   uint32_t index; /* in the batch */
-  uint32_t group; /* its series */
+  uint8_t fate;
+  bool suspect; /* older than its series' newest delivered */
 };
 
-/* One series of the request, in the order of its first record. */
+/* One series of a request, in the order of its first sample. */
 struct group {
-  uint32_t first_rec;  /* in rw->recs: the label set to send */
+  uint32_t first_item;
   size_t start, count; /* its samples in rw->ts / rw->values */
+};
+
+struct range {
+  size_t lo, hi; /* in rw->active */
+};
+
+struct key {
+  int64_t ts;
+  uint32_t item; /* items are in journal order */
 };
 
 struct remote_write {
   struct vg_http_client_config http;
+  char *out_of_order;
+  enum order_mode order;
+  int64_t metadata_interval_ms;
   struct vg_http_client *client; /* owned; from start to destroy */
+  struct vg_store *store;        /* the daemon's, for family metadata */
+  struct vg_newest *newest;      /* owned; from start to destroy */
+  char *name;                    /* owned: the instance's, for the log */
 
   /* The flush in flight. */
   vg_flush_done done;
   void *done_arg;
-  size_t invalid; /* records left out of the request: no valid series */
-  /* Prometheus refuses a whole request for one out-of-order sample (a
-   * replay after a crash mixes old and new), so such a batch is sent again
-   * in halves until only the refused samples are left out.  The pieces
-   * still to send, the batch (the pusher's, valid until done) and what
-   * the pieces came to. */
-  const struct vg_journal_record *records;
-  struct piece {
-    size_t lo, hi;
-  } * left;
-  size_t nleft, left_cap;
-  size_t lo, hi; /* of the request in flight */
-  size_t total, refused, left_out;
-  const char *refused_reason;
+  const struct vg_journal_record *records; /* the pusher's, until done */
+  size_t total, invalid, nitems;
+  enum phase phase;
+  bool done_phase;  /* nothing more to send */
+  uint32_t *active; /* items being resolved, in time order */
+  size_t nactive, active_cap;
+  struct range *stack; /* HALVE: pieces still to send, the next on top */
+  size_t nstack, stack_cap;
+  struct range flight; /* HALVE: the piece in flight */
+  size_t gallop; /* GALLOP: the oldest left out of the request in flight */
+  uint32_t *cur; /* the items of the request in flight */
+  size_t ncur, cur_cap;
+  unsigned requests, budget;
+  /* Seqs delivered by a batch that has not finished (a 5xx came after
+   * some of its requests went through): sent, if it comes again. */
+  uint64_t *partial;
+  size_t npartial, partial_cap;
+  bool sending_metadata;
+  int64_t metadata_due_ms; /* 0: at the next batch */
+  struct vg_flush_result result;
+  const char *refusal_reason; /* of the first refusal: what the words say */
+  char refusal[4200];         /* the first refusing answer, as logged */
 
   /* Scratch, owned, grown as needed and kept between flushes. */
-  struct vg_label *labels; /* every record's sorted labels, end to end */
+  struct vg_label *labels; /* every item's sorted labels, end to end */
   size_t labels_cap;
-  struct rec *recs;
-  size_t recs_cap;
+  struct item *items;
+  size_t items_cap;
   struct group *groups;
   size_t groups_cap;
   uint32_t *slots; /* the groups by hash: group index + 1, 0 empty */
   size_t slots_cap;
+  uint32_t *group_of; /* per item of a request: its series */
+  size_t group_of_cap;
+  struct key *keys; /* for the time order */
+  size_t keys_cap;
   struct vg_prompb_series *series;
   size_t series_cap;
   int64_t *ts;
   double *values;
   size_t ts_cap, values_cap;
+  struct vg_prompb_metadata *meta;
+  size_t nmeta, meta_cap;
   struct vg_buf scratch, body;
   char message[4200]; /* the answer as logged: status and server's words */
 };
@@ -96,16 +170,57 @@ static const char *const fixed_headers[] = {VG_PROMPB_HEADER_CONTENT_ENCODING,
 static const char *const reserved_headers[] = {
     "Content-Type", VG_PROMPB_VERSION_HEADER, "User-Agent", NULL};
 
+static const struct vg_cfg_key remote_write_keys[] = {
+    {"out_of_order", VG_CFG_STRING, "learn",
+     offsetof(struct remote_write, out_of_order),
+     "Whether the receiver refuses a sample older than the newest of its "
+     "series (Prometheus does; VictoriaMetrics, Mimir with an out-of-order "
+     "window do not).  \"refused\": such samples are not sent, and count as "
+     "dropped with reason out_of_order.  \"accepted\": they are sent.  "
+     "\"learn\": sent until a request the receiver refused goes through "
+     "without them, then as \"refused\" (remembered across restarts).",
+     false},
+    {"metadata_interval", VG_CFG_DURATION, "1m",
+     offsetof(struct remote_write, metadata_interval_ms),
+     "How often the HELP, TYPE and UNIT of the catalog's indicators and of "
+     "the families read from Prometheus text are sent (one request of "
+     "metadata, before the next batch); 0: never.",
+     false},
+    VG_CFG_END,
+};
+
 static const struct vg_cfg_key *const remote_write_tables[] = {
-    vg_http_client_conf_keys, vg_http_client_keys, NULL};
+    remote_write_keys, vg_http_client_conf_keys, vg_http_client_keys, NULL};
 
 /* ---- configuration and life cycle ---- */
+
+static void remote_write_destroy(void *ctx);
 
 static int remote_write_configure(void **ctx, const cJSON *cfg,
                                   struct vg_cfg_err *err) {
   /* Owned by the daemon through ctx; freed by remote_write_destroy. */
   struct remote_write *rw = vg_calloc(1, sizeof *rw);
-  int rc = vg_http_client_configure(&rw->http, cfg, reserved_headers, err);
+  int rc = vg_cfg_apply(remote_write_keys, rw, cfg, err);
+  if (!rc) {
+    if (strcmp(rw->out_of_order, "learn") == 0)
+      rw->order = ORDER_LEARN;
+    else if (strcmp(rw->out_of_order, "refused") == 0)
+      rw->order = ORDER_REFUSED;
+    else if (strcmp(rw->out_of_order, "accepted") == 0)
+      rw->order = ORDER_ACCEPTED;
+    else
+      rc = vg_cfg_error(err,
+                        cJSON_GetObjectItemCaseSensitive(cfg, "out_of_order"),
+                        "\"out_of_order\": expected \"learn\", \"refused\" or "
+                        "\"accepted\", got \"%s\"",
+                        rw->out_of_order);
+  }
+  if (!rc && rw->metadata_interval_ms < 0)
+    rc = vg_cfg_error(
+        err, cJSON_GetObjectItemCaseSensitive(cfg, "metadata_interval"),
+        "\"metadata_interval\" must not be negative");
+  if (!rc)
+    rc = vg_http_client_configure(&rw->http, cfg, reserved_headers, err);
   if (!rc && rw->http.gzip) {
     rc = vg_cfg_error(err, cJSON_GetObjectItemCaseSensitive(cfg, "gzip"),
                       "\"gzip\": remote write bodies are compressed with "
@@ -113,6 +228,7 @@ static int remote_write_configure(void **ctx, const cJSON *cfg,
     vg_http_client_release(&rw->http);
   }
   if (rc) {
+    vg_cfg_release(remote_write_keys, rw);
     free(rw);
     return rc;
   }
@@ -124,10 +240,42 @@ static int remote_write_configure(void **ctx, const cJSON *cfg,
   return 0;
 }
 
+/* The newest samples delivered, from state_dir/remote_write/<name>.newest;
+ * in memory only without a state_dir, or when the file cannot be read. */
+static struct vg_newest *open_newest(const struct vg_exporter_env *env) {
+  char *path = NULL;
+  if (env->state_dir) {
+    char *dir = vg_asprintf("%s/remote_write", env->state_dir);
+    if (mkdir(dir, 0750) == 0 || errno == EEXIST)
+      path = vg_asprintf("%s/%s.newest", dir, env->name);
+    else
+      vg_log(VG_LOG_WARNING,
+             "exporter %s: cannot create %s (%s): what was delivered before "
+             "a restart will be sent again",
+             env->name, dir, strerror(errno));
+    free(dir);
+  }
+  struct vg_newest *n = NULL;
+  char error[512] = "";
+  if (vg_newest_open(env->loop, path, &n, error, sizeof error) < 0) {
+    vg_log(VG_LOG_WARNING, "exporter %s: %s: starting without it", env->name,
+           error);
+    vg_newest_open(env->loop, NULL, &n, error, sizeof error);
+  }
+  free(path);
+  return n;
+}
+
 static int remote_write_start(void *ctx, const struct vg_exporter_env *env) {
   struct remote_write *rw = ctx;
-  if (!rw->client) /* started again after a refused reload: keep it */
+  /* Started again after a refused reload: keep what it has. */
+  if (!rw->client)
     rw->client = vg_http_client_new(env->curl, &rw->http, fixed_headers);
+  if (!rw->newest)
+    rw->newest = open_newest(env);
+  if (!rw->name)
+    rw->name = vg_strdup(env->name);
+  rw->store = env->store;
   return 0;
 }
 
@@ -142,14 +290,23 @@ static void remote_write_destroy(void *ctx) {
   struct remote_write *rw = ctx;
   vg_http_client_free(rw->client);
   vg_http_client_release(&rw->http);
+  vg_cfg_release(remote_write_keys, rw);
+  vg_newest_close(rw->newest);
+  free(rw->name);
   free(rw->labels);
-  free(rw->recs);
-  free(rw->left);
+  free(rw->items);
+  free(rw->partial);
+  free(rw->active);
+  free(rw->stack);
+  free(rw->cur);
   free(rw->groups);
+  free(rw->group_of);
+  free(rw->keys);
   free(rw->slots);
   free(rw->series);
   free(rw->ts);
   free(rw->values);
+  free(rw->meta);
   vg_buf_free(&rw->scratch);
   vg_buf_free(&rw->body);
   free(rw);
@@ -197,7 +354,7 @@ static uint64_t hash_labels(const struct vg_label *l, size_t n) {
   return h;
 }
 
-static bool same_series(const struct rec *a, const struct rec *b,
+static bool same_series(const struct item *a, const struct item *b,
                         const struct vg_label *labels) {
   if (a->hash != b->hash || a->nlabels != b->nlabels)
     return false;
@@ -210,37 +367,34 @@ static bool same_series(const struct rec *a, const struct rec *b,
   return true;
 }
 
-/* Puts one series' samples in timestamp order, keeping journal order for
- * equal timestamps (insertion sort: stable, and a series has one or a few
- * samples in a batch, nearly always in order already). */
-static void sort_samples(int64_t *ts, double *values, size_t n) {
-  for (size_t i = 1; i < n; i++) {
-    int64_t t = ts[i];
-    double v = values[i];
-    size_t j = i;
-    while (j > 0 && ts[j - 1] > t) {
-      ts[j] = ts[j - 1];
-      values[j] = values[j - 1];
-      j--;
-    }
-    ts[j] = t;
-    values[j] = v;
-  }
+static double value_of(const struct remote_write *rw, const struct item *it) {
+  return rw->records[it->index].value;
 }
 
-/* Builds rw->series for the batch; returns how many series, and counts
- * the records left out in rw->invalid. */
-static size_t group_series(struct remote_write *rw,
-                           const struct vg_journal_record *records, size_t n) {
-  size_t nlabels = 0;
+static uint64_t bits_of(const struct remote_write *rw, const struct item *it) {
+  uint64_t b;
+  double v = value_of(rw, it);
+  memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+static int64_t ts_of(const struct remote_write *rw, const struct item *it) {
+  return rw->records[it->index].ts_ms;
+}
+
+/* Builds rw->items for the batch (the records with a valid label set, in
+ * journal order) and counts the others in rw->invalid. */
+static size_t build_items(struct remote_write *rw) {
+  const struct vg_journal_record *records = rw->records;
+  size_t n = rw->total, nlabels = 0;
   for (size_t i = 0; i < n; i++)
     nlabels += records[i].nlabels + 1;
   if (nlabels > rw->labels_cap)
     rw->labels =
         vg_grow(rw->labels, &rw->labels_cap, nlabels, sizeof *rw->labels);
-  if (n > rw->recs_cap)
-    rw->recs = vg_grow(rw->recs, &rw->recs_cap, n, sizeof *rw->recs);
-  size_t nrecs = 0, at = 0;
+  if (n > rw->items_cap)
+    rw->items = vg_grow(rw->items, &rw->items_cap, n, sizeof *rw->items);
+  size_t nitems = 0, at = 0;
   rw->invalid = 0;
   for (size_t i = 0; i < n; i++) {
     size_t k = sorted_labels(&records[i], rw->labels + at);
@@ -248,17 +402,24 @@ static size_t group_series(struct remote_write *rw,
       rw->invalid++;
       continue;
     }
-    rw->recs[nrecs++] = (struct rec){.hash = hash_labels(rw->labels + at, k),
-                                     .labels = at,
-                                     .nlabels = (uint32_t)k,
-                                     .index = (uint32_t)i};
+    rw->items[nitems++] = (struct item){.hash = hash_labels(rw->labels + at, k),
+                                        .labels = at,
+                                        .nlabels = (uint32_t)k,
+                                        .index = (uint32_t)i};
     at += k;
   }
-  /* Records of one series are found through a hash table of the groups
-   * (open addressing, at most half full), not a sort: a batch is mostly
-   * one sample per series, and this is linear. */
+  return nitems;
+}
+
+/* Builds rw->series from the items listed (in time order, so that each
+ * series' samples come out in time order too) and returns how many
+ * series.  Records of one series are found through a hash table of the
+ * groups (open addressing, at most half full), not a sort: a batch is
+ * mostly one sample per series, and this is linear. */
+static size_t group_series(struct remote_write *rw, const uint32_t *list,
+                           size_t n) {
   size_t cap = 16;
-  while (cap < 2 * nrecs)
+  while (cap < 2 * n)
     cap *= 2;
   if (cap > rw->slots_cap) {
     free(rw->slots);
@@ -266,35 +427,36 @@ static size_t group_series(struct remote_write *rw,
     rw->slots_cap = cap;
   }
   memset(rw->slots, 0, cap * sizeof *rw->slots);
-  if (nrecs > rw->groups_cap)
-    rw->groups =
-        vg_grow(rw->groups, &rw->groups_cap, nrecs, sizeof *rw->groups);
+  if (n > rw->groups_cap)
+    rw->groups = vg_grow(rw->groups, &rw->groups_cap, n, sizeof *rw->groups);
+  if (n > rw->group_of_cap)
+    rw->group_of =
+        vg_grow(rw->group_of, &rw->group_of_cap, n, sizeof *rw->group_of);
+  if (n > rw->ts_cap)
+    rw->ts = vg_grow(rw->ts, &rw->ts_cap, n, sizeof *rw->ts);
+  if (n > rw->values_cap)
+    rw->values = vg_grow(rw->values, &rw->values_cap, n, sizeof *rw->values);
   size_t ngroups = 0;
-  for (size_t i = 0; i < nrecs; i++) {
-    struct rec *r = &rw->recs[i];
-    size_t j = r->hash & (cap - 1);
+  for (size_t i = 0; i < n; i++) {
+    const struct item *it = &rw->items[list[i]];
+    size_t j = it->hash & (cap - 1);
     uint32_t g = UINT32_MAX;
     for (; rw->slots[j]; j = (j + 1) & (cap - 1)) {
       uint32_t cand = rw->slots[j] - 1;
-      if (same_series(&rw->recs[rw->groups[cand].first_rec], r, rw->labels)) {
+      if (same_series(&rw->items[rw->groups[cand].first_item], it,
+                      rw->labels)) {
         g = cand;
         break;
       }
     }
     if (g == UINT32_MAX) {
       g = (uint32_t)ngroups++;
-      rw->groups[g] = (struct group){.first_rec = (uint32_t)i};
+      rw->groups[g] = (struct group){.first_item = list[i]};
       rw->slots[j] = g + 1;
     }
-    r->group = g;
     rw->groups[g].count++;
+    rw->group_of[i] = g;
   }
-
-  if (nrecs > rw->ts_cap)
-    rw->ts = vg_grow(rw->ts, &rw->ts_cap, nrecs, sizeof *rw->ts);
-  if (nrecs > rw->values_cap)
-    rw->values =
-        vg_grow(rw->values, &rw->values_cap, nrecs, sizeof *rw->values);
   if (ngroups > rw->series_cap)
     rw->series =
         vg_grow(rw->series, &rw->series_cap, ngroups, sizeof *rw->series);
@@ -304,17 +466,15 @@ static size_t group_series(struct remote_write *rw,
     start += rw->groups[k].count;
     rw->groups[k].count = 0; /* counts again as the samples are placed */
   }
-  for (size_t i = 0; i < nrecs; i++) {
-    struct group *g = &rw->groups[rw->recs[i].group];
-    const struct vg_journal_record *r = &records[rw->recs[i].index];
-    rw->ts[g->start + g->count] = r->ts_ms;
-    rw->values[g->start + g->count++] = r->value;
+  for (size_t i = 0; i < n; i++) {
+    struct group *g = &rw->groups[rw->group_of[i]];
+    const struct item *it = &rw->items[list[i]];
+    rw->ts[g->start + g->count] = ts_of(rw, it);
+    rw->values[g->start + g->count++] = value_of(rw, it);
   }
   for (size_t k = 0; k < ngroups; k++) {
     const struct group *g = &rw->groups[k];
-    const struct rec *first = &rw->recs[g->first_rec];
-    if (g->count > 1)
-      sort_samples(rw->ts + g->start, rw->values + g->start, g->count);
+    const struct item *first = &rw->items[g->first_item];
     rw->series[k] = (struct vg_prompb_series){
         .labels = rw->labels + first->labels,
         .nlabels = first->nlabels,
@@ -324,6 +484,57 @@ static size_t group_series(struct remote_write *rw,
     };
   }
   return ngroups;
+}
+
+static int by_time(const void *a, const void *b) {
+  const struct key *x = a, *y = b;
+  if (x->ts != y->ts)
+    return x->ts < y->ts ? -1 : 1;
+  return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* ---- metadata ---- */
+
+static enum vg_prompb_type prompb_type(enum vg_metric_type t) {
+  switch (t) {
+  case VG_TYPE_GAUGE:
+    return VG_PROMPB_GAUGE;
+  case VG_TYPE_COUNTER:
+    return VG_PROMPB_COUNTER;
+  case VG_TYPE_HISTOGRAM:
+    return VG_PROMPB_HISTOGRAM;
+  case VG_TYPE_SUMMARY:
+    return VG_PROMPB_SUMMARY;
+  case VG_TYPE_UNTYPED:
+    break;
+  }
+  return VG_PROMPB_UNKNOWN;
+}
+
+static void add_meta(struct remote_write *rw, enum vg_metric_type type,
+                     const char *family, const char *help, const char *unit) {
+  rw->meta = vg_grow(rw->meta, &rw->meta_cap, rw->nmeta + 1, sizeof *rw->meta);
+  rw->meta[rw->nmeta++] = (struct vg_prompb_metadata){
+      .type = prompb_type(type), .family = family, .help = help, .unit = unit};
+}
+
+static void add_family_meta(void *arg, const char *name,
+                            enum vg_metric_type type, const char *help) {
+  add_meta(arg, type, name, help, NULL);
+}
+
+/* The metadata request: the catalog's indicators and the families the
+ * store has metadata for (strings of the catalog and the store, used
+ * before the loop turns). */
+static int encode_metadata(struct remote_write *rw) {
+  rw->nmeta = 0;
+  for (size_t i = 0; i < vg_catalog_size; i++)
+    add_meta(rw, vg_catalog[i].type, vg_catalog[i].name, vg_catalog[i].help,
+             vg_catalog[i].unit);
+  if (rw->store)
+    vg_store_each_family_meta(rw->store, add_family_meta, rw);
+  return vg_prompb_encode_metadata(rw->meta, rw->nmeta, &rw->scratch,
+                                   &rw->body);
 }
 
 /* ---- the answer ---- */
@@ -358,113 +569,369 @@ static void describe(struct remote_write *rw,
     snprintf(rw->message, sizeof rw->message, "HTTP %ld", r->status);
 }
 
-static void finish(struct remote_write *rw, struct vg_flush_result *f) {
-  vg_flush_done done = rw->done;
-  rw->done = NULL;
-  rw->nleft = 0;
-  done(rw->done_arg, f);
-}
-
+static void on_answer(void *arg, const struct vg_http_client_response *r);
 static void send_next(struct remote_write *rw);
 
-/* Every piece answered: what arrived, and what was refused or left out. */
-static void finish_pieces(struct remote_write *rw) {
-  struct vg_flush_result f = {.status = VG_FLUSH_OK};
-  f.rejected = rw->refused + rw->left_out;
-  if (rw->refused) {
-    f.reason = rw->refused_reason;
-    f.message = rw->message;
-    /* Nothing arrived: the batch as a whole was refused. */
-    if (f.rejected == rw->total) {
-      f.status = VG_FLUSH_DROP;
-      f.rejected = 0;
+static void on_synced(void *arg) {
+  struct remote_write *rw = arg;
+  vg_flush_done done = rw->done;
+  rw->done = NULL;
+  if (done) /* NULL: stopped meanwhile */
+    done(rw->done_arg, &rw->result);
+}
+
+/* The batch is over.  The newest samples delivered go to their file
+ * first, so that a crash after the pusher moves the cursor knows them. */
+static void finish(struct remote_write *rw) {
+  if (vg_newest_sync(rw->newest, on_synced, rw) != 0)
+    on_synced(rw);
+}
+
+static void keep_partial(struct remote_write *rw);
+
+static void finish_status(struct remote_write *rw, enum vg_flush_status st,
+                          const char *reason, int64_t retry_after_ms) {
+  keep_partial(rw);
+  rw->result = (struct vg_flush_result){.status = st,
+                                        .reason = reason,
+                                        .message = rw->message,
+                                        .retry_after_ms = retry_after_ms};
+  finish(rw);
+}
+
+/* Every item has its fate: what arrived, what was skipped, and what was
+ * refused or left out, by reason. */
+static void finish_batch(struct remote_write *rw) {
+  size_t ooo = 0, bad = 0, big = 0, skipped = 0;
+  bool late = false, refused = false;
+  for (size_t i = 0; i < rw->nitems; i++) {
+    const struct item *it = &rw->items[i];
+    /* Dealt with, all of them: a restart that reads them again skips
+     * them. */
+    vg_newest_put(rw->newest, it->hash, rw->records[it->index].seq,
+                  it->fate == SENT, ts_of(rw, it), bits_of(rw, it));
+    switch (it->fate) {
+    case SKIPPED:
+      skipped++;
+      break;
+    case LATE:
+      ooo++;
+      late = true;
+      break;
+    case REFUSED:
+      /* What we know of the series, or what the sink's words say (they
+       * name the count only: the specification has senders log them as
+       * they are, not act on them). */
+      refused = true;
+      if (it->suspect || strcmp(rw->refusal_reason, "out_of_order") == 0)
+        ooo++;
+      else
+        bad++;
+      break;
+    case TOO_LARGE:
+      big++;
+      break;
+    default:
+      break;
     }
-  } else if (rw->left_out) {
-    f.reason = "invalid_series";
-    f.message = "records without a valid label set were left out";
   }
-  finish(rw, &f);
+  struct vg_flush_result *f = &rw->result;
+  *f = (struct vg_flush_result){.status = VG_FLUSH_OK, .skipped = skipped};
+  struct {
+    const char *reason;
+    size_t count;
+  } all[] = {{"out_of_order", ooo},
+             {"bad_request", bad},
+             {"too_large", big},
+             {"invalid_series", rw->invalid}};
+  size_t k = 0;
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+    if (!all[i].count)
+      continue;
+    if (!f->rejected) {
+      f->rejected = all[i].count;
+      f->reason = all[i].reason;
+    } else if (k < VG_FLUSH_MORE_REASONS) {
+      f->more[k].reason = all[i].reason;
+      f->more[k++].count = all[i].count;
+    }
+  }
+  rw->npartial = 0;
+  if (refused || big)
+    f->message = rw->refusal;
+  else if (late)
+    f->message = "samples older than the newest of their series at the "
+                 "receiver were not sent";
+  else if (rw->invalid)
+    f->message = "records without a valid label set were left out";
+  finish(rw);
+}
+
+/* Posts the items listed.  0: sent; -ENOSPC: too large to encode (as for
+ * a 413); 1: the batch is finished (the client failed). */
+static int post(struct remote_write *rw, const uint32_t *list, size_t n) {
+  if (n > rw->cur_cap)
+    rw->cur = vg_grow(rw->cur, &rw->cur_cap, n, sizeof *rw->cur);
+  memmove(rw->cur, list, n * sizeof *list);
+  rw->ncur = n;
+  size_t nseries = group_series(rw, rw->cur, n);
+  /* Only -ENOSPC can fail here: the series are valid by construction. */
+  if (vg_prompb_encode_scratch(rw->series, nseries, &rw->scratch, &rw->body))
+    return -ENOSPC;
+  rw->requests++;
+  int rc = vg_http_client_post(rw->client, NULL, rw->body.data, rw->body.len,
+                               on_answer, rw);
+  if (rc) {
+    snprintf(rw->message, sizeof rw->message, "cannot send: %s", strerror(-rc));
+    finish_status(rw, VG_FLUSH_RETRY, NULL, 0);
+    return 1;
+  }
+  return 0;
+}
+
+static void set_fate(struct remote_write *rw, const uint32_t *list, size_t n,
+                     enum fate fate) {
+  for (size_t i = 0; i < n; i++)
+    rw->items[list[i]].fate = (uint8_t)fate;
+}
+
+static void push_range(struct remote_write *rw, size_t lo, size_t hi) {
+  rw->stack =
+      vg_grow(rw->stack, &rw->stack_cap, rw->nstack + 1, sizeof *rw->stack);
+  rw->stack[rw->nstack++] = (struct range){lo, hi};
+}
+
+/* A piece refused, or too large: its halves, the older sent first. */
+static void split(struct remote_write *rw, struct range r) {
+  size_t mid = r.lo + (r.hi - r.lo) / 2;
+  push_range(rw, mid, r.hi);
+  push_range(rw, r.lo, mid);
+}
+
+static void start_halving(struct remote_write *rw) {
+  rw->phase = HALVE;
+  rw->nstack = 0;
+  split(rw, (struct range){0, rw->nactive});
+}
+
+/* The halving's budget is spent: what it has not resolved is taken as
+ * refused from its oldest sample on, and the fewest oldest to leave out
+ * are found by doubling. */
+static void start_gallop(struct remote_write *rw) {
+  size_t n = 0;
+  for (size_t i = 0; i < rw->nactive; i++)
+    if (rw->items[rw->active[i]].fate == SEND)
+      rw->active[n++] = rw->active[i];
+  rw->nactive = n;
+  rw->nstack = 0;
+  rw->phase = GALLOP;
+  rw->gallop = 1;
+}
+
+/* GALLOP: leave out twice as many; all of them when that is everything. */
+static void gallop_more(struct remote_write *rw, enum fate fate) {
+  rw->gallop *= 2;
+  if (rw->gallop >= rw->nactive) {
+    set_fate(rw, rw->active, rw->nactive, fate);
+    rw->done_phase = true;
+  }
+}
+
+static void delivered(struct remote_write *rw) {
+  set_fate(rw, rw->cur, rw->ncur, SENT);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The batch stops before its end (RETRY, REFUSED): what it delivered is
+ * remembered, so that sending it again does not count it twice. */
+static void keep_partial(struct remote_write *rw) {
+  rw->npartial = 0;
+  for (size_t i = 0; i < rw->nitems; i++)
+    if (rw->items[i].fate == SENT) {
+      rw->partial = vg_grow(rw->partial, &rw->partial_cap, rw->npartial + 1,
+                            sizeof *rw->partial);
+      rw->partial[rw->npartial++] = rw->records[rw->items[i].index].seq;
+    }
+  if (rw->npartial)
+    qsort(rw->partial, rw->npartial, sizeof *rw->partial, cmp_u64);
+}
+
+/* The first refusal of a batch is the one quoted: the requests sent after
+ * it say nothing of what was refused. */
+static void note_refusal(struct remote_write *rw,
+                         const struct vg_http_client_response *r) {
+  if (rw->refusal_reason)
+    return;
+  rw->refusal_reason =
+      says_out_of_order(r->body) ? "out_of_order" : "bad_request";
+  memcpy(rw->refusal, rw->message, sizeof rw->refusal);
 }
 
 static void on_answer(void *arg, const struct vg_http_client_response *r) {
   struct remote_write *rw = arg;
-  struct vg_flush_result f = {.status = VG_FLUSH_RETRY};
-  long s = r->status;
-  size_t size = rw->hi - rw->lo;
   if (r->result != CURLE_OK) {
-    f.message = r->error;
-  } else {
-    describe(rw, r);
-    f.message = rw->message;
-    if (s >= 200 && s < 300) {
-      rw->left_out += rw->invalid;
-      send_next(rw);
-      return;
-    } else if (s == 429 || s >= 500) {
-      f.retry_after_ms = r->retry_after_ms;
-    } else if (s == 401 || s == 403 || s == 404 || s < 400) {
-      f.retry_after_ms = r->retry_after_ms;
-      f.misconfigured = true;
-    } else {
-      bool oor = says_out_of_order(r->body);
-      if (oor && size > 1) {
-        /* Halve it: the samples the server takes go through. */
-        size_t mid = rw->lo + size / 2;
-        rw->left =
-            vg_grow(rw->left, &rw->left_cap, rw->nleft + 2, sizeof *rw->left);
-        rw->left[rw->nleft++] = (struct piece){mid, rw->hi};
-        rw->left[rw->nleft++] = (struct piece){rw->lo, mid};
-      } else {
-        rw->refused += size;
-        if (!rw->refused_reason)
-          rw->refused_reason = oor ? "out_of_order" : "bad_request";
-      }
-      send_next(rw);
-      return;
-    }
-  }
-  /* Transient: the whole batch again later (pieces already written come
-   * back as duplicates, which the halving above sorts out). */
-  finish(rw, &f);
-}
-
-/* Sends the next piece of the batch, or reports when none is left. */
-static void send_next(struct remote_write *rw) {
-  while (rw->nleft) {
-    struct piece pc = rw->left[--rw->nleft];
-    rw->lo = pc.lo;
-    rw->hi = pc.hi;
-    size_t nseries = group_series(rw, rw->records + pc.lo, pc.hi - pc.lo);
-    if (!nseries) {
-      rw->left_out += rw->invalid; /* nothing valid in this piece */
-      continue;
-    }
-    int rc =
-        vg_prompb_encode_scratch(rw->series, nseries, &rw->scratch, &rw->body);
-    if (rc) {
-      /* Only -ENOSPC can come here (the series are valid by
-       * construction); a batch that size will never be accepted, and must
-       * not block the cursor. */
-      struct vg_flush_result f = {.status = VG_FLUSH_DROP,
-                                  .reason = "too_large"};
-      snprintf(rw->message, sizeof rw->message,
-               "the batch of %zu samples encodes to more than %zu MiB: lower "
-               "batch_size",
-               pc.hi - pc.lo, MAX_REQUEST >> 20);
-      f.message = rw->message;
-      finish(rw, &f);
-      return;
-    }
-    rc = vg_http_client_post(rw->client, NULL, rw->body.data, rw->body.len,
-                             on_answer, rw);
-    if (rc == 0)
-      return;
-    struct vg_flush_result f = {.status = VG_FLUSH_RETRY,
-                                .message = strerror(-rc)};
-    finish(rw, &f);
+    snprintf(rw->message, sizeof rw->message, "%s", r->error);
+    finish_status(rw, VG_FLUSH_RETRY, NULL, 0);
     return;
   }
-  finish_pieces(rw);
+  describe(rw, r);
+  if (rw->sending_metadata) {
+    /* Best effort: whatever the answer, the samples go next (a sender
+     * refused shows in their answer just the same). */
+    rw->sending_metadata = false;
+    if (r->status < 200 || r->status >= 300)
+      vg_log(VG_LOG_WARNING, "exporter %s: metadata not taken: %s", rw->name,
+             rw->message);
+    send_next(rw);
+    return;
+  }
+  const char *reason, *what;
+  enum vg_http_answer a = vg_http_client_answer(r->status, &reason, &what);
+  if (a == VG_HTTP_TRY_AGAIN) {
+    /* The whole batch again later: what went through is skipped then. */
+    finish_status(rw, VG_FLUSH_RETRY, NULL, r->retry_after_ms);
+    return;
+  }
+  if (a == VG_HTTP_SENDER_REFUSED) {
+    /* Not about this data: whatever is sent next is refused the same. */
+    char text[sizeof rw->message];
+    memcpy(text, rw->message, sizeof text);
+    snprintf(rw->message, sizeof rw->message, "%s (%.4000s)", what, text);
+    finish_status(rw, VG_FLUSH_REFUSED, reason, 0);
+    return;
+  }
+  if (a == VG_HTTP_DELIVERED) {
+    delivered(rw);
+    if (rw->phase == PROBE) {
+      /* It went through without them: the receiver refuses them. */
+      vg_newest_set_refuses(rw->newest, true);
+      vg_log(VG_LOG_NOTICE,
+             "exporter %s: the receiver refuses samples older than the "
+             "newest of their series; from now on they are not sent",
+             rw->name);
+      for (size_t i = 0; i < rw->nactive; i++)
+        if (rw->items[rw->active[i]].fate == SEND)
+          rw->items[rw->active[i]].fate = LATE;
+      rw->done_phase = true;
+    } else if (rw->phase == GALLOP) {
+      set_fate(rw, rw->active, rw->gallop, REFUSED);
+      rw->done_phase = true;
+    } else if (rw->phase == WHOLE) {
+      rw->done_phase = true;
+    }
+    send_next(rw);
+    return;
+  }
+  /* Refused, or too large. */
+  bool big = a == VG_HTTP_TOO_LARGE;
+  note_refusal(rw, r);
+  switch (rw->phase) {
+  case WHOLE: {
+    bool suspects = false;
+    for (size_t i = 0; i < rw->nactive && !suspects; i++)
+      suspects = rw->items[rw->active[i]].suspect;
+    if (!big && suspects && rw->order == ORDER_LEARN)
+      rw->phase = PROBE;
+    else
+      start_halving(rw);
+    break;
+  }
+  case PROBE:
+    /* Refused without them too: it is not that. */
+    start_halving(rw);
+    break;
+  case HALVE: {
+    struct range p = rw->flight;
+    if (p.hi - p.lo == 1)
+      set_fate(rw, rw->active + p.lo, 1, big ? TOO_LARGE : REFUSED);
+    else if (big || rw->requests < rw->budget)
+      split(rw, p);
+    else
+      start_gallop(rw);
+    break;
+  }
+  case GALLOP:
+    gallop_more(rw, big ? TOO_LARGE : REFUSED);
+    break;
+  }
+  send_next(rw);
+}
+
+/* Sends the next request of the batch, or finishes the batch. */
+static void send_next(struct remote_write *rw) {
+  if (rw->metadata_interval_ms > 0 && rw->requests == 0 && !rw->done_phase &&
+      vg_clock_now_ms() >= rw->metadata_due_ms) {
+    rw->metadata_due_ms = vg_clock_now_ms() + rw->metadata_interval_ms;
+    if (encode_metadata(rw) == 0 && rw->nmeta &&
+        vg_http_client_post(rw->client, NULL, rw->body.data, rw->body.len,
+                            on_answer, rw) == 0) {
+      rw->sending_metadata = true;
+      return;
+    }
+  }
+  while (!rw->done_phase) {
+    int rc;
+    switch (rw->phase) {
+    case WHOLE:
+      if (!rw->nactive) {
+        rw->done_phase = true;
+        continue;
+      }
+      rc = post(rw, rw->active, rw->nactive);
+      if (rc != -ENOSPC)
+        return;
+      start_halving(rw);
+      break;
+    case PROBE: {
+      /* Without what is older than the newest of its series. */
+      uint32_t *list = vg_malloc((rw->nactive + 1) * sizeof *list);
+      size_t n = 0;
+      for (size_t i = 0; i < rw->nactive; i++)
+        if (!rw->items[rw->active[i]].suspect)
+          list[n++] = rw->active[i];
+      rc = n ? post(rw, list, n) : -ENOSPC;
+      free(list);
+      if (rc != -ENOSPC)
+        return;
+      start_halving(rw);
+      break;
+    }
+    case HALVE: {
+      if (!rw->nstack) {
+        rw->done_phase = true;
+        continue;
+      }
+      struct range p = rw->stack[--rw->nstack];
+      rw->flight = p;
+      rc = post(rw, rw->active + p.lo, p.hi - p.lo);
+      if (rc != -ENOSPC)
+        return;
+      if (p.hi - p.lo == 1)
+        set_fate(rw, rw->active + p.lo, 1, TOO_LARGE);
+      else
+        split(rw, p);
+      break;
+    }
+    case GALLOP:
+      rc = post(rw, rw->active + rw->gallop, rw->nactive - rw->gallop);
+      if (rc != -ENOSPC)
+        return;
+      gallop_more(rw, TOO_LARGE);
+      break;
+    }
+  }
+  finish_batch(rw);
+}
+
+static unsigned log2_ceil(size_t n) {
+  unsigned b = 0;
+  while (((size_t)1 << b) < n)
+    b++;
+  return b;
 }
 
 static int remote_write_flush(void *ctx,
@@ -481,11 +948,55 @@ static int remote_write_flush(void *ctx,
   rw->done_arg = arg;
   rw->records = records;
   rw->total = n;
-  rw->refused = rw->left_out = 0;
-  rw->refused_reason = NULL;
-  rw->left = vg_grow(rw->left, &rw->left_cap, 1, sizeof *rw->left);
-  rw->left[0] = (struct piece){0, n};
-  rw->nleft = 1;
+  rw->requests = 0;
+  rw->phase = WHOLE;
+  rw->done_phase = false;
+  rw->nstack = 0;
+  rw->refusal_reason = NULL;
+  rw->refusal[0] = '\0';
+  rw->nitems = build_items(rw);
+  /* What the receiver has already, or must refuse. */
+  bool refuses = rw->order == ORDER_REFUSED ||
+                 (rw->order == ORDER_LEARN && vg_newest_refuses(rw->newest));
+  if (rw->nitems > rw->keys_cap)
+    rw->keys = vg_grow(rw->keys, &rw->keys_cap, rw->nitems, sizeof *rw->keys);
+  size_t nkeys = 0;
+  for (size_t i = 0; i < rw->nitems; i++) {
+    struct item *it = &rw->items[i];
+    int64_t ts = ts_of(rw, it);
+    uint64_t seq = rw->records[it->index].seq;
+    const struct vg_newest_entry *e = vg_newest_get(rw->newest, it->hash);
+    it->fate = SEND;
+    it->suspect = false;
+    if (e && seq <= e->seq) {
+      it->fate = SKIPPED;
+      continue;
+    }
+    if (rw->npartial && bsearch(&seq, rw->partial, rw->npartial,
+                                sizeof *rw->partial, cmp_u64)) {
+      it->fate = SENT;
+      continue;
+    }
+    it->suspect =
+        e && e->ts_ms != VG_NEWEST_NONE &&
+        (ts < e->ts_ms || (ts == e->ts_ms && bits_of(rw, it) != e->bits));
+    if (it->suspect && refuses) {
+      it->fate = LATE;
+      continue;
+    }
+    rw->keys[nkeys++] = (struct key){ts, (uint32_t)i};
+  }
+  /* Time order: a request of the older part delivered never makes the
+   * newer part refused, and each series' samples are in order. */
+  if (nkeys)
+    qsort(rw->keys, nkeys, sizeof *rw->keys, by_time);
+  if (nkeys > rw->active_cap)
+    rw->active =
+        vg_grow(rw->active, &rw->active_cap, nkeys, sizeof *rw->active);
+  for (size_t i = 0; i < nkeys; i++)
+    rw->active[i] = rw->keys[i].item;
+  rw->nactive = nkeys;
+  rw->budget = 2 * log2_ceil(nkeys + 1) + 2;
   send_next(rw);
   return 0;
 }

@@ -16,9 +16,12 @@
  * Wire format used (protobuf encoding rules):
  *   key = (field_number << 3) | wire_type, as a varint
  *   wire types: 0 varint, 1 fixed64 (LE), 2 length-delimited, 5 fixed32
- *   WriteRequest { 1: repeated TimeSeries (2); 3: metadata (skipped) }
+ *   WriteRequest { 1: repeated TimeSeries (2);
+ *                  3: repeated MetricMetadata (2; written, skipped) }
  *   TimeSeries   { 1: repeated Label (2); 2: repeated Sample (2);
- *                  3: exemplars, 4: histograms (skipped) }
+ *                  3: exemplars (skipped), 4: histograms (refused) }
+ *   MetricMetadata { 1: type (0); 2: metric_family_name (2); 4: help (2);
+ *                    5: unit (2) }
  *   Label        { 1: name (2); 2: value (2) }
  *   Sample       { 1: value double (1); 2: timestamp int64 (0) }
  */
@@ -184,6 +187,48 @@ int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
     return -EINVAL; /* cannot happen: room is snappy's own worst case */
   /* One copy of the (small) compressed message, so that out's cap is
    * checked against what is sent, not against snappy's worst case. */
+  return vg_buf_append(out, scratch->data + len, clen);
+}
+
+static size_t metadata_len(const struct vg_prompb_metadata *m) {
+  size_t len = 1 + varint_len((uint64_t)m->type) + field_len(strlen(m->family));
+  if (m->help && m->help[0])
+    len += field_len(strlen(m->help));
+  if (m->unit && m->unit[0])
+    len += field_len(strlen(m->unit));
+  return len;
+}
+
+int vg_prompb_encode_metadata(const struct vg_prompb_metadata *m, size_t n,
+                              struct vg_buf *scratch, struct vg_buf *out) {
+  vg_buf_reset(out);
+  vg_buf_reset(scratch);
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!m[i].family || !m[i].family[0])
+      return -EINVAL;
+    len += field_len(metadata_len(&m[i]));
+  }
+  size_t room = snappy_max_compressed_length(len);
+  int rc = vg_buf_reserve(scratch, len + room);
+  if (rc)
+    return rc;
+  unsigned char *p = (unsigned char *)scratch->data;
+  for (size_t i = 0; i < n; i++) {
+    *p++ = KEY(3, WT_LEN);
+    p = put_varint(p, metadata_len(&m[i]));
+    *p++ = KEY(1, WT_VARINT);
+    p = put_varint(p, (uint64_t)m[i].type);
+    p = put_bytes(p, KEY(2, WT_LEN), m[i].family, strlen(m[i].family));
+    if (m[i].help && m[i].help[0])
+      p = put_bytes(p, KEY(4, WT_LEN), m[i].help, strlen(m[i].help));
+    if (m[i].unit && m[i].unit[0])
+      p = put_bytes(p, KEY(5, WT_LEN), m[i].unit, strlen(m[i].unit));
+  }
+  size_t clen = room;
+  if (snappy_compress(scratch->data, len, scratch->data + len, &clen) !=
+      SNAPPY_OK)
+    return -EINVAL;
   return vg_buf_append(out, scratch->data + len, clen);
 }
 
@@ -548,6 +593,7 @@ static int parse_series(struct dec *d, const unsigned char *p,
   d->nspans = 0;
   d->nsamples = 0;
   d->seen_labels = d->cur_samples = d->cur_bytes = 0;
+  bool histograms = false;
   while (p < end) {
     struct field f;
     int rc = get_field(d, &p, end, &f);
@@ -561,13 +607,15 @@ static int parse_series(struct dec *d, const unsigned char *p,
       rc = want(d, &f, WT_LEN, "TimeSeries.samples");
       if (!rc)
         rc = parse_sample(d, f.p, f.p + f.len);
+    } else if (f.num == 4) {
+      histograms = true;
     }
     if (rc)
       return rc;
   }
   if (!d->v)
     return count_series(d);
-  const char *why = check_series(d);
+  const char *why = histograms ? VG_PROMPB_HISTOGRAMS_REFUSED : check_series(d);
   if (why) {
     if (d->v->reject)
       d->v->reject(d->v->arg, index, why);

@@ -8,8 +8,12 @@
  * to vg_prompb_decode and decides what to do with each series.
  *
  * Only what remote write 1.0 carries is read: labels and float samples.
- * Exemplars, native histograms and metadata are skipped, as are fields
- * this code does not know (forward compatibility, as protobuf intends).
+ * Exemplars and metadata are skipped, as are fields this code does not
+ * know (forward compatibility, as protobuf intends).  A series carrying
+ * native histograms is refused (the visitor's reject), not taken without
+ * them: a receiver must not answer 2xx for data it dropped.  Metadata
+ * (HELP, TYPE, UNIT of a family: the WriteRequest's field 3, which
+ * Prometheus sends apart from samples) can be written.
  */
 #ifndef VG_PROMPB_H
 #define VG_PROMPB_H
@@ -64,6 +68,35 @@ int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
 int vg_prompb_encode_raw(const struct vg_prompb_series *series, size_t n,
                          struct vg_buf *out);
 
+/* MetricMetadata's MetricType, by number. */
+enum vg_prompb_type {
+  VG_PROMPB_UNKNOWN = 0,
+  VG_PROMPB_COUNTER = 1,
+  VG_PROMPB_GAUGE = 2,
+  VG_PROMPB_HISTOGRAM = 3,
+  VG_PROMPB_SUMMARY = 5,
+};
+
+struct vg_prompb_metadata {
+  enum vg_prompb_type type;
+  const char *family; /* metric_family_name, non-empty */
+  const char *help;   /* may be NULL or empty */
+  const char *unit;   /* may be NULL or empty */
+};
+
+/* Resets `out`, then writes the snappy-compressed WriteRequest that holds
+ * the n metadata and no series (what Prometheus sends every
+ * metadata_config.send_interval).  0, -ENOSPC past a cap, -EINVAL for an
+ * empty family name. */
+int vg_prompb_encode_metadata(const struct vg_prompb_metadata *m, size_t n,
+                              struct vg_buf *scratch, struct vg_buf *out);
+
+/* The reject reason of a series with native histograms, for receivers to
+ * tell it from a bad label set. */
+#define VG_PROMPB_HISTOGRAMS_REFUSED                                           \
+  "native histograms are not supported: send float samples (classic "          \
+  "histograms)"
+
 struct vg_prompb_visitor {
   /* One call per accepted TimeSeries: labels in the order sent (which may
    * be unsorted), as NUL-terminated copies valid only during the call;
@@ -77,7 +110,8 @@ struct vg_prompb_visitor {
    * name not [a-zA-Z_][a-zA-Z0-9_]*, a value not UTF-8 or holding a NUL,
    * a repeated label name.  series_index counts every TimeSeries in the
    * message from 0, accepted or not; `reason` is valid during the call
-   * ("duplicate label name \"job\""). */
+   * ("duplicate label name \"job\""; "native histograms are not
+   * supported: send float samples (classic histograms)"). */
   void (*reject)(void *arg, size_t series_index, const char *reason);
   void *arg;
 };

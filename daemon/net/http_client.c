@@ -264,3 +264,33 @@ int vg_http_client_post(struct vg_http_client *h, const char *query,
   h->busy = true;
   return 0;
 }
+
+enum vg_http_answer vg_http_client_answer(long status, const char **reason,
+                                          const char **what) {
+  const char *r = "client_error", *w = "the server refuses these requests";
+  enum vg_http_answer a = VG_HTTP_SENDER_REFUSED;
+  if (status >= 200 && status < 300)
+    a = VG_HTTP_DELIVERED;
+  else if (status == 0 || status == 429 || status >= 500 || status < 200)
+    a = VG_HTTP_TRY_AGAIN;
+  else if (status == 400 || status == 409 || status == 422)
+    a = VG_HTTP_DATA_REFUSED;
+  else if (status == 413)
+    a = VG_HTTP_TOO_LARGE;
+  else if (status < 400)
+    r = "redirect", w = "the url redirects elsewhere (redirects are not "
+                        "followed with the data)";
+  else if (status == 401 || status == 407)
+    r = "unauthorized", w = "credentials refused";
+  else if (status == 403)
+    r = "forbidden", w = "credentials refused for this endpoint";
+  else if (status == 404 || status == 410)
+    r = "not_found", w = "no such endpoint, database or bucket";
+  else if (status == 405)
+    r = "method_not_allowed", w = "the url does not take writes";
+  if (reason)
+    *reason = a == VG_HTTP_SENDER_REFUSED ? r : NULL;
+  if (what)
+    *what = a == VG_HTTP_SENDER_REFUSED ? w : NULL;
+  return a;
+}

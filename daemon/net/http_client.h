@@ -66,4 +66,35 @@ int vg_http_client_post(struct vg_http_client *h, const char *query,
                         void *arg);
 void vg_http_client_cancel(struct vg_http_client *h);
 
+/* What an answer's status means to a sender that must not lose data and
+ * must not send again what a server refused for good.  One table for every
+ * push exporter, after the remote-write 1.0 specification ("senders MUST
+ * retry write requests on HTTP 5xx responses and MUST use a backoff
+ * algorithm [...]. They MUST NOT retry write requests on HTTP 2xx and 4xx
+ * responses other than 429"), which InfluxDB's write API matches:
+ *   2xx                      delivered
+ *   5xx, 429, no answer      the server cannot now: try again, backing off
+ *                            (Retry-After honoured)
+ *   400, 409, 422            the data is refused (bad points, out of
+ *                            order): about that data, dropped and counted
+ *   413                      too large: smaller requests may pass
+ *   3xx (never followed), 401, 403, 404, every other 4xx
+ *                            the endpoint refuses this sender (credentials,
+ *                            url, method): about the configuration, not
+ *                            the data, which must not be sent again until
+ *                            someone fixes it */
+enum vg_http_answer {
+  VG_HTTP_DELIVERED,
+  VG_HTTP_TRY_AGAIN,
+  VG_HTTP_DATA_REFUSED,
+  VG_HTTP_TOO_LARGE,
+  VG_HTTP_SENDER_REFUSED,
+};
+/* For VG_HTTP_SENDER_REFUSED, *reason is the `reason` label of the
+ * counts ("unauthorized", "forbidden", "not_found", "method_not_allowed",
+ * "redirect", "client_error") and *what a few words for people
+ * ("credentials refused"); both static.  Either may be NULL. */
+enum vg_http_answer vg_http_client_answer(long status, const char **reason,
+                                          const char **what);
+
 #endif

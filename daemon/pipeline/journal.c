@@ -10,8 +10,13 @@
  * in the thread pool), or free the journal while a commit or a read is in
  * flight.
  *
- * Open truncates only the torn tail of the newest segment (counted as one
- * corrupt record; its seq is reused, so it leaves no gap).
+ * Open truncates only the torn tail of the newest segment.  What the
+ * newest segment lost (a torn last record, or a segment cut short by
+ * hand or by a disk) is counted as the records it held: <dir>/head says
+ * the highest sequence number ever committed, and the cursors say how
+ * far readers got, so that the next sequence number goes on after all of
+ * them and none is used twice (journals written before the head file
+ * existed have only the cursors and the torn bytes to go by).
  */
 #include "daemon/pipeline/journal_int.h"
 #include "daemon/util/log.h"
@@ -63,6 +68,74 @@ int vg__journal_write_header(int fd) {
   unsigned char hdr[VG__JOURNAL_SEG_HDR];
   vg__journal_seg_header(hdr);
   return vg__journal_pwrite_all(fd, hdr, VG__JOURNAL_SEG_HDR, 0);
+}
+
+/* The head file is written after the records it covers and never
+ * fsynced: with fsync "batch" the records are on disk first, so a head
+ * left behind by a power loss only says less than the segments do (and
+ * the segments are scanned anyway); with fsync "off" it may say more than
+ * reached the disk, which is then exactly what was lost. */
+void vg__journal_write_head(int fd, uint64_t head) {
+  unsigned char b[VG__JOURNAL_HEAD_SIZE];
+  memcpy(b, "VGH1", 4);
+  vg__journal_put_u32(b + 4, (uint32_t)head);
+  vg__journal_put_u32(b + 8, (uint32_t)(head >> 32));
+  vg__journal_put_u32(b + 12, vg__journal_crc32c(0, b, 12));
+  /* A failure costs only the count of a later cut segment: not reported
+   * apart from the commit's own errors. */
+  (void)vg__journal_pwrite_all(fd, b, sizeof b, 0);
+}
+
+/* The head file's seq; 0 when it is missing or damaged. */
+static uint64_t read_head(int fd) {
+  unsigned char b[VG__JOURNAL_HEAD_SIZE];
+  if (fd < 0 || vg__journal_pread_all(fd, b, sizeof b, 0) != 0 ||
+      memcmp(b, "VGH1", 4) != 0 ||
+      vg__journal_get_u32(b + 12) != vg__journal_crc32c(0, b, 12))
+    return 0;
+  return (uint64_t)vg__journal_get_u32(b + 4) |
+         (uint64_t)vg__journal_get_u32(b + 8) << 32;
+}
+
+int vg__journal_load_cursor(const char *path, uint64_t *seq) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  char text[32];
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n < 2 || text[n - 1] != '\n')
+    return -EINVAL;
+  text[n - 1] = '\0';
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno || *end || text[0] < '0' || text[0] > '9' || v == 0)
+    return -EINVAL;
+  *seq = v;
+  return 0;
+}
+
+/* The highest cursor saved by any reader: every seq below it was
+ * committed once. */
+static uint64_t max_cursor(const char *dir) {
+  char *path = vg_asprintf("%s/cursors", dir);
+  DIR *d = opendir(path);
+  free(path);
+  uint64_t max = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    uint64_t seq;
+    char *file = vg_asprintf("%s/cursors/%s", dir, e->d_name);
+    if (vg__journal_load_cursor(file, &seq) == 0 && seq > max)
+      max = seq;
+    free(file);
+  }
+  if (d)
+    closedir(d);
+  return max;
 }
 
 void vg__journal_fsync_dir(const char *path) {
@@ -129,8 +202,12 @@ static int list_segments(struct vg_journal *j) {
   return 0;
 }
 
-/* Finds the head seq in the newest segment and cuts off a torn tail. */
-static int recover_tail(struct vg_journal *j, char *error, size_t esize) {
+/* Finds the last valid record of the newest segment, cuts off a torn
+ * tail, and sets the head: the highest seq ever committed, from the
+ * segment, the head file and the cursors, whichever says most.  What lies
+ * between the last valid record and the head was lost. */
+static int recover_tail(struct vg_journal *j, uint64_t mark, char *error,
+                        size_t esize) {
   struct vg__journal_seg *s = j->segs[j->nsegs - 1];
   char *path = vg__journal_seg_path(j->dir, s->first_seq);
   int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -138,7 +215,8 @@ static int recover_tail(struct vg_journal *j, char *error, size_t esize) {
   unsigned char *buf = vg_malloc(s->bytes + 1);
   rc = rc ? rc : vg__journal_pread_all(fd, buf, s->bytes, 0);
   uint64_t end = VG__JOURNAL_SEG_HDR;
-  j->head_seq = s->first_seq - 1;
+  uint64_t last = s->first_seq - 1; /* the last valid record's seq */
+  bool torn = false;
   if (rc == 0 && s->bytes < VG__JOURNAL_SEG_HDR) {
     /* Created but its header never written: no record was in it. */
     rc = ftruncate(fd, 0) < 0 ? -errno : vg__journal_write_header(fd);
@@ -149,14 +227,14 @@ static int recover_tail(struct vg_journal *j, char *error, size_t esize) {
            VG__JOURNAL_FOUND) {
       off += flen;
       end = off;
-      j->head_seq = v.seq;
+      last = v.seq;
     }
     if (s->bytes > end) {
+      torn = true;
       vg_log(VG_LOG_WARNING,
              "journal: %s: torn tail of %" PRIu64 " bytes after seq %" PRIu64
              " cut off",
-             path, s->bytes - end, j->head_seq);
-      j->stats.corrupt_records++;
+             path, s->bytes - end, last);
       if (ftruncate(fd, (off_t)end) < 0)
         rc = -errno;
     }
@@ -166,6 +244,24 @@ static int recover_tail(struct vg_journal *j, char *error, size_t esize) {
   if (rc)
     snprintf(error, esize, "journal: cannot recover %s: %s", path,
              strerror(-rc));
+  /* The torn bytes were a record at least, whose seq was assigned. */
+  uint64_t head = last + (torn ? 1 : 0);
+  if (mark > head)
+    head = mark;
+  uint64_t cursors = max_cursor(j->dir);
+  if (cursors > head + 1)
+    head = cursors - 1;
+  j->head_seq = head;
+  if (rc == 0 && head > last) {
+    vg_log(VG_LOG_WARNING,
+           "journal: %s ends at seq %" PRIu64 " but %" PRIu64
+           " were committed: %" PRIu64 " records lost; sequence numbers go "
+           "on from %" PRIu64,
+           path, last, head, head - last, head + 1);
+    j->stats.corrupt_records += head - last;
+    j->lost_from = last + 1;
+    j->lost_to = head + 1;
+  }
   j->bytes = j->bytes - s->bytes + end;
   s->bytes = end;
   j->active_fd = fd;
@@ -177,6 +273,8 @@ static int recover_tail(struct vg_journal *j, char *error, size_t esize) {
 static void free_journal(struct vg_journal *j) {
   if (j->active_fd >= 0)
     close(j->active_fd);
+  if (j->head_fd >= 0)
+    close(j->head_fd);
   for (size_t i = 0; i < j->nsegs; i++)
     free(j->segs[i]);
   free(j->segs);
@@ -194,6 +292,8 @@ static void free_journal(struct vg_journal *j) {
 
 int vg_journal_open(uv_loop_t *loop, const struct vg_journal_options *o,
                     struct vg_journal **out, char *error, size_t error_size) {
+  if (error_size)
+    error[0] = '\0';
   struct vg_journal *j = vg_calloc(1, sizeof *j);
   j->loop = loop;
   j->dir = vg_strdup(o->dir);
@@ -202,17 +302,35 @@ int vg_journal_open(uv_loop_t *loop, const struct vg_journal_options *o,
   j->window_ms = o->commit_window_ms > 0 ? o->commit_window_ms : 100;
   j->fsync = o->fsync;
   j->active_fd = -1;
+  j->head_fd = -1;
   char *cursors = vg_asprintf("%s/cursors", j->dir);
   int rc = mkdir_p(cursors);
   free(cursors);
+  uint64_t mark = 0;
+  if (rc == 0) {
+    char *head = vg_asprintf("%s/head", j->dir);
+    j->head_fd = open(head, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (j->head_fd < 0)
+      rc = -errno;
+    if (rc)
+      snprintf(error, error_size, "journal: cannot open %s: %s", head,
+               strerror(-rc));
+    free(head);
+    mark = read_head(j->head_fd);
+  }
   if (rc) {
-    snprintf(error, error_size, "journal: cannot create %s/cursors: %s", j->dir,
-             strerror(-rc));
+    if (!error[0])
+      snprintf(error, error_size, "journal: cannot create %s/cursors: %s",
+               j->dir, strerror(-rc));
   } else if ((rc = list_segments(j)) != 0) {
     snprintf(error, error_size, "journal: cannot list %s: %s", j->dir,
              strerror(-rc));
   } else if (j->nsegs) {
-    rc = recover_tail(j, error, error_size);
+    rc = recover_tail(j, mark, error, error_size);
+  } else {
+    /* Every segment gone: numbering still goes on after the last. */
+    uint64_t saved = max_cursor(j->dir);
+    j->head_seq = saved > mark + 1 ? saved - 1 : mark;
   }
   if (rc) {
     free_journal(j);

@@ -8,7 +8,9 @@
  * except in vg_journal_open and vg_journal_reader (both called at start).
  * Sequence numbers (the first record ever is 1) make every loss countable:
  * records dropped for max_bytes and records lost to damage are counted
- * exactly, per reader.  The format is described at the top of
+ * exactly, per reader, and a sequence number a reader or a receiver may
+ * have seen is never given to another record (<dir>/head keeps the
+ * highest one committed).  The format is described at the top of
  * journal_codec.c.
  *
  * Everything here is called on the loop thread.  Nothing may be called on
@@ -61,9 +63,11 @@ struct vg_journal_record {
 #define VG_JOURNAL_MAX_RECORD (1u << 20)
 
 /* Opens (or creates) the journal in o->dir: scans the segments, recovers a
- * torn tail (the last segment is truncated after its last valid record; the
- * torn record is counted as corrupt), and restores each reader's cursor
- * lazily when the reader is opened.  Runs its file I/O synchronously: it is
+ * torn tail (the last segment is truncated after its last valid record),
+ * counts what the newest segment lost as corrupt (the records between its
+ * last valid one and the highest seq committed, from <dir>/head and the
+ * cursors), and restores each reader's cursor lazily when the reader is
+ * opened.  Runs its file I/O synchronously: it is
  * called once at start, before the loop serves anything.  On error, a
  * message for people is in `error`. */
 int vg_journal_open(uv_loop_t *loop, const struct vg_journal_options *o,
@@ -82,7 +86,8 @@ void vg_journal_close(struct vg_journal *j, void (*closed)(void *arg),
  * which runs on the commit thread at most commit_window_ms after the first
  * pending append; `durable(arg, status)` then runs on the loop: 0 = durable;
  * -errno (e.g. -ENOSPC, -EFBIG) = NOT in the journal (the caller must not
- * acknowledge them; their sequence numbers are reused).  durable may be
+ * acknowledge them; their sequence numbers, which nobody saw, are given
+ * to the next records).  durable may be
  * NULL.  Returns 0; -ESHUTDOWN after vg_journal_close; -EMSGSIZE when a
  * record is larger than VG_JOURNAL_MAX_RECORD; -ENOBUFS when 256 MiB are
  * already waiting for the disk.  On error nothing was appended.  Each
@@ -135,9 +140,17 @@ void vg_journal_batch_free(struct vg_journal_batch *b); /* NULL-safe */
  * A next_seq at or behind the cursor changes nothing.  Segments that every
  * open reader has passed are then deleted. */
 void vg_journal_ack(struct vg_journal_reader *r, uint64_t next_seq);
-/* The batch last read will not be acknowledged (its sender stopped): a
- * drop at max_bytes counts its records again. */
+/* The batch last read is not in flight any more (its sender waits before
+ * trying again, or stopped).  A batch in flight holds back a drop at
+ * max_bytes of its segment (its sender may be delivering it); once
+ * released, a drop may take its records, counts them as dropped, and
+ * moves the cursor past them. */
 void vg_journal_release(struct vg_journal_reader *r);
+/* The batch last read (up to next_seq) is to be sent again: in flight
+ * once more.  Returns the cursor: records below it were dropped at
+ * max_bytes (and counted) while the batch was released, and must not be
+ * sent. */
+uint64_t vg_journal_hold(struct vg_journal_reader *r, uint64_t next_seq);
 /* Forgets a reader whose exporter is gone (its cursor file stays, for an
  * exporter of that name configured again): it no longer holds segments
  * back.  Not while a read of it is in flight. */
@@ -145,13 +158,18 @@ void vg_journal_reader_close(struct vg_journal_reader *r);
 
 struct vg_journal_reader_stats {
   uint64_t cursor_seq;      /* next record to read */
-  uint64_t lag_records;     /* records at or after the cursor still in the
-                               journal */
+  uint64_t lag_records;     /* records not yet delivered: from the cursor
+                               to the head (a batch in flight included),
+                               and those a max_bytes drop passed over
+                               until that drop is on disk */
   int64_t oldest_ts_ms;     /* ts_ms of the record at the cursor; 0 when
                                none or not yet known (it is learnt by
                                reading) */
   uint64_t dropped_records; /* records this reader never got because
-                               max_bytes dropped their segment (exact) */
+                               max_bytes dropped their segment (exact;
+                               counted once the cursor past them is on
+                               disk, so a crash cannot count them and
+                               deliver them too) */
   uint64_t corrupt_records; /* records lost to damage (CRC mismatch, torn
                                write), exact by sequence-number gaps */
 };

@@ -25,6 +25,11 @@
  * (sync marker, payload length, CRC), in bytes. */
 #define VG__JOURNAL_SEG_HDR 8
 #define VG__JOURNAL_REC_HDR 12
+/* <dir>/head: "VGH1", the highest sequence number ever committed (u64)
+ * and a CRC32C of those 12 bytes (u32).  Rewritten in place after every
+ * commit that wrote records, so that a newest segment cut short is
+ * counted as the records it held and no sequence number is used twice. */
+#define VG__JOURNAL_HEAD_SIZE 16
 
 /* --- state (journal.c creates it, every file reads it) --------------- */
 
@@ -51,10 +56,15 @@ struct vg_journal_reader {
   uint64_t hint_seq, hint_seg, hint_off;
   /* What the last delivered batch said about its next_seq. */
   uint64_t last_next;
-  /* A batch handed out and not yet acknowledged reaches up to here (0:
-   * none).  Its records are still deliverable from memory, so a drop at
-   * max_bytes does not count them. */
-  uint64_t held_next;
+  /* A batch in flight, [held_from, held_next) (held_next 0: none): from
+   * its read until it is acknowledged or released.  A drop at max_bytes
+   * waits for it: its sender may be delivering it right now, and a crash
+   * then must find it on disk again. */
+  uint64_t held_from, held_next;
+  /* Records a max_bytes drop moved the cursor past, counted in `dropped`
+   * once the cursor that skips them is on disk: a crash before that finds
+   * them again, and they are delivered, not lost. */
+  uint64_t drop_pending;
   bool closed; /* its exporter is gone: vg_journal_reader_close */
   bool last_hint_valid, last_ts_known;
   uint64_t last_hint_seg, last_hint_off;
@@ -99,6 +109,12 @@ struct vg_journal {
   struct vg_complaint write_complaint;
   struct vg_journal_stats stats;
   uint64_t corrupt_upto; /* journal-wide gap counting watermark */
+  /* Records open found missing at the end of the newest segment: counted
+   * as corrupt at once, so readers that meet the gap do not count them
+   * for the journal again. */
+  uint64_t lost_from, lost_to;
+  int head_fd; /* <dir>/head, written by commit jobs; -1: none */
+  struct vg_complaint cursor_complaint;
 };
 
 /* --- journal_codec.c: the format; pure, callable from any thread ----- */
@@ -157,6 +173,11 @@ int vg__journal_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
 /* -EIO when the file is shorter than n bytes from off. */
 int vg__journal_pread_all(int fd, void *p, size_t n, uint64_t off);
 int vg__journal_write_header(int fd);
+/* Records `head` in <dir>/head (thread pool, after a commit's records are
+ * written; no fsync: see journal.c). */
+void vg__journal_write_head(int fd, uint64_t head);
+/* The cursor file's seq: 0, -ENOENT when missing, -EINVAL unreadable. */
+int vg__journal_load_cursor(const char *path, uint64_t *seq);
 void vg__journal_fsync_dir(const char *path);
 /* Closing: frees the journal once no commit or read is in flight and
  * nothing is left to commit (else starts that commit). */
@@ -181,5 +202,9 @@ bool vg__journal_has_work(const struct vg_journal *j);
 void vg__journal_retire(struct vg_journal *j, struct vg__journal_seg *s);
 /* Removes the segments every open reader has passed. */
 void vg__journal_delete_passed(struct vg_journal *j);
+/* Drops oldest segments while the journal is over max_bytes, but never
+ * one that holds a batch in flight; called after commits, acks and
+ * releases. */
+void vg__journal_enforce_max_bytes(struct vg_journal *j);
 
 #endif

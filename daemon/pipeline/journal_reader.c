@@ -44,7 +44,10 @@ static void count_gap(struct vg_journal_reader *r, uint64_t from, uint64_t to) {
   }
   a = from > j->corrupt_upto ? from : j->corrupt_upto;
   if (to > a) {
-    j->stats.corrupt_records += to - a;
+    /* Less what open counted already (the end of the newest segment). */
+    uint64_t lo = a > j->lost_from ? a : j->lost_from;
+    uint64_t hi = to < j->lost_to ? to : j->lost_to;
+    j->stats.corrupt_records += to - a - (hi > lo ? hi - lo : 0);
     j->corrupt_upto = to;
   }
 }
@@ -75,6 +78,7 @@ struct read_job {
   uv_work_t work;
   struct vg_journal_reader *r;
   uint64_t cursor;
+  uint64_t head; /* the journal's head when the read began */
   size_t max_records, max_bytes;
   struct seg_ref *segs;
   size_t nsegs;
@@ -199,17 +203,25 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
 
 static void read_work(uv_work_t *work) {
   struct read_job *job = work->data;
+  struct batch_impl *b = job->b;
   uint64_t expected = job->cursor;
-  for (size_t i = 0; i < job->nsegs; i++) {
+  int rc = 0;
+  for (size_t i = 0; i < job->nsegs && rc == 0; i++) {
     uint64_t start =
         i == 0 && job->use_hint ? job->hint_off : VG__JOURNAL_SEG_HDR;
-    int rc = read_segment(job, &job->segs[i], start, &expected);
+    rc = read_segment(job, &job->segs[i], start, &expected);
     if (rc < 0)
       job->status = rc;
-    if (rc)
-      break;
   }
-  job->b->pub.next_seq = expected;
+  /* Every segment read to its end and the head not reached: the records
+   * up to the head are gone (a cut newest segment, a segment removed by
+   * hand).  No later record will tell, so the gap is counted now. */
+  if (rc == 0 && expected <= job->head) {
+    b->gaps = vg_grow(b->gaps, &b->capgaps, b->ngaps + 1, sizeof *b->gaps);
+    b->gaps[b->ngaps++] = (struct gap){expected, job->head + 1};
+    expected = job->head + 1;
+  }
+  b->pub.next_seq = expected;
   finish_batch(job->b);
 }
 
@@ -234,8 +246,10 @@ static void read_after(uv_work_t *work, int status) {
       r->oldest_ts = b->pub.records[0].ts_ms;
     }
     r->last_next = b->pub.next_seq;
-    if (b->pub.count)
+    if (b->pub.count) {
+      r->held_from = r->cursor;
       r->held_next = b->pub.next_seq;
+    }
     r->last_hint_valid = b->hint_valid;
     r->last_hint_seg = b->hint_seg;
     r->last_hint_off = b->hint_off;
@@ -266,6 +280,7 @@ int vg_journal_read(struct vg_journal_reader *r, size_t max_records,
   job->work.data = job;
   job->r = r;
   job->cursor = r->cursor;
+  job->head = j->head_seq;
   job->max_records = max_records;
   job->max_bytes = max_bytes;
   job->cb = cb;
@@ -347,11 +362,25 @@ void vg_journal_ack(struct vg_journal_reader *r, uint64_t next_seq) {
   r->oldest_known = same && r->last_ts_known;
   r->oldest_ts = r->last_ts;
   vg__journal_delete_passed(j);
+  vg__journal_enforce_max_bytes(j);
   vg__journal_schedule(j);
 }
 
 void vg_journal_release(struct vg_journal_reader *r) {
+  if (!r->held_next)
+    return;
   r->held_next = 0;
+  /* A drop that waited for this batch goes ahead now. */
+  vg__journal_enforce_max_bytes(r->j);
+  vg__journal_schedule(r->j);
+}
+
+uint64_t vg_journal_hold(struct vg_journal_reader *r, uint64_t next_seq) {
+  if (next_seq > r->cursor) {
+    r->held_from = r->cursor;
+    r->held_next = next_seq;
+  }
+  return r->cursor;
 }
 
 void vg_journal_reader_close(struct vg_journal_reader *r) {
@@ -374,26 +403,6 @@ bool vg_journal_valid_name(const char *s) {
   return true;
 }
 
-/* The cursor file's seq; 0 when missing (-ENOENT) or unreadable. */
-static int load_cursor(const char *path, uint64_t *seq) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  char text[32];
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (n < 2 || text[n - 1] != '\n')
-    return -EINVAL;
-  text[n - 1] = '\0';
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno || *end || text[0] < '0' || text[0] > '9' || v == 0)
-    return -EINVAL;
-  *seq = v;
-  return 0;
-}
-
 int vg_journal_reader(struct vg_journal *j, const char *name,
                       struct vg_journal_reader **out) {
   if (j->closing)
@@ -413,7 +422,7 @@ int vg_journal_reader(struct vg_journal *j, const char *name,
   r->name = vg_strdup(name);
   r->path = vg_asprintf("%s/cursors/%s", j->dir, name);
   uint64_t oldest = j->nsegs ? j->segs[0]->first_seq : j->head_seq + 1;
-  int rc = load_cursor(r->path, &r->cursor);
+  int rc = vg__journal_load_cursor(r->path, &r->cursor);
   if (rc) {
     if (rc == -ENOENT)
       vg_log(VG_LOG_INFO, "journal: reader %s is new: starts at %" PRIu64, name,
@@ -458,7 +467,10 @@ void vg_journal_reader_stats(const struct vg_journal_reader *r,
                              struct vg_journal_reader_stats *out) {
   uint64_t head = r->j->head_seq;
   out->cursor_seq = r->cursor;
-  out->lag_records = head + 1 > r->cursor ? head + 1 - r->cursor : 0;
+  /* A max_bytes drop not yet made durable still waits: a crash would
+   * deliver it (journal.h, vg_journal_reader_stats). */
+  out->lag_records =
+      (head + 1 > r->cursor ? head + 1 - r->cursor : 0) + r->drop_pending;
   out->oldest_ts_ms = out->lag_records && r->oldest_known ? r->oldest_ts : 0;
   out->dropped_records = r->dropped;
   out->corrupt_records = r->corrupt;

@@ -13,13 +13,15 @@
  * not succeeded, leave any byte of a failed commit on disk (its seqs are
  * reused), or lose a record without counting it.
  *
- * Space: after each commit, oldest segments (never the one being written)
- * are dropped while the total passes max_bytes, and readers inside them are
- * moved on with the exact count dropped.  After each ack, segments every
- * open reader has passed are deleted; with no reader open, segments stay
- * until max_bytes (an exporter may be configured later).  A deleted segment
- * is unlinked only once no read in flight still uses it, and only after the
- * cursors that passed it are persisted (same commit job, cursors first).
+ * Space: after each commit, ack and release, oldest segments (never the
+ * one being written, nor one a batch in flight came from) are dropped while
+ * the total passes max_bytes, and readers inside them are moved on; what
+ * each lost is counted once its moved cursor is on disk.  After each ack,
+ * segments every open reader has passed are deleted; with no reader open,
+ * segments stay until max_bytes (an exporter may be configured later).  A
+ * deleted segment is unlinked only once no read in flight still uses it, and
+ * only after the cursors that passed it are persisted (same commit job, cursors
+ * first).
  */
 #include "daemon/pipeline/journal_int.h"
 #include "daemon/util/clock.h"
@@ -47,6 +49,7 @@ struct waiter {
 struct cursor_write {
   struct vg_journal_reader *r;
   uint64_t value;
+  uint64_t drops;   /* the reader's drop_pending this cursor settles */
   char *path, *tmp; /* owned */
   int status;
 };
@@ -77,6 +80,7 @@ struct vg__journal_commit {
   int fd;                   /* the active segment, or -1 */
   struct cursor_write *cursors;
   size_t ncursors;
+  int head_fd;
   uint64_t *unlinks;
   size_t nunlinks;
   /* outputs */
@@ -202,6 +206,8 @@ static int write_cursor(const struct cursor_write *w) {
 static void commit_work(struct vg__journal_commit *c) {
   if (c->nrecs)
     c->status = write_records(c);
+  if (c->nrecs && c->status == 0 && c->head_fd >= 0)
+    vg__journal_write_head(c->head_fd, c->first_seq + c->nrecs - 1);
   bool renamed = false;
   for (size_t i = 0; i < c->ncursors; i++) {
     c->cursors[i].status = write_cursor(&c->cursors[i]);
@@ -245,24 +251,34 @@ static void remove_oldest(struct vg_journal *j) {
   vg__journal_retire(j, s);
 }
 
-static void enforce_max_bytes(struct vg_journal *j) {
+/* Whether an open reader has a batch in flight that reaches below seq:
+ * its sender may be delivering it, so its segment stays a little past
+ * max_bytes, for the length of one request, rather than the batch being
+ * lost uncounted by a crash. */
+static bool held_below(const struct vg_journal *j, uint64_t seq) {
+  for (size_t i = 0; i < j->nreaders; i++) {
+    const struct vg_journal_reader *r = j->readers[i];
+    if (!r->closed && r->held_next && r->held_from < seq)
+      return true;
+  }
+  return false;
+}
+
+void vg__journal_enforce_max_bytes(struct vg_journal *j) {
   while (j->nsegs > 1 && j->bytes > j->max_bytes) {
     uint64_t next = j->segs[1]->first_seq;
+    if (held_below(j, next))
+      return;
     for (size_t i = 0; i < j->nreaders; i++) {
       struct vg_journal_reader *r = j->readers[i];
       if (r->cursor >= next)
         continue;
-      if (r->closed) {
-        r->cursor = next;
-        continue;
-      }
-      uint64_t from = r->held_next > r->cursor ? r->held_next : r->cursor;
-      if (from < next) {
+      if (!r->closed) {
         vg_log(VG_LOG_WARNING,
                "journal: max_bytes %" PRIu64 " reached: reader %s lost %" PRIu64
                " records (%" PRIu64 " to %" PRIu64 ")",
-               j->max_bytes, r->name, next - from, from, next - 1);
-        r->dropped += next - from;
+               j->max_bytes, r->name, next - r->cursor, r->cursor, next - 1);
+        r->drop_pending += next - r->cursor;
       }
       r->cursor = next;
       r->dirty = true;
@@ -351,9 +367,11 @@ static void commit_after(struct vg__journal_commit *c) {
     vg_complaint_release(&j->write_complaint, "journal: writing works again");
   } else if (c->nrecs) {
     j->stats.failed_records += c->nrecs;
-    vg_complain(&j->write_complaint, VG_LOG_ERR,
-                "journal: cannot write %zu records to %s: %s", c->nrecs, j->dir,
-                strerror(-c->status));
+    /* The same words every time, so that a full disk is logged once a
+     * minute with the count, not once a commit window. */
+    vg_complain_n(&j->write_complaint, VG_LOG_ERR, c->nrecs,
+                  "records not journaled", "journal: cannot write to %s: %s",
+                  j->dir, strerror(-c->status));
   }
   if (c->fsynced) {
     j->stats.fsyncs++;
@@ -364,10 +382,15 @@ static void commit_after(struct vg__journal_commit *c) {
     struct cursor_write *w = &c->cursors[i];
     if (w->status == 0) {
       w->r->persisted = w->value;
+      w->r->drop_pending -= w->drops;
+      w->r->dropped += w->drops;
+      vg_complaint_release(&j->cursor_complaint,
+                           "journal: cursors are written again");
       continue;
     }
-    vg_log(VG_LOG_WARNING, "journal: cannot write cursor %s: %s", w->path,
-           strerror(-w->status));
+    vg_complain(&j->cursor_complaint, VG_LOG_WARNING,
+                "journal: cannot write cursor %s: %s", w->path,
+                strerror(-w->status));
     /* Retried next window; while closing, once is all there is. */
     if (!j->closing)
       w->r->dirty = true;
@@ -380,7 +403,7 @@ static void commit_after(struct vg__journal_commit *c) {
            c->nunlinks * sizeof *j->unlinks);
     j->nunlinks += c->nunlinks;
   }
-  enforce_max_bytes(j);
+  vg__journal_enforce_max_bytes(j);
   for (size_t i = 0; i < c->nwaiters; i++)
     if (c->waiters[i].durable)
       c->waiters[i].durable(c->waiters[i].arg, c->nrecs ? c->status : 0);
@@ -410,6 +433,7 @@ void vg__journal_start_commit(struct vg_journal *j) {
   c->rotate = j->nsegs == 0 || j->segs[j->nsegs - 1]->bytes >= j->segment_bytes;
   c->base = j->nsegs ? j->segs[j->nsegs - 1]->bytes : 0;
   c->fd = c->rotate ? -1 : j->active_fd;
+  c->head_fd = j->head_fd;
   for (size_t i = 0; i < j->nreaders; i++) {
     struct vg_journal_reader *r = j->readers[i];
     if (!r->dirty)
@@ -421,6 +445,7 @@ void vg__journal_start_commit(struct vg_journal *j) {
     c->cursors[c->ncursors++] = (struct cursor_write){
         .r = r,
         .value = r->cursor,
+        .drops = r->drop_pending,
         .path = vg_strdup(r->path),
         .tmp = vg_asprintf("%s/cursors/.%s.tmp", j->dir, r->name),
     };

@@ -3,7 +3,10 @@
  * States: IDLE (nothing to send, or waiting for a batch to fill: the
  * timer may run), READING (a journal read in the thread pool), FLUSHING
  * (the exporter is sending), BACKOFF (the timer runs before the same
- * batch is flushed again).  One batch at a time.
+ * batch is flushed again), PAUSED (the sink refused the sender itself:
+ * nothing more is sent until a reload or restart makes a new pusher; the
+ * data waits in the journal, which drops and counts past max_bytes).
+ * One batch at a time.
  *
  * Policy fifo (the default) sends everything oldest first, which keeps
  * each series in order.  Policy fresh_first, for sinks that take
@@ -28,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum state { IDLE, READING, FLUSHING, BACKOFF };
+enum state { IDLE, READING, FLUSHING, BACKOFF, PAUSED };
 
 #define MAX_RETRY_AFTER_MS (3600 * 1000)
 
@@ -119,8 +122,18 @@ static void on_tick(uv_timer_t *t) {
   pump(t->data);
 }
 
+/* The batch waited out a backoff, released: a max_bytes drop may have
+ * taken some of it meanwhile (the journal counted those), which must not
+ * be sent. */
 static void on_retry(uv_timer_t *t) {
-  send_fresh(t->data);
+  struct vg_pusher *p = t->data;
+  uint64_t from = vg_journal_hold(p->current, p->batch->next_seq);
+  size_t kept = 0;
+  for (size_t i = 0; i < p->nsend; i++)
+    if (p->batch->records[i].seq >= from)
+      p->batch->records[kept++] = p->batch->records[i];
+  p->nsend = kept;
+  send_fresh(p);
 }
 
 /* Doubles the wait, with up to 25 % of jitter so that many daemons that
@@ -133,27 +146,70 @@ static int64_t next_backoff(struct vg_pusher *p) {
   return b - (int64_t)((double)b * 0.25 * ((double)rand() / RAND_MAX));
 }
 
+/* The sink refuses this sender (not this data): sending anything more is
+ * pointless and the specification forbids sending it again, so delivery
+ * stops until someone fixes the configuration and reloads.  The batch
+ * goes back to the journal, which keeps it (up to max_bytes). */
+static void pause_delivery(struct vg_pusher *p,
+                           const struct vg_flush_result *r) {
+  p->state = PAUSED;
+  p->stats.paused = r->reason ? r->reason : "refused";
+  p->stats.backoff_ms = 0;
+  set_error(p, r->message);
+  vg_journal_release(p->current);
+  vg_journal_batch_free(p->batch);
+  p->batch = NULL;
+  uv_timer_stop(&p->tick);
+  vg_log(VG_LOG_ERR,
+         "exporter %s: delivery paused: %s; the samples wait in the journal "
+         "(up to journal.max_bytes): fix the configuration and reload",
+         p->name, r->message);
+}
+
 static void on_flushed(void *arg, const struct vg_flush_result *r) {
   struct vg_pusher *p = arg;
   size_t n = p->nsend;
   switch (r->status) {
-  case VG_FLUSH_OK:
-    p->stats.sent += n - r->rejected;
-    if (r->rejected) {
+  case VG_FLUSH_OK: {
+    size_t refused = r->rejected;
+    for (size_t i = 0; i < VG_FLUSH_MORE_REASONS; i++)
+      refused += r->more[i].count;
+    size_t skipped = r->skipped < n - refused ? r->skipped : n - refused;
+    p->stats.sent += n - refused - skipped;
+    p->stats.skipped += skipped;
+    if (r->rejected)
       count_dropped(p, r->reason ? r->reason : "rejected", r->rejected);
+    for (size_t i = 0; i < VG_FLUSH_MORE_REASONS; i++)
+      if (r->more[i].count)
+        count_dropped(p, r->more[i].reason, r->more[i].count);
+    if (refused) {
       vg_complain(&p->complaint, VG_LOG_WARNING,
                   "exporter %s: the server refused %zu of %zu samples (%s): "
                   "%s",
-                  p->name, r->rejected, n, r->reason, r->message);
+                  p->name, refused, n,
+                  r->rejected ? r->reason : r->more[0].reason, r->message);
     } else {
       vg_complaint_release(&p->complaint, "exporter %s: delivering again",
                            p->name);
     }
-    p->stats.last_success_ms = vg_clock_now_ms();
+    /* A batch the sink refused whole is no success. */
+    if (refused < n) {
+      p->stats.last_success_ms = vg_clock_now_ms();
+      set_error(p, NULL);
+    } else {
+      set_error(p, r->message);
+    }
     p->stats.backoff_ms = 0;
-    set_error(p, NULL);
     finish_batch(p);
     break;
+  }
+  case VG_FLUSH_REFUSED:
+    if (!p->o.drop_refused) {
+      pause_delivery(p, r);
+      return;
+    }
+    /* Dropped, counted by why the sender was refused. */
+    __attribute__((fallthrough));
   case VG_FLUSH_DROP:
     count_dropped(p, r->reason ? r->reason : "rejected", n);
     vg_complain(&p->complaint, VG_LOG_ERR,
@@ -173,10 +229,12 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
                                                       : MAX_RETRY_AFTER_MS)
             : next_backoff(p);
     set_error(p, r->message);
-    vg_complain(&p->complaint, r->misconfigured ? VG_LOG_ERR : VG_LOG_WARNING,
-                "exporter %s: %s; %zu samples kept, next try in %.1fs%s",
-                p->name, r->message, n, (double)p->stats.backoff_ms / 1000.0,
-                r->misconfigured ? " (check the configuration)" : "");
+    /* Not in flight while it waits: the journal may drop its segment at
+     * max_bytes meanwhile, and counts what it takes. */
+    vg_journal_release(p->current);
+    vg_complain(&p->complaint, VG_LOG_WARNING,
+                "exporter %s: %s; %zu samples kept, next try in %.1fs", p->name,
+                r->message, n, (double)p->stats.backoff_ms / 1000.0);
     p->state = BACKOFF;
     /* The loop's clock was read before this answer came: without a fresh
      * reading a Retry-After of 1 s could be cut short by the delay. */
@@ -248,6 +306,9 @@ static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
     return; /* the next tick tries again */
   }
   if (batch->count == 0) {
+    /* Nothing but a gap (records lost to damage, counted by the
+     * journal): the cursor moves past it. */
+    vg_journal_ack(p->current, batch->next_seq);
     vg_journal_batch_free(batch);
     return;
   }
@@ -378,7 +439,8 @@ void vg_pusher_stop(struct vg_pusher *p, void (*stopped)(void *arg),
     vg_journal_release(p->current);
     vg_journal_batch_free(p->batch);
     p->batch = NULL;
-    p->state = IDLE;
   }
+  if (p->state != READING)
+    p->state = IDLE;
   maybe_stopped(p);
 }

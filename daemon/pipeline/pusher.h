@@ -5,7 +5,10 @@
  * too_old), hands each batch to the exporter's flush, and acts on the
  * answer: OK advances the cursor, RETRY keeps the batch and backs off
  * (doubling with jitter up to max_backoff, or as long as the server's
- * Retry-After says), DROP counts the batch as dropped and advances.
+ * Retry-After says), DROP counts the batch as dropped and advances,
+ * REFUSED (the endpoint refuses the sender: credentials, url) pauses
+ * delivery until a reload or restart, or, when so configured, drops the
+ * batch like DROP; what was refused is never sent again by itself.
  * Every flush_interval what waits is sent, in batches of at most
  * batch_size; while a backlog drains, batches follow each other at once.
  *
@@ -26,7 +29,14 @@ struct vg_pusher;
 /* What a flush is.  The pusher defines it, and a push exporter provides
  * one (exporters/exporter.h): the pipeline drives delivery without
  * knowing any exporter. */
-enum vg_flush_status { VG_FLUSH_OK, VG_FLUSH_RETRY, VG_FLUSH_DROP };
+enum vg_flush_status {
+  VG_FLUSH_OK,
+  VG_FLUSH_RETRY,   /* the sink cannot now (5xx, 429, no answer) */
+  VG_FLUSH_DROP,    /* the sink refuses this data for good (400) */
+  VG_FLUSH_REFUSED, /* the sink refuses this sender (401, 404, ...) */
+};
+
+#define VG_FLUSH_MORE_REASONS 3
 
 struct vg_flush_result {
   enum vg_flush_status status;
@@ -34,12 +44,22 @@ struct vg_flush_result {
    * counted as dropped with `reason`, the rest arrived.  DROP: ignored,
    * the whole batch is dropped with `reason`. */
   size_t rejected;
-  const char *reason;     /* the `reason` label: "bad_request", ... */
-  const char *message;    /* the server's answer, for the log and status */
+  /* OK: more refused points, under other reasons (count 0: unused). */
+  struct {
+    const char *reason;
+    size_t count;
+  } more[VG_FLUSH_MORE_REASONS];
+  /* OK: points the sink had already (delivered before and read again: a
+   * restart before their cursor was saved, a cursor set back by hand), not
+   * sent again; neither sent nor dropped. */
+  size_t skipped;
+  /* The `reason` label: "bad_request", ...; for REFUSED, why the sender
+   * was refused ("unauthorized", ...: vg_http_client_answer). */
+  const char *reason;
+  /* The server's answer, for the log and status; for REFUSED, what to
+   * fix too. */
+  const char *message;
   int64_t retry_after_ms; /* RETRY: the server's Retry-After; 0: back off */
-  /* RETRY because of the configuration (bad credentials, no such
-   * database): the data waits, and the reason is logged as an error. */
-  bool misconfigured;
 };
 
 typedef void (*vg_flush_done)(void *arg, const struct vg_flush_result *r);
@@ -58,12 +78,15 @@ struct vg_pusher_options {
   int64_t max_backoff_ms;
   int64_t max_age_ms; /* 0: no limit */
   bool fresh_first;   /* live data before the backlog (see pusher.c) */
+  /* REFUSED drops the batch (counted by reason) instead of pausing. */
+  bool drop_refused;
 };
 
 #define VG_PUSHER_REASONS 8
 
 struct vg_pusher_stats {
   uint64_t sent, retried, flushes;
+  uint64_t skipped; /* the sink had them already (vg_flush_result) */
   struct {
     const char *reason; /* static strings */
     uint64_t count;
@@ -72,6 +95,9 @@ struct vg_pusher_stats {
   int64_t last_success_ms; /* wall clock; 0: never */
   int64_t backoff_ms;      /* current wait before the next try; 0: none */
   const char *last_error;  /* owned by the pusher; NULL after a success */
+  /* While delivery is paused (a REFUSED answer): why, as the `reason`
+   * label; NULL while delivering.  last_error then says what to fix. */
+  const char *paused;
   /* fresh_first: records past the main cursor already sent by the live
    * one (the main cursor's lag counts them; the true lag does not). */
   uint64_t live_sent;

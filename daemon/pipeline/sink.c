@@ -58,6 +58,7 @@ struct vg_sink {
   size_t max_series;
   struct ack_group *group; /* since the last sync; NULL when none */
   struct vg_emitter emitter;
+  struct vg_complaint journal_complaint; /* refusals: once a minute */
 
   struct vg_source *source; /* of the current round; NULL between rounds */
   bool update_round;        /* removes nothing at its end */
@@ -248,10 +249,15 @@ static void append(struct vg_sink *sink, const char *metric,
     sink->stats.journal_refused++;
     if (g && !g->status)
       g->status = rc;
-    vg_log(VG_LOG_ERR, "collector %s: the journal refused a sample: %s",
-           sink->collector, strerror(-rc));
-  } else if (g) {
-    g->pending++;
+    vg_complain_n(&sink->journal_complaint, VG_LOG_ERR, 1, "samples refused",
+                  "collector %s: the journal refused samples: %s",
+                  sink->collector, strerror(-rc));
+  } else {
+    vg_complaint_release(&sink->journal_complaint,
+                         "collector %s: the journal takes samples again",
+                         sink->collector);
+    if (g)
+      g->pending++;
   }
 }
 

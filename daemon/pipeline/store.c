@@ -368,6 +368,18 @@ void vg_store_family_meta(struct vg_store *st, const char *name,
   }
 }
 
+void vg_store_each_family_meta(const struct vg_store *st,
+                               void (*fn)(void *arg, const char *name,
+                                          enum vg_metric_type type,
+                                          const char *help),
+                               void *arg) {
+  for (size_t i = 0; st->metas.slots && i <= st->metas.mask; i++) {
+    const struct meta *m = st->metas.slots[i].item;
+    if (m)
+      fn(arg, m->name, m->type, m->help);
+  }
+}
+
 /* The series names a family of each type spreads over, besides its own. */
 static const struct {
   const char *suffix;

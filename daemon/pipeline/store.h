@@ -122,6 +122,14 @@ enum vg_unput vg_source_unput(struct vg_source *src, const char *metric,
  * store; a later declaration replaces an earlier one. */
 void vg_store_family_meta(struct vg_store *st, const char *name,
                           const char *type, const char *help);
+/* Calls fn for every family whose source declared its HELP or TYPE (the
+ * catalog's are not among them), in no particular order; `help` may be
+ * NULL.  fn must not change the store. */
+void vg_store_each_family_meta(const struct vg_store *st,
+                               void (*fn)(void *arg, const char *name,
+                                          enum vg_metric_type type,
+                                          const char *help),
+                               void *arg);
 
 /* The source no longer provides the series it did not put since
  * vg_source_begin; those no other source provides leave the store.

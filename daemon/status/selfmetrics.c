@@ -256,6 +256,11 @@ static double e_sent(const struct vg_exporter_instance *e,
                      const struct vg_journal_reader_stats *rs) {
   return (double)ps->sent;
 }
+static double e_skipped(const struct vg_exporter_instance *e,
+                        const struct vg_pusher_stats *ps,
+                        const struct vg_journal_reader_stats *rs) {
+  return (double)ps->skipped;
+}
 static double e_retried(const struct vg_exporter_instance *e,
                         const struct vg_pusher_stats *ps,
                         const struct vg_journal_reader_stats *rs) {
@@ -315,6 +320,33 @@ static void exporter_dropped(struct page *p, const struct vg_generation *gen) {
   vg_buf_free(&labels);
 }
 
+/* 1 with the reason while the sink refuses the sender and delivery waits
+ * for a reload; 0 without a reason while it delivers. */
+static void exporter_paused(struct page *p, const struct vg_generation *gen) {
+  const char *name = "villagemetrics_exporter_paused";
+  family(p, name, "gauge",
+         "1 while delivery is paused because the sink refuses the sender "
+         "(reason: unauthorized, forbidden, not_found, ...): fix the "
+         "configuration and reload.");
+  struct vg_buf labels;
+  vg_buf_init(&labels, 4096);
+  for (size_t i = 0; gen && i < gen->nexporters; i++) {
+    const struct vg_exporter_instance *e = &gen->exporters[i];
+    const struct vg_pusher_stats *ps = push_stats(e);
+    if (!ps || !e->reader)
+      continue;
+    vg_buf_reset(&labels);
+    vg_buf_puts(&labels, "{exporter=\"");
+    vg_expfmt_escape_label_value(&labels, e->name, strlen(e->name));
+    if (ps->paused)
+      vg_buf_printf(&labels, "\",reason=\"%s\"}", ps->paused);
+    else
+      vg_buf_puts(&labels, "\"}");
+    value(p, name, labels.data, ps->paused ? 1 : 0);
+  }
+  vg_buf_free(&labels);
+}
+
 static void push_metrics(struct page *p, const struct vg_daemon *d,
                          const struct vg_generation *gen) {
   if (!d->journal)
@@ -324,6 +356,12 @@ static void push_metrics(struct page *p, const struct vg_daemon *d,
   per_exporter(
       p, d, gen, "villagemetrics_exporter_retried_samples_total", "counter",
       "Samples sent again after a failure (each try counts).", e_retried);
+  per_exporter(p, d, gen, "villagemetrics_exporter_skipped_samples_total",
+               "counter",
+               "Samples read again that the sink had already (a restart "
+               "before their cursor was saved, a cursor set back): not sent "
+               "again.",
+               e_skipped);
   exporter_dropped(p, gen);
   per_exporter(p, d, gen, "villagemetrics_exporter_lag_samples", "gauge",
                "Samples in the journal not yet delivered.", e_lag);
@@ -335,6 +373,7 @@ static void push_metrics(struct page *p, const struct vg_daemon *d,
                e_last_success);
   per_exporter(p, d, gen, "villagemetrics_exporter_backoff_seconds", "gauge",
                "The wait before the next try; 0 while delivering.", e_backoff);
+  exporter_paused(p, gen);
   per_exporter(p, d, gen, "villagemetrics_journal_dropped_samples_total",
                "counter",
                "Samples that left the journal (max_bytes reached) before "

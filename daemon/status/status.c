@@ -142,11 +142,18 @@ static cJSON *exporter_status(const struct vg_exporter_instance *e,
   struct vg_journal_reader_stats rs;
   vg_journal_reader_stats(e->reader, &rs);
   cJSON_AddStringToObject(o, "state",
-                          ps->backoff_ms   ? "backing off"
+                          ps->paused       ? "paused"
+                          : ps->backoff_ms ? "backing off"
                           : rs.lag_records ? "sending"
                                            : "up to date");
+  /* Why the sink refused the sender, as the self-metric's reason. */
+  if (ps->paused)
+    cJSON_AddStringToObject(o, "paused", ps->paused);
+  else
+    cJSON_AddNullToObject(o, "paused");
   cJSON_AddNumberToObject(o, "sent_samples", (double)ps->sent);
   cJSON_AddNumberToObject(o, "retried_samples", (double)ps->retried);
+  cJSON_AddNumberToObject(o, "skipped_samples", (double)ps->skipped);
   cJSON *dropped = cJSON_AddObjectToObject(o, "dropped_samples");
   for (size_t k = 0; k < ps->ndropped; k++)
     cJSON_AddNumberToObject(dropped, ps->dropped[k].reason,

@@ -294,7 +294,10 @@ static enum tone exporter_tone(const cJSON *e) {
     return OK;
   if (is(state, "sending"))
     return WARN;
-  return is(state, "backing off") || is(state, "not running") ? BAD : IDLE;
+  return is(state, "backing off") || is(state, "not running") ||
+                 is(state, "paused")
+             ? BAD
+             : IDLE;
 }
 
 static double journal_fill(const cJSON *j) {
@@ -626,6 +629,12 @@ static void exporter_row(struct page *p, const cJSON *e) {
     count(p, num(e, "retried_samples"));
     out(p, " retries</small>");
   }
+  if (num(e, "skipped_samples")) {
+    /* Read again after a restart, and found delivered before. */
+    out(p, "<br><small>");
+    count(p, num(e, "skipped_samples"));
+    out(p, " had already</small>");
+  }
   const cJSON *d;
   cJSON_ArrayForEach(d, get(e, "dropped_samples")) {
     out(p, "<br><small class=err>");
@@ -641,7 +650,13 @@ static void exporter_row(struct page *p, const cJSON *e) {
   }
   out(p, "</td>");
 
-  if (num(e, "backoff_seconds") > 0) {
+  if (str(e, "paused")) {
+    /* Nothing is tried until someone acts: say what to do. */
+    cell(p, "Next try", NULL);
+    out(p, "<span class=err>after a reload</span><br><small>paused: ");
+    text(p, str(e, "paused"));
+    out(p, "</small></td>");
+  } else if (num(e, "backoff_seconds") > 0) {
     cell(p, "Next try", NULL);
     out(p, "within" NBSP);
     duration(p, num(e, "backoff_seconds"));

@@ -105,32 +105,52 @@ static uint64_t hash_text(const char *s) {
   return h;
 }
 
+static void complain(struct vg_complaint *c, int level, uint64_t n,
+                     const char *what, const char *msg) {
+  uint64_t h = hash_text(msg);
+  uint64_t now = now_ms();
+  bool same = c->active && h == c->message_hash;
+  c->items = (same ? c->items : 0) + n;
+  if (same && now - c->last_logged_ms < VG_COMPLAINT_INTERVAL_MS) {
+    c->repeats++;
+    return;
+  }
+  char count[96] = "";
+  if (what)
+    snprintf(count, sizeof count, "; %llu %s%s", (unsigned long long)c->items,
+             what, c->repeats ? " since the last message" : "");
+  if (c->repeats == 0)
+    vg_log(level, "%s%s", msg, count);
+  else if (same)
+    vg_log(level, "%s%s (repeated %llu times since last logged)", msg, count,
+           (unsigned long long)c->repeats);
+  else
+    vg_log(level, "%s%s (the previous error repeated %llu times)", msg, count,
+           (unsigned long long)c->repeats);
+  c->active = true;
+  c->message_hash = h;
+  c->last_logged_ms = now;
+  c->repeats = 0;
+  c->items = 0;
+}
+
 void vg_complain(struct vg_complaint *c, int level, const char *fmt, ...) {
   char msg[2048];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  complain(c, level, 0, NULL, msg);
+}
 
-  uint64_t h = hash_text(msg);
-  uint64_t now = now_ms();
-  if (c->active && h == c->message_hash &&
-      now - c->last_logged_ms < VG_COMPLAINT_INTERVAL_MS) {
-    c->repeats++;
-    return;
-  }
-  if (c->repeats == 0)
-    vg_log(level, "%s", msg);
-  else if (h == c->message_hash)
-    vg_log(level, "%s (repeated %llu times since last logged)", msg,
-           (unsigned long long)c->repeats);
-  else
-    vg_log(level, "%s (the previous error repeated %llu times)", msg,
-           (unsigned long long)c->repeats);
-  c->active = true;
-  c->message_hash = h;
-  c->last_logged_ms = now;
-  c->repeats = 0;
+void vg_complain_n(struct vg_complaint *c, int level, uint64_t n,
+                   const char *what, const char *fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  complain(c, level, n, what, msg);
 }
 
 void vg_complaint_release(struct vg_complaint *c, const char *fmt, ...) {
@@ -141,11 +161,16 @@ void vg_complaint_release(struct vg_complaint *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (c->repeats > 0)
+  if (c->repeats > 0 && c->items)
+    vg_log(VG_LOG_NOTICE,
+           "%s (the error repeated %llu more times, for %llu more)", msg,
+           (unsigned long long)c->repeats, (unsigned long long)c->items);
+  else if (c->repeats > 0)
     vg_log(VG_LOG_NOTICE, "%s (the error repeated %llu more times)", msg,
            (unsigned long long)c->repeats);
   else
     vg_log(VG_LOG_NOTICE, "%s", msg);
   c->active = false;
   c->repeats = 0;
+  c->items = 0;
 }

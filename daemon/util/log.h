@@ -9,7 +9,11 @@
  * A complaint (after collectd's c_complain) is an error that may repeat on
  * every run: it is logged the first time, then at most once a minute while
  * it keeps repeating, with the count of repeats; vg_complaint_release()
- * logs the recovery once.
+ * logs the recovery once.  Repeats are told apart by their words, so a
+ * complaint's message must not carry what changes from one repeat to the
+ * next (a count, a size): vg_complain_n() adds such a count up between
+ * the lines it logs ("..., 3120 records not journaled since the last
+ * message").
  */
 #ifndef VG_LOG_H
 #define VG_LOG_H
@@ -44,6 +48,7 @@ struct vg_complaint {
   uint64_t message_hash; /* of the last message logged */
   uint64_t last_logged_ms;
   uint64_t repeats; /* since last_logged_ms, not yet reported */
+  uint64_t items;   /* vg_complain_n: counted since the last line */
   bool active;
 };
 
@@ -51,6 +56,12 @@ struct vg_complaint {
 
 void vg_complain(struct vg_complaint *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A complaint about `n` things at once (records that could not be
+ * written, say), named `what`: the line logged says how many since the
+ * last one. */
+void vg_complain_n(struct vg_complaint *c, int level, uint64_t n,
+                   const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 void vg_complaint_release(struct vg_complaint *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

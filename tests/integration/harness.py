@@ -316,8 +316,8 @@ class LoopbackServer:
     request in a thread of its own, until stop().  A subclass hands its
     handler class (a QuietHandler) to serve()."""
 
-    def serve(self, handler):
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def serve(self, handler, port=0):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,

@@ -10,9 +10,10 @@ import signal
 import time
 import unittest
 
+import rwspec
 from harness import (DATA, Daemon, InfluxDB, IntegrationTest, Prometheus,
                      ScriptedReceiver, VictoriaMetrics, find, free_port,
-                     wait_for)
+                     http_post, wait_for)
 
 AS_OF_MS = 1577750400000  # 2019-12-31T00:00:00Z, the as_of of villages.csv
 
@@ -290,24 +291,19 @@ class ScriptedTest(PushTest):
 
 
 class TestScriptedRemoteWrite(ScriptedTest):
-    def test_500_429_413_400_each_handled_as_specified(self):
-        # A 400 for out-of-order samples makes the exporter send the batch
-        # again in halves, so that what the server takes goes through;
-        # refusing every piece down to single samples refuses the whole
-        # batch of 30: 59 requests (a binary tree with 30 leaves).
-        ooo = 2 * 30 - 1
+    def test_500_429_413_each_handled_as_specified(self):
+        # 500 and 429: the same batch again, after a backoff or the
+        # server's Retry-After; 413: the batch in halves.
         rx = self.receiver("/api/v1/write", [
             (500, {}, b"internal error\n"),
             (429, {"Retry-After": "1"}, b"slow down\n"),
             (413, {}, b"request too large\n"),
-        ] + [(400, {}, b"out of order sample\n")] * ooo)
+        ])
         n = len(expected_samples())  # 180: 6 batches of 30
         cfg = self.journal_of_villages(remote_write(
             rx.port, name="rw", url="http://127.0.0.1:%d/api/v1/write" % rx.port,
-            batch_size=30))
-        third = 3 + ooo  # the first request of the third batch
-        for i in (2, 3, third):
-            rx.hold(i)
+            batch_size=30, metadata_interval="0"))
+        rx.hold(2)
         d = self.daemon(cfg, name="send.json").start()
 
         # The third try of the first batch, 1 s after the 429.
@@ -321,50 +317,27 @@ class TestScriptedRemoteWrite(ScriptedTest):
                               exporter="rw"), 1)
         rx.release(2)
 
-        # The second batch: the first was dropped for the 413.
-        rx.wait_arrived(3)
-        st = exporter_status(d, "rw")
-        self.assertEqual((st["last_error"], st["dropped_samples"], st["lag_samples"],
-                          st["backoff_seconds"]),
-                         ("HTTP 413: request too large", {"bad_request": 30}, n - 30, 0))
-        rx.release(3)
-
-        # The third batch: the second was dropped for the 400s.
-        rx.wait_arrived(third)
-        st = exporter_status(d, "rw")
-        self.assertEqual((st["last_error"], st["dropped_samples"], st["lag_samples"],
-                          st["retried_samples"]),
-                         ("HTTP 400: out of order sample",
-                          {"bad_request": 30, "out_of_order": 30}, n - 60, 60))
-        rx.release(third)
-
         wait_for("lag drained", lambda: find(
             d.metrics(), "villagemetrics_exporter_lag_samples", exporter="rw") == 0)
         m = d.metrics()
-        sent = find(m, "villagemetrics_exporter_sent_samples_total", exporter="rw")
-        bad = find(m, "villagemetrics_exporter_dropped_samples_total",
-                   exporter="rw", reason="bad_request")
-        out_of_order = find(m, "villagemetrics_exporter_dropped_samples_total",
-                            exporter="rw", reason="out_of_order")
-        self.assertEqual((sent, bad, out_of_order), (n - 60, 30, 30))
-        self.assertEqual(sent + bad + out_of_order, n)
+        self.assertEqual(find(m, "villagemetrics_exporter_sent_samples_total",
+                              exporter="rw"), n)
         self.assertEqual(find(m, "villagemetrics_exporter_retried_samples_total",
                               exporter="rw"), 60)
         st = exporter_status(d, "rw")
         self.assertEqual((st["sent_samples"], st["retried_samples"], st["lag_samples"],
-                          st["state"], st["last_error"]),
-                         (n - 60, 60, 0, "up to date", None))
+                          st["state"], st["last_error"], st["dropped_samples"]),
+                         (n, 60, 0, "up to date", None, {}))
 
-        # 500, 429, 413: the same batch three times; the second batch and its
-        # pieces; then four more batches.
+        # 500, 429, 413: the same batch three times; its two halves; then
+        # five more batches.
         reqs = rx.requests
-        self.assertEqual(len(reqs), 3 + ooo + 4)
+        self.assertEqual(len(reqs), 3 + 2 + 5)
         self.assertEqual({r.path for r in reqs}, {"/api/v1/write"})
         self.assertEqual(reqs[0].body, reqs[1].body)
         self.assertEqual(reqs[1].body, reqs[2].body)
-        self.assertEqual(len({r.body for r in reqs[2:4] + reqs[third:]}), 6)
-        # The pieces are smaller than the batch they come from.
-        self.assertTrue(all(len(r.body) < len(reqs[3].body) for r in reqs[4:third]))
+        self.assertTrue(all(len(r.body) < len(reqs[2].body) for r in reqs[3:5]))
+        self.assertEqual(len({r.body for r in reqs[2:]}), 8)
         # After the 500 the exporter waited min_backoff (with jitter), after
         # the 429 the server's Retry-After.
         self.assertLess(reqs[1].t - reqs[0].t, 1.0)
@@ -373,7 +346,6 @@ class TestScriptedRemoteWrite(ScriptedTest):
             self.assertEqual((r.headers["content-encoding"], r.headers["content-type"],
                               r.headers["x-prometheus-remote-write-version"]),
                              ("snappy", "application/x-protobuf", "0.1.0"))
-        self.assertIn("out of order sample", d.logs())
 
 
 class TestScriptedInfluxDB(ScriptedTest):
@@ -395,34 +367,41 @@ class TestScriptedInfluxDB(ScriptedTest):
             "url": "http://127.0.0.1:%d" % rx.port, "database": "villages",
             "measurement_from": "metric", "batch_size": 30,
             "flush_interval": "100ms", "min_backoff": "100ms", "max_backoff": "500ms"})
-        rx.hold(3)
         d = self.daemon(cfg, name="send.json").start()
 
-        # The third batch again, after the 404: kept, not dropped.
-        rx.wait_arrived(3)
+        # The 404 is about the configuration, not the data: delivery
+        # pauses, the batch waits in the journal, and nothing is sent
+        # again by itself.
+        wait_for("paused", lambda: exporter_status(d, "influx")["state"] == "paused")
         st = exporter_status(d, "influx")
-        self.assertEqual((st["state"], st["last_error"], st["sent_samples"],
+        self.assertEqual((st["paused"], st["last_error"], st["sent_samples"],
                           st["retried_samples"], st["lag_samples"], st["dropped_samples"]),
-                         ("backing off", 'HTTP 404: database not found: "villages"',
-                          58, 30, n - 60, {"bad_request": 2}))
-        self.assertEqual(find(d.metrics(), "villagemetrics_exporter_lag_samples",
+                         ("not_found", 'no such endpoint, database or bucket (HTTP 404: '
+                          'database not found: "villages")', 58, 0, n - 60,
+                          {"bad_request": 2}))
+        m = d.metrics()
+        self.assertEqual(find(m, "villagemetrics_exporter_lag_samples",
                               exporter="influx"), n - 60)
-        rx.release(3)
+        self.assertEqual(find(m, "villagemetrics_exporter_paused", exporter="influx",
+                              reason="not_found"), 1)
+        time.sleep(1.0)  # several max_backoffs: still nothing sent
+        self.assertEqual(len(rx.requests), 3)
+        self.assertIn("delivery paused: no such endpoint, database or bucket", d.logs())
 
+        # The database is created, the daemon reloaded: it goes on.
+        d.signal(signal.SIGHUP)
         wait_for("lag drained", lambda: find(
             d.metrics(), "villagemetrics_exporter_lag_samples", exporter="influx") == 0)
         m = d.metrics()
         self.assertEqual(find(m, "villagemetrics_exporter_sent_samples_total",
-                              exporter="influx"), n - 2)
-        self.assertEqual(find(m, "villagemetrics_exporter_dropped_samples_total",
-                              exporter="influx", reason="bad_request"), 2)
-        self.assertEqual(find(m, "villagemetrics_exporter_retried_samples_total",
-                              exporter="influx"), 30)
+                              exporter="influx"), n - 60)
+        self.assertEqual(find(m, "villagemetrics_exporter_paused", exporter="influx"), 0)
         st = exporter_status(d, "influx")
-        self.assertEqual((st["sent_samples"], st["lag_samples"], st["last_error"]),
-                         (n - 2, 0, None))
+        self.assertEqual((st["state"], st["paused"], st["lag_samples"], st["last_error"]),
+                         ("up to date", None, 0, None))
         reqs = rx.requests
-        # Six batches, the third one twice.
+        # Six batches, the third one twice: once refused, once after the
+        # reload.
         self.assertEqual(len(reqs), 7)
         self.assertEqual([r.path for r in reqs], ["/write?db=villages&precision=ms"] * 7)
         self.assertEqual(reqs[2].body, reqs[3].body)
@@ -595,10 +574,6 @@ class TestOutages(PushTest):
             self.assertGreaterEqual(ts, t_fresh_ms)
             self.assertEqual(value, want[k])
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class TestFreshFirst(ScriptedTest):
     """policy fresh_first: after an outage, new samples go out while the
     backlog still drains; fifo keeps order instead."""
@@ -655,3 +630,169 @@ class TestFreshFirst(ScriptedTest):
         self.assertIn('"policy": remote_write receivers refuse samples older than '
                       'ones they have; only "fifo" keeps each series in order',
                       r.stderr)
+
+
+# --- exact accounting ---------------------------------------------------
+
+RW_HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+              "X-Prometheus-Remote-Write-Version": "0.1.0"}
+
+
+def push_remote_write(port, series):
+    status, _, body = http_post(port, "/api/v1/write", rwspec.body(series), RW_HEADERS)
+    assert status == 204, (status, body)
+
+
+def sensor_series(nseries, rounds, t0_ms, first_round=0):
+    """nseries series of one sample a second for `rounds` seconds."""
+    return [([("__name__", "tank_level_ratio"), ("tank", "T%03d" % k),
+              ("village", "Bamu")],
+             [(t0_ms + 1000 * r, (r * 7 + k) % 100 / 100.0)
+              for r in range(first_round, first_round + rounds)])
+            for k in range(nseries)]
+
+
+def exported(d, name, **labels):
+    return find(d.metrics(), name, **labels) or 0
+
+
+class TestExactAccounting(PushTest):
+    """delivered + dropped (by reason) + corrupt = appended, exactly, whatever
+    happens between: max_bytes drops with the receiver down, then a reload,
+    a restart or kill -9 before it comes back; a newest segment cut short."""
+
+    N_SERIES, ROUNDS = 150, 100  # 15,000 samples
+
+    def config(self, port):
+        return {
+            "collectors": [{"type": "listen", "name": "push",
+                            "max_samples_per_request": 100000}],
+            "exporters": [{"type": "prometheus"}, remote_write(
+                port, name="rw", batch_size=200, metadata_interval="0")],
+            "journal": {"max_bytes": "256KiB", "segment_bytes": "16KiB"},
+        }
+
+    def fill_while_down(self, port):
+        """15,000 samples into a journal of 256 KiB, the receiver down:
+        the oldest are dropped.  Returns the daemon, settled."""
+        d = self.daemon(self.config(port)).start()
+        t0 = (int(time.time()) - 3600) * 1000
+        for r in range(0, self.ROUNDS, 10):
+            push_remote_write(d.port, sensor_series(self.N_SERIES, 10, t0, r))
+        n = self.N_SERIES * self.ROUNDS
+        wait_for("appended", lambda: exported(
+            d, "villagemetrics_journal_appended_samples_total") == n)
+
+        def settled():
+            m = d.metrics()
+            dropped = find(m, "villagemetrics_journal_dropped_samples_total",
+                           exporter="rw") or 0
+            lag = find(m, "villagemetrics_exporter_lag_samples", exporter="rw")
+            # Every drop on disk: lag and drops account for everything.
+            return dropped > 0 and lag + dropped == n and (time.sleep(0.3) or True)                 and find(d.metrics(), "villagemetrics_journal_dropped_samples_total",
+                         exporter="rw") == dropped
+        wait_for("drops counted", settled)
+        return d, n
+
+    def check(self, rx, dropped, n):
+        wait_for("every kept sample delivered",
+                 lambda: rx.samples() + dropped == n, timeout=60)
+        time.sleep(0.5)
+        self.assertEqual(rx.samples() + dropped, n)
+        rx.assert_compliant(self)
+
+    def test_max_bytes_then_reload(self):
+        port = free_port()
+        d, n = self.fill_while_down(port)
+        m = d.metrics()
+        sent1 = find(m, "villagemetrics_exporter_sent_samples_total", exporter="rw")
+        self.assertEqual(sent1, 0)
+        d.signal(signal.SIGHUP)
+        wait_for("reloaded", lambda: "configuration reloaded" in d.logs()
+                 or find(d.metrics(), "villagemetrics_config_reloads_total",
+                         result="success") == 1)
+        rx = rwspec.ComplianceReceiver(port=port)
+        self.stops.append(rx.stop)
+        wait_for("lag drained", lambda: exported(
+            d, "villagemetrics_exporter_lag_samples", exporter="rw") == 0, timeout=60)
+        m = d.metrics()
+        # The journal's count per exporter lives through a reload.
+        dropped = find(m, "villagemetrics_journal_dropped_samples_total", exporter="rw")
+        sent = find(m, "villagemetrics_exporter_sent_samples_total", exporter="rw")
+        self.assertEqual(sent + dropped, n)
+        self.check(rx, dropped, n)
+        self.assertEqual(rx.samples(), sent)
+
+    def restart_then_deliver(self, sig):
+        port = free_port()
+        d, n = self.fill_while_down(port)
+        dropped1 = find(d.metrics(), "villagemetrics_journal_dropped_samples_total",
+                        exporter="rw")
+        d.proc.send_signal(sig)
+        d.proc.wait()
+        rx = rwspec.ComplianceReceiver(port=port)
+        self.stops.append(rx.stop)
+        d2 = self.daemon(self.config(port), name="again.json").start()
+        wait_for("lag drained", lambda: exported(
+            d2, "villagemetrics_exporter_lag_samples", exporter="rw") == 0, timeout=60)
+        m = d2.metrics()
+        dropped2 = find(m, "villagemetrics_journal_dropped_samples_total",
+                        exporter="rw") or 0
+        sent = find(m, "villagemetrics_exporter_sent_samples_total", exporter="rw")
+        self.assertEqual(dropped2, 0)
+        self.assertEqual(sent + dropped1, n)
+        self.check(rx, dropped1, n)
+        self.assertEqual(find(m, "villagemetrics_journal_corrupt_samples_total"), 0)
+
+    def test_max_bytes_then_restart(self):
+        self.restart_then_deliver(signal.SIGTERM)
+
+    def test_max_bytes_then_kill_9(self):
+        self.restart_then_deliver(signal.SIGKILL)
+
+    def test_cut_newest_segment_counts_every_record_lost(self):
+        port = free_port()
+
+        def cfg():
+            c = self.config(port)
+            c["journal"] = {"segment_bytes": "1MiB"}
+            return c
+        d = self.daemon(cfg()).start()
+        t0 = (int(time.time()) - 3600) * 1000
+        push_remote_write(d.port, sensor_series(50, 100, t0))
+        n = 5000
+        wait_for("appended", lambda: exported(
+            d, "villagemetrics_journal_appended_samples_total") == n)
+        self.assertEqual(d.stop()[0], 0)
+        segments = sorted(glob.glob(os.path.join(self.tmp, "state", "journal", "*.seg")))
+        self.assertEqual(len(segments), 1)
+        with open(segments[-1], "rb") as f:
+            data = f.read()
+        starts = [i for i in range(8, len(data) - 3)
+                  if data[i:i + 4] == b"\xd5\xe7\xa3\xf1"]
+        self.assertEqual(len(starts), n)
+        # Cut 5 bytes into the record 589 from the end: 589 records lost.
+        lost = 589
+        with open(segments[-1], "r+b") as f:
+            f.truncate(starts[n - lost] + 5)
+        rx = rwspec.ComplianceReceiver(port=port)
+        self.stops.append(rx.stop)
+        d2 = self.daemon(cfg(), name="again.json").start()
+        wait_for("lag drained", lambda: exported(
+            d2, "villagemetrics_exporter_lag_samples", exporter="rw") == 0, timeout=60)
+        m = d2.metrics()
+        self.assertEqual(find(m, "villagemetrics_journal_corrupt_samples_total"), lost)
+        self.assertEqual(find(m, "villagemetrics_exporter_sent_samples_total",
+                              exporter="rw"), n - lost)
+        self.assertIn("%d records lost; sequence numbers go on from %d" % (lost, n + 1),
+                      d2.logs())
+        # New samples are numbered after the lost ones, and all arrive.
+        push_remote_write(d2.port, sensor_series(50, 1, t0, 100))
+        wait_for("new ones delivered", lambda: rx.samples() == n - lost + 50)
+        self.assertEqual(find(d2.metrics(), "villagemetrics_journal_corrupt_samples_total"),
+                         lost)
+        rx.assert_compliant(self)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -246,7 +246,6 @@ VG_TEST(v1_body_url_and_basic_auth) {
                 "2 samples not representable in line protocol (first: "
                 "village_population: NaN or infinite value)");
   ASSERT_INT_EQ(fx.r.retry_after_ms, 0);
-  ASSERT(!fx.r.misconfigured);
   teardown(&fx);
 }
 
@@ -496,7 +495,6 @@ VG_TEST(bad_request_without_count_drops) {
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_DROP);
   ASSERT_STR_EQ(fx.r.reason, "bad_request");
   ASSERT_STR_EQ(fx.r.message, "unable to parse 'x y': invalid field format");
-  ASSERT(!fx.r.misconfigured);
   teardown(&fx);
 }
 
@@ -582,43 +580,60 @@ VG_TEST(max_body_splits_a_flush) {
   teardown(&fx);
 }
 
+/* 5xx and 429: again later; 401, 403, 404: the sender is refused, and
+ * the data waits for the configuration to be fixed (pusher.h). */
 VG_TEST(retry_answers) {
   static const struct {
     struct answer a;
+    enum vg_flush_status want;
+    const char *reason;
     int64_t retry_after_ms;
-    bool misconfigured;
     const char *message;
   } cases[] = {
       {{429, "{\"error\":\"too many requests\"}", "7", false},
+       VG_FLUSH_RETRY,
+       NULL,
        7000,
-       false,
        "HTTP 429: too many requests"},
-      {{503, "overloaded", "2", false}, 2000, false, "HTTP 503: overloaded"},
+      {{503, "overloaded", "2", false},
+       VG_FLUSH_RETRY,
+       NULL,
+       2000,
+       "HTTP 503: overloaded"},
       {{500, "{\"error\":\"timeout\"}", NULL, false},
+       VG_FLUSH_RETRY,
+       NULL,
        0,
-       false,
        "HTTP 500: timeout"},
       {{401, "{\"error\":\"authorization failed\"}", NULL, false},
+       VG_FLUSH_REFUSED,
+       "unauthorized",
        0,
-       true,
-       "bad credentials (HTTP 401): authorization failed"},
+       "credentials refused (HTTP 401: authorization failed)"},
       {{403, "", NULL, false},
+       VG_FLUSH_REFUSED,
+       "forbidden",
        0,
-       true,
-       "bad credentials (HTTP 403): HTTP 403 without a message"},
+       "credentials refused for this endpoint (HTTP 403: HTTP 403 without a "
+       "message)"},
       {{404, "{\"error\":\"database not found: \\\"villages\\\"\"}", NULL,
         false},
+       VG_FLUSH_REFUSED,
+       "not_found",
        0,
-       true,
-       "HTTP 404: database not found: \"villages\""},
+       "no such endpoint, database or bucket (HTTP 404: database not found: "
+       "\"villages\")"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     struct fixture fx = {0};
     answered(&fx, V1, &cases[i].a, 1, three, 3);
     ASSERT_INT_EQ(fx.requests, 1);
-    ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
+    ASSERT_INT_EQ(fx.r.status, cases[i].want);
+    if (cases[i].reason)
+      ASSERT_STR_EQ(fx.r.reason, cases[i].reason);
+    else
+      ASSERT(fx.r.reason == NULL);
     ASSERT_INT_EQ(fx.r.retry_after_ms, cases[i].retry_after_ms);
-    ASSERT_INT_EQ(fx.r.misconfigured, cases[i].misconfigured);
     ASSERT_STR_EQ(fx.r.message, cases[i].message);
     teardown(&fx);
   }
@@ -651,7 +666,6 @@ VG_TEST(network_error_retries) {
   exporter(&fx, json);
   flush(&fx, three, 3);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
-  ASSERT(!fx.r.misconfigured);
   ASSERT_INT_EQ(fx.r.retry_after_ms, 0);
   ASSERT_CONTAINS(fx.r.message, "127.0.0.1");
   teardown(&fx);

@@ -667,15 +667,188 @@ VG_TEST(torn_tail_is_cut_and_counted) {
   open_journal(&f);
   struct vg_journal_stats s = jstats(&f);
   ASSERT_INT_EQ(s.corrupt_records, 1);
-  ASSERT_INT_EQ(s.head_seq, 9);
+  /* The torn record's seq was assigned: it is not given again. */
+  ASSERT_INT_EQ(s.head_seq, 10);
   ASSERT_CONTAINS(f.log, "torn tail");
+  ASSERT_CONTAINS(f.log, "1 records lost; sequence numbers go on from 11");
   struct vg_journal_reader *r = reader(&f, "r");
-  append_range(&f, 10, 10);
+  append_range(&f, 11, 11);
   uint64_t seqs[64];
   ASSERT_INT_EQ(drain(&f, r, seqs, 64, 4), 10);
-  ASSERT_INT_EQ(seqs[9], 10);
+  ASSERT_INT_EQ(seqs[8], 9);
+  ASSERT_INT_EQ(seqs[9], 11);
+  ASSERT_INT_EQ(rstats(r).corrupt_records, 1);
+  ASSERT_INT_EQ(jstats(&f).corrupt_records, 1);
+  free(path);
+  teardown(&f);
+}
+
+/* The newest segment cut in the middle of a record, 13 records before
+ * its end: the head file says 20 were committed, so 13 are counted (not
+ * one for the torn bytes), by the journal at open and by a reader that
+ * meets the gap, and numbering goes on at 21. */
+VG_TEST(cut_newest_segment_counts_every_record_it_held) {
+  struct fixture f;
+  setup(&f, 0, 0);
+  struct vg_journal_reader *r = reader(&f, "r");
+  append_each(&f, 1, 20);
+  uint64_t seqs[64];
+  ASSERT_INT_EQ(drain(&f, r, seqs, 64, 3), 20);
+  close_journal(&f);
+  char *path = segment_path(&f, 1);
+  struct frames fr;
+  frames_of(path, &fr);
+  ASSERT_INT_EQ(fr.n, 20);
+  /* Keep 7 records and 5 bytes of the 8th. */
+  ASSERT(truncate(path, (off_t)(fr.off[7] + 5)) == 0);
+  /* A second reader that had read only 4 of them. */
+  int fd = open(f.dir, O_RDONLY);
+  ASSERT(fd >= 0);
+  close(fd);
+  char *cur = vg_asprintf("%s/cursors/slow", f.dir);
+  FILE *fp = fopen(cur, "w");
+  ASSERT(fp);
+  fputs("5\n", fp);
+  fclose(fp);
+  free(cur);
+  open_journal(&f);
+  ASSERT_INT_EQ(jstats(&f).head_seq, 20);
+  ASSERT_INT_EQ(jstats(&f).corrupt_records, 13);
+  ASSERT_CONTAINS(f.log, "ends at seq 7 but 20 were committed: 13 records "
+                         "lost; sequence numbers go on from 21");
+  r = reader(&f, "r");
+  struct vg_journal_reader *slow = reader(&f, "slow");
+  /* The reader that had everything lost nothing; the slow one gets 5..7
+   * and counts the 13 as lost, without counting them for the journal
+   * again. */
+  ASSERT_INT_EQ(rstats(r).lag_records, 0);
+  ASSERT_INT_EQ(rstats(slow).lag_records, 16);
+  ASSERT_INT_EQ(drain(&f, slow, seqs, 64, 10), 3);
+  ASSERT_INT_EQ(seqs[2], 7);
+  ASSERT_INT_EQ(rstats(slow).corrupt_records, 13);
+  ASSERT_INT_EQ(rstats(slow).lag_records, 0);
+  ASSERT_INT_EQ(jstats(&f).corrupt_records, 13);
+  append_range(&f, 21, 22);
+  ASSERT_INT_EQ(drain(&f, slow, seqs, 64, 10), 2);
+  ASSERT_INT_EQ(seqs[0], 21);
+  ASSERT_INT_EQ(drain(&f, r, seqs, 64, 10), 2);
   ASSERT_INT_EQ(rstats(r).corrupt_records, 0);
   free(path);
+  teardown(&f);
+}
+
+/* A journal from before the head file: the cursors still tell how far
+ * numbering went, so a cut segment never makes a seq be used twice. */
+VG_TEST(without_head_file_cursors_tell_the_head) {
+  struct fixture f;
+  setup(&f, 0, 0);
+  struct vg_journal_reader *r = reader(&f, "r");
+  append_each(&f, 1, 20);
+  struct vg_journal_batch *b = read_batch(&f, r, 15, SIZE_MAX);
+  vg_journal_ack(r, b->next_seq);
+  vg_journal_batch_free(b);
+  close_journal(&f);
+  uint64_t seqs[64];
+  char *head = vg_asprintf("%s/head", f.dir);
+  ASSERT(unlink(head) == 0);
+  free(head);
+  char *path = segment_path(&f, 1);
+  struct frames fr;
+  frames_of(path, &fr);
+  ASSERT(truncate(path, (off_t)(fr.off[10])) == 0); /* 10 records left */
+  open_journal(&f);
+  /* Cursor 16: seqs up to 15 were committed. */
+  ASSERT_INT_EQ(jstats(&f).head_seq, 15);
+  ASSERT_INT_EQ(jstats(&f).corrupt_records, 5);
+  r = reader(&f, "r");
+  ASSERT_INT_EQ(rstats(r).cursor_seq, 16);
+  append_range(&f, 16, 16);
+  ASSERT_INT_EQ(drain(&f, r, seqs, 64, 10), 1);
+  ASSERT_INT_EQ(seqs[0], 16);
+  free(path);
+  teardown(&f);
+}
+
+/* Every segment removed by hand: numbering goes on after the last. */
+VG_TEST(every_segment_gone_numbering_goes_on) {
+  struct fixture f;
+  setup(&f, 0, 0);
+  struct vg_journal_reader *r = reader(&f, "r");
+  append_each(&f, 1, 5);
+  close_journal(&f);
+  char *path = segment_path(&f, 1);
+  ASSERT(unlink(path) == 0);
+  free(path);
+  open_journal(&f);
+  ASSERT_INT_EQ(jstats(&f).head_seq, 5);
+  /* Records gone with their files count as dropped for the reader, as
+   * for any segment deleted while it was not open. */
+  r = reader(&f, "r");
+  ASSERT_INT_EQ(rstats(r).lag_records, 0);
+  ASSERT_INT_EQ(rstats(r).dropped_records, 5);
+  append_range(&f, 6, 6);
+  uint64_t seqs[64];
+  ASSERT_INT_EQ(drain(&f, r, seqs, 64, 10), 1);
+  ASSERT_INT_EQ(seqs[0], 6);
+  teardown(&f);
+}
+
+/* A batch in flight keeps its segment past max_bytes until it is
+ * acknowledged or released; once released, a drop takes it, and counts
+ * it when the cursor past it is on disk.  At every step the lag, the
+ * drops and what was delivered add up to what was appended. */
+VG_TEST(max_bytes_waits_for_a_batch_in_flight) {
+  struct fixture f;
+  setup(&f, 150, 450);
+  struct vg_journal_reader *r = reader(&f, "r");
+  append_each(&f, 1, 3);
+  struct vg_journal_batch *b = read_batch(&f, r, 3, SIZE_MAX);
+  ASSERT_INT_EQ(b->count, 3);
+  append_each(&f, 4, 30);
+  ASSERT(jstats(&f).bytes > 450);
+  uint64_t firsts[64];
+  list_segments(&f, firsts, 64);
+  ASSERT_INT_EQ(firsts[0], 1);
+  ASSERT_INT_EQ(rstats(r).dropped_records, 0);
+  ASSERT_INT_EQ(rstats(r).lag_records, 30);
+  /* Its sender backs off: the batch waits in memory, and the drop goes
+   * ahead.  Until the moved cursor is on disk the records count as
+   * waiting, not dropped: a crash now would find them again. */
+  vg_journal_release(r);
+  struct vg_journal_reader_stats rs = rstats(r);
+  ASSERT(rs.cursor_seq > 3);
+  ASSERT_INT_EQ(rs.dropped_records, 0);
+  ASSERT_INT_EQ(rs.lag_records, 30);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  rs = rstats(r);
+  ASSERT_INT_EQ(rs.dropped_records, rs.cursor_seq - 1);
+  ASSERT_INT_EQ(rs.lag_records + rs.dropped_records, 30);
+  ASSERT(jstats(&f).bytes <= 450);
+  /* Sending the batch again: none of it may go, it was dropped. */
+  ASSERT_INT_EQ(vg_journal_hold(r, b->next_seq), rs.cursor_seq);
+  vg_journal_batch_free(b);
+  uint64_t seqs[64];
+  size_t n = drain(&f, r, seqs, 64, 100);
+  ASSERT_INT_EQ(n + rstats(r).dropped_records, 30);
+  ASSERT_INT_EQ(seqs[0], rs.cursor_seq);
+  teardown(&f);
+}
+
+/* The same batch acknowledged after the journal filled: delivered, never
+ * counted as dropped; the drop that waited then takes what remains. */
+VG_TEST(max_bytes_after_an_ack_counts_only_the_rest) {
+  struct fixture f;
+  setup(&f, 150, 450);
+  struct vg_journal_reader *r = reader(&f, "r");
+  append_each(&f, 1, 3);
+  struct vg_journal_batch *b = read_batch(&f, r, 3, SIZE_MAX);
+  append_each(&f, 4, 30);
+  vg_journal_ack(r, b->next_seq);
+  vg_journal_batch_free(b);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  struct vg_journal_reader_stats rs = rstats(r);
+  ASSERT_INT_EQ(rs.dropped_records, rs.cursor_seq - 4);
+  ASSERT_INT_EQ(3 + rs.dropped_records + rs.lag_records, 30);
   teardown(&f);
 }
 
@@ -772,7 +945,7 @@ VG_TEST(write_failure_reports_and_reuses_seqs) {
   for (int i = 0; i < 6; i++)
     ASSERT_INT_EQ(seqs[i], i + 1);
   ASSERT_INT_EQ(rstats(r).corrupt_records, 0);
-  ASSERT_CONTAINS(f.log, "cannot write 10 records");
+  ASSERT_CONTAINS(f.log, "File too large; 10 records not journaled");
   free(path);
   teardown(&f);
 }
@@ -857,6 +1030,11 @@ VG_TEST_MAIN(VG_T(crc32c_and_round_trip),
              VG_T(max_bytes_drops_with_exact_counts),
              VG_T(no_readers_keep_segments_until_max_bytes),
              VG_T(torn_tail_is_cut_and_counted),
+             VG_T(cut_newest_segment_counts_every_record_it_held),
+             VG_T(without_head_file_cursors_tell_the_head),
+             VG_T(every_segment_gone_numbering_goes_on),
+             VG_T(max_bytes_waits_for_a_batch_in_flight),
+             VG_T(max_bytes_after_an_ack_counts_only_the_rest),
              VG_T(flipped_payload_byte_loses_one_record),
              VG_T(flipped_length_byte_resyncs),
              VG_T(write_failure_reports_and_reuses_seqs),

@@ -43,6 +43,30 @@ VG_TEST(identical_errors_once_a_minute_with_count) {
                         "collector x: working again\n");
 }
 
+/* A full disk fails every commit window (ten times a second): one line a
+ * minute, with how many records were lost since the line before. */
+VG_TEST(counted_complaints_add_up_between_lines) {
+  vg_log_set_output(capture, NULL);
+  vg_log_set_clock(clock_ms);
+  logged[0] = '\0';
+  struct vg_complaint c = {0};
+  fake_now = 1000;
+  for (int i = 0; i < 1200; i++) {
+    vg_complain_n(&c, VG_LOG_ERR, 10, "records not journaled",
+                  "journal: cannot write to /j: No space left on device");
+    fake_now += 100;
+  }
+  vg_complaint_release(&c, "journal: writing works again");
+  ASSERT_STR_EQ(logged,
+                "journal: cannot write to /j: No space left on device; 10 "
+                "records not journaled\n"
+                "journal: cannot write to /j: No space left on device; 6000 "
+                "records not journaled since the last message (repeated 599 "
+                "times since last logged)\n"
+                "journal: writing works again (the error repeated 599 more "
+                "times, for 5990 more)\n");
+}
+
 VG_TEST(levels) {
   vg_log_set_output(capture, NULL);
   logged[0] = '\0';
@@ -54,4 +78,5 @@ VG_TEST(levels) {
   ASSERT_INT_EQ(vg_log_level_parse("loud"), -1);
 }
 
-VG_TEST_MAIN(VG_T(identical_errors_once_a_minute_with_count), VG_T(levels))
+VG_TEST_MAIN(VG_T(identical_errors_once_a_minute_with_count),
+             VG_T(counted_complaints_add_up_between_lines), VG_T(levels))

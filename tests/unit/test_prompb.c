@@ -421,7 +421,7 @@ VG_TEST(decode_skips_unknown_fields_exemplars_metadata) {
   pb_fixed(&req, 8, 0x0123456789abcdefULL, 8);
 
   /* A series whose Label has an unknown field and a repeated name (the
-   * last wins), an exemplar, a histogram and an unknown sample field. */
+   * last wins), an exemplar and an unknown sample field. */
   pb_str(&inner, 1, "ignored");
   pb_fixed(&inner, 3, 1, 4);
   pb_str(&inner, 1, "__name__");
@@ -434,9 +434,6 @@ VG_TEST(decode_skips_unknown_fields_exemplars_metadata) {
   pb_key(&inner, 3, 0);
   pb_varint(&inner, 1700000000001);
   pb_msg(&ts, 3, &inner);
-  pb_key(&inner, 1, 0);
-  pb_varint(&inner, 5);
-  pb_msg(&ts, 4, &inner);
   pb_key(&ts, 99, 0);
   pb_varint(&ts, 1);
   pb_fixed(&inner, 1, 0x4000000000000000ULL, 8); /* 2.0 */
@@ -447,7 +444,8 @@ VG_TEST(decode_skips_unknown_fields_exemplars_metadata) {
   /* A Sample with no fields: value 0, timestamp 0. */
   pb_msg(&ts, 2, &inner);
   pb_msg(&req, 1, &ts);
-  /* A series with only a histogram: reported with no samples. */
+  /* A series with a native histogram: refused, clearly, not taken as a
+   * series without samples (a 2xx would tell the sender it arrived). */
   pb_label(&ts, "__name__", "h");
   pb_key(&inner, 1, 0);
   pb_varint(&inner, 5);
@@ -460,7 +458,8 @@ VG_TEST(decode_skips_unknown_fields_exemplars_metadata) {
                            " 1700000000000:3ff8000000000000"
                            " 1700000001000:4000000000000000"
                            " 0:0000000000000000\n"
-                           "{__name__=\"h\"}\n");
+                           "reject 1: native histograms are not supported: "
+                           "send float samples (classic histograms)\n");
   vg_buf_free(&seen);
   vg_buf_free(&req);
   vg_buf_free(&ts);
@@ -746,13 +745,41 @@ VG_TEST(decode_refuses_series_and_samples_past_the_caps) {
   vg_buf_free(&series);
 }
 
+/* MetricMetadata in field 3: type, family, help and unit, the empty ones
+ * left out; no series. */
+VG_TEST(metadata_encoding) {
+  struct vg_prompb_metadata m[] = {
+      {VG_PROMPB_GAUGE, "village_population", "Registered residents.", ""},
+      {VG_PROMPB_COUNTER, "modem_rx_bytes_total", NULL, NULL}};
+  struct vg_buf scratch, out;
+  vg_buf_init(&scratch, 1 << 20);
+  vg_buf_init(&out, 1 << 20);
+  ASSERT_INT_EQ(vg_prompb_encode_metadata(m, 2, &scratch, &out), 0);
+  size_t len;
+  ASSERT(snappy_uncompressed_length(out.data, out.len, &len) == SNAPPY_OK);
+  char raw[256];
+  ASSERT(len < sizeof raw);
+  ASSERT(snappy_uncompress(out.data, out.len, raw, &len) == SNAPPY_OK);
+  static const char want[] = "\x1a\x2d\x08\x02\x12\x12village_population"
+                             "\x22\x15Registered residents."
+                             "\x1a\x18\x08\x01\x12\x14modem_rx_bytes_total";
+  ASSERT_INT_EQ(len, sizeof want - 1);
+  ASSERT(memcmp(raw, want, len) == 0);
+  /* Decoders skip it: no series. */
+  ASSERT_INT_EQ(vg_prompb_decode(out.data, out.len, 1 << 20, NULL, NULL, 0), 0);
+  struct vg_prompb_metadata bad = {VG_PROMPB_GAUGE, "", NULL, NULL};
+  ASSERT_INT_EQ(vg_prompb_encode_metadata(&bad, 1, &scratch, &out), -EINVAL);
+  vg_buf_free(&scratch);
+  vg_buf_free(&out);
+}
+
 VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
              VG_T(headers), VG_T(round_trip_many_series),
              VG_T(long_strings_take_multibyte_lengths), VG_T(scratch_is_reused),
              VG_T(empty_request), VG_T(encode_refuses_invalid_series),
              VG_T(encode_respects_caps),
              VG_T(decode_skips_unknown_fields_exemplars_metadata),
-             VG_T(decode_rejects_invalid_series_only),
+             VG_T(metadata_encoding), VG_T(decode_rejects_invalid_series_only),
              VG_T(decode_malformed_protobuf), VG_T(decode_malformed_snappy),
              VG_T(stale_marker_bits_survive),
              VG_T(decode_counts_labels_past_the_cap_without_storing_them),

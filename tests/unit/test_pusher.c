@@ -115,17 +115,25 @@ static void append(struct fixture *fx, int n) {
     uv_run(&fx->loop, UV_RUN_ONCE);
 }
 
-static void setup(struct fixture *fx) {
+static void setup_sized(struct fixture *fx, uint64_t segment_bytes,
+                        uint64_t max_bytes) {
   memset(fx, 0, sizeof *fx);
   vg_log_set_output(quiet, NULL);
   ASSERT(uv_loop_init(&fx->loop) == 0);
   strcpy(fx->dir, "/tmp/vgpusher-XXXXXX");
   ASSERT(mkdtemp(fx->dir));
-  struct vg_journal_options o = {
-      .dir = fx->dir, .commit_window_ms = 5, .fsync = VG_FSYNC_OFF};
+  struct vg_journal_options o = {.dir = fx->dir,
+                                 .commit_window_ms = 5,
+                                 .fsync = VG_FSYNC_OFF,
+                                 .segment_bytes = segment_bytes,
+                                 .max_bytes = max_bytes};
   char error[256] = "";
   if (vg_journal_open(&fx->loop, &o, &fx->j, error, sizeof error) < 0)
     VG_FAIL("journal: %s", error);
+}
+
+static void setup(struct fixture *fx) {
+  setup_sized(fx, 0, 0);
 }
 
 static void start(struct fixture *fx, const struct vg_pusher_options *o) {
@@ -419,9 +427,145 @@ VG_TEST(stop_during_a_flush_sends_the_batch_again_later) {
   teardown(&fx);
 }
 
+/* sent + dropped at max_bytes + lag = appended, at every step: while a
+ * batch waits out a backoff the journal fills, drops the batch's segment
+ * and counts it; the batch is not sent again, and a reload (a new pusher
+ * on the same cursor) neither sends nor counts it a second time. */
+VG_TEST(max_bytes_drop_during_backoff_is_counted_once) {
+  struct fixture fx;
+  setup_sized(&fx, 200, 600);
+  struct vg_pusher_options o = {.batch_size = 4,
+                                .batch_bytes = 1 << 20,
+                                .flush_interval_ms = 10,
+                                .min_backoff_ms = 200,
+                                .max_backoff_ms = 200};
+  append(&fx, 4);
+  start(&fx, &o);
+  wait_flush(&fx);
+  ASSERT_INT_EQ(fx.flush[0].first_seq, 1);
+  answer_retry(&fx, 0);
+  unsigned appended = 4;
+  for (int k = 0; k < 5; k++, appended += 10)
+    append(&fx, 10);
+  /* The drop is counted once its cursor is on disk: a commit window. */
+  struct vg_journal_reader_stats rs;
+  for (int i = 0; i < 20; i++)
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+  lag(&fx, &rs);
+  ASSERT(rs.dropped_records >= 4);
+  ASSERT_INT_EQ(rs.lag_records + rs.dropped_records, appended);
+  /* A reload while it backs off. */
+  stop(&fx);
+  lag(&fx, &rs);
+  ASSERT_INT_EQ(rs.lag_records + rs.dropped_records, appended);
+  start(&fx, &o);
+  uint64_t sent = 0;
+  while (rs.lag_records) {
+    uv_run(&fx.loop, UV_RUN_ONCE);
+    if (fx.done) {
+      /* Never a record the journal dropped. */
+      ASSERT(fx.flush[fx.flushes - 1].first_seq >= rs.cursor_seq);
+      sent += fx.flush[fx.flushes - 1].n;
+      answer_ok(&fx);
+    }
+    lag(&fx, &rs);
+    ASSERT_INT_EQ(sent + rs.dropped_records + rs.lag_records, appended);
+  }
+  ASSERT_INT_EQ(rs.lag_records, 0);
+  ASSERT_INT_EQ(vg_pusher_stats(fx.p)->sent, sent);
+  ASSERT_INT_EQ(sent + rs.dropped_records, appended);
+  teardown(&fx);
+}
+
+static void close_timer(uv_timer_t *t) {
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void answer_refused(struct fixture *fx) {
+  struct vg_flush_result r = {
+      .status = VG_FLUSH_REFUSED,
+      .reason = "unauthorized",
+      .message = "credentials refused (HTTP 401: Unauthorized)"};
+  answer(fx, &r);
+}
+
+/* A sender refused (401): nothing more is sent, not even the same batch
+ * after a while (the specification forbids it); the data waits in the
+ * journal and the pusher says why, until a reload makes a new pusher. */
+VG_TEST(refused_sender_pauses_until_a_reload) {
+  struct fixture fx;
+  setup(&fx);
+  append(&fx, 5);
+  struct vg_pusher_options o = {.batch_size = 2,
+                                .batch_bytes = 1 << 20,
+                                .flush_interval_ms = 5,
+                                .min_backoff_ms = 5,
+                                .max_backoff_ms = 5};
+  start(&fx, &o);
+  wait_flush(&fx);
+  answer_refused(&fx);
+  const struct vg_pusher_stats *st = vg_pusher_stats(fx.p);
+  ASSERT_STR_EQ(st->paused, "unauthorized");
+  ASSERT_STR_EQ(st->last_error, "credentials refused (HTTP 401: Unauthorized)");
+  ASSERT_INT_EQ(st->ndropped, 0);
+  ASSERT_INT_EQ(st->retried, 0);
+  /* Time passes, more data comes: nothing is sent. */
+  append(&fx, 3);
+  uv_timer_t t;
+  uv_timer_init(&fx.loop, &t);
+  uv_timer_start(&t, close_timer, 100, 0);
+  uv_run(&fx.loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(fx.flushes, 1);
+  struct vg_journal_reader_stats rs;
+  lag(&fx, &rs);
+  ASSERT_INT_EQ(rs.lag_records, 8);
+  /* A reload: a new pusher on the same cursor starts from the batch. */
+  stop(&fx);
+  start(&fx, &o);
+  ASSERT(vg_pusher_stats(fx.p)->paused == NULL);
+  for (int i = 0; i < 4; i++) {
+    wait_flush(&fx);
+    answer_ok(&fx);
+  }
+  ASSERT_INT_EQ(fx.flush[1].first_seq, 1);
+  ASSERT_INT_EQ(vg_pusher_stats(fx.p)->sent, 8);
+  teardown(&fx);
+}
+
+/* refused: "drop": each refused batch is dropped, counted by reason, and
+ * the next one goes. */
+VG_TEST(refused_sender_drops_when_so_configured) {
+  struct fixture fx;
+  setup(&fx);
+  append(&fx, 5);
+  struct vg_pusher_options o = {.batch_size = 2,
+                                .batch_bytes = 1 << 20,
+                                .flush_interval_ms = 5,
+                                .min_backoff_ms = 5,
+                                .max_backoff_ms = 5,
+                                .drop_refused = true};
+  start(&fx, &o);
+  for (int i = 0; i < 3; i++) {
+    wait_flush(&fx);
+    answer_refused(&fx);
+  }
+  const struct vg_pusher_stats *st = vg_pusher_stats(fx.p);
+  ASSERT(st->paused == NULL);
+  ASSERT_INT_EQ(st->ndropped, 1);
+  ASSERT_STR_EQ(st->dropped[0].reason, "unauthorized");
+  ASSERT_INT_EQ(st->dropped[0].count, 5);
+  struct vg_journal_reader_stats rs;
+  lag(&fx, &rs);
+  ASSERT_INT_EQ(rs.lag_records, 0);
+  teardown(&fx);
+}
+
 VG_TEST_MAIN(VG_T(retries_back_off_doubling_up_to_max_backoff),
              VG_T(retry_after_is_honoured_and_capped_at_an_hour),
              VG_T(fresh_first_sends_live_samples_while_the_backlog_drains),
              VG_T(fifo_sends_oldest_first),
              VG_T(stop_waits_for_a_journal_read_in_flight),
-             VG_T(stop_during_a_flush_sends_the_batch_again_later))
+             VG_T(stop_during_a_flush_sends_the_batch_again_later),
+             VG_T(max_bytes_drop_during_backoff_is_counted_once),
+             VG_T(refused_sender_pauses_until_a_reload),
+             VG_T(refused_sender_drops_when_so_configured))

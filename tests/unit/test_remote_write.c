@@ -8,6 +8,7 @@
 #include "tests/vgtest.h"
 
 #include <errno.h>
+#include <snappy-c.h>
 #include <stdbool.h>
 
 #define MAX_SERIES 256
@@ -35,11 +36,69 @@ struct fixture {
   const char *answer;
   const char *location;
   struct vg_httpd_request *held;
+  /* prometheus: answers as Prometheus does, taking a request whole or
+   * refusing it whole (400) for a sample older than the newest of its
+   * series, or at its timestamp with another value; or, with has_bad, for
+   * a sample of value `bad`. */
+  bool prometheus, has_bad;
+  double bad;
+  struct {
+    char *labels;
+    int64_t ts;
+    uint64_t bits;
+  } newest[512];
+  size_t nnewest;
+  unsigned refused; /* requests answered 400 */
+  unsigned metadata_requests;
+  unsigned script[8]; /* the status of request i + 1, when not 0 */
+  char *metadata;     /* owned: the last metadata request, uncompressed */
+  size_t metadata_len;
+  unsigned accepted; /* samples taken */
   /* The exporter's answer. */
   unsigned dones;
   struct vg_flush_result r;
   char *r_message; /* owned copy */
 };
+
+static uint64_t dbits(double v) {
+  uint64_t b;
+  memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+/* prometheus: 0 when the decoded request is taken (and then taken). */
+static int prometheus_take(struct fixture *fx) {
+  for (int commit = 0; commit < 2; commit++) {
+    for (size_t i = 0; i < fx->nseries; i++) {
+      const struct got_series *g = &fx->series[i];
+      size_t k = 0;
+      while (k < fx->nnewest && strcmp(fx->newest[k].labels, g->labels))
+        k++;
+      bool known = k < fx->nnewest;
+      int64_t ts = known ? fx->newest[k].ts : INT64_MIN;
+      uint64_t bits = known ? fx->newest[k].bits : 0;
+      for (size_t j = 0; j < g->n; j++) {
+        if (fx->has_bad && g->values[j] == fx->bad)
+          return -1;
+        if (g->ts[j] < ts || (g->ts[j] == ts && dbits(g->values[j]) != bits))
+          return -1;
+        ts = g->ts[j];
+        bits = dbits(g->values[j]);
+      }
+      if (commit) {
+        if (!known) {
+          ASSERT(fx->nnewest < 512);
+          fx->newest[k].labels = vg_strdup(g->labels);
+          fx->nnewest++;
+        }
+        fx->newest[k].ts = ts;
+        fx->newest[k].bits = bits;
+        fx->accepted += (unsigned)g->n;
+      }
+    }
+  }
+  return 0;
+}
 
 static void forget(struct fixture *fx) {
   for (size_t i = 0; i < fx->nseries; i++) {
@@ -94,6 +153,31 @@ static void receive(void *arg, struct vg_httpd_request *req) {
     vg_httpd_respond(req, 400, "text/plain", vg_strdup("undecodable"), 11);
     return;
   }
+  if (fx->nseries == 0) {
+    /* A request of metadata only: kept as it was sent. */
+    fx->metadata_requests++;
+    free(fx->metadata);
+    ASSERT(snappy_uncompressed_length(body, len, &fx->metadata_len) ==
+           SNAPPY_OK);
+    fx->metadata = vg_malloc(fx->metadata_len + 1);
+    ASSERT(snappy_uncompress(body, len, fx->metadata, &fx->metadata_len) ==
+           SNAPPY_OK);
+    fx->metadata[fx->metadata_len] = '\0';
+    vg_httpd_respond(req, 204, "text/plain", NULL, 0);
+    return;
+  }
+  if (fx->requests <= 8 && fx->script[fx->requests - 1]) {
+    vg_httpd_respond(req, fx->script[fx->requests - 1], "text/plain", NULL, 0);
+    return;
+  }
+  if (fx->prometheus) {
+    bool ok = prometheus_take(fx) == 0;
+    fx->refused += !ok;
+    vg_httpd_respond(req, ok ? 204 : 400, "text/plain",
+                     ok ? NULL : vg_strdup("out of order sample\n"),
+                     ok ? 0 : 20);
+    return;
+  }
   if (fx->retry_after)
     vg_httpd_add_header(req, "Retry-After", fx->retry_after);
   if (fx->location)
@@ -143,8 +227,10 @@ static void setup_with(struct fixture *fx, const char *json) {
   fx->status = 204;
 }
 
+/* Without metadata requests, which the metadata test makes. */
 static void setup(struct fixture *fx) {
-  setup_with(fx, "{\"url\": \"http://127.0.0.1:PORT/api/v1/write\"}");
+  setup_with(fx, "{\"url\": \"http://127.0.0.1:PORT/api/v1/write\", "
+                 "\"metadata_interval\": \"0\"}");
 }
 
 static void teardown(struct fixture *fx) {
@@ -154,6 +240,9 @@ static void teardown(struct fixture *fx) {
     vg_httpd_respond(fx->held, 204, "text/plain", NULL, 0);
   vg_test_net_down(&fx->net);
   forget(fx);
+  for (size_t i = 0; i < fx->nnewest; i++)
+    free(fx->newest[i].labels);
+  free(fx->metadata);
   free(fx->r_message);
   cJSON_Delete(fx->cfg);
 }
@@ -198,33 +287,46 @@ VG_TEST(series_grouped_sorted_and_headers) {
   ASSERT_STR_EQ(fx.content_type, "application/x-protobuf");
   ASSERT_STR_EQ(fx.version, "0.1.0");
   ASSERT_STR_EQ(fx.user_agent, "villagemetricsd/" VG_VERSION);
-  /* In the order each series first appears; labels sorted by name in
-   * byte order (upper case before "__name__"); empty values left out. */
+  /* In the order each series first appears in time (ties in journal
+   * order); labels sorted by name in byte order (upper case before
+   * "__name__"); empty values left out. */
   ASSERT_INT_EQ(fx.nseries, 3);
-  ASSERT_STR_EQ(fx.series[0].labels,
-                "__name__=poverty_rate,county=Xiji,village=Chuanyan");
-  ASSERT_INT_EQ(fx.series[0].n, 3);
-  ASSERT_INT_EQ(fx.series[0].ts[0], 1700000001000);
-  ASSERT_INT_EQ(fx.series[0].ts[1], 1700000002000);
-  ASSERT_INT_EQ(fx.series[0].ts[2], 1700000003000);
-  ASSERT_DBL_EQ(fx.series[0].values[0], 0.10);
-  ASSERT_DBL_EQ(fx.series[0].values[1], 0.11);
-  ASSERT_DBL_EQ(fx.series[0].values[2], 0.12);
   ASSERT_STR_EQ(fx.series[1].labels,
-                "__name__=households,county=Xiji,village=Chuanyan");
-  ASSERT_INT_EQ(fx.series[1].n, 2);
+                "__name__=poverty_rate,county=Xiji,village=Chuanyan");
+  ASSERT_INT_EQ(fx.series[1].n, 3);
   ASSERT_INT_EQ(fx.series[1].ts[0], 1700000001000);
   ASSERT_INT_EQ(fx.series[1].ts[1], 1700000002000);
-  ASSERT_DBL_EQ(fx.series[1].values[0], 5);
-  ASSERT_DBL_EQ(fx.series[1].values[1], 6);
+  ASSERT_INT_EQ(fx.series[1].ts[2], 1700000003000);
+  ASSERT_DBL_EQ(fx.series[1].values[0], 0.10);
+  ASSERT_DBL_EQ(fx.series[1].values[1], 0.11);
+  ASSERT_DBL_EQ(fx.series[1].values[2], 0.12);
+  ASSERT_STR_EQ(fx.series[0].labels,
+                "__name__=households,county=Xiji,village=Chuanyan");
+  ASSERT_INT_EQ(fx.series[0].n, 2);
+  ASSERT_INT_EQ(fx.series[0].ts[0], 1700000001000);
+  ASSERT_INT_EQ(fx.series[0].ts[1], 1700000002000);
+  ASSERT_DBL_EQ(fx.series[0].values[0], 5);
+  ASSERT_DBL_EQ(fx.series[0].values[1], 6);
   ASSERT_STR_EQ(fx.series[2].labels,
                 "Zone=north,__name__=poverty_rate,county=Xiji,village=Dawan");
   ASSERT_INT_EQ(fx.series[2].n, 1);
   ASSERT_INT_EQ(fx.series[2].ts[0], 1700000002000);
   ASSERT_DBL_EQ(fx.series[2].values[0], 0.3);
-  /* The same batch again, with the scratch memory reused. */
+  /* The same records again are not sent: the receiver has them. */
   flush(&fx, batch, 6);
+  ASSERT_INT_EQ(fx.requests, 1);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.skipped, 6);
+  /* Later records of the same series, with the scratch memory reused. */
+  struct vg_journal_record later[6];
+  for (size_t i = 0; i < 6; i++) {
+    later[i] = batch[i];
+    later[i].seq += 6;
+    later[i].ts_ms += 10000;
+  }
+  flush(&fx, later, 6);
   ASSERT_INT_EQ(fx.requests, 2);
+  ASSERT_INT_EQ(fx.r.skipped, 0);
   ASSERT_INT_EQ(fx.nseries, 3);
   ASSERT_STR_EQ(fx.series[2].labels,
                 "Zone=north,__name__=poverty_rate,county=Xiji,village=Dawan");
@@ -358,73 +460,88 @@ struct answer_case {
   const char *reason;
   const char *message;
   int64_t retry_after_ms;
-  bool misconfigured;
 };
 
+/* The status classes (daemon/net/http_client.h): 5xx and 429 again later,
+ * 400 and the like about the data (each piece refused down to single
+ * samples: the first refusal is quoted), the rest about the sender. */
 VG_TEST(answers_are_classified) {
   static const struct answer_case cases[] = {
-      {204, NULL, NULL, VG_FLUSH_OK, NULL, NULL, 0, false},
-      {200, NULL, "ok\n", VG_FLUSH_OK, NULL, NULL, 0, false},
-      {500, NULL, "boom\n", VG_FLUSH_RETRY, NULL, "HTTP 500: boom", 0, false},
-      {503, "30", "busy", VG_FLUSH_RETRY, NULL, "HTTP 503: busy", 30000, false},
-      {429, "5", NULL, VG_FLUSH_RETRY, NULL, "HTTP 429", 5000, false},
-      {401, NULL, "Unauthorized", VG_FLUSH_RETRY, NULL,
-       "HTTP 401: Unauthorized", 0, true},
-      {403, NULL, "forbidden", VG_FLUSH_RETRY, NULL, "HTTP 403: forbidden", 0,
-       true},
-      {404, NULL, "404 page not found\n", VG_FLUSH_RETRY, NULL,
-       "HTTP 404: 404 page not found", 0, true},
+      {204, NULL, NULL, VG_FLUSH_OK, NULL, NULL, 0},
+      {200, NULL, "ok\n", VG_FLUSH_OK, NULL, NULL, 0},
+      {500, NULL, "boom\n", VG_FLUSH_RETRY, NULL, "HTTP 500: boom", 0},
+      {503, "30", "busy", VG_FLUSH_RETRY, NULL, "HTTP 503: busy", 30000},
+      {429, "5", NULL, VG_FLUSH_RETRY, NULL, "HTTP 429", 5000},
+      {401, NULL, "Unauthorized", VG_FLUSH_REFUSED, "unauthorized",
+       "credentials refused (HTTP 401: Unauthorized)", 0},
+      {403, NULL, "forbidden", VG_FLUSH_REFUSED, "forbidden",
+       "credentials refused for this endpoint (HTTP 403: forbidden)", 0},
+      {404, NULL, "404 page not found\n", VG_FLUSH_REFUSED, "not_found",
+       "no such endpoint, database or bucket (HTTP 404: 404 page not found)",
+       0},
+      {405, NULL, NULL, VG_FLUSH_REFUSED, "method_not_allowed",
+       "the url does not take writes (HTTP 405)", 0},
+      {408, NULL, NULL, VG_FLUSH_REFUSED, "client_error",
+       "the server refuses these requests (HTTP 408)", 0},
       {400, NULL,
        "out of order sample for series "
        "{__name__=\"poverty_rate\"}\n",
-       VG_FLUSH_DROP, "out_of_order",
+       VG_FLUSH_OK, "out_of_order",
        "HTTP 400: out of order sample for series {__name__=\"poverty_rate\"}",
-       0, false},
-      {400, NULL, "duplicate sample for timestamp\n", VG_FLUSH_DROP,
-       "out_of_order", "HTTP 400: duplicate sample for timestamp", 0, false},
-      {400, NULL, "out of bounds\n", VG_FLUSH_DROP, "out_of_order",
-       "HTTP 400: out of bounds", 0, false},
-      {400, NULL, "too old sample", VG_FLUSH_DROP, "out_of_order",
-       "HTTP 400: too old sample", 0, false},
-      {400, NULL, "invalid metric name \"1x\"", VG_FLUSH_DROP, "bad_request",
-       "HTTP 400: invalid metric name \"1x\"", 0, false},
-      {413, NULL, "request too large", VG_FLUSH_DROP, "bad_request",
-       "HTTP 413: request too large", 0, false},
-      {422, NULL, NULL, VG_FLUSH_DROP, "bad_request", "HTTP 422", 0, false},
+       0},
+      {400, NULL, "duplicate sample for timestamp\n", VG_FLUSH_OK,
+       "out_of_order", "HTTP 400: duplicate sample for timestamp", 0},
+      {400, NULL, "out of bounds\n", VG_FLUSH_OK, "out_of_order",
+       "HTTP 400: out of bounds", 0},
+      {400, NULL, "too old sample", VG_FLUSH_OK, "out_of_order",
+       "HTTP 400: too old sample", 0},
+      {400, NULL, "invalid metric name \"1x\"", VG_FLUSH_OK, "bad_request",
+       "HTTP 400: invalid metric name \"1x\"", 0},
+      {413, NULL, "request too large", VG_FLUSH_OK, "too_large",
+       "HTTP 413: request too large", 0},
+      {422, NULL, NULL, VG_FLUSH_OK, "bad_request", "HTTP 422", 0},
   };
-  struct fixture fx = {0};
-  setup(&fx);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    /* A new exporter each time: the same records again would be skipped
+     * once delivered. */
+    struct fixture fx = {0};
+    setup(&fx);
     const struct answer_case *c = &cases[i];
     fx.status = c->status;
     fx.retry_after = c->retry_after;
     fx.answer = c->body;
     flush(&fx, batch, 6);
     ASSERT_INT_EQ(fx.r.status, c->want);
-    ASSERT_INT_EQ(fx.r.rejected, 0);
+    /* Refused data: every sample, whatever the pieces, under the reason. */
+    bool data = c->want == VG_FLUSH_OK && c->reason;
+    ASSERT_INT_EQ(fx.r.rejected, data ? 6 : 0);
     if (c->reason)
       ASSERT_STR_EQ(fx.r.reason, c->reason);
     else
       ASSERT(fx.r.reason == NULL);
     if (c->message)
       ASSERT_STR_EQ(fx.r.message, c->message);
+    else if (c->want != VG_FLUSH_OK)
+      ASSERT_STR_EQ(fx.r.message, "HTTP 204");
     else
       ASSERT(fx.r.message == NULL);
     ASSERT_INT_EQ(fx.r.retry_after_ms, c->retry_after_ms);
-    ASSERT_INT_EQ(fx.r.misconfigured, c->misconfigured);
+    teardown(&fx);
   }
-  teardown(&fx);
 }
 
-VG_TEST(redirect_is_a_configuration_error) {
+/* Redirects are never followed: a POST's data is not sent on to where the
+ * server points, and the sender is refused until the url is fixed. */
+VG_TEST(redirect_refuses_the_sender) {
   struct fixture fx = {0};
   setup(&fx);
   fx.status = 301;
   fx.location = "https://elsewhere/api/v1/write";
   flush(&fx, batch, 6);
-  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
-  ASSERT(fx.r.misconfigured);
-  ASSERT_STR_EQ(fx.r.message, "HTTP 301");
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_REFUSED);
+  ASSERT_STR_EQ(fx.r.reason, "redirect");
+  ASSERT_STR_EQ(fx.r.message, "the url redirects elsewhere (redirects are not "
+                              "followed with the data) (HTTP 301)");
   ASSERT_INT_EQ(fx.requests, 1);
   teardown(&fx);
 }
@@ -449,7 +566,6 @@ VG_TEST(network_error_is_retried) {
   setup_with(&fx, json);
   flush(&fx, batch, 6);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
-  ASSERT(!fx.r.misconfigured);
   ASSERT_INT_EQ(fx.r.retry_after_ms, 0);
   ASSERT_CONTAINS(fx.r.message, "onnect");
   teardown(&fx);
@@ -536,14 +652,242 @@ VG_TEST(protocol_headers_cannot_be_replaced) {
                 "got \"udp://h/w\"");
 }
 
+/* --- out of order ------------------------------------------------------ */
+
+/* A new exporter on the same receiver: what a restart without the file
+ * of newest samples would be. */
+static void new_exporter(struct fixture *fx, const char *json) {
+  fx->type->stop(fx->ctx);
+  fx->type->destroy(fx->ctx);
+  struct vg_cfg_err err = {0};
+  if (configure(fx, json, &err))
+    VG_FAIL("%s", err.msg);
+  struct vg_exporter_env env = {
+      .loop = &fx->net.loop, .curl = fx->net.curl, .name = "rw"};
+  ASSERT_INT_EQ(fx->type->start(fx->ctx, &env), 0);
+}
+
+#define NSERIES 100
+static char village_names[NSERIES][16];
+static struct vg_label village_labels[NSERIES][1];
+
+/* n records of NSERIES series, a round of every series per second from
+ * ts0, values telling series and round apart, seqs from seq0. */
+static struct vg_journal_record *rounds(size_t n, int64_t ts0, uint64_t seq0) {
+  struct vg_journal_record *r = vg_calloc(n, sizeof *r);
+  for (size_t k = 0; k < NSERIES; k++) {
+    snprintf(village_names[k], sizeof village_names[k], "V%zu", k);
+    village_labels[k][0] = (struct vg_label){"village", village_names[k]};
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t k = i % NSERIES, round = i / NSERIES;
+    r[i] = (struct vg_journal_record){.metric = "village_population",
+                                      .labels = village_labels[k],
+                                      .nlabels = 1,
+                                      .value = (double)(round * 1000 + k),
+                                      .ts_ms = ts0 + (int64_t)round * 1000,
+                                      .seq = seq0 + i};
+  }
+  return r;
+}
+
+#define RW_JSON(extra)                                                         \
+  "{\"url\": \"http://127.0.0.1:PORT/api/v1/write\", \"metadata_interval\": "  \
+  "\"0\"" extra "}"
+
+/* The receiver has every sample already (a cursor set back to 1, say), and
+ * the exporter has lost what it delivered: Prometheus refuses all but each
+ * series' newest, and halving used to send every refused sample alone
+ * (about 2 requests a sample).  Now: at most 3 log2(n) + 4 requests. */
+VG_TEST(replay_without_memory_costs_log_n_requests) {
+  struct fixture fx = {0};
+  setup(&fx);
+  fx.prometheus = true;
+  struct vg_journal_record *recs = rounds(1000, 1700000000000, 1);
+  flush(&fx, recs, 1000);
+  ASSERT_INT_EQ(fx.requests, 1);
+  ASSERT_INT_EQ(fx.accepted, 1000);
+  new_exporter(&fx, RW_JSON(""));
+  fx.requests = fx.accepted = 0;
+  flush(&fx, recs, 1000);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT(fx.requests <= 3 * 10 + 4);
+  /* Only the newest sample of each series is taken again (Prometheus
+   * takes an exact duplicate of its newest). */
+  size_t refused = fx.r.rejected;
+  ASSERT_STR_EQ(fx.r.reason, "out_of_order");
+  ASSERT_INT_EQ(fx.accepted + refused, 1000);
+  ASSERT(fx.accepted <= NSERIES);
+  ASSERT_STR_EQ(fx.r.message, "HTTP 400: out of order sample");
+  fprintf(stderr, "replay of 1000 without memory: %u requests\n", fx.requests);
+  /* The same exporter again: it knows what the receiver has. */
+  fx.requests = 0;
+  flush(&fx, recs, 1000);
+  ASSERT_INT_EQ(fx.requests, 0);
+  ASSERT_INT_EQ(fx.r.skipped, 1000);
+  free(recs);
+  teardown(&fx);
+}
+
+/* A late sample (older than its series' newest, never sent): the first
+ * refusal is resolved by one request without it, which teaches that the
+ * receiver refuses such samples; from then on they are not sent. */
+VG_TEST(learns_that_the_receiver_refuses_out_of_order) {
+  struct fixture fx = {0};
+  setup(&fx);
+  fx.prometheus = true;
+  struct vg_journal_record *a = rounds(NSERIES, 1700000002000, 1);
+  flush(&fx, a, NSERIES);
+  struct vg_journal_record *b = rounds(NSERIES + 1, 1700000003000, 101);
+  b[NSERIES] = a[0];
+  b[NSERIES].seq = 201;
+  b[NSERIES].ts_ms = 1700000001000; /* late */
+  fx.requests = 0;
+  flush(&fx, b, NSERIES + 1);
+  ASSERT_INT_EQ(fx.requests, 2);
+  ASSERT_INT_EQ(fx.r.rejected, 1);
+  ASSERT_STR_EQ(fx.r.reason, "out_of_order");
+  struct vg_journal_record *c = rounds(NSERIES + 1, 1700000004000, 202);
+  c[NSERIES] = a[1];
+  c[NSERIES].seq = 302;
+  fx.requests = 0;
+  flush(&fx, c, NSERIES + 1);
+  ASSERT_INT_EQ(fx.requests, 1);
+  ASSERT_INT_EQ(fx.r.rejected, 1);
+  ASSERT_STR_EQ(fx.r.message, "samples older than the newest of their "
+                              "series at the receiver were not sent");
+  free(a);
+  free(b);
+  free(c);
+  teardown(&fx);
+}
+
+/* "accepted": a receiver that takes late samples gets them. */
+VG_TEST(out_of_order_accepted_sends_late_samples) {
+  struct fixture fx = {0};
+  setup_with(&fx, RW_JSON(", \"out_of_order\": \"accepted\""));
+  struct vg_journal_record *a = rounds(NSERIES, 1700000002000, 1);
+  flush(&fx, a, NSERIES);
+  a[0].seq = 101;
+  a[0].ts_ms = 1700000001000;
+  flush(&fx, a, 1);
+  ASSERT_INT_EQ(fx.requests, 2);
+  ASSERT_INT_EQ(fx.r.rejected, 0);
+  free(a);
+  teardown(&fx);
+}
+
+/* One bad sample among a thousand: found by halving, alone refused. */
+VG_TEST(one_bad_sample_costs_log_n_requests) {
+  struct fixture fx = {0};
+  setup(&fx);
+  fx.prometheus = true;
+  fx.has_bad = true;
+  struct vg_journal_record *recs = rounds(1000, 1700000000000, 1);
+  fx.bad = recs[617].value;
+  flush(&fx, recs, 1000);
+  ASSERT_INT_EQ(fx.r.rejected, 1);
+  ASSERT_STR_EQ(fx.r.reason, "out_of_order"); /* as the words say */
+  ASSERT_INT_EQ(fx.accepted, 999);
+  ASSERT(fx.requests <= 2 * 10 + 2);
+  free(recs);
+  teardown(&fx);
+}
+
+/* The receiver has the older half of every series from elsewhere: what
+ * the exporter cannot predict is resolved in O(log n) requests, and it
+ * gives up on at most twice what the receiver refused. */
+VG_TEST(unpredicted_refusals_stay_bounded) {
+  struct fixture fx = {0};
+  setup(&fx);
+  fx.prometheus = true;
+  struct vg_journal_record *recs = rounds(1000, 1700000000000, 1);
+  /* The receiver's newest: between rounds 4 and 5. */
+  struct vg_journal_record *other = rounds(NSERIES, 1700000004500, 5000);
+  flush(&fx, other, NSERIES);
+  new_exporter(&fx, RW_JSON(""));
+  fx.requests = fx.accepted = 0;
+  flush(&fx, recs, 1000);
+  ASSERT(fx.requests <= 3 * 10 + 4);
+  ASSERT_INT_EQ(fx.accepted + fx.r.rejected, 1000);
+  ASSERT(fx.r.rejected >= 500 && fx.r.rejected <= 1000);
+  ASSERT(fx.accepted >= 1);
+  fprintf(stderr, "500 refused of 1000: %u requests, %zu dropped\n",
+          fx.requests, fx.r.rejected);
+  free(recs);
+  free(other);
+  teardown(&fx);
+}
+
+/* A 503 in the middle of resolving a refusal: the batch is tried again
+ * later, and what went through before is counted as sent, not sent
+ * again. */
+VG_TEST(retry_after_a_partial_delivery_counts_it_once) {
+  struct fixture fx = {0};
+  setup(&fx);
+  fx.script[0] = 400; /* the whole batch */
+  fx.script[1] = 204; /* its older half */
+  fx.script[2] = 503; /* the newer half */
+  struct vg_journal_record *recs = rounds(200, 1700000000000, 1);
+  flush(&fx, recs, 200);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_RETRY);
+  ASSERT_INT_EQ(fx.requests, 3);
+  flush(&fx, recs, 200);
+  ASSERT_INT_EQ(fx.requests, 4);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 0);
+  ASSERT_INT_EQ(fx.r.skipped, 0);
+  /* Only the newer half went again. */
+  size_t n = 0;
+  for (size_t i = 0; i < fx.nseries; i++)
+    n += fx.series[i].n;
+  ASSERT_INT_EQ(n, 100);
+  free(recs);
+  teardown(&fx);
+}
+
+/* --- metadata ---------------------------------------------------------- */
+
+/* The catalog's HELP, TYPE and UNIT go first, in a request of their own,
+ * then every metadata_interval. */
+VG_TEST(metadata_goes_before_the_first_batch) {
+  struct fixture fx = {0};
+  setup_with(&fx, "{\"url\": \"http://127.0.0.1:PORT/api/v1/write\"}");
+  flush(&fx, batch, 6);
+  ASSERT_INT_EQ(fx.requests, 2);
+  ASSERT_INT_EQ(fx.metadata_requests, 1);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  /* MetricMetadata: type gauge (2), the family, its help and unit. */
+  const char *help = "Share of households with safe drinking water.";
+  ASSERT(memmem(fx.metadata, fx.metadata_len,
+                "\x08\x02\x12\x23village_water_safe_households_ratio", 37));
+  ASSERT(memmem(fx.metadata, fx.metadata_len, help, strlen(help)));
+  ASSERT(memmem(fx.metadata, fx.metadata_len, "\x2a\x05ratio", 7));
+  /* Not again within the interval. */
+  struct vg_journal_record later[6];
+  for (size_t i = 0; i < 6; i++) {
+    later[i] = batch[i];
+    later[i].seq += 6;
+  }
+  flush(&fx, later, 6);
+  ASSERT_INT_EQ(fx.metadata_requests, 1);
+  teardown(&fx);
+}
+
 VG_TEST_MAIN(VG_T(series_grouped_sorted_and_headers),
              VG_T(equal_timestamps_keep_journal_order),
              VG_T(ten_thousand_interleaved_records),
              VG_T(invalid_series_are_left_out_and_counted),
-             VG_T(answers_are_classified),
-             VG_T(redirect_is_a_configuration_error),
+             VG_T(answers_are_classified), VG_T(redirect_refuses_the_sender),
              VG_T(network_error_is_retried),
              VG_T(stop_cancels_the_flush_in_flight),
              VG_T(extra_headers_and_auth),
              VG_T(protocol_headers_cannot_be_replaced),
-             VG_T(stale_marker_sent_bit_for_bit))
+             VG_T(stale_marker_sent_bit_for_bit),
+             VG_T(replay_without_memory_costs_log_n_requests),
+             VG_T(learns_that_the_receiver_refuses_out_of_order),
+             VG_T(out_of_order_accepted_sends_late_samples),
+             VG_T(one_bad_sample_costs_log_n_requests),
+             VG_T(unpredicted_refusals_stay_bounded),
+             VG_T(retry_after_a_partial_delivery_counts_it_once),
+             VG_T(metadata_goes_before_the_first_batch))

@@ -2,6 +2,7 @@
  * hand (the daemon's own are checked in a browser by
  * tests/integration/test_status_page.py). */
 #include "daemon/status/status_page.h"
+#include "daemon/util/mem.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -127,6 +128,27 @@ VG_TEST(exporters_lag_and_errors) {
   free(page);
 }
 
+/* A paused exporter: bad, the next try is a reload, with why. */
+VG_TEST(paused_exporter_says_what_to_do) {
+  const char *doc_text = strstr(DOC, "\"state\": \"backing off\"");
+  ASSERT(doc_text);
+  char *doc = vg_strdup(DOC);
+  char *at = doc + (doc_text - DOC);
+  const char *from = "\"state\": \"backing off\", \"sent_samples\": 0,";
+  const char *to = "\"state\": \"paused\",\"paused\":\"unauthorized\",";
+  ASSERT(strncmp(at, from, strlen(from)) == 0 && strlen(to) <= strlen(from));
+  memcpy(at, to, strlen(to));
+  memset(at + strlen(to), ' ', strlen(from) - strlen(to));
+  char *page = render(doc);
+  ASSERT_CONTAINS(page, "<span class=\"badge bad\">paused</span>");
+  ASSERT_CONTAINS(page, "<td data-label=\"Next try\"><span class=err>after a "
+                        "reload</span><br><small>paused: unauthorized</small>"
+                        "</td>");
+  ASSERT_CONTAINS(page, "<title>(2) villagemetricsd on tongren-1</title>");
+  free(page);
+  free(doc);
+}
+
 VG_TEST(journal_fill_and_fsync) {
   char *page = render(DOC);
   ASSERT_CONTAINS(page, "<span>Journal</span><b>under 0.1&nbsp;% full</b>"
@@ -223,7 +245,9 @@ VG_TEST(the_cap_is_kept) {
 }
 
 VG_TEST_MAIN(VG_T(frame_and_title), VG_T(collectors_with_their_last_problem),
-             VG_T(exporters_lag_and_errors), VG_T(journal_fill_and_fsync),
+             VG_T(exporters_lag_and_errors),
+             VG_T(paused_exporter_says_what_to_do),
+             VG_T(journal_fill_and_fsync),
              VG_T(rejections_by_reason_and_newest_first),
              VG_T(every_string_is_escaped), VG_T(an_empty_document_renders),
              VG_T(the_cap_is_kept))

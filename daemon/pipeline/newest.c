@@ -1,0 +1,376 @@
+/* daemon/pipeline/newest.c - the newest sample delivered of each series.
+ *
+ * Owns an open-addressing table of entries by series hash (hash 0 marks an
+ * empty slot; a series hashing to 0 is kept as 1) and its file.  The file:
+ *   "VGNW" + u32 version (1), then 32-byte records, little endian:
+ *   u64 hash, i64 ts_ms, u64 value bits, u64 seq.  A record with hash 0
+ *   holds the flags in ts_ms (bit 0: the sink refuses out-of-order
+ *   samples).  Later records win.  A sync appends the entries changed
+ *   since the last one; once the file is twice what the table holds (and
+ *   past 1 MiB), a sync writes the whole table to <path>.tmp and renames
+ *   it over the file instead.
+ * Must never: write from the loop thread, or let a write job touch the
+ * table (it owns a copy of what it writes).
+ */
+#include "daemon/pipeline/newest.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REC 32
+#define HDR 8
+#define COMPACT_MIN ((uint64_t)1 << 20)
+
+struct slot {
+  uint64_t hash; /* 0: empty */
+  struct vg_newest_entry e;
+  uint32_t changed; /* == n->generation: already in the change list */
+};
+
+/* What a write job shares with the table: freed by whichever ends last. */
+struct file {
+  char *path, *tmp;
+  uint64_t bytes; /* the file's size, as the jobs left it */
+  struct vg_complaint complaint;
+};
+
+struct job {
+  uv_work_t work;
+  struct vg_newest *n; /* NULL once the table is closed */
+  struct file *f;
+  unsigned char *buf;
+  size_t len;
+  bool whole; /* buf is the whole file: write it beside and rename */
+  int status;
+  void (*done)(void *arg);
+  void *arg;
+};
+
+struct vg_newest {
+  uv_loop_t *loop;
+  struct slot *slots;
+  size_t mask, count;
+  uint64_t *changes; /* hashes changed since the last sync */
+  size_t nchanges, capchanges;
+  uint32_t generation;
+  bool refuses, flags_changed;
+  struct file *file; /* NULL: memory only */
+  struct job *job;   /* the write in flight */
+};
+
+static void put_u64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+static struct slot *find(const struct vg_newest *n, uint64_t hash) {
+  if (!hash)
+    hash = 1;
+  for (size_t i = hash & n->mask;; i = (i + 1) & n->mask)
+    if (n->slots[i].hash == hash || n->slots[i].hash == 0)
+      return &n->slots[i];
+}
+
+static void grow(struct vg_newest *n) {
+  struct slot *old = n->slots;
+  size_t cap = n->mask + 1;
+  n->mask = 2 * cap - 1;
+  n->slots = vg_calloc(2 * cap, sizeof *n->slots);
+  for (size_t i = 0; i < cap; i++)
+    if (old[i].hash)
+      *find(n, old[i].hash) = old[i];
+  free(old);
+}
+
+/* The entry as the file's later records say: replaced, not merged. */
+static void set(struct vg_newest *n, uint64_t hash, struct vg_newest_entry e) {
+  if (!hash)
+    hash = 1;
+  if (2 * (n->count + 1) > n->mask + 1)
+    grow(n);
+  struct slot *s = find(n, hash);
+  if (!s->hash) {
+    s->hash = hash;
+    n->count++;
+  }
+  s->e = e;
+}
+
+static void load(struct vg_newest *n, const unsigned char *p, size_t len) {
+  for (size_t off = HDR; off + REC <= len; off += REC) {
+    uint64_t hash = get_u64(p + off);
+    struct vg_newest_entry e = {(int64_t)get_u64(p + off + 8),
+                                get_u64(p + off + 16), get_u64(p + off + 24)};
+    if (hash)
+      set(n, hash, e);
+    else
+      n->refuses = (e.ts_ms & 1) != 0;
+  }
+}
+
+static int read_file(struct vg_newest *n, const char *path, char *error,
+                     size_t esize) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : -errno;
+  struct stat st;
+  int rc = fstat(fd, &st) < 0 ? -errno : 0;
+  size_t len = rc ? 0 : (size_t)st.st_size;
+  unsigned char *buf = vg_malloc(len + 1);
+  size_t got = 0;
+  while (rc == 0 && got < len) {
+    ssize_t r = read(fd, buf + got, len - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      rc = r < 0 ? -errno : 0;
+      break;
+    }
+    got += (size_t)r;
+  }
+  close(fd);
+  if (rc == 0) {
+    if (got >= HDR && memcmp(buf, "VGNW", 4) == 0)
+      load(n, buf, got);
+    else if (got)
+      vg_log(VG_LOG_WARNING,
+             "%s is not a file of newest samples: starting without it", path);
+    n->file->bytes = got;
+  } else {
+    snprintf(error, esize, "cannot read %s: %s", path, strerror(-rc));
+  }
+  free(buf);
+  return rc;
+}
+
+int vg_newest_open(uv_loop_t *loop, const char *path, struct vg_newest **out,
+                   char *error, size_t error_size) {
+  struct vg_newest *n = vg_calloc(1, sizeof *n);
+  n->loop = loop;
+  n->mask = 63;
+  n->slots = vg_calloc(n->mask + 1, sizeof *n->slots);
+  n->generation = 1;
+  if (path) {
+    n->file = vg_calloc(1, sizeof *n->file);
+    n->file->path = vg_strdup(path);
+    n->file->tmp = vg_asprintf("%s.tmp", path);
+    int rc = read_file(n, path, error, error_size);
+    if (rc) {
+      vg_newest_close(n);
+      return rc;
+    }
+  }
+  *out = n;
+  return 0;
+}
+
+static void free_file(struct file *f) {
+  if (!f)
+    return;
+  free(f->path);
+  free(f->tmp);
+  free(f);
+}
+
+void vg_newest_close(struct vg_newest *n) {
+  if (!n)
+    return;
+  if (n->job) {
+    n->job->n = NULL; /* the job frees the file when it is done */
+  } else {
+    free_file(n->file);
+  }
+  free(n->slots);
+  free(n->changes);
+  free(n);
+}
+
+const struct vg_newest_entry *vg_newest_get(const struct vg_newest *n,
+                                            uint64_t hash) {
+  const struct slot *s = find(n, hash);
+  return s->hash ? &s->e : NULL;
+}
+
+void vg_newest_put(struct vg_newest *n, uint64_t hash, uint64_t seq,
+                   bool delivered, int64_t ts_ms, uint64_t bits) {
+  if (!hash)
+    hash = 1;
+  if (2 * (n->count + 1) > n->mask + 1)
+    grow(n);
+  struct slot *s = find(n, hash);
+  if (!s->hash) {
+    s->hash = hash;
+    s->e = (struct vg_newest_entry){VG_NEWEST_NONE, 0, 0};
+    n->count++;
+  }
+  if (delivered && ts_ms >= s->e.ts_ms) {
+    s->e.ts_ms = ts_ms;
+    s->e.bits = bits;
+  }
+  if (seq > s->e.seq)
+    s->e.seq = seq;
+  if (s->changed != n->generation) {
+    s->changed = n->generation;
+    n->changes = vg_grow(n->changes, &n->capchanges, n->nchanges + 1,
+                         sizeof *n->changes);
+    n->changes[n->nchanges++] = hash;
+  }
+}
+
+bool vg_newest_refuses(const struct vg_newest *n) {
+  return n->refuses;
+}
+
+void vg_newest_set_refuses(struct vg_newest *n, bool refuses) {
+  if (n->refuses != refuses)
+    n->flags_changed = true;
+  n->refuses = refuses;
+}
+
+size_t vg_newest_count(const struct vg_newest *n) {
+  return n->count;
+}
+
+/* --- writing ---------------------------------------------------------- */
+
+static int write_all(int fd, const unsigned char *p, size_t len) {
+  while (len) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static void write_work(uv_work_t *w) {
+  struct job *job = w->data;
+  struct file *f = job->f;
+  const char *path = job->whole ? f->tmp : f->path;
+  int flags =
+      O_WRONLY | O_CREAT | O_CLOEXEC | (job->whole ? O_TRUNC : O_APPEND);
+  int fd = open(path, flags, 0644);
+  job->status = fd < 0 ? -errno : 0;
+  if (fd < 0)
+    return;
+  /* A new or emptied file starts with its header. */
+  if (!job->whole && f->bytes < HDR) {
+    unsigned char hdr[HDR] = {'V', 'G', 'N', 'W', 1, 0, 0, 0};
+    if (ftruncate(fd, 0) < 0)
+      job->status = -errno;
+    else
+      job->status = write_all(fd, hdr, HDR);
+    if (job->status == 0)
+      f->bytes = HDR;
+  }
+  if (job->status == 0)
+    job->status = write_all(fd, job->buf, job->len);
+  close(fd);
+  if (job->whole && job->status == 0 && rename(f->tmp, f->path) < 0)
+    job->status = -errno;
+  if (job->status == 0)
+    f->bytes = job->whole ? job->len : f->bytes + job->len;
+  else if (job->whole)
+    unlink(f->tmp);
+}
+
+static void write_after(uv_work_t *w, int status) {
+  struct job *job = w->data;
+  struct vg_newest *n = job->n;
+  if (job->status)
+    vg_complain(&job->f->complaint, VG_LOG_WARNING, "cannot write %s: %s",
+                job->whole ? job->f->tmp : job->f->path,
+                strerror(-job->status));
+  else
+    vg_complaint_release(&job->f->complaint, "%s is written again",
+                         job->f->path);
+  free(job->buf);
+  if (!n) {
+    free_file(job->f);
+    free(job);
+    return;
+  }
+  n->job = NULL;
+  void (*done)(void *) = job->done;
+  void *arg = job->arg;
+  free(job);
+  done(arg);
+}
+
+static void put_record(unsigned char *p, uint64_t hash,
+                       const struct vg_newest_entry *e) {
+  put_u64(p, hash);
+  put_u64(p + 8, (uint64_t)e->ts_ms);
+  put_u64(p + 16, e->bits);
+  put_u64(p + 24, e->seq);
+}
+
+int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
+  if (n->job)
+    return -EBUSY;
+  if (!n->file || (!n->nchanges && !n->flags_changed)) {
+    n->nchanges = 0;
+    n->generation++;
+    return 1;
+  }
+  struct job *job = vg_calloc(1, sizeof *job);
+  job->work.data = job;
+  job->n = n;
+  job->f = n->file;
+  job->done = done;
+  job->arg = arg;
+  struct vg_newest_entry flags = {n->refuses ? 1 : 0, 0, 0};
+  uint64_t live = HDR + (n->count + 1) * REC;
+  job->whole = n->file->bytes + (n->nchanges + 1) * REC > 2 * live &&
+               n->file->bytes > COMPACT_MIN;
+  if (job->whole) {
+    job->buf = vg_malloc(live);
+    unsigned char *p = job->buf;
+    memcpy(p, "VGNW\1\0\0\0", HDR);
+    p += HDR;
+    put_record(p, 0, &flags);
+    p += REC;
+    for (size_t i = 0; i <= n->mask; i++)
+      if (n->slots[i].hash) {
+        put_record(p, n->slots[i].hash, &n->slots[i].e);
+        p += REC;
+      }
+    job->len = (size_t)(p - job->buf);
+  } else {
+    job->buf = vg_malloc((n->nchanges + 1) * REC);
+    unsigned char *p = job->buf;
+    if (n->flags_changed) {
+      put_record(p, 0, &flags);
+      p += REC;
+    }
+    for (size_t i = 0; i < n->nchanges; i++) {
+      const struct slot *s = find(n, n->changes[i]);
+      put_record(p, s->hash, &s->e);
+      p += REC;
+    }
+    job->len = (size_t)(p - job->buf);
+  }
+  n->nchanges = 0;
+  n->generation++;
+  n->flags_changed = false;
+  n->job = job;
+  uv_queue_work(n->loop, &job->work, write_work, write_after);
+  return 0;
+}

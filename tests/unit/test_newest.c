@@ -1,0 +1,159 @@
+/* Unit tests: the newest sample delivered of each series, and its file. */
+#include "daemon/pipeline/newest.h"
+#include "daemon/util/log.h"
+#include "daemon/util/mem.h"
+#include "tests/vgtest.h"
+
+#include <sys/stat.h>
+
+struct fixture {
+  uv_loop_t loop;
+  char dir[64];
+  char *path;
+  struct vg_newest *n;
+  int synced;
+};
+
+static void quiet(void *arg, int level, const char *line) {
+  (void)arg, (void)level, (void)line;
+}
+
+static void setup(struct fixture *f) {
+  memset(f, 0, sizeof *f);
+  vg_log_set_output(quiet, NULL);
+  ASSERT(uv_loop_init(&f->loop) == 0);
+  strcpy(f->dir, "/tmp/vgnewest-XXXXXX");
+  ASSERT(mkdtemp(f->dir));
+  f->path = vg_asprintf("%s/rw.newest", f->dir);
+}
+
+static void open_it(struct fixture *f) {
+  char error[256] = "";
+  if (vg_newest_open(&f->loop, f->path, &f->n, error, sizeof error))
+    VG_FAIL("open: %s", error);
+}
+
+static void on_synced(void *arg) {
+  ((struct fixture *)arg)->synced++;
+}
+
+static void sync_it(struct fixture *f) {
+  int before = f->synced;
+  int rc = vg_newest_sync(f->n, on_synced, f);
+  ASSERT(rc == 0 || rc == 1);
+  if (rc == 0)
+    while (f->synced == before)
+      uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+static off_t size_of(const char *path) {
+  struct stat st;
+  ASSERT(stat(path, &st) == 0);
+  return st.st_size;
+}
+
+static void teardown(struct fixture *f) {
+  vg_newest_close(f->n);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  ASSERT(uv_loop_close(&f->loop) == 0);
+  unlink(f->path);
+  char *tmp = vg_asprintf("%s.tmp", f->path);
+  unlink(tmp);
+  free(tmp);
+  ASSERT(rmdir(f->dir) == 0);
+  free(f->path);
+  vg_log_set_output(NULL, NULL);
+}
+
+/* Newest by timestamp (the later on a tie), highest seq, a record given
+ * up on changes only the seq; all of it read back after a reopen. */
+VG_TEST(entries_survive_a_reopen) {
+  struct fixture f;
+  setup(&f);
+  open_it(&f);
+  ASSERT(vg_newest_get(f.n, 7) == NULL);
+  vg_newest_put(f.n, 7, 10, true, 1000, 1);
+  vg_newest_put(f.n, 7, 11, true, 900, 2);  /* older: seq only */
+  vg_newest_put(f.n, 7, 12, true, 1000, 3); /* tie: the later */
+  vg_newest_put(f.n, 8, 5, false, 0, 0);    /* never delivered */
+  vg_newest_put(f.n, 0, 6, true, 50, 4);    /* hash 0 is kept as 1 */
+  vg_newest_set_refuses(f.n, true);
+  sync_it(&f);
+  ASSERT_INT_EQ(f.synced, 1);
+  /* Nothing new: nothing to write. */
+  ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), 1);
+  vg_newest_close(f.n);
+  open_it(&f);
+  const struct vg_newest_entry *e = vg_newest_get(f.n, 7);
+  ASSERT(e);
+  ASSERT_INT_EQ(e->ts_ms, 1000);
+  ASSERT_INT_EQ(e->bits, 3);
+  ASSERT_INT_EQ(e->seq, 12);
+  e = vg_newest_get(f.n, 8);
+  ASSERT(e);
+  ASSERT(e->ts_ms == VG_NEWEST_NONE);
+  ASSERT_INT_EQ(e->seq, 5);
+  ASSERT_INT_EQ(vg_newest_get(f.n, 1)->seq, 6);
+  ASSERT(vg_newest_refuses(f.n));
+  ASSERT_INT_EQ(vg_newest_count(f.n), 3);
+  teardown(&f);
+}
+
+/* Appends until the file is twice what it holds, then one rewrite; a
+ * cut last record is ignored. */
+VG_TEST(file_is_compacted_and_survives_a_cut) {
+  struct fixture f;
+  setup(&f);
+  open_it(&f);
+  const uint64_t N = 40000;
+  for (int round = 0; round < 3; round++) {
+    for (uint64_t h = 1; h <= N; h++)
+      vg_newest_put(f.n, h, (uint64_t)round * N + h, true, round, h);
+    sync_it(&f);
+  }
+  /* Rewritten whole at the third sync: the header, the flags, N. */
+  ASSERT_INT_EQ(size_of(f.path), 8 + 32 * (N + 1));
+  vg_newest_put(f.n, 5, 999999, true, 7, 7);
+  sync_it(&f);
+  vg_newest_close(f.n);
+  f.n = NULL;
+  ASSERT(truncate(f.path, size_of(f.path) - 5) == 0);
+  open_it(&f);
+  ASSERT_INT_EQ(vg_newest_count(f.n), N);
+  ASSERT_INT_EQ(vg_newest_get(f.n, 5)->seq, 2 * N + 5);
+  ASSERT_INT_EQ(vg_newest_get(f.n, N)->ts_ms, 2);
+  teardown(&f);
+}
+
+/* Closed with a write in flight: the write finishes alone, done is not
+ * called, nothing leaks. */
+VG_TEST(close_with_a_write_in_flight) {
+  struct fixture f;
+  setup(&f);
+  open_it(&f);
+  vg_newest_put(f.n, 3, 1, true, 1, 1);
+  ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), 0);
+  ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), -EBUSY);
+  vg_newest_close(f.n);
+  f.n = NULL;
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(f.synced, 0);
+  open_it(&f);
+  ASSERT_INT_EQ(vg_newest_get(f.n, 3)->seq, 1);
+  teardown(&f);
+}
+
+/* Memory only (no state folder): never written. */
+VG_TEST(memory_only) {
+  struct fixture f;
+  setup(&f);
+  char error[64];
+  ASSERT_INT_EQ(vg_newest_open(&f.loop, NULL, &f.n, error, sizeof error), 0);
+  vg_newest_put(f.n, 3, 1, true, 1, 1);
+  ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), 1);
+  teardown(&f);
+}
+
+VG_TEST_MAIN(VG_T(entries_survive_a_reopen),
+             VG_T(file_is_compacted_and_survives_a_cut),
+             VG_T(close_with_a_write_in_flight), VG_T(memory_only))
