@@ -295,6 +295,9 @@ static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
   struct vg_pusher *p = arg;
   p->state = IDLE;
   if (p->stopping) {
+    /* Never to be sent: no drop at max_bytes waits for it. */
+    if (status == 0)
+      vg_journal_release(p->current);
     vg_journal_batch_free(batch);
     maybe_stopped(p);
     return;
