@@ -414,7 +414,7 @@ class TestReceiver(ComplianceTest):
             status, _, body = self.post(series + [good], histograms)
             self.assertEqual(status, 400, (words, body))
             self.assertIn(words, body.decode(), body)
-            self.assertIn("1 rejected, 1 accepted", body.decode())
+            self.assertIn("(1 rejected; 1 accepted)", body.decode())
         self.assertEqual(self.shown("tank_level_ratio"), {"G": 0.9})
         m = self.d.metrics()
         self.assertEqual(count(m, "villagemetrics_rejected_values_total",
