@@ -30,6 +30,11 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
       cp tests/data/intake/valid/*.json tests/data/intake/malformed/*.json \
         "$corpus"/ ;;
     fuzz_promtext) cp tests/data/promtext/* "$corpus"/ ;;
+    fuzz_names)
+      # Two names a NUL apart: ones the old rule merged.
+      printf 'water-tank\000water_tank' >"$corpus/dash"
+      printf '\346\260\264\344\275\215\000\346\260\264\351\207\217' >"$corpus/zh"
+      printf 'U__x\000x' >"$corpus/prefix" ;;
     fuzz_xlsx)
       for f in tests/data/office/*.xlsx; do
         printf '\001' | cat - "$f" >"$corpus/book-$(basename "$f")"
