@@ -58,6 +58,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* Memory a request's parse is expected to take, in times its body, taken
+ * from the budget when the request arrives. */
+#define PARSE_AHEAD 4
 /* How long a refused sender should wait before trying again. */
 #define RETRY_AFTER_S "5"
 /* What a request takes beyond its body, decompressed copy, tree and
@@ -833,6 +836,19 @@ static void start_job(struct listen *l, struct vg_httpd_request *req,
   while (body <= job->body_len)
     body *= 2;
   int rc = vg_budget_take(&job->hold, body + REQUEST_OVERHEAD);
+  /* The parse's share is taken ahead too (PARSE_AHEAD times the body: the
+   * parsed entries of a line-protocol body), so that of requests arriving
+   * together one goes through and the others are told 503 at once, rather
+   * than each holding its body and all failing halfway through their
+   * parse.  A request that could never have that much alone still tries,
+   * taking as it goes. */
+  if (!rc) {
+    int ahead = vg_budget_reserve(&job->hold, PARSE_AHEAD * body);
+    /* Taken as it is counted and remembered, for the answer and the
+     * refusal counts (it fails again unless memory came free). */
+    if (ahead == -EAGAIN)
+      rc = vg_budget_take(&job->hold, PARSE_AHEAD * body);
+  }
   if (rc) {
     budget_error(job, rc, "its body");
     answer(job, job->status, 0, 0, job->error);

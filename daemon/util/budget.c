@@ -7,6 +7,7 @@
 #include "daemon/util/budget.h"
 
 #include <errno.h>
+#include <stdbool.h>
 
 void vg_budget_init(struct vg_budget *b, uint64_t limit) {
   b->limit = limit;
@@ -18,7 +19,7 @@ void vg_budget_init(struct vg_budget *b, uint64_t limit) {
 
 void vg_budget_hold_init(struct vg_budget_hold *h, struct vg_budget *b) {
   h->budget = b;
-  h->held = h->peak = 0;
+  h->held = h->spare = h->peak = 0;
   h->refused = 0;
 }
 
@@ -29,8 +30,30 @@ static int refuse(struct vg_budget_hold *h, int rc) {
   return rc;
 }
 
+static int take_global(struct vg_budget_hold *h, uint64_t n, bool count);
+
 int vg_budget_take(struct vg_budget_hold *h, uint64_t n) {
+  /* What was taken ahead first; only the rest from the budget, and the
+   * spare is used only if that succeeds (a refusal takes nothing). */
+  uint64_t from_spare = n < h->spare ? n : h->spare;
+  int rc = take_global(h, n - from_spare, true);
+  if (!rc)
+    h->spare -= from_spare;
+  return rc;
+}
+
+int vg_budget_reserve(struct vg_budget_hold *h, uint64_t n) {
+  /* Only a try ahead: a refusal here is neither counted nor remembered. */
+  int rc = take_global(h, n, false);
+  if (!rc)
+    h->spare += n;
+  return rc;
+}
+
+static int take_global(struct vg_budget_hold *h, uint64_t n, bool count) {
   struct vg_budget *b = h->budget;
+  if (!n)
+    return 0;
   if (!b) {
     h->held += n;
     if (h->held > h->peak)
@@ -38,11 +61,11 @@ int vg_budget_take(struct vg_budget_hold *h, uint64_t n) {
     return 0;
   }
   if (n > b->limit || h->held > b->limit - n)
-    return refuse(h, -EFBIG);
+    return count ? refuse(h, -EFBIG) : -EFBIG;
   uint64_t used = atomic_load(&b->used);
   do {
     if (used > b->limit - n)
-      return refuse(h, -EAGAIN);
+      return count ? refuse(h, -EAGAIN) : -EAGAIN;
   } while (!atomic_compare_exchange_weak(&b->used, &used, used + n));
   h->held += n;
   if (h->held > h->peak)
@@ -57,6 +80,8 @@ void vg_budget_give(struct vg_budget_hold *h, uint64_t n) {
   if (n > h->held)
     n = h->held;
   h->held -= n;
+  if (h->spare > h->held)
+    h->spare = h->held;
   if (h->budget)
     atomic_fetch_sub(&h->budget->used, n);
 }

@@ -35,9 +35,10 @@ struct vg_budget {
 /* One request's share.  Zero it, then vg_budget_hold_init. */
 struct vg_budget_hold {
   struct vg_budget *budget; /* NULL: no budget, every take succeeds */
-  uint64_t held;
-  uint64_t peak; /* the most it has held */
-  int refused;   /* 0, or the first refusal: -EAGAIN or -EFBIG */
+  uint64_t held;            /* spare included */
+  uint64_t spare;           /* taken ahead (vg_budget_reserve), not used yet */
+  uint64_t peak;            /* the most it has held */
+  int refused;              /* 0, or the first refusal: -EAGAIN or -EFBIG */
 };
 
 void vg_budget_init(struct vg_budget *b, uint64_t limit);
@@ -46,6 +47,10 @@ void vg_budget_hold_init(struct vg_budget_hold *h, struct vg_budget *b);
 /* Takes n more bytes for the hold: 0, or -EAGAIN / -EFBIG as above (and
  * the refusal is remembered in h->refused; nothing is taken). */
 int vg_budget_take(struct vg_budget_hold *h, uint64_t n);
+/* Takes n bytes ahead, for takes to come: they use them first.  So that
+ * of requests arriving together some go through whole, rather than each
+ * taking a first share and all of them failing halfway. */
+int vg_budget_reserve(struct vg_budget_hold *h, uint64_t n);
 /* Gives back n of the hold's bytes (at most what it holds). */
 void vg_budget_give(struct vg_budget_hold *h, uint64_t n);
 /* Gives back everything the hold has; the hold may take again. */
