@@ -52,7 +52,6 @@
 #include "daemon/formats/prompb.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,11 +76,12 @@
 #define SLICE_NS ((uint64_t)4 * 1000 * 1000)
 /* Calls replayed between looks at the clock. */
 #define SLICE_STEP 256
+/* Rejections of a request logged one by one, as the sink does of a round;
+ * the rest in one line. */
+#define LOGGED_ONE_BY_ONE 5
 /* A body that says it decodes to no more than this waits in the small
  * requests' queue. */
 #define SMALL_BODY ((size_t)1 << 20)
-/* A request that held this much makes the heap trimmed after it. */
-#define TRIM_AFTER ((uint64_t)32 << 20)
 
 struct listen_config {
   bool influxdb_v1, influxdb_v2, json, remote_write;
@@ -185,8 +185,6 @@ struct listen {
   struct job_queue replaying;
   uv_idle_t replayer;
   bool replayer_closed;
-  bool trimming; /* a malloc_trim in the thread pool */
-  uv_work_t trim;
   bool stopping;
   void (*stopped)(void *arg);
   void *stopped_arg;
@@ -218,6 +216,7 @@ struct job {
    * and refused so far, and the slices' acknowledgements not yet in. */
   size_t pos;
   uint64_t accepted, rejected, counted_only;
+  uint64_t rejected_by[VG_REJECT_REASON_COUNT];
   unsigned syncs_pending;
   int sync_status; /* the first failure of a slice's sync */
   bool replayed;
@@ -227,46 +226,22 @@ struct job {
 
 /* --- answering ------------------------------------------------------- */
 
-/* Stopped once the replayer is closed, the last request is answered and
- * no trim is in flight. */
+/* Stopped once the replayer is closed and the last request is
+ * answered. */
 static void maybe_stopped(struct listen *l) {
-  if (l->inflight || !l->replayer_closed || l->trimming || !l->stopped)
+  if (l->inflight || !l->replayer_closed || !l->stopped)
     return;
   void (*stopped)(void *) = l->stopped;
   l->stopped = NULL;
   stopped(l->stopped_arg);
 }
 
-/* glibc keeps memory freed by a thread in that thread's arena and only
- * gives back what sits at the top of a heap: after a large request, the
- * rest goes back to the system here, in the thread pool (it walks every
- * arena, which takes milliseconds on a large heap). */
-static void trim_work(uv_work_t *w) {
-  (void)w;
-  malloc_trim(0);
-}
-
-static void trim_done(uv_work_t *w, int status) {
-  struct listen *l = w->data;
-  (void)status;
-  l->trimming = false;
-  maybe_stopped(l);
-}
-
 static void job_free(struct job *job) {
   struct listen *l = job->l;
   vg_batch_free(job->batch);
   vg_budget_release(&job->hold);
-  bool large = job->hold.peak >= TRIM_AFTER;
   free(job);
   l->inflight--;
-  /* Once the last large request is gone: while others are in flight,
-   * what they hold would only be taken again. */
-  if (large && !l->trimming && vg_budget_used(&l->budget) < TRIM_AFTER) {
-    l->trimming = true;
-    l->trim.data = l;
-    uv_queue_work(l->loop, &l->trim, trim_work, trim_done);
-  }
   maybe_stopped(l);
 }
 
@@ -694,6 +669,23 @@ static void slice_durable(void *arg, int status) {
   maybe_answer(job);
 }
 
+/* The request's rejections past those logged one by one, in one line. */
+static void log_rejections(const struct job *job) {
+  if (job->rejected <= LOGGED_ONE_BY_ONE)
+    return;
+  char counts[256] = "";
+  size_t len = 0;
+  for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+    if (job->rejected_by[r] && len < sizeof counts)
+      len += (size_t)snprintf(counts + len, sizeof counts - len, "%s%s %llu",
+                              len ? ", " : "", vg_reject_reason_name(r),
+                              (unsigned long long)job->rejected_by[r]);
+  vg_log(VG_LOG_WARNING,
+         "collector %s: %s: %llu rejected values in one request (%s), the "
+         "first few logged one by one; see /api/v1/status",
+         job->l->name, job->input, (unsigned long long)job->rejected, counts);
+}
+
 /* One slice of a request's batch into the sink, as an update round of its
  * own (rounds of a push remove nothing, so a request in several rounds is
  * the same as in one), and its appends' sync.  True when the batch is
@@ -702,8 +694,16 @@ static bool replay_slice(struct job *job, uint64_t deadline) {
   struct listen *l = job->l;
   const struct vg_sink_stats *st = vg_sink_stats(l->sink);
   uint64_t before = st->samples_total;
+  uint64_t rejected_before[VG_REJECT_REASON_COUNT];
+  memcpy(rejected_before, st->rejected, sizeof rejected_before);
   bool done = false;
   vg_sink_begin_update(l->sink, "push");
+  /* The first few of the request's rejections are logged, and one line
+   * for all of them at its end (log_rejections), not a few and a line for
+   * every slice. */
+  vg_sink_round_log(l->sink, job->rejected < LOGGED_ONE_BY_ONE
+                                 ? VG_SINK_LOG_FEW
+                                 : VG_SINK_LOG_NONE);
   do
     done = vg_batch_replay_some(job->batch, vg_sink_emitter(l->sink), &job->pos,
                                 SLICE_STEP);
@@ -717,6 +717,8 @@ static bool replay_slice(struct job *job, uint64_t deadline) {
   vg_sink_end(l->sink);
   job->accepted += st->samples_total - before;
   job->rejected += st->round_rejected;
+  for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+    job->rejected_by[r] += st->rejected[r] - rejected_before[r];
   /* The sync may answer at once (nothing appended, or no journal). */
   job->syncs_pending++;
   vg_sink_sync(l->sink, slice_durable, job);
@@ -736,6 +738,7 @@ static void on_replay_turn(uv_idle_t *idle) {
       continue;
     }
     job->counted_only = vg_batch_rejections_counted(job->batch);
+    log_rejections(job);
     /* Its memory goes back now; the answer waits for the journal. */
     vg_batch_free(job->batch);
     job->batch = NULL;

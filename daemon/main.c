@@ -19,6 +19,7 @@
 #include "daemon/util/log.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -193,6 +194,15 @@ int main(int argc, char **argv) {
   vg_log_init();
   /* Before any thread: cJSON's allocation hooks are process-wide. */
   vg_json_init();
+  /* glibc raises its mmap and trim thresholds (to 32 and 64 MiB) once a
+   * large block is freed; blocks under them then come from the worker
+   * threads' heaps, whose free tops it keeps below the trim threshold --
+   * 25 MB resident in each of the pool's arenas after a few mid-size
+   * pushes, which not even malloc_trim gives back.  Fixed thresholds keep
+   * every block of 1 MiB or more its own mapping, gone when freed, and
+   * trim a heap's free top past 1 MiB. */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 20);
   const struct vg_daemon_hooks hooks = {
       .add_routes = vg_status_routes,
       .render_self = vg_selfmetrics_render,

@@ -68,6 +68,7 @@ struct vg_sink {
   uint64_t round_rejected[VG_REJECT_REASON_COUNT];
   unsigned round_logged;
   unsigned round_suppressed;
+  enum vg_sink_log round_log; /* what the round logs, vg_sink_round_log */
   bool round_has_first;
   struct vg_rejection round_first;
 
@@ -93,7 +94,8 @@ static void log_rejection(struct vg_sink *sink, const char *where,
     }
   /* Within a round the first few are logged one by one; outside one (a
    * whole input refused) each is, once a minute at most. */
-  if (sink->source && sink->round_logged >= LOGGED_PER_ROUND) {
+  if (sink->source && (sink->round_logged >= LOGGED_PER_ROUND ||
+                       sink->round_log == VG_SINK_LOG_NONE)) {
     sink->round_suppressed++;
     return;
   }
@@ -476,6 +478,7 @@ void vg_sink_begin(struct vg_sink *sink, const char *source_key) {
   memset(sink->round_rejected, 0, sizeof sink->round_rejected);
   sink->round_logged = 0;
   sink->round_suppressed = 0;
+  sink->round_log = VG_SINK_LOG_ROUND;
   sink->round_has_first = false;
 }
 
@@ -484,7 +487,7 @@ size_t vg_sink_end(struct vg_sink *sink) {
   uint64_t rejected = 0;
   for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
     rejected += sink->round_rejected[r];
-  if (sink->round_suppressed) {
+  if (sink->round_suppressed && sink->round_log == VG_SINK_LOG_ROUND) {
     char counts[256] = "";
     size_t len = 0;
     for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
@@ -514,6 +517,10 @@ void vg_sink_forget(struct vg_sink *sink, const char *source_key) {
   struct vg_source *src =
       vg_store_source(sink->store, sink->collector, source_key, 0);
   vg_store_drop_source(sink->store, src);
+}
+
+void vg_sink_round_log(struct vg_sink *sink, enum vg_sink_log how) {
+  sink->round_log = how;
 }
 
 const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink) {

@@ -105,6 +105,15 @@ void vg_sink_forget(struct vg_sink *sink, const char *source_key);
  * the sink never loses or repeats a done call. */
 void vg_sink_sync(struct vg_sink *sink, void (*done)(void *arg, int status),
                   void *arg);
+/* What the current round logs of its rejections.  By default
+ * (VG_SINK_LOG_ROUND, set again by every begin) the first few one by one,
+ * then one summary line at its end.  A caller that spreads one input over
+ * several rounds (a push replayed in slices) logs the first few of the
+ * input (VG_SINK_LOG_FEW: no summary), then nothing (VG_SINK_LOG_NONE),
+ * and writes the input's summary itself.  Counting, the recent list and
+ * the first rejection are the same whatever it is. */
+enum vg_sink_log { VG_SINK_LOG_ROUND, VG_SINK_LOG_FEW, VG_SINK_LOG_NONE };
+void vg_sink_round_log(struct vg_sink *sink, enum vg_sink_log how);
 /* Emits into the current round; valid as long as the sink. */
 const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink);
 

@@ -236,6 +236,45 @@ VG_TEST(a_large_push_goes_in_in_slices) {
   teardown(&fx);
 }
 
+/* A request refused value by value over many slices logs its first few
+ * and one line for all, not a few and a line for every slice. */
+VG_TEST(a_request_logs_a_few_rejections_and_one_line_for_all) {
+  struct fixture fx = {0};
+  setup(&fx, "{\"type\": \"listen\"}");
+  struct vg_buf logged;
+  vg_test_log_capture(&logged);
+  struct vg_buf b;
+  vg_buf_init(&b, (size_t)1 << 26);
+  for (int i = 0; i < 100000; i++)
+    ASSERT(vg_buf_printf(&b, "village_population,village=v%d value=-1\n", i) ==
+           0);
+  uint64_t rounds = vg_store_round_mark(fx.col.store);
+  struct post r;
+  post(&fx, &r, "/write", b.data);
+  ASSERT_INT_EQ(r.status, 400);
+  ASSERT(vg_store_round_mark(fx.col.store) - rounds >= 5);
+  size_t one_by_one = 0, summaries = 0, per_round = 0;
+  for (const char *p = logged.data; (p = strstr(p, "is below 0")); p++)
+    one_by_one++;
+  for (const char *p = logged.data; (p = strstr(p, "rejected values in one "
+                                                   "request"));
+       p++)
+    summaries++;
+  for (const char *p = logged.data; (p = strstr(p, "not logged one by one"));
+       p++)
+    per_round++;
+  ASSERT_INT_EQ(one_by_one, 5);
+  ASSERT_INT_EQ(summaries, 1);
+  ASSERT_INT_EQ(per_round, 0);
+  ASSERT_CONTAINS(logged.data, "collector push: /write: 100000 rejected values "
+                               "in one request (out_of_range 100000), the "
+                               "first few logged one by one; see "
+                               "/api/v1/status");
+  vg_test_log_release(&logged);
+  vg_buf_free(&b);
+  teardown(&fx);
+}
+
 /* Two requests at once: their slices take turns, and each is answered
  * with its own counts. */
 VG_TEST(requests_replayed_together_keep_their_own_counts) {
@@ -293,6 +332,7 @@ VG_TEST_MAIN(
     VG_T(the_answer_comes_after_the_fsync),
     VG_T(every_rejection_is_counted_and_the_answer_says_when_details_stop),
     VG_T(a_large_push_goes_in_in_slices),
+    VG_T(a_request_logs_a_few_rejections_and_one_line_for_all),
     VG_T(requests_replayed_together_keep_their_own_counts),
     VG_T(max_memory_answers_413_alone_and_503_together),
     VG_T(a_journal_that_cannot_write_gets_503_and_retry_after),
