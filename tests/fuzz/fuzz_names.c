@@ -6,45 +6,13 @@
 #include "daemon/formats/lp_samples.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/util/buf.h"
+#include "tests/unescape_name.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Prometheus's value-encoding unescape, from its description. */
-static void unescape(const char *s, struct vg_buf *out) {
-  vg_buf_reset(out);
-  if (strncmp(s, "U__", 3) != 0) {
-    vg_buf_puts(out, s);
-    return;
-  }
-  for (s += 3; *s;) {
-    if (s[0] == '_' && s[1] == '_') {
-      vg_buf_putc(out, '_');
-      s += 2;
-    } else if (s[0] == '_') {
-      char *end;
-      unsigned long r = strtoul(s + 1, &end, 16);
-      if (*end != '_' || end == s + 1 || r > 0x10FFFF)
-        abort();
-      char u[4];
-      size_t n = r < 0x80 ? 1 : r < 0x800 ? 2 : r < 0x10000 ? 3 : 4;
-      if (n == 1) {
-        u[0] = (char)r;
-      } else {
-        for (size_t k = n - 1; k > 0; k--, r >>= 6)
-          u[k] = (char)(0x80 | (r & 0x3F));
-        u[0] = (char)((n == 2 ? 0xC0 : n == 3 ? 0xE0 : 0xF0) | r);
-      }
-      vg_buf_append(out, u, n);
-      s = end + 1;
-    } else {
-      vg_buf_putc(out, *s++);
-    }
-  }
-}
 
 /* The escaped name, NUL-terminated, in `out`; checked to read back. */
 static void escape_checked(const char *s, size_t n, bool label,
@@ -58,7 +26,8 @@ static void escape_checked(const char *s, size_t n, bool label,
   if (label ? !reserved && !vg_expfmt_valid_label_name(out->data)
             : !vg_expfmt_valid_metric_name(out->data))
     abort();
-  unescape(out->data, back);
+  if (!vg_test_unescape_name(out->data, back))
+    abort();
   if (back->len != n || memcmp(back->data, s, n) != 0)
     abort();
 }

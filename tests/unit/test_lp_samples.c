@@ -2,6 +2,7 @@
 #include "daemon/formats/lp_samples.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/util/buf.h"
+#include "tests/unescape_name.h"
 #include "tests/unit/record_emitter.h"
 #include "tests/vgtest.h"
 
@@ -96,39 +97,6 @@ VG_TEST(unknown_precision_is_refused) {
   vg_test_record_free(&r);
 }
 
-/* Prometheus's UnescapeName for the value-encoding scheme, written from
- * its description: what the daemon's names must read back as. */
-static void unescape(const char *s, struct vg_buf *out) {
-  vg_buf_reset(out);
-  if (strncmp(s, "U__", 3) != 0) {
-    vg_buf_puts(out, s);
-    return;
-  }
-  for (s += 3; *s;) {
-    if (s[0] == '_' && s[1] == '_') {
-      vg_buf_putc(out, '_');
-      s += 2;
-    } else if (s[0] == '_') {
-      char *end;
-      unsigned long r = strtoul(s + 1, &end, 16);
-      ASSERT(*end == '_');
-      char u[4];
-      size_t n = r < 0x80 ? 1 : r < 0x800 ? 2 : r < 0x10000 ? 3 : 4;
-      if (n == 1)
-        u[0] = (char)r;
-      else {
-        for (size_t k = n - 1; k > 0; k--, r >>= 6)
-          u[k] = (char)(0x80 | (r & 0x3F));
-        u[0] = (char)((n == 2 ? 0xC0 : n == 3 ? 0xE0 : 0xF0) | r);
-      }
-      vg_buf_append(out, u, n);
-      s = end + 1;
-    } else {
-      vg_buf_putc(out, *s++);
-    }
-  }
-}
-
 /* Names that the old rule ('_' for every bad character) merged stay
  * apart, and each reads back as written. */
 VG_TEST(names_are_never_merged) {
@@ -150,7 +118,7 @@ VG_TEST(names_are_never_merged) {
       vg_buf_putc(&esc[i], '\0');
       ASSERT(label ? vg_expfmt_valid_label_name(esc[i].data)
                    : vg_expfmt_valid_metric_name(esc[i].data));
-      unescape(esc[i].data, &back);
+      ASSERT(vg_test_unescape_name(esc[i].data, &back));
       vg_buf_putc(&back, '\0');
       ASSERT_STR_EQ(back.data, names[i]);
       for (size_t j = 0; j < i; j++)
