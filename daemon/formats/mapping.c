@@ -6,8 +6,8 @@
  * names become column indices once per input, JSON Pointers are split and
  * unescaped once per configuration), and what every run shares: its
  * entry points and the way it reports.  The runs themselves are
- * mapping_csv.c and mapping_json.c, timestamps mapping_time.c
- * (mapping_int.h says who does what).
+ * mapping_csv.c and mapping_json.c, timestamps mapping_time.c, report
+ * dates mapping_report.c (mapping_int.h says who does what).
  *
  * A bad cell (a damaged CSV field among them) costs that cell, a bad
  * label or timestamp costs that record, a CSV row cut short by an
@@ -76,8 +76,36 @@ const struct vg_cfg_key vg_mapping_keys[] = {
      "time they are read.",
      false},
     {"timestamp_format", VG_CFG_STRING, "auto", 0,
-     "auto, rfc3339, date (YYYY-MM-DD, midnight UTC), unix (seconds) or "
-     "unix_ms.",
+     "auto, rfc3339, date (midnight UTC: 2019-12-31, 2019/12/31, "
+     "2019.12.31, 2019年12月31日, or a month, 2019-12, 2019年12月, "
+     "read as its first day), unix (seconds), unix_ms or excel (serial "
+     "date numbers). auto reads all but excel, and in workbooks a number "
+     "cell of up to 7 digits as a serial date.",
+     false},
+    {"report_date", VG_CFG_STRING, NULL, 0,
+     "Where the record's report date is, as for labels (填报日期, as_of): "
+     "gives village_report_timestamp_seconds with the record's labels and "
+     "source=<the collector's name>, whatever \"timestamp\" says. Read as "
+     "timestamp_format \"date\" writes dates (a month is its first day), "
+     "RFC 3339, a serial date number of up to 7 digits (a workbook's date "
+     "cell, or one exported to CSV as a number), or Unix time. A blank or "
+     "no-data cell gives no date; one that does not read is rejected "
+     "(bad_timestamp), naming the village, and the record's metrics "
+     "stay. The mapping must not map a label \"source\".",
+     false},
+    {"report_cadence", VG_CFG_STRING, NULL, 0,
+     "weekly, monthly, quarterly or yearly: how often each village of this "
+     "source reports. With it every report date also gives "
+     "village_report_next_due_timestamp_seconds: the end (UTC) of day "
+     "report_due_day of the period after the one the report date is in "
+     "(weeks from Monday, quarters from January).",
+     false},
+    {"report_due_day", VG_CFG_INT, "1", 0,
+     "The day of the next period by which the next report is due, counted "
+     "from 1 (monthly 1..31, the month's last day when it is shorter; "
+     "weekly 1..7 from Monday; quarterly 1..92; yearly 1..366). 10 with "
+     "monthly: a report dated in December makes the next one due by the "
+     "end of 10 January.",
      false},
     {"header_row", VG_CFG_INT, "0", 0,
      "CSV and workbook inputs: the 1-based row of column names; 0 takes the "
@@ -294,8 +322,9 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
     return vg_cfg_error(err, metrics,
                         "\"metrics\" must name at least one "
                         "metric");
-  /* Owned by the mapping; entries freed in vg_mapping_free(). */
-  m->refs = vg_calloc(m->nlabels + m->nmetrics + 1, sizeof *m->refs);
+  /* Owned by the mapping; entries freed in vg_mapping_free().  Room for
+   * the timestamp and the report date. */
+  m->refs = vg_calloc(m->nlabels + m->nmetrics + 2, sizeof *m->refs);
   int rc = compile_group(m, m->refs, labels, true, err);
   if (rc < 0)
     return rc;
@@ -311,6 +340,17 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
       return rc;
     m->has_ts = true;
   }
+  const cJSON *report = cJSON_GetObjectItemCaseSensitive(cfg, "report_date");
+  if (report) {
+    rc = ref_compile(m, &m->refs[vg__mapping_report_index(m)], "report_date",
+                     report, err);
+    if (rc < 0)
+      return rc;
+    m->has_report = true;
+  }
+  rc = vg__mapping_report_configure(m, cfg, err);
+  if (rc < 0)
+    return rc;
   if (tsf) {
     if (!ts)
       return vg_cfg_error(err, tsf,
@@ -410,13 +450,14 @@ void vg_mapping_free(struct vg_mapping *m) {
   if (!m)
     return;
   if (m->refs)
-    for (size_t i = 0; i < m->nlabels + m->nmetrics + 1; i++) {
+    for (size_t i = 0; i < m->nlabels + m->nmetrics + 2; i++) {
       free(m->refs[i].name);
       free(m->refs[i].text);
       vg_json_pointer_free(&m->refs[i].ptr);
     }
   free(m->refs);
   free(m->records_text);
+  free(m->source);
   vg_json_pointer_free(&m->records);
   for (size_t i = 0; i < m->nno_data; i++)
     free(m->no_data[i]);
@@ -482,6 +523,9 @@ static void begin_run(struct vg__mapping_run *r, const struct vg_mapping *m,
       .labels = vg_calloc(m->nlabels, sizeof *r->labels),
       .label_off = vg_calloc(m->nlabels, sizeof *r->label_off),
       .label_num = vg_calloc(m->nlabels, sizeof *r->label_num),
+      .report_labels = m->has_report
+                           ? vg_calloc(m->nlabels + 1, sizeof *r->report_labels)
+                           : NULL,
   };
   for (size_t i = 0; i < m->nlabels; i++)
     r->labels[i].name = m->refs[i].name;
@@ -492,6 +536,7 @@ static void end_run(struct vg__mapping_run *r) {
   free(r->label_off);
   free(r->label_num);
   free(r->label_buf);
+  free(r->report_labels);
 }
 
 int vg_mapping_run(const struct vg_mapping *m, const char *input,

@@ -17,6 +17,12 @@
  *   "metrics":   {"village_population": "population"}
  *   "timestamp": "as_of" or "/updatedAt"   optional
  *   "timestamp_format": "auto" | "rfc3339" | "date" | "unix" | "unix_ms"
+ *                       | "excel"
+ *   "report_date": "填报日期"             optional; gives
+ *                 village_report_timestamp_seconds{..., source=<name>}
+ *   "report_cadence": "monthly"           optional, with report_date;
+ *                 gives village_report_next_due_timestamp_seconds
+ *   "report_due_day": 10                  the day of the next period
  *   "header_row": 0 = the first row that holds every named column
  *                 (title rows above it are skipped), N = that row.
  *                 With "#N" references only, 0 means no header row: the

@@ -196,7 +196,7 @@ struct columns {
 };
 
 static size_t nrefs(const struct vg_mapping *m) {
-  return m->nlabels + m->nmetrics + (m->has_ts ? 1 : 0);
+  return vg__mapping_report_index(m) + (m->has_report ? 1 : 0);
 }
 
 static void cell(const struct vg_csv_row *row, size_t col, const char **s,
@@ -591,6 +591,19 @@ static void csv_record(struct vg__mapping_run *r, const struct rows *w,
                          vg__mapping_ts_name(m->ts_format));
       return;
     }
+  }
+
+  /* A bad report date costs that cell: the figures stand without it. */
+  if (m->has_report) {
+    size_t k = vg__mapping_report_index(m);
+    cell(row, c->index[k], &s, &n);
+    at.column = (uint32_t)(c->index[k] + 1);
+    at.column_name = c->name[k];
+    if (cell_damaged(row, c->index[k]))
+      reject_damaged(r, row, c->index[k], &at);
+    else
+      vg__mapping_report_cell(r, s, n, r->sheet && vg_sheet_date1904(r->sheet),
+                              ts, &at);
   }
 
   for (size_t i = m->nlabels; i < m->nlabels + m->nmetrics; i++) {

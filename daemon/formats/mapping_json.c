@@ -125,6 +125,12 @@ static void json_record(struct vg__mapping_run *r, const cJSON *rec,
     }
   }
 
+  if (m->has_report) {
+    const struct vg__mapping_ref *f = &m->refs[vg__mapping_report_index(m)];
+    at.pointer = f->text;
+    vg__mapping_report_json(r, vg_json_pointer_get(&f->ptr, rec), ts, &at);
+  }
+
   for (size_t i = m->nlabels; i < m->nlabels + m->nmetrics; i++) {
     const struct vg__mapping_ref *f = &m->refs[i];
     const cJSON *v = vg_json_pointer_get(&f->ptr, rec);

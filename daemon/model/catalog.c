@@ -59,6 +59,15 @@ const struct vg_indicator vg_catalog[] = {
           "rural population."),
     RATIO("village_power_households_ratio",
           "Share of households connected to the electricity grid."),
+    {"village_report_next_due_timestamp_seconds", "seconds", VG_TYPE_GAUGE,
+     "When the village's next report is due (Unix time): the end of the "
+     "due day of the period after its last report's, by the source's "
+     "report_cadence and report_due_day.",
+     0.0, INFINITY, false},
+    {"village_report_timestamp_seconds", "seconds", VG_TYPE_GAUGE,
+     "The date of the village's last report to this source (Unix time, "
+     "midnight UTC of the report date).",
+     0.0, INFINITY, false},
     RATIO("village_road_group_access_ratio",
           "Share of villager groups reached by a hardened road."),
     AMOUNT("village_road_hardened_km", "km",

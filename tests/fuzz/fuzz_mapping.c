@@ -50,14 +50,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 "{\"labels\": {\"county\": \"县\", \"village\": \"village\"},"
                 " \"metrics\": {\"village_population\": \"population\","
                 " \"village_water_safe_households_ratio\": \"#5\"},"
-                " \"timestamp\": \"as_of\"}");
+                " \"timestamp\": \"as_of\", \"report_date\": \"#6\","
+                " \"report_cadence\": \"quarterly\", \"report_due_day\": 92}");
     json_mapping =
         compile(VG_FORMAT_JSON,
                 "{\"records\": \"/data/items\", \"labels\": {\"county\": "
                 "\"/region/county\", \"village\": \"/name/en\"}, \"metrics\": "
                 "{\"village_income_per_capita_yuan\": "
                 "\"/indicators/income/perCapitaYuan\", \"x\": \"/a~1b/0\"},"
-                " \"timestamp\": \"/updatedAt\"}");
+                " \"timestamp\": \"/updatedAt\", \"report_date\": \"/d\","
+                " \"report_cadence\": \"weekly\"}");
   }
   if (size == 0)
     return 0;

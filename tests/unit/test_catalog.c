@@ -44,7 +44,10 @@ VG_TEST(every_seed_indicator_is_there) {
                                       "village_school_dropouts",
                                       "village_cadres_stationed",
                                       "village_latitude_degrees",
-                                      "village_longitude_degrees"};
+                                      "village_longitude_degrees",
+                                      "village_report_timestamp_seconds",
+                                      "village_report_next_due_timestamp_"
+                                      "seconds"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     ASSERT(vg_catalog_find(names[i]) != NULL);
   ASSERT_INT_EQ(vg_catalog_size, sizeof names / sizeof *names);

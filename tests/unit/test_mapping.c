@@ -1,6 +1,7 @@
 /* tests/unit/test_mapping.c - records to samples, on the real fixtures and
  * on messy ones, through a capture emitter. */
 #include "daemon/formats/mapping.h"
+#include "daemon/formats/mapping_int.h" /* the due-date arithmetic */
 
 #include "daemon/util/mem.h"
 #include "tests/unit/testutil.h"
@@ -405,7 +406,7 @@ VG_TEST(messy_report_csv) {
   ASSERT_INT_EQ(
       run_file(m, "messy/monthly-report-messy.csv", &c, error, sizeof error),
       0);
-  ASSERT_INT_EQ(c.ns, 7);
+  ASSERT_INT_EQ(c.ns, 9);
   const char *tao = "county=Shiqian,village=桃子园村";
   ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan", tao), 3895);
   ASSERT(value_of(&c, "water_safe_households_ratio", tao) == 0.766);
@@ -431,7 +432,7 @@ VG_TEST(messy_report_csv) {
   /* "N/A" is a no-data marker: a blank, not a rejection. */
   ASSERT(find(&c, "income_per_capita_yuan", "county=Bijiang,village=泥烧村") ==
          NULL);
-  ASSERT_INT_EQ(c.nr, 4);
+  ASSERT_INT_EQ(c.nr, 3);
   ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_NOT_A_NUMBER);
   ASSERT_INT_EQ(c.r[0].line, 7);
   ASSERT_INT_EQ(c.r[0].column, 4);
@@ -444,17 +445,15 @@ VG_TEST(messy_report_csv) {
   ASSERT_STR_EQ(c.r[1].where, "messy/monthly-report-messy.csv:8:2 (村)");
   ASSERT_STR_EQ(c.r[1].detail, "row has no value for label \"village\"");
 
-  ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_BAD_TIMESTAMP);
-  ASSERT_STR_EQ(c.r[2].where, "messy/monthly-report-messy.csv:11:3 (日期)");
-  ASSERT_STR_EQ(c.r[2].detail,
-                "\"2019/12/31\" is not a timestamp (timestamp_format "
-                "\"auto\")");
-  ASSERT(find(&c, "water_safe_households_ratio",
-              "county=Yanhe,village=爱心村") == NULL);
+  /* 2019/12/31 is the date an office writes. */
+  ASSERT_INT_EQ(
+      find(&c, "water_safe_households_ratio", "county=Yanhe,village=爱心村")
+          ->ts,
+      1577750400000);
 
-  ASSERT_INT_EQ(c.r[3].reason, VG_REJECT_PARSE_ERROR);
-  ASSERT_STR_EQ(c.r[3].where, "messy/monthly-report-messy.csv:13:2 (村)");
-  ASSERT_STR_EQ(c.r[3].detail, "text after the closing quote");
+  ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_PARSE_ERROR);
+  ASSERT_STR_EQ(c.r[2].where, "messy/monthly-report-messy.csv:13:2 (村)");
+  ASSERT_STR_EQ(c.r[2].detail, "text after the closing quote");
   cap_free(&c);
   vg_mapping_free(m);
 
@@ -1164,11 +1163,190 @@ VG_TEST(config_error_positions) {
   vg_cfg_doc_free(doc);
 }
 
+/* ---- report dates ------------------------------------------------------ */
+
+/* Dates as offices write them, whatever "timestamp" says; a month is its
+ * first day; a bad date costs its cell alone and names the village. */
+VG_TEST(report_dates) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV,
+      "{\"name\": \"cadres\", \"labels\": {\"village\": \"村\", \"town\": "
+      "\"镇\"}, \"metrics\": {\"village_population\": \"人口\"}, "
+      "\"report_date\": \"填报日期\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m,
+                         "镇,村,人口,填报日期\n"
+                         "W,a,1,2019-12-31\n"
+                         "W,b,2,2019/12/31\n"
+                         "W,c,3,2019.12.31\n"
+                         "W,d,4,2019年12月31日\n"
+                         "W,e,5,2019-12\n"
+                         "W,f,6,2019年12月\n"
+                         "W,g,7,2019-12-31T16:00:00+08:00\n"
+                         "W,h,8,43830\n"
+                         "W,i,9,2019/2/30\n"
+                         "W,j,10,\n"
+                         "W,k,11,-\n"
+                         "W,l,12,2019/1/5\n"
+                         "W,m,13,2019-12/31\n",
+                         &c, error, sizeof error),
+                0);
+  const char *metric = "village_report_timestamp_seconds";
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=a"),
+                1577750400);
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=b"),
+                1577750400);
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=c"),
+                1577750400);
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=d"),
+                1577750400);
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=e"),
+                1575158400); /* 2019-12-01 */
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=f"),
+                1575158400);
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=g"),
+                1577779200);
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=h"),
+                1577750400);
+  ASSERT_DBL_EQ(value_of(&c, metric, "source=cadres,town=W,village=l"),
+                1546646400); /* 2019-01-05 */
+  ASSERT(find(&c, metric, "source=cadres,town=W,village=j") == NULL);
+  ASSERT(find(&c, metric, "source=cadres,town=W,village=k") == NULL);
+  /* Read when read: "timestamp" is not configured. */
+  ASSERT_INT_EQ(find(&c, metric, "source=cadres,town=W,village=a")->ts, 0);
+  /* Every row's population stands, a bad date's too. */
+  ASSERT_INT_EQ(count_metric(&c, "village_population"), 13);
+  ASSERT_INT_EQ(count_metric(&c, metric), 9);
+  ASSERT_INT_EQ(c.nr, 2);
+  ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_TIMESTAMP);
+  ASSERT_STR_EQ(c.r[0].where, "test.in:10:4 (填报日期)");
+  ASSERT_STR_EQ(c.r[0].detail,
+                "\"2019/2/30\" is not a report date (village \"i\")");
+  ASSERT_STR_EQ(c.r[1].detail,
+                "\"2019-12/31\" is not a report date (village \"m\")");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* The report date as the samples' time too (a folder of last year's
+ * files), and in JSON. */
+VG_TEST(report_dates_as_timestamps) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"type\": \"file\", \"labels\": {\"village\": "
+                     "\"v\"}, \"metrics\": {\"p\": \"p\"}, \"timestamp\": "
+                     "\"d\", \"report_date\": \"d\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m, "v,d,p\na,2019年3月,1\n", &c, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(find(&c, "p", "village=a")->ts, 1551398400000);
+  const struct cap_sample *s =
+      find(&c, "village_report_timestamp_seconds", "source=file,village=a");
+  ASSERT_INT_EQ(s->ts, 1551398400000);
+  ASSERT_DBL_EQ(s->value, 1551398400);
+  cap_free(&c);
+  vg_mapping_free(m);
+
+  m = compile(VG_FORMAT_JSON,
+              "{\"name\": \"api\", \"labels\": {\"village\": \"/v\"}, "
+              "\"metrics\": {\"p\": \"/p\"}, \"report_date\": \"/d\", "
+              "\"report_cadence\": \"monthly\", \"report_due_day\": 10}");
+  memset(&c, 0, sizeof c);
+  ASSERT_INT_EQ(run_text(m,
+                         "[{\"v\": \"a\", \"p\": 1, \"d\": \"2019年12月31日\"},"
+                         " {\"v\": \"b\", \"p\": 2, \"d\": 43830},"
+                         " {\"v\": \"c\", \"p\": 3, \"d\": 1577750400},"
+                         " {\"v\": \"d\", \"p\": 4},"
+                         " {\"v\": \"e\", \"p\": 5, \"d\": true}]",
+                         &c, error, sizeof error),
+                0);
+  for (const char *v = "abc"; *v; v++) {
+    char labels[64];
+    snprintf(labels, sizeof labels, "source=api,village=%c", *v);
+    ASSERT_DBL_EQ(value_of(&c, "village_report_timestamp_seconds", labels),
+                  1577750400);
+    ASSERT_DBL_EQ(
+        value_of(&c, "village_report_next_due_timestamp_seconds", labels),
+        1578700800); /* the end of 2020-01-10 */
+  }
+  ASSERT_INT_EQ(count_metric(&c, "village_report_timestamp_seconds"), 3);
+  ASSERT_INT_EQ(c.nr, 1);
+  ASSERT_STR_EQ(c.r[0].pointer, "/d");
+  ASSERT_STR_EQ(c.r[0].detail, "a value that is no text is not a report "
+                               "date (village \"e\")");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+static int64_t due(const char *cadence, int64_t day, const char *date) {
+  static const char *const names[] = {"", "weekly", "monthly", "quarterly",
+                                      "yearly"};
+  int64_t ms;
+  size_t c = 0;
+  while (strcmp(names[c], cadence) != 0)
+    c++;
+  ASSERT(vg_timestamp_parse(date, strlen(date), &ms));
+  return vg__mapping_report_next_due((enum vg__mapping_cadence)c, day, ms);
+}
+
+/* The day after the due day, midnight UTC, as Unix seconds. */
+static int64_t end_of(const char *date) {
+  int64_t ms;
+  ASSERT(vg_timestamp_parse(date, strlen(date), &ms));
+  return ms / 1000 + 86400;
+}
+
+VG_TEST(report_due_dates) {
+  ASSERT_INT_EQ(due("monthly", 10, "2019-12-31"), end_of("2020-01-10"));
+  ASSERT_INT_EQ(due("monthly", 10, "2019-12-01"), end_of("2020-01-10"));
+  ASSERT_INT_EQ(due("monthly", 31, "2020-01-15"), end_of("2020-02-29"));
+  ASSERT_INT_EQ(due("monthly", 1, "2019-02-28T23:59:59Z"),
+                end_of("2019-03-01"));
+  /* 2019-12-31 is a Tuesday; the next week begins Monday 2020-01-06. */
+  ASSERT_INT_EQ(due("weekly", 1, "2019-12-31"), end_of("2020-01-06"));
+  ASSERT_INT_EQ(due("weekly", 7, "2019-12-29"), end_of("2020-01-05"));
+  ASSERT_INT_EQ(due("quarterly", 15, "2019-11-30"), end_of("2020-01-15"));
+  ASSERT_INT_EQ(due("quarterly", 92, "2020-01-01"), end_of("2020-06-30"));
+  ASSERT_INT_EQ(due("yearly", 31, "2019-06-30"), end_of("2020-01-31"));
+  ASSERT_INT_EQ(due("yearly", 366, "2020-06-30"), end_of("2021-12-31"));
+  /* Before 1970 the day is still the one it falls in. */
+  ASSERT_INT_EQ(due("monthly", 1, "1969-12-31T12:00:00Z"),
+                end_of("1970-01-01"));
+}
+
+VG_TEST(report_config_errors) {
+  ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV,
+                                "{\"metrics\": {\"m\": \"a\"}, "
+                                "\"report_cadence\": \"monthly\"}"),
+                  "\"report_cadence\" needs \"report_date\"");
+  ASSERT_CONTAINS(
+      compile_error(VG_FORMAT_CSV,
+                    "{\"metrics\": {\"m\": \"a\"}, "
+                    "\"report_date\": \"d\", \"report_due_day\": 3}"),
+      "\"report_due_day\" needs \"report_cadence\"");
+  ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV,
+                                "{\"metrics\": {\"m\": \"a\"}, "
+                                "\"report_date\": \"d\", \"report_cadence\": "
+                                "\"daily\"}"),
+                  "must be one of \"weekly\", \"monthly\"");
+  ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV,
+                                "{\"metrics\": {\"m\": \"a\"}, "
+                                "\"report_date\": \"d\", \"report_cadence\": "
+                                "\"weekly\", \"report_due_day\": 8}"),
+                  "from 1 to 7 for a weekly cadence");
+  ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV,
+                                "{\"labels\": {\"source\": \"s\"}, "
+                                "\"metrics\": {\"m\": \"a\"}, "
+                                "\"report_date\": \"d\"}"),
+                  "map the label \"source\" under another name");
+}
+
 VG_TEST(keys_table) {
   size_t n = 0;
   while (vg_mapping_keys[n].name)
     n++;
-  ASSERT_INT_EQ(n, 10);
+  ASSERT_INT_EQ(n, 13);
   ASSERT_STR_EQ(vg_mapping_keys[0].name, "records");
   ASSERT(vg_mapping_keys[2].required);
   vg_mapping_free(NULL);
@@ -1185,4 +1363,6 @@ VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
              VG_T(nested_json), VG_T(json_label_values),
              VG_T(json_whole_document_errors), VG_T(json_timestamps),
              VG_T(config_errors), VG_T(config_error_positions),
+             VG_T(report_dates), VG_T(report_dates_as_timestamps),
+             VG_T(report_due_dates), VG_T(report_config_errors),
              VG_T(keys_table))
