@@ -13,8 +13,14 @@ indicator filled and inside its valid range (ratios 0..1, counts whole and
 not negative), and with the usual correlations: a better-off village has
 more tap water, hardened roads, 4G and income, and fewer poor households.
 
+Every village also gets a report_date (its filing date, 填报日期): a day
+of the current month up to today (UTC), taken from its code, so that the
+demo's monthly cadence (due on the 10th) has no village overdue on the
+day it is generated.
+
 It owns only those ten files.  It must stay deterministic (one fixed seed,
-so two runs write the same bytes and demos and tests can compare numbers),
+so two runs on one day write the same bytes and demos and tests can
+compare numbers; the report dates alone follow the calendar),
 must use nothing but the standard library, and must never leave a half-
 written file where examples/demo.json's glob, demo-data/*.csv, can see it:
 each file is written beside its target under a dot-name that the glob does
@@ -22,6 +28,7 @@ not match and then renamed over it, which is atomic on one file system.
 """
 
 import csv
+import datetime
 import io
 import math
 import os
@@ -253,6 +260,15 @@ def county_rows(rng, county, seeds):
     return [line for _, line in rows]
 
 
+def with_report_date(line, today):
+    """The line with its village's report date appended: a day of this
+    month up to today, from the village's code (not from the seeded random
+    numbers, which must stay the same for every other column)."""
+    code = line.split(",", 1)[0]
+    day = 1 + int(code) % today.day if code.isdigit() else 1
+    return "%s,%s" % (line, today.replace(day=day).isoformat())
+
+
 def write_atomically(path, text):
     """Writes `text` to `path` so that a reader sees the old file or the new
     one, never a part: a dot-named temporary beside it, then a rename."""
@@ -279,6 +295,7 @@ def main(argv):
         return 1
 
     rng = random.Random(SEED)
+    today = datetime.datetime.now(datetime.timezone.utc).date()
     os.makedirs(outdir, exist_ok=True)
     villages = 0
     for county in COUNTIES:
@@ -286,8 +303,10 @@ def main(argv):
                             [s for s in seeds if s["county"] == county])
         villages += len(lines)
         # CRLF like the seed file, which came from a spreadsheet export.
+        lines = [with_report_date(line, today) for line in lines]
         write_atomically(os.path.join(outdir, county + ".csv"),
-                         "\r\n".join([header] + lines) + "\r\n")
+                         "\r\n".join([header + ",report_date"] + lines) +
+                         "\r\n")
     sys.stderr.write("generate-demo-data: wrote %d files, %d villages to %s "
                      "in %.2f s\n" % (len(COUNTIES), villages, outdir,
                                       time.monotonic() - started))

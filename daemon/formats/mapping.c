@@ -69,7 +69,8 @@ const struct vg_cfg_key vg_mapping_keys[] = {
      false},
     {"metrics", VG_CFG_JSON, NULL, 0,
      "Metric name -> where its value is, as for labels. A blank cell or "
-     "null gives no sample (never zero).",
+     "null gives no sample (never zero). {} when the source is a register "
+     "of report dates alone (report_date).",
      true},
     {"timestamp", VG_CFG_STRING, NULL, 0,
      "Where the record's time is, as for labels; without it samples get the "
@@ -318,10 +319,12 @@ static int configure(struct vg_mapping *m, const cJSON *cfg,
                         ref_kind(m->format));
   m->nlabels = (size_t)cJSON_GetArraySize(labels);
   m->nmetrics = (size_t)cJSON_GetArraySize(metrics);
-  if (m->nmetrics == 0)
+  /* A register of who reported when (报送登记) has dates and no figures:
+   * its report dates are what it gives. */
+  if (m->nmetrics == 0 && !cJSON_GetObjectItemCaseSensitive(cfg, "report_date"))
     return vg_cfg_error(err, metrics,
                         "\"metrics\" must name at least one "
-                        "metric");
+                        "metric (or \"report_date\" be given)");
   /* Owned by the mapping; entries freed in vg_mapping_free().  Room for
    * the timestamp and the report date. */
   m->refs = vg_calloc(m->nlabels + m->nmetrics + 2, sizeof *m->refs);

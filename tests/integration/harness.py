@@ -137,6 +137,18 @@ def find(metrics, name, **labels):
     return hits[0]
 
 
+# The files examples/demo.json reads from examples/data/ besides the
+# generated demo-data/: a copied demo.json reads them relative to its copy.
+DEMO_FILES = ("yanhe-register.xlsx", "jiangkou-register-gbk.csv")
+
+
+def copy_demo_files(workdir):
+    os.makedirs(os.path.join(workdir, "data"), exist_ok=True)
+    for name in DEMO_FILES:
+        shutil.copy(os.path.join(EXAMPLES, "data", name),
+                    os.path.join(workdir, "data", name))
+
+
 class Daemon:
     """villagemetricsd on a free port with its config in a temp dir."""
 

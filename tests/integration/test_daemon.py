@@ -12,8 +12,8 @@ import time
 import unittest
 
 from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, IntegrationTest,
-                     Prometheus, VictoriaMetrics, find, free_port, http_get,
-                     parse_metrics, wait_for)
+                     Prometheus, VictoriaMetrics, copy_demo_files, find, free_port,
+                     http_get, parse_metrics, wait_for)
 
 COLUMNS = {
     "village_population": "population",
@@ -69,6 +69,7 @@ class TestDemoInPrometheus(DaemonTest):
         subprocess.run([sys.executable, os.path.join(EXAMPLES, "generate-demo-data.py"),
                         os.path.join(self.tmp, "demo-data")], check=True,
                        stderr=subprocess.DEVNULL)
+        copy_demo_files(self.tmp)
         d = self.daemon(os.path.join(EXAMPLES, "demo.json")).start()
         prom = Prometheus(self.tmp, [d.port])
         try:
@@ -86,7 +87,30 @@ class TestDemoInPrometheus(DaemonTest):
             # Every catalog indicator is there for every village.
             self.assertEqual(prom.scalar("count(village_cadres_stationed)"), 2600)
             self.assertEqual(prom.scalar('up{job="villagemetrics"}'), 1)
-            self.assertEqual(prom.scalar("villagemetrics_series"), 2600 * 23)
+            # Every village has a report date, monthly, due on the 10th.
+            self.assertEqual(prom.scalar(
+                'count(village_report_timestamp_seconds{source="villages"})'), 2600)
+            self.assertEqual(prom.scalar(
+                'count(village_report_next_due_timestamp_seconds{source="villages"})'), 2600)
+            # Dated this month up to today: none in the future, none overdue.
+            self.assertIsNone(prom.scalar(
+                'count(village_report_timestamp_seconds{source="villages"} > time())'))
+            self.assertIsNone(prom.scalar(
+                'count(time() > village_report_next_due_timestamp_seconds)'))
+            # The registers: a workbook's date cell and a GBK CSV's
+            # 2026年12月4日, each a source of its own.
+            self.assertEqual(prom.scalar(
+                'village_report_timestamp_seconds{source="yanhe-register",village="Aixin"}'),
+                1764720000 + 365 * 86400)
+            self.assertEqual(prom.scalar(
+                'village_report_timestamp_seconds{source="jiangkou-register",village="Jinghe"}'),
+                1764806400 + 365 * 86400)
+            self.assertEqual(prom.scalar(
+                'village_report_timestamp_seconds{source="jiangkou-register",village="Gangdeng"}'),
+                1764547200 + 365 * 86400)
+            self.assertEqual(prom.scalar(
+                'count(village_report_timestamp_seconds{source=~".*-register"})'), 12)
+            self.assertEqual(prom.scalar("villagemetrics_series"), 2600 * 25 + 12)
         finally:
             prom.stop()
 

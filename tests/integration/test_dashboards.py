@@ -25,7 +25,7 @@ import unittest
 import urllib.parse
 
 from harness import (EXAMPLES, ROOT, Daemon, InfluxDB, Prometheus, ScriptedReceiver,
-                     TempDir, find, http_get, wait_for)
+                     TempDir, copy_demo_files, find, http_get, wait_for)
 
 DASHBOARDS = os.path.join(ROOT, "dashboards")
 RULES = os.path.join(DASHBOARDS, "rules")
@@ -337,6 +337,7 @@ class ServersTest(unittest.TestCase):
         with open(os.path.join(cls.tmp, "conf.d", "push.json"), "w") as f:
             json.dump({"exporters": exporters,
                        "collectors": [{"type": "listen", "name": "push"}]}, f)
+        copy_demo_files(cls.tmp)
         cls.daemon = Daemon(os.path.join(EXAMPLES, "demo.json"), cls.tmp).start()
 
         def stop():

@@ -1090,7 +1090,8 @@ VG_TEST(config_errors) {
                 "\"metrics\" is required: an object mapping metric names to a "
                 "column name or \"#N\"");
   ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {}}"),
-                "\"metrics\" must name at least one metric");
+                "\"metrics\" must name at least one metric (or "
+                "\"report_date\" be given)");
   ASSERT_STR_EQ(compile_error(VG_FORMAT_JSON, "{\"metrics\": [\"/a\"]}"),
                 "\"metrics\" must be an object mapping metric names to a JSON "
                 "Pointer into the record, such as \"/region/county\"");
@@ -1297,6 +1298,25 @@ static int64_t end_of(const char *date) {
   return ms / 1000 + 86400;
 }
 
+/* A register of who reported when: dates and no figures. */
+VG_TEST(report_register) {
+  struct vg_mapping *m =
+      compile(VG_FORMAT_CSV, "{\"name\": \"register\", \"labels\": "
+                             "{\"village\": \"村\"}, \"metrics\": {}, "
+                             "\"report_date\": \"报送日期\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m, "登记表\n村,报送日期\na,2019年12月5日\n", &c, error,
+                         sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 1);
+  ASSERT_DBL_EQ(value_of(&c, "village_report_timestamp_seconds",
+                         "source=register,village=a"),
+                1575504000);
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
 VG_TEST(report_due_dates) {
   ASSERT_INT_EQ(due("monthly", 10, "2019-12-31"), end_of("2020-01-10"));
   ASSERT_INT_EQ(due("monthly", 10, "2019-12-01"), end_of("2020-01-10"));
@@ -1364,5 +1384,5 @@ VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
              VG_T(json_whole_document_errors), VG_T(json_timestamps),
              VG_T(config_errors), VG_T(config_error_positions),
              VG_T(report_dates), VG_T(report_dates_as_timestamps),
-             VG_T(report_due_dates), VG_T(report_config_errors),
-             VG_T(keys_table))
+             VG_T(report_register), VG_T(report_due_dates),
+             VG_T(report_config_errors), VG_T(keys_table))
