@@ -108,6 +108,13 @@ const struct vg_cfg_key vg_mapping_keys[] = {
      "monthly: a report dated in December makes the next one due by the "
      "end of 10 January.",
      false},
+    {"report_date_is", VG_CFG_STRING, "filed", 0,
+     "What the report date is: \"filed\", the day the report was made, "
+     "or \"period\", a day of the period it reports on (a month written "
+     "2019-11 for November's figures), whose next report, on the next "
+     "period, is due a period later: 2019-11 with monthly and 10 makes "
+     "December's figures due by the end of 10 January.",
+     false},
     {"header_row", VG_CFG_INT, "0", 0,
      "CSV and workbook inputs: the 1-based row of column names; 0 takes the "
      "first row "

@@ -23,6 +23,7 @@
  *   "report_cadence": "monthly"           optional, with report_date;
  *                 gives village_report_next_due_timestamp_seconds
  *   "report_due_day": 10                  the day of the next period
+ *   "report_date_is": "filed" | "period"  what the report date is
  *   "header_row": 0 = the first row that holds every named column
  *                 (title rows above it are skipped), N = that row.
  *                 With "#N" references only, 0 means no header row: the

@@ -68,6 +68,8 @@ struct vg_mapping {
   bool has_report;
   enum vg__mapping_cadence cadence;
   int64_t due_day; /* 1-based day of the period after the report's */
+  bool period;     /* the date names the period reported on, not the
+                      day of filing: the next is due a period later */
   char *source;
   size_t source_pos;
   size_t village_label; /* index of the label "village"; SIZE_MAX: none */
@@ -153,14 +155,16 @@ bool vg__mapping_ts_excel(const char *s, size_t n, bool date1904, int64_t *ms);
 static inline size_t vg__mapping_report_index(const struct vg_mapping *m) {
   return m->nlabels + m->nmetrics + (m->has_ts ? 1 : 0);
 }
-/* Reads "report_cadence" and "report_due_day" and the source's name, once
+/* Reads "report_cadence", "report_due_day", "report_date_is" and the
+ * source's name, once
  * "labels" and "report_date" are compiled. */
 int vg__mapping_report_configure(struct vg_mapping *m, const cJSON *cfg,
                                  struct vg_cfg_err *err);
 /* When the report after one dated report_ms is due: the end (Unix
- * seconds) of day due_day of the period after the report's. */
+ * seconds) of day due_day of the period `after` periods after the
+ * report's (1: the next; 2: the one after). */
 int64_t vg__mapping_report_next_due(enum vg__mapping_cadence c, int64_t due_day,
-                                    int64_t report_ms);
+                                    int64_t after, int64_t report_ms);
 /* The report date's text s of the record whose labels are r->labels,
  * found at *at: emits village_report_timestamp_seconds (and, with a
  * cadence, village_report_next_due_timestamp_seconds) at time ts, or

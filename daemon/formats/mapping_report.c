@@ -1,7 +1,8 @@
 /* daemon/formats/mapping_report.c - report dates and when the next report
  * is due.
  *
- * Owns the "report_date", "report_cadence" and "report_due_day" keys and
+ * Owns the "report_date", "report_cadence", "report_due_day" and
+ * "report_date_is" keys and
  * what a record's report date gives: village_report_timestamp_seconds
  * (the date, whatever "timestamp" says) and, with a cadence,
  * village_report_next_due_timestamp_seconds, both with the record's
@@ -39,6 +40,7 @@ int vg__mapping_report_configure(struct vg_mapping *m, const cJSON *cfg,
                                  struct vg_cfg_err *err) {
   const cJSON *cad = cJSON_GetObjectItemCaseSensitive(cfg, "report_cadence");
   const cJSON *due = cJSON_GetObjectItemCaseSensitive(cfg, "report_due_day");
+  const cJSON *is = cJSON_GetObjectItemCaseSensitive(cfg, "report_date_is");
   m->village_label = SIZE_MAX;
   for (size_t i = 0; i < m->nlabels; i++)
     if (strcmp(m->refs[i].name, "village") == 0)
@@ -51,6 +53,17 @@ int vg__mapping_report_configure(struct vg_mapping *m, const cJSON *cfg,
     return vg_cfg_error_key(err, due,
                             "\"report_due_day\" needs "
                             "\"report_cadence\"");
+  if (is && !cad)
+    return vg_cfg_error_key(err, is,
+                            "\"report_date_is\" needs "
+                            "\"report_cadence\"");
+  if (is && (!cJSON_IsString(is) || (strcmp(is->valuestring, "filed") != 0 &&
+                                     strcmp(is->valuestring, "period") != 0)))
+    return vg_cfg_error(err, is,
+                        "\"report_date_is\" must be \"filed\" (the day "
+                        "the report was made) or \"period\" (a day of the "
+                        "period it reports on)");
+  m->period = is && strcmp(is->valuestring, "period") == 0;
   if (!m->has_report)
     return 0;
   for (size_t i = 0; i < m->nlabels; i++)
@@ -113,37 +126,38 @@ static int64_t month_start(int64_t y, int64_t mo, int64_t months) {
   return vg__mapping_days_from_civil(y + k / 12, k % 12 + 1, 1);
 }
 
-/* The period after the one holding the report's day: it begins on
- * day `start` and lasts `len` days.  Weeks begin on Monday (ISO 8601),
+/* The period `after` periods after the one holding the report's day (1
+ * for a filing date, 2 for the period a report is on): it begins on day
+ * `start` and lasts `len` days.  Weeks begin on Monday (ISO 8601),
  * quarters in January, April, July and October.  The report is due on
  * day due_day of it (its last day when it is shorter: the 31st of a
  * monthly cadence is the end of every month), at the end of that day. */
 int64_t vg__mapping_report_next_due(enum vg__mapping_cadence c, int64_t due_day,
-                                    int64_t report_ms) {
+                                    int64_t after, int64_t report_ms) {
   int64_t day = report_ms / 86400000 - (report_ms % 86400000 < 0);
   int64_t y, mo, d, start, len;
   civil_from_days(day, &y, &mo, &d);
   switch (c) {
   case VG__MAPPING_CADENCE_WEEKLY: {
     int64_t weekday = ((day + 3) % 7 + 7) % 7; /* 1970-01-01: a Thursday */
-    start = day - weekday + 7;
+    start = day - weekday + 7 * after;
     len = 7;
     break;
   }
   case VG__MAPPING_CADENCE_QUARTERLY: {
     int64_t q = (mo - 1) / 3 * 3 + 1;
-    start = month_start(y, q, 3);
-    len = month_start(y, q, 6) - start;
+    start = month_start(y, q, 3 * after);
+    len = month_start(y, q, 3 * after + 3) - start;
     break;
   }
   case VG__MAPPING_CADENCE_YEARLY:
-    start = vg__mapping_days_from_civil(y + 1, 1, 1);
-    len = vg__mapping_days_from_civil(y + 2, 1, 1) - start;
+    start = vg__mapping_days_from_civil(y + after, 1, 1);
+    len = vg__mapping_days_from_civil(y + after + 1, 1, 1) - start;
     break;
   case VG__MAPPING_CADENCE_MONTHLY:
   default:
-    start = month_start(y, mo, 1);
-    len = month_start(y, mo, 2) - start;
+    start = month_start(y, mo, after);
+    len = month_start(y, mo, after + 1) - start;
     break;
   }
   int64_t due = start + (due_day < len ? due_day : len) - 1;
@@ -162,10 +176,10 @@ static void emit(struct vg__mapping_run *r, int64_t report_ms, int64_t ts,
   r->out->sample(r->out->arg, REPORT_METRIC, r->report_labels, m->nlabels + 1,
                  (double)report_ms / 1000, ts, at);
   if (m->cadence != VG__MAPPING_CADENCE_NONE)
-    r->out->sample(
-        r->out->arg, DUE_METRIC, r->report_labels, m->nlabels + 1,
-        (double)vg__mapping_report_next_due(m->cadence, m->due_day, report_ms),
-        ts, at);
+    r->out->sample(r->out->arg, DUE_METRIC, r->report_labels, m->nlabels + 1,
+                   (double)vg__mapping_report_next_due(
+                       m->cadence, m->due_day, m->period ? 2 : 1, report_ms),
+                   ts, at);
 }
 
 /* Rejects a report date that does not read, naming the village (a date

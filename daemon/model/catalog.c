@@ -60,9 +60,9 @@ const struct vg_indicator vg_catalog[] = {
     RATIO("village_power_households_ratio",
           "Share of households connected to the electricity grid."),
     {"village_report_next_due_timestamp_seconds", "seconds", VG_TYPE_GAUGE,
-     "When the village's next report is due (Unix time): the end of the "
-     "due day of the period after its last report's, by the source's "
-     "report_cadence and report_due_day.",
+     "When the village's next report is due (Unix time): the end of its "
+     "due day, by the source's report_cadence, report_due_day and "
+     "report_date_is and the date of its last report.",
      0.0, INFINITY, false},
     {"village_report_timestamp_seconds", "seconds", VG_TYPE_GAUGE,
      "The date of the village's last report to this source (Unix time, "

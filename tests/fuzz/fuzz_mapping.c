@@ -51,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 " \"metrics\": {\"village_population\": \"population\","
                 " \"village_water_safe_households_ratio\": \"#5\"},"
                 " \"timestamp\": \"as_of\", \"report_date\": \"#6\","
-                " \"report_cadence\": \"quarterly\", \"report_due_day\": 92}");
+                " \"report_cadence\": \"quarterly\", \"report_due_day\": 92,"
+                " \"report_date_is\": \"period\"}");
     json_mapping =
         compile(VG_FORMAT_JSON,
                 "{\"records\": \"/data/items\", \"labels\": {\"county\": "

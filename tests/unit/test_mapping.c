@@ -1280,7 +1280,8 @@ VG_TEST(report_dates_as_timestamps) {
   vg_mapping_free(m);
 }
 
-static int64_t due(const char *cadence, int64_t day, const char *date) {
+static int64_t due_after(const char *cadence, int64_t day, int64_t after,
+                         const char *date) {
   static const char *const names[] = {"", "weekly", "monthly", "quarterly",
                                       "yearly"};
   int64_t ms;
@@ -1288,7 +1289,12 @@ static int64_t due(const char *cadence, int64_t day, const char *date) {
   while (strcmp(names[c], cadence) != 0)
     c++;
   ASSERT(vg_timestamp_parse(date, strlen(date), &ms));
-  return vg__mapping_report_next_due((enum vg__mapping_cadence)c, day, ms);
+  return vg__mapping_report_next_due((enum vg__mapping_cadence)c, day, after,
+                                     ms);
+}
+
+static int64_t due(const char *cadence, int64_t day, const char *date) {
+  return due_after(cadence, day, 1, date);
 }
 
 /* The day after the due day, midnight UTC, as Unix seconds. */
@@ -1330,12 +1336,49 @@ VG_TEST(report_due_dates) {
   ASSERT_INT_EQ(due("quarterly", 92, "2020-01-01"), end_of("2020-06-30"));
   ASSERT_INT_EQ(due("yearly", 31, "2019-06-30"), end_of("2020-01-31"));
   ASSERT_INT_EQ(due("yearly", 366, "2020-06-30"), end_of("2021-12-31"));
+  /* A date of the period reported on: the next period's report is due
+   * in the period after it. */
+  ASSERT_INT_EQ(due_after("monthly", 10, 2, "2019-11-01"),
+                end_of("2020-01-10"));
+  ASSERT_INT_EQ(due_after("monthly", 31, 2, "2019-12-15"),
+                end_of("2020-02-29"));
+  ASSERT_INT_EQ(due_after("weekly", 2, 2, "2019-12-31"), end_of("2020-01-14"));
+  ASSERT_INT_EQ(due_after("quarterly", 20, 2, "2019-12-31"),
+                end_of("2020-04-20"));
+  ASSERT_INT_EQ(due_after("yearly", 90, 2, "2019-03-01"), end_of("2021-03-31"));
   /* Before 1970 the day is still the one it falls in. */
   ASSERT_INT_EQ(due("monthly", 1, "1969-12-31T12:00:00Z"),
                 end_of("1970-01-01"));
 }
 
+/* "report_date_is": "period" through a mapping run. */
+VG_TEST(report_period_dates) {
+  struct vg_mapping *m =
+      compile(VG_FORMAT_CSV, "{\"labels\": {\"village\": \"v\"}, \"metrics\": "
+                             "{}, \"report_date\": \"d\", \"report_cadence\": "
+                             "\"monthly\", \"report_due_day\": 10, "
+                             "\"report_date_is\": \"period\"}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m, "v,d\na,2019年11月\n", &c, error, sizeof error), 0);
+  ASSERT_DBL_EQ(value_of(&c, "village_report_next_due_timestamp_seconds",
+                         "source=records,village=a"),
+                end_of("2020-01-10"));
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
 VG_TEST(report_config_errors) {
+  ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV,
+                                "{\"metrics\": {\"m\": \"a\"}, "
+                                "\"report_date\": \"d\", \"report_cadence\": "
+                                "\"monthly\", \"report_date_is\": \"month\"}"),
+                  "\"report_date_is\" must be \"filed\"");
+  ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV,
+                                "{\"metrics\": {\"m\": \"a\"}, "
+                                "\"report_date\": \"d\", "
+                                "\"report_date_is\": \"period\"}"),
+                  "\"report_date_is\" needs \"report_cadence\"");
   ASSERT_CONTAINS(compile_error(VG_FORMAT_CSV,
                                 "{\"metrics\": {\"m\": \"a\"}, "
                                 "\"report_cadence\": \"monthly\"}"),
@@ -1366,7 +1409,7 @@ VG_TEST(keys_table) {
   size_t n = 0;
   while (vg_mapping_keys[n].name)
     n++;
-  ASSERT_INT_EQ(n, 13);
+  ASSERT_INT_EQ(n, 14);
   ASSERT_STR_EQ(vg_mapping_keys[0].name, "records");
   ASSERT(vg_mapping_keys[2].required);
   vg_mapping_free(NULL);
@@ -1385,4 +1428,5 @@ VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
              VG_T(config_errors), VG_T(config_error_positions),
              VG_T(report_dates), VG_T(report_dates_as_timestamps),
              VG_T(report_register), VG_T(report_due_dates),
-             VG_T(report_config_errors), VG_T(keys_table))
+             VG_T(report_period_dates), VG_T(report_config_errors),
+             VG_T(keys_table))
