@@ -144,6 +144,19 @@ int vg_payload_new(struct vg_payload **out, enum vg_payload_format format,
                             "\"xls\" only",
                             workbook_keys[i]);
   }
+  /* Points and exposition text have no records, so no report date: a
+   * report key there would give nothing, without a word. */
+  static const char *const report_keys[] = {"report_date", "report_cadence",
+                                            "report_due_day", "report_date_is"};
+  bool records = format != VG_PAYLOAD_INFLUX && format != VG_PAYLOAD_PROMETHEUS;
+  for (size_t i = 0; !rc && !records && i < 4; i++) {
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(cfg, report_keys[i]);
+    if (k)
+      rc = vg_cfg_error_key(err, k,
+                            "\"%s\" applies to records (the formats "
+                            "\"csv\", \"json\", \"xlsx\", \"xls\") only",
+                            report_keys[i]);
+  }
   if (rc) {
   } else if (format == VG_PAYLOAD_CSV || format == VG_PAYLOAD_JSON) {
     rc = vg_mapping_new(

@@ -495,6 +495,10 @@ VG_TEST(configuration_errors) {
       {"{\"command\": [\"/bin/x\"], \"format\": \"influx\", \"max_output\": "
        "\"2GiB\"}",
        "t.json:1:59: \"max_output\": from 1 byte to 1GiB"},
+      {"{\"command\": [\"/bin/x\"], \"format\": \"prometheus\", "
+       "\"report_date\": \"d\"}",
+       "t.json:1:49: \"report_date\" applies to records (the formats \"csv\", "
+       "\"json\", \"xlsx\", \"xls\") only"},
   };
   vg_test_config_errors(&vg_collector_exec, "t.json", cases,
                         sizeof cases / sizeof *cases);
