@@ -374,7 +374,38 @@ VG_TEST(refused_workbooks) {
   free(data);
 }
 
+/* A workbook's date cells (yyyy-mm-dd over serial 43830) as report dates:
+ * 2019-12-31, whatever the cell's format shows, for every village of the
+ * sheet, with the collector's name as source. */
+VG_TEST(report_dates_from_date_cells) {
+  struct office_capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(office_run("xlsx",
+                           REPORT_MAPPING "\"sheet\": \"村级指标\", \"name\": "
+                                          "\"county\", \"report_date\": "
+                                          "\"填报日期\"}",
+                           "office/report.xlsx", &c, error, sizeof error),
+                0);
+  size_t dates = 0;
+  for (size_t i = 0; i < c.n; i++)
+    if (strncmp(c.lines[i], "village_report_timestamp_seconds{", 33) == 0) {
+      dates++;
+      ASSERT_CONTAINS(c.lines[i], ",source=county,");
+      ASSERT_CONTAINS(c.lines[i], "} 1577750400 1577750400000 @");
+      ASSERT_CONTAINS(c.lines[i], "(填报日期)");
+    }
+  ASSERT_INT_EQ(dates, 4);
+  const char *want = "village_report_timestamp_seconds{county=松桃县,"
+                     "source=county,village=寨英村} 1577750400 1577750400000 "
+                     "@office/report.xlsx [村级指标] C7 (填报日期)";
+  bool found = false;
+  for (size_t i = 0; i < c.n; i++)
+    found |= strcmp(c.lines[i], want) == 0;
+  ASSERT(found);
+  free(c.lines);
+}
+
 VG_TEST_MAIN(VG_T(villages_as_csv_gbk_and_xlsx),
              VG_T(report_sheet_by_name_and_index), VG_T(missing_sheets),
              VG_T(damaged_workbooks), VG_T(cells_of_every_kind),
-             VG_T(refused_workbooks))
+             VG_T(refused_workbooks), VG_T(report_dates_from_date_cells))
