@@ -407,9 +407,9 @@ static void apply(struct file_collector *fc, struct scan_result *r,
      * and the series of the file's last good version stay. */
     if (!t->error || strcmp(t->error, r->error) != 0 ||
         t->mtime_ns != r->mtime_ns) {
-      const struct vg_emitter *e = vg_sink_emitter(fc->sink);
       struct vg_location at = {.input = path};
-      e->reject(e->arg, VG_REJECT_PARSE_ERROR, &at, r->error);
+      vg_sink_refuse_input(fc->sink, path, VG_REJECT_PARSE_ERROR, &at,
+                           r->error);
     }
     free(t->error);
     t->error = vg_strdup(r->error);

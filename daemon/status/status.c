@@ -112,12 +112,18 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   if (c->sink) {
     const struct vg_sink_stats *st = vg_sink_stats(c->sink);
     cJSON_AddNumberToObject(o, "samples_total", (double)st->samples_total);
-    cJSON_AddNumberToObject(o, "last_round_samples", (double)st->round_samples);
+    cJSON_AddNumberToObject(o, "last_round_samples", (double)st->input_samples);
     cJSON_AddNumberToObject(o, "late_samples", (double)st->late);
     cJSON *rej = cJSON_AddObjectToObject(o, "rejected");
     for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
       cJSON_AddNumberToObject(rej, vg_reject_reason_name(r),
                               (double)st->rejected[r]);
+    /* What the inputs hold now, as the villagemetrics_rejected_values
+     * gauge. */
+    cJSON *current = cJSON_AddObjectToObject(o, "current_rejected");
+    for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+      cJSON_AddNumberToObject(current, vg_reject_reason_name(r),
+                              (double)st->input_rejected[r]);
     cJSON *recent = cJSON_AddArrayToObject(o, "recent_rejections");
     vg_sink_recent(c->sink, add_rejection, recent);
   }
