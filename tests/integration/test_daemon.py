@@ -1,6 +1,7 @@
 """The daemon end to end: files in, /metrics and a real Prometheus out,
 signals, reloads, configuration errors."""
 
+import calendar
 import gzip
 import os
 import shutil
@@ -193,6 +194,65 @@ class TestFiles(DaemonTest):
         self.assertIn(bad + ':2:4 (population): "3,8x5" is not a number', logs)
 
 
+    def test_rejections_present_in_the_files_as_a_gauge(self):
+        """villagemetrics_rejected_values counts what the files hold now:
+        it stays when a file is read again with the same bad cells (and
+        after a reload, when the counter starts again), and goes to 0 when
+        the file is fixed; last_round_samples sums every file."""
+        data = os.path.join(self.tmp, "data")
+        os.makedirs(data)
+        bad = os.path.join(data, "bad.csv")
+        bad_text = ("county,town,village,population,poverty_incidence_ratio\n"
+                    "Shiqian,Wude,Taoziyuan,\"3,8x5\",0.2\n"
+                    "Shiqian,Wude,Heishui,1200,1.3\n"
+                    "Shiqian,Wude,Baisha,900,1.1\n")
+        with open(bad, "w") as f:
+            f.write(bad_text)
+        shutil.copy(os.path.join(DATA, "villages.csv"), data)
+        cfg = villages_config("data/*.csv")
+        cfg["collectors"][0]["metrics"] = {
+            "village_population": "population",
+            "village_poverty_incidence_ratio": "poverty_incidence_ratio"}
+        d = self.daemon(cfg).start()
+
+        def gauge(reason):
+            return find(d.metrics(), "villagemetrics_rejected_values",
+                        collector="villages", reason=reason)
+
+        def total(reason):
+            return find(d.metrics(), "villagemetrics_rejected_values_total",
+                        collector="villages", reason=reason)
+
+        self.assertEqual((gauge("not_a_number"), gauge("out_of_range"), gauge("bad_label")),
+                         (1, 2, 0))
+        # 60 villages x 2 columns, and 3 of bad.csv's 6 cells: both files.
+        self.assertEqual(find(d.metrics(), "villagemetrics_collector_last_round_samples",
+                              collector="villages"), 123)
+        self.assertEqual(d.status()["collectors"][0]["last_round_samples"], 123)
+        self.assertEqual(d.status()["collectors"][0]["current_rejected"]["out_of_range"], 2)
+        # Read again, the same bad cells: the counter grows, the gauge stays.
+        write_in_place(bad, bad_text)
+        wait_for("read again", lambda: total("out_of_range") == 4, timeout=5)
+        self.assertEqual((gauge("not_a_number"), gauge("out_of_range")), (1, 2))
+        # A reload: new counters, and the same file holds the same rejections.
+        d.signal(signal.SIGHUP)
+        wait_for("reloaded", lambda: find(d.metrics(), "villagemetrics_config_reloads_total",
+                                          result="success") == 1)
+        wait_for("read after the reload", lambda: total("out_of_range") == 2, timeout=5)
+        self.assertEqual((gauge("not_a_number"), gauge("out_of_range")), (1, 2))
+        # Fixed: nothing rejected is left.
+        write_in_place(bad, bad_text.replace('"3,8x5"', "3805").replace("1.3", "0.3")
+                       .replace("1.1", "0.1"))
+        wait_for("fixed", lambda: gauge("out_of_range") == 0, timeout=5)
+        self.assertEqual(gauge("not_a_number"), 0)
+        self.assertEqual(find(d.metrics(), "villagemetrics_collector_last_round_samples",
+                              collector="villages"), 126)
+        # Removed: its samples leave the sum.
+        os.unlink(bad)
+        wait_for("gone", lambda: find(d.metrics(), "villagemetrics_collector_last_round_samples",
+                                      collector="villages") == 120, timeout=5)
+
+
 class TestExamples(DaemonTest):
     """The shipped example configurations on the shapes field staff and the
     provincial platform produce."""
@@ -303,9 +363,22 @@ class TestLifecycle(DaemonTest):
             good = f.read()
         with open(d.config_path, "w") as f:
             f.write(good.replace('"collectors"', '"colectors"'))
+        before_reload = time.time()
         d.signal(signal.SIGHUP)
         wait_for("refusal logged", lambda: "reload refused" in d.logs())
         self.assertIn('villagemetrics.json:', d.logs())
+        # The status says when it was refused; the counters still count
+        # from the start.
+        st = d.status()
+        refused = calendar.timegm(time.strptime(st["config"]["last_reload_refused"],
+                                                "%Y-%m-%dT%H:%M:%SZ"))
+        self.assertTrue(before_reload - 1 <= refused <= time.time() + 1,
+                        (before_reload, st["config"]))
+        self.assertEqual(st["config"]["last_reload_refused"], st["config"]["last_reload"])
+        self.assertEqual(st["counters_since"], {"event": "start", "time": st["started"]})
+        _, _, page = http_get(d.port, "/")
+        self.assertIn("<b>The last reload, <time datetime=\"%s\""
+                      % st["config"]["last_reload_refused"], page.decode())
         self.assertIn('unknown key "colectors" (did you mean "collectors"?)', d.logs())
         m = d.metrics()
         self.assertEqual(find(m, "villagemetrics_config_last_reload_successful"), 0)
@@ -323,6 +396,14 @@ class TestLifecycle(DaemonTest):
         m = d.metrics()
         self.assertFalse([k for k in m if ("city", "Tongren") in k[1]])
         self.assertEqual(find(m, "villagemetrics_config_last_reload_successful"), 1)
+        # The counters of the new collectors count from this reload.
+        st = d.status()
+        self.assertIsNone(st["config"]["last_reload_refused"])
+        self.assertEqual(st["counters_since"],
+                         {"event": "reload", "time": st["config"]["last_reload"]})
+        _, _, page = http_get(d.port, "/")
+        self.assertIn("Runs, samples and rejected values count since the reload <time "
+                      "datetime=\"%s\"" % st["config"]["last_reload"], page.decode())
 
     def test_systemd_notify_protocol(self):
         self.copy_villages()
