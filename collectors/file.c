@@ -568,7 +568,7 @@ static void start_scan(struct file_collector *fc) {
   s->now_ms = vg_clock_now_ms();
   if (vg_log_enabled(VG_LOG_DEBUG)) {
     snprintf(s->why, sizeof s->why, "%s",
-             fc->why[0] ? fc->why : "a file not settled before");
+             fc->why[0] ? fc->why : "looking again at a file being written");
     s->started_s = vg_clock_monotonic_s();
   }
   fc->why[0] = '\0';

@@ -13,7 +13,8 @@ import time
 import unittest
 
 from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, IntegrationTest,
-                     Prometheus, VictoriaMetrics, find, free_port, http_get,
+                     LoopbackServer, Prometheus, QuietHandler, ScriptedReceiver,
+                     VictoriaMetrics, find, free_port, http_get, http_post,
                      parse_metrics, wait_for)
 
 COLUMNS = {
@@ -483,6 +484,101 @@ class TestLifecycle(DaemonTest):
                       b'</small></td><td data-label="State"><span class="badge ok">ok</span>',
                       page)
         self.assertEqual(http_get(d.port, "/nope")[0], 404)
+
+
+class TestOperatorLog(DaemonTest):
+    """What log_level debug adds, and how failed tries of an exporter are
+    logged: once, then at most once a minute, then when it delivers."""
+
+    def test_debug_lines_and_rate_limited_retries(self):
+        data = os.path.dirname(self.copy_villages())
+        page = b"# TYPE modem_up gauge\nmodem_up 1\n"
+
+        class Modem(QuietHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+        modem = LoopbackServer()
+        modem.serve(Modem)
+        self.stops.append(modem.stop)
+        # The sink answers 503 twenty times, then takes everything.
+        failures = 20
+        sink = ScriptedReceiver("/api/v1/write", [(503, {}, b"busy\n")] * failures)
+        self.stops.append(sink.stop)
+        cfg = villages_config("data/*.csv")
+        cfg["log_level"] = "debug"
+        cfg["collectors"][0]["metrics"] = {"village_population": "population"}
+        cfg["collectors"] += [
+            {"type": "http", "name": "modem", "interval": "1h", "format": "prometheus",
+             "url": "http://127.0.0.1:%d/metrics" % modem.port},
+            {"type": "listen", "name": "push"}]
+        cfg["exporters"].append(
+            {"type": "remote_write", "name": "vm", "batch_size": 10,
+             "metadata_interval": "0",
+             "url": "http://127.0.0.1:%d/api/v1/write" % sink.port,
+             "flush_interval": "100ms", "min_backoff": "20ms", "max_backoff": "50ms"})
+        cfg["journal"] = {"max_bytes": "1MiB", "segment_bytes": "256KiB"}
+        d = self.daemon(cfg).start()
+        wait_for("delivered", lambda: "exporter vm: delivering again" in d.logs(), timeout=20)
+        logs = d.logs()
+        # The first failure at warning, with every sample waiting (60
+        # villages and the modem's line), not the batch of 10.
+        warnings = [l for l in logs.splitlines() if " warning: exporter vm:" in l]
+        self.assertEqual(len(warnings), 1, logs)
+        self.assertRegex(warnings[0], r"warning: exporter vm: cannot deliver: HTTP 503: "
+                                      r"busy; 6[01] samples wait in the journal; next try in ")
+        # Twenty failures in under a minute: no reminder.
+        self.assertNotIn("still cannot deliver", logs)
+        self.assertRegex(logs, r"info: exporter vm: delivering again after %d failed tries "
+                               r"in \d+s; \d+ samples wait in the journal" % failures)
+        vm = [e for e in d.status()["exporters"] if e["name"] == "vm"][0]
+        self.assertEqual(vm["failed_tries"], failures)
+        self.assertGreater(vm["tries"], failures)
+
+        # A file scan: why, and which files.
+        # (just copied, the file may still settle at the first scan)
+        self.assertRegex(logs, r"debug: collector villages: scanned %s/\*\.csv \(a run: at "
+                               r"start, then every interval\) in [\d.]+ ms: 1 (read|still "
+                               r"being written) \(villages\.csv\)" % data)
+        self.assertRegex(logs, r"debug: collector villages: scanned %s/\*\.csv \(.+\) in "
+                               r"[\d.]+ ms: 1 read \(villages\.csv\)" % data)
+        with open(os.path.join(data, "villages.csv"), "a") as f:
+            f.write("")
+        os.utime(os.path.join(data, "villages.csv"))
+        wait_for("a scan after the change", lambda: "(inotify: villages.csv written, settled "
+                 "for 100 ms)" in d.logs(), timeout=5)
+        # The HTTP collector's request.
+        self.assertRegex(logs, r"debug: collector modem: GET http://127\.0\.0\.1:%d/metrics: "
+                               r"HTTP 200, %d bytes \(%d on the wire\) in [\d.]+ ms"
+                         % (modem.port, len(page), len(page)))
+        # A scrape: who, how much, gzip or not; and the status page's record.
+        status, headers, body = http_get(d.port, "/metrics", {
+            "Accept-Encoding": "gzip", "User-Agent": "Prometheus/2.45.0"})
+        self.assertEqual(headers["content-encoding"], "gzip")
+        size = len(gzip.decompress(body))
+        wait_for("the scrape logged", lambda: "scrape from 127.0.0.1: %d bytes before gzip in "
+                 % size in d.logs(), timeout=5)
+        prom = [e for e in d.status()["exporters"] if e["name"] == "prometheus"][0]
+        self.assertEqual((prom["scrapes"]["client"], prom["scrapes"]["user_agent"]),
+                         ("127.0.0.1", "Prometheus/2.45.0"))
+        self.assertGreaterEqual(prom["scrapes"]["count"], 1)
+        # A push: who, how much, how many samples.
+        body = b"village_population,county=A,town=B,village=C value=12\n"
+        status, _, _ = http_post(d.port, "/write", body)
+        self.assertEqual(status, 204)
+        wait_for("the push logged", lambda: "collector push: push from 127.0.0.1 to /write: "
+                 "%d bytes, 1 samples accepted, 0 rejected: 204" % len(body) in d.logs(),
+                 timeout=5)
+
+    def test_no_debug_lines_at_info(self):
+        self.copy_villages()
+        d = self.daemon(villages_config("data/*.csv")).start()
+        d.metrics_text()
+        self.assertNotIn(" debug: ", d.logs())
+        self.assertNotIn("scanned", d.logs())
 
 
 class TestCommandLine(DaemonTest):
