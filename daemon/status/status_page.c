@@ -629,7 +629,8 @@ static void pull_cells(struct page *p, const cJSON *e) {
     out(p, "</td>");
     cell(p, "Scrapes", "num");
     count(p, num(sc, "count"));
-    out(p, " scrapes<br><small>since start</small></td>");
+    out(p, num(sc, "count") == 1 ? " scrape" : " scrapes");
+    out(p, "<br><small>since start</small></td>");
   } else {
     empty_cell(p, "Last success");
     empty_cell(p, "Delivered");
