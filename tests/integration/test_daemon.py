@@ -13,9 +13,9 @@ import time
 import unittest
 
 from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, IntegrationTest,
-                     LoopbackServer, Prometheus, QuietHandler, ScriptedReceiver,
-                     VictoriaMetrics, find, free_port, http_get, http_post,
+                     Prometheus, VictoriaMetrics, find, free_port, http_get,
                      parse_metrics, wait_for)
+from harness import LoopbackServer, QuietHandler, ScriptedReceiver, http_post
 
 COLUMNS = {
     "village_population": "population",
