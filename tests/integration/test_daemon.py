@@ -15,7 +15,9 @@ import unittest
 from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, IntegrationTest,
                      Prometheus, VictoriaMetrics, find, free_port, http_get,
                      parse_metrics, wait_for)
-from harness import LoopbackServer, QuietHandler, ScriptedReceiver, http_post
+
+# What the operator-log test serves and receives.
+from harness import LoopbackServer, QuietHandler, ScriptedReceiver, http_post  # noqa: E402
 
 COLUMNS = {
     "village_population": "population",
