@@ -17,7 +17,7 @@ from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, IntegrationTest,
                      parse_metrics, wait_for)
 
 # What the operator-log test serves and receives.
-from harness import LoopbackServer, QuietHandler, ScriptedReceiver, http_post  # noqa: E402
+from harness import LoopbackServer, QuietHandler, ScriptedReceiver, http_post
 
 COLUMNS = {
     "village_population": "population",
