@@ -242,18 +242,18 @@ static cJSON *status_json(const struct vg_daemon *d) {
   }
   add_time(root, "started", d->started_ms);
   cJSON_AddBoolToObject(root, "ready", d->ready);
+  add_counters_since(root, d);
+  cJSON_AddStringToObject(root, "docs", docs_path());
   cJSON *cfg = cJSON_AddObjectToObject(root, "config");
   cJSON_AddStringToObject(cfg, "path", d->config_path);
   add_time(cfg, "last_reload", d->last_reload_ms);
+  /* The refused reload is the last one tried. */
+  add_time(cfg, "last_reload_refused",
+           d->last_reload_error ? d->last_reload_ms : 0);
   if (d->last_reload_error)
     cJSON_AddStringToObject(cfg, "last_reload_error", d->last_reload_error);
   else
     cJSON_AddNullToObject(cfg, "last_reload_error");
-  /* The refused reload is the last one tried. */
-  add_time(cfg, "last_reload_refused",
-           d->last_reload_error ? d->last_reload_ms : 0);
-  add_counters_since(root, d);
-  cJSON_AddStringToObject(root, "docs", docs_path());
   struct vg_store_stats st;
   vg_store_stats(d->store, &st);
   cJSON *store = cJSON_AddObjectToObject(root, "store");
