@@ -570,13 +570,13 @@ size_t vg_sink_end(struct vg_sink *sink) {
            "(this round: %s); see /api/v1/status",
            sink->collector, sink->source_key, sink->round_suppressed, counts);
   }
-  sink->stats.round_samples = sink->round_samples;
-  sink->stats.round_rejected = rejected;
   if (!sink->update_round)
     set_input(sink, sink->source_key, sink->round_samples,
               sink->round_rejected);
   else if (!sink->inputs.count)
     sink->stats.input_samples = sink->round_samples;
+  sink->stats.round_samples = sink->round_samples;
+  sink->stats.round_rejected = rejected;
   sink->source = NULL;
   sink->round_now_ms = 0;
   return removed;
