@@ -31,6 +31,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -108,6 +110,8 @@ struct scan {
   struct tracked *known; /* copies of name/size/mtime/ino/renamed */
   size_t nknown;
   int64_t now_ms;
+  char why[320]; /* log_level debug: why it runs ("" otherwise) */
+  double started_s;
   /* outputs */
   struct scan_result *results;
   size_t nresults, cap;
@@ -141,6 +145,9 @@ struct file_collector {
   uv_fs_event_t parent;          /* while the folder is missing: its parent */
   bool parent_watching;
   unsigned collect_scans; /* scans the waiting collect has seen */
+  /* log_level debug: why the next scan runs, the latest reason given
+   * ("" when none was, or debug is off). */
+  char why[320];
 
   bool stopping;
   unsigned open_handles;
@@ -355,6 +362,54 @@ static void free_scan(struct scan *s) {
   free(s);
 }
 
+/* Notes why the next scan will run, for its debug line; formats nothing
+ * unless debug lines are logged. */
+static void scan_reason(struct file_collector *fc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void scan_reason(struct file_collector *fc, const char *fmt, ...) {
+  if (!vg_log_enabled(VG_LOG_DEBUG))
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(fc->why, sizeof fc->why, fmt, ap);
+  va_end(ap);
+}
+
+/* Which files a scan read, and why it ran: one debug line per scan (the
+ * files read are also logged at info, one line each). */
+static void log_scan(const struct file_collector *fc, const struct scan *s) {
+  static const char *const label[] = {[UNCHANGED] = "unchanged",
+                                      [PARSED] = "read",
+                                      [UNSETTLED] = "still being written",
+                                      [GONE] = "gone",
+                                      [FAILED] = "unreadable"};
+  /* A log line holds 2 KiB: a long list is cut, with "...". */
+  struct vg_buf b;
+  vg_buf_init(&b, 1536);
+  vg_buf_puts(&b, "");
+  bool cut = false;
+  for (int o = UNCHANGED; o <= FAILED && !cut; o++) {
+    size_t n = 0;
+    for (size_t i = 0; i < s->nresults; i++)
+      n += s->results[i].outcome == (enum outcome)o;
+    if (!n)
+      continue;
+    cut = vg_buf_printf(&b, "%s%zu %s (", b.len ? "; " : "", n, label[o]) < 0;
+    const char *sep = "";
+    for (size_t i = 0; i < s->nresults && !cut; i++)
+      if (s->results[i].outcome == (enum outcome)o) {
+        cut = vg_buf_printf(&b, "%s%s", sep, s->results[i].name) < 0;
+        sep = ", ";
+      }
+    cut = cut || vg_buf_puts(&b, ")") < 0;
+  }
+  vg_log(VG_LOG_DEBUG, "collector %s: scanned %s/%s (%s) in %.1f ms: %s%s",
+         fc->name, fc->dir, fc->pattern, s->why,
+         (vg_clock_monotonic_s() - s->started_s) * 1e3,
+         b.len ? b.data : "no file matches", cut ? "..." : "");
+  vg_buf_free(&b);
+}
+
 static void on_timer(uv_timer_t *timer) {
   start_scan(timer->data);
 }
@@ -407,9 +462,9 @@ static void apply(struct file_collector *fc, struct scan_result *r,
      * and the series of the file's last good version stay. */
     if (!t->error || strcmp(t->error, r->error) != 0 ||
         t->mtime_ns != r->mtime_ns) {
-      const struct vg_emitter *e = vg_sink_emitter(fc->sink);
       struct vg_location at = {.input = path};
-      e->reject(e->arg, VG_REJECT_PARSE_ERROR, &at, r->error);
+      vg_sink_refuse_input(fc->sink, path, VG_REJECT_PARSE_ERROR, &at,
+                           r->error);
     }
     free(t->error);
     t->error = vg_strdup(r->error);
@@ -458,10 +513,13 @@ static void scan_after(uv_work_t *work, int status) {
       vg_complain(&fc->complaint, VG_LOG_ERR, "collector %s: %s", fc->name,
                   error);
   } else {
+    if (s->why[0])
+      log_scan(fc, s);
     int64_t retry_ms = -1;
     for (size_t i = 0; i < s->nresults; i++)
       apply(fc, &s->results[i], &retry_ms);
     if (fc->reread) {
+      scan_reason(fc, "a file went: every file is read again");
       fc->reread = false;
       for (size_t i = 0; i < fc->nfiles; i++)
         fc->files[i].read = false;
@@ -508,6 +566,12 @@ static void start_scan(struct file_collector *fc) {
   s->fc = fc;
   s->work.data = s;
   s->now_ms = vg_clock_now_ms();
+  if (vg_log_enabled(VG_LOG_DEBUG)) {
+    snprintf(s->why, sizeof s->why, "%s",
+             fc->why[0] ? fc->why : "looking again at a file being written");
+    s->started_s = vg_clock_monotonic_s();
+  }
+  fc->why[0] = '\0';
   s->known = vg_calloc(fc->nfiles, sizeof *s->known);
   s->nknown = fc->nfiles;
   for (size_t i = 0; i < fc->nfiles; i++) {
@@ -537,11 +601,14 @@ static void on_change(uv_fs_event_t *h, const char *filename, int events,
   if (events & UV_RENAME) {
     /* Appeared by rename (or was created, or removed): look now. */
     track(fc, filename)->renamed = true;
+    scan_reason(fc, "inotify: %s renamed, created or removed", filename);
     start_scan(fc);
     return;
   }
   /* Written in place: look when the writer has had time to finish; every
    * further write pushes the look back. */
+  scan_reason(fc, "inotify: %s written, settled for %lld ms", filename,
+              (long long)fc->cfg.settle_ms);
   if (!fc->scanning)
     uv_timer_start(&fc->timer, on_timer, (uint64_t)fc->cfg.settle_ms, 0);
   else
@@ -567,6 +634,7 @@ static void on_parent_change(uv_fs_event_t *h, const char *filename, int events,
   uv_fs_event_stop(&fc->parent);
   fc->parent_watching = false;
   watch(fc);
+  scan_reason(fc, "inotify: the folder appeared");
   start_scan(fc);
 }
 
@@ -598,6 +666,7 @@ static int file_collect(void *ctx, vg_collect_done done, void *arg) {
   /* A scan already under way may have listed the folder before this
    * collect was asked for; answer after a fresh one. */
   fc->done_after_next = fc->scanning != NULL;
+  scan_reason(fc, "a run: at start, then every interval");
   start_scan(fc);
   return 0;
 }

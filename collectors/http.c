@@ -484,10 +484,35 @@ static void not_modified(struct http_collector *hc) {
   finish(hc, 0, NULL);
 }
 
+/* One debug line per request: what a debugging operator compares with
+ * the server's own log. */
+static void log_request(const struct http_collector *hc, CURL *easy,
+                        CURLcode result, long status, int64_t number) {
+  curl_off_t us = 0, wire = 0;
+  curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
+  curl_easy_getinfo(easy, CURLINFO_SIZE_DOWNLOAD_T, &wire);
+  char page[32] = "";
+  if (number > 1)
+    snprintf(page, sizeof page, " page %lld", (long long)number);
+  if (result != CURLE_OK && !hc->too_large)
+    vg_log(VG_LOG_DEBUG, "collector %s: GET %s%s: %s after %.1f ms", hc->name,
+           hc->display, page,
+           hc->error[0] ? hc->error : curl_easy_strerror(result),
+           (double)us / 1e3);
+  else
+    vg_log(VG_LOG_DEBUG,
+           "collector %s: GET %s%s: HTTP %ld, %zu bytes (%lld on the wire) "
+           "in %.1f ms",
+           hc->name, hc->display, page, status, hc->body_len, (long long)wire,
+           (double)us / 1e3);
+}
+
 static void transfer_done(void *arg, CURL *easy, CURLcode result) {
   struct http_collector *hc = arg;
   long status = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  if (vg_log_enabled(VG_LOG_DEBUG))
+    log_request(hc, easy, result, status, (int64_t)hc->pages + 1);
   curl_easy_cleanup(hc->easy);
   hc->easy = NULL;
   curl_slist_free_all(hc->headers);

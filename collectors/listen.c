@@ -286,6 +286,22 @@ static char *answer_body(enum endpoint ep, uint64_t accepted, uint64_t rejected,
   return body;
 }
 
+/* One debug line per push: who sent how much, and what came of it. */
+static void log_push(const struct listen *l, enum endpoint ep,
+                     const struct vg_httpd_request *req, unsigned status,
+                     uint64_t accepted, uint64_t rejected, const char *error) {
+  char client[64];
+  vg_httpd_client(req, client, sizeof client);
+  size_t bytes = 0;
+  vg_httpd_body(req, &bytes);
+  vg_log(VG_LOG_DEBUG,
+         "collector %s: push from %s to %s: %zu bytes, %llu samples "
+         "accepted, %llu rejected: %u%s%s",
+         l->name, client, endpoint_paths[ep], bytes,
+         (unsigned long long)accepted, (unsigned long long)rejected, status,
+         error ? " " : "", error ? error : "");
+}
+
 /* Every answer of the endpoints goes out here: counted, and with
  * Retry-After when the sender should try again. */
 static void reply(struct listen *l, enum endpoint ep,
@@ -296,6 +312,8 @@ static void reply(struct listen *l, enum endpoint ep,
   if (status == 503)
     vg_httpd_add_header(req, "Retry-After", RETRY_AFTER_S);
   count(l, ep, status);
+  if (vg_log_enabled(VG_LOG_DEBUG))
+    log_push(l, ep, req, status, accepted, rejected, error);
   const char *type = NULL;
   char *body = answer_body(ep, accepted, rejected, error, &type);
   vg_httpd_respond(req, status, type, body, body ? strlen(body) : 0);

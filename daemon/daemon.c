@@ -252,6 +252,8 @@ static void reload(struct vg_daemon *d) {
     return;
   }
   vg_log_set_level(vg_log_level_parse(cfg->log_level));
+  /* The new instances count from here (the status page says so). */
+  d->last_good_reload_ms = d->last_reload_ms;
   free(d->last_reload_error);
   d->last_reload_error = NULL;
   d->pending = gen;

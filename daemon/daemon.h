@@ -63,8 +63,9 @@ struct vg_daemon {
 
   int64_t started_ms;
   uint64_t reloads_ok, reloads_failed;
-  int64_t last_reload_ms;
-  char *last_reload_error; /* owned; NULL after a good reload */
+  int64_t last_reload_ms;      /* the last one tried, good or refused */
+  int64_t last_good_reload_ms; /* 0: none since start */
+  char *last_reload_error;     /* owned; NULL after a good reload */
 };
 
 /* Runs the daemon (or --test / --check-config) until it stops; returns

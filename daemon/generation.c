@@ -444,7 +444,8 @@ int vg_generation_start_exporters(struct vg_generation *gen) {
         .render_self = render_self,
         .render_arg = d,
         .name = inst->name,
-        .state_dir = d->policy.service_journal ? gen->config->state_dir : NULL};
+        .state_dir = d->policy.service_journal ? gen->config->state_dir : NULL,
+        .scrapes = &inst->scrapes};
     int rc = inst->type->start(inst->ctx, &env);
     if (rc < 0) {
       vg_log(VG_LOG_ERR, "exporter %s: cannot start: %s", inst->name,
@@ -624,9 +625,20 @@ void vg_generation_retire(struct vg_generation *gen,
 
 /* --- reload ---------------------------------------------------------- */
 
+/* Who scraped an exporter last is still true after a reload: the
+ * exporter of the same name takes its record over. */
+static void carry_scrapes(const struct vg_generation *live,
+                          struct vg_generation *next) {
+  for (size_t i = 0; i < next->nexporters; i++)
+    for (size_t k = 0; k < live->nexporters; k++)
+      if (strcmp(next->exporters[i].name, live->exporters[k].name) == 0)
+        next->exporters[i].scrapes = live->exporters[k].scrapes;
+}
+
 int vg_generation_swap_exporters(struct vg_generation *live,
                                  struct vg_generation *next) {
   vg_generation_stop_exporters(live);
+  carry_scrapes(live, next);
   int rc = vg_generation_start_exporters(next);
   if (rc == 0)
     return 0;

@@ -90,6 +90,8 @@ struct vg_exporter_instance {
   /* The figures of a stopped pusher, shown until the generation goes;
    * owned. */
   struct vg_pusher_stats *last_stats;
+  /* Pull types: their scrapes, kept across reloads (env.scrapes). */
+  struct vg_exporter_scrapes scrapes;
 };
 
 /* The pushers of a generation, together: a cursor is driven by one

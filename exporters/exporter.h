@@ -30,6 +30,17 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* The scrapes of a pull exporter, for the status page: when Grafana
+ * shows "No data", whether Prometheus scrapes at all, and which one.
+ * The daemon's (daemon/generation.h), carried across a reload to the
+ * exporter of the same name. */
+struct vg_exporter_scrapes {
+  uint64_t count;
+  int64_t last_ms; /* wall clock of the last one; 0: never */
+  char client[64]; /* its address */
+  char user_agent[128];
+};
+
 struct vg_exporter_env {
   uv_loop_t *loop;
   struct vg_store *store;
@@ -48,6 +59,9 @@ struct vg_exporter_env {
    * across restarts beside its journal cursor; NULL when nothing is to be
    * kept (--test runs). */
   const char *state_dir;
+  /* A pull exporter records its scrapes here; valid while it is
+   * started. */
+  struct vg_exporter_scrapes *scrapes;
 };
 
 struct vg_exporter_type {

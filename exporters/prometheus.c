@@ -12,10 +12,13 @@
  * memory.
  */
 #include "daemon/model/expfmt.h"
+#include "daemon/util/clock.h"
+#include "daemon/util/log.h"
 #include "daemon/util/mem.h"
 #include "exporters/exporter.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +46,17 @@ struct scrape {
   bool store_done;
   const char *tail;
   size_t tail_len, tail_off;
+  /* log_level debug only: what its line says when the scrape ends. */
+  struct scrape_debug *debug; /* owned; NULL when not logging */
+};
+
+/* One line per scrape at debug level: who, how much, how long. */
+struct scrape_debug {
+  char *exporter; /* owned: the scrape may outlive a reload */
+  char client[64];
+  bool gzip;
+  double started_s;
+  size_t bytes; /* before gzip */
 };
 
 static size_t copy_part(const char *from, size_t len, size_t *off, char *out,
@@ -65,11 +79,25 @@ static size_t scrape_read(void *ctx, char *out, size_t max) {
   if (used < max && s->store_done)
     used +=
         copy_part(s->tail, s->tail_len, &s->tail_off, out + used, max - used);
+  if (s->debug)
+    s->debug->bytes += used;
   return used;
 }
 
 static void scrape_done(void *ctx) {
   struct scrape *s = ctx;
+  if (s->debug) {
+    struct scrape_debug *d = s->debug;
+    vg_log(VG_LOG_DEBUG,
+           "exporter %s: scrape from %s: %zu bytes%s in %.1f ms%s", d->exporter,
+           d->client, d->bytes, d->gzip ? " before gzip" : "",
+           (vg_clock_monotonic_s() - d->started_s) * 1e3,
+           s->store_done && s->tail_off == s->tail_len
+               ? ""
+               : " (the client went away before the end)");
+    free(d->exporter);
+    free(d);
+  }
   vg_store_cursor_free(s->cursor);
   free(s->head);
   free(s);
@@ -78,8 +106,34 @@ static void scrape_done(void *ctx) {
 /* A self-metrics page is a few dozen lines; this only bounds a bug. */
 #define MAX_HEAD ((size_t)16 << 20)
 
+/* Who scrapes, for the status page. */
+static void record_scrape(struct prometheus *p,
+                          const struct vg_httpd_request *req) {
+  struct vg_exporter_scrapes *r = p->env.scrapes;
+  if (!r)
+    return;
+  r->count++;
+  r->last_ms = vg_clock_now_ms();
+  vg_httpd_client(req, r->client, sizeof r->client);
+  const char *ua = vg_httpd_header(req, "User-Agent");
+  snprintf(r->user_agent, sizeof r->user_agent, "%s", ua ? ua : "");
+}
+
+static struct scrape_debug *debug_scrape(const struct prometheus *p,
+                                         const struct vg_httpd_request *req) {
+  if (!vg_log_enabled(VG_LOG_DEBUG))
+    return NULL;
+  struct scrape_debug *d = vg_calloc(1, sizeof *d); /* owned by the scrape */
+  d->exporter = vg_strdup(p->env.name ? p->env.name : "prometheus");
+  vg_httpd_client(req, d->client, sizeof d->client);
+  d->gzip = vg_httpd_gzip_accepted(req);
+  d->started_s = vg_clock_monotonic_s();
+  return d;
+}
+
 static void serve(void *arg, struct vg_httpd_request *req) {
   struct prometheus *p = arg;
+  record_scrape(p, req);
   bool om = vg_expfmt_accepts_openmetrics(vg_httpd_header(req, "Accept"));
   struct vg_buf head;
   vg_buf_init(&head, MAX_HEAD);
@@ -95,6 +149,7 @@ static void serve(void *arg, struct vg_httpd_request *req) {
   s->cursor = vg_store_cursor_new(p->env.store, om);
   s->tail = om ? "# EOF\n" : "";
   s->tail_len = strlen(s->tail);
+  s->debug = debug_scrape(p, req);
   struct vg_httpd_stream body = {
       .read = scrape_read, .done = scrape_done, .ctx = s};
   vg_httpd_respond_stream(

@@ -59,7 +59,8 @@ const struct vg_cfg_key vg_config_keys[] = {
      false},
     {"log_level", VG_CFG_STRING, "info", offsetof(struct top, log_level),
      "Least important messages logged: error, warning, notice, info or "
-     "debug.",
+     "debug (a line for each file scan, HTTP collector request, scrape "
+     "and push; see operations.md, \"Debug logging\").",
      false},
     {"state_dir", VG_CFG_PATH, "/var/lib/villagemetrics",
      offsetof(struct top, state_dir),

@@ -534,6 +534,14 @@ const char *vg_httpd_header(const struct vg_httpd_request *req,
   return pairs_get(&req->headers, name);
 }
 
+void vg_httpd_client(const struct vg_httpd_request *req, char *out,
+                     size_t size) {
+  if (req->acct)
+    vg__httpd_conn_address(req->acct, out, size);
+  else
+    snprintf(out, size, "unknown");
+}
+
 const char *vg_httpd_query(const struct vg_httpd_request *req,
                            const char *name) {
   for (size_t i = 0; i < req->args.n; i++)

@@ -119,6 +119,13 @@ const char *vg_httpd_header(const struct vg_httpd_request *req,
 const char *vg_httpd_query(const struct vg_httpd_request *req,
                            const char *name); /* NULL when absent */
 const char *vg_httpd_body(const struct vg_httpd_request *req, size_t *len);
+/* The client's address ("127.0.0.1", "::1"), for logs and the status
+ * page; "unknown" when the connection is gone. */
+void vg_httpd_client(const struct vg_httpd_request *req, char *out,
+                     size_t size);
+/* Whether the answer's body will be gzipped if it is large (a stream
+ * always is): the client's Accept-Encoding allows it. */
+bool vg_httpd_gzip_accepted(const struct vg_httpd_request *req);
 
 /* Adds a response header; call before vg_httpd_respond. */
 void vg_httpd_add_header(struct vg_httpd_request *req, const char *name,

@@ -73,6 +73,11 @@ static bool accepts_gzip(const char *ae) {
   return gzip_ok >= 0 ? gzip_ok == 1 : star_ok == 1;
 }
 
+bool vg_httpd_gzip_accepted(const struct vg_httpd_request *req) {
+  const char *ae = vg_httpd_header(req, "Accept-Encoding");
+  return ae && accepts_gzip(ae);
+}
+
 void vg__httpd_body_release(struct vg__httpd_body *src) {
   if (src->stream.read)
     src->stream.done(src->stream.ctx);

@@ -33,6 +33,20 @@
 
 enum state { IDLE, READING, FLUSHING, BACKOFF, PAUSED };
 
+/* Failed tries, logged after collectd's c_complain but by tries, not by
+ * words (a server's answer may change from one try to the next): the
+ * first failure after a delivery is a warning, then a notice at most once
+ * a minute with the tries failed since, and the next delivery an info
+ * line; every line says how many samples wait for this exporter in the
+ * journal, not the batch in hand. */
+struct retry_log {
+  bool failing;
+  uint64_t since_ms;  /* vg_log_now_ms() of the first failed try */
+  uint64_t logged_ms; /* of the last line */
+  uint64_t tries;     /* failed since the first */
+  uint64_t unlogged;  /* failed since the last line */
+};
+
 #define MAX_RETRY_AFTER_MS (3600 * 1000)
 
 struct vg_pusher {
@@ -56,6 +70,7 @@ struct vg_pusher {
   struct vg_pusher_stats stats;
   char *last_error;
   struct vg_complaint complaint;
+  struct retry_log retry_log;
   bool stopping, closing;
   void (*stopped)(void *arg);
   void *stopped_arg;
@@ -146,6 +161,58 @@ static int64_t next_backoff(struct vg_pusher *p) {
   return b - (int64_t)((double)b * 0.25 * ((double)rand() / RAND_MAX));
 }
 
+/* What waits for this exporter in the journal: the main cursor's lag,
+ * less what the live cursor sent of it (fresh_first). */
+static uint64_t backlog(const struct vg_pusher *p) {
+  struct vg_journal_reader_stats rs;
+  vg_journal_reader_stats(p->reader, &rs);
+  return rs.lag_records - (p->stats.live_sent < rs.lag_records
+                               ? p->stats.live_sent
+                               : rs.lag_records);
+}
+
+static void log_failed_try(struct vg_pusher *p, const char *why) {
+  struct retry_log *l = &p->retry_log;
+  uint64_t now = vg_log_now_ms();
+  double next_s = (double)p->stats.backoff_ms / 1000.0;
+  l->tries++;
+  if (!l->failing) {
+    *l = (struct retry_log){
+        .failing = true, .since_ms = now, .logged_ms = now, .tries = 1};
+    vg_log(VG_LOG_WARNING,
+           "exporter %s: cannot deliver: %s; %llu samples wait in the "
+           "journal; next try in %.1fs (further failures: one line a "
+           "minute)",
+           p->name, why, (unsigned long long)backlog(p), next_s);
+    return;
+  }
+  l->unlogged++;
+  if (now - l->logged_ms < VG_COMPLAINT_INTERVAL_MS)
+    return;
+  vg_log(VG_LOG_NOTICE,
+         "exporter %s: still cannot deliver: %s; %llu tries failed since "
+         "the last message (%llu in %.0fs); %llu samples wait in the "
+         "journal; next try in %.1fs",
+         p->name, why, (unsigned long long)l->unlogged,
+         (unsigned long long)l->tries, (double)(now - l->since_ms) / 1000.0,
+         (unsigned long long)backlog(p), next_s);
+  l->logged_ms = now;
+  l->unlogged = 0;
+}
+
+static void log_delivering(struct vg_pusher *p) {
+  struct retry_log *l = &p->retry_log;
+  if (!l->failing)
+    return;
+  vg_log(VG_LOG_INFO,
+         "exporter %s: delivering again after %llu failed tries in %.0fs; "
+         "%llu samples wait in the journal",
+         p->name, (unsigned long long)l->tries,
+         (double)(vg_log_now_ms() - l->since_ms) / 1000.0,
+         (unsigned long long)backlog(p));
+  *l = (struct retry_log){0};
+}
+
 /* The sink refuses this sender (not this data): sending anything more is
  * pointless and the specification forbids sending it again, so delivery
  * stops until someone fixes the configuration and reloads.  The batch
@@ -201,6 +268,7 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
     }
     p->stats.backoff_ms = 0;
     finish_batch(p);
+    log_delivering(p);
     break;
   }
   case VG_FLUSH_REFUSED:
@@ -221,6 +289,7 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
     break;
   case VG_FLUSH_RETRY:
     p->stats.retried += n;
+    p->stats.failed_flushes++;
     /* The server's Retry-After is honoured, up to an hour: a proxy that
      * asks for a day must not stop delivery for a day. */
     p->stats.backoff_ms =
@@ -232,9 +301,7 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
     /* Not in flight while it waits: the journal may drop its segment at
      * max_bytes meanwhile, and counts what it takes. */
     vg_journal_release(p->current);
-    vg_complain(&p->complaint, VG_LOG_WARNING,
-                "exporter %s: %s; %zu samples kept, next try in %.1fs", p->name,
-                r->message, n, (double)p->stats.backoff_ms / 1000.0);
+    log_failed_try(p, r->message);
     p->state = BACKOFF;
     /* The loop's clock was read before this answer came: without a fresh
      * reading a Retry-After of 1 s could be cut short by the delay. */

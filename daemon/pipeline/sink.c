@@ -36,6 +36,15 @@ struct sent_message {
   int64_t time_ms;
 };
 
+/* What one source's last full round held: the sink's input_* figures are
+ * the sum of these.  Owned by the sink, found by the source's key. */
+struct input {
+  char *key; /* owned */
+  uint64_t hash;
+  uint64_t samples;
+  uint64_t rejected[VG_REJECT_REASON_COUNT];
+};
+
 /* The samples appended between two vg_sink_sync calls, waiting for the
  * journal.  Freed by the last of: its sync, its last durable callback. */
 struct ack_group {
@@ -77,6 +86,7 @@ struct vg_sink {
   size_t recent_next, recent_count;
   struct sent_message sent[RECENT_MESSAGES];
   size_t sent_next;
+  struct vg_hashtab inputs; /* of struct input, by key */
 };
 
 static void log_rejection(struct vg_sink *sink, const char *where,
@@ -145,6 +155,57 @@ static void reject_many(void *arg, enum vg_reject_reason reason, uint64_t n) {
   sink->round_suppressed = n > UINT_MAX - sink->round_suppressed
                                ? UINT_MAX
                                : sink->round_suppressed + (unsigned)n;
+}
+
+/* --- current inputs ------------------------------------------------- */
+
+static struct input *find_input(const struct vg_sink *sink, const char *key,
+                                uint64_t hash) {
+  size_t pos = (size_t)-1;
+  struct input *in;
+  while ((in = vg_hashtab_next(&sink->inputs, hash, &pos)))
+    if (strcmp(in->key, key) == 0)
+      return in;
+  return NULL;
+}
+
+/* Takes a source's last figures out of the sums. */
+static void subtract_input(struct vg_sink *sink, const struct input *in) {
+  sink->stats.input_samples -= in->samples;
+  for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+    sink->stats.input_rejected[r] -= in->rejected[r];
+}
+
+/* The source's figures become `samples` and `rejected`; a source seen for
+ * the first time is added. */
+static void set_input(struct vg_sink *sink, const char *key, uint64_t samples,
+                      const uint64_t rejected[VG_REJECT_REASON_COUNT]) {
+  uint64_t hash = vg_hash_bytes(key, strlen(key), 0);
+  struct input *in = find_input(sink, key, hash);
+  if (in) {
+    subtract_input(sink, in);
+  } else {
+    in = vg_calloc(1, sizeof *in); /* owned by sink->inputs */
+    in->key = vg_strdup(key);
+    in->hash = hash;
+    vg_hashtab_insert(&sink->inputs, hash, in);
+  }
+  in->samples = samples;
+  memcpy(in->rejected, rejected, sizeof in->rejected);
+  sink->stats.input_samples += samples;
+  for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+    sink->stats.input_rejected[r] += rejected[r];
+}
+
+static void drop_input(struct vg_sink *sink, const char *key) {
+  uint64_t hash = vg_hash_bytes(key, strlen(key), 0);
+  struct input *in = find_input(sink, key, hash);
+  if (!in)
+    return;
+  subtract_input(sink, in);
+  vg_hashtab_remove(&sink->inputs, hash, in);
+  free(in->key);
+  free(in);
 }
 
 static void reject_label(struct vg_sink *sink, const struct vg_location *where,
@@ -436,6 +497,7 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
   sink->emitter.family = family;
   sink->emitter.reject_many = reject_many;
   sink->emitter.arg = sink;
+  vg_hashtab_init(&sink->inputs);
   return sink;
 }
 
@@ -455,6 +517,14 @@ void vg_sink_free(struct vg_sink *sink) {
     free((char *)sink->consts[i].value);
   }
   free(sink->consts);
+  for (size_t i = 0; sink->inputs.slots && i <= sink->inputs.mask; i++) {
+    struct input *in = sink->inputs.slots[i].item;
+    if (in) {
+      free(in->key);
+      free(in);
+    }
+  }
+  vg_hashtab_free(&sink->inputs);
   free(sink->source_key);
   free(sink->collector);
   free(sink);
@@ -500,6 +570,11 @@ size_t vg_sink_end(struct vg_sink *sink) {
            "(this round: %s); see /api/v1/status",
            sink->collector, sink->source_key, sink->round_suppressed, counts);
   }
+  if (!sink->update_round)
+    set_input(sink, sink->source_key, sink->round_samples,
+              sink->round_rejected);
+  else if (!sink->inputs.count)
+    sink->stats.input_samples = sink->round_samples;
   sink->stats.round_samples = sink->round_samples;
   sink->stats.round_rejected = rejected;
   sink->source = NULL;
@@ -517,6 +592,25 @@ void vg_sink_forget(struct vg_sink *sink, const char *source_key) {
   struct vg_source *src =
       vg_store_source(sink->store, sink->collector, source_key, 0);
   vg_store_drop_source(sink->store, src);
+  drop_input(sink, source_key);
+}
+
+void vg_sink_refuse_input(struct vg_sink *sink, const char *source_key,
+                          enum vg_reject_reason reason,
+                          const struct vg_location *where, const char *detail) {
+  reject(sink, reason, where, detail);
+  /* The series of its last good version stay, and so does their count:
+   * only the rejections change. */
+  uint64_t samples = 0;
+  uint64_t hash = vg_hash_bytes(source_key, strlen(source_key), 0);
+  const struct input *in = find_input(sink, source_key, hash);
+  if (in)
+    samples = in->samples;
+  uint64_t rejected[VG_REJECT_REASON_COUNT] = {0};
+  rejected[(unsigned)reason < VG_REJECT_REASON_COUNT ? reason
+                                                     : VG_REJECT_PARSE_ERROR] =
+      1;
+  set_input(sink, source_key, samples, rejected);
 }
 
 void vg_sink_round_log(struct vg_sink *sink, enum vg_sink_log how) {

@@ -62,6 +62,15 @@ struct vg_sink_stats {
   uint64_t rejected[VG_REJECT_REASON_COUNT];
   uint64_t round_samples; /* accepted in the last finished round */
   uint64_t round_rejected;
+  /* The collector's current inputs: the sum, over its sources, of what
+   * each one's last full round accepted and rejected (a file collector's
+   * files as last read), so that a file read again with the same bad rows
+   * still counts them and a fixed or deleted one no longer does.  A whole
+   * input refused (vg_sink_refuse_input) counts as one rejection until it
+   * is read whole again.  Update rounds (pushes) have no standing input:
+   * input_samples is then the last round's, and they reject nothing here. */
+  uint64_t input_samples;
+  uint64_t input_rejected[VG_REJECT_REASON_COUNT];
   /* Accepted but refused by the journal (shutting down, or more waiting
    * for the disk than it holds): these never reach the push exporters. */
   uint64_t journal_refused;
@@ -95,6 +104,13 @@ size_t vg_sink_end(struct vg_sink *sink);
 size_t vg_sink_touch(struct vg_sink *sink, const char *source_key);
 /* Removes every series of the source (a file that was deleted). */
 void vg_sink_forget(struct vg_sink *sink, const char *source_key);
+/* The source as a whole could not be read (a file that does not parse):
+ * counted and logged as a rejection at `where`, outside any round, and
+ * its series stay; until its next full round the source's current
+ * rejections are this one (vg_sink_stats' input_rejected). */
+void vg_sink_refuse_input(struct vg_sink *sink, const char *source_key,
+                          enum vg_reject_reason reason,
+                          const struct vg_location *where, const char *detail);
 /* Calls done(arg, status) once every sample accepted since the last sync
  * is in the journal and durable: status 0, or the negative errno of the
  * first that is not (the journal refused it or its write failed: the

@@ -92,7 +92,7 @@ static double c_samples(const struct vg_collector_instance *c) {
   return c->sink ? (double)vg_sink_stats(c->sink)->samples_total : 0;
 }
 static double c_round_samples(const struct vg_collector_instance *c) {
-  return c->sink ? (double)vg_sink_stats(c->sink)->round_samples : 0;
+  return c->sink ? (double)vg_sink_stats(c->sink)->input_samples : 0;
 }
 
 static double c_journal_refused(const struct vg_collector_instance *c) {
@@ -103,12 +103,11 @@ static double c_late(const struct vg_collector_instance *c) {
   return c->sink ? (double)vg_sink_stats(c->sink)->late : 0;
 }
 
-static void rejected(struct page *p, const struct vg_generation *gen) {
-  const char *name = "villagemetrics_rejected_values_total";
-  family(p, name, "counter",
-         "Values rejected by reason (bad number, out of the catalog's range, "
-         "bad label, ...); see /api/v1/status for the latest with their "
-         "location.");
+/* One series per collector and reason of `name`, the figure `pick` takes
+ * from the collector's sink (0 without one). */
+static void
+per_reason(struct page *p, const struct vg_generation *gen, const char *name,
+           uint64_t (*pick)(const struct vg_sink_stats *st, int reason)) {
   struct vg_buf labels;
   vg_buf_init(&labels, 4096);
   for (size_t i = 0; gen && i < gen->ncollectors; i++) {
@@ -119,10 +118,37 @@ static void rejected(struct page *p, const struct vg_generation *gen) {
       vg_expfmt_escape_label_value(&labels, c->name, strlen(c->name));
       vg_buf_printf(&labels, "\",reason=\"%s\"}", vg_reject_reason_name(r));
       value(p, name, labels.data,
-            c->sink ? (double)vg_sink_stats(c->sink)->rejected[r] : 0);
+            c->sink ? (double)pick(vg_sink_stats(c->sink), r) : 0);
     }
   }
   vg_buf_free(&labels);
+}
+
+static uint64_t rejected_since_start(const struct vg_sink_stats *st, int r) {
+  return st->rejected[r];
+}
+
+static uint64_t rejected_in_inputs(const struct vg_sink_stats *st, int r) {
+  return st->input_rejected[r];
+}
+
+/* The counter says how many were rejected; the gauge which rejections
+ * the inputs hold now, so that an alert on it fires for a bad file
+ * already there at start or read again unchanged, and clears when the
+ * file is fixed. */
+static void rejected(struct page *p, const struct vg_generation *gen) {
+  const char *total = "villagemetrics_rejected_values_total";
+  family(p, total, "counter",
+         "Values rejected by reason (bad number, out of the catalog's range, "
+         "bad label, ...); see /api/v1/status for the latest with their "
+         "location.");
+  per_reason(p, gen, total, rejected_since_start);
+  const char *now = "villagemetrics_rejected_values";
+  family(p, now, "gauge",
+         "Rejected values in the collector's current inputs (each file or "
+         "answer as last read; a file that does not parse counts one), by "
+         "reason: 0 once the input is fixed.");
+  per_reason(p, gen, now, rejected_in_inputs);
 }
 
 static void push_requests(struct page *p, const struct vg_generation *gen) {
@@ -540,7 +566,9 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
   per_collector(&p, gen, "villagemetrics_collector_samples_total", "counter",
                 "Samples accepted from the collector.", c_samples);
   per_collector(&p, gen, "villagemetrics_collector_last_round_samples", "gauge",
-                "Samples accepted in the collector's last round.",
+                "Samples accepted in the collector's last round: every "
+                "source's last reading (all files of a file collector), or "
+                "a push endpoint's last request.",
                 c_round_samples);
   per_collector(&p, gen, "villagemetrics_late_samples_total", "counter",
                 "Samples older than the one /metrics shows for their series, "

@@ -112,16 +112,36 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
   if (c->sink) {
     const struct vg_sink_stats *st = vg_sink_stats(c->sink);
     cJSON_AddNumberToObject(o, "samples_total", (double)st->samples_total);
-    cJSON_AddNumberToObject(o, "last_round_samples", (double)st->round_samples);
+    cJSON_AddNumberToObject(o, "last_round_samples", (double)st->input_samples);
     cJSON_AddNumberToObject(o, "late_samples", (double)st->late);
     cJSON *rej = cJSON_AddObjectToObject(o, "rejected");
     for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
       cJSON_AddNumberToObject(rej, vg_reject_reason_name(r),
                               (double)st->rejected[r]);
+    /* What the inputs hold now, as the villagemetrics_rejected_values
+     * gauge. */
+    cJSON *current = cJSON_AddObjectToObject(o, "current_rejected");
+    for (int r = 0; r < VG_REJECT_REASON_COUNT; r++)
+      cJSON_AddNumberToObject(current, vg_reject_reason_name(r),
+                              (double)st->input_rejected[r]);
     cJSON *recent = cJSON_AddArrayToObject(o, "recent_rejections");
     vg_sink_recent(c->sink, add_rejection, recent);
   }
   return o;
+}
+
+/* Who scraped a pull exporter last: "No data" in Grafana starts here. */
+static void add_scrapes(cJSON *o, const struct vg_exporter_scrapes *sc) {
+  cJSON *j = cJSON_AddObjectToObject(o, "scrapes");
+  cJSON_AddNumberToObject(j, "count", (double)sc->count);
+  add_time(j, "last", sc->last_ms);
+  if (sc->last_ms) {
+    cJSON_AddStringToObject(j, "client", sc->client);
+    cJSON_AddStringToObject(j, "user_agent", sc->user_agent);
+  } else {
+    cJSON_AddNullToObject(j, "client");
+    cJSON_AddNullToObject(j, "user_agent");
+  }
 }
 
 static cJSON *exporter_status(const struct vg_exporter_instance *e,
@@ -137,6 +157,8 @@ static cJSON *exporter_status(const struct vg_exporter_instance *e,
     /* A pull exporter answers scrapes; a push exporter without a pusher
      * could not open its cursor (the log says why). */
     cJSON_AddStringToObject(o, "state", push ? "not running" : "serving");
+    if (!push)
+      add_scrapes(o, &e->scrapes);
     return o;
   }
   struct vg_journal_reader_stats rs;
@@ -152,6 +174,10 @@ static cJSON *exporter_status(const struct vg_exporter_instance *e,
   else
     cJSON_AddNullToObject(o, "paused");
   cJSON_AddNumberToObject(o, "sent_samples", (double)ps->sent);
+  /* Requests, not samples: "60,000 retries" of a batch of 10,000 tried
+   * six times reads as sixty thousand failures. */
+  cJSON_AddNumberToObject(o, "tries", (double)ps->flushes);
+  cJSON_AddNumberToObject(o, "failed_tries", (double)ps->failed_flushes);
   cJSON_AddNumberToObject(o, "retried_samples", (double)ps->retried);
   cJSON_AddNumberToObject(o, "skipped_samples", (double)ps->skipped);
   cJSON *dropped = cJSON_AddObjectToObject(o, "dropped_samples");
@@ -180,6 +206,26 @@ static cJSON *exporter_status(const struct vg_exporter_instance *e,
   return o;
 }
 
+/* Collectors' and push exporters' counters belong to their instances,
+ * which a good reload replaces: they count from the start, or from the
+ * last good reload.  The journal's, the store's and the scrapes are kept
+ * and count from the start. */
+static void add_counters_since(cJSON *root, const struct vg_daemon *d) {
+  cJSON *since = cJSON_AddObjectToObject(root, "counters_since");
+  bool reloaded = d->last_good_reload_ms != 0;
+  cJSON_AddStringToObject(since, "event", reloaded ? "reload" : "start");
+  add_time(since, "time", reloaded ? d->last_good_reload_ms : d->started_ms);
+}
+
+/* The operator's guide to this page: as installed (the package's
+ * /usr/share/doc/villagemetricsd), or else in the source tree the binary
+ * was built from (a build run in place).  Both paths come from CMake. */
+static const char *docs_path(void) {
+  static const char installed[] = VG_INSTALLED_DOCS "/docs/operations.md";
+  static const char source[] = VG_SOURCE_DOCS "/docs/operations.md";
+  return access(installed, R_OK) == 0 ? installed : source;
+}
+
 static cJSON *status_json(const struct vg_daemon *d) {
   int64_t now_ms = vg_clock_now_ms();
   cJSON *root = cJSON_CreateObject();
@@ -196,9 +242,14 @@ static cJSON *status_json(const struct vg_daemon *d) {
   }
   add_time(root, "started", d->started_ms);
   cJSON_AddBoolToObject(root, "ready", d->ready);
+  add_counters_since(root, d);
+  cJSON_AddStringToObject(root, "docs", docs_path());
   cJSON *cfg = cJSON_AddObjectToObject(root, "config");
   cJSON_AddStringToObject(cfg, "path", d->config_path);
   add_time(cfg, "last_reload", d->last_reload_ms);
+  /* The refused reload is the last one tried. */
+  add_time(cfg, "last_reload_refused",
+           d->last_reload_error ? d->last_reload_ms : 0);
   if (d->last_reload_error)
     cJSON_AddStringToObject(cfg, "last_reload_error", d->last_reload_error);
   else

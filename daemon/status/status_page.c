@@ -3,10 +3,10 @@
  * The page at `/` is rendered here, on the server, from the document that
  * /api/v1/status serves.  The fixed parts -- styles, the refresh script,
  * header and footer -- are daemon/status/status_page.html, compiled in by
- * cmake/embed.cmake; its markers <!--@title--> and <!--@status--> are
- * replaced by what is rendered here.  The page's script only fetches the
- * page again and swaps in its <main>: with one renderer the page reads the
- * same with scripting off, and escaping happens in one place.
+ * cmake/embed.cmake; its markers <!--@title-->, <!--@status--> and
+ * <!--@docs--> are replaced by what is rendered here.  The page's script only
+ * fetches the page again and swaps in its <main>: with one renderer the page
+ * reads the same with scripting off, and escaping happens in one place.
  *
  * Every string from the document goes through text(): collector names,
  * paths, cell values and servers' answers come from configurations, files
@@ -234,6 +234,19 @@ static void ago(struct page *p, const char *iso) {
   out(p, "</time>");
 }
 
+/* What the instances' counters count from (the document's
+ * counters_since): "since start", or "since the reload 5 min ago" -- a
+ * reload makes new collectors and exporters, whose counts start at 0. */
+static void since(struct page *p, const cJSON *root) {
+  const cJSON *from = get(root, "counters_since");
+  if (is(str(from, "event"), "reload")) {
+    out(p, "since the reload ");
+    ago(p, str(from, "time"));
+  } else {
+    out(p, "since start");
+  }
+}
+
 /* --- pieces ---------------------------------------------------------- */
 
 enum tone { IDLE, OK, WARN, BAD };
@@ -397,8 +410,14 @@ static void render_summary(struct page *p, const cJSON *root) {
            "written).</p>");
   const char *reload_error = str(get(root, "config"), "last_reload_error");
   if (reload_error) {
-    out(p, "<p class=\"banner bad\"><b>The last reload was refused</b>; the "
-           "configuration from before it still runs: ");
+    const char *when = str(get(root, "config"), "last_reload_refused");
+    out(p, "<p class=\"banner bad\"><b>The last reload");
+    if (when) {
+      out(p, ", ");
+      ago(p, when);
+      out(p, ",");
+    }
+    out(p, " was refused</b>; the configuration from before it still runs: ");
     text(p, reload_error);
     out(p, "</p>");
   }
@@ -476,7 +495,9 @@ static void render_tiles(struct page *p, const cJSON *root) {
   }
   tile(p, "rejected", rejected ? WARN : OK, "Rejected values");
   count(p, rejected);
-  out(p, "</b><small>since start</small></a></div>");
+  out(p, "</b><small>");
+  since(p, root);
+  out(p, "</small></a></div>");
 }
 
 /* --- collectors ------------------------------------------------------ */
@@ -573,7 +594,9 @@ static void render_collectors(struct page *p, const cJSON *root) {
   static const char *const columns[] = {
       "Collector", "State",      "Last run", "Last success", "Runs", "Samples",
       "Rejected",  "Last error", NULL};
-  out(p, "<table class=cards>");
+  out(p, "<p class=meta>Runs, samples and rejected values count ");
+  since(p, root);
+  out(p, ".</p><table class=cards>");
   head(p, columns);
   const cJSON *c;
   cJSON_ArrayForEach(c, list) {
@@ -583,6 +606,39 @@ static void render_collectors(struct page *p, const cJSON *root) {
 }
 
 /* --- exporters ------------------------------------------------------- */
+
+/* Pull: Prometheus scrapes it; there is nothing to deliver, and when
+ * Grafana shows "No data" the question is whether, when and by whom it is
+ * scraped. */
+static void pull_cells(struct page *p, const cJSON *e) {
+  const cJSON *sc = get(e, "scrapes");
+  empty_cell(p, "Behind");
+  if (cJSON_IsObject(sc)) {
+    cell(p, "Last scrape", NULL);
+    ago(p, str(sc, "last"));
+    if (str(sc, "client")) {
+      out(p, "<br><small>by ");
+      text(p, str(sc, "client"));
+      if (str(sc, "user_agent") && *str(sc, "user_agent")) {
+        out(p, " (");
+        text(p, str(sc, "user_agent"));
+        out(p, ")");
+      }
+      out(p, "</small>");
+    }
+    out(p, "</td>");
+    cell(p, "Scrapes", "num");
+    count(p, num(sc, "count"));
+    out(p, num(sc, "count") == 1 ? " scrape" : " scrapes");
+    out(p, "<br><small>since start</small></td>");
+  } else {
+    empty_cell(p, "Last success");
+    empty_cell(p, "Delivered");
+  }
+  empty_cell(p, "Next try");
+  empty_cell(p, "Last error");
+  out(p, "</tr>");
+}
 
 static void exporter_row(struct page *p, const cJSON *e) {
   out(p, "<tr><td class=title data-label=Exporter><b>");
@@ -596,12 +652,7 @@ static void exporter_row(struct page *p, const cJSON *e) {
   out(p, "</td>");
 
   if (!is(str(e, "kind"), "push") || !get(e, "lag_samples")) {
-    /* Pull: Prometheus scrapes it; there is nothing to deliver. */
-    const char *const rest[] = {"Behind", "Last success", "Delivered",
-                                "Next try", "Last error"};
-    for (size_t i = 0; i < sizeof rest / sizeof *rest; i++)
-      empty_cell(p, rest[i]);
-    out(p, "</tr>");
+    pull_cells(p, e);
     return;
   }
 
@@ -622,12 +673,17 @@ static void exporter_row(struct page *p, const cJSON *e) {
   cell(p, "Delivered", "num");
   count(p, num(e, "sent_samples"));
   out(p, " sent");
-  if (num(e, "retried_samples")) {
-    /* Every try of every sample counts: a figure of effort, not of
-     * samples. */
+  if (num(e, "tries")) {
+    /* Requests, not samples: a batch tried six times is six tries. */
     out(p, "<br><small>");
-    count(p, num(e, "retried_samples"));
-    out(p, " retries</small>");
+    count(p, num(e, "tries"));
+    out(p, num(e, "tries") == 1 ? " try" : " tries");
+    if (num(e, "failed_tries")) {
+      out(p, ", <span class=err>");
+      count(p, num(e, "failed_tries"));
+      out(p, " failed</span>");
+    }
+    out(p, "</small>");
   }
   if (num(e, "skipped_samples")) {
     /* Read again after a restart, and found delivered before. */
@@ -687,7 +743,9 @@ static void render_exporters(struct page *p, const cJSON *root) {
   static const char *const columns[] = {"Exporter",     "State",     "Behind",
                                         "Last success", "Delivered", "Next try",
                                         "Last error",   NULL};
-  out(p, "<table class=cards>");
+  out(p, "<p class=meta>Samples sent and tries count ");
+  since(p, root);
+  out(p, ".</p><table class=cards>");
   head(p, columns);
   const cJSON *e;
   cJSON_ArrayForEach(e, list) {
@@ -758,10 +816,13 @@ static int newest_first(const void *a, const void *b) {
   return y->order - x->order;
 }
 
-static void render_by_reason(struct page *p, const cJSON *collectors) {
+static void render_by_reason(struct page *p, const cJSON *root,
+                             const cJSON *collectors) {
   static const char *const columns[] = {"Reason", "Count", "Collectors",
                                         "Meaning", NULL};
-  out(p, "<h3>By reason, since start</h3><table class=cards>");
+  out(p, "<h3>By reason, ");
+  since(p, root);
+  out(p, "</h3><table class=cards>");
   head(p, columns);
   for (int r = 0; r < VG_REJECT_REASON_COUNT; r++) {
     const char *name = vg_reject_reason_name(r);
@@ -850,11 +911,12 @@ static void render_rejected(struct page *p, const cJSON *root) {
     total += rejected_total(c);
   }
   if (!total) {
-    out(p, "<p class=empty>No value has been rejected since the daemon "
-           "started.</p></section>");
+    out(p, "<p class=empty>No value has been rejected ");
+    since(p, root);
+    out(p, ".</p></section>");
     return;
   }
-  render_by_reason(p, collectors);
+  render_by_reason(p, root, collectors);
   render_recent(p, collectors);
   out(p, "</section>");
 }
@@ -872,11 +934,26 @@ static void render_config(struct page *p, const cJSON *root) {
   else
     out(p, "none since start");
   if (str(cfg, "last_reload_error")) {
-    out(p, "<br><span class=err>refused: ");
+    out(p, "<br><span class=err>refused");
+    if (str(cfg, "last_reload_refused")) {
+      out(p, " (");
+      ago(p, str(cfg, "last_reload_refused"));
+      out(p, ")");
+    }
+    out(p, ": ");
     text(p, str(cfg, "last_reload_error"));
     out(p, "</span>");
   }
   out(p, "</dd></dl></section>");
+}
+
+/* The footer's pointer to the operator's guide, where it is on this
+ * machine (the document's "docs"). */
+static void render_docs(struct page *p, const cJSON *root) {
+  out(p, "What each part means and what to do: <code>");
+  text(p, str(root, "docs") ? str(root, "docs") : "docs/operations.md");
+  out(p, "</code>, &ldquo;Reading the status page&rdquo; and "
+         "&ldquo;Symptoms&rdquo;.");
 }
 
 static void render_status(struct page *p, const cJSON *root) {
@@ -905,6 +982,8 @@ int vg_status_page_render(const cJSON *status, struct vg_buf *out) {
       render_title(&p, status);
     else if (strncmp(name, "status-->", 9) == 0)
       render_status(&p, status);
+    else if (strncmp(name, "docs-->", 7) == 0)
+      render_docs(&p, status);
     const char *end = strstr(name, "-->");
     if (!end)
       break; /* not in our template */

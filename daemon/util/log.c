@@ -49,7 +49,7 @@ void vg_log_set_clock(uint64_t (*now_ms)(void)) {
   clock_fn = now_ms;
 }
 
-static uint64_t now_ms(void) {
+uint64_t vg_log_now_ms(void) {
   if (clock_fn)
     return clock_fn();
   struct timespec ts;
@@ -108,7 +108,7 @@ static uint64_t hash_text(const char *s) {
 static void complain(struct vg_complaint *c, int level, uint64_t n,
                      const char *what, const char *msg) {
   uint64_t h = hash_text(msg);
-  uint64_t now = now_ms();
+  uint64_t now = vg_log_now_ms();
   bool same = c->active && h == c->message_hash;
   c->items = (same ? c->items : 0) + n;
   if (same && now - c->last_logged_ms < VG_COMPLAINT_INTERVAL_MS) {

@@ -40,6 +40,9 @@ void vg_log_set_output(void (*fn)(void *arg, int level, const char *line),
                        void *arg);
 /* Tests move time forward; NULL restores CLOCK_MONOTONIC. */
 void vg_log_set_clock(uint64_t (*now_ms)(void));
+/* The clock complaints are timed by (monotonic milliseconds), for
+ * rate-limited messages of other shapes. */
+uint64_t vg_log_now_ms(void);
 
 void vg_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,7 @@
 """The daemon end to end: files in, /metrics and a real Prometheus out,
 signals, reloads, configuration errors."""
 
+import calendar
 import gzip
 import os
 import shutil
@@ -14,6 +15,9 @@ import unittest
 from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, IntegrationTest,
                      Prometheus, VictoriaMetrics, copy_demo_files, find, free_port,
                      http_get, parse_metrics, wait_for)
+
+# What the operator-log test serves and receives.
+from harness import LoopbackServer, QuietHandler, ScriptedReceiver, http_post
 
 COLUMNS = {
     "village_population": "population",
@@ -217,6 +221,65 @@ class TestFiles(DaemonTest):
         self.assertIn(bad + ':2:4 (population): "3,8x5" is not a number', logs)
 
 
+    def test_rejections_present_in_the_files_as_a_gauge(self):
+        """villagemetrics_rejected_values counts what the files hold now:
+        it stays when a file is read again with the same bad cells (and
+        after a reload, when the counter starts again), and goes to 0 when
+        the file is fixed; last_round_samples sums every file."""
+        data = os.path.join(self.tmp, "data")
+        os.makedirs(data)
+        bad = os.path.join(data, "bad.csv")
+        bad_text = ("county,town,village,population,poverty_incidence_ratio\n"
+                    "Shiqian,Wude,Taoziyuan,\"3,8x5\",0.2\n"
+                    "Shiqian,Wude,Heishui,1200,1.3\n"
+                    "Shiqian,Wude,Baisha,900,1.1\n")
+        with open(bad, "w") as f:
+            f.write(bad_text)
+        shutil.copy(os.path.join(DATA, "villages.csv"), data)
+        cfg = villages_config("data/*.csv")
+        cfg["collectors"][0]["metrics"] = {
+            "village_population": "population",
+            "village_poverty_incidence_ratio": "poverty_incidence_ratio"}
+        d = self.daemon(cfg).start()
+
+        def gauge(reason):
+            return find(d.metrics(), "villagemetrics_rejected_values",
+                        collector="villages", reason=reason)
+
+        def total(reason):
+            return find(d.metrics(), "villagemetrics_rejected_values_total",
+                        collector="villages", reason=reason)
+
+        self.assertEqual((gauge("not_a_number"), gauge("out_of_range"), gauge("bad_label")),
+                         (1, 2, 0))
+        # 60 villages x 2 columns, and 3 of bad.csv's 6 cells: both files.
+        self.assertEqual(find(d.metrics(), "villagemetrics_collector_last_round_samples",
+                              collector="villages"), 123)
+        self.assertEqual(d.status()["collectors"][0]["last_round_samples"], 123)
+        self.assertEqual(d.status()["collectors"][0]["current_rejected"]["out_of_range"], 2)
+        # Read again, the same bad cells: the counter grows, the gauge stays.
+        write_in_place(bad, bad_text)
+        wait_for("read again", lambda: total("out_of_range") == 4, timeout=5)
+        self.assertEqual((gauge("not_a_number"), gauge("out_of_range")), (1, 2))
+        # A reload: new counters, and the same file holds the same rejections.
+        d.signal(signal.SIGHUP)
+        wait_for("reloaded", lambda: find(d.metrics(), "villagemetrics_config_reloads_total",
+                                          result="success") == 1)
+        wait_for("read after the reload", lambda: total("out_of_range") == 2, timeout=5)
+        self.assertEqual((gauge("not_a_number"), gauge("out_of_range")), (1, 2))
+        # Fixed: nothing rejected is left.
+        write_in_place(bad, bad_text.replace('"3,8x5"', "3805").replace("1.3", "0.3")
+                       .replace("1.1", "0.1"))
+        wait_for("fixed", lambda: gauge("out_of_range") == 0, timeout=5)
+        self.assertEqual(gauge("not_a_number"), 0)
+        self.assertEqual(find(d.metrics(), "villagemetrics_collector_last_round_samples",
+                              collector="villages"), 126)
+        # Removed: its samples leave the sum.
+        os.unlink(bad)
+        wait_for("gone", lambda: find(d.metrics(), "villagemetrics_collector_last_round_samples",
+                                      collector="villages") == 120, timeout=5)
+
+
 class TestExamples(DaemonTest):
     """The shipped example configurations on the shapes field staff and the
     provincial platform produce."""
@@ -327,9 +390,22 @@ class TestLifecycle(DaemonTest):
             good = f.read()
         with open(d.config_path, "w") as f:
             f.write(good.replace('"collectors"', '"colectors"'))
+        before_reload = time.time()
         d.signal(signal.SIGHUP)
         wait_for("refusal logged", lambda: "reload refused" in d.logs())
         self.assertIn('villagemetrics.json:', d.logs())
+        # The status says when it was refused; the counters still count
+        # from the start.
+        st = d.status()
+        refused = calendar.timegm(time.strptime(st["config"]["last_reload_refused"],
+                                                "%Y-%m-%dT%H:%M:%SZ"))
+        self.assertTrue(before_reload - 1 <= refused <= time.time() + 1,
+                        (before_reload, st["config"]))
+        self.assertEqual(st["config"]["last_reload_refused"], st["config"]["last_reload"])
+        self.assertEqual(st["counters_since"], {"event": "start", "time": st["started"]})
+        _, _, page = http_get(d.port, "/")
+        self.assertIn("<b>The last reload, <time datetime=\"%s\""
+                      % st["config"]["last_reload_refused"], page.decode())
         self.assertIn('unknown key "colectors" (did you mean "collectors"?)', d.logs())
         m = d.metrics()
         self.assertEqual(find(m, "villagemetrics_config_last_reload_successful"), 0)
@@ -347,6 +423,14 @@ class TestLifecycle(DaemonTest):
         m = d.metrics()
         self.assertFalse([k for k in m if ("city", "Tongren") in k[1]])
         self.assertEqual(find(m, "villagemetrics_config_last_reload_successful"), 1)
+        # The counters of the new collectors count from this reload.
+        st = d.status()
+        self.assertIsNone(st["config"]["last_reload_refused"])
+        self.assertEqual(st["counters_since"],
+                         {"event": "reload", "time": st["config"]["last_reload"]})
+        _, _, page = http_get(d.port, "/")
+        self.assertIn("Runs, samples and rejected values count since the reload <time "
+                      "datetime=\"%s\"" % st["config"]["last_reload"], page.decode())
 
     def test_systemd_notify_protocol(self):
         self.copy_villages()
@@ -426,6 +510,101 @@ class TestLifecycle(DaemonTest):
                       b'</small></td><td data-label="State"><span class="badge ok">ok</span>',
                       page)
         self.assertEqual(http_get(d.port, "/nope")[0], 404)
+
+
+class TestOperatorLog(DaemonTest):
+    """What log_level debug adds, and how failed tries of an exporter are
+    logged: once, then at most once a minute, then when it delivers."""
+
+    def test_debug_lines_and_rate_limited_retries(self):
+        data = os.path.dirname(self.copy_villages())
+        page = b"# TYPE modem_up gauge\nmodem_up 1\n"
+
+        class Modem(QuietHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+        modem = LoopbackServer()
+        modem.serve(Modem)
+        self.stops.append(modem.stop)
+        # The sink answers 503 twenty times, then takes everything.
+        failures = 20
+        sink = ScriptedReceiver("/api/v1/write", [(503, {}, b"busy\n")] * failures)
+        self.stops.append(sink.stop)
+        cfg = villages_config("data/*.csv")
+        cfg["log_level"] = "debug"
+        cfg["collectors"][0]["metrics"] = {"village_population": "population"}
+        cfg["collectors"] += [
+            {"type": "http", "name": "modem", "interval": "1h", "format": "prometheus",
+             "url": "http://127.0.0.1:%d/metrics" % modem.port},
+            {"type": "listen", "name": "push"}]
+        cfg["exporters"].append(
+            {"type": "remote_write", "name": "vm", "batch_size": 10,
+             "metadata_interval": "0",
+             "url": "http://127.0.0.1:%d/api/v1/write" % sink.port,
+             "flush_interval": "100ms", "min_backoff": "20ms", "max_backoff": "50ms"})
+        cfg["journal"] = {"max_bytes": "1MiB", "segment_bytes": "256KiB"}
+        d = self.daemon(cfg).start()
+        wait_for("delivered", lambda: "exporter vm: delivering again" in d.logs(), timeout=20)
+        logs = d.logs()
+        # The first failure at warning, with every sample waiting (60
+        # villages and the modem's line), not the batch of 10.
+        warnings = [l for l in logs.splitlines() if " warning: exporter vm:" in l]
+        self.assertEqual(len(warnings), 1, logs)
+        self.assertRegex(warnings[0], r"warning: exporter vm: cannot deliver: HTTP 503: "
+                                      r"busy; 6[01] samples wait in the journal; next try in ")
+        # Twenty failures in under a minute: no reminder.
+        self.assertNotIn("still cannot deliver", logs)
+        self.assertRegex(logs, r"info: exporter vm: delivering again after %d failed tries "
+                               r"in \d+s; \d+ samples wait in the journal" % failures)
+        vm = [e for e in d.status()["exporters"] if e["name"] == "vm"][0]
+        self.assertEqual(vm["failed_tries"], failures)
+        self.assertGreater(vm["tries"], failures)
+
+        # A file scan: why, and which files.
+        # (just copied, the file may still settle at the first scan)
+        self.assertRegex(logs, r"debug: collector villages: scanned %s/\*\.csv \(a run: at "
+                               r"start, then every interval\) in [\d.]+ ms: 1 (read|still "
+                               r"being written) \(villages\.csv\)" % data)
+        self.assertRegex(logs, r"debug: collector villages: scanned %s/\*\.csv \(.+\) in "
+                               r"[\d.]+ ms: 1 read \(villages\.csv\)" % data)
+        with open(os.path.join(data, "villages.csv"), "a") as f:
+            f.write("")
+        os.utime(os.path.join(data, "villages.csv"))
+        wait_for("a scan after the change", lambda: "(inotify: villages.csv written, settled "
+                 "for 100 ms)" in d.logs(), timeout=5)
+        # The HTTP collector's request.
+        self.assertRegex(logs, r"debug: collector modem: GET http://127\.0\.0\.1:%d/metrics: "
+                               r"HTTP 200, %d bytes \(%d on the wire\) in [\d.]+ ms"
+                         % (modem.port, len(page), len(page)))
+        # A scrape: who, how much, gzip or not; and the status page's record.
+        status, headers, body = http_get(d.port, "/metrics", {
+            "Accept-Encoding": "gzip", "User-Agent": "Prometheus/2.45.0"})
+        self.assertEqual(headers["content-encoding"], "gzip")
+        size = len(gzip.decompress(body))
+        wait_for("the scrape logged", lambda: "scrape from 127.0.0.1: %d bytes before gzip in "
+                 % size in d.logs(), timeout=5)
+        prom = [e for e in d.status()["exporters"] if e["name"] == "prometheus"][0]
+        self.assertEqual((prom["scrapes"]["client"], prom["scrapes"]["user_agent"]),
+                         ("127.0.0.1", "Prometheus/2.45.0"))
+        self.assertGreaterEqual(prom["scrapes"]["count"], 1)
+        # A push: who, how much, how many samples.
+        body = b"village_population,county=A,town=B,village=C value=12\n"
+        status, _, _ = http_post(d.port, "/write", body)
+        self.assertEqual(status, 204)
+        wait_for("the push logged", lambda: "collector push: push from 127.0.0.1 to /write: "
+                 "%d bytes, 1 samples accepted, 0 rejected: 204" % len(body) in d.logs(),
+                 timeout=5)
+
+    def test_no_debug_lines_at_info(self):
+        self.copy_villages()
+        d = self.daemon(villages_config("data/*.csv")).start()
+        d.metrics_text()
+        self.assertNotIn(" debug: ", d.logs())
+        self.assertNotIn("scanned", d.logs())
 
 
 class TestCommandLine(DaemonTest):

@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import threading
 import unittest
+import zlib
 
 from harness import (DATA, ROOT, SLOW, Daemon, LoopbackServer, QuietHandler,
                      TempDir, free_port, http_get, wait_for)
@@ -104,6 +105,41 @@ def png_size(path):
         head = f.read(24)
     assert head[:8] == b"\x89PNG\r\n\x1a\n", path
     return struct.unpack(">II", head[16:24])
+
+
+def png_content_rows(path, bands):
+    """How many rows of each of `bands` horizontal bands of an 8-bit RGB or
+    RGBA PNG (as Chromium saves screenshots) are not one flat colour.  Read
+    from the filtered rows, without undoing the filters: a flat row is all
+    one pixel when unfiltered (filter 0), and all zeros after its first
+    pixel under the others -- but for the one row below a change, which
+    the Up, Average and Paeth filters see, so a blank band counts at most
+    one row."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp + 1
+    counts = [0] * bands
+    for y in range(height):
+        line = raw[y * stride:(y + 1) * stride]
+        if line[0] == 0:
+            flat = line[1:] == line[1:1 + bpp] * width
+        else:
+            flat = not line[1 + bpp:].strip(b"\0")
+        counts[y * bands // height] += not flat
+    return counts
 
 
 # --- the DOM, as Chromium serialised it ---------------------------------
@@ -242,6 +278,10 @@ class TestStatusPage(unittest.TestCase):
         wait_for("exporter error and lag", lambda: cls.exporter()["last_error"] and
                  cls.exporter()["lag_seconds"] > 0)
         cls.url = "http://127.0.0.1:%d/" % cls.daemon.port
+        # Prometheus, as the status page should name it.
+        status, _, _ = http_get(cls.daemon.port, "/metrics",
+                                {"User-Agent": "Prometheus/2.45.0"})
+        assert status == 200
 
     @classmethod
     def tearDownClass(cls):
@@ -291,7 +331,22 @@ class TestStatusPage(unittest.TestCase):
         self.assertEqual([(x["Exporter"], x["State"]) for x in exporters],
                          [("prometheus prometheus", "serving"),
                           ("city-vm remote_write", "backing off")])
-        vm = exporters[1]
+        prom, vm = exporters
+        # Who scraped it last, and when: the first question when Grafana
+        # shows "No data".
+        scrapes = st["exporters"][0]["scrapes"]
+        self.assertEqual((scrapes["client"], scrapes["user_agent"]),
+                         ("127.0.0.1", "Prometheus/2.45.0"))
+        self.assertRegex(prom["Last scrape"], r"^(just now|\d+ (s|min|min \d+ s) ago) by 127\.0\.0\.1 "
+                                              r"\(Prometheus/2\.45\.0\)$")
+        self.assertEqual(prom["Scrapes"], "%d scrape%s since start"
+                         % (scrapes["count"], "" if scrapes["count"] == 1 else "s"))
+        # Tries, not samples tried again: every try failed.
+        tries = st["exporters"][1]["tries"]
+        self.assertEqual(st["exporters"][1]["failed_tries"], tries)
+        self.assertGreater(tries, 0)
+        self.assertRegex(vm["Delivered"], r"^0 sent (\d+) tries?, \1 failed$")
+        self.assertNotIn("retries", vm["Delivered"])
         self.assertTrue(vm["Behind"].startswith("%d samples oldest " % 61), vm)
         self.assertEqual(vm["Last success"], "never")
         self.assertIn("127.0.0.1 port %d" % self.dead_port, vm["Last error"])
@@ -323,6 +378,14 @@ class TestStatusPage(unittest.TestCase):
                           ("bad.csv:2:4 (population)", "not_a_number")])
         self.assertEqual(rows(latest)[0]["What"], '"%s" is not a number' % EVIL_CELL)
         self.assertEqual(rows(latest)[1]["What"], "village_population: -5 is below 0")
+
+        # Counters of the instances: since start (no reload).
+        self.assertEqual(st["counters_since"], {"event": "start", "time": st["started"]})
+        self.assertEqual(doc.one("section", id="collectors").one("p").text(),
+                         "Runs, samples and rejected values count since start.")
+        # The guide, where this build has it.
+        self.assertTrue(os.path.isfile(st["docs"]), st["docs"])
+        self.assertIn(st["docs"], doc.one("footer").text())
 
         # Escaped: the name and the cell are text, not elements.
         self.assertEqual(list(doc.all(id="injected")), [])
@@ -382,6 +445,9 @@ class TestStatusPage(unittest.TestCase):
         self.assert_content(doc)
 
     def test_screenshots(self):
+        """At a phone's and a desktop's width: the page as the browser lays
+        it out at that width (the DOM it holds there), and a screenshot of
+        that size with something drawn in each part of it."""
         os.makedirs(ARTIFACTS, exist_ok=True)
         for name, size in [("status-phone.png", (412, 915)),
                            ("status-phone-full.png", (412, 2600)),
@@ -389,9 +455,14 @@ class TestStatusPage(unittest.TestCase):
             path = os.path.join(ARTIFACTS, name)
             if os.path.exists(path):
                 os.unlink(path)
-            chromium(self.tmp, self.url, "--window-size=%d,%d" % size,
-                     "--screenshot=" + path)
+            window = "--window-size=%d,%d" % size
+            self.assert_content(self.render(None, window, "--dump-dom"))
+            chromium(self.tmp, self.url, window, "--screenshot=" + path)
             self.assertEqual(png_size(path), size)
+            # Not a blank page: every band of rows, down to the last, has
+            # something drawn (text, badges, tiles) on the background.
+            bands = png_content_rows(path, bands=4 if size[1] > 1000 else 2)
+            self.assertTrue(all(n >= 20 for n in bands), (name, bands))
 
     def test_no_external_assets(self):
         status, headers, body = http_get(self.daemon.port, "/")

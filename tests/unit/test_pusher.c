@@ -560,6 +560,73 @@ VG_TEST(refused_sender_drops_when_so_configured) {
   teardown(&fx);
 }
 
+/* --- the log of failed tries ------------------------------------------ */
+
+static uint64_t log_clock;
+static uint64_t fake_log_clock(void) {
+  return log_clock;
+}
+
+/* "<level> <line>" per line. */
+static void leveled(void *arg, int level, const char *line) {
+  vg_buf_printf(arg, "%d %s\n", level, line);
+}
+
+VG_TEST(failed_tries_are_logged_once_a_minute_with_the_backlog) {
+  struct fixture fx;
+  setup(&fx);
+  append(&fx, 12);
+  struct vg_buf lines;
+  vg_buf_init(&lines, 1 << 16);
+  vg_buf_puts(&lines, "");
+  vg_log_set_output(leveled, &lines);
+  log_clock = 1000000;
+  vg_log_set_clock(fake_log_clock);
+  struct vg_pusher_options o = {.batch_size = 5,
+                                .batch_bytes = 1 << 20,
+                                .flush_interval_ms = 1000,
+                                .min_backoff_ms = 1,
+                                .max_backoff_ms = 2};
+  start(&fx, &o);
+  vg_buf_reset(&lines);
+  vg_buf_puts(&lines, "");
+  for (int k = 0; k < 9; k++) {
+    wait_flush(&fx);
+    answer_retry(&fx, 0);
+  }
+  /* One warning, with every sample waiting, not the batch of 5. */
+  ASSERT_STR_EQ(lines.data,
+                "4 exporter influxdb: cannot deliver: HTTP 503; 12 samples "
+                "wait in the journal; next try in 0.0s (further failures: "
+                "one line a minute)\n");
+  vg_buf_reset(&lines);
+  vg_buf_puts(&lines, "");
+  log_clock += 61000;
+  wait_flush(&fx);
+  answer_retry(&fx, 0);
+  wait_flush(&fx);
+  answer_retry(&fx, 0);
+  ASSERT(strstr(lines.data,
+                "5 exporter influxdb: still cannot deliver: "
+                "HTTP 503; 9 tries failed since the last message "
+                "(10 in 61s); 12 samples wait in the journal") == lines.data);
+  ASSERT(strchr(lines.data, '\n')[1] == '\0'); /* one line */
+  vg_buf_reset(&lines);
+  vg_buf_puts(&lines, "");
+  log_clock += 5000;
+  wait_flush(&fx);
+  answer_ok(&fx);
+  ASSERT_STR_EQ(lines.data, "6 exporter influxdb: delivering again after 11 "
+                            "failed tries in 66s; 7 samples wait in the "
+                            "journal\n");
+  const struct vg_pusher_stats *st = vg_pusher_stats(fx.p);
+  ASSERT_INT_EQ(st->flushes, 12);
+  ASSERT_INT_EQ(st->failed_flushes, 11);
+  vg_log_set_clock(NULL);
+  vg_buf_free(&lines);
+  teardown(&fx);
+}
+
 VG_TEST_MAIN(VG_T(retries_back_off_doubling_up_to_max_backoff),
              VG_T(retry_after_is_honoured_and_capped_at_an_hour),
              VG_T(fresh_first_sends_live_samples_while_the_backlog_drains),
@@ -568,4 +635,5 @@ VG_TEST_MAIN(VG_T(retries_back_off_doubling_up_to_max_backoff),
              VG_T(stop_during_a_flush_sends_the_batch_again_later),
              VG_T(max_bytes_drop_during_backoff_is_counted_once),
              VG_T(refused_sender_pauses_until_a_reload),
-             VG_T(refused_sender_drops_when_so_configured))
+             VG_T(refused_sender_drops_when_so_configured),
+             VG_T(failed_tries_are_logged_once_a_minute_with_the_backlog))

@@ -296,6 +296,75 @@ VG_TEST(update_rounds_remove_nothing) {
   vg_store_free(st);
 }
 
+/* The current inputs: each source's last full round, summed; a source
+ * read again with the same bad rows keeps its rejections, a fixed or
+ * forgotten one loses them. */
+VG_TEST(input_figures_follow_each_sources_last_round) {
+  vg_test_log_capture(&logged);
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "a.csv", .line = 2};
+  struct vg_label a[] = {{"village", "A"}}, b[] = {{"village", "B"}};
+  const char *ratio = "village_water_safe_households_ratio";
+  for (int pass = 0; pass < 2; pass++) {
+    vg_sink_begin(sink, "a.csv");
+    e->sample(e->arg, ratio, a, 1, 0.5, 0, &w);
+    e->sample(e->arg, ratio, b, 1, 1.5, 0, &w); /* out of range */
+    vg_sink_end(sink);
+  }
+  vg_sink_begin(sink, "b.csv");
+  e->sample(e->arg, "village_population", a, 1, 10, 0, &w);
+  e->sample(e->arg, "village_population", b, 1, 20, 0, &w);
+  vg_sink_end(sink);
+  const struct vg_sink_stats *s = vg_sink_stats(sink);
+  /* Both files, not the last one read. */
+  ASSERT_INT_EQ(s->input_samples, 3);
+  ASSERT_INT_EQ(s->round_samples, 2);
+  ASSERT_INT_EQ(s->input_rejected[VG_REJECT_OUT_OF_RANGE], 1);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_OUT_OF_RANGE], 2);
+  /* a.csv fixed. */
+  vg_sink_begin(sink, "a.csv");
+  e->sample(e->arg, ratio, a, 1, 0.5, 0, &w);
+  e->sample(e->arg, ratio, b, 1, 0.9, 0, &w);
+  vg_sink_end(sink);
+  ASSERT_INT_EQ(s->input_samples, 4);
+  ASSERT_INT_EQ(s->input_rejected[VG_REJECT_OUT_OF_RANGE], 0);
+  /* b.csv no longer parses: one rejection, its series and count stay. */
+  struct vg_location bw = {.input = "b.csv"};
+  vg_sink_refuse_input(sink, "b.csv", VG_REJECT_PARSE_ERROR, &bw, "bad");
+  ASSERT_INT_EQ(s->input_rejected[VG_REJECT_PARSE_ERROR], 1);
+  ASSERT_INT_EQ(s->input_samples, 4);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_PARSE_ERROR], 1);
+  /* Deleted: nothing of it remains. */
+  vg_sink_forget(sink, "b.csv");
+  ASSERT_INT_EQ(s->input_rejected[VG_REJECT_PARSE_ERROR], 0);
+  ASSERT_INT_EQ(s->input_samples, 2);
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
+/* A push endpoint has no standing input: its last request is the round. */
+VG_TEST(update_rounds_count_the_last_request) {
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "push"};
+  struct vg_label a[] = {{"village", "A"}}, b[] = {{"village", "B"}};
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", a, 1, 10, 0, &w);
+  e->sample(e->arg, "village_population", b, 1, 10, 0, &w);
+  vg_sink_end(sink);
+  vg_sink_begin_update(sink, "push");
+  e->sample(e->arg, "village_population", b, 1, 20, 0, &w);
+  e->sample(e->arg, "village_water_safe_households_ratio", b, 1, 2, 0, &w);
+  vg_sink_end(sink);
+  ASSERT_INT_EQ(vg_sink_stats(sink)->input_samples, 1);
+  ASSERT_INT_EQ(vg_sink_stats(sink)->input_rejected[VG_REJECT_OUT_OF_RANGE], 0);
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
 VG_TEST(new_series_past_max_series_are_refused) {
   vg_test_log_capture(&logged);
   struct vg_store *st = vg_store_new();
@@ -733,6 +802,8 @@ VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
              VG_T(batch_replays_exactly), VG_T(batch_replays_json_locations),
              VG_T(batch_overflow_is_reported),
              VG_T(update_rounds_remove_nothing),
+             VG_T(input_figures_follow_each_sources_last_round),
+             VG_T(update_rounds_count_the_last_request),
              VG_T(new_series_past_max_series_are_refused),
              VG_T(sync_answers_once_the_journal_has_the_samples),
              VG_T(a_sink_freed_before_the_commit_loses_no_answer),

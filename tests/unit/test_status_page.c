@@ -31,7 +31,10 @@ static size_t occurrences(const char *haystack, const char *needle) {
 static const char *const DOC =
     "{\"version\": \"0.1.0\", \"hostname\": \"tongren-1\","
     " \"now\": \"2024-05-01T08:00:00Z\", \"started\": \"2024-05-01T06:00:00Z\","
-    " \"ready\": true,"
+    " \"ready\": true, \"docs\": \"/usr/share/doc/villagemetricsd/docs/"
+    "operations.md\","
+    " \"counters_since\": {\"event\": \"start\","
+    "   \"time\": \"2024-05-01T06:00:00Z\"},"
     " \"config\": {\"path\": \"/etc/villagemetrics/villagemetrics.json\","
     "   \"last_reload\": null, \"last_reload_error\": null},"
     " \"store\": {\"series\": 1234567},"
@@ -58,9 +61,12 @@ static const char *const DOC =
     "     \"where\": \"/srv/s.csv:9:1 (village)\", \"detail\": \"empty\"}]}],"
     " \"exporters\": ["
     "  {\"name\": \"prometheus\", \"type\": \"prometheus\", \"kind\": \"pull\","
-    "   \"state\": \"serving\"},"
+    "   \"state\": \"serving\", \"scrapes\": {\"count\": 1234,"
+    "   \"last\": \"2024-05-01T07:59:45Z\", \"client\": \"10.0.0.5\","
+    "   \"user_agent\": \"Prometheus/2.45.0\"}},"
     "  {\"name\": \"city-vm\", \"type\": \"remote_write\", \"kind\": \"push\","
     "   \"state\": \"backing off\", \"sent_samples\": 0,"
+    "   \"tries\": 6, \"failed_tries\": 6,"
     "   \"retried_samples\": 480, \"dropped_samples\": {\"too_old\": 3},"
     "   \"journal_dropped_samples\": 0, \"lag_samples\": 60,"
     "   \"lag_seconds\": 95, \"last_success\": null, \"backoff_seconds\": 0.8,"
@@ -119,8 +125,18 @@ VG_TEST(exporters_lag_and_errors) {
   ASSERT_CONTAINS(page, "<td data-label=\"Behind\" class=\"num\">60&nbsp;"
                         "samples<br><small>oldest 1&nbsp;min 35&nbsp;s old"
                         "</small></td><td data-label=\"Last success\">never");
-  ASSERT_CONTAINS(page, "0 sent<br><small>480 retries</small><br><small "
-                        "class=err>3 dropped: too_old</small></td>");
+  /* Tries, not samples tried again. */
+  ASSERT_CONTAINS(page, "0 sent<br><small>6 tries, <span class=err>6 failed"
+                        "</span></small><br><small class=err>3 dropped: "
+                        "too_old</small></td>");
+  ASSERT(!strstr(page, "retries"));
+  /* Who scraped the pull exporter last, and when. */
+  ASSERT_CONTAINS(page, "<td data-label=\"Last scrape\"><time "
+                        "datetime=\"2024-05-01T07:59:45Z\" title=\"2024-05-01 "
+                        "07:59:45 UTC\">15&nbsp;s ago</time><br><small>by "
+                        "10.0.0.5 (Prometheus/2.45.0)</small></td><td "
+                        "data-label=\"Scrapes\" class=\"num\">1,234 scrapes"
+                        "<br><small>since start</small></td>");
   ASSERT_CONTAINS(page,
                   "<td data-label=\"Next try\">within&nbsp;800&nbsp;ms</td>");
   ASSERT_CONTAINS(page, "class=err>Couldn&#39;t connect to server</span>");
@@ -196,6 +212,7 @@ VG_TEST(every_string_is_escaped) {
 #define SAFE "&lt;x a=&quot;1&quot; b=&#39;2&#39;&gt;&amp;amp;"
   char *page = render(
       "{\"version\": \"" EVIL "\", \"hostname\": \"" EVIL "\","
+      " \"docs\": \"" EVIL "\","
       " \"now\": \"2024-05-01T08:00:00Z\", \"ready\": false,"
       " \"config\": {\"path\": \"" EVIL "\", \"last_reload\": null,"
       "  \"last_reload_error\": \"" EVIL "\"},"
@@ -213,11 +230,12 @@ VG_TEST(every_string_is_escaped) {
   /* hostname twice, version, path, reload error twice, collector name,
    * type, state, error, the rejection's reason, where, detail and the
    * collector's name in the two rejection tables, exporter name, type,
-   * state, dropped reason, error. */
-  ASSERT_INT_EQ(occurrences(page, SAFE), 20);
+   * state, dropped reason, error, the guide's path. */
+  ASSERT_INT_EQ(occurrences(page, SAFE), 21);
   ASSERT_CONTAINS(page, "Not ready yet");
   ASSERT_CONTAINS(page, "<p class=\"banner bad\"><b>The last reload was "
                         "refused</b>");
+  ASSERT_CONTAINS(page, "<code>" SAFE "</code>, &ldquo;Reading the status");
 #undef EVIL
 #undef SAFE
   free(page);
@@ -229,8 +247,46 @@ VG_TEST(an_empty_document_renders) {
   ASSERT_CONTAINS(page, "No collector is configured.");
   ASSERT_CONTAINS(page, "No exporter is configured.");
   ASSERT_CONTAINS(page, "<p class=empty>Not used: samples are journaled");
-  ASSERT_CONTAINS(page, "No value has been rejected since the daemon started.");
+  ASSERT_CONTAINS(page, "No value has been rejected since start.");
   ASSERT_CONTAINS(page, "<dt>Last reload</dt><dd>none since start</dd>");
+  free(page);
+}
+
+/* A refused reload says when; counters of the instances say since when
+ * they count; the guide is where this machine has it. */
+VG_TEST(reload_times_and_what_counts_since_when) {
+  char *page =
+      render("{\"now\": \"2024-05-01T08:00:00Z\","
+             " \"docs\": \"/usr/share/doc/villagemetricsd/docs/operations.md\","
+             " \"config\": {\"path\": \"/etc/v.json\","
+             "  \"last_reload\": \"2024-05-01T07:58:00Z\","
+             "  \"last_reload_error\": \"/etc/v.json:3:1: bad\","
+             "  \"last_reload_refused\": \"2024-05-01T07:58:00Z\"},"
+             " \"counters_since\": {\"event\": \"reload\","
+             "  \"time\": \"2024-05-01T07:30:00Z\"},"
+             " \"collectors\": [{\"name\": \"a\", \"state\": \"ok\","
+             "  \"rejected\": {\"bad_label\": 1}}],"
+             " \"exporters\": [{\"name\": \"p\", \"kind\": \"pull\","
+             "  \"state\": \"serving\", \"scrapes\": {\"count\": 0,"
+             "  \"last\": null, \"client\": null, \"user_agent\": null}}]}");
+  ASSERT_CONTAINS(page, "<p class=\"banner bad\"><b>The last reload, <time "
+                        "datetime=\"2024-05-01T07:58:00Z\" title=\"2024-05-01 "
+                        "07:58:00 UTC\">2&nbsp;min ago</time>, was refused</b>;"
+                        " the configuration from before it still runs: "
+                        "/etc/v.json:3:1: bad</p>");
+  ASSERT_CONTAINS(page, "<span class=err>refused (<time "
+                        "datetime=\"2024-05-01T07:58:00Z\"");
+  const char *since_reload = "since the reload <time "
+                             "datetime=\"2024-05-01T07:30:00Z\" "
+                             "title=\"2024-05-01 07:30:00 UTC\">30&nbsp;min "
+                             "ago</time>";
+  /* The tile, the collectors' and exporters' captions, the reasons. */
+  ASSERT_INT_EQ(occurrences(page, since_reload), 4);
+  ASSERT(!strstr(page, "since start."));
+  /* Never scraped. */
+  ASSERT_CONTAINS(page, "<td data-label=\"Last scrape\">never</td>");
+  ASSERT_CONTAINS(page, "<code>/usr/share/doc/villagemetricsd/docs/"
+                        "operations.md</code>");
   free(page);
 }
 
@@ -250,4 +306,5 @@ VG_TEST_MAIN(VG_T(frame_and_title), VG_T(collectors_with_their_last_problem),
              VG_T(journal_fill_and_fsync),
              VG_T(rejections_by_reason_and_newest_first),
              VG_T(every_string_is_escaped), VG_T(an_empty_document_renders),
+             VG_T(reload_times_and_what_counts_since_when),
              VG_T(the_cap_is_kept))
