@@ -457,7 +457,10 @@ void vg__mapping_reject(struct vg__mapping_run *r, enum vg_reject_reason why,
   va_start(ap, fmt);
   vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
-  r->out->reject(r->out->arg, why, where, detail);
+  struct vg_location at = *where;
+  if (!at.village)
+    at.village = r->village;
+  r->out->reject(r->out->arg, why, &at, detail);
 }
 
 void vg__mapping_set_error(char *error, size_t size, const char *fmt, ...) {

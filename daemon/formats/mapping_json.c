@@ -70,6 +70,7 @@ static void json_record(struct vg__mapping_run *r, const cJSON *rec,
   struct vg_location at = {.input = r->input,
                            .pointer_prefix = m->records_text,
                            .record_index = (int64_t)idx};
+  r->village = NULL;
   for (size_t i = 0; i < m->nlabels; i++) {
     const struct vg__mapping_ref *f = &m->refs[i];
     const cJSON *v = vg_json_pointer_get(&f->ptr, rec);
@@ -100,6 +101,10 @@ static void json_record(struct vg__mapping_run *r, const cJSON *rec,
       return;
     }
   }
+
+  for (size_t i = 0; i < m->nlabels; i++)
+    if (strcmp(m->refs[i].name, "village") == 0)
+      r->village = r->labels[i].value;
 
   int64_t ts = 0;
   if (m->has_ts) {
@@ -187,6 +192,7 @@ int vg__mapping_json_run_tree(struct vg__mapping_run *r, const cJSON *root,
   size_t idx = 0;
   const cJSON *rec;
   cJSON_ArrayForEach(rec, records) json_record(r, rec, idx++);
+  r->village = NULL; /* it pointed into the document */
   return 0;
 }
 
