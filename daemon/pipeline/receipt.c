@@ -38,7 +38,7 @@ void vg_receipt_free(struct vg_receipt *r) {
   free_villages(r);
   for (size_t i = 0; i < r->nlisted; i++) {
     free(r->listed[i].village);
-    free(r->listed[i].where);
+    free(r->listed[i].cell);
     free(r->listed[i].detail);
   }
   for (size_t i = 0; i < r->nunmatched; i++)
@@ -120,7 +120,12 @@ void vg_receipt_rejected(struct vg_receipt *r, enum vg_reject_reason reason,
   struct vg_receipt_rejection *x = &r->listed[r->nlisted++];
   x->reason = reason;
   x->village = village && *village ? vg_strdup(village) : NULL;
-  x->where = vg_strdup(where);
+  /* The receipt names its input once. */
+  size_t n = strlen(r->input);
+  const char *cell = strncmp(where, r->input, n) == 0 ? where + n : where;
+  if (*cell == ':' || *cell == ' ')
+    cell++;
+  x->cell = vg_strdup(cell);
   x->detail = vg_strdup(detail);
 }
 
@@ -200,9 +205,9 @@ char *vg_receipt_text(const struct vg_receipt *r) {
     vg_buf_puts(&b, "Rejected cells:\n");
     for (size_t i = 0; i < r->nlisted; i++) {
       const struct vg_receipt_rejection *x = &r->listed[i];
-      vg_buf_printf(&b, "- %s: %s: %s (%s)\n",
-                    x->village ? x->village : "(no village)", x->where,
-                    x->detail, vg_reject_reason_name(x->reason));
+      vg_buf_printf(&b, "- %s%s%s: %s\n",
+                    x->village ? x->village : "(no village)",
+                    *x->cell ? ", at " : "", x->cell, x->detail);
     }
   }
   if (r->more)

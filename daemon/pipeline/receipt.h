@@ -29,13 +29,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VG_RECEIPT_LISTED 50
+#define VG_RECEIPT_LISTED 20
 
 struct vg_receipt_rejection {
   enum vg_reject_reason reason;
   char *village; /* owned; NULL: the row's village is not known */
-  char *where;   /* owned: "report.xlsx [Sheet1] C7 (population)" */
-  char *detail;  /* owned */
+  /* Owned: the place in the input, without the input's name -- "3:2
+   * (population)" for a CSV line and field, "[Sheet1] C7 (population)",
+   * "/data/items/3/population"; "" for the input as a whole. */
+  char *cell;
+  char *detail; /* owned */
 };
 
 struct vg_receipt {
@@ -70,7 +73,8 @@ void vg_receipt_free(struct vg_receipt *r);
 /* A value accepted into the store; `village` may be NULL. */
 void vg_receipt_accepted(struct vg_receipt *r, const struct vg_location *at,
                          const char *village);
-/* A value rejected; `where` is the location as text. */
+/* A value rejected; `where` is the location as text
+ * (vg_location_format). */
 void vg_receipt_rejected(struct vg_receipt *r, enum vg_reject_reason reason,
                          const struct vg_location *at, const char *village,
                          const char *where, const char *detail);
