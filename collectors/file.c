@@ -117,7 +117,9 @@ struct tracked {
   uint64_t size, ino;
   int64_t mtime_ns;
   bool renamed; /* an event said it was renamed into place */
-  char *error;  /* of the current version, owned; NULL: none */
+  /* A scan found it (an event alone may name a file already gone). */
+  bool listed;
+  char *error; /* of the current version, owned; NULL: none */
   /* The errno of a file that cannot be opened or read, and since when
    * (wall clock); 0 when it can. */
   int err;
@@ -531,6 +533,7 @@ static void apply(struct file_collector *fc, struct scan_result *r,
                   int64_t *retry_ms) {
   char *path = vg_asprintf("%s/%s", fc->dir, r->name);
   struct tracked *t = track(fc, r->name);
+  t->listed = true;
   switch (r->outcome) {
   case UNCHANGED:
     readable(fc, t, path);
@@ -646,16 +649,18 @@ static void expire_unreadable(struct file_collector *fc, int64_t now_ms) {
  * caller): files that cannot be read, or none to read at all. */
 static char *trouble(const struct file_collector *fc) {
   const struct tracked *first = NULL;
-  size_t unreadable = 0;
-  for (size_t i = 0; i < fc->nfiles; i++)
+  size_t unreadable = 0, listed = 0;
+  for (size_t i = 0; i < fc->nfiles; i++) {
+    listed += fc->files[i].listed;
     if (fc->files[i].err && !unreadable++)
       first = &fc->files[i];
+  }
   if (unreadable == 1)
     return vg_strdup(first->error);
   if (unreadable > 1)
     return vg_asprintf("%s (and %zu more files that cannot be read)",
                        first->error, unreadable - 1);
-  if (fc->nfiles)
+  if (listed)
     return NULL;
   if (fc->literal)
     return vg_asprintf("cannot open %s/%s: %s", fc->dir, fc->pattern,
@@ -842,11 +847,13 @@ file_files(void *ctx, void (*fn)(void *arg, const struct vg_collector_file *f),
   struct file_collector *fc = ctx;
   /* Pointers into fc->files, in name order; owned here. */
   const struct tracked **order = vg_calloc(fc->nfiles, sizeof *order);
+  size_t n = 0;
   for (size_t i = 0; i < fc->nfiles; i++)
-    order[i] = &fc->files[i];
-  if (fc->nfiles)
-    qsort(order, fc->nfiles, sizeof *order, by_name);
-  for (size_t i = 0; i < fc->nfiles; i++) {
+    if (fc->files[i].listed)
+      order[n++] = &fc->files[i];
+  if (n)
+    qsort(order, n, sizeof *order, by_name);
+  for (size_t i = 0; i < n; i++) {
     const struct tracked *t = order[i];
     char *path = vg_asprintf("%s/%s", fc->dir, t->name);
     struct vg_collector_file f = {
@@ -859,7 +866,7 @@ file_files(void *ctx, void (*fn)(void *arg, const struct vg_collector_file *f),
     free(path);
   }
   free(order);
-  return fc->nfiles;
+  return n;
 }
 
 static int file_collect(void *ctx, vg_collect_done done, void *arg) {
@@ -953,6 +960,60 @@ static bool has_wildcard(const char *s, size_t n) {
   return false;
 }
 
+/* Why a file-name pattern is not one fnmatch() reads as meant, or NULL:
+ * glibc takes an unclosed "[" for a literal "[" and knows no braces, so
+ * either would silently match nothing. */
+static const char *pattern_trouble(const char *p, size_t *at) {
+  for (size_t i = 0; p[i]; i++) {
+    *at = i + 1;
+    if (p[i] == '\\') {
+      if (!p[i + 1])
+        return "ends in a lone \"\\\"";
+      i++;
+    } else if (p[i] == '[') {
+      size_t j = i + 1;
+      if (p[j] == '!' || p[j] == '^')
+        j++;
+      if (p[j] == ']')
+        j++; /* a "]" first is one of the set */
+      while (p[j] && p[j] != ']')
+        j++;
+      if (!p[j])
+        return "has a \"[\" that is never closed by \"]\"";
+      i = j;
+    } else if (p[i] == '{' && strchr(p + i, ',') && strchr(p + i, '}')) {
+      return "has a brace list {a,b}, which patterns do not support: use "
+             "one collector per pattern, or a wider pattern such as *.csv";
+    }
+  }
+  return NULL;
+}
+
+/* The folder of the pattern cannot come to exist when a part of its path
+ * is a file: say so now rather than fail every collect.  A folder that is
+ * merely missing may yet be made (the collector waits for it). */
+static char *impossible_folder(const char *dir) {
+  char *p = vg_strdup(dir);
+  char *result = NULL;
+  for (;;) {
+    struct stat st;
+    if (stat(p, &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        result = vg_asprintf("%s is not a folder, so %s cannot exist", p, dir);
+      break;
+    }
+    /* Missing, or under a file (ENOTDIR): look at the part above. */
+    if (errno != ENOENT && errno != ENOTDIR)
+      break; /* not ours to judge here: --check-config says more */
+    char *slash = strrchr(p, '/');
+    if (!slash || slash == p)
+      break;
+    *slash = '\0';
+  }
+  free(p);
+  return result;
+}
+
 static int file_configure(void **ctx, const cJSON *cfg,
                           struct vg_cfg_err *err) {
   struct file_collector *fc = vg_calloc(1, sizeof *fc);
@@ -974,6 +1035,21 @@ static int file_configure(void **ctx, const cJSON *cfg,
     goto fail;
   }
   fc->literal = !has_wildcard(fc->pattern, strlen(fc->pattern));
+  size_t at;
+  const char *trouble = pattern_trouble(fc->pattern, &at);
+  if (trouble) {
+    rc = vg_cfg_error(err, path_node,
+                      "\"path\": the pattern \"%s\" %s (at character %zu of "
+                      "the pattern)",
+                      fc->pattern, trouble, at);
+    goto fail;
+  }
+  char *impossible = impossible_folder(fc->dir);
+  if (impossible) {
+    rc = vg_cfg_error(err, path_node, "\"path\": %s", impossible);
+    free(impossible);
+    goto fail;
+  }
   if (!fc->pattern[0]) {
     rc = vg_cfg_error(err, path_node,
                       "\"path\" names a folder; add a file pattern such as "

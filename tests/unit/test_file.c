@@ -358,6 +358,22 @@ VG_TEST(configuration_errors) {
        "\"c\"}}",
        "t.json:1:32: \"format\": expected \"csv\", \"json\", \"influx\", "
        "\"prometheus\", \"xlsx\" or \"xls\" or \"auto\", got \"ods\""},
+      {"{\"path\": \"/x/data[.csv\", \"metrics\": {\"m\": \"c\"}}",
+       "t.json:1:10: \"path\": the pattern \"data[.csv\" has a \"[\" that is "
+       "never closed by \"]\" (at character 5 of the pattern)"},
+      {"{\"path\": \"/x/{a,b}.csv\", \"metrics\": {\"m\": \"c\"}}",
+       "t.json:1:10: \"path\": the pattern \"{a,b}.csv\" has a brace list "
+       "{a,b}, which patterns do not support: use one collector per "
+       "pattern, or a wider pattern such as *.csv (at character 1 of the "
+       "pattern)"},
+      {"{\"path\": \"/etc/passwd/reports/*.csv\", \"metrics\": {\"m\": "
+       "\"c\"}}",
+       "t.json:1:10: \"path\": /etc/passwd is not a folder, so "
+       "/etc/passwd/reports cannot exist"},
+      {"{\"path\": \"/x/*.csv\", \"receipts\": \"/srv\", \"metrics\": "
+       "{\"m\": \"c\"}}",
+       "t.json:1:34: \"receipts\": expected \"none\" or \"alongside\", got "
+       "\"/srv\" (for a folder, set \"receipts_dir\")"},
   };
   vg_test_config_errors(&vg_collector_file, "t.json", cases,
                         sizeof cases / sizeof *cases);

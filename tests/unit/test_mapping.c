@@ -1102,6 +1102,18 @@ VG_TEST(config_errors) {
   ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"a-b\": \"y\"}}"),
                 "metric name \"a-b\" is not valid: use letters, digits, \"_\" "
                 "and \":\", not starting with a digit");
+  /* A misspelt indicator is refused with the nearest catalog name; a
+   * village_ name near none is refused too; other names are free. */
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"village_popuation\": \"p\"}}"),
+                "village_popuation: did you mean village_population? (metric "
+                "names starting with village_ are the indicator catalog's, "
+                "see docs/metrics.md)");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"village_wifi_spots\": \"p\"}}"),
+                "village_wifi_spots is not an indicator of the catalog "
+                "(metric names starting with village_ are its own, see "
+                "docs/metrics.md; choose another prefix for other series)");
   ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"labels\": {}}"),
                 "\"metrics\" is required: an object mapping metric names to a "
                 "column name or \"#N\"");
