@@ -17,11 +17,12 @@
  * reported as a rejected input (once per version of the file).
  *
  * Failures that show: a file that cannot be opened or read (permissions,
- * owner, I/O), a pattern that matches no file (a literal name that is
- * missing, or a glob that finds nothing) and a missing folder make the
- * collect fail, with the path and the system's reason: the collector is
- * "failing", villagemetrics_collector_up is 0.  An unreadable file keeps
- * the series of its last reading for stale_after, then they go; a file
+ * owner, I/O), a literal file name that names no file, and a missing
+ * folder make the collect fail, with the path and the system's reason:
+ * the collector is "failing", villagemetrics_collector_up is 0.  A glob
+ * that matches nothing is a drop folder waiting for its first file: said
+ * once in the log and on the status page, not a failure.  An unreadable file
+ * keeps the series of its last reading for stale_after, then they go; a file
  * that is gone takes its series with it at once.
  *
  * Receipts: every reading of a file leaves a receipt (rows, values,
@@ -166,6 +167,7 @@ struct file_collector {
   const char *name;
   int64_t stale_after_ms; /* for the series of an unreadable file */
   bool literal;           /* the pattern names one file */
+  bool said_empty;        /* the log says the glob matches nothing */
   unsigned writing;       /* receipt files being written */
   struct vg_complaint receipt_complaint;
   uv_fs_event_t watcher;
@@ -660,12 +662,23 @@ static char *trouble(const struct file_collector *fc) {
   if (unreadable > 1)
     return vg_asprintf("%s (and %zu more files that cannot be read)",
                        first->error, unreadable - 1);
-  if (listed)
+  if (listed || !fc->literal)
     return NULL;
-  if (fc->literal)
-    return vg_asprintf("cannot open %s/%s: %s", fc->dir, fc->pattern,
-                       strerror(ENOENT));
-  return vg_asprintf("no file in %s matches \"%s\"", fc->dir, fc->pattern);
+  return vg_asprintf("cannot open %s/%s: %s", fc->dir, fc->pattern,
+                     strerror(ENOENT));
+}
+
+/* Says once, when it becomes so, that a glob matches no file. */
+static void note_empty(struct file_collector *fc) {
+  bool empty = !fc->literal;
+  for (size_t i = 0; i < fc->nfiles && empty; i++)
+    empty = !fc->files[i].listed;
+  if (empty && !fc->said_empty)
+    vg_log(VG_LOG_WARNING,
+           "collector %s: no file in %s matches \"%s\" (yet); its files are "
+           "read as they arrive",
+           fc->name, fc->dir, fc->pattern);
+  fc->said_empty = empty;
 }
 
 /* The folder is gone: so are its files. */
@@ -707,6 +720,7 @@ static void scan_after(uv_work_t *work, int status) {
     for (size_t i = 0; i < s->nresults; i++)
       apply(fc, &s->results[i], &retry_ms);
     expire_unreadable(fc, vg_clock_now_ms());
+    note_empty(fc);
     if (fc->reread) {
       fc->reread = false;
       for (size_t i = 0; i < fc->nfiles; i++)
