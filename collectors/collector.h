@@ -99,6 +99,14 @@ struct vg_collector_type {
   /* Push types: the requests counted so far (valid until the next call
    * or destroy). */
   const struct vg_push_stats *(*push_stats)(void *ctx);
+  /* --check-config: checks now, blocking, that what a run needs from the
+   * system is there and can be used by this process (a file type: its
+   * folder and files readable, its receipts folder writable).  Calls
+   * problem() for each that is not, with `fatal` false for what a run
+   * waits out (a folder not made yet).  NULL: nothing to check. */
+  void (*preflight)(void *ctx,
+                    void (*problem)(void *arg, bool fatal, const char *msg),
+                    void *arg);
   /* Types that read files: calls fn for each file it tracks, in name
    * order, and returns how many there are.  NULL for the others. */
   size_t (*files)(void *ctx,

@@ -952,6 +952,64 @@ static int file_start(void *ctx, const struct vg_collector_env *env) {
   return 0;
 }
 
+static void file_preflight(void *ctx,
+                           void (*problem)(void *arg, bool fatal,
+                                           const char *msg),
+                           void *arg) {
+  struct file_collector *fc = ctx;
+  char *msg = NULL;
+  DIR *dir = opendir(fc->dir);
+  if (!dir) {
+    int e = errno;
+    msg = vg_asprintf("cannot read folder %s: %s%s", fc->dir, strerror(e),
+                      e == ENOENT ? " (the collector fails until it exists)"
+                                  : "");
+    problem(arg, e != ENOENT, msg);
+    free(msg);
+    return;
+  }
+  size_t matched = 0;
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (!is_input(fc, e->d_name))
+      continue;
+    matched++;
+    char *path = vg_asprintf("%s/%s", fc->dir, e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
+      msg = vg_asprintf("cannot open %s: %s", path, strerror(errno));
+    else if (fc->literal && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+      msg = vg_asprintf("cannot read %s: %s", path,
+                        S_ISDIR(st.st_mode) ? "it is a folder"
+                                            : "not a regular file");
+    if (fd >= 0)
+      close(fd);
+    if (msg)
+      problem(arg, true, msg);
+    free(msg);
+    msg = NULL;
+    free(path);
+  }
+  closedir(dir);
+  if (!matched && fc->literal) {
+    msg = vg_asprintf("cannot open %s/%s: %s", fc->dir, fc->pattern,
+                      strerror(ENOENT));
+    problem(arg, true, msg);
+    free(msg);
+  }
+  bool alongside = strcmp(fc->cfg.receipts, "alongside") == 0;
+  const char *receipts = fc->cfg.receipts_dir ? fc->cfg.receipts_dir
+                         : alongside          ? fc->dir
+                                              : NULL;
+  if (receipts && access(receipts, W_OK | X_OK) < 0) {
+    msg = vg_asprintf("cannot write receipts in %s: %s", receipts,
+                      strerror(errno));
+    problem(arg, true, msg);
+    free(msg);
+  }
+}
+
 static void file_destroy(void *ctx) {
   struct file_collector *fc = ctx;
   for (size_t i = 0; i < fc->nfiles; i++) {
@@ -1142,4 +1200,5 @@ const struct vg_collector_type vg_collector_file = {
     .stop = file_stop,
     .destroy = file_destroy,
     .files = file_files,
+    .preflight = file_preflight,
 };
