@@ -1227,7 +1227,36 @@ VG_TEST(every_bad_cell_names_its_village) {
   vg_mapping_free(m);
 }
 
+/* A JSON record reports every bad value too, named by its village. */
+VG_TEST(every_bad_value_of_a_json_record) {
+  struct vg_mapping *m =
+      compile(VG_FORMAT_JSON,
+              "{\"records\": \"/items\", \"labels\": {\"town\": \"/t\", "
+              "\"village\": \"/v\"}, \"metrics\": {\"village_population\": "
+              "\"/p\", \"village_households\": \"/h\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m,
+                         "{\"items\": [{\"v\": \"Bamu\", \"p\": \"3x\", "
+                         "\"h\": 9}, {\"t\": \"Wude\", \"v\": \"Nisao\", "
+                         "\"p\": \"4y\", \"h\": 7}]}",
+                         &c, error, sizeof error),
+                0);
+  /* Bamu has no town: its record is lost, and both faults are said. */
+  ASSERT_INT_EQ(c.nr, 3);
+  ASSERT_STR_EQ(c.r[0].where, "test.in /items/0/t");
+  ASSERT_STR_EQ(c.r[0].village, "Bamu");
+  ASSERT_STR_EQ(c.r[1].where, "test.in /items/0/p");
+  ASSERT_STR_EQ(c.r[1].village, "Bamu");
+  ASSERT_STR_EQ(c.r[2].where, "test.in /items/1/p");
+  ASSERT_STR_EQ(c.r[2].village, "Nisao");
+  ASSERT_INT_EQ(c.ns, 1); /* Nisao's households */
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
 VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
+             VG_T(every_bad_value_of_a_json_record),
              VG_T(every_bad_cell_names_its_village), VG_T(province_api_json),
              VG_T(json_sample_locations), VG_T(cadre_report_by_position),
              VG_T(messy_report_csv), VG_T(tab_file_without_header),
