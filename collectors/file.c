@@ -120,6 +120,7 @@ struct tracked {
   bool renamed; /* an event said it was renamed into place */
   /* A scan found it (an event alone may name a file already gone). */
   bool listed;
+  bool holds;  /* series of a reading of it are in the store */
   char *error; /* of the current version, owned; NULL: none */
   /* The errno of a file that cannot be opened or read, and since when
    * (wall clock); 0 when it can. */
@@ -528,6 +529,8 @@ static void readable(struct file_collector *fc, struct tracked *t,
   vg_log(VG_LOG_INFO, "collector %s: %s can be read again", fc->name, path);
   t->err = 0;
   t->unreadable_since_ms = 0;
+  free(t->error);
+  t->error = NULL;
 }
 
 /* Applies one file's result. */
@@ -538,7 +541,13 @@ static void apply(struct file_collector *fc, struct scan_result *r,
   t->listed = true;
   switch (r->outcome) {
   case UNCHANGED:
-    readable(fc, t, path);
+    if (t->err) {
+      /* Readable again and unchanged: read it once more all the same, for
+       * a receipt that says so rather than "NOT READ". */
+      readable(fc, t, path);
+      t->read = false;
+      fc->scan_again = true;
+    }
     break;
   case PARSED: {
     struct vg_receipt *receipt = vg_receipt_new(path, vg_clock_now_ms());
@@ -554,6 +563,7 @@ static void apply(struct file_collector *fc, struct scan_result *r,
            (unsigned long long)st->round_rejected, removed);
     readable(fc, t, path);
     t->read = true;
+    t->holds = true;
     t->size = r->size;
     t->ino = r->ino;
     t->mtime_ns = r->mtime_ns;
@@ -633,7 +643,7 @@ static void expire_unreadable(struct file_collector *fc, int64_t now_ms) {
     return; /* 0: never, as for the store's sources */
   for (size_t i = 0; i < fc->nfiles; i++) {
     struct tracked *t = &fc->files[i];
-    if (!t->err || !t->read ||
+    if (!t->err || !t->holds ||
         now_ms - t->unreadable_since_ms < fc->stale_after_ms)
       continue;
     char *path = vg_asprintf("%s/%s", fc->dir, t->name);
@@ -643,7 +653,8 @@ static void expire_unreadable(struct file_collector *fc, int64_t now_ms) {
            "series were removed",
            fc->name, path, (long long)(fc->stale_after_ms / 1000));
     free(path);
-    t->read = false;
+    t->holds = false;
+    t->read = false; /* read whole once it can be */
   }
 }
 
