@@ -37,6 +37,7 @@
 
 struct vg_httpd;
 struct vg_curl;
+struct vg_receipt;
 
 struct vg_collector_env {
   uv_loop_t *loop;
@@ -46,6 +47,20 @@ struct vg_collector_env {
   /* The daemon's HTTP server, for push types' routes (daemon/net/httpd.h);
    * NULL in --test runs. */
   struct vg_httpd *http;
+  /* The configured stale_after: how long a type that keeps its series
+   * (keeps_series) keeps those of a source it can no longer read. */
+  int64_t stale_after_ms;
+};
+
+/* What a type that reads files knows of each (the status page's "files"):
+ * valid during the callback only. */
+struct vg_collector_file {
+  const char *path;
+  /* Why the file cannot be read now (its series go after stale_after);
+   * NULL when it can. */
+  const char *error;
+  int64_t unreadable_since_ms;      /* wall clock; 0 when readable */
+  const struct vg_receipt *receipt; /* of its last reading; NULL: none */
 };
 
 /* What a push type counts of its requests: the listen collector's
@@ -84,6 +99,19 @@ struct vg_collector_type {
   /* Push types: the requests counted so far (valid until the next call
    * or destroy). */
   const struct vg_push_stats *(*push_stats)(void *ctx);
+  /* --check-config: checks now, blocking, that what a run needs from the
+   * system is there and can be used by this process (a file type: its
+   * folder and files readable, its receipts folder writable).  Calls
+   * problem() for each that is not, with `fatal` false for what a run
+   * waits out (a folder not made yet).  NULL: nothing to check. */
+  void (*preflight)(void *ctx,
+                    void (*problem)(void *arg, bool fatal, const char *msg),
+                    void *arg);
+  /* Types that read files: calls fn for each file it tracks, in name
+   * order, and returns how many there are.  NULL for the others. */
+  size_t (*files)(void *ctx,
+                  void (*fn)(void *arg, const struct vg_collector_file *f),
+                  void *arg);
 };
 
 /* The registry: every collector type, NULL-terminated. */

@@ -12,12 +12,28 @@
  * series of a file that was removed are dropped.
  *
  * One scan at a time per collector: requests that arrive meanwhile are
- * folded into one more scan afterwards.  A file that cannot be read or
- * parsed as a whole keeps the series of its last good version, and the
- * error is reported (once per version of the file).
+ * folded into one more scan afterwards.  A file that cannot be parsed as a
+ * whole keeps the series of its last good version, and the error is
+ * reported as a rejected input (once per version of the file).
  *
- * Must never: read or parse on the loop thread, or keep series of a file
- * that is gone.
+ * Failures that show: a file that cannot be opened or read (permissions,
+ * owner, I/O), a literal file name that names no file, and a missing
+ * folder make the collect fail, with the path and the system's reason:
+ * the collector is "failing", villagemetrics_collector_up is 0.  A glob
+ * that matches nothing is a drop folder waiting for its first file: said
+ * once in the log and on the status page, not a failure.  An unreadable file
+ * keeps the series of its last reading for stale_after, then they go; a file
+ * that is gone takes its series with it at once.
+ *
+ * Receipts: every reading of a file leaves a receipt (rows, values,
+ * villages, rejections by village and cell; daemon/pipeline/receipt.h),
+ * kept for the status page and, when configured, written as
+ * "<file>.receipt.txt" beside the file or in a folder -- in the thread
+ * pool, to a temporary file renamed into place.  Receipt files are never
+ * read as input.
+ *
+ * Must never: read, parse or write files on the loop thread, or keep
+ * series of a file that is gone.
  */
 #include "collectors/collector.h"
 #include "daemon/pipeline/batch.h"
@@ -25,6 +41,7 @@
 #include "daemon/util/log.h"
 #include "daemon/formats/mapping.h"
 #include "daemon/formats/payload.h"
+#include "daemon/pipeline/receipt.h"
 #include "daemon/util/mem.h"
 
 #include <dirent.h>
@@ -43,6 +60,8 @@ struct file_config {
   char *format; /* "auto", or a format vg_payload_format_parse() reads */
   int64_t settle_ms;
   uint64_t max_file_size;
+  char *receipts;     /* "none" or "alongside" */
+  char *receipts_dir; /* NULL: none */
 };
 
 static const struct vg_cfg_key file_keys[] = {
@@ -66,8 +85,23 @@ static const struct vg_cfg_key file_keys[] = {
     {"max_file_size", VG_CFG_SIZE, "256MiB",
      offsetof(struct file_config, max_file_size),
      "Larger files are refused with an error rather than read.", false},
+    {"receipts", VG_CFG_STRING, "none", offsetof(struct file_config, receipts),
+     "\"alongside\" writes a receipt of every reading of a file beside it, "
+     "as \"<file>.receipt.txt\" (rows and values accepted and rejected, "
+     "villages matched and unmatched, each rejected cell with its "
+     "village), for people who drop files on a share; \"none\" writes "
+     "none.  The status page shows receipts either way.",
+     false},
+    {"receipts_dir", VG_CFG_PATH, NULL,
+     offsetof(struct file_config, receipts_dir),
+     "Writes the receipts into this folder instead of beside the files "
+     "(for a share the daemon may only read).",
+     false},
     VG_CFG_END,
 };
+
+/* What a receipt file's name ends with: never read as input. */
+#define RECEIPT_SUFFIX ".receipt.txt"
 
 /* Bounds the memory one file may take while parsed (about 4 times its
  * size). */
@@ -86,7 +120,15 @@ struct tracked {
   uint64_t size, ino;
   int64_t mtime_ns;
   bool renamed; /* an event said it was renamed into place */
-  char *error;  /* of the current version, owned; NULL: none */
+  /* A scan found it (an event alone may name a file already gone). */
+  bool listed;
+  bool holds;  /* series of a reading of it are in the store */
+  char *error; /* of the current version, owned; NULL: none */
+  /* The errno of a file that cannot be opened or read, and since when
+   * (wall clock); 0 when it can. */
+  int err;
+  int64_t unreadable_since_ms;
+  struct vg_receipt *receipt; /* of its last reading, owned; NULL: none */
 };
 
 enum outcome { UNCHANGED, PARSED, UNSETTLED, GONE, FAILED };
@@ -98,6 +140,7 @@ struct scan_result {
   int64_t mtime_ns;
   struct vg_batch *batch; /* PARSED */
   char *error;            /* FAILED */
+  int err;                /* FAILED: the file cannot be read (errno) */
   int64_t retry_ms;       /* UNSETTLED */
 };
 
@@ -127,6 +170,11 @@ struct file_collector {
   uv_loop_t *loop;
   struct vg_sink *sink;
   const char *name;
+  int64_t stale_after_ms; /* for the series of an unreadable file */
+  bool literal;           /* the pattern names one file */
+  bool said_empty;        /* the log says the glob matches nothing */
+  unsigned writing;       /* receipt files being written */
+  struct vg_complaint receipt_complaint;
   uv_fs_event_t watcher;
   bool watching;
   uv_timer_t timer; /* next scan after an event or an unsettled file */
@@ -156,6 +204,18 @@ struct file_collector {
 };
 
 /* --- the thread-pool side -------------------------------------------- */
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Whether a name in the folder is one of the collector's inputs: it
+ * matches the pattern and is not one of the receipts written there. */
+static bool is_input(const struct file_collector *fc, const char *name) {
+  return fnmatch(fc->pattern, name, FNM_PERIOD) == 0 &&
+         !ends_with(name, RECEIPT_SUFFIX);
+}
 
 static struct scan_result *add_result(struct scan *s, const char *name,
                                       enum outcome outcome) {
@@ -210,8 +270,16 @@ static void parse_file(struct scan *s, struct scan_result *r, int fd,
   struct file_collector *fc = s->fc;
   char *data = NULL;
   size_t len = 0;
-  if (read_file(fd, r->size, fc->cfg.max_file_size, &data, &len, &r->error)) {
+  int rc =
+      read_file(fd, r->size, fc->cfg.max_file_size, &data, &len, &r->error);
+  if (rc) {
     r->outcome = FAILED;
+    /* Too large is the file's fault, not the system's. */
+    if (rc != -EFBIG) {
+      r->err = -rc;
+      free(r->error);
+      r->error = vg_asprintf("cannot read %s: %s", path, strerror(-rc));
+    }
     return;
   }
   /* A file that changed while we read it is not complete yet. */
@@ -229,8 +297,8 @@ static void parse_file(struct scan *s, struct scan_result *r, int fd,
    * (entries, strings and labels together, vg_batch_new). */
   r->batch = vg_batch_new((size_t)fc->cfg.max_file_size * 8 + (1 << 20));
   char error[512];
-  int rc = vg_payload_run(fc->payload, path, data, len,
-                          vg_batch_emitter(r->batch), error, sizeof error);
+  rc = vg_payload_run(fc->payload, path, data, len, vg_batch_emitter(r->batch),
+                      error, sizeof error);
   free(data);
   if (rc == 0 && vg_batch_overflowed(r->batch)) {
     rc = -EFBIG;
@@ -253,7 +321,19 @@ static void examine(struct scan *s, const char *name) {
   struct stat st;
   if (fd < 0 && errno != ENOENT) {
     struct scan_result *r = add_result(s, name, FAILED);
-    r->error = vg_asprintf("cannot open: %s", strerror(errno));
+    r->err = errno;
+    r->error = vg_asprintf("cannot open %s: %s", path, strerror(errno));
+    free(path);
+    return;
+  }
+  if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && fc->literal) {
+    /* The one file configured is a folder or a device: say so. */
+    struct scan_result *r = add_result(s, name, FAILED);
+    r->err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    r->error = vg_asprintf("cannot read %s: %s", path,
+                           S_ISDIR(st.st_mode) ? "it is a folder"
+                                               : "not a regular file");
+    close(fd);
     free(path);
     return;
   }
@@ -304,7 +384,7 @@ static void scan_work(uv_work_t *work) {
   }
   struct dirent *e;
   while ((e = readdir(dir)))
-    if (fnmatch(s->fc->pattern, e->d_name, FNM_PERIOD) == 0)
+    if (is_input(s->fc, e->d_name))
       examine(s, e->d_name);
   closedir(dir);
   /* Files we knew that the listing no longer shows are gone. */
@@ -345,6 +425,7 @@ static struct tracked *track(struct file_collector *fc, const char *name) {
 static void untrack(struct file_collector *fc, struct tracked *t) {
   free(t->name);
   free(t->error);
+  vg_receipt_free(t->receipt);
   *t = fc->files[--fc->nfiles];
 }
 
@@ -414,16 +495,119 @@ static void on_timer(uv_timer_t *timer) {
   start_scan(timer->data);
 }
 
+/* --- receipt files (written in the thread pool) ------------------------ */
+
+struct receipt_write {
+  uv_work_t work;
+  struct file_collector *fc;
+  char *target, *temp; /* owned */
+  char *text;          /* owned */
+  char *error;         /* owned; NULL: written */
+};
+
+static void receipt_work(uv_work_t *work) {
+  struct receipt_write *w = work->data;
+  int fd = open(w->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    w->error = vg_asprintf("cannot write %s: %s", w->temp, strerror(errno));
+    return;
+  }
+  size_t len = strlen(w->text), done = 0;
+  while (done < len) {
+    ssize_t n = write(fd, w->text + done, len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      w->error = vg_asprintf("cannot write %s: %s", w->temp, strerror(errno));
+      break;
+    }
+    done += (size_t)n;
+  }
+  if (close(fd) < 0 && !w->error)
+    w->error = vg_asprintf("cannot write %s: %s", w->temp, strerror(errno));
+  /* Renamed into place: a reader sees the old receipt or the new one. */
+  if (!w->error && rename(w->temp, w->target) < 0)
+    w->error = vg_asprintf("cannot rename %s to %s: %s", w->temp, w->target,
+                           strerror(errno));
+  if (w->error)
+    unlink(w->temp);
+}
+
+static void receipt_written(uv_work_t *work, int status) {
+  struct receipt_write *w = work->data;
+  struct file_collector *fc = w->fc;
+  fc->writing--;
+  if (status == 0 && w->error)
+    vg_complain(&fc->receipt_complaint, VG_LOG_WARNING,
+                "collector %s: receipt: %s", fc->name, w->error);
+  free(w->target);
+  free(w->temp);
+  free(w->text);
+  free(w->error);
+  free(w);
+  if (fc->stopping)
+    maybe_stopped(fc);
+}
+
+/* Writes the file's receipt where the configuration says, if it does. */
+static void write_receipt(struct file_collector *fc, const struct tracked *t) {
+  bool alongside = strcmp(fc->cfg.receipts, "alongside") == 0;
+  if (!t->receipt || (!alongside && !fc->cfg.receipts_dir))
+    return;
+  const char *dir = fc->cfg.receipts_dir ? fc->cfg.receipts_dir : fc->dir;
+  struct receipt_write *w = vg_calloc(1, sizeof *w);
+  w->fc = fc;
+  w->work.data = w;
+  w->target = vg_asprintf("%s/%s" RECEIPT_SUFFIX, dir, t->name);
+  /* Hidden and not ending in the suffix: no pattern of ours matches it. */
+  w->temp = vg_asprintf("%s/.%s" RECEIPT_SUFFIX ".tmp", dir, t->name);
+  w->text = vg_receipt_text(t->receipt);
+  fc->writing++;
+  /* uv_queue_work cannot fail for a valid loop and callbacks. */
+  uv_queue_work(fc->loop, &w->work, receipt_work, receipt_written);
+}
+
+/* --- applying a scan (on the loop) ------------------------------------ */
+
+static void new_receipt(struct file_collector *fc, struct tracked *t,
+                        struct vg_receipt *r) {
+  vg_receipt_free(t->receipt);
+  t->receipt = r;
+  write_receipt(fc, t);
+}
+
+/* The file can be read again: its series are those of what was read. */
+static void readable(struct file_collector *fc, struct tracked *t,
+                     const char *path) {
+  if (!t->err)
+    return;
+  vg_log(VG_LOG_INFO, "collector %s: %s can be read again", fc->name, path);
+  t->err = 0;
+  t->unreadable_since_ms = 0;
+  free(t->error);
+  t->error = NULL;
+}
+
 /* Applies one file's result. */
 static void apply(struct file_collector *fc, struct scan_result *r,
                   int64_t *retry_ms) {
   char *path = vg_asprintf("%s/%s", fc->dir, r->name);
   struct tracked *t = track(fc, r->name);
+  t->listed = true;
   switch (r->outcome) {
   case UNCHANGED:
+    if (t->err) {
+      /* Readable again and unchanged: read it once more all the same, for
+       * a receipt that says so rather than "NOT READ". */
+      readable(fc, t, path);
+      t->read = false;
+      fc->scan_again = true;
+    }
     break;
-  case PARSED:
+  case PARSED: {
+    struct vg_receipt *receipt = vg_receipt_new(path, vg_clock_now_ms());
     vg_sink_begin(fc->sink, path);
+    vg_sink_receipt(fc->sink, receipt);
     vg_batch_replay(r->batch, vg_sink_emitter(fc->sink));
     size_t removed = vg_sink_end(fc->sink);
     const struct vg_sink_stats *st = vg_sink_stats(fc->sink);
@@ -432,14 +616,18 @@ static void apply(struct file_collector *fc, struct scan_result *r,
            "no longer in it removed",
            fc->name, path, (unsigned long long)st->round_samples,
            (unsigned long long)st->round_rejected, removed);
+    readable(fc, t, path);
     t->read = true;
+    t->holds = true;
     t->size = r->size;
     t->ino = r->ino;
     t->mtime_ns = r->mtime_ns;
     t->renamed = false;
     free(t->error);
     t->error = NULL;
+    new_receipt(fc, t, receipt);
     break;
+  }
   case UNSETTLED:
     if (*retry_ms < 0 || r->retry_ms < *retry_ms)
       *retry_ms = r->retry_ms;
@@ -457,17 +645,42 @@ static void apply(struct file_collector *fc, struct scan_result *r,
     t = NULL;
     break;
   case FAILED:
+    if (r->err) {
+      /* Cannot be opened or read: a failure of the collector (the collect
+       * says so), logged when it starts; the series of the last reading
+       * stay for stale_after (expire_unreadable). */
+      if (!t->err) {
+        t->unreadable_since_ms = vg_clock_now_ms();
+        vg_log(VG_LOG_ERR,
+               "collector %s: %s; the series of its last reading are kept "
+               "for stale_after (%llds)",
+               fc->name, r->error, (long long)(fc->stale_after_ms / 1000));
+      }
+      t->err = r->err;
+      if (!t->error || strcmp(t->error, r->error) != 0) {
+        struct vg_receipt *receipt = vg_receipt_new(path, vg_clock_now_ms());
+        vg_receipt_failed(receipt, r->error);
+        free(t->error);
+        t->error = vg_strdup(r->error);
+        new_receipt(fc, t, receipt);
+      }
+      break;
+    }
     /* Reported once per version of the file, as a rejected input: counted,
      * listed on the status page, logged.  The collector itself is fine,
      * and the series of the file's last good version stay. */
+    readable(fc, t, path);
     if (!t->error || strcmp(t->error, r->error) != 0 ||
         t->mtime_ns != r->mtime_ns) {
       struct vg_location at = {.input = path};
       vg_sink_refuse_input(fc->sink, path, VG_REJECT_PARSE_ERROR, &at,
                            r->error);
+      struct vg_receipt *receipt = vg_receipt_new(path, vg_clock_now_ms());
+      vg_receipt_failed(receipt, r->error);
+      free(t->error);
+      t->error = vg_strdup(r->error);
+      new_receipt(fc, t, receipt);
     }
-    free(t->error);
-    t->error = vg_strdup(r->error);
     t->read = true;
     t->size = r->size;
     t->ino = r->ino;
@@ -476,6 +689,62 @@ static void apply(struct file_collector *fc, struct scan_result *r,
     break;
   }
   free(path);
+}
+
+/* The series of a file unreadable for stale_after go: what it held can no
+ * longer be vouched for.  It is read again, whole, once it can be. */
+static void expire_unreadable(struct file_collector *fc, int64_t now_ms) {
+  if (fc->stale_after_ms <= 0)
+    return; /* 0: never, as for the store's sources */
+  for (size_t i = 0; i < fc->nfiles; i++) {
+    struct tracked *t = &fc->files[i];
+    if (!t->err || !t->holds ||
+        now_ms - t->unreadable_since_ms < fc->stale_after_ms)
+      continue;
+    char *path = vg_asprintf("%s/%s", fc->dir, t->name);
+    vg_sink_forget(fc->sink, path);
+    vg_log(VG_LOG_WARNING,
+           "collector %s: %s has been unreadable for stale_after (%llds); its "
+           "series were removed",
+           fc->name, path, (long long)(fc->stale_after_ms / 1000));
+    free(path);
+    t->holds = false;
+    t->read = false; /* read whole once it can be */
+  }
+}
+
+/* What fails the collect once a scan is applied, or NULL (owned by the
+ * caller): files that cannot be read, or none to read at all. */
+static char *trouble(const struct file_collector *fc) {
+  const struct tracked *first = NULL;
+  size_t unreadable = 0, listed = 0;
+  for (size_t i = 0; i < fc->nfiles; i++) {
+    listed += fc->files[i].listed;
+    if (fc->files[i].err && !unreadable++)
+      first = &fc->files[i];
+  }
+  if (unreadable == 1)
+    return vg_strdup(first->error);
+  if (unreadable > 1)
+    return vg_asprintf("%s (and %zu more files that cannot be read)",
+                       first->error, unreadable - 1);
+  if (listed || !fc->literal)
+    return NULL;
+  return vg_asprintf("cannot open %s/%s: %s", fc->dir, fc->pattern,
+                     strerror(ENOENT));
+}
+
+/* Says once, when it becomes so, that a glob matches no file. */
+static void note_empty(struct file_collector *fc) {
+  bool empty = !fc->literal;
+  for (size_t i = 0; i < fc->nfiles && empty; i++)
+    empty = !fc->files[i].listed;
+  if (empty && !fc->said_empty)
+    vg_log(VG_LOG_WARNING,
+           "collector %s: no file in %s matches \"%s\" (yet); its files are "
+           "read as they arrive",
+           fc->name, fc->dir, fc->pattern);
+  fc->said_empty = empty;
 }
 
 /* The folder is gone: so are its files. */
@@ -518,6 +787,8 @@ static void scan_after(uv_work_t *work, int status) {
     int64_t retry_ms = -1;
     for (size_t i = 0; i < s->nresults; i++)
       apply(fc, &s->results[i], &retry_ms);
+    expire_unreadable(fc, vg_clock_now_ms());
+    note_empty(fc);
     if (fc->reread) {
       scan_reason(fc, "a file went: every file is read again");
       fc->reread = false;
@@ -539,6 +810,8 @@ static void scan_after(uv_work_t *work, int status) {
   if (fc->done && !fc->done_after_next && !waiting) {
     vg_collect_done done = fc->done;
     fc->done = NULL;
+    if (!error && !fc->stopping)
+      error = trouble(fc);
     done(fc->done_arg, error ? -EIO : 0, error);
   }
   free(error);
@@ -596,7 +869,7 @@ static void on_change(uv_fs_event_t *h, const char *filename, int events,
     fc->watching = false;
     return;
   }
-  if (!filename || fnmatch(fc->pattern, filename, FNM_PERIOD) != 0)
+  if (!filename || !is_input(fc, filename))
     return;
   if (events & UV_RENAME) {
     /* Appeared by rename (or was created, or removed): look now. */
@@ -655,6 +928,40 @@ static void watch_parent(struct file_collector *fc) {
 
 /* --- the collector type ---------------------------------------------- */
 
+static int by_name(const void *a, const void *b) {
+  const struct tracked *x = *(const struct tracked *const *)a;
+  const struct tracked *y = *(const struct tracked *const *)b;
+  return strcmp(x->name, y->name);
+}
+
+static size_t
+file_files(void *ctx, void (*fn)(void *arg, const struct vg_collector_file *f),
+           void *arg) {
+  struct file_collector *fc = ctx;
+  /* Pointers into fc->files, in name order; owned here. */
+  const struct tracked **order = vg_calloc(fc->nfiles, sizeof *order);
+  size_t n = 0;
+  for (size_t i = 0; i < fc->nfiles; i++)
+    if (fc->files[i].listed)
+      order[n++] = &fc->files[i];
+  if (n)
+    qsort(order, n, sizeof *order, by_name);
+  for (size_t i = 0; i < n; i++) {
+    const struct tracked *t = order[i];
+    char *path = vg_asprintf("%s/%s", fc->dir, t->name);
+    struct vg_collector_file f = {
+        .path = path,
+        .error = t->err ? t->error : NULL,
+        .unreadable_since_ms = t->err ? t->unreadable_since_ms : 0,
+        .receipt = t->receipt,
+    };
+    fn(arg, &f);
+    free(path);
+  }
+  free(order);
+  return n;
+}
+
 static int file_collect(void *ctx, vg_collect_done done, void *arg) {
   struct file_collector *fc = ctx;
   if (fc->done)
@@ -682,7 +989,7 @@ static void handle_closed(uv_handle_t *h) {
  * answered, then `stopped` runs; both from the loop, never from inside
  * stop() (collectors/collector.h). */
 static void maybe_stopped(struct file_collector *fc) {
-  if (fc->open_handles || fc->scanning || !fc->stopped)
+  if (fc->open_handles || fc->scanning || fc->writing || !fc->stopped)
     return;
   if (fc->done) {
     vg_collect_done done = fc->done;
@@ -715,6 +1022,7 @@ static int file_start(void *ctx, const struct vg_collector_env *env) {
   fc->loop = env->loop;
   fc->sink = env->sink;
   fc->name = env->name;
+  fc->stale_after_ms = env->stale_after_ms;
   uv_fs_event_init(fc->loop, &fc->watcher);
   uv_fs_event_init(fc->loop, &fc->parent);
   uv_timer_init(fc->loop, &fc->timer);
@@ -724,11 +1032,70 @@ static int file_start(void *ctx, const struct vg_collector_env *env) {
   return 0;
 }
 
+static void file_preflight(void *ctx,
+                           void (*problem)(void *arg, bool fatal,
+                                           const char *msg),
+                           void *arg) {
+  struct file_collector *fc = ctx;
+  char *msg = NULL;
+  DIR *dir = opendir(fc->dir);
+  if (!dir) {
+    int e = errno;
+    msg = vg_asprintf("cannot read folder %s: %s%s", fc->dir, strerror(e),
+                      e == ENOENT ? " (the collector fails until it exists)"
+                                  : "");
+    problem(arg, e != ENOENT, msg);
+    free(msg);
+    return;
+  }
+  size_t matched = 0;
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (!is_input(fc, e->d_name))
+      continue;
+    matched++;
+    char *path = vg_asprintf("%s/%s", fc->dir, e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
+      msg = vg_asprintf("cannot open %s: %s", path, strerror(errno));
+    else if (fc->literal && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+      msg = vg_asprintf("cannot read %s: %s", path,
+                        S_ISDIR(st.st_mode) ? "it is a folder"
+                                            : "not a regular file");
+    if (fd >= 0)
+      close(fd);
+    if (msg)
+      problem(arg, true, msg);
+    free(msg);
+    msg = NULL;
+    free(path);
+  }
+  closedir(dir);
+  if (!matched && fc->literal) {
+    msg = vg_asprintf("cannot open %s/%s: %s", fc->dir, fc->pattern,
+                      strerror(ENOENT));
+    problem(arg, true, msg);
+    free(msg);
+  }
+  bool alongside = strcmp(fc->cfg.receipts, "alongside") == 0;
+  const char *receipts = fc->cfg.receipts_dir ? fc->cfg.receipts_dir
+                         : alongside          ? fc->dir
+                                              : NULL;
+  if (receipts && access(receipts, W_OK | X_OK) < 0) {
+    msg = vg_asprintf("cannot write receipts in %s: %s", receipts,
+                      strerror(errno));
+    problem(arg, true, msg);
+    free(msg);
+  }
+}
+
 static void file_destroy(void *ctx) {
   struct file_collector *fc = ctx;
   for (size_t i = 0; i < fc->nfiles; i++) {
     free(fc->files[i].name);
     free(fc->files[i].error);
+    vg_receipt_free(fc->files[i].receipt);
   }
   free(fc->files);
   vg_payload_free(fc->payload);
@@ -745,9 +1112,58 @@ static bool has_wildcard(const char *s, size_t n) {
   return false;
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && strcmp(s + n - m, suffix) == 0;
+/* Why a file-name pattern is not one fnmatch() reads as meant, or NULL:
+ * glibc takes an unclosed "[" for a literal "[" and knows no braces, so
+ * either would silently match nothing. */
+static const char *pattern_trouble(const char *p, size_t *at) {
+  for (size_t i = 0; p[i]; i++) {
+    *at = i + 1;
+    if (p[i] == '\\') {
+      if (!p[i + 1])
+        return "ends in a lone \"\\\"";
+      i++;
+    } else if (p[i] == '[') {
+      size_t j = i + 1;
+      if (p[j] == '!' || p[j] == '^')
+        j++;
+      if (p[j] == ']')
+        j++; /* a "]" first is one of the set */
+      while (p[j] && p[j] != ']')
+        j++;
+      if (!p[j])
+        return "has a \"[\" that is never closed by \"]\"";
+      i = j;
+    } else if (p[i] == '{' && strchr(p + i, ',') && strchr(p + i, '}')) {
+      return "has a brace list {a,b}, which patterns do not support: use "
+             "one collector per pattern, or a wider pattern such as *.csv";
+    }
+  }
+  return NULL;
+}
+
+/* The folder of the pattern cannot come to exist when a part of its path
+ * is a file: say so now rather than fail every collect.  A folder that is
+ * merely missing may yet be made (the collector waits for it). */
+static char *impossible_folder(const char *dir) {
+  char *p = vg_strdup(dir);
+  char *result = NULL;
+  for (;;) {
+    struct stat st;
+    if (stat(p, &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        result = vg_asprintf("%s is not a folder, so %s cannot exist", p, dir);
+      break;
+    }
+    /* Missing, or under a file (ENOTDIR): look at the part above. */
+    if (errno != ENOENT && errno != ENOTDIR)
+      break; /* not ours to judge here: --check-config says more */
+    char *slash = strrchr(p, '/');
+    if (!slash || slash == p)
+      break;
+    *slash = '\0';
+  }
+  free(p);
+  return result;
 }
 
 static int file_configure(void **ctx, const cJSON *cfg,
@@ -768,6 +1184,22 @@ static int file_configure(void **ctx, const cJSON *cfg,
                       "\"path\": only the file name may hold wildcards, not "
                       "the folder (%s)",
                       fc->dir);
+    goto fail;
+  }
+  fc->literal = !has_wildcard(fc->pattern, strlen(fc->pattern));
+  size_t at;
+  const char *trouble = pattern_trouble(fc->pattern, &at);
+  if (trouble) {
+    rc = vg_cfg_error(err, path_node,
+                      "\"path\": the pattern \"%s\" %s (at character %zu of "
+                      "the pattern)",
+                      fc->pattern, trouble, at);
+    goto fail;
+  }
+  char *impossible = impossible_folder(fc->dir);
+  if (impossible) {
+    rc = vg_cfg_error(err, path_node, "\"path\": %s", impossible);
+    free(impossible);
     goto fail;
   }
   if (!fc->pattern[0]) {
@@ -809,6 +1241,22 @@ static int file_configure(void **ctx, const cJSON *cfg,
                       fc->pattern);
     goto fail;
   }
+  const cJSON *receipts_node =
+      cJSON_GetObjectItemCaseSensitive(cfg, "receipts");
+  if (strcmp(fc->cfg.receipts, "none") != 0 &&
+      strcmp(fc->cfg.receipts, "alongside") != 0) {
+    rc = vg_cfg_error(err, receipts_node,
+                      "\"receipts\": expected \"none\" or \"alongside\", got "
+                      "\"%s\" (for a folder, set \"receipts_dir\")",
+                      fc->cfg.receipts);
+    goto fail;
+  }
+  if (fc->cfg.receipts_dir && strcmp(fc->cfg.receipts, "alongside") == 0) {
+    rc = vg_cfg_error(err, receipts_node,
+                      "\"receipts\": \"alongside\" and \"receipts_dir\" "
+                      "say two places; keep one");
+    goto fail;
+  }
   rc = vg_payload_new(&fc->payload, (enum vg_payload_format)format, cfg, err);
   if (rc)
     goto fail;
@@ -831,4 +1279,6 @@ const struct vg_collector_type vg_collector_file = {
     .collect = file_collect,
     .stop = file_stop,
     .destroy = file_destroy,
+    .files = file_files,
+    .preflight = file_preflight,
 };

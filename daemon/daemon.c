@@ -11,6 +11,7 @@
  */
 #include "daemon/daemon.h"
 #include "daemon/generation.h"
+#include "daemon/preflight.h"
 #include "daemon/config/cfg_doc.h"
 #include "daemon/sdnotify.h"
 #include "daemon/util/buf.h"
@@ -399,9 +400,10 @@ static int run(struct vg_daemon *d) {
   if (d->policy.check_only) {
     printf("%s: configuration OK (%zu collectors, %zu exporters)\n",
            d->config_path, d->live->ncollectors, d->live->nexporters);
+    int code = vg_preflight(d->live, d->config_path, d->check_user);
     vg_generation_free(d->live);
     d->live = NULL;
-    return 0;
+    return code;
   }
   vg_log_set_level(vg_log_level_parse(d->live->config->log_level));
   d->store = vg_store_new();
@@ -437,6 +439,7 @@ static int run(struct vg_daemon *d) {
 }
 
 int vg_daemon_main(const char *config_path, enum vg_run_mode mode,
+                   const char *check_user,
                    const struct vg_daemon_hooks *hooks) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) < 0)
@@ -444,6 +447,7 @@ int vg_daemon_main(const char *config_path, enum vg_run_mode mode,
   struct vg_daemon d = {
       .loop = &loop,
       .config_path = (char *)config_path,
+      .check_user = check_user,
       .policy = vg_testrun_policy(mode),
       .started_ms = vg_clock_now_ms(),
   };

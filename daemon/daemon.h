@@ -39,6 +39,7 @@ struct vg_daemon_hooks {
 struct vg_daemon {
   uv_loop_t *loop;
   char *config_path;
+  const char *check_user;      /* --as-user of --check-config; NULL: default */
   struct vg_run_policy policy; /* what the run mode asks (testrun.h) */
   struct vg_daemon_hooks hooks;
   struct vg_store *store;
@@ -69,8 +70,10 @@ struct vg_daemon {
 };
 
 /* Runs the daemon (or --test / --check-config) until it stops; returns
- * the process exit code.  hooks may be NULL. */
+ * the process exit code.  check_user: whom --check-config checks the
+ * paths as (daemon/preflight.h), NULL for the default.  hooks may be
+ * NULL. */
 int vg_daemon_main(const char *config_path, enum vg_run_mode mode,
-                   const struct vg_daemon_hooks *hooks);
+                   const char *check_user, const struct vg_daemon_hooks *hooks);
 
 #endif

@@ -64,8 +64,9 @@ const struct vg_cfg_key vg_generation_collector_keys[] = {
     {"stale_after", VG_CFG_DURATION, NULL,
      offsetof(struct common_keys, stale_after_ms),
      "Series this collector stops reporting vanish after this long. "
-     "Default: the top-level stale_after. Not used by file collectors, "
-     "whose series live as long as their file holds them.",
+     "Default: the top-level stale_after. File collectors keep a file's "
+     "series as long as the file holds them; a file that can no longer be "
+     "read keeps them this long, then they go.",
      false},
     {"const_labels", VG_CFG_JSON, NULL,
      offsetof(struct common_keys, const_labels),
@@ -276,6 +277,10 @@ static int configure_collector(struct vg_generation *gen, const cJSON *obj,
     inst->spread_ms = common.spread_ms;
     inst->stale_after_ms =
         common.stale_after_ms ? common.stale_after_ms : cfg->stale_after_ms;
+    /* A type that keeps its series applies stale_after itself, to the
+     * series of a source it can no longer read; the store never expires
+     * them. */
+    inst->unreadable_after_ms = inst->stale_after_ms;
     if (inst->type->keeps_series)
       inst->stale_after_ms = 0;
     if (inst->interval_ms <= 0)
@@ -564,7 +569,8 @@ void vg_generation_start_collectors(struct vg_generation *gen) {
                                    .sink = inst->sink,
                                    .name = inst->name,
                                    .curl = d->curl,
-                                   .http = d->http};
+                                   .http = d->http,
+                                   .stale_after_ms = inst->unreadable_after_ms};
     int rc = inst->type->start(inst->ctx, &env);
     if (rc < 0) {
       inst->errors++;

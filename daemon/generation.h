@@ -48,11 +48,12 @@ struct vg_collector_instance {
   struct vg_generation *gen;
   char *name;
   enum vg_collector_state state;
-  int64_t interval_ms;    /* configured */
-  int64_t max_backoff_ms; /* the cap the interval doubles up to */
-  int64_t next_delay_ms;  /* interval_ms, or more while failing */
-  int64_t spread_ms;      /* the first run's phase lies within this */
-  int64_t stale_after_ms;
+  int64_t interval_ms;         /* configured */
+  int64_t max_backoff_ms;      /* the cap the interval doubles up to */
+  int64_t next_delay_ms;       /* interval_ms, or more while failing */
+  int64_t spread_ms;           /* the first run's phase lies within this */
+  int64_t stale_after_ms;      /* for the sink's sources; 0: never */
+  int64_t unreadable_after_ms; /* the configured stale_after */
   size_t max_series;
   struct vg_label *const_labels; /* global + the instance's; owned */
   size_t nconst;

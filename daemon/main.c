@@ -37,7 +37,11 @@ static void usage(FILE *out) {
       "  -c, --config FILE     configuration file (default " VG_DEFAULT_CONFIG
       ");\n"
       "                        *.json in conf.d/ beside it are merged\n"
-      "      --check-config    validate the configuration and exit\n"
+      "      --check-config    validate the configuration, check that its\n"
+      "                        files can be read (as the service's user\n"
+      "                        when run as root) and exit\n"
+      "      --as-user USER    with --check-config: check as USER (default\n"
+      "                        when root: villagemetrics, if it exists)\n"
       "      --test            run every collector once, print the "
       "samples it\n"
       "                        would export, write them once to each "
@@ -141,6 +145,7 @@ int main(int argc, char **argv) {
     return vg_xls_reader_main(argc, argv);
   enum {
     OPT_CHECK = 256,
+    OPT_AS_USER,
     OPT_TEST,
     OPT_VERSION,
     OPT_REFERENCE,
@@ -149,6 +154,7 @@ int main(int argc, char **argv) {
   static const struct option options[] = {
       {"config", required_argument, NULL, 'c'},
       {"check-config", no_argument, NULL, OPT_CHECK},
+      {"as-user", required_argument, NULL, OPT_AS_USER},
       {"test", no_argument, NULL, OPT_TEST},
       {"config-reference", no_argument, NULL, OPT_REFERENCE},
       {"metrics-reference", no_argument, NULL, OPT_METRICS_REFERENCE},
@@ -158,6 +164,7 @@ int main(int argc, char **argv) {
   };
   const char *config = VG_DEFAULT_CONFIG;
   enum vg_run_mode mode = VG_RUN_DAEMON;
+  const char *as_user = NULL;
   int opt;
   while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
     switch (opt) {
@@ -169,6 +176,9 @@ int main(int argc, char **argv) {
       break;
     case OPT_TEST:
       mode = VG_RUN_TEST;
+      break;
+    case OPT_AS_USER:
+      as_user = optarg;
       break;
     case OPT_REFERENCE:
       return config_reference();
@@ -191,6 +201,10 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  if (as_user && mode != VG_RUN_CHECK) {
+    fprintf(stderr, "villagemetricsd: --as-user goes with --check-config\n");
+    return 2;
+  }
   vg_log_init();
   /* Before any thread: cJSON's allocation hooks are process-wide. */
   vg_json_init();
@@ -207,5 +221,5 @@ int main(int argc, char **argv) {
       .add_routes = vg_status_routes,
       .render_self = vg_selfmetrics_render,
   };
-  return vg_daemon_main(config, mode, &hooks);
+  return vg_daemon_main(config, mode, as_user, &hooks);
 }

@@ -251,8 +251,7 @@ void vg_cfg_release(const struct vg_cfg_key *keys, void *base) {
 
 /* ---- unknown keys ---- */
 
-/* Levenshtein distance, or a large number for names too long to matter. */
-static size_t distance(const char *a, const char *b) {
+size_t vg_cfg_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b), row[65];
   if (la > 64 || lb > 64)
     return 99;
@@ -285,7 +284,7 @@ int vg_cfg_check_unknown(const struct vg_cfg_key *const *tables,
     bool known = false;
     for (size_t t = 0; tables[t] && !known; t++)
       for (const struct vg_cfg_key *k = tables[t]; k->name && !known; k++) {
-        size_t d = distance(m->string, k->name);
+        size_t d = vg_cfg_distance(m->string, k->name);
         known = d == 0;
         if (d < best_d) {
           best_d = d;

@@ -48,6 +48,10 @@ int vg_cfg_apply(const struct vg_cfg_key *keys, void *base, const cJSON *obj,
 /* Frees the strings vg_cfg_apply set. */
 void vg_cfg_release(const struct vg_cfg_key *keys, void *base);
 
+/* The Levenshtein distance of two names, or 99 for names over 64 bytes:
+ * what a "did you mean" hint is chosen by. */
+size_t vg_cfg_distance(const char *a, const char *b);
+
 /* Fails on the first member of obj named in none of the NULL-terminated
  * list of tables, with a message that suggests the closest known key. */
 int vg_cfg_check_unknown(const struct vg_cfg_key *const *tables,

@@ -19,6 +19,7 @@
  */
 #include "daemon/formats/json.h"
 #include "daemon/formats/mapping_int.h"
+#include "daemon/model/catalog.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
@@ -229,6 +230,34 @@ static int ref_cmp(const void *a, const void *b) {
                 ((const struct vg__mapping_ref *)b)->name);
 }
 
+/* A metric named village_... that is not in the catalog: a misspelt
+ * indicator would otherwise be a series of its own that no dashboard
+ * shows and no range checks.  The prefix is the catalog's. */
+static int unknown_indicator(const cJSON *item, const char *name,
+                             struct vg_cfg_err *err) {
+  const char *best = NULL;
+  size_t best_d = 4; /* suggest at distance 3 or less */
+  for (size_t i = 0; i < vg_catalog_size; i++) {
+    size_t d = vg_cfg_distance(name, vg_catalog[i].name);
+    if (d < best_d) {
+      best_d = d;
+      best = vg_catalog[i].name;
+    }
+  }
+  if (best)
+    return vg_cfg_error_key(err, item,
+                            "%s: did you mean %s? (metric names starting "
+                            "with village_ are the indicator catalog's, see "
+                            "docs/metrics.md)",
+                            name, best);
+  return vg_cfg_error_key(err, item,
+                          "%s is not an indicator of the catalog (metric "
+                          "names starting with village_ are its own, see "
+                          "docs/metrics.md; choose another prefix for "
+                          "other series)",
+                          name);
+}
+
 /* Compiles the members of "labels" or "metrics" into refs[0..]. */
 static int compile_group(struct vg_mapping *m, struct vg__mapping_ref *refs,
                          const cJSON *group, bool labels,
@@ -250,6 +279,8 @@ static int compile_group(struct vg_mapping *m, struct vg__mapping_ref *refs,
           "metric name \"%s\" is not valid: use letters, digits, \"_\" and "
           "\":\", not starting with a digit",
           name);
+    if (!labels && strncmp(name, "village_", 8) == 0 && !vg_catalog_find(name))
+      return unknown_indicator(item, name, err);
     for (size_t j = 0; j < i; j++)
       if (strcmp(refs[j].name, name) == 0)
         return vg_cfg_error_key(err, item, "%s \"%s\" is given twice", what,
@@ -508,7 +539,10 @@ void vg__mapping_reject(struct vg__mapping_run *r, enum vg_reject_reason why,
   va_start(ap, fmt);
   vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
-  r->out->reject(r->out->arg, why, where, detail);
+  struct vg_location at = *where;
+  if (!at.village)
+    at.village = r->village;
+  r->out->reject(r->out->arg, why, &at, detail);
 }
 
 void vg__mapping_set_error(char *error, size_t size, const char *fmt, ...) {

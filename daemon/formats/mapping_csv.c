@@ -535,6 +535,23 @@ static bool record_time(const struct vg__mapping_run *r, const struct rows *w,
   return vg__mapping_ts_parse(m->ts_format, s, n, ts);
 }
 
+enum label_cell { LABEL_OK, LABEL_DAMAGED, LABEL_EMPTY, LABEL_NOT_UTF8 };
+
+static enum label_cell label_cell(const struct vg_csv_row *row, size_t col,
+                                  const char *s, size_t n) {
+  if (cell_damaged(row, col))
+    return LABEL_DAMAGED;
+  if (n == 0)
+    return LABEL_EMPTY;
+  if (vg__mapping_utf8_prefix(s, n) != n)
+    return LABEL_NOT_UTF8;
+  return LABEL_OK;
+}
+
+/* Reports every bad cell of the row, one rejection each, so that whoever
+ * fixes the file sees all of them at once: a bad label or timestamp costs
+ * the whole record (its series is unknown), but the value cells are still
+ * checked and their faults reported. */
 static void csv_record(struct vg__mapping_run *r, const struct rows *w,
                        const struct vg_csv_row *row, const struct columns *c) {
   const struct vg_mapping *m = r->m;
@@ -545,24 +562,15 @@ static void csv_record(struct vg__mapping_run *r, const struct rows *w,
       .input = r->input, .line = row->line, .sheet = r->sheet_name};
   const char *s;
   size_t n, used = 0;
+  bool lost = false;
+  /* The good label cells first, so that the bad ones' rejections can name
+   * the row's village. */
   for (size_t i = 0; i < m->nlabels; i++) {
     cell(row, c->index[i], &s, &n);
-    at.column = (uint32_t)(c->index[i] + 1);
-    at.column_name = c->name[i];
-    /* A damaged label cell costs the record: its series is unknown. */
-    if (cell_damaged(row, c->index[i])) {
-      reject_damaged(r, row, c->index[i], &at);
-      return;
-    }
-    if (n == 0) {
-      vg__mapping_reject(r, VG_REJECT_BAD_LABEL, &at,
-                         "row has no value for label \"%s\"", m->refs[i].name);
-      return;
-    }
-    if (vg__mapping_utf8_prefix(s, n) != n) {
-      vg__mapping_reject(r, VG_REJECT_BAD_LABEL, &at,
-                         "label \"%s\" is " NOT_UTF8_HINT, m->refs[i].name);
-      return;
+    if (label_cell(row, c->index[i], s, n) != LABEL_OK) {
+      lost = true;
+      r->label_off[i] = SIZE_MAX;
+      continue;
     }
     r->label_buf = vg_grow(r->label_buf, &r->label_buf_cap, used + n + 1, 1);
     memcpy(r->label_buf + used, s, n);
@@ -570,8 +578,29 @@ static void csv_record(struct vg__mapping_run *r, const struct rows *w,
     r->label_off[i] = used;
     used += n + 1;
   }
-  for (size_t i = 0; i < m->nlabels; i++)
-    r->labels[i].value = r->label_buf + r->label_off[i];
+  r->village = NULL;
+  for (size_t i = 0; i < m->nlabels; i++) {
+    r->labels[i].value =
+        r->label_off[i] == SIZE_MAX ? "" : r->label_buf + r->label_off[i];
+    if (r->label_off[i] != SIZE_MAX && strcmp(m->refs[i].name, "village") == 0)
+      r->village = r->labels[i].value;
+  }
+  for (size_t i = 0; lost && i < m->nlabels; i++) {
+    if (r->label_off[i] != SIZE_MAX)
+      continue;
+    cell(row, c->index[i], &s, &n);
+    at.column = (uint32_t)(c->index[i] + 1);
+    at.column_name = c->name[i];
+    enum label_cell trouble = label_cell(row, c->index[i], s, n);
+    if (trouble == LABEL_DAMAGED)
+      reject_damaged(r, row, c->index[i], &at);
+    else if (trouble == LABEL_EMPTY)
+      vg__mapping_reject(r, VG_REJECT_BAD_LABEL, &at,
+                         "row has no value for label \"%s\"", m->refs[i].name);
+    else
+      vg__mapping_reject(r, VG_REJECT_BAD_LABEL, &at,
+                         "label \"%s\" is " NOT_UTF8_HINT, m->refs[i].name);
+  }
 
   int64_t ts = 0;
   if (m->has_ts) {
@@ -581,15 +610,14 @@ static void csv_record(struct vg__mapping_run *r, const struct rows *w,
     at.column_name = c->name[t];
     if (cell_damaged(row, c->index[t])) {
       reject_damaged(r, row, c->index[t], &at);
-      return;
-    }
-    if (!record_time(r, w, row, c->index[t], s, n, &ts)) {
+      lost = true;
+    } else if (!record_time(r, w, row, c->index[t], s, n, &ts)) {
       char q[VG__MAPPING_QUOTE_MAX + 8];
       vg__mapping_quote(q, sizeof q, s, n);
       vg__mapping_reject(r, VG_REJECT_BAD_TIMESTAMP, &at,
                          "%s is not a timestamp (timestamp_format \"%s\")", q,
                          vg__mapping_ts_name(m->ts_format));
-      return;
+      lost = true;
     }
   }
 
@@ -624,8 +652,9 @@ static void csv_record(struct vg__mapping_run *r, const struct rows *w,
     int exp = cell_kind(w, row, c->index[i]) == VG_CELL_PERCENT ? 0 : c->exp[i];
     switch (vg_value_parse_scaled(s, n, exp, &v)) {
     case VG_VALUE_OK:
-      r->out->sample(r->out->arg, m->refs[i].name, r->labels, m->nlabels, v, ts,
-                     &at);
+      if (!lost)
+        r->out->sample(r->out->arg, m->refs[i].name, r->labels, m->nlabels, v,
+                       ts, &at);
       break;
     case VG_VALUE_EMPTY:
       break;
@@ -638,6 +667,7 @@ static void csv_record(struct vg__mapping_run *r, const struct rows *w,
     }
     }
   }
+  r->village = NULL;
 }
 
 /* The run over rows from either source; data and len are the CSV input

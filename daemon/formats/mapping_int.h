@@ -98,6 +98,9 @@ struct vg__mapping_run {
   struct vg_label *report_labels; /* owned; the labels and "source" */
   const struct vg_sheet *sheet;   /* a sheet run: where the rows come from */
   const char *sheet_name;         /* a sheet run: for locations */
+  /* The current record's "village" label, for its rejections
+   * (vg_location.village); NULL when it has none. */
+  const char *village;
 };
 
 /* --- mapping.c: how a run reports ------------------------------------- */

@@ -60,6 +60,48 @@ static bool json_timestamp(enum vg__mapping_ts f, const cJSON *v, int64_t *ms) {
   return true;
 }
 
+/* The value of label i of the record, or NULL when it has none that can
+ * be a label. */
+static const char *json_label(struct vg__mapping_run *r, size_t i,
+                              const cJSON *rec) {
+  const cJSON *v = vg_json_pointer_get(&r->m->refs[i].ptr, rec);
+  if (cJSON_IsString(v) && v->valuestring[0] &&
+      vg__mapping_utf8_prefix(v->valuestring, strlen(v->valuestring)) ==
+          strlen(v->valuestring))
+    return v->valuestring;
+  if (cJSON_IsNumber(v)) {
+    format_label_number(v->valuedouble, r->label_num[i]);
+    return r->label_num[i];
+  }
+  if (cJSON_IsBool(v))
+    return cJSON_IsTrue(v) ? "true" : "false";
+  return NULL;
+}
+
+/* Says why label i of the record is none (json_label gave NULL). */
+static void reject_label(struct vg__mapping_run *r, size_t i, const cJSON *rec,
+                         struct vg_location *at) {
+  const struct vg__mapping_ref *f = &r->m->refs[i];
+  const cJSON *v = vg_json_pointer_get(&f->ptr, rec);
+  at->pointer = f->text;
+  if (cJSON_IsString(v) && v->valuestring[0])
+    vg__mapping_reject(r, VG_REJECT_BAD_LABEL, at,
+                       "label \"%s\" is not UTF-8 text", f->name);
+  else if (cJSON_IsString(v))
+    vg__mapping_reject(r, VG_REJECT_BAD_LABEL, at, "label \"%s\" is empty",
+                       f->name);
+  else if (!v || cJSON_IsNull(v))
+    vg__mapping_reject(r, VG_REJECT_BAD_LABEL, at,
+                       "record has no value for label \"%s\"", f->name);
+  else
+    vg__mapping_reject(r, VG_REJECT_BAD_LABEL, at,
+                       "label \"%s\" is %s, not a string or number", f->name,
+                       json_kind(v));
+}
+
+/* Reports every bad value of the record, one rejection each; a bad label
+ * or timestamp costs the whole record, but its values are still checked
+ * (as a CSV row's cells are). */
 static void json_record(struct vg__mapping_run *r, const cJSON *rec,
                         size_t idx) {
   const struct vg_mapping *m = r->m;
@@ -70,36 +112,18 @@ static void json_record(struct vg__mapping_run *r, const cJSON *rec,
   struct vg_location at = {.input = r->input,
                            .pointer_prefix = m->records_text,
                            .record_index = (int64_t)idx};
+  bool lost = false;
+  r->village = NULL;
   for (size_t i = 0; i < m->nlabels; i++) {
-    const struct vg__mapping_ref *f = &m->refs[i];
-    const cJSON *v = vg_json_pointer_get(&f->ptr, rec);
-    if (cJSON_IsString(v) && v->valuestring[0] &&
-        vg__mapping_utf8_prefix(v->valuestring, strlen(v->valuestring)) ==
-            strlen(v->valuestring)) {
-      r->labels[i].value = v->valuestring;
-    } else if (cJSON_IsNumber(v)) {
-      format_label_number(v->valuedouble, r->label_num[i]);
-      r->labels[i].value = r->label_num[i];
-    } else if (cJSON_IsBool(v)) {
-      r->labels[i].value = cJSON_IsTrue(v) ? "true" : "false";
-    } else {
-      at.pointer = f->text;
-      if (cJSON_IsString(v) && v->valuestring[0])
-        vg__mapping_reject(r, VG_REJECT_BAD_LABEL, &at,
-                           "label \"%s\" is not UTF-8 text", f->name);
-      else if (cJSON_IsString(v))
-        vg__mapping_reject(r, VG_REJECT_BAD_LABEL, &at, "label \"%s\" is empty",
-                           f->name);
-      else if (!v || cJSON_IsNull(v))
-        vg__mapping_reject(r, VG_REJECT_BAD_LABEL, &at,
-                           "record has no value for label \"%s\"", f->name);
-      else
-        vg__mapping_reject(r, VG_REJECT_BAD_LABEL, &at,
-                           "label \"%s\" is %s, not a string or number",
-                           f->name, json_kind(v));
-      return;
-    }
+    r->labels[i].value = json_label(r, i, rec);
+    if (!r->labels[i].value)
+      lost = true;
+    else if (strcmp(m->refs[i].name, "village") == 0)
+      r->village = r->labels[i].value;
   }
+  for (size_t i = 0; lost && i < m->nlabels; i++)
+    if (!r->labels[i].value)
+      reject_label(r, i, rec, &at);
 
   int64_t ts = 0;
   if (m->has_ts) {
@@ -121,7 +145,7 @@ static void json_record(struct vg__mapping_run *r, const cJSON *rec,
                            "%s is not a timestamp (timestamp_format \"%s\")",
                            json_kind(v), vg__mapping_ts_name(m->ts_format));
       }
-      return;
+      lost = true;
     }
   }
 
@@ -176,7 +200,8 @@ static void json_record(struct vg__mapping_run *r, const cJSON *rec,
                          json_kind(v));
       continue;
     }
-    r->out->sample(r->out->arg, f->name, r->labels, m->nlabels, x, ts, &at);
+    if (!lost)
+      r->out->sample(r->out->arg, f->name, r->labels, m->nlabels, x, ts, &at);
   }
 }
 
@@ -193,6 +218,7 @@ int vg__mapping_json_run_tree(struct vg__mapping_run *r, const cJSON *root,
   size_t idx = 0;
   const cJSON *rec;
   cJSON_ArrayForEach(rec, records) json_record(r, rec, idx++);
+  r->village = NULL; /* it pointed into the document */
   return 0;
 }
 

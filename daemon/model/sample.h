@@ -66,6 +66,10 @@ struct vg_location {
    * column its column, written as a cell reference:
    * "report.xlsx [村级指标] B7 (population)". */
   const char *sheet;
+  /* The village label of the row, when a rejection's row has one: field
+   * staff look for a village, not a line number.  Only rejections carry
+   * it (a sample has its labels). */
+  const char *village;
 };
 
 /* Why a value was rejected: the `reason` label of

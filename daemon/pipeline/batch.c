@@ -31,6 +31,7 @@ struct entry {
   int64_t ts_ms;
   int64_t record_index;
   uint32_t input, line, column, column_name, pointer_prefix, pointer, sheet;
+  uint32_t village; /* rejections only */
 };
 
 /* A family's metadata, replayed before the entry at index `before`: few
@@ -221,6 +222,7 @@ static struct entry *new_entry(struct vg_batch *b,
   e->record_index = w->record_index;
   e->pointer = store_pointer(b, w->pointer);
   e->sheet = store_shared(b, w->sheet, &b->last_sheet);
+  e->village = NONE;
   return e;
 }
 
@@ -274,6 +276,8 @@ static void record_reject(void *arg, enum vg_reject_reason reason,
     struct entry *e = new_entry(b, where);
     if (e) {
       e->metric_or_detail = store_string(b, detail);
+      if (where->village)
+        e->village = store_string(b, where->village);
       e->labels = NONE;
       e->reason = (uint8_t)reason;
       if (!b->error) {
@@ -416,6 +420,7 @@ bool vg_batch_replay_some(const struct vg_batch *b, const struct vg_emitter *to,
         .record_index = e->record_index,
         .pointer = string_at(b, e->pointer),
         .sheet = string_at(b, e->sheet),
+        .village = e->labels == NONE ? string_at(b, e->village) : NULL,
     };
     if (e->labels == NONE) {
       to->reject(to->arg, (enum vg_reject_reason)e->reason, &w,

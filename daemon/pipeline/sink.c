@@ -80,6 +80,9 @@ struct vg_sink {
   enum vg_sink_log round_log; /* what the round logs, vg_sink_round_log */
   bool round_has_first;
   struct vg_rejection round_first;
+  struct vg_receipt *receipt; /* of the round, not owned; NULL: none */
+  /* The village of the sample being checked, for its rejections. */
+  const char *sample_village;
 
   struct vg_sink_stats stats;
   struct vg_rejection recent[VG_SINK_RECENT]; /* ring */
@@ -133,7 +136,12 @@ static void reject(void *arg, enum vg_reject_reason reason,
   r->time_ms = sink->round_now_ms ? sink->round_now_ms : vg_clock_now_ms();
   r->reason = reason;
   vg_location_format(where, r->where, sizeof r->where);
+  const char *village = where->village ? where->village : sink->sample_village;
+  snprintf(r->village, sizeof r->village, "%s", village ? village : "");
   snprintf(r->detail, sizeof r->detail, "%s", detail);
+  if (sink->source && sink->receipt)
+    vg_receipt_rejected(sink->receipt, reason, where, village, r->where,
+                        detail);
   if (sink->source && !sink->round_has_first) {
     sink->round_has_first = true;
     sink->round_first = *r;
@@ -152,6 +160,8 @@ static void reject_many(void *arg, enum vg_reject_reason reason, uint64_t n) {
   if (!sink->source)
     return;
   sink->round_rejected[reason] += n;
+  if (sink->receipt)
+    vg_receipt_rejected_many(sink->receipt, n);
   sink->round_suppressed = n > UINT_MAX - sink->round_suppressed
                                ? UINT_MAX
                                : sink->round_suppressed + (unsigned)n;
@@ -393,12 +403,39 @@ static void pass_marker(struct vg_sink *sink, const char *metric,
     append(sink, metric, labels, n, vg_stale_nan(), at);
 }
 
+/* The sample's "village" label, from the record or the constants. */
+static const char *village_of(const struct vg_sink *sink,
+                              const struct vg_label *labels, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(labels[i].name, "village") == 0)
+      return labels[i].value;
+  for (size_t i = 0; i < sink->nconst; i++)
+    if (strcmp(sink->consts[i].name, "village") == 0)
+      return sink->consts[i].value;
+  return NULL;
+}
+
+static void check_sample(struct vg_sink *sink, const char *metric,
+                         const struct vg_label *labels, size_t nlabels,
+                         double value, int64_t ts_ms,
+                         const struct vg_location *where);
+
 static void sample(void *arg, const char *metric, const struct vg_label *labels,
                    size_t nlabels, double value, int64_t ts_ms,
                    const struct vg_location *where) {
   struct vg_sink *sink = arg;
   if (!sink->source)
     abort(); /* a collector emitted outside vg_sink_begin/end */
+  sink->sample_village = village_of(sink, labels, nlabels);
+  check_sample(sink, metric, labels, nlabels, value, ts_ms, where);
+  sink->sample_village = NULL;
+}
+
+/* Checks one sample and stores it, or rejects it. */
+static void check_sample(struct vg_sink *sink, const char *metric,
+                         const struct vg_label *labels, size_t nlabels,
+                         double value, int64_t ts_ms,
+                         const struct vg_location *where) {
   char detail[256];
   if (strnlen(metric, MAX_NAME + 1) > MAX_NAME) {
     snprintf(detail, sizeof detail,
@@ -462,6 +499,8 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
   }
   sink->round_samples++;
   sink->stats.samples_total++;
+  if (sink->receipt)
+    vg_receipt_accepted(sink->receipt, where, sink->sample_village);
 }
 
 /* Metadata goes to the store as it is: it is not a sample, so neither the
@@ -550,6 +589,7 @@ void vg_sink_begin(struct vg_sink *sink, const char *source_key) {
   sink->round_suppressed = 0;
   sink->round_log = VG_SINK_LOG_ROUND;
   sink->round_has_first = false;
+  sink->receipt = NULL;
 }
 
 size_t vg_sink_end(struct vg_sink *sink) {
@@ -577,6 +617,9 @@ size_t vg_sink_end(struct vg_sink *sink) {
     sink->stats.input_samples = sink->round_samples;
   sink->stats.round_samples = sink->round_samples;
   sink->stats.round_rejected = rejected;
+  if (sink->receipt)
+    vg_receipt_finish(sink->receipt);
+  sink->receipt = NULL;
   sink->source = NULL;
   sink->round_now_ms = 0;
   return removed;
@@ -611,6 +654,10 @@ void vg_sink_refuse_input(struct vg_sink *sink, const char *source_key,
                                                      : VG_REJECT_PARSE_ERROR] =
       1;
   set_input(sink, source_key, samples, rejected);
+}
+
+void vg_sink_receipt(struct vg_sink *sink, struct vg_receipt *r) {
+  sink->receipt = r;
 }
 
 void vg_sink_round_log(struct vg_sink *sink, enum vg_sink_log how) {

@@ -34,6 +34,7 @@
 
 #include "daemon/pipeline/journal.h"
 #include "daemon/model/sample.h"
+#include "daemon/pipeline/receipt.h"
 #include "daemon/pipeline/store.h"
 
 #include <stdint.h>
@@ -85,6 +86,7 @@ struct vg_rejection {
   int64_t time_ms;
   enum vg_reject_reason reason;
   char where[192];
+  char village[64]; /* the row's village label; "" when not known */
   char detail[256];
 };
 
@@ -130,6 +132,10 @@ void vg_sink_sync(struct vg_sink *sink, void (*done)(void *arg, int status),
  * the first rejection are the same whatever it is. */
 enum vg_sink_log { VG_SINK_LOG_ROUND, VG_SINK_LOG_FEW, VG_SINK_LOG_NONE };
 void vg_sink_round_log(struct vg_sink *sink, enum vg_sink_log how);
+/* Until the round ends, every value it accepts and every rejection is
+ * also noted on `r` (not owned), with its row and village: the round's
+ * receipt (daemon/pipeline/receipt.h).  Call after vg_sink_begin. */
+void vg_sink_receipt(struct vg_sink *sink, struct vg_receipt *r);
 /* Emits into the current round; valid as long as the sink. */
 const struct vg_emitter *vg_sink_emitter(struct vg_sink *sink);
 

@@ -11,6 +11,7 @@
 #include "daemon/status/status.h"
 #include "daemon/daemon.h"
 #include "daemon/generation.h"
+#include "daemon/pipeline/receipt.h"
 #include "daemon/status/status_page.h"
 #include "daemon/util/clock.h"
 #include "daemon/util/mem.h"
@@ -61,8 +62,73 @@ static void add_rejection(void *arg, const struct vg_rejection *r) {
   add_time(item, "time", r->time_ms);
   cJSON_AddStringToObject(item, "reason", vg_reject_reason_name(r->reason));
   cJSON_AddStringToObject(item, "where", r->where);
+  if (r->village[0])
+    cJSON_AddStringToObject(item, "village", r->village);
+  else
+    cJSON_AddNullToObject(item, "village");
   cJSON_AddStringToObject(item, "detail", r->detail);
   cJSON_AddItemToArray(arg, item);
+}
+
+/* Files listed per collector: a folder of years of monthly reports stays
+ * a readable document; the count says how many more there are. */
+#define MAX_FILES_LISTED 200
+
+static void add_string_or_null(cJSON *o, const char *key, const char *s) {
+  if (s)
+    cJSON_AddStringToObject(o, key, s);
+  else
+    cJSON_AddNullToObject(o, key);
+}
+
+/* A receipt as /api/v1/status has it (docs/operations.md, "Receipts"). */
+static cJSON *receipt_json(const struct vg_receipt *r) {
+  cJSON *o = cJSON_CreateObject();
+  add_time(o, "read_at", r->read_ms);
+  add_string_or_null(o, "error", r->error);
+  cJSON_AddNumberToObject(o, "rows", (double)r->rows);
+  cJSON_AddNumberToObject(o, "rows_accepted",
+                          (double)(r->rows - r->rows_rejected));
+  cJSON_AddNumberToObject(o, "rows_rejected", (double)r->rows_rejected);
+  cJSON_AddNumberToObject(o, "values_accepted", (double)r->values_accepted);
+  cJSON_AddNumberToObject(o, "values_rejected", (double)r->values_rejected);
+  cJSON_AddNumberToObject(o, "villages_matched", (double)r->villages_matched);
+  cJSON_AddNumberToObject(o, "villages_unmatched",
+                          (double)r->villages_unmatched);
+  cJSON *names = cJSON_AddArrayToObject(o, "unmatched_villages");
+  for (size_t i = 0; i < r->nunmatched; i++)
+    cJSON_AddItemToArray(names, cJSON_CreateString(r->unmatched[i]));
+  cJSON *list = cJSON_AddArrayToObject(o, "rejections");
+  for (size_t i = 0; i < r->nlisted; i++) {
+    const struct vg_receipt_rejection *x = &r->listed[i];
+    cJSON *item = cJSON_CreateObject();
+    add_string_or_null(item, "village", x->village);
+    cJSON_AddStringToObject(item, "cell", x->cell);
+    cJSON_AddStringToObject(item, "reason", vg_reject_reason_name(x->reason));
+    cJSON_AddStringToObject(item, "detail", x->detail);
+    cJSON_AddItemToArray(list, item);
+  }
+  cJSON_AddNumberToObject(o, "more_rejections", (double)r->more);
+  return o;
+}
+
+static void add_file(void *arg, const struct vg_collector_file *f) {
+  cJSON *files = arg;
+  if (cJSON_GetArraySize(files) >= MAX_FILES_LISTED)
+    return;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "path", f->path);
+  cJSON_AddStringToObject(o, "state",
+                          f->error     ? "unreadable"
+                          : f->receipt ? "read"
+                                       : "waiting");
+  add_string_or_null(o, "error", f->error);
+  add_time(o, "unreadable_since", f->unreadable_since_ms);
+  if (f->receipt)
+    cJSON_AddItemToObject(o, "receipt", receipt_json(f->receipt));
+  else
+    cJSON_AddNullToObject(o, "receipt");
+  cJSON_AddItemToArray(files, o);
 }
 
 /* Started, whether or not it is stopping now. */
@@ -126,6 +192,12 @@ static cJSON *collector_status(const struct vg_collector_instance *c) {
                               (double)st->input_rejected[r]);
     cJSON *recent = cJSON_AddArrayToObject(o, "recent_rejections");
     vg_sink_recent(c->sink, add_rejection, recent);
+  }
+  if (c->type->files && started(c)) {
+    cJSON *files = cJSON_AddArrayToObject(o, "files");
+    size_t n = c->type->files(c->ctx, add_file, files);
+    size_t listed = (size_t)cJSON_GetArraySize(files);
+    cJSON_AddNumberToObject(o, "files_not_listed", (double)(n - listed));
   }
   return o;
 }

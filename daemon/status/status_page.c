@@ -513,6 +513,11 @@ static void rejection_text(struct page *p, const cJSON *r) {
   out(p, "<code>");
   text(p, str(r, "where"));
   out(p, "</code> ");
+  if (str(r, "village")) {
+    out(p, "<b>");
+    text(p, str(r, "village"));
+    out(p, "</b>: ");
+  }
   text(p, str(r, "detail"));
 }
 
@@ -603,6 +608,125 @@ static void render_collectors(struct page *p, const cJSON *root) {
     collector_row(p, c);
   }
   out(p, "</tbody></table></section>");
+}
+
+/* --- files and their receipts ---------------------------------------- */
+
+static void receipt_cells(struct page *p, const cJSON *r) {
+  const cJSON *x;
+  out(p, "<ul class=cells>");
+  cJSON_ArrayForEach(x, get(r, "rejections")) {
+    out(p, "<li><b>");
+    text(p, str(x, "village") ? str(x, "village") : "(no village)");
+    out(p, "</b>");
+    if (str(x, "cell") && *str(x, "cell")) {
+      out(p, " <code>");
+      text(p, str(x, "cell"));
+      out(p, "</code>");
+    }
+    out(p, ": ");
+    text(p, str(x, "detail"));
+    out(p, "</li>");
+  }
+  if (num(r, "more_rejections")) {
+    out(p, "<li class=muted>and ");
+    count(p, num(r, "more_rejections"));
+    out(p, " more</li>");
+  }
+  out(p, "</ul>");
+}
+
+static void file_row(struct page *p, const cJSON *f) {
+  const cJSON *r = get(f, "receipt");
+  out(p, "<tr><td class=title data-label=File><code>");
+  text(p, str(f, "path"));
+  out(p, "</code></td>");
+  cell(p, "Read", NULL);
+  if (str(f, "error")) {
+    badge(p, BAD, "unreadable");
+    out(p, " <span class=err>");
+    text(p, str(f, "error"));
+    out(p, "</span>");
+  } else if (cJSON_IsObject(r)) {
+    ago(p, str(r, "read_at"));
+  } else {
+    out(p, "<span class=muted>waiting</span>");
+  }
+  out(p, "</td>");
+  if (!cJSON_IsObject(r) || str(r, "error")) {
+    cell(p, "Result", "what");
+    if (cJSON_IsObject(r))
+      text(p, str(r, "error"));
+    out(p, "</td></tr>");
+    return;
+  }
+  cell(p, "Result", "what");
+  out(p, "rows ");
+  count(p, num(r, "rows_accepted"));
+  out(p, " accepted, ");
+  count(p, num(r, "rows_rejected"));
+  out(p, " with rejected cells; values ");
+  count(p, num(r, "values_accepted"));
+  out(p, " accepted, ");
+  count(p, num(r, "values_rejected"));
+  out(p, " rejected; villages ");
+  count(p, num(r, "villages_matched"));
+  out(p, " matched, ");
+  count(p, num(r, "villages_unmatched"));
+  out(p, " unmatched");
+  const cJSON *names = get(r, "unmatched_villages");
+  if (cJSON_GetArraySize(names)) {
+    out(p, " (");
+    const cJSON *n;
+    bool first = true;
+    cJSON_ArrayForEach(n, names) {
+      if (!first)
+        out(p, ", ");
+      first = false;
+      text(p, cJSON_IsString(n) ? n->valuestring : "");
+    }
+    out(p, ")");
+  }
+  if (cJSON_GetArraySize(get(r, "rejections")))
+    receipt_cells(p, r);
+  out(p, "</td></tr>");
+}
+
+/* Every file of the file collectors, with what became of its last
+ * reading: what a field worker who dropped it asks first. */
+static void render_files(struct page *p, const cJSON *root) {
+  const cJSON *c;
+  bool any = false;
+  cJSON_ArrayForEach(c, get(root, "collectors")) {
+    const cJSON *files = get(c, "files");
+    if (!cJSON_IsArray(files))
+      continue;
+    if (!any)
+      out(p, "<section id=files><h2>Files and their receipts</h2>");
+    any = true;
+    out(p, "<h3>");
+    text(p, str(c, "name"));
+    out(p, "</h3>");
+    if (!cJSON_GetArraySize(files)) {
+      out(p, "<p class=empty>No file matches.</p>");
+      continue;
+    }
+    static const char *const columns[] = {"File", "Read", "Result", NULL};
+    out(p, "<table class=cards>");
+    head(p, columns);
+    const cJSON *f;
+    cJSON_ArrayForEach(f, files) {
+      file_row(p, f);
+    }
+    out(p, "</tbody></table>");
+    if (num(c, "files_not_listed")) {
+      out(p, "<p><small>and ");
+      count(p, num(c, "files_not_listed"));
+      out(p, " more files; see /api/v1/status</small></p>");
+    }
+  }
+  if (any)
+    out(p, "</section>");
 }
 
 /* --- exporters ------------------------------------------------------- */
@@ -875,14 +999,22 @@ static void render_recent(struct page *p, const cJSON *collectors) {
     }
   }
   qsort(list, n, sizeof *list, newest_first);
-  static const char *const columns[] = {"Value at",  "What",   "When",
-                                        "Collector", "Reason", NULL};
+  static const char *const columns[] = {"Value at",  "Village", "What", "When",
+                                        "Collector", "Reason",  NULL};
   out(p, "<h3>Latest, newest first</h3><table class=cards>");
   head(p, columns);
   for (size_t i = 0; i < n; i++) {
     out(p, "<tr><td class=title data-label=\"Value at\"><code>");
     text(p, str(list[i].rejection, "where"));
     out(p, "</code></td>");
+    const char *village = str(list[i].rejection, "village");
+    if (village) {
+      cell(p, "Village", NULL);
+      text(p, village);
+      out(p, "</td>");
+    } else {
+      empty_cell(p, "Village");
+    }
     cell(p, "What", "what");
     text(p, str(list[i].rejection, "detail"));
     out(p, "</td>");
@@ -960,6 +1092,7 @@ static void render_status(struct page *p, const cJSON *root) {
   render_summary(p, root);
   render_tiles(p, root);
   render_collectors(p, root);
+  render_files(p, root);
   render_exporters(p, root);
   render_journal(p, root);
   render_rejected(p, root);

@@ -302,11 +302,15 @@ class TestExamples(DaemonTest):
         self.assertEqual(find(m, "village_income_per_capita_yuan", **gd), 13295)
         self.assertFalse([k for k in m if k[0] == "village_collective_income_yuan"
                           and ("village", "Gangdeng") in k[1]])
-        # Row 21 has no town: the whole row is rejected, and said where.
+        # Row 21 has no town and no village: the whole row is rejected, and
+        # each of its bad cells said where: the two labels, and the two
+        # numbers that are none ("n/a" and "-" are no data, not faults).
         self.assertEqual(find(m, "villagemetrics_rejected_values_total",
-                              reason="bad_label"), 1)
+                              reason="bad_label"), 2)
+        self.assertEqual(find(m, "villagemetrics_rejected_values_total",
+                              reason="not_a_number"), 2)
         self.assertEqual(sum(v for k, v in m.items()
-                             if k[0] == "villagemetrics_rejected_values_total"), 1)
+                             if k[0] == "villagemetrics_rejected_values_total"), 4)
         self.assertIn('cadre-monthly-report.csv:21:2 (乡镇): row has no value for '
                       'label "town"', d.logs())
 

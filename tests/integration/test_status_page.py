@@ -318,7 +318,9 @@ class TestStatusPage(unittest.TestCase):
         # The latest rejection, with its file:row:column.
         self.assertTrue(villages["recent_rejections"][-1]["where"].endswith(
             "bad.csv:4:4 (population)"))
-        self.assertEqual(v["Last error"], "latest rejected value: %s %s" % (
+        # ... and the village of its row.
+        self.assertEqual(villages["recent_rejections"][-1]["village"], "Baisha")
+        self.assertEqual(v["Last error"], "latest rejected value: %s Baisha: %s" % (
             villages["recent_rejections"][-1]["where"],
             villages["recent_rejections"][-1]["detail"]))
         self.assertEqual((e["State"], e["Last success"], e["Samples"]),
@@ -376,6 +378,8 @@ class TestStatusPage(unittest.TestCase):
                          [("bad.csv:4:4 (population)", "not_a_number"),
                           ("bad.csv:3:4 (population)", "out_of_range"),
                           ("bad.csv:2:4 (population)", "not_a_number")])
+        self.assertEqual([r["Village"] for r in rows(latest)],
+                         ["Baisha", "Heishui", "Taoziyuan"])
         self.assertEqual(rows(latest)[0]["What"], '"%s" is not a number' % EVIL_CELL)
         self.assertEqual(rows(latest)[1]["What"], "village_population: -5 is below 0")
 

@@ -26,6 +26,7 @@ struct cap_reject {
   uint32_t line, column;
   char column_name[64];
   char pointer[256];
+  char village[64]; /* vg_location.village, "" when none */
   char detail[256];
 };
 
@@ -70,6 +71,8 @@ static void cap_reject(void *arg, enum vg_reject_reason reason,
            where->column_name ? where->column_name : "");
   snprintf(r->pointer, sizeof r->pointer, "%s",
            where->pointer ? where->pointer : "");
+  snprintf(r->village, sizeof r->village, "%s",
+           where->village ? where->village : "");
   snprintf(r->detail, sizeof r->detail, "%s", detail);
 }
 
@@ -236,12 +239,24 @@ VG_TEST(cadre_report_csv) {
   ASSERT(find(&c, "collective_income_yuan", gangdeng) == NULL);
   ASSERT_DBL_EQ(value_of(&c, "income_per_capita_yuan", gangdeng), 13295);
 
-  /* The row without town or village is rejected whole, at its first
-   * missing label (labels go in name order). */
-  ASSERT_INT_EQ(c.nr, 1);
+  /* The row without town or village is rejected whole, and every bad
+   * cell of it is reported, one rejection each (labels go in name order,
+   * then the values' in the mapping's); "n/a" and "-" are no data, not faults.
+   */
+  ASSERT_INT_EQ(c.nr, 4);
   ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_LABEL);
   ASSERT_STR_EQ(c.r[0].where, "cadre-monthly-report.csv:21:2 (乡镇)");
   ASSERT_STR_EQ(c.r[0].detail, "row has no value for label \"town\"");
+  ASSERT_STR_EQ(c.r[1].where, "cadre-monthly-report.csv:21:3 (村)");
+  ASSERT_STR_EQ(c.r[1].detail, "row has no value for label \"village\"");
+  ASSERT_INT_EQ(c.r[2].reason, VG_REJECT_NOT_A_NUMBER);
+  ASSERT_STR_EQ(c.r[2].where, "cadre-monthly-report.csv:21:6 (4G覆盖)");
+  ASSERT_STR_EQ(c.r[2].detail, "\"百分之九十\" is not a number");
+  ASSERT_INT_EQ(c.r[3].reason, VG_REJECT_NOT_A_NUMBER);
+  ASSERT_STR_EQ(c.r[3].where, "cadre-monthly-report.csv:21:7 (人均收入(元))");
+  ASSERT_STR_EQ(c.r[3].detail, "\"abc\" is not a number");
+  /* No village cell: no village to name. */
+  ASSERT_STR_EQ(c.r[3].village, "");
   cap_free(&c);
   vg_mapping_free(m);
 }
@@ -356,9 +371,9 @@ VG_TEST(cadre_report_by_position) {
                          "county=Shiqian,town=五德镇,village=桃子园村"),
                 3895);
 
-  /* The one rejection is the row without town and village, as with
-   * names; nothing from lines 1 and 2. */
-  ASSERT_INT_EQ(c.nr, 1);
+  /* The rejections are the bad cells of the row without town and
+   * village, as with names; nothing from lines 1 and 2. */
+  ASSERT_INT_EQ(c.nr, 4);
   ASSERT_INT_EQ(c.r[0].reason, VG_REJECT_BAD_LABEL);
   ASSERT_STR_EQ(c.r[0].where, "cadre-monthly-report.csv:21:2");
   ASSERT_STR_EQ(c.r[0].detail, "row has no value for label \"town\"");
@@ -1086,6 +1101,18 @@ VG_TEST(config_errors) {
   ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"metrics\": {\"a-b\": \"y\"}}"),
                 "metric name \"a-b\" is not valid: use letters, digits, \"_\" "
                 "and \":\", not starting with a digit");
+  /* A misspelt indicator is refused with the nearest catalog name; a
+   * village_ name near none is refused too; other names are free. */
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"village_popuation\": \"p\"}}"),
+                "village_popuation: did you mean village_population? (metric "
+                "names starting with village_ are the indicator catalog's, "
+                "see docs/metrics.md)");
+  ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV,
+                              "{\"metrics\": {\"village_wifi_spots\": \"p\"}}"),
+                "village_wifi_spots is not an indicator of the catalog "
+                "(metric names starting with village_ are its own, see "
+                "docs/metrics.md; choose another prefix for other series)");
   ASSERT_STR_EQ(compile_error(VG_FORMAT_CSV, "{\"labels\": {}}"),
                 "\"metrics\" is required: an object mapping metric names to a "
                 "column name or \"#N\"");
@@ -1415,8 +1442,63 @@ VG_TEST(keys_table) {
   vg_mapping_free(NULL);
 }
 
+/* Every bad cell of a row is its own rejection, named by the row's
+ * village; the row's good cells still count. */
+VG_TEST(every_bad_cell_names_its_village) {
+  struct vg_mapping *m = compile(
+      VG_FORMAT_CSV, "{\"labels\": {\"village\": \"village\"}, \"metrics\": "
+                     "{\"village_population\": \"population\", "
+                     "\"village_households\": \"households\", "
+                     "\"road_hardened_km\": \"road\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m,
+                         "village,population,households,road\n"
+                         "Bamu,3x,9y,1.5\n"
+                         "Nisao,2486,712,2\n",
+                         &c, error, sizeof error),
+                0);
+  ASSERT_INT_EQ(c.ns, 4);
+  ASSERT_INT_EQ(c.nr, 2);
+  ASSERT_STR_EQ(c.r[0].village, "Bamu");
+  ASSERT_STR_EQ(c.r[0].where, "test.in:2:2 (population)");
+  ASSERT_STR_EQ(c.r[1].village, "Bamu");
+  ASSERT_STR_EQ(c.r[1].where, "test.in:2:3 (households)");
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
+/* A JSON record reports every bad value too, named by its village. */
+VG_TEST(every_bad_value_of_a_json_record) {
+  struct vg_mapping *m =
+      compile(VG_FORMAT_JSON,
+              "{\"records\": \"/items\", \"labels\": {\"town\": \"/t\", "
+              "\"village\": \"/v\"}, \"metrics\": {\"village_population\": "
+              "\"/p\", \"village_households\": \"/h\"}}");
+  struct capture c = {0};
+  char error[256];
+  ASSERT_INT_EQ(run_text(m,
+                         "{\"items\": [{\"v\": \"Bamu\", \"p\": \"3x\", "
+                         "\"h\": 9}, {\"t\": \"Wude\", \"v\": \"Nisao\", "
+                         "\"p\": \"4y\", \"h\": 7}]}",
+                         &c, error, sizeof error),
+                0);
+  /* Bamu has no town: its record is lost, and both faults are said. */
+  ASSERT_INT_EQ(c.nr, 3);
+  ASSERT_STR_EQ(c.r[0].where, "test.in /items/0/t");
+  ASSERT_STR_EQ(c.r[0].village, "Bamu");
+  ASSERT_STR_EQ(c.r[1].where, "test.in /items/0/p");
+  ASSERT_STR_EQ(c.r[1].village, "Bamu");
+  ASSERT_STR_EQ(c.r[2].where, "test.in /items/1/p");
+  ASSERT_STR_EQ(c.r[2].village, "Nisao");
+  ASSERT_INT_EQ(c.ns, 1); /* Nisao's households */
+  cap_free(&c);
+  vg_mapping_free(m);
+}
+
 VG_TEST_MAIN(VG_T(villages_csv), VG_T(cadre_report_csv),
-             VG_T(province_api_json), VG_T(json_sample_locations),
+             VG_T(every_bad_value_of_a_json_record),
+             VG_T(every_bad_cell_names_its_village), VG_T(province_api_json), VG_T(json_sample_locations),
              VG_T(cadre_report_by_position), VG_T(messy_report_csv),
              VG_T(tab_file_without_header), VG_T(header_row_given),
              VG_T(no_header_found), VG_T(header_lacking_some_metric_columns),

@@ -241,6 +241,51 @@ VG_TEST(every_string_is_escaped) {
   free(page);
 }
 
+/* Each file of a file collector with its receipt; every rejection with
+ * its village, escaped like every other string. */
+VG_TEST(files_with_their_receipts) {
+  char *page = render(
+      "{\"now\": \"2024-05-01T08:00:00Z\", \"collectors\": [{\"name\": "
+      "\"share\","
+      " \"type\": \"file\", \"state\": \"failing\","
+      " \"rejected\": {\"not_a_number\": 1},"
+      " \"recent_rejections\": [{\"time\": \"2024-05-01T07:00:00Z\","
+      "  \"reason\": \"not_a_number\", \"where\": \"/s/b.csv:3:2 (p)\","
+      "  \"village\": \"Nisao<b>\", \"detail\": \"x\"}],"
+      " \"files\": ["
+      "  {\"path\": \"/s/a.csv\", \"state\": \"unreadable\","
+      "   \"error\": \"cannot open /s/a.csv: Permission denied\","
+      "   \"receipt\": null},"
+      "  {\"path\": \"/s/b.csv\", \"state\": \"read\", \"error\": null,"
+      "   \"receipt\": {\"read_at\": \"2024-05-01T07:00:00Z\", \"error\": null,"
+      "    \"rows\": 4, \"rows_accepted\": 1, \"rows_rejected\": 3,"
+      "    \"values_accepted\": 3, \"values_rejected\": 4,"
+      "    \"villages_matched\": 2, \"villages_unmatched\": 1,"
+      "    \"unmatched_villages\": [\"Nisao<b>\"],"
+      "    \"rejections\": [{\"village\": \"Nisao<b>\", \"cell\": \"3:2 (p)\","
+      "      \"reason\": \"not_a_number\", \"detail\": \"x\"},"
+      "     {\"village\": null, \"cell\": \"4:1 (village)\","
+      "      \"reason\": \"bad_label\", \"detail\": \"empty\"}],"
+      "    \"more_rejections\": 2}}],"
+      " \"files_not_listed\": 0}]}");
+  ASSERT_CONTAINS(page, "<section id=files><h2>Files and their receipts</h2>"
+                        "<h3>share</h3>");
+  ASSERT_CONTAINS(page, "<span class=\"badge bad\">unreadable</span> <span "
+                        "class=err>cannot open /s/a.csv: Permission "
+                        "denied</span>");
+  ASSERT_CONTAINS(page, "rows 1 accepted, 3 with rejected cells; values 3 "
+                        "accepted, 4 rejected; villages 2 matched, 1 "
+                        "unmatched (Nisao&lt;b&gt;)");
+  ASSERT_CONTAINS(page, "<li><b>Nisao&lt;b&gt;</b> <code>3:2 (p)</code>: "
+                        "x</li><li><b>(no village)</b> <code>4:1 "
+                        "(village)</code>: empty</li><li class=muted>and 2 "
+                        "more</li>");
+  /* The latest rejections name the village too. */
+  ASSERT_CONTAINS(page, "<td data-label=\"Village\">Nisao&lt;b&gt;</td>");
+  ASSERT(!strstr(page, "Nisao<b>"));
+  free(page);
+}
+
 VG_TEST(an_empty_document_renders) {
   char *page = render("{}");
   ASSERT_CONTAINS(page, "<title>villagemetricsd</title>");
@@ -301,7 +346,7 @@ VG_TEST(the_cap_is_kept) {
 }
 
 VG_TEST_MAIN(VG_T(frame_and_title), VG_T(collectors_with_their_last_problem),
-             VG_T(exporters_lag_and_errors),
+             VG_T(files_with_their_receipts), VG_T(exporters_lag_and_errors),
              VG_T(paused_exporter_says_what_to_do),
              VG_T(journal_fill_and_fsync),
              VG_T(rejections_by_reason_and_newest_first),
