@@ -1,0 +1,55 @@
+/* daemon/pipeline/resolve.h - the resolution stage: a sample's village
+ * labels to the registry's.
+ *
+ * Between the constant labels and the store, every sink hands a sample's
+ * labels here.  Labels that name a village (`code`, or `village` with or
+ * without `town` and `county`) are replaced by the registry's canonical
+ * `code`, `county`, `town` and `village`, so that a pinyin API row and a
+ * Chinese spreadsheet row of one village are one series; other labels
+ * pass as they are.  A sample naming no registry village, or several, is
+ * refused (unknown_village, ambiguous_village) with the nearest names.
+ *
+ * One resolver for the daemon, outliving configuration generations like
+ * the store; the registry in it changes on reload.  Answers are cached by
+ * the raw village labels, so a push of a million samples of a thousand
+ * villages looks up a thousand times.  Without a registry nothing is
+ * looked up or cached.  Loop thread only.
+ */
+#ifndef VG_RESOLVE_H
+#define VG_RESOLVE_H
+
+#include "daemon/model/registry.h"
+#include "daemon/model/sample.h"
+
+#include <stddef.h>
+
+/* How many labels resolution may add beyond those it is given. */
+#define VG_RESOLVE_EXTRA_LABELS 4
+
+struct vg_resolve;
+
+struct vg_resolve *vg_resolve_new(void);
+void vg_resolve_free(struct vg_resolve *r); /* NULL-safe */
+
+/* Puts `reg` (sealed; owned by the resolver from now on; NULL: no
+ * registry) in place of the one before, which is freed, with the cache. */
+void vg_resolve_set(struct vg_resolve *r, struct vg_registry *reg);
+/* The registry in force; NULL when none.  Valid until vg_resolve_set. */
+const struct vg_registry *vg_resolve_registry(const struct vg_resolve *r);
+
+enum vg_resolve_result {
+  VG_RESOLVE_AS_IS,    /* no registry, or no village label: use the input */
+  VG_RESOLVE_FOUND,    /* `out` holds the labels to use */
+  VG_RESOLVE_REJECTED, /* *reason and *detail say why */
+};
+
+/* `out` has room for n + VG_RESOLVE_EXTRA_LABELS; its strings are the
+ * input's or the registry's (valid until vg_resolve_set).  *detail is
+ * valid until the next call. */
+enum vg_resolve_result vg_resolve_labels(struct vg_resolve *r,
+                                         const struct vg_label *in, size_t n,
+                                         struct vg_label *out, size_t *nout,
+                                         enum vg_reject_reason *reason,
+                                         const char **detail);
+
+#endif
