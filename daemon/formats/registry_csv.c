@@ -266,7 +266,10 @@ static int parse_rows(struct parse *p, struct vg_csv *csv,
     if (rc < 0) {
       uint32_t line, column;
       const char *why = vg_csv_error(csv, &line, &column);
-      rc = fail(p, line, (int)column, NULL, "%s", why);
+      /* The reader's text starts "line 12, field 3: ", which the
+       * prefix says already. */
+      const char *colon = strstr(why, ": ");
+      rc = fail(p, line, (int)column, NULL, "%s", colon ? colon + 2 : why);
       break;
     }
     if (blank_row(&row))

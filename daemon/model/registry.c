@@ -84,15 +84,30 @@ static size_t normalize(const char *s, char *out, size_t size) {
   return k;
 }
 
+/* Autonomous counties and ethnic townships carry their peoples in the
+ * name (松桃苗族自治县, 印江土家族苗族自治县): people write 松桃 alone. */
+static const char *const peoples[] = {
+    "土家族", "布依族", "仡佬族", "蒙古族", "维吾尔族", "哈尼族", "苗族",
+    "侗族",   "彝族",   "回族",   "水族",   "壮族",     "瑶族",   "白族",
+    "满族",   "藏族",   "傣族",   "黎族",   "畲族",     "羌族"};
+
+static bool cut(char *key, size_t *len, const char *suffix, size_t keep) {
+  size_t sl = strlen(suffix);
+  if (*len < sl + keep || memcmp(key + *len - sl, suffix, sl) != 0)
+    return false;
+  *len -= sl;
+  key[*len] = '\0';
+  return true;
+}
+
 static void strip_suffix(char *key, size_t len) {
-  for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-    size_t sl = strlen(suffixes[i]);
-    /* What is left must still be a name: 乡 alone is not stripped. */
-    if (len >= sl + 2 && memcmp(key + len - sl, suffixes[i], sl) == 0) {
-      key[len - sl] = '\0';
-      return;
-    }
-  }
+  bool stripped = false;
+  /* What is left must still be a name: 乡 alone is not stripped. */
+  for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes && !stripped; i++)
+    stripped = cut(key, &len, suffixes[i], 2);
+  for (size_t i = 0; stripped && i < sizeof peoples / sizeof *peoples; i++)
+    if (cut(key, &len, peoples[i], 3))
+      i = (size_t)-1; /* 土家族苗族: look again from the start */
 }
 
 void vg_registry_name_key(const char *name, char *out, size_t out_size) {
@@ -183,6 +198,14 @@ int vg_registry_add(struct vg_registry *reg,
                                             : NULL;
   if (missing) {
     snprintf(error, error_size, "village %s has no %s name", v->code, missing);
+    return -EINVAL;
+  }
+  char key[KEY_MAX];
+  vg_registry_name_key(v->village, key, sizeof key);
+  if (!key[0]) {
+    snprintf(error, error_size,
+             "village %s: \"%s\" is no name (only separators)", v->code,
+             v->village);
     return -EINVAL;
   }
   /* Codes are checked for duplicates here, before sealing, so that the
