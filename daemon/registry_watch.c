@@ -117,11 +117,36 @@ static void emit(struct vg_registry_watch *w, const struct vg_registry *reg) {
                             {"town_zh", v->town_zh},
                             {"village_zh", v->village_zh}};
     emit_one(e, "village_info", l, 7, 1);
-    emit_one(e, "village_latitude_degrees", l, 4, v->latitude);
-    emit_one(e, "village_longitude_degrees", l, 4, v->longitude);
-    emit_one(e, "village_households", l, 4, v->households);
-    emit_one(e, "village_population", l, 4, v->population);
+    const double figures[4] = {v->latitude, v->longitude, v->households,
+                               v->population};
+    for (unsigned f = 0; f < 4; f++)
+      emit_one(e, vg_resolve_figures[f], l, 4, figures[f]);
   }
+  vg_sink_end(w->sink);
+}
+
+/* A source gave its own figure for a registry village: the registry's
+ * leaves /metrics (a stale marker to the push exporters when no source
+ * shares its labels). */
+static void withdraw(void *arg, size_t village, const char *metric) {
+  struct vg_registry_watch *w = arg;
+  const struct vg_registry *reg = vg_resolve_registry(w->resolve);
+  const struct vg_registry_village *v = vg_registry_at(reg, village);
+  const double figures[4] = {v->latitude, v->longitude, v->households,
+                             v->population};
+  unsigned f = 0;
+  while (f < 4 && strcmp(metric, vg_resolve_figures[f]) != 0)
+    f++;
+  if (!w->sink || f == 4 || isnan(figures[f]))
+    return;
+  struct vg_label l[4] = {{"code", v->code},
+                          {"county", v->county},
+                          {"town", v->town},
+                          {"village", v->village}};
+  struct vg_location where = {.input = "registry"};
+  const struct vg_emitter *e = vg_sink_emitter(w->sink);
+  vg_sink_begin_update(w->sink, w->path);
+  e->sample(e->arg, metric, l, 4, vg_stale_nan(), 0, &where);
   vg_sink_end(w->sink);
 }
 
@@ -208,6 +233,7 @@ struct vg_registry_watch *vg_registry_watch_new(uv_loop_t *loop,
   uv_timer_init(loop, &w->settle);
   w->settle.data = w;
   w->open_handles = 2;
+  vg_resolve_on_withdraw(resolve, withdraw, w);
   return w;
 }
 
@@ -251,6 +277,7 @@ static void handle_closed(uv_handle_t *h) {
 }
 
 void vg_registry_watch_close(struct vg_registry_watch *w) {
+  vg_resolve_on_withdraw(w->resolve, NULL, NULL);
   /* Now, while the journal it may hold is still open. */
   vg_sink_free(w->sink);
   w->sink = NULL;

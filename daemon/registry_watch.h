@@ -11,7 +11,9 @@
  * county_zh, town_zh, village_zh} 1 for each, and the catalog's
  * village_latitude_degrees, village_longitude_degrees, village_households
  * and village_population where the registry gives them, as figures that
- * any source's own override (vg_sink_options.fallback).
+ * any source's own override: older than any source's in the store
+ * (vg_sink_options.fallback), and withdrawn for a village once a source
+ * gives its own under other labels (vg_resolve_stored).
  */
 #ifndef VG_REGISTRY_WATCH_H
 #define VG_REGISTRY_WATCH_H

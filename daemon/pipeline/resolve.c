@@ -25,8 +25,15 @@ struct answer {
   char *detail; /* owned; NULL when found */
 };
 
+const char *const vg_resolve_figures[4] = {
+    "village_latitude_degrees", "village_longitude_degrees",
+    "village_households", "village_population"};
+
 struct vg_resolve {
   struct vg_registry *reg; /* owned; NULL: no registry */
+  uint8_t *given;          /* per village: a bit per figure a source gave */
+  void (*withdraw)(void *arg, size_t village, const char *metric);
+  void *withdraw_arg;
   struct vg_hashtab cache; /* struct answer * by hash of key */
   struct answer **answers; /* every cached answer, to free them */
   size_t nanswers, cap;
@@ -55,6 +62,7 @@ void vg_resolve_free(struct vg_resolve *r) {
   clear_cache(r);
   vg_hashtab_free(&r->cache);
   free(r->answers);
+  free(r->given);
   vg_registry_free(r->reg);
   free(r);
 }
@@ -63,6 +71,31 @@ void vg_resolve_set(struct vg_resolve *r, struct vg_registry *reg) {
   clear_cache(r);
   vg_registry_free(r->reg);
   r->reg = reg;
+  free(r->given);
+  r->given = reg ? vg_calloc(vg_registry_size(reg) + 1, 1) : NULL;
+}
+
+void vg_resolve_on_withdraw(struct vg_resolve *r,
+                            void (*withdraw)(void *arg, size_t village,
+                                             const char *metric),
+                            void *arg) {
+  r->withdraw = withdraw;
+  r->withdraw_arg = arg;
+}
+
+void vg_resolve_stored(struct vg_resolve *r, size_t village,
+                       const char *metric) {
+  /* Village metrics only: a cheap test before the four compares. */
+  if (!r->withdraw || strncmp(metric, "village_", 8) != 0)
+    return;
+  for (unsigned f = 0; f < 4; f++)
+    if (strcmp(metric, vg_resolve_figures[f]) == 0) {
+      if (r->given[village] & (1u << f))
+        return;
+      r->given[village] |= (uint8_t)(1u << f);
+      r->withdraw(r->withdraw_arg, village, metric);
+      return;
+    }
 }
 
 const struct vg_registry *vg_resolve_registry(const struct vg_resolve *r) {
@@ -125,11 +158,10 @@ static struct answer *lookup(struct vg_resolve *r, const char *const *v) {
   return a;
 }
 
-enum vg_resolve_result vg_resolve_labels(struct vg_resolve *r,
-                                         const struct vg_label *in, size_t n,
-                                         struct vg_label *out, size_t *nout,
-                                         enum vg_reject_reason *reason,
-                                         const char **detail) {
+enum vg_resolve_result
+vg_resolve_labels(struct vg_resolve *r, const struct vg_label *in, size_t n,
+                  struct vg_label *out, size_t *nout, size_t *village,
+                  enum vg_reject_reason *reason, const char **detail) {
   if (!r || !r->reg)
     return VG_RESOLVE_AS_IS;
   const char *v[L_COUNT] = {0};
@@ -158,5 +190,6 @@ enum vg_resolve_result vg_resolve_labels(struct vg_resolve *r,
   out[k++] = (struct vg_label){"town", rv->town};
   out[k++] = (struct vg_label){"village", rv->village};
   *nout = k;
+  *village = a->village;
   return VG_RESOLVE_FOUND;
 }

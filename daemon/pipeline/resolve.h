@@ -44,12 +44,29 @@ enum vg_resolve_result {
 };
 
 /* `out` has room for n + VG_RESOLVE_EXTRA_LABELS; its strings are the
- * input's or the registry's (valid until vg_resolve_set).  *detail is
- * valid until the next call. */
-enum vg_resolve_result vg_resolve_labels(struct vg_resolve *r,
-                                         const struct vg_label *in, size_t n,
-                                         struct vg_label *out, size_t *nout,
-                                         enum vg_reject_reason *reason,
-                                         const char **detail);
+ * input's or the registry's (valid until vg_resolve_set); *village is the
+ * registry's index of the village found.  *detail is valid until the next
+ * call. */
+enum vg_resolve_result
+vg_resolve_labels(struct vg_resolve *r, const struct vg_label *in, size_t n,
+                  struct vg_label *out, size_t *nout, size_t *village,
+                  enum vg_reject_reason *reason, const char **detail);
+
+/* The registry's own figures of a village (coordinates, households,
+ * population) stand only until a source gives its own: a sink tells the
+ * resolver of every sample it stored for a registry village, and the
+ * first of each of these metrics for a village calls `withdraw` (set by
+ * the owner of the registry's series), once per registry. */
+void vg_resolve_on_withdraw(struct vg_resolve *r,
+                            void (*withdraw)(void *arg, size_t village,
+                                             const char *metric),
+                            void *arg);
+void vg_resolve_stored(struct vg_resolve *r, size_t village,
+                       const char *metric);
+
+/* The metrics of the registry's figures, in the order of
+ * struct vg_registry_village's latitude, longitude, households,
+ * population. */
+extern const char *const vg_resolve_figures[4];
 
 #endif

@@ -380,8 +380,9 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
     return;
   const struct vg_label *final = merged;
   const char *why;
-  switch (vg_resolve_labels(sink->resolve, merged, n, resolved, &n, &reason,
-                            &why)) {
+  size_t village = SIZE_MAX;
+  switch (vg_resolve_labels(sink->resolve, merged, n, resolved, &n, &village,
+                            &reason, &why)) {
   case VG_RESOLVE_AS_IS:
     break;
   case VG_RESOLVE_FOUND:
@@ -412,6 +413,8 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
      * still get it, for the history they keep. */
     if (rc == VG_PUT_LATE)
       sink->stats.late++;
+    if (village != SIZE_MAX)
+      vg_resolve_stored(sink->resolve, village, metric);
     if (sink->journal)
       append(sink, metric, final, n, value, ts_ms);
     if (sink->print)

@@ -36,6 +36,9 @@ SHEET_CSV = ("\ufeff铜仁市村级指标月报,,,\n"
              "石阡县,五德镇,桃子圆村,50%\n"
              "松桃,甘龙镇,寨上,40%\n")
 
+# The census office's file: codes only.
+CENSUS_CSV = "code,population\n522210001001,3320\n"
+
 
 def write_atomically(path, text):
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
@@ -51,7 +54,8 @@ def sorted_labels(d):
 class RegistryTest(IntegrationTest):
     def start(self, extra_collectors=()):
         for folder, name, text in (("api", "villages.csv", API_CSV),
-                                   ("sheet", "report.csv", SHEET_CSV)):
+                                   ("sheet", "report.csv", SHEET_CSV),
+                                   ("census", "census.csv", CENSUS_CSV)):
             os.makedirs(os.path.join(self.tmp, folder), exist_ok=True)
             write_atomically(os.path.join(self.tmp, folder, name), text)
         shutil.copy(REGISTRY, os.path.join(self.tmp, "registry.csv"))
@@ -70,6 +74,12 @@ class RegistryTest(IntegrationTest):
                  "labels": {"county": "县", "town": "乡镇", "village": "村"},
                  "metrics": {
                      "village_water_safe_households_ratio": "安全饮水率"}},
+                # Under labels of its own: the registry's Bamu population
+                # gives way to it all the same.
+                {"type": "file", "name": "census", "path": "census/*.csv",
+                 "settle": "50ms", "const_labels": {"source": "census"},
+                 "labels": {"code": "code"},
+                 "metrics": {"village_population": "population"}},
             ] + list(extra_collectors),
             "exporters": [{"type": "prometheus"}],
         }
@@ -119,10 +129,12 @@ class TestJoin(RegistryTest):
              ("罗家坝村", "孙家坝镇", "思南县", 0.7224)])
         # The registry's population where no source gives one; the
         # API's own where it does.
-        pop = {r["metric"]["village"]: float(r["value"][1])
-               for r in prom.query("village_population")}
-        self.assertEqual(pop, {"Taoziyuan": 4000, "Bamu": 3318,
-                               "Luojiaba": 2948, })
+        pop = sorted((r["metric"]["village"], r["metric"].get("source"),
+                      float(r["value"][1]))
+                     for r in prom.query("village_population"))
+        self.assertEqual(pop, [("Bamu", "census", 3320),
+                               ("Luojiaba", None, 2948),
+                               ("Taoziyuan", None, 4000)])
         self.assertEqual(prom.scalar("count(village_info)"), 5)
         self.assertEqual(prom.scalar(
             'village_latitude_degrees{village="Luojiaba"}'), 28.10205)
