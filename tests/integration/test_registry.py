@@ -146,7 +146,12 @@ class TestJoin(RegistryTest):
             'villagemetrics_rejected_values_total{collector="sheet",'
             'reason="ambiguous_village"}'), 1)
         self.assertEqual(self.rejected(d, "api", "unknown_village"), 0)
-        sheet = [c for c in d.status()["collectors"] if c["name"] == "sheet"][0]
+        self.assertEqual(prom.scalar("villagemetrics_registry_villages"), 5)
+        status = d.status()
+        self.assertEqual(status["config"]["registry"],
+                         {"path": os.path.join(self.tmp, "registry.csv"),
+                          "villages": 5})
+        sheet = [c for c in status["collectors"] if c["name"] == "sheet"][0]
         details = {r["where"]: r["detail"] for r in sheet["recent_rejections"]}
         report = os.path.join(self.tmp, "sheet", "report.csv")
         self.assertEqual(
