@@ -329,9 +329,22 @@ static size_t decode(const char *s, uint32_t *out) {
   return n;
 }
 
+static bool ascii(const char *s) {
+  while (*s && !((unsigned char)*s & 0x80))
+    s++;
+  return !*s;
+}
+
 /* Levenshtein distance over code points, so that one wrong character of
- * a Chinese name counts 1, not 3. */
+ * a Chinese name counts 1, not 3.  A pinyin name is no nearer to one
+ * Chinese name than to another: across scripts the distance is beyond
+ * any within one. */
 static unsigned distance(const uint32_t *a, size_t na, const char *b_text) {
+  bool a_ascii = true;
+  for (size_t i = 0; i < na; i++)
+    a_ascii = a_ascii && a[i] < 0x80;
+  if (a_ascii != ascii(b_text))
+    return 999;
   uint32_t b[DIST_MAX];
   size_t nb = decode(b_text, b);
   unsigned row[DIST_MAX + 1];
@@ -437,6 +450,53 @@ static bool place_exists(const struct vg_registry *reg, const char *county,
   return false;
 }
 
+/* The NEAREST counties (town false) or towns of the county `county`
+ * (town true) to `key`, each once, as "Wude (五德镇, Shiqian)": what a
+ * row whose county or town the registry lacks most likely meant. */
+static void append_nearest_places(const struct vg_registry *reg,
+                                  const char *key, const char *county,
+                                  bool town, char *detail, size_t size) {
+  uint32_t q[DIST_MAX];
+  size_t nq = decode(key, q);
+  struct near best[NEAREST];
+  size_t nbest = 0;
+  for (size_t i = 0; i < reg->n; i++) {
+    const struct village *w = &reg->villages[i];
+    if (town && !county_fits(w, county))
+      continue;
+    const char *name = town ? w->v.town : w->v.county;
+    bool seen = false; /* the same place, through another village */
+    for (size_t j = 0; j < nbest && !seen; j++) {
+      const struct village *b = &reg->villages[best[j].village];
+      seen = strcmp(town ? b->v.town : b->v.county, name) == 0 &&
+             (!town || strcmp(b->v.county, w->v.county) == 0);
+    }
+    if (seen)
+      continue;
+    unsigned d1 = distance(q, nq, town ? w->town_key : w->county_key);
+    unsigned d2 = distance(q, nq, town ? w->town_zh_key : w->county_zh_key);
+    unsigned rank = d1 < d2 ? d1 : d2;
+    size_t at = nbest < NEAREST ? nbest++ : NEAREST;
+    while (at > 0 && best[at - 1].rank > rank) {
+      if (at < NEAREST)
+        best[at] = best[at - 1];
+      at--;
+    }
+    if (at < NEAREST)
+      best[at] = (struct near){.village = i, .rank = rank};
+  }
+  size_t len = strlen(detail);
+  for (size_t i = 0; i < nbest && len + 1 < size; i++) {
+    const struct vg_registry_village *v = &reg->villages[best[i].village].v;
+    const char *zh = town ? v->town_zh : v->county_zh;
+    const char *name = town ? v->town : v->county;
+    len += (size_t)snprintf(
+        detail + len, size - len, "%s%s (%s%s%s)",
+        i ? "; " : "; nearest: ", name, strcmp(zh, name) ? zh : "",
+        strcmp(zh, name) && town ? ", " : "", town ? v->county : "");
+  }
+}
+
 static void where_text(const struct vg_registry_query *q, char *out,
                        size_t size) {
   bool t = !blank(q->town), c = !blank(q->county);
@@ -504,20 +564,23 @@ enum vg_registry_match vg_registry_lookup(const struct vg_registry *reg,
   char where[512];
   where_text(q, where, sizeof where);
   if (ncand == 0) {
-    if (county[0] && !place_exists(reg, county, ""))
+    if (county[0] && !place_exists(reg, county, "")) {
       snprintf(detail + len, detail_size - len,
                "%scounty \"%s\" is not in the registry", len ? "; " : "",
                q->county);
-    else if (town[0] && !place_exists(reg, county, town))
+      append_nearest_places(reg, county, "", false, detail, detail_size);
+    } else if (town[0] && !place_exists(reg, county, town)) {
       snprintf(detail + len, detail_size - len,
                "%stown \"%s\" is not in the registry%s%s%s", len ? "; " : "",
                q->town, county[0] ? "'s county \"" : "",
                county[0] ? q->county : "", county[0] ? "\"" : "");
-    else
+      append_nearest_places(reg, town, county, true, detail, detail_size);
+    } else {
       snprintf(detail + len, detail_size - len,
                "%sno village \"%s\"%s in the registry", len ? "; " : "",
                q->village, where);
-    append_nearest(reg, key, county, town, detail, detail_size);
+      append_nearest(reg, key, county, town, detail, detail_size);
+    }
     return VG_REGISTRY_UNKNOWN;
   }
   len += (size_t)snprintf(detail + len, detail_size - len,
