@@ -127,7 +127,7 @@ static int number(struct parse *p, const struct row *r, int col, uint32_t line,
   }
   if (!(*out >= min && *out <= max) || (whole && *out != floor(*out)))
     return fail(p, line, r->field[col], headers[col][0],
-                "%.60s is not %s from %g to %g", s,
+                "%.60s is not %s from %.15g to %.15g", s,
                 whole ? "a whole number" : "a number", min, max);
   return 0;
 }
@@ -193,6 +193,13 @@ static int add_row(struct parse *p, struct vg_registry *reg, struct row *r,
       (rc = number(p, r, COL_HOUSEHOLDS, line, 0, 1e9, true, &v.households)) ||
       (rc = number(p, r, COL_POPULATION, line, 0, 1e10, true, &v.population)))
     return rc;
+  /* Excel shows a 12-digit number as 5.22205E+11 and saves it so in a
+   * CSV: the digits are lost, and only the sheet can give them back. */
+  if (strpbrk(v.code, "Ee") && strchr(v.code, '+'))
+    return fail(p, line, r->field[COL_CODE], "code",
+                "\"%.40s\": the spreadsheet saved the code as a rounded "
+                "number; format the code column as text and save again",
+                v.code);
   char why[256];
   if (vg_registry_add(reg, &v, line, why, sizeof why) < 0)
     return fail(p, line, r->field[COL_CODE], "code", "%s", why);
@@ -315,6 +322,7 @@ int vg_registry_csv_parse(const char *data, size_t len, const char *input,
                           struct vg_registry **out, char *ignored,
                           size_t ignored_size, char *error, size_t error_size) {
   struct parse p = {.input = input, .error = error, .error_size = error_size};
+  ignored[0] = '\0';
   char *utf8 = NULL; /* a converted copy, or NULL; freed below */
   size_t utf8_len = 0;
   enum vg_encoding used;

@@ -125,6 +125,10 @@ VG_TEST(bad_files_are_refused_with_their_place) {
           "is column 4)");
   refused("code,county,town,village\n52220500100,A,B,C\n",
           "reg.csv:2:1 (code): code \"52220500100\" is not 12 digits");
+  refused("code,county,town,village\n5.22205E+11,A,B,C\n",
+          "reg.csv:2:1 (code): \"5.22205E+11\": the spreadsheet saved the "
+          "code as a rounded number; format the code column as text and "
+          "save again");
   refused("code,county,town,village\n522205001000,A,,C\n",
           "reg.csv:2:3 (town): empty: every village needs its code, county, "
           "town and village");
@@ -136,7 +140,7 @@ VG_TEST(bad_files_are_refused_with_their_place) {
           "reg.csv:2:5 (latitude): 91 is not a number from -90 to 90");
   refused("code,county,town,village,households\n522205001000,A,B,C,2.5\n",
           "reg.csv:2:5 (households): 2.5 is not a whole number from 0 to "
-          "1e+09");
+          "1000000000");
   refused("code,county,town,village,population\n522205001000,A,B,C,many\n",
           "reg.csv:2:5 (population): \"many\" is not a number");
   refused("code,county,town,village\n522205001000,A,B,\"C\n",
