@@ -568,18 +568,21 @@ enum vg_registry_match vg_registry_lookup(const struct vg_registry *reg,
       snprintf(detail + len, detail_size - len,
                "%scounty \"%s\" is not in the registry", len ? "; " : "",
                q->county);
-      append_nearest_places(reg, county, "", false, detail, detail_size);
+      if (!q->no_nearest)
+        append_nearest_places(reg, county, "", false, detail, detail_size);
     } else if (town[0] && !place_exists(reg, county, town)) {
       snprintf(detail + len, detail_size - len,
                "%stown \"%s\" is not in the registry%s%s%s", len ? "; " : "",
                q->town, county[0] ? "'s county \"" : "",
                county[0] ? q->county : "", county[0] ? "\"" : "");
-      append_nearest_places(reg, town, county, true, detail, detail_size);
+      if (!q->no_nearest)
+        append_nearest_places(reg, town, county, true, detail, detail_size);
     } else {
       snprintf(detail + len, detail_size - len,
                "%sno village \"%s\"%s in the registry", len ? "; " : "",
                q->village, where);
-      append_nearest(reg, key, county, town, detail, detail_size);
+      if (!q->no_nearest)
+        append_nearest(reg, key, county, town, detail, detail_size);
     }
     return VG_REGISTRY_UNKNOWN;
   }

@@ -57,6 +57,9 @@ const struct vg_registry_village *vg_registry_at(const struct vg_registry *reg,
 /* What a row says of its village; NULL or "" where it says nothing. */
 struct vg_registry_query {
   const char *code, *county, *town, *village;
+  /* Say why without the nearest names, whose search is a pass over the
+   * whole registry: for a caller that has done many lately. */
+  bool no_nearest;
 };
 
 enum vg_registry_match {

@@ -7,6 +7,7 @@
  * trust).
  */
 #include "daemon/pipeline/resolve.h"
+#include "daemon/util/clock.h"
 #include "daemon/util/hashtab.h"
 #include "daemon/util/mem.h"
 
@@ -16,6 +17,11 @@
 /* Distinct raw village label sets remembered; a registry of every
  * village of a province, each in two scripts, fits. */
 #define CACHE_MAX 200000
+/* Searches for the nearest names (a pass over the registry each) per
+ * window: a sender of a million made-up village names must not hold the
+ * loop for minutes.  Past it, rejections say why without them. */
+#define NEAREST_PER_WINDOW 200
+#define NEAREST_WINDOW_MS 10000
 
 struct answer {
   char *key; /* the raw labels, joined; owned */
@@ -34,8 +40,10 @@ struct vg_resolve {
   uint8_t *given;          /* per village: a bit per figure a source gave */
   void (*withdraw)(void *arg, size_t village, const char *metric);
   void *withdraw_arg;
-  struct vg_hashtab cache; /* struct answer * by hash of key */
-  struct answer **answers; /* every cached answer, to free them */
+  int64_t nearest_window_ms; /* start of the current window */
+  unsigned nearest_searches; /* in it */
+  struct vg_hashtab cache;   /* struct answer * by hash of key */
+  struct answer **answers;   /* every cached answer, to free them */
   size_t nanswers, cap;
 };
 
@@ -139,10 +147,18 @@ static struct answer *lookup(struct vg_resolve *r, const char *const *v) {
       clear_cache(r);
     char detail[1024];
     size_t village = 0;
-    struct vg_registry_query q = {v[L_CODE], v[L_COUNTY], v[L_TOWN],
-                                  v[L_VILLAGE]};
+    int64_t now = vg_clock_now_ms();
+    if (now - r->nearest_window_ms >= NEAREST_WINDOW_MS) {
+      r->nearest_window_ms = now;
+      r->nearest_searches = 0;
+    }
+    struct vg_registry_query q = {
+        v[L_CODE], v[L_COUNTY], v[L_TOWN], v[L_VILLAGE],
+        .no_nearest = r->nearest_searches >= NEAREST_PER_WINDOW};
     a = vg_calloc(1, sizeof *a); /* r->answers */
     a->match = vg_registry_lookup(r->reg, &q, &village, detail, sizeof detail);
+    if (a->match == VG_REGISTRY_UNKNOWN)
+      r->nearest_searches++;
     a->village = village;
     a->detail = a->match == VG_REGISTRY_FOUND ? NULL : vg_strdup(detail);
     a->key = vg_malloc(len);

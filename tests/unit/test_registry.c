@@ -51,7 +51,8 @@ static void refused(const char *text, const char *expected) {
 static const char *find(const struct vg_registry *reg, const char *code,
                         const char *county, const char *town,
                         const char *village) {
-  struct vg_registry_query q = {code, county, town, village};
+  struct vg_registry_query q = {
+      .code = code, .county = county, .town = town, .village = village};
   size_t i = 999;
   char detail[1024];
   enum vg_registry_match m =
@@ -66,7 +67,8 @@ static enum vg_registry_match miss(const struct vg_registry *reg,
                                    const char *county, const char *town,
                                    const char *village, char *detail,
                                    size_t size) {
-  struct vg_registry_query q = {NULL, county, town, village};
+  struct vg_registry_query q = {
+      .county = county, .town = town, .village = village};
   size_t i;
   return vg_registry_lookup(reg, &q, &i, detail, size);
 }
@@ -304,6 +306,35 @@ VG_TEST(sinks_give_series_the_registry_labels) {
   vg_store_free(st);
 }
 
+/* Made-up names by the thousand cost a pass over the registry each for
+ * their nearest names: only so many are searched in a while. */
+VG_TEST(nearest_names_are_searched_within_a_budget) {
+  struct vg_resolve *res = vg_resolve_new();
+  vg_resolve_set(res, load(registry_csv));
+  struct vg_label out[4 + VG_RESOLVE_EXTRA_LABELS];
+  size_t nout, village;
+  enum vg_reject_reason reason;
+  const char *detail = NULL;
+  char name[32];
+  for (int i = 0; i < 201; i++) {
+    snprintf(name, sizeof name, "Made%d", i);
+    struct vg_label in[] = {{"county", "Songtao"}, {"village", name}};
+    ASSERT_INT_EQ(
+        vg_resolve_labels(res, in, 2, out, &nout, &village, &reason, &detail),
+        VG_RESOLVE_REJECTED);
+    ASSERT_INT_EQ(reason, VG_REJECT_UNKNOWN_VILLAGE);
+    if (i == 199)
+      ASSERT_CONTAINS(detail, "; nearest: ");
+  }
+  ASSERT_STR_EQ(detail, "no village \"Made200\" of county \"Songtao\" in the "
+                        "registry");
+  /* Answers already cached keep their names. */
+  struct vg_label again[] = {{"county", "Songtao"}, {"village", "Made0"}};
+  vg_resolve_labels(res, again, 2, out, &nout, &village, &reason, &detail);
+  ASSERT_CONTAINS(detail, "; nearest: ");
+  vg_resolve_free(res);
+}
+
 VG_TEST(fallback_figures_yield_to_any_source) {
   struct vg_store *st = vg_store_new();
   struct vg_sink_options fo = {.collector = "registry", .fallback = true};
@@ -336,4 +367,5 @@ VG_TEST_MAIN(VG_T(parses_every_column),
              VG_T(unknown_and_ambiguous_name_the_nearest),
              VG_T(name_keys_drop_separators_and_one_suffix),
              VG_T(sinks_give_series_the_registry_labels),
+             VG_T(nearest_names_are_searched_within_a_budget),
              VG_T(fallback_figures_yield_to_any_source))
