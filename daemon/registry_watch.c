@@ -120,7 +120,8 @@ static void emit(struct vg_registry_watch *w, const struct vg_registry *reg) {
     const double figures[4] = {v->latitude, v->longitude, v->households,
                                v->population};
     for (unsigned f = 0; f < 4; f++)
-      emit_one(e, vg_resolve_figures[f], l, 4, figures[f]);
+      if (!vg_resolve_given(w->resolve, i, f))
+        emit_one(e, vg_resolve_figures[f], l, 4, figures[f]);
   }
   vg_sink_end(w->sink);
 }

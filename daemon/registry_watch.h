@@ -13,7 +13,8 @@
  * and village_population where the registry gives them, as figures that
  * any source's own override: older than any source's in the store
  * (vg_sink_options.fallback), and withdrawn for a village once a source
- * gives its own under other labels (vg_resolve_stored).
+ * gives its own under other labels (vg_resolve_stored), for as long as
+ * the daemon runs.
  */
 #ifndef VG_REGISTRY_WATCH_H
 #define VG_REGISTRY_WATCH_H

@@ -75,12 +75,31 @@ void vg_resolve_free(struct vg_resolve *r) {
   free(r);
 }
 
+/* What sources gave stays given across a new registry, village by code:
+ * otherwise every reload would bring the registry's figures back until
+ * the sources report again, and send them and their withdrawal to the
+ * push exporters each time. */
 void vg_resolve_set(struct vg_resolve *r, struct vg_registry *reg) {
   clear_cache(r);
+  uint8_t *given = reg ? vg_calloc(vg_registry_size(reg) + 1, 1) : NULL;
+  for (size_t i = 0; reg && r->reg && i < vg_registry_size(reg); i++) {
+    struct vg_registry_query q = {.code = vg_registry_at(reg, i)->code,
+                                  .no_nearest = true};
+    size_t old;
+    char detail[256];
+    if (vg_registry_lookup(r->reg, &q, &old, detail, sizeof detail) ==
+        VG_REGISTRY_FOUND)
+      given[i] = r->given[old];
+  }
   vg_registry_free(r->reg);
-  r->reg = reg;
   free(r->given);
-  r->given = reg ? vg_calloc(vg_registry_size(reg) + 1, 1) : NULL;
+  r->reg = reg;
+  r->given = given; /* freed by the next set or vg_resolve_free */
+}
+
+bool vg_resolve_given(const struct vg_resolve *r, size_t village,
+                      unsigned figure) {
+  return r->given && (r->given[village] & (1u << figure));
 }
 
 void vg_resolve_on_withdraw(struct vg_resolve *r,

@@ -21,6 +21,7 @@
 #include "daemon/model/registry.h"
 #include "daemon/model/sample.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* How many labels resolution may add beyond those it is given. */
@@ -56,13 +57,19 @@ vg_resolve_labels(struct vg_resolve *r, const struct vg_label *in, size_t n,
  * population) stand only until a source gives its own: a sink tells the
  * resolver of every sample it stored for a registry village, and the
  * first of each of these metrics for a village calls `withdraw` (set by
- * the owner of the registry's series), once per registry. */
+ * the owner of the registry's series), once while the daemon runs: a new
+ * registry keeps what sources gave, by code. */
 void vg_resolve_on_withdraw(struct vg_resolve *r,
                             void (*withdraw)(void *arg, size_t village,
                                              const char *metric),
                             void *arg);
 void vg_resolve_stored(struct vg_resolve *r, size_t village,
                        const char *metric);
+/* Whether a source gave figure `figure` (an index of vg_resolve_figures)
+ * of village `village` since the daemon started: what a new registry's
+ * series leave out. */
+bool vg_resolve_given(const struct vg_resolve *r, size_t village,
+                      unsigned figure);
 
 /* The metrics of the registry's figures, in the order of
  * struct vg_registry_village's latitude, longitude, households,

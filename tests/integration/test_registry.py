@@ -229,6 +229,12 @@ class TestReload(RegistryTest):
                  lambda: d.metrics()[
                      ("villagemetrics_config_last_reload_successful",
                       frozenset())] == 1)
+        # Through the reloads, the census population of Bamu kept the
+        # registry's away.
+        self.assertEqual(
+            [(dict(ls).get("source"), v) for (n, ls), v in d.metrics().items()
+             if n == "village_population" and ("village", "Bamu") in ls],
+            [("census", 3320)])
 
 
 if __name__ == "__main__":
