@@ -32,6 +32,7 @@ enum column {
   COL_LONGITUDE,
   COL_HOUSEHOLDS,
   COL_POPULATION,
+  COL_NAME, /* the list of the statistics bureau: one row per unit */
   COL_COUNT
 };
 
@@ -51,6 +52,7 @@ static const char *const headers[COL_COUNT][8] = {
     [COL_LONGITUDE] = {"longitude", "lon", "lng", "经度"},
     [COL_HOUSEHOLDS] = {"households", "户数"},
     [COL_POPULATION] = {"population", "人口", "户籍人口"},
+    [COL_NAME] = {"name", "名称", "单位名称", "区划名称"},
 };
 
 /* Text of a field without the blanks around it. */
@@ -77,6 +79,10 @@ struct parse {
   const char *input;
   char *error;
   size_t error_size;
+  /* The header has code and name but no county, town or village: the
+   * statistics bureau's list (统计用区划代码), a row per county, town and
+   * village, each village's county and town found by its code. */
+  bool hierarchy;
 };
 
 static int fail(struct parse *p, uint32_t line, int field, const char *header,
@@ -248,16 +254,97 @@ static int read_header(struct parse *p, const struct vg_csv_row *row,
                   headers[c][0], cols->field[c]);
     cols->field[c] = (int)i + 1;
   }
+  p->hierarchy = cols->field[COL_CODE] && cols->field[COL_NAME] &&
+                 !cols->field[COL_COUNTY] && !cols->field[COL_TOWN] &&
+                 !cols->field[COL_VILLAGE];
   static const int required[] = {COL_CODE, COL_COUNTY, COL_TOWN, COL_VILLAGE};
-  for (size_t i = 0; i < 4; i++)
+  for (size_t i = 0; i < 4 && !p->hierarchy; i++)
     if (!cols->field[required[i]])
       return fail(p, row->line, 1, NULL,
                   "the header has no %s column (the first row must name "
                   "the columns: code, county, town, village, and any of "
                   "county_zh, town_zh, village_zh, aliases, latitude, "
-                  "longitude, households, population)",
+                  "longitude, households, population; or code and name, "
+                  "a row per county, town and village)",
                   headers[required[i]][0]);
   return 0;
+}
+
+/* --- the statistics bureau's list ------------------------------------ */
+
+struct held {
+  struct row r;
+  uint32_t line;
+};
+
+static int cmp_held(const void *a, const void *b) {
+  const struct held *x = *(const struct held *const *)a,
+                    *y = *(const struct held *const *)b;
+  return strcmp(x->r.cell[COL_CODE] ? x->r.cell[COL_CODE] : "",
+                y->r.cell[COL_CODE] ? y->r.cell[COL_CODE] : "");
+}
+
+/* The name of the unit `code` (a county's or a town's), or NULL. */
+static const struct held *unit(struct held *const *sorted, size_t n,
+                               const char *code) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(sorted[mid]->r.cell[COL_CODE] ? sorted[mid]->r.cell[COL_CODE]
+                                                 : "",
+                   code);
+    if (c == 0)
+      return sorted[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* Villages are the rows whose code does not end in 000; the county of
+ * 522205001000's village is 522205000000's row, its town 522205001000's
+ * (villages end in 001 and up). */
+static int add_hierarchy(struct parse *p, struct vg_registry *reg,
+                         struct held *rows, size_t n) {
+  struct held **sorted = vg_calloc(n ? n : 1, sizeof *sorted); /* freed below */
+  for (size_t i = 0; i < n; i++)
+    sorted[i] = &rows[i];
+  qsort(sorted, n, sizeof *sorted, cmp_held);
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    struct row *r = &rows[i].r;
+    const char *code = r->cell[COL_CODE] ? r->cell[COL_CODE] : "";
+    if (strlen(code) != VG_REGISTRY_CODE_LEN ||
+        strspn(code, "0123456789") != VG_REGISTRY_CODE_LEN) {
+      rc = fail(p, rows[i].line, r->field[COL_CODE], "code",
+                "code \"%.40s\" is not 12 digits", code);
+      break;
+    }
+    if (strcmp(code + 9, "000") == 0)
+      continue; /* a county, a town or above */
+    char county[16], town[16];
+    snprintf(county, sizeof county, "%.6s000000", code);
+    snprintf(town, sizeof town, "%.9s000", code);
+    const struct held *c = unit(sorted, n, county), *t = unit(sorted, n, town);
+    if (!c || !t) {
+      rc = fail(p, rows[i].line, r->field[COL_CODE], "code",
+                "village %s: the list has no row for its %s %s", code,
+                c ? "town" : "county", c ? town : county);
+      break;
+    }
+    const char *cn = c->r.cell[COL_NAME], *tn = t->r.cell[COL_NAME];
+    r->cell[COL_COUNTY] = vg_strdup(cn ? cn : "");
+    r->cell[COL_TOWN] = vg_strdup(tn ? tn : "");
+    r->field[COL_COUNTY] = r->field[COL_TOWN] = r->field[COL_NAME];
+    r->cell[COL_VILLAGE] = r->cell[COL_NAME];
+    r->cell[COL_NAME] = NULL;
+    r->field[COL_VILLAGE] = r->field[COL_NAME];
+    rc = add_row(p, reg, r, rows[i].line);
+  }
+  free(sorted);
+  return rc;
 }
 
 static int parse_rows(struct parse *p, struct vg_csv *csv,
@@ -269,6 +356,8 @@ static int parse_rows(struct parse *p, struct vg_csv *csv,
   size_t ncolumns = 0;
   struct row cols = {0};
   bool header = false;
+  struct held *held = NULL; /* the bureau's list, read whole; freed below */
+  size_t nheld = 0, held_cap = 0;
   while ((rc = vg_csv_next(csv, &row)) != 0) {
     if (rc < 0) {
       uint32_t line, column;
@@ -290,7 +379,7 @@ static int parse_rows(struct parse *p, struct vg_csv *csv,
       header = true;
       continue;
     }
-    if (vg_registry_size(reg) >= VG_REGISTRY_CSV_MAX_VILLAGES) {
+    if (vg_registry_size(reg) + nheld >= VG_REGISTRY_CSV_MAX_VILLAGES) {
       rc = fail(p, row.line, 1, NULL, "more than %d villages",
                 VG_REGISTRY_CSV_MAX_VILLAGES);
       break;
@@ -307,11 +396,21 @@ static int parse_rows(struct parse *p, struct vg_csv *csv,
       trimmed(&row.fields[i], &s, &slen);
       r.cell[c] = vg_strndup(s, slen);
     }
+    if (p->hierarchy) {
+      held = vg_grow(held, &held_cap, nheld + 1, sizeof *held);
+      held[nheld++] = (struct held){.r = r, .line = row.line};
+      continue;
+    }
     rc = add_row(p, reg, &r, row.line);
     row_free(&r);
     if (rc)
       break;
   }
+  if (!rc && p->hierarchy)
+    rc = add_hierarchy(p, reg, held, nheld);
+  for (size_t i = 0; i < nheld; i++)
+    row_free(&held[i].r);
+  free(held);
   free(col_of_field);
   if (!rc && !header)
     rc = fail(p, 1, 1, NULL, "the file is empty: no header row");

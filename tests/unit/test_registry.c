@@ -115,13 +115,40 @@ VG_TEST(chinese_headers_gbk_and_tabs_are_read) {
   vg_registry_free(reg);
 }
 
+/* The statistics bureau's list (统计用区划代码): a row per county, town
+ * and village; each village's county and town by its code. */
+VG_TEST(the_bureau_list_of_units_is_read) {
+  struct vg_registry *reg = load("统计用区划代码,城乡分类代码,名称\n"
+                                 "522200000000,,铜仁市\n"
+                                 "522205000000,,石阡县\n"
+                                 "522205001000,,五德镇\n"
+                                 "522205001001,220,桃子园村\n"
+                                 "522205001002,220,新寨村\n"
+                                 "522205100000,,汤山街道\n"
+                                 "522205100001,111,城南社区\n");
+  ASSERT_INT_EQ(vg_registry_size(reg), 3);
+  const struct vg_registry_village *v = vg_registry_at(reg, 0);
+  ASSERT_STR_EQ(v->code, "522205001001");
+  ASSERT_STR_EQ(v->county, "石阡县");
+  ASSERT_STR_EQ(v->town, "五德镇");
+  ASSERT_STR_EQ(v->village, "桃子园村");
+  ASSERT_STR_EQ(find(reg, NULL, "石阡", "汤山", "城南"), "522205100001");
+  vg_registry_free(reg);
+  refused("代码,名称\n522205000000,石阡县\n522205001001,桃子园村\n",
+          "reg.csv:3:1 (code): village 522205001001: the list has no row "
+          "for its town 522205001000");
+  refused("代码,名称\n5222050010,石阡县\n",
+          "reg.csv:2:1 (code): code \"5222050010\" is not 12 digits");
+}
+
 VG_TEST(bad_files_are_refused_with_their_place) {
   refused("", "reg.csv:1:1: the file is empty: no header row");
   refused("code,county,town\n",
           "reg.csv:1:1: the header has no village column (the first row "
           "must name the columns: code, county, town, village, and any of "
           "county_zh, town_zh, village_zh, aliases, latitude, longitude, "
-          "households, population)");
+          "households, population; or code and name, a row per county, "
+          "town and village)");
   refused("code,county,town,village,村\n",
           "reg.csv:1:5 (village): a second column for village (the first "
           "is column 4)");
@@ -362,6 +389,7 @@ VG_TEST(fallback_figures_yield_to_any_source) {
 
 VG_TEST_MAIN(VG_T(parses_every_column),
              VG_T(chinese_headers_gbk_and_tabs_are_read),
+             VG_T(the_bureau_list_of_units_is_read),
              VG_T(bad_files_are_refused_with_their_place),
              VG_T(finds_by_code_name_alias_suffix_and_script),
              VG_T(unknown_and_ambiguous_name_the_nearest),
