@@ -73,7 +73,12 @@ struct vg_registry_watch {
   struct vg_label *labels; /* names and values owned */
   size_t nlabels;
   struct vg_journal *journal;
-  struct vg_sink *sink; /* of the registry's series; NULL: none */
+  /* village_info, which goes to the push exporters too; NULL: none */
+  struct vg_sink *info;
+  /* The figures: /metrics only, since a push exporter's history would
+   * keep them beside a source's own, which /metrics shows instead. */
+  struct vg_sink *figures;
+  char *figures_key; /* their source: the path and " (figures)"; owned */
 
   uv_fs_event_t event;
   bool watching;
@@ -90,23 +95,28 @@ static void emit_one(const struct vg_emitter *e, const char *metric,
   e->sample(e->arg, metric, labels, n, value, 0, &where);
 }
 
-/* The villages as series: one round of the source `path`, so that a
- * village gone from the file leaves /metrics with it. */
+/* The villages as series: one round of each source, so that a village
+ * gone from the file leaves /metrics with it. */
 static void emit(struct vg_registry_watch *w, const struct vg_registry *reg) {
-  vg_sink_free(w->sink);
+  vg_sink_free(w->info);
+  vg_sink_free(w->figures);
   struct vg_sink_options so = {
       .collector = "registry",
       .const_labels = w->labels,
       .nconst = w->nlabels,
       .journal = w->journal,
-      .fallback = true,
   };
-  w->sink = vg_sink_new(w->store, &so);
-  const struct vg_emitter *e = vg_sink_emitter(w->sink);
-  vg_sink_begin(w->sink, w->path);
-  e->family(e->arg, "village_info", "gauge",
-            "A village of the registry, always 1: its code and names in "
-            "both scripts, to join other series on by code.");
+  w->info = vg_sink_new(w->store, &so);
+  so.journal = NULL;
+  so.fallback = true;
+  w->figures = vg_sink_new(w->store, &so);
+  const struct vg_emitter *info = vg_sink_emitter(w->info),
+                          *figs = vg_sink_emitter(w->figures);
+  vg_sink_begin(w->info, w->path);
+  vg_sink_begin(w->figures, w->figures_key);
+  info->family(info->arg, "village_info", "gauge",
+               "A village of the registry, always 1: its code and names in "
+               "both scripts, to join other series on by code.");
   for (size_t i = 0; i < vg_registry_size(reg); i++) {
     const struct vg_registry_village *v = vg_registry_at(reg, i);
     struct vg_label l[7] = {{"code", v->code},
@@ -116,19 +126,19 @@ static void emit(struct vg_registry_watch *w, const struct vg_registry *reg) {
                             {"county_zh", v->county_zh},
                             {"town_zh", v->town_zh},
                             {"village_zh", v->village_zh}};
-    emit_one(e, "village_info", l, 7, 1);
+    emit_one(info, "village_info", l, 7, 1);
     const double figures[4] = {v->latitude, v->longitude, v->households,
                                v->population};
     for (unsigned f = 0; f < 4; f++)
       if (!vg_resolve_given(w->resolve, i, f))
-        emit_one(e, vg_resolve_figures[f], l, 4, figures[f]);
+        emit_one(figs, vg_resolve_figures[f], l, 4, figures[f]);
   }
-  vg_sink_end(w->sink);
+  vg_sink_end(w->info);
+  vg_sink_end(w->figures);
 }
 
 /* A source gave its own figure for a registry village: the registry's
- * leaves /metrics (a stale marker to the push exporters when no source
- * shares its labels). */
+ * leaves /metrics. */
 static void withdraw(void *arg, size_t village, const char *metric) {
   struct vg_registry_watch *w = arg;
   const struct vg_registry *reg = vg_resolve_registry(w->resolve);
@@ -138,21 +148,28 @@ static void withdraw(void *arg, size_t village, const char *metric) {
   unsigned f = 0;
   while (f < 4 && strcmp(metric, vg_resolve_figures[f]) != 0)
     f++;
-  if (!w->sink || f == 4 || isnan(figures[f]))
+  if (!w->figures || f == 4 || isnan(figures[f]))
     return;
   struct vg_label l[4] = {{"code", v->code},
                           {"county", v->county},
                           {"town", v->town},
                           {"village", v->village}};
   struct vg_location where = {.input = "registry"};
-  const struct vg_emitter *e = vg_sink_emitter(w->sink);
-  vg_sink_begin_update(w->sink, w->path);
+  const struct vg_emitter *e = vg_sink_emitter(w->figures);
+  vg_sink_begin_update(w->figures, w->figures_key);
   e->sample(e->arg, metric, l, 4, vg_stale_nan(), 0, &where);
-  vg_sink_end(w->sink);
+  vg_sink_end(w->figures);
+}
+
+static void free_sinks(struct vg_registry_watch *w) {
+  vg_sink_free(w->info);
+  vg_sink_free(w->figures);
+  w->info = w->figures = NULL;
 }
 
 static void finish_close(struct vg_registry_watch *w) {
-  vg_sink_free(w->sink);
+  free_sinks(w);
+  free(w->figures_key);
   for (size_t i = 0; i < w->nlabels; i++) {
     free((char *)w->labels[i].name);
     free((char *)w->labels[i].value);
@@ -241,10 +258,14 @@ struct vg_registry_watch *vg_registry_watch_new(uv_loop_t *loop,
 void vg_registry_watch_install(struct vg_registry_watch *w, const char *path,
                                struct vg_registry *reg,
                                const struct vg_registry_watch_options *o) {
-  if (w->sink && w->path && (!path || strcmp(path, w->path) != 0))
-    vg_sink_forget(w->sink, w->path);
+  if (w->info && w->path && (!path || strcmp(path, w->path) != 0)) {
+    vg_sink_forget(w->info, w->path);
+    vg_sink_forget(w->figures, w->figures_key);
+  }
   free(w->path);
+  free(w->figures_key);
   w->path = path ? vg_strdup(path) : NULL;
+  w->figures_key = path ? vg_asprintf("%s (figures)", path) : NULL;
   for (size_t i = 0; i < w->nlabels; i++) {
     free((char *)w->labels[i].name);
     free((char *)w->labels[i].value);
@@ -265,8 +286,7 @@ void vg_registry_watch_install(struct vg_registry_watch *w, const char *path,
     vg_log(VG_LOG_INFO, "registry %s: %zu villages", path,
            vg_registry_size(reg));
   } else {
-    vg_sink_free(w->sink);
-    w->sink = NULL;
+    free_sinks(w);
   }
   watch(w);
 }
@@ -279,9 +299,8 @@ static void handle_closed(uv_handle_t *h) {
 
 void vg_registry_watch_close(struct vg_registry_watch *w) {
   vg_resolve_on_withdraw(w->resolve, NULL, NULL);
-  /* Now, while the journal it may hold is still open. */
-  vg_sink_free(w->sink);
-  w->sink = NULL;
+  /* Now, while the journal they may hold is still open. */
+  free_sinks(w);
   uv_close((uv_handle_t *)&w->event, handle_closed);
   uv_close((uv_handle_t *)&w->settle, handle_closed);
 }

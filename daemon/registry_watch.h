@@ -5,13 +5,16 @@
  * is refused), goes live with its generation's collectors, and a change
  * of the file reloads the configuration as SIGHUP does: a good new
  * version replaces the one in force (and every source is read again with
- * it), a bad one is refused and the old one stays.  While a
- * registry is in force its villages are series of their own, under the
- * collector name "registry": village_info{code, county, town, village,
- * county_zh, town_zh, village_zh} 1 for each, and the catalog's
- * village_latitude_degrees, village_longitude_degrees, village_households
- * and village_population where the registry gives them, as figures that
- * any source's own override: older than any source's in the store
+ * it), a bad one is refused and the old one stays.
+ *
+ * While a registry is in force its villages are series of their own,
+ * under the collector name "registry": village_info{code, county, town,
+ * village, county_zh, town_zh, village_zh} 1 for each (to the push
+ * exporters too), and the catalog's village_latitude_degrees,
+ * village_longitude_degrees, village_households and village_population
+ * where the registry gives them, as figures that any source's own
+ * override: on /metrics only (a push exporter's history would keep them
+ * beside a source's own), older than any source's in the store
  * (vg_sink_options.fallback), and withdrawn for a village once a source
  * gives its own under other labels (vg_resolve_stored), for as long as
  * the daemon runs.

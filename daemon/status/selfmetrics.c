@@ -10,7 +10,6 @@
 #include "daemon/daemon.h"
 #include "daemon/generation.h"
 #include "daemon/model/expfmt.h"
-#include "daemon/pipeline/resolve.h"
 #include "daemon/util/clock.h"
 
 #include <dirent.h>
@@ -516,11 +515,6 @@ int vg_selfmetrics_render(const struct vg_daemon *d, struct vg_buf *out,
         (double)d->reloads_ok);
   value(&p, "villagemetrics_config_reloads_total", "{result=\"failure\"}",
         (double)d->reloads_failed);
-  const struct vg_registry *reg = vg_resolve_registry(d->resolve);
-  family(&p, "villagemetrics_registry_villages", "gauge",
-         "Villages of the village registry in force; 0 without one.");
-  value(&p, "villagemetrics_registry_villages", "",
-        reg ? (double)vg_registry_size(reg) : 0);
 
   per_collector(&p, gen, "villagemetrics_collector_up", "gauge",
                 "1 if the collector's last run succeeded.", c_up);

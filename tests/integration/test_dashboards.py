@@ -451,8 +451,9 @@ class TestPrometheusDashboards(ServersTest):
             text = f.read()
         cls.write_atomically(registry, text + "%s,Shiqian,Wude,%s,石阡县,五德镇,%s,,,,,\n" % (
             BAD_REPORT["code"], BAD_REPORT["village"], BAD_REPORT["village_zh"]))
-        wait_for("the registry with the new village", lambda: find(
-            cls.daemon.metrics(), "villagemetrics_registry_villages") == 2601)
+        wait_for("the registry with the new village", lambda: json.loads(
+            http_get(cls.daemon.port, "/api/v1/status")[2])["config"]["registry"]
+            ["villages"] == 2601)
         out = io.StringIO()
         w = csv.DictWriter(out, lines[0].split(","), lineterminator="\n")
         w.writeheader()
