@@ -13,6 +13,7 @@
 #include "daemon/generation.h"
 #include "daemon/preflight.h"
 #include "daemon/config/cfg_doc.h"
+#include "daemon/registry_watch.h"
 #include "daemon/sdnotify.h"
 #include "daemon/util/buf.h"
 #include "daemon/util/clock.h"
@@ -28,6 +29,12 @@
 
 static void begin_shutdown(struct vg_daemon *d);
 static void reload(struct vg_daemon *d);
+
+/* The registry file changed: reloaded as on SIGHUP, refused (the old
+ * registry stays) like any bad configuration. */
+static void registry_changed(void *arg) {
+  reload(arg);
+}
 
 static void notify_status(struct vg_daemon *d) {
   struct vg_store_stats st;
@@ -115,6 +122,8 @@ static void finish_shutdown(struct vg_daemon *d) {
   uv_close((uv_handle_t *)&d->sig_hup, NULL);
   uv_close((uv_handle_t *)&d->watchdog, NULL);
   uv_close((uv_handle_t *)&d->expire, NULL);
+  vg_registry_watch_close(d->registry);
+  d->registry = NULL;
   if (d->http)
     vg_httpd_close(d->http, http_closed, d);
   if (d->curl)
@@ -407,10 +416,16 @@ static int run(struct vg_daemon *d) {
   }
   vg_log_set_level(vg_log_level_parse(d->live->config->log_level));
   d->store = vg_store_new();
+  d->resolve = vg_resolve_new();
+  d->registry =
+      vg_registry_watch_new(d->loop, d->store, d->resolve, registry_changed, d);
   if ((d->policy.service_journal && check_state_dir(d->live->config) < 0) ||
       (d->policy.serve_http && serve_http(d) < 0)) {
     vg_generation_free(d->live);
     d->live = NULL;
+    vg_registry_watch_close(d->registry);
+    uv_run(d->loop, UV_RUN_DEFAULT); /* its handles close */
+    vg_resolve_free(d->resolve);
     vg_store_free(d->store);
     return 1;
   }
@@ -434,6 +449,7 @@ static int run(struct vg_daemon *d) {
   }
   uv_run(d->loop, UV_RUN_DEFAULT);
 
+  vg_resolve_free(d->resolve);
   vg_store_free(d->store);
   return d->exit_code;
 }

@@ -49,6 +49,10 @@ struct vg_daemon {
   struct vg_httpd_auth read_auth;
   struct vg_curl *curl;       /* HTTP client of collectors and exporters */
   struct vg_journal *journal; /* NULL without push exporters */
+  /* The village registry's resolution stage, which every sink uses, and
+   * its file (daemon/registry_watch.h); both outlive generations. */
+  struct vg_resolve *resolve;
+  struct vg_registry_watch *registry;
   struct vg_generation *live;
   struct vg_generation *retiring;
   struct vg_generation *pending; /* configured, waiting for `retiring` */

@@ -14,6 +14,7 @@
 #include "daemon/generation.h"
 #include "daemon/daemon.h"
 #include "daemon/model/expfmt.h"
+#include "daemon/registry_watch.h"
 #include "daemon/scheduler.h"
 #include "daemon/util/mem.h"
 
@@ -197,6 +198,7 @@ static int merge_const_labels(const struct vg_config *cfg, const cJSON *own,
 void vg_generation_free(struct vg_generation *gen) {
   if (!gen)
     return;
+  vg_registry_free(gen->registry);
   for (size_t i = 0; i < gen->ncollectors; i++) {
     struct vg_collector_instance *inst = &gen->collectors[i];
     if (inst->ctx)
@@ -237,6 +239,13 @@ static int read_common(const cJSON *obj, const struct vg_cfg_key *common,
 static int check_unique_name(const char *kind, const char *name,
                              const cJSON *obj, const char *const *names,
                              size_t n, struct vg_cfg_err *err) {
+  /* The registry's own series are the store's collector "registry". */
+  if (strcmp(kind, "collector") == 0 && strcmp(name, "registry") == 0) {
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, "name");
+    return vg_cfg_error(err, at ? at : obj,
+                        "collector name \"registry\" is the village "
+                        "registry's; give this collector another \"name\"");
+  }
   for (size_t i = 0; i < n; i++)
     if (strcmp(names[i], name) == 0) {
       const cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, "name");
@@ -411,6 +420,14 @@ int vg_generation_new(struct vg_daemon *d, struct vg_config *cfg,
       goto out;
     names[nc + gen->nexporters - 1] = inst->name;
   }
+  if (cfg->registry_path) {
+    char why[1024];
+    if (vg_registry_watch_read(cfg->registry_path, &gen->registry, why,
+                               sizeof why) < 0)
+      rc = vg_cfg_error(err,
+                        cJSON_GetObjectItemCaseSensitive(cfg->root, "registry"),
+                        "registry: %s", why);
+  }
 out:
   free(names);
   if (rc) {
@@ -545,6 +562,13 @@ void vg_generation_start_collectors(struct vg_generation *gen) {
    * checked (a second for a thousand sources): phases count from now. */
   uv_update_time(d->loop);
   gen->first_round_pending = gen->ncollectors;
+  /* The registry goes live with the collectors that name its villages. */
+  struct vg_registry_watch_options ro = {.labels = gen->config->labels,
+                                         .nlabels = gen->config->nlabels,
+                                         .journal = d->journal};
+  vg_registry_watch_install(d->registry, gen->config->registry_path,
+                            gen->registry, &ro);
+  gen->registry = NULL;
   if (gen->ncollectors == 0)
     gen->ran(gen);
   for (size_t i = 0; i < gen->ncollectors; i++) {
@@ -558,6 +582,7 @@ void vg_generation_start_collectors(struct vg_generation *gen) {
         .journal = d->journal,
         .acknowledge = inst->type->collect == NULL,
         .max_series = inst->max_series,
+        .resolve = d->resolve,
     };
     inst->sink = vg_sink_new(d->store, &so);
     inst->round_mark = vg_store_round_mark(d->store);

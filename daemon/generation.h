@@ -112,6 +112,10 @@ struct vg_generation {
   size_t ncollectors;
   struct vg_exporter_instance *exporters;
   size_t nexporters;
+  /* Read from config->registry_path when configured; handed to the
+   * daemon's registry watch when the collectors start (NULL from then
+   * on), freed with the generation otherwise. */
+  struct vg_registry *registry;
   size_t running_collectors;  /* timers not yet closed */
   size_t first_round_pending; /* collectors that have not run once */
   size_t running_pushers;     /* not yet stopped */

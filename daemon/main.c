@@ -90,6 +90,11 @@ static int config_reference(void) {
   section(&out, "\"journal\"",
           "Used when a push exporter (remote_write, influxdb) is configured.",
           journal);
+  const struct vg_cfg_key *const registry[] = {vg_config_registry_keys, NULL};
+  section(&out, "\"registry\"",
+          "The village registry; \"registry\": \"path\" is short for "
+          "{\"path\": \"path\"}. See \"The village registry\" above.",
+          registry);
   const struct vg_cfg_key *const common_c[] = {vg_generation_collector_keys,
                                                NULL};
   section(&out, "Every collector", NULL, common_c);

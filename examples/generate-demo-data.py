@@ -5,7 +5,11 @@
 
 writes OUTDIR/<County>.csv for the ten districts and counties of Tongren
 (Bijiang, Wanshan, Jiangkou, Yuping, Shiqian, Sinan, Yinjiang, Dejiang,
-Yanhe, Songtao): 2,600 villages in all, in 8 to 17 towns a county and 10 to
+Yanhe, Songtao), the village registry of them all,
+OUTDIR/registry/tongren.csv (codes, pinyin and Chinese names, coordinates,
+households, population; see docs/configuration.md), and a cadres' monthly
+report in Chinese, OUTDIR/reports/monthly-report.csv (one village a town,
+its values those of the county files): 2,600 villages in all, in 8 to 17 towns a county and 10 to
 40 villages a town, with the header of examples/data/villages.csv.  The 60
 villages of that file are included verbatim -- the same lines, blank cells
 and all -- and count in the 2,600; the others are invented, with every
@@ -18,7 +22,7 @@ of the current month up to today (UTC), taken from its code, so that the
 demo's monthly cadence (due on the 10th) has no village overdue on the
 day it is generated.
 
-It owns only those ten files.  It must stay deterministic (one fixed seed,
+It owns only those twelve files.  It must stay deterministic (one fixed seed,
 so two runs on one day write the same bytes and demos and tests can
 compare numbers; the report dates alone follow the calendar),
 must use nothing but the standard library, and must never leave a half-
@@ -56,6 +60,26 @@ COUNTIES = {
     "Yanhe": ("522209", 290, 28.56, 108.50),
     "Songtao": ("522210", 370, 28.16, 109.20),
 }
+
+# The counties' real Chinese names, for the registry.
+COUNTIES_ZH = {
+    "Bijiang": "碧江区", "Wanshan": "万山区", "Jiangkou": "江口县",
+    "Yuping": "玉屏侗族自治县", "Shiqian": "石阡县", "Sinan": "思南县",
+    "Yinjiang": "印江土家族苗族自治县", "Dejiang": "德江县",
+    "Yanhe": "沿河土家族自治县", "Songtao": "松桃苗族自治县",
+}
+# The Chinese names of the seed towns that examples/data/cadre-monthly-
+# report.csv writes in Chinese; the other seed towns keep their pinyin in
+# the registry, generated towns get the characters of their syllables.
+SEED_TOWNS_ZH = {
+    ("Shiqian", "Wude"): "五德镇", ("Songtao", "Ganlong"): "甘龙镇",
+    ("Sinan", "Sunjiaba"): "孙家坝镇", ("Jiangkou", "Dewang"): "德旺乡",
+    ("Yanhe", "Guanzhou"): "官舟镇", ("Bijiang", "Bahuang"): "坝黄镇",
+    ("Sinan", "Tangtou"): "塘头镇", ("Dejiang", "Quankou"): "泉口镇",
+    ("Jiangkou", "Shuangjiang"): "双江街道", ("Shiqian", "Qingyang"): "青阳乡",
+}
+REGISTRY_HEADER = ("code,county,town,village,county_zh,town_zh,village_zh,"
+                   "aliases,latitude,longitude,households,population")
 
 # How developed a county is on the whole, 0..1: the two urban districts more
 # than the mountain counties.  Villages scatter around it.
@@ -212,8 +236,20 @@ def village_row(rng, code, county, town, village, village_zh, lat, lon,
     return row
 
 
+def registry_line(row, town_zh):
+    """The registry's line of a village from its data row (code, county,
+    town, village, village_zh, lat, lon, as_of, population, households,
+    ...)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(
+        row[0:4] + [COUNTIES_ZH[row[1]], town_zh, row[4], "", row[5], row[6],
+                    row[9], row[8]])
+    return out.getvalue()
+
+
 def county_rows(rng, county, seeds):
-    """Every row of one county, as CSV text lines, in code order."""
+    """Every row of one county, as CSV text lines in code order, and the
+    county's lines of the registry."""
     prefix, n_villages, seat_lat, seat_lon = COUNTIES[county]
     base = COUNTY_DEVELOPMENT[county]
 
@@ -228,17 +264,21 @@ def county_rows(rng, county, seeds):
                          for t in town_names])
     taken_towns = {t.lower() for t in town_names}
     next_code = max(seed_towns.values(), default=0) + 1
-    towns = [(t, seed_towns[t]) for t in town_names]
+    towns = [(t, seed_towns[t], SEED_TOWNS_ZH.get((county, t), ""))
+             for t in town_names]
     while len(towns) < len(sizes):
-        towns.append((make_name(rng, taken_towns)[0], next_code))
+        name, name_zh = make_name(rng, taken_towns)
+        towns.append((name, next_code, name_zh + "镇"))
         next_code += 1
 
-    rows = []
-    for (town, town_code), size in zip(towns, sizes):
+    rows, registry = [], []
+    for (town, town_code, town_zh), size in zip(towns, sizes):
         town_seeds = [s for s in seeds if s["town"] == town]
         taken = {s["village"].lower() for s in town_seeds}
         for s in town_seeds:
             rows.append((s["code"], s["line"]))
+            registry.append((s["code"], registry_line(
+                next(csv.reader([s["line"]])), town_zh)))
         # A town lies within ~0.25 degrees of its county seat and its
         # villages within ~0.06 of the town; both stay inside Tongren.
         town_lat = seat_lat + rng.uniform(-0.25, 0.25)
@@ -251,13 +291,49 @@ def county_rows(rng, county, seeds):
             lat = clamp(town_lat + rng.uniform(-0.06, 0.06), LAT_MIN, LAT_MAX)
             lon = clamp(town_lon + rng.uniform(-0.06, 0.06), LON_MIN, LON_MAX)
             code = "%s%03d%03d" % (prefix, town_code, serial)
+            row = village_row(rng, code, county, town, name, name_zh + "村",
+                              lat, lon, town_dev)
             out = io.StringIO()
-            csv.writer(out, lineterminator="").writerow(village_row(
-                rng, code, county, town, name, name_zh + "村", lat, lon,
-                town_dev))
+            csv.writer(out, lineterminator="").writerow(row)
             rows.append((code, out.getvalue()))
+            registry.append((code, registry_line(row, town_zh)))
     rows.sort()
-    return [line for _, line in rows]
+    registry.sort()
+    return [line for _, line in rows], [line for _, line in registry]
+
+
+def monthly_report(county_lines, registry_lines):
+    """The cadres' report as Excel on a Chinese Windows exports it: a
+    byte order mark, a title row, Chinese headers, Chinese names (every
+    other village without its 村), percentages and thousands separators.
+    The first village of each town with both figures; the registry joins
+    its rows to the county files' villages."""
+    town_zh = {}
+    for line in registry_lines:
+        r = next(csv.reader([line]))
+        town_zh[r[0]] = r[5]
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(["铜仁市村级指标月报", "", "", "", ""])
+    w.writerow(["县", "乡镇", "村", "安全饮水率", "人均收入(元)"])
+    seen = set()
+    for line in county_lines:
+        r = next(csv.reader([line]))
+        # Seed villages and towns without Chinese names keep their pinyin.
+        code, county, town, village_zh = r[0], r[1], r[2], r[4] or r[3]
+        water, income = r[13], r[21]
+        if (county, town) in seen or not water or not income:
+            continue
+        seen.add((county, town))
+        if len(seen) % 2 == 0:
+            village_zh = village_zh[:-1] if village_zh.endswith("村") else \
+                village_zh
+        # 0.7665 is "76.65%": the decimal point moved in the text.
+        whole, _, frac = ("%.4f" % float(water)).partition(".")
+        percent = (str(int(whole + frac[:2])) + "." + frac[2:]).rstrip("0")
+        w.writerow([COUNTIES_ZH[county], town_zh[code] or town, village_zh,
+                    percent.rstrip(".") + "%", "{:,}".format(float(income))])
+    return "\ufeff" + out.getvalue()
 
 
 def with_report_date(line, today):
@@ -298,17 +374,29 @@ def main(argv):
     today = datetime.datetime.now(datetime.timezone.utc).date()
     os.makedirs(outdir, exist_ok=True)
     villages = 0
+    registry = [REGISTRY_HEADER]
+    report = []
     for county in COUNTIES:
-        lines = county_rows(rng, county,
-                            [s for s in seeds if s["county"] == county])
+        lines, county_registry = county_rows(
+            rng, county, [s for s in seeds if s["county"] == county])
         villages += len(lines)
+        registry += county_registry
+        report += lines
         # CRLF like the seed file, which came from a spreadsheet export.
         lines = [with_report_date(line, today) for line in lines]
         write_atomically(os.path.join(outdir, county + ".csv"),
                          "\r\n".join([header + ",report_date"] + lines) +
                          "\r\n")
+    # Beside the county files, not among them: demo.json's glob reads
+    # demo-data/*.csv as indicators.
+    os.makedirs(os.path.join(outdir, "registry"), exist_ok=True)
+    write_atomically(os.path.join(outdir, "registry", "tongren.csv"),
+                     "\n".join(registry) + "\n")
+    os.makedirs(os.path.join(outdir, "reports"), exist_ok=True)
+    write_atomically(os.path.join(outdir, "reports", "monthly-report.csv"),
+                     monthly_report(report, registry[1:]))
     sys.stderr.write("generate-demo-data: wrote %d files, %d villages to %s "
-                     "in %.2f s\n" % (len(COUNTIES), villages, outdir,
+                     "in %.2f s\n" % (len(COUNTIES) + 2, villages, outdir,
                                       time.monotonic() - started))
     return 0
 

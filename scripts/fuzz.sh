@@ -30,6 +30,7 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
       cp tests/data/intake/valid/*.json tests/data/intake/malformed/*.json \
         "$corpus"/ ;;
     fuzz_promtext) cp tests/data/promtext/* "$corpus"/ ;;
+    fuzz_registry) cp tests/data/registry/*.csv "$corpus"/ ;;
     fuzz_names)
       # Two names a NUL apart: ones the old rule merged.
       printf 'water-tank\000water_tank' >"$corpus/dash"

@@ -23,6 +23,7 @@ struct top {
   char *listen;
   const cJSON *http;
   const cJSON *journal;
+  const cJSON *registry;
   char *log_level;
   char *state_dir;
   int64_t stale_after_ms;
@@ -37,6 +38,10 @@ struct http {
   int64_t header_timeout_ms;
   int64_t timeout_ms;
   char *tls_cert_file, *tls_key_file, *read_token;
+};
+
+struct registry {
+  char *path;
 };
 
 struct journal {
@@ -56,6 +61,13 @@ const struct vg_cfg_key vg_config_keys[] = {
     {"journal", VG_CFG_JSON, NULL, offsetof(struct top, journal),
      "The journal of samples for the push exporters: an object with the "
      "keys below.",
+     false},
+    {"registry", VG_CFG_JSON, NULL, offsetof(struct top, registry),
+     "The village registry (gazetteer): the path of its CSV file, or an "
+     "object with the keys below. Every sample naming a village (code, or "
+     "village with town and county) then carries the registry's code, "
+     "county, town and village, or is rejected (unknown_village, "
+     "ambiguous_village). Re-read on SIGHUP and when the file changes.",
      false},
     {"log_level", VG_CFG_STRING, "info", offsetof(struct top, log_level),
      "Least important messages logged: error, warning, notice, info or "
@@ -127,6 +139,16 @@ const struct vg_cfg_key vg_config_http_keys[] = {
      "and /readyz stay open for probes. Push endpoints have their own "
      "(the listen collector's token). \"@file:/path\" reads it from a file.",
      false},
+    VG_CFG_END,
+};
+
+const struct vg_cfg_key vg_config_registry_keys[] = {
+    {"path", VG_CFG_PATH, NULL, offsetof(struct registry, path),
+     "The registry's CSV file (UTF-8 or GBK; columns code, county, town, "
+     "village and optionally county_zh, town_zh, village_zh, aliases, "
+     "latitude, longitude, households, population). Relative to the "
+     "configuration file's folder.",
+     true},
     VG_CFG_END,
 };
 
@@ -363,6 +385,43 @@ static int apply_journal(struct vg_config *cfg, const cJSON *obj,
   return rc;
 }
 
+/* "registry": "villages.csv" is short for {"path": "villages.csv"}.  Only
+ * the path is checked here: the file is read where the configuration goes
+ * live (it changes on its own, and its parser is not this layer's). */
+static int apply_registry(struct vg_config *cfg, const cJSON *v,
+                          struct vg_cfg_err *err) {
+  static const struct vg_cfg_key *const tables[] = {vg_config_registry_keys,
+                                                    NULL};
+  if (!v)
+    return 0;
+  char got[80];
+  if (cJSON_IsString(v)) {
+    if (!v->valuestring[0])
+      return vg_cfg_error(err, v,
+                          "\"registry\" is empty: remove it to run without "
+                          "a registry");
+    cfg->registry_path =
+        v->valuestring[0] == '/'
+            ? vg_strdup(v->valuestring)
+            : vg_asprintf("%s/%s", vg_cfg_doc_node_dir(cfg->doc, v),
+                          v->valuestring); /* freed by vg_config_free */
+    return 0;
+  }
+  if (!cJSON_IsObject(v))
+    return vg_cfg_error(err, v,
+                        "\"registry\": expected a path or an object, got %s",
+                        show(v, got, sizeof got));
+  struct registry rg = {0};
+  int rc;
+  if ((rc = vg_cfg_check_unknown(tables, v, err)) ||
+      (rc = vg_cfg_apply(vg_config_registry_keys, &rg, v, err)))
+    return rc;
+  cfg->registry_path = rg.path;
+  rg.path = NULL;
+  vg_cfg_release(vg_config_registry_keys, &rg);
+  return 0;
+}
+
 static int apply(struct vg_config *cfg, struct vg_cfg_err *err) {
   static const struct vg_cfg_key *const tables[] = {vg_config_keys, NULL};
   struct top t = {0};
@@ -378,7 +437,8 @@ static int apply(struct vg_config *cfg, struct vg_cfg_err *err) {
   cfg->collectors = t.collectors;
   cfg->exporters = t.exporters;
   if ((rc = apply_http(cfg, t.http, err)) ||
-      (rc = apply_journal(cfg, t.journal, err)))
+      (rc = apply_journal(cfg, t.journal, err)) ||
+      (rc = apply_registry(cfg, t.registry, err)))
     return rc;
 
   const cJSON *at = cJSON_GetObjectItemCaseSensitive(cfg->root, "listen");
@@ -436,6 +496,7 @@ void vg_config_free(struct vg_config *cfg) {
   free(cfg->listen);
   free(cfg->log_level);
   free(cfg->state_dir);
+  free(cfg->registry_path);
   free(cfg->path);
   cJSON_Delete(cfg->root);
   vg_cfg_doc_free(cfg->doc);

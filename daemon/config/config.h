@@ -1,7 +1,8 @@
 /* daemon/config/config.h - the daemon's top-level configuration.
  *
  * vg_config_load() reads villagemetrics.json and its conf.d/, applies the
- * top-level keys (listen, http, log_level, state_dir, stale_after, labels)
+ * top-level keys (listen, http, log_level, state_dir, stale_after, labels,
+ * registry)
  * and checks the shape of the "collectors" and "exporters" arrays: each an
  * object with a string "type"; two collectors that would certainly
  * provide the same series are refused (conflicts.c).  What a collector or
@@ -42,8 +43,9 @@ struct vg_config {
   uint64_t journal_segment_bytes;   /* default "16MiB" */
   int64_t journal_commit_window_ms; /* default "100ms" */
   bool journal_fsync_batch;         /* "batch" (default) or "off" */
-  const cJSON *collectors;          /* array, may be NULL */
-  const cJSON *exporters;           /* array, may be NULL */
+  char *registry_path;     /* the village registry's file; NULL: none; owned */
+  const cJSON *collectors; /* array, may be NULL */
+  const cJSON *exporters;  /* array, may be NULL */
 };
 
 /* On success *out is new and owned by the caller (vg_config_free).  On
@@ -57,5 +59,6 @@ void vg_config_free(struct vg_config *cfg); /* NULL-safe */
 extern const struct vg_cfg_key vg_config_keys[];
 extern const struct vg_cfg_key vg_config_http_keys[];
 extern const struct vg_cfg_key vg_config_journal_keys[];
+extern const struct vg_cfg_key vg_config_registry_keys[];
 
 #endif

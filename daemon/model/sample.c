@@ -15,6 +15,8 @@ static const char *const reason_names[VG_REJECT_REASON_COUNT] = {
     [VG_REJECT_BAD_TIMESTAMP] = "bad_timestamp",
     [VG_REJECT_BAD_NAME] = "bad_name",
     [VG_REJECT_SERIES_LIMIT] = "series_limit",
+    [VG_REJECT_UNKNOWN_VILLAGE] = "unknown_village",
+    [VG_REJECT_AMBIGUOUS_VILLAGE] = "ambiguous_village",
 };
 
 const char *vg_reject_reason_name(enum vg_reject_reason r) {
@@ -35,6 +37,10 @@ static const char *const reason_help[VG_REJECT_REASON_COUNT] = {
                             "empty or not UTF-8",
     [VG_REJECT_BAD_TIMESTAMP] = "a timestamp that cannot be read",
     [VG_REJECT_BAD_NAME] = "an invalid metric name",
+    [VG_REJECT_UNKNOWN_VILLAGE] = "the village (its code, or its name in its "
+                                  "town and county) is not in the registry",
+    [VG_REJECT_AMBIGUOUS_VILLAGE] = "the name fits several villages of the "
+                                    "registry: give the town or the code",
 };
 
 const char *vg_reject_reason_help(enum vg_reject_reason r) {

@@ -76,15 +76,17 @@ struct vg_location {
  * villagemetrics_rejected_values_total.  A closed set, so that the metric's
  * cardinality stays small. */
 enum vg_reject_reason {
-  VG_REJECT_PARSE_ERROR,   /* the input is malformed at this place */
-  VG_REJECT_NOT_A_NUMBER,  /* a cell that should hold a number does not */
-  VG_REJECT_NOT_FINITE,    /* NaN or infinity where the catalog forbids */
-  VG_REJECT_OUT_OF_RANGE,  /* outside the catalog's valid range */
-  VG_REJECT_NOT_INTEGER,   /* a count with a fraction */
-  VG_REJECT_BAD_LABEL,     /* a label missing, empty or invalid */
-  VG_REJECT_BAD_TIMESTAMP, /* a timestamp that cannot be read */
-  VG_REJECT_BAD_NAME,      /* an invalid metric name */
-  VG_REJECT_SERIES_LIMIT,  /* a new series past the collector's max_series */
+  VG_REJECT_PARSE_ERROR,     /* the input is malformed at this place */
+  VG_REJECT_NOT_A_NUMBER,    /* a cell that should hold a number does not */
+  VG_REJECT_NOT_FINITE,      /* NaN or infinity where the catalog forbids */
+  VG_REJECT_OUT_OF_RANGE,    /* outside the catalog's valid range */
+  VG_REJECT_NOT_INTEGER,     /* a count with a fraction */
+  VG_REJECT_BAD_LABEL,       /* a label missing, empty or invalid */
+  VG_REJECT_BAD_TIMESTAMP,   /* a timestamp that cannot be read */
+  VG_REJECT_BAD_NAME,        /* an invalid metric name */
+  VG_REJECT_SERIES_LIMIT,    /* a new series past the collector's max_series */
+  VG_REJECT_UNKNOWN_VILLAGE, /* names no village of the registry */
+  VG_REJECT_AMBIGUOUS_VILLAGE, /* names several villages of the registry */
   VG_REJECT_REASON_COUNT
 };
 

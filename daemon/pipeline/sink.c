@@ -65,6 +65,8 @@ struct vg_sink {
   struct vg_journal *journal;
   bool acknowledge;
   size_t max_series;
+  struct vg_resolve *resolve; /* not owned; NULL: none */
+  bool fallback;
   struct ack_group *group; /* since the last sync; NULL when none */
   struct vg_emitter emitter;
   struct vg_complaint journal_complaint; /* refusals: once a minute */
@@ -353,7 +355,7 @@ void vg_sink_sync(struct vg_sink *sink, void (*done)(void *arg, int status),
 static void print_sample(struct vg_sink *sink, const char *metric,
                          const struct vg_label *unsorted, size_t n,
                          double value, int64_t ts_ms) {
-  struct vg_label labels[MAX_LABELS];
+  struct vg_label labels[MAX_LABELS + VG_RESOLVE_EXTRA_LABELS];
   for (size_t i = 0; i < n; i++) {
     size_t j = i;
     while (j > 0 && strcmp(labels[j - 1].name, unsorted[i].name) > 0) {
@@ -469,16 +471,33 @@ static void check_sample(struct vg_sink *sink, const char *metric,
     reject(sink, reason, where, detail);
     return;
   }
-  struct vg_label merged[MAX_LABELS];
+  struct vg_label merged[MAX_LABELS],
+      resolved[MAX_LABELS + VG_RESOLVE_EXTRA_LABELS];
   size_t n;
   if (merge_labels(sink, labels, nlabels, where, merged, &n))
     return;
+  const struct vg_label *final = merged;
+  const char *why;
+  size_t village = SIZE_MAX;
+  switch (vg_resolve_labels(sink->resolve, merged, n, resolved, &n, &village,
+                            &reason, &why)) {
+  case VG_RESOLVE_AS_IS:
+    break;
+  case VG_RESOLVE_FOUND:
+    final = resolved;
+    break;
+  case VG_RESOLVE_REJECTED:
+    reject(sink, reason, where, why);
+    return;
+  }
   if (!ts_ms)
     ts_ms = sink->round_now_ms;
   if (marker) {
-    pass_marker(sink, metric, merged, n, ts_ms);
+    pass_marker(sink, metric, final, n, ts_ms);
   } else {
-    int rc = vg_source_put(sink->source, ind, metric, merged, n, value, ts_ms,
+    /* 1 ms after the epoch: older than any sample a source gives. */
+    int64_t store_ts = sink->fallback ? 1 : ts_ms;
+    int rc = vg_source_put(sink->source, ind, metric, final, n, value, store_ts,
                            sink->round_now_ms);
     if (rc < 0) {
       snprintf(detail, sizeof detail,
@@ -492,10 +511,12 @@ static void check_sample(struct vg_sink *sink, const char *metric,
      * still get it, for the history they keep. */
     if (rc == VG_PUT_LATE)
       sink->stats.late++;
+    if (village != SIZE_MAX)
+      vg_resolve_stored(sink->resolve, village, metric);
     if (sink->journal)
-      append(sink, metric, merged, n, value, ts_ms);
+      append(sink, metric, final, n, value, ts_ms);
     if (sink->print)
-      print_sample(sink, metric, merged, n, value, ts_ms);
+      print_sample(sink, metric, final, n, value, ts_ms);
   }
   sink->round_samples++;
   sink->stats.samples_total++;
@@ -529,6 +550,8 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
   sink->journal = opts->journal;
   sink->acknowledge = opts->acknowledge;
   sink->max_series = opts->max_series;
+  sink->resolve = opts->resolve;
+  sink->fallback = opts->fallback;
   if (sink->journal)
     vg_store_hold_journal(store, sink->journal);
   sink->emitter.sample = sample;

@@ -25,6 +25,9 @@
  * source still provides it.  A sink made with a journal lends it to the
  * store for the markers of series that leave (vg_store_hold_journal).
  *
+ * With a village registry, the resolution stage (resolve.h) gives every
+ * sample naming a village the registry's labels, or refuses it.
+ *
  * Acknowledgements: a sink made with `acknowledge` tracks the journal's
  * verdict on every sample it appends, so that a push endpoint can answer
  * its sender only once what it accepted is durable (vg_sink_sync).
@@ -35,6 +38,7 @@
 #include "daemon/pipeline/journal.h"
 #include "daemon/model/sample.h"
 #include "daemon/pipeline/receipt.h"
+#include "daemon/pipeline/resolve.h"
 #include "daemon/pipeline/store.h"
 
 #include <stdint.h>
@@ -56,6 +60,13 @@ struct vg_sink_options {
   bool acknowledge;  /* track durability for vg_sink_sync */
   size_t max_series; /* per source; new series past it are refused (0: no
                         cap) */
+  /* The village registry's resolution stage (resolve.h), applied after
+   * the constant labels; NULL: labels as they come.  Not owned. */
+  struct vg_resolve *resolve;
+  /* Figures that any other source's override (the registry's coordinates
+   * and counts): the store holds them as older than every real sample,
+   * the journal gets them at the time they were given. */
+  bool fallback;
 };
 
 struct vg_sink_stats {

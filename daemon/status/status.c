@@ -12,6 +12,7 @@
 #include "daemon/daemon.h"
 #include "daemon/generation.h"
 #include "daemon/pipeline/receipt.h"
+#include "daemon/pipeline/resolve.h"
 #include "daemon/status/status_page.h"
 #include "daemon/util/clock.h"
 #include "daemon/util/mem.h"
@@ -326,6 +327,17 @@ static cJSON *status_json(const struct vg_daemon *d) {
     cJSON_AddStringToObject(cfg, "last_reload_error", d->last_reload_error);
   else
     cJSON_AddNullToObject(cfg, "last_reload_error");
+  /* The registry in force: its configuration is the live one, or during a
+   * reload the one being retired. */
+  const struct vg_generation *reg_gen = d->live ? d->live : d->retiring;
+  const struct vg_registry *reg = vg_resolve_registry(d->resolve);
+  if (reg && reg_gen && reg_gen->config->registry_path) {
+    cJSON *r = cJSON_AddObjectToObject(cfg, "registry");
+    cJSON_AddStringToObject(r, "path", reg_gen->config->registry_path);
+    cJSON_AddNumberToObject(r, "villages", (double)vg_registry_size(reg));
+  } else {
+    cJSON_AddNullToObject(cfg, "registry");
+  }
   struct vg_store_stats st;
   vg_store_stats(d->store, &st);
   cJSON *store = cJSON_AddObjectToObject(root, "store");

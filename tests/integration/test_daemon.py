@@ -80,13 +80,13 @@ class TestDemoInPrometheus(DaemonTest):
             wait_for("all villages in Prometheus",
                      lambda: prom.scalar("count(village_population)") == 2600,
                      timeout=60)
-            chuanyan = '{county="Yinjiang",town="Yangxi",village="Chuanyan",city="Tongren"}'
+            chuanyan = '{county="Yinjiang",town="Yangxi",village="Chuanyan",city="Tongren",source="demo"}'
             self.assertEqual(prom.scalar("village_income_per_capita_yuan" + chuanyan), 6815)
             self.assertEqual(prom.scalar("village_lifted_households" + chuanyan), 42)
             self.assertEqual(prom.scalar(
                 'village_land_transferred_mu{county="Shiqian",town="Qingyang",village="Chayuan"}'), 382)
             self.assertEqual(prom.scalar(
-                'village_water_safe_households_ratio{village="Taoziyuan",town="Wude"}'), 0.7665)
+                'village_water_safe_households_ratio{village="Taoziyuan",town="Wude",source="demo"}'), 0.7665)
             self.assertEqual(prom.scalar("count(count by (county) (village_population))"), 10)
             # Every catalog indicator is there for every village.
             self.assertEqual(prom.scalar("count(village_cadres_stationed)"), 2600)
@@ -114,7 +114,27 @@ class TestDemoInPrometheus(DaemonTest):
                 1764547200 + 365 * 86400)
             self.assertEqual(prom.scalar(
                 'count(village_report_timestamp_seconds{source=~".*-register"})'), 12)
-            self.assertEqual(prom.scalar("villagemetrics_series"), 2600 * 25 + 12)
+            # The cadres' Chinese report: its two figures of one village a
+            # town, each under the registry's labels and equal to the
+            # county files'.
+            with open(os.path.join(self.tmp, "demo-data", "reports",
+                                   "monthly-report.csv"), encoding="utf-8-sig") as f:
+                report_rows = len(f.read().splitlines()) - 2
+            wait_for("the cadres' report in Prometheus",
+                     lambda: prom.scalar('count({source="cadre-report"})') ==
+                     2 * report_rows)
+            self.assertEqual(prom.scalar(
+                'count(village_water_safe_households_ratio{source="cadre-report"}'
+                ' == on(code) group_left '
+                'village_water_safe_households_ratio{source="demo"})'), report_rows)
+            self.assertEqual(prom.scalar(
+                'village_water_safe_households_ratio{source="cadre-report"} * on(code)'
+                ' group_left(village_zh) village_info{village_zh="泥烧村"}'), 0.6374)
+            # 23 indicators, a report date, its due date and village_info
+            # per village, the registers' dates and the cadres' report.
+            self.assertEqual(prom.scalar("count(village_info)"), 2600)
+            self.assertEqual(prom.scalar("villagemetrics_series"),
+                             2600 * 26 + 12 + 2 * report_rows)
         finally:
             prom.stop()
 
@@ -636,9 +656,16 @@ class TestCommandLine(DaemonTest):
         self.assertRegex(r.stderr, "^villagemetricsd: %s:1:17: " % path)
 
     def test_check_config_accepts_every_example(self):
-        for name in ("demo.json", "cadre-report.json", "province-api-file.json",
-                     "villages-csv.json"):
-            r = self.run_cli("--check-config", "-c", os.path.join(EXAMPLES, name))
+        # demo.json's registry is the generator's: beside a copy of it.
+        subprocess.run([sys.executable, os.path.join(EXAMPLES, "generate-demo-data.py"),
+                        os.path.join(self.tmp, "demo-data")], check=True,
+                       stderr=subprocess.DEVNULL)
+        shutil.copy(os.path.join(EXAMPLES, "demo.json"), self.tmp)
+        for path in [os.path.join(self.tmp, "demo.json")] + [
+                os.path.join(EXAMPLES, name) for name in (
+                    "cadre-report.json", "province-api-file.json",
+                    "villages-csv.json")]:
+            r = self.run_cli("--check-config", "-c", path)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("configuration OK", r.stdout)
 

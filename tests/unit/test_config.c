@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 VG_TEST(full_example) {
   unsetenv("VG_TEST_OFFICE");
@@ -178,6 +179,14 @@ VG_TEST(validation_errors) {
        "v.json:1:25: \"type\": expected a string, got 1"},
       {"{\"exporters\": null}",
        "v.json:1:15: \"exporters\": expected an array of objects, got null"},
+      {"{\"registry\": 3}",
+       "v.json:1:14: \"registry\": expected a path or an object, got 3"},
+      {"{\"registry\": \"\"}",
+       "v.json:1:14: \"registry\" is empty: remove it to run without a "
+       "registry"},
+      {"{\"registry\": {\"pth\": \"r.csv\"}}",
+       "v.json:1:15: unknown key \"pth\" (did you mean \"path\"?)"},
+      {"{\"registry\": {}}", "v.json:1:14: missing required key \"path\""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     ASSERT_STR_EQ(try_load(cases[i].text), cases[i].msg);
@@ -270,6 +279,38 @@ VG_TEST(collectors_certain_to_conflict_are_refused) {
   }
 }
 
+/* A path, or an object with one; relative to the file's folder. */
+VG_TEST(registry_path) {
+  char dir[] = "/tmp/vg-config-XXXXXX";
+  ASSERT(mkdtemp(dir));
+  ASSERT(chdir(dir) == 0);
+  ASSERT(mkdir("etc", 0700) == 0);
+  static const char *const texts[] = {
+      "{\"registry\": \"villages.csv\"}",
+      "{\"registry\": {\"path\": \"villages.csv\"}}",
+      "{\"registry\": \"/srv/villages.csv\"}", "{}"};
+  static const char *const paths[] = {"etc/villages.csv", "etc/villages.csv",
+                                      "/srv/villages.csv", NULL};
+  for (size_t i = 0; i < 4; i++) {
+    int fd = open("etc/v.json", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT(write(fd, texts[i], strlen(texts[i])) == (ssize_t)strlen(texts[i]));
+    close(fd);
+    struct vg_config *cfg = NULL;
+    struct vg_cfg_err err = {0};
+    if (vg_config_load("etc/v.json", &cfg, &err))
+      VG_FAIL("%s", err.msg);
+    if (paths[i])
+      ASSERT_STR_EQ(cfg->registry_path, paths[i]);
+    else
+      ASSERT(cfg->registry_path == NULL);
+    vg_config_free(cfg);
+  }
+  unlink("etc/v.json");
+  rmdir("etc");
+  ASSERT(chdir("/") == 0);
+  rmdir(dir);
+}
+
 VG_TEST(reference_lists_every_key) {
   struct vg_buf b;
   vg_buf_init(&b, 1 << 16);
@@ -284,6 +325,6 @@ VG_TEST(reference_lists_every_key) {
 }
 
 VG_TEST_MAIN(VG_T(full_example), VG_T(defaults_and_environment),
-             VG_T(listen_syntax), VG_T(validation_errors),
+             VG_T(listen_syntax), VG_T(validation_errors), VG_T(registry_path),
              VG_T(reference_lists_every_key),
              VG_T(collectors_certain_to_conflict_are_refused))
