@@ -23,6 +23,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "dashboards")
+# The InfluxDB dashboards live apart: Grafana's file provider loads every
+# dashboard under its path, subfolders included, and an operator without
+# InfluxDB provisions only dashboards/.
+OUT_INFLUX = os.path.join(ROOT, "dashboards-influxdb")
 
 PROM = {"type": "prometheus", "uid": "${datasource}"}
 INFLUX = {"type": "influxdb", "uid": "${datasource}"}
@@ -926,12 +930,12 @@ def village_page():
 
 
 def outputs():
-    """{path under dashboards/: text} of every generated file."""
+    """{path relative to dashboards/: text} of every generated file."""
     out = {}
     for name, d in [("village-progress.json", progress_prom("en")),
                     ("village-progress-zh.json", progress_prom("zh")),
-                    ("influxdb/village-progress-influxdb.json", progress_influx("en")),
-                    ("influxdb/village-progress-influxdb-zh.json", progress_influx("zh")),
+                    ("../dashboards-influxdb/village-progress-influxdb.json", progress_influx("en")),
+                    ("../dashboards-influxdb/village-progress-influxdb-zh.json", progress_influx("zh")),
                     ("village.json", village_page())]:
         out[name] = json.dumps(d, indent=2, ensure_ascii=False) + "\n"
     out["rules/targets.yml"] = target_rules()
@@ -942,7 +946,7 @@ def main():
     check = sys.argv[1:] == ["--check"]
     stale = []
     for name, text in outputs().items():
-        path = os.path.join(OUT, name)
+        path = os.path.normpath(os.path.join(OUT, name))
         try:
             with open(path, encoding="utf-8") as f:
                 same = f.read() == text
