@@ -275,8 +275,9 @@ def variables(kind, lang, query_vars, extra=()):
         v = {"name": name, "label": w[name], "type": "query", "datasource": ds,
              "definition": query, "refresh": 2, "multi": multi, "includeAll": multi,
              "sort": 1, "regex": "", "hide": 0, "skipUrlSync": False, "options": [],
+             # A single value: Grafana takes the first option until one is chosen.
              "current": ({"selected": True, "text": ["All"], "value": ["$__all"]} if multi
-                         else {})}
+                         else {"selected": False, "text": "", "value": ""})}
         if multi:
             v["allValue"] = ".*"
         v["query"] = ({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"}
