@@ -176,6 +176,10 @@ def target_rules():
             "              + on (city) group_left (indicator)",
             "                max by (city, indicator) (village_target{indicator=\"%s\", county=\"\"})" % m,
             "            )",
+            # The same record name for each indicator: the label tells the
+            # rules apart (promtool's lint refuses them otherwise).
+            "        labels:",
+            "          indicator: %s" % m,
         ]
     return "\n".join(lines) + "\n"
 

@@ -8,11 +8,23 @@ rows and collapsed rows included -- runs against Prometheus or InfluxDB
 with the variables substituted as Grafana would, and must return data.  The
 files themselves are checked too: valid JSON, panel ids and grid positions,
 every datasource uid provisioned, every variable used defined, every
-drill-down link pointing at a dashboard and variables that exist.
+drill-down link pointing at a dashboard and variables that exist, every
+dashboard valid against Grafana's dashboard model (@grafana/schema), the
+generated ones as scripts/gen-dashboards.py writes them, and no target
+written into a query.
+
+Series that other parts of the daemon are adding (village_info from the
+village registry, village_report_timestamp_seconds, the gauge
+villagemetrics_rejected_values) are served by a fixture of the test's own
+beside the daemon, computed from the demo files, as long as the daemon
+does not serve them itself; the panels that read them run now and keep
+running once it does.
 """
 
+import calendar
 import concurrent.futures
 import csv
+import importlib.util
 import glob
 import io
 import json
@@ -24,12 +36,34 @@ import sys
 import unittest
 import urllib.parse
 
-from harness import (EXAMPLES, ROOT, Daemon, InfluxDB, Prometheus, ScriptedReceiver,
-                     TempDir, find, http_get, wait_for)
+from harness import (EXAMPLES, ROOT, Daemon, InfluxDB, LoopbackServer, Prometheus,
+                     QuietHandler, ScriptedReceiver, TempDir, find, http_get, wait_for)
 
 DASHBOARDS = os.path.join(ROOT, "dashboards")
+DASHBOARDS_INFLUX = os.path.join(ROOT, "dashboards-influxdb")
 RULES = os.path.join(DASHBOARDS, "rules")
-PROVISIONED = os.path.join(DASHBOARDS, "provisioning", "datasources", "villagemetrics.yaml")
+PROVISIONING = os.path.join(DASHBOARDS, "provisioning")
+PROVISIONED = [os.path.join(PROVISIONING, "datasources", f)
+               for f in ("villagemetrics.yaml", "villagemetrics-influxdb.yaml")]
+GENERATOR = os.path.join(ROOT, "scripts", "gen-dashboards.py")
+VALIDATOR = os.path.join(ROOT, "tests", "tools", "validate-dashboards.js")
+
+
+def generator():
+    """scripts/gen-dashboards.py as a module (its catalog, areas, ceilings)."""
+    spec = importlib.util.spec_from_file_location("gen_dashboards", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GEN = generator()
+# The demo's targets (examples/demo.json), which the value checks compare
+# with: a county's own beside the default.
+TARGETS = {"village_water_safe_households_ratio": 1, "village_road_household_access_ratio": 1,
+           "village_signal_4g_coverage_ratio": 0.95, "village_power_households_ratio": 1,
+           "village_income_per_capita_yuan": {"default": 4000, "Songtao": 3800},
+           "village_poverty_incidence_ratio": 0.02}
 
 # What the dashboards' variables are set to besides "All": a town of the
 # demo, the town TestPrometheusDashboards silences three villages of and
@@ -54,17 +88,27 @@ PROM_BUILTINS = {"__rate_interval": "4m", "__interval": "1m", "__range": "1h",
                  "__range_s": "3600", "__range_ms": "3600000"}
 INFLUX_BUILTINS = {"timeFilter": "time >= now() - 1h", "__interval": "1m"}
 # Variables Grafana defines itself (data links, InfluxDB aliases).
-BUILTIN = re.compile(r"^(__\w+|timeFilter|tag_\w+|col|m|measurement)$")
+BUILTIN = re.compile(r"^(__\w+|timeFilter|tag_\w+|col|m|measurement|\d+)$")
 VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::[\w-]+)?\}|\[\[(\w+)(?::[\w-]+)?\]\]")
 
 
+def dashboard_paths():
+    return sorted(glob.glob(os.path.join(DASHBOARDS, "*.json")) +
+                  glob.glob(os.path.join(DASHBOARDS_INFLUX, "*.json")))
+
+
 def dashboards():
-    """{file name: dashboard} of every dashboard JSON."""
+    """{path from the root: dashboard} of every dashboard JSON."""
     out = {}
-    for path in sorted(glob.glob(os.path.join(DASHBOARDS, "*.json"))):
+    for path in dashboard_paths():
         with open(path, encoding="utf-8") as f:
-            out[os.path.basename(path)] = json.load(f)
+            out[os.path.relpath(path, ROOT)] = json.load(f)
     return out
+
+
+def kind(d):
+    """The datasource type a dashboard queries: its datasource variable's."""
+    return [v for v in d["templating"]["list"] if v["type"] == "datasource"][0]["query"]
 
 
 def all_panels(panels):
@@ -86,11 +130,11 @@ def strings(node, key=None):
         yield key, node
 
 
-def provisioned_datasources():
-    """{uid: type} from the provisioning file (parsed by hand: no YAML
+def provisioned_datasources(path):
+    """{uid: type} from a provisioning file (parsed by hand: no YAML
     module in the standard library; the file is a flat list)."""
     out, uid, kind = {}, None, None
-    with open(PROVISIONED, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.split("#")[0].strip()
             if line.startswith("- name:") and uid:
@@ -135,43 +179,104 @@ def substitute(text, values, escape, builtins):
 
 
 class TestRules(unittest.TestCase):
+    RULE_FILES = ["recording.yml", "targets.yml", "alerts.yml"]
+
     def test_promtool_check_rules(self):
-        r = subprocess.run(["promtool", "check", "rules", "recording.yml", "alerts.yml"],
+        r = subprocess.run(["promtool", "check", "rules"] + self.RULE_FILES,
                            cwd=RULES, capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("SUCCESS: 48 rules found", r.stdout)
+        # One target rule per indicator of the catalog but the coordinates.
+        self.assertEqual(len(GEN.measured()), 21)
+        self.assertIn("SUCCESS: 21 rules found", r.stdout)
         self.assertIn("SUCCESS: 10 rules found", r.stdout)
 
     def test_promtool_unit_tests(self):
         tests = sorted(os.path.basename(p) for p in
                        glob.glob(os.path.join(RULES, "tests", "*.yml")))
         self.assertEqual(tests, ["alerts_test.yml", "last_report_test.yml",
-                                 "recording_test.yml"])
+                                 "recording_test.yml", "targets_test.yml"])
         r = subprocess.run(["promtool", "test", "rules"] + tests,
                            cwd=os.path.join(RULES, "tests"), capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(r.stdout.count("SUCCESS"), len(tests), r.stdout)
 
     def test_every_rule_and_alert_is_unit_tested(self):
-        with open(os.path.join(RULES, "recording.yml")) as f:
-            recorded = re.findall(r"^\s+- record: (\S+)$", f.read(), re.M)
+        recorded = []
+        for name in ("recording.yml", "targets.yml"):
+            with open(os.path.join(RULES, name)) as f:
+                recorded += re.findall(r"^\s+- record: (\S+)$", f.read(), re.M)
         with open(os.path.join(RULES, "alerts.yml")) as f:
             alerts = re.findall(r"^\s+- alert: (\S+)$", f.read(), re.M)
         tested = ""
         for path in glob.glob(os.path.join(RULES, "tests", "*.yml")):
             with open(path) as f:
                 tested += f.read()
-        self.assertEqual(len(recorded), 48)
+        self.assertEqual(len(recorded), 48 + 21)
         self.assertEqual(len(alerts), 10)
-        self.assertEqual([r for r in recorded if "expr: %s\n" % r not in tested], [])
+        self.assertEqual([r for r in recorded if not re.search(
+            r"expr: %s(\{[^}]*\})?\n" % re.escape(r), tested)], [])
         self.assertEqual([a for a in alerts if "alertname: %s\n" % a not in tested], [])
+
+    def test_indicator_count_is_over_the_catalog(self):
+        """village:indicators:count names exactly the catalog's indicators
+        but the coordinates, as daemon/model/catalog.c has them now."""
+        with open(os.path.join(RULES, "recording.yml")) as f:
+            text = f.read()
+        m = re.search(r'- record: village:indicators:count\n\s+expr: \|\n\s+count by \([^)]*\) \(\n'
+                      r'\s+\{__name__=~"([^"]+)", village!=""\}', text)
+        self.assertTrue(m)
+        self.assertEqual(m.group(1).split("|"), GEN.measured())
+        self.assertEqual(len(GEN.catalog()), 23)
+
+
+# A number in a query that is not a target: 0 and 1 (a share's complement,
+# "* 0" to keep labels), 1000 (seconds to milliseconds).  Durations in
+# brackets and label values in quotes are not numbers of a query.
+ALLOWED_NUMBERS = {"0", "1", "1000"}
+
+
+def numbers_in(query):
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', query)
+    text = re.sub(r"'(?:[^'\\]|\\.)*'", "''", text)
+    text = re.sub(r"/\^[^/]*\$/", "//", text)
+    text = re.sub(r"\[[^\]]*\]", "[]", text)
+    text = re.sub(r"\$\{?\w+(?::\w+)?\}?", "$v", text)
+    return re.findall(r"(?<![\w.])(\d+(?:\.\d+)?(?:e[+-]?\d+)?)(?![\w.])", text)
 
 
 class TestDashboardFiles(unittest.TestCase):
     def test_the_dashboards(self):
         self.assertEqual(sorted(dashboards()), [
-            "daemon-health.json", "data-freshness.json",
-            "village-progress-influxdb.json", "village-progress.json"])
+            "dashboards-influxdb/village-progress-influxdb-zh.json",
+            "dashboards-influxdb/village-progress-influxdb.json",
+            "dashboards/daemon-health.json", "dashboards/data-freshness.json",
+            "dashboards/village-progress-zh.json", "dashboards/village-progress.json",
+            "dashboards/village.json"])
+
+    def test_generated_files_are_what_the_generator_writes(self):
+        r = subprocess.run([sys.executable, GENERATOR, "--check"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_valid_against_grafanas_dashboard_model(self):
+        """Grafana's dashboard model from @grafana/schema (tests/tools,
+        installed by scripts/setup.sh), and a file that breaks it fails."""
+        r = subprocess.run(["node", VALIDATOR] + dashboard_paths(), capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("7 dashboards valid against @grafana/schema 13.2.3", r.stdout)
+        with TempDir() as tmp:
+            d = dashboards()["dashboards/village.json"]
+            d["panels"][1]["gridPos"] = {"h": "4", "w": 6, "x": 0}
+            d["templating"]["list"][0]["hide"] = 7
+            path = os.path.join(tmp, "broken.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(d, f)
+            r = subprocess.run(["node", VALIDATOR, path], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("/panels/1/gridPos/h must be number", r.stdout)
+        self.assertIn("/panels/1/gridPos must have required property 'y'", r.stdout)
+        self.assertIn("/templating/list/0/hide must be equal to one of the allowed values",
+                      r.stdout)
 
     def test_ids_and_grid(self):
         uids = set()
@@ -200,11 +305,22 @@ class TestDashboardFiles(unittest.TestCase):
                     self.assertTrue(p.get("targets"), (name, p["title"]))
                     self.assertTrue(p.get("description"), (name, p["title"]))
 
-    def test_every_datasource_is_provisioned(self):
-        provisioned = provisioned_datasources()
-        self.assertEqual(provisioned, {"villagemetrics-prometheus": "prometheus",
-                                       "villagemetrics-influxdb": "influxdb"})
+    def test_every_datasource_is_the_variable(self):
+        """Every panel and query names the datasource variable, which
+        defaults to the provisioned datasource of its type; the InfluxDB
+        datasource and dashboards are provisioned apart."""
+        prom, influx = (provisioned_datasources(p) for p in PROVISIONED)
+        self.assertEqual(prom, {"villagemetrics-prometheus": "prometheus"})
+        self.assertEqual(influx, {"villagemetrics-influxdb": "influxdb"})
+        by_type = {"prometheus": "villagemetrics-prometheus",
+                   "influxdb": "villagemetrics-influxdb"}
         for name, d in dashboards().items():
+            var = [v for v in d["templating"]["list"] if v["type"] == "datasource"]
+            self.assertEqual(len(var), 1, name)
+            self.assertEqual(var[0]["name"], "datasource")
+            self.assertEqual(var[0]["current"]["value"], by_type[var[0]["query"]], name)
+            self.assertEqual(name.startswith("dashboards-influxdb/"),
+                             var[0]["query"] == "influxdb", name)
             used = []
 
             def walk(node):
@@ -216,13 +332,18 @@ class TestDashboardFiles(unittest.TestCase):
                 elif isinstance(node, list):
                     for v in node:
                         walk(v)
-            walk(d)
+            walk(d["panels"])
+            walk([v for v in d["templating"]["list"] if v["type"] == "query"])
             self.assertTrue(used, name)
-            for ds in used:
-                self.assertIsInstance(ds, dict, "%s: datasource by name" % name)
-                self.assertEqual(provisioned.get(ds["uid"]), ds["type"], (name, ds))
-            # One datasource per dashboard.
-            self.assertEqual(len({ds["uid"] for ds in used}), 1, name)
+            self.assertEqual([ds for ds in used
+                              if ds != {"type": var[0]["query"], "uid": "${datasource}"}], [], name)
+        providers = {}
+        for path in glob.glob(os.path.join(PROVISIONING, "dashboards", "*.yaml")):
+            with open(path, encoding="utf-8") as f:
+                providers[os.path.basename(path)] = re.findall(r"^\s+path: (\S+)$", f.read(), re.M)
+        self.assertEqual(providers, {
+            "villagemetrics.yaml": ["/usr/share/villagemetrics/dashboards"],
+            "villagemetrics-influxdb.yaml": ["/usr/share/villagemetrics/dashboards-influxdb"]})
 
     def test_every_variable_used_is_defined(self):
         for name, d in dashboards().items():
@@ -239,6 +360,45 @@ class TestDashboardFiles(unittest.TestCase):
             self.assertEqual(used - defined, set(), name)
             self.assertEqual(defined - used, set(), "%s: variables never used" % name)
 
+    def test_no_target_is_written_into_a_query(self):
+        """Targets come from village_target: a query holds no number but 0,
+        1 and 1000 (nor does a rule of targets.yml)."""
+        found = []
+        for name, d in dashboards().items():
+            for p in all_panels(d["panels"]):
+                for t in p.get("targets", []):
+                    q = t.get("expr") or t.get("query")
+                    found += [(name, p["title"], n) for n in numbers_in(q)
+                              if n not in ALLOWED_NUMBERS]
+        self.assertEqual(found, [])
+        with open(os.path.join(RULES, "targets.yml")) as f:
+            self.assertEqual([n for n in numbers_in(f.read()) if n not in ALLOWED_NUMBERS], [])
+        # The scan finds what it is for.
+        self.assertEqual(numbers_in('sum(x{a="0.5"} >= bool 4000) / y[5m] < 0.02 and z > 1e3'),
+                         ["4000", "0.02", "1e3"])
+
+    def test_chinese_variants_mirror_the_english(self):
+        """The same panels and queries, Chinese titles, and the Chinese
+        village names beside the pinyin in the tables of villages."""
+        ds = dashboards()
+        for en, zh in [("dashboards/village-progress.json", "dashboards/village-progress-zh.json"),
+                       ("dashboards-influxdb/village-progress-influxdb.json",
+                        "dashboards-influxdb/village-progress-influxdb-zh.json")]:
+            a, b = list(all_panels(ds[en]["panels"])), list(all_panels(ds[zh]["panels"]))
+            self.assertEqual([(p["id"], p["type"]) for p in a], [(p["id"], p["type"]) for p in b])
+            for p, q in zip(a, b):
+                self.assertRegex(q["title"], r"[\u4e00-\u9fff]", (zh, q["title"]))
+                # InfluxQL names its columns in the dashboard's language.
+                mine = [re.sub(r'AS "[^"]*"', 'AS ""', t.get("expr") or t.get("query"))
+                        for t in p.get("targets", [])]
+                theirs = [re.sub(r'AS "[^"]*"', 'AS ""', t.get("expr") or t.get("query"))
+                          for t in q.get("targets", [])]
+                self.assertEqual(theirs[:len(mine)], mine, q["title"])
+                for extra in theirs[len(mine):]:
+                    self.assertIn("village_info", extra)
+            self.assertRegex(ds[zh]["title"], r"[\u4e00-\u9fff]")
+            self.assertIn("zh", ds[zh]["tags"])
+
     def test_every_self_metric_is_on_a_dashboard(self):
         """docs/metrics.md says so."""
         with open(os.path.join(ROOT, "docs", "metrics.md"), encoding="utf-8") as f:
@@ -250,26 +410,69 @@ class TestDashboardFiles(unittest.TestCase):
         self.assertEqual([n for n in names if not re.search(r"\b%s\b" % n, text)], [])
 
     def test_drill_down_links(self):
+        """A link goes to the dashboard it is in by that dashboard's own uid
+        (${__dashboard.uid}: a saved copy links within the copy) or to the
+        village page by the village_page variable, keeps the time range
+        and the datasource, and sets only variables the target defines."""
         ds = dashboards()
         by_uid = {d["uid"]: d for d in ds.values()}
-        links = 0
+        links = {}
         for name, d in ds.items():
+            consts = {v["name"]: v["query"] for v in d["templating"]["list"]
+                      if v["type"] == "constant"}
             for key, s in strings(d["panels"]):
-                if key != "url":
+                if key != "url" or s == "${basemap}":
                     continue
-                m = re.match(r"^/d/([\w-]+)/[\w-]+\?(.*)$", s)
+                m = re.match(r"^/d/\$\{(__dashboard\.uid|village_page)\}/\?(.*)$", s)
                 self.assertTrue(m, (name, s))
-                target = by_uid[m.group(1)]
+                target = d if m.group(1) == "__dashboard.uid" else by_uid[consts["village_page"]]
                 defined = {v["name"] for v in target["templating"]["list"]}
-                for part in m.group(2).split("&"):
-                    if part.startswith("var-"):
-                        self.assertIn(part[4:].split("=")[0], defined, (name, s))
-                    else:
-                        self.assertRegex(part, r"^\$\{(__url_time_range|indicator:queryparam)\}$")
-                links += 1
-        # county, town and village links in each area of both progress
-        # dashboards, and the county table's.
-        self.assertEqual(links, 2 * (6 * 3 + 1))
+                parts = m.group(2).split("&")
+                self.assertEqual(parts[:2], ["${__url_time_range}", "var-datasource=${datasource}"])
+                for part in parts[2:]:
+                    self.assertRegex(part, r"^var-\w+=")
+                    self.assertIn(part[4:].split("=")[0], defined, (name, s))
+                links[name] = links.get(name, 0) + 1
+        self.assertNotIn("villagemetrics-", json.dumps(
+            [s for d in ds.values() for k, s in strings(d["panels"])
+             if k == "url" and s != "${basemap}"]))
+        # The progress dashboards: the county table's, and per area the
+        # county ranking's, the town table's, the villages' and the map's
+        # (Prometheus; InfluxDB: one map); the overview map; freshness: the
+        # villages' reports; the village page: its neighbours.
+        self.assertEqual(links, {
+            "dashboards/village-progress.json": 1 + 6 * 4 + 1,
+            "dashboards/village-progress-zh.json": 1 + 6 * 4 + 1,
+            "dashboards-influxdb/village-progress-influxdb.json": 1 + 6 * 3 + 1,
+            "dashboards-influxdb/village-progress-influxdb-zh.json": 1 + 6 * 3 + 1,
+            "dashboards/data-freshness.json": 1,
+            "dashboards/village.json": 1})
+
+    def test_maps_fit_the_data_and_follow_the_indicator(self):
+        """No map is fixed on one place; each is titled and coloured after
+        its indicator (lower is better for poverty), and its tiles come
+        from the basemap variable, which offers a choice without internet."""
+        maps = 0
+        for name, d in dashboards().items():
+            tiles = [v for v in d["templating"]["list"] if v["name"] == "basemap"]
+            for p in all_panels(d["panels"]):
+                if p["type"] != "geomap":
+                    continue
+                maps += 1
+                self.assertEqual(p["options"]["view"]["id"], "fit", (name, p["title"]))
+                self.assertEqual(p["options"]["basemap"]["config"]["url"], "${basemap}")
+                self.assertTrue(tiles, name)
+                self.assertIn("about:blank", [o["value"] for o in tiles[0]["options"]])
+                unit = p["fieldConfig"]["defaults"]["unit"]
+                colour = p["fieldConfig"]["defaults"]["color"]["mode"]
+                area = [a for a in GEN.AREAS if p["title"].startswith(a["en"] + ":")
+                        or p["title"].startswith(a["zh"] + ":")]
+                if area:
+                    self.assertEqual(unit, area[0]["unit"], p["title"])
+                    self.assertEqual(colour, "continuous-GrYlRd" if area[0]["key"] == "poverty"
+                                     else "continuous-RdYlGr", p["title"])
+                self.assertEqual(p["fieldConfig"]["defaults"]["displayName"], p["title"])
+        self.assertEqual(maps, 2 * 7 + 2 * 1)
 
 
 # The indicators of the progress dashboards and what each is weighted by.
