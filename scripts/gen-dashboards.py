@@ -370,6 +370,14 @@ def selection_target(a):
         agg, a["metric"])
 
 
+def chinese_names(expr):
+    """The expression with the village's Chinese name as a label, from the
+    registry's village_info, where it has one."""
+    return ("(\n  (%s)\n  * on (county, town, village) group_left (village_zh)\n"
+            "  max by (county, town, village, village_zh) (village_info)\n)\n"
+            "or on (county, town, village)\n(%s)" % (expr, expr))
+
+
 def gap_expr(a, sel=SEL, by=""):
     """The absolute gap of a share: the weight it leaves out (households
     without safe water = households × (1 − share); for poverty the poor
@@ -564,13 +572,11 @@ def progress_prom(lang):
         into.append(p)
         # Villages short of their target, worst first, with the gap.
         short = short_of(m, "max by (city, county, town, village) (%s{%s})" % (m, SEL), target_of(m))
-        targets = [prom("A", "max by (city, county, town, village) (%s{%s})\nand on (city, county, town, village)\n(%s > 0)" % (
-            m, SEL, short), fmt="table"),
-                   prom("B", "%s > 0" % short, fmt="table")]
-        zh = lang == "zh"
-        if zh:
-            targets.append(prom("C", "max by (city, county, town, village, village_zh) (village_info{%s})\nand on (county, town, village)\n(%s > 0)" % (
-                SEL, short), fmt="table"))
+        exprs = ["max by (city, county, town, village) (%s{%s})\nand on (city, county, town, village)\n(%s > 0)" % (
+            m, SEL, short), "%s > 0" % short]
+        if lang == "zh":
+            exprs = [chinese_names(e) for e in exprs]
+        targets = [prom("A", exprs[0], fmt="table"), prom("B", exprs[1], fmt="table")]
         p = panel(lay, "table", "%s: %s" % (title, w["behind"]), {
             "en": "Every selected village short of its county's target, the furthest first (pages "
                   "at the bottom), with how far it is short. Click a village for its page.",
@@ -586,9 +592,10 @@ def progress_prom(lang):
                                  "properties": [{"id": "links", "value": [village_link(lang)]}]}]}
         p["options"] = table_options(w["gap"], desc=True)
         rename = {"Value #A": title, "Value #B": w["gap"]}
-        exclude = hide("Time", "city", "Value #C")
+        exclude = hide("Time", "city")
         p["transformations"] = [{"id": "merge", "options": {}}, {"id": "organize", "options": {
-            "excludeByName": exclude, "indexByName": {"county": 0, "town": 1, "village": 2},
+            "excludeByName": exclude,
+            "indexByName": {"county": 0, "town": 1, "village": 2, "village_zh": 3},
             "renameByName": rename}}]
         into.append(p)
         p = panel(lay, "timeseries", "%s %s" % (title, w["over_time"]), {
@@ -847,7 +854,7 @@ def village_page():
                           "village_report_timestamp_seconds."),
         ("Report age", "time() - max(village_report_timestamp_seconds{%s})" % one, None, "s",
          "How old the report is now."),
-        ("Targets met", "count(\n  (%s >= %s)\n  or\n  (%s <= %s)\n)" % (
+        ("Targets met", "count(\n  (%s >= %s)\n  or\n  (%s <= %s)\n)\nor vector(0)" % (
             VF, T, VC, T),
          None, "short", "How many of the indicators that have a target the village meets."),
     ]

@@ -33,6 +33,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import unittest
 import urllib.parse
 
@@ -165,6 +167,8 @@ def substitute(text, values, escape, builtins):
     for a custom variable, its one value."""
     def one(m):
         name = m.group(1) or m.group(2) or m.group(3)
+        if name.isdigit():
+            return m.group(0)  # a regex group of label_replace, not a variable
         if name in builtins:
             return builtins[name]
         v = values[name]
@@ -381,6 +385,7 @@ class TestDashboardFiles(unittest.TestCase):
         """The same panels and queries, Chinese titles, and the Chinese
         village names beside the pinyin in the tables of villages."""
         ds = dashboards()
+        names = 0
         for en, zh in [("dashboards/village-progress.json", "dashboards/village-progress-zh.json"),
                        ("dashboards-influxdb/village-progress-influxdb.json",
                         "dashboards-influxdb/village-progress-influxdb-zh.json")]:
@@ -393,11 +398,16 @@ class TestDashboardFiles(unittest.TestCase):
                         for t in p.get("targets", [])]
                 theirs = [re.sub(r'AS "[^"]*"', 'AS ""', t.get("expr") or t.get("query"))
                           for t in q.get("targets", [])]
-                self.assertEqual(theirs[:len(mine)], mine, q["title"])
-                for extra in theirs[len(mine):]:
-                    self.assertIn("village_info", extra)
+                self.assertEqual(len(theirs), len(mine), q["title"])
+                for a_query, b_query in zip(mine, theirs):
+                    if a_query != b_query:
+                        # The Chinese name joined on, where the registry has it.
+                        self.assertEqual(b_query, GEN.chinese_names(a_query), q["title"])
+                        names += 1
             self.assertRegex(ds[zh]["title"], r"[\u4e00-\u9fff]")
             self.assertIn("zh", ds[zh]["tags"])
+        # Both queries of each area's villages short of the target.
+        self.assertEqual(names, 6 * 2)
 
     def test_every_self_metric_is_on_a_dashboard(self):
         """docs/metrics.md says so."""
@@ -502,6 +512,91 @@ def county_rollups(rows):
     return {k: num / den for k, (num, den) in sums.items()}
 
 
+COUNTY_ZH = {"Bijiang": "碧江区", "Wanshan": "万山区", "Jiangkou": "江口县",
+             "Yuping": "玉屏侗族自治县", "Shiqian": "石阡县", "Sinan": "思南县",
+             "Yinjiang": "印江土家族苗族自治县", "Dejiang": "德江县",
+             "Yanhe": "沿河土家族自治县", "Songtao": "松桃苗族自治县"}
+
+
+def label_text(labels):
+    return ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"'))
+                    for k, v in labels.items())
+
+
+class Fixture(LoopbackServer):
+    """Serves, for Prometheus to scrape beside the daemon, the series that
+    the daemon does not serve yet: village_info and
+    village_report_timestamp_seconds from the demo files as they are now,
+    and the gauge villagemetrics_rejected_values as the daemon's counter
+    of rejections stands (the demo's bad cells are all still present).
+    Each family only while the daemon's /metrics lacks it."""
+
+    def __init__(self, data, daemon):
+        self.data, self.daemon = data, daemon
+        # Made afresh every 5 s apart from the scrapes: reading the
+        # daemon's 60,000 series takes longer than a scrape may, and more
+        # often would slow the daemon's own scrapes.
+        self.body = self.text().encode()
+        self.stopping = threading.Event()
+
+        def refresh():
+            while not self.stopping.wait(5):
+                self.body = self.text().encode()
+        self.refresher = threading.Thread(target=refresh, daemon=True)
+        self.refresher.start()
+
+        class Handler(QuietHandler):
+            def do_GET(h):
+                body = self.body
+                h.send_response(200)
+                h.send_header("Content-Type", "text/plain; version=0.0.4")
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body)
+        self.serve(Handler)
+
+    def stop(self):
+        self.stopping.set()
+        self.refresher.join(10)
+        super().stop()
+
+    def text(self):
+        own = self.daemon.metrics_text()
+        stamp = [(p, os.stat(p).st_mtime_ns) for p in sorted(
+            glob.glob(os.path.join(self.data, "*.csv")))]
+        if stamp != getattr(self, "stamp", None):
+            self.stamp, self.rows = stamp, []
+            for path, _ in stamp:
+                with open(path, encoding="utf-8") as f:
+                    self.rows += list(csv.DictReader(f))
+        out = []
+        if "# TYPE village_info " not in own:
+            out.append("# TYPE village_info gauge")
+            for r in self.rows:
+                out.append("village_info{%s} 1" % label_text({
+                    "city": "Tongren", "code": r["code"], "county": r["county"],
+                    "town": r["town"], "village": r["village"],
+                    "county_zh": COUNTY_ZH[r["county"]], "town_zh": r["town"] + "镇",
+                    "village_zh": r["village_zh"]}))
+        if "# TYPE village_report_timestamp_seconds " not in own:
+            out.append("# TYPE village_report_timestamp_seconds gauge")
+            for r in self.rows:
+                out.append("village_report_timestamp_seconds{%s} %d" % (label_text({
+                    "city": "Tongren", "county": r["county"], "town": r["town"],
+                    "village": r["village"], "source": "demo"}), as_of(r["as_of"])))
+        if "# TYPE villagemetrics_rejected_values " not in own:
+            out.append("# TYPE villagemetrics_rejected_values gauge")
+            for labels, value in re.findall(
+                    r"^villagemetrics_rejected_values_total(\{.*\}) (\S+)$", own, re.M):
+                out.append("villagemetrics_rejected_values%s %s" % (labels, value))
+        return "\n".join(out) + "\n"
+
+
+def as_of(date):
+    """A report's as_of date (UTC midnight) in seconds."""
+    return calendar.timegm(tuple(int(x) for x in date.split("-")) + (0, 0, 0))
+
+
 class ServersTest(unittest.TestCase):
     """The demo through the daemon into a real server; subclasses start()
     what they need and say which dashboards they run."""
@@ -538,8 +633,13 @@ class ServersTest(unittest.TestCase):
         endpoints in conf.d/."""
         os.makedirs(os.path.join(cls.tmp, "conf.d"))
         with open(os.path.join(cls.tmp, "conf.d", "push.json"), "w") as f:
+            # A source that never succeeds, as the freshness dashboard
+            # must say so.
             json.dump({"exporters": exporters,
-                       "collectors": [{"type": "listen", "name": "push"}]}, f)
+                       "collectors": [{"type": "listen", "name": "push"},
+                                      {"type": "exec", "name": "broken-sensor",
+                                       "command": ["false"], "format": "prometheus",
+                                       "interval": "1s"}]}, f)
         cls.daemon = Daemon(os.path.join(EXAMPLES, "demo.json"), cls.tmp).start()
 
         def stop():
@@ -569,7 +669,13 @@ class ServersTest(unittest.TestCase):
                 q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
                 opts = options(substitute(q, values, escape, builtins))
                 self.assertTrue(opts, "variable %s has no values: %s" % (v["name"], q))
-                if multi and i == 0:
+                if not v["includeAll"]:
+                    # One value (the village page): the picked one, or the
+                    # first, as Grafana takes it.
+                    want = (pick or {}).get(v["name"], opts[0])
+                    self.assertIn(want, opts, v["name"])
+                    values[v["name"]] = [want]
+                elif multi and i == 0:
                     want = pick.get(v["name"], opts[0])
                     values[v["name"]] = [want] + [o for o in opts if o != want][:1]
                 elif multi or pick is None:
@@ -630,10 +736,12 @@ class TestPrometheusDashboards(ServersTest):
              "database": "villages", "flush_interval": "100ms"},
             {"type": "influxdb", "name": "influx-strict", "version": 1, "url": url,
              "database": "villages", "max_age": "1ms", "flush_interval": "100ms"}])
+        cls.fixture = Fixture(cls.data(), cls.daemon)
+        cls.stops.append(cls.fixture.stop)
         cls.prom = Prometheus(
-            cls.tmp, [cls.daemon.port], evaluation_interval="1s",
-            extra_yaml="rule_files:\n  - %s\n  - %s\n" % (
-                os.path.join(RULES, "recording.yml"), os.path.join(RULES, "alerts.yml")))
+            cls.tmp, [cls.daemon.port, cls.fixture.port], evaluation_interval="1s",
+            extra_yaml="rule_files:\n" + "".join("  - %s\n" % os.path.join(RULES, f)
+                                                 for f in TestRules.RULE_FILES))
         cls.stops.append(cls.prom.stop)
         prom = cls.prom
         wait_for("the demo recorded by the rules",
@@ -692,18 +800,18 @@ class TestPrometheusDashboards(ServersTest):
     def test_every_panel_returns_data(self):
         queries = []
         for name, d in dashboards().items():
-            if d["templating"]["list"][0]["datasource"]["type"] == "prometheus":
+            if kind(d) == "prometheus":
                 queries += self.queries(d, "expr", prom_escape, PROM_BUILTINS,
                                         self.label_values)
         for where, result in self.run_all(self.query, queries):
             self.assertTrue(result, "no data from " + where)
             self.assertTrue([r for r in result if not math.isnan(float(r["value"][1]))],
                             "only NaN from " + where)
-        # Distinct queries: the 123 targets of the three dashboards with
-        # every variable All, the map's in each of its 6 colours (+5), and
-        # again each one that uses a variable with the picked values and
-        # with several.
-        self.assertEqual(len(queries), 315)
+        # Distinct queries of the five Prometheus dashboards (progress in
+        # English and Chinese, the village page, freshness, health) with
+        # every variable All, the picked values and several at once; a
+        # query that does not use a variable that changed runs once.
+        self.assertEqual(len(queries), 664)
 
     def test_merged_queries_have_the_same_labels(self):
         """A table that merges several queries into one row per county (or
@@ -712,7 +820,7 @@ class TestPrometheusDashboards(ServersTest):
         apart."""
         merged = 0
         for name, d in dashboards().items():
-            if d["templating"]["list"][0]["datasource"]["type"] != "prometheus":
+            if kind(d) != "prometheus":
                 continue
             values = self.assignments(d, self.label_values, prom_escape, PROM_BUILTINS)[0]
             values.update((v["name"], v["current"]["value"]) for v in d["templating"]["list"]
@@ -720,15 +828,20 @@ class TestPrometheusDashboards(ServersTest):
             for p in all_panels(d["panels"]):
                 if "merge" not in [t["id"] for t in p.get("transformations", [])]:
                     continue
-                labels = [{frozenset(r["metric"]) for r in self.query(
+                # A village without a Chinese name has no village_zh label:
+                # its cell stays empty.
+                labels = [{frozenset(r["metric"]) - {"village_zh"} for r in self.query(
                     substitute(t["expr"], values, prom_escape, PROM_BUILTINS))}
                           for t in p["targets"]]
                 self.assertEqual(len(labels[0]), 1, (name, p["title"], labels))
                 self.assertNotIn("__name__", list(labels[0])[0], (name, p["title"]))
                 self.assertEqual([l for l in labels if l != labels[0]], [], (name, p["title"]))
                 merged += 1
-        # The county table, the map, the sources.
-        self.assertEqual(merged, 3)
+        # Each progress dashboard (English, Chinese): the county table, the
+        # overview map, and per area the towns, the villages short of the
+        # target and the map; the village page: the indicators and the
+        # neighbours; freshness: the sources and the villages' reports.
+        self.assertEqual(merged, 2 * (2 + 6 * 3) + 2 + 2)
 
     def test_rollups_are_weighted_as_the_demo_data_says(self):
         """Every county roll-up equals sum(value × weight) / sum(weight) over
@@ -744,6 +857,172 @@ class TestPrometheusDashboards(ServersTest):
                 w = want[(county, column)]
                 self.assertAlmostEqual(value, w, delta=1e-12 * w, msg=(county, column))
 
+    # ---- the figures the panels show, against the demo files ----------
+
+    ALL = {"county": ["$__all"], "town": ["$__all"], "village": ["$__all"]}
+    ONE = {"county": [PICK["county"]], "town": [PICK["town"]], "village": [PICK["village"]]}
+
+    def panel_answers(self, name, title, values):
+        """{refId: result} of a panel's queries with the variables set."""
+        d = dashboards()[name]
+        p = [p for p in all_panels(d["panels"]) if p["title"] == title]
+        self.assertEqual(len(p), 1, title)
+        return {t["refId"]: self.query(substitute(t["expr"], values, prom_escape, PROM_BUILTINS))
+                for t in p[0]["targets"]}
+
+    def villages(self):
+        """{(county, town, village): {metric: value}} of what the daemon
+        accepted from the demo files now: numbers, shares within 0..1."""
+        with open(os.path.join(EXAMPLES, "demo.json"), encoding="utf-8") as f:
+            columns = dict(re.findall(r'"(village_\w+)": "(\w+)"', f.read()))
+        out = {}
+        for row in self.demo_rows():
+            values = {}
+            for metric, column in columns.items():
+                try:
+                    v = float(row[column])
+                except (KeyError, ValueError):
+                    continue
+                if metric.endswith("_ratio") and not 0 <= v <= 1:
+                    continue
+                values[metric] = v
+            out[(row["county"], row["town"], row["village"])] = values
+        return out
+
+    @staticmethod
+    def target(metric, county):
+        t = TARGETS[metric]
+        return t.get(county, t["default"]) if isinstance(t, dict) else t
+
+    def test_targets_come_from_the_configuration(self):
+        """village_target as demo.json sets it, and each county's effective
+        target: Songtao its own income target, the others the default."""
+        self.assertEqual(self.prom.scalar("count(village_target)"), 10)
+        got = {r["metric"]["county"]: float(r["value"][1]) for r in self.query(
+            'county:village_target:effective{indicator="village_income_per_capita_yuan"}')}
+        self.assertEqual(len(got), 10)
+        self.assertEqual({c: v for c, v in got.items() if v != 4000}, {"Songtao": 3800})
+
+    def test_villages_at_target_as_the_data_says(self):
+        answers = self.panel_answers("dashboards/village-progress.json",
+                                     "Villages at target", self.ALL)
+        villages = self.villages()
+        for i, a in enumerate(GEN.AREAS):
+            m = a["metric"]
+            have = [(k[0], v[m]) for k, v in villages.items() if m in v]
+            met = [1 for county, v in have if (v <= self.target(m, county) if m in GEN.CEILINGS
+                                               else v >= self.target(m, county))]
+            got = float(answers[chr(65 + i)][0]["value"][1])
+            self.assertAlmostEqual(got, len(met) / len(have), delta=1e-12, msg=m)
+            self.assertGreater(len(met), 0, m)
+            self.assertLess(len(met), len(have), m)
+
+    def test_absolute_gaps_as_the_data_says(self):
+        """Households without safe water = Σ households × (1 − share), and
+        so on; the poor residents = Σ residents × incidence."""
+        answers = self.panel_answers("dashboards/village-progress.json", "Still to reach", self.ALL)
+        villages = self.villages()
+        for i, a in enumerate([a for a in GEN.AREAS if a["gap"]]):
+            m, w = a["metric"], "village_" + a["gap"]
+            want = sum((v[m] if m in GEN.CEILINGS else 1 - v[m]) * v[w]
+                       for v in villages.values() if m in v and w in v)
+            got = float(answers[chr(65 + i)][0]["value"][1])
+            self.assertAlmostEqual(got, want, delta=1e-9 * want, msg=m)
+
+    def test_towns_all_there_worst_first_is_the_tables_order(self):
+        """Every town of the selection is a row of the town table (the
+        table pages), not the best nine."""
+        answers = self.panel_answers("dashboards/village-progress.json",
+                                     "Safe water: towns, worst first", self.ALL)
+        towns = {(k[0], k[1]) for k, v in self.villages().items()
+                 if "village_water_safe_households_ratio" in v}
+        self.assertGreater(len(towns), 100)
+        self.assertEqual({(r["metric"]["county"], r["metric"]["town"]) for r in answers["A"]}, towns)
+        p = [p for p in all_panels(dashboards()["dashboards/village-progress.json"]["panels"])
+             if p["title"] == "Safe water: towns, worst first"][0]
+        self.assertEqual(p["options"]["sortBy"], [{"displayName": "Safe water", "desc": False}])
+        self.assertTrue(p["options"]["footer"]["enablePagination"])
+
+    def test_villages_short_of_target_as_the_data_says(self):
+        """Every village short of its county's target, with how far: here
+        for income, where Songtao's own target counts."""
+        answers = self.panel_answers("dashboards/village-progress.json",
+                                     "Income per person: villages short of the target, worst first",
+                                     self.ALL)
+        m = "village_income_per_capita_yuan"
+        want = {k: self.target(m, k[0]) - v[m] for k, v in self.villages().items()
+                if m in v and v[m] < self.target(m, k[0])}
+        got = {(r["metric"]["county"], r["metric"]["town"], r["metric"]["village"]):
+               float(r["value"][1]) for r in answers["B"]}
+        self.assertEqual(set(got), set(want))
+        for k, v in want.items():
+            self.assertAlmostEqual(got[k], v, delta=1e-9, msg=k)
+        zh = self.panel_answers("dashboards/village-progress-zh.json",
+                                "人均可支配收入: 未达标的村（最差在前）", self.ALL)
+        names = {(r["metric"]["county"], r["metric"]["town"], r["metric"]["village"]):
+                 r["metric"].get("village_zh") for r in zh["A"]}
+        rows = {(r["county"], r["town"], r["village"]): r["village_zh"] for r in self.demo_rows()}
+        self.assertEqual(set(names), set(want))
+        # A village without a Chinese name in its row has none here either.
+        self.assertEqual([k for k, zh_name in names.items() if zh_name != (rows[k] or None)], [])
+        self.assertIn(None, names.values())
+
+    def test_village_page_as_the_data_says(self):
+        name = "dashboards/village.json"
+        mine = self.villages()[(PICK["county"], PICK["town"], PICK["village"])]
+        row = [r for r in self.demo_rows() if r["village"] == PICK["village"]][0]
+        answers = self.panel_answers(name, "Every indicator against its target", self.ONE)
+        values = {r["metric"]["indicator"]: float(r["value"][1]) for r in answers["A"]}
+        self.assertEqual(values, {m: v for m, v in mine.items() if m in GEN.measured()})
+        targets = {r["metric"]["indicator"]: float(r["value"][1]) for r in answers["B"]}
+        self.assertEqual(targets["village_signal_4g_coverage_ratio"], 0.95)
+        self.assertEqual(targets["village_income_per_capita_yuan"], 4000)
+        self.assertEqual(len(targets), 9)
+        short = {r["metric"]["indicator"]: float(r["value"][1]) for r in answers["C"]}
+        for m, t in targets.items():
+            v = mine[m]
+            want = max(v - t, 0) if m in GEN.CEILINGS else max(t - v, 0)
+            self.assertAlmostEqual(short[m], want, delta=1e-9, msg=m)
+        met = self.panel_answers(name, "Targets met", self.ONE)["A"]
+        self.assertEqual(float(met[0]["value"][1]), sum(1 for m in targets if short[m] == 0))
+        date = self.panel_answers(name, "Report date", self.ONE)["A"]
+        self.assertEqual(float(date[0]["value"][1]), as_of(row["as_of"]) * 1000)
+        age = self.panel_answers(name, "Report age", self.ONE)["A"]
+        self.assertAlmostEqual(float(age[0]["value"][1]), time.time() - as_of(row["as_of"]),
+                               delta=120)
+        zh = self.panel_answers(name, "Chinese name", self.ONE)["A"]
+        self.assertEqual(zh[0]["metric"]["village_zh"], row["village_zh"])
+        source = self.panel_answers(name, "Where the figures came from", self.ONE)["A"]
+        self.assertEqual(source[0]["metric"]["source"], "demo")
+        neighbours = self.panel_answers(name, "Neighbours in $town", self.ONE)["A"]
+        self.assertEqual(len(neighbours), len([k for k, v in self.villages().items()
+                                               if k[:2] == (PICK["county"], PICK["town"])
+                                               and "village_water_safe_households_ratio" in v]))
+
+    def test_freshness_says_never_and_shows_report_ages(self):
+        name = "dashboards/data-freshness.json"
+        values = {"county": ["$__all"], "town": ["$__all"], "collector": ["$__all"]}
+        oldest = self.panel_answers(name, "Oldest successful source run", values)
+        # The exec collector that always fails, and the push endpoint that
+        # nobody has pushed to.
+        never = ["broken-sensor", "push"]
+        self.assertEqual(float(oldest["B"][0]["value"][1]), len(never))
+        self.assertLess(float(oldest["A"][0]["value"][1]), 3600)
+        table = self.panel_answers(name, "Last report per source", values)
+        self.assertEqual(sorted(r["metric"]["collector"] for r in table["A"]
+                                if float(r["value"][1]) == 0), never)
+        self.assertEqual(sorted(r["metric"]["collector"] for r in table["B"]), ["villages"])
+        since = self.panel_answers(name, "Time since each source's last success", values)["A"]
+        self.assertEqual(sorted(r["metric"]["collector"] for r in since), ["villages"])
+        reports = self.panel_answers(name, "Village reports, oldest first", values)
+        self.assertEqual(len(reports["B"]), 2600 - len(SILENCED) + 1)
+        for r in reports["B"]:
+            self.assertAlmostEqual(float(r["value"][1]), time.time() - as_of("2019-12-31"),
+                                   delta=120)
+        rejected = self.panel_answers(name, "Rejected values present now, by reason", values)["A"]
+        self.assertEqual(sorted((r["metric"]["reason"], float(r["value"][1])) for r in rejected),
+                         [("not_a_number", 1), ("out_of_range", 1)])
+
     def test_alerts_on_the_real_metrics(self):
         """The alerts read the names the daemon serves: right now the
         rejected values and the too-old drops fire, and the silent villages
@@ -753,7 +1032,8 @@ class TestPrometheusDashboards(ServersTest):
                            a["metric"].get("village") or a["metric"].get("reason"))
                           for a in self.query("ALERTS"))
         want = [("VillageNotReporting", "pending", v) for v in sorted(SILENCED)]
-        want += [("VillagemetricsExporterDropping", "firing", "too_old"),
+        want += [("VillagemetricsCollectorFailing", "pending", None),
+                 ("VillagemetricsExporterDropping", "firing", "too_old"),
                  ("VillagemetricsValuesRejected", "firing", "not_a_number"),
                  ("VillagemetricsValuesRejected", "firing", "out_of_range")]
         wait_for("the alerts", lambda: alerts() == sorted(want))
