@@ -16,15 +16,16 @@
 static int add(struct vg_target *t, size_t *n, const struct vg_indicator *ind,
                const char *county, const cJSON *v, struct vg_cfg_err *err) {
   if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-    return vg_cfg_error(err, v,
-                        "target of %s%s%s: expected a number%s", ind->name,
-                        county ? " in " : "", county ? county : "",
-                        county ? "" : ", or an object of counties and "
-                                      "numbers with an optional \"default\"");
+    return vg_cfg_error(err, v, "target of %s%s%s: expected a number%s",
+                        ind->name, county ? " in " : "", county ? county : "",
+                        county ? ""
+                               : ", or an object of counties and "
+                                 "numbers with an optional \"default\"");
   enum vg_reject_reason reason;
   char detail[160];
   if (vg_catalog_check(ind, v->valuedouble, &reason, detail, sizeof detail))
-    return vg_cfg_error(err, v, "target %s: no village could report it", detail);
+    return vg_cfg_error(err, v, "target %s: no village could report it",
+                        detail);
   /* Owned by the array; freed by vg_targets_free. */
   t[*n].indicator = vg_strdup(ind->name);
   t[*n].county = county ? vg_strdup(county) : NULL;
