@@ -1089,7 +1089,7 @@ class TestInfluxDBDashboard(ServersTest):
         # All, the picked values and several at once (a query that does not
         # use a variable that changed runs once); the Chinese one differs
         # only in the names of its columns.
-        self.assertEqual(len(queries), 2 * 99)
+        self.assertEqual(len(queries), 2 * 105)
 
     def test_targets_arrive_as_the_configuration_says(self):
         """The exporter writes village_target as field "target" with an
