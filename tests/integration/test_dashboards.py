@@ -448,13 +448,14 @@ class TestDashboardFiles(unittest.TestCase):
         # The progress dashboards: the county table's, and per area the
         # county ranking's, the town table's, the villages' and the map's
         # (Prometheus; InfluxDB: one map); the overview map; freshness: the
-        # villages' reports; the village page: its neighbours.
+        # villages not reporting, with blank indicators and their reports;
+        # the village page: its neighbours.
         self.assertEqual(links, {
             "dashboards/village-progress.json": 1 + 6 * 4 + 1,
             "dashboards/village-progress-zh.json": 1 + 6 * 4 + 1,
             "dashboards-influxdb/village-progress-influxdb.json": 1 + 6 * 3 + 1,
             "dashboards-influxdb/village-progress-influxdb-zh.json": 1 + 6 * 3 + 1,
-            "dashboards/data-freshness.json": 1,
+            "dashboards/data-freshness.json": 3,
             "dashboards/village.json": 1})
 
     def test_maps_fit_the_data_and_follow_the_indicator(self):
