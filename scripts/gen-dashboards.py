@@ -240,15 +240,22 @@ def panel(lay, kind, title, desc, w, h, targets, ds, **extra):
 
 
 def thresholds_from(ref, metric):
-    """Colours that follow the indicator's direction, their step at the
-    target a query returns (Grafana's "Config from query results")."""
-    up = metric not in CEILINGS
-    steps = [{"color": "red" if up else "green", "value": None},
-             {"color": "green" if up else "red", "value": None}]
-    return ({"mode": "absolute", "steps": steps},
-            {"id": "configFromData", "options": {
-                "configRefId": ref, "mappings": [
-                    {"fieldName": "Target", "handlerKey": "threshold1", "reducerId": "last"}]}})
+    """Colours that follow the indicator's direction and turn at the target
+    a query returns (Grafana's "Config from query results"): (the field
+    config to merge, the transformation).  Grafana's threshold handler
+    always adds a red step, which suits a ceiling (green up to the target,
+    red above); for a floor the target is the top of a red-to-green scale
+    from 0, so green means reached."""
+    if metric in CEILINGS:
+        colour = {"color": {"mode": "thresholds"},
+                  "thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}]}}
+        handler = "threshold1"
+    else:
+        colour = {"color": {"mode": "continuous-RdYlGr"}, "min": 0}
+        handler = "max"
+    return (colour, {"id": "configFromData", "options": {
+        "configRefId": ref, "mappings": [
+            {"fieldName": "Target", "handlerKey": handler, "reducerId": "last"}]}})
 
 
 def village_link(lang):
@@ -408,8 +415,8 @@ def progress_prom(lang):
                 a["zh"], {"households": "户数", "population": "人口"}[a["weight"]])}[lang],
             4, 5, [prom("A", rollup(a), t(a)), prom("B", selection_target(a), "Target")],
             PROM)
-        p["fieldConfig"] = {"defaults": {"unit": a["unit"], "decimals": 1, "thresholds": th,
-                                         "color": {"mode": "thresholds"}}, "overrides": []}
+        p["fieldConfig"] = {"defaults": dict({"unit": a["unit"], "decimals": 1}, **th),
+                            "overrides": []}
         p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                         "colorMode": "background", "graphMode": "none", "justifyMode": "center",
                         "orientation": "auto", "textMode": "value_and_name"}
@@ -523,9 +530,9 @@ def progress_prom(lang):
             [prom("A", "%s(county:%s:weighted_mean)" % (worst, m), "{{county}}"),
              prom("B", "max(%s)" % target_of(m) if m not in CEILINGS else "min(%s)" % target_of(m), "Target")],
             PROM)
-        p["fieldConfig"] = {"defaults": {"unit": a["unit"], "decimals": 1, "thresholds": th,
-                                         "color": {"mode": "thresholds"},
-                                         "links": [self_link(lang, "${__field.labels.county}")]},
+        p["fieldConfig"] = {"defaults": dict({"unit": a["unit"], "decimals": 1,
+                                              "links": [self_link(lang, "${__field.labels.county}")]},
+                                             **th),
                             "overrides": []}
         p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                         "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
@@ -688,8 +695,8 @@ def progress_influx(lang):
                   "target (village_target written by the influxdb exporter)." % (a["en"], a["weight"]),
             "zh": "所选村的%s（加权汇总），按默认目标着色。" % a["zh"]}[lang], 4, 5,
             [influx("A", irollup(a, iwhere())), influx("B", itarget(a))], INFLUX)
-        p["fieldConfig"] = {"defaults": {"unit": a["unit"], "decimals": 1, "thresholds": th,
-                                         "color": {"mode": "thresholds"}, "displayName": t(a)},
+        p["fieldConfig"] = {"defaults": dict({"unit": a["unit"], "decimals": 1,
+                                              "displayName": t(a)}, **th),
                             "overrides": []}
         p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                         "colorMode": "background", "graphMode": "none", "justifyMode": "center",
@@ -760,8 +767,8 @@ def progress_influx(lang):
                 [influx("A", q, "table"), influx("B", itarget(a), "table")], INFLUX)
             link = (self_link(lang, "${__value.raw}") if name == "county_rank"
                     else self_link(lang, "${__data.fields.county}", "${__value.raw}"))
-            p["fieldConfig"] = {"defaults": {"custom": {"align": "auto", "cellOptions": {"type": "auto"}},
-                                             "thresholds": th},
+            p["fieldConfig"] = {"defaults": dict({"custom": {"align": "auto",
+                                                             "cellOptions": {"type": "auto"}}}, **th),
                                 "overrides": [
                                     {"matcher": {"id": "byName", "options": title},
                                      "properties": [{"id": "unit", "value": a["unit"]}, {"id": "decimals", "value": 1},
@@ -779,8 +786,8 @@ def progress_influx(lang):
                   "the bottom), coloured against it. Click a village for its page.",
             "zh": "所选各村，距默认目标最远的在前（底部分页）。点击村查看村页面。"}[lang], 12, 9,
             [influx("A", q, "table"), influx("B", itarget(a), "table")], INFLUX)
-        p["fieldConfig"] = {"defaults": {"custom": {"align": "auto", "cellOptions": {"type": "auto"}},
-                                         "thresholds": th},
+        p["fieldConfig"] = {"defaults": dict({"custom": {"align": "auto",
+                                                         "cellOptions": {"type": "auto"}}}, **th),
                             "overrides": [
                                 {"matcher": {"id": "byName", "options": title},
                                  "properties": [{"id": "unit", "value": a["unit"]}, {"id": "decimals", "value": 1},
