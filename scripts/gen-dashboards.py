@@ -92,7 +92,7 @@ AREAS = [
 WORDS = {
     "en": {
         "progress": "Village progress", "progress_influx": "Village progress (InfluxDB)",
-        "village_page": "Village", "overview": "Overview", "county": "County", "town": "Town",
+        "overview": "Overview", "county": "County", "town": "Town",
         "village": "Village", "datasource": "Datasource", "basemap": "Map tiles",
         "at_target": "Villages at target", "reporting": "Villages reporting",
         "households": "Households", "poor": "Poor households",
@@ -101,12 +101,11 @@ WORDS = {
         "county_rank": "county ranking, worst first", "town_rank": "towns, worst first",
         "by_value": "villages by value", "behind": "villages short of the target, worst first",
         "over_time": "over time", "map": "map", "target": "target", "gap": "gap",
-        "selected": "selected towns", "value": "value", "indicator": "indicator",
-        "met": "targets met", "zh_name": "Chinese name",
+        "selected": "selected towns",
     },
     "zh": {
         "progress": "村级进展", "progress_influx": "村级进展（InfluxDB）",
-        "village_page": "村", "overview": "概览", "county": "县", "town": "乡镇",
+        "overview": "概览", "county": "县", "town": "乡镇",
         "village": "村", "datasource": "数据源", "basemap": "底图",
         "at_target": "达标村占比", "reporting": "上报村数",
         "households": "户数", "poor": "贫困户", "lifted": "累计脱贫户数",
@@ -115,8 +114,7 @@ WORDS = {
         "county_rank": "各县排名（最差在前）", "town_rank": "各乡镇（最差在前）",
         "by_value": "各村分布", "behind": "未达标的村（最差在前）",
         "over_time": "趋势", "map": "地图", "target": "目标", "gap": "差距",
-        "selected": "所选乡镇", "value": "数值", "indicator": "指标",
-        "met": "已达目标", "zh_name": "中文名",
+        "selected": "所选乡镇",
     },
 }
 
@@ -799,7 +797,6 @@ def progress_influx(lang):
             "excludeByName": hide("Time", "county_1", "town_1"),
             "indexByName": {"county": 0, "town": 1, "village": 2, title: 3}}}]
         into.append(p)
-        q = irollup(a, iwhere(town=False, village=False).replace("$timeFilter", "$timeFilter"), "")
         q = ('SELECT sum("w") / sum("h") AS "value" FROM (\n'
              '  SELECT last("%s") * last("%s") AS "w", last("%s") + 0 * last("%s") AS "h"\n'
              '  FROM "village"\n  WHERE %s\n  GROUP BY time($__interval), "county", "town", "village"\n)\n'
@@ -843,10 +840,10 @@ def village_page():
     lang = "en"
     lay = Layout()
     one = 'county="$county", town="$town", village="$village"'
-    names = "|".join(measured())
     panels = [lay.row("$village ($town, $county)")]
 
     def values(names):
+        """The village's value of each indicator named, labelled by it."""
         return ('max by (indicator) (\n  label_replace({__name__=~"%s", %s},\n'
                 '    "indicator", "$1", "__name__", "(.+)")\n)' % ("|".join(names), one))
     VF = values([n for n in measured() if n not in CEILINGS])
@@ -874,8 +871,7 @@ def village_page():
                         "orientation": "auto", "textMode": "value" if legend is None else "name"}
         panels.append(p)
     # Every indicator against its target.
-    value = ('max by (indicator) (\n  label_replace({__name__=~"%s", %s}, "indicator", "$1", "__name__", "(.+)")\n)'
-             % (names, one))
+    value = values(measured())
     short = "clamp_min(%s - %s, 0)\nor\nclamp_min(%s - %s, 0)" % (T, VF, VC, T)
     p = panel(lay, "table", "Every indicator against its target", (
         "Each indicator the village reports now, the target of its county (village_target: the "

@@ -229,6 +229,7 @@ class TestRules(unittest.TestCase):
         m = re.search(r'- record: village:indicators:count\n\s+expr: \|\n\s+count by \([^)]*\) \(\n'
                       r'\s+\{__name__=~"([^"]+)", village!=""\}', text)
         self.assertTrue(m)
+        self.assertEqual(m.group(1), GEN.catalog_regex())
         self.assertEqual(m.group(1).split("|"), GEN.measured())
         self.assertEqual(len(GEN.catalog()), 23)
 
