@@ -259,7 +259,7 @@ def thresholds_from(ref, metric):
 def village_link(lang):
     return {"title": {"en": "Open the village page of ${__data.fields.village}",
                       "zh": "打开 ${__data.fields.village} 的村页面"}[lang],
-            "url": "/d/${village_page}/?${__url_time_range}&var-datasource=${datasource}"
+            "url": "/d/${village_page}?${__url_time_range}&var-datasource=${datasource}"
                    "&var-county=${__data.fields.county}&var-town=${__data.fields.town}"
                    "&var-village=${__data.fields.village}"}
 
@@ -268,7 +268,7 @@ def self_link(lang, county, town="$__all"):
     """A link to the same dashboard, found by its own uid: a saved copy
     links to itself, not to the original."""
     return {"title": {"en": "Show %s" % county, "zh": "查看 %s" % county}[lang],
-            "url": "/d/${__dashboard.uid}/?${__url_time_range}&var-datasource=${datasource}"
+            "url": "/d/${__dashboard.uid}?${__url_time_range}&var-datasource=${datasource}"
                    "&var-county=%s&var-town=%s&var-village=$__all" % (county, town)}
 
 
@@ -906,7 +906,7 @@ def village_page():
     overrides = [{"matcher": {"id": "byName", "options": "village"},
                   "properties": [{"id": "links", "value": [{
                       "title": "Open ${__value.text}",
-                      "url": "/d/${__dashboard.uid}/?${__url_time_range}&var-datasource=${datasource}"
+                      "url": "/d/${__dashboard.uid}?${__url_time_range}&var-datasource=${datasource}"
                              "&var-county=${__data.fields.county}&var-town=${__data.fields.town}"
                              "&var-village=${__value.raw}"}]}]}]
     rename = {}

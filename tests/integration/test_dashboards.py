@@ -433,7 +433,7 @@ class TestDashboardFiles(unittest.TestCase):
             for key, s in strings(d["panels"]):
                 if key != "url" or s == "${basemap}":
                     continue
-                m = re.match(r"^/d/\$\{(__dashboard\.uid|village_page)\}/\?(.*)$", s)
+                m = re.match(r"^/d/\$\{(__dashboard\.uid|village_page)\}\?(.*)$", s)
                 self.assertTrue(m, (name, s))
                 target = d if m.group(1) == "__dashboard.uid" else by_uid[consts["village_page"]]
                 defined = {v["name"] for v in target["templating"]["list"]}
