@@ -12,6 +12,7 @@
  * before its last collector and pusher have stopped.
  */
 #include "daemon/generation.h"
+#include "daemon/targets.h"
 #include "daemon/daemon.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/registry_watch.h"
@@ -215,6 +216,7 @@ void vg_generation_free(struct vg_generation *gen) {
     free(inst->name);
     free(inst->last_stats);
   }
+  vg_sink_free(gen->targets);
   free(gen->collectors);
   free(gen->exporters);
   vg_config_free(gen->config);
@@ -561,6 +563,7 @@ void vg_generation_start_collectors(struct vg_generation *gen) {
   /* The loop's clock stood still while the configuration was read and
    * checked (a second for a thousand sources): phases count from now. */
   uv_update_time(d->loop);
+  gen->targets = vg_targets_publish(d->store, d->journal, gen->config);
   gen->first_round_pending = gen->ncollectors;
   /* The registry goes live with the collectors that name its villages. */
   struct vg_registry_watch_options ro = {.labels = gen->config->labels,

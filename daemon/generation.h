@@ -119,6 +119,9 @@ struct vg_generation {
   size_t running_collectors;  /* timers not yet closed */
   size_t first_round_pending; /* collectors that have not run once */
   size_t running_pushers;     /* not yet stopped */
+  /* Holds the configuration's targets (daemon/targets.h) once the
+   * collectors started; owned. */
+  struct vg_sink *targets;
   enum vg_pushers_state pushers;
   /* Every collector has run once (or cannot run). */
   void (*ran)(struct vg_generation *gen);

@@ -14,7 +14,10 @@ set -eu
 # curl_json plugin needs libyajl2, which Debian only recommends.  gnumeric
 # brings ssconvert, the office software that saves the workbook fixtures
 # (tests/tools/make-office-fixtures.sh) and the integration test's
-# workbooks.
+# workbooks.  nodejs and npm run tests/tools/validate-dashboards.js, which
+# checks the dashboards against Grafana's dashboard model (@grafana/schema,
+# installed from npm below, at the versions tests/tools/package-lock.json
+# pins).
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
   libsnappy-dev libzip-dev libexpat1-dev libfreexl-dev
@@ -22,7 +25,7 @@ packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   prometheus prometheus-pushgateway influxdb influxdb-client
   victoria-metrics
   chromium fonts-wqy-microhei systemd file man-db mandoc gnumeric
-  collectd-core libyajl2"
+  collectd-core libyajl2 nodejs"
 
 missing=""
 for p in $packages; do
@@ -32,7 +35,24 @@ for p in $packages; do
     *) missing="$missing $p" ;;
   esac
 done
-[ -z "$missing" ] && exit 0
+# Debian packages npm apart from nodejs; NodeSource's nodejs brings its own
+# and conflicts with Debian's.
+command -v npm >/dev/null || missing="$missing npm"
+# The dashboard model, into tests/tools/node_modules (not committed): once,
+# and again when the lock file changes.
+npm_tools() {
+  tools=$(dirname "$0")/../tests/tools
+  if [ ! -e "$tools/node_modules/.package-lock.json" ] ||
+    [ "$tools/package-lock.json" -nt "$tools/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci in tests/tools" >&2
+    (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+}
+
+if [ -z "$missing" ]; then
+  npm_tools
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup: missing packages:$missing; run this script as root" >&2
@@ -56,3 +76,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >&2
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing >&2
+npm_tools

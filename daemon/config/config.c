@@ -8,6 +8,7 @@
  */
 #include "daemon/config/config.h"
 #include "daemon/config/conflicts.h"
+#include "daemon/config/targets.h"
 #include "daemon/util/buf.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
@@ -28,6 +29,7 @@ struct top {
   char *state_dir;
   int64_t stale_after_ms;
   const cJSON *labels;
+  const cJSON *targets;
   const cJSON *collectors;
   const cJSON *exporters;
 };
@@ -84,6 +86,15 @@ const struct vg_cfg_key vg_config_keys[] = {
     {"labels", VG_CFG_JSON, NULL, offsetof(struct top, labels),
      "Constant labels added to every series, such as {\"city\": "
      "\"Tongren\"}.",
+     false},
+    {"targets", VG_CFG_JSON, NULL, offsetof(struct top, targets),
+     "The programme's target of each indicator, which the dashboards and "
+     "alerts compare villages with, served as village_target{indicator} "
+     "(and, given per county, village_target{indicator,county}): "
+     "{\"village_water_safe_households_ratio\": 1, "
+     "\"village_income_per_capita_yuan\": {\"default\": 4000, "
+     "\"Songtao\": 3500}}. Each name must be in the catalog and each value "
+     "in its range.",
      false},
     {"collectors", VG_CFG_JSON, NULL, offsetof(struct top, collectors),
      "Array of sources, each an object with a \"type\"; conf.d/ files add "
@@ -459,6 +470,7 @@ static int apply(struct vg_config *cfg, struct vg_cfg_err *err) {
         "got \"%s\"",
         cfg->log_level);
   if ((rc = check_labels(cfg, t.labels, err)) ||
+      (rc = vg_targets_parse(t.targets, &cfg->targets, &cfg->ntargets, err)) ||
       (rc = check_plugins("collectors", cfg->collectors, err)) ||
       (rc = check_plugins("exporters", cfg->exporters, err)))
     return rc;
@@ -490,6 +502,7 @@ void vg_config_free(struct vg_config *cfg) {
     free((char *)cfg->labels[i].value);
   }
   free(cfg->labels);
+  vg_targets_free(cfg->targets, cfg->ntargets);
   free(cfg->tls_cert_pem);
   free(cfg->tls_key_pem);
   free(cfg->read_token);

@@ -2,7 +2,7 @@
  *
  * vg_config_load() reads villagemetrics.json and its conf.d/, applies the
  * top-level keys (listen, http, log_level, state_dir, stale_after, labels,
- * registry)
+ * registry, targets)
  * and checks the shape of the "collectors" and "exporters" arrays: each an
  * object with a string "type"; two collectors that would certainly
  * provide the same series are refused (conflicts.c).  What a collector or
@@ -14,6 +14,7 @@
 #define VG_CONFIG_H
 
 #include "daemon/config/cfg_keys.h"
+#include "daemon/config/targets.h"
 #include "daemon/model/sample.h"
 
 #include <stdbool.h>
@@ -39,6 +40,8 @@ struct vg_config {
                               "labels" object; owned (names and values
                               owned) */
   size_t nlabels;
+  struct vg_target *targets; /* from "targets"; owned */
+  size_t ntargets;
   uint64_t journal_max_bytes;       /* default "1GiB" */
   uint64_t journal_segment_bytes;   /* default "16MiB" */
   int64_t journal_commit_window_ms; /* default "100ms" */

@@ -3,6 +3,7 @@ signals, reloads, configuration errors."""
 
 import calendar
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -455,6 +456,44 @@ class TestLifecycle(DaemonTest):
         _, _, page = http_get(d.port, "/")
         self.assertIn("Runs, samples and rejected values count since the reload <time "
                       "datetime=\"%s\"" % st["config"]["last_reload"], page.decode())
+
+    def test_targets_are_served_and_follow_a_reload(self):
+        """The configuration's targets are village_target series with the
+        constant labels; a reload changes them, and one removed leaves."""
+        self.copy_villages()
+        cfg = villages_config("data/*.csv")
+        cfg["targets"] = {"village_water_safe_households_ratio": 0.95,
+                          "village_income_per_capita_yuan": {"default": 4000, "Songtao": 3500}}
+        d = self.daemon(cfg).start()
+        text = d.metrics_text()
+        self.assertIn("# TYPE village_target gauge\n", text)
+        m = d.metrics()
+        self.assertEqual(sorted((dict(k[1]).get("county", ""), dict(k[1])["indicator"], v)
+                                for k, v in m.items() if k[0] == "village_target"), [
+            ("", "village_income_per_capita_yuan", 4000),
+            ("", "village_water_safe_households_ratio", 0.95),
+            ("Songtao", "village_income_per_capita_yuan", 3500)])
+        self.assertEqual(find(m, "village_target", indicator="village_water_safe_households_ratio",
+                              city="Tongren"), 0.95)
+        cfg["targets"] = {"village_water_safe_households_ratio": 1}
+        with open(d.config_path, "w") as f:
+            json.dump(cfg, f)
+        d.signal(signal.SIGHUP)
+        wait_for("reloaded", lambda: find(d.metrics(), "villagemetrics_config_reloads_total",
+                                          result="success") == 1)
+        self.assertEqual(sorted((dict(k[1])["indicator"], v) for k, v in d.metrics().items()
+                                if k[0] == "village_target"),
+                         [("village_water_safe_households_ratio", 1)])
+        # A target the catalog does not know is refused with its place.
+        cfg["targets"] = {"village_water_safe_ratio": 1}
+        with open(d.config_path, "w") as f:
+            json.dump(cfg, f)
+        d.signal(signal.SIGHUP)
+        wait_for("refusal logged", lambda: "reload refused" in d.logs())
+        self.assertIn('"targets": "village_water_safe_ratio" is not an indicator of the catalog',
+                      d.logs())
+        self.assertEqual(find(d.metrics(), "village_target",
+                              indicator="village_water_safe_households_ratio"), 1)
 
     def test_systemd_notify_protocol(self):
         self.copy_villages()

@@ -8,11 +8,23 @@ rows and collapsed rows included -- runs against Prometheus or InfluxDB
 with the variables substituted as Grafana would, and must return data.  The
 files themselves are checked too: valid JSON, panel ids and grid positions,
 every datasource uid provisioned, every variable used defined, every
-drill-down link pointing at a dashboard and variables that exist.
+drill-down link pointing at a dashboard and variables that exist, every
+dashboard valid against Grafana's dashboard model (@grafana/schema), the
+generated ones as scripts/gen-dashboards.py writes them, and no target
+written into a query.
+
+Series that other parts of the daemon are adding (village_info from the
+village registry, village_report_timestamp_seconds, the gauge
+villagemetrics_rejected_values) are served by a fixture of the test's own
+beside the daemon, computed from the demo files, as long as the daemon
+does not serve them itself; the panels that read them run now and keep
+running once it does.
 """
 
+import calendar
 import concurrent.futures
 import csv
+import importlib.util
 import glob
 import io
 import json
@@ -21,15 +33,39 @@ import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 import urllib.parse
 
-from harness import (EXAMPLES, ROOT, Daemon, InfluxDB, Prometheus, ScriptedReceiver,
-                     TempDir, copy_demo_files, find, http_get, wait_for)
+from harness import (EXAMPLES, ROOT, Daemon, InfluxDB, LoopbackServer, Prometheus,
+                     QuietHandler, ScriptedReceiver, TempDir, copy_demo_files, find,
+                     http_get, wait_for)
 
 DASHBOARDS = os.path.join(ROOT, "dashboards")
+DASHBOARDS_INFLUX = os.path.join(ROOT, "dashboards-influxdb")
 RULES = os.path.join(DASHBOARDS, "rules")
-PROVISIONED = os.path.join(DASHBOARDS, "provisioning", "datasources", "villagemetrics.yaml")
+PROVISIONING = os.path.join(DASHBOARDS, "provisioning")
+PROVISIONED = [os.path.join(PROVISIONING, "datasources", f)
+               for f in ("villagemetrics.yaml", "villagemetrics-influxdb.yaml")]
+GENERATOR = os.path.join(ROOT, "scripts", "gen-dashboards.py")
+VALIDATOR = os.path.join(ROOT, "tests", "tools", "validate-dashboards.js")
+
+
+def generator():
+    """scripts/gen-dashboards.py as a module (its catalog, areas, ceilings)."""
+    spec = importlib.util.spec_from_file_location("gen_dashboards", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GEN = generator()
+# The demo's targets (examples/demo.json), which the value checks compare
+# with: a county's own beside the default.
+TARGETS = {"village_water_safe_households_ratio": 1, "village_road_household_access_ratio": 1,
+           "village_signal_4g_coverage_ratio": 0.95, "village_power_households_ratio": 1,
+           "village_income_per_capita_yuan": {"default": 4000, "Songtao": 3800},
+           "village_poverty_incidence_ratio": 0.02}
 
 # What the dashboards' variables are set to besides "All": a town of the
 # demo, the town TestPrometheusDashboards silences three villages of and
@@ -54,17 +90,27 @@ PROM_BUILTINS = {"__rate_interval": "4m", "__interval": "1m", "__range": "1h",
                  "__range_s": "3600", "__range_ms": "3600000"}
 INFLUX_BUILTINS = {"timeFilter": "time >= now() - 1h", "__interval": "1m"}
 # Variables Grafana defines itself (data links, InfluxDB aliases).
-BUILTIN = re.compile(r"^(__\w+|timeFilter|tag_\w+|col|m|measurement)$")
+BUILTIN = re.compile(r"^(__\w+|timeFilter|tag_\w+|col|m|measurement|\d+)$")
 VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::[\w-]+)?\}|\[\[(\w+)(?::[\w-]+)?\]\]")
 
 
+def dashboard_paths():
+    return sorted(glob.glob(os.path.join(DASHBOARDS, "*.json")) +
+                  glob.glob(os.path.join(DASHBOARDS_INFLUX, "*.json")))
+
+
 def dashboards():
-    """{file name: dashboard} of every dashboard JSON."""
+    """{path from the root: dashboard} of every dashboard JSON."""
     out = {}
-    for path in sorted(glob.glob(os.path.join(DASHBOARDS, "*.json"))):
+    for path in dashboard_paths():
         with open(path, encoding="utf-8") as f:
-            out[os.path.basename(path)] = json.load(f)
+            out[os.path.relpath(path, ROOT)] = json.load(f)
     return out
+
+
+def kind(d):
+    """The datasource type a dashboard queries: its datasource variable's."""
+    return [v for v in d["templating"]["list"] if v["type"] == "datasource"][0]["query"]
 
 
 def all_panels(panels):
@@ -86,11 +132,11 @@ def strings(node, key=None):
         yield key, node
 
 
-def provisioned_datasources():
-    """{uid: type} from the provisioning file (parsed by hand: no YAML
+def provisioned_datasources(path):
+    """{uid: type} from a provisioning file (parsed by hand: no YAML
     module in the standard library; the file is a flat list)."""
     out, uid, kind = {}, None, None
-    with open(PROVISIONED, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.split("#")[0].strip()
             if line.startswith("- name:") and uid:
@@ -121,6 +167,8 @@ def substitute(text, values, escape, builtins):
     for a custom variable, its one value."""
     def one(m):
         name = m.group(1) or m.group(2) or m.group(3)
+        if name.isdigit():
+            return m.group(0)  # a regex group of label_replace, not a variable
         if name in builtins:
             return builtins[name]
         v = values[name]
@@ -135,43 +183,105 @@ def substitute(text, values, escape, builtins):
 
 
 class TestRules(unittest.TestCase):
+    RULE_FILES = ["recording.yml", "targets.yml", "alerts.yml"]
+
     def test_promtool_check_rules(self):
-        r = subprocess.run(["promtool", "check", "rules", "recording.yml", "alerts.yml"],
+        r = subprocess.run(["promtool", "check", "rules"] + self.RULE_FILES,
                            cwd=RULES, capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("SUCCESS: 48 rules found", r.stdout)
+        # One target rule per indicator of the catalog but the coordinates.
+        self.assertEqual(len(GEN.measured()), 21)
+        self.assertIn("SUCCESS: 21 rules found", r.stdout)
         self.assertIn("SUCCESS: 11 rules found", r.stdout)
 
     def test_promtool_unit_tests(self):
         tests = sorted(os.path.basename(p) for p in
                        glob.glob(os.path.join(RULES, "tests", "*.yml")))
         self.assertEqual(tests, ["alerts_test.yml", "last_report_test.yml",
-                                 "recording_test.yml"])
+                                 "recording_test.yml", "targets_test.yml"])
         r = subprocess.run(["promtool", "test", "rules"] + tests,
                            cwd=os.path.join(RULES, "tests"), capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(r.stdout.count("SUCCESS"), len(tests), r.stdout)
 
     def test_every_rule_and_alert_is_unit_tested(self):
-        with open(os.path.join(RULES, "recording.yml")) as f:
-            recorded = re.findall(r"^\s+- record: (\S+)$", f.read(), re.M)
+        recorded = []
+        for name in ("recording.yml", "targets.yml"):
+            with open(os.path.join(RULES, name)) as f:
+                recorded += re.findall(r"^\s+- record: (\S+)$", f.read(), re.M)
         with open(os.path.join(RULES, "alerts.yml")) as f:
             alerts = re.findall(r"^\s+- alert: (\S+)$", f.read(), re.M)
         tested = ""
         for path in glob.glob(os.path.join(RULES, "tests", "*.yml")):
             with open(path) as f:
                 tested += f.read()
-        self.assertEqual(len(recorded), 48)
+        self.assertEqual(len(recorded), 48 + 21)
         self.assertEqual(len(alerts), 11)
-        self.assertEqual([r for r in recorded if "expr: %s\n" % r not in tested], [])
+        self.assertEqual([r for r in recorded if not re.search(
+            r"expr: %s(\{[^}]*\})?\n" % re.escape(r), tested)], [])
         self.assertEqual([a for a in alerts if "alertname: %s\n" % a not in tested], [])
+
+    def test_indicator_count_is_over_the_catalog(self):
+        """village:indicators:count names exactly the catalog's indicators
+        but the coordinates, as daemon/model/catalog.c has them now."""
+        with open(os.path.join(RULES, "recording.yml")) as f:
+            text = f.read()
+        m = re.search(r'- record: village:indicators:count\n\s+expr: \|\n\s+count by \([^)]*\) \(\n'
+                      r'\s+\{__name__=~"([^"]+)", village!=""\}', text)
+        self.assertTrue(m)
+        self.assertEqual(m.group(1), GEN.catalog_regex())
+        self.assertEqual(m.group(1).split("|"), GEN.measured())
+        self.assertEqual(len(GEN.catalog()), 23)
+
+
+# A number in a query that is not a target: 0 and 1 (a share's complement,
+# "* 0" to keep labels), 1000 (seconds to milliseconds).  Durations in
+# brackets and label values in quotes are not numbers of a query.
+ALLOWED_NUMBERS = {"0", "1", "1000"}
+
+
+def numbers_in(query):
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', query)
+    text = re.sub(r"'(?:[^'\\]|\\.)*'", "''", text)
+    text = re.sub(r"/\^[^/]*\$/", "//", text)
+    text = re.sub(r"\[[^\]]*\]", "[]", text)
+    text = re.sub(r"\$\{?\w+(?::\w+)?\}?", "$v", text)
+    return re.findall(r"(?<![\w.])(\d+(?:\.\d+)?(?:e[+-]?\d+)?)(?![\w.])", text)
 
 
 class TestDashboardFiles(unittest.TestCase):
     def test_the_dashboards(self):
         self.assertEqual(sorted(dashboards()), [
-            "daemon-health.json", "data-freshness.json",
-            "village-progress-influxdb.json", "village-progress.json"])
+            "dashboards-influxdb/village-progress-influxdb-zh.json",
+            "dashboards-influxdb/village-progress-influxdb.json",
+            "dashboards/daemon-health.json", "dashboards/data-freshness.json",
+            "dashboards/village-progress-zh.json", "dashboards/village-progress.json",
+            "dashboards/village.json"])
+
+    def test_generated_files_are_what_the_generator_writes(self):
+        r = subprocess.run([sys.executable, GENERATOR, "--check"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_valid_against_grafanas_dashboard_model(self):
+        """Grafana's dashboard model from @grafana/schema (tests/tools,
+        installed by scripts/setup.sh), and a file that breaks it fails."""
+        r = subprocess.run(["node", VALIDATOR] + dashboard_paths(), capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("7 dashboards valid against @grafana/schema 13.2.3", r.stdout)
+        with TempDir() as tmp:
+            d = dashboards()["dashboards/village.json"]
+            d["panels"][1]["gridPos"] = {"h": "4", "w": 6, "x": 0}
+            d["templating"]["list"][0]["hide"] = 7
+            path = os.path.join(tmp, "broken.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(d, f)
+            r = subprocess.run(["node", VALIDATOR, path], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("/panels/1/gridPos/h must be number", r.stdout)
+        self.assertIn("/panels/1/gridPos must have required property 'y'", r.stdout)
+        self.assertIn("/templating/list/0/hide must be equal to one of the allowed values",
+                      r.stdout)
 
     def test_ids_and_grid(self):
         uids = set()
@@ -200,11 +310,22 @@ class TestDashboardFiles(unittest.TestCase):
                     self.assertTrue(p.get("targets"), (name, p["title"]))
                     self.assertTrue(p.get("description"), (name, p["title"]))
 
-    def test_every_datasource_is_provisioned(self):
-        provisioned = provisioned_datasources()
-        self.assertEqual(provisioned, {"villagemetrics-prometheus": "prometheus",
-                                       "villagemetrics-influxdb": "influxdb"})
+    def test_every_datasource_is_the_variable(self):
+        """Every panel and query names the datasource variable, which
+        defaults to the provisioned datasource of its type; the InfluxDB
+        datasource and dashboards are provisioned apart."""
+        prom, influx = (provisioned_datasources(p) for p in PROVISIONED)
+        self.assertEqual(prom, {"villagemetrics-prometheus": "prometheus"})
+        self.assertEqual(influx, {"villagemetrics-influxdb": "influxdb"})
+        by_type = {"prometheus": "villagemetrics-prometheus",
+                   "influxdb": "villagemetrics-influxdb"}
         for name, d in dashboards().items():
+            var = [v for v in d["templating"]["list"] if v["type"] == "datasource"]
+            self.assertEqual(len(var), 1, name)
+            self.assertEqual(var[0]["name"], "datasource")
+            self.assertEqual(var[0]["current"]["value"], by_type[var[0]["query"]], name)
+            self.assertEqual(name.startswith("dashboards-influxdb/"),
+                             var[0]["query"] == "influxdb", name)
             used = []
 
             def walk(node):
@@ -216,13 +337,18 @@ class TestDashboardFiles(unittest.TestCase):
                 elif isinstance(node, list):
                     for v in node:
                         walk(v)
-            walk(d)
+            walk(d["panels"])
+            walk([v for v in d["templating"]["list"] if v["type"] == "query"])
             self.assertTrue(used, name)
-            for ds in used:
-                self.assertIsInstance(ds, dict, "%s: datasource by name" % name)
-                self.assertEqual(provisioned.get(ds["uid"]), ds["type"], (name, ds))
-            # One datasource per dashboard.
-            self.assertEqual(len({ds["uid"] for ds in used}), 1, name)
+            self.assertEqual([ds for ds in used
+                              if ds != {"type": var[0]["query"], "uid": "${datasource}"}], [], name)
+        providers = {}
+        for path in glob.glob(os.path.join(PROVISIONING, "dashboards", "*.yaml")):
+            with open(path, encoding="utf-8") as f:
+                providers[os.path.basename(path)] = re.findall(r"^\s+path: (\S+)$", f.read(), re.M)
+        self.assertEqual(providers, {
+            "villagemetrics.yaml": ["/usr/share/villagemetrics/dashboards"],
+            "villagemetrics-influxdb.yaml": ["/usr/share/villagemetrics/dashboards-influxdb"]})
 
     def test_every_variable_used_is_defined(self):
         for name, d in dashboards().items():
@@ -239,6 +365,51 @@ class TestDashboardFiles(unittest.TestCase):
             self.assertEqual(used - defined, set(), name)
             self.assertEqual(defined - used, set(), "%s: variables never used" % name)
 
+    def test_no_target_is_written_into_a_query(self):
+        """Targets come from village_target: a query holds no number but 0,
+        1 and 1000 (nor does a rule of targets.yml)."""
+        found = []
+        for name, d in dashboards().items():
+            for p in all_panels(d["panels"]):
+                for t in p.get("targets", []):
+                    q = t.get("expr") or t.get("query")
+                    found += [(name, p["title"], n) for n in numbers_in(q)
+                              if n not in ALLOWED_NUMBERS]
+        self.assertEqual(found, [])
+        with open(os.path.join(RULES, "targets.yml")) as f:
+            self.assertEqual([n for n in numbers_in(f.read()) if n not in ALLOWED_NUMBERS], [])
+        # The scan finds what it is for.
+        self.assertEqual(numbers_in('sum(x{a="0.5"} >= bool 4000) / y[5m] < 0.02 and z > 1e3'),
+                         ["4000", "0.02", "1e3"])
+
+    def test_chinese_variants_mirror_the_english(self):
+        """The same panels and queries, Chinese titles, and the Chinese
+        village names beside the pinyin in the tables of villages."""
+        ds = dashboards()
+        names = 0
+        for en, zh in [("dashboards/village-progress.json", "dashboards/village-progress-zh.json"),
+                       ("dashboards-influxdb/village-progress-influxdb.json",
+                        "dashboards-influxdb/village-progress-influxdb-zh.json")]:
+            a, b = list(all_panels(ds[en]["panels"])), list(all_panels(ds[zh]["panels"]))
+            self.assertEqual([(p["id"], p["type"]) for p in a], [(p["id"], p["type"]) for p in b])
+            for p, q in zip(a, b):
+                self.assertRegex(q["title"], r"[\u4e00-\u9fff]", (zh, q["title"]))
+                # InfluxQL names its columns in the dashboard's language.
+                mine = [re.sub(r'AS "[^"]*"', 'AS ""', t.get("expr") or t.get("query"))
+                        for t in p.get("targets", [])]
+                theirs = [re.sub(r'AS "[^"]*"', 'AS ""', t.get("expr") or t.get("query"))
+                          for t in q.get("targets", [])]
+                self.assertEqual(len(theirs), len(mine), q["title"])
+                for a_query, b_query in zip(mine, theirs):
+                    if a_query != b_query:
+                        # The Chinese name joined on, where the registry has it.
+                        self.assertEqual(b_query, GEN.chinese_names(a_query), q["title"])
+                        names += 1
+            self.assertRegex(ds[zh]["title"], r"[\u4e00-\u9fff]")
+            self.assertIn("zh", ds[zh]["tags"])
+        # Both queries of each area's villages short of the target.
+        self.assertEqual(names, 6 * 2)
+
     def test_every_self_metric_is_on_a_dashboard(self):
         """docs/metrics.md says so."""
         with open(os.path.join(ROOT, "docs", "metrics.md"), encoding="utf-8") as f:
@@ -250,26 +421,70 @@ class TestDashboardFiles(unittest.TestCase):
         self.assertEqual([n for n in names if not re.search(r"\b%s\b" % n, text)], [])
 
     def test_drill_down_links(self):
+        """A link goes to the dashboard it is in by that dashboard's own uid
+        (${__dashboard.uid}: a saved copy links within the copy) or to the
+        village page by the village_page variable, keeps the time range
+        and the datasource, and sets only variables the target defines."""
         ds = dashboards()
         by_uid = {d["uid"]: d for d in ds.values()}
-        links = 0
+        links = {}
         for name, d in ds.items():
+            consts = {v["name"]: v["query"] for v in d["templating"]["list"]
+                      if v["type"] == "constant"}
             for key, s in strings(d["panels"]):
-                if key != "url":
+                if key != "url" or s == "${basemap}":
                     continue
-                m = re.match(r"^/d/([\w-]+)/[\w-]+\?(.*)$", s)
+                m = re.match(r"^/d/\$\{(__dashboard\.uid|village_page)\}\?(.*)$", s)
                 self.assertTrue(m, (name, s))
-                target = by_uid[m.group(1)]
+                target = d if m.group(1) == "__dashboard.uid" else by_uid[consts["village_page"]]
                 defined = {v["name"] for v in target["templating"]["list"]}
-                for part in m.group(2).split("&"):
-                    if part.startswith("var-"):
-                        self.assertIn(part[4:].split("=")[0], defined, (name, s))
-                    else:
-                        self.assertRegex(part, r"^\$\{(__url_time_range|indicator:queryparam)\}$")
-                links += 1
-        # county, town and village links in each area of both progress
-        # dashboards, and the county table's.
-        self.assertEqual(links, 2 * (6 * 3 + 1))
+                parts = m.group(2).split("&")
+                self.assertEqual(parts[:2], ["${__url_time_range}", "var-datasource=${datasource}"])
+                for part in parts[2:]:
+                    self.assertRegex(part, r"^var-\w+=")
+                    self.assertIn(part[4:].split("=")[0], defined, (name, s))
+                links[name] = links.get(name, 0) + 1
+        self.assertNotIn("villagemetrics-", json.dumps(
+            [s for d in ds.values() for k, s in strings(d["panels"])
+             if k == "url" and s != "${basemap}"]))
+        # The progress dashboards: the county table's, and per area the
+        # county ranking's, the town table's, the villages' and the map's
+        # (Prometheus; InfluxDB: one map); the overview map; freshness: the
+        # villages not reporting, with blank indicators and their reports;
+        # the village page: its neighbours.
+        self.assertEqual(links, {
+            "dashboards/village-progress.json": 1 + 6 * 4 + 1,
+            "dashboards/village-progress-zh.json": 1 + 6 * 4 + 1,
+            "dashboards-influxdb/village-progress-influxdb.json": 1 + 6 * 3 + 1,
+            "dashboards-influxdb/village-progress-influxdb-zh.json": 1 + 6 * 3 + 1,
+            "dashboards/data-freshness.json": 3,
+            "dashboards/village.json": 1})
+
+    def test_maps_fit_the_data_and_follow_the_indicator(self):
+        """No map is fixed on one place; each is titled and coloured after
+        its indicator (lower is better for poverty), and its tiles come
+        from the basemap variable, which offers a choice without internet."""
+        maps = 0
+        for name, d in dashboards().items():
+            tiles = [v for v in d["templating"]["list"] if v["name"] == "basemap"]
+            for p in all_panels(d["panels"]):
+                if p["type"] != "geomap":
+                    continue
+                maps += 1
+                self.assertEqual(p["options"]["view"]["id"], "fit", (name, p["title"]))
+                self.assertEqual(p["options"]["basemap"]["config"]["url"], "${basemap}")
+                self.assertTrue(tiles, name)
+                self.assertIn("about:blank", [o["value"] for o in tiles[0]["options"]])
+                unit = p["fieldConfig"]["defaults"]["unit"]
+                colour = p["fieldConfig"]["defaults"]["color"]["mode"]
+                area = [a for a in GEN.AREAS if p["title"].startswith(a["en"] + ":")
+                        or p["title"].startswith(a["zh"] + ":")]
+                if area:
+                    self.assertEqual(unit, area[0]["unit"], p["title"])
+                    self.assertEqual(colour, "continuous-GrYlRd" if area[0]["key"] == "poverty"
+                                     else "continuous-RdYlGr", p["title"])
+                self.assertEqual(p["fieldConfig"]["defaults"]["displayName"], p["title"])
+        self.assertEqual(maps, 2 * 7 + 2 * 1)
 
 
 # The indicators of the progress dashboards and what each is weighted by.
@@ -297,6 +512,83 @@ def county_rollups(rows):
             num, den = sums.get((row["county"], column), (0.0, 0.0))
             sums[(row["county"], column)] = (num + v * w, den + w)
     return {k: num / den for k, (num, den) in sums.items()}
+
+
+COUNTY_ZH = {"Bijiang": "碧江区", "Wanshan": "万山区", "Jiangkou": "江口县",
+             "Yuping": "玉屏侗族自治县", "Shiqian": "石阡县", "Sinan": "思南县",
+             "Yinjiang": "印江土家族苗族自治县", "Dejiang": "德江县",
+             "Yanhe": "沿河土家族自治县", "Songtao": "松桃苗族自治县"}
+
+
+def label_text(labels):
+    return ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"'))
+                    for k, v in labels.items())
+
+
+class Fixture(LoopbackServer):
+    """Serves, for Prometheus to scrape beside the daemon, the series that
+    the daemon does not serve yet: village_info and
+    village_report_timestamp_seconds from the demo files as they are now,
+    and the gauge villagemetrics_rejected_values as the test sets it
+    (`rejected`, {(collector, reason): count}).  Each family only if the
+    daemon's /metrics lacked it at start."""
+
+    def __init__(self, data, daemon):
+        self.data = data
+        own = daemon.metrics_text()
+        self.families = [f for f in ("village_info", "village_report_timestamp_seconds",
+                                     "villagemetrics_rejected_values")
+                         if "# TYPE %s " % f not in own]
+        self.rejected = {}
+        self.stamp, self.lines = None, []
+
+        class Handler(QuietHandler):
+            def do_GET(h):
+                body = self.text().encode()
+                h.send_response(200)
+                h.send_header("Content-Type", "text/plain; version=0.0.4")
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body)
+        self.serve(Handler)
+
+    def text(self):
+        # The files' series are made again only when a file changed.
+        stamp = [(p, os.stat(p).st_mtime_ns) for p in sorted(
+            glob.glob(os.path.join(self.data, "*.csv")))]
+        if stamp != self.stamp:
+            rows = []
+            for path, _ in stamp:
+                with open(path, encoding="utf-8") as f:
+                    rows += list(csv.DictReader(f))
+            lines = []
+            if "village_info" in self.families:
+                lines.append("# TYPE village_info gauge")
+                for r in rows:
+                    lines.append("village_info{%s} 1" % label_text({
+                        "city": "Tongren", "code": r["code"], "county": r["county"],
+                        "town": r["town"], "village": r["village"],
+                        "county_zh": COUNTY_ZH[r["county"]], "town_zh": r["town"] + "镇",
+                        "village_zh": r["village_zh"]}))
+            if "village_report_timestamp_seconds" in self.families:
+                lines.append("# TYPE village_report_timestamp_seconds gauge")
+                for r in rows:
+                    lines.append("village_report_timestamp_seconds{%s} %d" % (label_text({
+                        "city": "Tongren", "county": r["county"], "town": r["town"],
+                        "village": r["village"], "source": "demo"}), as_of(r["as_of"])))
+            self.stamp, self.lines = stamp, lines
+        out = list(self.lines)
+        if "villagemetrics_rejected_values" in self.families:
+            out.append("# TYPE villagemetrics_rejected_values gauge")
+            for (collector, reason), n in sorted(self.rejected.items()):
+                out.append('villagemetrics_rejected_values{collector="%s",reason="%s"} %d' % (
+                    collector, reason, n))
+        return "\n".join(out) + "\n"
+
+
+def as_of(date):
+    """A report's as_of date (UTC midnight) in seconds."""
+    return calendar.timegm(tuple(int(x) for x in date.split("-")) + (0, 0, 0))
 
 
 class ServersTest(unittest.TestCase):
@@ -335,8 +627,13 @@ class ServersTest(unittest.TestCase):
         endpoints in conf.d/."""
         os.makedirs(os.path.join(cls.tmp, "conf.d"))
         with open(os.path.join(cls.tmp, "conf.d", "push.json"), "w") as f:
+            # A source that never succeeds, as the freshness dashboard
+            # must say so.
             json.dump({"exporters": exporters,
-                       "collectors": [{"type": "listen", "name": "push"}]}, f)
+                       "collectors": [{"type": "listen", "name": "push"},
+                                      {"type": "exec", "name": "broken-sensor",
+                                       "command": ["false"], "format": "prometheus",
+                                       "interval": "1s"}]}, f)
         copy_demo_files(cls.tmp)
         cls.daemon = Daemon(os.path.join(EXAMPLES, "demo.json"), cls.tmp).start()
 
@@ -367,7 +664,13 @@ class ServersTest(unittest.TestCase):
                 q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
                 opts = options(substitute(q, values, escape, builtins))
                 self.assertTrue(opts, "variable %s has no values: %s" % (v["name"], q))
-                if multi and i == 0:
+                if not v["includeAll"]:
+                    # One value (the village page): the picked one, or the
+                    # first, as Grafana takes it.
+                    want = (pick or {}).get(v["name"], opts[0])
+                    self.assertIn(want, opts, v["name"])
+                    values[v["name"]] = [want]
+                elif multi and i == 0:
                     want = pick.get(v["name"], opts[0])
                     values[v["name"]] = [want] + [o for o in opts if o != want][:1]
                 elif multi or pick is None:
@@ -428,10 +731,12 @@ class TestPrometheusDashboards(ServersTest):
              "database": "villages", "flush_interval": "100ms"},
             {"type": "influxdb", "name": "influx-strict", "version": 1, "url": url,
              "database": "villages", "max_age": "1ms", "flush_interval": "100ms"}])
+        cls.fixture = Fixture(cls.data(), cls.daemon)
+        cls.stops.append(cls.fixture.stop)
         cls.prom = Prometheus(
-            cls.tmp, [cls.daemon.port], evaluation_interval="1s",
-            extra_yaml="rule_files:\n  - %s\n  - %s\n" % (
-                os.path.join(RULES, "recording.yml"), os.path.join(RULES, "alerts.yml")))
+            cls.tmp, [cls.daemon.port, cls.fixture.port], evaluation_interval="1s",
+            extra_yaml="rule_files:\n" + "".join("  - %s\n" % os.path.join(RULES, f)
+                                                 for f in TestRules.RULE_FILES))
         cls.stops.append(cls.prom.stop)
         prom = cls.prom
         wait_for("the demo recorded by the rules",
@@ -463,6 +768,8 @@ class TestPrometheusDashboards(ServersTest):
 
         silent = ("count(village:last_report_timestamp_seconds unless on "
                   "(job, city, county, town, village) village:indicators:count)")
+        # Its two bad cells are present now, as the daemon's gauge will say.
+        cls.fixture.rejected = {("villages", "not_a_number"): 1, ("villages", "out_of_range"): 1}
         wait_for("silent villages", lambda: prom.scalar(silent) == 3, timeout=60)
         wait_for("the new village", lambda: prom.scalar("count(village:indicators:count)")
                  == 2600 - 3 + 1, timeout=60)
@@ -500,18 +807,18 @@ class TestPrometheusDashboards(ServersTest):
     def test_every_panel_returns_data(self):
         queries = []
         for name, d in dashboards().items():
-            if d["templating"]["list"][0]["datasource"]["type"] == "prometheus":
+            if kind(d) == "prometheus":
                 queries += self.queries(d, "expr", prom_escape, PROM_BUILTINS,
                                         self.label_values)
         for where, result in self.run_all(self.query, queries):
             self.assertTrue(result, "no data from " + where)
             self.assertTrue([r for r in result if not math.isnan(float(r["value"][1]))],
                             "only NaN from " + where)
-        # Distinct queries: the 123 targets of the three dashboards with
-        # every variable All, the map's in each of its 6 colours (+5), and
-        # again each one that uses a variable with the picked values and
-        # with several.
-        self.assertEqual(len(queries), 315)
+        # Distinct queries of the five Prometheus dashboards (progress in
+        # English and Chinese, the village page, freshness, health) with
+        # every variable All, the picked values and several at once; a
+        # query that does not use a variable that changed runs once.
+        self.assertEqual(len(queries), 664)
 
     def test_merged_queries_have_the_same_labels(self):
         """A table that merges several queries into one row per county (or
@@ -520,7 +827,7 @@ class TestPrometheusDashboards(ServersTest):
         apart."""
         merged = 0
         for name, d in dashboards().items():
-            if d["templating"]["list"][0]["datasource"]["type"] != "prometheus":
+            if kind(d) != "prometheus":
                 continue
             values = self.assignments(d, self.label_values, prom_escape, PROM_BUILTINS)[0]
             values.update((v["name"], v["current"]["value"]) for v in d["templating"]["list"]
@@ -528,15 +835,20 @@ class TestPrometheusDashboards(ServersTest):
             for p in all_panels(d["panels"]):
                 if "merge" not in [t["id"] for t in p.get("transformations", [])]:
                     continue
-                labels = [{frozenset(r["metric"]) for r in self.query(
+                # A village without a Chinese name has no village_zh label:
+                # its cell stays empty.
+                labels = [{frozenset(r["metric"]) - {"village_zh"} for r in self.query(
                     substitute(t["expr"], values, prom_escape, PROM_BUILTINS))}
                           for t in p["targets"]]
                 self.assertEqual(len(labels[0]), 1, (name, p["title"], labels))
                 self.assertNotIn("__name__", list(labels[0])[0], (name, p["title"]))
                 self.assertEqual([l for l in labels if l != labels[0]], [], (name, p["title"]))
                 merged += 1
-        # The county table, the map, the sources.
-        self.assertEqual(merged, 3)
+        # Each progress dashboard (English, Chinese): the county table, the
+        # overview map, and per area the towns, the villages short of the
+        # target and the map; the village page: the indicators and the
+        # neighbours; freshness: the sources and the villages' reports.
+        self.assertEqual(merged, 2 * (2 + 6 * 3) + 2 + 2)
 
     def test_rollups_are_weighted_as_the_demo_data_says(self):
         """Every county roll-up equals sum(value × weight) / sum(weight) over
@@ -552,6 +864,172 @@ class TestPrometheusDashboards(ServersTest):
                 w = want[(county, column)]
                 self.assertAlmostEqual(value, w, delta=1e-12 * w, msg=(county, column))
 
+    # ---- the figures the panels show, against the demo files ----------
+
+    ALL = {"county": ["$__all"], "town": ["$__all"], "village": ["$__all"]}
+    ONE = {"county": [PICK["county"]], "town": [PICK["town"]], "village": [PICK["village"]]}
+
+    def panel_answers(self, name, title, values):
+        """{refId: result} of a panel's queries with the variables set."""
+        d = dashboards()[name]
+        p = [p for p in all_panels(d["panels"]) if p["title"] == title]
+        self.assertEqual(len(p), 1, title)
+        return {t["refId"]: self.query(substitute(t["expr"], values, prom_escape, PROM_BUILTINS))
+                for t in p[0]["targets"]}
+
+    def villages(self):
+        """{(county, town, village): {metric: value}} of what the daemon
+        accepted from the demo files now: numbers, shares within 0..1."""
+        with open(os.path.join(EXAMPLES, "demo.json"), encoding="utf-8") as f:
+            columns = dict(re.findall(r'"(village_\w+)": "(\w+)"', f.read()))
+        out = {}
+        for row in self.demo_rows():
+            values = {}
+            for metric, column in columns.items():
+                try:
+                    v = float(row[column])
+                except (KeyError, ValueError):
+                    continue
+                if metric.endswith("_ratio") and not 0 <= v <= 1:
+                    continue
+                values[metric] = v
+            out[(row["county"], row["town"], row["village"])] = values
+        return out
+
+    @staticmethod
+    def target(metric, county):
+        t = TARGETS[metric]
+        return t.get(county, t["default"]) if isinstance(t, dict) else t
+
+    def test_targets_come_from_the_configuration(self):
+        """village_target as demo.json sets it, and each county's effective
+        target: Songtao its own income target, the others the default."""
+        self.assertEqual(self.prom.scalar("count(village_target)"), 10)
+        got = {r["metric"]["county"]: float(r["value"][1]) for r in self.query(
+            'county:village_target:effective{indicator="village_income_per_capita_yuan"}')}
+        self.assertEqual(len(got), 10)
+        self.assertEqual({c: v for c, v in got.items() if v != 4000}, {"Songtao": 3800})
+
+    def test_villages_at_target_as_the_data_says(self):
+        answers = self.panel_answers("dashboards/village-progress.json",
+                                     "Villages at target", self.ALL)
+        villages = self.villages()
+        for i, a in enumerate(GEN.AREAS):
+            m = a["metric"]
+            have = [(k[0], v[m]) for k, v in villages.items() if m in v]
+            met = [1 for county, v in have if (v <= self.target(m, county) if m in GEN.CEILINGS
+                                               else v >= self.target(m, county))]
+            got = float(answers[chr(65 + i)][0]["value"][1])
+            self.assertAlmostEqual(got, len(met) / len(have), delta=1e-12, msg=m)
+            self.assertGreater(len(met), 0, m)
+            self.assertLess(len(met), len(have), m)
+
+    def test_absolute_gaps_as_the_data_says(self):
+        """Households without safe water = Σ households × (1 − share), and
+        so on; the poor residents = Σ residents × incidence."""
+        answers = self.panel_answers("dashboards/village-progress.json", "Still to reach", self.ALL)
+        villages = self.villages()
+        for i, a in enumerate([a for a in GEN.AREAS if a["gap"]]):
+            m, w = a["metric"], "village_" + a["gap"]
+            want = sum((v[m] if m in GEN.CEILINGS else 1 - v[m]) * v[w]
+                       for v in villages.values() if m in v and w in v)
+            got = float(answers[chr(65 + i)][0]["value"][1])
+            self.assertAlmostEqual(got, want, delta=1e-9 * want, msg=m)
+
+    def test_towns_all_there_worst_first_is_the_tables_order(self):
+        """Every town of the selection is a row of the town table (the
+        table pages), not the best nine."""
+        answers = self.panel_answers("dashboards/village-progress.json",
+                                     "Safe water: towns, worst first", self.ALL)
+        towns = {(k[0], k[1]) for k, v in self.villages().items()
+                 if "village_water_safe_households_ratio" in v}
+        self.assertGreater(len(towns), 100)
+        self.assertEqual({(r["metric"]["county"], r["metric"]["town"]) for r in answers["A"]}, towns)
+        p = [p for p in all_panels(dashboards()["dashboards/village-progress.json"]["panels"])
+             if p["title"] == "Safe water: towns, worst first"][0]
+        self.assertEqual(p["options"]["sortBy"], [{"displayName": "Safe water", "desc": False}])
+        self.assertTrue(p["options"]["footer"]["enablePagination"])
+
+    def test_villages_short_of_target_as_the_data_says(self):
+        """Every village short of its county's target, with how far: here
+        for income, where Songtao's own target counts."""
+        answers = self.panel_answers("dashboards/village-progress.json",
+                                     "Income per person: villages short of the target, worst first",
+                                     self.ALL)
+        m = "village_income_per_capita_yuan"
+        want = {k: self.target(m, k[0]) - v[m] for k, v in self.villages().items()
+                if m in v and v[m] < self.target(m, k[0])}
+        got = {(r["metric"]["county"], r["metric"]["town"], r["metric"]["village"]):
+               float(r["value"][1]) for r in answers["B"]}
+        self.assertEqual(set(got), set(want))
+        for k, v in want.items():
+            self.assertAlmostEqual(got[k], v, delta=1e-9, msg=k)
+        zh = self.panel_answers("dashboards/village-progress-zh.json",
+                                "人均可支配收入: 未达标的村（最差在前）", self.ALL)
+        names = {(r["metric"]["county"], r["metric"]["town"], r["metric"]["village"]):
+                 r["metric"].get("village_zh") for r in zh["A"]}
+        rows = {(r["county"], r["town"], r["village"]): r["village_zh"] for r in self.demo_rows()}
+        self.assertEqual(set(names), set(want))
+        # A village without a Chinese name in its row has none here either.
+        self.assertEqual([k for k, zh_name in names.items() if zh_name != (rows[k] or None)], [])
+        self.assertIn(None, names.values())
+
+    def test_village_page_as_the_data_says(self):
+        name = "dashboards/village.json"
+        mine = self.villages()[(PICK["county"], PICK["town"], PICK["village"])]
+        row = [r for r in self.demo_rows() if r["village"] == PICK["village"]][0]
+        answers = self.panel_answers(name, "Every indicator against its target", self.ONE)
+        values = {r["metric"]["indicator"]: float(r["value"][1]) for r in answers["A"]}
+        self.assertEqual(values, {m: v for m, v in mine.items() if m in GEN.measured()})
+        targets = {r["metric"]["indicator"]: float(r["value"][1]) for r in answers["B"]}
+        self.assertEqual(targets["village_signal_4g_coverage_ratio"], 0.95)
+        self.assertEqual(targets["village_income_per_capita_yuan"], 4000)
+        self.assertEqual(len(targets), 9)
+        short = {r["metric"]["indicator"]: float(r["value"][1]) for r in answers["C"]}
+        for m, t in targets.items():
+            v = mine[m]
+            want = max(v - t, 0) if m in GEN.CEILINGS else max(t - v, 0)
+            self.assertAlmostEqual(short[m], want, delta=1e-9, msg=m)
+        met = self.panel_answers(name, "Targets met", self.ONE)["A"]
+        self.assertEqual(float(met[0]["value"][1]), sum(1 for m in targets if short[m] == 0))
+        date = self.panel_answers(name, "Report date", self.ONE)["A"]
+        self.assertEqual(float(date[0]["value"][1]), as_of(row["as_of"]) * 1000)
+        age = self.panel_answers(name, "Report age", self.ONE)["A"]
+        self.assertAlmostEqual(float(age[0]["value"][1]), time.time() - as_of(row["as_of"]),
+                               delta=120)
+        zh = self.panel_answers(name, "Chinese name", self.ONE)["A"]
+        self.assertEqual(zh[0]["metric"]["village_zh"], row["village_zh"])
+        source = self.panel_answers(name, "Where the figures came from", self.ONE)["A"]
+        self.assertEqual(source[0]["metric"]["source"], "demo")
+        neighbours = self.panel_answers(name, "Neighbours in $town", self.ONE)["A"]
+        self.assertEqual(len(neighbours), len([k for k, v in self.villages().items()
+                                               if k[:2] == (PICK["county"], PICK["town"])
+                                               and "village_water_safe_households_ratio" in v]))
+
+    def test_freshness_says_never_and_shows_report_ages(self):
+        name = "dashboards/data-freshness.json"
+        values = {"county": ["$__all"], "town": ["$__all"], "collector": ["$__all"]}
+        oldest = self.panel_answers(name, "Oldest successful source run", values)
+        # The exec collector that always fails, and the push endpoint that
+        # nobody has pushed to.
+        never = ["broken-sensor", "push"]
+        self.assertEqual(float(oldest["B"][0]["value"][1]), len(never))
+        self.assertLess(float(oldest["A"][0]["value"][1]), 3600)
+        table = self.panel_answers(name, "Last report per source", values)
+        self.assertEqual(sorted(r["metric"]["collector"] for r in table["A"]
+                                if float(r["value"][1]) == 0), never)
+        self.assertEqual(sorted(r["metric"]["collector"] for r in table["B"]), ["villages"])
+        since = self.panel_answers(name, "Time since each source's last success", values)["A"]
+        self.assertEqual(sorted(r["metric"]["collector"] for r in since), ["villages"])
+        reports = self.panel_answers(name, "Village reports, oldest first", values)
+        self.assertEqual(len(reports["B"]), 2600 - len(SILENCED) + 1)
+        for r in reports["B"]:
+            self.assertAlmostEqual(float(r["value"][1]), time.time() - as_of("2019-12-31"),
+                                   delta=120)
+        rejected = self.panel_answers(name, "Rejected values present now, by reason", values)["A"]
+        self.assertEqual(sorted((r["metric"]["reason"], float(r["value"][1])) for r in rejected),
+                         [("not_a_number", 1), ("out_of_range", 1)])
+
     def test_alerts_on_the_real_metrics(self):
         """The alerts read the names the daemon serves: right now the
         rejected values and the too-old drops fire, and the silent villages
@@ -561,10 +1039,15 @@ class TestPrometheusDashboards(ServersTest):
                            a["metric"].get("village") or a["metric"].get("reason"))
                           for a in self.query("ALERTS"))
         want = [("VillageNotReporting", "pending", v) for v in sorted(SILENCED)]
-        want += [("VillagemetricsExporterDropping", "firing", "too_old"),
+        want += [("VillagemetricsCollectorFailing", "pending", None),
+                 ("VillagemetricsExporterDropping", "firing", "too_old"),
                  ("VillagemetricsValuesRejected", "firing", "not_a_number"),
                  ("VillagemetricsValuesRejected", "firing", "out_of_range")]
         wait_for("the alerts", lambda: alerts() == sorted(want))
+
+
+INFLUX_DASHBOARDS = ["dashboards-influxdb/village-progress-influxdb.json",
+                     "dashboards-influxdb/village-progress-influxdb-zh.json"]
 
 
 class TestInfluxDBDashboard(ServersTest):
@@ -608,21 +1091,39 @@ class TestInfluxDBDashboard(ServersTest):
         return sorted(r["value"] for r in self.rows(query))
 
     def test_every_panel_returns_data(self):
-        d = dashboards()["village-progress-influxdb.json"]
-        queries = list(self.queries(d, "query", influx_escape, INFLUX_BUILTINS,
-                                    self.tag_values))
+        queries = []
+        for name in INFLUX_DASHBOARDS:
+            queries += self.queries(dashboards()[name], "query", influx_escape,
+                                    INFLUX_BUILTINS, self.tag_values)
         for where, rows in self.run_all(self.rows, queries):
             self.assertTrue([r for r in rows if [k for k, v in r.items()
                                                  if k != "time" and v is not None]],
                             "no data from " + where)
-        # Distinct queries: the 53 targets with every variable All, the
-        # map's in each of its 6 colours (+5), and again each one that uses
-        # a variable with the picked values and with several.
-        self.assertEqual(len(queries), 144)
+        # Distinct queries of the English dashboard with every variable
+        # All, the picked values and several at once (a query that does not
+        # use a variable that changed runs once); the Chinese one differs
+        # only in the names of its columns.
+        self.assertEqual(len(queries), 2 * 105)
+
+    def test_targets_arrive_as_the_configuration_says(self):
+        """The exporter writes village_target as field "target" with an
+        indicator tag; the panels' thresholds read the default target."""
+        d = dashboards()[INFLUX_DASHBOARDS[0]]
+        for a in GEN.AREAS:
+            p = [p for p in all_panels(d["panels"]) if p["title"] == a["en"]][0]
+            rows = self.rows(substitute(p["targets"][1]["query"], {}, influx_escape,
+                                        INFLUX_BUILTINS))
+            t = TARGETS[a["metric"]]
+            self.assertEqual([r["Target"] for r in rows],
+                             [t["default"] if isinstance(t, dict) else t], a["metric"])
+        rows = self.rows('SELECT last("target") FROM "village" WHERE "county" = \'Songtao\' '
+                         'GROUP BY "indicator"')
+        self.assertEqual([(r["indicator"], r["last"]) for r in rows],
+                         [("village_income_per_capita_yuan", 3800)])
 
     def test_county_table_is_weighted_as_the_demo_data_says(self):
         want = county_rollups(self.demo_rows())
-        d = dashboards()["village-progress-influxdb.json"]
+        d = dashboards()[INFLUX_DASHBOARDS[0]]
         table = [p for p in d["panels"] if p["title"] == "Counties"][0]
         self.assertEqual(len(table["targets"]), len(WEIGHTS))
         for column in WEIGHTS:

@@ -200,7 +200,7 @@ class TestInstall(unittest.TestCase):
                                 target))
             self.assertEqual(broken, [])
             # Installed whole, where the source tree has them.
-            for d in ("dashboards", "rules"):
+            for d in ("dashboards", "dashboards-influxdb", "rules"):
                 if os.path.isdir(os.path.join(ROOT, d)):
                     self.assertTrue(os.path.isdir(
                         inst.path(p, "share/villagemetrics", d)), d)

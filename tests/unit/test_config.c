@@ -168,6 +168,25 @@ VG_TEST(validation_errors) {
        "with \"__\" are for internal use"},
       {"{\"labels\": {\"city\": 3}}",
        "v.json:1:21: label \"city\": expected a string, got 3"},
+      {"{\"targets\": 1}",
+       "v.json:1:13: \"targets\": expected an object of indicators and "
+       "their targets"},
+      {"{\"targets\": {\"village_water_safe_ratio\": 1}}",
+       "v.json:1:14: \"targets\": \"village_water_safe_ratio\" is not an "
+       "indicator of the catalog (docs/metrics.md lists them)"},
+      {"{\"targets\": {\"village_water_safe_households_ratio\": 95}}",
+       "v.json:1:53: target village_water_safe_households_ratio: 95 is "
+       "outside 0..1: no village could report it"},
+      {"{\"targets\": {\"village_income_per_capita_yuan\": \"4000\"}}",
+       "v.json:1:48: target of village_income_per_capita_yuan: expected a "
+       "number, or an object of counties and numbers with an optional "
+       "\"default\""},
+      {"{\"targets\": {\"village_income_per_capita_yuan\": {\"Songtao\": "
+       "null}}}",
+       "v.json:1:60: target of village_income_per_capita_yuan in Songtao: "
+       "expected a number"},
+      {"{\"targets\": {\"village_school_dropouts\": {\"\": 0}}}",
+       "v.json:1:42: target of village_school_dropouts: empty county name"},
       {"{\"collectors\": {}}",
        "v.json:1:16: \"collectors\": expected an array of objects, got an "
        "object"},
@@ -311,6 +330,36 @@ VG_TEST(registry_path) {
   rmdir(dir);
 }
 
+/* Targets keep their order; a county's own beside the default. */
+VG_TEST(targets) {
+  char dir[] = "/tmp/vg-config-XXXXXX";
+  ASSERT(mkdtemp(dir));
+  ASSERT(chdir(dir) == 0);
+  int fd = open("v.json", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const char *text =
+      "{\"targets\": {\"village_water_safe_households_ratio\": 0.95, "
+      "\"village_collective_income_yuan\": {\"default\": 40000, "
+      "\"Songtao\": 30000}}}";
+  ASSERT(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+  close(fd);
+  struct vg_config *cfg = NULL;
+  struct vg_cfg_err err = {0};
+  if (vg_config_load("v.json", &cfg, &err))
+    VG_FAIL("%s", err.msg);
+  ASSERT_INT_EQ(cfg->ntargets, 3);
+  ASSERT_STR_EQ(cfg->targets[0].indicator,
+                "village_water_safe_households_ratio");
+  ASSERT(cfg->targets[0].county == NULL && cfg->targets[0].value == 0.95);
+  ASSERT_STR_EQ(cfg->targets[1].indicator, "village_collective_income_yuan");
+  ASSERT(cfg->targets[1].county == NULL && cfg->targets[1].value == 40000);
+  ASSERT_STR_EQ(cfg->targets[2].county, "Songtao");
+  ASSERT(cfg->targets[2].value == 30000);
+  vg_config_free(cfg);
+  unlink("v.json");
+  ASSERT(chdir("/") == 0);
+  rmdir(dir);
+}
+
 VG_TEST(reference_lists_every_key) {
   struct vg_buf b;
   vg_buf_init(&b, 1 << 16);
@@ -326,5 +375,6 @@ VG_TEST(reference_lists_every_key) {
 
 VG_TEST_MAIN(VG_T(full_example), VG_T(defaults_and_environment),
              VG_T(listen_syntax), VG_T(validation_errors), VG_T(registry_path),
+             VG_T(targets),
              VG_T(reference_lists_every_key),
              VG_T(collectors_certain_to_conflict_are_refused))
