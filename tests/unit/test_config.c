@@ -375,6 +375,5 @@ VG_TEST(reference_lists_every_key) {
 
 VG_TEST_MAIN(VG_T(full_example), VG_T(defaults_and_environment),
              VG_T(listen_syntax), VG_T(validation_errors), VG_T(registry_path),
-             VG_T(targets),
-             VG_T(reference_lists_every_key),
+             VG_T(targets), VG_T(reference_lists_every_key),
              VG_T(collectors_certain_to_conflict_are_refused))
