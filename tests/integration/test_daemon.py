@@ -132,10 +132,13 @@ class TestDemoInPrometheus(DaemonTest):
                 'village_water_safe_households_ratio{source="cadre-report"} * on(code)'
                 ' group_left(village_zh) village_info{village_zh="泥烧村"}'), 0.6374)
             # 23 indicators, a report date, its due date and village_info
-            # per village, the registers' dates and the cadres' report.
+            # per village, the registers' dates, the cadres' report and the
+            # targets.
             self.assertEqual(prom.scalar("count(village_info)"), 2600)
+            targets = prom.scalar("count(village_target)")
+            self.assertEqual(targets, 10)
             self.assertEqual(prom.scalar("villagemetrics_series"),
-                             2600 * 26 + 12 + 2 * report_rows)
+                             2600 * 26 + 12 + 2 * report_rows + targets)
         finally:
             prom.stop()
 
