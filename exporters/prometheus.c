@@ -12,6 +12,7 @@
  * memory.
  */
 #include "daemon/model/expfmt.h"
+#include "daemon/net/gzpiece.h"
 #include "daemon/util/mem.h"
 #include "exporters/exporter.h"
 
@@ -35,7 +36,9 @@ static const struct vg_cfg_key *const prometheus_tables[] = {prometheus_keys,
 
 /* One scrape in progress, owned by the HTTP server until scrape_done: the
  * self-metrics (a few kilobytes, made up front), then the store read
- * through a cursor as the socket drains, then "# EOF" for OpenMetrics. */
+ * through a cursor as the socket drains, then "# EOF" for OpenMetrics.
+ * Gzipped, the same parts as pieces of one gzip stream: the store's come
+ * mostly deflated already, from earlier scrapes. */
 struct scrape {
   char *head; /* owned */
   size_t head_len, head_off;
@@ -43,6 +46,8 @@ struct scrape {
   bool store_done;
   const char *tail;
   size_t tail_len, tail_off;
+  struct vg_gzpiece_stream *gzip; /* owned; made by the first gzip read */
+  enum { GZ_HEAD, GZ_STORE, GZ_TAIL, GZ_END } gz_part;
 };
 
 static size_t copy_part(const char *from, size_t len, size_t *off, char *out,
@@ -68,8 +73,40 @@ static size_t scrape_read(void *ctx, char *out, size_t max) {
   return used;
 }
 
+/* The next piece of the gzipped page (vg_gzpiece_next_fn). */
+static struct vg_gzpiece *scrape_piece(void *ctx,
+                                       struct vg_gzpiece_stream *gs) {
+  struct scrape *s = ctx;
+  struct vg_gzpiece *p = NULL;
+  switch (s->gz_part) {
+  case GZ_HEAD:
+    s->gz_part = GZ_STORE;
+    return vg_gzpiece_deflate(gs, s->head, s->head_len);
+  case GZ_STORE:
+    p = vg_store_cursor_piece(s->cursor, gs);
+    if (p)
+      return p;
+    s->gz_part = GZ_TAIL;
+    /* fall through */
+  case GZ_TAIL:
+    s->gz_part = GZ_END;
+    return vg_gzpiece_deflate(gs, s->tail, s->tail_len);
+  case GZ_END:
+    break;
+  }
+  return NULL;
+}
+
+static size_t scrape_read_gzip(void *ctx, char *out, size_t max) {
+  struct scrape *s = ctx;
+  if (!s->gzip)
+    s->gzip = vg_gzpiece_stream_new(scrape_piece, s);
+  return vg_gzpiece_stream_read(s->gzip, out, max);
+}
+
 static void scrape_done(void *ctx) {
   struct scrape *s = ctx;
+  vg_gzpiece_stream_free(s->gzip);
   vg_store_cursor_free(s->cursor);
   free(s->head);
   free(s);
@@ -95,8 +132,10 @@ static void serve(void *arg, struct vg_httpd_request *req) {
   s->cursor = vg_store_cursor_new(p->env.store, om);
   s->tail = om ? "# EOF\n" : "";
   s->tail_len = strlen(s->tail);
-  struct vg_httpd_stream body = {
-      .read = scrape_read, .done = scrape_done, .ctx = s};
+  struct vg_httpd_stream body = {.read = scrape_read,
+                                 .read_gzip = scrape_read_gzip,
+                                 .done = scrape_done,
+                                 .ctx = s};
   vg_httpd_respond_stream(
       req, 200, om ? VG_CONTENT_TYPE_OPENMETRICS : VG_CONTENT_TYPE_TEXT, &body);
 }
