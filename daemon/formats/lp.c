@@ -274,6 +274,10 @@ struct lp_parser {
   size_t fields_cap;
   size_t *slots; /* field key hash table: index + 1, 0 when free */
   size_t slots_cap;
+  /* The bytes of the point that may end a name or need a closer look
+   * (lp_scan.h), one bit each from data[bits_at]. */
+  uint32_t *bits;
+  size_t bits_cap, bits_at;
   struct vg_buf why; /* the reason of the last bad line */
 };
 
@@ -403,6 +407,20 @@ static int fail_limit(struct lp_parser *p, size_t at, const char *what,
   return fail_msg(p, at, msg);
 }
 
+/* The first byte of data[j..e) marked in p->bits, or e (e is the end of
+ * the point: nothing past it is marked). */
+static size_t next_name_byte(const struct lp_parser *p, size_t j, size_t e) {
+  size_t k = j - p->bits_at, words = (e - p->bits_at + 31) / 32;
+  size_t w = k / 32;
+  uint32_t m = p->bits[w] & (UINT32_MAX << (k % 32));
+  while (!m) {
+    if (++w == words)
+      return e;
+    m = p->bits[w];
+  }
+  return p->bits_at + w * 32 + (size_t)__builtin_ctz(m);
+}
+
 /* Copies the name at data[*i..e) into the arena, unescaping `\x` for x in
  * `esc` and keeping any other backslash pair as is, up to an unescaped
  * ',' or space (or '=' when `equals_stops`: all names but the
@@ -418,7 +436,7 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
   while (j < e) {
     /* The run up to the next byte that may end the name or be escaped
      * or refused is copied whole. */
-    size_t run = p->scan->name(d, j, e);
+    size_t run = next_name_byte(p, j, e);
     memcpy(out + k, d + j, run - j);
     k += run - j;
     j = run;
@@ -901,6 +919,14 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
     p->arena_cap = need;
   }
   p->arena_len = 0;
+  size_t words = (e - s + 31) / 32;
+  if (p->bits_cap < words) {
+    free(p->bits);
+    p->bits = vg_malloc(words * sizeof *p->bits);
+    p->bits_cap = words;
+  }
+  p->scan->name_bits(d + s, e - s, p->bits);
+  p->bits_at = s;
 
   size_t i = s, mn;
   if (d[i] == ',' || d[i] == ' ')
@@ -997,6 +1023,7 @@ long vg_lp_parse_with(const char *data, size_t len,
   free(p.labels);
   free(p.fields);
   free(p.slots);
+  free(p.bits);
   vg_buf_free(&p.why);
   return points;
 }

@@ -58,17 +58,30 @@ static size_t line_portable(const char *d, size_t i, size_t n) {
   return n;
 }
 
-static size_t name_portable(const char *d, size_t i, size_t n) {
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w = load64(d + i);
-    if (has_byte(w, ',') | has_byte(w, '=') | has_byte(w, ' ') |
-        has_byte(w, '\\') | has_less(w, 0x20) | has_byte(w, 0x7f))
-      break;
-  }
-  for (; i < n; i++)
+/* Marks the name bytes of d[i..n) (their bits cleared by the caller):
+ * words without one are passed over whole. */
+static void mark_portable(const char *d, size_t i, size_t n, uint32_t *bits) {
+  for (; i < n; i++) {
+    if (i % 8 == 0 && i + 8 <= n) {
+      uint64_t w = load64(d + i);
+      if (!(has_byte(w, ',') | has_byte(w, '=') | has_byte(w, ' ') |
+            has_byte(w, '\\') | has_less(w, 0x20) | has_byte(w, 0x7f))) {
+        i += 7;
+        continue;
+      }
+    }
     if (is_name_byte((unsigned char)d[i]))
-      return i;
-  return n;
+      bits[i / 32] |= UINT32_C(1) << (i % 32);
+  }
+}
+
+static void clear_bits(size_t n, uint32_t *bits) {
+  memset(bits, 0, (n + 31) / 32 * sizeof *bits);
+}
+
+static void name_bits_portable(const char *d, size_t n, uint32_t *bits) {
+  clear_bits(n, bits);
+  mark_portable(d, 0, n, bits);
 }
 
 static size_t high_portable(const char *d, size_t i, size_t n) {
@@ -84,7 +97,7 @@ static size_t high_portable(const char *d, size_t i, size_t n) {
 static const struct vg_lp_scan scan_portable = {
     .kind = "portable",
     .line = line_portable,
-    .name = name_portable,
+    .name_bits = name_bits_portable,
     .high = high_portable,
 };
 
@@ -130,13 +143,24 @@ static unsigned high_mask_sse2(__m128i x) {
 }
 
 SCAN_SSE2(line_sse2, line_mask_sse2, line_portable)
-SCAN_SSE2(name_sse2, name_mask_sse2, name_portable)
+/* From i, a multiple of 16, to n. */
+static void mark_sse2(const char *d, size_t i, size_t n, uint32_t *bits) {
+  for (; i + 16 <= n; i += 16)
+    bits[i / 32] |= name_mask_sse2(_mm_loadu_si128((const __m128i *)(d + i)))
+                    << (i % 32);
+  mark_portable(d, i, n, bits);
+}
+
+static void name_bits_sse2(const char *d, size_t n, uint32_t *bits) {
+  clear_bits(n, bits);
+  mark_sse2(d, 0, n, bits);
+}
 SCAN_SSE2(high_sse2, high_mask_sse2, high_portable)
 
 static const struct vg_lp_scan scan_sse2 = {
     .kind = "sse2",
     .line = line_sse2,
-    .name = name_sse2,
+    .name_bits = name_bits_sse2,
     .high = high_sse2,
 };
 
@@ -179,13 +203,19 @@ AVX2 static unsigned high_mask_avx2(__m256i x) {
   }
 
 SCAN_AVX2(line_avx2, line_mask_avx2, line_sse2)
-SCAN_AVX2(name_avx2, name_mask_avx2, name_sse2)
+AVX2 static void name_bits_avx2(const char *d, size_t n, uint32_t *bits) {
+  clear_bits(n, bits);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    bits[i / 32] = name_mask_avx2(_mm256_loadu_si256((const __m256i *)(d + i)));
+  mark_sse2(d, i, n, bits);
+}
 SCAN_AVX2(high_avx2, high_mask_avx2, high_sse2)
 
 static const struct vg_lp_scan scan_avx2 = {
     .kind = "avx2",
     .line = line_avx2,
-    .name = name_avx2,
+    .name_bits = name_bits_avx2,
     .high = high_avx2,
 };
 #endif

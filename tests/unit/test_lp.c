@@ -890,11 +890,26 @@ static bool in_set(int set, unsigned char c) {
   }
 }
 
+/* The first byte of the set in d[i..n) by `s`; for names, by its bits
+ * over d[0..n) (whose every other bit must be clear). */
 static size_t scan_set(const struct vg_lp_scan *s, int set, const char *d,
                        size_t i, size_t n) {
-  return set == 0   ? s->line(d, i, n)
-         : set == 1 ? s->name(d, i, n)
-                    : s->high(d, i, n);
+  if (set == 0)
+    return s->line(d, i, n);
+  if (set == 2)
+    return s->high(d, i, n);
+  uint32_t bits[8];
+  memset(bits, 0xa5, sizeof bits);
+  s->name_bits(d, n, bits);
+  size_t first = n;
+  for (size_t k = 0; k < (n + 31) / 32 * 32; k++) {
+    bool on = bits[k / 32] >> (k % 32) & 1;
+    if (on != (k < n && in_set(1, (unsigned char)d[k])))
+      VG_FAIL("%s: bit %zu of %zu wrong", s->kind, k, n);
+    if (on && k >= i && first == n)
+      first = k;
+  }
+  return first;
 }
 
 /* Every scanner, every start and end within 100 bytes, over text that is
