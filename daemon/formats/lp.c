@@ -437,9 +437,13 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
     /* The run up to the next byte that may end the name or be escaped
      * or refused is copied whole. */
     size_t run = next_name_byte(p, j, e);
-    memcpy(out + k, d + j, run - j);
-    k += run - j;
-    j = run;
+    if (run - j > 16) {
+      memcpy(out + k, d + j, run - j);
+      k += run - j;
+      j = run;
+    }
+    while (j < run) /* most runs are a few bytes: not worth a call */
+      out[k++] = d[j++];
     if (j == e)
       break;
     unsigned char c = (unsigned char)d[j];
@@ -488,6 +492,14 @@ static int parse_integer(const char *s, size_t n, bool is_signed, int64_t *i,
   bool range = false;
   if (k == n)
     return -EINVAL;
+  /* Up to 18 digits fit either type: no range check per digit (a
+   * timestamp in nanoseconds has 19). */
+  size_t unchecked = n - k <= 18 ? n : k;
+  for (; k < unchecked; k++) {
+    if (!is_digit(s[k]))
+      return -EINVAL;
+    v = v * 10 + (unsigned)(s[k] - '0');
+  }
   for (; k < n; k++) {
     if (!is_digit(s[k]))
       return -EINVAL;
@@ -802,18 +814,24 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
    * mostly send tags sorted already (Telegraf, the clients), and points
    * have a few: insertion sort, which does nothing for those, unless
    * there are many. */
+  bool equal_keys = true;
   if (ntags > 16) {
     qsort(p->tags, ntags, sizeof *p->tags, tag_cmp);
   } else {
+    /* Each key stops at the greatest key before it not above it: equal
+     * to it if any is, so the sort alone tells whether two are equal. */
+    equal_keys = false;
     for (size_t k = 1; k < ntags; k++) {
       struct lp_tag t = p->tags[k];
       size_t j = k;
-      for (; j > 0 && tag_cmp(&p->tags[j - 1], &t) > 0; j--)
+      int c = 1;
+      for (; j > 0 && (c = tag_cmp(&p->tags[j - 1], &t)) > 0; j--)
         p->tags[j] = p->tags[j - 1];
       p->tags[j] = t;
+      equal_keys |= c == 0;
     }
   }
-  for (size_t k = 1; k < ntags; k++)
+  for (size_t k = 1; equal_keys && k < ntags; k++)
     if (strcmp(p->tags[k - 1].name, p->tags[k].name) == 0) {
       size_t at =
           p->tags[k - 1].at > p->tags[k].at ? p->tags[k - 1].at : p->tags[k].at;
