@@ -108,10 +108,21 @@ static void record_point(void *arg, const char *m, const struct vg_label *tags,
     const struct vg_lp_field *f = &fields[i];
     vg_buf_printf(out, " %d:", (int)f->type);
     vg_buf_append(out, f->key, f->key_len);
-    if (f->type == VG_LP_STRING)
+    switch (f->type) {
+    case VG_LP_FLOAT: /* its bits: -0 stays -0 */
+      vg_buf_append(out, (const char *)&f->v.f, sizeof f->v.f);
+      break;
+    case VG_LP_INT:
+    case VG_LP_UINT:
+      vg_buf_append(out, (const char *)&f->v.u, sizeof f->v.u);
+      break;
+    case VG_LP_BOOL:
+      vg_buf_putc(out, f->v.b ? 't' : 'f');
+      break;
+    case VG_LP_STRING:
       vg_buf_append(out, f->v.str.s, f->v.str.len);
-    else /* every member's bits, -0 and all */
-      vg_buf_append(out, (const char *)&f->v, sizeof f->v);
+      break;
+    }
   }
   vg_buf_printf(out, " %d %lld\n", has_ts, (long long)ts);
 }
