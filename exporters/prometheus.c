@@ -12,6 +12,7 @@
  * memory.
  */
 #include "daemon/model/expfmt.h"
+#include "daemon/net/gzpiece.h"
 #include "daemon/util/clock.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
@@ -38,7 +39,9 @@ static const struct vg_cfg_key *const prometheus_tables[] = {prometheus_keys,
 
 /* One scrape in progress, owned by the HTTP server until scrape_done: the
  * self-metrics (a few kilobytes, made up front), then the store read
- * through a cursor as the socket drains, then "# EOF" for OpenMetrics. */
+ * through a cursor as the socket drains, then "# EOF" for OpenMetrics.
+ * Gzipped, the same parts as pieces of one gzip stream: the store's come
+ * mostly deflated already, from earlier scrapes. */
 struct scrape {
   char *head; /* owned */
   size_t head_len, head_off;
@@ -46,6 +49,8 @@ struct scrape {
   bool store_done;
   const char *tail;
   size_t tail_len, tail_off;
+  struct vg_gzpiece_stream *gzip; /* owned; made by the first gzip read */
+  enum { GZ_HEAD, GZ_STORE, GZ_TAIL, GZ_END } gz_part;
   /* log_level debug only: what its line says when the scrape ends. */
   struct scrape_debug *debug; /* owned; NULL when not logging */
 };
@@ -84,6 +89,47 @@ static size_t scrape_read(void *ctx, char *out, size_t max) {
   return used;
 }
 
+/* The next piece of the gzipped page: the head, the store's blocks, the
+ * tail. */
+static struct vg_gzpiece *next_piece(struct scrape *s,
+                                     struct vg_gzpiece_stream *gs) {
+  switch (s->gz_part) {
+  case GZ_HEAD:
+    s->gz_part = GZ_STORE;
+    return vg_gzpiece_deflate(gs, s->head, s->head_len);
+  case GZ_STORE: {
+    struct vg_gzpiece *p = vg_store_cursor_piece(s->cursor, gs);
+    if (p)
+      return p;
+    s->gz_part = GZ_TAIL;
+  }
+    /* fall through */
+  case GZ_TAIL:
+    s->gz_part = GZ_END;
+    return vg_gzpiece_deflate(gs, s->tail, s->tail_len);
+  case GZ_END:
+    break;
+  }
+  return NULL;
+}
+
+/* vg_gzpiece_next_fn; the debug line counts each piece by its text. */
+static struct vg_gzpiece *scrape_piece(void *ctx,
+                                       struct vg_gzpiece_stream *gs) {
+  struct scrape *s = ctx;
+  struct vg_gzpiece *p = next_piece(s, gs);
+  if (p && s->debug)
+    s->debug->bytes += p->text_len;
+  return p;
+}
+
+static size_t scrape_read_gzip(void *ctx, char *out, size_t max) {
+  struct scrape *s = ctx;
+  if (!s->gzip)
+    s->gzip = vg_gzpiece_stream_new(scrape_piece, s);
+  return vg_gzpiece_stream_read(s->gzip, out, max);
+}
+
 static void scrape_done(void *ctx) {
   struct scrape *s = ctx;
   if (s->debug) {
@@ -92,12 +138,14 @@ static void scrape_done(void *ctx) {
            "exporter %s: scrape from %s: %zu bytes%s in %.1f ms%s", d->exporter,
            d->client, d->bytes, d->gzip ? " before gzip" : "",
            (vg_clock_monotonic_s() - d->started_s) * 1e3,
-           s->store_done && s->tail_off == s->tail_len
+           (s->gzip ? s->gz_part == GZ_END
+                    : s->store_done && s->tail_off == s->tail_len)
                ? ""
                : " (the client went away before the end)");
     free(d->exporter);
     free(d);
   }
+  vg_gzpiece_stream_free(s->gzip);
   vg_store_cursor_free(s->cursor);
   free(s->head);
   free(s);
@@ -150,8 +198,10 @@ static void serve(void *arg, struct vg_httpd_request *req) {
   s->tail = om ? "# EOF\n" : "";
   s->tail_len = strlen(s->tail);
   s->debug = debug_scrape(p, req);
-  struct vg_httpd_stream body = {
-      .read = scrape_read, .done = scrape_done, .ctx = s};
+  struct vg_httpd_stream body = {.read = scrape_read,
+                                 .read_gzip = scrape_read_gzip,
+                                 .done = scrape_done,
+                                 .ctx = s};
   vg_httpd_respond_stream(
       req, 200, om ? VG_CONTENT_TYPE_OPENMETRICS : VG_CONTENT_TYPE_TEXT, &body);
 }

@@ -9,9 +9,13 @@
  * finds where the point ends (a line break outside a quoted string), then
  * parse_point() reads it.  Both walk the same grammar, so they agree on
  * where strings are; the split keeps error recovery trivial (skip to the
- * end found by the first pass).
+ * end found by the first pass).  The bytes that matter are found by a
+ * scanner (lp_scan.h), a word or a vector at a time: a line without a
+ * quote or a backslash ends at its first line break, a line of ASCII
+ * needs no UTF-8 check, and a name is copied a run at a time.
  */
 #include "daemon/formats/lp.h"
+#include "daemon/formats/lp_scan.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/util/mem.h"
 
@@ -247,6 +251,7 @@ struct lp_tag {
 struct lp_parser {
   const char *data;
   size_t len;
+  const struct vg_lp_scan *scan;
   int64_t ns_per_unit;
   struct vg_lp_limits lim;
   const struct vg_lp_visitor *v;
@@ -269,6 +274,10 @@ struct lp_parser {
   size_t fields_cap;
   size_t *slots; /* field key hash table: index + 1, 0 when free */
   size_t slots_cap;
+  /* The bytes of the point that may end a name or need a closer look
+   * (lp_scan.h), one bit each from data[bits_at]. */
+  uint32_t *bits;
+  size_t bits_cap, bits_at;
   struct vg_buf why; /* the reason of the last bad line */
 };
 
@@ -398,27 +407,46 @@ static int fail_limit(struct lp_parser *p, size_t at, const char *what,
   return fail_msg(p, at, msg);
 }
 
+/* The first byte of data[j..e) marked in p->bits, or e (e is the end of
+ * the point: nothing past it is marked). */
+static size_t next_name_byte(const struct lp_parser *p, size_t j, size_t e) {
+  size_t k = j - p->bits_at, words = (e - p->bits_at + 31) / 32;
+  size_t w = k / 32;
+  uint32_t m = p->bits[w] & (UINT32_MAX << (k % 32));
+  while (!m) {
+    if (++w == words)
+      return e;
+    m = p->bits[w];
+  }
+  return p->bits_at + w * 32 + (size_t)__builtin_ctz(m);
+}
+
 /* Copies the name at data[*i..e) into the arena, unescaping `\x` for x in
  * `esc` and keeping any other backslash pair as is, up to an unescaped
- * byte of `stops` or e.  Advances *i to where it stopped.  Returns the
+ * ',' or space (or '=' when `equals_stops`: all names but the
+ * measurement) or e.  Advances *i to where it stopped.  Returns the
  * NUL-terminated copy, or NULL after reporting a control character (`what`
  * names the element for the reason). */
 static char *read_name(struct lp_parser *p, size_t *i, size_t e,
-                       const char *esc, const char *stops, const char *what,
+                       const char *esc, bool equals_stops, const char *what,
                        size_t *n) {
   const char *d = p->data;
   char *out = p->arena + p->arena_len;
   size_t k = 0, j = *i;
   while (j < e) {
-    unsigned char c = (unsigned char)d[j];
-    /* Letters and digits, most of any name, are none of the special
-     * bytes: copied without looking further. */
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '_' || c == '.' || c >= 0x80) {
-      out[k++] = (char)c;
-      j++;
-      continue;
+    /* The run up to the next byte that may end the name or be escaped
+     * or refused is copied whole. */
+    size_t run = next_name_byte(p, j, e);
+    if (run - j > 16) {
+      memcpy(out + k, d + j, run - j);
+      k += run - j;
+      j = run;
     }
+    while (j < run) /* most runs are a few bytes: not worth a call */
+      out[k++] = d[j++];
+    if (j == e)
+      break;
+    unsigned char c = (unsigned char)d[j];
     size_t bad = SIZE_MAX;
     if (is_ctl(c))
       bad = j;
@@ -438,7 +466,7 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
       j += 2;
       continue;
     }
-    if (strchr(stops, c))
+    if (c == ',' || c == ' ' || (c == '=' && equals_stops))
       break;
     out[k++] = (char)c;
     j++;
@@ -464,6 +492,14 @@ static int parse_integer(const char *s, size_t n, bool is_signed, int64_t *i,
   bool range = false;
   if (k == n)
     return -EINVAL;
+  /* Up to 18 digits fit either type: no range check per digit (a
+   * timestamp in nanoseconds has 19). */
+  size_t unchecked = n - k <= 18 ? n : k;
+  for (; k < unchecked; k++) {
+    if (!is_digit(s[k]))
+      return -EINVAL;
+    v = v * 10 + (unsigned)(s[k] - '0');
+  }
   for (; k < n; k++) {
     if (!is_digit(s[k]))
       return -EINVAL;
@@ -484,32 +520,66 @@ static int parse_integer(const char *s, size_t n, bool is_signed, int64_t *i,
   return 0;
 }
 
+/* What float_syntax read of a number, for the exact conversion of the
+ * common case: its digits as an integer (the first 19) and the power of
+ * ten to scale it by. */
+struct decimal {
+  uint64_t digits;
+  int ndigits; /* digits read into `digits`, or more than 19 */
+  long exp10;
+  bool neg;
+};
+
 /* The reference grammar of a float: [-] then digits [. [digits]] [exp]
  * or . digits [exp], exp being (e|E) [+|-] digits. */
-static bool float_syntax(const char *s, size_t n) {
+static bool float_syntax(const char *s, size_t n, struct decimal *dec) {
   size_t i = 0, before = 0, after = 0;
-  if (i < n && s[i] == '-')
+  *dec = (struct decimal){.neg = n > 0 && s[0] == '-'};
+  if (dec->neg)
     i++;
-  while (i < n && is_digit(s[i]))
-    i++, before++;
+  for (; i < n && is_digit(s[i]); i++, before++)
+    if (dec->ndigits++ < 19)
+      dec->digits = dec->digits * 10 + (uint64_t)(s[i] - '0');
   if (i < n && s[i] == '.') {
-    i++;
-    while (i < n && is_digit(s[i]))
-      i++, after++;
+    for (i++; i < n && is_digit(s[i]); i++, after++) {
+      if (dec->ndigits++ < 19)
+        dec->digits = dec->digits * 10 + (uint64_t)(s[i] - '0');
+      dec->exp10--;
+    }
   }
   if (before == 0 && after == 0)
     return false;
   if (i < n && (s[i] == 'e' || s[i] == 'E')) {
     size_t digits = 0;
+    long e = 0;
+    bool eneg = false;
     i++;
     if (i < n && (s[i] == '+' || s[i] == '-'))
-      i++;
-    while (i < n && is_digit(s[i]))
-      i++, digits++;
+      eneg = s[i++] == '-';
+    for (; i < n && is_digit(s[i]); i++, digits++)
+      if (e < 100000)
+        e = e * 10 + (s[i] - '0');
     if (digits == 0)
       return false;
+    dec->exp10 += eneg ? -e : e;
   }
   return i == n;
+}
+
+/* Clinger's fast path: an integer of at most 53 bits times or divided by
+ * an exact power of ten (up to 1e22) is one correctly rounded operation,
+ * so it gives what strtod gives.  False when the number is outside it. */
+static bool decimal_exact(const struct decimal *dec, double *out) {
+  static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  if (dec->ndigits > 19 || dec->digits > (UINT64_C(1) << 53) ||
+      dec->exp10 < -22 || dec->exp10 > 22)
+    return false;
+  double d = (double)dec->digits;
+  d = dec->exp10 < 0 ? d / pow10[-dec->exp10] : d * pow10[dec->exp10];
+  *out = dec->neg ? -d : d;
+  return true;
 }
 
 static bool word_in(const char *s, size_t n, const char *const *words) {
@@ -554,14 +624,18 @@ static int parse_value(struct lp_parser *p, const char *key, size_t keylen,
     f->type = is_signed ? VG_LP_INT : VG_LP_UINT;
     return 0;
   }
-  if (!float_syntax(t, n))
+  struct decimal dec;
+  if (!float_syntax(t, n, &dec))
     return fail(p, at, "invalid number ", t, n, " for field ", key, keylen);
-  /* strtod needs a NUL: copy into the arena's free tail without keeping
-   * it.  Underflow to 0 or a subnormal is accepted, as InfluxDB does. */
-  char *tmp = p->arena + p->arena_len;
-  memcpy(tmp, t, n);
-  tmp[n] = '\0';
-  double d = strtod(tmp, NULL);
+  double d;
+  if (!decimal_exact(&dec, &d)) {
+    /* strtod needs a NUL: copy into the arena's free tail without keeping
+     * it.  Underflow to 0 or a subnormal is accepted, as InfluxDB does. */
+    char *tmp = p->arena + p->arena_len;
+    memcpy(tmp, t, n);
+    tmp[n] = '\0';
+    d = strtod(tmp, NULL);
+  }
   if (isinf(d))
     return fail(p, at, "float out of range ", t, n, " for field ", key, keylen);
   f->type = VG_LP_FLOAT;
@@ -641,6 +715,25 @@ static uint64_t key_hash(const char *s, size_t n) {
 static size_t dedupe_fields(struct lp_parser *p, size_t n) {
   if (n < 2)
     return n;
+  if (n <= 8) {
+    /* A few fields: comparing each with those kept costs less than
+     * clearing a table. */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+      struct vg_lp_field f = p->fields[i];
+      size_t k = 0;
+      while (k < kept && !(p->fields[k].key_len == f.key_len &&
+                           memcmp(p->fields[k].key, f.key, f.key_len) == 0))
+        k++;
+      if (k == kept) {
+        p->fields[kept++] = f;
+      } else {
+        p->fields[k].type = f.type;
+        p->fields[k].v = f.v;
+      }
+    }
+    return kept;
+  }
   size_t cap = 4;
   while (cap < 2 * n)
     cap *= 2;
@@ -695,7 +788,7 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
   size_t ntags = 0;
   while (*i < e && d[*i] == ',') {
     size_t at = ++*i, kn, vn;
-    char *key = read_name(p, i, e, KEY_ESCAPES, ",= ", "tag key", &kn);
+    char *key = read_name(p, i, e, KEY_ESCAPES, true, "tag key", &kn);
     if (!key)
       return -1;
     if (kn == 0)
@@ -705,7 +798,7 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
     if (*i == e || d[*i] != '=')
       return fail(p, *i, "missing tag value for key ", key, kn, NULL, NULL, 0);
     ++*i;
-    char *value = read_name(p, i, e, KEY_ESCAPES, ",= ", "tag value", &vn);
+    char *value = read_name(p, i, e, KEY_ESCAPES, true, "tag value", &vn);
     if (!value)
       return -1;
     if (vn == 0)
@@ -717,10 +810,28 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
     p->tags[ntags++] = (struct lp_tag){key, value, at};
   }
   /* Series are keyed by sorted tags; sorting also puts duplicates side by
-   * side.  The later of two equal keys is the one at fault. */
-  if (ntags > 1)
+   * side.  The later of two equal keys is the one at fault.  Senders
+   * mostly send tags sorted already (Telegraf, the clients), and points
+   * have a few: insertion sort, which does nothing for those, unless
+   * there are many. */
+  bool equal_keys = true;
+  if (ntags > 16) {
     qsort(p->tags, ntags, sizeof *p->tags, tag_cmp);
-  for (size_t k = 1; k < ntags; k++)
+  } else {
+    /* Each key stops at the greatest key before it not above it: equal
+     * to it if any is, so the sort alone tells whether two are equal. */
+    equal_keys = false;
+    for (size_t k = 1; k < ntags; k++) {
+      struct lp_tag t = p->tags[k];
+      size_t j = k;
+      int c = 1;
+      for (; j > 0 && (c = tag_cmp(&p->tags[j - 1], &t)) > 0; j--)
+        p->tags[j] = p->tags[j - 1];
+      p->tags[j] = t;
+      equal_keys |= c == 0;
+    }
+  }
+  for (size_t k = 1; equal_keys && k < ntags; k++)
     if (strcmp(p->tags[k - 1].name, p->tags[k].name) == 0) {
       size_t at =
           p->tags[k - 1].at > p->tags[k].at ? p->tags[k - 1].at : p->tags[k].at;
@@ -740,8 +851,7 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
     return fail_msg(p, *i, "missing fields");
   for (;;) {
     size_t at = *i, kn;
-    char *key =
-        read_name(p, i, e, FIELD_KEY_UNESCAPES, ",= ", "field key", &kn);
+    char *key = read_name(p, i, e, FIELD_KEY_UNESCAPES, true, "field key", &kn);
     if (!key)
       return -1;
     if (kn == 0)
@@ -812,9 +922,11 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   const char *d = p->data;
   if (p->lim.max_line && e - p->bol > p->lim.max_line)
     return fail_msg(p, p->bol + p->lim.max_line, "line too long");
-  size_t bad = vg_expfmt_utf8_prefix(d + s, e - s);
-  if (bad != e - s)
-    return fail_msg(p, s + bad, "invalid UTF-8");
+  /* Only what follows the first byte over 0x7f can be invalid UTF-8. */
+  size_t high = p->scan->high(d, s, e);
+  size_t bad = high + vg_expfmt_utf8_prefix(d + high, e - high);
+  if (bad != e)
+    return fail_msg(p, bad, "invalid UTF-8");
 
   /* Unescaped copies never outgrow their text; each adds a NUL and a float
    * is copied once more to be read: 3 * length bounds it all. */
@@ -825,12 +937,20 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
     p->arena_cap = need;
   }
   p->arena_len = 0;
+  size_t words = (e - s + 31) / 32;
+  if (p->bits_cap < words) {
+    free(p->bits);
+    p->bits = vg_malloc(words * sizeof *p->bits);
+    p->bits_cap = words;
+  }
+  p->scan->name_bits(d + s, e - s, p->bits);
+  p->bits_at = s;
 
   size_t i = s, mn;
   if (d[i] == ',' || d[i] == ' ')
     return fail_msg(p, i, "missing measurement");
   char *measurement =
-      read_name(p, &i, e, MEASUREMENT_UNESCAPES, ", ", "measurement", &mn);
+      read_name(p, &i, e, MEASUREMENT_UNESCAPES, false, "measurement", &mn);
   if (!measurement)
     return -1;
   long ntags = parse_tags(p, &i, e);
@@ -858,12 +978,21 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
 long vg_lp_parse(const char *data, size_t len, enum vg_lp_precision precision,
                  const struct vg_lp_limits *limits,
                  const struct vg_lp_visitor *v) {
+  return vg_lp_parse_with(data, len, precision, limits, v, vg_lp_scan_best());
+}
+
+long vg_lp_parse_with(const char *data, size_t len,
+                      enum vg_lp_precision precision,
+                      const struct vg_lp_limits *limits,
+                      const struct vg_lp_visitor *v,
+                      const struct vg_lp_scan *scan) {
   int64_t ns_per_unit = precision_ns(precision);
   if (!ns_per_unit)
     return -EINVAL;
   struct lp_parser p = {
       .data = data,
       .len = len,
+      .scan = scan,
       .ns_per_unit = ns_per_unit,
       .v = v,
   };
@@ -888,8 +1017,12 @@ long vg_lp_parse(const char *data, size_t len, enum vg_lp_precision precision,
     }
     if (i == len)
       break;
+    /* A line with no quote or backslash before its first line break ends
+     * there; any other goes through the grammar. */
     uint32_t breaks = 0;
-    size_t end = data[i] == '\n' ? i : line_end(data, i, len, &breaks);
+    size_t end = p.scan->line(data, i, len);
+    if (end < len && data[end] != '\n')
+      end = line_end(data, i, len, &breaks);
     size_t e = end;
     if (e > i && data[e - 1] == '\r')
       e--;
@@ -908,6 +1041,7 @@ long vg_lp_parse(const char *data, size_t len, enum vg_lp_precision precision,
   free(p.labels);
   free(p.fields);
   free(p.slots);
+  free(p.bits);
   vg_buf_free(&p.why);
   return points;
 }

@@ -152,4 +152,14 @@ long vg_lp_parse(const char *data, size_t len, enum vg_lp_precision precision,
                  const struct vg_lp_limits *limits,
                  const struct vg_lp_visitor *v);
 
+/* vg_lp_parse with a given scanner rather than the fastest the CPU runs:
+ * for the tests and the fuzz target, which compare every scanner's
+ * points and bad lines. */
+struct vg_lp_scan;
+long vg_lp_parse_with(const char *data, size_t len,
+                      enum vg_lp_precision precision,
+                      const struct vg_lp_limits *limits,
+                      const struct vg_lp_visitor *v,
+                      const struct vg_lp_scan *scan);
+
 #endif

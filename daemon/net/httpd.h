@@ -141,6 +141,11 @@ void vg_httpd_respond(struct vg_httpd_request *req, unsigned status,
 struct vg_httpd_stream {
   /* Fills up to `max` bytes; returns how many, 0 at the end of the body. */
   size_t (*read)(void *ctx, char *out, size_t max);
+  /* Optional: the same body already gzipped (one gzip member), for a
+   * body that keeps its compressed parts from one response to the next.
+   * When set, the server calls it instead of `read` (never both on one
+   * body) for a client that accepts gzip, and compresses nothing. */
+  size_t (*read_gzip)(void *ctx, char *out, size_t max);
   /* Runs once when the body is no longer needed: all sent, or the client
    * went away.  Frees ctx. */
   void (*done)(void *ctx);

@@ -2,8 +2,9 @@
  *
  * Owns a response's body from the answer to the moment MHD is done with
  * it: a buffer, or a stream read as the socket drains; gzipped when the
- * client's Accept-Encoding allows and the body is worth it.  It must never
- * hold the loop for a whole body: compression runs a block at a time as
+ * client's Accept-Encoding allows and the body is worth it (by zlib here,
+ * or by a stream that gzips itself: vg_httpd_stream's read_gzip).  It must
+ * never hold the loop for a whole body: compression runs a block at a time as
  * MHD asks for more, so a 100 MB /metrics is never compressed in one go.
  */
 #include "daemon/net/httpd_int.h"
@@ -169,14 +170,23 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
   return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
+static ssize_t stream_read_gzip(void *cls, uint64_t pos, char *out,
+                                size_t max) {
+  struct vg_httpd_stream *s = cls;
+  size_t n = s->read_gzip(s->ctx, out, max);
+  return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
 static void stream_free(void *cls) {
   struct vg_httpd_stream *s = cls;
   s->done(s->ctx);
   free(s);
 }
 
-/* A response read from the source as the socket drains; takes it. */
-static struct MHD_Response *plain_response(const struct vg__httpd_body *src) {
+/* A response read from the source as the socket drains, through its
+ * read_gzip when `gzipped`; takes the source. */
+static struct MHD_Response *plain_response(const struct vg__httpd_body *src,
+                                           bool gzipped) {
   if (!src->stream.read)
     return vg__httpd_response_check(
         MHD_create_response_from_buffer_with_free_callback(src->len, src->buf,
@@ -185,7 +195,8 @@ static struct MHD_Response *plain_response(const struct vg__httpd_body *src) {
   struct vg_httpd_stream *s = vg_malloc(sizeof *s);
   *s = src->stream;
   return vg__httpd_response_check(MHD_create_response_from_callback(
-      MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read, s, stream_free));
+      MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES,
+      gzipped ? stream_read_gzip : stream_read, s, stream_free));
 }
 
 void vg__httpd_response_header(struct MHD_Response *resp, const char *name,
@@ -201,11 +212,12 @@ struct MHD_Response *vg__httpd_response_new(const struct vg__httpd_body *src,
   struct MHD_Response *resp = NULL;
   bool large = src->stream.read || src->len > GZIP_MIN_BYTES;
   if (large && accept_encoding && accepts_gzip(accept_encoding))
-    resp = gzip_response(src);
+    resp =
+        src->stream.read_gzip ? plain_response(src, true) : gzip_response(src);
   if (resp)
     vg__httpd_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
   else
-    resp = plain_response(src);
+    resp = plain_response(src, false);
   if (large)
     vg__httpd_response_header(resp, MHD_HTTP_HEADER_VARY,
                               MHD_HTTP_HEADER_ACCEPT_ENCODING);

@@ -19,6 +19,7 @@
  */
 #include "daemon/pipeline/store.h"
 #include "daemon/model/expfmt.h"
+#include "daemon/net/gzpiece.h"
 #include "daemon/util/clock.h"
 #include "daemon/util/hashtab.h"
 #include "daemon/util/log.h"
@@ -73,6 +74,10 @@ struct family {
   size_t group_len;
   struct series **series; /* owned array; the series are the store's */
   size_t count, cap;
+  /* The deflated text of the block of series [k * PIECE_SERIES, ...),
+   * held, or NULL when it has changed since (or was never kept). */
+  struct vg_gzpiece **pieces;
+  size_t npieces;
 };
 
 /* A source's hold on a series, in the source's list (reported order). */
@@ -146,6 +151,19 @@ struct vg_store {
   uint64_t stale_markers, stale_markers_refused;
   struct vg_complaint marker_complaint;
 };
+
+/* A gzip scrape sends a family's series in blocks of this many, each
+ * deflated once and kept (struct family's `pieces`) until one of its
+ * series changes: a page whose values change a few at a time is
+ * compressed a few blocks at a time.  About 50 KB of text for village
+ * series, enough for deflate to find what repeats. */
+#define PIECE_SERIES 512
+/* Blocks with less text than this (small families, a family's last
+ * block) and the headers are not kept: they are gathered and deflated
+ * together on each scrape, up to PIECE_GATHER bytes a piece, rather than
+ * kept as pieces too small to compress well. */
+#define PIECE_MIN_TEXT 4096
+#define PIECE_GATHER 65536
 
 _Static_assert(sizeof("-1.2345678901234567e-308") <= VALUE_TEXT_SIZE + 1,
                "room for %.17g of any double");
@@ -297,6 +315,16 @@ static void release_labelset(struct vg_store *st, struct labelset *ls) {
 }
 
 /* --- families -------------------------------------------------------- */
+
+/* The series at `index` of f changed what it shows (value, presence):
+ * its block's deflated text is no longer the page's. */
+static void block_changed(struct family *f, size_t index) {
+  size_t k = index / PIECE_SERIES;
+  if (k < f->npieces && f->pieces[k]) {
+    vg_gzpiece_unref(f->pieces[k]);
+    f->pieces[k] = NULL;
+  }
+}
 
 static struct family *find_family(struct vg_store *st, const char *name,
                                   uint64_t h) {
@@ -520,6 +548,7 @@ static void set_value(struct series *s, double value, int64_t ts_ms) {
   if (memcmp(&s->value, &value, sizeof value) != 0) {
     s->value = value;
     s->value_len = 0;
+    block_changed(s->family, s->family_index);
   }
   s->ts_ms = ts_ms;
 }
@@ -667,6 +696,8 @@ void vg_store_release_journal(struct vg_store *st) {
 static void free_series(struct vg_store *st, struct series *s) {
   struct family *f = s->family;
   struct series *last = f->series[--f->count];
+  block_changed(f, s->family_index);
+  block_changed(f, f->count);
   f->series[s->family_index] = last;
   last->family_index = s->family_index;
   release_labelset(st, s->labels);
@@ -683,6 +714,7 @@ static void remove_series(struct vg_store *st, struct series *s,
   vg_hashtab_remove(&st->series, series_hash(s->family, s->labels), s);
   unlink_from_source(&s->own);
   s->own.source = NULL;
+  block_changed(s->family, s->family_index);
   if (!st->cursors) {
     free_series(st, s);
     return;
@@ -847,6 +879,7 @@ static struct series *find_or_make(struct vg_source *src,
   f->series = vg_grow(f->series, &f->cap, f->count + 1, sizeof *f->series);
   s->family_index = (uint32_t)f->count;
   f->series[f->count++] = s;
+  block_changed(f, s->family_index);
   vg_hashtab_insert(&st->series, series_hash(f, ls), s);
   return s;
 }
@@ -1156,6 +1189,11 @@ struct vg_store_cursor {
   const struct meta *headed;
   struct vg_buf held; /* text that did not fit in the last read */
   size_t held_off;
+  /* Pieces (vg_store_cursor_piece): the text gathered for the next piece
+   * made on the spot, a block's text, and a piece to hand out once the
+   * gathered text before it is out (held). */
+  struct vg_buf gather, block;
+  struct vg_gzpiece *ready;
 };
 
 struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
@@ -1174,6 +1212,8 @@ struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
   if (st->nfams)
     memcpy(c->fams, st->fams, st->nfams * sizeof *c->fams);
   vg_buf_init(&c->held, SIZE_MAX / 2);
+  vg_buf_init(&c->gather, SIZE_MAX / 2);
+  vg_buf_init(&c->block, SIZE_MAX / 2);
   st->cursors++;
   return c;
 }
@@ -1199,6 +1239,16 @@ static bool has_live_series(const struct family *f) {
   return false;
 }
 
+/* The text of s's value, rendered when it changed since the last time. */
+static void render_value(struct series *s) {
+  if (!s->value_len) {
+    char text[VG_EXPFMT_DOUBLE_BUFSIZE];
+    size_t n = vg_expfmt_format_double(s->value, text);
+    memcpy(s->value_text, text, n);
+    s->value_len = (uint8_t)n;
+  }
+}
+
 /* The hot loop of a scrape: whole lines copied from cached text. */
 static size_t copy_lines(struct vg_store_cursor *c, const struct family *f,
                          char *out, size_t max, bool read_is_empty) {
@@ -1207,12 +1257,7 @@ static size_t copy_lines(struct vg_store_cursor *c, const struct family *f,
     struct series *s = f->series[c->pos];
     if (!s->own.source)
       continue; /* removed while the cursor was open */
-    if (!s->value_len) {
-      char text[VG_EXPFMT_DOUBLE_BUFSIZE];
-      size_t n = vg_expfmt_format_double(s->value, text);
-      memcpy(s->value_text, text, n);
-      s->value_len = (uint8_t)n;
-    }
+    render_value(s);
     size_t need = f->name_len + s->labels->text_len + s->value_len + 2;
     if (need > max - used) {
       if (used || !read_is_empty)
@@ -1270,6 +1315,92 @@ size_t vg_store_cursor_read(struct vg_store_cursor *c, char *out, size_t max) {
   return used;
 }
 
+/* The lines of the block of f's series from `first`, those still
+ * provided, as copy_lines writes them. */
+static void render_block(const struct family *f, size_t first,
+                         struct vg_buf *out) {
+  size_t end =
+      first + PIECE_SERIES < f->count ? first + PIECE_SERIES : f->count;
+  for (size_t k = first; k < end; k++) {
+    struct series *s = f->series[k];
+    if (!s->own.source)
+      continue;
+    render_value(s);
+    vg_buf_append(out, f->name, f->name_len);
+    vg_buf_append(out, s->labels->text, s->labels->text_len);
+    vg_buf_putc(out, ' ');
+    vg_buf_append(out, s->value_text, s->value_len);
+    vg_buf_putc(out, '\n');
+  }
+}
+
+static struct vg_gzpiece *gathered(struct vg_store_cursor *c,
+                                   struct vg_gzpiece_stream *gs) {
+  struct vg_gzpiece *p = vg_gzpiece_deflate(gs, c->gather.data, c->gather.len);
+  vg_buf_reset(&c->gather);
+  return p;
+}
+
+/* Keeps p as the deflated text of block k of f (the family holds a
+ * reference until the block changes). */
+static void keep_piece(struct family *f, size_t k, struct vg_gzpiece *p) {
+  if (k >= f->npieces) {
+    size_t n = f->npieces;
+    f->pieces = vg_grow(f->pieces, &f->npieces, k + 1, sizeof *f->pieces);
+    memset(f->pieces + n, 0, (f->npieces - n) * sizeof *f->pieces);
+  }
+  f->pieces[k] = vg_gzpiece_ref(p);
+}
+
+struct vg_gzpiece *vg_store_cursor_piece(struct vg_store_cursor *c,
+                                         struct vg_gzpiece_stream *gs) {
+  for (;;) {
+    if (c->ready) {
+      if (c->gather.len)
+        return gathered(c, gs);
+      struct vg_gzpiece *p = c->ready;
+      c->ready = NULL;
+      return p;
+    }
+    if (c->gather.len >= PIECE_GATHER || (c->fam == c->nfams && c->gather.len))
+      return gathered(c, gs);
+    if (c->fam == c->nfams)
+      return NULL;
+    struct family *f = c->fams[c->fam];
+    if (!c->header_done) {
+      if (!has_live_series(f)) {
+        c->fam++;
+        continue;
+      }
+      if (!is_grouped(f->meta) || f->meta != c->headed)
+        render_header(f, &c->gather, c->openmetrics);
+      c->headed = f->meta;
+      c->header_done = true;
+      continue;
+    }
+    if (c->pos >= f->count) {
+      c->fam++;
+      c->pos = 0;
+      c->header_done = false;
+      continue;
+    }
+    size_t k = c->pos / PIECE_SERIES;
+    c->pos = (k + 1) * PIECE_SERIES;
+    if (k < f->npieces && f->pieces[k]) {
+      c->ready = vg_gzpiece_ref(f->pieces[k]);
+      continue;
+    }
+    vg_buf_reset(&c->block);
+    render_block(f, k * PIECE_SERIES, &c->block);
+    if (c->block.len < PIECE_MIN_TEXT) {
+      vg_buf_append(&c->gather, c->block.data, c->block.len);
+      continue;
+    }
+    c->ready = vg_gzpiece_deflate(gs, c->block.data, c->block.len);
+    keep_piece(f, k, c->ready);
+  }
+}
+
 void vg_store_cursor_free(struct vg_store_cursor *c) {
   if (!c)
     return;
@@ -1282,6 +1413,9 @@ void vg_store_cursor_free(struct vg_store_cursor *c) {
     }
   }
   vg_buf_free(&c->held);
+  vg_buf_free(&c->gather);
+  vg_buf_free(&c->block);
+  vg_gzpiece_unref(c->ready);
   free(c->fams);
   free(c);
 }
@@ -1317,6 +1451,9 @@ void vg_store_free(struct vg_store *st) {
       }
   }
   for (size_t i = 0; i < st->nfams; i++) {
+    for (size_t k = 0; k < st->fams[i]->npieces; k++)
+      vg_gzpiece_unref(st->fams[i]->pieces[k]);
+    free(st->fams[i]->pieces);
     free(st->fams[i]->series);
     free(st->fams[i]->name);
     free(st->fams[i]);

@@ -180,6 +180,8 @@ size_t vg_store_overlaps(const struct vg_store *st,
  * shows a series twice or loses one that stayed; series added meanwhile
  * may or may not appear. */
 struct vg_store_cursor;
+struct vg_gzpiece;
+struct vg_gzpiece_stream;
 
 struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
                                             bool openmetrics);
@@ -187,6 +189,13 @@ struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
  * series, in name order, in text format 0.0.4 or OpenMetrics without the
  * final "# EOF") into out; returns how many, 0 at the end. */
 size_t vg_store_cursor_read(struct vg_store_cursor *c, char *out, size_t max);
+/* The same page as vg_store_cursor_read writes (use one or the other
+ * on a cursor), as pieces of a gzip stream: the next piece (a reference
+ * for the caller), NULL at the end.  A block of a family's series is
+ * deflated once and the piece kept until one of its series changes, is
+ * added or goes; headers and small blocks are deflated on the spot. */
+struct vg_gzpiece *vg_store_cursor_piece(struct vg_store_cursor *c,
+                                         struct vg_gzpiece_stream *gs);
 void vg_store_cursor_free(struct vg_store_cursor *c); /* NULL-safe */
 
 /* The whole page at once, through a cursor (tests, small pages). */

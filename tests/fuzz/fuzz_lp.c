@@ -1,7 +1,10 @@
 /* Fuzz target: the line protocol parser on arbitrary bytes.  Every point
  * it accepts must be writable by vg_lp_write and read back as exactly the
- * same point: what the parser hands on, the serializer can carry. */
+ * same point: what the parser hands on, the serializer can carry.  And
+ * every scanner (portable, SSE2, AVX2: lp_scan.h) must make the parser
+ * report the same points and the same faults. */
 #include "daemon/formats/lp.h"
+#include "daemon/formats/lp_scan.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -92,6 +95,65 @@ static void bad_line(void *arg, uint32_t line, uint32_t column,
     abort();
 }
 
+/* Everything a parse reports, as bytes to compare. */
+static void record_point(void *arg, const char *m, const struct vg_label *tags,
+                         size_t ntags, const struct vg_lp_field *fields,
+                         size_t nfields, bool has_ts, int64_t ts,
+                         uint32_t line) {
+  struct vg_buf *out = arg;
+  vg_buf_printf(out, "P%u %s", line, m);
+  for (size_t i = 0; i < ntags; i++)
+    vg_buf_printf(out, ",%s=%s", tags[i].name, tags[i].value);
+  for (size_t i = 0; i < nfields; i++) {
+    const struct vg_lp_field *f = &fields[i];
+    vg_buf_printf(out, " %d:", (int)f->type);
+    vg_buf_append(out, f->key, f->key_len);
+    switch (f->type) {
+    case VG_LP_FLOAT: /* its bits: -0 stays -0 */
+      vg_buf_append(out, (const char *)&f->v.f, sizeof f->v.f);
+      break;
+    case VG_LP_INT:
+    case VG_LP_UINT:
+      vg_buf_append(out, (const char *)&f->v.u, sizeof f->v.u);
+      break;
+    case VG_LP_BOOL:
+      vg_buf_putc(out, f->v.b ? 't' : 'f');
+      break;
+    case VG_LP_STRING:
+      vg_buf_append(out, f->v.str.s, f->v.str.len);
+      break;
+    }
+  }
+  vg_buf_printf(out, " %d %lld\n", has_ts, (long long)ts);
+}
+
+static void record_bad(void *arg, uint32_t line, uint32_t column,
+                       const char *reason) {
+  vg_buf_printf(arg, "B%u:%u %s\n", line, column, reason);
+}
+
+static void parse_with_each_scanner(const uint8_t *data, size_t size,
+                                    const struct vg_lp_limits *lim) {
+  const struct vg_lp_scan *const *all = vg_lp_scan_all();
+  struct vg_buf first, other;
+  vg_buf_init(&first, SIZE_MAX / 2);
+  vg_buf_init(&other, SIZE_MAX / 2);
+  struct vg_lp_visitor v = {record_point, record_bad, &first};
+  long n0 =
+      vg_lp_parse_with((const char *)data, size, VG_LP_NS, lim, &v, all[0]);
+  for (size_t s = 1; all[s]; s++) {
+    vg_buf_reset(&other);
+    v.arg = &other;
+    if (vg_lp_parse_with((const char *)data, size, VG_LP_NS, lim, &v, all[s]) !=
+            n0 ||
+        other.len != first.len ||
+        (first.len && memcmp(first.data, other.data, first.len) != 0))
+      abort();
+  }
+  vg_buf_free(&first);
+  vg_buf_free(&other);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct vg_buf out;
   vg_buf_init(&out, 4 * size + 4096);
@@ -102,6 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const struct vg_lp_limits *use = size && (data[0] & 1) ? &lim : NULL;
   if (vg_lp_parse((const char *)data, size, VG_LP_NS, use, &v) < 0)
     abort();
+  parse_with_each_scanner(data, size, use);
   vg_buf_free(&out);
   return 0;
 }

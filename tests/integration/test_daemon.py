@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import unittest
+import zlib
 
 from harness import (BINARY, DATA, EXAMPLES, WRAPPER, Daemon, IntegrationTest,
                      Prometheus, VictoriaMetrics, copy_demo_files, find, free_port,
@@ -555,6 +556,68 @@ class TestLifecycle(DaemonTest):
         strip = lambda b: [l for l in b.decode().splitlines() if l.startswith("village_")]
         self.assertEqual(strip(gzip.decompress(zipped)), strip(plain))
         self.assertEqual(h["content-type"], "text/plain; version=0.0.4; charset=utf-8")
+
+    def test_gzip_page_is_the_plain_page_through_changes(self):
+        """Gzipped /metrics is built from pieces the store keeps deflated
+        between scrapes: it must decode to exactly the plain page, through
+        Python's gzip, curl --compressed and promtool, and follow a change
+        of the data."""
+        header = open(os.path.join(DATA, "villages.csv"), encoding="utf-8").readline()
+        cols = header.strip().split(",")
+        os.makedirs(os.path.join(self.tmp, "data"), exist_ok=True)
+        path = os.path.join(self.tmp, "data", "villages.csv")
+
+        def write(population_of_7):
+            rows = [header.strip()]
+            for i in range(3000):
+                v = {c: "0.5" for c in cols}
+                v.update(code=str(522205001000 + i), county="C%d" % (i // 500),
+                         town="T%d" % (i // 20), village="V%04d" % i,
+                         village_zh="村", as_of="2019-12-31",
+                         population=str(population_of_7 if i == 7 else 1000 + i),
+                         households=str(300 + i % 77))
+                rows.append(",".join(v[c] for c in cols))
+            with open(path + ".tmp", "w", encoding="utf-8") as f:
+                f.write("\n".join(rows) + "\n")
+            os.rename(path + ".tmp", path)
+
+        # Self-metrics move between scrapes; the store's part must not.
+        def villages(text):
+            return "".join(l + "\n" for l in text.splitlines()
+                           if l.startswith(("village_", "# HELP village_",
+                                            "# TYPE village_", "# UNIT village_")))
+
+        def same_pages(om):
+            accept = {"Accept": "application/openmetrics-text;version=1.0.0"} if om else {}
+            plain = http_get(d.port, "/metrics", dict(accept))[2].decode()
+            status, h, zipped = http_get(d.port, "/metrics",
+                                         dict(accept, **{"Accept-Encoding": "gzip"}))
+            self.assertEqual(h.get("content-encoding"), "gzip")
+            self.assertEqual(villages(gzip.decompress(zipped).decode()), villages(plain))
+            # One gzip member: curl (7.88) reads no further than the first.
+            first = zlib.decompressobj(31)
+            self.assertEqual(first.decompress(zipped), gzip.decompress(zipped))
+            self.assertEqual(first.unused_data, b"")
+            return plain
+
+        write(4242)
+        d = self.daemon(villages_config("data/*.csv")).start()
+        for om in (False, True, False):
+            plain = same_pages(om)
+        self.assertIn('village="V0007"} 4242\n', plain)
+        r = subprocess.run(["curl", "-sS", "--compressed",
+                            "http://127.0.0.1:%d/metrics" % d.port],
+                           capture_output=True, timeout=30)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertEqual(villages(r.stdout.decode()), villages(plain))
+        r = subprocess.run(["promtool", "check", "metrics"], input=r.stdout,
+                           capture_output=True)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, b""))
+        write(99)
+        wait_for("the new value", lambda: find(d.metrics(), "village_population",
+                                               village="V0007") == 99)
+        plain = same_pages(False)
+        self.assertIn('village="V0007"} 99\n', plain)
 
     def test_health_status_and_page(self):
         self.copy_villages()

@@ -2,6 +2,7 @@
  * escaping on write, exact points and exact faults on read, and a round
  * trip over many generated points. */
 #include "daemon/formats/lp.h"
+#include "daemon/formats/lp_scan.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/util/mem.h"
 #include "tests/unit/testutil.h"
@@ -75,20 +76,29 @@ static void on_bad(void *arg, uint32_t line, uint32_t column,
   c->nbad++;
 }
 
-static long parse_into(struct capture *c, const char *data, size_t len,
+/* With `scan`, or the fastest scanner when NULL. */
+static long parse_with(struct capture *c, const char *data, size_t len,
                        enum vg_lp_precision precision,
-                       const struct vg_lp_limits *lim) {
+                       const struct vg_lp_limits *lim,
+                       const struct vg_lp_scan *scan) {
   vg_buf_init(&c->points, SIZE_MAX / 2);
   vg_buf_init(&c->bad, SIZE_MAX / 2);
   c->npoints = c->nbad = 0;
   struct vg_lp_visitor v = {on_point, on_bad, c};
-  long n = vg_lp_parse(data, len, precision, lim, &v);
+  long n = scan ? vg_lp_parse_with(data, len, precision, lim, &v, scan)
+                : vg_lp_parse(data, len, precision, lim, &v);
   /* Empty buffers read as "" in the assertions. */
   vg_buf_putc(&c->points, '\0');
   c->points.len--;
   vg_buf_putc(&c->bad, '\0');
   c->bad.len--;
   return n;
+}
+
+static long parse_into(struct capture *c, const char *data, size_t len,
+                       enum vg_lp_precision precision,
+                       const struct vg_lp_limits *lim) {
+  return parse_with(c, data, len, precision, lim, NULL);
 }
 
 static void capture_free(struct capture *c) {
@@ -865,21 +875,204 @@ VG_TEST(round_trip_generated_points) {
   vg_buf_free(&want);
 }
 
-VG_TEST_MAIN(VG_T(write_escapes_every_element), VG_T(write_appends_lines),
-             VG_T(write_string_with_line_break),
-             VG_T(write_backslashes_in_names),
-             VG_T(write_rejects_what_cannot_be_written),
-             VG_T(write_full_buffer_is_left_alone),
-             VG_T(parse_field_sensors_fixture),
-             VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
-             VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
-             VG_T(parse_nul_and_tab_are_blanks_where_influxdb_skips_them),
-             VG_T(parse_skips_a_leading_bom),
-             VG_T(parse_escaped_line_break_is_one_bad_line),
-             VG_T(parse_unterminated_string_names_the_lines_it_takes),
-             VG_T(parse_duplicate_fields_last_wins),
-             VG_T(parse_strings_across_lines), VG_T(parse_malformed_corpus),
-             VG_T(parse_reason_quotes_and_cuts_tokens), VG_T(parse_precision),
-             VG_T(parse_timestamp_range), VG_T(precision_names),
-             VG_T(parse_limits), VG_T(parse_empty_and_null_callbacks),
-             VG_T(round_trip_generated_points))
+/* ---- scanners ---- */
+
+/* What each scanner must answer, a byte at a time. */
+static bool in_set(int set, unsigned char c) {
+  switch (set) {
+  case 0:
+    return c == '\n' || c == '"' || c == '\\';
+  case 1:
+    return c == ',' || c == '=' || c == ' ' || c == '\\' || c < 0x20 ||
+           c == 0x7f;
+  default:
+    return c >= 0x80;
+  }
+}
+
+/* The first byte of the set in d[i..n) by `s`; for names, by its bits
+ * over d[0..n) (whose every other bit must be clear). */
+static size_t scan_set(const struct vg_lp_scan *s, int set, const char *d,
+                       size_t i, size_t n) {
+  if (set == 0)
+    return s->line(d, i, n);
+  if (set == 2)
+    return s->high(d, i, n);
+  uint32_t bits[8];
+  memset(bits, 0xa5, sizeof bits);
+  s->name_bits(d, n, bits);
+  size_t first = n;
+  for (size_t k = 0; k < (n + 31) / 32 * 32; k++) {
+    bool on = bits[k / 32] >> (k % 32) & 1;
+    if (on != (k < n && in_set(1, (unsigned char)d[k])))
+      VG_FAIL("%s: bit %zu of %zu wrong", s->kind, k, n);
+    if (on && k >= i && first == n)
+      first = k;
+  }
+  return first;
+}
+
+/* Every scanner, every start and end within 100 bytes, over text that is
+ * mostly plain with a special byte now and then (every byte value turns
+ * up), in every alignment. */
+VG_TEST(scanners_find_the_first_byte_of_their_set) {
+  const struct vg_lp_scan *const *all = vg_lp_scan_all();
+  ASSERT_STR_EQ(all[0]->kind, "portable");
+  ASSERT(vg_lp_scan_best() != NULL);
+  char buf[100];
+  for (int round = 0; round < 300; round++) {
+    for (size_t k = 0; k < sizeof buf; k++) {
+      uint64_t r = rnd();
+      buf[k] = r % 8 ? "abcdefgh"[r % 8] : (char)(r >> 8);
+    }
+    for (int set = 0; set < 3; set++)
+      for (size_t i = 0; i <= sizeof buf; i += 1 + (size_t)(rnd() % 3))
+        for (size_t n = i; n <= sizeof buf; n++) {
+          size_t want = i;
+          while (want < n && !in_set(set, (unsigned char)buf[want]))
+            want++;
+          for (size_t s = 0; all[s]; s++)
+            if (scan_set(all[s], set, buf, i, n) != want)
+              VG_FAIL("%s, set %d, [%zu, %zu): %zu, not %zu", all[s]->kind, set,
+                      i, n, scan_set(all[s], set, buf, i, n), want);
+        }
+  }
+}
+
+/* Pieces of bodies that reach every branch of the parser: separators,
+ * escapes, quotes, line ends, comments, blanks, numbers of each kind,
+ * UTF-8 (valid and not), control bytes. */
+static const char *const body_bits[] = {
+    "m",
+    "cpu",
+    ",",
+    "=",
+    " ",
+    "\\",
+    "\"",
+    "\n",
+    "\r\n",
+    "\t",
+    "#",
+    "t=v",
+    "f=1",
+    "x=1.5",
+    "i=-3i",
+    "u=7u",
+    "b=t",
+    "s=\"a\"",
+    "0",
+    "9",
+    ".",
+    "e",
+    "-",
+    "+",
+    "é",
+    "\xff",
+    "\x01",
+    " 1700000000000000000",
+    "1e308",
+    "0.1",
+    "12345678901234567890",
+    "",
+};
+
+/* Every scanner reads every body alike: the same points, the same faults
+ * at the same places.  Bodies are the corpora on disk and generated ones
+ * of every length up to a few lines, with limits and without. */
+VG_TEST(every_scanner_parses_alike) {
+  const struct vg_lp_scan *const *all = vg_lp_scan_all();
+  static const char *const files[] = {
+      "field-sensors.influx",
+      "intake/valid/crlf.lp",
+      "intake/valid/escapes.lp",
+      "intake/malformed/bad-number.lp",
+      "intake/malformed/int-overflow.lp",
+      "intake/malformed/invalid-utf8.lp",
+      "intake/malformed/unterminated-string.lp",
+      "intake/malformed/duplicate-tag.lp",
+  };
+  struct vg_lp_limits lim = {.max_line = 40, .max_tags = 2, .max_fields = 3};
+  char body[2048];
+  for (int n = 0; n < 4000 + (int)NBITS(files); n++) {
+    char *file = NULL;
+    const char *data = body;
+    size_t len;
+    if (n < (int)NBITS(files)) {
+      file = vg_test_read_file(files[n], &len);
+      ASSERT(file != NULL);
+      data = file;
+    } else {
+      len = gen_text(body, body_bits, NBITS(body_bits), 0, 60);
+    }
+    for (int with_lim = 0; with_lim < 2; with_lim++) {
+      struct capture first;
+      parse_with(&first, data, len, VG_LP_NS, with_lim ? &lim : NULL, all[0]);
+      for (size_t s = 1; all[s]; s++) {
+        struct capture other;
+        parse_with(&other, data, len, VG_LP_NS, with_lim ? &lim : NULL, all[s]);
+        if (strcmp(first.points.data, other.points.data) != 0 ||
+            strcmp(first.bad.data, other.bad.data) != 0)
+          VG_FAIL("%s differs from portable on body %d:\n%.*s\n"
+                  "portable:\n%s%s%s:\n%s%s",
+                  all[s]->kind, n, (int)len, data, first.points.data,
+                  first.bad.data, all[s]->kind, other.points.data,
+                  other.bad.data);
+        capture_free(&other);
+      }
+      capture_free(&first);
+    }
+    free(file);
+  }
+}
+
+/* Most floats are read without strtod (an exact conversion of up to 19
+ * digits and a small exponent): it must give strtod's double, bit for
+ * bit, on either side of where it stops applying. */
+VG_TEST(parse_floats_as_strtod_reads_them) {
+  char text[96], body[128];
+  for (int n = 0; n < 200000; n++) {
+    uint64_t r = rnd();
+    int digits = 1 + (int)(r % 22), point = (int)((r >> 8) % (digits + 1));
+    size_t k = 0;
+    if (r >> 16 & 1)
+      text[k++] = '-';
+    for (int d = 0; d < digits; d++) {
+      if (d == point && d)
+        text[k++] = '.';
+      text[k++] = (char)('0' + rnd() % 10);
+    }
+    if (r >> 17 & 1)
+      k += (size_t)sprintf(text + k, "e%d", (int)((r >> 20) % 61) - 30);
+    text[k] = '\0';
+    int len = snprintf(body, sizeof body, "m v=%s", text);
+    struct capture c;
+    ASSERT_INT_EQ(parse_into(&c, body, (size_t)len, VG_LP_NS, NULL), 1);
+    char want[VG_EXPFMT_DOUBLE_BUFSIZE + 16];
+    vg_expfmt_format_double(strtod(text, NULL), want);
+    char line[64];
+    snprintf(line, sizeof line, "m|v=f:%s L1\n", want);
+    if (strcmp(c.points.data, line) != 0)
+      VG_FAIL("%s: %s, strtod %s", text, c.points.data, want);
+    capture_free(&c);
+  }
+}
+
+VG_TEST_MAIN(
+    VG_T(write_escapes_every_element), VG_T(write_appends_lines),
+    VG_T(write_string_with_line_break), VG_T(write_backslashes_in_names),
+    VG_T(write_rejects_what_cannot_be_written),
+    VG_T(write_full_buffer_is_left_alone), VG_T(parse_field_sensors_fixture),
+    VG_T(parse_fixture_typed_values), VG_T(parse_numbers_and_booleans),
+    VG_T(parse_bad_values), VG_T(parse_escapes), VG_T(parse_layout),
+    VG_T(parse_nul_and_tab_are_blanks_where_influxdb_skips_them),
+    VG_T(parse_skips_a_leading_bom),
+    VG_T(parse_escaped_line_break_is_one_bad_line),
+    VG_T(parse_unterminated_string_names_the_lines_it_takes),
+    VG_T(parse_duplicate_fields_last_wins), VG_T(parse_strings_across_lines),
+    VG_T(parse_malformed_corpus), VG_T(parse_reason_quotes_and_cuts_tokens),
+    VG_T(parse_precision), VG_T(parse_timestamp_range), VG_T(precision_names),
+    VG_T(parse_limits), VG_T(parse_empty_and_null_callbacks),
+    VG_T(round_trip_generated_points),
+    VG_T(scanners_find_the_first_byte_of_their_set),
+    VG_T(every_scanner_parses_alike), VG_T(parse_floats_as_strtod_reads_them))

@@ -1,5 +1,7 @@
 /* Unit tests: the series store, its rounds, staleness and rendering. */
 #include "daemon/model/catalog.h"
+#include "daemon/net/gzpiece.h"
+#include "daemon/net/inflate.h"
 #include "daemon/pipeline/store.h"
 #include "tests/unit/collector_fixture.h"
 #include "tests/vgtest.h"
@@ -562,6 +564,184 @@ VG_TEST(shared_series_through_rounds_and_a_scrape) {
   vg_store_free(st);
 }
 
+static struct vg_gzpiece *store_piece(void *arg, struct vg_gzpiece_stream *gs) {
+  return vg_store_cursor_piece(arg, gs);
+}
+
+/* The page through vg_store_cursor_piece, gzipped, read `chunk` bytes at
+ * a time, and decoded again; the gzip bytes go to *gz when asked. */
+static char *gzip_page(struct vg_store *st, bool om, size_t chunk,
+                       struct vg_buf *gz) {
+  struct vg_buf own, text;
+  if (!gz) {
+    vg_buf_init(&own, 1 << 26);
+    gz = &own;
+  }
+  struct vg_store_cursor *c = vg_store_cursor_new(st, om);
+  struct vg_gzpiece_stream *gs = vg_gzpiece_stream_new(store_piece, c);
+  char *piece = malloc(chunk);
+  size_t n;
+  while ((n = vg_gzpiece_stream_read(gs, piece, chunk)) > 0)
+    vg_buf_append(gz, piece, n);
+  ASSERT_INT_EQ(vg_gzpiece_stream_read(gs, piece, chunk), 0);
+  free(piece);
+  vg_gzpiece_stream_free(gs);
+  vg_store_cursor_free(c);
+  vg_buf_init(&text, 1 << 28);
+  char error[128];
+  ASSERT_INT_EQ(
+      vg_gunzip(gz->data, gz->len, (size_t)1 << 27, &text, error, sizeof error),
+      0);
+  if (gz == &own)
+    vg_buf_free(&own);
+  return vg_buf_take(&text, NULL);
+}
+
+static void put_village(struct vg_source *src, const char *metric, int i,
+                        double v) {
+  char village[32];
+  snprintf(village, sizeof village, "Village-%05d", i);
+  put(src, metric, i % 3 ? "Shiqian" : "Yinjiang", village, v, 1);
+}
+
+/* Every way a block's text changes (a value, a series added, one gone
+ * at a round's end, one gone while a scrape is open, a source dropped)
+ * must reach the gzipped page: it decodes to the plain page each time. */
+VG_TEST(gzip_pieces_follow_every_change) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *a = vg_store_source(st, "c", "a.csv", 0);
+  struct vg_source *b = vg_store_source(st, "c", "b.csv", 0);
+  vg_source_begin(a);
+  for (int i = 0; i < 3000; i++) {
+    put_village(a, "village_population", i, i);
+    put_village(a, "village_households", i, i * 2);
+  }
+  put(a, "custom_small", "A", "x", 1, 1);
+  vg_source_end(a);
+  vg_source_begin(b);
+  for (int i = 0; i < 700; i++)
+    put_village(b, "village_income_per_capita_yuan", i, 1000 + i);
+  vg_source_end(b);
+  for (int step = 0; step < 7; step++) {
+    for (int om = 0; om < 2; om++) {
+      char *plain = vg_test_render(st, om);
+      size_t chunks[] = {1, 1000, 1 << 20};
+      for (size_t k = 0; k < 3; k++) {
+        char *unzipped = gzip_page(st, om, chunks[k], NULL);
+        if (strcmp(unzipped, plain) != 0)
+          VG_FAIL("step %d om %d chunk %zu: the gzipped page differs", step, om,
+                  chunks[k]);
+        free(unzipped);
+      }
+      free(plain);
+    }
+    switch (step) {
+    case 0: /* one value in the middle of a block */
+      vg_source_begin(a);
+      put_village(a, "village_population", 1234, -5);
+      break;
+    case 1: /* new series at the end of a family */
+      vg_source_begin(a);
+      for (int i = 3000; i < 3010; i++)
+        put_village(a, "village_population", i, i);
+      break;
+    case 2: /* a round that leaves some out: series go, others move */
+      vg_source_begin(a);
+      for (int i = 0; i < 3010; i++)
+        if (i % 97)
+          put_village(a, "village_population", i, i);
+      for (int i = 0; i < 3000; i++)
+        put_village(a, "village_households", i, i * 2);
+      break;
+    case 3: { /* a series gone while a gzip scrape is half way */
+      struct vg_store_cursor *c = vg_store_cursor_new(st, false);
+      struct vg_gzpiece_stream *gs = vg_gzpiece_stream_new(store_piece, c);
+      char buf[2000];
+      vg_gzpiece_stream_read(gs, buf, sizeof buf);
+      vg_source_begin(b);
+      for (int i = 1; i < 700; i++)
+        put_village(b, "village_income_per_capita_yuan", i, 1000 + i);
+      vg_source_end(b);
+      while (vg_gzpiece_stream_read(gs, buf, sizeof buf))
+        ;
+      vg_gzpiece_stream_free(gs);
+      vg_store_cursor_free(c);
+      vg_source_begin(a); /* nothing changes in a */
+      for (int i = 0; i < 3010; i++)
+        if (i % 97)
+          put_village(a, "village_population", i, i);
+      for (int i = 0; i < 3000; i++)
+        put_village(a, "village_households", i, i * 2);
+      break;
+    }
+    case 4: /* the same value again changes nothing; NaN compares by bits */
+      vg_source_begin(a);
+      for (int i = 0; i < 3010; i++)
+        if (i % 97)
+          put_village(a, "village_population", i, i == 5 ? NAN : i);
+      for (int i = 0; i < 3000; i++)
+        put_village(a, "village_households", i, i * 2);
+      break;
+    case 5:
+      vg_store_drop_source(st, b);
+      vg_source_begin(a);
+      break;
+    default:
+      vg_source_begin(a);
+      break;
+    }
+    vg_source_end(a);
+  }
+  vg_store_free(st);
+}
+
+/* The pieces of one scrape, held (at most 64). */
+static size_t scrape_pieces(struct vg_store *st, struct vg_gzpiece **out) {
+  struct vg_store_cursor *c = vg_store_cursor_new(st, false);
+  struct vg_gzpiece_stream *gs = vg_gzpiece_stream_new(store_piece, c);
+  size_t n = 0;
+  struct vg_gzpiece *p;
+  while ((p = vg_store_cursor_piece(c, gs))) {
+    ASSERT(n < 64);
+    out[n++] = p;
+  }
+  vg_gzpiece_stream_free(gs);
+  vg_store_cursor_free(c);
+  return n;
+}
+
+/* What does not change is not deflated again: the next scrape sends the
+ * very pieces of the last one, but for the block that changed. */
+VG_TEST(gzip_pieces_are_kept_between_scrapes) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *a = vg_store_source(st, "c", "a.csv", 0);
+  vg_source_begin(a);
+  for (int i = 0; i < 2000; i++)
+    put_village(a, "village_population", i, i);
+  vg_source_end(a);
+  struct vg_gzpiece *one[64], *two[64], *three[64];
+  size_t n1 = scrape_pieces(st, one), n2 = scrape_pieces(st, two);
+  /* The header gathered alone, then 4 blocks of 512 series. */
+  ASSERT_INT_EQ(n1, 5);
+  ASSERT_INT_EQ(n2, 5);
+  ASSERT(one[0] != two[0]);
+  for (size_t i = 1; i < n1; i++)
+    ASSERT(one[i] == two[i]);
+  vg_source_begin(a);
+  for (int i = 0; i < 2000; i++)
+    put_village(a, "village_population", i, i == 600 ? 1e6 : i);
+  vg_source_end(a);
+  ASSERT_INT_EQ(scrape_pieces(st, three), 5);
+  ASSERT(three[1] == one[1] && three[3] == one[3] && three[4] == one[4]);
+  ASSERT(three[2] != one[2]);
+  for (size_t i = 0; i < 5; i++) {
+    vg_gzpiece_unref(one[i]);
+    vg_gzpiece_unref(two[i]);
+    vg_gzpiece_unref(three[i]);
+  }
+  vg_store_free(st);
+}
+
 VG_TEST_MAIN(
     VG_T(render_exact_text), VG_T(values_update_and_label_sets_are_shared),
     VG_T(round_removes_what_was_not_reported), VG_T(stale_series_expire),
@@ -574,4 +754,6 @@ VG_TEST_MAIN(
     VG_T(future_timestamps_count_as_now), VG_T(two_sources_of_one_series),
     VG_T(the_newest_of_the_sources_left_shows),
     VG_T(a_stale_source_leaves_what_another_provides),
-    VG_T(shared_series_through_rounds_and_a_scrape))
+    VG_T(shared_series_through_rounds_and_a_scrape),
+    VG_T(gzip_pieces_follow_every_change),
+    VG_T(gzip_pieces_are_kept_between_scrapes))
