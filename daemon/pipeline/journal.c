@@ -345,12 +345,14 @@ int vg_journal_open(uv_loop_t *loop, const struct vg_journal_options *o,
   }
   uv_timer_init(loop, &j->timer);
   j->timer.data = j;
-  j->handles_open = 2;
+  uv_idle_init(loop, &j->kick);
+  j->kick.data = j;
+  j->handles_open = 3;
   *out = j;
   return 0;
 }
 
-/* Runs for the timer and for the commit thread's async handle: the
+/* Runs for the timer, the kick and the commit thread's async handle: the
  * journal goes with the last. */
 static void on_closed(uv_handle_t *h) {
   struct vg_journal *j = h->data;
@@ -373,6 +375,7 @@ void vg__journal_finish_close(struct vg_journal *j) {
   j->finishing = true;
   vg__journal_writer_stop(j, on_closed);
   uv_close((uv_handle_t *)&j->timer, on_closed);
+  uv_close((uv_handle_t *)&j->kick, on_closed);
 }
 
 void vg_journal_close(struct vg_journal *j, void (*closed)(void *arg),

@@ -3,7 +3,8 @@
  * Every accepted sample is appended once; each push exporter reads it
  * through its own named, persisted cursor.  Appends are made durable by a
  * group commit on a thread of the journal's own (one write and one fsync
- * per window), which parse jobs in libuv's pool can never hold back;
+ * per commit; a commit starts as soon as appends wait and none runs),
+ * which parse jobs in libuv's pool can never hold back;
  * reads decode in the thread pool, so the loop never touches the disk
  * except in vg_journal_open and vg_journal_reader (both called at start).
  * Sequence numbers (the first record ever is 1) make every loss countable:
@@ -31,7 +32,7 @@ struct vg_journal;
 struct vg_journal_reader;
 
 enum vg_fsync_policy {
-  VG_FSYNC_BATCH, /* group commit: one fsync per commit window covers every
+  VG_FSYNC_BATCH, /* group commit: one fsync per commit covers every
                      append in it; an append is durable when its callback
                      runs */
   VG_FSYNC_OFF,   /* write(2) only; the OS flushes; a power loss can lose
@@ -45,7 +46,9 @@ struct vg_journal_options {
                                segment is dropped (0: 1 GiB) */
   uint64_t segment_bytes;   /* a new segment starts once the current one
                                passes this (0: 16 MiB) */
-  int64_t commit_window_ms; /* group commit window (0: 100) */
+  int64_t commit_window_ms; /* cursor writes and unlinks are grouped over
+                               this window (0: 100); appends never wait
+                               for it */
   enum vg_fsync_policy fsync;
 };
 
@@ -83,8 +86,9 @@ void vg_journal_close(struct vg_journal *j, void (*closed)(void *arg),
 
 /* Appends records (copied at once; the caller's memory is free on return).
  * They are written and (VG_FSYNC_BATCH) fsynced by the next group commit,
- * which runs on the commit thread at most commit_window_ms after the first
- * pending append; `durable(arg, status)` then runs on the loop: 0 = durable;
+ * which runs on the commit thread: at once (when the loop has handed out
+ * what it is delivering now) if no commit is running, else as soon as the
+ * running one ends; `durable(arg, status)` then runs on the loop: 0 = durable;
  * -errno (e.g. -ENOSPC, -EFBIG) = NOT in the journal (the caller must not
  * acknowledge them; their sequence numbers, which nobody saw, are given
  * to the next records).  durable may be

@@ -89,7 +89,8 @@ struct vg_journal {
   struct vg_buf spare;
   uint64_t *unlinks; /* owned: first seqs of segments to unlink */
   size_t nunlinks, capunlinks;
-  uv_timer_t timer;
+  uv_timer_t timer; /* cursor writes and unlinks: once a window */
+  uv_idle_t kick;   /* appends: a commit once this loop turn is done */
   bool timer_armed, commit_again, closing, finishing;
   /* The commit thread (journal_writer.c): commits run on a thread of the
    * journal's own, not in libuv's pool, so that parse jobs filling the
@@ -102,7 +103,7 @@ struct vg_journal {
   uv_async_t writer_async;
   struct vg__journal_commit *writer_job, *writer_done;
   bool writer_quit;
-  unsigned handles_open; /* timer and writer_async, until closed */
+  unsigned handles_open; /* timer, kick and writer_async, until closed */
   unsigned reads_inflight;
   void (*closed)(void *arg);
   void *closed_arg;

@@ -2,8 +2,8 @@
  * commit.
  *
  * Owns the pending commit, the one in flight and the commit thread:
- * appends are encoded into the pending commit on the loop; once a window
- * each, the commit thread frames them with their seqs, writes and fsyncs
+ * appends are encoded into the pending commit on the loop; as soon as no
+ * commit runs, the commit thread frames them with their seqs, writes and fsyncs
  * them (spreading them over new segments past segment_bytes), writes the
  * cursors that moved and unlinks the segments that went.  The thread is
  * the journal's own rather than a job in libuv's pool: the pool also
@@ -536,6 +536,19 @@ static void on_timer(uv_timer_t *t) {
     vg__journal_start_commit(j);
 }
 
+/* Appends are committed as soon as the loop has handed out what it is
+ * delivering now (a request's samples arrive over many appends in one
+ * callback): one commit carries all of them, and a sender waits one write
+ * and fsync, not a window. */
+static void on_kick(uv_idle_t *h) {
+  struct vg_journal *j = h->data;
+  uv_idle_stop(h);
+  if (j->committing)
+    j->commit_again = true;
+  else
+    vg__journal_start_commit(j);
+}
+
 void vg__journal_schedule(struct vg_journal *j) {
   if (j->closing) {
     vg__journal_finish_close(j);
@@ -574,6 +587,11 @@ int vg_journal_append(struct vg_journal *j,
   c->waiters =
       vg_grow(c->waiters, &c->capwaiters, c->nwaiters + 1, sizeof *c->waiters);
   c->waiters[c->nwaiters++] = (struct waiter){durable, arg};
-  vg__journal_schedule(j);
+  /* A commit in flight groups what arrives meanwhile: the next one starts
+   * when it ends (commit_again), so fsyncs per sample fall as load rises. */
+  if (j->committing)
+    j->commit_again = true;
+  else
+    uv_idle_start(&j->kick, on_kick);
   return 0;
 }
