@@ -188,6 +188,8 @@ struct vg_journal_stats {
   double last_fsync_seconds;
   uint64_t fsyncs;
   double fsync_seconds_total;
+  uint64_t written_bytes; /* segment bytes ever committed, headers
+                             included: bytes per sample appended */
 };
 void vg_journal_stats(const struct vg_journal *j, struct vg_journal_stats *out);
 

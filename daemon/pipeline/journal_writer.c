@@ -353,9 +353,11 @@ static void commit_after(struct vg__journal_commit *c) {
         j->segs = vg_grow(j->segs, &j->capsegs, j->nsegs + 1, sizeof *j->segs);
         j->segs[j->nsegs++] = s;
         j->bytes += VG__JOURNAL_SEG_HDR;
+        j->stats.written_bytes += VG__JOURNAL_SEG_HDR;
       }
       j->segs[j->nsegs - 1]->bytes += p->bytes;
       j->bytes += p->bytes;
+      j->stats.written_bytes += p->bytes;
     }
     for (size_t i = 0; i < j->nreaders; i++)
       if (j->readers[i]->cursor == c->first_seq) {
