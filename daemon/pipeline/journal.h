@@ -201,18 +201,26 @@ void vg_journal_stats(const struct vg_journal *j, struct vg_journal_stats *out);
 uint32_t vg__journal_crc32c(uint32_t crc, const void *p, size_t n);
 uint32_t vg__journal_crc32c_portable(uint32_t crc, const void *p, size_t n);
 
-/* Appends the framed encoding of one record, with rec->seq, to out.
+/* Appends the framed encoding of one record in format 1, with rec->seq,
+ * to out (the bytes a reader's max_bytes counts per sample).
  * 0, -EMSGSIZE (too large), or -ENOSPC (out's cap). */
 int vg__journal_encode(const struct vg_journal_record *rec, struct vg_buf *out);
 
-/* Decodes a segment's records region (what follows its 8-byte header) as a
- * reader does, skipping damage; calls `found` for every valid record with
- * its framed bytes (a slice of p).  The record's strings are valid during
- * the call only.  Returns the number of valid records. */
-size_t vg__journal_decode(const char *p, size_t len,
+/* Decodes a segment's records region (what follows its 8-byte header) of
+ * format `version` (1: a record per sample, 2: blocks) as a reader does,
+ * skipping damage; calls `found` for every sample with the framed bytes
+ * of its record (a slice of p).  The sample's strings are valid during
+ * the call only.  Returns the number of samples found. */
+size_t vg__journal_decode(const char *p, size_t len, unsigned version,
                           void (*found)(void *arg,
                                         const struct vg_journal_record *rec,
                                         const char *frame, size_t frame_len),
                           void *arg);
+/* Decodes one block's payload (format 2, without its frame) and calls
+ * `found` for each of its samples; returns their number, 0 when it does
+ * not decode (then `found` was never called). */
+size_t vg__journal_decode_block(
+    const char *payload, size_t len,
+    void (*found)(void *arg, const struct vg_journal_record *rec), void *arg);
 
 #endif
