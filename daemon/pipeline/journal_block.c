@@ -316,6 +316,8 @@ bool vg__journal_block_decode(struct vg__journal_block *d,
                               const struct vg__journal_view *v) {
   d->first_seq = v->seq;
   d->count = (size_t)v->count;
+  if (v->raw_len == 0)
+    return false; /* a block has a label set at least */
   if (v->codec == CODEC_STORED)
     return parse_raw(d, v->data, v->data + v->dlen);
   if (d->rawcap < v->raw_len) {
