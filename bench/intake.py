@@ -606,7 +606,7 @@ def machine(args):
     return info
 
 
-def render(info, wl, gen_s, res, parser, args, lat):
+def render(info, wl, gen_s, res, parser, args, latwl):
     L = bl.table_head("intake benchmark: line protocol over HTTP into "
                       "villagemetricsd, vmagent and VictoriaMetrics", info,
                       [info["vmagent"], info["victoria-metrics"]])
@@ -686,9 +686,10 @@ def render(info, wl, gen_s, res, parser, args, lat):
                 (a["journal_bytes"] or 0) / 1048576,
                 (a["journal_bytes"] or 0) / max(a["journal_appended"], 1)))
     add("")
-    if lat and any("latency" in r for r in res.values()):
+    if latwl and any("latency" in r for r in res.values()):
         add("ack latency (after each run, same instance: %d requests of %d "
-            "lines from 1 connection," % (args.latency_requests, lat.batch))
+            "lines from 1 connection," % (args.latency_requests,
+                                          latwl.batch))
         add("  then %d from 8 connections; each connection sends its next "
             "request once answered;" % (4 * args.latency_requests))
         add("  metrics %s, not counted in the table above; every sample "
