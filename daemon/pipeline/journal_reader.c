@@ -26,6 +26,13 @@
 #include <unistd.h>
 
 #define READ_WINDOW ((size_t)256 << 10)
+/* What a read reserves for its batch at once, at most: growing the arena
+ * and the records by doubling copied each batch over again and faulted in
+ * fresh pages each time (realloc's copies alone were 10% of the daemon's
+ * CPU in bench/run-intake.sh --quick --profile); untouched, the
+ * reservation costs no memory. */
+#define RESERVE_BYTES ((size_t)16 << 20)
+#define RESERVE_RECORDS ((size_t)1 << 16)
 
 /* --- reads ------------------------------------------------------------ */
 
@@ -256,6 +263,14 @@ static void read_work(uv_work_t *work) {
   struct batch_impl *b = job->b;
   uint64_t expected = job->cursor;
   int rc = 0;
+  if (job->nsegs) {
+    vg_buf_reserve(&b->arena, job->max_bytes < RESERVE_BYTES ? job->max_bytes
+                                                             : RESERVE_BYTES);
+    b->pub.records = vg_grow(
+        b->pub.records, &b->caprecs,
+        job->max_records < RESERVE_RECORDS ? job->max_records : RESERVE_RECORDS,
+        sizeof *b->pub.records);
+  }
   for (size_t i = 0; i < job->nsegs && rc == 0; i++) {
     uint64_t start =
         i == 0 && job->use_hint ? job->hint_off : VG__JOURNAL_SEG_HDR;
