@@ -235,8 +235,11 @@ struct vg__journal_block {
 };
 
 struct vg__journal_block *vg__journal_block_new(void) {
-  /* Owned by its caller (a read job, a decode call). */
-  struct vg__journal_block *d = vg_calloc(1, sizeof *d);
+  /* Owned by its caller (a read job, a decode call).  Not zeroed: a
+   * decode writes what the samples read. */
+  struct vg__journal_block *d = vg_malloc(sizeof *d);
+  d->raw = NULL;
+  d->rawcap = 0;
   d->dctx = ZSTD_createDCtx();
   if (!d->dctx)
     abort();

@@ -29,10 +29,10 @@
 /* What a read reserves for its batch at once, at most: growing the arena
  * and the records by doubling copied each batch over again and faulted in
  * fresh pages each time (realloc's copies alone were 10% of the daemon's
- * CPU in bench/run-intake.sh --quick --profile); untouched, the
- * reservation costs no memory. */
-#define RESERVE_BYTES ((size_t)16 << 20)
+ * CPU in bench/run-intake.sh --quick --profile).  Sized by the batch's
+ * limits, so that small reads stay small. */
 #define RESERVE_RECORDS ((size_t)1 << 16)
+#define RESERVE_PER_RECORD 128 /* strings of a typical sample */
 
 /* --- reads ------------------------------------------------------------ */
 
@@ -264,12 +264,12 @@ static void read_work(uv_work_t *work) {
   uint64_t expected = job->cursor;
   int rc = 0;
   if (job->nsegs) {
-    vg_buf_reserve(&b->arena, job->max_bytes < RESERVE_BYTES ? job->max_bytes
-                                                             : RESERVE_BYTES);
-    b->pub.records = vg_grow(
-        b->pub.records, &b->caprecs,
-        job->max_records < RESERVE_RECORDS ? job->max_records : RESERVE_RECORDS,
-        sizeof *b->pub.records);
+    size_t recs =
+        job->max_records < RESERVE_RECORDS ? job->max_records : RESERVE_RECORDS;
+    size_t bytes = recs * RESERVE_PER_RECORD;
+    vg_buf_reserve(&b->arena, bytes < job->max_bytes ? bytes : job->max_bytes);
+    b->pub.records =
+        vg_grow(b->pub.records, &b->caprecs, recs, sizeof *b->pub.records);
   }
   for (size_t i = 0; i < job->nsegs && rc == 0; i++) {
     uint64_t start =
