@@ -85,7 +85,8 @@ class Workload:
     `batch` lines: the bodies are built once, before anything is timed, and
     the same bodies go to every system."""
 
-    def __init__(self, series, rounds, batch, seed):
+    def __init__(self, series, rounds, batch, seed,
+                 names=("water_tank", "signal_modem")):
         rng = random.Random(seed)
         per_village = TANKS_PER_VILLAGE + MODEMS_PER_VILLAGE
         self.series = series
@@ -109,12 +110,13 @@ class Workload:
                 # send them.
                 if kind == "tank":
                     prefixes.append(
-                        ("water_tank,county=%s,tank=t%d,town=%s,village=%s " %
-                         (county, k, town, village)).encode())
+                        ("%s,county=%s,tank=t%d,town=%s,village=%s " %
+                         (names[0], county, k, town, village)).encode())
                 else:
                     prefixes.append(
-                        ("signal_modem,county=%s,modem=m%d,town=%s,"
-                         "village=%s " % (county, k, town, village)).encode())
+                        ("%s,county=%s,modem=m%d,town=%s,"
+                         "village=%s " % (names[1], county, k, town,
+                                          village)).encode())
                 kinds.append(kind)
             v += 1
         self.villages = v
@@ -214,6 +216,41 @@ def check_pushed(who, pushed, wl):
     if ok != len(wl.bodies) or pushed["errors"]:
         raise RuntimeError("%s: %d of %d requests answered 2xx; %s" %
                            (who, ok, len(wl.bodies), pushed["errors"]))
+
+
+LATENCY_CONNECTIONS = (1, 8)
+# The latency phase's series: other metric names than the throughput
+# workload's, so that counting those (stored()) is not disturbed.
+LATENCY_NAMES = ("probe_tank", "probe_modem")
+
+
+def latency_workload(args):
+    """Small requests for the ack-latency phase: --latency-requests bodies
+    from one connection, then 4 times as many from 8 connections, each of
+    --latency-batch lines."""
+    bodies = args.latency_requests * 5
+    series = args.latency_batch * 10
+    return Workload(series, -(-bodies // 10), args.latency_batch,
+                    args.seed + 1, LATENCY_NAMES)
+
+
+def latency_phase(who, port, lat, args):
+    """One sender, then eight, each waiting for every answer before its
+    next request: the time from sending a request to its answer."""
+    n1 = args.latency_requests
+    out = {}
+    for conns, bodies in ((1, lat.bodies[:n1]), (8, lat.bodies[n1:])):
+        log("%s: ack latency from %d connection(s), %d requests of %d lines"
+            % (who, conns, len(bodies), lat.batch))
+        pushed = push_all(port, "/write?precision=ms", bodies, conns)
+        ok = sum(v for k, v in pushed["status"].items() if k // 100 == 2)
+        if ok != len(bodies) or pushed["errors"]:
+            raise RuntimeError("%s latency: %d of %d answered 2xx; %s" %
+                               (who, ok, len(bodies), pushed["errors"]))
+        out[conns] = pushed["latency_ms"]
+        out[conns]["requests"] = len(bodies)
+        out[conns]["wall_s"] = pushed["wall_s"]
+    return out
 
 
 # ---- processes -----------------------------------------------------------
@@ -317,7 +354,7 @@ def daemon_config(port, state_dir, rw_url):
     }
 
 
-def bench_daemon(args, tmp, wl, profile=False):
+def bench_daemon(args, tmp, wl, lat, profile=False):
     vm, vm_port = start_vm(args, tmp, "recv-a")
     server = prof = None
     try:
@@ -375,10 +412,20 @@ def bench_daemon(args, tmp, wl, profile=False):
             "cpu_acked_s": c_acked - c0, "cpu_s": c1 - c0,
             "peak_rss": hwm(server.pid),
             "journal_appended": st["journal"]["appended_samples"],
-            "journal_bytes": st["journal"].get("bytes"),
+            # Segments are deleted once delivered: what was written.
+            "journal_bytes": st["journal"].get("written_bytes"),
             "sent_samples": e.get("sent_samples"),
             "receiver": receiver_report(vm, vm_port, r0, wl),
             "profile": profile_out}
+        if lat:
+            j0 = bl.daemon_status(port)["journal"]
+            res["latency"] = latency_phase("(a)", port, lat, args)
+            j1 = bl.daemon_status(port)["journal"]
+            res["latency_fsyncs"] = (j1.get("fsyncs", 0) -
+                                     j0.get("fsyncs", 0))
+            poll("(a) latency samples drained", drained, args.deadline, 0.02)
+            wait_rows(vm, vm_port, wl.samples + lat.samples, args.deadline,
+                      "(a) receiver rows with the latency phase")
         server.check_alive()
         vm.check_alive()
         return res
@@ -395,7 +442,7 @@ def bench_daemon(args, tmp, wl, profile=False):
 # ---- (b) vmagent ----------------------------------------------------------
 
 
-def bench_vmagent(args, tmp, wl):
+def bench_vmagent(args, tmp, wl, lat):
     vm, vm_port = start_vm(args, tmp, "recv-b")
     agent = None
     try:
@@ -428,6 +475,10 @@ def bench_vmagent(args, tmp, wl):
                "cpu_acked_s": c_acked - c0, "cpu_s": c1 - c0,
                "peak_rss": hwm(agent.pid),
                "receiver": receiver_report(vm, vm_port, r0, wl)}
+        if lat:
+            res["latency"] = latency_phase("(b)", port, lat, args)
+            wait_rows(vm, vm_port, wl.samples + lat.samples, args.deadline,
+                      "(b) receiver rows with the latency phase")
         agent.check_alive()
         vm.check_alive()
         return res
@@ -442,7 +493,7 @@ def bench_vmagent(args, tmp, wl):
 # ---- (c) VictoriaMetrics' own /write ---------------------------------------
 
 
-def bench_vm(args, tmp, wl):
+def bench_vm(args, tmp, wl, lat):
     vm, vm_port = start_vm(args, tmp, "vm-c")
     try:
         log("(c) victoria-metrics: pushing %d bodies" % len(wl.bodies))
@@ -463,6 +514,10 @@ def bench_vm(args, tmp, wl):
                "receiver": receiver_report(vm, vm_port, c0, wl)}
         # It is its own receiver: its CPU is counted once, as the process.
         res["receiver"]["cpu_s"] = 0.0
+        if lat:
+            res["latency"] = latency_phase("(c)", vm_port, lat, args)
+            wait_rows(vm, vm_port, wl.samples + lat.samples, args.deadline,
+                      "(c) rows with the latency phase")
         vm.check_alive()
         return res
     finally:
@@ -551,7 +606,7 @@ def machine(args):
     return info
 
 
-def render(info, wl, gen_s, res, parser, args):
+def render(info, wl, gen_s, res, parser, args, latwl):
     L = bl.table_head("intake benchmark: line protocol over HTTP into "
                       "villagemetricsd, vmagent and VictoriaMetrics", info,
                       [info["vmagent"], info["victoria-metrics"]])
@@ -626,10 +681,38 @@ def render(info, wl, gen_s, res, parser, args):
     if "villagemetricsd" in res:
         a = res["villagemetricsd"]
         add("villagemetricsd: journal appended %d, remote_write sent %s, "
-            "journal %.0f MiB" % (a["journal_appended"],
-                                  f(a["sent_samples"], "%.0f"),
-                                  (a["journal_bytes"] or 0) / 1048576))
+            "journal written %.0f MiB = %.1f bytes per sample appended" % (
+                a["journal_appended"], f(a["sent_samples"], "%.0f"),
+                (a["journal_bytes"] or 0) / 1048576,
+                (a["journal_bytes"] or 0) / max(a["journal_appended"], 1)))
     add("")
+    if latwl and any("latency" in r for r in res.values()):
+        add("ack latency (after each run, same instance: %d requests of %d "
+            "lines from 1 connection," % (args.latency_requests,
+                                          latwl.batch))
+        add("  then %d from 8 connections; each connection sends its next "
+            "request once answered;" % (4 * args.latency_requests))
+        add("  metrics %s, not counted in the table above; every sample "
+            "counted at the receivers):" % "/".join(LATENCY_NAMES))
+        hdr = "%-17s %9s %9s %9s %9s %9s %9s" % (
+            "system", "1c p50", "1c p99", "8c p50", "8c p99", "1c req/s",
+            "8c req/s")
+        add(hdr)
+        add("-" * len(hdr))
+        for s in SYSTEMS:
+            r = res.get(s)
+            if not r or "latency" not in r:
+                continue
+            one, eight = r["latency"][1], r["latency"][8]
+            add("%-17s %9s %9s %9s %9s %9.0f %9.0f" % (
+                s, f(one["median"]), f(one["p99"]), f(eight["median"]),
+                f(eight["p99"]), one["requests"] / one["wall_s"],
+                eight["requests"] / eight["wall_s"]))
+        if "latency_fsyncs" in res.get("villagemetricsd", {}):
+            add("  villagemetricsd: %d fsyncs for the %d latency requests" %
+                (res["villagemetricsd"]["latency_fsyncs"],
+                 5 * args.latency_requests))
+        add("")
     add("client (this Python process, both connections):")
     for s in SYSTEMS:
         r = res.get(s)
@@ -678,6 +761,14 @@ def render(info, wl, gen_s, res, parser, args):
         add("  >= 2.5x vmagent's samples per CPU-s:  %.2fx -> %s" %
             (ratios["vs_vmagent"],
              met(ratios["vs_vmagent"] >= TARGET_VS_VMAGENT)))
+    if a and a.get("latency"):
+        p50 = a["latency"][1]["median"]
+        add("  p50 ack latency from 1 connection <= 10 ms:  %.1f ms -> %s" %
+            (p50, met(p50 <= 10)))
+    if a:
+        bps_j = (a["journal_bytes"] or 0) / max(a["journal_appended"], 1)
+        add("  journal <= 24 bytes per sample:  %.1f -> %s" %
+            (bps_j, met(bps_j <= 24)))
     if parser:
         bps = parser["parse"]["bytes_per_s"]
         add("  parser only >= 1 GB/s (vg_lp_parse):  %.0f MB/s -> %s "
@@ -718,6 +809,13 @@ def main():
                     help="rounds of the workload in the parser bench's file")
     ap.add_argument("--parse-runs", type=int, default=5)
     ap.add_argument("--no-parser", action="store_true")
+    ap.add_argument("--latency-requests", type=int, default=100,
+                    help="ack-latency phase after each system's run: this "
+                    "many requests from 1 connection, 4 times as many from "
+                    "8 (0: none)")
+    ap.add_argument("--latency-batch", type=int, default=1000,
+                    help="lines per request in the ack-latency phase "
+                    "(Telegraf's default metric_batch_size)")
     ap.add_argument("--profile", action="store_true",
                     help="run (a) alone under perf record and print its "
                     "hotspots (the CPU figures then include perf's cost)")
@@ -752,6 +850,9 @@ def main():
     log("generating %d series x %d rounds" % (args.series, args.rounds))
     t = time.monotonic()
     wl = Workload(args.series, args.rounds, args.batch, args.seed)
+    # Not with --profile: the profile covers the throughput run only.
+    lat = (latency_workload(args) if args.latency_requests and
+           not args.profile else None)
     gen_s = time.monotonic() - t
     log("generated %d bodies, %.0f MiB, in %.1f s" %
         (len(wl.bodies), wl.bytes / 1048576, gen_s))
@@ -762,12 +863,12 @@ def main():
         if not args.no_parser:
             parser = bench_parser(args, tmp, wl)
         if "villagemetricsd" in systems:
-            res["villagemetricsd"] = bench_daemon(args, tmp, wl,
+            res["villagemetricsd"] = bench_daemon(args, tmp, wl, lat,
                                                   args.profile)
         if "vmagent" in systems:
-            res["vmagent"] = bench_vmagent(args, tmp, wl)
+            res["vmagent"] = bench_vmagent(args, tmp, wl, lat)
         if "victoria-metrics" in systems:
-            res["victoria-metrics"] = bench_vm(args, tmp, wl)
+            res["victoria-metrics"] = bench_vm(args, tmp, wl, lat)
     finally:
         if res:
             # What was measured so far survives a later failure.
@@ -778,7 +879,7 @@ def main():
                            "parser": parser}, fh, indent=1, default=str)
         shutil.rmtree(tmp, ignore_errors=True)
     info["runtime_s"] = round(time.monotonic() - began)
-    text, ratios = render(info, wl, gen_s, res, parser, args)
+    text, ratios = render(info, wl, gen_s, res, parser, args, lat)
     base = bl.write_results(
         args.results, "intake", text,
         {"machine": info, "args": vars(args),

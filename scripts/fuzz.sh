@@ -31,6 +31,8 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
         "$corpus"/ ;;
     fuzz_promtext) cp tests/data/promtext/* "$corpus"/ ;;
     fuzz_registry) cp tests/data/registry/*.csv "$corpus"/ ;;
+    fuzz_journal) cp tests/data/journal-v1/*.seg "$corpus"/ ;;
+    fuzz_journal_block) cp tests/data/journal-blocks/* "$corpus"/ ;;
     fuzz_names)
       # Two names a NUL apart: ones the old rule merged.
       printf 'water-tank\000water_tank' >"$corpus/dash"

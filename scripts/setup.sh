@@ -20,7 +20,7 @@ set -eu
 # pins).
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
-  libsnappy-dev libzip-dev libexpat1-dev libfreexl-dev
+  libsnappy-dev libzstd-dev libzip-dev libexpat1-dev libfreexl-dev
   python3 curl ca-certificates valgrind clang-format
   prometheus prometheus-pushgateway influxdb influxdb-client
   victoria-metrics

@@ -175,11 +175,12 @@ const struct vg_cfg_key vg_config_journal_keys[] = {
      "Size of one segment file; space is freed a segment at a time.", false},
     {"commit_window", VG_CFG_DURATION, "100ms",
      offsetof(struct journal, commit_window_ms),
-     "Group commit: one write and one fsync cover every sample that arrived "
-     "in this window.",
+     "Cursor writes and segment deletions are grouped over this window. "
+     "Samples are committed at once (one write and one fsync); what arrives "
+     "while a commit runs goes into the next one.",
      false},
     {"fsync", VG_CFG_STRING, "batch", offsetof(struct journal, fsync),
-     "\"batch\": fsync every commit window, so a crash or power loss loses "
+     "\"batch\": fsync every commit, so a crash or power loss loses "
      "nothing that was acknowledged; \"off\": leave flushing to the kernel, "
      "so a power loss can lose the last seconds (a crash of the daemon "
      "alone still loses nothing written).",

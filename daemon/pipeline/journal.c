@@ -215,19 +215,23 @@ static int recover_tail(struct vg_journal *j, uint64_t mark, char *error,
   unsigned char *buf = vg_malloc(s->bytes + 1);
   rc = rc ? rc : vg__journal_pread_all(fd, buf, s->bytes, 0);
   uint64_t end = VG__JOURNAL_SEG_HDR;
-  uint64_t last = s->first_seq - 1; /* the last valid record's seq */
+  uint64_t last = s->first_seq - 1; /* the last valid sample's seq */
   bool torn = false;
+  unsigned version = 2;
   if (rc == 0 && s->bytes < VG__JOURNAL_SEG_HDR) {
     /* Created but its header never written: no record was in it. */
     rc = ftruncate(fd, 0) < 0 ? -errno : vg__journal_write_header(fd);
+  } else if (rc == 0 && (version = vg__journal_seg_version(buf)) == 0) {
+    /* A newer release's journal: nothing of it may be cut off. */
+    rc = -EPROTO;
   } else if (rc == 0) {
     size_t off = VG__JOURNAL_SEG_HDR, flen;
     struct vg__journal_view v;
-    while (vg__journal_next_record(buf, s->bytes, true, &off, &v, &flen) ==
-           VG__JOURNAL_FOUND) {
+    while (vg__journal_next_record(buf, s->bytes, true, version, &off, &v,
+                                   &flen) == VG__JOURNAL_FOUND) {
       off += flen;
       end = off;
-      last = v.seq;
+      last = v.seq + v.count - 1;
     }
     if (s->bytes > end) {
       torn = true;
@@ -241,7 +245,12 @@ static int recover_tail(struct vg_journal *j, uint64_t mark, char *error,
   }
   if (rc == 0 && fsync(fd) < 0)
     rc = -errno;
-  if (rc)
+  if (rc == -EPROTO)
+    snprintf(error, esize,
+             "journal: %s: not a segment of a format this release reads "
+             "(versions 1 and 2); written by a newer release?",
+             path);
+  else if (rc)
     snprintf(error, esize, "journal: cannot recover %s: %s", path,
              strerror(-rc));
   /* The torn bytes were a record at least, whose seq was assigned. */
@@ -265,6 +274,7 @@ static int recover_tail(struct vg_journal *j, uint64_t mark, char *error,
   j->bytes = j->bytes - s->bytes + end;
   s->bytes = end;
   j->active_fd = fd;
+  j->active_version = version;
   free(buf);
   free(path);
   return rc;
@@ -285,6 +295,7 @@ static void free_journal(struct vg_journal *j) {
   }
   free(j->readers);
   free(j->unlinks);
+  vg__journal_builder_free(j->builder);
   free(j->dir);
   vg_buf_free(&j->spare);
   free(j);
@@ -345,12 +356,14 @@ int vg_journal_open(uv_loop_t *loop, const struct vg_journal_options *o,
   }
   uv_timer_init(loop, &j->timer);
   j->timer.data = j;
-  j->handles_open = 2;
+  uv_idle_init(loop, &j->kick);
+  j->kick.data = j;
+  j->handles_open = 3;
   *out = j;
   return 0;
 }
 
-/* Runs for the timer and for the commit thread's async handle: the
+/* Runs for the timer, the kick and the commit thread's async handle: the
  * journal goes with the last. */
 static void on_closed(uv_handle_t *h) {
   struct vg_journal *j = h->data;
@@ -373,6 +386,7 @@ void vg__journal_finish_close(struct vg_journal *j) {
   j->finishing = true;
   vg__journal_writer_stop(j, on_closed);
   uv_close((uv_handle_t *)&j->timer, on_closed);
+  uv_close((uv_handle_t *)&j->kick, on_closed);
 }
 
 void vg_journal_close(struct vg_journal *j, void (*closed)(void *arg),

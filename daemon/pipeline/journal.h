@@ -3,7 +3,8 @@
  * Every accepted sample is appended once; each push exporter reads it
  * through its own named, persisted cursor.  Appends are made durable by a
  * group commit on a thread of the journal's own (one write and one fsync
- * per window), which parse jobs in libuv's pool can never hold back;
+ * per commit; a commit starts as soon as appends wait and none runs),
+ * which parse jobs in libuv's pool can never hold back;
  * reads decode in the thread pool, so the loop never touches the disk
  * except in vg_journal_open and vg_journal_reader (both called at start).
  * Sequence numbers (the first record ever is 1) make every loss countable:
@@ -31,7 +32,7 @@ struct vg_journal;
 struct vg_journal_reader;
 
 enum vg_fsync_policy {
-  VG_FSYNC_BATCH, /* group commit: one fsync per commit window covers every
+  VG_FSYNC_BATCH, /* group commit: one fsync per commit covers every
                      append in it; an append is durable when its callback
                      runs */
   VG_FSYNC_OFF,   /* write(2) only; the OS flushes; a power loss can lose
@@ -45,7 +46,9 @@ struct vg_journal_options {
                                segment is dropped (0: 1 GiB) */
   uint64_t segment_bytes;   /* a new segment starts once the current one
                                passes this (0: 16 MiB) */
-  int64_t commit_window_ms; /* group commit window (0: 100) */
+  int64_t commit_window_ms; /* cursor writes and unlinks are grouped over
+                               this window (0: 100); appends never wait
+                               for it */
   enum vg_fsync_policy fsync;
 };
 
@@ -83,8 +86,9 @@ void vg_journal_close(struct vg_journal *j, void (*closed)(void *arg),
 
 /* Appends records (copied at once; the caller's memory is free on return).
  * They are written and (VG_FSYNC_BATCH) fsynced by the next group commit,
- * which runs on the commit thread at most commit_window_ms after the first
- * pending append; `durable(arg, status)` then runs on the loop: 0 = durable;
+ * which runs on the commit thread: at once (when the loop has handed out
+ * what it is delivering now) if no commit is running, else as soon as the
+ * running one ends; `durable(arg, status)` then runs on the loop: 0 = durable;
  * -errno (e.g. -ENOSPC, -EFBIG) = NOT in the journal (the caller must not
  * acknowledge them; their sequence numbers, which nobody saw, are given
  * to the next records).  durable may be
@@ -184,6 +188,8 @@ struct vg_journal_stats {
   double last_fsync_seconds;
   uint64_t fsyncs;
   double fsync_seconds_total;
+  uint64_t written_bytes; /* segment bytes ever committed, headers
+                             included: bytes per sample appended */
 };
 void vg_journal_stats(const struct vg_journal *j, struct vg_journal_stats *out);
 
@@ -195,18 +201,26 @@ void vg_journal_stats(const struct vg_journal *j, struct vg_journal_stats *out);
 uint32_t vg__journal_crc32c(uint32_t crc, const void *p, size_t n);
 uint32_t vg__journal_crc32c_portable(uint32_t crc, const void *p, size_t n);
 
-/* Appends the framed encoding of one record, with rec->seq, to out.
+/* Appends the framed encoding of one record in format 1, with rec->seq,
+ * to out (the bytes a reader's max_bytes counts per sample).
  * 0, -EMSGSIZE (too large), or -ENOSPC (out's cap). */
 int vg__journal_encode(const struct vg_journal_record *rec, struct vg_buf *out);
 
-/* Decodes a segment's records region (what follows its 8-byte header) as a
- * reader does, skipping damage; calls `found` for every valid record with
- * its framed bytes (a slice of p).  The record's strings are valid during
- * the call only.  Returns the number of valid records. */
-size_t vg__journal_decode(const char *p, size_t len,
+/* Decodes a segment's records region (what follows its 8-byte header) of
+ * format `version` (1: a record per sample, 2: blocks) as a reader does,
+ * skipping damage; calls `found` for every sample with the framed bytes
+ * of its record (a slice of p).  The sample's strings are valid during
+ * the call only.  Returns the number of samples found. */
+size_t vg__journal_decode(const char *p, size_t len, unsigned version,
                           void (*found)(void *arg,
                                         const struct vg_journal_record *rec,
                                         const char *frame, size_t frame_len),
                           void *arg);
+/* Decodes one block's payload (format 2, without its frame) and calls
+ * `found` for each of its samples; returns their number, 0 when it does
+ * not decode (then `found` was never called). */
+size_t vg__journal_decode_block(
+    const char *payload, size_t len,
+    void (*found)(void *arg, const struct vg_journal_record *rec), void *arg);
 
 #endif

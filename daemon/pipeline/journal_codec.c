@@ -9,15 +9,20 @@
  *
  * Format (all integers little endian):
  *   <dir>/<first seq, 20 zero-padded digits>.seg, append-only segments.  A
- *   segment starts with "VGJ1" + u32 version (1).  Each record is
+ *   segment starts with "VGJ1" + u32 version (1 or 2; this release writes
+ *   2, and reads both, so that a journal left by an older release is
+ *   delivered after an upgrade).  Each record is
  *     u32 sync marker 0xF1A3E7D5, u32 payload length, u32 CRC32C of payload,
- *     payload: varint seq, varint zigzag ts_ms, 8-byte IEEE double, varint
- *              metric length + bytes, varint label count, then per label
- *              varint name length + bytes, varint value length + bytes.
+ *     payload, version 1 (one sample): varint seq, varint zigzag ts_ms,
+ *              8-byte IEEE double, varint metric length + bytes, varint
+ *              label count, then per label varint name length + bytes,
+ *              varint value length + bytes;
+ *     payload, version 2 (a block of samples): see journal_block.c.
  *   Varints are LEB128 and minimal; strings hold no NUL; a payload is at
- *   most VG_JOURNAL_MAX_RECORD bytes and is consumed exactly.  A record
- *   decodes alone.  Sequence numbers rise by one per record across
- *   segments, so a gap between valid records is exactly the count lost.
+ *   most VG_JOURNAL_MAX_RECORD bytes (version 1) or VG__JOURNAL_BLOCK_RAW
+ *   + 32 (version 2) and is consumed exactly.  A record decodes alone.
+ *   Sequence numbers rise by one per sample across records and segments,
+ *   so a gap between valid records is exactly the count lost.
  *   <dir>/cursors/<reader>: the reader's next seq as decimal text + "\n",
  *   replaced atomically (.<reader>.tmp, fsync, rename, fsync folder).
  *
@@ -35,9 +40,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEG_VERSION 1
+#define SEG_VERSION 2
 #define REC_SYNC 0xF1A3E7D5u
-#define MIN_PAYLOAD 12 /* seq, ts, value, metric length, label count */
+#define MIN_PAYLOAD_V1 12 /* seq, ts, value, metric length, label count */
+#define MIN_PAYLOAD_V2 4  /* seq, count, codec, raw length */
+#define MAX_PAYLOAD_V2 (VG__JOURNAL_BLOCK_RAW + 32)
 
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
@@ -116,7 +123,12 @@ void vg__journal_seg_header(unsigned char *out) {
   vg__journal_put_u32(out + 4, SEG_VERSION);
 }
 
-static size_t put_varint(unsigned char *out, uint64_t v) {
+unsigned vg__journal_seg_version(const unsigned char *hdr) {
+  uint32_t v = vg__journal_get_u32(hdr + 4);
+  return memcmp(hdr, "VGJ1", 4) == 0 && (v == 1 || v == 2) ? v : 0;
+}
+
+size_t vg__journal_put_varint(unsigned char *out, uint64_t v) {
   size_t n = 0;
   for (; v >= 0x80; v >>= 7)
     out[n++] = (unsigned char)(v | 0x80);
@@ -126,8 +138,8 @@ static size_t put_varint(unsigned char *out, uint64_t v) {
 
 /* Only minimal encodings are accepted, so that a decoded record encodes
  * back to the same bytes. */
-static bool get_varint(const unsigned char **p, const unsigned char *end,
-                       uint64_t *v) {
+bool vg__journal_get_varint(const unsigned char **p, const unsigned char *end,
+                            uint64_t *v) {
   uint64_t r = 0;
   for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
     unsigned char b = *(*p)++;
@@ -145,7 +157,7 @@ static bool get_varint(const unsigned char **p, const unsigned char *end,
 bool vg__journal_get_string(const unsigned char **p, const unsigned char *end,
                             const unsigned char **s, size_t *len) {
   uint64_t n;
-  if (!get_varint(p, end, &n) || n > (uint64_t)(end - *p) ||
+  if (!vg__journal_get_varint(p, end, &n) || n > (uint64_t)(end - *p) ||
       memchr(*p, 0, (size_t)n))
     return false;
   *s = *p;
@@ -155,7 +167,7 @@ bool vg__journal_get_string(const unsigned char **p, const unsigned char *end,
 }
 
 static unsigned char *put_bytes(unsigned char *p, const char *s, size_t n) {
-  p += put_varint(p, n);
+  p += vg__journal_put_varint(p, n);
   memcpy(p, s, n);
   return p + n;
 }
@@ -184,11 +196,11 @@ int vg__journal_encode_rest(struct vg_buf *b,
   uint64_t ts = (uint64_t)r->ts_ms << 1 ^ (0 - ((uint64_t)r->ts_ms >> 63));
   uint64_t bits;
   memcpy(&bits, &r->value, 8);
-  p += put_varint(p, ts);
+  p += vg__journal_put_varint(p, ts);
   for (int i = 0; i < 8; i++)
     *p++ = (unsigned char)(bits >> (8 * i));
   p = put_bytes(p, r->metric, mlen);
-  p += put_varint(p, r->nlabels);
+  p += vg__journal_put_varint(p, r->nlabels);
   for (size_t i = 0; i < r->nlabels; i++) {
     const struct vg_label *l = &r->labels[i];
     p = put_bytes(p, l->name, nlens ? lens[2 * i] : strlen(l->name));
@@ -199,15 +211,26 @@ int vg__journal_encode_rest(struct vg_buf *b,
   return 0;
 }
 
-size_t vg__journal_frame(unsigned char *out, uint64_t seq,
-                         const unsigned char *rest, size_t rlen) {
-  unsigned char *payload = out + VG__JOURNAL_REC_HDR;
-  size_t sl = put_varint(payload, seq);
-  memcpy(payload + sl, rest, rlen);
+size_t vg__journal_frame_payload(unsigned char *out, size_t plen) {
   vg__journal_put_u32(out, REC_SYNC);
-  vg__journal_put_u32(out + 4, (uint32_t)(sl + rlen));
-  vg__journal_put_u32(out + 8, vg__journal_crc32c(0, payload, sl + rlen));
-  return VG__JOURNAL_REC_HDR + sl + rlen;
+  vg__journal_put_u32(out + 4, (uint32_t)plen);
+  vg__journal_put_u32(out + 8,
+                      vg__journal_crc32c(0, out + VG__JOURNAL_REC_HDR, plen));
+  return VG__JOURNAL_REC_HDR + plen;
+}
+
+static size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7)
+    n++;
+  return n;
+}
+
+size_t vg__journal_record_size(const struct vg__journal_view *v) {
+  uint64_t ts = (uint64_t)v->ts << 1 ^ (0 - ((uint64_t)v->ts >> 63));
+  return VG__JOURNAL_REC_HDR + varint_size(v->seq) + varint_size(ts) + 8 +
+         varint_size(v->mlen) + v->mlen + varint_size(v->nlabels) +
+         (size_t)(v->end - v->labels);
 }
 
 int vg__journal_encode(const struct vg_journal_record *rec,
@@ -218,8 +241,9 @@ int vg__journal_encode(const struct vg_journal_record *rec,
   if (rc == 0) {
     unsigned char *f = vg_malloc(VG__JOURNAL_REC_HDR + 10 + rest.len);
     /* rest.data is NULL only when nothing was appended, never here. */
-    size_t n =
-        vg__journal_frame(f, rec->seq, (unsigned char *)rest.data, rest.len);
+    size_t sl = vg__journal_put_varint(f + VG__JOURNAL_REC_HDR, rec->seq);
+    memcpy(f + VG__JOURNAL_REC_HDR + sl, rest.data, rest.len);
+    size_t n = vg__journal_frame_payload(f, sl + rest.len);
     rc = vg_buf_append(out, f, n);
     free(f);
   } else if (rc == -ENOSPC) {
@@ -229,19 +253,43 @@ int vg__journal_encode(const struct vg_journal_record *rec,
   return rc;
 }
 
+/* A block's head; its samples are checked when it is decoded
+ * (journal_block.c). */
+static bool parse_block(const unsigned char *p, size_t n,
+                        struct vg__journal_view *v) {
+  const unsigned char *end = p + n;
+  uint64_t raw;
+  if (!vg__journal_get_varint(&p, end, &v->seq) ||
+      !vg__journal_get_varint(&p, end, &v->count) || v->count == 0 ||
+      v->count > VG__JOURNAL_BLOCK_SAMPLES || v->seq > UINT64_MAX - v->count ||
+      p == end)
+    return false;
+  v->codec = *p++;
+  if (!vg__journal_get_varint(&p, end, &raw) || raw > VG__JOURNAL_BLOCK_RAW ||
+      v->codec > 1 || (v->codec == 0 && raw != (uint64_t)(end - p)) || p == end)
+    return false;
+  v->raw_len = (size_t)raw;
+  v->data = p;
+  v->dlen = (size_t)(end - p);
+  return true;
+}
+
 static bool parse_payload(const unsigned char *p, size_t n,
                           struct vg__journal_view *v) {
   const unsigned char *end = p + n, *s;
   uint64_t u, count;
   size_t len;
-  if (!get_varint(&p, end, &v->seq) || !get_varint(&p, end, &u) || end - p < 8)
+  v->count = 1;
+  if (!vg__journal_get_varint(&p, end, &v->seq) ||
+      !vg__journal_get_varint(&p, end, &u) || end - p < 8)
     return false;
   v->ts = (int64_t)((u >> 1) ^ (0 - (u & 1)));
   uint64_t bits = get_u64(p);
   memcpy(&v->value, &bits, 8);
   p += 8;
   if (!vg__journal_get_string(&p, end, &v->metric, &v->mlen) ||
-      !get_varint(&p, end, &count) || count > (uint64_t)(end - p) / 2)
+      !vg__journal_get_varint(&p, end, &count) ||
+      count > (uint64_t)(end - p) / 2)
     return false;
   v->nlabels = (size_t)count;
   v->labels = p;
@@ -254,33 +302,40 @@ static bool parse_payload(const unsigned char *p, size_t n,
 
 /* 1: a valid record at off (framed length in *flen); 0: not one; -1: the
  * data ends before it could be told. */
+static bool plausible(uint32_t plen, unsigned version) {
+  return version == 1 ? plen >= MIN_PAYLOAD_V1 && plen <= VG_JOURNAL_MAX_RECORD
+                      : plen >= MIN_PAYLOAD_V2 && plen <= MAX_PAYLOAD_V2;
+}
+
 static int valid_at(const unsigned char *p, size_t len, size_t off,
-                    struct vg__journal_view *v, size_t *flen) {
+                    unsigned version, struct vg__journal_view *v,
+                    size_t *flen) {
   if (len - off < VG__JOURNAL_REC_HDR)
     return -1;
   uint32_t plen = vg__journal_get_u32(p + off + 4);
-  if (vg__journal_get_u32(p + off) != REC_SYNC || plen < MIN_PAYLOAD ||
-      plen > VG_JOURNAL_MAX_RECORD)
+  if (vg__journal_get_u32(p + off) != REC_SYNC || !plausible(plen, version))
     return 0;
   if (len - off - VG__JOURNAL_REC_HDR < plen)
     return -1;
   const unsigned char *payload = p + off + VG__JOURNAL_REC_HDR;
   if (vg__journal_crc32c(0, payload, plen) !=
           vg__journal_get_u32(p + off + 8) ||
-      !parse_payload(payload, plen, v))
+      !(version == 1 ? parse_payload(payload, plen, v)
+                     : parse_block(payload, plen, v)))
     return 0;
+  v->version = version;
   *flen = VG__JOURNAL_REC_HDR + plen;
   return 1;
 }
 
 /* Finds the next valid record at or after *off (journal_int.h). */
 int vg__journal_next_record(const unsigned char *p, size_t len, bool at_eof,
-                            size_t *off, struct vg__journal_view *v,
-                            size_t *flen) {
+                            unsigned version, size_t *off,
+                            struct vg__journal_view *v, size_t *flen) {
   size_t o = *off;
   if (o >= len)
     return at_eof ? VG__JOURNAL_END : VG__JOURNAL_NEED_MORE;
-  int rc = valid_at(p, len, o, v, flen);
+  int rc = valid_at(p, len, o, version, v, flen);
   if (rc == 1)
     return VG__JOURNAL_FOUND;
   if (rc < 0 && !at_eof)
@@ -289,10 +344,9 @@ int vg__journal_next_record(const unsigned char *p, size_t len, bool at_eof,
   if (len - o >= VG__JOURNAL_REC_HDR &&
       vg__journal_get_u32(p + o) == REC_SYNC) {
     uint32_t plen = vg__journal_get_u32(p + o + 4);
-    if (plen >= MIN_PAYLOAD && plen <= VG_JOURNAL_MAX_RECORD &&
-        len - o - VG__JOURNAL_REC_HDR >= plen) {
+    if (plausible(plen, version) && len - o - VG__JOURNAL_REC_HDR >= plen) {
       size_t next = o + VG__JOURNAL_REC_HDR + plen;
-      rc = valid_at(p, len, next, v, flen);
+      rc = valid_at(p, len, next, version, v, flen);
       if (rc == 1) {
         *off = next;
         return VG__JOURNAL_FOUND;
@@ -304,7 +358,7 @@ int vg__journal_next_record(const unsigned char *p, size_t len, bool at_eof,
   for (size_t q = o + 1; q + 4 <= len; q++) {
     if (vg__journal_get_u32(p + q) != REC_SYNC)
       continue;
-    rc = valid_at(p, len, q, v, flen);
+    rc = valid_at(p, len, q, version, v, flen);
     if (rc == 1 || (rc < 0 && !at_eof)) {
       *off = q;
       return rc == 1 ? VG__JOURNAL_FOUND : VG__JOURNAL_NEED_MORE;

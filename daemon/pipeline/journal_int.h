@@ -1,8 +1,9 @@
 /* daemon/pipeline/journal_int.h - what the journal's own files share.
  *
- * The journal is four files, one job each:
+ * The journal is five files, one job each:
  *   journal.c         open and close, the folder and its file I/O helpers
  *   journal_codec.c   the on-disk format: records, frames, CRC32C
+ *   journal_block.c   format 2's compressed blocks of samples
  *   journal_writer.c  appends, group commit, segments, max_bytes
  *   journal_reader.c  readers: cursors, reading batches, acks
  * Only they include this header; everyone else uses journal.h.  Names here
@@ -25,6 +26,11 @@
  * (sync marker, payload length, CRC), in bytes. */
 #define VG__JOURNAL_SEG_HDR 8
 #define VG__JOURNAL_REC_HDR 12
+/* A block (format 2) holds at most this many samples, a batch's worth
+ * (push exporters read 10000 by default), and at most this many raw
+ * (decompressed) bytes. */
+#define VG__JOURNAL_BLOCK_SAMPLES 8192
+#define VG__JOURNAL_BLOCK_RAW ((size_t)8 << 20)
 /* <dir>/head: "VGH1", the highest sequence number ever committed (u64)
  * and a CRC32C of those 12 bytes (u32).  Rewritten in place after every
  * commit that wrote records, so that a newest segment cut short is
@@ -87,9 +93,14 @@ struct vg_journal {
   /* The records buffer of the last commit, kept for the next: a fresh one
    * each window would fault its pages in again and regrow. */
   struct vg_buf spare;
+  /* Which format the active segment has: commits start a new segment
+   * rather than add blocks to a segment of format 1. */
+  unsigned active_version;
+  struct vg__journal_builder *builder; /* owned; used by the commit thread */
   uint64_t *unlinks; /* owned: first seqs of segments to unlink */
   size_t nunlinks, capunlinks;
-  uv_timer_t timer;
+  uv_timer_t timer; /* cursor writes and unlinks: once a window */
+  uv_idle_t kick;   /* appends: a commit once this loop turn is done */
   bool timer_armed, commit_again, closing, finishing;
   /* The commit thread (journal_writer.c): commits run on a thread of the
    * journal's own, not in libuv's pool, so that parse jobs filling the
@@ -102,7 +113,7 @@ struct vg_journal {
   uv_async_t writer_async;
   struct vg__journal_commit *writer_job, *writer_done;
   bool writer_quit;
-  unsigned handles_open; /* timer and writer_async, until closed */
+  unsigned handles_open; /* timer, kick and writer_async, until closed */
   unsigned reads_inflight;
   void (*closed)(void *arg);
   void *closed_arg;
@@ -131,39 +142,88 @@ static inline void vg__journal_put_u32(unsigned char *p, uint32_t v) {
 
 /* Fills the VG__JOURNAL_SEG_HDR bytes a segment starts with. */
 void vg__journal_seg_header(unsigned char *out);
+/* The format of a segment from its header: 1, 2, or 0 (not a segment, or
+ * a format this release does not know). */
+unsigned vg__journal_seg_version(const unsigned char *hdr);
+
+size_t vg__journal_put_varint(unsigned char *out, uint64_t v);
+/* Minimal LEB128 only. */
+bool vg__journal_get_varint(const unsigned char **p, const unsigned char *end,
+                            uint64_t *v);
 
 /* Appends a record's payload without its seq (which is assigned at commit
  * time) to b: 0, or -ENOSPC at b's cap. */
 int vg__journal_encode_rest(struct vg_buf *b,
                             const struct vg_journal_record *r);
 
-/* Frames seq + rest into out, which has room for VG__JOURNAL_REC_HDR + 10
- * + rlen bytes; returns the framed length. */
-size_t vg__journal_frame(unsigned char *out, uint64_t seq,
-                         const unsigned char *rest, size_t rlen);
+/* Writes the frame header of the plen payload bytes that follow it at
+ * out + VG__JOURNAL_REC_HDR; returns the framed length. */
+size_t vg__journal_frame_payload(unsigned char *out, size_t plen);
 
-/* A validated payload; its labels are walked again from `labels` with
- * vg__journal_get_string, two strings (name, value) per label. */
+/* A validated record.  One sample (format 1, or a sample of a block):
+ * seq, ts, value, and its labels walked again from `labels` with
+ * vg__journal_get_string, two strings (name, value) per label.  A block
+ * (format 2): `count` samples from `seq`, the codec and data to decode
+ * with vg__journal_block_decode. */
 struct vg__journal_view {
-  uint64_t seq;
+  unsigned version;
+  uint64_t seq, count;
   int64_t ts;
   double value;
   const unsigned char *metric, *labels, *end;
   size_t mlen, nlabels;
+  unsigned codec;
+  const unsigned char *data;
+  size_t dlen, raw_len;
 };
+
+/* The bytes a sample's record takes in format 1: what a batch's
+ * max_bytes counts, whatever the format on disk. */
+size_t vg__journal_record_size(const struct vg__journal_view *v);
 
 bool vg__journal_get_string(const unsigned char **p, const unsigned char *end,
                             const unsigned char **s, size_t *len);
 
 enum { VG__JOURNAL_FOUND, VG__JOURNAL_NEED_MORE, VG__JOURNAL_END };
 
-/* Finds the next valid record at or after *off in p[0..len), skipping
- * damage.  FOUND: *off is its start, *flen its framed length.  NEED_MORE
- * (only when !at_eof): more data is needed to decide; resume at *off.
- * END: nothing valid remains. */
+/* Finds the next valid record at or after *off in p[0..len), the records
+ * of a segment of format `version`, skipping damage.  FOUND: *off is its
+ * start, *flen its framed length.  NEED_MORE (only when !at_eof): more
+ * data is needed to decide; resume at *off.  END: nothing valid remains. */
 int vg__journal_next_record(const unsigned char *p, size_t len, bool at_eof,
-                            size_t *off, struct vg__journal_view *v,
-                            size_t *flen);
+                            unsigned version, size_t *off,
+                            struct vg__journal_view *v, size_t *flen);
+
+/* --- journal_block.c: blocks; builders on the commit thread, blocks in
+ * whichever thread owns them ------------------------------------------ */
+
+struct vg__journal_builder;
+struct vg__journal_builder *vg__journal_builder_new(void);
+void vg__journal_builder_free(struct vg__journal_builder *bb); /* NULL-safe */
+/* Adds a record's payload without seq (vg__journal_encode_rest's bytes) to
+ * the block being built; false when the block is full (at
+ * VG__JOURNAL_BLOCK_SAMPLES, or past about raw_cap raw bytes): finish it
+ * first.  An empty block takes any record. */
+bool vg__journal_builder_add(struct vg__journal_builder *bb,
+                             const unsigned char *rest, size_t rlen,
+                             size_t raw_cap);
+/* Appends the block, framed as one record whose samples start at
+ * first_seq, to out; returns its framed length.  The builder is empty
+ * again. */
+size_t vg__journal_builder_finish(struct vg__journal_builder *bb,
+                                  uint64_t first_seq, struct vg_buf *out);
+
+struct vg__journal_block;
+struct vg__journal_block *vg__journal_block_new(void);
+void vg__journal_block_free(struct vg__journal_block *d); /* NULL-safe */
+/* Decodes the block record v (format 2); false when its bytes do not
+ * hold a valid block.  Its samples point into d and into v's bytes: valid
+ * until the next decode, or while v's bytes are. */
+bool vg__journal_block_decode(struct vg__journal_block *d,
+                              const struct vg__journal_view *v);
+/* Sample i (< v->count) of the block last decoded, as a one-sample view. */
+void vg__journal_block_sample(const struct vg__journal_block *d, size_t i,
+                              struct vg__journal_view *out);
 
 /* --- journal.c: files, called on the loop at open, else in the pool -- */
 

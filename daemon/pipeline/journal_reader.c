@@ -26,6 +26,13 @@
 #include <unistd.h>
 
 #define READ_WINDOW ((size_t)256 << 10)
+/* What a read reserves for its batch at once, at most: growing the arena
+ * and the records by doubling copied each batch over again and faulted in
+ * fresh pages each time (realloc's copies alone were 10% of the daemon's
+ * CPU in bench/run-intake.sh --quick --profile).  Sized by the batch's
+ * limits, so that small reads stay small. */
+#define RESERVE_RECORDS ((size_t)1 << 16)
+#define RESERVE_PER_RECORD 128 /* strings of a typical sample */
 
 /* --- reads ------------------------------------------------------------ */
 
@@ -85,6 +92,7 @@ struct read_job {
   bool use_hint;
   uint64_t hint_off;
   struct batch_impl *b;
+  struct vg__journal_block *block; /* owned; made at the first block */
   int status;
   void (*cb)(void *arg, int status, struct vg_journal_batch *batch);
   void *arg;
@@ -136,6 +144,58 @@ static void finish_batch(struct batch_impl *b) {
   b->offs = NULL;
 }
 
+/* Adds sample v, found at `at` in segment s, to the batch unless the
+ * batch is full; 1 when it is (v then tells where the next batch starts:
+ * `at` is its record's place, a block's when it is one). */
+static int take(struct read_job *job, const struct seg_ref *s, uint64_t at,
+                const struct vg__journal_view *v, uint64_t *expected) {
+  struct batch_impl *b = job->b;
+  struct vg_journal_batch *p = &b->pub;
+  size_t size = vg__journal_record_size(v);
+  if (p->count == job->max_records ||
+      (p->count && b->bytes + size > job->max_bytes)) {
+    b->ts_known = true;
+    b->next_ts = v->ts;
+    b->hint_valid = true;
+    b->hint_seg = s->first_seq;
+    b->hint_off = at;
+    return 1;
+  }
+  if (v->seq > *expected) {
+    b->gaps = vg_grow(b->gaps, &b->capgaps, b->ngaps + 1, sizeof *b->gaps);
+    b->gaps[b->ngaps++] = (struct gap){*expected, v->seq};
+  }
+  add_record(b, v);
+  b->bytes += size;
+  *expected = v->seq + 1;
+  return 0;
+}
+
+/* Takes the samples of block v (at `at` in s) from *expected on; 1 when
+ * the batch is full.  A block that does not decode (its CRC held) is
+ * skipped: its samples are a gap, counted as damage. */
+static int take_block(struct read_job *job, const struct seg_ref *s,
+                      uint64_t at, const struct vg__journal_view *v,
+                      uint64_t *expected) {
+  if (!job->block)
+    job->block = vg__journal_block_new();
+  if (!vg__journal_block_decode(job->block, v)) {
+    vg_log(VG_LOG_WARNING,
+           "journal: segment %020" PRIu64 ", offset %" PRIu64
+           ": block of samples %" PRIu64 " to %" PRIu64 " does not decode",
+           s->first_seq, at, v->seq, v->seq + v->count - 1);
+    return 0;
+  }
+  for (uint64_t i = *expected > v->seq ? *expected - v->seq : 0; i < v->count;
+       i++) {
+    struct vg__journal_view sample;
+    vg__journal_block_sample(job->block, (size_t)i, &sample);
+    if (take(job, s, at, &sample, expected))
+      return 1;
+  }
+  return 0;
+}
+
 /* Reads one segment from `start`; returns 1 when the batch is full, 0 to
  * go on with the next segment, -errno on error. */
 static int read_segment(struct read_job *job, const struct seg_ref *s,
@@ -143,13 +203,25 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
   struct batch_impl *b = job->b;
   char *path = vg__journal_seg_path(job->r->j->dir, s->first_seq);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  free(path);
-  if (fd < 0)
+  if (fd < 0) {
+    free(path);
     /* Gone (removed by hand): its records count as a gap. */
     return errno == ENOENT ? 0 : -errno;
+  }
+  unsigned char hdr[VG__JOURNAL_SEG_HDR];
+  int rc = vg__journal_pread_all(fd, hdr, sizeof hdr, 0);
+  unsigned version = rc ? 0 : vg__journal_seg_version(hdr);
+  if (rc == 0 && version == 0)
+    /* Open checks only the newest segment: its records are a gap. */
+    vg_log(VG_LOG_WARNING, "journal: %s: not a segment this release reads",
+           path);
+  free(path);
+  if (rc || version == 0) {
+    close(fd);
+    return rc;
+  }
   size_t win = READ_WINDOW, cap = 0;
   unsigned char *buf = NULL;
-  int rc = 0;
   while (start < s->bytes && rc == 0) {
     size_t n = s->bytes - start < win ? (size_t)(s->bytes - start) : win;
     buf = vg_grow(buf, &cap, n, 1);
@@ -159,31 +231,16 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
     struct vg__journal_view v;
     int found = VG__JOURNAL_END;
     while (rc == 0 &&
-           (found = vg__journal_next_record(buf, n, at_eof, &off, &v, &flen)) ==
-               VG__JOURNAL_FOUND) {
-      if (v.seq < *expected) {
+           (found = vg__journal_next_record(buf, n, at_eof, version, &off, &v,
+                                            &flen)) == VG__JOURNAL_FOUND) {
+      if (v.seq + v.count <= *expected) {
         off += flen;
         continue;
       }
-      struct vg_journal_batch *p = &b->pub;
-      if (p->count == job->max_records ||
-          (p->count && b->bytes + flen > job->max_bytes)) {
-        /* Full: this record tells the next cursor's timestamp and place. */
-        b->ts_known = true;
-        b->next_ts = v.ts;
-        b->hint_valid = true;
-        b->hint_seg = s->first_seq;
-        b->hint_off = start + off;
-        rc = 1;
+      rc = version == 1 ? take(job, s, start + off, &v, expected)
+                        : take_block(job, s, start + off, &v, expected);
+      if (rc)
         break;
-      }
-      if (v.seq > *expected) {
-        b->gaps = vg_grow(b->gaps, &b->capgaps, b->ngaps + 1, sizeof *b->gaps);
-        b->gaps[b->ngaps++] = (struct gap){*expected, v.seq};
-      }
-      add_record(b, &v);
-      b->bytes += flen;
-      *expected = v.seq + 1;
       off += flen;
       b->hint_valid = true;
       b->hint_seg = s->first_seq;
@@ -206,6 +263,14 @@ static void read_work(uv_work_t *work) {
   struct batch_impl *b = job->b;
   uint64_t expected = job->cursor;
   int rc = 0;
+  if (job->nsegs) {
+    size_t recs =
+        job->max_records < RESERVE_RECORDS ? job->max_records : RESERVE_RECORDS;
+    size_t bytes = recs * RESERVE_PER_RECORD;
+    vg_buf_reserve(&b->arena, bytes < job->max_bytes ? bytes : job->max_bytes);
+    b->pub.records =
+        vg_grow(b->pub.records, &b->caprecs, recs, sizeof *b->pub.records);
+  }
   for (size_t i = 0; i < job->nsegs && rc == 0; i++) {
     uint64_t start =
         i == 0 && job->use_hint ? job->hint_off : VG__JOURNAL_SEG_HDR;
@@ -223,6 +288,8 @@ static void read_work(uv_work_t *work) {
   }
   b->pub.next_seq = expected;
   finish_batch(job->b);
+  vg__journal_block_free(job->block);
+  job->block = NULL;
 }
 
 static void read_after(uv_work_t *work, int status) {
@@ -321,26 +388,74 @@ void vg_journal_batch_free(struct vg_journal_batch *pub) {
   free(b);
 }
 
-size_t vg__journal_decode(const char *data, size_t len,
+/* One sample as a batch of one: the same copying a reader's batch does. */
+static void
+found_one(const struct vg__journal_view *v, const char *frame, size_t flen,
+          void (*found)(void *arg, const struct vg_journal_record *rec,
+                        const char *frame, size_t frame_len),
+          void *arg) {
+  struct batch_impl *b = vg_calloc(1, sizeof *b);
+  vg_buf_init(&b->arena, SIZE_MAX / 2);
+  add_record(b, v);
+  finish_batch(b);
+  found(arg, &b->pub.records[0], frame, flen);
+  vg_journal_batch_free(&b->pub);
+}
+
+size_t vg__journal_decode(const char *data, size_t len, unsigned version,
                           void (*found)(void *arg,
                                         const struct vg_journal_record *rec,
                                         const char *frame, size_t frame_len),
                           void *arg) {
   const unsigned char *p = (const unsigned char *)data;
   size_t off = 0, flen, count = 0;
-  struct vg__journal_view v;
-  while (vg__journal_next_record(p, len, true, &off, &v, &flen) ==
+  struct vg__journal_view v, sample;
+  struct vg__journal_block *block = NULL;
+  while (vg__journal_next_record(p, len, true, version, &off, &v, &flen) ==
          VG__JOURNAL_FOUND) {
-    /* A batch of one: the same copying a reader's batch does. */
-    struct batch_impl *b = vg_calloc(1, sizeof *b);
-    vg_buf_init(&b->arena, SIZE_MAX / 2);
-    add_record(b, &v);
-    finish_batch(b);
-    found(arg, &b->pub.records[0], data + off, flen);
-    vg_journal_batch_free(&b->pub);
-    count++;
+    if (version == 1) {
+      found_one(&v, data + off, flen, found, arg);
+      count++;
+    } else {
+      if (!block)
+        block = vg__journal_block_new();
+      if (vg__journal_block_decode(block, &v))
+        for (size_t i = 0; i < v.count; i++, count++) {
+          vg__journal_block_sample(block, i, &sample);
+          found_one(&sample, data + off, flen, found, arg);
+        }
+    }
     off += flen;
   }
+  vg__journal_block_free(block);
+  return count;
+}
+
+size_t vg__journal_decode_block(
+    const char *payload, size_t len,
+    void (*found)(void *arg, const struct vg_journal_record *rec), void *arg) {
+  /* Framed with a CRC that holds, so that only the block is tested. */
+  unsigned char *rec = vg_malloc(VG__JOURNAL_REC_HDR + len + 1);
+  memcpy(rec + VG__JOURNAL_REC_HDR, payload, len);
+  size_t flen = vg__journal_frame_payload(rec, len), off = 0, count = 0;
+  struct vg__journal_view v, sample;
+  if (vg__journal_next_record(rec, flen, true, 2, &off, &v, &flen) ==
+          VG__JOURNAL_FOUND &&
+      off == 0) {
+    struct vg__journal_block *block = vg__journal_block_new();
+    if (vg__journal_block_decode(block, &v))
+      for (; count < v.count; count++) {
+        vg__journal_block_sample(block, count, &sample);
+        struct batch_impl *b = vg_calloc(1, sizeof *b);
+        vg_buf_init(&b->arena, SIZE_MAX / 2);
+        add_record(b, &sample);
+        finish_batch(b);
+        found(arg, &b->pub.records[0]);
+        vg_journal_batch_free(&b->pub);
+      }
+    vg__journal_block_free(block);
+  }
+  free(rec);
   return count;
 }
 

@@ -2,8 +2,8 @@
  * commit.
  *
  * Owns the pending commit, the one in flight and the commit thread:
- * appends are encoded into the pending commit on the loop; once a window
- * each, the commit thread frames them with their seqs, writes and fsyncs
+ * appends are encoded into the pending commit on the loop; as soon as no
+ * commit runs, the commit thread frames them with their seqs, writes and fsyncs
  * them (spreading them over new segments past segment_bytes), writes the
  * cursors that moved and unlinks the segments that went.  The thread is
  * the journal's own rather than a job in libuv's pool: the pool also
@@ -149,35 +149,48 @@ static int write_piece(struct vg__journal_commit *c, struct piece *p,
   return rc;
 }
 
+/* Raw bytes a block holds at most: an eighth of a segment, so that a
+ * commit still spreads over segments of any size, and at most 4 MiB
+ * (VG__JOURNAL_BLOCK_RAW bounds a record of 1 MiB added past it). */
+static size_t block_raw_cap(const struct vg_journal *j) {
+  uint64_t cap = j->segment_bytes / 8;
+  return cap > ((size_t)4 << 20) ? (size_t)4 << 20 : (size_t)cap;
+}
+
 static int write_records(struct vg__journal_commit *c) {
   const struct vg_journal *j = c->j;
-  /* Frame every record with its seq; the CRC work is done here, off the
-   * loop.  A record never straddles segments; a segment holds at least
-   * one record however large. */
-  unsigned char *out =
-      vg_malloc(c->recs.len + c->nrecs * (VG__JOURNAL_REC_HDR + 10));
+  /* Blocks of samples, compressed and framed with their first seq; that
+   * work is done here, off the loop.  A block never straddles segments; a
+   * segment holds at least one block however large. */
+  struct vg_buf out;
+  vg_buf_init(&out, SIZE_MAX / 2);
   const unsigned char *in = (const unsigned char *)c->recs.data;
   struct piece *p =
       c->rotate ? add_piece(c, c->first_seq, true, VG__JOURNAL_SEG_HDR, 0)
                 : add_piece(c, c->first_seq, false, c->base, 0);
-  size_t n = 0;
-  for (size_t i = 0, at = 0; i < c->nrecs; i++) {
-    uint32_t rlen = vg__journal_get_u32(in + at);
+  size_t cap = block_raw_cap(j);
+  for (size_t i = 0, at = 0; i < c->nrecs;) {
+    size_t first = i;
+    for (; i < c->nrecs; i++) {
+      uint32_t rlen = vg__journal_get_u32(in + at);
+      if (!vg__journal_builder_add(j->builder, in + at + 4, rlen, cap))
+        break;
+      at += 4 + rlen;
+    }
+    size_t n = out.len;
     size_t size =
-        vg__journal_frame(out + n, c->first_seq + i, in + at + 4, rlen);
+        vg__journal_builder_finish(j->builder, c->first_seq + first, &out);
     if (p->bytes && p->base + p->bytes + size > j->segment_bytes)
-      p = add_piece(c, c->first_seq + i, true, VG__JOURNAL_SEG_HDR, n);
+      p = add_piece(c, c->first_seq + first, true, VG__JOURNAL_SEG_HDR, n);
     p->bytes += size;
-    n += size;
-    at += 4 + rlen;
   }
   int rc = 0;
   bool created = false;
   for (size_t k = 0; k < c->npieces && rc == 0; k++) {
-    rc = write_piece(c, &c->pieces[k], out);
+    rc = write_piece(c, &c->pieces[k], (const unsigned char *)out.data);
     created |= c->pieces[k].new_seg;
   }
-  free(out);
+  vg_buf_free(&out);
   if (rc == 0 && created)
     vg__journal_fsync_dir(j->dir);
   if (rc)
@@ -350,12 +363,15 @@ static void commit_after(struct vg__journal_commit *c) {
         struct vg__journal_seg *s = vg_calloc(1, sizeof *s);
         s->first_seq = p->first_seq;
         s->bytes = VG__JOURNAL_SEG_HDR;
+        j->active_version = 2;
         j->segs = vg_grow(j->segs, &j->capsegs, j->nsegs + 1, sizeof *j->segs);
         j->segs[j->nsegs++] = s;
         j->bytes += VG__JOURNAL_SEG_HDR;
+        j->stats.written_bytes += VG__JOURNAL_SEG_HDR;
       }
       j->segs[j->nsegs - 1]->bytes += p->bytes;
       j->bytes += p->bytes;
+      j->stats.written_bytes += p->bytes;
     }
     for (size_t i = 0; i < j->nreaders; i++)
       if (j->readers[i]->cursor == c->first_seq) {
@@ -430,7 +446,11 @@ void vg__journal_start_commit(struct vg_journal *j) {
   struct vg__journal_commit *c = j->pending ? j->pending : new_commit(j);
   j->pending = NULL;
   c->first_seq = j->head_seq + 1;
-  c->rotate = j->nsegs == 0 || j->segs[j->nsegs - 1]->bytes >= j->segment_bytes;
+  /* Blocks go into segments of format 2 only: after an upgrade, the
+   * first commit starts one. */
+  c->rotate = j->nsegs == 0 ||
+              j->segs[j->nsegs - 1]->bytes >= j->segment_bytes ||
+              (c->nrecs && j->active_version != 2);
   c->base = j->nsegs ? j->segs[j->nsegs - 1]->bytes : 0;
   c->fd = c->rotate ? -1 : j->active_fd;
   c->head_fd = j->head_fd;
@@ -498,6 +518,7 @@ static void on_written(uv_async_t *a) {
 }
 
 int vg__journal_writer_start(struct vg_journal *j) {
+  j->builder = vg__journal_builder_new();
   int rc = uv_mutex_init(&j->writer_lock);
   if (rc)
     return rc;
@@ -530,6 +551,19 @@ void vg__journal_writer_stop(struct vg_journal *j, uv_close_cb closed) {
 static void on_timer(uv_timer_t *t) {
   struct vg_journal *j = t->data;
   j->timer_armed = false;
+  if (j->committing)
+    j->commit_again = true;
+  else
+    vg__journal_start_commit(j);
+}
+
+/* Appends are committed as soon as the loop has handed out what it is
+ * delivering now (a request's samples arrive over many appends in one
+ * callback): one commit carries all of them, and a sender waits one write
+ * and fsync, not a window. */
+static void on_kick(uv_idle_t *h) {
+  struct vg_journal *j = h->data;
+  uv_idle_stop(h);
   if (j->committing)
     j->commit_again = true;
   else
@@ -574,6 +608,11 @@ int vg_journal_append(struct vg_journal *j,
   c->waiters =
       vg_grow(c->waiters, &c->capwaiters, c->nwaiters + 1, sizeof *c->waiters);
   c->waiters[c->nwaiters++] = (struct waiter){durable, arg};
-  vg__journal_schedule(j);
+  /* A commit in flight groups what arrives meanwhile: the next one starts
+   * when it ends (commit_again), so fsyncs per sample fall as load rises. */
+  if (j->committing)
+    j->commit_again = true;
+  else
+    uv_idle_start(&j->kick, on_kick);
   return 0;
 }

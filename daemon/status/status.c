@@ -367,6 +367,7 @@ static cJSON *status_json(const struct vg_daemon *d) {
     cJSON_AddNumberToObject(j, "failed_samples", (double)js.failed_records);
     cJSON_AddNumberToObject(j, "corrupt_samples", (double)js.corrupt_records);
     cJSON_AddNumberToObject(j, "fsyncs", (double)js.fsyncs);
+    cJSON_AddNumberToObject(j, "written_bytes", (double)js.written_bytes);
     cJSON_AddNumberToObject(j, "fsync_seconds_total", js.fsync_seconds_total);
     cJSON_AddNumberToObject(j, "last_fsync_seconds", js.last_fsync_seconds);
   } else {

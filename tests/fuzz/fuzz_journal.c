@@ -1,7 +1,8 @@
-/* Fuzz target: a journal segment's records region, decoded as a reader
- * does (damage skipped, sync markers searched).  Every record found must
- * lie inside the input and encode back to exactly the bytes it came
- * from. */
+/* Fuzz target: a format-1 journal segment's records region (one sample a
+ * record, as releases before blocks wrote and this one still reads),
+ * decoded as a reader does (damage skipped, sync markers searched).  Every
+ * record found must lie inside the input and encode back to exactly the
+ * bytes it came from.  Blocks (format 2): fuzz_journal_block.c. */
 #include "daemon/util/buf.h"
 #include "daemon/pipeline/journal.h"
 
@@ -37,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   memcpy(p, data, size);
   struct input in = {p, size};
-  vg__journal_decode(p, size, check, &in);
+  vg__journal_decode(p, size, 1, check, &in);
   free(p);
   return 0;
 }

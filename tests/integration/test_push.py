@@ -7,6 +7,7 @@ import glob
 import os
 import shutil
 import signal
+import struct
 import time
 import unittest
 
@@ -172,7 +173,8 @@ class TestRemoteWrite(PushTest):
     def test_damaged_journal_loses_only_damaged_records(self):
         self.copy_villages()
         port = free_port()
-        cfg = config([remote_write(port)], journal={"segment_bytes": "4KiB"})
+        # Small segments: small blocks, a few samples each.
+        cfg = config([remote_write(port)], journal={"segment_bytes": "1KiB"})
         d = self.daemon(cfg).start()
         n = len(expected_samples())
         wait_for("journal durable", lambda: find(
@@ -180,31 +182,67 @@ class TestRemoteWrite(PushTest):
         self.assertEqual(d.stop()[0], 0)
         segments = sorted(glob.glob(os.path.join(self.tmp, "state", "journal", "*.seg")))
         self.assertGreater(len(segments), 2)
-        # A byte flipped in the middle of an older segment ...
+        # A byte flipped in the middle of an older segment costs the block
+        # it is in ...
+        middle = os.path.getsize(segments[0]) // 2
+        hit = [count for off, length, _, count in journal_blocks(segments[0])
+               if off <= middle < off + length]
+        last = journal_blocks(segments[-1])[-1][3]
+        self.assertEqual(len(hit), 1)
+        lost = hit[0] + last
+        self.assertLess(lost, n // 10)
         with open(segments[0], "r+b") as f:
-            f.seek(os.path.getsize(segments[0]) // 2)
+            f.seek(middle)
             b = f.read(1)
             f.seek(-1, 1)
             f.write(bytes([b[0] ^ 0xFF]))
-        # ... and the newest cut in the middle of its last record.
+        # ... and the newest cut in the middle of its last block its own.
         size = os.path.getsize(segments[-1])
         with open(segments[-1], "r+b") as f:
             f.truncate(size - 7)
         os.unlink(os.path.join(self.tmp, "data", "villages.csv"))
         vm = self.vm(port)
         d2 = self.daemon(config([remote_write(port)], collectors=False,
-                                journal={"segment_bytes": "4KiB"}),
+                                journal={"segment_bytes": "1KiB"}),
                          name="again.json").start()
         wait_for("lag drained", lambda: find(
             d2.metrics(), "villagemetrics_exporter_lag_samples", exporter="vm") == 0
             and find(d2.metrics(), "villagemetrics_exporter_sent_samples_total",
                      exporter="vm") > 0, timeout=60)
         corrupt = find(d2.metrics(), "villagemetrics_journal_corrupt_samples_total")
-        self.assertEqual(corrupt, 2)
+        self.assertEqual(corrupt, lost)
         self.assertEqual(find(d2.metrics(), "villagemetrics_exporter_sent_samples_total",
-                              exporter="vm"), n - 2)
+                              exporter="vm"), n - lost)
         wait_for("every sent sample in VictoriaMetrics", lambda: sum(
-            len(v) for v in arrived(vm).values()) == n - 2)
+            len(v) for v in arrived(vm).values()) == n - lost)
+
+
+def journal_blocks(path):
+    """(offset, framed length, first seq, sample count) of every record of
+    an undamaged journal segment of format 2, whose records are blocks of
+    samples (daemon/pipeline/journal_block.c)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"VGJ1" + struct.pack("<I", 2), data[:8]
+
+    def varint(p):
+        v = shift = 0
+        while True:
+            b = data[p]
+            v |= (b & 0x7F) << shift
+            p += 1
+            shift += 7
+            if not b & 0x80:
+                return v, p
+    out, off = [], 8
+    while off + 12 <= len(data):
+        plen = struct.unpack_from("<I", data, off + 4)[0]
+        seq, p = varint(off + 12)
+        count, _ = varint(p)
+        out.append((off, 12 + plen, seq, count))
+        off += 12 + plen
+    assert off == len(data), (path, off, len(data))
+    return out
 
 
 class TestInfluxDB(PushTest):
@@ -669,11 +707,13 @@ class TestExactAccounting(PushTest):
                             "max_samples_per_request": 100000}],
             "exporters": [{"type": "prometheus"}, remote_write(
                 port, name="rw", batch_size=200, metadata_interval="0")],
-            "journal": {"max_bytes": "256KiB", "segment_bytes": "16KiB"},
+            # Blocks of a few samples (segment_bytes / 8 raw bytes at
+            # most): 15,000 samples take well over 32 KiB.
+            "journal": {"max_bytes": "32KiB", "segment_bytes": "4KiB"},
         }
 
     def fill_while_down(self, port):
-        """15,000 samples into a journal of 256 KiB, the receiver down:
+        """15,000 samples into a journal of 32 KiB, the receiver down:
         the oldest are dropped.  Returns the daemon, settled."""
         d = self.daemon(self.config(port)).start()
         t0 = (int(time.time()) - 3600) * 1000
@@ -766,15 +806,15 @@ class TestExactAccounting(PushTest):
         self.assertEqual(d.stop()[0], 0)
         segments = sorted(glob.glob(os.path.join(self.tmp, "state", "journal", "*.seg")))
         self.assertEqual(len(segments), 1)
-        with open(segments[-1], "rb") as f:
-            data = f.read()
-        starts = [i for i in range(8, len(data) - 3)
-                  if data[i:i + 4] == b"\xd5\xe7\xa3\xf1"]
-        self.assertEqual(len(starts), n)
-        # Cut 5 bytes into the record 589 from the end: 589 records lost.
-        lost = 589
+        blocks = journal_blocks(segments[-1])
+        self.assertEqual(sum(b[3] for b in blocks), n)
+        self.assertGreater(len(blocks), 1)
+        # Cut 5 bytes into the last block: its samples, and only they, are
+        # lost (and counted, from journal/head).
+        off, _, first, _ = blocks[-1]
+        lost = n - first + 1
         with open(segments[-1], "r+b") as f:
-            f.truncate(starts[n - lost] + 5)
+            f.truncate(off + 5)
         rx = rwspec.ComplianceReceiver(port=port)
         self.stops.append(rx.stop)
         d2 = self.daemon(cfg(), name="again.json").start()
