@@ -149,7 +149,8 @@ class TestSender(ComplianceTest):
                 self.assertEqual(dict(key)["city"], "Tongren")
         # Metadata: the catalog's help, type and unit, for Grafana.
         want = catalog()
-        self.assertEqual(len(want), 23)
+        # 23 indicators, the two report dates and the targets.
+        self.assertEqual(len(want), 26)
         for name, help_ in want.items():
             self.assertIn(name, rx.metadata)
             kind, got_help, unit = rx.metadata[name]
