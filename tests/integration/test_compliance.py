@@ -151,8 +151,8 @@ class TestSender(ComplianceTest):
         want = catalog()
         # village_info is the registry's (none here), not the catalog's.
         del want["village_info"]
-        # 23 indicators, the two report dates and the targets.
-        self.assertEqual(len(want), 26)
+        # 23 indicators and the two report dates.
+        self.assertEqual(len(want), 25)
         for name, help_ in want.items():
             self.assertIn(name, rx.metadata)
             kind, got_help, unit = rx.metadata[name]
