@@ -377,12 +377,19 @@ def selection_target(a):
         agg, a["metric"])
 
 
+# A village in the tables that carry its Chinese names: its registry code
+# beside its names, so that the names join on the code, which the registry
+# gives every series of a village whatever source and script it came in.
+VILLAGE = "city, code, county, town, village"
+
+
 def chinese_names(expr):
-    """The expression with the village's Chinese name as a label, from the
-    registry's village_info, where it has one."""
-    return ("(\n  (%s)\n  * on (county, town, village) group_left (village_zh)\n"
-            "  max by (county, town, village, village_zh) (village_info)\n)\n"
-            "or on (county, town, village)\n(%s)" % (expr, expr))
+    """The expression with the village's Chinese names as labels, from the
+    registry's village_info (one series a code; max by drops the job and
+    instance of a pair of daemons), where it has them."""
+    return ("(\n  (%s)\n  * on (code) group_left (village_zh, town_zh, county_zh)\n"
+            "  max by (code, village_zh, town_zh, county_zh) (village_info)\n)\n"
+            "or on (%s)\n(%s)" % (expr, VILLAGE, expr))
 
 
 def gap_expr(a, sel=SEL, by=""):
@@ -578,9 +585,9 @@ def progress_prom(lang):
                                                     "placement": "bottom", "calcs": []}}
         into.append(p)
         # Villages short of their target, worst first, with the gap.
-        short = short_of(m, "max by (city, county, town, village) (%s{%s})" % (m, SEL), target_of(m))
-        exprs = ["max by (city, county, town, village) (%s{%s})\nand on (city, county, town, village)\n(%s > 0)" % (
-            m, SEL, short), "%s > 0" % short]
+        short = short_of(m, "max by (%s) (%s{%s})" % (VILLAGE, m, SEL), target_of(m))
+        exprs = ["max by (%s) (%s{%s})\nand on (%s)\n(%s > 0)" % (
+            VILLAGE, m, SEL, VILLAGE, short), "%s > 0" % short]
         if lang == "zh":
             exprs = [chinese_names(e) for e in exprs]
         targets = [prom("A", exprs[0], fmt="table"), prom("B", exprs[1], fmt="table")]
@@ -602,7 +609,8 @@ def progress_prom(lang):
         exclude = hide("Time", "city")
         p["transformations"] = [{"id": "merge", "options": {}}, {"id": "organize", "options": {
             "excludeByName": exclude,
-            "indexByName": {"county": 0, "town": 1, "village": 2, "village_zh": 3},
+            "indexByName": {"county": 0, "town": 1, "village": 2, "village_zh": 3,
+                            "town_zh": 4, "county_zh": 5, "code": 6},
             "renameByName": rename}}]
         into.append(p)
         p = panel(lay, "timeseries", "%s %s" % (title, w["over_time"]), {

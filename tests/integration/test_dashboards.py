@@ -11,14 +11,9 @@ every datasource uid provisioned, every variable used defined, every
 drill-down link pointing at a dashboard and variables that exist, every
 dashboard valid against Grafana's dashboard model (@grafana/schema), the
 generated ones as scripts/gen-dashboards.py writes them, and no target
-written into a query.
-
-Series that other parts of the daemon are adding (village_info from the
-village registry, village_report_timestamp_seconds, the gauge
-villagemetrics_rejected_values) are served by a fixture of the test's own
-beside the daemon, computed from the demo files, as long as the daemon
-does not serve them itself; the panels that read them run now and keep
-running once it does.
+written into a query.  The figures of the main panels are compared with
+the demo's files: its county files, the cadres' report that repeats some
+villages' figures (counted once), the registry and the report registers.
 """
 
 import calendar
@@ -37,9 +32,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (EXAMPLES, ROOT, Daemon, InfluxDB, LoopbackServer, Prometheus,
-                     QuietHandler, ScriptedReceiver, TempDir, copy_demo_files, find,
-                     http_get, wait_for)
+from harness import (EXAMPLES, ROOT, Daemon, InfluxDB, Prometheus, ScriptedReceiver, TempDir,
+                     copy_demo_files, find, http_get, wait_for)
 
 DASHBOARDS = os.path.join(ROOT, "dashboards")
 DASHBOARDS_INFLUX = os.path.join(ROOT, "dashboards-influxdb")
@@ -224,15 +218,22 @@ class TestRules(unittest.TestCase):
 
     def test_indicator_count_is_over_the_catalog(self):
         """village:indicators:count names exactly the catalog's indicators
-        but the coordinates, as daemon/model/catalog.c has them now."""
+        but the coordinates and the report dates, as daemon/model/catalog.c
+        has them now, each name once a village (group by __name__) however
+        many sources give it."""
         with open(os.path.join(RULES, "recording.yml")) as f:
             text = f.read()
-        m = re.search(r'- record: village:indicators:count\n\s+expr: \|\n\s+count by \([^)]*\) \(\n'
+        m = re.search(r'- record: village:indicators:count\n\s+expr: \|\n\s+count by \(([^)]*)\) \(\n'
+                      r'\s+group by \(__name__, ([^)]*)\) \(\n'
                       r'\s+\{__name__=~"([^"]+)", village!=""\}', text)
         self.assertTrue(m)
-        self.assertEqual(m.group(1), GEN.catalog_regex())
-        self.assertEqual(m.group(1).split("|"), GEN.measured())
-        self.assertEqual(len(GEN.catalog()), 23)
+        self.assertEqual(m.group(1), m.group(2))
+        self.assertEqual(m.group(3), GEN.catalog_regex())
+        self.assertEqual(m.group(3).split("|"), GEN.measured())
+        self.assertEqual(len(GEN.catalog()), 25)
+        self.assertEqual(sorted(set(GEN.catalog()) - set(GEN.measured())), [
+            "village_latitude_degrees", "village_longitude_degrees",
+            "village_report_next_due_timestamp_seconds", "village_report_timestamp_seconds"])
 
 
 # A number in a query that is not a target: 0 and 1 (a share's complement,
@@ -514,81 +515,12 @@ def county_rollups(rows):
     return {k: num / den for k, (num, den) in sums.items()}
 
 
-COUNTY_ZH = {"Bijiang": "碧江区", "Wanshan": "万山区", "Jiangkou": "江口县",
-             "Yuping": "玉屏侗族自治县", "Shiqian": "石阡县", "Sinan": "思南县",
-             "Yinjiang": "印江土家族苗族自治县", "Dejiang": "德江县",
-             "Yanhe": "沿河土家族自治县", "Songtao": "松桃苗族自治县"}
-
-
-def label_text(labels):
-    return ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"'))
-                    for k, v in labels.items())
-
-
-class Fixture(LoopbackServer):
-    """Serves, for Prometheus to scrape beside the daemon, the series that
-    the daemon does not serve yet: village_info and
-    village_report_timestamp_seconds from the demo files as they are now,
-    and the gauge villagemetrics_rejected_values as the test sets it
-    (`rejected`, {(collector, reason): count}).  Each family only if the
-    daemon's /metrics lacked it at start."""
-
-    def __init__(self, data, daemon):
-        self.data = data
-        own = daemon.metrics_text()
-        self.families = [f for f in ("village_info", "village_report_timestamp_seconds",
-                                     "villagemetrics_rejected_values")
-                         if "# TYPE %s " % f not in own]
-        self.rejected = {}
-        self.stamp, self.lines = None, []
-
-        class Handler(QuietHandler):
-            def do_GET(h):
-                body = self.text().encode()
-                h.send_response(200)
-                h.send_header("Content-Type", "text/plain; version=0.0.4")
-                h.send_header("Content-Length", str(len(body)))
-                h.end_headers()
-                h.wfile.write(body)
-        self.serve(Handler)
-
-    def text(self):
-        # The files' series are made again only when a file changed.
-        stamp = [(p, os.stat(p).st_mtime_ns) for p in sorted(
-            glob.glob(os.path.join(self.data, "*.csv")))]
-        if stamp != self.stamp:
-            rows = []
-            for path, _ in stamp:
-                with open(path, encoding="utf-8") as f:
-                    rows += list(csv.DictReader(f))
-            lines = []
-            if "village_info" in self.families:
-                lines.append("# TYPE village_info gauge")
-                for r in rows:
-                    lines.append("village_info{%s} 1" % label_text({
-                        "city": "Tongren", "code": r["code"], "county": r["county"],
-                        "town": r["town"], "village": r["village"],
-                        "county_zh": COUNTY_ZH[r["county"]], "town_zh": r["town"] + "镇",
-                        "village_zh": r["village_zh"]}))
-            if "village_report_timestamp_seconds" in self.families:
-                lines.append("# TYPE village_report_timestamp_seconds gauge")
-                for r in rows:
-                    lines.append("village_report_timestamp_seconds{%s} %d" % (label_text({
-                        "city": "Tongren", "county": r["county"], "town": r["town"],
-                        "village": r["village"], "source": "demo"}), as_of(r["as_of"])))
-            self.stamp, self.lines = stamp, lines
-        out = list(self.lines)
-        if "villagemetrics_rejected_values" in self.families:
-            out.append("# TYPE villagemetrics_rejected_values gauge")
-            for (collector, reason), n in sorted(self.rejected.items()):
-                out.append('villagemetrics_rejected_values{collector="%s",reason="%s"} %d' % (
-                    collector, reason, n))
-        return "\n".join(out) + "\n"
-
-
-def as_of(date):
-    """A report's as_of date (UTC midnight) in seconds."""
-    return calendar.timegm(tuple(int(x) for x in date.split("-")) + (0, 0, 0))
+def day(date):
+    """A report date (UTC midnight) in seconds: 2026-12-03, 2026/12/3,
+    2026年12月4日, or a month alone, 2026年12月, for its first day (the
+    registers' ways of writing it)."""
+    parts = [int(x) for x in re.findall(r"\d+", date)]
+    return calendar.timegm(tuple(parts + [1] * (3 - len(parts))) + (0, 0, 0))
 
 
 class ServersTest(unittest.TestCase):
@@ -731,10 +663,8 @@ class TestPrometheusDashboards(ServersTest):
              "database": "villages", "flush_interval": "100ms"},
             {"type": "influxdb", "name": "influx-strict", "version": 1, "url": url,
              "database": "villages", "max_age": "1ms", "flush_interval": "100ms"}])
-        cls.fixture = Fixture(cls.data(), cls.daemon)
-        cls.stops.append(cls.fixture.stop)
         cls.prom = Prometheus(
-            cls.tmp, [cls.daemon.port, cls.fixture.port], evaluation_interval="1s",
+            cls.tmp, [cls.daemon.port], evaluation_interval="1s",
             extra_yaml="rule_files:\n" + "".join("  - %s\n" % os.path.join(RULES, f)
                                                  for f in TestRules.RULE_FILES))
         cls.stops.append(cls.prom.stop)
@@ -768,8 +698,6 @@ class TestPrometheusDashboards(ServersTest):
 
         silent = ("count(village:last_report_timestamp_seconds unless on "
                   "(job, city, county, town, village) village:indicators:count)")
-        # Its two bad cells are present now, as the daemon's gauge will say.
-        cls.fixture.rejected = {("villages", "not_a_number"): 1, ("villages", "out_of_range"): 1}
         wait_for("silent villages", lambda: prom.scalar(silent) == 3, timeout=60)
         wait_for("the new village", lambda: prom.scalar("count(village:indicators:count)")
                  == 2600 - 3 + 1, timeout=60)
@@ -835,9 +763,10 @@ class TestPrometheusDashboards(ServersTest):
             for p in all_panels(d["panels"]):
                 if "merge" not in [t["id"] for t in p.get("transformations", [])]:
                     continue
-                # A village without a Chinese name has no village_zh label:
-                # its cell stays empty.
-                labels = [{frozenset(r["metric"]) - {"village_zh"} for r in self.query(
+                # A village outside the registry has no Chinese names: its
+                # cells stay empty.
+                labels = [{frozenset(r["metric"]) - {"village_zh", "town_zh", "county_zh"}
+                           for r in self.query(
                     substitute(t["expr"], values, prom_escape, PROM_BUILTINS))}
                           for t in p["targets"]]
                 self.assertEqual(len(labels[0]), 1, (name, p["title"], labels))
@@ -877,11 +806,35 @@ class TestPrometheusDashboards(ServersTest):
         return {t["refId"]: self.query(substitute(t["expr"], values, prom_escape, PROM_BUILTINS))
                 for t in p[0]["targets"]}
 
+    def registry(self):
+        """{(county, town, village): row} of the demo's registry now (the
+        new village of the bad report in)."""
+        with open(os.path.join(self.data(), "registry", "tongren.csv"), encoding="utf-8") as f:
+            return {(r["county"], r["town"], r["village"]): r for r in csv.DictReader(f)}
+
+    def report_dates(self):
+        """{(county, town, village): the latest report date in seconds} from
+        the county files' report_date and the two registers."""
+        dates = {}
+        for row in self.demo_rows():
+            if row["report_date"]:
+                dates[(row["county"], row["town"], row["village"])] = day(row["report_date"])
+        for name in ("yanhe-register.csv", "jiangkou-register.csv"):
+            with open(os.path.join(EXAMPLES, "data", "src", name), encoding="utf-8") as f:
+                rows = list(csv.reader(f))[2:]
+            for county, town, village, date in rows:
+                k = (county, town, village)
+                dates[k] = max(dates[k], day(date))
+        return dates
+
     def villages(self):
         """{(county, town, village): {metric: value}} of what the daemon
         accepted from the demo files now: numbers, shares within 0..1."""
+        # The county files' columns (the cadres' report, whose columns are
+        # in Chinese, repeats some villages' figures: the same values).
         with open(os.path.join(EXAMPLES, "demo.json"), encoding="utf-8") as f:
-            columns = dict(re.findall(r'"(village_\w+)": "(\w+)"', f.read()))
+            columns = dict(re.findall(r'"(village_\w+)": "(\w+)"', f.read(), re.ASCII))
+        self.assertEqual(len(columns), 23)
         out = {}
         for row in self.demo_rows():
             values = {}
@@ -968,11 +921,18 @@ class TestPrometheusDashboards(ServersTest):
                                 "人均可支配收入: 未达标的村（最差在前）", self.ALL)
         names = {(r["metric"]["county"], r["metric"]["town"], r["metric"]["village"]):
                  r["metric"].get("village_zh") for r in zh["A"]}
-        rows = {(r["county"], r["town"], r["village"]): r["village_zh"] for r in self.demo_rows()}
+        registry = self.registry()
         self.assertEqual(set(names), set(want))
-        # A village without a Chinese name in its row has none here either.
-        self.assertEqual([k for k, zh_name in names.items() if zh_name != (rows[k] or None)], [])
-        self.assertIn(None, names.values())
+        # The registry's names, joined on the code; where the registry has
+        # no Chinese name, village_info gives the pinyin one (and the demo
+        # has such villages among these).
+        for r in zh["A"]:
+            k = (r["metric"]["county"], r["metric"]["town"], r["metric"]["village"])
+            self.assertEqual(r["metric"]["code"], registry[k]["code"])
+            self.assertEqual([r["metric"][n + "_zh"] for n in ("village", "town", "county")],
+                             [registry[k][n + "_zh"] or registry[k][n]
+                              for n in ("village", "town", "county")], k)
+        self.assertIn("", [registry[k]["village_zh"] for k in names])
 
     def test_village_page_as_the_data_says(self):
         name = "dashboards/village.json"
@@ -993,14 +953,30 @@ class TestPrometheusDashboards(ServersTest):
         met = self.panel_answers(name, "Targets met", self.ONE)["A"]
         self.assertEqual(float(met[0]["value"][1]), sum(1 for m in targets if short[m] == 0))
         date = self.panel_answers(name, "Report date", self.ONE)["A"]
-        self.assertEqual(float(date[0]["value"][1]), as_of(row["as_of"]) * 1000)
+        self.assertEqual(float(date[0]["value"][1]), day(row["report_date"]) * 1000)
         age = self.panel_answers(name, "Report age", self.ONE)["A"]
-        self.assertAlmostEqual(float(age[0]["value"][1]), time.time() - as_of(row["as_of"]),
+        self.assertAlmostEqual(float(age[0]["value"][1]), time.time() - day(row["report_date"]),
                                delta=120)
         zh = self.panel_answers(name, "Chinese name", self.ONE)["A"]
-        self.assertEqual(zh[0]["metric"]["village_zh"], row["village_zh"])
+        entry = self.registry()[(PICK["county"], PICK["town"], PICK["village"])]
+        self.assertEqual([zh[0]["metric"][n] for n in ("village_zh", "town_zh", "county_zh")],
+                         [entry[n] for n in ("village_zh", "town_zh", "county_zh")])
+        # The report dates carry the name of the collector that read them.
         source = self.panel_answers(name, "Where the figures came from", self.ONE)["A"]
-        self.assertEqual(source[0]["metric"]["source"], "demo")
+        self.assertEqual([(r["metric"]["source"], float(r["value"][1])) for r in source],
+                         [("villages", day(row["report_date"]) * 1000)])
+        # A village of Yanhe whose town's register has a later date than
+        # its county file: the page shows both and the later as its date.
+        hongxing = {"county": ["Yanhe"], "town": ["Guanzhou"], "village": ["Hongxing"]}
+        dated = self.report_dates()[("Yanhe", "Guanzhou", "Hongxing")]
+        row = [r for r in self.demo_rows() if r["village"] == "Hongxing"][0]
+        self.assertGreater(dated, day(row["report_date"]))
+        date = self.panel_answers(name, "Report date", hongxing)["A"]
+        self.assertEqual(float(date[0]["value"][1]), dated * 1000)
+        source = self.panel_answers(name, "Where the figures came from", hongxing)["A"]
+        self.assertEqual(sorted((r["metric"]["source"], float(r["value"][1])) for r in source),
+                         [("villages", day(row["report_date"]) * 1000),
+                          ("yanhe-register", dated * 1000)])
         neighbours = self.panel_answers(name, "Neighbours in $town", self.ONE)["A"]
         self.assertEqual(len(neighbours), len([k for k, v in self.villages().items()
                                                if k[:2] == (PICK["county"], PICK["town"])
@@ -1018,14 +994,26 @@ class TestPrometheusDashboards(ServersTest):
         table = self.panel_answers(name, "Last report per source", values)
         self.assertEqual(sorted(r["metric"]["collector"] for r in table["A"]
                                 if float(r["value"][1]) == 0), never)
-        self.assertEqual(sorted(r["metric"]["collector"] for r in table["B"]), ["villages"])
+        # The county files, the cadres' report and the two registers.
+        succeeded = ["cadre-report", "jiangkou-register", "villages", "yanhe-register"]
+        self.assertEqual(sorted(r["metric"]["collector"] for r in table["B"]), succeeded)
         since = self.panel_answers(name, "Time since each source's last success", values)["A"]
-        self.assertEqual(sorted(r["metric"]["collector"] for r in since), ["villages"])
+        self.assertEqual(sorted(r["metric"]["collector"] for r in since), succeeded)
+        # One row a village, with its latest report date, whichever source
+        # gave it; the bad report has no date.
+        dates = self.report_dates()
+        self.assertEqual(len(dates), 2600 - len(SILENCED))
         reports = self.panel_answers(name, "Village reports, oldest first", values)
-        self.assertEqual(len(reports["B"]), 2600 - len(SILENCED) + 1)
+        self.assertEqual({(r["metric"]["county"], r["metric"]["town"], r["metric"]["village"]):
+                          float(r["value"][1]) for r in reports["A"]},
+                         {k: v * 1000 for k, v in dates.items()})
+        now = time.time()
+        self.assertEqual(len(reports["B"]), len(dates))
         for r in reports["B"]:
-            self.assertAlmostEqual(float(r["value"][1]), time.time() - as_of("2019-12-31"),
-                                   delta=120)
+            k = (r["metric"]["county"], r["metric"]["town"], r["metric"]["village"])
+            self.assertAlmostEqual(float(r["value"][1]), now - dates[k], delta=120, msg=k)
+        oldest = self.panel_answers(name, "Oldest village report", values)["A"]
+        self.assertAlmostEqual(float(oldest[0]["value"][1]), now - min(dates.values()), delta=120)
         rejected = self.panel_answers(name, "Rejected values present now, by reason", values)["A"]
         self.assertEqual(sorted((r["metric"]["reason"], float(r["value"][1])) for r in rejected),
                          [("not_a_number", 1), ("out_of_range", 1)])
