@@ -487,7 +487,9 @@ static void check_sample(struct vg_sink *sink, const char *metric,
     final = resolved;
     break;
   case VG_RESOLVE_REJECTED:
-    reject(sink, reason, where, why);
+    /* The sample it derives from was rejected for the same labels. */
+    if (!where->derived)
+      reject(sink, reason, where, why);
     return;
   }
   if (!ts_ms)

@@ -292,6 +292,12 @@ VG_TEST(sinks_give_series_the_registry_labels) {
   for (int i = 0; i < 3; i++) /* cached answers count every time */
     e->sample(e->arg, "village_population", unknown, 2, 1, 0, &w);
   e->sample(e->arg, "village_population", ambiguous, 1, 1, 0, &w);
+  /* A report's due date is rejected with its report date, once. */
+  struct vg_location due_at = w;
+  due_at.derived = true;
+  e->sample(e->arg, "village_report_timestamp_seconds", unknown, 2, 1, 0, &w);
+  e->sample(e->arg, "village_report_next_due_timestamp_seconds", unknown, 2, 2,
+            0, &due_at);
   vg_sink_end(sink);
   struct vg_label canon[] = {{"city", "Tongren"},
                              {"code", "522205001000"},
@@ -313,7 +319,7 @@ VG_TEST(sinks_give_series_the_registry_labels) {
   ASSERT_DBL_EQ(get(st, "county_roads_km", county, 2), 7);
   const struct vg_sink_stats *s = vg_sink_stats(sink);
   ASSERT_INT_EQ(s->samples_total, 4);
-  ASSERT_INT_EQ(s->rejected[VG_REJECT_UNKNOWN_VILLAGE], 3);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_UNKNOWN_VILLAGE], 4);
   ASSERT_INT_EQ(s->rejected[VG_REJECT_AMBIGUOUS_VILLAGE], 1);
   const struct vg_rejection *first = vg_sink_round_first_rejection(sink);
   ASSERT_STR_EQ(first->where, "x.csv:3:2");
