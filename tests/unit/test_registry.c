@@ -3,6 +3,7 @@
  * (daemon/pipeline/resolve.c). */
 #include "daemon/formats/registry_csv.h"
 #include "daemon/model/registry.h"
+#include "daemon/pipeline/batch.h"
 #include "daemon/pipeline/resolve.h"
 #include "daemon/pipeline/sink.h"
 
@@ -326,6 +327,18 @@ VG_TEST(sinks_give_series_the_registry_labels) {
   ASSERT_CONTAINS(first->detail, "no village \"Nowhere\" of county "
                                  "\"Shiqian\" in the registry; nearest: "
                                  "Taoziyuan");
+  /* The same through a batch, as a file's rows come: once again. */
+  struct vg_batch *b = vg_batch_new(1 << 20);
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  rec->sample(rec->arg, "village_report_timestamp_seconds", unknown, 2, 1, 0,
+              &w);
+  rec->sample(rec->arg, "village_report_next_due_timestamp_seconds", unknown, 2,
+              2, 0, &due_at);
+  vg_sink_begin(sink, "z.csv");
+  vg_batch_replay(b, e);
+  vg_sink_end(sink);
+  vg_batch_free(b);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_UNKNOWN_VILLAGE], 5);
   /* Without a registry, labels pass as they are. */
   vg_resolve_set(res, NULL);
   vg_sink_begin(sink, "y.csv");
