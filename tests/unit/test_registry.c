@@ -283,7 +283,9 @@ VG_TEST(sinks_give_series_the_registry_labels) {
                                {"source", "sheet"}};
   struct vg_label by_code[] = {{"code", "522210001001"}};
   struct vg_label county_only[] = {{"county", "Shiqian"}};
-  struct vg_label unknown[] = {{"county", "Shiqian"}, {"village", "Nowhere"}};
+  struct vg_label unknown[] = {
+      {"county", "Shiqian"},
+      {"village", "Nowhere-Beyond-The-Old-Mill-And-Its-Bridge"}};
   struct vg_label ambiguous[] = {{"village", "Xinzhai"}};
   vg_sink_begin(sink, "x.csv");
   e->sample(e->arg, "village_population", pinyin, 3, 3987, 0, &w);
@@ -324,9 +326,13 @@ VG_TEST(sinks_give_series_the_registry_labels) {
   ASSERT_INT_EQ(s->rejected[VG_REJECT_AMBIGUOUS_VILLAGE], 1);
   const struct vg_rejection *first = vg_sink_round_first_rejection(sink);
   ASSERT_STR_EQ(first->where, "x.csv:3:2");
-  ASSERT_CONTAINS(first->detail, "no village \"Nowhere\" of county "
-                                 "\"Shiqian\" in the registry; nearest: "
-                                 "Taoziyuan");
+  ASSERT_CONTAINS(first->detail,
+                  "no village "
+                  "\"Nowhere-Beyond-The-Old-Mill-And-Its-Bridge\" of "
+                  "county \"Shiqian\" in the registry; "
+                  "nearest: Taoziyuan");
+  /* The whole list of nearest names, up to the last one's code. */
+  ASSERT_INT_EQ(first->detail[strlen(first->detail) - 1], ')');
   /* The same through a batch, as a file's rows come: once again. */
   struct vg_batch *b = vg_batch_new(1 << 20);
   const struct vg_emitter *rec = vg_batch_emitter(b);
@@ -345,7 +351,9 @@ VG_TEST(sinks_give_series_the_registry_labels) {
   e->sample(e->arg, "village_population", unknown, 2, 1, 0, &w);
   vg_sink_end(sink);
   struct vg_label raw[] = {
-      {"city", "Tongren"}, {"county", "Shiqian"}, {"village", "Nowhere"}};
+      {"city", "Tongren"},
+      {"county", "Shiqian"},
+      {"village", "Nowhere-Beyond-The-Old-Mill-And-Its-Bridge"}};
   ASSERT_DBL_EQ(get(st, "village_population", raw, 3), 1);
   vg_sink_free(sink);
   vg_resolve_free(res);
