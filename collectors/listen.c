@@ -221,7 +221,7 @@ struct job {
   int sync_status; /* the first failure of a slice's sync */
   bool replayed;
   bool has_first;
-  char first[512]; /* the first rejection, for the answer */
+  char first[720]; /* the first rejection's where and detail, answered */
 };
 
 /* --- answering ------------------------------------------------------- */
@@ -664,7 +664,7 @@ static void maybe_answer(struct job *job) {
     answer(job, 503, 0, 0, error);
     return;
   }
-  char error[700] = "";
+  char error[1024] = ""; /* job->first and the counts */
   if (job->rejected) {
     char more[96] = "";
     if (job->counted_only)

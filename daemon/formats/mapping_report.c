@@ -175,11 +175,14 @@ static void emit(struct vg__mapping_run *r, int64_t report_ms, int64_t ts,
   }
   r->out->sample(r->out->arg, REPORT_METRIC, r->report_labels, m->nlabels + 1,
                  (double)report_ms / 1000, ts, at);
-  if (m->cadence != VG__MAPPING_CADENCE_NONE)
+  if (m->cadence != VG__MAPPING_CADENCE_NONE) {
+    struct vg_location due_at = *at;
+    due_at.derived = true;
     r->out->sample(r->out->arg, DUE_METRIC, r->report_labels, m->nlabels + 1,
                    (double)vg__mapping_report_next_due(
                        m->cadence, m->due_day, m->period ? 2 : 1, report_ms),
-                   ts, at);
+                   ts, &due_at);
+  }
 }
 
 /* Rejects a report date that does not read, naming the village (a date

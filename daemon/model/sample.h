@@ -70,6 +70,11 @@ struct vg_location {
    * staff look for a village, not a line number.  Only rejections carry
    * it (a sample has its labels). */
   const char *village;
+  /* A sample derived from the one before it, with the same labels and
+   * place (a report's next due date from its report date): a rejection of
+   * its labels is that one's again, so it is neither counted nor listed
+   * twice. */
+  bool derived;
 };
 
 /* Why a value was rejected: the `reason` label of

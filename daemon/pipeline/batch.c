@@ -27,6 +27,7 @@ struct entry {
   uint32_t labels; /* index into label_offs of the first name; NONE: reject */
   uint16_t nlabels;
   uint8_t reason;
+  bool derived; /* vg_location's: fits beside reason */
   double value;
   int64_t ts_ms;
   int64_t record_index;
@@ -222,6 +223,7 @@ static struct entry *new_entry(struct vg_batch *b,
   e->record_index = w->record_index;
   e->pointer = store_pointer(b, w->pointer);
   e->sheet = store_shared(b, w->sheet, &b->last_sheet);
+  e->derived = w->derived;
   e->village = NONE;
   return e;
 }
@@ -421,6 +423,7 @@ bool vg_batch_replay_some(const struct vg_batch *b, const struct vg_emitter *to,
         .pointer = string_at(b, e->pointer),
         .sheet = string_at(b, e->sheet),
         .village = e->labels == NONE ? string_at(b, e->village) : NULL,
+        .derived = e->derived,
     };
     if (e->labels == NONE) {
       to->reject(to->arg, (enum vg_reject_reason)e->reason, &w,

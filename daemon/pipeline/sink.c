@@ -96,7 +96,7 @@ struct vg_sink {
 
 static void log_rejection(struct vg_sink *sink, const char *where,
                           const char *detail) {
-  char msg[512];
+  char msg[1024]; /* a whole vg_rejection's where and detail */
   snprintf(msg, sizeof msg, "collector %s: %s: %s", sink->collector, where,
            detail);
   uint64_t h = vg_hash_bytes(msg, strlen(msg), 0);
@@ -487,7 +487,9 @@ static void check_sample(struct vg_sink *sink, const char *metric,
     final = resolved;
     break;
   case VG_RESOLVE_REJECTED:
-    reject(sink, reason, where, why);
+    /* The sample it derives from was rejected for the same labels. */
+    if (!where->derived)
+      reject(sink, reason, where, why);
     return;
   }
   if (!ts_ms)

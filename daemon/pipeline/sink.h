@@ -98,7 +98,9 @@ struct vg_rejection {
   enum vg_reject_reason reason;
   char where[192];
   char village[64]; /* the row's village label; "" when not known */
-  char detail[256];
+  /* Room for a registry rejection's three nearest names with their codes,
+   * Chinese names taking 3 bytes a character. */
+  char detail[512];
 };
 
 struct vg_sink *vg_sink_new(struct vg_store *store,

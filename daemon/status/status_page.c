@@ -655,7 +655,11 @@ static void file_row(struct page *p, const cJSON *f) {
   out(p, "</td>");
   if (!cJSON_IsObject(r) || str(r, "error")) {
     cell(p, "Result", "what");
-    if (cJSON_IsObject(r))
+    /* An unreadable file's receipt holds the error the Read cell shows. */
+    if (cJSON_IsObject(r) && str(f, "error") &&
+        strcmp(str(f, "error"), str(r, "error")) == 0)
+      out(p, "<span class=muted>not read</span>");
+    else if (cJSON_IsObject(r))
       text(p, str(r, "error"));
     out(p, "</td></tr>");
     return;

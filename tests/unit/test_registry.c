@@ -3,6 +3,7 @@
  * (daemon/pipeline/resolve.c). */
 #include "daemon/formats/registry_csv.h"
 #include "daemon/model/registry.h"
+#include "daemon/pipeline/batch.h"
 #include "daemon/pipeline/resolve.h"
 #include "daemon/pipeline/sink.h"
 
@@ -282,7 +283,9 @@ VG_TEST(sinks_give_series_the_registry_labels) {
                                {"source", "sheet"}};
   struct vg_label by_code[] = {{"code", "522210001001"}};
   struct vg_label county_only[] = {{"county", "Shiqian"}};
-  struct vg_label unknown[] = {{"county", "Shiqian"}, {"village", "Nowhere"}};
+  struct vg_label unknown[] = {
+      {"county", "Shiqian"},
+      {"village", "Nowhere-Beyond-The-Old-Mill-And-Its-Bridge"}};
   struct vg_label ambiguous[] = {{"village", "Xinzhai"}};
   vg_sink_begin(sink, "x.csv");
   e->sample(e->arg, "village_population", pinyin, 3, 3987, 0, &w);
@@ -292,6 +295,12 @@ VG_TEST(sinks_give_series_the_registry_labels) {
   for (int i = 0; i < 3; i++) /* cached answers count every time */
     e->sample(e->arg, "village_population", unknown, 2, 1, 0, &w);
   e->sample(e->arg, "village_population", ambiguous, 1, 1, 0, &w);
+  /* A report's due date is rejected with its report date, once. */
+  struct vg_location due_at = w;
+  due_at.derived = true;
+  e->sample(e->arg, "village_report_timestamp_seconds", unknown, 2, 1, 0, &w);
+  e->sample(e->arg, "village_report_next_due_timestamp_seconds", unknown, 2, 2,
+            0, &due_at);
   vg_sink_end(sink);
   struct vg_label canon[] = {{"city", "Tongren"},
                              {"code", "522205001000"},
@@ -313,20 +322,38 @@ VG_TEST(sinks_give_series_the_registry_labels) {
   ASSERT_DBL_EQ(get(st, "county_roads_km", county, 2), 7);
   const struct vg_sink_stats *s = vg_sink_stats(sink);
   ASSERT_INT_EQ(s->samples_total, 4);
-  ASSERT_INT_EQ(s->rejected[VG_REJECT_UNKNOWN_VILLAGE], 3);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_UNKNOWN_VILLAGE], 4);
   ASSERT_INT_EQ(s->rejected[VG_REJECT_AMBIGUOUS_VILLAGE], 1);
   const struct vg_rejection *first = vg_sink_round_first_rejection(sink);
   ASSERT_STR_EQ(first->where, "x.csv:3:2");
-  ASSERT_CONTAINS(first->detail, "no village \"Nowhere\" of county "
-                                 "\"Shiqian\" in the registry; nearest: "
-                                 "Taoziyuan");
+  ASSERT_CONTAINS(first->detail,
+                  "no village "
+                  "\"Nowhere-Beyond-The-Old-Mill-And-Its-Bridge\" of "
+                  "county \"Shiqian\" in the registry; "
+                  "nearest: Taoziyuan");
+  /* The whole list of nearest names, up to the last one's code. */
+  ASSERT_INT_EQ(first->detail[strlen(first->detail) - 1], ')');
+  /* The same through a batch, as a file's rows come: once again. */
+  struct vg_batch *b = vg_batch_new(1 << 20);
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  rec->sample(rec->arg, "village_report_timestamp_seconds", unknown, 2, 1, 0,
+              &w);
+  rec->sample(rec->arg, "village_report_next_due_timestamp_seconds", unknown, 2,
+              2, 0, &due_at);
+  vg_sink_begin(sink, "z.csv");
+  vg_batch_replay(b, e);
+  vg_sink_end(sink);
+  vg_batch_free(b);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_UNKNOWN_VILLAGE], 5);
   /* Without a registry, labels pass as they are. */
   vg_resolve_set(res, NULL);
   vg_sink_begin(sink, "y.csv");
   e->sample(e->arg, "village_population", unknown, 2, 1, 0, &w);
   vg_sink_end(sink);
   struct vg_label raw[] = {
-      {"city", "Tongren"}, {"county", "Shiqian"}, {"village", "Nowhere"}};
+      {"city", "Tongren"},
+      {"county", "Shiqian"},
+      {"village", "Nowhere-Beyond-The-Old-Mill-And-Its-Bridge"}};
   ASSERT_DBL_EQ(get(st, "village_population", raw, 3), 1);
   vg_sink_free(sink);
   vg_resolve_free(res);

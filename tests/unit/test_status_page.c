@@ -255,7 +255,8 @@ VG_TEST(files_with_their_receipts) {
       " \"files\": ["
       "  {\"path\": \"/s/a.csv\", \"state\": \"unreadable\","
       "   \"error\": \"cannot open /s/a.csv: Permission denied\","
-      "   \"receipt\": null},"
+      "   \"receipt\": {\"read_at\": \"2024-05-01T07:00:00Z\","
+      "    \"error\": \"cannot open /s/a.csv: Permission denied\"}},"
       "  {\"path\": \"/s/b.csv\", \"state\": \"read\", \"error\": null,"
       "   \"receipt\": {\"read_at\": \"2024-05-01T07:00:00Z\", \"error\": null,"
       "    \"rows\": 4, \"rows_accepted\": 1, \"rows_rejected\": 3,"
@@ -272,7 +273,8 @@ VG_TEST(files_with_their_receipts) {
                         "<h3>share</h3>");
   ASSERT_CONTAINS(page, "<span class=\"badge bad\">unreadable</span> <span "
                         "class=err>cannot open /s/a.csv: Permission "
-                        "denied</span>");
+                        "denied</span></td><td data-label=\"Result\" "
+                        "class=\"what\"><span class=muted>not read</span>");
   ASSERT_CONTAINS(page, "rows 1 accepted, 3 with rejected cells; values 3 "
                         "accepted, 4 rejected; villages 2 matched, 1 "
                         "unmatched (Nisao&lt;b&gt;)");
