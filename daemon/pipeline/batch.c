@@ -120,6 +120,28 @@ static bool grow(struct vg_batch *b, void **p, size_t *cap, size_t need,
   return true;
 }
 
+/* Grows an array to exactly `need` elements if the cap and the hold allow
+ * it now; never stops the batch. */
+static void reserve(struct vg_batch *b, void **p, size_t *cap, size_t need,
+                    size_t size) {
+  if (b->error || need <= *cap || need > SIZE_MAX / size)
+    return;
+  size_t more = (need - *cap) * size;
+  /* vg_budget_reserve: a refusal here is not the request's. */
+  if (more > b->max_bytes - b->bytes ||
+      (b->hold && (vg_budget_reserve(b->hold, more) < 0 ||
+                   vg_budget_take(b->hold, more) < 0)))
+    return;
+  b->bytes += more;
+  *p = vg_realloc(*p, need * size);
+  *cap = need;
+}
+
+void vg_batch_reserve(struct vg_batch *b, size_t samples, size_t arena_bytes) {
+  reserve(b, (void **)&b->entries, &b->cap, samples, sizeof *b->entries);
+  reserve(b, (void **)&b->arena, &b->arena_cap, arena_bytes, 1);
+}
+
 static uint32_t store_string(struct vg_batch *b, const char *s) {
   if (!s)
     return NONE;
