@@ -26,6 +26,10 @@
  * limit; VictoriaMetrics truncates values past 4 KiB by default. */
 #define MAX_NAME 1024
 #define MAX_VALUE 8192
+/* Names remembered as checked (struct vg_sink's `known`), and the longest
+ * remembered. */
+#define KNOWN_NAMES 8
+#define KNOWN_NAME_MAX 64
 /* Rejections logged one by one in a round; the rest are summarised. */
 #define LOGGED_PER_ROUND 5
 /* Identical messages remembered for the once-a-minute rule. */
@@ -91,6 +95,16 @@ struct vg_sink {
    * A run that fails them is not kept: each of its samples is checked
    * and rejected on its own, as without runs.  Cleared at every round's
    * begin and end. */
+  /* Metric names that passed the name checks lately, with their catalog
+   * entry: a point's fields, and the points after it, use the same few
+   * names, which are then checked and looked up once.  The checks depend
+   * on the name alone, and the catalog never changes. */
+  struct {
+    char name[KNOWN_NAME_MAX];
+    size_t len; /* 0: empty slot */
+    const struct vg_indicator *ind;
+  } known[KNOWN_NAMES];
+  size_t known_next;
   struct {
     const struct vg_label *labels; /* the producer's; NULL: no run */
     size_t n;
@@ -446,6 +460,11 @@ static void check_labelled(struct vg_sink *sink, const char *metric,
                            size_t village, struct vg_store_labels *prepared,
                            double value, int64_t ts_ms,
                            const struct vg_location *where);
+static void check_named(struct vg_sink *sink, const char *metric,
+                        const struct vg_indicator *ind,
+                        const struct vg_label *labels, size_t nlabels,
+                        double value, int64_t ts_ms,
+                        const struct vg_location *where, bool in_run);
 
 static void label_run(void *arg, const struct vg_label *labels,
                       size_t nlabels) {
@@ -504,8 +523,16 @@ static void check_sample(struct vg_sink *sink, const char *metric,
                          const struct vg_label *labels, size_t nlabels,
                          double value, int64_t ts_ms,
                          const struct vg_location *where, bool in_run) {
+  size_t len = strnlen(metric, MAX_NAME + 1);
+  for (size_t k = 0; k < KNOWN_NAMES; k++)
+    if (len && sink->known[k].len == len &&
+        memcmp(sink->known[k].name, metric, len) == 0) {
+      check_named(sink, metric, sink->known[k].ind, labels, nlabels, value,
+                  ts_ms, where, in_run);
+      return;
+    }
   char detail[256];
-  if (strnlen(metric, MAX_NAME + 1) > MAX_NAME) {
+  if (len > MAX_NAME) {
     snprintf(detail, sizeof detail,
              "a metric name of %zu bytes (\"%.40s...\") is over the %d allowed",
              strlen(metric), metric, MAX_NAME);
@@ -528,10 +555,28 @@ static void check_sample(struct vg_sink *sink, const char *metric,
     reject(sink, VG_REJECT_BAD_NAME, where, detail);
     return;
   }
+  const struct vg_indicator *ind = vg_catalog_find(metric);
+  if (len < KNOWN_NAME_MAX) {
+    size_t k = sink->known_next;
+    sink->known_next = (k + 1) % KNOWN_NAMES;
+    memcpy(sink->known[k].name, metric, len);
+    sink->known[k].len = len;
+    sink->known[k].ind = ind;
+  }
+  check_named(sink, metric, ind, labels, nlabels, value, ts_ms, where, in_run);
+}
+
+/* Checks a sample whose name passed (`ind` its catalog entry or NULL) and
+ * stores it, or rejects it. */
+static void check_named(struct vg_sink *sink, const char *metric,
+                        const struct vg_indicator *ind,
+                        const struct vg_label *labels, size_t nlabels,
+                        double value, int64_t ts_ms,
+                        const struct vg_location *where, bool in_run) {
+  char detail[256];
   /* A stale marker (a remote-write sender saying the series is gone) is
    * no value: no range applies to it. */
   bool marker = vg_is_stale_nan(value);
-  const struct vg_indicator *ind = vg_catalog_find(metric);
   enum vg_reject_reason reason;
   if (!marker && vg_catalog_check(ind, value, &reason, detail, sizeof detail)) {
     reject(sink, reason, where, detail);
