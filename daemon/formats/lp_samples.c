@@ -98,6 +98,9 @@ static void point(void *arg, const char *measurement,
     labels[i].name = w->labels.data + offs[i];
     labels[i].value = tags[i].value;
   }
+  /* Every field of the point carries this one label set. */
+  if (w->out->label_run)
+    w->out->label_run(w->out->arg, labels, ntags);
   /* Milliseconds, truncated toward the past; 0 tells the sink "now", so a
    * point at exactly the epoch is moved 1 ms forward rather than lost. */
   int64_t ts_ms = 0;

@@ -123,6 +123,13 @@ struct vg_emitter {
    * the receiver does not count: it then gets one reject() per reason
    * saying how many. */
   void (*reject_many)(void *arg, enum vg_reject_reason reason, uint64_t n);
+  /* Optional (NULL: the receiver does not use it; a producer checks).
+   * Announces a run of sample() calls that pass this very array (the same
+   * pointer and count), unchanged until the next label_run or the end of
+   * the round: a line-protocol point's fields, a batch's samples of one
+   * record.  The receiver may then check and look the label set up once
+   * for the run.  A sample() passing another array is outside the run. */
+  void (*label_run)(void *arg, const struct vg_label *labels, size_t nlabels);
 };
 
 /* "villages.csv:12:7 (population)", "api.json /data/items/3/x",

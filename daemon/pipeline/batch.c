@@ -63,6 +63,11 @@ struct vg_batch {
   /* What the previous entry stored, to share equal strings. */
   uint32_t last_labels;
   uint16_t last_nlabels;
+  /* The producer's current label run (vg_emitter.label_run), and whether
+   * last_labels already holds it: its samples then skip the comparison. */
+  const struct vg_label *run;
+  size_t run_n;
+  bool run_stored;
   uint32_t last_input, last_column_name, last_pointer_prefix, last_sheet;
   /* The pointers inside records already stored, by the address the
    * parser passed them at: a JSON record's metrics alternate between a
@@ -114,6 +119,28 @@ static bool grow(struct vg_batch *b, void **p, size_t *cap, size_t need,
   *p = vg_realloc(*p, n * size);
   *cap = n;
   return true;
+}
+
+/* Grows an array to exactly `need` elements if the cap and the hold allow
+ * it now; never stops the batch. */
+static void reserve(struct vg_batch *b, void **p, size_t *cap, size_t need,
+                    size_t size) {
+  if (b->error || need <= *cap || need > SIZE_MAX / size)
+    return;
+  size_t more = (need - *cap) * size;
+  /* vg_budget_reserve: a refusal here is not the request's. */
+  if (more > b->max_bytes - b->bytes ||
+      (b->hold && (vg_budget_reserve(b->hold, more) < 0 ||
+                   vg_budget_take(b->hold, more) < 0)))
+    return;
+  b->bytes += more;
+  *p = vg_realloc(*p, need * size);
+  *cap = need;
+}
+
+void vg_batch_reserve(struct vg_batch *b, size_t samples, size_t arena_bytes) {
+  reserve(b, (void **)&b->entries, &b->cap, samples, sizeof *b->entries);
+  reserve(b, (void **)&b->arena, &b->arena_cap, arena_bytes, 1);
 }
 
 static uint32_t store_string(struct vg_batch *b, const char *s) {
@@ -244,7 +271,8 @@ static void record_sample(void *arg, const char *metric,
     return;
   }
   e->metric_or_detail = store_metric(b, metric);
-  if (!same_labels(b, labels, nlabels)) {
+  bool in_run = labels == b->run && nlabels == b->run_n;
+  if (!(in_run && b->run_stored) && !same_labels(b, labels, nlabels)) {
     if (!grow(b, (void **)&b->label_offs, &b->cap_label_offs,
               b->nlabel_offs + 2 * nlabels, sizeof(uint32_t))) {
       drop_if_stopped(b);
@@ -261,12 +289,21 @@ static void record_sample(void *arg, const char *metric,
     drop_if_stopped(b);
     return;
   }
+  b->run_stored = in_run;
   e->labels = b->last_labels;
   e->nlabels = (uint16_t)nlabels;
   e->value = value;
   e->ts_ms = ts_ms;
   b->count++;
   b->samples++;
+}
+
+static void record_label_run(void *arg, const struct vg_label *labels,
+                             size_t nlabels) {
+  struct vg_batch *b = arg;
+  b->run = labels;
+  b->run_n = nlabels;
+  b->run_stored = false;
 }
 
 static void record_reject(void *arg, enum vg_reject_reason reason,
@@ -326,6 +363,7 @@ struct vg_batch *vg_batch_new(size_t max_bytes) {
   b->emitter.sample = record_sample;
   b->emitter.reject = record_reject;
   b->emitter.family = record_family;
+  b->emitter.label_run = record_label_run;
   b->emitter.arg = b;
   return b;
 }
@@ -410,6 +448,11 @@ bool vg_batch_replay_some(const struct vg_batch *b, const struct vg_emitter *to,
     return true;
   size_t end = i + (max < b->count - i ? max : b->count - i);
   size_t next_family = first_family(b, i);
+  /* The labels array is rebuilt, and announced as a run, only when an
+   * entry's labels are not the previous sample's (recorded once for a
+   * record's metrics); each call starts afresh. */
+  uint32_t built = NONE;
+  uint16_t built_n = 0;
   for (; i < end; i++) {
     replay_families(b, to, i, &next_family);
     const struct entry *e = &b->entries[i];
@@ -430,9 +473,15 @@ bool vg_batch_replay_some(const struct vg_batch *b, const struct vg_emitter *to,
                  string_at(b, e->metric_or_detail));
       continue;
     }
-    for (size_t k = 0; k < e->nlabels; k++) {
-      labels[k].name = string_at(b, b->label_offs[e->labels + 2 * k]);
-      labels[k].value = string_at(b, b->label_offs[e->labels + 2 * k + 1]);
+    if (e->labels != built || e->nlabels != built_n) {
+      for (size_t k = 0; k < e->nlabels; k++) {
+        labels[k].name = string_at(b, b->label_offs[e->labels + 2 * k]);
+        labels[k].value = string_at(b, b->label_offs[e->labels + 2 * k + 1]);
+      }
+      built = e->labels;
+      built_n = e->nlabels;
+      if (to->label_run)
+        to->label_run(to->arg, labels, e->nlabels);
     }
     to->sample(to->arg, string_at(b, e->metric_or_detail), labels, e->nlabels,
                e->value, e->ts_ms, &w);

@@ -49,6 +49,11 @@ struct vg_batch *vg_batch_new(size_t max_bytes);
  * does, and vg_batch_error() gives the hold's reason.  Freeing the batch
  * gives its bytes back to the hold. */
 void vg_batch_set_hold(struct vg_batch *b, struct vg_budget_hold *hold);
+/* Makes room, at once, for `samples` samples and `arena_bytes` of their
+ * strings (what the caller expects from its input), counted like any
+ * growth; best effort: what max_bytes or the hold would refuse is simply
+ * not reserved, and the batch grows later as it would have. */
+void vg_batch_reserve(struct vg_batch *b, size_t samples, size_t arena_bytes);
 void vg_batch_free(struct vg_batch *b); /* NULL-safe */
 const struct vg_emitter *vg_batch_emitter(struct vg_batch *b);
 void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to);

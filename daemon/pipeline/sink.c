@@ -26,6 +26,10 @@
  * limit; VictoriaMetrics truncates values past 4 KiB by default. */
 #define MAX_NAME 1024
 #define MAX_VALUE 8192
+/* Names remembered as checked (struct vg_sink's `known`), and the longest
+ * remembered. */
+#define KNOWN_NAMES 8
+#define KNOWN_NAME_MAX 64
 /* Rejections logged one by one in a round; the rest are summarised. */
 #define LOGGED_PER_ROUND 5
 /* Identical messages remembered for the once-a-minute rule. */
@@ -85,6 +89,34 @@ struct vg_sink {
   struct vg_receipt *receipt; /* of the round, not owned; NULL: none */
   /* The village of the sample being checked, for its rejections. */
   const char *sample_village;
+  /* The producer's current label run (vg_emitter.label_run) and, once a
+   * sample of it passed the label checks and the resolution, what they
+   * gave: a point's fields check, resolve and look their labels up once.
+   * A run that fails them is not kept: each of its samples is checked
+   * and rejected on its own, as without runs.  Cleared at every round's
+   * begin and end. */
+  /* Metric names that passed the name checks lately, with their catalog
+   * entry: a point's fields, and the points after it, use the same few
+   * names, which are then checked and looked up once.  The checks depend
+   * on the name alone, and the catalog never changes. */
+  struct {
+    char name[KNOWN_NAME_MAX];
+    size_t len; /* 0: empty slot */
+    const struct vg_indicator *ind;
+  } known[KNOWN_NAMES];
+  size_t known_next;
+  struct {
+    const struct vg_label *labels; /* the producer's; NULL: no run */
+    size_t n;
+    bool ready;
+    const char *village;
+    struct vg_label merged[MAX_LABELS];
+    struct vg_label resolved[MAX_LABELS + VG_RESOLVE_EXTRA_LABELS];
+    const struct vg_label *final; /* merged or resolved */
+    size_t nfinal;
+    size_t village_index; /* the registry's, SIZE_MAX: none */
+    struct vg_store_labels prepared;
+  } run;
 
   struct vg_sink_stats stats;
   struct vg_rejection recent[VG_SINK_RECENT]; /* ring */
@@ -420,7 +452,27 @@ static const char *village_of(const struct vg_sink *sink,
 static void check_sample(struct vg_sink *sink, const char *metric,
                          const struct vg_label *labels, size_t nlabels,
                          double value, int64_t ts_ms,
-                         const struct vg_location *where);
+                         const struct vg_location *where, bool in_run);
+
+static void check_labelled(struct vg_sink *sink, const char *metric,
+                           const struct vg_indicator *ind, bool marker,
+                           const struct vg_label *final, size_t n,
+                           size_t village, struct vg_store_labels *prepared,
+                           double value, int64_t ts_ms,
+                           const struct vg_location *where);
+static void check_named(struct vg_sink *sink, const char *metric,
+                        const struct vg_indicator *ind,
+                        const struct vg_label *labels, size_t nlabels,
+                        double value, int64_t ts_ms,
+                        const struct vg_location *where, bool in_run);
+
+static void label_run(void *arg, const struct vg_label *labels,
+                      size_t nlabels) {
+  struct vg_sink *sink = arg;
+  sink->run.labels = labels;
+  sink->run.n = nlabels;
+  sink->run.ready = false;
+}
 
 static void sample(void *arg, const char *metric, const struct vg_label *labels,
                    size_t nlabels, double value, int64_t ts_ms,
@@ -428,18 +480,61 @@ static void sample(void *arg, const char *metric, const struct vg_label *labels,
   struct vg_sink *sink = arg;
   if (!sink->source)
     abort(); /* a collector emitted outside vg_sink_begin/end */
-  sink->sample_village = village_of(sink, labels, nlabels);
-  check_sample(sink, metric, labels, nlabels, value, ts_ms, where);
+  bool in_run =
+      sink->run.labels && labels == sink->run.labels && nlabels == sink->run.n;
+  sink->sample_village = in_run && sink->run.ready
+                             ? sink->run.village
+                             : village_of(sink, labels, nlabels);
+  check_sample(sink, metric, labels, nlabels, value, ts_ms, where, in_run);
   sink->sample_village = NULL;
+}
+
+/* The sample's labels merged with the constants and resolved: 0 and
+ * *final, *n, *village (the registry's index, SIZE_MAX: none), or 1
+ * after a rejection.  `merged` and `resolved` hold what *final points
+ * at. */
+static int final_labels(struct vg_sink *sink, const struct vg_label *labels,
+                        size_t nlabels, const struct vg_location *where,
+                        struct vg_label *merged, struct vg_label *resolved,
+                        const struct vg_label **final, size_t *n,
+                        size_t *village) {
+  if (merge_labels(sink, labels, nlabels, where, merged, n))
+    return 1;
+  enum vg_reject_reason reason;
+  const char *why;
+  *village = SIZE_MAX;
+  switch (vg_resolve_labels(sink->resolve, merged, *n, resolved, n, village,
+                            &reason, &why)) {
+  case VG_RESOLVE_AS_IS:
+    *final = merged;
+    return 0;
+  case VG_RESOLVE_FOUND:
+    *final = resolved;
+    return 0;
+  case VG_RESOLVE_REJECTED:
+    break;
+  }
+  /* A derived sample's source was rejected for the same labels. */
+  if (!where->derived)
+    reject(sink, reason, where, why);
+  return 1;
 }
 
 /* Checks one sample and stores it, or rejects it. */
 static void check_sample(struct vg_sink *sink, const char *metric,
                          const struct vg_label *labels, size_t nlabels,
                          double value, int64_t ts_ms,
-                         const struct vg_location *where) {
+                         const struct vg_location *where, bool in_run) {
+  size_t len = strnlen(metric, MAX_NAME + 1);
+  for (size_t k = 0; k < KNOWN_NAMES; k++)
+    if (len && sink->known[k].len == len &&
+        memcmp(sink->known[k].name, metric, len) == 0) {
+      check_named(sink, metric, sink->known[k].ind, labels, nlabels, value,
+                  ts_ms, where, in_run);
+      return;
+    }
   char detail[256];
-  if (strnlen(metric, MAX_NAME + 1) > MAX_NAME) {
+  if (len > MAX_NAME) {
     snprintf(detail, sizeof detail,
              "a metric name of %zu bytes (\"%.40s...\") is over the %d allowed",
              strlen(metric), metric, MAX_NAME);
@@ -462,36 +557,75 @@ static void check_sample(struct vg_sink *sink, const char *metric,
     reject(sink, VG_REJECT_BAD_NAME, where, detail);
     return;
   }
+  const struct vg_indicator *ind = vg_catalog_find(metric);
+  if (len < KNOWN_NAME_MAX) {
+    size_t k = sink->known_next;
+    sink->known_next = (k + 1) % KNOWN_NAMES;
+    memcpy(sink->known[k].name, metric, len);
+    sink->known[k].len = len;
+    sink->known[k].ind = ind;
+  }
+  check_named(sink, metric, ind, labels, nlabels, value, ts_ms, where, in_run);
+}
+
+/* Checks a sample whose name passed (`ind` its catalog entry or NULL) and
+ * stores it, or rejects it. */
+static void check_named(struct vg_sink *sink, const char *metric,
+                        const struct vg_indicator *ind,
+                        const struct vg_label *labels, size_t nlabels,
+                        double value, int64_t ts_ms,
+                        const struct vg_location *where, bool in_run) {
+  char detail[256];
   /* A stale marker (a remote-write sender saying the series is gone) is
    * no value: no range applies to it. */
   bool marker = vg_is_stale_nan(value);
-  const struct vg_indicator *ind = vg_catalog_find(metric);
   enum vg_reject_reason reason;
   if (!marker && vg_catalog_check(ind, value, &reason, detail, sizeof detail)) {
     reject(sink, reason, where, detail);
     return;
   }
-  struct vg_label merged[MAX_LABELS],
-      resolved[MAX_LABELS + VG_RESOLVE_EXTRA_LABELS];
-  size_t n;
-  if (merge_labels(sink, labels, nlabels, where, merged, &n))
-    return;
-  const struct vg_label *final = merged;
-  const char *why;
-  size_t village = SIZE_MAX;
-  switch (vg_resolve_labels(sink->resolve, merged, n, resolved, &n, &village,
-                            &reason, &why)) {
-  case VG_RESOLVE_AS_IS:
-    break;
-  case VG_RESOLVE_FOUND:
-    final = resolved;
-    break;
-  case VG_RESOLVE_REJECTED:
-    /* The sample it derives from was rejected for the same labels. */
-    if (!where->derived)
-      reject(sink, reason, where, why);
+  const struct vg_label *final;
+  size_t n, village;
+  struct vg_store_labels *prepared = NULL;
+  if (in_run && sink->run.ready) {
+    final = sink->run.final;
+    n = sink->run.nfinal;
+    village = sink->run.village_index;
+    prepared = &sink->run.prepared;
+  } else if (in_run) {
+    if (final_labels(sink, labels, nlabels, where, sink->run.merged,
+                     sink->run.resolved, &final, &n, &village))
+      return;
+    sink->run.ready = true;
+    sink->run.village = sink->sample_village;
+    sink->run.final = final;
+    sink->run.nfinal = n;
+    sink->run.village_index = village;
+    prepared = &sink->run.prepared;
+    vg_store_labels_set(prepared, final, n);
+  } else {
+    struct vg_label merged[MAX_LABELS],
+        resolved[MAX_LABELS + VG_RESOLVE_EXTRA_LABELS];
+    if (final_labels(sink, labels, nlabels, where, merged, resolved, &final, &n,
+                     &village))
+      return;
+    check_labelled(sink, metric, ind, marker, final, n, village, NULL, value,
+                   ts_ms, where);
     return;
   }
+  check_labelled(sink, metric, ind, marker, final, n, village, prepared, value,
+                 ts_ms, where);
+}
+
+/* Stores (or passes on, a marker) a sample whose name and labels passed,
+ * or rejects it. */
+static void check_labelled(struct vg_sink *sink, const char *metric,
+                           const struct vg_indicator *ind, bool marker,
+                           const struct vg_label *final, size_t n,
+                           size_t village, struct vg_store_labels *prepared,
+                           double value, int64_t ts_ms,
+                           const struct vg_location *where) {
+  char detail[256];
   if (!ts_ms)
     ts_ms = sink->round_now_ms;
   if (marker) {
@@ -499,8 +633,11 @@ static void check_sample(struct vg_sink *sink, const char *metric,
   } else {
     /* 1 ms after the epoch: older than any sample a source gives. */
     int64_t store_ts = sink->fallback ? 1 : ts_ms;
-    int rc = vg_source_put(sink->source, ind, metric, final, n, value, store_ts,
-                           sink->round_now_ms);
+    int rc = prepared
+                 ? vg_source_put_labels(sink->source, ind, metric, prepared,
+                                        value, store_ts, sink->round_now_ms)
+                 : vg_source_put(sink->source, ind, metric, final, n, value,
+                                 store_ts, sink->round_now_ms);
     if (rc < 0) {
       snprintf(detail, sizeof detail,
                "new series %s refused: the collector holds its max_series "
@@ -560,6 +697,7 @@ struct vg_sink *vg_sink_new(struct vg_store *store,
   sink->emitter.reject = reject;
   sink->emitter.family = family;
   sink->emitter.reject_many = reject_many;
+  sink->emitter.label_run = label_run;
   sink->emitter.arg = sink;
   vg_hashtab_init(&sink->inputs);
   return sink;
@@ -608,6 +746,7 @@ void vg_sink_begin(struct vg_sink *sink, const char *source_key) {
   sink->source_key = vg_strdup(source_key);
   vg_source_begin(sink->source);
   sink->round_now_ms = vg_clock_now_ms();
+  sink->run.labels = NULL;
   sink->round_samples = 0;
   memset(sink->round_rejected, 0, sizeof sink->round_rejected);
   sink->round_logged = 0;
@@ -647,6 +786,7 @@ size_t vg_sink_end(struct vg_sink *sink) {
   sink->receipt = NULL;
   sink->source = NULL;
   sink->round_now_ms = 0;
+  sink->run.labels = NULL;
   return removed;
 }
 

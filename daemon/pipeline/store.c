@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LABELS 64
+#define MAX_LABELS VG_STORE_MAX_LABELS
 /* The longest value text, "-1.2345678901234567e-308" (kept without a NUL:
  * its length is value_len). */
 #define VALUE_TEXT_SIZE 24
@@ -150,6 +150,9 @@ struct vg_store {
   unsigned journal_holds;
   uint64_t stale_markers, stale_markers_refused;
   struct vg_complaint marker_complaint;
+  /* Label sets freed so far: a struct vg_store_labels holding one checks
+   * this before trusting its pointer. */
+  uint64_t labelset_frees;
 };
 
 /* A gzip scrape sends a family's series in blocks of this many, each
@@ -217,20 +220,15 @@ static void unintern(struct vg_store *st, struct istr *is) {
 
 /* --- label sets ------------------------------------------------------ */
 
-struct sorted_labels {
-  const struct vg_label *v[MAX_LABELS];
-  size_t len[MAX_LABELS * 2];
-  size_t n;
-  uint64_t hash;
-};
-
 /* Sorts the labels and measures them; the hash is left to hash_labels,
  * which a series found in its source's order does without. */
 static void sort_labels(const struct vg_label *labels, size_t n,
-                        struct sorted_labels *out) {
+                        struct vg_store_labels *out) {
   if (n > MAX_LABELS)
     abort(); /* the sink enforces the limit */
   out->n = n;
+  out->hashed = false;
+  out->interned = NULL;
   /* Insertion sort: a village has a handful of labels. */
   for (size_t i = 0; i < n; i++) {
     size_t j = i;
@@ -246,7 +244,10 @@ static void sort_labels(const struct vg_label *labels, size_t n,
   }
 }
 
-static void hash_labels(struct sorted_labels *sl) {
+static void hash_labels(struct vg_store_labels *sl) {
+  if (sl->hashed)
+    return;
+  sl->hashed = true;
   uint64_t h = 0x9e3779b97f4a7c15ull;
   for (size_t i = 0; i < sl->n; i++) {
     h = vg_hash_bytes(sl->v[i]->name, sl->len[2 * i] + 1, h);
@@ -256,7 +257,7 @@ static void hash_labels(struct sorted_labels *sl) {
 }
 
 static bool labelset_equals(const struct labelset *ls,
-                            const struct sorted_labels *sl) {
+                            const struct vg_store_labels *sl) {
   if (ls->count != sl->n)
     return false;
   for (size_t i = 0; i < sl->n; i++) {
@@ -270,7 +271,7 @@ static bool labelset_equals(const struct labelset *ls,
 }
 
 static struct labelset *find_labelset(struct vg_store *st,
-                                      const struct sorted_labels *sl) {
+                                      const struct vg_store_labels *sl) {
   size_t pos = (size_t)-1;
   struct labelset *ls;
   while ((ls = vg_hashtab_next(&st->labelsets, sl->hash, &pos)))
@@ -280,7 +281,7 @@ static struct labelset *find_labelset(struct vg_store *st,
 }
 
 static struct labelset *make_labelset(struct vg_store *st,
-                                      const struct sorted_labels *sl) {
+                                      const struct vg_store_labels *sl) {
   struct labelset *ls =
       vg_malloc(sizeof *ls + 2 * sl->n * sizeof(struct istr *));
   ls->hash = sl->hash;
@@ -308,6 +309,7 @@ static void release_labelset(struct vg_store *st, struct labelset *ls) {
   if (--ls->refs)
     return;
   vg_hashtab_remove(&st->labelsets, ls->hash, ls);
+  st->labelset_frees++;
   for (size_t i = 0; i < 2 * (size_t)ls->count; i++)
     unintern(st, ls->pairs[i]);
   free(ls->text);
@@ -833,17 +835,37 @@ size_t vg_store_drop_unreported(struct vg_store *st, const char *collector,
   return dropped;
 }
 
+/* The interned set a prepared label set found last time, while the store
+ * has freed no set since (it may have been this one). */
+static struct labelset *cached_labelset(const struct vg_store *st,
+                                        const struct vg_store_labels *sl) {
+  if (sl->interned && sl->store == st && sl->frees == st->labelset_frees)
+    return (struct labelset *)sl->interned;
+  return NULL;
+}
+
+static void remember_labelset(const struct vg_store *st,
+                              struct vg_store_labels *sl,
+                              const struct labelset *ls) {
+  sl->interned = ls;
+  sl->store = st;
+  sl->frees = st->labelset_frees;
+}
+
 /* The link a source reported next in its last round, if it is the one
  * reported now: sources (a page, a file, a script's output) report their
  * series in the same order round after round, so this spares the hashing
  * of the labels and two lookups in tables too large for the cache. */
 static struct link *expected(const struct vg_source *src, const char *metric,
-                             const struct sorted_labels *sl) {
+                             const struct vg_store_labels *sl) {
   struct link *l = src->head;
   if (!l || l->generation == src->generation)
     return NULL;
   const struct series *s = series_of(l);
-  if (strcmp(s->family->name, metric) == 0 && labelset_equals(s->labels, sl))
+  const struct labelset *ls = cached_labelset(src->store, sl);
+  if (ls ? s->labels != ls : !labelset_equals(s->labels, sl))
+    return NULL;
+  if (strcmp(s->family->name, metric) == 0)
     return l;
   return NULL;
 }
@@ -853,10 +875,13 @@ static struct link *expected(const struct vg_source *src, const char *metric,
 static struct series *find_or_make(struct vg_source *src,
                                    const struct vg_indicator *ind,
                                    const char *metric,
-                                   struct sorted_labels *sl) {
+                                   struct vg_store_labels *sl) {
   struct vg_store *st = src->store;
-  hash_labels(sl);
-  struct labelset *ls = find_labelset(st, sl);
+  struct labelset *ls = cached_labelset(st, sl);
+  if (!ls) {
+    hash_labels(sl);
+    ls = find_labelset(st, sl);
+  }
   if (src->max_series && src->count >= src->max_series) {
     /* At the cap, look before creating anything: a sender minting new
      * names or label values must not grow the store by a byte. */
@@ -868,11 +893,14 @@ static struct series *find_or_make(struct vg_source *src,
   }
   struct family *f = get_family(st, metric, ind);
   struct series *s = ls ? find_series(st, f, ls) : NULL;
-  if (s)
+  if (s) {
+    remember_labelset(st, sl, ls);
     return s;
+  }
   if (!ls)
     ls = make_labelset(st, sl);
   ls->refs++;
+  remember_labelset(st, sl, ls);
   s = vg_calloc(1, sizeof *s);
   s->family = f;
   s->labels = ls;
@@ -924,20 +952,32 @@ static int put_sample(struct vg_store *st, struct series *s, struct link *l,
   return VG_PUT_NEWEST;
 }
 
+void vg_store_labels_set(struct vg_store_labels *out,
+                         const struct vg_label *labels, size_t n) {
+  sort_labels(labels, n, out);
+  hash_labels(out);
+}
+
 int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
                   const char *metric, const struct vg_label *labels,
                   size_t nlabels, double value, int64_t ts_ms, int64_t now_ms) {
+  struct vg_store_labels sl;
+  sort_labels(labels, nlabels, &sl);
+  return vg_source_put_labels(src, ind, metric, &sl, value, ts_ms, now_ms);
+}
+
+int vg_source_put_labels(struct vg_source *src, const struct vg_indicator *ind,
+                         const char *metric, struct vg_store_labels *sl,
+                         double value, int64_t ts_ms, int64_t now_ms) {
   if (vg_is_stale_nan(value))
     abort(); /* a marker is not a value: vg_source_unput */
   struct vg_store *st = src->store;
-  struct sorted_labels sl;
-  sort_labels(labels, nlabels, &sl);
-  struct link *l = expected(src, metric, &sl);
+  struct link *l = expected(src, metric, sl);
   struct series *s;
   if (l) {
     s = series_of(l);
   } else {
-    if (!(s = find_or_make(src, ind, metric, &sl)))
+    if (!(s = find_or_make(src, ind, metric, sl)))
       return -ENOSPC;
     l = find_link(st, s, src);
   }
@@ -962,7 +1002,7 @@ enum vg_unput vg_source_unput(struct vg_source *src, const char *metric,
   size_t len = strlen(metric);
   struct family *f =
       find_family(st, metric, vg_hash_mix(vg_hash_bytes(metric, len, 0)));
-  struct sorted_labels sl;
+  struct vg_store_labels sl;
   sort_labels(labels, nlabels, &sl);
   hash_labels(&sl);
   struct labelset *ls = f ? find_labelset(st, &sl) : NULL;
@@ -1095,7 +1135,7 @@ int vg_store_get(struct vg_store *st, const char *metric,
       find_family(st, metric, vg_hash_mix(vg_hash_bytes(metric, len, 0)));
   if (!f || nlabels > MAX_LABELS)
     return -1;
-  struct sorted_labels sl;
+  struct vg_store_labels sl;
   sort_labels(labels, nlabels, &sl);
   hash_labels(&sl);
   struct labelset *ls = find_labelset(st, &sl);

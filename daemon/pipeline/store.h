@@ -101,6 +101,33 @@ int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,
                   const char *metric, const struct vg_label *labels,
                   size_t nlabels, double value, int64_t ts_ms, int64_t now_ms);
 
+#define VG_STORE_MAX_LABELS 64
+/* A label set sorted, measured and hashed once for several puts (a
+ * line-protocol point's fields): vg_store_labels_set, then
+ * vg_source_put_labels for each metric while the labels it points at stay
+ * unchanged.  It also remembers the store's interned set between puts,
+ * checked against the store's count of freed sets, so that a set freed
+ * meanwhile (its last series left) is looked up again, never used.
+ * Fields are the store's. */
+struct vg_store_labels {
+  const struct vg_label *v[VG_STORE_MAX_LABELS]; /* sorted by name */
+  size_t len[VG_STORE_MAX_LABELS * 2];           /* name, value ... */
+  size_t n;
+  uint64_t hash;
+  bool hashed;
+  const void *interned; /* the store's set; NULL: not looked up yet */
+  const struct vg_store *store;
+  uint64_t frees; /* the store's count of freed sets when looked up */
+};
+/* Sorts and hashes `labels` (n <= VG_STORE_MAX_LABELS; the same rules as
+ * vg_source_put) into *out, which points into them. */
+void vg_store_labels_set(struct vg_store_labels *out,
+                         const struct vg_label *labels, size_t n);
+/* vg_source_put with the labels prepared by vg_store_labels_set. */
+int vg_source_put_labels(struct vg_source *src, const struct vg_indicator *ind,
+                         const char *metric, struct vg_store_labels *labels,
+                         double value, int64_t ts_ms, int64_t now_ms);
+
 /* What a stale marker a source sent at ts_ms did. */
 enum vg_unput {
   VG_UNPUT_ABSENT, /* no such series in the store */

@@ -210,8 +210,66 @@ VG_TEST(metric_names_seen_lately_are_stored_once) {
   vg_batch_free(b);
 }
 
+/* A producer's label run: its samples skip the comparison when recorded,
+ * and an array reused for another point's labels (the same address) is
+ * recorded, and replayed, with the labels it held then. */
+VG_TEST(label_runs_keep_each_points_labels) {
+  struct vg_batch *b = vg_batch_new(1 << 20);
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  struct vg_location w = {.input = "push", .line = 1, .column = 1};
+  struct vg_label l[1];
+  const char *villages[] = {"A", "A", "B"};
+  for (int p = 0; p < 3; p++) {
+    l[0] = (struct vg_label){"village", villages[p]};
+    w.line = (uint32_t)p + 1;
+    rec->label_run(rec->arg, l, 1);
+    rec->sample(rec->arg, "tank_level", l, 1, p, 0, &w);
+    rec->sample(rec->arg, "tank_volume", l, 1, p, 0, &w);
+  }
+  /* Outside any run (another array): recorded all the same. */
+  struct vg_label other[] = {{"village", "C"}};
+  rec->sample(rec->arg, "tank_level", other, 1, 9, 0, &w);
+  struct vg_test_record r;
+  vg_test_record_init(&r, false);
+  size_t pos = 0;
+  while (!vg_batch_replay_some(b, &r.em, &pos, 2))
+    ;
+  char *got = vg_test_record_take(&r);
+  ASSERT_STR_EQ(got, "tank_level{village=A} 0 0 @1\n"
+                     "tank_volume{village=A} 0 0 @1\n"
+                     "tank_level{village=A} 1 0 @2\n"
+                     "tank_volume{village=A} 1 0 @2\n"
+                     "tank_level{village=B} 2 0 @3\n"
+                     "tank_volume{village=B} 2 0 @3\n"
+                     "tank_level{village=C} 9 0 @3\n");
+  free(got);
+  vg_batch_free(b);
+}
+
+/* A reservation is counted like growth, and one past the cap is not
+ * taken: it never stops the batch. */
+VG_TEST(a_reservation_is_counted_and_never_stops_the_batch) {
+  struct vg_batch *b = vg_batch_new(1 << 20);
+  vg_batch_reserve(b, 100, 1000);
+  size_t taken = vg_batch_bytes(b);
+  ASSERT(taken >= 100 * 64 + 1000);
+  vg_batch_reserve(b, 1 << 20, 1 << 20);
+  ASSERT_INT_EQ(vg_batch_bytes(b), taken);
+  ASSERT_INT_EQ(vg_batch_error(b), 0);
+  struct vg_label l[] = {{"village", "A"}};
+  struct vg_location w = {.input = "push", .line = 1, .column = 1};
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  rec->sample(rec->arg, "tank_level", l, 1, 1, 0, &w);
+  ASSERT_INT_EQ(vg_batch_samples(b), 1);
+  /* Into the room reserved: only the labels' offsets grew. */
+  ASSERT(vg_batch_bytes(b) - taken < 64);
+  vg_batch_free(b);
+}
+
 VG_TEST_MAIN(VG_T(rejections_past_the_detailed_ones_are_counted_exactly),
              VG_T(a_replay_in_slices_is_the_same_as_one_whole),
              VG_T(max_bytes_caps_everything_the_batch_allocates),
              VG_T(a_batch_takes_its_memory_from_a_hold),
-             VG_T(metric_names_seen_lately_are_stored_once))
+             VG_T(metric_names_seen_lately_are_stored_once),
+             VG_T(label_runs_keep_each_points_labels),
+             VG_T(a_reservation_is_counted_and_never_stops_the_batch))

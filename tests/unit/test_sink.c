@@ -172,6 +172,52 @@ VG_TEST(names_and_values_past_their_caps_are_refused) {
   vg_store_free(st);
 }
 
+/* A name is checked and looked up once, then remembered: its values still
+ * meet the catalog, and a bad name is refused every time.  A label run
+ * is checked once; an array reused for the next point's labels gives that
+ * point's series; a run with bad labels has each sample refused. */
+VG_TEST(names_and_label_runs_checked_once_keep_every_rule) {
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "push", .line = 1, .column = 1};
+  vg_sink_begin(sink, "push");
+  struct vg_label l[2];
+  l[0] = (struct vg_label){"village", "A"};
+  l[1] = (struct vg_label){"town", "T"};
+  e->label_run(e->arg, l, 2);
+  e->sample(e->arg, "village_population", l, 2, 5, 0, &w);
+  e->sample(e->arg, "village_population", l, 2, -5, 0, &w);
+  e->sample(e->arg, "village_households", l, 2, 2, 0, &w);
+  l[0].value = "B";
+  e->label_run(e->arg, l, 2);
+  e->sample(e->arg, "village_population", l, 2, 7, 0, &w);
+  l[1].value = "";
+  e->label_run(e->arg, l, 2);
+  e->sample(e->arg, "village_population", l, 2, 7, 0, &w);
+  e->sample(e->arg, "village_households", l, 2, 7, 0, &w);
+  struct vg_label ok[] = {{"village", "C"}};
+  for (int i = 0; i < 2; i++) {
+    e->sample(e->arg, "", ok, 1, 1, 0, &w);
+    e->sample(e->arg, "villagemetrics_up", ok, 1, 1, 0, &w);
+  }
+  vg_sink_end(sink);
+  const struct vg_sink_stats *s = vg_sink_stats(sink);
+  ASSERT_INT_EQ(s->samples_total, 3);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_LABEL], 2);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_NAME], 4);
+  struct vg_label a[] = {{"city", "Tongren"},
+                         {"county", "Default"},
+                         {"town", "T"},
+                         {"village", "A"}};
+  ASSERT(get(st, "village_population", a, 4) == 5);
+  ASSERT(get(st, "village_households", a, 4) == 2);
+  a[3].value = "B";
+  ASSERT(get(st, "village_population", a, 4) == 7);
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
 VG_TEST(batch_replays_exactly) {
   struct vg_batch *b = vg_batch_new(1 << 20);
   const struct vg_emitter *rec = vg_batch_emitter(b);
@@ -797,6 +843,7 @@ VG_TEST(received_stale_markers_remove_and_pass_on) {
 }
 
 VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
+             VG_T(names_and_label_runs_checked_once_keep_every_rule),
              VG_T(names_and_values_past_their_caps_are_refused),
              VG_T(rejections_are_counted_located_and_listed),
              VG_T(batch_replays_exactly), VG_T(batch_replays_json_locations),
