@@ -343,14 +343,18 @@ def bench_agents(args, tmp, metrics, vm_port):
         time.sleep(args.warmup)
 
         # Steady state.
+        prof = (start_perf(args, agents["villagemetricsd"].server.pid, tmp,
+                           "push-steady") if args.profile else None)
         c0 = {a: cpu_seconds(agents[a].server.pid) for a in AGENTS}
         p0 = {a: proxies[a].snapshot() for a in AGENTS}
         t0 = time.monotonic()
         mark("steady window %d s" % args.steady)
         time.sleep(args.steady)
         t1 = time.monotonic()
+        c1 = {a: cpu_seconds(agents[a].server.pid) for a in AGENTS}
+        steady_profile = stop_perf(prof) if prof else None
         for a in AGENTS:
-            cpu = cpu_seconds(agents[a].server.pid) - c0[a]
+            cpu = c1[a] - c0[a]
             p1 = proxies[a].snapshot()
             if a == "villagemetricsd":
                 ingested = sum(1 for _, _, w in feed.rounds if t0 <= w < t1)
@@ -369,6 +373,7 @@ def bench_agents(args, tmp, metrics, vm_port):
                     (p1["wire"] - p0[a]["wire"]) / samples if samples else None,
                 "body_bytes_per_sample":
                     (p1["body"] - p0[a]["body"]) / samples if samples else None}
+        res["villagemetricsd"]["steady"]["profile"] = steady_profile
 
         # Outage 1: the receiver goes away, comes back; the catch-up.
         mark("outage 1: receiver down %d s" % args.outage)
@@ -620,6 +625,11 @@ def render(info, journal, drain, ag, args):
                 f(s["samples_per_cpu_s"], "%.0f"),
                 f(s["wire_bytes_per_sample"], "%.2f"),
                 f(s["body_bytes_per_sample"], "%.2f")))
+        sp = ag["villagemetricsd"]["steady"].get("profile")
+        if sp:
+            add("   perf profile of villagemetricsd in the window (data: %s), "
+                "top symbols:" % sp["data"])
+            add("\n".join(sp["by_symbol"].splitlines()[:25]))
         vmd = ag["villagemetricsd"]["steady"]["cpu_s_per_million"]
         add("")
         add("   CPU per sample, peer / villagemetricsd:  %s" % ", ".join(
@@ -730,9 +740,9 @@ def main():
                     help="the daemon's remote_write max_backoff in 3 "
                     "(Prometheus' default)")
     ap.add_argument("--profile", action="store_true",
-                    help="the drain (2a) under perf record, its hotspots "
-                    "in the table (its CPU figures then include perf's "
-                    "cost)")
+                    help="the drain (2a) and villagemetricsd's steady "
+                    "window (2b) under perf record, their hotspots in the "
+                    "table (their CPU figures then include perf's cost)")
     ap.add_argument("--perf", default="/usr/bin/perf")
     ap.add_argument("--no-agents", action="store_true",
                     help="parts 1 and 2a only")
