@@ -555,12 +555,13 @@ def bench_parser(args, tmp, wl):
 PERF_RECORD = "perf record -F 499 -e cpu-clock --call-graph dwarf,16384 -p PID"
 
 
-def start_perf(args, pid, tmp):
+def start_perf(args, pid, tmp, name="intake"):
     """perf record on the daemon, with DWARF call graphs (the Release build
-    has no frame pointers) at a rate low enough to keep the data small."""
+    has no frame pointers) at a rate low enough to keep the data small;
+    the data goes to args.results/NAME-<time>.perf.data."""
     os.makedirs(args.results, exist_ok=True)
-    data = os.path.join(args.results, "intake-%s.perf.data" %
-                        time.strftime("%Y%m%d-%H%M%S"))
+    data = os.path.join(args.results, "%s-%s.perf.data" %
+                        (name, time.strftime("%Y%m%d-%H%M%S")))
     srv = bl.Server([args.perf] + PERF_RECORD.split()[1:-2] +
                     ["-o", data, "-p", str(pid)],
                     os.path.join(tmp, "perf.log"))

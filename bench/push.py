@@ -40,7 +40,7 @@ from benchlib import (cpu_seconds, exporter_status, f, log,  # noqa: E402
 
 ROOT = bl.ROOT
 
-TARGET_SAMPLES_PER_CPU_S = 1e6   # encoded and sent, per core
+TARGET_SAMPLES_PER_CPU_S = 2e6   # the drain: read, encoded, sent, per core
 TARGET_CPU_VS_VMAGENT = 1 / 3.0
 TARGET_CATCHUP_X = 5.0
 
@@ -49,6 +49,7 @@ AGENTS = ("villagemetricsd", "vmagent", "prometheus")
 
 from push_peers import (Agent, CountingProxy, Feed,  # noqa: E402
                         ScrapeTarget)
+from intake import start_perf, stop_perf  # noqa: E402  (--profile)
 
 
 def daemon_config(port, state_dir, collector, rw_url, extra_rw=None,
@@ -140,6 +141,8 @@ def bench_journal(args, tmp, metrics, vm_port):
         # Part 2: the receiver appears on the closed port (a counting
         # proxy to VictoriaMetrics) and the journal drains.
         rows0 = vm_metric(vm_port, "vm_rows_inserted_total")
+        prof = (start_perf(args, server.pid, tmp, "push-drain")
+                if args.profile else None)
         cpu0 = cpu_seconds(server.pid)
         proxy = CountingProxy(vm_port, "drain")
         proxy.listener.close()
@@ -149,13 +152,22 @@ def bench_journal(args, tmp, metrics, vm_port):
         proxy.up()
         t0 = time.monotonic()
 
+        # Watched at the receiver: polling the daemon's /status this often
+        # cost it more CPU than the drain itself (a connection each time).
+        # Then one look at the daemon, which has sent everything by now.
+        poll("drain: rows at VictoriaMetrics",
+             lambda: (server.check_alive() or True) and
+             vm_metric(vm_port, "vm_rows_inserted_total") - rows0 >= n,
+             600, 0.02)
+        t1 = time.monotonic()
+
         def drained():
             server.check_alive()
             e = exporter_status(bl.daemon_status(port))
             return e["lag_samples"] == 0 and e
         e = poll("drain", drained, 600, 0.02)
-        t1 = time.monotonic()
         cpu1 = cpu_seconds(server.pid)
+        profile = stop_perf(prof) if prof else None
         snap = proxy.snapshot()
         ok = proxy.ok_times
         first = ok[0] if ok else t0
@@ -172,7 +184,8 @@ def bench_journal(args, tmp, metrics, vm_port):
                  "sent_samples": e.get("sent_samples"),
                  "vm_rows_inserted": rows, "proxy": snap,
                  "wire_bytes_per_sample": snap["wire"] / n,
-                 "body_bytes_per_sample": snap["body"] / n}
+                 "body_bytes_per_sample": snap["body"] / n,
+                 "profile": profile}
         log("drain: %d samples, %.2f CPU-s, %.2f s, %.1f B/sample on the "
             "wire" % (n, cpu1 - cpu0, t1 - first, snap["wire"] / n))
         return journal, drain
@@ -330,14 +343,18 @@ def bench_agents(args, tmp, metrics, vm_port):
         time.sleep(args.warmup)
 
         # Steady state.
+        prof = (start_perf(args, agents["villagemetricsd"].server.pid, tmp,
+                           "push-steady") if args.profile else None)
         c0 = {a: cpu_seconds(agents[a].server.pid) for a in AGENTS}
         p0 = {a: proxies[a].snapshot() for a in AGENTS}
         t0 = time.monotonic()
         mark("steady window %d s" % args.steady)
         time.sleep(args.steady)
         t1 = time.monotonic()
+        c1 = {a: cpu_seconds(agents[a].server.pid) for a in AGENTS}
+        steady_profile = stop_perf(prof) if prof else None
         for a in AGENTS:
-            cpu = cpu_seconds(agents[a].server.pid) - c0[a]
+            cpu = c1[a] - c0[a]
             p1 = proxies[a].snapshot()
             if a == "villagemetricsd":
                 ingested = sum(1 for _, _, w in feed.rounds if t0 <= w < t1)
@@ -356,6 +373,7 @@ def bench_agents(args, tmp, metrics, vm_port):
                     (p1["wire"] - p0[a]["wire"]) / samples if samples else None,
                 "body_bytes_per_sample":
                     (p1["body"] - p0[a]["body"]) / samples if samples else None}
+        res["villagemetricsd"]["steady"]["profile"] = steady_profile
 
         # Outage 1: the receiver goes away, comes back; the catch-up.
         mark("outage 1: receiver down %d s" % args.outage)
@@ -579,6 +597,10 @@ def render(info, journal, drain, ag, args):
         "sent -> answer:" % drain["proxy"]["receiver_s"])
     add("   every one of these series is new to it), the daemon's loop the "
         "rest")
+    p = drain.get("profile")
+    if p:
+        add("   perf profile of the drain (data: %s), top symbols:" % p["data"])
+        add("\n".join(p["by_symbol"].splitlines()[:25]))
     add("")
     if ag:
         n = ag["_series"]
@@ -603,6 +625,11 @@ def render(info, journal, drain, ag, args):
                 f(s["samples_per_cpu_s"], "%.0f"),
                 f(s["wire_bytes_per_sample"], "%.2f"),
                 f(s["body_bytes_per_sample"], "%.2f")))
+        sp = ag["villagemetricsd"]["steady"].get("profile")
+        if sp:
+            add("   perf profile of villagemetricsd in the window (data: %s), "
+                "top symbols:" % sp["data"])
+            add("\n".join(sp["by_symbol"].splitlines()[:25]))
         vmd = ag["villagemetricsd"]["steady"]["cpu_s_per_million"]
         add("")
         add("   CPU per sample, peer / villagemetricsd:  %s" % ", ".join(
@@ -654,7 +681,7 @@ def render(info, journal, drain, ag, args):
         add("")
     add("targets (never tuned to; reported as measured):")
     per_core = drain["samples_per_cpu_s"]
-    add("  >= 1M samples/s per core encoded and sent (2a, samples per "
+    add("  >= 2M samples/s per core encoded and sent (2a, samples per "
         "CPU-s of the drain):  %.0f -> %s" %
         (per_core, met(per_core >= TARGET_SAMPLES_PER_CPU_S)))
     if ag:
@@ -712,6 +739,11 @@ def main():
     ap.add_argument("--daemon-max-backoff", default="5s",
                     help="the daemon's remote_write max_backoff in 3 "
                     "(Prometheus' default)")
+    ap.add_argument("--profile", action="store_true",
+                    help="the drain (2a) and villagemetricsd's steady "
+                    "window (2b) under perf record, their hotspots in the "
+                    "table (their CPU figures then include perf's cost)")
+    ap.add_argument("--perf", default="/usr/bin/perf")
     ap.add_argument("--no-agents", action="store_true",
                     help="parts 1 and 2a only")
     ap.add_argument("--vmagent", default="/usr/bin/vmagent")

@@ -107,10 +107,13 @@ static unsigned char *put_series(unsigned char *p,
   p = put_varint(p, len);
   for (size_t i = 0; i < s->nlabels; i++) {
     const struct vg_label *l = &s->labels[i];
+    /* Each string measured once here: label_len would measure both
+     * again. */
+    size_t nl = strlen(l->name), vl = strlen(l->value);
     *p++ = KEY(1, WT_LEN);
-    p = put_varint(p, label_len(l));
-    p = put_bytes(p, KEY(1, WT_LEN), l->name, strlen(l->name));
-    p = put_bytes(p, KEY(2, WT_LEN), l->value, strlen(l->value));
+    p = put_varint(p, field_len(nl) + field_len(vl));
+    p = put_bytes(p, KEY(1, WT_LEN), l->name, nl);
+    p = put_bytes(p, KEY(2, WT_LEN), l->value, vl);
   }
   for (size_t i = 0; i < s->nsamples; i++) {
     int64_t ts = s->ts_ms[i];

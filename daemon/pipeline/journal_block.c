@@ -345,5 +345,7 @@ void vg__journal_block_sample(const struct vg__journal_block *d, size_t i,
                                    .mlen = name->n,
                                    .labels = set->labels,
                                    .nlabels = set->nlabels,
+                                   .name_idx = d->name_idx[i],
+                                   .set_idx = d->set_idx[i],
                                    .end = set->end};
 }

@@ -172,6 +172,9 @@ struct vg__journal_view {
   double value;
   const unsigned char *metric, *labels, *end;
   size_t mlen, nlabels;
+  /* A sample of a block: its metric name's and label set's index in the
+   * block's tables (the same for every sample of a series). */
+  uint32_t name_idx, set_idx;
   unsigned codec;
   const unsigned char *data;
   size_t dlen, raw_len;

@@ -63,12 +63,31 @@ struct gap {
   uint64_t from, to;
 };
 
+struct rec_at {
+  size_t metric; /* in moffs */
+  size_t labels; /* first of its labels, in offs / 2 */
+};
+
+/* The label sets and metric names of the block being read that are in the
+ * batch already, by their index in the block: a series' strings are
+ * copied once per block, not per sample, and its records share them. */
+struct shared {
+  uint32_t gen; /* of the block being read; stamps below of others */
+  uint32_t set_gen[VG__JOURNAL_BLOCK_SAMPLES],
+      name_gen[VG__JOURNAL_BLOCK_SAMPLES];
+  size_t set_at[VG__JOURNAL_BLOCK_SAMPLES], name_at[VG__JOURNAL_BLOCK_SAMPLES];
+};
+
 struct batch_impl {
   struct vg_journal_batch pub; /* first: the public pointer is this one */
   struct vg_buf arena;         /* strings, NUL-terminated */
   struct vg_label *labels;
-  size_t *offs; /* while decoding: metric, names and values per record */
-  size_t noffs, capoffs, caprecs, bytes;
+  /* While decoding, offsets in the arena: of label names and values (two
+   * per label, a label set once per block it is used in), of metric names
+   * (once per block), and per record where its metric and labels are. */
+  size_t *offs, *moffs;
+  struct rec_at *at;
+  size_t noffs, capoffs, nmoffs, capmoffs, capat, caprecs, bytes;
   struct gap *gaps;
   size_t ngaps, capgaps;
   bool hint_valid, ts_known;
@@ -93,62 +112,95 @@ struct read_job {
   uint64_t hint_off;
   struct batch_impl *b;
   struct vg__journal_block *block; /* owned; made at the first block */
+  struct shared *shared;           /* owned; made with block */
   int status;
   void (*cb)(void *arg, int status, struct vg_journal_batch *batch);
   void *arg;
 };
 
-static void push_offset(struct batch_impl *b, const unsigned char *s,
-                        size_t n) {
-  b->offs = vg_grow(b->offs, &b->capoffs, b->noffs + 1, sizeof *b->offs);
-  b->offs[b->noffs++] = b->arena.len;
+static void push_string(struct vg_buf *arena, size_t **offs, size_t *n,
+                        size_t *cap, const unsigned char *s, size_t len) {
+  *offs = vg_grow(*offs, cap, *n + 1, sizeof **offs);
+  (*offs)[(*n)++] = arena->len;
   /* The arena is capped at SIZE_MAX / 2: these appends cannot fail. */
-  vg_buf_append(&b->arena, s, n);
-  vg_buf_putc(&b->arena, '\0');
+  vg_buf_append(arena, s, len);
+  vg_buf_putc(arena, '\0');
 }
 
-static void add_record(struct batch_impl *b, const struct vg__journal_view *v) {
-  struct vg_journal_batch *p = &b->pub;
-  p->records =
-      vg_grow(p->records, &b->caprecs, p->count + 1, sizeof *p->records);
-  p->records[p->count++] = (struct vg_journal_record){
-      .nlabels = v->nlabels, .value = v->value, .ts_ms = v->ts, .seq = v->seq};
-  push_offset(b, v->metric, v->mlen);
+/* Copies v's labels into the arena; returns the first one's place in
+ * offs / 2. */
+static size_t copy_labels(struct batch_impl *b,
+                          const struct vg__journal_view *v) {
+  size_t first = b->noffs / 2;
   const unsigned char *q = v->labels, *s = NULL;
   size_t n = 0;
   for (size_t i = 0; i < 2 * v->nlabels; i++) {
     vg__journal_get_string(&q, v->end, &s, &n);
-    push_offset(b, s, n);
+    push_string(&b->arena, &b->offs, &b->noffs, &b->capoffs, s, n);
   }
+  return first;
+}
+
+static size_t copy_metric(struct batch_impl *b,
+                          const struct vg__journal_view *v) {
+  push_string(&b->arena, &b->moffs, &b->nmoffs, &b->capmoffs, v->metric,
+              v->mlen);
+  return b->nmoffs - 1;
+}
+
+/* Adds sample v; sh (NULL for a sample of format 1) shares the strings of
+ * the block's series taken before. */
+static void add_record(struct batch_impl *b, const struct vg__journal_view *v,
+                       struct shared *sh) {
+  struct vg_journal_batch *p = &b->pub;
+  p->records =
+      vg_grow(p->records, &b->caprecs, p->count + 1, sizeof *p->records);
+  b->at = vg_grow(b->at, &b->capat, p->count + 1, sizeof *b->at);
+  struct rec_at *at = &b->at[p->count];
+  p->records[p->count++] = (struct vg_journal_record){
+      .nlabels = v->nlabels, .value = v->value, .ts_ms = v->ts, .seq = v->seq};
+  if (!sh) {
+    at->metric = copy_metric(b, v);
+    at->labels = copy_labels(b, v);
+    return;
+  }
+  if (sh->name_gen[v->name_idx] != sh->gen) {
+    sh->name_gen[v->name_idx] = sh->gen;
+    sh->name_at[v->name_idx] = copy_metric(b, v);
+  }
+  if (sh->set_gen[v->set_idx] != sh->gen) {
+    sh->set_gen[v->set_idx] = sh->gen;
+    sh->set_at[v->set_idx] = copy_labels(b, v);
+  }
+  at->metric = sh->name_at[v->name_idx];
+  at->labels = sh->set_at[v->set_idx];
 }
 
 /* Offsets become pointers once the arena has stopped moving. */
 static void finish_batch(struct batch_impl *b) {
   struct vg_journal_batch *p = &b->pub;
-  size_t nl = 0, k = 0;
-  for (size_t i = 0; i < p->count; i++)
-    nl += p->records[i].nlabels;
   /* Every entry is written below: no need to zero a megabyte per batch. */
-  b->labels = vg_malloc((nl + 1) * sizeof *b->labels);
-  nl = 0;
+  b->labels = vg_malloc((b->noffs / 2 + 1) * sizeof *b->labels);
+  for (size_t i = 0; i < b->noffs / 2; i++)
+    b->labels[i] = (struct vg_label){b->arena.data + b->offs[2 * i],
+                                     b->arena.data + b->offs[2 * i + 1]};
   for (size_t i = 0; i < p->count; i++) {
-    struct vg_journal_record *rec = &p->records[i];
-    rec->metric = b->arena.data + b->offs[k++];
-    rec->labels = b->labels + nl;
-    for (size_t l = 0; l < rec->nlabels; l++, nl++) {
-      b->labels[nl].name = b->arena.data + b->offs[k++];
-      b->labels[nl].value = b->arena.data + b->offs[k++];
-    }
+    p->records[i].metric = b->arena.data + b->moffs[b->at[i].metric];
+    p->records[i].labels = b->labels + b->at[i].labels;
   }
   free(b->offs);
-  b->offs = NULL;
+  free(b->moffs);
+  free(b->at);
+  b->offs = b->moffs = NULL;
+  b->at = NULL;
 }
 
 /* Adds sample v, found at `at` in segment s, to the batch unless the
  * batch is full; 1 when it is (v then tells where the next batch starts:
  * `at` is its record's place, a block's when it is one). */
 static int take(struct read_job *job, const struct seg_ref *s, uint64_t at,
-                const struct vg__journal_view *v, uint64_t *expected) {
+                const struct vg__journal_view *v, struct shared *sh,
+                uint64_t *expected) {
   struct batch_impl *b = job->b;
   struct vg_journal_batch *p = &b->pub;
   size_t size = vg__journal_record_size(v);
@@ -165,7 +217,7 @@ static int take(struct read_job *job, const struct seg_ref *s, uint64_t at,
     b->gaps = vg_grow(b->gaps, &b->capgaps, b->ngaps + 1, sizeof *b->gaps);
     b->gaps[b->ngaps++] = (struct gap){*expected, v->seq};
   }
-  add_record(b, v);
+  add_record(b, v, sh);
   b->bytes += size;
   *expected = v->seq + 1;
   return 0;
@@ -177,8 +229,14 @@ static int take(struct read_job *job, const struct seg_ref *s, uint64_t at,
 static int take_block(struct read_job *job, const struct seg_ref *s,
                       uint64_t at, const struct vg__journal_view *v,
                       uint64_t *expected) {
-  if (!job->block)
+  if (!job->block) {
     job->block = vg__journal_block_new();
+    /* Owned by the job, freed with its block. */
+    job->shared = vg_calloc(1, sizeof *job->shared);
+  }
+  /* Generation 0 is never used: calloc's stamps match no block.  A wrap
+   * would take 2^32 blocks in one read. */
+  job->shared->gen++;
   if (!vg__journal_block_decode(job->block, v)) {
     vg_log(VG_LOG_WARNING,
            "journal: segment %020" PRIu64 ", offset %" PRIu64
@@ -190,7 +248,7 @@ static int take_block(struct read_job *job, const struct seg_ref *s,
        i++) {
     struct vg__journal_view sample;
     vg__journal_block_sample(job->block, (size_t)i, &sample);
-    if (take(job, s, at, &sample, expected))
+    if (take(job, s, at, &sample, job->shared, expected))
       return 1;
   }
   return 0;
@@ -237,7 +295,7 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
         off += flen;
         continue;
       }
-      rc = version == 1 ? take(job, s, start + off, &v, expected)
+      rc = version == 1 ? take(job, s, start + off, &v, NULL, expected)
                         : take_block(job, s, start + off, &v, expected);
       if (rc)
         break;
@@ -290,6 +348,8 @@ static void read_work(uv_work_t *work) {
   finish_batch(job->b);
   vg__journal_block_free(job->block);
   job->block = NULL;
+  free(job->shared);
+  job->shared = NULL;
 }
 
 static void read_after(uv_work_t *work, int status) {
@@ -383,6 +443,8 @@ void vg_journal_batch_free(struct vg_journal_batch *pub) {
   vg_buf_free(&b->arena);
   free(b->labels);
   free(b->offs);
+  free(b->moffs);
+  free(b->at);
   free(b->gaps);
   free(pub->records);
   free(b);
@@ -396,7 +458,7 @@ found_one(const struct vg__journal_view *v, const char *frame, size_t flen,
           void *arg) {
   struct batch_impl *b = vg_calloc(1, sizeof *b);
   vg_buf_init(&b->arena, SIZE_MAX / 2);
-  add_record(b, v);
+  add_record(b, v, NULL);
   finish_batch(b);
   found(arg, &b->pub.records[0], frame, flen);
   vg_journal_batch_free(&b->pub);
@@ -448,7 +510,7 @@ size_t vg__journal_decode_block(
         vg__journal_block_sample(block, count, &sample);
         struct batch_impl *b = vg_calloc(1, sizeof *b);
         vg_buf_init(&b->arena, SIZE_MAX / 2);
-        add_record(b, &sample);
+        add_record(b, &sample, NULL);
         finish_batch(b);
         found(arg, &b->pub.records[0]);
         vg_journal_batch_free(&b->pub);

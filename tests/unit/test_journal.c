@@ -1233,6 +1233,35 @@ VG_TEST(block_payloads_decode_as_described) {
   free(data);
 }
 
+/* A batch copies a block's label sets and metric names once: the records
+ * of one series in one block share them, and each record still reads as
+ * it was appended, across blocks and from a cursor inside a block. */
+VG_TEST(records_of_a_series_share_their_strings_within_a_block) {
+  struct fixture f;
+  setup(&f, 0, 0);
+  append_range(&f, 1, 40);  /* one block */
+  append_range(&f, 41, 80); /* another */
+  struct vg_journal_reader *r = reader(&f, "r");
+  struct vg_journal_batch *b = read_batch(&f, r, 7, SIZE_MAX);
+  ASSERT_INT_EQ(b->count, 7);
+  vg_journal_ack(r, b->next_seq);
+  vg_journal_batch_free(b);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  b = read_batch(&f, r, 1000, SIZE_MAX);
+  ASSERT_INT_EQ(b->count, 73);
+  for (size_t i = 0; i < b->count; i++) {
+    const struct vg_journal_record *got = &b->records[i];
+    check_rec(got, (int)got->seq);
+    /* rec(i)'s series follows from i % 4; blocks end after 40 and 80. */
+    if (i >= 4 && (got->seq - 1) / 40 == (got->seq - 5) / 40) {
+      ASSERT(got->metric == b->records[i - 4].metric);
+      ASSERT(got->labels == b->records[i - 4].labels);
+    }
+  }
+  vg_journal_batch_free(b);
+  teardown(&f);
+}
+
 VG_TEST(unreadable_cursor_starts_at_oldest) {
   struct fixture f;
   setup(&f, 0, 0);
@@ -1272,4 +1301,5 @@ VG_TEST_MAIN(
     VG_T(flipped_length_byte_resyncs),
     VG_T(write_failure_reports_and_reuses_seqs),
     VG_T(large_segment_reads_in_windows),
-    VG_T(unreadable_cursor_starts_at_oldest), VG_T(stale_marker_bits_survive))
+    VG_T(unreadable_cursor_starts_at_oldest), VG_T(stale_marker_bits_survive),
+    VG_T(records_of_a_series_share_their_strings_within_a_block))
