@@ -8,6 +8,7 @@
  */
 #include "daemon/config/cfg_keys.h"
 #include "daemon/util/buf.h"
+#include "daemon/util/distance.h"
 #include "daemon/util/mem.h"
 
 #include <errno.h>
@@ -252,26 +253,15 @@ void vg_cfg_release(const struct vg_cfg_key *keys, void *base) {
 /* ---- unknown keys ---- */
 
 size_t vg_cfg_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), row[65];
-  if (la > 64 || lb > 64)
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > VG_DISTANCE_MAX || lb > VG_DISTANCE_MAX)
     return 99;
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t best = diag + (a[i - 1] != b[j - 1]);
-      if (up + 1 < best)
-        best = up + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[lb];
+  uint32_t ua[VG_DISTANCE_MAX], ub[VG_DISTANCE_MAX];
+  for (size_t i = 0; i < la; i++)
+    ua[i] = (unsigned char)a[i];
+  for (size_t i = 0; i < lb; i++)
+    ub[i] = (unsigned char)b[i];
+  return vg_distance(ua, la, ub, lb);
 }
 
 int vg_cfg_check_unknown(const struct vg_cfg_key *const *tables,

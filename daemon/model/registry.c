@@ -8,6 +8,7 @@
  * vg_registry_seal (the loop and the thread pool read it at once).
  */
 #include "daemon/model/registry.h"
+#include "daemon/util/distance.h"
 #include "daemon/util/mem.h"
 
 #include <errno.h>
@@ -347,24 +348,7 @@ static unsigned distance(const uint32_t *a, size_t na, const char *b_text) {
     return 999;
   uint32_t b[DIST_MAX];
   size_t nb = decode(b_text, b);
-  unsigned row[DIST_MAX + 1];
-  for (size_t j = 0; j <= nb; j++)
-    row[j] = (unsigned)j;
-  for (size_t i = 1; i <= na; i++) {
-    unsigned diag = row[0];
-    row[0] = (unsigned)i;
-    for (size_t j = 1; j <= nb; j++) {
-      unsigned up = row[j];
-      unsigned best = diag + (a[i - 1] != b[j - 1]);
-      if (up + 1 < best)
-        best = up + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[nb];
+  return (unsigned)vg_distance(a, na, b, nb);
 }
 
 static bool county_fits(const struct village *w, const char *key) {
