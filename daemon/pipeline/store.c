@@ -1241,7 +1241,9 @@ struct vg_store_cursor *vg_store_cursor_new(struct vg_store *st,
   if (!st->fams_sorted) {
     for (size_t i = 0; i < st->nfams; i++)
       resolve_meta(st, st->fams[i]);
-    qsort(st->fams, st->nfams, sizeof *st->fams, compare_family);
+    /* An empty store has no array at all: qsort wants one. */
+    if (st->nfams > 1)
+      qsort(st->fams, st->nfams, sizeof *st->fams, compare_family);
     st->fams_sorted = true;
   }
   struct vg_store_cursor *c = vg_calloc(1, sizeof *c);
