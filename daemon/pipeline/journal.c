@@ -289,6 +289,7 @@ static void free_journal(struct vg_journal *j) {
     free(j->segs[i]);
   free(j->segs);
   for (size_t i = 0; i < j->nreaders; i++) {
+    vg__journal_reader_free_caches(j->readers[i]);
     free(j->readers[i]->name);
     free(j->readers[i]->path);
     free(j->readers[i]);

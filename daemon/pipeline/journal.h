@@ -136,6 +136,11 @@ int vg_journal_read(struct vg_journal_reader *r, size_t max_records,
                                struct vg_journal_batch *batch),
                     void *arg);
 void vg_journal_batch_free(struct vg_journal_batch *b); /* NULL-safe */
+/* Frees b (read by r), keeping its memory for r's next read: a batch of
+ * 10,000 samples is a megabyte, a mapping of its own, faulted in afresh
+ * by every read otherwise.  NULL-safe. */
+void vg_journal_batch_recycle(struct vg_journal_reader *r,
+                              struct vg_journal_batch *b);
 
 /* Moves the reader's cursor past `next_seq - 1` and persists it (cursor
  * writes are coalesced: at most one cursor write per commit window per

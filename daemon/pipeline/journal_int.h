@@ -75,6 +75,10 @@ struct vg_journal_reader {
   bool last_hint_valid, last_ts_known;
   uint64_t last_hint_seg, last_hint_off;
   int64_t last_ts;
+  /* Owned, kept between reads (journal_reader.c): a batch's memory given
+   * back by vg_journal_batch_recycle, and the decoder of blocks. */
+  struct batch_impl *spare;
+  struct read_cache *cache;
 };
 
 struct vg_journal {
@@ -93,6 +97,10 @@ struct vg_journal {
   /* The records buffer of the last commit, kept for the next: a fresh one
    * each window would fault its pages in again and regrow. */
   struct vg_buf spare;
+  /* What recent commits held (the largest, decaying): a new pending
+   * commit reserves it at once rather than regrowing, copy by copy, to
+   * it while the one before is written. */
+  size_t recs_hint;
   /* Which format the active segment has: commits start a new segment
    * rather than add blocks to a segment of format 1. */
   unsigned active_version;
@@ -265,6 +273,8 @@ bool vg__journal_has_work(const struct vg_journal *j);
 void vg__journal_retire(struct vg_journal *j, struct vg__journal_seg *s);
 /* Removes the segments every open reader has passed. */
 void vg__journal_delete_passed(struct vg_journal *j);
+/* Frees what a reader keeps between reads (journal_reader.c). */
+void vg__journal_reader_free_caches(struct vg_journal_reader *r);
 /* Drops oldest segments while the journal is over max_bytes, but never
  * one that holds a batch in flight; called after commits, acks and
  * releases. */

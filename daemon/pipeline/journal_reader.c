@@ -82,6 +82,7 @@ struct batch_impl {
   struct vg_journal_batch pub; /* first: the public pointer is this one */
   struct vg_buf arena;         /* strings, NUL-terminated */
   struct vg_label *labels;
+  size_t caplabels;
   /* While decoding, offsets in the arena: of label names and values (two
    * per label, a label set once per block it is used in), of metric names
    * (once per block), and per record where its metric and labels are. */
@@ -93,6 +94,16 @@ struct batch_impl {
   bool hint_valid, ts_known;
   uint64_t hint_seg, hint_off;
   int64_t next_ts;
+};
+
+/* What a read needs besides its batch, kept on the reader between reads
+ * (one read at a time per reader): made afresh per read, the decoder's
+ * half megabyte and the window were faulted in again every time. */
+struct read_cache {
+  struct vg__journal_block *block; /* owned; made at the first block */
+  struct shared shared;
+  unsigned char *window; /* owned: segment bytes being decoded */
+  size_t window_cap;
 };
 
 struct seg_ref {
@@ -111,8 +122,7 @@ struct read_job {
   bool use_hint;
   uint64_t hint_off;
   struct batch_impl *b;
-  struct vg__journal_block *block; /* owned; made at the first block */
-  struct shared *shared;           /* owned; made with block */
+  struct read_cache *cache; /* the reader's, lent for the read */
   int status;
   void (*cb)(void *arg, int status, struct vg_journal_batch *batch);
   void *arg;
@@ -180,7 +190,8 @@ static void add_record(struct batch_impl *b, const struct vg__journal_view *v,
 static void finish_batch(struct batch_impl *b) {
   struct vg_journal_batch *p = &b->pub;
   /* Every entry is written below: no need to zero a megabyte per batch. */
-  b->labels = vg_malloc((b->noffs / 2 + 1) * sizeof *b->labels);
+  b->labels =
+      vg_grow(b->labels, &b->caplabels, b->noffs / 2 + 1, sizeof *b->labels);
   for (size_t i = 0; i < b->noffs / 2; i++)
     b->labels[i] = (struct vg_label){b->arena.data + b->offs[2 * i],
                                      b->arena.data + b->offs[2 * i + 1]};
@@ -188,11 +199,6 @@ static void finish_batch(struct batch_impl *b) {
     p->records[i].metric = b->arena.data + b->moffs[b->at[i].metric];
     p->records[i].labels = b->labels + b->at[i].labels;
   }
-  free(b->offs);
-  free(b->moffs);
-  free(b->at);
-  b->offs = b->moffs = NULL;
-  b->at = NULL;
 }
 
 /* Adds sample v, found at `at` in segment s, to the batch unless the
@@ -229,15 +235,15 @@ static int take(struct read_job *job, const struct seg_ref *s, uint64_t at,
 static int take_block(struct read_job *job, const struct seg_ref *s,
                       uint64_t at, const struct vg__journal_view *v,
                       uint64_t *expected) {
-  if (!job->block) {
-    job->block = vg__journal_block_new();
-    /* Owned by the job, freed with its block. */
-    job->shared = vg_calloc(1, sizeof *job->shared);
+  struct read_cache *c = job->cache;
+  if (!c->block)
+    c->block = vg__journal_block_new();
+  /* Generation 0 is never used: calloc's stamps match no block. */
+  if (++c->shared.gen == 0) {
+    memset(&c->shared, 0, sizeof c->shared);
+    c->shared.gen = 1;
   }
-  /* Generation 0 is never used: calloc's stamps match no block.  A wrap
-   * would take 2^32 blocks in one read. */
-  job->shared->gen++;
-  if (!vg__journal_block_decode(job->block, v)) {
+  if (!vg__journal_block_decode(c->block, v)) {
     vg_log(VG_LOG_WARNING,
            "journal: segment %020" PRIu64 ", offset %" PRIu64
            ": block of samples %" PRIu64 " to %" PRIu64 " does not decode",
@@ -247,8 +253,8 @@ static int take_block(struct read_job *job, const struct seg_ref *s,
   for (uint64_t i = *expected > v->seq ? *expected - v->seq : 0; i < v->count;
        i++) {
     struct vg__journal_view sample;
-    vg__journal_block_sample(job->block, (size_t)i, &sample);
-    if (take(job, s, at, &sample, job->shared, expected))
+    vg__journal_block_sample(c->block, (size_t)i, &sample);
+    if (take(job, s, at, &sample, &c->shared, expected))
       return 1;
   }
   return 0;
@@ -278,11 +284,12 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
     close(fd);
     return rc;
   }
-  size_t win = READ_WINDOW, cap = 0;
-  unsigned char *buf = NULL;
+  size_t win = READ_WINDOW;
+  struct read_cache *c = job->cache;
   while (start < s->bytes && rc == 0) {
     size_t n = s->bytes - start < win ? (size_t)(s->bytes - start) : win;
-    buf = vg_grow(buf, &cap, n, 1);
+    c->window = vg_grow(c->window, &c->window_cap, n, 1);
+    unsigned char *buf = c->window;
     rc = vg__journal_pread_all(fd, buf, n, start);
     bool at_eof = start + n == s->bytes;
     size_t off = 0, flen;
@@ -311,7 +318,6 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
       win *= 2;
     start += off;
   }
-  free(buf);
   close(fd);
   return rc;
 }
@@ -346,10 +352,6 @@ static void read_work(uv_work_t *work) {
   }
   b->pub.next_seq = expected;
   finish_batch(job->b);
-  vg__journal_block_free(job->block);
-  job->block = NULL;
-  free(job->shared);
-  job->shared = NULL;
 }
 
 static void read_after(uv_work_t *work, int status) {
@@ -359,6 +361,9 @@ static void read_after(uv_work_t *work, int status) {
   struct batch_impl *b = job->b;
   j->reads_inflight--;
   r->reading = false;
+  r->cache = job->cache;
+  if (r->closed)
+    vg__journal_reader_free_caches(r);
   for (size_t i = 0; i < job->nsegs; i++) {
     struct vg__journal_seg *s = job->segs[i].seg;
     if (--s->refs == 0 && s->removed)
@@ -412,8 +417,17 @@ int vg_journal_read(struct vg_journal_reader *r, size_t max_records,
   job->max_bytes = max_bytes;
   job->cb = cb;
   job->arg = arg;
-  job->b = vg_calloc(1, sizeof *job->b);
-  vg_buf_init(&job->b->arena, SIZE_MAX / 2);
+  if (r->spare) {
+    job->b = r->spare;
+    r->spare = NULL;
+  } else {
+    /* Owned by the callback's receiver: vg_journal_batch_free. */
+    job->b = vg_calloc(1, sizeof *job->b);
+    vg_buf_init(&job->b->arena, SIZE_MAX / 2);
+  }
+  /* Lent to the job, back in read_after; one read at a time. */
+  job->cache = r->cache ? r->cache : vg_calloc(1, sizeof *job->cache);
+  r->cache = NULL;
   /* At the head there is nothing to read: no I/O at all. */
   if (r->cursor <= j->head_seq && j->nsegs) {
     size_t first = 0;
@@ -448,6 +462,38 @@ void vg_journal_batch_free(struct vg_journal_batch *pub) {
   free(b->gaps);
   free(pub->records);
   free(b);
+}
+
+void vg_journal_batch_recycle(struct vg_journal_reader *r,
+                              struct vg_journal_batch *pub) {
+  if (!pub)
+    return;
+  if (r->spare || r->closed) {
+    vg_journal_batch_free(pub);
+    return;
+  }
+  /* Emptied, its memory kept: the arrays are written before read. */
+  struct batch_impl *b = (struct batch_impl *)pub;
+  vg_buf_reset(&b->arena);
+  pub->count = 0;
+  pub->next_seq = 0;
+  b->noffs = b->nmoffs = b->bytes = b->ngaps = 0;
+  b->hint_valid = b->ts_known = false;
+  b->hint_seg = b->hint_off = 0;
+  b->next_ts = 0;
+  r->spare = b;
+}
+
+void vg__journal_reader_free_caches(struct vg_journal_reader *r) {
+  if (r->spare)
+    vg_journal_batch_free(&r->spare->pub);
+  r->spare = NULL;
+  if (r->cache) {
+    vg__journal_block_free(r->cache->block);
+    free(r->cache->window);
+    free(r->cache);
+    r->cache = NULL;
+  }
 }
 
 /* One sample as a batch of one: the same copying a reader's batch does. */
@@ -564,6 +610,7 @@ void vg_journal_reader_close(struct vg_journal_reader *r) {
   /* Kept in memory (a commit in flight may be saving its cursor), but it
    * no longer holds segments back nor counts drops. */
   r->closed = true;
+  vg__journal_reader_free_caches(r); /* a read in flight frees its own */
   vg__journal_delete_passed(r->j);
   vg__journal_schedule(r->j);
 }

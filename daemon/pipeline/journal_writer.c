@@ -346,6 +346,8 @@ static struct vg__journal_commit *new_commit(struct vg_journal *j) {
   } else {
     vg_buf_init(&c->recs, MAX_PENDING);
   }
+  /* Within MAX_PENDING: the hint is a length some commit held. */
+  (void)vg_buf_reserve(&c->recs, j->recs_hint);
   return c;
 }
 
@@ -423,6 +425,10 @@ static void commit_after(struct vg__journal_commit *c) {
   for (size_t i = 0; i < c->nwaiters; i++)
     if (c->waiters[i].durable)
       c->waiters[i].durable(c->waiters[i].arg, c->nrecs ? c->status : 0);
+  size_t decayed = j->recs_hint - j->recs_hint / 4;
+  j->recs_hint = c->recs.len > decayed ? c->recs.len : decayed;
+  if (j->recs_hint > SPARE_MAX)
+    j->recs_hint = SPARE_MAX;
   /* Kept unless it grew past what a steady stream needs. */
   if (!j->spare.data && c->recs.cap <= SPARE_MAX) {
     j->spare = c->recs;

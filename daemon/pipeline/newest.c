@@ -46,8 +46,8 @@ struct job {
   uv_work_t work;
   struct vg_newest *n; /* NULL once the table is closed */
   struct file *f;
-  unsigned char *buf;
-  size_t len;
+  unsigned char *buf; /* owned; the table's spare once written */
+  size_t len, cap;
   bool whole; /* buf is the whole file: write it beside and rename */
   int status;
   void (*done)(void *arg);
@@ -64,6 +64,10 @@ struct vg_newest {
   bool refuses, flags_changed;
   struct file *file; /* NULL: memory only */
   struct job *job;   /* the write in flight */
+  /* Owned: the last write's buffer, for the next one.  A fresh one per
+   * sync (every request a sender makes) was faulted in each time. */
+  unsigned char *spare;
+  size_t spare_cap;
 };
 
 static void put_u64(unsigned char *p, uint64_t v) {
@@ -229,6 +233,7 @@ void vg_newest_close(struct vg_newest *n) {
   }
   free_slots(n->slots, n->mask + 1);
   free(n->changes);
+  free(n->spare);
   free(n);
 }
 
@@ -334,7 +339,12 @@ static void write_after(uv_work_t *w, int status) {
   else
     vg_complaint_release(&job->f->complaint, "%s is written again",
                          job->f->path);
-  free(job->buf);
+  if (n && !n->spare) {
+    n->spare = job->buf;
+    n->spare_cap = job->cap;
+  } else {
+    free(job->buf);
+  }
   if (!n) {
     free_file(job->f);
     free(job);
@@ -373,8 +383,16 @@ int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
   uint64_t live = HDR + (n->count + 1) * REC;
   job->whole = n->file->bytes + (n->nchanges + 1) * REC > 2 * live &&
                n->file->bytes > COMPACT_MIN;
+  job->cap = job->whole ? live : (n->nchanges + 1) * REC;
+  if (n->spare && n->spare_cap >= job->cap) {
+    job->buf = n->spare;
+    job->cap = n->spare_cap;
+  } else {
+    free(n->spare);
+    job->buf = vg_malloc(job->cap);
+  }
+  n->spare = NULL;
   if (job->whole) {
-    job->buf = vg_malloc(live);
     unsigned char *p = job->buf;
     memcpy(p, "VGNW\1\0\0\0", HDR);
     p += HDR;
@@ -387,7 +405,6 @@ int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
       }
     job->len = (size_t)(p - job->buf);
   } else {
-    job->buf = vg_malloc((n->nchanges + 1) * REC);
     unsigned char *p = job->buf;
     if (n->flags_changed) {
       put_record(p, 0, &flags);

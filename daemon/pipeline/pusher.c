@@ -107,7 +107,7 @@ static void finish_batch(struct vg_pusher *p) {
       p->stats.live_sent += p->batch->next_seq - ls.cursor_seq;
   }
   vg_journal_ack(p->current, p->batch->next_seq);
-  vg_journal_batch_free(p->batch);
+  vg_journal_batch_recycle(p->current, p->batch);
   p->batch = NULL;
   p->state = IDLE;
 }
@@ -379,7 +379,7 @@ static void on_read(void *arg, int status, struct vg_journal_batch *batch) {
     /* Nothing but a gap (records lost to damage, counted by the
      * journal): the cursor moves past it. */
     vg_journal_ack(p->current, batch->next_seq);
-    vg_journal_batch_free(batch);
+    vg_journal_batch_recycle(p->current, batch);
     return;
   }
   /* The backlog ends at the boundary: what follows is the live cursor's. */
