@@ -140,6 +140,17 @@ struct remote_write {
   /* Scratch, owned, grown as needed and kept between flushes. */
   struct vg_label *labels; /* every item's sorted labels, end to end */
   size_t labels_cap;
+  /* The last label set sorted (by its records' shared pointer, which a
+   * journal batch gives every sample of a series in a block): a point's
+   * fields are one record each, and all but the first reuse its order. */
+  struct sorted_set {
+    const struct vg_label *key;
+    size_t nkey;
+    struct vg_label *sorted; /* owned: the non-empty labels, by name */
+    size_t n, cap;
+    size_t name_at; /* where __name__ goes among them */
+    bool valid;
+  } last_set;
   struct item *items;
   size_t items_cap;
   struct group *groups;
@@ -307,6 +318,7 @@ static void remote_write_destroy(void *ctx) {
   free(rw->ts);
   free(rw->values);
   free(rw->meta);
+  free(rw->last_set.sorted);
   vg_buf_free(&rw->scratch);
   vg_buf_free(&rw->body);
   free(rw);
@@ -319,29 +331,48 @@ static void remote_write_destroy(void *ctx) {
  * an empty label as an absent one.  Returns how many, or 0 when the set
  * is not a valid series: no metric name, an empty label name, a label
  * named __name__, or a name given twice. */
-static size_t sorted_labels(const struct vg_journal_record *r,
+static size_t sorted_labels(struct remote_write *rw,
+                            const struct vg_journal_record *r,
                             struct vg_label *out) {
   if (!r->metric || !*r->metric)
     return 0;
-  size_t n = 0;
-  out[n++] = (struct vg_label){"__name__", r->metric};
-  for (size_t i = 0; i < r->nlabels; i++) {
-    struct vg_label l = r->labels[i];
-    if (!l.value[0])
-      continue;
-    /* Insertion sort: a series has a handful of labels. */
-    size_t j = n;
-    while (j > 0 && strcmp(out[j - 1].name, l.name) > 0) {
-      out[j] = out[j - 1];
-      j--;
+  struct sorted_set *c = &rw->last_set;
+  if (r->labels != c->key || r->nlabels != c->nkey || !c->sorted) {
+    c->key = r->labels;
+    c->nkey = r->nlabels;
+    c->sorted = vg_grow(c->sorted, &c->cap, r->nlabels + 1, sizeof *c->sorted);
+    size_t n = 0;
+    for (size_t i = 0; i < r->nlabels; i++) {
+      struct vg_label l = r->labels[i];
+      if (!l.value[0])
+        continue;
+      /* Insertion sort: a series has a handful of labels. */
+      size_t j = n;
+      while (j > 0 && strcmp(c->sorted[j - 1].name, l.name) > 0) {
+        c->sorted[j] = c->sorted[j - 1];
+        j--;
+      }
+      c->sorted[j] = l;
+      n++;
     }
-    out[j] = l;
-    n++;
+    c->n = n;
+    c->name_at = 0;
+    while (c->name_at < n && strcmp(c->sorted[c->name_at].name, "__name__") < 0)
+      c->name_at++;
+    /* A label named __name__ is one name given twice. */
+    c->valid =
+        c->name_at == n || strcmp(c->sorted[c->name_at].name, "__name__");
+    for (size_t i = 0; i < n && c->valid; i++)
+      c->valid = c->sorted[i].name[0] &&
+                 (i == 0 || strcmp(c->sorted[i - 1].name, c->sorted[i].name));
   }
-  for (size_t i = 0; i < n; i++)
-    if (!out[i].name[0] || (i > 0 && strcmp(out[i - 1].name, out[i].name) == 0))
-      return 0;
-  return n;
+  if (!c->valid)
+    return 0;
+  memcpy(out, c->sorted, c->name_at * sizeof *out);
+  out[c->name_at] = (struct vg_label){"__name__", r->metric};
+  memcpy(out + c->name_at + 1, c->sorted + c->name_at,
+         (c->n - c->name_at) * sizeof *out);
+  return c->n + 1;
 }
 
 static uint64_t hash_labels(const struct vg_label *l, size_t n) {
@@ -397,7 +428,7 @@ static size_t build_items(struct remote_write *rw) {
   size_t nitems = 0, at = 0;
   rw->invalid = 0;
   for (size_t i = 0; i < n; i++) {
-    size_t k = sorted_labels(&records[i], rw->labels + at);
+    size_t k = sorted_labels(rw, &records[i], rw->labels + at);
     if (!k) {
       rw->invalid++;
       continue;
@@ -948,6 +979,8 @@ static int remote_write_flush(void *ctx,
   rw->done_arg = arg;
   rw->records = records;
   rw->total = n;
+  /* The last batch's pointers may be this one's too, pointing elsewhere. */
+  rw->last_set.key = NULL;
   rw->requests = 0;
   rw->phase = WHOLE;
   rw->done_phase = false;

@@ -452,6 +452,38 @@ VG_TEST(invalid_series_are_left_out_and_counted) {
   teardown(&fx);
 }
 
+/* Records sharing one label array (a journal block's series) are sorted
+ * once; __name__ still goes where its name sorts, after a capital. */
+VG_TEST(shared_label_sets_keep_each_metric) {
+  struct fixture fx = {0};
+  setup(&fx);
+  static const struct vg_label zoned[] = {
+      {"village", "Chuanyan"}, {"Zone", "north"}, {"county", "Xiji"}};
+  static const struct vg_label named[] = {{"__name__", "x"}};
+  const struct vg_journal_record recs[] = {
+      {"households", zoned, 3, 120, 1000, 1},
+      {"poverty_rate", zoned, 3, 0.25, 1000, 2},
+      {"households", named, 1, 1, 1000, 3},
+      {"poverty_rate", named, 1, 1, 1000, 4},
+      {"water_ratio", zoned, 3, 0.5, 1000, 5},
+  };
+  flush(&fx, recs, 5);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.r.rejected, 2);
+  ASSERT_INT_EQ(fx.nseries, 3);
+  const char *want[] = {
+      "Zone=north,__name__=households,county=Xiji,village=Chuanyan",
+      "Zone=north,__name__=poverty_rate,county=Xiji,village=Chuanyan",
+      "Zone=north,__name__=water_ratio,county=Xiji,village=Chuanyan"};
+  for (size_t w = 0; w < 3; w++) {
+    size_t found = 0;
+    for (size_t i = 0; i < fx.nseries; i++)
+      found += strcmp(fx.series[i].labels, want[w]) == 0;
+    ASSERT_INT_EQ(found, 1);
+  }
+  teardown(&fx);
+}
+
 struct answer_case {
   unsigned status;
   const char *retry_after;
@@ -878,6 +910,7 @@ VG_TEST_MAIN(VG_T(series_grouped_sorted_and_headers),
              VG_T(equal_timestamps_keep_journal_order),
              VG_T(ten_thousand_interleaved_records),
              VG_T(invalid_series_are_left_out_and_counted),
+             VG_T(shared_label_sets_keep_each_metric),
              VG_T(answers_are_classified), VG_T(redirect_refuses_the_sender),
              VG_T(network_error_is_retried),
              VG_T(stop_cancels_the_flush_in_flight),
