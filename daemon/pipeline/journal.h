@@ -59,6 +59,10 @@ struct vg_journal_record {
   double value;
   int64_t ts_ms;
   uint64_t seq; /* filled on read: the record's sequence number */
+  /* On append, 0 or a key from vg_journal_label_key: records appended one
+   * after the other with the same key have the same labels, which the
+   * journal then encodes and looks up once (a point's fields). */
+  uint64_t labels_key;
 };
 
 /* The largest encoded record (metric, labels and numbers); larger appends
@@ -92,13 +96,18 @@ void vg_journal_close(struct vg_journal *j, void (*closed)(void *arg),
  * -errno (e.g. -ENOSPC, -EFBIG) = NOT in the journal (the caller must not
  * acknowledge them; their sequence numbers, which nobody saw, are given
  * to the next records).  durable may be
- * NULL.  Returns 0; -ESHUTDOWN after vg_journal_close; -EMSGSIZE when a
+ * NULL.  Returns 0, or 1 when the append just before was given the same
+ * durable and arg and goes into the same commit: durable then runs once
+ * for both (a caller appending one sample at a time counts the 0s).
+ * -ESHUTDOWN after vg_journal_close; -EMSGSIZE when a
  * record is larger than VG_JOURNAL_MAX_RECORD; -ENOBUFS when 256 MiB are
  * already waiting for the disk.  On error nothing was appended.  Each
  * record gets the next sequence number (the first record ever is 1). */
 int vg_journal_append(struct vg_journal *j,
                       const struct vg_journal_record *recs, size_t n,
                       void (*durable)(void *arg, int status), void *arg);
+/* A key for vg_journal_record.labels_key not given out before (never 0). */
+uint64_t vg_journal_label_key(struct vg_journal *j);
 
 /* A named reader with its own cursor, persisted in <dir>/cursors/<name>
  * (written atomically: tmp file + fsync + rename).  A new reader starts at

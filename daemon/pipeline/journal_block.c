@@ -63,6 +63,9 @@ struct vg__journal_builder {
       set_idx[VG__JOURNAL_BLOCK_SAMPLES];
   int64_t ts[VG__JOURNAL_BLOCK_SAMPLES];
   uint64_t bits[VG__JOURNAL_BLOCK_SAMPLES];
+  /* The labels of the record added last, for one that says it has the
+   * same (in the caller's records buffer, which outlives the commit). */
+  struct slice last_set;
   size_t raw_estimate;
   struct vg_buf raw; /* the raw bytes of the block being finished */
 };
@@ -106,7 +109,7 @@ static uint32_t intern(struct vg__journal_builder *bb, struct dict *d,
 
 bool vg__journal_builder_add(struct vg__journal_builder *bb,
                              const unsigned char *rest, size_t rlen,
-                             size_t raw_cap) {
+                             bool same_labels, size_t raw_cap) {
   if (bb->count == VG__JOURNAL_BLOCK_SAMPLES ||
       (bb->count && bb->raw_estimate + rlen > raw_cap))
     return false;
@@ -128,7 +131,10 @@ bool vg__journal_builder_add(struct vg__journal_builder *bb,
   size_t before = bb->names.bytes + bb->sets.bytes;
   bb->name_idx[i] =
       intern(bb, &bb->names, (struct slice){name, (size_t)(p - name)});
-  bb->set_idx[i] = intern(bb, &bb->sets, (struct slice){p, (size_t)(end - p)});
+  if (!same_labels)
+    bb->last_set = (struct slice){p, (size_t)(end - p)};
+  bb->set_idx[i] = same_labels && i > 0 ? bb->set_idx[i - 1]
+                                        : intern(bb, &bb->sets, bb->last_set);
   /* Three varints and the value per sample, and the new strings. */
   bb->raw_estimate += 3 * 10 + 8 + bb->names.bytes + bb->sets.bytes - before;
   return true;

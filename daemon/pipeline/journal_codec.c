@@ -175,13 +175,14 @@ static unsigned char *put_bytes(unsigned char *p, const char *s, size_t n) {
 /* The payload without its seq.  Every sample goes through here on its way
  * in, so the size is found first and the record written with one
  * reservation. */
-int vg__journal_encode_rest(struct vg_buf *b,
-                            const struct vg_journal_record *r) {
+int vg__journal_encode_rest(struct vg_buf *b, const struct vg_journal_record *r,
+                            bool with_labels) {
   size_t mlen = strlen(r->metric);
   size_t lens[2 * 64];
-  size_t nlens = r->nlabels <= 64 ? 2 * r->nlabels : 0;
+  size_t nlabels = with_labels ? r->nlabels : 0;
+  size_t nlens = nlabels <= 64 ? 2 * nlabels : 0;
   size_t size = 10 + 8 + 10 + mlen + 10;
-  for (size_t i = 0; i < r->nlabels; i++) {
+  for (size_t i = 0; i < nlabels; i++) {
     size_t nl = strlen(r->labels[i].name), vl = strlen(r->labels[i].value);
     if (nlens) {
       lens[2 * i] = nl;
@@ -200,8 +201,9 @@ int vg__journal_encode_rest(struct vg_buf *b,
   for (int i = 0; i < 8; i++)
     *p++ = (unsigned char)(bits >> (8 * i));
   p = put_bytes(p, r->metric, mlen);
-  p += vg__journal_put_varint(p, r->nlabels);
-  for (size_t i = 0; i < r->nlabels; i++) {
+  if (with_labels)
+    p += vg__journal_put_varint(p, nlabels);
+  for (size_t i = 0; i < nlabels; i++) {
     const struct vg_label *l = &r->labels[i];
     p = put_bytes(p, l->name, nlens ? lens[2 * i] : strlen(l->name));
     p = put_bytes(p, l->value, nlens ? lens[2 * i + 1] : strlen(l->value));
@@ -237,7 +239,7 @@ int vg__journal_encode(const struct vg_journal_record *rec,
                        struct vg_buf *out) {
   struct vg_buf rest;
   vg_buf_init(&rest, VG_JOURNAL_MAX_RECORD - 10);
-  int rc = vg__journal_encode_rest(&rest, rec);
+  int rc = vg__journal_encode_rest(&rest, rec, true);
   if (rc == 0) {
     unsigned char *f = vg_malloc(VG__JOURNAL_REC_HDR + 10 + rest.len);
     /* rest.data is NULL only when nothing was appended, never here. */

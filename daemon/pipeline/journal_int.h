@@ -31,6 +31,9 @@
  * (decompressed) bytes. */
 #define VG__JOURNAL_BLOCK_SAMPLES 8192
 #define VG__JOURNAL_BLOCK_RAW ((size_t)8 << 20)
+/* In a pending commit's records buffer (journal_writer.c), the bit of a
+ * record's u32 length saying its labels are the previous record's. */
+#define VG__JOURNAL_SAME_LABELS 0x80000000u
 /* <dir>/head: "VGH1", the highest sequence number ever committed (u64)
  * and a CRC32C of those 12 bytes (u32).  Rewritten in place after every
  * commit that wrote records, so that a newest segment cut short is
@@ -101,6 +104,7 @@ struct vg_journal {
    * commit reserves it at once rather than regrowing, copy by copy, to
    * it while the one before is written. */
   size_t recs_hint;
+  uint64_t next_label_key; /* the last given by vg_journal_label_key */
   /* Which format the active segment has: commits start a new segment
    * rather than add blocks to a segment of format 1. */
   unsigned active_version;
@@ -160,9 +164,11 @@ bool vg__journal_get_varint(const unsigned char **p, const unsigned char *end,
                             uint64_t *v);
 
 /* Appends a record's payload without its seq (which is assigned at commit
- * time) to b: 0, or -ENOSPC at b's cap. */
-int vg__journal_encode_rest(struct vg_buf *b,
-                            const struct vg_journal_record *r);
+ * time) to b: 0, or -ENOSPC at b's cap.  Without labels (with_labels
+ * false) it stops after the metric name: a pending record whose labels
+ * are the previous record's (VG__JOURNAL_SAME_LABELS). */
+int vg__journal_encode_rest(struct vg_buf *b, const struct vg_journal_record *r,
+                            bool with_labels);
 
 /* Writes the frame header of the plen payload bytes that follow it at
  * out + VG__JOURNAL_REC_HDR; returns the framed length. */
@@ -214,10 +220,12 @@ void vg__journal_builder_free(struct vg__journal_builder *bb); /* NULL-safe */
 /* Adds a record's payload without seq (vg__journal_encode_rest's bytes) to
  * the block being built; false when the block is full (at
  * VG__JOURNAL_BLOCK_SAMPLES, or past about raw_cap raw bytes): finish it
- * first.  An empty block takes any record. */
+ * first.  An empty block takes any record.  same_labels: rest stops after
+ * the metric name, and the labels are those of the record added before
+ * (in this block or the one finished before it). */
 bool vg__journal_builder_add(struct vg__journal_builder *bb,
                              const unsigned char *rest, size_t rlen,
-                             size_t raw_cap);
+                             bool same_labels, size_t raw_cap);
 /* Appends the block, framed as one record whose samples start at
  * first_seq, to out; returns its framed length.  The builder is empty
  * again. */

@@ -75,6 +75,7 @@ struct vg__journal_commit {
   int64_t first_ts;
   struct waiter *waiters;
   size_t nwaiters, capwaiters;
+  uint64_t last_key;        /* labels_key of the last record appended */
   uint64_t first_seq, base; /* base: the active segment's size */
   bool rotate;              /* the records start a new segment */
   int fd;                   /* the active segment, or -1 */
@@ -172,8 +173,10 @@ static int write_records(struct vg__journal_commit *c) {
   for (size_t i = 0, at = 0; i < c->nrecs;) {
     size_t first = i;
     for (; i < c->nrecs; i++) {
-      uint32_t rlen = vg__journal_get_u32(in + at);
-      if (!vg__journal_builder_add(j->builder, in + at + 4, rlen, cap))
+      uint32_t word = vg__journal_get_u32(in + at);
+      uint32_t rlen = word & ~VG__JOURNAL_SAME_LABELS;
+      if (!vg__journal_builder_add(j->builder, in + at + 4, rlen,
+                                   word & VG__JOURNAL_SAME_LABELS, cap))
         break;
       at += 4 + rlen;
     }
@@ -594,11 +597,16 @@ int vg_journal_append(struct vg_journal *j,
     j->pending = new_commit(j);
   struct vg__journal_commit *c = j->pending;
   size_t undo = c->recs.len;
+  uint64_t key = c->last_key;
   for (size_t i = 0; i < n; i++) {
     size_t at = c->recs.len;
+    /* Only within one commit: its records buffer holds the labels. */
+    bool same =
+        recs[i].labels_key && recs[i].labels_key == key && (c->nrecs || i > 0);
+    key = recs[i].labels_key;
     unsigned char len[4] = {0};
     int rc = vg_buf_append(&c->recs, len, 4);
-    rc = rc ? rc : vg__journal_encode_rest(&c->recs, &recs[i]);
+    rc = rc ? rc : vg__journal_encode_rest(&c->recs, &recs[i], !same);
     size_t rlen = c->recs.len - at - 4;
     if (rc == 0 && rlen + 10 > VG_JOURNAL_MAX_RECORD)
       rc = -EMSGSIZE;
@@ -606,19 +614,31 @@ int vg_journal_append(struct vg_journal *j,
       c->recs.len = undo;
       return rc == -ENOSPC ? -ENOBUFS : rc;
     }
-    vg__journal_put_u32((unsigned char *)c->recs.data + at, (uint32_t)rlen);
+    vg__journal_put_u32((unsigned char *)c->recs.data + at,
+                        (uint32_t)rlen | (same ? VG__JOURNAL_SAME_LABELS : 0));
   }
+  c->last_key = key;
   if (n && !c->nrecs)
     c->first_ts = recs[0].ts_ms;
   c->nrecs += n;
-  c->waiters =
-      vg_grow(c->waiters, &c->capwaiters, c->nwaiters + 1, sizeof *c->waiters);
-  c->waiters[c->nwaiters++] = (struct waiter){durable, arg};
+  int merged = 0;
+  if (c->nwaiters && c->waiters[c->nwaiters - 1].durable == durable &&
+      c->waiters[c->nwaiters - 1].arg == arg) {
+    merged = 1; /* called once for both */
+  } else {
+    c->waiters = vg_grow(c->waiters, &c->capwaiters, c->nwaiters + 1,
+                         sizeof *c->waiters);
+    c->waiters[c->nwaiters++] = (struct waiter){durable, arg};
+  }
   /* A commit in flight groups what arrives meanwhile: the next one starts
    * when it ends (commit_again), so fsyncs per sample fall as load rises. */
   if (j->committing)
     j->commit_again = true;
   else
     uv_idle_start(&j->kick, on_kick);
-  return 0;
+  return merged;
+}
+
+uint64_t vg_journal_label_key(struct vg_journal *j) {
+  return ++j->next_label_key;
 }

@@ -116,6 +116,7 @@ struct vg_sink {
     size_t nfinal;
     size_t village_index; /* the registry's, SIZE_MAX: none */
     struct vg_store_labels prepared;
+    uint64_t journal_key; /* vg_journal_record.labels_key of the run */
   } run;
 
   struct vg_sink_stats stats;
@@ -339,12 +340,13 @@ static void ack_durable(void *arg, int status) {
 
 static void append(struct vg_sink *sink, const char *metric,
                    const struct vg_label *labels, size_t n, double value,
-                   int64_t ts_ms) {
+                   int64_t ts_ms, uint64_t labels_key) {
   struct vg_journal_record rec = {.metric = metric,
                                   .labels = labels,
                                   .nlabels = n,
                                   .value = value,
-                                  .ts_ms = ts_ms};
+                                  .ts_ms = ts_ms,
+                                  .labels_key = labels_key};
   struct ack_group *g = NULL;
   if (sink->acknowledge) {
     if (!sink->group)
@@ -363,7 +365,7 @@ static void append(struct vg_sink *sink, const char *metric,
     vg_complaint_release(&sink->journal_complaint,
                          "collector %s: the journal takes samples again",
                          sink->collector);
-    if (g)
+    if (g && rc == 0) /* 1: ack_durable runs once for this and the last */
       g->pending++;
   }
 }
@@ -434,7 +436,7 @@ static void pass_marker(struct vg_sink *sink, const char *metric,
     break;
   }
   if (sink->journal)
-    append(sink, metric, labels, n, vg_stale_nan(), at);
+    append(sink, metric, labels, n, vg_stale_nan(), at, 0);
 }
 
 /* The sample's "village" label, from the record or the constants. */
@@ -603,6 +605,8 @@ static void check_named(struct vg_sink *sink, const char *metric,
     sink->run.village_index = village;
     prepared = &sink->run.prepared;
     vg_store_labels_set(prepared, final, n);
+    sink->run.journal_key =
+        sink->journal ? vg_journal_label_key(sink->journal) : 0;
   } else {
     struct vg_label merged[MAX_LABELS],
         resolved[MAX_LABELS + VG_RESOLVE_EXTRA_LABELS];
@@ -653,7 +657,8 @@ static void check_labelled(struct vg_sink *sink, const char *metric,
     if (village != SIZE_MAX)
       vg_resolve_stored(sink->resolve, village, metric);
     if (sink->journal)
-      append(sink, metric, final, n, value, ts_ms);
+      append(sink, metric, final, n, value, ts_ms,
+             prepared ? sink->run.journal_key : 0);
     if (sink->print)
       print_sample(sink, metric, final, n, value, ts_ms);
   }

@@ -406,18 +406,22 @@ VG_TEST(group_commit_one_fsync) {
   setup(&f, 0, 0);
   f.opt.commit_window_ms = 50;
   reopen(&f);
-  struct durable d = {0};
+  struct durable d = {0}, other = {0};
   for (int i = 1; i <= 100; i++) {
     struct vg_journal_record r = rec(i);
-    ASSERT(vg_journal_append(f.j, &r, 1, on_durable, &d) == 0);
+    /* Each append after the first says durable runs once for it too. */
+    ASSERT_INT_EQ(vg_journal_append(f.j, &r, 1, on_durable, &d), i > 1);
   }
+  struct vg_journal_record r = rec(101);
+  ASSERT_INT_EQ(vg_journal_append(f.j, &r, 1, on_durable, &other), 0);
   ASSERT_INT_EQ(d.calls, 0); /* nothing is durable before the commit */
   uv_run(&f.loop, UV_RUN_DEFAULT);
-  ASSERT_INT_EQ(d.calls, 100);
+  ASSERT_INT_EQ(d.calls, 1);
+  ASSERT_INT_EQ(other.calls, 1);
   ASSERT_INT_EQ(d.status, 0);
   struct vg_journal_stats s = jstats(&f);
   ASSERT_INT_EQ(s.fsyncs, 1);
-  ASSERT_INT_EQ(s.head_seq, 100);
+  ASSERT_INT_EQ(s.head_seq, 101);
   ASSERT(s.fsync_seconds_total >= s.last_fsync_seconds);
   teardown(&f);
 }
@@ -1040,12 +1044,12 @@ static const struct vg_label v1_village[] = {
 static const struct vg_label v1_well[] = {{"village", "Dongba"},
                                           {"well", "w2"}};
 static const struct vg_journal_record v1_records[] = {
-    {"village_income_yuan", v1_village, 3, 1234.5, 1700000000000, 1},
-    {"village_tap_water_ratio", v1_village, 3, 0.875, 1700000001000, 2},
-    {"water_well_depth_m", v1_well, 2, -3.25, 1700000002000, 3},
-    {"village_income_yuan", v1_village, 3, 1300, 1700000060000, 4},
-    {"village_households", NULL, 0, 412, -5000, 5},
-    {"water_well_depth_m", v1_well, 2, 1e300, 1700000062000, 6},
+    {"village_income_yuan", v1_village, 3, 1234.5, 1700000000000, 1, 0},
+    {"village_tap_water_ratio", v1_village, 3, 0.875, 1700000001000, 2, 0},
+    {"water_well_depth_m", v1_well, 2, -3.25, 1700000002000, 3, 0},
+    {"village_income_yuan", v1_village, 3, 1300, 1700000060000, 4, 0},
+    {"village_households", NULL, 0, 412, -5000, 5, 0},
+    {"water_well_depth_m", v1_well, 2, 1e300, 1700000062000, 6, 0},
 };
 
 static void check_same(const struct vg_journal_record *got,
@@ -1262,6 +1266,64 @@ VG_TEST(records_of_a_series_share_their_strings_within_a_block) {
   teardown(&f);
 }
 
+/* Pair p's labels: a village of its own, and a county every fifth. */
+static size_t pair_labels(size_t p, char *village, struct vg_label *out) {
+  snprintf(village, 32, "V%zu", p);
+  out[0] = (struct vg_label){"village", village};
+  out[1] = (struct vg_label){"county", "Lankao"};
+  return p % 5 ? 1 : 2;
+}
+
+/* A point's fields are appended one by one under one labels_key, and the
+ * journal keeps their labels once; the pair that straddles the end of a
+ * block (8192 samples) has its labels in both blocks. */
+VG_TEST(records_with_one_labels_key_keep_their_labels) {
+  struct fixture f;
+  setup(&f, 0, 0);
+  enum { N = 10001 };
+  struct durable d = {0};
+  uint64_t key = 0;
+  for (size_t i = 0; i < N; i++) {
+    /* Record 0 alone, then pairs (1, 2), (3, 4) ...: 8191 and 8192 are
+     * one, across the block's end. */
+    size_t p = (i + 1) / 2;
+    if (i % 2)
+      key = vg_journal_label_key(f.j);
+    char village[32];
+    struct vg_label labels[2];
+    struct vg_journal_record r = {.metric = i % 2 ? "village_population"
+                                                  : "village_households",
+                                  .labels = labels,
+                                  .nlabels = pair_labels(p, village, labels),
+                                  .value = (double)i,
+                                  .ts_ms = 1700000000000 + (int64_t)i,
+                                  .labels_key = i ? key : 0};
+    ASSERT(vg_journal_append(f.j, &r, 1, on_durable, &d) >= 0);
+  }
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(d.calls, 1);
+  ASSERT_INT_EQ(d.status, 0);
+  struct vg_journal_reader *r = reader(&f, "r");
+  struct vg_journal_batch *b = read_batch(&f, r, N + 1, SIZE_MAX);
+  ASSERT_INT_EQ(b->count, N);
+  for (size_t i = 0; i < N; i++) {
+    const struct vg_journal_record *got = &b->records[i];
+    char village[32];
+    struct vg_label want[2];
+    size_t n = pair_labels((i + 1) / 2, village, want);
+    ASSERT_STR_EQ(got->metric,
+                  i % 2 ? "village_population" : "village_households");
+    ASSERT_INT_EQ(got->nlabels, n);
+    for (size_t k = 0; k < n; k++) {
+      ASSERT_STR_EQ(got->labels[k].name, want[k].name);
+      ASSERT_STR_EQ(got->labels[k].value, want[k].value);
+    }
+    ASSERT_DBL_EQ(got->value, (double)i);
+  }
+  vg_journal_batch_free(b);
+  teardown(&f);
+}
+
 VG_TEST(unreadable_cursor_starts_at_oldest) {
   struct fixture f;
   setup(&f, 0, 0);
@@ -1285,6 +1347,7 @@ VG_TEST_MAIN(
     VG_T(append_and_read_back_across_segments),
     VG_T(one_commit_larger_than_a_segment_spreads_over_several),
     VG_T(group_commit_one_fsync), VG_T(fsync_off_writes_without_fsync),
+    VG_T(records_with_one_labels_key_keep_their_labels),
     VG_T(reopen_restores_cursor_and_seq), VG_T(close_commits_pending_appends),
     VG_T(two_readers_are_independent), VG_T(one_read_at_a_time),
     VG_T(batch_limits), VG_T(lag_and_oldest_timestamp),

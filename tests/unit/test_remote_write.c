@@ -267,12 +267,12 @@ static const struct vg_label dawan[] = {
 
 /* Three series, interleaved and out of timestamp order. */
 static const struct vg_journal_record batch[] = {
-    {"poverty_rate", chuanyan, 2, 0.12, 1700000003000, 1},
-    {"households", chuanyan2, 2, 5, 1700000001000, 2},
-    {"poverty_rate", chuanyan2, 2, 0.10, 1700000001000, 3},
-    {"poverty_rate", dawan, 3, 0.3, 1700000002000, 4},
-    {"poverty_rate", chuanyan, 2, 0.11, 1700000002000, 5},
-    {"households", chuanyan_crop, 3, 6, 1700000002000, 6},
+    {"poverty_rate", chuanyan, 2, 0.12, 1700000003000, 1, 0},
+    {"households", chuanyan2, 2, 5, 1700000001000, 2, 0},
+    {"poverty_rate", chuanyan2, 2, 0.10, 1700000001000, 3, 0},
+    {"poverty_rate", dawan, 3, 0.3, 1700000002000, 4, 0},
+    {"poverty_rate", chuanyan, 2, 0.11, 1700000002000, 5, 0},
+    {"households", chuanyan_crop, 3, 6, 1700000002000, 6, 0},
 };
 
 VG_TEST(series_grouped_sorted_and_headers) {
@@ -339,8 +339,8 @@ VG_TEST(stale_marker_sent_bit_for_bit) {
   struct fixture fx = {0};
   setup(&fx);
   const struct vg_journal_record recs[] = {
-      {"poverty_rate", chuanyan, 2, 0.12, 1700000001000, 1},
-      {"poverty_rate", chuanyan2, 2, vg_stale_nan(), 1700000002000, 2},
+      {"poverty_rate", chuanyan, 2, 0.12, 1700000001000, 1, 0},
+      {"poverty_rate", chuanyan2, 2, vg_stale_nan(), 1700000002000, 2, 0},
   };
   flush(&fx, recs, 2);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
@@ -359,9 +359,9 @@ VG_TEST(equal_timestamps_keep_journal_order) {
   struct fixture fx = {0};
   setup(&fx);
   const struct vg_journal_record recs[] = {
-      {"income", chuanyan, 2, 2, 5000, 1},
-      {"income", chuanyan2, 2, 1, 4000, 2},
-      {"income", chuanyan, 2, 3, 5000, 3},
+      {"income", chuanyan, 2, 2, 5000, 1, 0},
+      {"income", chuanyan2, 2, 1, 4000, 2, 0},
+      {"income", chuanyan, 2, 3, 5000, 3, 0},
   };
   flush(&fx, recs, 3);
   ASSERT_INT_EQ(fx.nseries, 1);
@@ -394,7 +394,7 @@ VG_TEST(ten_thousand_interleaved_records) {
                                          2,
                                          s + k / 1000.0,
                                          1700000000000 + (PER - k) * 1000,
-                                         (uint64_t)i + 1};
+                                         (uint64_t)i + 1, 0};
   }
   for (int round = 0; round < 2; round++) {
     flush(&fx, recs, N);
@@ -427,11 +427,11 @@ VG_TEST(invalid_series_are_left_out_and_counted) {
   static const struct vg_label twice[] = {{"village", "A"}, {"village", "B"}};
   static const struct vg_label unnamed[] = {{"", "A"}};
   const struct vg_journal_record recs[] = {
-      {"poverty_rate", named, 1, 1, 1000, 1},
-      {"poverty_rate", chuanyan, 2, 0.5, 1000, 2},
-      {"poverty_rate", twice, 2, 1, 1000, 3},
-      {"", chuanyan, 2, 1, 1000, 4},
-      {"poverty_rate", unnamed, 1, 1, 1000, 5},
+      {"poverty_rate", named, 1, 1, 1000, 1, 0},
+      {"poverty_rate", chuanyan, 2, 0.5, 1000, 2, 0},
+      {"poverty_rate", twice, 2, 1, 1000, 3, 0},
+      {"", chuanyan, 2, 1, 1000, 4, 0},
+      {"poverty_rate", unnamed, 1, 1, 1000, 5, 0},
   };
   flush(&fx, recs, 5);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
@@ -461,11 +461,11 @@ VG_TEST(shared_label_sets_keep_each_metric) {
       {"village", "Chuanyan"}, {"Zone", "north"}, {"county", "Xiji"}};
   static const struct vg_label named[] = {{"__name__", "x"}};
   const struct vg_journal_record recs[] = {
-      {"households", zoned, 3, 120, 1000, 1},
-      {"poverty_rate", zoned, 3, 0.25, 1000, 2},
-      {"households", named, 1, 1, 1000, 3},
-      {"poverty_rate", named, 1, 1, 1000, 4},
-      {"water_ratio", zoned, 3, 0.5, 1000, 5},
+      {"households", zoned, 3, 120, 1000, 1, 0},
+      {"poverty_rate", zoned, 3, 0.25, 1000, 2, 0},
+      {"households", named, 1, 1, 1000, 3, 0},
+      {"poverty_rate", named, 1, 1, 1000, 4, 0},
+      {"water_ratio", zoned, 3, 0.5, 1000, 5, 0},
   };
   flush(&fx, recs, 5);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
