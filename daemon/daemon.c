@@ -407,9 +407,12 @@ static int run(struct vg_daemon *d) {
     return 1;
   }
   if (d->policy.check_only) {
-    printf("%s: configuration OK (%zu collectors, %zu exporters)\n",
-           d->config_path, d->live->ncollectors, d->live->nexporters);
+    /* The paths are part of the check: OK is said once they passed too,
+     * so that a script reading the output cannot take a failure for it. */
     int code = vg_preflight(d->live, d->config_path, d->check_user);
+    if (code == 0)
+      printf("%s: configuration OK (%zu collectors, %zu exporters)\n",
+             d->config_path, d->live->ncollectors, d->live->nexporters);
     vg_generation_free(d->live);
     d->live = NULL;
     return code;

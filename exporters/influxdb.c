@@ -424,7 +424,8 @@ static int end_line(struct influxdb *x, const struct vg_journal_record *recs) {
       if (rc == -EINVAL) {
         reject_local(x, &recs[x->field_recs[i]],
                      "a name line protocol cannot carry (empty, invalid "
-                     "UTF-8, a control character or a trailing backslash)");
+                     "UTF-8, a control character, or a backslash InfluxDB "
+                     "would read otherwise)");
         rc = 0;
       }
     }

@@ -26,15 +26,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What the writer escapes in each kind of name, and what a backslash
- * escapes when read.  They differ as in InfluxDB (measured against 1.6,
+/* A kind of name, as this parser and InfluxDB read it and as the writer
+ * writes it.  `unescapes`: what a backslash escapes when read.  They
+ * differ as in InfluxDB (measured against 1.6,
  * tests/data/intake/differential): its measurement names and field keys
  * are unescaped with escape.Unescape, which takes \, \= \  and \" alike,
- * its tag keys and values with unescapeTag, which leaves \" as it is. */
-static const char MEASUREMENT_ESCAPES[] = ", ";
-static const char MEASUREMENT_UNESCAPES[] = ", =\"";
-static const char KEY_ESCAPES[] = ",= ";
-static const char FIELD_KEY_UNESCAPES[] = ",= \"";
+ * its tag keys and values with unescapeTag, which leaves \" as it is.
+ * `escapes`: what the writer escapes, all of `unescapes` but `=` and `"`
+ * in a measurement, where they need none.  `run_before_escape`: whether
+ * an even run of backslashes may stand right before a character of
+ * `unescapes` (written as the run and the escaped character, which both
+ * readers read back as it was): not in a measurement, whose `=` and `"`
+ * the writer leaves as they are, and where InfluxDB loses the point
+ * anyway (`a\\\,b f=1` is stored as the measurement `a\,b`, and
+ * cannot be read back). */
+struct name_kind {
+  const char *what; /* for reasons */
+  const char *unescapes, *escapes;
+  bool run_before_escape;
+};
+
+static const struct name_kind MEASUREMENT_NAME = {"measurement", ", =\"", ", ",
+                                                  false};
+static const struct name_kind TAG_KEY_NAME = {"tag key", ",= ", ",= ", true};
+static const struct name_kind TAG_VALUE_NAME = {"tag value",
+                                                ",= ", ",= ", true};
+static const struct name_kind FIELD_KEY_NAME = {"field key", ",= \"", ",= \"",
+                                                true};
 
 /* The longest part of an offending token quoted in a reason. */
 #define REASON_TOKEN_MAX 64
@@ -85,19 +103,18 @@ static int64_t precision_ns(enum vg_lp_precision p) {
 /* ------------------------------------------------------------------------ */
 /* Serializer                                                               */
 
-/* Whether `s` can be written as a name in which the writer escapes the
- * characters of `written` and a backslash escapes those of `read` when
- * read back, and be read back the same both here and by InfluxDB.
- * Here a run of backslashes pairs up (`\\` stays as it is), so an odd run
- * right before a character of `read` would swallow its escape.  InfluxDB
- * takes the last backslash of any run before a character of `read` as
- * its escape (tests/data/intake/differential, the *-backslash-* cases), so
- * a run before one the writer does not escape itself (`=` and `"` in a
- * measurement), or at the end of a name, where the separator follows,
- * reads otherwise there, or loses the point.  No spelling reads back as
- * such a name. */
-static bool name_writable(const char *s, size_t n, const char *written,
-                          const char *read) {
+/* Whether `s` can be written as a name of kind `k` and be read back the
+ * same both here and by InfluxDB.  Here a run of backslashes pairs up
+ * (`\\` stays as it is), so an odd run right before a character a
+ * backslash escapes would swallow its escape.  InfluxDB takes the last
+ * backslash of any run before such a character as its escape
+ * (tests/data/intake/differential, the *-backslash-* cases), so a run
+ * before one the writer does not escape, or at the end of a name, where
+ * the separator follows, reads otherwise there, or loses the point; so
+ * does any run before one in a measurement (see name_kind).  No spelling
+ * reads back as such a name, and the parser refuses the lines that would
+ * give one (read_name): what it takes, the writer can carry. */
+static bool name_writable(const char *s, size_t n, const struct name_kind *k) {
   if (n == 0 || vg_expfmt_utf8_prefix(s, n) != n)
     return false;
   size_t run = 0;
@@ -109,7 +126,8 @@ static bool name_writable(const char *s, size_t n, const char *written,
       run++;
       continue;
     }
-    if (run && strchr(read, c) && (run % 2 == 1 || !strchr(written, c)))
+    if (run && strchr(k->unescapes, c) &&
+        (run % 2 == 1 || !k->run_before_escape))
       return false;
     run = 0;
   }
@@ -164,23 +182,26 @@ static int put_point(struct vg_buf *out, const char *measurement,
                      const struct vg_label *tags, size_t ntags,
                      const struct vg_lp_field *fields, size_t nfields,
                      bool has_ts, int64_t ts) {
-  int rc =
-      put_escaped(out, measurement, strlen(measurement), MEASUREMENT_ESCAPES);
+  int rc = put_escaped(out, measurement, strlen(measurement),
+                       MEASUREMENT_NAME.escapes);
   for (size_t i = 0; i < ntags && !rc; i++) {
     if (!tags[i].value || !tags[i].value[0])
       continue;
     rc = vg_buf_putc(out, ',');
     if (!rc)
-      rc = put_escaped(out, tags[i].name, strlen(tags[i].name), KEY_ESCAPES);
+      rc = put_escaped(out, tags[i].name, strlen(tags[i].name),
+                       TAG_KEY_NAME.escapes);
     if (!rc)
       rc = vg_buf_putc(out, '=');
     if (!rc)
-      rc = put_escaped(out, tags[i].value, strlen(tags[i].value), KEY_ESCAPES);
+      rc = put_escaped(out, tags[i].value, strlen(tags[i].value),
+                       TAG_VALUE_NAME.escapes);
   }
   for (size_t i = 0; i < nfields && !rc; i++) {
     rc = vg_buf_putc(out, i ? ',' : ' ');
     if (!rc)
-      rc = put_escaped(out, fields[i].key, fields[i].key_len, KEY_ESCAPES);
+      rc = put_escaped(out, fields[i].key, fields[i].key_len,
+                       FIELD_KEY_NAME.escapes);
     if (!rc)
       rc = vg_buf_putc(out, '=');
     if (!rc)
@@ -203,23 +224,20 @@ int vg_lp_write(struct vg_buf *out, const char *measurement,
    * of a body. */
   if (!measurement || nfields == 0 || measurement[0] == '#' ||
       strncmp(measurement, "\xEF\xBB\xBF", 3) == 0 ||
-      !name_writable(measurement, strlen(measurement), MEASUREMENT_ESCAPES,
-                     MEASUREMENT_UNESCAPES))
+      !name_writable(measurement, strlen(measurement), &MEASUREMENT_NAME))
     return -EINVAL;
   for (size_t i = 0; i < ntags; i++) {
     const char *value = tags[i].value;
     if (!value || !value[0])
       continue;
     if (!tags[i].name ||
-        !name_writable(tags[i].name, strlen(tags[i].name), KEY_ESCAPES,
-                       KEY_ESCAPES) ||
-        !name_writable(value, strlen(value), KEY_ESCAPES, KEY_ESCAPES))
+        !name_writable(tags[i].name, strlen(tags[i].name), &TAG_KEY_NAME) ||
+        !name_writable(value, strlen(value), &TAG_VALUE_NAME))
       return -EINVAL;
   }
   for (size_t i = 0; i < nfields; i++) {
     const struct vg_lp_field *f = &fields[i];
-    if (!f->key ||
-        !name_writable(f->key, f->key_len, KEY_ESCAPES, FIELD_KEY_UNESCAPES))
+    if (!f->key || !name_writable(f->key, f->key_len, &FIELD_KEY_NAME))
       return -EINVAL;
     if (f->type == VG_LP_FLOAT && !isfinite(f->v.f))
       return -EDOM;
@@ -421,29 +439,63 @@ static size_t next_name_byte(const struct lp_parser *p, size_t j, size_t e) {
   return p->bits_at + w * 32 + (size_t)__builtin_ctz(m);
 }
 
-/* Copies the name at data[*i..e) into the arena, unescaping `\x` for x in
- * `esc` and keeping any other backslash pair as is, up to an unescaped
- * ',' or space (or '=' when `equals_stops`: all names but the
- * measurement) or e.  Advances *i to where it stopped.  Returns the
- * NUL-terminated copy, or NULL after reporting a control character (`what`
- * names the element for the reason). */
+/* Reports the run of backslashes at data[at] that ends a name of kind
+ * `k` before `c` (the separator after the name when `at_end`) and that
+ * no spelling carries to InfluxDB (name_writable).  Returns NULL for
+ * read_name to return. */
+static char *fail_run(struct lp_parser *p, size_t at, const struct name_kind *k,
+                      char c, bool at_end) {
+  if (!p->v->bad_line)
+    return NULL;
+  vg_buf_reset(&p->why);
+  if (at_end) {
+    vg_buf_printf(&p->why,
+                  "backslash at the end of %s: InfluxDB would read the ",
+                  k->what);
+    why_quoted(&p->why, &c, 1);
+    vg_buf_puts(&p->why, " after it as escaped");
+  } else {
+    vg_buf_puts(&p->why, "backslash before ");
+    why_quoted(&p->why, &c, 1);
+    vg_buf_printf(&p->why, " in %s: InfluxDB would lose the point", k->what);
+  }
+  report(p, at);
+  return NULL;
+}
+
+/* Copies the name of kind `k` at data[*i..e) into the arena, unescaping
+ * `\x` for x in k->unescapes and keeping any other backslash pair as is,
+ * up to an unescaped ',' or space (or '=' when `equals_stops`: all names
+ * but the measurement) or e.  Advances *i to where it stopped.  Returns
+ * the NUL-terminated copy, or NULL after reporting a control character
+ * or a run of backslashes the writer could not spell (name_writable). */
 static char *read_name(struct lp_parser *p, size_t *i, size_t e,
-                       const char *esc, bool equals_stops, const char *what,
+                       const struct name_kind *k, bool equals_stops,
                        size_t *n) {
   const char *d = p->data;
   char *out = p->arena + p->arena_len;
-  size_t k = 0, j = *i;
+  size_t len = 0, j = *i;
+  /* The backslashes copied last, from data[slashes_at] on: pairs, kept
+   * as they are (the last of an odd run escaped what follows it). */
+  size_t slashes = 0, slashes_at = 0;
   while (j < e) {
     /* The run up to the next byte that may end the name or be escaped
      * or refused is copied whole. */
-    size_t run = next_name_byte(p, j, e);
-    if (run - j > 16) {
-      memcpy(out + k, d + j, run - j);
-      k += run - j;
-      j = run;
+    size_t next = next_name_byte(p, j, e);
+    if (next > j) {
+      /* The scanner does not mark '"', which a backslash escapes in a
+       * measurement: the backslashes may be followed by one. */
+      if (slashes && strchr(k->unescapes, d[j]) && !k->run_before_escape)
+        return fail_run(p, slashes_at, k, d[j], false);
+      slashes = 0;
     }
-    while (j < run) /* most runs are a few bytes: not worth a call */
-      out[k++] = d[j++];
+    if (next - j > 16) {
+      memcpy(out + len, d + j, next - j);
+      len += next - j;
+      j = next;
+    }
+    while (j < next) /* most runs are a few bytes: not worth a call */
+      out[len++] = d[j++];
     if (j == e)
       break;
     unsigned char c = (unsigned char)d[j];
@@ -455,26 +507,40 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
     if (bad != SIZE_MAX) {
       char msg[64];
       snprintf(msg, sizeof msg, "control character 0x%02x in %s",
-               (unsigned char)d[bad], what);
+               (unsigned char)d[bad], k->what);
       fail_msg(p, bad, msg);
       return NULL;
     }
-    if (c == '\\' && j + 1 < e) {
-      if (!strchr(esc, d[j + 1]))
-        out[k++] = '\\';
-      out[k++] = d[j + 1];
+    if (c == '\\' && j + 1 < e && !strchr(k->unescapes, d[j + 1])) {
+      /* Kept as it is: a pair adds to the backslashes, `\x` ends them. */
+      if (d[j + 1] == '\\') {
+        slashes_at = slashes ? slashes_at : j;
+        slashes += 2;
+      } else {
+        slashes = 0;
+      }
+      out[len++] = '\\';
+      out[len++] = d[j + 1];
       j += 2;
       continue;
     }
-    if (c == ',' || c == ' ' || (c == '=' && equals_stops))
+    if (c == '\\' && j + 1 < e) {
+      c = (unsigned char)d[++j]; /* escaped */
+    } else if (c == ',' || c == ' ' || (c == '=' && equals_stops)) {
+      if (slashes)
+        return fail_run(p, slashes_at, k, (char)c, true);
       break;
-    out[k++] = (char)c;
+    }
+    if (slashes && strchr(k->unescapes, c) && !k->run_before_escape)
+      return fail_run(p, slashes_at, k, (char)c, false);
+    slashes = 0;
+    out[len++] = (char)c;
     j++;
   }
-  out[k] = '\0';
-  p->arena_len += k + 1;
+  out[len] = '\0';
+  p->arena_len += len + 1;
   *i = j;
-  *n = k;
+  *n = len;
   return out;
 }
 
@@ -788,7 +854,7 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
   size_t ntags = 0;
   while (*i < e && d[*i] == ',') {
     size_t at = ++*i, kn, vn;
-    char *key = read_name(p, i, e, KEY_ESCAPES, true, "tag key", &kn);
+    char *key = read_name(p, i, e, &TAG_KEY_NAME, true, &kn);
     if (!key)
       return -1;
     if (kn == 0)
@@ -798,7 +864,7 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
     if (*i == e || d[*i] != '=')
       return fail(p, *i, "missing tag value for key ", key, kn, NULL, NULL, 0);
     ++*i;
-    char *value = read_name(p, i, e, KEY_ESCAPES, true, "tag value", &vn);
+    char *value = read_name(p, i, e, &TAG_VALUE_NAME, true, &vn);
     if (!value)
       return -1;
     if (vn == 0)
@@ -851,7 +917,7 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
     return fail_msg(p, *i, "missing fields");
   for (;;) {
     size_t at = *i, kn;
-    char *key = read_name(p, i, e, FIELD_KEY_UNESCAPES, true, "field key", &kn);
+    char *key = read_name(p, i, e, &FIELD_KEY_NAME, true, &kn);
     if (!key)
       return -1;
     if (kn == 0)
@@ -949,8 +1015,7 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   size_t i = s, mn;
   if (d[i] == ',' || d[i] == ' ')
     return fail_msg(p, i, "missing measurement");
-  char *measurement =
-      read_name(p, &i, e, MEASUREMENT_UNESCAPES, false, "measurement", &mn);
+  char *measurement = read_name(p, &i, e, &MEASUREMENT_NAME, false, &mn);
   if (!measurement)
     return -1;
   long ntags = parse_tags(p, &i, e);

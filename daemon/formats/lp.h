@@ -12,9 +12,16 @@
  *    tag keys and tag values `\,` `\=` `\ `; string field values `\"`
  *    `\\`.  A backslash before any other character is kept literally,
  *    together with that character (so `\\` in a tag value stays two
- *    backslashes, and `\"` in a tag value stays `\"`).  The writer escapes
- *    only what must be: `,` and space in measurements, `,` `=` and space
- *    in keys and tag values.
+ *    backslashes, and `\"` in a tag value stays `\"`; the documentation's
+ *    "two contiguous backslashes, the first is an escape" holds in string
+ *    values only: InfluxDB 1.6 stores the measurement `a\\b` as it is).
+ *    The writer escapes `,` and space in measurements, `,` `=` and space
+ *    in tag keys and values, and `,` `=` space and `"` in field keys.
+ *  - a name the writer could not carry to InfluxDB exactly makes a bad
+ *    line: one ending in backslashes (InfluxDB reads the separator after
+ *    them as escaped), or a measurement with a backslash right before a
+ *    character a backslash escapes there (InfluxDB 1.6 loses the point).
+ *    Every name the parser hands on, vg_lp_write can write.
  *  - a quoted string field value may hold literal line breaks: a point ends
  *    at the first line break outside a string.  So an unterminated string
  *    runs to the end of the body and the whole rest is one bad line, as in
@@ -98,10 +105,10 @@ int vg_lp_precision_parse(const char *s);
  *           mark (U+FEFF, skipped at the start of a body), invalid UTF-8 or a
  *           control character in a name, a backslash at the end of a
  *           name, or a run of backslashes right before a character a
- *           backslash escapes there (see above) that is odd, or before a
- *           character the writer does not escape (`=` or `"` in a
- *           measurement, `"` in a field key): InfluxDB would read the last
- *           backslash as an escape, this parser an odd one.
+ *           backslash escapes there (see above) that is odd, or any in a
+ *           measurement: InfluxDB would read the last backslash as an
+ *           escape, this parser an odd one, and InfluxDB loses a point
+ *           whose measurement has one.
  *
  * String field values have `"` and `\` escaped and everything else,
  * line breaks included, written literally; InfluxDB reads them back. */

@@ -16,6 +16,7 @@ service's user.
 import html.parser
 import json
 import os
+import pwd
 import re
 import subprocess
 import unittest
@@ -259,6 +260,32 @@ class TestCheckConfig(IntegrationTest):
                          "village_ are the indicator catalog's, see "
                          "docs/metrics.md)" % path)
 
+    def test_configuration_ok_only_when_the_paths_pass(self):
+        # A file named without a wildcard that does not exist fails the
+        # path check as any user; the check runs as this process's own.
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        inbox = os.path.join(self.tmp, "in")
+        os.makedirs(inbox)
+        with open(os.path.join(inbox, "a.csv"), "w") as f:
+            f.write(GOOD)
+
+        def cfg(name):
+            return json.dumps({"collectors": [{
+                "type": "file", "name": "county", "path": inbox + "/" + name,
+                "metrics": {"village_population": "population"}}]})
+        path, r = self.check(cfg("b.csv"), "--as-user", me)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(r.stderr, "villagemetricsd: collector county: cannot "
+                         "open %s/b.csv: No such file or directory\n" % inbox)
+        self.assertNotIn("configuration OK", r.stdout)
+        self.assertEqual(r.stdout, "")
+        path, r = self.check(cfg("a.csv"), "--as-user", me)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+        self.assertEqual(r.stdout, "paths readable as this user\n"
+                         "%s: configuration OK (1 collectors, 0 exporters)\n"
+                         % path)
+
     @unittest.skipUnless(os.geteuid() == 0, "checking as another user needs root")
     def test_paths_are_checked_as_the_service_user(self):
         os.chmod(self.tmp, 0o755)
@@ -274,11 +301,13 @@ class TestCheckConfig(IntegrationTest):
         path, r = self.check(cfg, "--as-user", "nobody")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("cannot open %s: Permission denied" % report, r.stderr)
+        self.assertNotIn("configuration OK", r.stdout)
         os.chmod(report, 0o644)
         os.chmod(path, 0o644)
         path, r = self.check(cfg, "--as-user", "nobody")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("paths readable as user nobody", r.stdout)
+        self.assertIn("configuration OK", r.stdout)
         # As root itself, the 0600 file would pass: the check is the user's.
         os.chmod(report, 0o600)
         path, r = self.check(cfg, "--as-user", "root")

@@ -325,8 +325,8 @@ VG_TEST(unwritable_names_are_refused_alone) {
   ASSERT_STR_EQ(fx.r.message,
                 "3 samples not representable in line protocol (first: "
                 "village_bad\x02name: a name line protocol cannot carry "
-                "(empty, invalid UTF-8, a control character or a trailing "
-                "backslash))");
+                "(empty, invalid UTF-8, a control character, or a backslash "
+                "InfluxDB would read otherwise))");
   teardown(&fx);
 }
 
