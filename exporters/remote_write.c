@@ -78,7 +78,7 @@ enum order_mode { ORDER_LEARN, ORDER_REFUSED, ORDER_ACCEPTED };
 
 /* One valid record of the batch. */
 struct item {
-  uint64_t hash; /* of the sorted label set, __name__ included */
+  uint64_t hash; /* series_hash: the label set's, then the metric name's */
   size_t labels; /* first of its labels in rw->labels */
   uint32_t nlabels;
   uint32_t index; /* in the batch */
@@ -150,6 +150,7 @@ struct remote_write {
     size_t n, cap;
     size_t name_at; /* where __name__ goes among them */
     bool valid;
+    uint64_t hash; /* of the sorted labels, __name__ left out */
   } last_set;
   struct item *items;
   size_t items_cap;
@@ -331,9 +332,30 @@ static void remote_write_destroy(void *ctx) {
  * an empty label as an absent one.  Returns how many, or 0 when the set
  * is not a valid series: no metric name, an empty label name, a label
  * named __name__, or a name given twice. */
+static uint64_t hash_labels(const struct vg_label *l, size_t n) {
+  uint64_t h = 0;
+  for (size_t i = 0; i < n; i++) {
+    /* The NULs keep {"ab","c"} apart from {"a","bc"}. */
+    h = vg_hash_bytes(l[i].name, strlen(l[i].name) + 1, h);
+    h = vg_hash_bytes(l[i].value, strlen(l[i].value) + 1, h);
+  }
+  return h;
+}
+
+/* A series' key in the newest table (and the grouping's): its labels
+ * but __name__, then the name, so that a label set shared by a point's
+ * fields, or by a village's indicators, is hashed once.  The newest
+ * file's version 2 holds these keys (version 1 hashed __name__ in place
+ * among the labels). */
+static uint64_t series_hash(uint64_t set_hash, const char *metric) {
+  return vg_hash_bytes(metric, strlen(metric) + 1, set_hash);
+}
+
+/* Writes the record's labels at `out` as sorted_labels says; *hash gets
+ * its series_hash. */
 static size_t sorted_labels(struct remote_write *rw,
                             const struct vg_journal_record *r,
-                            struct vg_label *out) {
+                            struct vg_label *out, uint64_t *hash) {
   if (!r->metric || !*r->metric)
     return 0;
   struct sorted_set *c = &rw->last_set;
@@ -365,24 +387,16 @@ static size_t sorted_labels(struct remote_write *rw,
     for (size_t i = 0; i < n && c->valid; i++)
       c->valid = c->sorted[i].name[0] &&
                  (i == 0 || strcmp(c->sorted[i - 1].name, c->sorted[i].name));
+    c->hash = hash_labels(c->sorted, n);
   }
   if (!c->valid)
     return 0;
+  *hash = series_hash(c->hash, r->metric);
   memcpy(out, c->sorted, c->name_at * sizeof *out);
   out[c->name_at] = (struct vg_label){"__name__", r->metric};
   memcpy(out + c->name_at + 1, c->sorted + c->name_at,
          (c->n - c->name_at) * sizeof *out);
   return c->n + 1;
-}
-
-static uint64_t hash_labels(const struct vg_label *l, size_t n) {
-  uint64_t h = 0;
-  for (size_t i = 0; i < n; i++) {
-    /* The NULs keep {"ab","c"} apart from {"a","bc"}. */
-    h = vg_hash_bytes(l[i].name, strlen(l[i].name) + 1, h);
-    h = vg_hash_bytes(l[i].value, strlen(l[i].value) + 1, h);
-  }
-  return h;
 }
 
 static bool same_series(const struct item *a, const struct item *b,
@@ -428,12 +442,13 @@ static size_t build_items(struct remote_write *rw) {
   size_t nitems = 0, at = 0;
   rw->invalid = 0;
   for (size_t i = 0; i < n; i++) {
-    size_t k = sorted_labels(rw, &records[i], rw->labels + at);
+    uint64_t hash;
+    size_t k = sorted_labels(rw, &records[i], rw->labels + at, &hash);
     if (!k) {
       rw->invalid++;
       continue;
     }
-    rw->items[nitems++] = (struct item){.hash = hash_labels(rw->labels + at, k),
+    rw->items[nitems++] = (struct item){.hash = hash,
                                         .labels = at,
                                         .nlabels = (uint32_t)k,
                                         .index = (uint32_t)i};

@@ -2,8 +2,10 @@
  *
  * Owns an open-addressing table of entries by series hash (hash 0 marks an
  * empty slot; a series hashing to 0 is kept as 1) and its file.  The file:
- *   "VGNW" + u32 version (1), then 32-byte records, little endian:
- *   u64 hash, i64 ts_ms, u64 value bits, u64 seq.  A record with hash 0
+ *   "VGNW" + u32 version (2), then 32-byte records, little endian:
+ *   u64 hash, i64 ts_ms, u64 value bits, u64 seq.  The hashes are the
+ *   caller's series keys; version 1 held keys made otherwise, so only its
+ *   flags are read, and the file is started again.  A record with hash 0
  *   holds the flags in ts_ms (bit 0: the sink refuses out-of-order
  *   samples).  Later records win.  A sync appends the entries changed
  *   since the last one; once the file is twice what the table holds (and
@@ -27,6 +29,7 @@
 
 #define REC 32
 #define HDR 8
+#define VERSION 2
 #define COMPACT_MIN ((uint64_t)1 << 20)
 
 struct slot {
@@ -147,15 +150,18 @@ static void set(struct vg_newest *n, uint64_t hash, struct vg_newest_entry e) {
   s->e = e;
 }
 
-static void load(struct vg_newest *n, const unsigned char *p, size_t len) {
+/* Loads the records of a file of `version`; of version 1 only the flags
+ * (its series keys are not this release's). */
+static void load(struct vg_newest *n, const unsigned char *p, size_t len,
+                 uint32_t version) {
   for (size_t off = HDR; off + REC <= len; off += REC) {
     uint64_t hash = get_u64(p + off);
     struct vg_newest_entry e = {(int64_t)get_u64(p + off + 8),
                                 get_u64(p + off + 16), get_u64(p + off + 24)};
-    if (hash)
-      set(n, hash, e);
-    else
+    if (!hash)
       n->refuses = (e.ts_ms & 1) != 0;
+    else if (version == VERSION)
+      set(n, hash, e);
   }
 }
 
@@ -181,12 +187,25 @@ static int read_file(struct vg_newest *n, const char *path, char *error,
   }
   close(fd);
   if (rc == 0) {
-    if (got >= HDR && memcmp(buf, "VGNW", 4) == 0)
-      load(n, buf, got);
+    uint32_t version = 0;
+    for (int i = 0; got >= HDR && i < 4; i++)
+      version |= (uint32_t)buf[4 + i] << (8 * i);
+    if (got >= HDR && memcmp(buf, "VGNW", 4) == 0 &&
+        (version == 1 || version == VERSION))
+      load(n, buf, got, version);
     else if (got)
       vg_log(VG_LOG_WARNING,
              "%s is not a file of newest samples: starting without it", path);
     n->file->bytes = got;
+    if (version == 1) {
+      /* Rewritten from its header at the next sync, flags included: what
+       * it says of series is only known again as samples are delivered,
+       * and the first batch after the upgrade may be sent again. */
+      vg_log(VG_LOG_NOTICE, "%s is of an older release: its series start again",
+             path);
+      n->file->bytes = 0;
+      n->flags_changed = true;
+    }
   } else {
     snprintf(error, esize, "cannot read %s: %s", path, strerror(-rc));
   }
@@ -310,7 +329,7 @@ static void write_work(uv_work_t *w) {
     return;
   /* A new or emptied file starts with its header. */
   if (!job->whole && f->bytes < HDR) {
-    unsigned char hdr[HDR] = {'V', 'G', 'N', 'W', 1, 0, 0, 0};
+    unsigned char hdr[HDR] = {'V', 'G', 'N', 'W', VERSION, 0, 0, 0};
     if (ftruncate(fd, 0) < 0)
       job->status = -errno;
     else
@@ -394,7 +413,7 @@ int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
   n->spare = NULL;
   if (job->whole) {
     unsigned char *p = job->buf;
-    memcpy(p, "VGNW\1\0\0\0", HDR);
+    memcpy(p, "VGNW\2\0\0\0", HDR);
     p += HDR;
     put_record(p, 0, &flags);
     p += REC;

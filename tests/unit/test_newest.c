@@ -144,6 +144,37 @@ VG_TEST(close_with_a_write_in_flight) {
 }
 
 /* Memory only (no state folder): never written. */
+/* A version-1 file (an older release's series keys): its flags are kept,
+ * its entries not, and the next sync starts the file again as version 2. */
+VG_TEST(older_file_keeps_its_flags_only) {
+  struct fixture f;
+  setup(&f);
+  unsigned char v1[8 + 2 * 32] = {'V', 'G', 'N', 'W', 1};
+  v1[8 + 8] = 1;       /* hash 0: the flags, refuses */
+  v1[8 + 32] = 7;      /* series 7 ... */
+  v1[8 + 32 + 24] = 9; /* ... delivered up to seq 9 */
+  FILE *fp = fopen(f.path, "wb");
+  ASSERT(fp && fwrite(v1, sizeof v1, 1, fp) == 1);
+  fclose(fp);
+  open_it(&f);
+  ASSERT(vg_newest_refuses(f.n));
+  ASSERT(vg_newest_get(f.n, 7) == NULL);
+  ASSERT_INT_EQ(vg_newest_count(f.n), 0);
+  vg_newest_put(f.n, 8, 3, true, 1000, 1);
+  sync_it(&f);
+  ASSERT_INT_EQ(size_of(f.path), 8 + 2 * 32); /* header, flags, one */
+  fp = fopen(f.path, "rb");
+  unsigned char hdr[8];
+  ASSERT(fp && fread(hdr, sizeof hdr, 1, fp) == 1);
+  fclose(fp);
+  ASSERT(memcmp(hdr, "VGNW\2\0\0\0", 8) == 0);
+  vg_newest_close(f.n);
+  open_it(&f);
+  ASSERT(vg_newest_refuses(f.n));
+  ASSERT_INT_EQ(vg_newest_get(f.n, 8)->seq, 3);
+  teardown(&f);
+}
+
 VG_TEST(memory_only) {
   struct fixture f;
   setup(&f);
@@ -155,5 +186,6 @@ VG_TEST(memory_only) {
 }
 
 VG_TEST_MAIN(VG_T(entries_survive_a_reopen),
+             VG_T(older_file_keeps_its_flags_only),
              VG_T(file_is_compacted_and_survives_a_cut),
              VG_T(close_with_a_write_in_flight), VG_T(memory_only))
