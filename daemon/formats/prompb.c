@@ -81,24 +81,29 @@ static size_t sample_len(int64_t ts) {
   return 1 + 8 + 1 + varint_len((uint64_t)ts);
 }
 
-/* The TimeSeries payload length, or 0 when the series is invalid (a valid
- * one holds at least the __name__ label, so is never empty). */
+/* The TimeSeries payload length. */
 static size_t series_len(const struct vg_prompb_series *s) {
-  bool has_name = false;
   size_t len = 0;
-  for (size_t i = 0; i < s->nlabels; i++) {
-    const struct vg_label *l = &s->labels[i];
-    if (i > 0 && strcmp(s->labels[i - 1].name, l->name) >= 0)
-      return 0;
-    if (strcmp(l->name, "__name__") == 0)
-      has_name = l->value[0] != '\0';
-    len += field_len(label_len(l));
-  }
-  if (!has_name)
-    return 0;
+  for (size_t i = 0; i < s->nlabels; i++)
+    len += field_len(label_len(&s->labels[i]));
   for (size_t i = 0; i < s->nsamples; i++)
     len += field_len(sample_len(s->ts_ms[i]));
   return len;
+}
+
+/* Whether the series' labels are sorted by name, each name once, with a
+ * non-empty __name__.  Checked once, by request_len, not again while
+ * writing. */
+static bool series_valid(const struct vg_prompb_series *s) {
+  bool has_name = false;
+  for (size_t i = 0; i < s->nlabels; i++) {
+    const struct vg_label *l = &s->labels[i];
+    if (i > 0 && strcmp(s->labels[i - 1].name, l->name) >= 0)
+      return false;
+    if (strcmp(l->name, "__name__") == 0)
+      has_name = l->value[0] != '\0';
+  }
+  return has_name;
 }
 
 static unsigned char *put_series(unsigned char *p,
@@ -137,10 +142,9 @@ static int request_len(const struct vg_prompb_series *series, size_t n,
                        size_t *total) {
   size_t len = 0;
   for (size_t i = 0; i < n; i++) {
-    size_t sl = series_len(&series[i]);
-    if (sl == 0)
+    if (!series_valid(&series[i]))
       return -EINVAL;
-    len += field_len(sl);
+    len += field_len(series_len(&series[i]));
   }
   *total = len;
   return 0;
