@@ -57,6 +57,9 @@
 /* A request larger than this is not sent: remote-write receivers refuse
  * far smaller ones (Prometheus reads at most 32 MiB uncompressed). */
 #define MAX_REQUEST ((size_t)64 << 20)
+/* How many items ahead a loop over the batch asks for their slot in the
+ * newest table (vg_newest_prefetch). */
+#define PREFETCH_AHEAD 8
 
 enum fate {
   SEND,     /* not yet delivered */
@@ -652,6 +655,8 @@ static void finish_batch(struct remote_write *rw) {
   bool late = false, refused = false;
   for (size_t i = 0; i < rw->nitems; i++) {
     const struct item *it = &rw->items[i];
+    if (i + PREFETCH_AHEAD < rw->nitems)
+      vg_newest_prefetch(rw->newest, rw->items[i + PREFETCH_AHEAD].hash);
     /* Dealt with, all of them: a restart that reads them again skips
      * them. */
     vg_newest_put(rw->newest, it->hash, rw->records[it->index].seq,
@@ -1011,6 +1016,8 @@ static int remote_write_flush(void *ctx,
   size_t nkeys = 0;
   for (size_t i = 0; i < rw->nitems; i++) {
     struct item *it = &rw->items[i];
+    if (i + PREFETCH_AHEAD < rw->nitems)
+      vg_newest_prefetch(rw->newest, rw->items[i + PREFETCH_AHEAD].hash);
     int64_t ts = ts_of(rw, it);
     uint64_t seq = rw->records[it->index].seq;
     const struct vg_newest_entry *e = vg_newest_get(rw->newest, it->hash);

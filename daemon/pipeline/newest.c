@@ -30,6 +30,8 @@
 #define REC 32
 #define HDR 8
 #define VERSION 2
+/* How many look-ups ahead a loop over many asks for its slot. */
+#define PREFETCH_AHEAD 8
 #define COMPACT_MIN ((uint64_t)1 << 20)
 
 struct slot {
@@ -256,6 +258,10 @@ void vg_newest_close(struct vg_newest *n) {
   free(n);
 }
 
+void vg_newest_prefetch(const struct vg_newest *n, uint64_t hash) {
+  __builtin_prefetch(&n->slots[(hash ? hash : 1) & n->mask]);
+}
+
 const struct vg_newest_entry *vg_newest_get(const struct vg_newest *n,
                                             uint64_t hash) {
   const struct slot *s = find(n, hash);
@@ -430,6 +436,8 @@ int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
       p += REC;
     }
     for (size_t i = 0; i < n->nchanges; i++) {
+      if (i + PREFETCH_AHEAD < n->nchanges)
+        vg_newest_prefetch(n, n->changes[i + PREFETCH_AHEAD]);
       const struct slot *s = find(n, n->changes[i]);
       put_record(p, s->hash, &s->e);
       p += REC;

@@ -42,6 +42,11 @@ int vg_newest_open(uv_loop_t *loop, const char *path, struct vg_newest **out,
  * freed (its done is never called).  NULL-safe. */
 void vg_newest_close(struct vg_newest *n);
 
+/* Starts loading where `hash` would be looked up: a caller about to look
+ * up many series asks a few ahead, so that a table of millions of series
+ * (far past the caches) does not wait on memory for each. */
+void vg_newest_prefetch(const struct vg_newest *n, uint64_t hash);
+
 /* NULL when the series was never delivered. */
 const struct vg_newest_entry *vg_newest_get(const struct vg_newest *n,
                                             uint64_t hash);
