@@ -127,7 +127,7 @@ bool vg__journal_builder_add(struct vg__journal_builder *bb,
   bb->bits[i] = bits;
   p += 8;
   const unsigned char *name = p;
-  vg__journal_get_string(&p, end, &s, &len);
+  vg__journal_take_string(&p, &s, &len);
   size_t before = bb->names.bytes + bb->sets.bytes;
   bb->name_idx[i] =
       intern(bb, &bb->names, (struct slice){name, (size_t)(p - name)});

@@ -166,6 +166,21 @@ bool vg__journal_get_string(const unsigned char **p, const unsigned char *end,
   return true;
 }
 
+void vg__journal_take_string(const unsigned char **p, const unsigned char **s,
+                             size_t *len) {
+  uint64_t n = 0;
+  unsigned shift = 0;
+  unsigned char b;
+  do {
+    b = *(*p)++;
+    n |= (uint64_t)(b & 0x7f) << shift;
+    shift += 7;
+  } while (b & 0x80);
+  *s = *p;
+  *len = (size_t)n;
+  *p += n;
+}
+
 static unsigned char *put_bytes(unsigned char *p, const char *s, size_t n) {
   p += vg__journal_put_varint(p, n);
   memcpy(p, s, n);

@@ -200,6 +200,10 @@ size_t vg__journal_record_size(const struct vg__journal_view *v);
 
 bool vg__journal_get_string(const unsigned char **p, const unsigned char *end,
                             const unsigned char **s, size_t *len);
+/* The same for bytes vg__journal_get_string accepted before (a block's
+ * label sets once decoded, what encode_rest wrote): no checks again. */
+void vg__journal_take_string(const unsigned char **p, const unsigned char **s,
+                             size_t *len);
 
 enum { VG__JOURNAL_FOUND, VG__JOURNAL_NEED_MORE, VG__JOURNAL_END };
 

@@ -145,7 +145,7 @@ static size_t copy_labels(struct batch_impl *b,
   const unsigned char *q = v->labels, *s = NULL;
   size_t n = 0;
   for (size_t i = 0; i < 2 * v->nlabels; i++) {
-    vg__journal_get_string(&q, v->end, &s, &n);
+    vg__journal_take_string(&q, &s, &n);
     push_string(&b->arena, &b->offs, &b->noffs, &b->capoffs, s, n);
   }
   return first;
