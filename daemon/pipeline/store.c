@@ -130,6 +130,10 @@ struct vg_source {
    * link moves to the tail, so the ones not yet reported this round stay
    * at the front, in the order they came last time. */
   struct link *head, *tail;
+  /* The link after the one reported last, in that order: where a source
+   * whose reports broke off goes on (two pushes whose slices take turns
+   * each continue their own run).  NULL, or a link of this source. */
+  struct link *hint;
   size_t count;
   size_t max_series; /* 0: no cap */
 };
@@ -514,6 +518,8 @@ static void link_to_source(struct link *l, struct vg_source *src) {
 
 static void unlink_from_source(struct link *l) {
   struct vg_source *src = l->source;
+  if (src->hint == l)
+    src->hint = l->next;
   if (l->prev)
     l->prev->next = l->next;
   else
@@ -528,6 +534,8 @@ static void unlink_from_source(struct link *l) {
 /* Puts l where `at` says (a copy of another link): its source, its place
  * in that source's list, its round and when it was seen. */
 static void take_place(struct link *l, const struct link *at) {
+  if (at->source->hint == at)
+    at->source->hint = l;
   l->source = at->source;
   l->prev = at->prev;
   l->next = at->next;
@@ -852,21 +860,28 @@ static void remember_labelset(const struct vg_store *st,
   sl->frees = st->labelset_frees;
 }
 
+/* Whether l, not reported yet this round, is the series reported now. */
+static bool is_expected(const struct vg_source *src, struct link *l,
+                        const char *metric, const struct vg_store_labels *sl) {
+  if (!l || l->generation == src->generation)
+    return false;
+  const struct series *s = series_of(l);
+  const struct labelset *ls = cached_labelset(src->store, sl);
+  return (ls ? s->labels == ls : labelset_equals(s->labels, sl)) &&
+         strcmp(s->family->name, metric) == 0;
+}
+
 /* The link a source reported next in its last round, if it is the one
  * reported now: sources (a page, a file, a script's output) report their
  * series in the same order round after round, so this spares the hashing
- * of the labels and two lookups in tables too large for the cache. */
+ * of the labels and two lookups in tables too large for the cache.  Next
+ * in that order is the head, or the hint once the reports broke off. */
 static struct link *expected(const struct vg_source *src, const char *metric,
                              const struct vg_store_labels *sl) {
-  struct link *l = src->head;
-  if (!l || l->generation == src->generation)
-    return NULL;
-  const struct series *s = series_of(l);
-  const struct labelset *ls = cached_labelset(src->store, sl);
-  if (ls ? s->labels != ls : !labelset_equals(s->labels, sl))
-    return NULL;
-  if (strcmp(s->family->name, metric) == 0)
-    return l;
+  if (is_expected(src, src->head, metric, sl))
+    return src->head;
+  if (src->hint != src->head && is_expected(src, src->hint, metric, sl))
+    return src->hint;
   return NULL;
 }
 
@@ -985,6 +1000,7 @@ int vg_source_put_labels(struct vg_source *src, const struct vg_indicator *ind,
   if (rc < 0)
     return rc;
   /* To the tail of its source: reported in this round. */
+  src->hint = l->next;
   if (l != src->tail) {
     unlink_from_source(l);
     link_to_source(l, src);
