@@ -969,8 +969,8 @@ static int put_sample(struct vg_store *st, struct series *s, struct link *l,
 
 void vg_store_labels_set(struct vg_store_labels *out,
                          const struct vg_label *labels, size_t n) {
+  /* Hashed only if the series is not the one its source expects. */
   sort_labels(labels, n, out);
-  hash_labels(out);
 }
 
 int vg_source_put(struct vg_source *src, const struct vg_indicator *ind,

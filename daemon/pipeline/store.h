@@ -119,8 +119,9 @@ struct vg_store_labels {
   const struct vg_store *store;
   uint64_t frees; /* the store's count of freed sets when looked up */
 };
-/* Sorts and hashes `labels` (n <= VG_STORE_MAX_LABELS; the same rules as
- * vg_source_put) into *out, which points into them. */
+/* Sorts `labels` (n <= VG_STORE_MAX_LABELS; the same rules as
+ * vg_source_put) into *out, which points into them; they are hashed when
+ * first looked up. */
 void vg_store_labels_set(struct vg_store_labels *out,
                          const struct vg_label *labels, size_t n);
 /* vg_source_put with the labels prepared by vg_store_labels_set. */
