@@ -82,6 +82,10 @@
 /* A body that says it decodes to no more than this waits in the small
  * requests' queue. */
 #define SMALL_BODY ((size_t)1 << 20)
+/* Emptied batches kept for the next parses (struct listen), and the most
+ * memory one may hold to be kept. */
+#define SPARE_BATCHES 2
+#define SPARE_MAX ((size_t)8 << 20)
 
 struct listen_config {
   bool influxdb_v1, influxdb_v2, json, remote_write;
@@ -170,7 +174,14 @@ struct listen {
   struct vg_sink *sink;
   struct vg_httpd *http;
   char *name;
-  unsigned inflight;          /* requests not answered yet */
+  unsigned inflight; /* requests not answered yet */
+  /* Batches of answered requests, emptied, for the next parses: a fresh
+   * one per request was faulted in again in the thread pool (3% of the
+   * daemon's CPU in bench/run-intake.sh --quick --profile).  Owned;
+   * outside the budget while they wait, at most SPARE_BATCHES of
+   * SPARE_MAX. */
+  struct vg_batch *spares[SPARE_BATCHES];
+  unsigned nspares;
   struct vg_push_stats stats; /* what the handlers answered */
   struct vg_push_stats shown; /* with what the server answered itself */
   struct vg_budget budget;    /* max_memory, shared by every request */
@@ -204,7 +215,8 @@ struct job {
   const char *input; /* the path, for locations */
   const char *body;  /* the request's, valid until the answer */
   size_t body_len;
-  const char *encoding; /* Content-Encoding, or NULL */
+  const char *encoding;   /* Content-Encoding, or NULL */
+  struct vg_batch *spare; /* a batch to recycle, taken on the loop */
   /* Filled in the thread pool: */
   struct vg_batch *batch;
   struct vg_emitter intake; /* checks the caps, then into the batch */
@@ -241,9 +253,20 @@ static void maybe_stopped(struct listen *l) {
   stopped(l->stopped_arg);
 }
 
+/* Keeps b for a later request (SPARE_BATCHES) or frees it. */
+static void keep_batch(struct listen *l, struct vg_batch *b) {
+  if (b && l->nspares < SPARE_BATCHES && vg_batch_bytes(b) <= SPARE_MAX) {
+    vg_batch_recycle(b, SIZE_MAX);
+    l->spares[l->nspares++] = b;
+    return;
+  }
+  vg_batch_free(b);
+}
+
 static void job_free(struct job *job) {
   struct listen *l = job->l;
-  vg_batch_free(job->batch);
+  keep_batch(l, job->batch);
+  keep_batch(l, job->spare);
   vg_budget_release(&job->hold);
   free(job);
   l->inflight--;
@@ -587,10 +610,16 @@ static void parse_work(uv_work_t *work) {
   /* Everything the batch allocates counts, within a cap that no request
    * under max_samples_per_request passes: 128 bytes a sample, and its
    * strings and labels, at most 8 times the body. */
-  job->batch =
-      vg_batch_new(BATCH_SAMPLE_BYTES * ((size_t)c->max_samples_per_request +
-                                         VG_BATCH_DETAILED) +
-                   BATCH_BODY_FACTOR * decoded + (1 << 20));
+  size_t max = BATCH_SAMPLE_BYTES *
+                   ((size_t)c->max_samples_per_request + VG_BATCH_DETAILED) +
+               BATCH_BODY_FACTOR * decoded + (1 << 20);
+  if (job->spare) {
+    vg_batch_recycle(job->spare, max);
+    job->batch = job->spare;
+    job->spare = NULL;
+  } else {
+    job->batch = vg_batch_new(max);
+  }
   vg_batch_set_hold(job->batch, &job->hold);
   parse_body(job, data, len);
   vg_buf_free(&plain);
@@ -649,6 +678,8 @@ static void parse_done(uv_work_t *work, int status);
 
 static int start_parse(struct job *job) {
   struct listen *l = job->l;
+  if (l->nspares && !job->spare)
+    job->spare = l->spares[--l->nspares];
   int rc = uv_queue_work(l->loop, &job->work, parse_work, parse_done);
   if (rc == 0) {
     l->parsing++;
@@ -1094,6 +1125,8 @@ static void listen_destroy(void *ctx) {
   if (!l)
     return;
   vg_cfg_release(listen_keys, &l->cfg);
+  while (l->nspares)
+    vg_batch_free(l->spares[--l->nspares]);
   free(l->name);
   free(l);
 }

@@ -159,13 +159,7 @@ static uint32_t store_string(struct vg_batch *b, const char *s) {
   return off;
 }
 
-/* A batch past its cap or its hold is refused whole by whoever made it:
- * what it recorded goes at once, and its memory back to the hold, rather
- * than stay held while the parser runs to the end of its input.  Called
- * where no entry is being filled. */
-static void drop_if_stopped(struct vg_batch *b) {
-  if (!b->error || !b->bytes)
-    return;
+static void drop_memory(struct vg_batch *b) {
   free(b->arena);
   free(b->entries);
   free(b->label_offs);
@@ -176,9 +170,19 @@ static void drop_if_stopped(struct vg_batch *b) {
   b->families = NULL;
   b->arena_len = b->arena_cap = b->count = b->cap = 0;
   b->nlabel_offs = b->cap_label_offs = b->nfamilies = b->cap_families = 0;
+  b->bytes = 0;
+}
+
+/* A batch past its cap or its hold is refused whole by whoever made it:
+ * what it recorded goes at once, and its memory back to the hold, rather
+ * than stay held while the parser runs to the end of its input.  Called
+ * where no entry is being filled. */
+static void drop_if_stopped(struct vg_batch *b) {
+  if (!b->error || !b->bytes)
+    return;
   if (b->hold)
     vg_budget_give(b->hold, b->bytes);
-  b->bytes = 0;
+  drop_memory(b);
 }
 
 static const char *string_at(const struct vg_batch *b, uint32_t off) {
@@ -350,9 +354,18 @@ static void record_family(void *arg, const char *name, const char *type,
   drop_if_stopped(b);
 }
 
-struct vg_batch *vg_batch_new(size_t max_bytes) {
-  struct vg_batch *b = vg_calloc(1, sizeof *b);
+/* Everything but the memory and what it is accounted as: as new. */
+static void clear(struct vg_batch *b, size_t max_bytes) {
   b->max_bytes = max_bytes;
+  b->arena_len = b->count = b->nfamilies = b->nlabel_offs = 0;
+  b->samples = 0;
+  b->hold = NULL;
+  b->error = 0;
+  memset(b->counted, 0, sizeof b->counted);
+  b->kept_rejections = b->counted_rejections = 0;
+  b->run = NULL;
+  b->run_n = 0;
+  b->run_stored = false;
   b->last_labels = NONE;
   b->last_input = b->last_column_name = NONE;
   b->last_pointer_prefix = b->last_sheet = NONE;
@@ -360,6 +373,11 @@ struct vg_batch *vg_batch_new(size_t max_bytes) {
     b->pointers[i].off = NONE;
   for (size_t i = 0; i < METRIC_SLOTS; i++)
     b->metrics[i] = NONE;
+}
+
+struct vg_batch *vg_batch_new(size_t max_bytes) {
+  struct vg_batch *b = vg_calloc(1, sizeof *b);
+  clear(b, max_bytes);
   b->emitter.sample = record_sample;
   b->emitter.reject = record_reject;
   b->emitter.family = record_family;
@@ -376,6 +394,16 @@ void vg_batch_set_hold(struct vg_batch *b, struct vg_budget_hold *hold) {
     return;
   }
   b->hold = hold;
+}
+
+void vg_batch_recycle(struct vg_batch *b, size_t max_bytes) {
+  if (b->hold)
+    vg_budget_give(b->hold, b->bytes);
+  if (b->bytes > max_bytes) {
+    /* Its memory would pass the new cap: started afresh instead. */
+    drop_memory(b);
+  }
+  clear(b, max_bytes);
 }
 
 void vg_batch_free(struct vg_batch *b) {

@@ -55,6 +55,10 @@ void vg_batch_set_hold(struct vg_batch *b, struct vg_budget_hold *hold);
  * not reserved, and the batch grows later as it would have. */
 void vg_batch_reserve(struct vg_batch *b, size_t samples, size_t arena_bytes);
 void vg_batch_free(struct vg_batch *b); /* NULL-safe */
+/* Empties b for another input, as vg_batch_new(max_bytes) would make it,
+ * but with its memory kept (freed if it is over max_bytes): what it held
+ * goes back to its hold, and vg_batch_set_hold takes it from the next. */
+void vg_batch_recycle(struct vg_batch *b, size_t max_bytes);
 const struct vg_emitter *vg_batch_emitter(struct vg_batch *b);
 void vg_batch_replay(const struct vg_batch *b, const struct vg_emitter *to);
 /* Replays at most `max` (>= 1) recorded calls from *pos (0 to start) and

@@ -246,6 +246,48 @@ VG_TEST(label_runs_keep_each_points_labels) {
   vg_batch_free(b);
 }
 
+/* A recycled batch records and replays as a new one, keeps its memory
+ * and takes it from its next hold; one over the new cap starts afresh. */
+VG_TEST(a_recycled_batch_is_as_new_with_its_memory) {
+  struct vg_budget budget;
+  vg_budget_init(&budget, 64 << 20);
+  struct vg_budget_hold first, second;
+  vg_budget_hold_init(&first, &budget);
+  vg_budget_hold_init(&second, &budget);
+  struct vg_batch *b = vg_batch_new(1 << 24);
+  vg_batch_set_hold(b, &first);
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  struct vg_location w = {.input = "push", .line = 1, .column = 1};
+  struct vg_label l[] = {{"village", "A"}};
+  rec->label_run(rec->arg, l, 1);
+  for (int i = 0; i < 1000; i++)
+    rec->sample(rec->arg, "tank_level", l, 1, i, 0, &w);
+  rec->reject(rec->arg, VG_REJECT_PARSE_ERROR, &w, "bad line");
+  rec->family(rec->arg, "tank_level", "gauge", "Level.");
+  size_t bytes = vg_batch_bytes(b);
+  ASSERT_INT_EQ(first.held, bytes);
+  vg_batch_recycle(b, 1 << 24);
+  ASSERT_INT_EQ(first.held, 0);
+  ASSERT_INT_EQ(vg_batch_bytes(b), bytes);
+  ASSERT_INT_EQ(vg_batch_samples(b), 0);
+  ASSERT_INT_EQ(vg_batch_rejections(b), 0);
+  vg_batch_set_hold(b, &second);
+  ASSERT_INT_EQ(second.held, bytes);
+  struct vg_label m[] = {{"village", "B"}};
+  rec->sample(rec->arg, "tank_volume", m, 1, 7, 0, &w);
+  struct vg_test_record r;
+  vg_test_record_init(&r, false);
+  vg_batch_replay(b, &r.em);
+  char *got = vg_test_record_take(&r);
+  ASSERT_STR_EQ(got, "tank_volume{village=B} 7 0 @1\n");
+  free(got);
+  /* Over a smaller cap: its memory goes. */
+  vg_batch_recycle(b, bytes / 2);
+  ASSERT_INT_EQ(vg_batch_bytes(b), 0);
+  ASSERT_INT_EQ(vg_budget_used(&budget), 0);
+  vg_batch_free(b);
+}
+
 /* A reservation is counted like growth, and one past the cap is not
  * taken: it never stops the batch. */
 VG_TEST(a_reservation_is_counted_and_never_stops_the_batch) {
@@ -267,6 +309,7 @@ VG_TEST(a_reservation_is_counted_and_never_stops_the_batch) {
 }
 
 VG_TEST_MAIN(VG_T(rejections_past_the_detailed_ones_are_counted_exactly),
+             VG_T(a_recycled_batch_is_as_new_with_its_memory),
              VG_T(a_replay_in_slices_is_the_same_as_one_whole),
              VG_T(max_bytes_caps_everything_the_batch_allocates),
              VG_T(a_batch_takes_its_memory_from_a_hold),
