@@ -157,6 +157,7 @@ struct vg_store {
   /* Label sets freed so far: a struct vg_store_labels holding one checks
    * this before trusting its pointer. */
   uint64_t labelset_frees;
+  struct vg_buf scratch; /* a new label set's text, before its copy */
 };
 
 /* A gzip scrape sends a family's series in blocks of this many, each
@@ -191,6 +192,7 @@ struct vg_store *vg_store_new(void) {
   vg_hashtab_init(&st->claims);
   vg_hashtab_init(&st->pairs);
   st->fams_sorted = true;
+  vg_buf_init(&st->scratch, SIZE_MAX / 2);
   return st;
 }
 
@@ -291,20 +293,24 @@ static struct labelset *make_labelset(struct vg_store *st,
   ls->hash = sl->hash;
   ls->refs = 0;
   ls->count = (uint32_t)sl->n;
-  struct vg_buf text;
-  vg_buf_init(&text, SIZE_MAX / 2);
+  /* Rendered in the store's scratch, then copied to its exact size: a
+   * buffer of its own was a malloc, a realloc and 256 bytes a set. */
+  struct vg_buf *text = &st->scratch;
+  vg_buf_reset(text);
   for (size_t i = 0; i < sl->n; i++) {
     ls->pairs[2 * i] = intern(st, sl->v[i]->name, sl->len[2 * i]);
     ls->pairs[2 * i + 1] = intern(st, sl->v[i]->value, sl->len[2 * i + 1]);
-    vg_buf_putc(&text, i ? ',' : '{');
-    vg_buf_append(&text, sl->v[i]->name, sl->len[2 * i]);
-    vg_buf_append(&text, "=\"", 2);
-    vg_expfmt_escape_label_value(&text, sl->v[i]->value, sl->len[2 * i + 1]);
-    vg_buf_putc(&text, '"');
+    vg_buf_putc(text, i ? ',' : '{');
+    vg_buf_append(text, sl->v[i]->name, sl->len[2 * i]);
+    vg_buf_append(text, "=\"", 2);
+    vg_expfmt_escape_label_value(text, sl->v[i]->value, sl->len[2 * i + 1]);
+    vg_buf_putc(text, '"');
   }
   if (sl->n)
-    vg_buf_putc(&text, '}');
-  ls->text = vg_buf_take(&text, &ls->text_len);
+    vg_buf_putc(text, '}');
+  ls->text_len = text->len;
+  ls->text = vg_malloc(text->len + 1);
+  memcpy(ls->text, text->data ? text->data : "", text->len + 1);
   vg_hashtab_insert(&st->labelsets, ls->hash, ls);
   return ls;
 }
@@ -1527,6 +1533,7 @@ void vg_store_free(struct vg_store *st) {
   vg_hashtab_free(&st->metas);
   vg_hashtab_free(&st->strings);
   vg_hashtab_free(&st->labelsets);
+  vg_buf_free(&st->scratch);
   vg_hashtab_free(&st->families);
   vg_hashtab_free(&st->series);
   vg_hashtab_free(&st->sources);
