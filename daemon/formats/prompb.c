@@ -106,15 +106,30 @@ static bool series_valid(const struct vg_prompb_series *s) {
   return has_name;
 }
 
+/* Labels of a series measured once while writing it, up to this many
+ * (more are measured again: no series of ours has that many). */
+#define MEASURED_LABELS 128
+
 static unsigned char *put_series(unsigned char *p,
-                                 const struct vg_prompb_series *s, size_t len) {
+                                 const struct vg_prompb_series *s) {
+  size_t lens[2 * MEASURED_LABELS], len = 0;
+  bool measured = s->nlabels <= MEASURED_LABELS;
+  for (size_t i = 0; measured && i < s->nlabels; i++) {
+    lens[2 * i] = strlen(s->labels[i].name);
+    lens[2 * i + 1] = strlen(s->labels[i].value);
+    len += field_len(field_len(lens[2 * i]) + field_len(lens[2 * i + 1]));
+  }
+  if (measured)
+    for (size_t i = 0; i < s->nsamples; i++)
+      len += field_len(sample_len(s->ts_ms[i]));
+  else
+    len = series_len(s);
   *p++ = KEY(1, WT_LEN);
   p = put_varint(p, len);
   for (size_t i = 0; i < s->nlabels; i++) {
     const struct vg_label *l = &s->labels[i];
-    /* Each string measured once here: label_len would measure both
-     * again. */
-    size_t nl = strlen(l->name), vl = strlen(l->value);
+    size_t nl = measured ? lens[2 * i] : strlen(l->name);
+    size_t vl = measured ? lens[2 * i + 1] : strlen(l->value);
     *p++ = KEY(1, WT_LEN);
     p = put_varint(p, field_len(nl) + field_len(vl));
     p = put_bytes(p, KEY(1, WT_LEN), l->name, nl);
@@ -137,7 +152,8 @@ static unsigned char *put_series(unsigned char *p,
 
 /* Sizes first, so that the message is written in one pass into memory
  * reserved once.  Series lengths are computed twice (here and while
- * writing) rather than stored, to keep encoding free of allocation. */
+ * writing, from lengths measured once there) rather than stored, to keep
+ * encoding free of allocation. */
 static int request_len(const struct vg_prompb_series *series, size_t n,
                        size_t *total) {
   size_t len = 0;
@@ -153,7 +169,7 @@ static int request_len(const struct vg_prompb_series *series, size_t n,
 static void put_request(unsigned char *p, const struct vg_prompb_series *series,
                         size_t n) {
   for (size_t i = 0; i < n; i++)
-    p = put_series(p, &series[i], series_len(&series[i]));
+    p = put_series(p, &series[i]);
 }
 
 int vg_prompb_encode_raw(const struct vg_prompb_series *series, size_t n,

@@ -289,6 +289,31 @@ VG_TEST(stale_marker_bits_survive) {
   vg_buf_free(&z);
 }
 
+/* A series of more labels than the encoder measures at once (128) is
+ * written the same. */
+VG_TEST(many_labels_round_trip) {
+  enum { N = 200 };
+  struct vg_label l[N];
+  char names[N][8];
+  l[0] = (struct vg_label){"__name__", "m"};
+  for (int i = 1; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "l%03d", i);
+    l[i] = (struct vg_label){names[i], names[i]};
+  }
+  const struct vg_prompb_series s = {l, N, up_ts, up_values, 1};
+  struct vg_buf raw, seen, expected;
+  char err[200];
+  vg_buf_init(&raw, 1 << 20);
+  vg_buf_init(&expected, 1 << 20);
+  render(&expected, l, N, up_ts, up_values, 1);
+  ASSERT_INT_EQ(vg_prompb_encode_raw(&s, 1, &raw), 0);
+  ASSERT_INT_EQ(decode(&raw, 0, &seen, err), 0);
+  ASSERT_STR_EQ(seen.data, expected.data);
+  vg_buf_free(&seen);
+  vg_buf_free(&raw);
+  vg_buf_free(&expected);
+}
+
 VG_TEST(long_strings_take_multibyte_lengths) {
   /* A 20000-byte value: its length varint takes 3 bytes, as do those of
    * its Label and its TimeSeries. */
@@ -775,6 +800,7 @@ VG_TEST(metadata_encoding) {
 
 VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
              VG_T(headers), VG_T(round_trip_many_series),
+             VG_T(many_labels_round_trip),
              VG_T(long_strings_take_multibyte_lengths), VG_T(scratch_is_reused),
              VG_T(empty_request), VG_T(encode_refuses_invalid_series),
              VG_T(encode_respects_caps),
