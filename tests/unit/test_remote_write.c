@@ -394,7 +394,8 @@ VG_TEST(ten_thousand_interleaved_records) {
                                          2,
                                          s + k / 1000.0,
                                          1700000000000 + (PER - k) * 1000,
-                                         (uint64_t)i + 1, 0};
+                                         (uint64_t)i + 1,
+                                         0};
   }
   for (int round = 0; round < 2; round++) {
     flush(&fx, recs, N);
