@@ -12,14 +12,6 @@ static void put(struct vg_source *src, const char *metric, const char *county,
   vg_source_put(src, vg_catalog_find(metric), metric, labels, 2, v, 0, now);
 }
 
-static double value_of_village(struct vg_store *st, const char *village) {
-  struct vg_label q[] = {{"county", "A"}, {"village", village}};
-  double v = -1;
-  if (vg_store_get(st, "village_population", q, 2, &v) < 0)
-    return -1;
-  return v;
-}
-
 VG_TEST(render_exact_text) {
   struct vg_store *st = vg_store_new();
   struct vg_source *src = vg_store_source(st, "c", "a.csv", 0);
@@ -175,40 +167,6 @@ VG_TEST(rounds_in_any_order) {
                       "village_population{county=\"A\",village=\"e\"} 13\n"
                       "village_population{county=\"A\",village=\"d\"} 10\n");
   free(text);
-  vg_store_free(st);
-}
-
-/* Reports in last round's order, broken off and taken up again (two
- * pushes whose slices take turns), land on their own series; so do they
- * after the series the source would have gone on with is removed. */
-VG_TEST(reports_taking_turns) {
-  struct vg_store *st = vg_store_new();
-  struct vg_source *src = vg_store_source(st, "listen", "push", 0);
-  static const char *const v[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
-  vg_source_begin(src);
-  for (int i = 0; i < 8; i++)
-    put(src, "village_population", "A", v[i], i, 1000);
-  vg_source_end(src);
-  static const int turns[] = {4, 5, 0, 1, 6, 7, 2, 3};
-  vg_source_begin(src);
-  for (int i = 0; i < 8; i++)
-    put(src, "village_population", "A", v[turns[i]], 100 + turns[i], 2000);
-  ASSERT_INT_EQ(vg_source_end(src), 0);
-  for (int i = 0; i < 8; i++)
-    ASSERT_DBL_EQ(value_of_village(st, v[i]), 100 + i);
-  /* The round breaks off after "e": "f" (next in order) and "g" go. */
-  vg_source_begin(src);
-  static const int kept[] = {4, 0, 1, 7, 2, 3};
-  for (int i = 0; i < 6; i++)
-    put(src, "village_population", "A", v[kept[i]], 200 + kept[i], 3000);
-  ASSERT_INT_EQ(vg_source_end(src), 2);
-  vg_source_begin(src);
-  for (int i = 0; i < 8; i++)
-    put(src, "village_population", "A", v[i], 300 + i, 4000);
-  ASSERT_INT_EQ(vg_source_end(src), 0);
-  for (int i = 0; i < 8; i++)
-    ASSERT_DBL_EQ(value_of_village(st, v[i]), 300 + i);
-  ASSERT_INT_EQ(vg_source_series(src), 8);
   vg_store_free(st);
 }
 
@@ -386,6 +344,40 @@ static double value_of(struct vg_store *st, const char *village) {
   if (vg_store_get(st, "village_population", q, 2, &v) < 0)
     return -1;
   return v;
+}
+
+/* Reports in last round's order, broken off and taken up again (two
+ * pushes whose slices take turns), land on their own series; so do they
+ * after the series the source would have gone on with is removed. */
+VG_TEST(reports_taking_turns) {
+  struct vg_store *st = vg_store_new();
+  struct vg_source *src = vg_store_source(st, "listen", "push", 0);
+  static const char *const v[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+  vg_source_begin(src);
+  for (int i = 0; i < 8; i++)
+    put(src, "village_population", "A", v[i], i, 1000);
+  vg_source_end(src);
+  static const int turns[] = {4, 5, 0, 1, 6, 7, 2, 3};
+  vg_source_begin(src);
+  for (int i = 0; i < 8; i++)
+    put(src, "village_population", "A", v[turns[i]], 100 + turns[i], 2000);
+  ASSERT_INT_EQ(vg_source_end(src), 0);
+  for (int i = 0; i < 8; i++)
+    ASSERT_DBL_EQ(value_of(st, v[i]), 100 + i);
+  /* The round breaks off after "e": "f" (next in order) and "g" go. */
+  vg_source_begin(src);
+  static const int kept[] = {4, 0, 1, 7, 2, 3};
+  for (int i = 0; i < 6; i++)
+    put(src, "village_population", "A", v[kept[i]], 200 + kept[i], 3000);
+  ASSERT_INT_EQ(vg_source_end(src), 2);
+  vg_source_begin(src);
+  for (int i = 0; i < 8; i++)
+    put(src, "village_population", "A", v[i], 300 + i, 4000);
+  ASSERT_INT_EQ(vg_source_end(src), 0);
+  for (int i = 0; i < 8; i++)
+    ASSERT_DBL_EQ(value_of(st, v[i]), 300 + i);
+  ASSERT_INT_EQ(vg_source_series(src), 8);
+  vg_store_free(st);
 }
 
 /* One source, samples in reverse order: /metrics keeps the newest. */
