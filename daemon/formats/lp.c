@@ -463,6 +463,23 @@ static char *fail_run(struct lp_parser *p, size_t at, const struct name_kind *k,
   return NULL;
 }
 
+/* Copies the run data[j..j+n) to `to` in the arena.  Most runs are a few
+ * bytes: a call to memcpy of that many would cost more than the copy, so
+ * the run is copied in fixed 16-byte blocks, which the compiler makes one
+ * load and one store each.  The last block may copy up to 15 bytes past
+ * the run, from the input (only while the input holds them: the body is
+ * exactly p->len bytes) to the arena, which always has room for them (see
+ * parse_point), and where they are overwritten or left unread. */
+static void copy_run(const struct lp_parser *p, char *to, size_t j, size_t n) {
+  const char *from = p->data + j;
+  if (p->len - j >= n + 15) {
+    for (size_t k = 0; k < n; k += 16)
+      memcpy(to + k, from + k, 16);
+  } else {
+    memcpy(to, from, n);
+  }
+}
+
 /* Copies the name of kind `k` at data[*i..e) into the arena, unescaping
  * `\x` for x in k->unescapes and keeping any other backslash pair as is,
  * up to an unescaped ',' or space (or '=' when `equals_stops`: all names
@@ -489,13 +506,9 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
         return fail_run(p, slashes_at, k, d[j], false);
       slashes = 0;
     }
-    if (next - j > 16) {
-      memcpy(out + len, d + j, next - j);
-      len += next - j;
-      j = next;
-    }
-    while (j < next) /* most runs are a few bytes: not worth a call */
-      out[len++] = d[j++];
+    copy_run(p, out + len, j, next - j);
+    len += next - j;
+    j = next;
     if (j == e)
       break;
     unsigned char c = (unsigned char)d[j];
@@ -994,8 +1007,10 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   if (bad != e)
     return fail_msg(p, bad, "invalid UTF-8");
 
-  /* Unescaped copies never outgrow their text; each adds a NUL and a float
-   * is copied once more to be read: 3 * length bounds it all. */
+  /* Unescaped copies never outgrow their text; each adds a NUL in place
+   * of a separator it does not copy (the last may end the line: one more
+   * byte), a float is copied once more to be read, and copy_run may write
+   * 15 bytes past the end of a name: 3 * length + 16 bounds it all. */
   size_t need = 3 * (e - s) + 16;
   if (p->arena_cap < need) {
     free(p->arena);
