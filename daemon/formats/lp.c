@@ -486,9 +486,9 @@ static void copy_run(const struct lp_parser *p, char *to, size_t j, size_t n) {
  * but the measurement) or e.  Advances *i to where it stopped.  Returns
  * the NUL-terminated copy, or NULL after reporting a control character
  * or a run of backslashes the writer could not spell (name_writable). */
-static char *read_name(struct lp_parser *p, size_t *i, size_t e,
-                       const struct name_kind *k, bool equals_stops,
-                       size_t *n) {
+static char *read_name_escaped(struct lp_parser *p, size_t *i, size_t e,
+                               const struct name_kind *k, bool equals_stops,
+                               size_t *n) {
   const char *d = p->data;
   char *out = p->arena + p->arena_len;
   size_t len = 0, j = *i;
@@ -553,6 +553,27 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
   out[len] = '\0';
   p->arena_len += len + 1;
   *i = j;
+  *n = len;
+  return out;
+}
+
+/* read_name_escaped, for the most common name first: a run the scanner
+ * passes over whole, ended by the separator after it or by the end of
+ * the point, with nothing to unescape or refuse.  Copied at once; any
+ * other name goes the long way. */
+static inline char *read_name(struct lp_parser *p, size_t *i, size_t e,
+                              const struct name_kind *k, bool equals_stops,
+                              size_t *n) {
+  size_t next = next_name_byte(p, *i, e);
+  char c = next < e ? p->data[next] : ',';
+  if (c != ',' && c != ' ' && !(c == '=' && equals_stops))
+    return read_name_escaped(p, i, e, k, equals_stops, n);
+  char *out = p->arena + p->arena_len;
+  size_t len = next - *i;
+  copy_run(p, out, *i, len);
+  out[len] = '\0';
+  p->arena_len += len + 1;
+  *i = next;
   *n = len;
   return out;
 }
