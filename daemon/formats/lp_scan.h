@@ -11,7 +11,8 @@
  * CRC32C chooses SSE4.2).  Tests and the fuzz target run the parser with
  * each and compare.
  *
- * Nothing here reads outside the bytes it is given.
+ * Nothing here reads outside d[0..n), the bytes before i included: a
+ * scan from i may load a vector that starts before it.
  */
 #ifndef VG_FORMATS_LP_SCAN_H
 #define VG_FORMATS_LP_SCAN_H
