@@ -1162,6 +1162,68 @@ VG_TEST(parse_floats_as_strtod_reads_them) {
   }
 }
 
+/* Integers and timestamps are read eight digits at a time where they
+ * can be: every length around the blocks and the 18 digits read without
+ * a range check, signs, a byte that is not a digit anywhere, each judged
+ * as strtoll and strtoull judge it. */
+VG_TEST(parse_integers_as_strtoll_reads_them) {
+  char text[40], body[96], want[160];
+  for (int n = 0; n < 100000; n++) {
+    uint64_t r = rnd();
+    int digits = 1 + (int)(r % 21), kind = (int)(r >> 8 & 3);
+    bool neg = kind != 1 && (r >> 10 & 1);
+    size_t k = 0;
+    if (neg)
+      text[k++] = '-';
+    for (int d = 0; d < digits; d++)
+      text[k++] = (char)('0' + (d == 0 && (r >> 11 & 1) ? 9 : rnd() % 10));
+    if (r >> 12 & 1 && digits > 1) /* a byte that is not a digit (not the
+                                       first: it would be a boolean) */
+      text[(neg ? 1 : 0) + 1 + (size_t)(rnd() % (uint64_t)(digits - 1))] =
+          "x.:/"[r >> 13 & 3];
+    text[k] = '\0';
+    bool syntax = strspn(text + neg, "0123456789") == (size_t)digits;
+    errno = 0;
+    char num[48];
+    if (kind == 1) {
+      unsigned long long u = strtoull(text, NULL, 10);
+      snprintf(num, sizeof num, "u:%llu", u);
+    } else {
+      long long i = strtoll(text, NULL, 10);
+      snprintf(num, sizeof num, "i:%lld", i);
+    }
+    bool range = errno == ERANGE;
+    if (kind < 2) { /* a field: i or u */
+      snprintf(body, sizeof body, "m v=%s%c", text, kind ? 'u' : 'i');
+      if (!syntax)
+        snprintf(want, sizeof want,
+                 "1:5 invalid number \"%s%c\" for field \"v\"\n", text,
+                 kind ? 'u' : 'i');
+      else if (range)
+        snprintf(want, sizeof want,
+                 "1:5 %sinteger out of range \"%s%c\" for field \"v\"\n",
+                 kind ? "unsigned " : "", text, kind ? 'u' : 'i');
+      else
+        snprintf(want, sizeof want, "m|v=%s L1\n", num);
+    } else { /* a timestamp in ns */
+      snprintf(body, sizeof body, "m v=1i %s", text);
+      if (!syntax)
+        snprintf(want, sizeof want, "1:8 invalid timestamp \"%s\"\n", text);
+      else if (range || strtoll(text, NULL, 10) > INT64_MAX - 1 ||
+               strtoll(text, NULL, 10) < INT64_MIN + 2)
+        snprintf(want, sizeof want, "1:8 timestamp out of range\n");
+      else
+        snprintf(want, sizeof want, "m|v=i:1|@%s L1\n", num + 2);
+    }
+    struct capture c;
+    parse_into(&c, body, strlen(body), VG_LP_NS, NULL);
+    const char *got = c.nbad ? c.bad.data : c.points.data;
+    if (strcmp(got, want) != 0)
+      VG_FAIL("%s: %s, not %s", body, got, want);
+    capture_free(&c);
+  }
+}
+
 VG_TEST_MAIN(
     VG_T(write_escapes_every_element), VG_T(write_appends_lines),
     VG_T(write_string_with_line_break), VG_T(write_backslashes_in_names),
@@ -1181,4 +1243,5 @@ VG_TEST_MAIN(
     VG_T(parse_limits), VG_T(parse_empty_and_null_callbacks),
     VG_T(round_trip_generated_points),
     VG_T(scanners_find_the_first_byte_of_their_set),
-    VG_T(every_scanner_parses_alike), VG_T(parse_floats_as_strtod_reads_them))
+    VG_T(every_scanner_parses_alike), VG_T(parse_floats_as_strtod_reads_them),
+    VG_T(parse_integers_as_strtoll_reads_them))
