@@ -426,8 +426,11 @@ static int fail_limit(struct lp_parser *p, size_t at, const char *what,
 }
 
 /* The first byte of data[j..e) marked in p->bits, or e (e is the end of
- * the point: nothing past it is marked). */
+ * the point: nothing past it is marked, and when it ends a word, the word
+ * of j == e is past the marks). */
 static size_t next_name_byte(const struct lp_parser *p, size_t j, size_t e) {
+  if (j >= e)
+    return e;
   size_t k = j - p->bits_at, words = (e - p->bits_at + 31) / 32;
   size_t w = k / 32;
   uint32_t m = p->bits[w] & (UINT32_MAX << (k % 32));

@@ -548,6 +548,34 @@ VG_TEST(parse_layout) {
                "");
 }
 
+/* A point whose last name or value is empty right at its end, where the
+ * end is a whole number of the scanner's 32-byte words: nothing past it
+ * may be read, neither in the body (a block of exactly its length) nor
+ * in the parser's marks of the point. */
+VG_TEST(parse_empty_at_the_end_of_a_word) {
+  static const char *const tails[] = {",t=", ",t", " f=", " f=1,"};
+  static const char *const want[] = {
+      "1:%zu missing tag value for key \"t\"\n",
+      "1:%zu missing tag value for key \"t\"\n",
+      "1:%zu missing value for field \"f\"\n",
+      "1:%zu missing field key\n",
+  };
+  for (size_t len = 32; len <= 96; len += 32)
+    for (size_t k = 0; k < sizeof tails / sizeof *tails; k++) {
+      size_t tail = strlen(tails[k]);
+      char *body = vg_malloc(len);
+      memset(body, 'm', len - tail);
+      memcpy(body + len - tail, tails[k], tail);
+      struct capture c;
+      ASSERT_INT_EQ(parse_into(&c, body, len, VG_LP_NS, NULL), 0);
+      char reason[64];
+      snprintf(reason, sizeof reason, want[k], len + 1);
+      ASSERT_STR_EQ(c.bad.data, reason);
+      capture_free(&c);
+      free(body);
+    }
+}
+
 /* NUL and tab are blanks where InfluxDB skips whitespace: at the start of
  * a line (a body padded with NULs, a line of NULs) and after the space
  * before the fields or the timestamp.  Elsewhere they are control
@@ -1233,6 +1261,7 @@ VG_TEST_MAIN(
     VG_T(parse_bad_values), VG_T(parse_escapes),
     VG_T(parse_refuses_backslashes_influxdb_cannot_store),
     VG_T(parse_then_write_round_trips_backslashes), VG_T(parse_layout),
+    VG_T(parse_empty_at_the_end_of_a_word),
     VG_T(parse_nul_and_tab_are_blanks_where_influxdb_skips_them),
     VG_T(parse_skips_a_leading_bom),
     VG_T(parse_escaped_line_break_is_one_bad_line),
