@@ -442,6 +442,18 @@ static size_t next_name_byte(const struct lp_parser *p, size_t j, size_t e) {
   return p->bits_at + w * 32 + (size_t)__builtin_ctz(m);
 }
 
+/* The first ' ' (or ',' too when `comma`) of data[j..e), or e: where an
+ * unquoted value or a timestamp ends.  Both are marked in p->bits, among
+ * other bytes a value may hold (a misplaced '=', a backslash), which are
+ * passed over. */
+static size_t next_separator(const struct lp_parser *p, size_t j, size_t e,
+                             bool comma) {
+  for (j = next_name_byte(p, j, e); j < e; j = next_name_byte(p, j + 1, e))
+    if (p->data[j] == ' ' || (comma && p->data[j] == ','))
+      break;
+  return j;
+}
+
 /* Reports the run of backslashes at data[at] that ends a name of kind
  * `k` before `c` (the separator after the name when `at_end`) and that
  * no spelling carries to InfluxDB (name_writable).  Returns NULL for
@@ -1029,8 +1041,7 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
                     NULL, 0);
     } else {
       size_t vat = *i;
-      while (*i < e && d[*i] != ',' && d[*i] != ' ')
-        ++*i;
+      *i = next_separator(p, *i, e, true);
       if (*i == vat)
         return fail(p, vat, "missing value for field ", key, kn, NULL, NULL, 0);
       if (parse_value(p, key, kn, vat, *i - vat, f))
@@ -1052,8 +1063,7 @@ static int parse_timestamp(struct lp_parser *p, size_t i, size_t e,
   if (i == e)
     return 0;
   size_t at = i;
-  while (i < e && d[i] != ' ')
-    i++;
+  i = next_separator(p, i, e, false);
   int64_t ts;
   int rc = parse_integer(d + at, i - at, true, &ts, NULL);
   if (rc == -EINVAL)
