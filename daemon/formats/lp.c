@@ -973,7 +973,8 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
     if (*i < e && d[*i] == '=')
       return fail(p, *i, "unescaped \"=\" in tag value for key ", key, kn, NULL,
                   NULL, 0);
-    p->tags = vg_grow(p->tags, &p->tags_cap, ntags + 1, sizeof *p->tags);
+    if (ntags == p->tags_cap) /* a call, for the first points only */
+      p->tags = vg_grow(p->tags, &p->tags_cap, ntags + 1, sizeof *p->tags);
     p->tags[ntags++] = (struct lp_tag){key, value, at};
   }
   /* Series are keyed by sorted tags; sorting also puts duplicates side by
@@ -1028,8 +1029,9 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
     if (*i == e || d[*i] != '=')
       return fail(p, *i, "missing value for field ", key, kn, NULL, NULL, 0);
     ++*i;
-    p->fields =
-        vg_grow(p->fields, &p->fields_cap, nfields + 1, sizeof *p->fields);
+    if (nfields == p->fields_cap) /* as the tags */
+      p->fields =
+          vg_grow(p->fields, &p->fields_cap, nfields + 1, sizeof *p->fields);
     struct vg_lp_field *f = &p->fields[nfields++];
     f->key = key;
     f->key_len = kn;
@@ -1131,8 +1133,9 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   if (parse_timestamp(p, i, e, &has_ts, &ts_ns))
     return -1;
   if (p->v->point) {
-    p->labels = vg_grow(p->labels, &p->labels_cap, (size_t)ntags + 1,
-                        sizeof *p->labels);
+    if ((size_t)ntags >= p->labels_cap) /* as the tags */
+      p->labels = vg_grow(p->labels, &p->labels_cap, (size_t)ntags + 1,
+                          sizeof *p->labels);
     for (long k = 0; k < ntags; k++)
       p->labels[k] = (struct vg_label){p->tags[k].name, p->tags[k].value};
     p->v->point(p->v->arg, measurement, p->labels, (size_t)ntags, p->fields,
