@@ -293,7 +293,8 @@ struct lp_parser {
   size_t *slots; /* field key hash table: index + 1, 0 when free */
   size_t slots_cap;
   /* The bytes of the point that may end a name or need a closer look
-   * (lp_scan.h), one bit each from data[bits_at]. */
+   * (lp_scan.h), one bit each from data[bits_at], and a bit for the end
+   * of the point, where every search for one stops. */
   uint32_t *bits;
   size_t bits_cap, bits_at;
   struct vg_buf why; /* the reason of the last bad line */
@@ -425,20 +426,13 @@ static int fail_limit(struct lp_parser *p, size_t at, const char *what,
   return fail_msg(p, at, msg);
 }
 
-/* The first byte of data[j..e) marked in p->bits, or e (e is the end of
- * the point: nothing past it is marked, and when it ends a word, the word
- * of j == e is past the marks). */
-static size_t next_name_byte(const struct lp_parser *p, size_t j, size_t e) {
-  if (j >= e)
-    return e;
-  size_t k = j - p->bits_at, words = (e - p->bits_at + 31) / 32;
-  size_t w = k / 32;
+/* The first byte of data[j..e) marked in p->bits, or e (j <= e): the
+ * bit of e, always set, ends the search without a bound to check. */
+static size_t next_name_byte(const struct lp_parser *p, size_t j) {
+  size_t k = j - p->bits_at, w = k / 32;
   uint32_t m = p->bits[w] & (UINT32_MAX << (k % 32));
-  while (!m) {
-    if (++w == words)
-      return e;
-    m = p->bits[w];
-  }
+  while (!m)
+    m = p->bits[++w];
   return p->bits_at + w * 32 + (size_t)__builtin_ctz(m);
 }
 
@@ -448,7 +442,7 @@ static size_t next_name_byte(const struct lp_parser *p, size_t j, size_t e) {
  * passed over. */
 static size_t next_separator(const struct lp_parser *p, size_t j, size_t e,
                              bool comma) {
-  for (j = next_name_byte(p, j, e); j < e; j = next_name_byte(p, j + 1, e))
+  for (j = next_name_byte(p, j); j < e; j = next_name_byte(p, j + 1))
     if (p->data[j] == ' ' || (comma && p->data[j] == ','))
       break;
   return j;
@@ -513,7 +507,7 @@ static char *read_name_escaped(struct lp_parser *p, size_t *i, size_t e,
   while (j < e) {
     /* The run up to the next byte that may end the name or be escaped
      * or refused is copied whole. */
-    size_t next = next_name_byte(p, j, e);
+    size_t next = next_name_byte(p, j);
     if (next > j) {
       /* The scanner does not mark '"', which a backslash escapes in a
        * measurement: the backslashes may be followed by one. */
@@ -579,7 +573,7 @@ static char *read_name_escaped(struct lp_parser *p, size_t *i, size_t e,
 static inline char *read_name(struct lp_parser *p, size_t *i, size_t e,
                               const struct name_kind *k, bool equals_stops,
                               size_t *n) {
-  size_t next = next_name_byte(p, *i, e);
+  size_t next = next_name_byte(p, *i);
   char c = next < e ? p->data[next] : ',';
   if (c != ',' && c != ' ' && !(c == '=' && equals_stops))
     return read_name_escaped(p, i, e, k, equals_stops, n);
@@ -1106,13 +1100,16 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
     p->arena_cap = need;
   }
   p->arena_len = 0;
-  size_t words = (e - s + 31) / 32;
+  size_t n = e - s, words = n / 32 + 1; /* with the bit of e */
   if (p->bits_cap < words) {
     free(p->bits);
     p->bits = vg_malloc(words * sizeof *p->bits);
     p->bits_cap = words;
   }
-  p->scan->name_bits(d + s, e - s, p->bits);
+  p->scan->name_bits(d + s, n, p->bits);
+  if (n % 32 == 0)
+    p->bits[n / 32] = 0; /* a word name_bits did not write */
+  p->bits[n / 32] |= UINT32_C(1) << (n % 32);
   p->bits_at = s;
 
   size_t i = s, mn;
