@@ -870,6 +870,19 @@ static uint64_t key_hash(const char *s, size_t n) {
   return h;
 }
 
+static bool same_key(const struct vg_lp_field *a, const struct vg_lp_field *b) {
+  return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* Whether two of the n fields have the same key. */
+static bool same_keys(const struct vg_lp_field *f, size_t n) {
+  for (size_t i = 1; i < n; i++)
+    for (size_t k = 0; k < i; k++)
+      if (same_key(&f[k], &f[i]))
+        return true;
+  return false;
+}
+
 /* Folds fields with the same key into the first one, with the last value
  * (InfluxDB: the last write wins), keeping input order.  Returns the new
  * count. */
@@ -878,13 +891,15 @@ static size_t dedupe_fields(struct lp_parser *p, size_t n) {
     return n;
   if (n <= 8) {
     /* A few fields: comparing each with those kept costs less than
-     * clearing a table. */
+     * clearing a table; and most points have no two alike, which is
+     * told without moving any. */
+    if (!same_keys(p->fields, n))
+      return n;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
       struct vg_lp_field f = p->fields[i];
       size_t k = 0;
-      while (k < kept && !(p->fields[k].key_len == f.key_len &&
-                           memcmp(p->fields[k].key, f.key, f.key_len) == 0))
+      while (k < kept && !same_key(&p->fields[k], &f))
         k++;
       if (k == kept) {
         p->fields[kept++] = f;
@@ -914,7 +929,7 @@ static size_t dedupe_fields(struct lp_parser *p, size_t n) {
         break;
       }
       struct vg_lp_field *g = &p->fields[p->slots[h] - 1];
-      if (g->key_len == f.key_len && memcmp(g->key, f.key, f.key_len) == 0) {
+      if (same_key(g, &f)) {
         g->type = f.type;
         g->v = f.v;
         break;
@@ -981,15 +996,20 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
     qsort(p->tags, ntags, sizeof *p->tags, tag_cmp);
   } else {
     /* Each key stops at the greatest key before it not above it: equal
-     * to it if any is, so the sort alone tells whether two are equal. */
+     * to it if any is, so the sort alone tells whether two are equal.  A
+     * key after one below it (most) is not moved at all. */
     equal_keys = false;
     for (size_t k = 1; k < ntags; k++) {
-      struct lp_tag t = p->tags[k];
-      size_t j = k;
-      int c = 1;
-      for (; j > 0 && (c = tag_cmp(&p->tags[j - 1], &t)) > 0; j--)
-        p->tags[j] = p->tags[j - 1];
-      p->tags[j] = t;
+      int c = tag_cmp(&p->tags[k - 1], &p->tags[k]);
+      if (c > 0) {
+        struct lp_tag t = p->tags[k];
+        size_t j = k;
+        do {
+          p->tags[j] = p->tags[j - 1];
+          j--;
+        } while (j > 0 && (c = tag_cmp(&p->tags[j - 1], &t)) > 0);
+        p->tags[j] = t;
+      }
       equal_keys |= c == 0;
     }
   }

@@ -1003,6 +1003,74 @@ VG_TEST(round_trip_generated_points) {
   vg_buf_free(&want);
 }
 
+/* Whether keys[i] is among keys[0..i). */
+static bool key_given(char (*keys)[24], size_t i) {
+  for (size_t j = 0; j < i; j++)
+    if (strcmp(keys[j], keys[i]) == 0)
+      return true;
+  return false;
+}
+
+/* Tags in any order come out sorted by key, and two with the same key
+ * are a bad line at the later one: keys of one to three 'a's and 'b's,
+ * alike for their first 16 bytes or not, up to 20 of them (past 16 the
+ * parser sorts another way; there the keys differ, as which of three
+ * equal keys qsort puts first is not fixed). */
+VG_TEST(parse_sorts_tags_and_finds_equal_keys) {
+  for (int n = 0; n < 20000; n++) {
+    char keys[20][24];
+    size_t at[20], ntags = 1 + (size_t)(rnd() % 20);
+    struct vg_label tags[20];
+    for (size_t i = 0; i < ntags; i++) {
+      do {
+        size_t k = 0;
+        if (rnd() % 2)
+          k += (size_t)sprintf(keys[i], "%s", "pppppppppppppppp");
+        for (size_t len = 1 + (size_t)(rnd() % 3); len--;)
+          keys[i][k++] = "ab"[rnd() % 2];
+        keys[i][k] = '\0';
+      } while (ntags > 16 && key_given(keys, i));
+    }
+    char body[1024];
+    size_t len = (size_t)sprintf(body, "m");
+    for (size_t i = 0; i < ntags; i++) {
+      at[i] = len + 1;
+      len += (size_t)sprintf(body + len, ",%s=v%zu", keys[i], i);
+      tags[i] = (struct vg_label){keys[i], NULL};
+    }
+    len += (size_t)sprintf(body + len, " f=1");
+    /* The smallest key given twice, at its second place. */
+    const char *dup = NULL;
+    size_t dup_at = 0;
+    for (size_t i = 0; i < ntags; i++)
+      for (size_t j = 0; j < i; j++)
+        if (strcmp(keys[i], keys[j]) == 0 &&
+            (!dup || strcmp(keys[i], dup) < 0)) {
+          dup = keys[i];
+          dup_at = at[i];
+        }
+    struct vg_buf want;
+    vg_buf_init(&want, SIZE_MAX / 2);
+    if (dup) {
+      vg_buf_printf(&want, "1:%zu duplicate tag key \"%s\"\n", dup_at + 1, dup);
+    } else {
+      qsort(tags, ntags, sizeof tags[0], label_cmp);
+      vg_buf_puts(&want, "m");
+      for (size_t i = 0; i < ntags; i++)
+        vg_buf_printf(&want, "|%s=v%zu", tags[i].name,
+                      (size_t)(tags[i].name - keys[0]) / sizeof keys[0]);
+      vg_buf_puts(&want, "|f=f:1 L1\n");
+    }
+    struct capture c;
+    parse_into(&c, body, len, VG_LP_NS, NULL);
+    const char *got = dup ? c.bad.data : c.points.data;
+    if (strcmp(got, want.data) != 0)
+      VG_FAIL("%s: %s, not %s", body, got, want.data);
+    capture_free(&c);
+    vg_buf_free(&want);
+  }
+}
+
 /* ---- scanners ---- */
 
 /* What each scanner must answer, a byte at a time. */
@@ -1273,4 +1341,5 @@ VG_TEST_MAIN(
     VG_T(round_trip_generated_points),
     VG_T(scanners_find_the_first_byte_of_their_set),
     VG_T(every_scanner_parses_alike), VG_T(parse_floats_as_strtod_reads_them),
-    VG_T(parse_integers_as_strtoll_reads_them))
+    VG_T(parse_integers_as_strtoll_reads_them),
+    VG_T(parse_sorts_tags_and_finds_equal_keys))
