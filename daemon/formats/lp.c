@@ -1103,11 +1103,6 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   const char *d = p->data;
   if (p->lim.max_line && e - p->bol > p->lim.max_line)
     return fail_msg(p, p->bol + p->lim.max_line, "line too long");
-  /* Only what follows the first byte over 0x7f can be invalid UTF-8. */
-  size_t high = p->scan->high(d, s, e);
-  size_t bad = high + vg_expfmt_utf8_prefix(d + high, e - high);
-  if (bad != e)
-    return fail_msg(p, bad, "invalid UTF-8");
 
   /* Unescaped copies never outgrow their text; each adds a NUL in place
    * of a separator it does not copy (the last may end the line: one more
@@ -1126,11 +1121,18 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
     p->bits = vg_malloc(words * sizeof *p->bits);
     p->bits_cap = words;
   }
-  p->scan->name_bits(d + s, n, p->bits);
+  bool has_high = p->scan->name_bits(d + s, n, p->bits);
   if (n % 32 == 0)
     p->bits[n / 32] = 0; /* a word name_bits did not write */
   p->bits[n / 32] |= UINT32_C(1) << (n % 32);
   p->bits_at = s;
+  if (has_high) {
+    /* Only what follows the first byte over 0x7f can be invalid UTF-8. */
+    size_t high = p->scan->high(d, s, e);
+    size_t bad = high + vg_expfmt_utf8_prefix(d + high, e - high);
+    if (bad != e)
+      return fail_msg(p, bad, "invalid UTF-8");
+  }
 
   size_t i = s, mn;
   if (d[i] == ',' || d[i] == ' ')

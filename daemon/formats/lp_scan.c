@@ -80,11 +80,6 @@ static void clear_bits(size_t n, uint32_t *bits) {
   memset(bits, 0, (n + 31) / 32 * sizeof *bits);
 }
 
-static void name_bits_portable(const char *d, size_t n, uint32_t *bits) {
-  clear_bits(n, bits);
-  mark_portable(d, 0, n, bits);
-}
-
 static size_t high_portable(const char *d, size_t i, size_t n) {
   for (; i + 8 <= n; i += 8)
     if (load64(d + i) & HIGHS)
@@ -93,6 +88,14 @@ static size_t high_portable(const char *d, size_t i, size_t n) {
     if ((unsigned char)d[i] >= 0x80)
       return i;
   return n;
+}
+
+/* Here and in SSE2, the high bytes are looked for in a pass of their
+ * own: simpler, and these run only where AVX2 does not. */
+static bool name_bits_portable(const char *d, size_t n, uint32_t *bits) {
+  clear_bits(n, bits);
+  mark_portable(d, 0, n, bits);
+  return high_portable(d, 0, n) < n;
 }
 
 static const struct vg_lp_scan scan_portable = {
@@ -164,11 +167,13 @@ static void mark_sse2(const char *d, size_t i, size_t n, uint32_t *bits) {
   bits[i / 32] |= m >> (16 - (n - i)) << (i % 32);
 }
 
-static void name_bits_sse2(const char *d, size_t n, uint32_t *bits) {
+SCAN_SSE2(high_sse2, high_mask_sse2, high_portable)
+
+static bool name_bits_sse2(const char *d, size_t n, uint32_t *bits) {
   clear_bits(n, bits);
   mark_sse2(d, 0, n, bits);
+  return high_sse2(d, 0, n) < n;
 }
-SCAN_SSE2(high_sse2, high_mask_sse2, high_portable)
 
 static const struct vg_lp_scan scan_sse2 = {
     .kind = "sse2",
@@ -220,19 +225,24 @@ AVX2 static unsigned high_mask_avx2(__m256i x) {
   }
 
 SCAN_AVX2(line_avx2, line_mask_avx2, line_sse2)
-/* Every word is written whole: nothing to clear first. */
-AVX2 static void name_bits_avx2(const char *d, size_t n, uint32_t *bits) {
-  if (n < 32) {
-    name_bits_sse2(d, n, bits);
-    return;
-  }
+/* Every word is written whole: nothing to clear first.  The vectors are
+ * ORed together as they go by: the high bit of any byte stays set. */
+AVX2 static bool name_bits_avx2(const char *d, size_t n, uint32_t *bits) {
+  if (n < 32)
+    return name_bits_sse2(d, n, bits);
+  __m256i any = _mm256_setzero_si256();
   size_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    bits[i / 32] = name_mask_avx2(_mm256_loadu_si256((const __m256i *)(d + i)));
-  if (i < n)
-    bits[i / 32] =
-        name_mask_avx2(_mm256_loadu_si256((const __m256i *)(d + n - 32))) >>
-        (32 - (n - i));
+  for (; i + 32 <= n; i += 32) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)(d + i));
+    bits[i / 32] = name_mask_avx2(x);
+    any = _mm256_or_si256(any, x);
+  }
+  if (i < n) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)(d + n - 32));
+    bits[i / 32] = name_mask_avx2(x) >> (32 - (n - i));
+    any = _mm256_or_si256(any, x);
+  }
+  return high_mask_avx2(any) != 0;
 }
 SCAN_AVX2(high_avx2, high_mask_avx2, high_sse2)
 

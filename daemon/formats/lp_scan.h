@@ -17,6 +17,7 @@
 #ifndef VG_FORMATS_LP_SCAN_H
 #define VG_FORMATS_LP_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,8 +30,11 @@ struct vg_lp_scan {
    * of d[0..n): bit k % 32 of bits[k / 32] is set for d[k], and every
    * other bit of the (n + 31) / 32 words is cleared.  Where the names of
    * a line of line protocol may end or need a closer look, found for the
-   * whole line at once: a name is a few bytes, too short to scan alone. */
-  void (*name_bits)(const char *d, size_t n, uint32_t *bits);
+   * whole line at once: a name is a few bytes, too short to scan alone.
+   * Returns whether d[0..n) has a byte >= 0x80, which a vector scan
+   * tells at no cost while it has each vector at hand: whether the line
+   * needs a UTF-8 check at all. */
+  bool (*name_bits)(const char *d, size_t n, uint32_t *bits);
   /* The first byte >= 0x80, or n: where plain ASCII ends and UTF-8 must
    * be checked. */
   size_t (*high)(const char *d, size_t i, size_t n);

@@ -1087,7 +1087,8 @@ static bool in_set(int set, unsigned char c) {
 }
 
 /* The first byte of the set in d[i..n) by `s`; for names, by its bits
- * over d[0..n) (whose every other bit must be clear). */
+ * over d[0..n) (whose every other bit must be clear, and whose answer
+ * must say whether d[0..n) has a high byte). */
 static size_t scan_set(const struct vg_lp_scan *s, int set, const char *d,
                        size_t i, size_t n) {
   if (set == 0)
@@ -1096,8 +1097,13 @@ static size_t scan_set(const struct vg_lp_scan *s, int set, const char *d,
     return s->high(d, i, n);
   uint32_t bits[8];
   memset(bits, 0xa5, sizeof bits);
-  s->name_bits(d, n, bits);
-  size_t first = n;
+  bool high = s->name_bits(d, n, bits);
+  size_t first = n, nhigh = 0;
+  for (size_t k = 0; k < n; k++)
+    nhigh += in_set(2, (unsigned char)d[k]);
+  if (high != (nhigh > 0))
+    VG_FAIL("%s: name_bits says %s byte >= 0x80 in %zu", s->kind,
+            high ? "a" : "no", n);
   for (size_t k = 0; k < (n + 31) / 32 * 32; k++) {
     bool on = bits[k / 32] >> (k % 32) & 1;
     if (on != (k < n && in_set(1, (unsigned char)d[k])))
