@@ -270,7 +270,10 @@ struct lp_parser {
   const char *data;
   size_t len;
   const struct vg_lp_scan *scan;
-  int64_t ns_per_unit;
+  /* Nanoseconds per unit of the timestamps, and the greatest and least
+   * timestamps whose nanoseconds fit int64 (divided once: a division is
+   * slow, and each point has a timestamp). */
+  int64_t ns_per_unit, ts_max, ts_min;
   struct vg_lp_limits lim;
   const struct vg_lp_visitor *v;
 
@@ -1086,7 +1089,7 @@ static int parse_timestamp(struct lp_parser *p, size_t i, size_t e,
     return fail(p, at, "invalid timestamp ", d + at, i - at, NULL, NULL, 0);
   /* InfluxDB keeps INT64_MIN, INT64_MIN + 1 and INT64_MAX for itself. */
   int64_t m = p->ns_per_unit;
-  if (rc == -ERANGE || ts > INT64_MAX / m || ts < INT64_MIN / m ||
+  if (rc == -ERANGE || ts > p->ts_max || ts < p->ts_min ||
       ts * m < INT64_MIN + 2 || ts * m > INT64_MAX - 1)
     return fail_msg(p, at, "timestamp out of range");
   skip_spaces(d, &i, e);
@@ -1182,6 +1185,8 @@ long vg_lp_parse_with(const char *data, size_t len,
       .len = len,
       .scan = scan,
       .ns_per_unit = ns_per_unit,
+      .ts_max = INT64_MAX / ns_per_unit,
+      .ts_min = INT64_MIN / ns_per_unit,
       .v = v,
   };
   if (limits)
