@@ -270,7 +270,10 @@ struct lp_parser {
   const char *data;
   size_t len;
   const struct vg_lp_scan *scan;
-  int64_t ns_per_unit;
+  /* Nanoseconds per unit of the timestamps, and the greatest and least
+   * timestamps whose nanoseconds fit int64 (divided once: a division is
+   * slow, and each point has a timestamp). */
+  int64_t ns_per_unit, ts_max, ts_min;
   struct vg_lp_limits lim;
   const struct vg_lp_visitor *v;
 
@@ -293,7 +296,8 @@ struct lp_parser {
   size_t *slots; /* field key hash table: index + 1, 0 when free */
   size_t slots_cap;
   /* The bytes of the point that may end a name or need a closer look
-   * (lp_scan.h), one bit each from data[bits_at]. */
+   * (lp_scan.h), one bit each from data[bits_at], and a bit for the end
+   * of the point, where every search for one stops. */
   uint32_t *bits;
   size_t bits_cap, bits_at;
   struct vg_buf why; /* the reason of the last bad line */
@@ -425,18 +429,26 @@ static int fail_limit(struct lp_parser *p, size_t at, const char *what,
   return fail_msg(p, at, msg);
 }
 
-/* The first byte of data[j..e) marked in p->bits, or e (e is the end of
- * the point: nothing past it is marked). */
-static size_t next_name_byte(const struct lp_parser *p, size_t j, size_t e) {
-  size_t k = j - p->bits_at, words = (e - p->bits_at + 31) / 32;
-  size_t w = k / 32;
+/* The first byte of data[j..e) marked in p->bits, or e (j <= e): the
+ * bit of e, always set, ends the search without a bound to check. */
+static size_t next_name_byte(const struct lp_parser *p, size_t j) {
+  size_t k = j - p->bits_at, w = k / 32;
   uint32_t m = p->bits[w] & (UINT32_MAX << (k % 32));
-  while (!m) {
-    if (++w == words)
-      return e;
-    m = p->bits[w];
-  }
+  while (!m)
+    m = p->bits[++w];
   return p->bits_at + w * 32 + (size_t)__builtin_ctz(m);
+}
+
+/* The first ' ' (or ',' too when `comma`) of data[j..e), or e: where an
+ * unquoted value or a timestamp ends.  Both are marked in p->bits, among
+ * other bytes a value may hold (a misplaced '=', a backslash), which are
+ * passed over. */
+static size_t next_separator(const struct lp_parser *p, size_t j, size_t e,
+                             bool comma) {
+  for (j = next_name_byte(p, j); j < e; j = next_name_byte(p, j + 1))
+    if (p->data[j] == ' ' || (comma && p->data[j] == ','))
+      break;
+  return j;
 }
 
 /* Reports the run of backslashes at data[at] that ends a name of kind
@@ -463,15 +475,32 @@ static char *fail_run(struct lp_parser *p, size_t at, const struct name_kind *k,
   return NULL;
 }
 
+/* Copies the run data[j..j+n) to `to` in the arena.  Most runs are a few
+ * bytes: a call to memcpy of that many would cost more than the copy, so
+ * the run is copied in fixed 16-byte blocks, which the compiler makes one
+ * load and one store each.  The last block may copy up to 15 bytes past
+ * the run, from the input (only while the input holds them: the body is
+ * exactly p->len bytes) to the arena, which always has room for them (see
+ * parse_point), and where they are overwritten or left unread. */
+static void copy_run(const struct lp_parser *p, char *to, size_t j, size_t n) {
+  const char *from = p->data + j;
+  if (p->len - j >= n + 15) {
+    for (size_t k = 0; k < n; k += 16)
+      memcpy(to + k, from + k, 16);
+  } else {
+    memcpy(to, from, n);
+  }
+}
+
 /* Copies the name of kind `k` at data[*i..e) into the arena, unescaping
  * `\x` for x in k->unescapes and keeping any other backslash pair as is,
  * up to an unescaped ',' or space (or '=' when `equals_stops`: all names
  * but the measurement) or e.  Advances *i to where it stopped.  Returns
  * the NUL-terminated copy, or NULL after reporting a control character
  * or a run of backslashes the writer could not spell (name_writable). */
-static char *read_name(struct lp_parser *p, size_t *i, size_t e,
-                       const struct name_kind *k, bool equals_stops,
-                       size_t *n) {
+static char *read_name_escaped(struct lp_parser *p, size_t *i, size_t e,
+                               const struct name_kind *k, bool equals_stops,
+                               size_t *n) {
   const char *d = p->data;
   char *out = p->arena + p->arena_len;
   size_t len = 0, j = *i;
@@ -481,7 +510,7 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
   while (j < e) {
     /* The run up to the next byte that may end the name or be escaped
      * or refused is copied whole. */
-    size_t next = next_name_byte(p, j, e);
+    size_t next = next_name_byte(p, j);
     if (next > j) {
       /* The scanner does not mark '"', which a backslash escapes in a
        * measurement: the backslashes may be followed by one. */
@@ -489,13 +518,9 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
         return fail_run(p, slashes_at, k, d[j], false);
       slashes = 0;
     }
-    if (next - j > 16) {
-      memcpy(out + len, d + j, next - j);
-      len += next - j;
-      j = next;
-    }
-    while (j < next) /* most runs are a few bytes: not worth a call */
-      out[len++] = d[j++];
+    copy_run(p, out + len, j, next - j);
+    len += next - j;
+    j = next;
     if (j == e)
       break;
     unsigned char c = (unsigned char)d[j];
@@ -544,6 +569,60 @@ static char *read_name(struct lp_parser *p, size_t *i, size_t e,
   return out;
 }
 
+/* read_name_escaped, for the most common name first: a run the scanner
+ * passes over whole, ended by the separator after it or by the end of
+ * the point, with nothing to unescape or refuse.  Copied at once; any
+ * other name goes the long way. */
+static inline char *read_name(struct lp_parser *p, size_t *i, size_t e,
+                              const struct name_kind *k, bool equals_stops,
+                              size_t *n) {
+  size_t next = next_name_byte(p, *i);
+  char c = next < e ? p->data[next] : ',';
+  if (c != ',' && c != ' ' && !(c == '=' && equals_stops))
+    return read_name_escaped(p, i, e, k, equals_stops, n);
+  char *out = p->arena + p->arena_len;
+  size_t len = next - *i;
+  copy_run(p, out, *i, len);
+  out[len] = '\0';
+  p->arena_len += len + 1;
+  *i = next;
+  *n = len;
+  return out;
+}
+
+/* The 8 bytes at s as a little-endian word, the first in the low bits,
+ * on any CPU. */
+static uint64_t load_le64(const char *s) {
+  uint64_t w;
+  memcpy(&w, s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  return w;
+}
+
+/* Whether the 8 bytes of w are all ASCII digits: each is 0x30-0x3f, and
+ * adding 6 (which cannot carry from one byte to the next then) leaves it
+ * there only for 0x30-0x39. */
+static bool eight_digits(uint64_t w) {
+  const uint64_t high = UINT64_C(0xF0F0F0F0F0F0F0F0),
+                 threes = UINT64_C(0x3030303030303030);
+  return (w & high) == threes &&
+         ((w + UINT64_C(0x0606060606060606)) & high) == threes;
+}
+
+/* The number the 8 digits of w spell, the first one the most significant:
+ * pairs of digits, then pairs of pairs, each step a multiply (as
+ * fast_float's parse_eight_digits_unrolled). */
+static uint64_t eight_digits_value(uint64_t w) {
+  const uint64_t mask = UINT64_C(0x000000FF000000FF);
+  w -= UINT64_C(0x3030303030303030);
+  w = w * 10 + (w >> 8); /* byte 2j: 10 * digit 2j + digit 2j+1 */
+  return ((w & mask) * (100 + (UINT64_C(1000000) << 32)) +
+          ((w >> 16) & mask) * (1 + (UINT64_C(10000) << 32))) >>
+         32;
+}
+
 /* Parses [-]digits as int64 (lim is INT64_MAX) or digits as uint64.
  * Returns 0, -EINVAL (syntax) or -ERANGE (does not fit); syntax is judged
  * on the whole text first. */
@@ -558,9 +637,18 @@ static int parse_integer(const char *s, size_t n, bool is_signed, int64_t *i,
   bool range = false;
   if (k == n)
     return -EINVAL;
-  /* Up to 18 digits fit either type: no range check per digit (a
-   * timestamp in nanoseconds has 19). */
-  size_t unchecked = n - k <= 18 ? n : k;
+  /* 18 digits fit either type: no range check for the first 18 (a
+   * timestamp in nanoseconds has 19), and eight at a time while eight
+   * are left (a timestamp in milliseconds has 13); the byte loop reads
+   * the rest, and finds the byte that is not a digit if a block has
+   * one. */
+  size_t unchecked = n - k <= 18 ? n : k + 18;
+  for (; k + 8 <= unchecked; k += 8) {
+    uint64_t w = load_le64(s + k);
+    if (!eight_digits(w))
+      break;
+    v = v * 100000000 + eight_digits_value(w);
+  }
   for (; k < unchecked; k++) {
     if (!is_digit(s[k]))
       return -EINVAL;
@@ -763,9 +851,19 @@ static int parse_string(struct lp_parser *p, size_t *i, size_t e,
   return 0;
 }
 
+/* strcmp's order.  Tag keys are short and mostly differ in their first
+ * bytes: a call costs more than comparing those here, so strcmp gets
+ * only what is left of two keys alike for 16 bytes. */
+static int key_cmp(const char *a, const char *b) {
+  for (size_t k = 0; k < 16; k++)
+    if (a[k] != b[k] || !a[k])
+      return (unsigned char)a[k] - (unsigned char)b[k];
+  return strcmp(a + 16, b + 16);
+}
+
 static int tag_cmp(const void *a, const void *b) {
-  return strcmp(((const struct lp_tag *)a)->name,
-                ((const struct lp_tag *)b)->name);
+  return key_cmp(((const struct lp_tag *)a)->name,
+                 ((const struct lp_tag *)b)->name);
 }
 
 static uint64_t key_hash(const char *s, size_t n) {
@@ -773,6 +871,19 @@ static uint64_t key_hash(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
   return h;
+}
+
+static bool same_key(const struct vg_lp_field *a, const struct vg_lp_field *b) {
+  return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* Whether two of the n fields have the same key. */
+static bool same_keys(const struct vg_lp_field *f, size_t n) {
+  for (size_t i = 1; i < n; i++)
+    for (size_t k = 0; k < i; k++)
+      if (same_key(&f[k], &f[i]))
+        return true;
+  return false;
 }
 
 /* Folds fields with the same key into the first one, with the last value
@@ -783,13 +894,15 @@ static size_t dedupe_fields(struct lp_parser *p, size_t n) {
     return n;
   if (n <= 8) {
     /* A few fields: comparing each with those kept costs less than
-     * clearing a table. */
+     * clearing a table; and most points have no two alike, which is
+     * told without moving any. */
+    if (!same_keys(p->fields, n))
+      return n;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
       struct vg_lp_field f = p->fields[i];
       size_t k = 0;
-      while (k < kept && !(p->fields[k].key_len == f.key_len &&
-                           memcmp(p->fields[k].key, f.key, f.key_len) == 0))
+      while (k < kept && !same_key(&p->fields[k], &f))
         k++;
       if (k == kept) {
         p->fields[kept++] = f;
@@ -819,7 +932,7 @@ static size_t dedupe_fields(struct lp_parser *p, size_t n) {
         break;
       }
       struct vg_lp_field *g = &p->fields[p->slots[h] - 1];
-      if (g->key_len == f.key_len && memcmp(g->key, f.key, f.key_len) == 0) {
+      if (same_key(g, &f)) {
         g->type = f.type;
         g->v = f.v;
         break;
@@ -872,7 +985,8 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
     if (*i < e && d[*i] == '=')
       return fail(p, *i, "unescaped \"=\" in tag value for key ", key, kn, NULL,
                   NULL, 0);
-    p->tags = vg_grow(p->tags, &p->tags_cap, ntags + 1, sizeof *p->tags);
+    if (ntags == p->tags_cap) /* a call, for the first points only */
+      p->tags = vg_grow(p->tags, &p->tags_cap, ntags + 1, sizeof *p->tags);
     p->tags[ntags++] = (struct lp_tag){key, value, at};
   }
   /* Series are keyed by sorted tags; sorting also puts duplicates side by
@@ -885,20 +999,25 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
     qsort(p->tags, ntags, sizeof *p->tags, tag_cmp);
   } else {
     /* Each key stops at the greatest key before it not above it: equal
-     * to it if any is, so the sort alone tells whether two are equal. */
+     * to it if any is, so the sort alone tells whether two are equal.  A
+     * key after one below it (most) is not moved at all. */
     equal_keys = false;
     for (size_t k = 1; k < ntags; k++) {
-      struct lp_tag t = p->tags[k];
-      size_t j = k;
-      int c = 1;
-      for (; j > 0 && (c = tag_cmp(&p->tags[j - 1], &t)) > 0; j--)
-        p->tags[j] = p->tags[j - 1];
-      p->tags[j] = t;
+      int c = tag_cmp(&p->tags[k - 1], &p->tags[k]);
+      if (c > 0) {
+        struct lp_tag t = p->tags[k];
+        size_t j = k;
+        do {
+          p->tags[j] = p->tags[j - 1];
+          j--;
+        } while (j > 0 && (c = tag_cmp(&p->tags[j - 1], &t)) > 0);
+        p->tags[j] = t;
+      }
       equal_keys |= c == 0;
     }
   }
   for (size_t k = 1; equal_keys && k < ntags; k++)
-    if (strcmp(p->tags[k - 1].name, p->tags[k].name) == 0) {
+    if (key_cmp(p->tags[k - 1].name, p->tags[k].name) == 0) {
       size_t at =
           p->tags[k - 1].at > p->tags[k].at ? p->tags[k - 1].at : p->tags[k].at;
       return fail(p, at, "duplicate tag key ", p->tags[k].name,
@@ -927,8 +1046,9 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
     if (*i == e || d[*i] != '=')
       return fail(p, *i, "missing value for field ", key, kn, NULL, NULL, 0);
     ++*i;
-    p->fields =
-        vg_grow(p->fields, &p->fields_cap, nfields + 1, sizeof *p->fields);
+    if (nfields == p->fields_cap) /* as the tags */
+      p->fields =
+          vg_grow(p->fields, &p->fields_cap, nfields + 1, sizeof *p->fields);
     struct vg_lp_field *f = &p->fields[nfields++];
     f->key = key;
     f->key_len = kn;
@@ -940,8 +1060,7 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
                     NULL, 0);
     } else {
       size_t vat = *i;
-      while (*i < e && d[*i] != ',' && d[*i] != ' ')
-        ++*i;
+      *i = next_separator(p, *i, e, true);
       if (*i == vat)
         return fail(p, vat, "missing value for field ", key, kn, NULL, NULL, 0);
       if (parse_value(p, key, kn, vat, *i - vat, f))
@@ -963,15 +1082,14 @@ static int parse_timestamp(struct lp_parser *p, size_t i, size_t e,
   if (i == e)
     return 0;
   size_t at = i;
-  while (i < e && d[i] != ' ')
-    i++;
+  i = next_separator(p, i, e, false);
   int64_t ts;
   int rc = parse_integer(d + at, i - at, true, &ts, NULL);
   if (rc == -EINVAL)
     return fail(p, at, "invalid timestamp ", d + at, i - at, NULL, NULL, 0);
   /* InfluxDB keeps INT64_MIN, INT64_MIN + 1 and INT64_MAX for itself. */
   int64_t m = p->ns_per_unit;
-  if (rc == -ERANGE || ts > INT64_MAX / m || ts < INT64_MIN / m ||
+  if (rc == -ERANGE || ts > p->ts_max || ts < p->ts_min ||
       ts * m < INT64_MIN + 2 || ts * m > INT64_MAX - 1)
     return fail_msg(p, at, "timestamp out of range");
   skip_spaces(d, &i, e);
@@ -988,14 +1106,11 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   const char *d = p->data;
   if (p->lim.max_line && e - p->bol > p->lim.max_line)
     return fail_msg(p, p->bol + p->lim.max_line, "line too long");
-  /* Only what follows the first byte over 0x7f can be invalid UTF-8. */
-  size_t high = p->scan->high(d, s, e);
-  size_t bad = high + vg_expfmt_utf8_prefix(d + high, e - high);
-  if (bad != e)
-    return fail_msg(p, bad, "invalid UTF-8");
 
-  /* Unescaped copies never outgrow their text; each adds a NUL and a float
-   * is copied once more to be read: 3 * length bounds it all. */
+  /* Unescaped copies never outgrow their text; each adds a NUL in place
+   * of a separator it does not copy (the last may end the line: one more
+   * byte), a float is copied once more to be read, and copy_run may write
+   * 15 bytes past the end of a name: 3 * length + 16 bounds it all. */
   size_t need = 3 * (e - s) + 16;
   if (p->arena_cap < need) {
     free(p->arena);
@@ -1003,14 +1118,24 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
     p->arena_cap = need;
   }
   p->arena_len = 0;
-  size_t words = (e - s + 31) / 32;
+  size_t n = e - s, words = n / 32 + 1; /* with the bit of e */
   if (p->bits_cap < words) {
     free(p->bits);
     p->bits = vg_malloc(words * sizeof *p->bits);
     p->bits_cap = words;
   }
-  p->scan->name_bits(d + s, e - s, p->bits);
+  bool has_high = p->scan->name_bits(d + s, n, p->bits);
+  if (n % 32 == 0)
+    p->bits[n / 32] = 0; /* a word name_bits did not write */
+  p->bits[n / 32] |= UINT32_C(1) << (n % 32);
   p->bits_at = s;
+  if (has_high) {
+    /* Only what follows the first byte over 0x7f can be invalid UTF-8. */
+    size_t high = p->scan->high(d, s, e);
+    size_t bad = high + vg_expfmt_utf8_prefix(d + high, e - high);
+    if (bad != e)
+      return fail_msg(p, bad, "invalid UTF-8");
+  }
 
   size_t i = s, mn;
   if (d[i] == ',' || d[i] == ' ')
@@ -1030,8 +1155,9 @@ static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   if (parse_timestamp(p, i, e, &has_ts, &ts_ns))
     return -1;
   if (p->v->point) {
-    p->labels = vg_grow(p->labels, &p->labels_cap, (size_t)ntags + 1,
-                        sizeof *p->labels);
+    if ((size_t)ntags >= p->labels_cap) /* as the tags */
+      p->labels = vg_grow(p->labels, &p->labels_cap, (size_t)ntags + 1,
+                          sizeof *p->labels);
     for (long k = 0; k < ntags; k++)
       p->labels[k] = (struct vg_label){p->tags[k].name, p->tags[k].value};
     p->v->point(p->v->arg, measurement, p->labels, (size_t)ntags, p->fields,
@@ -1059,6 +1185,8 @@ long vg_lp_parse_with(const char *data, size_t len,
       .len = len,
       .scan = scan,
       .ns_per_unit = ns_per_unit,
+      .ts_max = INT64_MAX / ns_per_unit,
+      .ts_min = INT64_MIN / ns_per_unit,
       .v = v,
   };
   if (limits)

@@ -8,6 +8,7 @@
 #include "daemon/util/buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,10 +21,24 @@ struct walk {
   struct vg_buf labels; /* escaped tag keys, NUL-separated */
 };
 
-/* [a-zA-Z_:][a-zA-Z0-9_:]*, without ':' for label names. */
+/* [a-zA-Z_:][a-zA-Z0-9_:]*, without ':' for label names.  A letter is
+ * one of the 26 bytes from 'a' once the case bit is set: one comparison
+ * for both cases, as every byte of every name is looked at. */
 static bool legacy_char(unsigned char c, bool first, bool colon) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-         (colon && c == ':') || (!first && c >= '0' && c <= '9');
+  return (unsigned)((c | 0x20) - 'a') < 26 || c == '_' || (colon && c == ':') ||
+         (!first && (unsigned)(c - '0') < 10);
+}
+
+/* Whether the name `s` is written as it is: one Prometheus holds (as a
+ * label name when `label`) that does not start with `U__`. */
+static bool legacy_name(const char *s, size_t n, bool label) {
+  if (n == 0 || (n >= 3 && memcmp(s, "U__", 3) == 0) ||
+      !legacy_char((unsigned char)s[0], true, !label))
+    return false;
+  for (size_t i = 1; i < n; i++)
+    if (!legacy_char((unsigned char)s[i], false, !label))
+      return false;
+  return true;
 }
 
 /* The code point of the UTF-8 sequence at s (the parser has checked every
@@ -41,16 +56,10 @@ static uint32_t utf8_rune(const unsigned char *s, size_t left, size_t *n) {
   return r;
 }
 
-void vg_lp_samples_escape(struct vg_buf *b, const char *s, size_t n,
+/* Appends the escaped form of a name that is not written as it is. */
+static void escape_unheld(struct vg_buf *b, const char *s, size_t n,
                           bool label) {
   bool colon = !label;
-  bool valid = n > 0 && !(n >= 3 && memcmp(s, "U__", 3) == 0);
-  for (size_t i = 0; valid && i < n; i++)
-    valid = legacy_char((unsigned char)s[i], i == 0, colon);
-  if (valid) {
-    vg_buf_append(b, s, n);
-    return;
-  }
   vg_buf_append(b, "U__", 3);
   for (size_t i = 0; i < n;) {
     unsigned char c = (unsigned char)s[i];
@@ -72,14 +81,23 @@ void vg_lp_samples_escape(struct vg_buf *b, const char *s, size_t n,
   }
 }
 
+void vg_lp_samples_escape(struct vg_buf *b, const char *s, size_t n,
+                          bool label) {
+  if (legacy_name(s, n, label))
+    vg_buf_append(b, s, n);
+  else
+    escape_unheld(b, s, n, label);
+}
+
 static void point(void *arg, const char *measurement,
                   const struct vg_label *tags, size_t ntags,
                   const struct vg_lp_field *fields, size_t nfields, bool has_ts,
                   int64_t ts_ns, uint32_t line) {
   struct walk *w = arg;
   w->stats->points++;
-  /* Tag keys are sanitized into one buffer, then pointed at: the buffer
-   * does not move once every key is in. */
+  /* Tag keys written as they are (most) are handed on as they are; the
+   * others are escaped into one buffer, then pointed at: the buffer does
+   * not move once every key is in. */
   vg_buf_reset(&w->labels);
   size_t offs[64];
   if (ntags > sizeof offs / sizeof *offs) {
@@ -89,13 +107,18 @@ static void point(void *arg, const char *measurement,
     return;
   }
   for (size_t i = 0; i < ntags; i++) {
+    size_t n = strlen(tags[i].name);
+    offs[i] = SIZE_MAX;
+    if (legacy_name(tags[i].name, n, true))
+      continue;
     offs[i] = w->labels.len;
-    vg_lp_samples_escape(&w->labels, tags[i].name, strlen(tags[i].name), true);
+    escape_unheld(&w->labels, tags[i].name, n, true);
     vg_buf_putc(&w->labels, '\0');
   }
   struct vg_label labels[64];
   for (size_t i = 0; i < ntags; i++) {
-    labels[i].name = w->labels.data + offs[i];
+    labels[i].name =
+        offs[i] == SIZE_MAX ? tags[i].name : w->labels.data + offs[i];
     labels[i].value = tags[i].value;
   }
   /* Every field of the point carries this one label set. */
@@ -139,12 +162,17 @@ static void point(void *arg, const char *measurement,
       vg_buf_append(&w->raw, f->key, f->key_len);
     }
     /* The whole name is escaped, not its parts, so that it reads back
-     * with Prometheus's own unescaping as `measurement_field`. */
-    vg_buf_reset(&w->name);
-    vg_lp_samples_escape(&w->name, w->raw.data, w->raw.len, false);
-    vg_buf_putc(&w->name, '\0');
+     * with Prometheus's own unescaping as `measurement_field`; most are
+     * written as they are, and handed on from where they were put
+     * together (a vg_buf's text always ends with a NUL). */
+    const char *name = w->raw.data;
+    if (!legacy_name(w->raw.data, w->raw.len, false)) {
+      vg_buf_reset(&w->name);
+      escape_unheld(&w->name, w->raw.data, w->raw.len, false);
+      name = w->name.data;
+    }
     struct vg_location where = {.input = w->input, .line = line, .column = 1};
-    w->out->sample(w->out->arg, w->name.data, labels, ntags, v, ts_ms, &where);
+    w->out->sample(w->out->arg, name, labels, ntags, v, ts_ms, &where);
     w->stats->samples++;
   }
 }

@@ -1,9 +1,10 @@
 /* daemon/formats/lp_scan.c - the scanners of lp_scan.h.
  *
  * Owns the three implementations of each byte set and the choice among
- * them.  Must not read a byte outside the range it is given (vectors are
- * loaded whole only where they fit; the rest goes a byte at a time), nor
- * give an answer that differs from the portable one.
+ * them.  Must not read a byte outside d[0..n) (vectors are loaded whole
+ * only where they fit: the last one of a range may start before i, never
+ * before d; a range shorter than a vector goes a word or a byte at a
+ * time), nor give an answer that differs from the portable one.
  */
 #include "daemon/formats/lp_scan.h"
 
@@ -79,11 +80,6 @@ static void clear_bits(size_t n, uint32_t *bits) {
   memset(bits, 0, (n + 31) / 32 * sizeof *bits);
 }
 
-static void name_bits_portable(const char *d, size_t n, uint32_t *bits) {
-  clear_bits(n, bits);
-  mark_portable(d, 0, n, bits);
-}
-
 static size_t high_portable(const char *d, size_t i, size_t n) {
   for (; i + 8 <= n; i += 8)
     if (load64(d + i) & HIGHS)
@@ -92,6 +88,14 @@ static size_t high_portable(const char *d, size_t i, size_t n) {
     if ((unsigned char)d[i] >= 0x80)
       return i;
   return n;
+}
+
+/* Here and in SSE2, the high bytes are looked for in a pass of their
+ * own: simpler, and these run only where AVX2 does not. */
+static bool name_bits_portable(const char *d, size_t n, uint32_t *bits) {
+  clear_bits(n, bits);
+  mark_portable(d, 0, n, bits);
+  return high_portable(d, 0, n) < n;
 }
 
 static const struct vg_lp_scan scan_portable = {
@@ -105,8 +109,11 @@ static const struct vg_lp_scan scan_portable = {
 /* ---- SSE2 and AVX2: a vector at a time --------------------------------- */
 
 /* Each finds the first vector holding a byte of its set, then the byte
- * within it from the mask's lowest bit; the tail shorter than a vector
- * goes through the portable code. */
+ * within it from the mask's lowest bit.  The tail shorter than a vector
+ * is the last vector of the range, loaded again over bytes already
+ * looked at, whose bits are shifted out of its mask: most ranges are a
+ * line, whose tail would otherwise take as long as the rest of it.  Only
+ * a range shorter than a vector goes through narrower code. */
 
 static unsigned line_mask_sse2(__m128i x) {
   __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')),
@@ -135,7 +142,11 @@ static unsigned name_mask_sse2(__m128i x) {
       if (m)                                                                   \
         return i + (size_t)__builtin_ctz(m);                                   \
     }                                                                          \
-    return tail_fn(d, i, n);                                                   \
+    if (i == n || n < 16)                                                      \
+      return tail_fn(d, i, n);                                                 \
+    unsigned m = mask_fn(_mm_loadu_si128((const __m128i *)(d + n - 16))) >>    \
+                 (16 - (n - i));                                               \
+    return m ? i + (size_t)__builtin_ctz(m) : n;                               \
   }
 
 static unsigned high_mask_sse2(__m128i x) {
@@ -148,14 +159,21 @@ static void mark_sse2(const char *d, size_t i, size_t n, uint32_t *bits) {
   for (; i + 16 <= n; i += 16)
     bits[i / 32] |= name_mask_sse2(_mm_loadu_si128((const __m128i *)(d + i)))
                     << (i % 32);
-  mark_portable(d, i, n, bits);
+  if (i == n || n < 16) {
+    mark_portable(d, i, n, bits);
+    return;
+  }
+  unsigned m = name_mask_sse2(_mm_loadu_si128((const __m128i *)(d + n - 16)));
+  bits[i / 32] |= m >> (16 - (n - i)) << (i % 32);
 }
 
-static void name_bits_sse2(const char *d, size_t n, uint32_t *bits) {
+SCAN_SSE2(high_sse2, high_mask_sse2, high_portable)
+
+static bool name_bits_sse2(const char *d, size_t n, uint32_t *bits) {
   clear_bits(n, bits);
   mark_sse2(d, 0, n, bits);
+  return high_sse2(d, 0, n) < n;
 }
-SCAN_SSE2(high_sse2, high_mask_sse2, high_portable)
 
 static const struct vg_lp_scan scan_sse2 = {
     .kind = "sse2",
@@ -191,7 +209,7 @@ AVX2 static unsigned high_mask_avx2(__m256i x) {
   return (unsigned)_mm256_movemask_epi8(x);
 }
 
-/* The tail shorter than 32 bytes goes through SSE2, then word by word. */
+/* A range shorter than 32 bytes goes through SSE2. */
 #define SCAN_AVX2(fn, mask_fn, tail_fn)                                        \
   AVX2 static size_t fn(const char *d, size_t i, size_t n) {                   \
     for (; i + 32 <= n; i += 32) {                                             \
@@ -199,16 +217,32 @@ AVX2 static unsigned high_mask_avx2(__m256i x) {
       if (m)                                                                   \
         return i + (size_t)__builtin_ctz(m);                                   \
     }                                                                          \
-    return tail_fn(d, i, n);                                                   \
+    if (i == n || n < 32)                                                      \
+      return tail_fn(d, i, n);                                                 \
+    unsigned m = mask_fn(_mm256_loadu_si256((const __m256i *)(d + n - 32))) >> \
+                 (32 - (n - i));                                               \
+    return m ? i + (size_t)__builtin_ctz(m) : n;                               \
   }
 
 SCAN_AVX2(line_avx2, line_mask_avx2, line_sse2)
-AVX2 static void name_bits_avx2(const char *d, size_t n, uint32_t *bits) {
-  clear_bits(n, bits);
+/* Every word is written whole: nothing to clear first.  The vectors are
+ * ORed together as they go by: the high bit of any byte stays set. */
+AVX2 static bool name_bits_avx2(const char *d, size_t n, uint32_t *bits) {
+  if (n < 32)
+    return name_bits_sse2(d, n, bits);
+  __m256i any = _mm256_setzero_si256();
   size_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    bits[i / 32] = name_mask_avx2(_mm256_loadu_si256((const __m256i *)(d + i)));
-  mark_sse2(d, i, n, bits);
+  for (; i + 32 <= n; i += 32) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)(d + i));
+    bits[i / 32] = name_mask_avx2(x);
+    any = _mm256_or_si256(any, x);
+  }
+  if (i < n) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)(d + n - 32));
+    bits[i / 32] = name_mask_avx2(x) >> (32 - (n - i));
+    any = _mm256_or_si256(any, x);
+  }
+  return high_mask_avx2(any) != 0;
 }
 SCAN_AVX2(high_avx2, high_mask_avx2, high_sse2)
 

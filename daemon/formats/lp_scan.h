@@ -11,11 +11,13 @@
  * CRC32C chooses SSE4.2).  Tests and the fuzz target run the parser with
  * each and compare.
  *
- * Nothing here reads outside the bytes it is given.
+ * Nothing here reads outside d[0..n), the bytes before i included: a
+ * scan from i may load a vector that starts before it.
  */
 #ifndef VG_FORMATS_LP_SCAN_H
 #define VG_FORMATS_LP_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +30,11 @@ struct vg_lp_scan {
    * of d[0..n): bit k % 32 of bits[k / 32] is set for d[k], and every
    * other bit of the (n + 31) / 32 words is cleared.  Where the names of
    * a line of line protocol may end or need a closer look, found for the
-   * whole line at once: a name is a few bytes, too short to scan alone. */
-  void (*name_bits)(const char *d, size_t n, uint32_t *bits);
+   * whole line at once: a name is a few bytes, too short to scan alone.
+   * Returns whether d[0..n) has a byte >= 0x80, which a vector scan
+   * tells at no cost while it has each vector at hand: whether the line
+   * needs a UTF-8 check at all. */
+  bool (*name_bits)(const char *d, size_t n, uint32_t *bits);
   /* The first byte >= 0x80, or n: where plain ASCII ends and UTF-8 must
    * be checked. */
   size_t (*high)(const char *d, size_t i, size_t n);

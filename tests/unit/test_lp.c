@@ -548,6 +548,34 @@ VG_TEST(parse_layout) {
                "");
 }
 
+/* A point whose last name or value is empty right at its end, where the
+ * end is a whole number of the scanner's 32-byte words: nothing past it
+ * may be read, neither in the body (a block of exactly its length) nor
+ * in the parser's marks of the point. */
+VG_TEST(parse_empty_at_the_end_of_a_word) {
+  static const char *const tails[] = {",t=", ",t", " f=", " f=1,"};
+  static const char *const want[] = {
+      "1:%zu missing tag value for key \"t\"\n",
+      "1:%zu missing tag value for key \"t\"\n",
+      "1:%zu missing value for field \"f\"\n",
+      "1:%zu missing field key\n",
+  };
+  for (size_t len = 32; len <= 96; len += 32)
+    for (size_t k = 0; k < sizeof tails / sizeof *tails; k++) {
+      size_t tail = strlen(tails[k]);
+      char *body = vg_malloc(len);
+      memset(body, 'm', len - tail);
+      memcpy(body + len - tail, tails[k], tail);
+      struct capture c;
+      ASSERT_INT_EQ(parse_into(&c, body, len, VG_LP_NS, NULL), 0);
+      char reason[64];
+      snprintf(reason, sizeof reason, want[k], len + 1);
+      ASSERT_STR_EQ(c.bad.data, reason);
+      capture_free(&c);
+      free(body);
+    }
+}
+
 /* NUL and tab are blanks where InfluxDB skips whitespace: at the start of
  * a line (a body padded with NULs, a line of NULs) and after the space
  * before the fields or the timestamp.  Elsewhere they are control
@@ -975,6 +1003,74 @@ VG_TEST(round_trip_generated_points) {
   vg_buf_free(&want);
 }
 
+/* Whether keys[i] is among keys[0..i). */
+static bool key_given(char (*keys)[24], size_t i) {
+  for (size_t j = 0; j < i; j++)
+    if (strcmp(keys[j], keys[i]) == 0)
+      return true;
+  return false;
+}
+
+/* Tags in any order come out sorted by key, and two with the same key
+ * are a bad line at the later one: keys of one to three 'a's and 'b's,
+ * alike for their first 16 bytes or not, up to 20 of them (past 16 the
+ * parser sorts another way; there the keys differ, as which of three
+ * equal keys qsort puts first is not fixed). */
+VG_TEST(parse_sorts_tags_and_finds_equal_keys) {
+  for (int n = 0; n < 20000; n++) {
+    char keys[20][24];
+    size_t at[20], ntags = 1 + (size_t)(rnd() % 20);
+    struct vg_label tags[20];
+    for (size_t i = 0; i < ntags; i++) {
+      do {
+        size_t k = 0;
+        if (rnd() % 2)
+          k += (size_t)sprintf(keys[i], "%s", "pppppppppppppppp");
+        for (size_t len = 1 + (size_t)(rnd() % 3); len--;)
+          keys[i][k++] = "ab"[rnd() % 2];
+        keys[i][k] = '\0';
+      } while (ntags > 16 && key_given(keys, i));
+    }
+    char body[1024];
+    size_t len = (size_t)sprintf(body, "m");
+    for (size_t i = 0; i < ntags; i++) {
+      at[i] = len + 1;
+      len += (size_t)sprintf(body + len, ",%s=v%zu", keys[i], i);
+      tags[i] = (struct vg_label){keys[i], NULL};
+    }
+    len += (size_t)sprintf(body + len, " f=1");
+    /* The smallest key given twice, at its second place. */
+    const char *dup = NULL;
+    size_t dup_at = 0;
+    for (size_t i = 0; i < ntags; i++)
+      for (size_t j = 0; j < i; j++)
+        if (strcmp(keys[i], keys[j]) == 0 &&
+            (!dup || strcmp(keys[i], dup) < 0)) {
+          dup = keys[i];
+          dup_at = at[i];
+        }
+    struct vg_buf want;
+    vg_buf_init(&want, SIZE_MAX / 2);
+    if (dup) {
+      vg_buf_printf(&want, "1:%zu duplicate tag key \"%s\"\n", dup_at + 1, dup);
+    } else {
+      qsort(tags, ntags, sizeof tags[0], label_cmp);
+      vg_buf_puts(&want, "m");
+      for (size_t i = 0; i < ntags; i++)
+        vg_buf_printf(&want, "|%s=v%zu", tags[i].name,
+                      (size_t)(tags[i].name - keys[0]) / sizeof keys[0]);
+      vg_buf_puts(&want, "|f=f:1 L1\n");
+    }
+    struct capture c;
+    parse_into(&c, body, len, VG_LP_NS, NULL);
+    const char *got = dup ? c.bad.data : c.points.data;
+    if (strcmp(got, want.data) != 0)
+      VG_FAIL("%s: %s, not %s", body, got, want.data);
+    capture_free(&c);
+    vg_buf_free(&want);
+  }
+}
+
 /* ---- scanners ---- */
 
 /* What each scanner must answer, a byte at a time. */
@@ -991,7 +1087,8 @@ static bool in_set(int set, unsigned char c) {
 }
 
 /* The first byte of the set in d[i..n) by `s`; for names, by its bits
- * over d[0..n) (whose every other bit must be clear). */
+ * over d[0..n) (whose every other bit must be clear, and whose answer
+ * must say whether d[0..n) has a high byte). */
 static size_t scan_set(const struct vg_lp_scan *s, int set, const char *d,
                        size_t i, size_t n) {
   if (set == 0)
@@ -1000,8 +1097,13 @@ static size_t scan_set(const struct vg_lp_scan *s, int set, const char *d,
     return s->high(d, i, n);
   uint32_t bits[8];
   memset(bits, 0xa5, sizeof bits);
-  s->name_bits(d, n, bits);
-  size_t first = n;
+  bool high = s->name_bits(d, n, bits);
+  size_t first = n, nhigh = 0;
+  for (size_t k = 0; k < n; k++)
+    nhigh += in_set(2, (unsigned char)d[k]);
+  if (high != (nhigh > 0))
+    VG_FAIL("%s: name_bits says %s byte >= 0x80 in %zu", s->kind,
+            high ? "a" : "no", n);
   for (size_t k = 0; k < (n + 31) / 32 * 32; k++) {
     bool on = bits[k / 32] >> (k % 32) & 1;
     if (on != (k < n && in_set(1, (unsigned char)d[k])))
@@ -1079,7 +1181,10 @@ static const char *const body_bits[] = {
 
 /* Every scanner reads every body alike: the same points, the same faults
  * at the same places.  Bodies are the corpora on disk and generated ones
- * of every length up to a few lines, with limits and without. */
+ * of every length up to a few lines, with limits and without, each in a
+ * block of exactly its length, so that the sanitizer sees any read past
+ * the end (the parser copies names in whole blocks where the body has the
+ * bytes). */
 VG_TEST(every_scanner_parses_alike) {
   const struct vg_lp_scan *const *all = vg_lp_scan_all();
   static const char *const files[] = {
@@ -1095,16 +1200,17 @@ VG_TEST(every_scanner_parses_alike) {
   struct vg_lp_limits lim = {.max_line = 40, .max_tags = 2, .max_fields = 3};
   char body[2048];
   for (int n = 0; n < 4000 + (int)NBITS(files); n++) {
-    char *file = NULL;
-    const char *data = body;
+    char *file;
     size_t len;
     if (n < (int)NBITS(files)) {
       file = vg_test_read_file(files[n], &len);
       ASSERT(file != NULL);
-      data = file;
     } else {
       len = gen_text(body, body_bits, NBITS(body_bits), 0, 60);
+      file = vg_malloc(len ? len : 1);
+      memcpy(file, body, len);
     }
+    const char *data = file;
     for (int with_lim = 0; with_lim < 2; with_lim++) {
       struct capture first;
       parse_with(&first, data, len, VG_LP_NS, with_lim ? &lim : NULL, all[0]);
@@ -1158,6 +1264,68 @@ VG_TEST(parse_floats_as_strtod_reads_them) {
   }
 }
 
+/* Integers and timestamps are read eight digits at a time where they
+ * can be: every length around the blocks and the 18 digits read without
+ * a range check, signs, a byte that is not a digit anywhere, each judged
+ * as strtoll and strtoull judge it. */
+VG_TEST(parse_integers_as_strtoll_reads_them) {
+  char text[40], body[96], want[160];
+  for (int n = 0; n < 100000; n++) {
+    uint64_t r = rnd();
+    int digits = 1 + (int)(r % 21), kind = (int)(r >> 8 & 3);
+    bool neg = kind != 1 && (r >> 10 & 1);
+    size_t k = 0;
+    if (neg)
+      text[k++] = '-';
+    for (int d = 0; d < digits; d++)
+      text[k++] = (char)('0' + (d == 0 && (r >> 11 & 1) ? 9 : rnd() % 10));
+    if (r >> 12 & 1 && digits > 1) /* a byte that is not a digit (not the
+                                       first: it would be a boolean) */
+      text[(neg ? 1 : 0) + 1 + (size_t)(rnd() % (uint64_t)(digits - 1))] =
+          "x.:/"[r >> 13 & 3];
+    text[k] = '\0';
+    bool syntax = strspn(text + neg, "0123456789") == (size_t)digits;
+    errno = 0;
+    char num[48];
+    if (kind == 1) {
+      unsigned long long u = strtoull(text, NULL, 10);
+      snprintf(num, sizeof num, "u:%llu", u);
+    } else {
+      long long i = strtoll(text, NULL, 10);
+      snprintf(num, sizeof num, "i:%lld", i);
+    }
+    bool range = errno == ERANGE;
+    if (kind < 2) { /* a field: i or u */
+      snprintf(body, sizeof body, "m v=%s%c", text, kind ? 'u' : 'i');
+      if (!syntax)
+        snprintf(want, sizeof want,
+                 "1:5 invalid number \"%s%c\" for field \"v\"\n", text,
+                 kind ? 'u' : 'i');
+      else if (range)
+        snprintf(want, sizeof want,
+                 "1:5 %sinteger out of range \"%s%c\" for field \"v\"\n",
+                 kind ? "unsigned " : "", text, kind ? 'u' : 'i');
+      else
+        snprintf(want, sizeof want, "m|v=%s L1\n", num);
+    } else { /* a timestamp in ns */
+      snprintf(body, sizeof body, "m v=1i %s", text);
+      if (!syntax)
+        snprintf(want, sizeof want, "1:8 invalid timestamp \"%s\"\n", text);
+      else if (range || strtoll(text, NULL, 10) > INT64_MAX - 1 ||
+               strtoll(text, NULL, 10) < INT64_MIN + 2)
+        snprintf(want, sizeof want, "1:8 timestamp out of range\n");
+      else
+        snprintf(want, sizeof want, "m|v=i:1|@%s L1\n", num + 2);
+    }
+    struct capture c;
+    parse_into(&c, body, strlen(body), VG_LP_NS, NULL);
+    const char *got = c.nbad ? c.bad.data : c.points.data;
+    if (strcmp(got, want) != 0)
+      VG_FAIL("%s: %s, not %s", body, got, want);
+    capture_free(&c);
+  }
+}
+
 VG_TEST_MAIN(
     VG_T(write_escapes_every_element), VG_T(write_appends_lines),
     VG_T(write_string_with_line_break), VG_T(write_backslashes_in_names),
@@ -1167,6 +1335,7 @@ VG_TEST_MAIN(
     VG_T(parse_bad_values), VG_T(parse_escapes),
     VG_T(parse_refuses_backslashes_influxdb_cannot_store),
     VG_T(parse_then_write_round_trips_backslashes), VG_T(parse_layout),
+    VG_T(parse_empty_at_the_end_of_a_word),
     VG_T(parse_nul_and_tab_are_blanks_where_influxdb_skips_them),
     VG_T(parse_skips_a_leading_bom),
     VG_T(parse_escaped_line_break_is_one_bad_line),
@@ -1177,4 +1346,6 @@ VG_TEST_MAIN(
     VG_T(parse_limits), VG_T(parse_empty_and_null_callbacks),
     VG_T(round_trip_generated_points),
     VG_T(scanners_find_the_first_byte_of_their_set),
-    VG_T(every_scanner_parses_alike), VG_T(parse_floats_as_strtod_reads_them))
+    VG_T(every_scanner_parses_alike), VG_T(parse_floats_as_strtod_reads_them),
+    VG_T(parse_integers_as_strtoll_reads_them),
+    VG_T(parse_sorts_tags_and_finds_equal_keys))

@@ -141,6 +141,43 @@ VG_TEST(names_are_never_merged) {
   vg_buf_free(&b);
 }
 
+/* A name made of the measurement and a field key is escaped whole, as
+ * vg_lp_samples_escape escapes it, however its parts are made: from
+ * bytes a name holds as the first or after it or not at all, and 'U's
+ * and '_'s, which may start the name as "U__" only once put together. */
+VG_TEST(a_metric_name_is_escaped_whole) {
+  static const char bytes[] = "U_x1:-";
+  uint64_t r = 88172645463325252u;
+  for (int n = 0; n < 20000; n++) {
+    char m[8], key[8];
+    struct vg_buf want, line;
+    vg_buf_init(&want, 1 << 10);
+    vg_buf_init(&line, 1 << 10);
+    for (int part = 0; part < 2; part++) {
+      char *s = part ? key : m;
+      r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+      size_t len = 1 + r % 4;
+      for (size_t k = 0; k < len; k++)
+        s[k] = bytes[(r >> (8 + 4 * k)) % (sizeof bytes - 1)];
+      s[len] = '\0';
+    }
+    if (r >> 40 & 1)
+      strcpy(key, "value");
+    vg_buf_printf(&line, "%s%s%s", m, strcmp(key, "value") ? "_" : "",
+                  strcmp(key, "value") ? key : "");
+    vg_lp_samples_escape(&want, line.data, line.len, false);
+    vg_buf_printf(&want, "{} 1 1 @1\n");
+    vg_buf_reset(&line);
+    vg_buf_printf(&line, "%s %s=1 1\n", m, key);
+    char *got = run(line.data, VG_LP_MS, NULL);
+    if (strcmp(got, want.data) != 0)
+      VG_FAIL("%s: %s, not %s", line.data, got, want.data);
+    free(got);
+    vg_buf_free(&want);
+    vg_buf_free(&line);
+  }
+}
+
 VG_TEST_MAIN(VG_T(fields_become_measurement_underscore_field),
              VG_T(a_field_named_value_keeps_the_measurement_name),
              VG_T(names_are_made_valid_for_prometheus),
@@ -148,4 +185,5 @@ VG_TEST_MAIN(VG_T(fields_become_measurement_underscore_field),
              VG_T(strings_are_skipped_and_counted),
              VG_T(no_timestamp_leaves_the_time_to_the_receiver),
              VG_T(a_bad_line_is_one_rejection_and_the_rest_goes_on),
-             VG_T(unknown_precision_is_refused))
+             VG_T(unknown_precision_is_refused),
+             VG_T(a_metric_name_is_escaped_whole))
