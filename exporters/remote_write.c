@@ -81,8 +81,10 @@ enum order_mode { ORDER_LEARN, ORDER_REFUSED, ORDER_ACCEPTED };
 
 /* One valid record of the batch. */
 struct item {
-  uint64_t hash; /* series_hash: the label set's, then the metric name's */
-  size_t labels; /* first of its labels in rw->labels */
+  uint64_t hash;  /* series_hash: the label set's, then the metric name's */
+  size_t labels;  /* first of its labels in rw->labels */
+  size_t encoded; /* its set's Label fields in rw->set_bytes */
+  uint32_t pre_len, post_len;
   uint32_t nlabels;
   uint32_t index; /* in the batch */
   uint8_t fate;
@@ -93,6 +95,7 @@ struct item {
 struct group {
   uint32_t first_item;
   size_t start, count; /* its samples in rw->ts / rw->values */
+  size_t encoded;      /* its Label fields in rw->series_bytes */
 };
 
 struct range {
@@ -153,8 +156,14 @@ struct remote_write {
     size_t n, cap;
     size_t name_at; /* where __name__ goes among them */
     bool valid;
-    uint64_t hash; /* of the sorted labels, __name__ left out */
+    uint64_t hash;  /* of the sorted labels, __name__ left out */
+    size_t encoded; /* its Label fields in rw->set_bytes, before __name__ */
+    uint32_t pre_len, post_len; /* and after it */
   } last_set;
+  /* Each label set of the batch written once as protobuf Label fields,
+   * those before __name__ and those after; and each series of a request
+   * its whole label fields, from those and its name (group_series). */
+  struct vg_buf set_bytes, series_bytes;
   struct item *items;
   size_t items_cap;
   struct group *groups;
@@ -250,6 +259,8 @@ static int remote_write_configure(void **ctx, const cJSON *cfg,
   /* The scratch holds the raw message and snappy's worst case for it
    * (len + len / 6 + 32), so raw messages up to ~66 MiB fit. */
   vg_buf_init(&rw->scratch, 2 * MAX_REQUEST + (MAX_REQUEST / 4));
+  vg_buf_init(&rw->set_bytes, SIZE_MAX / 2);
+  vg_buf_init(&rw->series_bytes, SIZE_MAX / 2);
   vg_buf_init(&rw->body, MAX_REQUEST);
   *ctx = rw;
   return 0;
@@ -324,6 +335,8 @@ static void remote_write_destroy(void *ctx) {
   free(rw->meta);
   free(rw->last_set.sorted);
   vg_buf_free(&rw->scratch);
+  vg_buf_free(&rw->set_bytes);
+  vg_buf_free(&rw->series_bytes);
   vg_buf_free(&rw->body);
   free(rw);
 }
@@ -391,6 +404,13 @@ static size_t sorted_labels(struct remote_write *rw,
       c->valid = c->sorted[i].name[0] &&
                  (i == 0 || strcmp(c->sorted[i - 1].name, c->sorted[i].name));
     c->hash = hash_labels(c->sorted, n);
+    /* Within the buffer's cap (half the address space): cannot fail. */
+    c->encoded = rw->set_bytes.len;
+    (void)vg_prompb_put_labels(c->sorted, c->name_at, &rw->set_bytes);
+    c->pre_len = (uint32_t)(rw->set_bytes.len - c->encoded);
+    (void)vg_prompb_put_labels(c->sorted + c->name_at, n - c->name_at,
+                               &rw->set_bytes);
+    c->post_len = (uint32_t)(rw->set_bytes.len - c->encoded - c->pre_len);
   }
   if (!c->valid)
     return 0;
@@ -444,6 +464,7 @@ static size_t build_items(struct remote_write *rw) {
     rw->items = vg_grow(rw->items, &rw->items_cap, n, sizeof *rw->items);
   size_t nitems = 0, at = 0;
   rw->invalid = 0;
+  vg_buf_reset(&rw->set_bytes);
   for (size_t i = 0; i < n; i++) {
     uint64_t hash;
     size_t k = sorted_labels(rw, &records[i], rw->labels + at, &hash);
@@ -453,6 +474,9 @@ static size_t build_items(struct remote_write *rw) {
     }
     rw->items[nitems++] = (struct item){.hash = hash,
                                         .labels = at,
+                                        .encoded = rw->last_set.encoded,
+                                        .pre_len = rw->last_set.pre_len,
+                                        .post_len = rw->last_set.post_len,
                                         .nlabels = (uint32_t)k,
                                         .index = (uint32_t)i};
     at += k;
@@ -521,15 +545,33 @@ static size_t group_series(struct remote_write *rw, const uint32_t *list,
     rw->ts[g->start + g->count] = ts_of(rw, it);
     rw->values[g->start + g->count++] = value_of(rw, it);
   }
+  /* Each series' Label fields: its set's, with its name put between. */
+  vg_buf_reset(&rw->series_bytes);
+  for (size_t k = 0; k < ngroups; k++) {
+    const struct item *first = &rw->items[rw->groups[k].first_item];
+    const char *set = rw->set_bytes.data + first->encoded;
+    struct vg_label name = {"__name__", rw->records[first->index].metric};
+    /* Within the buffers' caps (half the address space): cannot fail. */
+    rw->groups[k].encoded = rw->series_bytes.len;
+    (void)vg_buf_append(&rw->series_bytes, set, first->pre_len);
+    (void)vg_prompb_put_labels(&name, 1, &rw->series_bytes);
+    (void)vg_buf_append(&rw->series_bytes, set + first->pre_len,
+                        first->post_len);
+  }
   for (size_t k = 0; k < ngroups; k++) {
     const struct group *g = &rw->groups[k];
     const struct item *first = &rw->items[g->first_item];
+    size_t end =
+        k + 1 < ngroups ? rw->groups[k + 1].encoded : rw->series_bytes.len;
     rw->series[k] = (struct vg_prompb_series){
         .labels = rw->labels + first->labels,
         .nlabels = first->nlabels,
         .ts_ms = rw->ts + g->start,
         .values = rw->values + g->start,
         .nsamples = g->count,
+        .encoded_labels =
+            (const unsigned char *)rw->series_bytes.data + g->encoded,
+        .encoded_len = end - g->encoded,
     };
   }
   return ngroups;

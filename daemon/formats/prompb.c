@@ -83,8 +83,8 @@ static size_t sample_len(int64_t ts) {
 
 /* The TimeSeries payload length. */
 static size_t series_len(const struct vg_prompb_series *s) {
-  size_t len = 0;
-  for (size_t i = 0; i < s->nlabels; i++)
+  size_t len = s->encoded_labels ? s->encoded_len : 0;
+  for (size_t i = 0; !s->encoded_labels && i < s->nlabels; i++)
     len += field_len(label_len(&s->labels[i]));
   for (size_t i = 0; i < s->nsamples; i++)
     len += field_len(sample_len(s->ts_ms[i]));
@@ -95,6 +95,8 @@ static size_t series_len(const struct vg_prompb_series *s) {
  * non-empty __name__.  Checked once, by request_len, not again while
  * writing. */
 static bool series_valid(const struct vg_prompb_series *s) {
+  if (s->encoded_labels)
+    return true; /* its writer's to answer for */
   bool has_name = false;
   for (size_t i = 0; i < s->nlabels; i++) {
     const struct vg_label *l = &s->labels[i];
@@ -110,8 +112,56 @@ static bool series_valid(const struct vg_prompb_series *s) {
  * (more are measured again: no series of ours has that many). */
 #define MEASURED_LABELS 128
 
+static unsigned char *put_samples(unsigned char *p,
+                                  const struct vg_prompb_series *s) {
+  for (size_t i = 0; i < s->nsamples; i++) {
+    int64_t ts = s->ts_ms[i];
+    uint64_t bits;
+    memcpy(&bits, &s->values[i], sizeof bits);
+    *p++ = KEY(2, WT_LEN);
+    *p++ = (unsigned char)sample_len(ts); /* at most 20: one byte */
+    *p++ = KEY(1, WT_FIXED64);
+    for (int b = 0; b < 8; b++)
+      *p++ = (unsigned char)(bits >> (8 * b));
+    *p++ = KEY(2, WT_VARINT);
+    p = put_varint(p, (uint64_t)ts);
+  }
+  return p;
+}
+
+static unsigned char *put_label(unsigned char *p, const char *name, size_t nl,
+                                const char *value, size_t vl) {
+  *p++ = KEY(1, WT_LEN);
+  p = put_varint(p, field_len(nl) + field_len(vl));
+  p = put_bytes(p, KEY(1, WT_LEN), name, nl);
+  return put_bytes(p, KEY(2, WT_LEN), value, vl);
+}
+
+int vg_prompb_put_labels(const struct vg_label *labels, size_t n,
+                         struct vg_buf *out) {
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++)
+    len += field_len(label_len(&labels[i]));
+  int rc = vg_buf_reserve(out, len);
+  if (rc)
+    return rc;
+  unsigned char *p = (unsigned char *)out->data + out->len;
+  for (size_t i = 0; i < n; i++)
+    p = put_label(p, labels[i].name, strlen(labels[i].name), labels[i].value,
+                  strlen(labels[i].value));
+  out->len += len;
+  out->data[out->len] = '\0';
+  return 0;
+}
+
 static unsigned char *put_series(unsigned char *p,
                                  const struct vg_prompb_series *s) {
+  if (s->encoded_labels) {
+    *p++ = KEY(1, WT_LEN);
+    p = put_varint(p, series_len(s));
+    memcpy(p, s->encoded_labels, s->encoded_len);
+    return put_samples(p + s->encoded_len, s);
+  }
   size_t lens[2 * MEASURED_LABELS], len = 0;
   bool measured = s->nlabels <= MEASURED_LABELS;
   for (size_t i = 0; measured && i < s->nlabels; i++) {
@@ -128,26 +178,10 @@ static unsigned char *put_series(unsigned char *p,
   p = put_varint(p, len);
   for (size_t i = 0; i < s->nlabels; i++) {
     const struct vg_label *l = &s->labels[i];
-    size_t nl = measured ? lens[2 * i] : strlen(l->name);
-    size_t vl = measured ? lens[2 * i + 1] : strlen(l->value);
-    *p++ = KEY(1, WT_LEN);
-    p = put_varint(p, field_len(nl) + field_len(vl));
-    p = put_bytes(p, KEY(1, WT_LEN), l->name, nl);
-    p = put_bytes(p, KEY(2, WT_LEN), l->value, vl);
+    p = put_label(p, l->name, measured ? lens[2 * i] : strlen(l->name),
+                  l->value, measured ? lens[2 * i + 1] : strlen(l->value));
   }
-  for (size_t i = 0; i < s->nsamples; i++) {
-    int64_t ts = s->ts_ms[i];
-    uint64_t bits;
-    memcpy(&bits, &s->values[i], sizeof bits);
-    *p++ = KEY(2, WT_LEN);
-    *p++ = (unsigned char)sample_len(ts); /* at most 20: one byte */
-    *p++ = KEY(1, WT_FIXED64);
-    for (int b = 0; b < 8; b++)
-      *p++ = (unsigned char)(bits >> (8 * b));
-    *p++ = KEY(2, WT_VARINT);
-    p = put_varint(p, (uint64_t)ts);
-  }
-  return p;
+  return put_samples(p, s);
 }
 
 /* Sizes first, so that the message is written in one pass into memory

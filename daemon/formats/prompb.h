@@ -47,7 +47,19 @@ struct vg_prompb_series {
   const int64_t *ts_ms;
   const double *values;
   size_t nsamples;
+  /* Or, when not NULL, `labels` already written as the message's
+   * Label fields (vg_prompb_put_labels), copied as they are: the writer
+   * of those bytes answers for the rules above, and `labels` is not
+   * read. */
+  const unsigned char *encoded_labels;
+  size_t encoded_len;
 };
+
+/* Appends the labels as Label fields of a TimeSeries, as the encoder
+ * writes them, to out (for vg_prompb_series.encoded_labels): 0, or
+ * -ENOSPC at out's cap. */
+int vg_prompb_put_labels(const struct vg_label *labels, size_t n,
+                         struct vg_buf *out);
 
 /* Resets `out`, then writes the snappy-compressed (block format) protobuf
  * WriteRequest of the n series into it.  0, -ENOSPC when the compressed

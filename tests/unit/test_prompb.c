@@ -146,8 +146,8 @@ static const unsigned char golden[46] = {
 static const struct vg_label up_labels[] = {{"__name__", "up"}, {"job", "a"}};
 static const int64_t up_ts[] = {1700000000000};
 static const double up_values[] = {1.5};
-static const struct vg_prompb_series up_series = {up_labels, 2, up_ts,
-                                                  up_values, 1};
+static const struct vg_prompb_series up_series = {
+    up_labels, 2, up_ts, up_values, 1, NULL, 0};
 
 VG_TEST(golden_raw_bytes) {
   struct vg_buf out;
@@ -229,7 +229,8 @@ VG_TEST(round_trip_many_series) {
       ts[i][k] = i == 8 ? 1700000000000 + (int64_t)k
                         : tss[(i + k) % (sizeof tss / sizeof *tss)];
     }
-    series[i] = (struct vg_prompb_series){labels[i], n, ts[i], values[i], ns};
+    series[i] =
+        (struct vg_prompb_series){labels[i], n, ts[i], values[i], ns, NULL, 0};
     render(&expected, labels[i], n, ts[i], values[i], ns);
   }
 
@@ -268,7 +269,7 @@ VG_TEST(round_trip_many_series) {
 VG_TEST(stale_marker_bits_survive) {
   const double v[] = {vg_stale_nan()};
   const int64_t t[] = {1700000000000};
-  const struct vg_prompb_series s = {up_labels, 2, t, v, 1};
+  const struct vg_prompb_series s = {up_labels, 2, t, v, 1, NULL, 0};
   struct vg_buf raw, z, seen;
   char err[200];
   vg_buf_init(&raw, 1 << 20);
@@ -289,6 +290,30 @@ VG_TEST(stale_marker_bits_survive) {
   vg_buf_free(&z);
 }
 
+/* A series given as its encoded Label fields (vg_prompb_put_labels) is
+ * written byte for byte as the same series given as labels. */
+VG_TEST(encoded_labels_write_the_same_bytes) {
+  const struct vg_label l[] = {
+      {"__name__", "village_population"}, {"county", "Xiji"}, {"v", "x"}};
+  struct vg_buf fields, a, b;
+  vg_buf_init(&fields, 1 << 20);
+  vg_buf_init(&a, 1 << 20);
+  vg_buf_init(&b, 1 << 20);
+  ASSERT_INT_EQ(vg_prompb_put_labels(l, 1, &fields), 0);
+  ASSERT_INT_EQ(vg_prompb_put_labels(l + 1, 2, &fields), 0);
+  const struct vg_prompb_series plain = {l, 3, up_ts, up_values, 1, NULL, 0};
+  const struct vg_prompb_series pre = {
+      NULL,      0, up_ts, up_values, 1, (const unsigned char *)fields.data,
+      fields.len};
+  ASSERT_INT_EQ(vg_prompb_encode_raw(&plain, 1, &a), 0);
+  ASSERT_INT_EQ(vg_prompb_encode_raw(&pre, 1, &b), 0);
+  ASSERT_INT_EQ(a.len, b.len);
+  ASSERT(memcmp(a.data, b.data, a.len) == 0);
+  vg_buf_free(&fields);
+  vg_buf_free(&a);
+  vg_buf_free(&b);
+}
+
 /* A series of more labels than the encoder measures at once (128) is
  * written the same. */
 VG_TEST(many_labels_round_trip) {
@@ -300,7 +325,7 @@ VG_TEST(many_labels_round_trip) {
     snprintf(names[i], sizeof names[i], "l%03d", i);
     l[i] = (struct vg_label){names[i], names[i]};
   }
-  const struct vg_prompb_series s = {l, N, up_ts, up_values, 1};
+  const struct vg_prompb_series s = {l, N, up_ts, up_values, 1, NULL, 0};
   struct vg_buf raw, seen, expected;
   char err[200];
   vg_buf_init(&raw, 1 << 20);
@@ -321,7 +346,7 @@ VG_TEST(long_strings_take_multibyte_lengths) {
   memset(big, 'v', 20000);
   big[20000] = '\0';
   const struct vg_label l[] = {{"__name__", "m"}, {"big", big}};
-  const struct vg_prompb_series s = {l, 2, up_ts, up_values, 1};
+  const struct vg_prompb_series s = {l, 2, up_ts, up_values, 1, NULL, 0};
   struct vg_buf raw, seen;
   vg_buf_init(&raw, 1 << 20);
   ASSERT_INT_EQ(vg_prompb_encode_raw(&s, 1, &raw), 0);
@@ -376,9 +401,11 @@ VG_TEST(encode_refuses_invalid_series) {
   const struct vg_label noname[] = {{"job", "a"}};
   const struct vg_label emptyname[] = {{"__name__", ""}, {"job", "a"}};
   const struct vg_prompb_series bad[] = {
-      {unsorted, 2, up_ts, up_values, 1}, {dup, 3, up_ts, up_values, 1},
-      {noname, 1, up_ts, up_values, 1},   {emptyname, 2, up_ts, up_values, 1},
-      {NULL, 0, up_ts, up_values, 1},
+      {unsorted, 2, up_ts, up_values, 1, NULL, 0},
+      {dup, 3, up_ts, up_values, 1, NULL, 0},
+      {noname, 1, up_ts, up_values, 1, NULL, 0},
+      {emptyname, 2, up_ts, up_values, 1, NULL, 0},
+      {NULL, 0, up_ts, up_values, 1, NULL, 0},
   };
   struct vg_buf out;
   vg_buf_init(&out, 1024);
@@ -800,6 +827,7 @@ VG_TEST(metadata_encoding) {
 
 VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
              VG_T(headers), VG_T(round_trip_many_series),
+             VG_T(encoded_labels_write_the_same_bytes),
              VG_T(many_labels_round_trip),
              VG_T(long_strings_take_multibyte_lengths), VG_T(scratch_is_reused),
              VG_T(empty_request), VG_T(encode_refuses_invalid_series),
