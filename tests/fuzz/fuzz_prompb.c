@@ -45,7 +45,8 @@ static void on_series(void *arg, const struct vg_label *labels, size_t nlabels,
     memcpy(t, ts, nsamples * sizeof *t);
     memcpy(v, values, nsamples * sizeof *v);
   }
-  g->series[g->n++] = (struct vg_prompb_series){l, nlabels, t, v, nsamples};
+  g->series[g->n++] =
+      (struct vg_prompb_series){l, nlabels, t, v, nsamples, NULL, 0};
 }
 
 static void on_reject(void *arg, size_t index, const char *reason) {
