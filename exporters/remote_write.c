@@ -58,7 +58,8 @@
  * far smaller ones (Prometheus reads at most 32 MiB uncompressed). */
 #define MAX_REQUEST ((size_t)64 << 20)
 /* How many items ahead a loop over the batch asks for their slot in the
- * newest table (vg_newest_prefetch). */
+ * newest table's index (vg_newest_prefetch), and half as many for their
+ * entry. */
 #define PREFETCH_AHEAD 8
 
 enum fate {
@@ -663,6 +664,15 @@ static void describe(struct remote_write *rw,
 static void on_answer(void *arg, const struct vg_http_client_response *r);
 static void send_next(struct remote_write *rw);
 
+/* A loop over the items, at item i, asks for what it will look up next. */
+static void prefetch_newest(const struct remote_write *rw, size_t i) {
+  if (i + PREFETCH_AHEAD < rw->nitems)
+    vg_newest_prefetch(rw->newest, rw->items[i + PREFETCH_AHEAD].hash);
+  if (i + PREFETCH_AHEAD / 2 < rw->nitems)
+    vg_newest_prefetch_entry(rw->newest,
+                             rw->items[i + PREFETCH_AHEAD / 2].hash);
+}
+
 static void on_synced(void *arg) {
   struct remote_write *rw = arg;
   vg_flush_done done = rw->done;
@@ -697,8 +707,7 @@ static void finish_batch(struct remote_write *rw) {
   bool late = false, refused = false;
   for (size_t i = 0; i < rw->nitems; i++) {
     const struct item *it = &rw->items[i];
-    if (i + PREFETCH_AHEAD < rw->nitems)
-      vg_newest_prefetch(rw->newest, rw->items[i + PREFETCH_AHEAD].hash);
+    prefetch_newest(rw, i);
     /* Dealt with, all of them: a restart that reads them again skips
      * them. */
     vg_newest_put(rw->newest, it->hash, rw->records[it->index].seq,
@@ -1058,8 +1067,7 @@ static int remote_write_flush(void *ctx,
   size_t nkeys = 0;
   for (size_t i = 0; i < rw->nitems; i++) {
     struct item *it = &rw->items[i];
-    if (i + PREFETCH_AHEAD < rw->nitems)
-      vg_newest_prefetch(rw->newest, rw->items[i + PREFETCH_AHEAD].hash);
+    prefetch_newest(rw, i);
     int64_t ts = ts_of(rw, it);
     uint64_t seq = rw->records[it->index].seq;
     const struct vg_newest_entry *e = vg_newest_get(rw->newest, it->hash);

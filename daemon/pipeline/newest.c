@@ -1,16 +1,24 @@
 /* daemon/pipeline/newest.c - the newest sample delivered of each series.
  *
- * Owns an open-addressing table of entries by series hash (hash 0 marks an
- * empty slot; a series hashing to 0 is kept as 1) and its file.  The file:
+ * Owns the entries, kept dense in the order they came (hash 0 is kept as
+ * 1), an open-addressing index of them by series hash, and the file.  An
+ * index slot is the entry's number + 1 (0: empty) with the hash's high
+ * half beside it, so that a probe past other series, and the look-up of a
+ * series never seen (every one of a drain after an outage), reads the
+ * index only.  Dense entries grow in place (realloc moves a large block's
+ * pages, it neither copies nor clears them) and an index slot is 8 bytes:
+ * a drain of 2 M new series faulted in 336 MiB of 40-byte slots, most of
+ * its CPU (bench/run-push.sh --profile), and now faults in about 130.
+ * The file:
  *   "VGNW" + u32 version (2), then 32-byte records, little endian:
  *   u64 hash, i64 ts_ms, u64 value bits, u64 seq.  The hashes are the
  *   caller's series keys; version 1 held keys made otherwise, so only its
  *   flags are read, and the file is started again.  A record with hash 0
  *   holds the flags in ts_ms (bit 0: the sink refuses out-of-order
- *   samples).  Later records win.  A sync appends the entries changed
- *   since the last one; once the file is twice what the table holds (and
- *   past 1 MiB), a sync writes the whole table to <path>.tmp and renames
- *   it over the file instead.
+ *   samples).  Later records win.  Each put appends the entry as it now is
+ *   to the records of the next sync, which appends them to the file; once
+ *   the file is twice what the table holds (and past 1 MiB), a sync writes
+ *   the whole table to <path>.tmp and renames it over the file instead.
  * Must never: write from the loop thread, or let a write job touch the
  * table (it owns a copy of what it writes).
  */
@@ -30,14 +38,13 @@
 #define REC 32
 #define HDR 8
 #define VERSION 2
-/* How many look-ups ahead a loop over many asks for its slot. */
-#define PREFETCH_AHEAD 8
 #define COMPACT_MIN ((uint64_t)1 << 20)
+/* The largest write buffer kept for the next sync: a batch's records. */
+#define SPARE_MAX ((size_t)4 << 20)
 
-struct slot {
-  uint64_t hash; /* 0: empty */
+struct entry {
+  uint64_t hash; /* never 0 */
   struct vg_newest_entry e;
-  uint32_t changed; /* == n->generation: already in the change list */
 };
 
 /* What a write job shares with the table: freed by whichever ends last. */
@@ -61,11 +68,13 @@ struct job {
 
 struct vg_newest {
   uv_loop_t *loop;
-  struct slot *slots;
-  size_t mask, count;
-  uint64_t *changes; /* hashes changed since the last sync */
-  size_t nchanges, capchanges;
-  uint32_t generation;
+  struct entry *entries; /* owned, count of cap */
+  size_t count, cap;
+  uint64_t *index; /* owned, mask + 1 slots: (hash >> 32) << 32 | number + 1 */
+  size_t mask;
+  /* Owned: the records of the next sync, one per put since the last. */
+  unsigned char *pending;
+  size_t npending, pending_cap;
   bool refuses, flags_changed;
   struct file *file; /* NULL: memory only */
   struct job *job;   /* the write in flight */
@@ -87,25 +96,32 @@ static uint64_t get_u64(const unsigned char *p) {
   return v;
 }
 
-static struct slot *find(const struct vg_newest *n, uint64_t hash) {
-  if (!hash)
-    hash = 1;
-  for (size_t i = hash & n->mask;; i = (i + 1) & n->mask)
-    if (n->slots[i].hash == hash || n->slots[i].hash == 0)
-      return &n->slots[i];
+static uint64_t tag_of(uint64_t hash) {
+  return hash & ~(uint64_t)0xffffffff;
 }
 
-/* Tables from this size on are mapped apart, in huge pages where the
- * kernel gives them: a drain of new series grows the table to tens of
+/* The slot holding `hash`, or the empty one where it would go. */
+static uint64_t *find(const struct vg_newest *n, uint64_t hash) {
+  uint64_t tag = tag_of(hash);
+  for (size_t i = hash & n->mask;; i = (i + 1) & n->mask) {
+    uint64_t v = n->index[i];
+    if (v == 0 ||
+        (tag_of(v) == tag && n->entries[(uint32_t)v - 1].hash == hash))
+      return &n->index[i];
+  }
+}
+
+/* Indexes from this size on are mapped apart, in huge pages where the
+ * kernel gives them: a drain of new series grows the index to tens of
  * MiB, and faulting it in 4 KiB pages and missing the TLB on every probe
  * was most of the drain's CPU (bench/run-push.sh --profile). */
-#define HUGE_TABLE ((size_t)2 << 20)
+#define HUGE_INDEX ((size_t)2 << 20)
 
-/* Zeroed slots, owned by the table: free_slots gives them back. */
-static struct slot *alloc_slots(size_t cap) {
-  size_t bytes = cap * sizeof(struct slot);
-  if (bytes < HUGE_TABLE)
-    return vg_calloc(cap, sizeof(struct slot));
+/* Zeroed slots, owned by the table: free_index gives them back. */
+static uint64_t *alloc_index(size_t cap) {
+  size_t bytes = cap * sizeof(uint64_t);
+  if (bytes < HUGE_INDEX)
+    return vg_calloc(cap, sizeof(uint64_t));
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
@@ -114,46 +130,52 @@ static struct slot *alloc_slots(size_t cap) {
             bytes);
     abort();
   }
-  /* Advice only: without huge pages the table works the same. */
+  /* Advice only: without huge pages the index works the same. */
   (void)madvise(p, bytes, MADV_HUGEPAGE);
   return p;
 }
 
-static void free_slots(struct slot *slots, size_t cap) {
-  size_t bytes = cap * sizeof(struct slot);
-  if (bytes < HUGE_TABLE)
-    free(slots);
+static void free_index(uint64_t *index, size_t cap) {
+  size_t bytes = cap * sizeof(uint64_t);
+  if (bytes < HUGE_INDEX)
+    free(index);
   else
-    munmap(slots, bytes);
+    munmap(index, bytes);
 }
 
-static void grow(struct vg_newest *n) {
-  struct slot *old = n->slots;
-  size_t cap = n->mask + 1;
-  n->mask = 2 * cap - 1;
-  n->slots = alloc_slots(2 * cap);
-  for (size_t i = 0; i < cap; i++)
-    if (old[i].hash)
-      *find(n, old[i].hash) = old[i];
-  free_slots(old, cap);
+/* The index doubled, made again from the dense entries. */
+static void grow_index(struct vg_newest *n) {
+  free_index(n->index, n->mask + 1);
+  n->mask = 2 * n->mask + 1;
+  n->index = alloc_index(n->mask + 1);
+  for (size_t i = 0; i < n->count; i++) {
+    uint64_t hash = n->entries[i].hash;
+    *find(n, hash) = tag_of(hash) | (i + 1);
+  }
 }
 
-/* The entry as the file's later records say: replaced, not merged. */
-static void set(struct vg_newest *n, uint64_t hash, struct vg_newest_entry e) {
+/* The entry of `hash`, added (nothing delivered, seq 0) when missing. */
+static struct entry *get_or_add(struct vg_newest *n, uint64_t hash) {
   if (!hash)
     hash = 1;
-  if (2 * (n->count + 1) > n->mask + 1)
-    grow(n);
-  struct slot *s = find(n, hash);
-  if (!s->hash) {
-    s->hash = hash;
-    n->count++;
+  uint64_t *slot = find(n, hash);
+  if (*slot)
+    return &n->entries[(uint32_t)*slot - 1];
+  if (n->count == n->cap) {
+    n->cap = n->cap ? 2 * n->cap : 64;
+    n->entries = vg_realloc(n->entries, n->cap * sizeof *n->entries);
   }
-  s->e = e;
+  struct entry *e = &n->entries[n->count++];
+  *e = (struct entry){hash, {VG_NEWEST_NONE, 0, 0}};
+  if (2 * n->count > n->mask + 1)
+    grow_index(n);
+  else
+    *slot = tag_of(hash) | n->count;
+  return e;
 }
 
 /* Loads the records of a file of `version`; of version 1 only the flags
- * (its series keys are not this release's). */
+ * (its series keys are not this release's).  Later records replace. */
 static void load(struct vg_newest *n, const unsigned char *p, size_t len,
                  uint32_t version) {
   for (size_t off = HDR; off + REC <= len; off += REC) {
@@ -163,10 +185,9 @@ static void load(struct vg_newest *n, const unsigned char *p, size_t len,
     if (!hash)
       n->refuses = (e.ts_ms & 1) != 0;
     else if (version == VERSION)
-      set(n, hash, e);
+      get_or_add(n, hash)->e = e;
   }
 }
-
 static int read_file(struct vg_newest *n, const char *path, char *error,
                      size_t esize) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -219,9 +240,8 @@ int vg_newest_open(uv_loop_t *loop, const char *path, struct vg_newest **out,
                    char *error, size_t error_size) {
   struct vg_newest *n = vg_calloc(1, sizeof *n);
   n->loop = loop;
-  n->mask = 63;
-  n->slots = alloc_slots(n->mask + 1);
-  n->generation = 1;
+  n->mask = 127;
+  n->index = alloc_index(n->mask + 1);
   if (path) {
     n->file = vg_calloc(1, sizeof *n->file);
     n->file->path = vg_strdup(path);
@@ -252,46 +272,58 @@ void vg_newest_close(struct vg_newest *n) {
   } else {
     free_file(n->file);
   }
-  free_slots(n->slots, n->mask + 1);
-  free(n->changes);
+  free_index(n->index, n->mask + 1);
+  free(n->entries);
+  free(n->pending);
   free(n->spare);
   free(n);
 }
 
 void vg_newest_prefetch(const struct vg_newest *n, uint64_t hash) {
-  __builtin_prefetch(&n->slots[(hash ? hash : 1) & n->mask]);
+  __builtin_prefetch(&n->index[(hash ? hash : 1) & n->mask]);
+}
+
+void vg_newest_prefetch_entry(const struct vg_newest *n, uint64_t hash) {
+  uint64_t v = n->index[(hash ? hash : 1) & n->mask];
+  if (v)
+    __builtin_prefetch(&n->entries[(uint32_t)v - 1]);
 }
 
 const struct vg_newest_entry *vg_newest_get(const struct vg_newest *n,
                                             uint64_t hash) {
-  const struct slot *s = find(n, hash);
-  return s->hash ? &s->e : NULL;
+  uint64_t v = *find(n, hash ? hash : 1);
+  return v ? &n->entries[(uint32_t)v - 1].e : NULL;
+}
+
+static void put_record(unsigned char *p, uint64_t hash,
+                       const struct vg_newest_entry *e) {
+  put_u64(p, hash);
+  put_u64(p + 8, (uint64_t)e->ts_ms);
+  put_u64(p + 16, e->bits);
+  put_u64(p + 24, e->seq);
 }
 
 void vg_newest_put(struct vg_newest *n, uint64_t hash, uint64_t seq,
                    bool delivered, int64_t ts_ms, uint64_t bits) {
-  if (!hash)
-    hash = 1;
-  if (2 * (n->count + 1) > n->mask + 1)
-    grow(n);
-  struct slot *s = find(n, hash);
-  if (!s->hash) {
-    s->hash = hash;
-    s->e = (struct vg_newest_entry){VG_NEWEST_NONE, 0, 0};
-    n->count++;
-  }
+  struct entry *s = get_or_add(n, hash);
   if (delivered && ts_ms >= s->e.ts_ms) {
     s->e.ts_ms = ts_ms;
     s->e.bits = bits;
   }
   if (seq > s->e.seq)
     s->e.seq = seq;
-  if (s->changed != n->generation) {
-    s->changed = n->generation;
-    n->changes = vg_grow(n->changes, &n->capchanges, n->nchanges + 1,
-                         sizeof *n->changes);
-    n->changes[n->nchanges++] = hash;
+  if (!n->file)
+    return;
+  /* The entry as it is now: a later put of the series in the same sync
+   * writes it again, and the later record wins when the file is read. */
+  if (!n->pending && n->spare) {
+    n->pending = n->spare;
+    n->pending_cap = n->spare_cap;
+    n->spare = NULL;
   }
+  n->pending = vg_grow(n->pending, &n->pending_cap, (n->npending + 1) * REC, 1);
+  put_record(n->pending + n->npending * REC, s->hash, &s->e);
+  n->npending++;
 }
 
 bool vg_newest_refuses(const struct vg_newest *n) {
@@ -364,7 +396,9 @@ static void write_after(uv_work_t *w, int status) {
   else
     vg_complaint_release(&job->f->complaint, "%s is written again",
                          job->f->path);
-  if (n && !n->spare) {
+  /* A whole file's buffer is the table's size: written rarely, so not
+   * kept. */
+  if (n && !n->spare && job->cap <= SPARE_MAX) {
     n->spare = job->buf;
     n->spare_cap = job->cap;
   } else {
@@ -382,20 +416,11 @@ static void write_after(uv_work_t *w, int status) {
   done(arg);
 }
 
-static void put_record(unsigned char *p, uint64_t hash,
-                       const struct vg_newest_entry *e) {
-  put_u64(p, hash);
-  put_u64(p + 8, (uint64_t)e->ts_ms);
-  put_u64(p + 16, e->bits);
-  put_u64(p + 24, e->seq);
-}
-
 int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
   if (n->job)
     return -EBUSY;
-  if (!n->file || (!n->nchanges && !n->flags_changed)) {
-    n->nchanges = 0;
-    n->generation++;
+  if (!n->file || (!n->npending && !n->flags_changed)) {
+    n->npending = 0;
     return 1;
   }
   struct job *job = vg_calloc(1, sizeof *job);
@@ -406,46 +431,42 @@ int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
   job->arg = arg;
   struct vg_newest_entry flags = {n->refuses ? 1 : 0, 0, 0};
   uint64_t live = HDR + (n->count + 1) * REC;
-  job->whole = n->file->bytes + (n->nchanges + 1) * REC > 2 * live &&
+  job->whole = n->file->bytes + (n->npending + 1) * REC > 2 * live &&
                n->file->bytes > COMPACT_MIN;
-  job->cap = job->whole ? live : (n->nchanges + 1) * REC;
-  if (n->spare && n->spare_cap >= job->cap) {
-    job->buf = n->spare;
-    job->cap = n->spare_cap;
-  } else {
-    free(n->spare);
-    job->buf = vg_malloc(job->cap);
-  }
-  n->spare = NULL;
   if (job->whole) {
+    job->cap = live;
+    if (n->spare && n->spare_cap >= job->cap) {
+      job->buf = n->spare;
+      job->cap = n->spare_cap;
+    } else {
+      free(n->spare);
+      job->buf = vg_malloc(job->cap);
+    }
+    n->spare = NULL;
     unsigned char *p = job->buf;
     memcpy(p, "VGNW\2\0\0\0", HDR);
     p += HDR;
     put_record(p, 0, &flags);
     p += REC;
-    for (size_t i = 0; i <= n->mask; i++)
-      if (n->slots[i].hash) {
-        put_record(p, n->slots[i].hash, &n->slots[i].e);
-        p += REC;
-      }
+    for (size_t i = 0; i < n->count; i++, p += REC)
+      put_record(p, n->entries[i].hash, &n->entries[i].e);
     job->len = (size_t)(p - job->buf);
   } else {
-    unsigned char *p = job->buf;
+    /* The puts' records, and the flags (where they stand in the file
+     * does not matter: hash 0 is no series). */
     if (n->flags_changed) {
-      put_record(p, 0, &flags);
-      p += REC;
+      n->pending =
+          vg_grow(n->pending, &n->pending_cap, (n->npending + 1) * REC, 1);
+      put_record(n->pending + n->npending * REC, 0, &flags);
+      n->npending++;
     }
-    for (size_t i = 0; i < n->nchanges; i++) {
-      if (i + PREFETCH_AHEAD < n->nchanges)
-        vg_newest_prefetch(n, n->changes[i + PREFETCH_AHEAD]);
-      const struct slot *s = find(n, n->changes[i]);
-      put_record(p, s->hash, &s->e);
-      p += REC;
-    }
-    job->len = (size_t)(p - job->buf);
+    job->buf = n->pending;
+    job->cap = n->pending_cap;
+    job->len = n->npending * REC;
+    n->pending = NULL;
+    n->pending_cap = 0;
   }
-  n->nchanges = 0;
-  n->generation++;
+  n->npending = 0;
   n->flags_changed = false;
   n->job = job;
   uv_queue_work(n->loop, &job->work, write_work, write_after);

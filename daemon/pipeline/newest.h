@@ -46,6 +46,9 @@ void vg_newest_close(struct vg_newest *n);
  * up many series asks a few ahead, so that a table of millions of series
  * (far past the caches) does not wait on memory for each. */
 void vg_newest_prefetch(const struct vg_newest *n, uint64_t hash);
+/* The second step, a few look-ups after the first: the series' entry,
+ * where the index (loaded by then) says it is. */
+void vg_newest_prefetch_entry(const struct vg_newest *n, uint64_t hash);
 
 /* NULL when the series was never delivered. */
 const struct vg_newest_entry *vg_newest_get(const struct vg_newest *n,

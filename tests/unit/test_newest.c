@@ -143,7 +143,6 @@ VG_TEST(close_with_a_write_in_flight) {
   teardown(&f);
 }
 
-/* Memory only (no state folder): never written. */
 /* A version-1 file (an older release's series keys): its flags are kept,
  * its entries not, and the next sync starts the file again as version 2. */
 VG_TEST(older_file_keeps_its_flags_only) {
@@ -175,6 +174,7 @@ VG_TEST(older_file_keeps_its_flags_only) {
   teardown(&f);
 }
 
+/* Memory only (no state folder): never written. */
 VG_TEST(memory_only) {
   struct fixture f;
   setup(&f);
@@ -185,7 +185,36 @@ VG_TEST(memory_only) {
   teardown(&f);
 }
 
-VG_TEST_MAIN(VG_T(entries_survive_a_reopen),
+/* The index keeps a slot's place from the hash's low half and checks its
+ * high half first: series alike in either half, through several growths
+ * of the index, each keep their own entry, in memory and in the file. */
+VG_TEST(hashes_alike_in_either_half) {
+  struct fixture f;
+  setup(&f);
+  open_it(&f);
+  const uint64_t N = 3000;
+  for (uint64_t k = 1; k <= N; k++) {
+    vg_newest_put(f.n, k << 40 | 5, k, true, (int64_t)k, k); /* low alike */
+    vg_newest_put(f.n, (uint64_t)5 << 32 | k, N + k, false, 0, 0); /* high */
+  }
+  for (int reopened = 0; reopened < 2; reopened++) {
+    ASSERT_INT_EQ(vg_newest_count(f.n), 2 * N);
+    for (uint64_t k = 1; k <= N; k++) {
+      const struct vg_newest_entry *e = vg_newest_get(f.n, k << 40 | 5);
+      ASSERT(e && e->seq == k && e->ts_ms == (int64_t)k && e->bits == k);
+      e = vg_newest_get(f.n, (uint64_t)5 << 32 | k);
+      ASSERT(e && e->seq == N + k && e->ts_ms == VG_NEWEST_NONE);
+    }
+    ASSERT(vg_newest_get(f.n, (uint64_t)(N + 1) << 40 | 5) == NULL);
+    ASSERT(vg_newest_get(f.n, (uint64_t)5 << 32 | (N + 1)) == NULL);
+    sync_it(&f);
+    vg_newest_close(f.n);
+    open_it(&f);
+  }
+  teardown(&f);
+}
+
+VG_TEST_MAIN(VG_T(entries_survive_a_reopen), VG_T(hashes_alike_in_either_half),
              VG_T(older_file_keeps_its_flags_only),
              VG_T(file_is_compacted_and_survives_a_cut),
              VG_T(close_with_a_write_in_flight), VG_T(memory_only))
