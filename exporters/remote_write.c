@@ -88,6 +88,7 @@ struct item {
   uint32_t pre_len, post_len;
   uint32_t nlabels;
   uint32_t index; /* in the batch */
+  uint32_t ref;   /* its entry in the newest table (vg_newest_ref) */
   uint8_t fate;
   bool suspect; /* older than its series' newest delivered */
 };
@@ -664,8 +665,9 @@ static void describe(struct remote_write *rw,
 static void on_answer(void *arg, const struct vg_http_client_response *r);
 static void send_next(struct remote_write *rw);
 
-/* A loop over the items, at item i, asks for what it will look up next. */
-static void prefetch_newest(const struct remote_write *rw, size_t i) {
+/* The loop that looks the items' series up, at item i, asks for what it
+ * will look up next. */
+static void prefetch_lookup(const struct remote_write *rw, size_t i) {
   if (i + PREFETCH_AHEAD < rw->nitems)
     vg_newest_prefetch(rw->newest, rw->items[i + PREFETCH_AHEAD].hash);
   if (i + PREFETCH_AHEAD / 2 < rw->nitems)
@@ -707,10 +709,11 @@ static void finish_batch(struct remote_write *rw) {
   bool late = false, refused = false;
   for (size_t i = 0; i < rw->nitems; i++) {
     const struct item *it = &rw->items[i];
-    prefetch_newest(rw, i);
+    if (i + PREFETCH_AHEAD < rw->nitems)
+      vg_newest_prefetch_at(rw->newest, rw->items[i + PREFETCH_AHEAD].ref);
     /* Dealt with, all of them: a restart that reads them again skips
      * them. */
-    vg_newest_put(rw->newest, it->hash, rw->records[it->index].seq,
+    vg_newest_put(rw->newest, it->ref, rw->records[it->index].seq,
                   it->fate == SENT, ts_of(rw, it), bits_of(rw, it));
     switch (it->fate) {
     case SKIPPED:
@@ -1067,13 +1070,15 @@ static int remote_write_flush(void *ctx,
   size_t nkeys = 0;
   for (size_t i = 0; i < rw->nitems; i++) {
     struct item *it = &rw->items[i];
-    prefetch_newest(rw, i);
+    prefetch_lookup(rw, i);
     int64_t ts = ts_of(rw, it);
     uint64_t seq = rw->records[it->index].seq;
-    const struct vg_newest_entry *e = vg_newest_get(rw->newest, it->hash);
+    /* A series new to the table has seq 0 and nothing delivered. */
+    it->ref = vg_newest_ref(rw->newest, it->hash);
+    const struct vg_newest_entry *e = vg_newest_at(rw->newest, it->ref);
     it->fate = SEND;
     it->suspect = false;
-    if (e && seq <= e->seq) {
+    if (seq <= e->seq) {
       it->fate = SKIPPED;
       continue;
     }
@@ -1083,7 +1088,7 @@ static int remote_write_flush(void *ctx,
       continue;
     }
     it->suspect =
-        e && e->ts_ms != VG_NEWEST_NONE &&
+        e->ts_ms != VG_NEWEST_NONE &&
         (ts < e->ts_ms || (ts == e->ts_ms && bits_of(rw, it) != e->bits));
     if (it->suspect && refuses) {
       it->fate = LATE;

@@ -295,6 +295,19 @@ const struct vg_newest_entry *vg_newest_get(const struct vg_newest *n,
   return v ? &n->entries[(uint32_t)v - 1].e : NULL;
 }
 
+uint32_t vg_newest_ref(struct vg_newest *n, uint64_t hash) {
+  return (uint32_t)(get_or_add(n, hash) - n->entries);
+}
+
+const struct vg_newest_entry *vg_newest_at(const struct vg_newest *n,
+                                           uint32_t ref) {
+  return &n->entries[ref].e;
+}
+
+void vg_newest_prefetch_at(const struct vg_newest *n, uint32_t ref) {
+  __builtin_prefetch(&n->entries[ref], 1);
+}
+
 static void put_record(unsigned char *p, uint64_t hash,
                        const struct vg_newest_entry *e) {
   put_u64(p, hash);
@@ -303,9 +316,9 @@ static void put_record(unsigned char *p, uint64_t hash,
   put_u64(p + 24, e->seq);
 }
 
-void vg_newest_put(struct vg_newest *n, uint64_t hash, uint64_t seq,
+void vg_newest_put(struct vg_newest *n, uint32_t ref, uint64_t seq,
                    bool delivered, int64_t ts_ms, uint64_t bits) {
-  struct entry *s = get_or_add(n, hash);
+  struct entry *s = &n->entries[ref];
   if (delivered && ts_ms >= s->e.ts_ms) {
     s->e.ts_ms = ts_ms;
     s->e.bits = bits;
@@ -448,8 +461,12 @@ int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
     p += HDR;
     put_record(p, 0, &flags);
     p += REC;
-    for (size_t i = 0; i < n->count; i++, p += REC)
-      put_record(p, n->entries[i].hash, &n->entries[i].e);
+    /* Not those only looked up, never put: they say nothing. */
+    for (size_t i = 0; i < n->count; i++)
+      if (n->entries[i].e.seq) {
+        put_record(p, n->entries[i].hash, &n->entries[i].e);
+        p += REC;
+      }
     job->len = (size_t)(p - job->buf);
   } else {
     /* The puts' records, and the flags (where they stand in the file

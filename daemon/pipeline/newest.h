@@ -50,13 +50,21 @@ void vg_newest_prefetch(const struct vg_newest *n, uint64_t hash);
  * where the index (loaded by then) says it is. */
 void vg_newest_prefetch_entry(const struct vg_newest *n, uint64_t hash);
 
-/* NULL when the series was never delivered. */
+/* NULL when the series is not in the table. */
 const struct vg_newest_entry *vg_newest_get(const struct vg_newest *n,
                                             uint64_t hash);
+/* The number of the series' entry, added when missing (nothing delivered,
+ * seq 0, which no record has).  A number stays the series' until the
+ * table is closed: a batch looks its series up once, and puts by number
+ * when it is over. */
+uint32_t vg_newest_ref(struct vg_newest *n, uint64_t hash);
+const struct vg_newest_entry *vg_newest_at(const struct vg_newest *n,
+                                           uint32_t ref);
+void vg_newest_prefetch_at(const struct vg_newest *n, uint32_t ref);
 /* A record of the series was dealt with: the highest seq is kept; when it
  * was delivered, its sample becomes the newest unless that is newer (on
  * equal timestamps the later wins). */
-void vg_newest_put(struct vg_newest *n, uint64_t hash, uint64_t seq,
+void vg_newest_put(struct vg_newest *n, uint32_t ref, uint64_t seq,
                    bool delivered, int64_t ts_ms, uint64_t bits);
 /* A flag kept with the entries: the sink refuses out-of-order samples. */
 bool vg_newest_refuses(const struct vg_newest *n);

@@ -46,6 +46,11 @@ static void sync_it(struct fixture *f) {
       uv_run(&f->loop, UV_RUN_ONCE);
 }
 
+static void put(struct fixture *f, uint64_t hash, uint64_t seq, bool delivered,
+                int64_t ts_ms, uint64_t bits) {
+  vg_newest_put(f->n, vg_newest_ref(f->n, hash), seq, delivered, ts_ms, bits);
+}
+
 static off_t size_of(const char *path) {
   struct stat st;
   ASSERT(stat(path, &st) == 0);
@@ -72,11 +77,11 @@ VG_TEST(entries_survive_a_reopen) {
   setup(&f);
   open_it(&f);
   ASSERT(vg_newest_get(f.n, 7) == NULL);
-  vg_newest_put(f.n, 7, 10, true, 1000, 1);
-  vg_newest_put(f.n, 7, 11, true, 900, 2);  /* older: seq only */
-  vg_newest_put(f.n, 7, 12, true, 1000, 3); /* tie: the later */
-  vg_newest_put(f.n, 8, 5, false, 0, 0);    /* never delivered */
-  vg_newest_put(f.n, 0, 6, true, 50, 4);    /* hash 0 is kept as 1 */
+  put(&f, 7, 10, true, 1000, 1);
+  put(&f, 7, 11, true, 900, 2);  /* older: seq only */
+  put(&f, 7, 12, true, 1000, 3); /* tie: the later */
+  put(&f, 8, 5, false, 0, 0);    /* never delivered */
+  put(&f, 0, 6, true, 50, 4);    /* hash 0 is kept as 1 */
   vg_newest_set_refuses(f.n, true);
   sync_it(&f);
   ASSERT_INT_EQ(f.synced, 1);
@@ -106,14 +111,15 @@ VG_TEST(file_is_compacted_and_survives_a_cut) {
   setup(&f);
   open_it(&f);
   const uint64_t N = 40000;
+  vg_newest_ref(f.n, N + 7); /* looked up only: not in the file */
   for (int round = 0; round < 3; round++) {
     for (uint64_t h = 1; h <= N; h++)
-      vg_newest_put(f.n, h, (uint64_t)round * N + h, true, round, h);
+      put(&f, h, (uint64_t)round * N + h, true, round, h);
     sync_it(&f);
   }
   /* Rewritten whole at the third sync: the header, the flags, N. */
   ASSERT_INT_EQ(size_of(f.path), 8 + 32 * (N + 1));
-  vg_newest_put(f.n, 5, 999999, true, 7, 7);
+  put(&f, 5, 999999, true, 7, 7);
   sync_it(&f);
   vg_newest_close(f.n);
   f.n = NULL;
@@ -131,7 +137,7 @@ VG_TEST(close_with_a_write_in_flight) {
   struct fixture f;
   setup(&f);
   open_it(&f);
-  vg_newest_put(f.n, 3, 1, true, 1, 1);
+  put(&f, 3, 1, true, 1, 1);
   ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), 0);
   ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), -EBUSY);
   vg_newest_close(f.n);
@@ -159,7 +165,7 @@ VG_TEST(older_file_keeps_its_flags_only) {
   ASSERT(vg_newest_refuses(f.n));
   ASSERT(vg_newest_get(f.n, 7) == NULL);
   ASSERT_INT_EQ(vg_newest_count(f.n), 0);
-  vg_newest_put(f.n, 8, 3, true, 1000, 1);
+  put(&f, 8, 3, true, 1000, 1);
   sync_it(&f);
   ASSERT_INT_EQ(size_of(f.path), 8 + 2 * 32); /* header, flags, one */
   fp = fopen(f.path, "rb");
@@ -180,7 +186,7 @@ VG_TEST(memory_only) {
   setup(&f);
   char error[64];
   ASSERT_INT_EQ(vg_newest_open(&f.loop, NULL, &f.n, error, sizeof error), 0);
-  vg_newest_put(f.n, 3, 1, true, 1, 1);
+  put(&f, 3, 1, true, 1, 1);
   ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), 1);
   teardown(&f);
 }
@@ -193,12 +199,17 @@ VG_TEST(hashes_alike_in_either_half) {
   setup(&f);
   open_it(&f);
   const uint64_t N = 3000;
+  /* Only looked up: numbered, and never written. */
+  uint32_t looked = vg_newest_ref(f.n, 99);
+  ASSERT_INT_EQ(vg_newest_at(f.n, looked)->seq, 0);
   for (uint64_t k = 1; k <= N; k++) {
-    vg_newest_put(f.n, k << 40 | 5, k, true, (int64_t)k, k); /* low alike */
-    vg_newest_put(f.n, (uint64_t)5 << 32 | k, N + k, false, 0, 0); /* high */
+    put(&f, k << 40 | 5, k, true, (int64_t)k, k);       /* low alike */
+    put(&f, (uint64_t)5 << 32 | k, N + k, false, 0, 0); /* high */
   }
+  /* Its number is its own through the index's growths. */
+  ASSERT_INT_EQ(vg_newest_ref(f.n, 99), looked);
+  ASSERT_INT_EQ(vg_newest_count(f.n), 2 * N + 1);
   for (int reopened = 0; reopened < 2; reopened++) {
-    ASSERT_INT_EQ(vg_newest_count(f.n), 2 * N);
     for (uint64_t k = 1; k <= N; k++) {
       const struct vg_newest_entry *e = vg_newest_get(f.n, k << 40 | 5);
       ASSERT(e && e->seq == k && e->ts_ms == (int64_t)k && e->bits == k);
@@ -207,6 +218,7 @@ VG_TEST(hashes_alike_in_either_half) {
     }
     ASSERT(vg_newest_get(f.n, (uint64_t)(N + 1) << 40 | 5) == NULL);
     ASSERT(vg_newest_get(f.n, (uint64_t)5 << 32 | (N + 1)) == NULL);
+    ASSERT(reopened == 0 || vg_newest_get(f.n, 99) == NULL);
     sync_it(&f);
     vg_newest_close(f.n);
     open_it(&f);
