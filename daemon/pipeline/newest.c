@@ -5,8 +5,9 @@
  * index slot is the entry's number + 1 (0: empty) with the hash's high
  * half beside it, so that a probe past other series, and the look-up of a
  * series never seen (every one of a drain after an outage), reads the
- * index only.  Dense entries grow in place (realloc moves a large block's
- * pages, it neither copies nor clears them) and an index slot is 8 bytes:
+ * index only.  Dense entries grow in place (resize_array moves a large
+ * array's pages, it neither copies nor clears them) and an index slot is
+ * 8 bytes:
  * a drain of 2 M new series faulted in 336 MiB of 40-byte slots, most of
  * its CPU (bench/run-push.sh --profile), and now faults in about 130.
  * The file:
@@ -111,17 +112,14 @@ static uint64_t *find(const struct vg_newest *n, uint64_t hash) {
   }
 }
 
-/* Indexes from this size on are mapped apart, in huge pages where the
- * kernel gives them: a drain of new series grows the index to tens of
- * MiB, and faulting it in 4 KiB pages and missing the TLB on every probe
- * was most of the drain's CPU (bench/run-push.sh --profile). */
-#define HUGE_INDEX ((size_t)2 << 20)
+/* Arrays from this size on are mapped apart, in huge pages where the
+ * kernel gives them: a drain of new series grows the index and the
+ * entries to tens of MiB, and faulting them in 4 KiB pages (each fault a
+ * trip out of a virtual machine's guest) and missing the TLB on every
+ * probe was most of the drain's CPU (bench/run-push.sh --profile). */
+#define HUGE_ARRAY ((size_t)2 << 20)
 
-/* Zeroed slots, owned by the table: free_index gives them back. */
-static uint64_t *alloc_index(size_t cap) {
-  size_t bytes = cap * sizeof(uint64_t);
-  if (bytes < HUGE_INDEX)
-    return vg_calloc(cap, sizeof(uint64_t));
+static void *map(size_t bytes) {
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
@@ -130,24 +128,50 @@ static uint64_t *alloc_index(size_t cap) {
             bytes);
     abort();
   }
-  /* Advice only: without huge pages the index works the same. */
+  /* Advice only: without huge pages the arrays work the same. */
   (void)madvise(p, bytes, MADV_HUGEPAGE);
   return p;
 }
 
-static void free_index(uint64_t *index, size_t cap) {
-  size_t bytes = cap * sizeof(uint64_t);
-  if (bytes < HUGE_INDEX)
-    free(index);
-  else
-    munmap(index, bytes);
+/* Zeroed, owned by the table: free_array gives it back. */
+static void *alloc_array(size_t bytes) {
+  return bytes < HUGE_ARRAY ? vg_calloc(1, bytes) : map(bytes);
+}
+
+static void free_array(void *p, size_t bytes) {
+  if (bytes < HUGE_ARRAY)
+    free(p);
+  else if (p)
+    munmap(p, bytes);
+}
+
+/* `p` (of `old` bytes, or NULL) grown to `bytes`, what it held kept and
+ * the rest unspecified.  A mapping grows in place or moves its pages:
+ * nothing is copied or cleared again. */
+static void *resize_array(void *p, size_t old, size_t bytes) {
+  if (bytes < HUGE_ARRAY)
+    return vg_realloc(p, bytes);
+  if (old < HUGE_ARRAY) {
+    void *q = map(bytes);
+    if (old)
+      memcpy(q, p, old);
+    free(p);
+    return q;
+  }
+  void *q = mremap(p, old, bytes, MREMAP_MAYMOVE);
+  if (q == MAP_FAILED) {
+    fprintf(stderr, "<2>villagemetricsd: out of memory allocating %zu bytes\n",
+            bytes);
+    abort();
+  }
+  return q;
 }
 
 /* The index doubled, made again from the dense entries. */
 static void grow_index(struct vg_newest *n) {
-  free_index(n->index, n->mask + 1);
+  free_array(n->index, (n->mask + 1) * sizeof *n->index);
   n->mask = 2 * n->mask + 1;
-  n->index = alloc_index(n->mask + 1);
+  n->index = alloc_array((n->mask + 1) * sizeof *n->index);
   for (size_t i = 0; i < n->count; i++) {
     uint64_t hash = n->entries[i].hash;
     *find(n, hash) = tag_of(hash) | (i + 1);
@@ -162,8 +186,10 @@ static struct entry *get_or_add(struct vg_newest *n, uint64_t hash) {
   if (*slot)
     return &n->entries[(uint32_t)*slot - 1];
   if (n->count == n->cap) {
-    n->cap = n->cap ? 2 * n->cap : 64;
-    n->entries = vg_realloc(n->entries, n->cap * sizeof *n->entries);
+    size_t cap = n->cap ? 2 * n->cap : 64;
+    n->entries = resize_array(n->entries, n->cap * sizeof *n->entries,
+                              cap * sizeof *n->entries);
+    n->cap = cap;
   }
   struct entry *e = &n->entries[n->count++];
   *e = (struct entry){hash, {VG_NEWEST_NONE, 0, 0}};
@@ -241,7 +267,7 @@ int vg_newest_open(uv_loop_t *loop, const char *path, struct vg_newest **out,
   struct vg_newest *n = vg_calloc(1, sizeof *n);
   n->loop = loop;
   n->mask = 127;
-  n->index = alloc_index(n->mask + 1);
+  n->index = alloc_array((n->mask + 1) * sizeof *n->index);
   if (path) {
     n->file = vg_calloc(1, sizeof *n->file);
     n->file->path = vg_strdup(path);
@@ -272,8 +298,8 @@ void vg_newest_close(struct vg_newest *n) {
   } else {
     free_file(n->file);
   }
-  free_index(n->index, n->mask + 1);
-  free(n->entries);
+  free_array(n->index, (n->mask + 1) * sizeof *n->index);
+  free_array(n->entries, n->cap * sizeof *n->entries);
   free(n->pending);
   free(n->spare);
   free(n);
