@@ -203,17 +203,40 @@ class HostileTest(IntegrationTest):
 
     def probe(self, d):
         """/healthz, /metrics and an authenticated /write, each answered
-        within a generous timeout (the harness scales it with VG_SLOW)."""
-        self.assertEqual(http_get(d.port, "/healthz", timeout=10)[0], 200)
-        self.assertEqual(http_get(d.port, "/metrics", timeout=10)[0], 200)
-        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10 * SLOW)
-        try:
-            conn.request("POST", "/write", body=LINE, headers=AUTH)
-            r = conn.getresponse()
-            r.read()
-            self.assertEqual(r.status, 204)
-        finally:
-            conn.close()
+        within a generous timeout (the harness scales it with VG_SLOW).
+
+        Each may be sent a second time, as any client does, when its
+        connection was closed before its request arrived: a flood from
+        the probe's own address pushes the oldest connection that has not
+        spoken out, and on a loaded machine the probe can be slower to
+        speak than 64 of the flood's connections are to open.  Returns
+        how many were sent again: connections the server closed."""
+        again = 0
+
+        def once_more(request):
+            nonlocal again
+            try:
+                return request()
+            except (ConnectionError, http.client.RemoteDisconnected):
+                again += 1
+                return request()
+
+        def write():
+            conn = http.client.HTTPConnection("127.0.0.1", d.port,
+                                              timeout=10 * SLOW)
+            try:
+                conn.request("POST", "/write", body=LINE, headers=AUTH)
+                r = conn.getresponse()
+                r.read()
+                return r.status
+            finally:
+                conn.close()
+        self.assertEqual(once_more(
+            lambda: http_get(d.port, "/healthz", timeout=10)[0]), 200)
+        self.assertEqual(once_more(
+            lambda: http_get(d.port, "/metrics", timeout=10)[0]), 200)
+        self.assertEqual(once_more(write), 204)
+        return again
 
     def closed_by_reason(self, d):
         m = d.metrics()
@@ -241,15 +264,17 @@ class TestConnections(HostileTest):
         flood = self.flood(d.port, 500, source="127.0.0.1",
                            max_connects=5000, duration=4)
         self.assertTrue(flood.connected.wait(20 * SLOW))
-        self.probe(d)
+        probes_closed = self.probe(d)
         self.assertTrue(flood.is_alive(), "probed after the attack ended")
         self.finish(flood)
         self.assertGreaterEqual(flood.opened, 500)
         closed = self.closed_by_reason(d)
-        # Every flood connection, and nothing else, was closed by the
-        # server: to make room for a newer one from its address, or at
-        # the header deadline.
-        self.assertEqual(sum(closed.values()), flood.opened, closed)
+        # Every flood connection, and nothing else (but a probe's that the
+        # flood pushed out before it spoke), was closed by the server: to
+        # make room for a newer one from its address, or at the header
+        # deadline.
+        self.assertEqual(sum(closed.values()), flood.opened + probes_closed,
+                         closed)
         self.assertEqual(closed["connection_limit"], 0)
         self.assertGreater(closed["address_limit"], 0)
         # Only the scrape's own connection is left (the probes' are gone
@@ -277,13 +302,13 @@ class TestConnections(HostileTest):
         t0 = time.monotonic()
         flood = self.flood(d.port, 300, trickle=True, duration=0, drain=30)
         self.assertTrue(flood.connected.wait(20 * SLOW))
-        self.probe(d)
+        probes_closed = self.probe(d)
         self.finish(flood)
         # Each was closed while it was still sending (finish: none left
         # when trickling had to stop), by the deadline or to make room.
         self.assertEqual(flood.opened, 300)
         closed = self.closed_by_reason(d)
-        self.assertEqual(sum(closed.values()), 300, closed)
+        self.assertEqual(sum(closed.values()), 300 + probes_closed, closed)
         self.assertEqual(closed["address_limit"], 0)
         self.assertGreater(closed["header_timeout"], 0)
         minutes = int((time.monotonic() - t0) / 60)
