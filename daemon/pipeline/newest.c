@@ -69,7 +69,9 @@ struct job {
 
 struct vg_newest {
   uv_loop_t *loop;
-  struct entry *entries; /* owned, count of cap */
+  /* Owned, count of cap; numbered from 0 in 32 bits (4 G series would
+   * take 192 GB, far past any MemoryMax). */
+  struct entry *entries;
   size_t count, cap;
   uint64_t *index; /* owned, mask + 1 slots: (hash >> 32) << 32 | number + 1 */
   size_t mask;
@@ -214,6 +216,7 @@ static void load(struct vg_newest *n, const unsigned char *p, size_t len,
       get_or_add(n, hash)->e = e;
   }
 }
+
 static int read_file(struct vg_newest *n, const char *path, char *error,
                      size_t esize) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
