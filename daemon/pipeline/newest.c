@@ -348,13 +348,16 @@ static void put_record(unsigned char *p, uint64_t hash,
 void vg_newest_put(struct vg_newest *n, uint32_t ref, uint64_t seq,
                    bool delivered, int64_t ts_ms, uint64_t bits) {
   struct entry *s = &n->entries[ref];
+  struct vg_newest_entry was = s->e;
   if (delivered && ts_ms >= s->e.ts_ms) {
     s->e.ts_ms = ts_ms;
     s->e.bits = bits;
   }
   if (seq > s->e.seq)
     s->e.seq = seq;
-  if (!n->file)
+  /* A record dealt with before (read again after a restart) changes
+   * nothing, and the file needs nothing of it. */
+  if (!n->file || memcmp(&was, &s->e, sizeof was) == 0)
     return;
   /* The entry as it is now: a later put of the series in the same sync
    * writes it again, and the later record wins when the file is read. */

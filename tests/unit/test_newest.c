@@ -85,7 +85,10 @@ VG_TEST(entries_survive_a_reopen) {
   vg_newest_set_refuses(f.n, true);
   sync_it(&f);
   ASSERT_INT_EQ(f.synced, 1);
-  /* Nothing new: nothing to write. */
+  /* Nothing new: nothing to write; nor for a record dealt with before. */
+  ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), 1);
+  put(&f, 7, 12, false, 0, 0);
+  put(&f, 7, 9, true, 500, 5);
   ASSERT_INT_EQ(vg_newest_sync(f.n, on_synced, &f), 1);
   vg_newest_close(f.n);
   open_it(&f);
