@@ -121,15 +121,18 @@ static uint64_t *find(const struct vg_newest *n, uint64_t hash) {
  * probe was most of the drain's CPU (bench/run-push.sh --profile). */
 #define HUGE_ARRAY ((size_t)2 << 20)
 
+/* The policy of daemon/util/mem.c: out of memory aborts, loudly. */
+static _Noreturn void out_of_memory(size_t bytes) {
+  fprintf(stderr, "<2>villagemetricsd: out of memory allocating %zu bytes\n",
+          bytes);
+  abort();
+}
+
 static void *map(size_t bytes) {
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    /* The policy of daemon/util/mem.c: out of memory aborts, loudly. */
-    fprintf(stderr, "<2>villagemetricsd: out of memory allocating %zu bytes\n",
-            bytes);
-    abort();
-  }
+  if (p == MAP_FAILED)
+    out_of_memory(bytes);
   /* Advice only: without huge pages the arrays work the same. */
   (void)madvise(p, bytes, MADV_HUGEPAGE);
   return p;
@@ -161,11 +164,8 @@ static void *resize_array(void *p, size_t old, size_t bytes) {
     return q;
   }
   void *q = mremap(p, old, bytes, MREMAP_MAYMOVE);
-  if (q == MAP_FAILED) {
-    fprintf(stderr, "<2>villagemetricsd: out of memory allocating %zu bytes\n",
-            bytes);
-    abort();
-  }
+  if (q == MAP_FAILED)
+    out_of_memory(bytes);
   return q;
 }
 

@@ -149,6 +149,12 @@ static const double up_values[] = {1.5};
 static const struct vg_prompb_series up_series = {
     up_labels, 2, up_ts, up_values, 1, NULL, 0};
 
+/* Two encodings of one thing: byte for byte the same. */
+static void assert_same_bytes(const struct vg_buf *a, const struct vg_buf *b) {
+  ASSERT_INT_EQ(a->len, b->len);
+  ASSERT(memcmp(a->data, b->data, a->len) == 0);
+}
+
 VG_TEST(golden_raw_bytes) {
   struct vg_buf out;
   vg_buf_init(&out, 1024);
@@ -307,8 +313,7 @@ VG_TEST(encoded_labels_write_the_same_bytes) {
       fields.len};
   ASSERT_INT_EQ(vg_prompb_encode_raw(&plain, 1, &a), 0);
   ASSERT_INT_EQ(vg_prompb_encode_raw(&pre, 1, &b), 0);
-  ASSERT_INT_EQ(a.len, b.len);
-  ASSERT(memcmp(a.data, b.data, a.len) == 0);
+  assert_same_bytes(&a, &b);
   vg_buf_free(&fields);
   vg_buf_free(&a);
   vg_buf_free(&b);
@@ -373,8 +378,7 @@ VG_TEST(scratch_is_reused) {
   char *mem = scratch.data;
   ASSERT_INT_EQ(vg_prompb_encode_scratch(&up_series, 1, &scratch, &b), 0);
   ASSERT(scratch.data == mem);
-  ASSERT_INT_EQ(a.len, b.len);
-  ASSERT(memcmp(a.data, b.data, a.len) == 0);
+  assert_same_bytes(&a, &b);
   vg_buf_free(&scratch);
   vg_buf_free(&a);
   vg_buf_free(&b);
