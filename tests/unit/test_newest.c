@@ -113,8 +113,9 @@ VG_TEST(file_is_compacted_and_survives_a_cut) {
   struct fixture f;
   setup(&f);
   open_it(&f);
-  /* Past 2 MiB: the entries and the index are mapped apart, and grow. */
-  const uint64_t N = 70000;
+  /* Past 4 MiB: the entries and the index move from the heap to
+   * mappings of their own, and the mappings grow. */
+  const uint64_t N = 140000;
   vg_newest_ref(f.n, N + 7); /* looked up only: not in the file */
   for (int round = 0; round < 3; round++) {
     for (uint64_t h = 1; h <= N; h++)
@@ -123,6 +124,8 @@ VG_TEST(file_is_compacted_and_survives_a_cut) {
   }
   /* Rewritten whole at the third sync: the header, the flags, N. */
   ASSERT_INT_EQ(size_of(f.path), 8 + 32 * (N + 1));
+  for (uint64_t h = 1; h <= N; h++)
+    ASSERT_INT_EQ(vg_newest_get(f.n, h)->seq, 2 * N + h);
   put(&f, 5, 999999, true, 7, 7);
   sync_it(&f);
   vg_newest_close(f.n);
