@@ -102,7 +102,10 @@ static void note_village(struct vg_receipt *r, const char *name, bool matched) {
 
 void vg_receipt_accepted(struct vg_receipt *r, const struct vg_location *at,
                          const char *village) {
-  r->values_accepted++;
+  /* A derived sample (a report's next due date) is no value of the
+   * input: its row and village are the source value's. */
+  if (!at->derived)
+    r->values_accepted++;
   note_row(r, at, false);
   note_village(r, village, true);
 }

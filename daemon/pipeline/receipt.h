@@ -70,7 +70,8 @@ struct vg_receipt {
 struct vg_receipt *vg_receipt_new(const char *input, int64_t now_ms);
 void vg_receipt_free(struct vg_receipt *r);
 
-/* A value accepted into the store; `village` may be NULL. */
+/* A value accepted into the store; `village` may be NULL.  A sample made
+ * from another (at->derived: a report's next due date) counts no value. */
 void vg_receipt_accepted(struct vg_receipt *r, const struct vg_location *at,
                          const char *village);
 /* A value rejected; `where` is the location as text

@@ -347,6 +347,31 @@ VG_TEST(every_reading_leaves_a_receipt) {
   vg_test_collector_down(&fx);
 }
 
+/* With a cadence each report date gives a due date too: a sample of the
+ * store, but no value of the file. */
+VG_TEST(a_due_date_is_no_value_of_the_receipt) {
+  struct vg_test_collector fx = {0};
+  setup_as(&fx, "*.csv", 0,
+           ", \"report_date\": \"date\", \"report_cadence\": \"monthly\"");
+  vg_test_write_file(fx.dir, "a.csv",
+                     "village,population,date\nBamu,3318,2025-11-03\n"
+                     "Nisao,x,2025-11-04\n");
+  age(fx.dir, "a.csv");
+  vg_test_collector_collect(&fx);
+  ASSERT_INT_EQ(fx.status, 0);
+  struct vg_label l[] = {{"source", "records"}, {"village", "Bamu"}};
+  ASSERT(vg_test_get(fx.store, "village_report_next_due_timestamp_seconds", l,
+                     2) > 0);
+  struct seen_file seen = {0};
+  ASSERT_INT_EQ(vg_collector_file.files(fx.ctx, see_file, &seen), 1);
+  const struct vg_receipt *r = seen.receipt;
+  ASSERT(r);
+  ASSERT_INT_EQ(r->rows, 2);
+  ASSERT_INT_EQ(r->values_accepted, 3); /* two dates and one population */
+  ASSERT_INT_EQ(r->values_rejected, 1);
+  vg_test_collector_down(&fx);
+}
+
 VG_TEST(configuration_errors) {
   static const struct vg_test_config_case cases[] = {
       {"{\"path\": \"/x/*/a.csv\", \"metrics\": {\"m\": \"c\"}}",
@@ -388,4 +413,6 @@ VG_TEST_MAIN(VG_T(collect_reads_every_matching_file),
              VG_T(an_unreadable_file_fails_the_collect_and_keeps_its_series),
              VG_T(an_unreadable_file_loses_its_series_after_stale_after),
              VG_T(a_missing_file_fails_the_collect_an_empty_match_does_not),
-             VG_T(every_reading_leaves_a_receipt), VG_T(configuration_errors))
+             VG_T(every_reading_leaves_a_receipt),
+             VG_T(a_due_date_is_no_value_of_the_receipt),
+             VG_T(configuration_errors))
