@@ -293,20 +293,27 @@ static char *wait_file(struct vg_test_collector *fx, const char *path) {
   return vg_test_read_text(path);
 }
 
+/* A collector of `pattern` and `extra` that has read a.csv, of `text`,
+ * once; the receipt of that reading. */
+static const struct vg_receipt *read_once(struct vg_test_collector *fx,
+                                          const char *pattern,
+                                          const char *extra, const char *text) {
+  setup_as(fx, pattern, 0, extra);
+  vg_test_write_file(fx->dir, "a.csv", text);
+  age(fx->dir, "a.csv");
+  vg_test_collector_collect(fx);
+  ASSERT_INT_EQ(fx->status, 0);
+  struct seen_file seen = {0};
+  ASSERT_INT_EQ(vg_collector_file.files(fx->ctx, see_file, &seen), 1);
+  ASSERT(seen.receipt);
+  return seen.receipt;
+}
+
 VG_TEST(every_reading_leaves_a_receipt) {
   struct vg_test_collector fx = {0};
-  setup_as(&fx, "*", 0, ", \"format\": \"csv\", \"receipts\": \"alongside\"");
-  vg_test_write_file(fx.dir, "a.csv",
-                     "village,population\nBamu,3318\nNisao,x\n,5\n"
-                     "Bamu,-2\n");
-  age(fx.dir, "a.csv");
-  vg_test_collector_collect(&fx);
-  ASSERT_INT_EQ(fx.status, 0);
-  struct seen_file seen = {0};
-  const struct vg_collector_type *type = &vg_collector_file;
-  ASSERT_INT_EQ(type->files(fx.ctx, see_file, &seen), 1);
-  const struct vg_receipt *r = seen.receipt;
-  ASSERT(r);
+  const struct vg_receipt *r =
+      read_once(&fx, "*", ", \"format\": \"csv\", \"receipts\": \"alongside\"",
+                "village,population\nBamu,3318\nNisao,x\n,5\nBamu,-2\n");
   ASSERT_INT_EQ(r->rows, 4);
   ASSERT_INT_EQ(r->rows_rejected, 3);
   ASSERT_INT_EQ(r->values_accepted, 1);
@@ -343,7 +350,8 @@ VG_TEST(every_reading_leaves_a_receipt) {
   free(text);
   /* The receipt is not read as input, though "*" matches it. */
   vg_test_collector_collect(&fx);
-  ASSERT_INT_EQ(type->files(fx.ctx, see_file, &seen), 1);
+  struct seen_file seen = {0};
+  ASSERT_INT_EQ(vg_collector_file.files(fx.ctx, see_file, &seen), 1);
   vg_test_collector_down(&fx);
 }
 
@@ -351,21 +359,13 @@ VG_TEST(every_reading_leaves_a_receipt) {
  * store, but no value of the file. */
 VG_TEST(a_due_date_is_no_value_of_the_receipt) {
   struct vg_test_collector fx = {0};
-  setup_as(&fx, "*.csv", 0,
-           ", \"report_date\": \"date\", \"report_cadence\": \"monthly\"");
-  vg_test_write_file(fx.dir, "a.csv",
-                     "village,population,date\nBamu,3318,2025-11-03\n"
-                     "Nisao,x,2025-11-04\n");
-  age(fx.dir, "a.csv");
-  vg_test_collector_collect(&fx);
-  ASSERT_INT_EQ(fx.status, 0);
+  const struct vg_receipt *r = read_once(
+      &fx, "*.csv",
+      ", \"report_date\": \"date\", \"report_cadence\": \"monthly\"",
+      "village,population,date\nBamu,3318,2025-11-03\nNisao,x,2025-11-04\n");
   struct vg_label l[] = {{"source", "records"}, {"village", "Bamu"}};
   ASSERT(vg_test_get(fx.store, "village_report_next_due_timestamp_seconds", l,
                      2) > 0);
-  struct seen_file seen = {0};
-  ASSERT_INT_EQ(vg_collector_file.files(fx.ctx, see_file, &seen), 1);
-  const struct vg_receipt *r = seen.receipt;
-  ASSERT(r);
   ASSERT_INT_EQ(r->rows, 2);
   ASSERT_INT_EQ(r->values_accepted, 3); /* two dates and one population */
   ASSERT_INT_EQ(r->values_rejected, 1);
