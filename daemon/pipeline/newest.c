@@ -150,9 +150,10 @@ static void free_array(void *p, size_t bytes) {
     munmap(p, bytes);
 }
 
-/* `p` (of `old` bytes, or NULL) grown to `bytes`, what it held kept and
- * the rest unspecified.  A mapping grows in place or moves its pages:
- * nothing is copied or cleared again. */
+/* `p` (of `old` bytes, or NULL) grown to `bytes`, what it held kept; the
+ * rest is zero from HUGE_ARRAY on (fresh pages), unspecified below.  A
+ * mapping grows in place or moves its pages: nothing is copied or cleared
+ * again. */
 static void *resize_array(void *p, size_t old, size_t bytes) {
   if (bytes < HUGE_ARRAY)
     return vg_realloc(p, bytes);
@@ -177,7 +178,7 @@ static void grow_index(struct vg_newest *n) {
   size_t old = (n->mask + 1) * sizeof *n->index;
   n->index = resize_array(n->index, old, 2 * old);
   memset(n->index, 0, old);
-  if (2 * old < HUGE_ARRAY)
+  if (2 * old < HUGE_ARRAY) /* the heap's new half is not zero */
     memset((char *)n->index + old, 0, old);
   n->mask = 2 * n->mask + 1;
   for (size_t i = 0; i < n->count; i++) {
