@@ -82,6 +82,15 @@
 /* A body that says it decodes to no more than this waits in the small
  * requests' queue. */
 #define SMALL_BODY ((size_t)1 << 20)
+/* A body of line protocol or remote write (not gzipped, and saying it
+ * decodes to no more) of at most this is parsed on the loop, at once: a trip
+ * through the thread pool and back wakes a thread and then the loop, and for a
+ * few hundred lines that costs more than their parse (bench/run-intake.sh
+ * --batch 100
+ * --connections 16, and --batch 1000, in bench/README.md).  Parsed here
+ * it holds the loop about a third of a millisecond at most (vg_lp_samples
+ * reads some 800 MB/s), far less than a turn of the replay (SLICE_NS). */
+#define INLINE_BODY ((size_t)256 << 10)
 /* Emptied batches kept for the next parses (struct listen), and the most
  * memory one may hold to be kept. */
 #define SPARE_BATCHES 2
@@ -676,10 +685,16 @@ static struct job *queue_pop(struct job_queue *q) {
 
 static void parse_done(uv_work_t *work, int status);
 
-static int start_parse(struct job *job) {
+/* A kept batch for the job's parse to recycle, if there is one. */
+static void take_spare(struct job *job) {
   struct listen *l = job->l;
   if (l->nspares && !job->spare)
     job->spare = l->spares[--l->nspares];
+}
+
+static int start_parse(struct job *job) {
+  struct listen *l = job->l;
+  take_spare(job);
   int rc = uv_queue_work(l->loop, &job->work, parse_work, parse_done);
   if (rc == 0) {
     l->parsing++;
@@ -832,12 +847,9 @@ static void on_replay_turn(uv_idle_t *idle) {
   }
 }
 
-static void parse_done(uv_work_t *work, int status) {
-  struct job *job = work->data;
+/* A parsed request: refused whole, or into the sink a slice per turn. */
+static void parsed(struct job *job, int status) {
   struct listen *l = job->l;
-  l->parsing--;
-  l->parsing_large -= job->large;
-  next_parse(l);
   if (status < 0 || l->stopping) {
     answer(job, 503, 0, 0, "the daemon is stopping; send it again later");
     return;
@@ -858,6 +870,15 @@ static void parse_done(uv_work_t *work, int status) {
    * otherwise hold it for seconds. */
   queue_push(&l->replaying, job);
   uv_idle_start(&l->replayer, on_replay_turn);
+}
+
+static void parse_done(uv_work_t *work, int status) {
+  struct job *job = work->data;
+  struct listen *l = job->l;
+  l->parsing--;
+  l->parsing_large -= job->large;
+  next_parse(l);
+  parsed(job, status);
 }
 
 /* --- handlers ---------------------------------------------------------- */
@@ -937,8 +958,15 @@ static void start_job(struct listen *l, struct vg_httpd_request *req,
     answer(job, job->status, 0, 0, job->error);
     return;
   }
-  job->large = said_size(job) > SMALL_BODY;
-  if (may_parse(l, job->large)) {
+  size_t said = said_size(job);
+  job->large = said > SMALL_BODY;
+  /* A gzip trailer's size may lie, and a JSON body's tree and records
+   * cost several times a line's parse: those always go to the pool. */
+  if (!job->encoding && job->ep != EP_JSON && said <= INLINE_BODY) {
+    take_spare(job);
+    parse_work(&job->work);
+    parsed(job, 0);
+  } else if (may_parse(l, job->large)) {
     if (start_parse(job) < 0)
       answer(job, 503, 0, 0, "cannot take the request now");
   } else {
