@@ -526,16 +526,20 @@ static void parse_body(struct job *job, const char *data, size_t len) {
   }
   struct vg_lp_limits limits = {.max_line = c->max_line,
                                 .max_tags = (size_t)c->max_labels};
-  /* Room for two samples a line and strings of half the body, made once:
-   * doubling from nothing copied and faulted in the batch's arrays a
-   * dozen times a request (a fifth of the daemon's time in the intake
-   * benchmark).  Past the estimate the batch grows as before. */
+  /* Room for two samples a line and strings of the body's size, made
+   * once: doubling from nothing copied and faulted in the batch's arrays
+   * a dozen times a request (a fifth of the daemon's time in the intake
+   * benchmark).  A line's tags are kept with a NUL for each '=' and ',',
+   * so its strings are never much more than the line; half the body,
+   * enough for four tags, was copied twice more for twelve (a seventh of
+   * the daemon's CPU, bench/run-intake.sh --extra-tags 8).  Past the
+   * estimate the batch grows as before. */
   size_t lines = 1;
   for (const char *p = data, *end = data + len;
        (p = memchr(p, '\n', (size_t)(end - p))); p++)
     lines++;
   size_t cap = (size_t)c->max_samples_per_request + 1;
-  vg_batch_reserve(job->batch, 2 * lines < cap ? 2 * lines : cap, len / 2);
+  vg_batch_reserve(job->batch, 2 * lines < cap ? 2 * lines : cap, len);
   vg_lp_samples(job->input, data, len, job->precision, &limits, &job->intake,
                 NULL);
 }
