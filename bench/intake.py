@@ -64,11 +64,16 @@ SYSTEMS = ("villagemetricsd", "vmagent", "victoria-metrics")
 # ---- the workload --------------------------------------------------------
 
 
-def field_pool(rng, kind):
-    """POOL field sets of one kind of sensor, as its firmware writes them."""
+def field_pool(rng, kind, one_field):
+    """POOL field sets of one kind of sensor, as its firmware writes them;
+    with `one_field`, only the first field of each."""
     out = []
     for _ in range(POOL):
-        if kind == "tank":
+        if one_field:
+            out.append(b"level_ratio=%.3f" % rng.uniform(0.05, 1.0)
+                       if kind == "tank" else
+                       b"rssi_dbm=%di" % rng.randrange(-110, -50))
+        elif kind == "tank":
             out.append(b"level_ratio=%.3f,volume_m3=%.1f" %
                        (rng.uniform(0.05, 1.0), rng.uniform(0.5, 60.0)))
         elif kind == "modem2":
@@ -83,10 +88,14 @@ class Workload:
     """`series` line-protocol series (measurement + tag set, as InfluxDB
     counts them), each sent once per round for `rounds` rounds, in bodies of
     `batch` lines: the bodies are built once, before anything is timed, and
-    the same bodies go to every system."""
+    the same bodies go to every system.  Other shapes: `extra_tags` more
+    tags on every line (x00, x01, ...: a sensor's metadata, five values
+    each, after the others in key order), `one_field` a single field per
+    line."""
 
     def __init__(self, series, rounds, batch, seed,
-                 names=("water_tank", "signal_modem")):
+                 names=("water_tank", "signal_modem"), extra_tags=0,
+                 one_field=False):
         rng = random.Random(seed)
         per_village = TANKS_PER_VILLAGE + MODEMS_PER_VILLAGE
         self.series = series
@@ -94,6 +103,8 @@ class Workload:
         self.batch = batch
         prefixes, kinds = [], []
         county = town = None
+        extra = [[ex.place_name(rng) for _ in range(5)]
+                 for _ in range(extra_tags)]
         v = 0
         while len(prefixes) < series:
             if v % ex.VILLAGES_PER_COUNTY == 0:
@@ -106,22 +117,28 @@ class Workload:
                 if len(prefixes) == series:
                     break
                 kind = SHAPE[len(prefixes) % len(SHAPE)]
+                n = len(prefixes)
+                more = "".join(",x%02d=%s" % (j, extra[j][(n >> j) % 5])
+                               for j in range(extra_tags))
                 # Tags in key order, as Telegraf and the InfluxDB clients
                 # send them.
                 if kind == "tank":
                     prefixes.append(
-                        ("%s,county=%s,tank=t%d,town=%s,village=%s " %
-                         (names[0], county, k, town, village)).encode())
+                        ("%s,county=%s,tank=t%d,town=%s,village=%s%s " %
+                         (names[0], county, k, town, village, more)).encode())
                 else:
                     prefixes.append(
                         ("%s,county=%s,modem=m%d,town=%s,"
-                         "village=%s " % (names[1], county, k, town,
-                                          village)).encode())
+                         "village=%s%s " % (names[1], county, k, town,
+                                            village, more)).encode())
                 kinds.append(kind)
             v += 1
         self.villages = v
-        pools = {k: field_pool(rng, k) for k in set(SHAPE)}
-        fields_per = {"tank": 2, "modem2": 2, "modem1": 1}
+        self.extra_tags = extra_tags
+        self.one_field = one_field
+        pools = {k: field_pool(rng, k, one_field) for k in set(SHAPE)}
+        fields_per = ({"tank": 1, "modem2": 1, "modem1": 1} if one_field
+                      else {"tank": 2, "modem2": 2, "modem1": 1})
         self.prom_series = sum(fields_per[k] for k in kinds)
         self.samples = self.prom_series * rounds
         self.lines = series * rounds
@@ -615,10 +632,16 @@ def render(info, wl, gen_s, res, parser, args, latwl):
                       "villagemetricsd, vmagent and VictoriaMetrics", info,
                       [info["vmagent"], info["victoria-metrics"]])
     add = L.append
-    add("workload: %d line-protocol series (water_tank: level_ratio, "
-        "volume_m3; signal_modem:" % wl.series)
-    add("  rssi_dbm[, battery_v]; tags county, tank|modem, town, village; "
-        "%d villages) x %d rounds" % (wl.villages, wl.rounds))
+    if wl.one_field:
+        add("workload: %d line-protocol series (water_tank: level_ratio; "
+            "signal_modem: rssi_dbm;" % wl.series)
+    else:
+        add("workload: %d line-protocol series (water_tank: level_ratio, "
+            "volume_m3; signal_modem:" % wl.series)
+        add("  rssi_dbm[, battery_v];")
+    add("  tags county, tank|modem, town, village%s; %d villages) x %d "
+        "rounds" % (", x00..x%02d" % (wl.extra_tags - 1) if wl.extra_tags
+                    else "", wl.villages, wl.rounds))
     add("  = %d lines, %d samples (%.2f per line), %d Prometheus series, "
         "%.0f MiB;" % (wl.lines, wl.samples, wl.samples / wl.lines,
                        wl.prom_series, wl.bytes / 1048576))
@@ -807,6 +830,11 @@ def main():
     ap.add_argument("--batch", type=int, default=5000,
                     help="lines per request")
     ap.add_argument("--connections", type=int, default=2)
+    ap.add_argument("--extra-tags", type=int, default=0,
+                    help="more tags on every line (x00=..., five values "
+                    "each), for a wider label set")
+    ap.add_argument("--one-field", action="store_true",
+                    help="one field per line (1 sample a line, not 1.8)")
     ap.add_argument("--systems", default=",".join(SYSTEMS),
                     help="which of %s to run" % ",".join(SYSTEMS))
     ap.add_argument("--parse-rounds", type=int, default=1,
@@ -853,7 +881,8 @@ def main():
     began = time.monotonic()
     log("generating %d series x %d rounds" % (args.series, args.rounds))
     t = time.monotonic()
-    wl = Workload(args.series, args.rounds, args.batch, args.seed)
+    wl = Workload(args.series, args.rounds, args.batch, args.seed,
+                  extra_tags=args.extra_tags, one_field=args.one_field)
     # Not with --profile: the profile covers the throughput run only.
     lat = (latency_workload(args) if args.latency_requests and
            not args.profile else None)
