@@ -13,8 +13,9 @@
  *
  * A request goes: credentials -> its memory taken from the collector's
  * budget (max_memory) -> the body decompressed and parsed in the thread
- * pool into a batch (so a large body never holds the loop), at most one
- * parse fewer than the pool has threads at a time -> the request's caps
+ * pool into a batch (so a large body never holds the loop; a small one is
+ * parsed on the loop, INLINE_BODY), at most one parse fewer than the pool
+ * has threads at a time -> the request's caps
  * checked (nothing is accepted from a request over them) -> the batch
  * into the sink in slices of a few milliseconds, each an update round,
  * taking turns with the other requests' slices -> the journal's group
@@ -83,13 +84,12 @@
  * requests' queue. */
 #define SMALL_BODY ((size_t)1 << 20)
 /* A body of line protocol or remote write (not gzipped, and saying it
- * decodes to no more) of at most this is parsed on the loop, at once: a trip
- * through the thread pool and back wakes a thread and then the loop, and for a
- * few hundred lines that costs more than their parse (bench/run-intake.sh
- * --batch 100
- * --connections 16, and --batch 1000, in bench/README.md).  Parsed here
- * it holds the loop about a third of a millisecond at most (vg_lp_samples
- * reads some 800 MB/s), far less than a turn of the replay (SLICE_NS). */
+ * decodes to no more) of at most this is parsed on the loop, at once: a
+ * trip through the thread pool and back wakes a thread and then the loop,
+ * and for a few hundred lines that costs more than their parse (measured
+ * in bench/README.md, "Issue #15, fifth round").  Parsed here it holds the
+ * loop a third of a millisecond at most (vg_lp_samples reads some 800
+ * MB/s), far less than a turn of the replay (SLICE_NS). */
 #define INLINE_BODY ((size_t)256 << 10)
 /* Emptied batches kept for the next parses (struct listen), and the most
  * memory one may hold to be kept. */
@@ -362,7 +362,7 @@ static void answer(struct job *job, unsigned status, uint64_t accepted,
   job_free(job);
 }
 
-/* --- parsing, in the thread pool -------------------------------------- */
+/* --- parsing, in the thread pool (or on the loop, INLINE_BODY) ------- */
 
 static bool over_caps(struct job *job, const struct vg_label *labels, size_t n,
                       const struct vg_location *where) {
