@@ -87,10 +87,11 @@
  * decodes to no more) of at most this is parsed on the loop, at once: a
  * trip through the thread pool and back wakes a thread and then the loop,
  * and for a few hundred lines that costs more than their parse (measured
- * in bench/README.md, "Issue #15, fifth round").  Parsed here it holds the
- * loop a third of a millisecond at most (vg_lp_samples reads some 800
- * MB/s), far less than a turn of the replay (SLICE_NS). */
-#define INLINE_BODY ((size_t)256 << 10)
+ * in bench/README.md, "Issue #15, fifth round").  Parsed here, into its
+ * batch, a body holds the loop about 4 ms per MB (0.05 ms for 100 lines,
+ * 0.4 for Telegraf's 1,000, measured): at most half a millisecond, far
+ * less than a turn of the replay (SLICE_NS). */
+#define INLINE_BODY ((size_t)128 << 10)
 /* Emptied batches kept for the next parses (struct listen), and the most
  * memory one may hold to be kept. */
 #define SPARE_BATCHES 2
