@@ -86,12 +86,12 @@
 /* A body of line protocol or remote write (not gzipped, and saying it
  * decodes to no more) of at most this is parsed on the loop, at once: a
  * trip through the thread pool and back wakes a thread and then the loop,
- * and for a few hundred lines that costs more than their parse (measured
- * in bench/README.md, "Issue #15, fifth round").  Parsed here, into its
- * batch, a body holds the loop about 4 ms per MB (0.05 ms for 100 lines,
- * 0.4 for Telegraf's 1,000, measured): at most half a millisecond, far
- * less than a turn of the replay (SLICE_NS). */
-#define INLINE_BODY ((size_t)128 << 10)
+ * and for a hundred lines that costs more than their parse (measured in
+ * bench/README.md, "Issue #15, fifth round").  Into its batch a body takes
+ * 3 to 12 ms per MB (ordinary lines to lines of escapes, timed), so one
+ * of 64 KiB holds the loop under a millisecond, a quarter of a turn of
+ * the replay (SLICE_NS). */
+#define INLINE_BODY ((size_t)64 << 10)
 /* Emptied batches kept for the next parses (struct listen), and the most
  * memory one may hold to be kept. */
 #define SPARE_BATCHES 2
