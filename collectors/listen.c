@@ -88,9 +88,9 @@
  * trip through the thread pool and back wakes a thread and then the loop,
  * and for a hundred lines that costs more than their parse (measured in
  * bench/README.md, "Issue #15, fifth round").  Into its batch a body takes
- * 3 to 12 ms per MB (ordinary lines to lines of escapes, timed), so one
- * of 64 KiB holds the loop under a millisecond, a quarter of a turn of
- * the replay (SLICE_NS). */
+ * 3 to 15 ms per MB (ordinary lines to lines of escapes, or remote write
+ * of 30 labels a series, timed), so one of 64 KiB holds the loop about a
+ * millisecond at most, a quarter of a turn of the replay (SLICE_NS). */
 #define INLINE_BODY ((size_t)64 << 10)
 /* Emptied batches kept for the next parses (struct listen), and the most
  * memory one may hold to be kept. */
