@@ -132,6 +132,53 @@ class TestLineProtocol(IntakeTest):
         self.assertEqual(self.push_metrics(d), want)
         self.assertEqual(self.rejected(d, "parse_error"), 0)
 
+    def test_small_bodies_on_the_loop_and_large_ones_in_the_pool_agree(self):
+        # Bodies up to 64 KiB, not gzipped, are parsed on the loop, others
+        # in the thread pool: one workload through both, each round with
+        # a bad line, must store the same exact values and refuse the same.
+        d = self.daemon([listen()])
+        villages = 2500  # ~95 KB a round: one body is past 64 KiB
+
+        def round_lines(r):
+            return ["m,village=V%04d f=%d.25 %d" % (k, r * 10000 + k,
+                                                   1577808000000 + r * 1000)
+                    for k in range(villages)]
+
+        def want(r):
+            return {("m_f", frozenset({("village", "V%04d" % k)})):
+                    r * 10000 + k + 0.25 for k in range(villages)}
+
+        bad = "m,village=V9999 f=oops 1577808000000"
+        ways = [("one body", lambda ls: [ls], False),
+                ("bodies of 100 lines", lambda ls: [ls[i:i + 100] for i in
+                                                    range(0, len(ls), 100)],
+                 False),
+                ("one gzipped body", lambda ls: [ls], True)]
+        for r, (how, split, gz) in enumerate(ways, 1):
+            lines = round_lines(r)
+            lines.insert(7, bad)
+            bodies = split(lines)
+            if not gz:
+                sizes = [len("\n".join(b)) for b in bodies]
+                self.assertTrue(max(sizes) > 65536 if len(bodies) == 1
+                                else max(sizes) < 65536, (how, sizes))
+            for i, b in enumerate(bodies):
+                data = ("\n".join(b) + "\n").encode()
+                headers = {}
+                if gz:
+                    data = gzip.compress(data)
+                    headers["Content-Encoding"] = "gzip"
+                status, _, body = http_post(d.port, "/write?precision=ms",
+                                            data, headers=headers)
+                if i == 0:
+                    self.assertEqual(status, 400, (how, body))
+                    self.assertIn('/write:8:19: invalid boolean "oops"',
+                                  json.loads(body)["error"], how)
+                else:
+                    self.assertEqual((status, body), (204, b""), how)
+            self.assertEqual(self.push_metrics(d), want(r), how)
+            self.assertEqual(self.rejected(d, "parse_error"), r, how)
+
     def test_every_type_escape_and_line_end(self):
         d = self.daemon([listen()])
         for name in ("escapes.lp", "crlf.lp"):
