@@ -19,6 +19,7 @@
  * existed have only the cursors and the torn bytes to go by).
  */
 #include "daemon/pipeline/journal_int.h"
+#include "daemon/util/crc32c.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
 
@@ -80,7 +81,7 @@ void vg__journal_write_head(int fd, uint64_t head) {
   memcpy(b, "VGH1", 4);
   vg__journal_put_u32(b + 4, (uint32_t)head);
   vg__journal_put_u32(b + 8, (uint32_t)(head >> 32));
-  vg__journal_put_u32(b + 12, vg__journal_crc32c(0, b, 12));
+  vg__journal_put_u32(b + 12, vg_crc32c(0, b, 12));
   /* A failure costs only the count of a later cut segment: not reported
    * apart from the commit's own errors. */
   (void)vg__journal_pwrite_all(fd, b, sizeof b, 0);
@@ -91,7 +92,7 @@ static uint64_t read_head(int fd) {
   unsigned char b[VG__JOURNAL_HEAD_SIZE];
   if (fd < 0 || vg__journal_pread_all(fd, b, sizeof b, 0) != 0 ||
       memcmp(b, "VGH1", 4) != 0 ||
-      vg__journal_get_u32(b + 12) != vg__journal_crc32c(0, b, 12))
+      vg__journal_get_u32(b + 12) != vg_crc32c(0, b, 12))
     return 0;
   return (uint64_t)vg__journal_get_u32(b + 4) |
          (uint64_t)vg__journal_get_u32(b + 8) << 32;

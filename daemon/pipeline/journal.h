@@ -209,12 +209,6 @@ void vg_journal_stats(const struct vg_journal *j, struct vg_journal_stats *out);
 
 /* --- for tests and fuzzing ------------------------------------------- */
 
-/* CRC32C (Castagnoli) of p[0..n), continuing from `crc` (0 to start):
- * with the CPU's instruction where there is one, else the portable code,
- * which is also callable alone so that tests can compare the two. */
-uint32_t vg__journal_crc32c(uint32_t crc, const void *p, size_t n);
-uint32_t vg__journal_crc32c_portable(uint32_t crc, const void *p, size_t n);
-
 /* Appends the framed encoding of one record in format 1, with rec->seq,
  * to out (the bytes a reader's max_bytes counts per sample).
  * 0, -EMSGSIZE (too large), or -ENOSPC (out's cap). */

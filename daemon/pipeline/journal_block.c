@@ -25,7 +25,9 @@
  * Consumed exactly.  Sample i has sequence number first seq + i.
  */
 #include "daemon/pipeline/journal_int.h"
+#include "daemon/util/crc32c.h"
 #include "daemon/util/mem.h"
+#include "daemon/util/varint.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +94,7 @@ void vg__journal_builder_free(struct vg__journal_builder *bb) {
 /* The index of s in d, added if new. */
 static uint32_t intern(struct vg__journal_builder *bb, struct dict *d,
                        struct slice s) {
-  size_t h = vg__journal_crc32c(0, s.p, s.n) & (SLOTS - 1);
+  size_t h = vg_crc32c(0, s.p, s.n) & (SLOTS - 1);
   for (;; h = (h + 1) & (SLOTS - 1)) {
     struct slot *sl = &d->slots[h];
     if (sl->gen != bb->gen) {
@@ -118,7 +120,7 @@ bool vg__journal_builder_add(struct vg__journal_builder *bb,
   const unsigned char *p = rest, *end = rest + rlen, *s;
   uint64_t zz;
   size_t len;
-  vg__journal_get_varint(&p, end, &zz);
+  vg_varint_get(&p, end, &zz);
   size_t i = bb->count++;
   bb->ts[i] = (int64_t)((zz >> 1) ^ (0 - (zz & 1)));
   uint64_t bits = 0;
@@ -142,7 +144,7 @@ bool vg__journal_builder_add(struct vg__journal_builder *bb,
 
 static void put_varint(struct vg_buf *b, uint64_t v) {
   unsigned char tmp[10];
-  vg_buf_append(b, tmp, vg__journal_put_varint(tmp, v));
+  vg_buf_append(b, tmp, vg_varint_put(tmp, v));
 }
 
 static void put_table(struct vg_buf *b, const struct dict *d) {
@@ -184,10 +186,10 @@ size_t vg__journal_builder_finish(struct vg__journal_builder *bb,
   size_t rawlen = bb->raw.len;
   size_t bound = ZSTD_compressBound(rawlen);
   unsigned char head[32];
-  size_t hl = vg__journal_put_varint(head, first_seq);
-  hl += vg__journal_put_varint(head + hl, bb->count);
+  size_t hl = vg_varint_put(head, first_seq);
+  hl += vg_varint_put(head + hl, bb->count);
   size_t codec_at = hl++;
-  hl += vg__journal_put_varint(head + hl, rawlen);
+  hl += vg_varint_put(head + hl, rawlen);
   /* Frame header, payload head, then the data: written in place. */
   vg_buf_reserve(out,
                  VG__JOURNAL_REC_HDR + hl + (bound > rawlen ? bound : rawlen));
@@ -263,7 +265,7 @@ void vg__journal_block_free(struct vg__journal_block *d) {
 static bool get_index(const unsigned char **p, const unsigned char *end,
                       size_t n, uint32_t *out) {
   uint64_t v;
-  if (!vg__journal_get_varint(p, end, &v) || v >= n)
+  if (!vg_varint_get(p, end, &v) || v >= n)
     return false;
   *out = (uint32_t)v;
   return true;
@@ -276,11 +278,10 @@ static bool parse_raw(struct vg__journal_block *d, const unsigned char *p,
   size_t len;
   /* Every set and name is used by a sample: no more of them than
    * samples. */
-  if (!vg__journal_get_varint(&p, end, &nsets) || nsets == 0 ||
-      nsets > d->count)
+  if (!vg_varint_get(&p, end, &nsets) || nsets == 0 || nsets > d->count)
     return false;
   for (size_t i = 0; i < nsets; i++) {
-    if (!vg__journal_get_varint(&p, end, &nl) || nl > (uint64_t)(end - p) / 2)
+    if (!vg_varint_get(&p, end, &nl) || nl > (uint64_t)(end - p) / 2)
       return false;
     d->sets[i].labels = p;
     d->sets[i].nlabels = (size_t)nl;
@@ -289,8 +290,7 @@ static bool parse_raw(struct vg__journal_block *d, const unsigned char *p,
         return false;
     d->sets[i].end = p;
   }
-  if (!vg__journal_get_varint(&p, end, &nnames) || nnames == 0 ||
-      nnames > d->count)
+  if (!vg_varint_get(&p, end, &nnames) || nnames == 0 || nnames > d->count)
     return false;
   for (size_t i = 0; i < nnames; i++) {
     if (!vg__journal_get_string(&p, end, &s, &len))
@@ -305,7 +305,7 @@ static bool parse_raw(struct vg__journal_block *d, const unsigned char *p,
       return false;
   uint64_t prev = 0, zz;
   for (size_t i = 0; i < d->count; i++) {
-    if (!vg__journal_get_varint(&p, end, &zz))
+    if (!vg_varint_get(&p, end, &zz))
       return false;
     prev += (zz >> 1) ^ (0 - (zz & 1));
     d->ts[i] = (int64_t)prev;

@@ -32,10 +32,11 @@
  * the reader, journal_reader.c).
  */
 #include "daemon/pipeline/journal_int.h"
+#include "daemon/util/crc32c.h"
 #include "daemon/util/mem.h"
+#include "daemon/util/varint.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,76 +47,9 @@
 #define MIN_PAYLOAD_V2 4  /* seq, count, codec, raw length */
 #define MAX_PAYLOAD_V2 (VG__JOURNAL_BLOCK_RAW + 32)
 
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-#if defined(__x86_64__)
-static bool crc_hardware;
-#endif
-
-static void crc_init(void) {
-#if defined(__x86_64__)
-  crc_hardware = __builtin_cpu_supports("sse4.2");
-#endif
-  for (uint32_t i = 0; i < 256; i++) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; k++)
-      c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
-    crc_table[0][i] = c;
-  }
-  for (uint32_t i = 0; i < 256; i++)
-    for (int t = 1; t < 8; t++)
-      crc_table[t][i] =
-          (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
-}
-
 static uint64_t get_u64(const unsigned char *p) {
   uint64_t lo = vg__journal_get_u32(p), hi = vg__journal_get_u32(p + 4);
   return lo | hi << 32;
-}
-
-#if defined(__x86_64__)
-/* SSE4.2's crc32 instruction computes CRC32C itself, 8 bytes an
- * instruction: every record is checksummed once written and once per
- * reader, so this is on the push path.  Used when the CPU has it. */
-__attribute__((target("sse4.2"))) static uint32_t
-crc32c_sse42(uint32_t crc, const unsigned char *p, size_t n) {
-  uint64_t c = ~crc;
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    c = __builtin_ia32_crc32di(c, w);
-  }
-  uint32_t c32 = (uint32_t)c;
-  while (n--)
-    c32 = __builtin_ia32_crc32qi(c32, *p++);
-  return ~c32;
-}
-#endif
-
-uint32_t vg__journal_crc32c(uint32_t crc, const void *data, size_t n) {
-  pthread_once(&crc_once, crc_init);
-#if defined(__x86_64__)
-  if (crc_hardware)
-    return crc32c_sse42(crc, data, n);
-#endif
-  return vg__journal_crc32c_portable(crc, data, n);
-}
-
-/* Slicing-by-8: eight table lookups per 8 bytes. */
-uint32_t vg__journal_crc32c_portable(uint32_t crc, const void *data, size_t n) {
-  pthread_once(&crc_once, crc_init);
-  const unsigned char *p = data;
-  crc = ~crc;
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w = get_u64(p) ^ crc;
-    crc = crc_table[7][w & 0xff] ^ crc_table[6][(w >> 8) & 0xff] ^
-          crc_table[5][(w >> 16) & 0xff] ^ crc_table[4][(w >> 24) & 0xff] ^
-          crc_table[3][(w >> 32) & 0xff] ^ crc_table[2][(w >> 40) & 0xff] ^
-          crc_table[1][(w >> 48) & 0xff] ^ crc_table[0][w >> 56];
-  }
-  while (n--)
-    crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
-  return ~crc;
 }
 
 void vg__journal_seg_header(unsigned char *out) {
@@ -128,36 +62,10 @@ unsigned vg__journal_seg_version(const unsigned char *hdr) {
   return memcmp(hdr, "VGJ1", 4) == 0 && (v == 1 || v == 2) ? v : 0;
 }
 
-size_t vg__journal_put_varint(unsigned char *out, uint64_t v) {
-  size_t n = 0;
-  for (; v >= 0x80; v >>= 7)
-    out[n++] = (unsigned char)(v | 0x80);
-  out[n++] = (unsigned char)v;
-  return n;
-}
-
-/* Only minimal encodings are accepted, so that a decoded record encodes
- * back to the same bytes. */
-bool vg__journal_get_varint(const unsigned char **p, const unsigned char *end,
-                            uint64_t *v) {
-  uint64_t r = 0;
-  for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-    unsigned char b = *(*p)++;
-    if (shift == 63 && b > 1)
-      return false;
-    r |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *v = r;
-      return b != 0 || shift == 0;
-    }
-  }
-  return false;
-}
-
 bool vg__journal_get_string(const unsigned char **p, const unsigned char *end,
                             const unsigned char **s, size_t *len) {
   uint64_t n;
-  if (!vg__journal_get_varint(p, end, &n) || n > (uint64_t)(end - *p) ||
+  if (!vg_varint_get(p, end, &n) || n > (uint64_t)(end - *p) ||
       memchr(*p, 0, (size_t)n))
     return false;
   *s = *p;
@@ -182,7 +90,7 @@ void vg__journal_take_string(const unsigned char **p, const unsigned char **s,
 }
 
 static unsigned char *put_bytes(unsigned char *p, const char *s, size_t n) {
-  p += vg__journal_put_varint(p, n);
+  p += vg_varint_put(p, n);
   memcpy(p, s, n);
   return p + n;
 }
@@ -212,12 +120,12 @@ int vg__journal_encode_rest(struct vg_buf *b, const struct vg_journal_record *r,
   uint64_t ts = (uint64_t)r->ts_ms << 1 ^ (0 - ((uint64_t)r->ts_ms >> 63));
   uint64_t bits;
   memcpy(&bits, &r->value, 8);
-  p += vg__journal_put_varint(p, ts);
+  p += vg_varint_put(p, ts);
   for (int i = 0; i < 8; i++)
     *p++ = (unsigned char)(bits >> (8 * i));
   p = put_bytes(p, r->metric, mlen);
   if (with_labels)
-    p += vg__journal_put_varint(p, nlabels);
+    p += vg_varint_put(p, nlabels);
   for (size_t i = 0; i < nlabels; i++) {
     const struct vg_label *l = &r->labels[i];
     p = put_bytes(p, l->name, nlens ? lens[2 * i] : strlen(l->name));
@@ -231,8 +139,7 @@ int vg__journal_encode_rest(struct vg_buf *b, const struct vg_journal_record *r,
 size_t vg__journal_frame_payload(unsigned char *out, size_t plen) {
   vg__journal_put_u32(out, REC_SYNC);
   vg__journal_put_u32(out + 4, (uint32_t)plen);
-  vg__journal_put_u32(out + 8,
-                      vg__journal_crc32c(0, out + VG__JOURNAL_REC_HDR, plen));
+  vg__journal_put_u32(out + 8, vg_crc32c(0, out + VG__JOURNAL_REC_HDR, plen));
   return VG__JOURNAL_REC_HDR + plen;
 }
 
@@ -258,7 +165,7 @@ int vg__journal_encode(const struct vg_journal_record *rec,
   if (rc == 0) {
     unsigned char *f = vg_malloc(VG__JOURNAL_REC_HDR + 10 + rest.len);
     /* rest.data is NULL only when nothing was appended, never here. */
-    size_t sl = vg__journal_put_varint(f + VG__JOURNAL_REC_HDR, rec->seq);
+    size_t sl = vg_varint_put(f + VG__JOURNAL_REC_HDR, rec->seq);
     memcpy(f + VG__JOURNAL_REC_HDR + sl, rest.data, rest.len);
     size_t n = vg__journal_frame_payload(f, sl + rest.len);
     rc = vg_buf_append(out, f, n);
@@ -276,13 +183,12 @@ static bool parse_block(const unsigned char *p, size_t n,
                         struct vg__journal_view *v) {
   const unsigned char *end = p + n;
   uint64_t raw;
-  if (!vg__journal_get_varint(&p, end, &v->seq) ||
-      !vg__journal_get_varint(&p, end, &v->count) || v->count == 0 ||
-      v->count > VG__JOURNAL_BLOCK_SAMPLES || v->seq > UINT64_MAX - v->count ||
-      p == end)
+  if (!vg_varint_get(&p, end, &v->seq) || !vg_varint_get(&p, end, &v->count) ||
+      v->count == 0 || v->count > VG__JOURNAL_BLOCK_SAMPLES ||
+      v->seq > UINT64_MAX - v->count || p == end)
     return false;
   v->codec = *p++;
-  if (!vg__journal_get_varint(&p, end, &raw) || raw > VG__JOURNAL_BLOCK_RAW ||
+  if (!vg_varint_get(&p, end, &raw) || raw > VG__JOURNAL_BLOCK_RAW ||
       v->codec > 1 || (v->codec == 0 && raw != (uint64_t)(end - p)) || p == end)
     return false;
   v->raw_len = (size_t)raw;
@@ -297,16 +203,15 @@ static bool parse_payload(const unsigned char *p, size_t n,
   uint64_t u, count;
   size_t len;
   v->count = 1;
-  if (!vg__journal_get_varint(&p, end, &v->seq) ||
-      !vg__journal_get_varint(&p, end, &u) || end - p < 8)
+  if (!vg_varint_get(&p, end, &v->seq) || !vg_varint_get(&p, end, &u) ||
+      end - p < 8)
     return false;
   v->ts = (int64_t)((u >> 1) ^ (0 - (u & 1)));
   uint64_t bits = get_u64(p);
   memcpy(&v->value, &bits, 8);
   p += 8;
   if (!vg__journal_get_string(&p, end, &v->metric, &v->mlen) ||
-      !vg__journal_get_varint(&p, end, &count) ||
-      count > (uint64_t)(end - p) / 2)
+      !vg_varint_get(&p, end, &count) || count > (uint64_t)(end - p) / 2)
     return false;
   v->nlabels = (size_t)count;
   v->labels = p;
@@ -335,8 +240,7 @@ static int valid_at(const unsigned char *p, size_t len, size_t off,
   if (len - off - VG__JOURNAL_REC_HDR < plen)
     return -1;
   const unsigned char *payload = p + off + VG__JOURNAL_REC_HDR;
-  if (vg__journal_crc32c(0, payload, plen) !=
-          vg__journal_get_u32(p + off + 8) ||
+  if (vg_crc32c(0, payload, plen) != vg__journal_get_u32(p + off + 8) ||
       !(version == 1 ? parse_payload(payload, plen, v)
                      : parse_block(payload, plen, v)))
     return 0;

@@ -158,11 +158,6 @@ void vg__journal_seg_header(unsigned char *out);
  * a format this release does not know). */
 unsigned vg__journal_seg_version(const unsigned char *hdr);
 
-size_t vg__journal_put_varint(unsigned char *out, uint64_t v);
-/* Minimal LEB128 only. */
-bool vg__journal_get_varint(const unsigned char **p, const unsigned char *end,
-                            uint64_t *v);
-
 /* Appends a record's payload without its seq (which is assigned at commit
  * time) to b: 0, or -ENOSPC at b's cap.  Without labels (with_labels
  * false) it stops after the metric name: a pending record whose labels
