@@ -33,6 +33,12 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
     fuzz_registry) cp tests/data/registry/*.csv "$corpus"/ ;;
     fuzz_journal) cp tests/data/journal-v1/*.seg "$corpus"/ ;;
     fuzz_journal_block) cp tests/data/journal-blocks/* "$corpus"/ ;;
+    fuzz_newest)
+      # As written, and with the chunks' CRCs made right (odd first byte).
+      for f in tests/data/newest/*; do
+        printf '\000' | cat - "$f" >"$corpus/as-is-$(basename "$f")"
+        printf '\001' | cat - "$f" >"$corpus/crc-$(basename "$f")"
+      done ;;
     fuzz_names)
       # Two names a NUL apart: ones the old rule merged.
       printf 'water-tank\000water_tank' >"$corpus/dash"

@@ -10,22 +10,38 @@
  * 8 bytes:
  * a drain of 2 M new series faulted in 336 MiB of 40-byte slots, most of
  * its CPU (bench/run-push.sh --profile), and now faults in about 96.
- * The file:
- *   "VGNW" + u32 version (2), then 32-byte records, little endian:
- *   u64 hash, i64 ts_ms, u64 value bits, u64 seq.  The hashes are the
- *   caller's series keys; version 1 held keys made otherwise, so only its
- *   flags are read, and the file is started again.  A record with hash 0
- *   holds the flags in ts_ms (bit 0: the sink refuses out-of-order
- *   samples).  Later records win.  Each put appends the entry as it now is
- *   to the records of the next sync, which appends them to the file; once
- *   the file is twice what the table holds (and past 1 MiB), a sync writes
- *   the whole table to <path>.tmp and renames it over the file instead.
+ * The file: "VGNW" + u32 version (3), then chunks, one per sync:
+ *   u32 payload length, u32 CRC32C of the payload, little endian; the
+ *   payload: varint first, varint n, n u64 hashes (the entries numbered
+ *   first .. first + n - 1, new to the file: first is what the file held),
+ *   one byte of flags (bit 0: the sink refuses out-of-order samples), then
+ *   records to the payload's end, each an entry's change:
+ *     varint key = zigzag(entry - (previous record's entry + 1, or 0
+ *       at the chunk's start)) << 3 |
+ *       bit 0 ts follows, bit 1 value bits follow, bit 2 seq follows;
+ *     ts: varint zigzag(ts - base), base the entry's ts, or when it has
+ *       none the previous record's in the chunk (0 at its start);
+ *     bits: u64; seq: varint zigzag(seq - base), base as for ts.
+ *   So a round of a series already known costs 12-16 bytes, not 32, and
+ *   an entry is named by its number, not its hash.  The file's numbers
+ *   are the table's: every entry's hash is written, looked up only or
+ *   not.  A chunk that is cut, fails its CRC or does not follow the
+ *   entries read so far ends the file (a crash during a write); the next
+ *   sync rewrites it whole, as after a failed write, so that no chunk
+ *   ever follows one that is missing.  Version 2 (32-byte records: u64
+ *   hash, i64 ts_ms, u64 value bits, u64 seq; hash 0 the flags) is read
+ *   and rewritten as version 3; of version 1 (other series keys) only
+ *   the flags are read.  Once the file is three times an estimate of the
+ *   table's size (24 bytes an entry) and past 1 MiB, a sync writes the
+ *   whole table to <path>.tmp and renames it over the file instead.
  * Must never: write from the loop thread, or let a write job touch the
  * table (it owns a copy of what it writes).
  */
 #include "daemon/pipeline/newest.h"
+#include "daemon/util/crc32c.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
+#include "daemon/util/varint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,9 +52,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REC 32
-#define HDR 8
-#define VERSION 2
+#define HDR 8       /* the file's: "VGNW", version */
+#define CHUNK_HDR 8 /* a chunk's: length, CRC */
+#define VERSION 3
+#define V2_REC 32
+/* A record's most bytes: key, ts, bits, seq. */
+#define REC_MAX (3 * VG_VARINT_MAX + 8)
+#define TS_FOLLOWS 1
+#define BITS_FOLLOW 2
+#define SEQ_FOLLOWS 4
+/* A whole file's bytes an entry, about: its hash and one record. */
+#define LIVE_PER_ENTRY 24
 #define COMPACT_MIN ((uint64_t)1 << 20)
 /* The largest write buffer kept for the next sync: a batch's records. */
 #define SPARE_MAX ((size_t)4 << 20)
@@ -46,6 +70,13 @@
 struct entry {
   uint64_t hash; /* never 0 */
   struct vg_newest_entry e;
+};
+
+/* What a chunk's next record is coded against. */
+struct chunk_state {
+  uint64_t next; /* the entry after the previous record's */
+  int64_t ts;    /* the previous ts written, for an entry without one */
+  uint64_t seq;  /* the previous seq written, for an entry without one */
 };
 
 /* What a write job shares with the table: freed by whichever ends last. */
@@ -59,9 +90,9 @@ struct job {
   uv_work_t work;
   struct vg_newest *n; /* NULL once the table is closed */
   struct file *f;
-  unsigned char *buf; /* owned; the table's spare once written */
+  unsigned char *buf; /* owned, whole chunks; the table's spare once written */
   size_t len, cap;
-  bool whole; /* buf is the whole file: write it beside and rename */
+  bool whole; /* buf is the whole file: written beside and renamed */
   int status;
   void (*done)(void *arg);
   void *arg;
@@ -75,10 +106,17 @@ struct vg_newest {
   size_t count, cap;
   uint64_t *index; /* owned, mask + 1 slots: (hash >> 32) << 32 | number + 1 */
   size_t mask;
-  /* Owned: the records of the next sync, one per put since the last. */
+  /* Owned: the records of the next sync, one per put since the last,
+   * and what the next record's deltas are from (the chunk's state). */
   unsigned char *pending;
-  size_t npending, pending_cap;
+  size_t pending_len, pending_cap;
+  struct chunk_state chunk;
+  /* Entries whose hashes the file holds, or the write in flight. */
+  size_t filed;
   bool refuses, flags_changed;
+  /* The next sync writes the whole file: the file is of an older version,
+   * has a damaged end, or lacks a chunk that failed to be written. */
+  bool whole_next;
   struct file *file; /* NULL: memory only */
   struct job *job;   /* the write in flight */
   /* Owned: the last write's buffer, for the next one.  A fresh one per
@@ -209,19 +247,133 @@ static struct entry *get_or_add(struct vg_newest *n, uint64_t hash) {
   return e;
 }
 
-/* Loads the records of a file of `version`; of version 1 only the flags
- * (its series keys are not this release's).  Later records replace. */
-static void load(struct vg_newest *n, const unsigned char *p, size_t len,
-                 uint32_t version) {
-  for (size_t off = HDR; off + REC <= len; off += REC) {
+/* Zigzag in wrapping arithmetic: any two values' difference round-trips,
+ * and a small one of either sign is a short varint. */
+static uint64_t zigzag(uint64_t delta) {
+  return delta << 1 ^ (0 - (delta >> 63));
+}
+
+static uint64_t unzigzag(uint64_t z) {
+  return z >> 1 ^ (0 - (z & 1));
+}
+
+static int64_t ts_base(const struct chunk_state *c,
+                       const struct vg_newest_entry *was) {
+  return was->ts_ms != VG_NEWEST_NONE ? was->ts_ms : c->ts;
+}
+
+static uint64_t seq_base(const struct chunk_state *c,
+                         const struct vg_newest_entry *was) {
+  return was->seq ? was->seq : c->seq;
+}
+
+/* Loads the 32-byte records of a version-2 file, or of version 1 only the
+ * flags (its series keys are not this release's).  Later records
+ * replace. */
+static void load_v2(struct vg_newest *n, const unsigned char *p, size_t len,
+                    uint32_t version) {
+  for (size_t off = HDR; off + V2_REC <= len; off += V2_REC) {
     uint64_t hash = get_u64(p + off);
     struct vg_newest_entry e = {(int64_t)get_u64(p + off + 8),
                                 get_u64(p + off + 16), get_u64(p + off + 24)};
     if (!hash)
       n->refuses = (e.ts_ms & 1) != 0;
-    else if (version == VERSION)
+    else if (version == 2)
       get_or_add(n, hash)->e = e;
   }
+}
+
+/* Whether a chunk's payload is whole and follows the entries read so far:
+ * its first, its hashes' room, its flags, and every record in bounds. */
+static bool chunk_holds(const struct vg_newest *n, const unsigned char *p,
+                        const unsigned char *end) {
+  uint64_t first, count;
+  if (!vg_varint_get(&p, end, &first) || first != n->count ||
+      !vg_varint_get(&p, end, &count) || count > (uint64_t)(end - p) / 8 ||
+      n->count + count > UINT32_MAX)
+    return false;
+  uint64_t entries = n->count + count;
+  p += 8 * count;
+  if (p == end)
+    return false; /* the flags */
+  p++;
+  uint64_t next = 0, v;
+  while (p < end) {
+    uint64_t key;
+    if (!vg_varint_get(&p, end, &key) || !(key & 7))
+      return false;
+    uint64_t entry = next + unzigzag(key >> 3);
+    if (entry >= entries)
+      return false; /* wrapped below 0 too */
+    if ((key & TS_FOLLOWS) && !vg_varint_get(&p, end, &v))
+      return false;
+    if (key & BITS_FOLLOW) {
+      if (end - p < 8)
+        return false;
+      p += 8;
+    }
+    if ((key & SEQ_FOLLOWS) && !vg_varint_get(&p, end, &v))
+      return false;
+    next = entry + 1;
+  }
+  return true;
+}
+
+/* Applies a chunk chunk_holds accepted: false, with its new entries
+ * partly added (and nothing of its records), when a hash is 0 or one the
+ * table has (damage the CRC missed). */
+static bool load_chunk(struct vg_newest *n, const unsigned char *p,
+                       const unsigned char *end) {
+  uint64_t first, count, v;
+  vg_varint_get(&p, end, &first);
+  vg_varint_get(&p, end, &count);
+  for (uint64_t i = 0; i < count; i++, p += 8) {
+    uint64_t hash = get_u64(p);
+    size_t had = n->count;
+    if (!hash || (get_or_add(n, hash), n->count == had))
+      return false;
+  }
+  n->refuses = (*p++ & 1) != 0;
+  struct chunk_state c = {0, 0, 0};
+  while (p < end) {
+    uint64_t key;
+    vg_varint_get(&p, end, &key);
+    c.next += unzigzag(key >> 3);
+    struct vg_newest_entry *e = &n->entries[c.next].e;
+    if (key & TS_FOLLOWS) {
+      vg_varint_get(&p, end, &v);
+      e->ts_ms = (int64_t)((uint64_t)ts_base(&c, e) + unzigzag(v));
+      c.ts = e->ts_ms;
+    }
+    if (key & BITS_FOLLOW) {
+      e->bits = get_u64(p);
+      p += 8;
+    }
+    if (key & SEQ_FOLLOWS) {
+      vg_varint_get(&p, end, &v);
+      e->seq = seq_base(&c, e) + unzigzag(v);
+      c.seq = e->seq;
+    }
+    c.next++;
+  }
+  return true;
+}
+
+/* Loads a version-3 file's chunks up to the first that does not hold:
+ * the bytes read. */
+static size_t load_v3(struct vg_newest *n, const unsigned char *p, size_t len) {
+  size_t off = HDR;
+  while (len - off >= CHUNK_HDR) {
+    uint64_t plen = get_u64(p + off) & 0xffffffff;
+    const unsigned char *payload = p + off + CHUNK_HDR;
+    if (plen > len - off - CHUNK_HDR ||
+        vg_crc32c(0, payload, plen) != get_u64(p + off) >> 32 ||
+        !chunk_holds(n, payload, payload + plen) ||
+        !load_chunk(n, payload, payload + plen))
+      break;
+    off += CHUNK_HDR + plen;
+  }
+  return off;
 }
 
 static int read_file(struct vg_newest *n, const char *path, char *error,
@@ -245,31 +397,43 @@ static int read_file(struct vg_newest *n, const char *path, char *error,
     got += (size_t)r;
   }
   close(fd);
-  if (rc == 0) {
-    uint32_t version = 0;
-    for (int i = 0; got >= HDR && i < 4; i++)
-      version |= (uint32_t)buf[4 + i] << (8 * i);
-    if (got >= HDR && memcmp(buf, "VGNW", 4) == 0 &&
-        (version == 1 || version == VERSION))
-      load(n, buf, got, version);
-    else if (got)
-      vg_log(VG_LOG_WARNING,
-             "%s is not a file of newest samples: starting without it", path);
-    n->file->bytes = got;
-    if (version == 1) {
-      /* Rewritten from its header at the next sync, flags included: what
-       * it says of series is only known again as samples are delivered,
-       * and the first batch after the upgrade may be sent again. */
-      vg_log(VG_LOG_NOTICE, "%s is of an older release: its series start again",
-             path);
-      n->file->bytes = 0;
-      n->flags_changed = true;
-    }
-  } else {
+  if (rc) {
     snprintf(error, esize, "cannot read %s: %s", path, strerror(-rc));
+    free(buf);
+    return rc;
   }
+  uint32_t version = 0;
+  if (got >= HDR && memcmp(buf, "VGNW", 4) == 0)
+    version = (uint32_t)(get_u64(buf) >> 32);
+  n->file->bytes = got;
+  /* Anything but a whole file of this version is written again whole at
+   * the next sync, so that no chunk follows one that is damaged. */
+  n->whole_next = got > 0;
+  if (version == VERSION) {
+    size_t used = load_v3(n, buf, got);
+    n->whole_next = used < got;
+    if (used < got)
+      vg_log(VG_LOG_WARNING,
+             "%s: ignoring its end from byte %zu of %zu (cut or damaged: "
+             "written again at the next sync)",
+             path, used, got);
+  } else if (version == 1 || version == 2) {
+    load_v2(n, buf, got, version);
+    /* Version 1: what it says of series is only known again as samples
+     * are delivered, and the first batch after the upgrade may be sent
+     * again. */
+    vg_log(VG_LOG_NOTICE,
+           version == 1 ? "%s is of an older release: its series start again"
+                        : "%s is of an older release: rewritten at the next "
+                          "sync",
+           path);
+  } else if (got) {
+    vg_log(VG_LOG_WARNING,
+           "%s is not a file of newest samples: starting without it", path);
+  }
+  n->filed = n->count;
   free(buf);
-  return rc;
+  return 0;
 }
 
 int vg_newest_open(uv_loop_t *loop, const char *path, struct vg_newest **out,
@@ -344,12 +508,30 @@ void vg_newest_prefetch_at(const struct vg_newest *n, uint32_t ref) {
   __builtin_prefetch(&n->entries[ref], 1);
 }
 
-static void put_record(unsigned char *p, uint64_t hash,
-                       const struct vg_newest_entry *e) {
-  put_u64(p, hash);
-  put_u64(p + 8, (uint64_t)e->ts_ms);
-  put_u64(p + 16, e->bits);
-  put_u64(p + 24, e->seq);
+/* Writes at p the record taking entry `ref` from `was` to `now` (which
+ * differ) in a chunk at state c: its length, at most REC_MAX. */
+static size_t put_change(unsigned char *p, struct chunk_state *c, uint32_t ref,
+                         const struct vg_newest_entry *was,
+                         const struct vg_newest_entry *now) {
+  unsigned mask = (now->ts_ms != was->ts_ms ? TS_FOLLOWS : 0) |
+                  (now->bits != was->bits ? BITS_FOLLOW : 0) |
+                  (now->seq != was->seq ? SEQ_FOLLOWS : 0);
+  size_t k = vg_varint_put(p, zigzag(ref - c->next) << 3 | mask);
+  if (mask & TS_FOLLOWS) {
+    k += vg_varint_put(
+        p + k, zigzag((uint64_t)now->ts_ms - (uint64_t)ts_base(c, was)));
+    c->ts = now->ts_ms;
+  }
+  if (mask & BITS_FOLLOW) {
+    put_u64(p + k, now->bits);
+    k += 8;
+  }
+  if (mask & SEQ_FOLLOWS) {
+    k += vg_varint_put(p + k, zigzag(now->seq - seq_base(c, was)));
+    c->seq = now->seq;
+  }
+  c->next = (uint64_t)ref + 1;
+  return k;
 }
 
 void vg_newest_put(struct vg_newest *n, uint32_t ref, uint64_t seq,
@@ -366,16 +548,12 @@ void vg_newest_put(struct vg_newest *n, uint32_t ref, uint64_t seq,
    * nothing, and the file needs nothing of it. */
   if (!n->file || memcmp(&was, &s->e, sizeof was) == 0)
     return;
-  /* The entry as it is now: a later put of the series in the same sync
-   * writes it again, and the later record wins when the file is read. */
-  if (!n->pending && n->spare) {
-    n->pending = n->spare;
-    n->pending_cap = n->spare_cap;
-    n->spare = NULL;
-  }
-  n->pending = vg_grow(n->pending, &n->pending_cap, (n->npending + 1) * REC, 1);
-  put_record(n->pending + n->npending * REC, s->hash, &s->e);
-  n->npending++;
+  /* The change, for the next sync's chunk: a later put of the series in
+   * the same sync writes the next change. */
+  n->pending =
+      vg_grow(n->pending, &n->pending_cap, n->pending_len + REC_MAX, 1);
+  n->pending_len +=
+      put_change(n->pending + n->pending_len, &n->chunk, ref, &was, &s->e);
 }
 
 bool vg_newest_refuses(const struct vg_newest *n) {
@@ -417,18 +595,7 @@ static void write_work(uv_work_t *w) {
   job->status = fd < 0 ? -errno : 0;
   if (fd < 0)
     return;
-  /* A new or emptied file starts with its header. */
-  if (!job->whole && f->bytes < HDR) {
-    unsigned char hdr[HDR] = {'V', 'G', 'N', 'W', VERSION, 0, 0, 0};
-    if (ftruncate(fd, 0) < 0)
-      job->status = -errno;
-    else
-      job->status = write_all(fd, hdr, HDR);
-    if (job->status == 0)
-      f->bytes = HDR;
-  }
-  if (job->status == 0)
-    job->status = write_all(fd, job->buf, job->len);
+  job->status = write_all(fd, job->buf, job->len);
   close(fd);
   if (job->whole && job->status == 0 && rename(f->tmp, f->path) < 0)
     job->status = -errno;
@@ -462,17 +629,102 @@ static void write_after(uv_work_t *w, int status) {
     return;
   }
   n->job = NULL;
+  /* The chunk is missing, and the next ones are coded against it. */
+  if (job->status)
+    n->whole_next = true;
   void (*done)(void *) = job->done;
   void *arg = job->arg;
   free(job);
   done(arg);
 }
 
+/* The chunk of entries [first, first + count) starts at p: its new
+ * hashes and the flags.  The records follow, then close_chunk. */
+static unsigned char *open_chunk(const struct vg_newest *n, unsigned char *p,
+                                 size_t first, size_t count) {
+  p += CHUNK_HDR;
+  p += vg_varint_put(p, first);
+  p += vg_varint_put(p, count);
+  for (size_t i = first; i < first + count; i++, p += 8)
+    put_u64(p, n->entries[i].hash);
+  *p++ = n->refuses ? 1 : 0;
+  return p;
+}
+
+static void close_chunk(unsigned char *chunk, const unsigned char *end) {
+  size_t len = (size_t)(end - chunk) - CHUNK_HDR;
+  uint32_t crc = vg_crc32c(0, chunk + CHUNK_HDR, len);
+  put_u64(chunk, (uint64_t)crc << 32 | len);
+}
+
+/* A chunk's room besides its hashes and records. */
+#define CHUNK_ROOM (CHUNK_HDR + 2 * VG_VARINT_MAX + 1)
+/* The entries of one chunk of a whole file: chunks stay far below the
+ * 4 GiB their length allows, and a damaged one costs only its own. */
+#define WHOLE_CHUNK ((size_t)1 << 20)
+
+/* The job's buffer, of at least `bytes`: the spare when it is that
+ * large. */
+static void take_buffer(struct vg_newest *n, struct job *job, size_t bytes) {
+  if (n->spare && n->spare_cap >= bytes) {
+    job->buf = n->spare;
+    job->cap = n->spare_cap;
+  } else {
+    free(n->spare);
+    job->buf = vg_malloc(bytes);
+    job->cap = bytes;
+  }
+  n->spare = NULL;
+}
+
+/* The whole table, as chunks of WHOLE_CHUNK entries: every entry's hash,
+ * and a record of each that holds more than a new one. */
+static void build_whole(struct vg_newest *n, struct job *job) {
+  size_t chunks = n->count / WHOLE_CHUNK + 1;
+  take_buffer(n, job, HDR + chunks * CHUNK_ROOM + n->count * (8 + REC_MAX));
+  unsigned char *p = job->buf;
+  memcpy(p, "VGNW\3\0\0\0", HDR);
+  p += HDR;
+  static const struct vg_newest_entry fresh = {VG_NEWEST_NONE, 0, 0};
+  size_t first = 0;
+  do {
+    size_t count =
+        n->count - first < WHOLE_CHUNK ? n->count - first : WHOLE_CHUNK;
+    unsigned char *chunk = p;
+    p = open_chunk(n, p, first, count);
+    struct chunk_state c = {0, 0, 0};
+    for (size_t i = first; i < first + count; i++)
+      if (memcmp(&n->entries[i].e, &fresh, sizeof fresh) != 0)
+        p += put_change(p, &c, (uint32_t)i, &fresh, &n->entries[i].e);
+    close_chunk(chunk, p);
+    first += count;
+  } while (first < n->count);
+  job->len = (size_t)(p - job->buf);
+}
+
+/* The entries new since the last sync and the pending records, as one
+ * chunk. */
+static void build_chunk(struct vg_newest *n, struct job *job) {
+  size_t count = n->count - n->filed;
+  take_buffer(n, job, CHUNK_ROOM + 8 * count + n->pending_len);
+  unsigned char *p = open_chunk(n, job->buf, n->filed, count);
+  if (n->pending_len)
+    memcpy(p, n->pending, n->pending_len);
+  p += n->pending_len;
+  close_chunk(job->buf, p);
+  job->len = (size_t)(p - job->buf);
+}
+
 int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
   if (n->job)
     return -EBUSY;
-  if (!n->file || (!n->npending && !n->flags_changed)) {
-    n->npending = 0;
+  uint64_t live = HDR + (uint64_t)n->count * LIVE_PER_ENTRY;
+  bool whole = n->file && (n->whole_next || n->file->bytes < HDR ||
+                           (n->file->bytes > COMPACT_MIN &&
+                            n->file->bytes + n->pending_len > 3 * live));
+  if (!n->file || (!whole && !n->pending_len && !n->flags_changed)) {
+    n->pending_len = 0;
+    n->chunk = (struct chunk_state){0, 0, 0};
     return 1;
   }
   struct job *job = vg_calloc(1, sizeof *job);
@@ -481,49 +733,16 @@ int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
   job->f = n->file;
   job->done = done;
   job->arg = arg;
-  struct vg_newest_entry flags = {n->refuses ? 1 : 0, 0, 0};
-  uint64_t live = HDR + (n->count + 1) * REC;
-  job->whole = n->file->bytes + (n->npending + 1) * REC > 2 * live &&
-               n->file->bytes > COMPACT_MIN;
-  if (job->whole) {
-    job->cap = live;
-    if (n->spare && n->spare_cap >= job->cap) {
-      job->buf = n->spare;
-      job->cap = n->spare_cap;
-    } else {
-      free(n->spare);
-      job->buf = vg_malloc(job->cap);
-    }
-    n->spare = NULL;
-    unsigned char *p = job->buf;
-    memcpy(p, "VGNW\2\0\0\0", HDR);
-    p += HDR;
-    put_record(p, 0, &flags);
-    p += REC;
-    /* Not those only looked up, never put: they say nothing. */
-    for (size_t i = 0; i < n->count; i++)
-      if (n->entries[i].e.seq) {
-        put_record(p, n->entries[i].hash, &n->entries[i].e);
-        p += REC;
-      }
-    job->len = (size_t)(p - job->buf);
-  } else {
-    /* The puts' records, and the flags (where they stand in the file
-     * does not matter: hash 0 is no series). */
-    if (n->flags_changed) {
-      n->pending =
-          vg_grow(n->pending, &n->pending_cap, (n->npending + 1) * REC, 1);
-      put_record(n->pending + n->npending * REC, 0, &flags);
-      n->npending++;
-    }
-    job->buf = n->pending;
-    job->cap = n->pending_cap;
-    job->len = n->npending * REC;
-    n->pending = NULL;
-    n->pending_cap = 0;
-  }
-  n->npending = 0;
+  job->whole = whole;
+  if (whole)
+    build_whole(n, job);
+  else
+    build_chunk(n, job);
+  n->filed = n->count;
+  n->pending_len = 0;
+  n->chunk = (struct chunk_state){0, 0, 0};
   n->flags_changed = false;
+  n->whole_next = false;
   n->job = job;
   uv_queue_work(n->loop, &job->work, write_work, write_after);
   return 0;
