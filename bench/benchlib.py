@@ -55,6 +55,17 @@ def rss_bytes(pid):
     return got["VmRSS"], got["VmHWM"]
 
 
+def wchar(pid):
+    """Bytes a process handed to write(2) and its kind, from /proc/PID/io:
+    its files' writes (sockets written with send(2), as curl and
+    libmicrohttpd do, are not counted)."""
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    raise RuntimeError("no wchar in /proc/%d/io" % pid)
+
+
 def cpu_seconds(pid):
     """utime + stime of every thread of a process, from /proc/PID/stat."""
     with open("/proc/%d/stat" % pid) as f:

@@ -40,7 +40,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402  (processes, HTTP, polling, the report)
 import exposition as ex  # noqa: E402  (village and place names)
-from benchlib import cpu_seconds, f, log, met, poll  # noqa: E402
+from benchlib import cpu_seconds, f, log, met, poll, wchar  # noqa: E402
 
 ROOT = bl.ROOT
 
@@ -396,6 +396,7 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
             prof = start_perf(args, server.pid, tmp)
         log("(a) villagemetricsd: pushing %d bodies" % len(wl.bodies))
         c0 = cpu_seconds(server.pid)
+        w0 = wchar(server.pid)
         r0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
         pushed = push_all(port, "/write?precision=ms", wl.bodies,
@@ -420,6 +421,7 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
                   0.02)
         t_drained = time.monotonic()
         c1 = cpu_seconds(server.pid)
+        w1 = wchar(server.pid)
         if prof:
             profile_out = stop_perf(prof)
             prof = None
@@ -434,6 +436,7 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
             "journal_appended": st["journal"]["appended_samples"],
             # Segments are deleted once delivered: what was written.
             "journal_bytes": st["journal"].get("written_bytes"),
+            "written_bytes": w1 - w0,
             "sent_samples": e.get("sent_samples"),
             "receiver": receiver_report(vm, vm_port, r0, wl),
             "profile": profile_out}
@@ -712,6 +715,10 @@ def render(info, wl, gen_s, res, parser, args, latwl):
                 a["journal_appended"], f(a["sent_samples"], "%.0f"),
                 (a["journal_bytes"] or 0) / 1048576,
                 (a["journal_bytes"] or 0) / max(a["journal_appended"], 1)))
+        add("villagemetricsd: write(2) wrote %.0f MiB = %.1f bytes per sample "
+            "appended (the journal, the newest table's file, cursors)" % (
+                a["written_bytes"] / 1048576,
+                a["written_bytes"] / max(a["journal_appended"], 1)))
     add("")
     if latwl and any("latency" in r for r in res.values()):
         add("ack latency (after each run, same instance: %d requests of %d "
