@@ -118,7 +118,7 @@ bool vg__journal_builder_add(struct vg__journal_builder *bb,
   /* rest is what vg__journal_encode_rest wrote: ts, value, metric name,
    * label count and labels; it cannot be malformed. */
   const unsigned char *p = rest, *end = rest + rlen, *s;
-  uint64_t zz;
+  uint64_t zz = 0;
   size_t len;
   vg_varint_get(&p, end, &zz);
   size_t i = bb->count++;

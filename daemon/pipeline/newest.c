@@ -324,7 +324,7 @@ static bool chunk_holds(const struct vg_newest *n, const unsigned char *p,
  * table has (damage the CRC missed). */
 static bool load_chunk(struct vg_newest *n, const unsigned char *p,
                        const unsigned char *end) {
-  uint64_t first, count, v;
+  uint64_t first = 0, count = 0, v = 0;
   vg_varint_get(&p, end, &first);
   vg_varint_get(&p, end, &count);
   for (uint64_t i = 0; i < count; i++, p += 8) {
@@ -336,7 +336,7 @@ static bool load_chunk(struct vg_newest *n, const unsigned char *p,
   n->refuses = (*p++ & 1) != 0;
   struct chunk_state c = {0, 0, 0};
   while (p < end) {
-    uint64_t key;
+    uint64_t key = 0;
     vg_varint_get(&p, end, &key);
     c.next += unzigzag(key >> 3);
     struct vg_newest_entry *e = &n->entries[c.next].e;

@@ -1,4 +1,6 @@
-/* daemon/util/varint.h - unsigned LEB128 varints. */
+/* daemon/util/varint.h - unsigned LEB128 varints, as protobuf writes them:
+ * the journal's records and the newest table's file.  Inline: a varint is
+ * a byte or two, and the journal's reader decodes several per sample. */
 #ifndef VG_VARINT_H
 #define VG_VARINT_H
 
@@ -10,11 +12,31 @@
 #define VG_VARINT_MAX 10
 
 /* Writes v at out (room for VG_VARINT_MAX bytes); returns the length. */
-size_t vg_varint_put(unsigned char *out, uint64_t v);
+static inline size_t vg_varint_put(unsigned char *out, uint64_t v) {
+  size_t n = 0;
+  for (; v >= 0x80; v >>= 7)
+    out[n++] = (unsigned char)(v | 0x80);
+  out[n++] = (unsigned char)v;
+  return n;
+}
+
 /* Reads one at *p, before end, and moves *p past it.  Only minimal
  * encodings are accepted, so that what decodes encodes back to the same
  * bytes: false for a cut, overlong or too large one. */
-bool vg_varint_get(const unsigned char **p, const unsigned char *end,
-                   uint64_t *v);
+static inline bool vg_varint_get(const unsigned char **p,
+                                 const unsigned char *end, uint64_t *v) {
+  uint64_t r = 0;
+  for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+    unsigned char b = *(*p)++;
+    if (shift == 63 && b > 1)
+      return false;
+    r |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *v = r;
+      return b != 0 || shift == 0;
+    }
+  }
+  return false;
+}
 
 #endif
