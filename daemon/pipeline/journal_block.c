@@ -122,7 +122,7 @@ bool vg__journal_builder_add(struct vg__journal_builder *bb,
   size_t len;
   vg_varint_get(&p, end, &zz);
   size_t i = bb->count++;
-  bb->ts[i] = (int64_t)((zz >> 1) ^ (0 - (zz & 1)));
+  bb->ts[i] = (int64_t)vg_unzigzag(zz);
   uint64_t bits = 0;
   for (int k = 0; k < 8; k++)
     bits |= (uint64_t)p[k] << (8 * k);
@@ -143,7 +143,7 @@ bool vg__journal_builder_add(struct vg__journal_builder *bb,
 }
 
 static void put_varint(struct vg_buf *b, uint64_t v) {
-  unsigned char tmp[10];
+  unsigned char tmp[VG_VARINT_MAX];
   vg_buf_append(b, tmp, vg_varint_put(tmp, v));
 }
 
@@ -170,7 +170,7 @@ static void lay_out(struct vg__journal_builder *bb) {
     /* Wrapping arithmetic: any two timestamps have a delta that undoes. */
     uint64_t d = (uint64_t)bb->ts[i] - prev;
     prev = (uint64_t)bb->ts[i];
-    put_varint(b, d << 1 ^ (0 - (d >> 63)));
+    put_varint(b, vg_zigzag(d));
   }
   vg_buf_reserve(b, 8 * bb->count);
   unsigned char *v = (unsigned char *)b->data + b->len;
@@ -307,7 +307,7 @@ static bool parse_raw(struct vg__journal_block *d, const unsigned char *p,
   for (size_t i = 0; i < d->count; i++) {
     if (!vg_varint_get(&p, end, &zz))
       return false;
-    prev += (zz >> 1) ^ (0 - (zz & 1));
+    prev += vg_unzigzag(zz);
     d->ts[i] = (int64_t)prev;
   }
   if ((size_t)(end - p) != 8 * d->count)

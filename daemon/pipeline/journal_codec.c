@@ -117,7 +117,7 @@ int vg__journal_encode_rest(struct vg_buf *b, const struct vg_journal_record *r,
   if (rc)
     return rc;
   unsigned char *p = (unsigned char *)b->data + b->len;
-  uint64_t ts = (uint64_t)r->ts_ms << 1 ^ (0 - ((uint64_t)r->ts_ms >> 63));
+  uint64_t ts = vg_zigzag((uint64_t)r->ts_ms);
   uint64_t bits;
   memcpy(&bits, &r->value, 8);
   p += vg_varint_put(p, ts);
@@ -151,7 +151,7 @@ static size_t varint_size(uint64_t v) {
 }
 
 size_t vg__journal_record_size(const struct vg__journal_view *v) {
-  uint64_t ts = (uint64_t)v->ts << 1 ^ (0 - ((uint64_t)v->ts >> 63));
+  uint64_t ts = vg_zigzag((uint64_t)v->ts);
   return VG__JOURNAL_REC_HDR + varint_size(v->seq) + varint_size(ts) + 8 +
          varint_size(v->mlen) + v->mlen + varint_size(v->nlabels) +
          (size_t)(v->end - v->labels);
@@ -206,7 +206,7 @@ static bool parse_payload(const unsigned char *p, size_t n,
   if (!vg_varint_get(&p, end, &v->seq) || !vg_varint_get(&p, end, &u) ||
       end - p < 8)
     return false;
-  v->ts = (int64_t)((u >> 1) ^ (0 - (u & 1)));
+  v->ts = (int64_t)vg_unzigzag(u);
   uint64_t bits = get_u64(p);
   memcpy(&v->value, &bits, 8);
   p += 8;

@@ -247,16 +247,6 @@ static struct entry *get_or_add(struct vg_newest *n, uint64_t hash) {
   return e;
 }
 
-/* Zigzag in wrapping arithmetic: any two values' difference round-trips,
- * and a small one of either sign is a short varint. */
-static uint64_t zigzag(uint64_t delta) {
-  return delta << 1 ^ (0 - (delta >> 63));
-}
-
-static uint64_t unzigzag(uint64_t z) {
-  return z >> 1 ^ (0 - (z & 1));
-}
-
 static int64_t ts_base(const struct chunk_state *c,
                        const struct vg_newest_entry *was) {
   return was->ts_ms != VG_NEWEST_NONE ? was->ts_ms : c->ts;
@@ -302,7 +292,7 @@ static bool chunk_holds(const struct vg_newest *n, const unsigned char *p,
     uint64_t key;
     if (!vg_varint_get(&p, end, &key) || !(key & 7))
       return false;
-    uint64_t entry = next + unzigzag(key >> 3);
+    uint64_t entry = next + vg_unzigzag(key >> 3);
     if (entry >= entries)
       return false; /* wrapped below 0 too */
     if ((key & TS_FOLLOWS) && !vg_varint_get(&p, end, &v))
@@ -338,11 +328,11 @@ static bool load_chunk(struct vg_newest *n, const unsigned char *p,
   while (p < end) {
     uint64_t key = 0;
     vg_varint_get(&p, end, &key);
-    c.next += unzigzag(key >> 3);
+    c.next += vg_unzigzag(key >> 3);
     struct vg_newest_entry *e = &n->entries[c.next].e;
     if (key & TS_FOLLOWS) {
       vg_varint_get(&p, end, &v);
-      e->ts_ms = (int64_t)((uint64_t)ts_base(&c, e) + unzigzag(v));
+      e->ts_ms = (int64_t)((uint64_t)ts_base(&c, e) + vg_unzigzag(v));
       c.ts = e->ts_ms;
     }
     if (key & BITS_FOLLOW) {
@@ -351,7 +341,7 @@ static bool load_chunk(struct vg_newest *n, const unsigned char *p,
     }
     if (key & SEQ_FOLLOWS) {
       vg_varint_get(&p, end, &v);
-      e->seq = seq_base(&c, e) + unzigzag(v);
+      e->seq = seq_base(&c, e) + vg_unzigzag(v);
       c.seq = e->seq;
     }
     c.next++;
@@ -516,10 +506,10 @@ static size_t put_change(unsigned char *p, struct chunk_state *c, uint32_t ref,
   unsigned mask = (now->ts_ms != was->ts_ms ? TS_FOLLOWS : 0) |
                   (now->bits != was->bits ? BITS_FOLLOW : 0) |
                   (now->seq != was->seq ? SEQ_FOLLOWS : 0);
-  size_t k = vg_varint_put(p, zigzag(ref - c->next) << 3 | mask);
+  size_t k = vg_varint_put(p, vg_zigzag(ref - c->next) << 3 | mask);
   if (mask & TS_FOLLOWS) {
     k += vg_varint_put(
-        p + k, zigzag((uint64_t)now->ts_ms - (uint64_t)ts_base(c, was)));
+        p + k, vg_zigzag((uint64_t)now->ts_ms - (uint64_t)ts_base(c, was)));
     c->ts = now->ts_ms;
   }
   if (mask & BITS_FOLLOW) {
@@ -527,7 +517,7 @@ static size_t put_change(unsigned char *p, struct chunk_state *c, uint32_t ref,
     k += 8;
   }
   if (mask & SEQ_FOLLOWS) {
-    k += vg_varint_put(p + k, zigzag(now->seq - seq_base(c, was)));
+    k += vg_varint_put(p + k, vg_zigzag(now->seq - seq_base(c, was)));
     c->seq = now->seq;
   }
   c->next = (uint64_t)ref + 1;

@@ -1,4 +1,4 @@
-/* daemon/util/varint.h - unsigned LEB128 varints, as protobuf writes them:
+/* daemon/util/varint.h - LEB128 varints and zigzag, as protobuf writes them:
  * the journal's records and the newest table's file.  Inline: a varint is
  * a byte or two, and the journal's reader decodes several per sample. */
 #ifndef VG_VARINT_H
@@ -10,6 +10,17 @@
 
 /* The most bytes a varint of 64 bits takes. */
 #define VG_VARINT_MAX 10
+
+/* A signed value, or a difference taken in wrapping arithmetic, as an
+ * unsigned one that is small when the value is near 0 of either sign
+ * (protobuf's sint64); and back.  Any two values' difference undoes. */
+static inline uint64_t vg_zigzag(uint64_t v) {
+  return v << 1 ^ (0 - (v >> 63));
+}
+
+static inline uint64_t vg_unzigzag(uint64_t z) {
+  return z >> 1 ^ (0 - (z & 1));
+}
 
 /* Writes v at out (room for VG_VARINT_MAX bytes); returns the length. */
 static inline size_t vg_varint_put(unsigned char *out, uint64_t v) {
