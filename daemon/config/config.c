@@ -118,13 +118,14 @@ const struct vg_cfg_key vg_config_http_keys[] = {
      "headroom of their own. Lowered at start, with a notice, to what the "
      "limit of open files (LimitNOFILE) holds.",
      false},
-    {"max_connections_per_address", VG_CFG_INT, "64",
+    {"max_connections_per_address", VG_CFG_INT, "1024",
      offsetof(struct http, max_connections_per_address),
      "Most connections open at once from one client address (1 to 65535); "
      "past it, that address's oldest connection that has no request in "
      "progress is closed, and with this many of its requests in progress "
-     "its further ones get 503. Raise it for many senders behind one NAT "
-     "address.",
+     "its further ones get 503. Closing a kept-alive connection can "
+     "meet a request its client is writing to it: raise it past the "
+     "number of senders behind one NAT or load balancer.",
      false},
     {"header_timeout", VG_CFG_DURATION, "10s",
      offsetof(struct http, header_timeout_ms),

@@ -255,7 +255,8 @@ class HostileTest(IntegrationTest):
 
 class TestConnections(HostileTest):
     def test_bare_connects_from_the_probes_own_address(self):
-        d = self.daemon()
+        # Below the default (1024), so that 500 connections pass it.
+        d = self.daemon({"max_connections_per_address": 64})
         # 500 connections that never send a byte, kept at 500 (each one
         # the server closes is opened again) for 4 s, from 127.0.0.1 like
         # the probes: the 64 per address are the flood's newest ones, and
@@ -330,8 +331,8 @@ class TestConnections(HostileTest):
 
     def test_the_same_over_tls(self):
         cert, key = self.make_cert()
-        d = self.daemon({"tls_cert_file": cert, "tls_key_file": key},
-                        start=False)
+        d = self.daemon({"tls_cert_file": cert, "tls_key_file": key,
+                         "max_connections_per_address": 64}, start=False)
         d.start(wait_ready=False)
         ctx = ssl.create_default_context(cafile=cert)
 

@@ -56,7 +56,7 @@ VG_TEST(defaults_and_environment) {
     VG_FAIL("%s", err.msg);
   ASSERT_STR_EQ(cfg->listen, "127.0.0.1:9464");
   ASSERT_INT_EQ(cfg->http_max_connections, 4096);
-  ASSERT_INT_EQ(cfg->http_max_connections_per_address, 64);
+  ASSERT_INT_EQ(cfg->http_max_connections_per_address, 1024);
   ASSERT_INT_EQ(cfg->http_header_timeout_ms, 10000);
   ASSERT_INT_EQ(cfg->http_timeout_ms, 30000);
   ASSERT_STR_EQ(cfg->log_level, "info");
@@ -368,7 +368,8 @@ VG_TEST(reference_lists_every_key) {
   ASSERT_CONTAINS(b.data, "| `listen` | string | `127.0.0.1:9464` |");
   ASSERT_CONTAINS(b.data, "| `stale_after` | duration | `15m` |");
   ASSERT_CONTAINS(b.data, "| `max_connections` | integer | `4096` |");
-  ASSERT_CONTAINS(b.data, "| `max_connections_per_address` | integer | `64` |");
+  ASSERT_CONTAINS(b.data,
+                  "| `max_connections_per_address` | integer | `1024` |");
   ASSERT_CONTAINS(b.data, "| `header_timeout` | duration | `10s` |");
   vg_buf_free(&b);
 }
