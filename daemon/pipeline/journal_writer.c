@@ -13,18 +13,21 @@
  * not succeeded, leave any byte of a failed commit on disk (its seqs are
  * reused), or lose a record without counting it.
  *
- * Space: after each commit, ack and release, oldest segments (never the
- * one being written, nor one a batch in flight came from) are dropped while
- * the total passes max_bytes, and readers inside them are moved on; what
- * each lost is counted once its moved cursor is on disk.  After each ack,
- * segments every open reader has passed are deleted; with no reader open,
- * segments stay until max_bytes (an exporter may be configured later).  A
- * deleted segment is unlinked only once no read in flight still uses it, and
- * only after the cursors that passed it are persisted (same commit job, cursors
- * first).
+ * Space: records that would leave the disk less than VG_DISK_RESERVE are
+ * refused as if it were full (ENOSPC), so that the cursors can always be
+ * written and the segments they passed deleted.  After each commit, ack and
+ * release, oldest segments (never the one being written, nor one a batch in
+ * flight came from) are dropped while the total passes max_bytes, and
+ * readers inside them are moved on; what each lost is counted once its
+ * moved cursor is on disk.  After each ack, segments every open reader has
+ * passed are deleted; with no reader open, segments stay until max_bytes
+ * (an exporter may be configured later).  A deleted segment is unlinked
+ * only once no read in flight still uses it, and only after the cursors
+ * that passed it are persisted (same commit job, cursors first).
  */
 #include "daemon/pipeline/journal_int.h"
 #include "daemon/util/clock.h"
+#include "daemon/util/diskroom.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
 
@@ -187,7 +190,8 @@ static int write_records(struct vg__journal_commit *c) {
       p = add_piece(c, c->first_seq + first, true, VG__JOURNAL_SEG_HDR, n);
     p->bytes += size;
   }
-  int rc = 0;
+  /* What the new segments' headers add is within the reserve. */
+  int rc = vg_disk_room(j->dir, out.len);
   bool created = false;
   for (size_t k = 0; k < c->npieces && rc == 0; k++) {
     rc = write_piece(c, &c->pieces[k], (const unsigned char *)out.data);

@@ -39,6 +39,7 @@
  */
 #include "daemon/pipeline/newest.h"
 #include "daemon/util/crc32c.h"
+#include "daemon/util/diskroom.h"
 #include "daemon/util/log.h"
 #include "daemon/util/mem.h"
 #include "daemon/util/varint.h"
@@ -66,6 +67,8 @@
 #define COMPACT_MIN ((uint64_t)1 << 20)
 /* The largest write buffer kept for the next sync: a batch's records. */
 #define SPARE_MAX ((size_t)4 << 20)
+/* How long after a failed write the file is written again (whole). */
+#define RETRY_MS 1000
 
 struct entry {
   uint64_t hash; /* never 0 */
@@ -81,7 +84,7 @@ struct chunk_state {
 
 /* What a write job shares with the table: freed by whichever ends last. */
 struct file {
-  char *path, *tmp;
+  char *path, *tmp, *dir;
   uint64_t bytes; /* the file's size, as the jobs left it */
   struct vg_complaint complaint;
 };
@@ -117,6 +120,9 @@ struct vg_newest {
   /* The next sync writes the whole file: the file is of an older version,
    * has a damaged end, or lacks a chunk that failed to be written. */
   bool whole_next;
+  /* After a failed write, no sync before this (uv_now): each would build
+   * the whole table on the loop, and a full disk refuses them all. */
+  uint64_t retry_ms;
   struct file *file; /* NULL: memory only */
   struct job *job;   /* the write in flight */
   /* Owned: the last write's buffer, for the next one.  A fresh one per
@@ -436,6 +442,9 @@ int vg_newest_open(uv_loop_t *loop, const char *path, struct vg_newest **out,
     n->file = vg_calloc(1, sizeof *n->file);
     n->file->path = vg_strdup(path);
     n->file->tmp = vg_asprintf("%s.tmp", path);
+    const char *slash = strrchr(path, '/');
+    n->file->dir =
+        slash ? vg_strndup(path, (size_t)(slash - path) + 1) : vg_strdup(".");
     int rc = read_file(n, path, error, error_size);
     if (rc) {
       vg_newest_close(n);
@@ -451,6 +460,7 @@ static void free_file(struct file *f) {
     return;
   free(f->path);
   free(f->tmp);
+  free(f->dir);
   free(f);
 }
 
@@ -581,6 +591,11 @@ static void write_work(uv_work_t *w) {
   const char *path = job->whole ? f->tmp : f->path;
   int flags =
       O_WRONLY | O_CREAT | O_CLOEXEC | (job->whole ? O_TRUNC : O_APPEND);
+  /* The disk's reserve is for the journal's cursors (util/diskroom.h); a
+   * write refused makes the next sync whole, as any failed one does. */
+  job->status = vg_disk_room(f->dir, job->len);
+  if (job->status)
+    return;
   int fd = open(path, flags, 0644);
   job->status = fd < 0 ? -errno : 0;
   if (fd < 0)
@@ -620,8 +635,10 @@ static void write_after(uv_work_t *w, int status) {
   }
   n->job = NULL;
   /* The chunk is missing, and the next ones are coded against it. */
-  if (job->status)
+  if (job->status) {
     n->whole_next = true;
+    n->retry_ms = uv_now(n->loop) + RETRY_MS;
+  }
   void (*done)(void *) = job->done;
   void *arg = job->arg;
   free(job);
@@ -712,7 +729,10 @@ int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg) {
   bool whole = n->file && (n->whole_next || n->file->bytes < HDR ||
                            (n->file->bytes > COMPACT_MIN &&
                             n->file->bytes + n->pending_len > 3 * live));
-  if (!n->file || (!whole && !n->pending_len && !n->flags_changed)) {
+  /* Until the retry, what is pending is dropped: the whole file written
+   * then holds it. */
+  if (!n->file || (!whole && !n->pending_len && !n->flags_changed) ||
+      (n->whole_next && uv_now(n->loop) < n->retry_ms)) {
     n->pending_len = 0;
     n->chunk = (struct chunk_state){0, 0, 0};
     return 1;
