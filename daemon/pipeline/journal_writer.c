@@ -192,11 +192,14 @@ static int write_records(struct vg__journal_commit *c) {
   }
   /* What the new segments' headers add is within the reserve. */
   int rc = vg_disk_room(j->dir, out.len);
+  bool room = rc == 0;
   bool created = false;
   for (size_t k = 0; k < c->npieces && rc == 0; k++) {
     rc = write_piece(c, &c->pieces[k], (const unsigned char *)out.data);
     created |= c->pieces[k].new_seg;
   }
+  if (room)
+    vg_disk_room_done(out.len);
   vg_buf_free(&out);
   if (rc == 0 && created)
     vg__journal_fsync_dir(j->dir);

@@ -598,10 +598,13 @@ static void write_work(uv_work_t *w) {
     return;
   int fd = open(path, flags, 0644);
   job->status = fd < 0 ? -errno : 0;
+  if (fd >= 0) {
+    job->status = write_all(fd, job->buf, job->len);
+    close(fd);
+  }
+  vg_disk_room_done(job->len);
   if (fd < 0)
     return;
-  job->status = write_all(fd, job->buf, job->len);
-  close(fd);
   if (job->whole && job->status == 0 && rename(f->tmp, f->path) < 0)
     job->status = -errno;
   if (job->status == 0)

@@ -73,10 +73,11 @@ size_t vg_newest_count(const struct vg_newest *n);
 
 /* Writes what changed since the last sync, in the thread pool, and calls
  * done(arg) on the loop when it is in the file: 0.  1 when there is
- * nothing to write (no change, or no file): done is not called.  -EBUSY
- * while a sync is in flight.  A write that fails is logged once a minute
- * and reported as done: the entries stay in memory, and what the file
- * lacks costs, after a restart, a refusal to resolve again, never data. */
+ * nothing to write (no change, or no file) or within a second of a failed
+ * write (the next is the whole table): done is not called.  -EBUSY while
+ * a sync is in flight.  A write that fails is logged once a minute and
+ * reported as done: the entries stay in memory, and what the file lacks
+ * costs, after a restart, a refusal to resolve again, never data. */
 int vg_newest_sync(struct vg_newest *n, void (*done)(void *arg), void *arg);
 
 #endif

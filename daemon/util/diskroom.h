@@ -17,9 +17,13 @@
  * hundreds, whatever the block size. */
 #define VG_DISK_RESERVE ((uint64_t)1 << 20)
 
-/* 0 when the filesystem holding `dir` (an existing path) has `bytes` plus
- * the reserve free for this user, -ENOSPC when it has not.  0 too when
- * statvfs(2) cannot tell: the write itself will.  Thread-safe. */
+/* 0 when the filesystem holding `dir` (an existing path) has `bytes`, the
+ * reserve, and what other writes let through are still writing free for
+ * this user; -ENOSPC when it has not.  0 too when statvfs(2) cannot tell:
+ * the write itself will.  After a 0 the caller writes, then gives the
+ * bytes back with vg_disk_room_done, whatever the write's outcome.
+ * Thread-safe: the journal's thread and the thread pool ask at once. */
 int vg_disk_room(const char *dir, uint64_t bytes);
+void vg_disk_room_done(uint64_t bytes);
 
 #endif

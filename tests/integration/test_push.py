@@ -629,7 +629,9 @@ class TestFullDisk(PushTest):
                             "tmpfs", path], capture_output=True, text=True)
         if r.returncode != 0:
             self.skipTest("cannot mount a tmpfs here: " + r.stderr.strip())
-        self.addCleanup(subprocess.run, ["umount", "-l", path])
+        # A stop, run after the daemon's (stops run last first) and before
+        # the temporary folder is removed.
+        self.stops.append(lambda: subprocess.run(["umount", path]))
 
     def test_a_full_disk_refuses_pushes_then_frees_itself(self):
         state = os.path.join(self.tmp, "small")
