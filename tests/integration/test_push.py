@@ -679,17 +679,25 @@ class TestFullDisk(PushTest):
         wait_for("a body taken again", lambda: push(2000)[0] == 204, timeout=30)
         wait_for("lag drained again", lambda: find(
             d.metrics(), "villagemetrics_exporter_lag_samples", exporter="vm") == 0)
-        got = {}
-        for labels, points in vm.export('{__name__="level_ratio"}').items():
-            village = dict(labels)["village"]
-            for ts, value in points:
-                got[(village, ts)] = value
+
+        def exported():
+            got = {}
+            for labels, points in vm.export('{__name__="level_ratio"}').items():
+                village = dict(labels)["village"]
+                for ts, value in points:
+                    got[(village, ts)] = value
+            return got
+        # What VictoriaMetrics accepted becomes searchable shortly after.
+        wait_for("every acknowledged sample in VictoriaMetrics",
+                 lambda: acked.keys() <= exported().keys())
+        got = exported()
         # Every acknowledged sample, exactly; of the refused bodies, what
         # a commit took before the disk filled may be there too.
         missing = [(k, v, got.get(k)) for k, v in acked.items() if got.get(k) != v]
         self.assertEqual(missing[:5], [], "%d acknowledged samples" % len(missing))
         unsent = [(k, v, sent.get(k)) for k, v in got.items() if sent.get(k) != v]
         self.assertEqual(unsent[:5], [], "%d samples never sent" % len(unsent))
+
 
 class TestFreshFirst(ScriptedTest):
     """policy fresh_first: after an outage, new samples go out while the
