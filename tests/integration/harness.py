@@ -384,6 +384,15 @@ class VictoriaMetrics:
             v.sort()
         return out
 
+    def points_by(self, match, label):
+        """{(value of `label`, ts_ms): value} of every point matched."""
+        out = {}
+        for labels, points in self.export(match).items():
+            key = dict(labels)[label]
+            for ts, value in points:
+                out[(key, ts)] = value
+        return out
+
     def stop(self):
         stop_process(self.proc, self.log)
 

@@ -362,12 +362,7 @@ class TestDurableAnswers(IntakeTest):
         d.start()
 
         def arrived():
-            out = {}
-            for labels, points in vm.export('{__name__="m_f"}').items():
-                village = dict(labels)["village"]
-                for ts, v in points:
-                    out[(village, ts)] = v
-            return out
+            return vm.points_by('{__name__="m_f"}', "village")
         wait_for("every acknowledged sample in VictoriaMetrics",
                  lambda: len(arrived()) == len(sent), timeout=60)
         self.assertEqual(arrived(), sent)

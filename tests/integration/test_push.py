@@ -681,12 +681,7 @@ class TestFullDisk(PushTest):
             d.metrics(), "villagemetrics_exporter_lag_samples", exporter="vm") == 0)
 
         def exported():
-            got = {}
-            for labels, points in vm.export('{__name__="level_ratio"}').items():
-                village = dict(labels)["village"]
-                for ts, value in points:
-                    got[(village, ts)] = value
-            return got
+            return vm.points_by('{__name__="level_ratio"}', "village")
         # What VictoriaMetrics accepted becomes searchable shortly after.
         wait_for("every acknowledged sample in VictoriaMetrics",
                  lambda: acked.keys() <= exported().keys())
