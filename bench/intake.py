@@ -23,6 +23,7 @@ builds the daemon and the parser bench first; `--quick` is the short run.
 """
 
 import argparse
+import gzip
 import http.client
 import json
 import os
@@ -64,11 +65,14 @@ SYSTEMS = ("villagemetricsd", "vmagent", "victoria-metrics")
 # ---- the workload --------------------------------------------------------
 
 
-def field_pool(rng, kind, one_field):
+def field_pool(rng, kind, one_field, extra_fields):
     """POOL field sets of one kind of sensor, as its firmware writes them;
-    with `one_field`, only the first field of each."""
+    with `one_field`, only the first field of each; `extra_fields` more
+    float fields after those (y00, y01, ...)."""
     out = []
     for _ in range(POOL):
+        more = b"".join(b",y%02d=%.2f" % (j, rng.uniform(0, 100))
+                        for j in range(extra_fields))
         if one_field:
             out.append(b"level_ratio=%.3f" % rng.uniform(0.05, 1.0)
                        if kind == "tank" else
@@ -81,6 +85,7 @@ def field_pool(rng, kind, one_field):
                        (rng.randrange(-110, -50), rng.uniform(3.3, 4.2)))
         else:
             out.append(b"rssi_dbm=%di" % rng.randrange(-110, -50))
+        out[-1] += more
     return out
 
 
@@ -91,11 +96,13 @@ class Workload:
     the same bodies go to every system.  Other shapes: `extra_tags` more
     tags on every line (x00, x01, ...: a sensor's metadata, five values
     each, after the others in key order), `one_field` a single field per
-    line."""
+    line, `extra_fields` more fields on every line, `gzip` bodies sent
+    gzip-compressed (Content-Encoding: gzip, as Telegraf's
+    content_encoding = "gzip" sends them)."""
 
     def __init__(self, series, rounds, batch, seed,
                  names=("water_tank", "signal_modem"), extra_tags=0,
-                 one_field=False):
+                 one_field=False, extra_fields=0, gzip_bodies=False):
         rng = random.Random(seed)
         per_village = TANKS_PER_VILLAGE + MODEMS_PER_VILLAGE
         self.series = series
@@ -136,9 +143,12 @@ class Workload:
         self.villages = v
         self.extra_tags = extra_tags
         self.one_field = one_field
-        pools = {k: field_pool(rng, k, one_field) for k in set(SHAPE)}
+        self.extra_fields = extra_fields
+        pools = {k: field_pool(rng, k, one_field, extra_fields)
+                 for k in set(SHAPE)}
         fields_per = ({"tank": 1, "modem2": 1, "modem1": 1} if one_field
                       else {"tank": 2, "modem2": 2, "modem1": 1})
+        fields_per = {k: v + extra_fields for k, v in fields_per.items()}
         self.prom_series = sum(fields_per[k] for k in kinds)
         self.samples = self.prom_series * rounds
         self.lines = series * rounds
@@ -156,6 +166,14 @@ class Workload:
                     parts += (p, pool[(i * 31 + r * 7) % POOL], suffix)
                 self.bodies.append(b"".join(parts))
         self.bytes = sum(len(b) for b in self.bodies)
+        # What goes on the wire: the bodies, or each gzipped at Go's and
+        # zlib's default level, which Telegraf's gzip writer uses.
+        self.headers = {"Content-Type": "text/plain; charset=utf-8"}
+        self.wire = self.bodies
+        if gzip_bodies:
+            self.headers["Content-Encoding"] = "gzip"
+            self.wire = [gzip.compress(b, 6) for b in self.bodies]
+        self.wire_bytes = sum(len(b) for b in self.wire)
 
     def write_file(self, path, rounds):
         """The first `rounds` rounds as one file, for the parser bench."""
@@ -169,7 +187,7 @@ class Workload:
 # ---- the client ----------------------------------------------------------
 
 
-def push_all(port, path, bodies, connections):
+def push_all(port, path, bodies, connections, headers=None):
     """Sends every body as one POST, `connections` persistent connections
     taking the next body in turn.  Returns wall time, the client's own CPU
     (this process, all threads: nothing else runs in it meanwhile), request
@@ -191,7 +209,7 @@ def push_all(port, path, bodies, connections):
                 if i >= len(bodies):
                     break
                 t0 = time.perf_counter()
-                conn.request("POST", path, body=bodies[i], headers={
+                conn.request("POST", path, body=bodies[i], headers=headers or {
                     "Content-Type": "text/plain; charset=utf-8"})
                 resp = conn.getresponse()
                 answer = resp.read()
@@ -399,8 +417,8 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
         w0 = wchar(server.pid)
         r0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
-        pushed = push_all(port, "/write?precision=ms", wl.bodies,
-                          args.connections)
+        pushed = push_all(port, "/write?precision=ms", wl.wire,
+                          args.connections, wl.headers)
         t_acked = time.monotonic()
         c_acked = cpu_seconds(server.pid)
         check_pushed("villagemetricsd", pushed, wl)
@@ -483,8 +501,8 @@ def bench_vmagent(args, tmp, wl, lat):
         c0 = cpu_seconds(agent.pid)
         r0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
-        pushed = push_all(port, "/write?precision=ms", wl.bodies,
-                          args.connections)
+        pushed = push_all(port, "/write?precision=ms", wl.wire,
+                          args.connections, wl.headers)
         t_acked = time.monotonic()
         c_acked = cpu_seconds(agent.pid)
         check_pushed("vmagent", pushed, wl)
@@ -522,8 +540,8 @@ def bench_vm(args, tmp, wl, lat):
         log("(c) victoria-metrics: pushing %d bodies" % len(wl.bodies))
         c0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
-        pushed = push_all(vm_port, "/write?precision=ms", wl.bodies,
-                          args.connections)
+        pushed = push_all(vm_port, "/write?precision=ms", wl.wire,
+                          args.connections, wl.headers)
         t_acked = time.monotonic()
         c_acked = cpu_seconds(vm.pid)
         check_pushed("victoria-metrics", pushed, wl)
@@ -642,6 +660,8 @@ def render(info, wl, gen_s, res, parser, args, latwl):
         add("workload: %d line-protocol series (water_tank: level_ratio, "
             "volume_m3; signal_modem:" % wl.series)
         add("  rssi_dbm[, battery_v];")
+    if wl.extra_fields:
+        add("  and on every line fields y00..y%02d;" % (wl.extra_fields - 1))
     add("  tags county, tank|modem, town, village%s; %d villages) x %d "
         "rounds" % (", x00..x%02d" % (wl.extra_tags - 1) if wl.extra_tags
                     else "", wl.villages, wl.rounds))
@@ -651,6 +671,9 @@ def render(info, wl, gen_s, res, parser, args, latwl):
     add("  POST /write?precision=ms, %d lines per body (%d bodies, built "
         "in %.0f s before timing),"
         % (wl.batch, len(wl.bodies), gen_s))
+    if wl.wire is not wl.bodies:
+        add("  each gzipped (Content-Encoding: gzip, level 6): %.0f MiB on "
+            "the wire;" % (wl.wire_bytes / 1048576))
     add("  %d persistent connections; the same bodies to each system, one "
         "system at a time." % args.connections)
     add("  (a) villagemetricsd: listen collector, answered once fsynced "
@@ -842,6 +865,12 @@ def main():
                     "each), for a wider label set")
     ap.add_argument("--one-field", action="store_true",
                     help="one field per line (1 sample a line, not 1.8)")
+    ap.add_argument("--extra-fields", type=int, default=0,
+                    help="more float fields on every line (y00=...), for "
+                    "more samples per point")
+    ap.add_argument("--gzip", action="store_true",
+                    help="send the bodies gzip-compressed (Content-Encoding: "
+                    "gzip)")
     ap.add_argument("--systems", default=",".join(SYSTEMS),
                     help="which of %s to run" % ",".join(SYSTEMS))
     ap.add_argument("--parse-rounds", type=int, default=1,
@@ -889,7 +918,8 @@ def main():
     log("generating %d series x %d rounds" % (args.series, args.rounds))
     t = time.monotonic()
     wl = Workload(args.series, args.rounds, args.batch, args.seed,
-                  extra_tags=args.extra_tags, one_field=args.one_field)
+                  extra_tags=args.extra_tags, one_field=args.one_field,
+                  extra_fields=args.extra_fields, gzip_bodies=args.gzip)
     # Not with --profile: the profile covers the throughput run only.
     lat = (latency_workload(args) if args.latency_requests and
            not args.profile else None)
@@ -926,6 +956,7 @@ def main():
          "workload": {"series": wl.series, "rounds": wl.rounds,
                       "lines": wl.lines, "samples": wl.samples,
                       "prom_series": wl.prom_series, "bytes": wl.bytes,
+                      "wire_bytes": wl.wire_bytes,
                       "generate_s": gen_s},
          "results": res, "ratios": ratios, "parser": parser})
     log("results: %s.txt, %s.json (%d s)" % (base, base, info["runtime_s"]))
