@@ -526,7 +526,9 @@ static void parse_body(struct job *job, const char *data, size_t len) {
     return;
   }
   struct vg_lp_limits limits = {.max_line = c->max_line,
-                                .max_tags = (size_t)c->max_labels};
+                                .max_tags = (size_t)c->max_labels,
+                                .max_line_key = "max_line",
+                                .max_tags_key = "max_labels"};
   /* Room for two samples a line and strings of the body's size, made
    * once: doubling from nothing copied and faulted in the batch's arrays
    * a dozen times a request (a fifth of the daemon's time in the intake

@@ -422,10 +422,14 @@ static int fail_msg(struct lp_parser *p, size_t at, const char *msg) {
   return fail(p, at, msg, NULL, 0, NULL, NULL, 0);
 }
 
+/* "line too long (limit 65536 bytes, set by max_line)": `what` and
+ * `unit` are phrases of the parser's, `key` a setting's name (NULL:
+ * none). */
 static int fail_limit(struct lp_parser *p, size_t at, const char *what,
-                      size_t limit) {
-  char msg[64];
-  snprintf(msg, sizeof msg, "too many %s (limit %zu)", what, limit);
+                      size_t limit, const char *unit, const char *key) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s (limit %zu%s%s%.40s)", what, limit, unit,
+           key ? ", set by " : "", key ? key : "");
   return fail_msg(p, at, msg);
 }
 
@@ -973,7 +977,8 @@ static long parse_tags(struct lp_parser *p, size_t *i, size_t e) {
     if (kn == 0)
       return fail_msg(p, at, "missing tag key");
     if (p->lim.max_tags && ntags == p->lim.max_tags)
-      return fail_limit(p, at, "tags", p->lim.max_tags);
+      return fail_limit(p, at, "too many tags", p->lim.max_tags, "",
+                        p->lim.max_tags_key);
     if (*i == e || d[*i] != '=')
       return fail(p, *i, "missing tag value for key ", key, kn, NULL, NULL, 0);
     ++*i;
@@ -1042,7 +1047,8 @@ static long parse_fields(struct lp_parser *p, size_t *i, size_t e) {
     if (kn == 0)
       return fail_msg(p, at, "missing field key");
     if (p->lim.max_fields && nfields == p->lim.max_fields)
-      return fail_limit(p, at, "fields", p->lim.max_fields);
+      return fail_limit(p, at, "too many fields", p->lim.max_fields, "",
+                        p->lim.max_fields_key);
     if (*i == e || d[*i] != '=')
       return fail(p, *i, "missing value for field ", key, kn, NULL, NULL, 0);
     ++*i;
@@ -1105,7 +1111,8 @@ static int parse_timestamp(struct lp_parser *p, size_t i, size_t e,
 static int parse_point(struct lp_parser *p, size_t s, size_t e) {
   const char *d = p->data;
   if (p->lim.max_line && e - p->bol > p->lim.max_line)
-    return fail_msg(p, p->bol + p->lim.max_line, "line too long");
+    return fail_limit(p, p->bol + p->lim.max_line, "line too long",
+                      p->lim.max_line, " bytes", p->lim.max_line_key);
 
   /* Unescaped copies never outgrow their text; each adds a NUL in place
    * of a separator it does not copy (the last may end the line: one more

@@ -138,9 +138,12 @@ struct vg_lp_visitor {
 };
 
 /* 0 in any member: no limit.  max_line counts the bytes of a point's line
- * without its line end (blank and comment lines are never bad). */
+ * without its line end (blank and comment lines are never bad).  The
+ * *_key members name the settings the limits come from, so that the bad
+ * line's reason tells the sender's operator what to raise (NULL: none). */
 struct vg_lp_limits {
   size_t max_line, max_tags, max_fields;
+  const char *max_line_key, *max_tags_key, *max_fields_key;
 };
 
 /* Parses `data` (not NUL-terminated; LF or CRLF line ends; blank lines

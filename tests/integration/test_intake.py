@@ -407,7 +407,9 @@ class TestLimits(IntakeTest):
                 b"m,a=4 f=1\n")                             # past max_series
         status, _, answer = http_post(d.port, "/write", body)
         self.assertEqual(status, 400, answer)
-        self.assertIn("/write:2:", json.loads(answer)["error"])
+        # The reason names the setting to raise.
+        self.assertIn("/write:2:11: too many tags (limit 2, set by max_labels)",
+                      json.loads(answer)["error"])
         self.assertEqual(set(self.push_metrics(d)), {
             ("m_f", frozenset({("a", "1")})), ("m_f", frozenset({("a", "3")})),
             ("m_g", frozenset({("a", "3")}))})

@@ -802,9 +802,19 @@ VG_TEST(parse_limits) {
   struct capture c;
   ASSERT_INT_EQ(parse_into(&c, text, strlen(text), VG_LP_NS, &lim), 2);
   ASSERT_STR_EQ(c.points.data, "m|a=1|b=2|v=f:1|w=f:2 L1\nm|v=f:1 L6\n");
-  ASSERT_STR_EQ(c.bad.data, "2:18 line too long\n"
+  ASSERT_STR_EQ(c.bad.data, "2:18 line too long (limit 17 bytes)\n"
                             "3:11 too many tags (limit 2)\n"
                             "4:11 too many fields (limit 2)\n");
+  capture_free(&c);
+  /* The settings named, for the sender's operator. */
+  lim.max_line_key = "max_line";
+  lim.max_tags_key = "max_labels";
+  lim.max_fields_key = "max_fields";
+  ASSERT_INT_EQ(parse_into(&c, text, strlen(text), VG_LP_NS, &lim), 2);
+  ASSERT_STR_EQ(c.bad.data,
+                "2:18 line too long (limit 17 bytes, set by max_line)\n"
+                "3:11 too many tags (limit 2, set by max_labels)\n"
+                "4:11 too many fields (limit 2, set by max_fields)\n");
   capture_free(&c);
   /* Zero means no limit. */
   struct vg_lp_limits none = {0};
