@@ -770,7 +770,8 @@ def render(info, wl, gen_s, res, parser, args, latwl):
                 (res["villagemetricsd"]["latency_fsyncs"],
                  5 * args.latency_requests))
         add("")
-    add("client (this Python process, both connections):")
+    add("client (this Python process, its %d connections):" %
+        args.connections)
     for s in SYSTEMS:
         r = res.get(s)
         if not r:
