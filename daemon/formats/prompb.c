@@ -800,20 +800,29 @@ int vg_prompb_decode_limited(const char *data, size_t len,
          raw_len, lim->max_uncompressed);
     return -EMSGSIZE;
   }
-  int rc = lim->hold ? vg_budget_take(lim->hold, raw_len) : 0;
+  /* The copy: in the caller's kept buffer, or in one owned here and
+   * freed below.  A fresh one per message was faulted in each time (a
+   * sixth of the daemon's CPU with vmagent sending it 1.8 M samples). */
+  struct vg_buf own, *raw = lim->raw ? lim->raw : &own;
+  vg_buf_init(&own, 0);
+  uint64_t taken;
+  int rc = vg_budget_take_buf(lim->hold, raw, raw_len, &taken);
   if (rc) {
     fail(&d, "no memory for the %zu bytes of the message now", raw_len);
     return rc;
   }
-  char *raw = vg_malloc(raw_len); /* owned here, freed below */
   size_t got = raw_len;
-  if (snappy_uncompress(data, len, raw, &got) != SNAPPY_OK || got != raw_len)
+  if (snappy_uncompress(data, len, raw->data, &got) != SNAPPY_OK ||
+      got != raw_len) {
     rc = fail(&d, "not snappy data: corrupt after the length header");
-  else
-    rc = decode_raw(raw, got, lim, v, error, error_size);
-  free(raw);
+  } else {
+    raw->len = got; /* and its NUL, as a vg_buf keeps it */
+    raw->data[got] = '\0';
+    rc = decode_raw(raw->data, got, lim, v, error, error_size);
+  }
+  vg_buf_free(&own);
   if (lim->hold)
-    vg_budget_give(lim->hold, raw_len);
+    vg_budget_give(lim->hold, taken);
   return rc;
 }
 

@@ -164,6 +164,11 @@ struct vg_prompb_limits {
    * -EFBIG, vg_budget_take) and nothing was called.  All is given back
    * before the call returns. */
   struct vg_budget_hold *hold;
+  /* Optional: the uncompressed copy is made in it (its contents and max
+   * replaced, grown to the byte when too small) rather than in memory of
+   * the call's own, so that a receiver keeping it for the next message
+   * does not fault a fresh one in each time. */
+  struct vg_buf *raw;
 };
 
 /* The uncompressed length snappy's header announces: 0 and *len, or

@@ -5,6 +5,7 @@
  * a take is one compare-and-swap on the total.
  */
 #include "daemon/util/budget.h"
+#include "daemon/util/buf.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -93,4 +94,25 @@ void vg_budget_release(struct vg_budget_hold *h) {
 
 uint64_t vg_budget_used(const struct vg_budget *b) {
   return atomic_load(&b->used);
+}
+
+int vg_budget_take_buf(struct vg_budget_hold *h, struct vg_buf *b, size_t n,
+                       uint64_t *taken) {
+  *taken = 0;
+  int rc = h ? vg_budget_take(h, (uint64_t)n + 1) : 0;
+  if (rc)
+    return rc;
+  uint64_t room = b->cap > n + 1 ? b->cap - (n + 1) : 0;
+  /* Only a try: a refusal of the room is neither counted nor remembered,
+   * the buffer is made again instead. */
+  if (b->cap < n + 1 || (room && h && take_global(h, room, false) != 0)) {
+    vg_buf_free(b);
+    room = 0;
+  }
+  vg_buf_reset(b);
+  b->max = n;
+  /* Within max, and the size of the allocation now known: cannot fail. */
+  (void)vg_buf_reserve(b, n);
+  *taken = h ? (uint64_t)n + 1 + room : 0;
+  return 0;
 }

@@ -23,6 +23,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct vg_budget {
@@ -56,5 +57,17 @@ void vg_budget_give(struct vg_budget_hold *h, uint64_t n);
 /* Gives back everything the hold has; the hold may take again. */
 void vg_budget_release(struct vg_budget_hold *h);
 uint64_t vg_budget_used(const struct vg_budget *b);
+
+/* Makes `b` (a buffer kept from an earlier request, or empty) ready to
+ * take n bytes, its max set to n, and takes from the hold what it then
+ * holds: n + 1 (its NUL), and its room beyond that when it was kept
+ * larger, unless the budget cannot spare the room: it is then made again
+ * to the byte.  A buffer smaller than that is not grown but made again
+ * (its old bytes are of no use).  0 and *taken, to give back once `b` is
+ * done with; or vg_budget_take's refusal of n + 1, nothing taken, `b`
+ * left as it was.  `h` may be NULL: nothing is counted. */
+struct vg_buf;
+int vg_budget_take_buf(struct vg_budget_hold *h, struct vg_buf *b, size_t n,
+                       uint64_t *taken);
 
 #endif

@@ -101,6 +101,11 @@ static void same(const struct got *a, const struct got *b) {
   }
 }
 
+/* The receiver's kept buffer (vg_prompb_limits.raw), from one input to
+ * the next as from one request to the next: the unlimited decode makes
+ * its own copy, so both ways are run on every input. */
+static struct vg_buf keep;
+
 static void decode_limited(const char *p, size_t len, int unlimited_rc) {
   struct vg_budget budget;
   vg_budget_init(&budget, 1 << 16);
@@ -110,7 +115,8 @@ static void decode_limited(const char *p, size_t len, int unlimited_rc) {
                                  .max_labels = 4,
                                  .max_series = 8,
                                  .max_samples = 16,
-                                 .hold = &hold};
+                                 .hold = &hold,
+                                 .raw = &keep};
   struct got g = {0};
   struct vg_prompb_visitor v = {on_series, on_reject, &g};
   char err[256];

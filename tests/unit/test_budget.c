@@ -1,6 +1,7 @@
 /* tests/unit/test_budget.c - the memory budget: whose refusal it is, and
  * that threads taking at once never pass the limit. */
 #include "daemon/util/budget.h"
+#include "daemon/util/buf.h"
 #include "tests/vgtest.h"
 
 #include <errno.h>
@@ -88,6 +89,62 @@ VG_TEST(threads_never_pass_the_limit_together) {
   ASSERT(b.peak <= 5000);
 }
 
-VG_TEST_MAIN(VG_T(takes_up_to_the_limit_and_says_whose_fault_a_refusal_is),
+/* A kept buffer is counted at what it holds: its room too, or it is made
+ * again to the byte when the budget cannot spare the room. */
+VG_TEST(a_kept_buffer_is_counted_with_its_room) {
+  struct vg_budget b;
+  vg_budget_init(&b, 150);
+  struct vg_budget_hold h;
+  vg_budget_hold_init(&h, &b);
+  struct vg_buf buf;
+  vg_buf_init(&buf, 0);
+  uint64_t taken;
+  /* Empty: made to the byte, n and its NUL. */
+  ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, 100, &taken), 0);
+  ASSERT_INT_EQ(taken, 101);
+  ASSERT_INT_EQ(buf.cap, 101);
+  ASSERT_INT_EQ(buf.max, 100);
+  ASSERT_INT_EQ(vg_budget_used(&b), 101);
+  vg_budget_give(&h, taken);
+  /* Kept larger: reused, its room counted. */
+  const char *kept = buf.data;
+  ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, 10, &taken), 0);
+  ASSERT(buf.data == kept);
+  ASSERT_INT_EQ(taken, 101);
+  ASSERT_INT_EQ(buf.max, 10);
+  ASSERT_INT_EQ(vg_budget_used(&b), 101);
+  vg_budget_give(&h, taken);
+  /* Another hold leaves room for 11 bytes but not 101: made again, and
+   * the room's refusal neither counted nor remembered. */
+  struct vg_budget_hold other;
+  vg_budget_hold_init(&other, &b);
+  ASSERT_INT_EQ(vg_budget_take(&other, 100), 0);
+  ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, 10, &taken), 0);
+  ASSERT_INT_EQ(taken, 11);
+  ASSERT_INT_EQ(buf.cap, 11);
+  ASSERT_INT_EQ(h.refused, 0);
+  ASSERT_INT_EQ(b.refused[0] + b.refused[1], 0);
+  vg_budget_give(&h, taken);
+  /* n itself refused: nothing taken, the buffer as it was. */
+  kept = buf.data;
+  ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, 60, &taken), -EAGAIN);
+  ASSERT_INT_EQ(taken, 0);
+  ASSERT(buf.data == kept && buf.cap == 11);
+  ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, 200, &taken), -EFBIG);
+  vg_budget_release(&other);
+  /* Kept smaller: made again to the byte, not grown. */
+  ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, 40, &taken), 0);
+  ASSERT_INT_EQ(taken, 41);
+  ASSERT_INT_EQ(buf.cap, 41);
+  vg_budget_give(&h, taken);
+  ASSERT_INT_EQ(vg_budget_used(&b), 0);
+  /* Without a hold nothing is counted. */
+  ASSERT_INT_EQ(vg_budget_take_buf(NULL, &buf, 5, &taken), 0);
+  ASSERT_INT_EQ(taken, 0);
+  vg_buf_free(&buf);
+}
+
+VG_TEST_MAIN(VG_T(a_kept_buffer_is_counted_with_its_room),
+             VG_T(takes_up_to_the_limit_and_says_whose_fault_a_refusal_is),
              VG_T(a_hold_without_a_budget_takes_anything),
              VG_T(threads_never_pass_the_limit_together))

@@ -762,6 +762,77 @@ VG_TEST(decode_counts_labels_past_the_cap_without_storing_them) {
   vg_buf_free(&series);
 }
 
+/* A message of n series "up"{i="<k>"} at 1000 + k, snappy-compressed. */
+static char *numbered(int n, size_t *zlen) {
+  struct vg_buf raw, series;
+  vg_buf_init(&raw, 1 << 24);
+  vg_buf_init(&series, 1 << 20);
+  for (int k = 0; k < n; k++) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", k);
+    pb_label(&series, "__name__", "up");
+    pb_label(&series, "i", v);
+    pb_sample(&series, k, 1000 + k);
+    pb_msg(&raw, 1, &series);
+  }
+  char *z = snappy_of(&raw, zlen);
+  vg_buf_free(&raw);
+  vg_buf_free(&series);
+  return z;
+}
+
+/* A receiver's kept buffer takes the uncompressed copy: the messages
+ * decode as without it, a smaller one reuses its memory, a larger one
+ * grows it, and a corrupt one leaves it usable. */
+VG_TEST(decode_into_a_kept_buffer) {
+  size_t big_len, small_len;
+  char *big = numbered(1000, &big_len);
+  char *small = numbered(3, &small_len);
+  struct vg_prompb_limits lim = {.max_uncompressed = 1 << 24,
+                                 .max_labels = 33,
+                                 .max_series = 1000,
+                                 .max_samples = 1000};
+  struct vg_buf want_big, want_small, seen;
+  char err[200];
+  ASSERT_INT_EQ(decode_limited(big, big_len, &lim, &want_big, err), 0);
+  ASSERT_INT_EQ(decode_limited(small, small_len, &lim, &want_small, err), 0);
+  ASSERT_CONTAINS(want_big.data, "{__name__=\"up\",i=\"999\"} 1999:");
+
+  struct vg_buf keep;
+  vg_buf_init(&keep, 0);
+  lim.raw = &keep;
+  ASSERT_INT_EQ(decode_limited(small, small_len, &lim, &seen, err), 0);
+  ASSERT_STR_EQ(seen.data, want_small.data);
+  vg_buf_free(&seen);
+  ASSERT_INT_EQ(decode_limited(big, big_len, &lim, &seen, err), 0);
+  ASSERT_STR_EQ(seen.data, want_big.data);
+  vg_buf_free(&seen);
+  const char *grown = keep.data;
+  size_t cap = keep.cap;
+  ASSERT(cap > keep.len && keep.len > 1000);
+  ASSERT_INT_EQ(decode_limited(small, small_len, &lim, &seen, err), 0);
+  ASSERT_STR_EQ(seen.data, want_small.data);
+  vg_buf_free(&seen);
+  ASSERT(keep.data == grown && keep.cap == cap);
+
+  char *bad = vg_malloc(big_len);
+  memcpy(bad, big, big_len);
+  memset(bad + big_len / 2, 0xff, 8);
+  ASSERT_INT_EQ(decode_limited(bad, big_len, &lim, &seen, err), -EINVAL);
+  ASSERT_STR_EQ(seen.data, "");
+  vg_buf_free(&seen);
+  ASSERT_INT_EQ(decode_limited(big, big_len, &lim, &seen, err), 0);
+  ASSERT_STR_EQ(seen.data, want_big.data);
+  vg_buf_free(&seen);
+
+  free(bad);
+  vg_buf_free(&keep);
+  vg_buf_free(&want_big);
+  vg_buf_free(&want_small);
+  free(big);
+  free(small);
+}
+
 /* Series and samples past the caps refuse the whole message in the
  * checking pass: nothing is called. */
 VG_TEST(decode_refuses_series_and_samples_past_the_caps) {
@@ -841,4 +912,5 @@ VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
              VG_T(decode_malformed_protobuf), VG_T(decode_malformed_snappy),
              VG_T(stale_marker_bits_survive),
              VG_T(decode_counts_labels_past_the_cap_without_storing_them),
+             VG_T(decode_into_a_kept_buffer),
              VG_T(decode_refuses_series_and_samples_past_the_caps))
