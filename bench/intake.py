@@ -370,6 +370,24 @@ def receiver_report(vm, vm_port, cpu0, wl):
             "count_error": error, "peak_rss": hwm(vm.pid)}
 
 
+def front_vmagent(args, tmp, port, tag):
+    """With --via-vmagent, a vmagent (default flags) that takes the bodies
+    and sends them on as remote write to `port`'s /api/v1/write: (server,
+    its port).  Otherwise (None, port): the bodies go to the system."""
+    if not args.via_vmagent:
+        return None, port
+    d = os.path.join(tmp, "front-" + tag)
+    os.makedirs(d)
+    fport = bl.free_port()
+    front = bl.Server([
+        args.vmagent, "-httpListenAddr=127.0.0.1:%d" % fport,
+        "-remoteWrite.url=http://127.0.0.1:%d/api/v1/write" % port,
+        "-remoteWrite.tmpDataPath=" + os.path.join(d, "queue"),
+        "-loggerLevel=WARN"], os.path.join(d, "vmagent.log"))
+    bl.wait_for(front, fport, "/health", 120, "front vmagent")
+    return front, fport
+
+
 # ---- (a) villagemetricsd --------------------------------------------------
 
 
@@ -391,7 +409,7 @@ def daemon_config(port, state_dir, rw_url):
 
 def bench_daemon(args, tmp, wl, lat, profile=False):
     vm, vm_port = start_vm(args, tmp, "recv-a")
-    server = prof = None
+    server = prof = front = None
     try:
         d = os.path.join(tmp, "villagemetricsd")
         os.makedirs(os.path.join(d, "state"))
@@ -410,6 +428,7 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
         if status != 204:
             raise RuntimeError("villagemetricsd: empty write answered %d %s"
                                % (status, answer[:300]))
+        front, push_port = front_vmagent(args, tmp, port, "a")
         if profile:
             prof = start_perf(args, server.pid, tmp)
         log("(a) villagemetricsd: pushing %d bodies" % len(wl.bodies))
@@ -417,7 +436,7 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
         w0 = wchar(server.pid)
         r0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
-        pushed = push_all(port, "/write?precision=ms", wl.wire,
+        pushed = push_all(push_port, "/write?precision=ms", wl.wire,
                           args.connections, wl.headers)
         t_acked = time.monotonic()
         c_acked = cpu_seconds(server.pid)
@@ -473,6 +492,8 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
     finally:
         if prof:
             stop_perf(prof)
+        if front:
+            front.stop()
         if server:
             server.stop()
         vm.stop()
@@ -536,11 +557,13 @@ def bench_vmagent(args, tmp, wl, lat):
 
 def bench_vm(args, tmp, wl, lat):
     vm, vm_port = start_vm(args, tmp, "vm-c")
+    front = None
     try:
+        front, push_port = front_vmagent(args, tmp, vm_port, "c")
         log("(c) victoria-metrics: pushing %d bodies" % len(wl.bodies))
         c0 = cpu_seconds(vm.pid)
         t0 = time.monotonic()
-        pushed = push_all(vm_port, "/write?precision=ms", wl.wire,
+        pushed = push_all(push_port, "/write?precision=ms", wl.wire,
                           args.connections, wl.headers)
         t_acked = time.monotonic()
         c_acked = cpu_seconds(vm.pid)
@@ -562,6 +585,8 @@ def bench_vm(args, tmp, wl, lat):
         vm.check_alive()
         return res
     finally:
+        if front:
+            front.stop()
         vm.stop()
         shutil.rmtree(os.path.join(tmp, "vm-c"), ignore_errors=True)
 
@@ -676,6 +701,11 @@ def render(info, wl, gen_s, res, parser, args, latwl):
             "the wire;" % (wl.wire_bytes / 1048576))
     add("  %d persistent connections; the same bodies to each system, one "
         "system at a time." % args.connections)
+    if args.via_vmagent:
+        add("  Through a vmagent in front of (a) and (c): what they take is "
+            "its remote write (snappy")
+        add("  protobuf to /api/v1/write); 'acked' is the front vmagent's "
+            "answer, CPU-s the system's alone.")
     add("  (a) villagemetricsd: listen collector, answered once fsynced "
         "(journal commit_window 100ms,")
     add("      fsync batch), remote_write to its own VictoriaMetrics;  "
@@ -811,7 +841,7 @@ def render(info, wl, gen_s, res, parser, args, latwl):
                 "%.0f" % r["samples_per_s"] if k == "samples" else "-"))
         add("")
     add("targets (issue #4; never tuned to, reported as measured):")
-    if a:
+    if a and not args.via_vmagent:
         add("  >= 2M samples per CPU-s with durable acknowledgement:  %.0f "
             "-> %s" % (a["samples_per_cpu_s"],
                        met(a["samples_per_cpu_s"] >= TARGET_SAMPLES_PER_CPU_S)))
@@ -869,6 +899,11 @@ def main():
     ap.add_argument("--extra-fields", type=int, default=0,
                     help="more float fields on every line (y00=...), for "
                     "more samples per point")
+    ap.add_argument("--via-vmagent", action="store_true",
+                    help="push the bodies to a vmagent in front of (a) and "
+                    "(c), which sends them on as remote write: their "
+                    "remote-write intake, not their line protocol; (b) and "
+                    "the parser and ack-latency phases are not run")
     ap.add_argument("--gzip", action="store_true",
                     help="send the bodies gzip-compressed (Content-Encoding: "
                     "gzip)")
@@ -901,6 +936,10 @@ def main():
     if args.quick:
         args.series = 100000
     systems = [s for s in args.systems.split(",") if s]
+    if args.via_vmagent:
+        systems = [s for s in systems if s != "vmagent"]
+        args.no_parser = True
+        args.latency_requests = 0
     if args.profile:
         systems = ["villagemetricsd"]
         args.no_parser = True
@@ -909,7 +948,8 @@ def main():
             sys.exit("intake.py: unknown system %s" % s)
     need = [args.victoria_metrics]
     need += [args.daemon] if "villagemetricsd" in systems else []
-    need += [args.vmagent] if "vmagent" in systems else []
+    need += ([args.vmagent] if "vmagent" in systems or args.via_vmagent
+             else [])
     need += [] if args.no_parser else [args.lp_parse_bench]
     need += [args.perf] if args.profile else []
     bl.require_executables("intake.py", need, "run bench/run-intake.sh to "
