@@ -376,16 +376,23 @@ def front_vmagent(args, tmp, port, tag):
     its port).  Otherwise (None, port): the bodies go to the system."""
     if not args.via_vmagent:
         return None, port
-    d = os.path.join(tmp, "front-" + tag)
+    return start_vmagent(args, os.path.join(tmp, "front-" + tag), port,
+                         "front vmagent")
+
+
+def start_vmagent(args, d, port, what):
+    """A vmagent with default flags but for the addresses and the queue's
+    folder (under d, made here), sending remote write to `port`: (server,
+    its port)."""
     os.makedirs(d)
-    fport = bl.free_port()
-    front = bl.Server([
-        args.vmagent, "-httpListenAddr=127.0.0.1:%d" % fport,
+    vport = bl.free_port()
+    agent = bl.Server([
+        args.vmagent, "-httpListenAddr=127.0.0.1:%d" % vport,
         "-remoteWrite.url=http://127.0.0.1:%d/api/v1/write" % port,
         "-remoteWrite.tmpDataPath=" + os.path.join(d, "queue"),
         "-loggerLevel=WARN"], os.path.join(d, "vmagent.log"))
-    bl.wait_for(front, fport, "/health", 120, "front vmagent")
-    return front, fport
+    bl.wait_for(agent, vport, "/health", 120, what)
+    return agent, vport
 
 
 # ---- (a) villagemetricsd --------------------------------------------------
@@ -508,16 +515,8 @@ def bench_vmagent(args, tmp, wl, lat):
     vm, vm_port = start_vm(args, tmp, "recv-b")
     agent = None
     try:
-        d = os.path.join(tmp, "vmagent")
-        os.makedirs(d)
-        port = bl.free_port()
-        # Default flags but for the addresses and the queue's folder.
-        agent = bl.Server([
-            args.vmagent, "-httpListenAddr=127.0.0.1:%d" % port,
-            "-remoteWrite.url=http://127.0.0.1:%d/api/v1/write" % vm_port,
-            "-remoteWrite.tmpDataPath=" + os.path.join(d, "queue"),
-            "-loggerLevel=WARN"], os.path.join(d, "vmagent.log"))
-        bl.wait_for(agent, port, "/health", 120, "vmagent")
+        agent, port = start_vmagent(args, os.path.join(tmp, "vmagent"),
+                                    vm_port, "vmagent")
         log("(b) vmagent: pushing %d bodies" % len(wl.bodies))
         c0 = cpu_seconds(agent.pid)
         r0 = cpu_seconds(vm.pid)
