@@ -237,7 +237,7 @@ struct job {
    * owned, taken from the spares on the loop and given back there once
    * parsed; its memory counted by the parse while it is used. */
   struct vg_buf plain;
-  size_t plain_held; /* of the budget, for the gzip copy */
+  uint64_t plain_held; /* of the budget, for the gzip copy */
   /* Filled in the thread pool: */
   struct vg_batch *batch;
   struct vg_emitter intake; /* checks the caps, then into the batch */
