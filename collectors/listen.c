@@ -518,6 +518,7 @@ static void parse_body(struct job *job, const char *data, size_t len) {
         .max_series = max_samples,
         .max_samples = max_samples,
         .hold = &job->hold,
+        /* Free: a remote write is snappy, never gzip (the handler). */
         .raw = &job->plain,
     };
     int rc = vg_prompb_decode_limited(data, len, &lim, &v, job->error,
@@ -585,8 +586,9 @@ static void budget_error(struct job *job, int rc, const char *what) {
 }
 
 /* The body as the parser reads it: itself, or its gzip decoded into
- * job->plain, made to its size (known first without keeping anything,
- * so that a bomb costs no memory) and taken from the budget.  *data NULL
+ * job->plain, made to its size or kept larger from an earlier request
+ * (the size known first without keeping anything, so that a bomb costs
+ * no memory) and taken from the budget at its whole size.  *data NULL
  * after setting the job's status. */
 static void plain_body(struct job *job, const char **data, size_t *len) {
   struct vg_buf *plain = &job->plain;
@@ -713,12 +715,15 @@ static struct job *queue_pop(struct job_queue *q) {
 
 static void parse_done(uv_work_t *work, int status);
 
-/* A kept batch for the job's parse to recycle, if there is one. */
+/* A kept batch for the job's parse to recycle, if there is one, and a
+ * kept buffer when its body is decompressed (an identity body is read
+ * where it is, and would keep the buffer from a request that needs it). */
 static void take_spare(struct job *job) {
   struct listen *l = job->l;
   if (l->nspares && !job->spare)
     job->spare = l->spares[--l->nspares];
-  if (l->nspare_bufs && !job->plain.data)
+  if ((job->encoding || job->ep == EP_REMOTE_WRITE) && l->nspare_bufs &&
+      !job->plain.data)
     job->plain = l->spare_bufs[--l->nspare_bufs];
 }
 

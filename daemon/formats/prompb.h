@@ -160,14 +160,15 @@ struct vg_prompb_limits {
    * found in the checking pass, before any callback or allocation. */
   size_t max_series, max_samples;
   /* Optional: the uncompressed copy and the scratch arrays are taken from
-   * it before they are allocated; a refusal is returned (-EAGAIN or
+   * it before they are allocated or reused; a refusal is returned (-EAGAIN or
    * -EFBIG, vg_budget_take) and nothing was called.  All is given back
    * before the call returns. */
   struct vg_budget_hold *hold;
   /* Optional: the uncompressed copy is made in it (its contents and max
-   * replaced, grown to the byte when too small) rather than in memory of
-   * the call's own, so that a receiver keeping it for the next message
-   * does not fault a fresh one in each time. */
+   * replaced; made again to the byte when too small, vg_budget_take_buf,
+   * and taken from `hold` at its whole size) rather than in memory of the
+   * call's own, so that a receiver keeping it for the next message does
+   * not fault a fresh one in each time.  Never the buffer `data` is in. */
   struct vg_buf *raw;
 };
 

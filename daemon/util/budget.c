@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 void vg_budget_init(struct vg_budget *b, uint64_t limit) {
   b->limit = limit;
@@ -99,6 +100,8 @@ uint64_t vg_budget_used(const struct vg_budget *b) {
 int vg_budget_take_buf(struct vg_budget_hold *h, struct vg_buf *b, size_t n,
                        uint64_t *taken) {
   *taken = 0;
+  if (n > SIZE_MAX - 2) /* n + 1 and its NUL would wrap */
+    return -EFBIG;
   int rc = h ? vg_budget_take(h, (uint64_t)n + 1) : 0;
   if (rc)
     return rc;
@@ -113,6 +116,7 @@ int vg_budget_take_buf(struct vg_budget_hold *h, struct vg_buf *b, size_t n,
   b->max = n;
   /* Within max, and the size of the allocation now known: cannot fail. */
   (void)vg_buf_reserve(b, n);
+  b->data[0] = '\0'; /* a buffer made again had none */
   *taken = h ? (uint64_t)n + 1 + room : 0;
   return 0;
 }

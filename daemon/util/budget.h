@@ -64,8 +64,9 @@ uint64_t vg_budget_used(const struct vg_budget *b);
  * larger, unless the budget cannot spare the room: it is then made again
  * to the byte.  A buffer smaller than that is not grown but made again
  * (its old bytes are of no use).  0 and *taken, to give back once `b` is
- * done with; or vg_budget_take's refusal of n + 1, nothing taken, `b`
- * left as it was.  `h` may be NULL: nothing is counted. */
+ * done with; or vg_budget_take's refusal of n + 1 (-EFBIG for an n
+ * whose n + 1 and NUL do not fit a size_t), nothing taken, `b` left as
+ * it was.  `h` may be NULL: nothing is counted. */
 struct vg_buf;
 int vg_budget_take_buf(struct vg_budget_hold *h, struct vg_buf *b, size_t n,
                        uint64_t *taken);

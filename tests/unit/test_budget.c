@@ -104,6 +104,7 @@ VG_TEST(a_kept_buffer_is_counted_with_its_room) {
   ASSERT_INT_EQ(taken, 101);
   ASSERT_INT_EQ(buf.cap, 101);
   ASSERT_INT_EQ(buf.max, 100);
+  ASSERT_STR_EQ(buf.data, "");
   ASSERT_INT_EQ(vg_budget_used(&b), 101);
   vg_budget_give(&h, taken);
   /* Kept larger: reused, its room counted. */
@@ -131,6 +132,7 @@ VG_TEST(a_kept_buffer_is_counted_with_its_room) {
   ASSERT_INT_EQ(taken, 0);
   ASSERT(buf.data == kept && buf.cap == 11);
   ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, 200, &taken), -EFBIG);
+  ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, SIZE_MAX, &taken), -EFBIG);
   vg_budget_release(&other);
   /* Kept smaller: made again to the byte, not grown. */
   ASSERT_INT_EQ(vg_budget_take_buf(&h, &buf, 40, &taken), 0);
