@@ -327,14 +327,18 @@ bool vg__journal_block_decode(struct vg__journal_block *d,
   d->count = (size_t)v->count;
   if (v->raw_len == 0)
     return false; /* a block has a label set at least */
-  if (v->codec == CODEC_STORED)
-    return parse_raw(d, v->data, v->data + v->dlen);
   if (d->rawcap < v->raw_len) {
     free(d->raw);
     d->raw = vg_malloc(v->raw_len);
     d->rawcap = v->raw_len;
   }
-  size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, v->raw_len, v->data, v->dlen);
+  /* A stored block is copied too, so that the samples point into d only
+   * and outlive v's bytes (a reader keeps the block for its next read). */
+  size_t n = v->raw_len;
+  if (v->codec == CODEC_STORED)
+    memcpy(d->raw, v->data, n);
+  else
+    n = ZSTD_decompressDCtx(d->dctx, d->raw, v->raw_len, v->data, v->dlen);
   return !ZSTD_isError(n) && n == v->raw_len &&
          parse_raw(d, d->raw, d->raw + n);
 }

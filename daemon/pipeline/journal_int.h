@@ -235,8 +235,8 @@ struct vg__journal_block;
 struct vg__journal_block *vg__journal_block_new(void);
 void vg__journal_block_free(struct vg__journal_block *d); /* NULL-safe */
 /* Decodes the block record v (format 2); false when its bytes do not
- * hold a valid block.  Its samples point into d and into v's bytes: valid
- * until the next decode, or while v's bytes are. */
+ * hold a valid block.  Its samples point into d only: valid until the
+ * next decode. */
 bool vg__journal_block_decode(struct vg__journal_block *d,
                               const struct vg__journal_view *v);
 /* Sample i (< v->count) of the block last decoded, as a one-sample view. */
