@@ -1,7 +1,9 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang (ASan+UBSan) and runs each for
-# FUZZ_SECONDS (default 20), seeded from tests/data.  A crash fails the run
-# and leaves its input in build-fuzz/crashes/.
+# FUZZ_SECONDS (default 20), seeded from tests/data, one target per core at
+# a time (each fuzzer is one process on one core: the whole run takes half
+# the time on two cores, and no target fuzzes less).  A crash fails the
+# run and leaves its input in build-fuzz/crashes/.
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
@@ -9,7 +11,6 @@ cmake -S . -B build-fuzz -DVG_FUZZ=ON -DCMAKE_C_COMPILER=clang \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null
 mkdir -p build-fuzz/crashes
-status=0
 for target in build-fuzz/tests/fuzz/fuzz_*; do
   name=$(basename "$target")
   corpus=build-fuzz/corpus/$name
@@ -69,12 +70,14 @@ for i, path in enumerate(sys.argv[2:]):
         printf '\001' | cat - "$f" >"$corpus/json-$(basename "$f")"
       done ;;
   esac
-  echo "fuzz: $name for ${seconds}s" >&2
-  if ! "$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-      -artifact_prefix=build-fuzz/crashes/"$name"- -print_final_stats=0 \
-      "$corpus" 2>build-fuzz/"$name".log; then
-    tail -40 build-fuzz/"$name".log >&2
-    status=1
-  fi
 done
-exit $status
+# xargs exits 123 when any target failed.
+# shellcheck disable=SC2016 # expanded by the inner sh
+for target in build-fuzz/tests/fuzz/fuzz_*; do echo "$target"; done |
+  SECONDS_EACH=$seconds xargs -P "$(nproc)" -I{} sh -c '
+    name=$(basename "$1")
+    echo "fuzz: $name for ${SECONDS_EACH}s" >&2
+    "$1" -max_total_time="$SECONDS_EACH" -max_len=65536 -timeout=10 \
+      -artifact_prefix=build-fuzz/crashes/"$name"- -print_final_stats=0 \
+      build-fuzz/corpus/"$name" 2>build-fuzz/"$name".log ||
+      { tail -40 build-fuzz/"$name".log >&2; exit 1; }' sh {}

@@ -49,17 +49,18 @@ integration() { # binary, extra run.py arguments...
 }
 
 valgrind_unit() { # each test binary, from tests/data like ctest runs it
-  status=0
   # The .xls reader is the daemon's program (tests/CMakeLists.txt).
   export VG_XLS_READER="$PWD/build/villagemetricsd"
-  for t in "$PWD"/build/tests/test_*; do
-    log=$PWD/build/valgrind-$(basename "$t").log
-    (cd tests/data && valgrind -q --error-exitcode=99 --leak-check=full \
-      --errors-for-leak-kinds=definite --child-silent-after-fork=no \
-      "$t" >/dev/null 2>"$log") ||
-      { echo "valgrind: $t" >&2; cat "$log" >&2; status=1; }
-  done
-  return $status
+  # One valgrind per core (each runs its program on one thread at a time);
+  # xargs exits 123 when any failed.
+  # shellcheck disable=SC2016 # expanded by the inner sh
+  for t in "$PWD"/build/tests/test_*; do echo "$t"; done |
+    xargs -P "$jobs" -I{} sh -c '
+      log=$(dirname "$(dirname "$1")")/valgrind-$(basename "$1").log
+      (cd tests/data && valgrind -q --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite --child-silent-after-fork=no \
+        "$1" >/dev/null 2>"$log") ||
+        { echo "valgrind: $1" >&2; cat "$log" >&2; exit 1; }' sh {}
 }
 
 format_check() {
