@@ -109,6 +109,9 @@ static const struct vg_cfg_key file_keys[] = {
 
 /* Looks at files still being written before a collect reports anyway. */
 #define MAX_COLLECT_SCANS 20
+/* The largest batch kept for the next scans (vg_batch_keep): a file of a
+ * few hundred thousand rows (100,000 rows of one value: about 20 MiB). */
+#define SPARE_MAX ((size_t)64 << 20)
 
 static const struct vg_cfg_key *const file_tables[] = {
     file_keys, vg_mapping_keys, vg_payload_keys, NULL};
@@ -155,6 +158,8 @@ struct scan {
   int64_t now_ms;
   char why[320]; /* log_level debug: why it runs ("" otherwise) */
   double started_s;
+  /* Lent by the collector for the scan, given back after it. */
+  struct vg_batch_spares spares;
   /* outputs */
   struct scan_result *results;
   size_t nresults, cap;
@@ -183,6 +188,10 @@ struct file_collector {
   size_t nfiles, capfiles;
 
   struct scan *scanning; /* in the thread pool; NULL: none */
+  /* Batches kept for the next scans (SPARE_MAX each): a file read every
+   * round is parsed into the memory of the last round's, not into pages
+   * faulted in afresh.  Lent to the scan while one runs. */
+  struct vg_batch_spares spares;
   bool scan_again;
   vg_collect_done done; /* of the collect waiting for a scan */
   void *done_arg;
@@ -295,7 +304,8 @@ static void parse_file(struct scan *s, struct scan_result *r, int fd,
   }
   /* The batch may use several times the file's size for its samples
    * (entries, strings and labels together, vg_batch_new). */
-  r->batch = vg_batch_new((size_t)fc->cfg.max_file_size * 8 + (1 << 20));
+  r->batch =
+      vg_batch_take(&s->spares, (size_t)fc->cfg.max_file_size * 8 + (1 << 20));
   char error[512];
   rc = vg_payload_run(fc->payload, path, data, len, vg_batch_emitter(r->batch),
                       error, sizeof error);
@@ -305,7 +315,7 @@ static void parse_file(struct scan *s, struct scan_result *r, int fd,
     snprintf(error, sizeof error, "too many samples in one file");
   }
   if (rc) {
-    vg_batch_free(r->batch);
+    vg_batch_keep(&s->spares, r->batch, SPARE_MAX);
     r->batch = NULL;
     r->error = vg_strdup(error);
     r->outcome = FAILED;
@@ -440,6 +450,7 @@ static void free_scan(struct scan *s) {
   }
   free(s->results);
   free(s->folder_error);
+  vg_batch_spares_free(&s->spares);
   free(s);
 }
 
@@ -800,6 +811,11 @@ static void scan_after(uv_work_t *work, int status) {
     if (fc->unsettled)
       uv_timer_start(&fc->timer, on_timer, (uint64_t)retry_ms, 0);
   }
+  for (size_t i = 0; i < s->nresults; i++) {
+    vg_batch_keep(&fc->spares, s->results[i].batch, SPARE_MAX);
+    s->results[i].batch = NULL;
+  }
+  vg_batch_spares_move(&fc->spares, &s->spares, SPARE_MAX);
   free_scan(s);
 
   /* A collect is done when every file it found has been read, so that the
@@ -838,6 +854,8 @@ static void start_scan(struct file_collector *fc) {
   struct scan *s = vg_calloc(1, sizeof *s);
   s->fc = fc;
   s->work.data = s;
+  s->spares = fc->spares;
+  fc->spares = (struct vg_batch_spares){0};
   s->now_ms = vg_clock_now_ms();
   if (vg_log_enabled(VG_LOG_DEBUG)) {
     snprintf(s->why, sizeof s->why, "%s",
@@ -1098,6 +1116,7 @@ static void file_destroy(void *ctx) {
     vg_receipt_free(fc->files[i].receipt);
   }
   free(fc->files);
+  vg_batch_spares_free(&fc->spares);
   vg_payload_free(fc->payload);
   vg_cfg_release(file_keys, &fc->cfg);
   free(fc->dir);

@@ -92,9 +92,9 @@
  * of 30 labels a series, timed), so one of 64 KiB holds the loop about a
  * millisecond at most, a quarter of a turn of the replay (SLICE_NS). */
 #define INLINE_BODY ((size_t)64 << 10)
-/* Emptied batches kept for the next parses (struct listen), and the most
- * memory one may hold to be kept. */
-#define SPARE_BATCHES 2
+/* Decompression buffers kept for the next requests (struct listen), and
+ * the most memory a kept buffer or batch (VG_BATCH_SPARES) may hold. */
+#define SPARE_BUFS 2
 #define SPARE_MAX ((size_t)8 << 20)
 
 struct listen_config {
@@ -188,15 +188,14 @@ struct listen {
   /* Batches of answered requests, emptied, for the next parses: a fresh
    * one per request was faulted in again in the thread pool (3% of the
    * daemon's CPU in bench/run-intake.sh --quick --profile).  Owned;
-   * outside the budget while they wait, at most SPARE_BATCHES of
+   * outside the budget while they wait, at most VG_BATCH_SPARES of
    * SPARE_MAX. */
-  struct vg_batch *spares[SPARE_BATCHES];
-  unsigned nspares;
+  struct vg_batch_spares spares;
   /* The same for the buffers a body is decompressed into (gzip's copy,
    * snappy's): a fresh one per request was a sixth of the daemon's CPU
-   * with vmagent sending it remote write.  Owned, at most SPARE_BATCHES
+   * with vmagent sending it remote write.  Owned, at most SPARE_BUFS
    * of SPARE_MAX, outside the budget while they wait. */
-  struct vg_buf spare_bufs[SPARE_BATCHES];
+  struct vg_buf spare_bufs[SPARE_BUFS];
   unsigned nspare_bufs;
   struct vg_push_stats stats; /* what the handlers answered */
   struct vg_push_stats shown; /* with what the server answered itself */
@@ -274,20 +273,10 @@ static void maybe_stopped(struct listen *l) {
   stopped(l->stopped_arg);
 }
 
-/* Keeps b for a later request (SPARE_BATCHES) or frees it. */
-static void keep_batch(struct listen *l, struct vg_batch *b) {
-  if (b && l->nspares < SPARE_BATCHES && vg_batch_bytes(b) <= SPARE_MAX) {
-    vg_batch_recycle(b, SIZE_MAX);
-    l->spares[l->nspares++] = b;
-    return;
-  }
-  vg_batch_free(b);
-}
-
-/* Keeps a decompression buffer for a later request (SPARE_BATCHES of
+/* Keeps a decompression buffer for a later request (SPARE_BUFS of
  * SPARE_MAX) or frees it; *b is left empty. */
 static void keep_buf(struct listen *l, struct vg_buf *b) {
-  if (b->data && l->nspare_bufs < SPARE_BATCHES && b->cap <= SPARE_MAX)
+  if (b->data && l->nspare_bufs < SPARE_BUFS && b->cap <= SPARE_MAX)
     l->spare_bufs[l->nspare_bufs++] = *b;
   else
     free(b->data);
@@ -296,8 +285,8 @@ static void keep_buf(struct listen *l, struct vg_buf *b) {
 
 static void job_free(struct job *job) {
   struct listen *l = job->l;
-  keep_batch(l, job->batch);
-  keep_batch(l, job->spare);
+  vg_batch_keep(&l->spares, job->batch, SPARE_MAX);
+  vg_batch_keep(&l->spares, job->spare, SPARE_MAX);
   keep_buf(l, &job->plain);
   vg_budget_release(&job->hold);
   free(job);
@@ -720,8 +709,8 @@ static void parse_done(uv_work_t *work, int status);
  * where it is, and would keep the buffer from a request that needs it). */
 static void take_spare(struct job *job) {
   struct listen *l = job->l;
-  if (l->nspares && !job->spare)
-    job->spare = l->spares[--l->nspares];
+  if (l->spares.n && !job->spare)
+    job->spare = l->spares.b[--l->spares.n];
   if ((job->encoding || job->ep == EP_REMOTE_WRITE) && l->nspare_bufs &&
       !job->plain.data)
     job->plain = l->spare_bufs[--l->nspare_bufs];
@@ -871,10 +860,10 @@ static void on_replay_turn(uv_idle_t *idle) {
     log_rejections(job);
     /* Its memory goes back to the budget now, the answer waits for the
      * journal; the batch itself is kept, emptied, for the next parse
-     * (freeing it here left keep_batch nothing to keep, and every parse
+     * (freeing it here left nothing to keep, and every parse
      * faulted in a fresh arena and entries: 6% of the daemon's CPU with
      * eight more tags a line, bench/run-intake.sh --extra-tags 8). */
-    keep_batch(l, job->batch);
+    vg_batch_keep(&l->spares, job->batch, SPARE_MAX);
     job->batch = NULL;
     job->replayed = true;
     maybe_answer(job);
@@ -1193,8 +1182,7 @@ static void listen_destroy(void *ctx) {
   if (!l)
     return;
   vg_cfg_release(listen_keys, &l->cfg);
-  while (l->nspares)
-    vg_batch_free(l->spares[--l->nspares]);
+  vg_batch_spares_free(&l->spares);
   while (l->nspare_bufs)
     vg_buf_free(&l->spare_bufs[--l->nspare_bufs]);
   free(l->name);

@@ -406,6 +406,35 @@ void vg_batch_recycle(struct vg_batch *b, size_t max_bytes) {
   clear(b, max_bytes);
 }
 
+void vg_batch_keep(struct vg_batch_spares *s, struct vg_batch *b,
+                   size_t max_bytes) {
+  if (b && s->n < VG_BATCH_SPARES && b->bytes <= max_bytes) {
+    vg_batch_recycle(b, SIZE_MAX);
+    s->b[s->n++] = b;
+    return;
+  }
+  vg_batch_free(b);
+}
+
+struct vg_batch *vg_batch_take(struct vg_batch_spares *s, size_t max_bytes) {
+  if (!s->n)
+    return vg_batch_new(max_bytes);
+  struct vg_batch *b = s->b[--s->n];
+  vg_batch_recycle(b, max_bytes);
+  return b;
+}
+
+void vg_batch_spares_move(struct vg_batch_spares *to,
+                          struct vg_batch_spares *from, size_t max_bytes) {
+  while (from->n)
+    vg_batch_keep(to, from->b[--from->n], max_bytes);
+}
+
+void vg_batch_spares_free(struct vg_batch_spares *s) {
+  while (s->n)
+    vg_batch_free(s->b[--s->n]);
+}
+
 void vg_batch_free(struct vg_batch *b) {
   if (!b)
     return;

@@ -288,6 +288,58 @@ VG_TEST(a_recycled_batch_is_as_new_with_its_memory) {
   vg_batch_free(b);
 }
 
+/* Kept batches come back emptied, memory and all, newest first; no more
+ * than VG_BATCH_SPARES are kept, nor one over the size given. */
+VG_TEST(kept_batches_come_back_empty_with_their_memory) {
+  struct vg_batch_spares s = {0};
+  struct vg_location w = {.input = "v.csv", .line = 2, .column = 4};
+  struct vg_label l[] = {{"village", "A"}};
+  struct vg_batch *made[VG_BATCH_SPARES + 1];
+  size_t bytes[VG_BATCH_SPARES + 1];
+  for (int k = 0; k <= VG_BATCH_SPARES; k++) {
+    made[k] = vg_batch_take(&s, 1 << 24);
+    const struct vg_emitter *rec = vg_batch_emitter(made[k]);
+    for (int i = 0; i < 100 * (k + 1); i++)
+      rec->sample(rec->arg, "tank_level", l, 1, i, 0, &w);
+    bytes[k] = vg_batch_bytes(made[k]);
+  }
+  for (int k = 0; k <= VG_BATCH_SPARES; k++)
+    vg_batch_keep(&s, made[k], SIZE_MAX);
+  ASSERT_INT_EQ(s.n, VG_BATCH_SPARES); /* the last one was freed */
+  struct vg_batch *b = vg_batch_take(&s, 1 << 24);
+  ASSERT(b == made[VG_BATCH_SPARES - 1]);
+  ASSERT_INT_EQ(vg_batch_bytes(b), bytes[VG_BATCH_SPARES - 1]);
+  ASSERT_INT_EQ(vg_batch_samples(b), 0);
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  struct vg_label m[] = {{"village", "B"}};
+  rec->sample(rec->arg, "tank_volume", m, 1, 7, 0, &w);
+  struct vg_test_record r;
+  vg_test_record_init(&r, false);
+  vg_batch_replay(b, &r.em);
+  char *got = vg_test_record_take(&r);
+  ASSERT_STR_EQ(got, "tank_volume{village=B} 7 0 @2\n");
+  free(got);
+  /* Over the size given: freed, not kept. */
+  vg_batch_keep(&s, b, vg_batch_bytes(b) - 1);
+  ASSERT_INT_EQ(s.n, VG_BATCH_SPARES - 1);
+  /* Taken for a smaller cap than it holds: emptied of its memory too. */
+  b = vg_batch_take(&s, bytes[0] / 2);
+  ASSERT_INT_EQ(vg_batch_bytes(b), 0);
+  ASSERT_INT_EQ(s.n, VG_BATCH_SPARES - 2);
+  /* Moved, within the size given; none left behind. */
+  struct vg_batch_spares other = {0};
+  vg_batch_keep(&s, b, SIZE_MAX);
+  vg_batch_spares_move(&other, &s, SIZE_MAX);
+  ASSERT_INT_EQ(s.n, 0);
+  ASSERT_INT_EQ(other.n, 1);
+  /* Empty: a new batch. */
+  b = vg_batch_take(&s, 1 << 20);
+  ASSERT_INT_EQ(vg_batch_bytes(b), 0);
+  vg_batch_free(b);
+  vg_batch_spares_free(&other);
+  ASSERT_INT_EQ(other.n, 0);
+}
+
 /* A reservation is counted like growth, and one past the cap is not
  * taken: it never stops the batch. */
 VG_TEST(a_reservation_is_counted_and_never_stops_the_batch) {
@@ -310,6 +362,7 @@ VG_TEST(a_reservation_is_counted_and_never_stops_the_batch) {
 
 VG_TEST_MAIN(VG_T(rejections_past_the_detailed_ones_are_counted_exactly),
              VG_T(a_recycled_batch_is_as_new_with_its_memory),
+             VG_T(kept_batches_come_back_empty_with_their_memory),
              VG_T(a_replay_in_slices_is_the_same_as_one_whole),
              VG_T(max_bytes_caps_everything_the_batch_allocates),
              VG_T(a_batch_takes_its_memory_from_a_hold),
