@@ -114,6 +114,7 @@ enum phase {
  * freed once its handles are closed and its output parsed. */
 struct exec_run {
   struct exec_collector *ec;
+  struct vg_batch_spares spare; /* lent by the collector: at most one */
   uv_process_t process;
   uv_pipe_t out, err;
   uv_timer_t timer;
@@ -150,6 +151,9 @@ struct exec_collector {
   const char *name;
 
   struct exec_run *run; /* in flight; NULL: none */
+  /* The last run's batch, emptied, for the next run to parse into rather
+   * than into pages faulted in afresh; lent to the run. */
+  struct vg_batch_spares spares;
   vg_collect_done done;
   void *done_arg;
 
@@ -358,10 +362,12 @@ static void on_err(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
 }
 
+/* On the loop: the run's batch is kept for the next. */
 static void free_run(struct exec_run *r) {
   free(r->failure);
   vg_buf_free(&r->output);
-  vg_batch_free(r->batch);
+  vg_batch_keep(&r->ec->spares, r->batch, VG_BATCH_KEEP_MAX);
+  vg_batch_spares_move(&r->ec->spares, &r->spare, VG_BATCH_KEEP_MAX);
   free(r);
 }
 
@@ -387,8 +393,8 @@ static void complete(struct exec_run *r, int status, const char *error) {
 static void parse_work(uv_work_t *w) {
   struct exec_run *r = w->data;
   struct exec_collector *ec = r->ec;
-  r->batch = vg_batch_new((size_t)ec->cfg.max_output * BATCH_FACTOR +
-                          ((size_t)1 << 20));
+  r->batch = vg_batch_take(
+      &r->spare, (size_t)ec->cfg.max_output * BATCH_FACTOR + ((size_t)1 << 20));
   r->parse_rc = vg_payload_run(ec->payload, ec->argv[0],
                                r->output.data ? r->output.data : "",
                                r->output.len, vg_batch_emitter(r->batch),
@@ -499,6 +505,8 @@ static int exec_collect(void *ctx, vg_collect_done done, void *arg) {
     return -EBUSY;
   struct exec_run *r = vg_calloc(1, sizeof *r);
   r->ec = ec;
+  if (ec->spares.n)
+    r->spare.b[r->spare.n++] = ec->spares.b[--ec->spares.n];
   vg_buf_init(&r->output, (size_t)ec->cfg.max_output + 1);
   uv_pipe_init(ec->loop, &r->out, 0);
   uv_pipe_init(ec->loop, &r->err, 0);
@@ -587,6 +595,7 @@ static void exec_destroy(void *ctx) {
   struct exec_collector *ec = ctx;
   free_strings(ec->argv);
   free_strings(ec->envp);
+  vg_batch_spares_free(&ec->spares);
   vg_payload_free(ec->payload);
   vg_cfg_release(exec_keys, &ec->cfg);
   free(ec);

@@ -109,9 +109,6 @@ static const struct vg_cfg_key file_keys[] = {
 
 /* Looks at files still being written before a collect reports anyway. */
 #define MAX_COLLECT_SCANS 20
-/* The largest batch kept for the next scans (vg_batch_keep): a file of a
- * few hundred thousand rows (100,000 rows of one value: about 20 MiB). */
-#define SPARE_MAX ((size_t)64 << 20)
 
 static const struct vg_cfg_key *const file_tables[] = {
     file_keys, vg_mapping_keys, vg_payload_keys, NULL};
@@ -188,7 +185,7 @@ struct file_collector {
   size_t nfiles, capfiles;
 
   struct scan *scanning; /* in the thread pool; NULL: none */
-  /* Batches kept for the next scans (SPARE_MAX each): a file read every
+  /* Batches kept for the next scans (VG_BATCH_KEEP_MAX): a file read every
    * round is parsed into the memory of the last round's, not into pages
    * faulted in afresh.  Lent to the scan while one runs. */
   struct vg_batch_spares spares;
@@ -315,7 +312,7 @@ static void parse_file(struct scan *s, struct scan_result *r, int fd,
     snprintf(error, sizeof error, "too many samples in one file");
   }
   if (rc) {
-    vg_batch_keep(&s->spares, r->batch, SPARE_MAX);
+    vg_batch_keep(&s->spares, r->batch, VG_BATCH_KEEP_MAX);
     r->batch = NULL;
     r->error = vg_strdup(error);
     r->outcome = FAILED;
@@ -812,10 +809,10 @@ static void scan_after(uv_work_t *work, int status) {
       uv_timer_start(&fc->timer, on_timer, (uint64_t)retry_ms, 0);
   }
   for (size_t i = 0; i < s->nresults; i++) {
-    vg_batch_keep(&fc->spares, s->results[i].batch, SPARE_MAX);
+    vg_batch_keep(&fc->spares, s->results[i].batch, VG_BATCH_KEEP_MAX);
     s->results[i].batch = NULL;
   }
-  vg_batch_spares_move(&fc->spares, &s->spares, SPARE_MAX);
+  vg_batch_spares_move(&fc->spares, &s->spares, VG_BATCH_KEEP_MAX);
   free_scan(s);
 
   /* A collect is done when every file it found has been read, so that the

@@ -169,6 +169,9 @@ struct http_collector {
   char *new_etag, *new_last_modified; /* of the first page; owned */
   struct vg_batch **batches;          /* the pages parsed; owned */
   size_t nbatches, batches_cap;
+  /* The last polls' batches, emptied, for the next pages to be parsed into
+   * rather than into pages faulted in afresh; one lent to each job. */
+  struct vg_batch_spares spares;
   struct parse_job *job; /* in the thread pool */
 
   /* Never started: stop() closes it, so that the answer to a collect in
@@ -191,6 +194,7 @@ struct parse_job {
   size_t len;
   char *input; /* names the page in locations; owned */
   int64_t page_no;
+  struct vg_batch_spares spare; /* lent by the collector: at most one */
   /* outputs */
   struct vg_batch *batch;
   int rc;
@@ -247,7 +251,7 @@ static void parse_work(uv_work_t *work) {
   struct http_collector *hc = j->hc;
   /* The batch may use several times the answer's size for its samples
    * (entries, strings and labels together, vg_batch_new). */
-  j->batch = vg_batch_new((size_t)hc->cfg.max_body * 8 + (1 << 20));
+  j->batch = vg_batch_take(&j->spare, (size_t)hc->cfg.max_body * 8 + (1 << 20));
   const struct vg_emitter *out = vg_batch_emitter(j->batch);
   if (hc->pg.type == VG__HTTP_PAGES_NONE) {
     j->rc = vg_payload_run(hc->payload, j->input, j->body, j->len, out,
@@ -274,11 +278,13 @@ static void parse_work(uv_work_t *work) {
 
 static int start_request(struct http_collector *hc);
 
+/* On the loop: what the job did not hand to the poll is kept. */
 static void free_job(struct parse_job *j) {
   free(j->body);
   free(j->input);
   free(j->next);
-  vg_batch_free(j->batch);
+  vg_batch_keep(&j->hc->spares, j->batch, VG_BATCH_KEEP_MAX);
+  vg_batch_spares_move(&j->hc->spares, &j->spare, VG_BATCH_KEEP_MAX);
   free(j);
 }
 
@@ -298,7 +304,7 @@ static void end_transfer(struct http_collector *hc) {
 static void clear_poll(struct http_collector *hc) {
   end_transfer(hc);
   for (size_t i = 0; i < hc->nbatches; i++)
-    vg_batch_free(hc->batches[i]);
+    vg_batch_keep(&hc->spares, hc->batches[i], VG_BATCH_KEEP_MAX);
   hc->nbatches = 0;
   free(hc->url);
   free(hc->last_cursor);
@@ -455,6 +461,8 @@ static void start_parse(struct http_collector *hc) {
   j->body = hc->body;
   j->len = hc->body_len;
   j->page_no = hc->page_no;
+  if (hc->spares.n)
+    j->spare.b[j->spare.n++] = hc->spares.b[--hc->spares.n];
   hc->body = NULL;
   hc->body_len = hc->body_cap = 0;
   j->input =
@@ -740,6 +748,7 @@ static void http_stop(void *ctx, void (*stopped)(void *arg), void *arg) {
 static void http_destroy(void *ctx) {
   struct http_collector *hc = ctx;
   clear_poll(hc);
+  vg_batch_spares_free(&hc->spares);
   free(hc->batches);
   free(hc->etag);
   free(hc->last_modified);

@@ -65,6 +65,9 @@ void vg_batch_recycle(struct vg_batch *b, size_t max_bytes);
  * CPU when a file collector read 100,000 rows every 5 s).  Zeroed is
  * empty; touched by one thread at a time. */
 #define VG_BATCH_SPARES 2
+/* The most memory a batch of a file, HTTP or exec source may hold to be
+ * kept (a file of 100,000 rows of one value takes about 21 MiB). */
+#define VG_BATCH_KEEP_MAX ((size_t)64 << 20)
 struct vg_batch_spares {
   struct vg_batch *b[VG_BATCH_SPARES];
   unsigned n;
