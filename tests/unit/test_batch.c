@@ -246,6 +246,21 @@ VG_TEST(label_runs_keep_each_points_labels) {
   vg_batch_free(b);
 }
 
+/* An emptied batch b, given one sample, replays that sample only. */
+static void records_only_the_next_sample(struct vg_batch *b,
+                                         const struct vg_location *w,
+                                         const char *want) {
+  const struct vg_emitter *rec = vg_batch_emitter(b);
+  struct vg_label m[] = {{"village", "B"}};
+  rec->sample(rec->arg, "tank_volume", m, 1, 7, 0, w);
+  struct vg_test_record r;
+  vg_test_record_init(&r, false);
+  vg_batch_replay(b, &r.em);
+  char *got = vg_test_record_take(&r);
+  ASSERT_STR_EQ(got, want);
+  free(got);
+}
+
 /* A recycled batch records and replays as a new one, keeps its memory
  * and takes it from its next hold; one over the new cap starts afresh. */
 VG_TEST(a_recycled_batch_is_as_new_with_its_memory) {
@@ -273,14 +288,7 @@ VG_TEST(a_recycled_batch_is_as_new_with_its_memory) {
   ASSERT_INT_EQ(vg_batch_rejections(b), 0);
   vg_batch_set_hold(b, &second);
   ASSERT_INT_EQ(second.held, bytes);
-  struct vg_label m[] = {{"village", "B"}};
-  rec->sample(rec->arg, "tank_volume", m, 1, 7, 0, &w);
-  struct vg_test_record r;
-  vg_test_record_init(&r, false);
-  vg_batch_replay(b, &r.em);
-  char *got = vg_test_record_take(&r);
-  ASSERT_STR_EQ(got, "tank_volume{village=B} 7 0 @1\n");
-  free(got);
+  records_only_the_next_sample(b, &w, "tank_volume{village=B} 7 0 @1\n");
   /* Over a smaller cap: its memory goes. */
   vg_batch_recycle(b, bytes / 2);
   ASSERT_INT_EQ(vg_batch_bytes(b), 0);
@@ -310,15 +318,7 @@ VG_TEST(kept_batches_come_back_empty_with_their_memory) {
   ASSERT(b == made[VG_BATCH_SPARES - 1]);
   ASSERT_INT_EQ(vg_batch_bytes(b), bytes[VG_BATCH_SPARES - 1]);
   ASSERT_INT_EQ(vg_batch_samples(b), 0);
-  const struct vg_emitter *rec = vg_batch_emitter(b);
-  struct vg_label m[] = {{"village", "B"}};
-  rec->sample(rec->arg, "tank_volume", m, 1, 7, 0, &w);
-  struct vg_test_record r;
-  vg_test_record_init(&r, false);
-  vg_batch_replay(b, &r.em);
-  char *got = vg_test_record_take(&r);
-  ASSERT_STR_EQ(got, "tank_volume{village=B} 7 0 @2\n");
-  free(got);
+  records_only_the_next_sample(b, &w, "tank_volume{village=B} 7 0 @2\n");
   /* Over the size given: freed, not kept. */
   vg_batch_keep(&s, b, vg_batch_bytes(b) - 1);
   ASSERT_INT_EQ(s.n, VG_BATCH_SPARES - 1);
