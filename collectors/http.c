@@ -21,8 +21,10 @@
  * Ownership: the collector owns its configuration, compiled payload and
  * pointers, validators, and the poll in progress: the easy handle and
  * header list of the request in flight, the answer being received, the
- * batches of pages already parsed.  A parse job owns the answer it parses
- * and its batch until its after-work callback hands them back on the loop.
+ * batches of pages already parsed, and the emptied batches of the last
+ * polls kept for the next pages (vg_batch_keep).  A parse job owns the
+ * answer it parses, the kept batch lent to it and its batch until its
+ * after-work callback hands them back on the loop.
  *
  * Must never: parse on the loop thread, hold more than max_body of an
  * answer, store anything of a poll that failed, send credentials to a host

@@ -73,8 +73,8 @@ for i, path in enumerate(sys.argv[2:]):
 done
 # xargs exits 123 when any target failed.
 # shellcheck disable=SC2016 # expanded by the inner sh
-for target in build-fuzz/tests/fuzz/fuzz_*; do echo "$target"; done |
-  SECONDS_EACH=$seconds xargs -P "$(nproc)" -I{} sh -c '
+printf '%s\0' build-fuzz/tests/fuzz/fuzz_* |
+  SECONDS_EACH=$seconds xargs -0 -P "$(nproc)" -I{} sh -c '
     name=$(basename "$1")
     echo "fuzz: $name for ${SECONDS_EACH}s" >&2
     "$1" -max_total_time="$SECONDS_EACH" -max_len=65536 -timeout=10 \

@@ -54,8 +54,8 @@ valgrind_unit() { # each test binary, from tests/data like ctest runs it
   # One valgrind per core (each runs its program on one thread at a time);
   # xargs exits 123 when any failed.
   # shellcheck disable=SC2016 # expanded by the inner sh
-  for t in "$PWD"/build/tests/test_*; do echo "$t"; done |
-    xargs -P "$jobs" -I{} sh -c '
+  printf '%s\0' "$PWD"/build/tests/test_* |
+    xargs -0 -P "$jobs" -I{} sh -c '
       log=$(dirname "$(dirname "$1")")/valgrind-$(basename "$1").log
       (cd tests/data && valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite --child-silent-after-fork=no \

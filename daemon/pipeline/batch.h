@@ -61,7 +61,7 @@ void vg_batch_free(struct vg_batch *b); /* NULL-safe */
 void vg_batch_recycle(struct vg_batch *b, size_t max_bytes);
 
 /* Emptied batches an owner keeps, memory and all, for its next inputs: a
- * batch made afresh faults its pages in again (a sixth of the daemon's
+ * batch made afresh faults its pages in again (a third of the daemon's
  * CPU when a file collector read 100,000 rows every 5 s).  Zeroed is
  * empty; touched by one thread at a time. */
 #define VG_BATCH_SPARES 2

@@ -107,7 +107,7 @@ struct read_cache {
    * (bench/run-push.sh --profile, blocks of 8,192).  A committed block's
    * bytes never change, so its place names it. */
   bool block_valid;
-  uint64_t block_seg, block_at;
+  uint64_t block_seg, block_at, block_seq;
   struct shared shared;
   unsigned char *window; /* owned: segment bytes being decoded */
   size_t window_cap;
@@ -250,8 +250,8 @@ static int take_block(struct read_job *job, const struct seg_ref *s,
     memset(&c->shared, 0, sizeof c->shared);
     c->shared.gen = 1;
   }
-  bool held =
-      c->block_valid && c->block_seg == s->first_seq && c->block_at == at;
+  bool held = c->block_valid && c->block_seg == s->first_seq &&
+              c->block_at == at && c->block_seq == v->seq;
   if (!held) {
     c->block_valid = false;
     if (!vg__journal_block_decode(c->block, v)) {
@@ -264,6 +264,7 @@ static int take_block(struct read_job *job, const struct seg_ref *s,
     c->block_valid = true;
     c->block_seg = s->first_seq;
     c->block_at = at;
+    c->block_seq = v->seq;
   }
   for (uint64_t i = *expected > v->seq ? *expected - v->seq : 0; i < v->count;
        i++) {
