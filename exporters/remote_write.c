@@ -86,6 +86,7 @@ struct item {
   size_t labels;  /* first of its labels in rw->labels */
   size_t encoded; /* its set's Label fields in rw->set_bytes */
   uint32_t pre_len, post_len;
+  uint32_t set; /* its set's number in the batch */
   uint32_t nlabels;
   uint32_t index; /* in the batch */
   uint32_t ref;   /* its entry in the newest table (vg_newest_ref) */
@@ -97,7 +98,14 @@ struct item {
 struct group {
   uint32_t first_item;
   size_t start, count; /* its samples in rw->ts / rw->values */
-  size_t encoded;      /* its Label fields in rw->series_bytes */
+  uint32_t name;       /* its metric's in rw->names */
+};
+
+/* A metric name of the batch, and its __name__ Label field. */
+struct name {
+  const char *metric; /* the records' pointer */
+  size_t at;          /* its field in rw->name_bytes */
+  uint32_t len;
 };
 
 struct range {
@@ -161,11 +169,19 @@ struct remote_write {
     uint64_t hash;  /* of the sorted labels, __name__ left out */
     size_t encoded; /* its Label fields in rw->set_bytes, before __name__ */
     uint32_t pre_len, post_len; /* and after it */
+    uint32_t number;            /* in the batch, from 0 */
   } last_set;
+  uint32_t nsets; /* sorted in the batch */
   /* Each label set of the batch written once as protobuf Label fields,
-   * those before __name__ and those after; and each series of a request
-   * its whole label fields, from those and its name (group_series). */
-  struct vg_buf set_bytes, series_bytes;
+   * those before __name__ and those after; and each metric name once as
+   * its __name__ field, found by the records' pointer (a journal block
+   * names each once).  A request's series are these pieces, and the
+   * encoder writes a piece it wrote before as a copy of it. */
+  struct vg_buf set_bytes, name_bytes;
+  struct name *names;
+  size_t nnames, names_cap;
+  uint32_t *name_slots; /* the names by pointer: index + 1, 0 empty */
+  size_t name_mask;
   struct item *items;
   size_t items_cap;
   struct group *groups;
@@ -262,7 +278,7 @@ static int remote_write_configure(void **ctx, const cJSON *cfg,
    * (len + len / 6 + 32), so raw messages up to ~66 MiB fit. */
   vg_buf_init(&rw->scratch, 2 * MAX_REQUEST + (MAX_REQUEST / 4));
   vg_buf_init(&rw->set_bytes, SIZE_MAX / 2);
-  vg_buf_init(&rw->series_bytes, SIZE_MAX / 2);
+  vg_buf_init(&rw->name_bytes, SIZE_MAX / 2);
   vg_buf_init(&rw->body, MAX_REQUEST);
   *ctx = rw;
   return 0;
@@ -338,7 +354,9 @@ static void remote_write_destroy(void *ctx) {
   free(rw->last_set.sorted);
   vg_buf_free(&rw->scratch);
   vg_buf_free(&rw->set_bytes);
-  vg_buf_free(&rw->series_bytes);
+  vg_buf_free(&rw->name_bytes);
+  free(rw->names);
+  free(rw->name_slots);
   vg_buf_free(&rw->body);
   free(rw);
 }
@@ -413,6 +431,7 @@ static size_t sorted_labels(struct remote_write *rw,
     (void)vg_prompb_put_labels(c->sorted + c->name_at, n - c->name_at,
                                &rw->set_bytes);
     c->post_len = (uint32_t)(rw->set_bytes.len - c->encoded - c->pre_len);
+    c->number = rw->nsets++;
   }
   if (!c->valid)
     return 0;
@@ -466,6 +485,7 @@ static size_t build_items(struct remote_write *rw) {
     rw->items = vg_grow(rw->items, &rw->items_cap, n, sizeof *rw->items);
   size_t nitems = 0, at = 0;
   rw->invalid = 0;
+  rw->nsets = 0;
   vg_buf_reset(&rw->set_bytes);
   for (size_t i = 0; i < n; i++) {
     uint64_t hash;
@@ -479,11 +499,56 @@ static size_t build_items(struct remote_write *rw) {
                                         .encoded = rw->last_set.encoded,
                                         .pre_len = rw->last_set.pre_len,
                                         .post_len = rw->last_set.post_len,
+                                        .set = rw->last_set.number,
                                         .nlabels = (uint32_t)k,
                                         .index = (uint32_t)i};
     at += k;
   }
   return nitems;
+}
+
+/* The name table doubled, its names placed again. */
+static void grow_names(struct remote_write *rw) {
+  rw->name_mask = rw->name_mask ? 2 * rw->name_mask + 1 : 63;
+  free(rw->name_slots);
+  rw->name_slots = vg_calloc(rw->name_mask + 1, sizeof *rw->name_slots);
+  for (size_t i = 0; i < rw->nnames; i++) {
+    size_t j = vg_hash_mix((uintptr_t)rw->names[i].metric) & rw->name_mask;
+    while (rw->name_slots[j])
+      j = (j + 1) & rw->name_mask;
+    rw->name_slots[j] = (uint32_t)i + 1;
+  }
+}
+
+/* The number of the batch's name at `metric`, its field written when it
+ * is new. */
+static uint32_t name_of(struct remote_write *rw, const char *metric) {
+  if (2 * (rw->nnames + 1) > rw->name_mask + 1)
+    grow_names(rw);
+  size_t j = vg_hash_mix((uintptr_t)metric) & rw->name_mask;
+  for (; rw->name_slots[j]; j = (j + 1) & rw->name_mask)
+    if (rw->names[rw->name_slots[j] - 1].metric == metric)
+      return rw->name_slots[j] - 1;
+  rw->names =
+      vg_grow(rw->names, &rw->names_cap, rw->nnames + 1, sizeof *rw->names);
+  struct name *n = &rw->names[rw->nnames];
+  n->metric = metric;
+  n->at = rw->name_bytes.len;
+  /* Within the buffer's cap (half the address space): cannot fail. */
+  (void)vg_prompb_put_labels(&(struct vg_label){"__name__", metric}, 1,
+                             &rw->name_bytes);
+  n->len = (uint32_t)(rw->name_bytes.len - n->at);
+  rw->name_slots[j] = (uint32_t)++rw->nnames;
+  return rw->name_slots[j] - 1;
+}
+
+/* The batch's names forgotten: its records' pointers may be the next
+ * batch's too, pointing elsewhere. */
+static void forget_names(struct remote_write *rw) {
+  if (rw->nnames)
+    memset(rw->name_slots, 0, (rw->name_mask + 1) * sizeof *rw->name_slots);
+  rw->nnames = 0;
+  vg_buf_reset(&rw->name_bytes);
 }
 
 /* Builds rw->series from the items listed (in time order, so that each
@@ -547,33 +612,28 @@ static size_t group_series(struct remote_write *rw, const uint32_t *list,
     rw->ts[g->start + g->count] = ts_of(rw, it);
     rw->values[g->start + g->count++] = value_of(rw, it);
   }
-  /* Each series' Label fields: its set's, with its name put between. */
-  vg_buf_reset(&rw->series_bytes);
-  for (size_t k = 0; k < ngroups; k++) {
-    const struct item *first = &rw->items[rw->groups[k].first_item];
-    const char *set = rw->set_bytes.data + first->encoded;
-    struct vg_label name = {"__name__", rw->records[first->index].metric};
-    /* Within the buffers' caps (half the address space): cannot fail. */
-    rw->groups[k].encoded = rw->series_bytes.len;
-    (void)vg_buf_append(&rw->series_bytes, set, first->pre_len);
-    (void)vg_prompb_put_labels(&name, 1, &rw->series_bytes);
-    (void)vg_buf_append(&rw->series_bytes, set + first->pre_len,
-                        first->post_len);
-  }
+  for (size_t k = 0; k < ngroups; k++)
+    rw->groups[k].name = name_of(
+        rw, rw->records[rw->items[rw->groups[k].first_item].index].metric);
+  /* Each series' Label fields: its set's, with its name put between; the
+   * pieces' ids tell the sets and names apart. */
   for (size_t k = 0; k < ngroups; k++) {
     const struct group *g = &rw->groups[k];
     const struct item *first = &rw->items[g->first_item];
-    size_t end =
-        k + 1 < ngroups ? rw->groups[k + 1].encoded : rw->series_bytes.len;
+    const unsigned char *set =
+        (const unsigned char *)rw->set_bytes.data + first->encoded;
+    const struct name *name = &rw->names[g->name];
     rw->series[k] = (struct vg_prompb_series){
         .labels = rw->labels + first->labels,
         .nlabels = first->nlabels,
         .ts_ms = rw->ts + g->start,
         .values = rw->values + g->start,
         .nsamples = g->count,
-        .encoded_labels =
-            (const unsigned char *)rw->series_bytes.data + g->encoded,
-        .encoded_len = end - g->encoded,
+        .pieces = {{set, first->pre_len, 3 * first->set + 1},
+                   {(const unsigned char *)rw->name_bytes.data + name->at,
+                    name->len, 3 * g->name + 3},
+                   {set + first->pre_len, first->post_len, 3 * first->set + 2}},
+        .npieces = VG_PROMPB_PIECES,
     };
   }
   return ngroups;
@@ -1055,6 +1115,7 @@ static int remote_write_flush(void *ctx,
   rw->total = n;
   /* The last batch's pointers may be this one's too, pointing elsewhere. */
   rw->last_set.key = NULL;
+  forget_names(rw);
   rw->requests = 0;
   rw->phase = WHOLE;
   rw->done_phase = false;

@@ -31,6 +31,7 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
       cp tests/data/intake/valid/*.json tests/data/intake/malformed/*.json \
         "$corpus"/ ;;
     fuzz_promtext) cp tests/data/promtext/* "$corpus"/ ;;
+    fuzz_prompb) cp tests/data/prompb/* "$corpus"/ ;;
     fuzz_registry) cp tests/data/registry/*.csv "$corpus"/ ;;
     fuzz_journal) cp tests/data/journal-v1/*.seg "$corpus"/ ;;
     fuzz_journal_block) cp tests/data/journal-blocks/* "$corpus"/ ;;

@@ -2,8 +2,10 @@
  *
  * Owns a minimal protobuf reader and writer for the four messages remote
  * write 1.0 uses (WriteRequest, TimeSeries, Label, Sample) and the snappy
- * step around them.  It must not know about HTTP, the store or the
- * journal, and must never call a visitor for a message it then rejects.
+ * step around them: libsnappy, or for series given as pieces the ops
+ * written straight from them (snappy_block.c).  It must not know about
+ * HTTP, the store or the journal, and must never call a visitor for a
+ * message it then rejects.
  *
  * Why not protobuf-c: it needs protoc-c at build time and generated code
  * in the tree, its unpacker allocates a tree of structs per message (one
@@ -26,8 +28,10 @@
  *   Sample       { 1: value double (1); 2: timestamp int64 (0) }
  */
 #include "daemon/formats/prompb.h"
+#include "daemon/formats/snappy_block.h"
 #include "daemon/model/expfmt.h"
 #include "daemon/util/mem.h"
+#include "daemon/util/varint.h"
 
 #include <errno.h>
 #include <snappy-c.h>
@@ -83,8 +87,10 @@ static size_t sample_len(int64_t ts) {
 
 /* The TimeSeries payload length. */
 static size_t series_len(const struct vg_prompb_series *s) {
-  size_t len = s->encoded_labels ? s->encoded_len : 0;
-  for (size_t i = 0; !s->encoded_labels && i < s->nlabels; i++)
+  size_t len = 0;
+  for (size_t i = 0; i < s->npieces; i++)
+    len += s->pieces[i].len;
+  for (size_t i = 0; !s->npieces && i < s->nlabels; i++)
     len += field_len(label_len(&s->labels[i]));
   for (size_t i = 0; i < s->nsamples; i++)
     len += field_len(sample_len(s->ts_ms[i]));
@@ -95,7 +101,7 @@ static size_t series_len(const struct vg_prompb_series *s) {
  * non-empty __name__.  Checked once, by request_len, not again while
  * writing. */
 static bool series_valid(const struct vg_prompb_series *s) {
-  if (s->encoded_labels)
+  if (s->npieces)
     return true; /* its writer's to answer for */
   bool has_name = false;
   for (size_t i = 0; i < s->nlabels; i++) {
@@ -112,20 +118,27 @@ static bool series_valid(const struct vg_prompb_series *s) {
  * (more are measured again: no series of ours has that many). */
 #define MEASURED_LABELS 128
 
+/* A Sample field: its value's part is SAMPLE_HEAD bytes, then the
+ * timestamp's. */
+#define SAMPLE_HEAD 11
+#define SAMPLE_MAX (SAMPLE_HEAD + 1 + VG_VARINT_MAX)
+
+static unsigned char *put_sample(unsigned char *p, int64_t ts, double value) {
+  uint64_t bits;
+  memcpy(&bits, &value, sizeof bits);
+  *p++ = KEY(2, WT_LEN);
+  *p++ = (unsigned char)sample_len(ts); /* at most 20: one byte */
+  *p++ = KEY(1, WT_FIXED64);
+  for (int b = 0; b < 8; b++)
+    *p++ = (unsigned char)(bits >> (8 * b));
+  *p++ = KEY(2, WT_VARINT);
+  return put_varint(p, (uint64_t)ts);
+}
+
 static unsigned char *put_samples(unsigned char *p,
                                   const struct vg_prompb_series *s) {
-  for (size_t i = 0; i < s->nsamples; i++) {
-    int64_t ts = s->ts_ms[i];
-    uint64_t bits;
-    memcpy(&bits, &s->values[i], sizeof bits);
-    *p++ = KEY(2, WT_LEN);
-    *p++ = (unsigned char)sample_len(ts); /* at most 20: one byte */
-    *p++ = KEY(1, WT_FIXED64);
-    for (int b = 0; b < 8; b++)
-      *p++ = (unsigned char)(bits >> (8 * b));
-    *p++ = KEY(2, WT_VARINT);
-    p = put_varint(p, (uint64_t)ts);
-  }
+  for (size_t i = 0; i < s->nsamples; i++)
+    p = put_sample(p, s->ts_ms[i], s->values[i]);
   return p;
 }
 
@@ -156,11 +169,14 @@ int vg_prompb_put_labels(const struct vg_label *labels, size_t n,
 
 static unsigned char *put_series(unsigned char *p,
                                  const struct vg_prompb_series *s) {
-  if (s->encoded_labels) {
+  if (s->npieces) {
     *p++ = KEY(1, WT_LEN);
     p = put_varint(p, series_len(s));
-    memcpy(p, s->encoded_labels, s->encoded_len);
-    return put_samples(p + s->encoded_len, s);
+    for (size_t i = 0; i < s->npieces; i++) {
+      memcpy(p, s->pieces[i].bytes, s->pieces[i].len);
+      p += s->pieces[i].len;
+    }
+    return put_samples(p, s);
   }
   size_t lens[2 * MEASURED_LABELS], len = 0;
   bool measured = s->nlabels <= MEASURED_LABELS;
@@ -221,6 +237,82 @@ int vg_prompb_encode_raw(const struct vg_prompb_series *series, size_t n,
   return 0;
 }
 
+/* The message written straight as snappy ops when every series is given
+ * as pieces: a piece of an id written before is a copy of it.  So is what
+ * a sample has of the sample before: the start of its value's field (a
+ * whole number's low bytes are zeros) and its timestamp's field (a batch
+ * is mostly one round's).  `scratch` holds each id's last position, then
+ * the ops. */
+static int encode_pieces(const struct vg_prompb_series *series, size_t n,
+                         size_t len, struct vg_buf *scratch,
+                         struct vg_buf *out) {
+  uint32_t ids = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < series[i].npieces; k++)
+      if (series[i].pieces[k].id > ids)
+        ids = series[i].pieces[k].id;
+  size_t table = ((size_t)ids + 1) * sizeof(size_t);
+  if (len > UINT32_MAX)
+    return -ENOSPC;
+  int rc = vg_buf_reserve(scratch, table + vg_snappy_block_bound(len));
+  if (rc)
+    return rc;
+  size_t *at = (size_t *)(void *)scratch->data; /* malloc's alignment */
+  memset(at, 0xff, table);                      /* VG_SNAPPY_NEW */
+  unsigned char *ops = (unsigned char *)scratch->data + table;
+  struct vg_snappy_block w;
+  vg_snappy_block_start(&w, ops, len);
+  /* The sample before: where it began, its value's field, its ts. */
+  size_t was_at = VG_SNAPPY_NEW;
+  /* Where the series before had each of its pieces. */
+  size_t piece_at[VG_PROMPB_PIECES];
+  unsigned char was[SAMPLE_HEAD];
+  int64_t ts_was = 0;
+  for (size_t i = 0; i < n; i++) {
+    const struct vg_prompb_series *s = &series[i];
+    unsigned char head[SAMPLE_MAX];
+    head[0] = KEY(1, WT_LEN);
+    size_t hl = (size_t)(put_varint(head + 1, series_len(s)) - head);
+    vg_snappy_block_put(&w, head, hl, VG_SNAPPY_NEW);
+    for (size_t k = 0; k < s->npieces; k++) {
+      const struct vg_prompb_piece *piece = &s->pieces[k];
+      size_t from = piece->id ? at[piece->id] : VG_SNAPPY_NEW;
+      if (piece->id)
+        at[piece->id] = w.pos;
+      /* A piece new to the message is most often like the one in its
+       * place in the series before (a village's set after its
+       * neighbour's): what they begin with alike is a copy. */
+      size_t like = 0;
+      const struct vg_prompb_piece *before =
+          i > 0 && k < series[i - 1].npieces ? &series[i - 1].pieces[k] : NULL;
+      while (from == VG_SNAPPY_NEW && before && like < piece->len &&
+             like < before->len && piece->bytes[like] == before->bytes[like])
+        like++;
+      vg_snappy_block_put(&w, piece->bytes, like, like ? piece_at[k] : from);
+      piece_at[k] = w.pos - like;
+      vg_snappy_block_put(&w, piece->bytes + like, piece->len - like, from);
+    }
+    for (size_t k = 0; k < s->nsamples; k++) {
+      size_t sl = (size_t)(put_sample(head, s->ts_ms[k], s->values[k]) - head);
+      size_t same = 0;
+      while (was_at != VG_SNAPPY_NEW && same < SAMPLE_HEAD &&
+             head[same] == was[same])
+        same++;
+      size_t ts_from = was_at != VG_SNAPPY_NEW && s->ts_ms[k] == ts_was
+                           ? was_at + SAMPLE_HEAD
+                           : VG_SNAPPY_NEW;
+      size_t here = w.pos;
+      vg_snappy_block_put(&w, head, same, was_at);
+      vg_snappy_block_put(&w, head + same, SAMPLE_HEAD - same, VG_SNAPPY_NEW);
+      vg_snappy_block_put(&w, head + SAMPLE_HEAD, sl - SAMPLE_HEAD, ts_from);
+      was_at = here;
+      memcpy(was, head, SAMPLE_HEAD);
+      ts_was = s->ts_ms[k];
+    }
+  }
+  return vg_buf_append(out, ops, vg_snappy_block_end(&w));
+}
+
 int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
                              struct vg_buf *scratch, struct vg_buf *out) {
   vg_buf_reset(out);
@@ -229,6 +321,11 @@ int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
   int rc = request_len(series, n, &len);
   if (rc)
     return rc;
+  bool pieces = n > 0;
+  for (size_t i = 0; i < n && pieces; i++)
+    pieces = series[i].npieces > 0;
+  if (pieces)
+    return encode_pieces(series, n, len, scratch, out);
   /* scratch holds the raw message, then snappy's output, which must not
    * overlap its input and must have room for the worst case. */
   size_t room = snappy_max_compressed_length(len);

@@ -35,6 +35,19 @@
 #define VG_PROMPB_HEADER_CONTENT_TYPE "Content-Type: " VG_PROMPB_CONTENT_TYPE
 #define VG_PROMPB_HEADER_VERSION VG_PROMPB_VERSION_HEADER ": " VG_PROMPB_VERSION
 
+/* Label fields of a series as vg_prompb_put_labels wrote them. */
+struct vg_prompb_piece {
+  const unsigned char *bytes;
+  uint32_t len;
+  /* 0, or what names these bytes in one encoding: pieces of one id hold
+   * the same bytes, and the encoder writes a piece it wrote before in the
+   * message as a snappy copy of it (a batch's series share label sets
+   * and names), compressing nothing. */
+  uint32_t id;
+};
+
+#define VG_PROMPB_PIECES 3
+
 struct vg_prompb_series {
   /* INCLUDING __name__ (non-empty).  Must be sorted by name in byte
    * order, without repeats, as the spec requires of senders: the encoder
@@ -47,16 +60,16 @@ struct vg_prompb_series {
   const int64_t *ts_ms;
   const double *values;
   size_t nsamples;
-  /* Or, when not NULL, `labels` already written as the message's
-   * Label fields (vg_prompb_put_labels), copied as they are: the writer
-   * of those bytes answers for the rules above, and `labels` is not
-   * read. */
-  const unsigned char *encoded_labels;
-  size_t encoded_len;
+  /* Or, when npieces > 0, `labels` already written as the message's
+   * Label fields: these pieces, end to end, copied as they are.  The
+   * writer of those bytes answers for the rules above, and `labels` is
+   * not read. */
+  struct vg_prompb_piece pieces[VG_PROMPB_PIECES];
+  size_t npieces;
 };
 
 /* Appends the labels as Label fields of a TimeSeries, as the encoder
- * writes them, to out (for vg_prompb_series.encoded_labels): 0, or
+ * writes them, to out (for vg_prompb_series.pieces): 0, or
  * -ENOSPC at out's cap. */
 int vg_prompb_put_labels(const struct vg_label *labels, size_t n,
                          struct vg_buf *out);
@@ -72,7 +85,10 @@ int vg_prompb_encode(const struct vg_prompb_series *series, size_t n,
 /* The same, with the uncompressed message and snappy's work area kept in
  * `scratch` (owned by the caller, reset here, memory kept between calls):
  * no allocation once scratch has grown to the batch size. -ENOSPC also
- * when scratch's cap is too small for both. */
+ * when scratch's cap is too small for both.  When every series is given
+ * as pieces, no uncompressed message is made: the snappy ops are written
+ * from the pieces (snappy_block.h), a piece of an id written before as a
+ * copy, and scratch holds the ops and the ids' places. */
 int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
                              struct vg_buf *scratch, struct vg_buf *out);
 /* The same without snappy, for tests and size accounting: resets `out`

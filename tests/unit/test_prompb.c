@@ -146,8 +146,11 @@ static const unsigned char golden[46] = {
 static const struct vg_label up_labels[] = {{"__name__", "up"}, {"job", "a"}};
 static const int64_t up_ts[] = {1700000000000};
 static const double up_values[] = {1.5};
-static const struct vg_prompb_series up_series = {
-    up_labels, 2, up_ts, up_values, 1, NULL, 0};
+static const struct vg_prompb_series up_series = {.labels = up_labels,
+                                                  .nlabels = 2,
+                                                  .ts_ms = up_ts,
+                                                  .values = up_values,
+                                                  .nsamples = 1};
 
 /* Two encodings of one thing: byte for byte the same. */
 static void assert_same_bytes(const struct vg_buf *a, const struct vg_buf *b) {
@@ -235,8 +238,11 @@ VG_TEST(round_trip_many_series) {
       ts[i][k] = i == 8 ? 1700000000000 + (int64_t)k
                         : tss[(i + k) % (sizeof tss / sizeof *tss)];
     }
-    series[i] =
-        (struct vg_prompb_series){labels[i], n, ts[i], values[i], ns, NULL, 0};
+    series[i] = (struct vg_prompb_series){.labels = labels[i],
+                                          .nlabels = n,
+                                          .ts_ms = ts[i],
+                                          .values = values[i],
+                                          .nsamples = ns};
     render(&expected, labels[i], n, ts[i], values[i], ns);
   }
 
@@ -275,7 +281,11 @@ VG_TEST(round_trip_many_series) {
 VG_TEST(stale_marker_bits_survive) {
   const double v[] = {vg_stale_nan()};
   const int64_t t[] = {1700000000000};
-  const struct vg_prompb_series s = {up_labels, 2, t, v, 1, NULL, 0};
+  const struct vg_prompb_series s = {.labels = up_labels,
+                                     .nlabels = 2,
+                                     .ts_ms = t,
+                                     .values = v,
+                                     .nsamples = 1};
   struct vg_buf raw, z, seen;
   char err[200];
   vg_buf_init(&raw, 1 << 20);
@@ -306,17 +316,142 @@ VG_TEST(encoded_labels_write_the_same_bytes) {
   vg_buf_init(&a, 1 << 20);
   vg_buf_init(&b, 1 << 20);
   ASSERT_INT_EQ(vg_prompb_put_labels(l, 1, &fields), 0);
+  size_t name_len = fields.len;
   ASSERT_INT_EQ(vg_prompb_put_labels(l + 1, 2, &fields), 0);
-  const struct vg_prompb_series plain = {l, 3, up_ts, up_values, 1, NULL, 0};
+  const unsigned char *f = (const unsigned char *)fields.data;
+  const struct vg_prompb_series plain = {.labels = l,
+                                         .nlabels = 3,
+                                         .ts_ms = up_ts,
+                                         .values = up_values,
+                                         .nsamples = 1};
   const struct vg_prompb_series pre = {
-      NULL,      0, up_ts, up_values, 1, (const unsigned char *)fields.data,
-      fields.len};
+      .ts_ms = up_ts,
+      .values = up_values,
+      .nsamples = 1,
+      .pieces = {{f, (uint32_t)name_len, 0},
+                 {f + name_len, (uint32_t)(fields.len - name_len), 0}},
+      .npieces = 2};
   ASSERT_INT_EQ(vg_prompb_encode_raw(&plain, 1, &a), 0);
   ASSERT_INT_EQ(vg_prompb_encode_raw(&pre, 1, &b), 0);
   assert_same_bytes(&a, &b);
   vg_buf_free(&fields);
   vg_buf_free(&a);
   vg_buf_free(&b);
+}
+
+/* How many ops of each kind (literal, copy with a 1, 2 and 4-byte offset)
+ * a snappy block holds. */
+static void count_ops(const struct vg_buf *z, size_t kinds[4]) {
+  const unsigned char *p = (const unsigned char *)z->data;
+  const unsigned char *end = p + z->len;
+  while (*p++ & 0x80) /* the length */
+    ;
+  while (p < end) {
+    unsigned char tag = *p++;
+    kinds[tag & 3]++;
+    if ((tag & 3) == 0) {
+      size_t n = tag >> 2, extra = n < 60 ? 0 : n - 59, len = 0;
+      for (size_t i = 0; i < extra; i++)
+        len |= (size_t)p[i] << (8 * i);
+      p += extra + (extra ? len : n) + 1;
+    } else {
+      p += (tag & 3) == 1 ? 1 : (tag & 3) == 2 ? 2 : 4;
+    }
+  }
+  ASSERT(p == end);
+}
+
+/* Series given as pieces go out as snappy ops of their own: what any
+ * snappy decoder makes of them is the raw message, byte for byte, and a
+ * piece of an id written before is a copy (near, far past 64 KiB, long
+ * past 64 bytes, empty, or of no id), as is a repeated timestamp. */
+VG_TEST(pieces_are_copied_where_they_repeat) {
+  enum { SETS = 7, NAMES = 5, SERIES = 3000 };
+  static char long_value[300];
+  memset(long_value, 'v', sizeof long_value - 1);
+  struct vg_buf fields, raw, z, scratch, plain;
+  vg_buf_init(&fields, 1 << 24);
+  vg_buf_init(&raw, 1 << 24);
+  vg_buf_init(&z, 1 << 24);
+  vg_buf_init(&scratch, 1 << 26);
+  vg_buf_init(&plain, 1 << 24);
+  size_t set_at[SETS + 1], name_at[NAMES + 1];
+  for (size_t i = 0; i < SETS; i++) {
+    char v[32];
+    snprintf(v, sizeof v, "village %zu", i);
+    const struct vg_label set[] = {
+        {"county", "Xiji"}, {"long", i == 3 ? long_value : "x"}, {"v", v}};
+    set_at[i] = fields.len;
+    ASSERT_INT_EQ(vg_prompb_put_labels(set, i == 5 ? 0 : 3, &fields), 0);
+  }
+  set_at[SETS] = fields.len;
+  for (size_t i = 0; i < NAMES; i++) {
+    char n[32];
+    snprintf(n, sizeof n, "village_m%zu", i);
+    name_at[i] = fields.len;
+    ASSERT_INT_EQ(
+        vg_prompb_put_labels(&(struct vg_label){"__name__", n}, 1, &fields), 0);
+  }
+  name_at[NAMES] = fields.len;
+  const unsigned char *f = (const unsigned char *)fields.data;
+  static struct vg_prompb_series series[SERIES];
+  static int64_t ts[SERIES][3];
+  static double values[SERIES][3];
+  for (size_t i = 0; i < SERIES; i++) {
+    /* Set 6 comes back only after more than 64 KiB of others. */
+    size_t set = i == 1 ? 6 : i < SERIES / 2 ? i % 6 : i % SETS;
+    size_t name = i % NAMES;
+    size_t ns = i % 11 == 0 ? 3 : i % 13 == 0 ? 0 : 1;
+    for (size_t k = 0; k < ns; k++) {
+      ts[i][k] = 1700000000000 + (int64_t)(i / 100) * 1000 + (int64_t)k;
+      values[i][k] = (double)(i * 3 + k) / 7;
+    }
+    uint32_t set_id = i % 17 == 0 ? 0 : (uint32_t)(2 * set + 1);
+    series[i] = (struct vg_prompb_series){
+        .ts_ms = ts[i],
+        .values = values[i],
+        .nsamples = ns,
+        .pieces = {{f + name_at[name],
+                    (uint32_t)(name_at[name + 1] - name_at[name]),
+                    (uint32_t)(2 * name + 2 * SETS + 2)},
+                   {f + set_at[set], (uint32_t)(set_at[set + 1] - set_at[set]),
+                    set_id}},
+        .npieces = 2};
+  }
+  ASSERT_INT_EQ(vg_prompb_encode_raw(series, SERIES, &raw), 0);
+  ASSERT(raw.len > 3 * 65536);
+  ASSERT_INT_EQ(vg_prompb_encode_scratch(series, SERIES, &scratch, &z), 0);
+  size_t ulen = 0;
+  ASSERT_INT_EQ(snappy_uncompressed_length(z.data, z.len, &ulen), SNAPPY_OK);
+  ASSERT_INT_EQ(ulen, raw.len);
+  ASSERT_INT_EQ(vg_buf_reserve(&plain, ulen), 0);
+  ASSERT_INT_EQ(snappy_uncompress(z.data, z.len, plain.data, &ulen), SNAPPY_OK);
+  plain.len = ulen;
+  assert_same_bytes(&plain, &raw);
+  /* Copies, not literals: well under a third of the raw bytes; and every
+   * kind of op. */
+  ASSERT(z.len * 3 < raw.len);
+  size_t kinds[4] = {0};
+  count_ops(&z, kinds);
+  for (int k = 0; k < 4; k++)
+    ASSERT(kinds[k] > 0);
+
+  /* One series alone, and one of no samples: still exact. */
+  for (size_t n = 1; n <= 13; n += 12) {
+    const struct vg_prompb_series *one = &series[n == 1 ? 1 : 13];
+    ASSERT_INT_EQ(vg_prompb_encode_raw(one, 1, &raw), 0);
+    ASSERT_INT_EQ(vg_prompb_encode_scratch(one, 1, &scratch, &z), 0);
+    ulen = raw.len;
+    ASSERT_INT_EQ(snappy_uncompress(z.data, z.len, plain.data, &ulen),
+                  SNAPPY_OK);
+    plain.len = ulen;
+    assert_same_bytes(&plain, &raw);
+  }
+  vg_buf_free(&fields);
+  vg_buf_free(&raw);
+  vg_buf_free(&z);
+  vg_buf_free(&scratch);
+  vg_buf_free(&plain);
 }
 
 /* A series of more labels than the encoder measures at once (128) is
@@ -330,7 +465,11 @@ VG_TEST(many_labels_round_trip) {
     snprintf(names[i], sizeof names[i], "l%03d", i);
     l[i] = (struct vg_label){names[i], names[i]};
   }
-  const struct vg_prompb_series s = {l, N, up_ts, up_values, 1, NULL, 0};
+  const struct vg_prompb_series s = {.labels = l,
+                                     .nlabels = N,
+                                     .ts_ms = up_ts,
+                                     .values = up_values,
+                                     .nsamples = 1};
   struct vg_buf raw, seen, expected;
   char err[200];
   vg_buf_init(&raw, 1 << 20);
@@ -351,7 +490,11 @@ VG_TEST(long_strings_take_multibyte_lengths) {
   memset(big, 'v', 20000);
   big[20000] = '\0';
   const struct vg_label l[] = {{"__name__", "m"}, {"big", big}};
-  const struct vg_prompb_series s = {l, 2, up_ts, up_values, 1, NULL, 0};
+  const struct vg_prompb_series s = {.labels = l,
+                                     .nlabels = 2,
+                                     .ts_ms = up_ts,
+                                     .values = up_values,
+                                     .nsamples = 1};
   struct vg_buf raw, seen;
   vg_buf_init(&raw, 1 << 20);
   ASSERT_INT_EQ(vg_prompb_encode_raw(&s, 1, &raw), 0);
@@ -405,11 +548,31 @@ VG_TEST(encode_refuses_invalid_series) {
   const struct vg_label noname[] = {{"job", "a"}};
   const struct vg_label emptyname[] = {{"__name__", ""}, {"job", "a"}};
   const struct vg_prompb_series bad[] = {
-      {unsorted, 2, up_ts, up_values, 1, NULL, 0},
-      {dup, 3, up_ts, up_values, 1, NULL, 0},
-      {noname, 1, up_ts, up_values, 1, NULL, 0},
-      {emptyname, 2, up_ts, up_values, 1, NULL, 0},
-      {NULL, 0, up_ts, up_values, 1, NULL, 0},
+      {.labels = unsorted,
+       .nlabels = 2,
+       .ts_ms = up_ts,
+       .values = up_values,
+       .nsamples = 1},
+      {.labels = dup,
+       .nlabels = 3,
+       .ts_ms = up_ts,
+       .values = up_values,
+       .nsamples = 1},
+      {.labels = noname,
+       .nlabels = 1,
+       .ts_ms = up_ts,
+       .values = up_values,
+       .nsamples = 1},
+      {.labels = emptyname,
+       .nlabels = 2,
+       .ts_ms = up_ts,
+       .values = up_values,
+       .nsamples = 1},
+      {.labels = NULL,
+       .nlabels = 0,
+       .ts_ms = up_ts,
+       .values = up_values,
+       .nsamples = 1},
   };
   struct vg_buf out;
   vg_buf_init(&out, 1024);
@@ -903,6 +1066,7 @@ VG_TEST(metadata_encoding) {
 VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
              VG_T(headers), VG_T(round_trip_many_series),
              VG_T(encoded_labels_write_the_same_bytes),
+             VG_T(pieces_are_copied_where_they_repeat),
              VG_T(many_labels_round_trip),
              VG_T(long_strings_take_multibyte_lengths), VG_T(scratch_is_reused),
              VG_T(empty_request), VG_T(encode_refuses_invalid_series),
