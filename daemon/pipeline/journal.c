@@ -192,6 +192,7 @@ static int list_segments(struct vg_journal *j) {
       continue;
     struct vg__journal_seg *s = vg_calloc(1, sizeof *s);
     s->first_seq = strtoull(e->d_name, NULL, 10);
+    s->serial = ++j->seg_serials;
     s->bytes = (uint64_t)st.st_size;
     j->segs = vg_grow(j->segs, &j->capsegs, j->nsegs + 1, sizeof *j->segs);
     j->segs[j->nsegs++] = s;

@@ -47,8 +47,8 @@ struct vg_journal_options {
   uint64_t segment_bytes;   /* a new segment starts once the current one
                                passes this (0: 16 MiB) */
   int64_t commit_window_ms; /* cursor writes and unlinks are grouped over
-                               this window (0: 100); appends never wait
-                               for it */
+                               ten of these windows (0: 100); appends
+                               never wait for it */
   enum vg_fsync_policy fsync;
 };
 
@@ -152,8 +152,8 @@ void vg_journal_batch_recycle(struct vg_journal_reader *r,
                               struct vg_journal_batch *b);
 
 /* Moves the reader's cursor past `next_seq - 1` and persists it (cursor
- * writes are coalesced: at most one cursor write per commit window per
- * reader, on the commit thread; vg_journal_close writes the final
+ * writes are coalesced: at most one cursor write per ten commit windows
+ * per reader, on the commit thread; vg_journal_close writes the final
  * cursors).
  * A next_seq at or behind the cursor changes nothing.  Segments that every
  * open reader has passed are then deleted. */

@@ -44,9 +44,13 @@
 
 struct vg__journal_seg {
   uint64_t first_seq; /* from its file name */
-  uint64_t bytes;     /* committed: what readers may read */
-  unsigned refs;      /* reads in flight using it */
-  bool removed;       /* out of the list; unlinked when refs reach 0 */
+  /* Its own for the journal's life, from 1: a file name can come back
+   * (the seqs of a failed commit are used again), and a reader that
+   * keeps a segment open knows it by this. */
+  uint64_t serial;
+  uint64_t bytes; /* committed: what readers may read */
+  unsigned refs;  /* reads in flight using it */
+  bool removed;   /* out of the list; unlinked when refs reach 0 */
 };
 
 struct vg__journal_commit; /* journal_writer.c */
@@ -93,6 +97,7 @@ struct vg_journal {
   int active_fd; /* used by one commit job at a time; -1: none yet */
   struct vg__journal_seg **segs; /* owned, oldest first */
   size_t nsegs, capsegs;
+  uint64_t seg_serials; /* the last segment's serial */
   uint64_t bytes, head_seq;
   struct vg_journal_reader **readers; /* owned */
   size_t nreaders, capreaders;
@@ -111,7 +116,7 @@ struct vg_journal {
   struct vg__journal_builder *builder; /* owned; used by the commit thread */
   uint64_t *unlinks; /* owned: first seqs of segments to unlink */
   size_t nunlinks, capunlinks;
-  uv_timer_t timer; /* cursor writes and unlinks: once a window */
+  uv_timer_t timer; /* cursor writes and unlinks: once in ten windows */
   uv_idle_t kick;   /* appends: a commit once this loop turn is done */
   bool timer_armed, commit_again, closing, finishing;
   /* The commit thread (journal_writer.c): commits run on a thread of the

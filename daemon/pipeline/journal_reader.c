@@ -111,6 +111,13 @@ struct read_cache {
   struct shared shared;
   unsigned char *window; /* owned: segment bytes being decoded */
   size_t window_cap;
+  /* The segment the last read ended in, kept open (its serial; 0: none)
+   * for the next read, which most often starts there: an open per read
+   * was a fifth of a drain's system time.  A segment deleted meanwhile
+   * keeps its disk space until the next read moves on from it. */
+  int fd;
+  uint64_t fd_serial;
+  unsigned fd_version;
 };
 
 struct seg_ref {
@@ -278,15 +285,25 @@ static int take_block(struct read_job *job, const struct seg_ref *s,
 
 /* Reads one segment from `start`; returns 1 when the batch is full, 0 to
  * go on with the next segment, -errno on error. */
-static int read_segment(struct read_job *job, const struct seg_ref *s,
-                        uint64_t start, uint64_t *expected) {
-  struct batch_impl *b = job->b;
+static void close_segment(struct read_cache *c) {
+  if (c->fd_serial)
+    close(c->fd);
+  c->fd_serial = 0;
+}
+
+/* The segment open in the cache, the one kept or opened now: 0; 1 when
+ * it is gone (removed by hand: its records count as a gap) or of a
+ * format this release does not read; or -errno. */
+static int open_segment(struct read_job *job, const struct seg_ref *s) {
+  struct read_cache *c = job->cache;
+  if (c->fd_serial == s->seg->serial)
+    return 0;
+  close_segment(c);
   char *path = vg__journal_seg_path(job->r->j->dir, s->first_seq);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     free(path);
-    /* Gone (removed by hand): its records count as a gap. */
-    return errno == ENOENT ? 0 : -errno;
+    return errno == ENOENT ? 1 : -errno;
   }
   unsigned char hdr[VG__JOURNAL_SEG_HDR];
   int rc = vg__journal_pread_all(fd, hdr, sizeof hdr, 0);
@@ -298,10 +315,24 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
   free(path);
   if (rc || version == 0) {
     close(fd);
-    return rc;
+    return rc ? rc : 1;
   }
-  size_t win = READ_WINDOW;
+  c->fd = fd;
+  c->fd_serial = s->seg->serial;
+  c->fd_version = version;
+  return 0;
+}
+
+static int read_segment(struct read_job *job, const struct seg_ref *s,
+                        uint64_t start, uint64_t *expected) {
+  struct batch_impl *b = job->b;
+  int rc = open_segment(job, s);
+  if (rc)
+    return rc < 0 ? rc : 0;
   struct read_cache *c = job->cache;
+  int fd = c->fd;
+  unsigned version = c->fd_version;
+  size_t win = READ_WINDOW;
   while (start < s->bytes && rc == 0) {
     size_t n = s->bytes - start < win ? (size_t)(s->bytes - start) : win;
     c->window = vg_grow(c->window, &c->window_cap, n, 1);
@@ -334,7 +365,8 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
       win *= 2;
     start += off;
   }
-  close(fd);
+  if (rc)
+    close_segment(c); /* opened again by the next read */
   return rc;
 }
 
@@ -505,6 +537,7 @@ void vg__journal_reader_free_caches(struct vg_journal_reader *r) {
     vg_journal_batch_free(&r->spare->pub);
   r->spare = NULL;
   if (r->cache) {
+    close_segment(r->cache);
     vg__journal_block_free(r->cache->block);
     free(r->cache->window);
     free(r->cache);

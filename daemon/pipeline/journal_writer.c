@@ -374,6 +374,7 @@ static void commit_after(struct vg__journal_commit *c) {
         j->active_fd = p->fd;
         struct vg__journal_seg *s = vg_calloc(1, sizeof *s);
         s->first_seq = p->first_seq;
+        s->serial = ++j->seg_serials;
         s->bytes = VG__JOURNAL_SEG_HDR;
         j->active_version = 2;
         j->segs = vg_grow(j->segs, &j->capsegs, j->nsegs + 1, sizeof *j->segs);
@@ -586,12 +587,22 @@ static void on_kick(uv_idle_t *h) {
     vg__journal_start_commit(j);
 }
 
+/* Moved cursors are saved (and the segments they passed deleted) once
+ * in this many commit windows (a second by default); appends do not wait
+ * for it.  A drain acknowledges a batch every request, and saving each
+ * cursor (a file written, renamed, and two fsyncs) was a twentieth of
+ * its CPU; a crash reads again what was acknowledged in the last of
+ * them, which remote_write skips (daemon/pipeline/newest.h). */
+#define CURSOR_WINDOWS 10
+
 void vg__journal_schedule(struct vg_journal *j) {
   if (j->closing) {
     vg__journal_finish_close(j);
   } else if (!j->timer_armed && vg__journal_has_work(j)) {
     j->timer_armed = true;
-    uv_timer_start(&j->timer, on_timer, (uint64_t)j->window_ms, 0);
+    uint64_t ms = (uint64_t)j->window_ms;
+    uv_timer_start(&j->timer, on_timer, j->pending ? ms : CURSOR_WINDOWS * ms,
+                   0);
   }
 }
 

@@ -86,6 +86,11 @@ struct chunk_state {
 struct file {
   char *path, *tmp, *dir;
   uint64_t bytes; /* the file's size, as the jobs left it */
+  /* Open for appending (-1: not), from one chunk to the next: an open
+   * per sync (every request a sender makes) was a tenth of a drain's
+   * system time.  A whole file replaces it, and the next chunk opens
+   * the new one. */
+  int fd;
   struct vg_complaint complaint;
 };
 
@@ -440,6 +445,7 @@ int vg_newest_open(uv_loop_t *loop, const char *path, struct vg_newest **out,
   n->index = alloc_array((n->mask + 1) * sizeof *n->index);
   if (path) {
     n->file = vg_calloc(1, sizeof *n->file);
+    n->file->fd = -1;
     n->file->path = vg_strdup(path);
     n->file->tmp = vg_asprintf("%s.tmp", path);
     const char *slash = strrchr(path, '/');
@@ -458,6 +464,8 @@ int vg_newest_open(uv_loop_t *loop, const char *path, struct vg_newest **out,
 static void free_file(struct file *f) {
   if (!f)
     return;
+  if (f->fd >= 0)
+    close(f->fd);
   free(f->path);
   free(f->tmp);
   free(f->dir);
@@ -588,23 +596,31 @@ static int write_all(int fd, const unsigned char *p, size_t len) {
 static void write_work(uv_work_t *w) {
   struct job *job = w->data;
   struct file *f = job->f;
-  const char *path = job->whole ? f->tmp : f->path;
-  int flags =
-      O_WRONLY | O_CREAT | O_CLOEXEC | (job->whole ? O_TRUNC : O_APPEND);
   /* The disk's reserve is for the journal's cursors (util/diskroom.h); a
    * write refused makes the next sync whole, as any failed one does. */
   job->status = vg_disk_room(f->dir, job->len);
   if (job->status)
     return;
-  int fd = open(path, flags, 0644);
-  job->status = fd < 0 ? -errno : 0;
-  if (fd >= 0) {
-    job->status = write_all(fd, job->buf, job->len);
-    close(fd);
+  int fd = f->fd;
+  f->fd = -1;
+  if (job->whole && fd >= 0) {
+    close(fd); /* the file it replaces */
+    fd = -1;
   }
+  if (job->whole)
+    fd = open(f->tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_TRUNC, 0644);
+  else if (fd < 0)
+    fd = open(f->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
+  job->status = fd < 0 ? -errno : write_all(fd, job->buf, job->len);
   vg_disk_room_done(job->len);
   if (fd < 0)
     return;
+  /* Kept open after a chunk that went in: a failed write is followed by
+   * a whole file, and a whole file by a chunk that opens it. */
+  if (!job->whole && job->status == 0)
+    f->fd = fd;
+  else
+    close(fd);
   if (job->whole && job->status == 0 && rename(f->tmp, f->path) < 0)
     job->status = -errno;
   if (job->status == 0)

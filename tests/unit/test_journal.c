@@ -44,7 +44,7 @@ static void setup(struct fixture *f, uint64_t segment_bytes,
   f->opt = (struct vg_journal_options){.dir = f->dir,
                                        .segment_bytes = segment_bytes,
                                        .max_bytes = max_bytes,
-                                       .commit_window_ms = 5};
+                                       .commit_window_ms = 1};
   vg_log_set_output(capture, f);
   open_journal(f);
 }
