@@ -810,8 +810,11 @@ class TestExactAccounting(PushTest):
             dropped = find(m, "villagemetrics_journal_dropped_samples_total",
                            exporter="rw") or 0
             lag = find(m, "villagemetrics_exporter_lag_samples", exporter="rw")
-            # Every drop on disk: lag and drops account for everything.
-            return dropped > 0 and lag + dropped == n and (time.sleep(0.3) or True)                 and find(d.metrics(), "villagemetrics_journal_dropped_samples_total",
+            # Every drop on disk: lag and drops account for everything, and
+            # the count held for longer than a cursor save waits (ten
+            # commit windows, a second), so that no drop is still pending.
+            return dropped > 0 and lag + dropped == n and (time.sleep(1.5) or True) \
+                and find(d.metrics(), "villagemetrics_journal_dropped_samples_total",
                          exporter="rw") == dropped
         wait_for("drops counted", settled)
         return d, n
