@@ -33,7 +33,7 @@
 
 #include <string.h>
 
-#define TAG_MAX 5 /* a literal's tag with four length bytes */
+#define TAG_MAX VG_SNAPPY_TAG_MAX
 #define MARGIN TAG_MAX
 
 size_t vg_snappy_block_bound(size_t length) {
@@ -49,7 +49,7 @@ void vg_snappy_block_start(struct vg_snappy_block *w, unsigned char *out,
   w->pos = 0;
 }
 
-static void end_literal(struct vg_snappy_block *w) {
+void vg_snappy_block_end_literal(struct vg_snappy_block *w) {
   if (!w->lit)
     return;
   size_t run = (size_t)(w->p - w->lit), n = run - 1;
@@ -78,7 +78,7 @@ static size_t copy_cost(size_t offset, size_t len) {
   return (len + 63) / 64 * (offset < 65536 ? 3 : 5);
 }
 
-static void end_copy(struct vg_snappy_block *w) {
+void vg_snappy_block_end_copy(struct vg_snappy_block *w) {
   size_t len = w->copy_len;
   if (!len)
     return;
@@ -102,34 +102,13 @@ static void end_copy(struct vg_snappy_block *w) {
   w->p = p;
 }
 
-void vg_snappy_block_put(struct vg_snappy_block *w, const void *bytes,
-                         size_t len, size_t from) {
-  if (!len)
-    return;
-  if (w->copy_len && from == w->copy_from + w->copy_len) {
-    w->copy_len += len;
-    w->pos += len;
-    return;
-  }
-  if (from != VG_SNAPPY_NEW && from < w->pos &&
-      copy_cost(w->pos - from, len) + MARGIN <= len) {
-    end_literal(w);
-    end_copy(w);
-    w->copy_from = from;
-    w->copy_len = len;
-    w->pos += len;
-    return;
-  }
-  end_copy(w);
-  if (!w->lit)
-    w->p = w->lit = w->p + TAG_MAX;
-  memcpy(w->p, bytes, len);
-  w->p += len;
-  w->pos += len;
+bool vg_snappy_block_copy_pays(const struct vg_snappy_block *w, size_t len,
+                               size_t from) {
+  return from < w->pos && copy_cost(w->pos - from, len) + MARGIN <= len;
 }
 
 size_t vg_snappy_block_end(struct vg_snappy_block *w) {
-  end_literal(w);
-  end_copy(w);
+  vg_snappy_block_end_literal(w);
+  vg_snappy_block_end_copy(w);
   return (size_t)(w->p - w->start);
 }

@@ -16,7 +16,9 @@
 #ifndef VG_SNAPPY_BLOCK_H
 #define VG_SNAPPY_BLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* Not an earlier position: the bytes have not been handed over before. */
 #define VG_SNAPPY_NEW ((size_t)-1)
@@ -37,12 +39,45 @@ size_t vg_snappy_block_bound(size_t length);
  * 4 GiB, as the format's own limit is. */
 void vg_snappy_block_start(struct vg_snappy_block *w, unsigned char *out,
                            size_t length);
+/* The pending literal's or copy's ops written out (none is pending
+ * after): for vg_snappy_block_put, which is inline because a request is
+ * a few pieces a series, each put by itself. */
+void vg_snappy_block_end_literal(struct vg_snappy_block *w);
+void vg_snappy_block_end_copy(struct vg_snappy_block *w);
+/* Whether a copy of `len` bytes from `from` is worth its ops (at least
+ * the margin the bound relies on shorter than the bytes). */
+bool vg_snappy_block_copy_pays(const struct vg_snappy_block *w, size_t len,
+                               size_t from);
+
+#define VG_SNAPPY_TAG_MAX 5 /* a literal's tag with four length bytes */
+
 /* Hands over the next `len` bytes; `from` is an earlier position where
  * the same bytes were handed over, or VG_SNAPPY_NEW.  A copy goes out
- * where it continues the copy before it, or is shorter than the bytes
- * by a margin (the bound above relies on it); else they are a literal. */
-void vg_snappy_block_put(struct vg_snappy_block *w, const void *bytes,
-                         size_t len, size_t from);
+ * where it continues the copy before it, or pays; else the bytes are a
+ * literal. */
+static inline void vg_snappy_block_put(struct vg_snappy_block *w,
+                                       const void *bytes, size_t len,
+                                       size_t from) {
+  if (!len)
+    return;
+  if (w->copy_len && from == w->copy_from + w->copy_len) {
+    w->copy_len += len;
+  } else if (from != VG_SNAPPY_NEW && vg_snappy_block_copy_pays(w, len, from)) {
+    vg_snappy_block_end_literal(w);
+    vg_snappy_block_end_copy(w);
+    w->copy_from = from;
+    w->copy_len = len;
+  } else {
+    if (w->copy_len)
+      vg_snappy_block_end_copy(w);
+    if (!w->lit)
+      w->p = w->lit = w->p + VG_SNAPPY_TAG_MAX;
+    memcpy(w->p, bytes, len);
+    w->p += len;
+  }
+  w->pos += len;
+}
+
 /* Ends the block (the bytes handed over must add up to its length):
  * the number of bytes written at `out`. */
 size_t vg_snappy_block_end(struct vg_snappy_block *w);
