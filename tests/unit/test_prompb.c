@@ -152,6 +152,16 @@ static const struct vg_prompb_series up_series = {.labels = up_labels,
                                                   .values = up_values,
                                                   .nsamples = 1};
 
+/* A series of these labels with up's one sample. */
+static struct vg_prompb_series up_sample(const struct vg_label *labels,
+                                         size_t n) {
+  return (struct vg_prompb_series){.labels = labels,
+                                   .nlabels = n,
+                                   .ts_ms = up_ts,
+                                   .values = up_values,
+                                   .nsamples = 1};
+}
+
 /* Two encodings of one thing: byte for byte the same. */
 static void assert_same_bytes(const struct vg_buf *a, const struct vg_buf *b) {
   ASSERT_INT_EQ(a->len, b->len);
@@ -319,11 +329,7 @@ VG_TEST(encoded_labels_write_the_same_bytes) {
   size_t name_len = fields.len;
   ASSERT_INT_EQ(vg_prompb_put_labels(l + 1, 2, &fields), 0);
   const unsigned char *f = (const unsigned char *)fields.data;
-  const struct vg_prompb_series plain = {.labels = l,
-                                         .nlabels = 3,
-                                         .ts_ms = up_ts,
-                                         .values = up_values,
-                                         .nsamples = 1};
+  const struct vg_prompb_series plain = up_sample(l, 3);
   const struct vg_prompb_series pre = {
       .ts_ms = up_ts,
       .values = up_values,
@@ -465,11 +471,7 @@ VG_TEST(many_labels_round_trip) {
     snprintf(names[i], sizeof names[i], "l%03d", i);
     l[i] = (struct vg_label){names[i], names[i]};
   }
-  const struct vg_prompb_series s = {.labels = l,
-                                     .nlabels = N,
-                                     .ts_ms = up_ts,
-                                     .values = up_values,
-                                     .nsamples = 1};
+  const struct vg_prompb_series s = up_sample(l, N);
   struct vg_buf raw, seen, expected;
   char err[200];
   vg_buf_init(&raw, 1 << 20);
@@ -490,11 +492,7 @@ VG_TEST(long_strings_take_multibyte_lengths) {
   memset(big, 'v', 20000);
   big[20000] = '\0';
   const struct vg_label l[] = {{"__name__", "m"}, {"big", big}};
-  const struct vg_prompb_series s = {.labels = l,
-                                     .nlabels = 2,
-                                     .ts_ms = up_ts,
-                                     .values = up_values,
-                                     .nsamples = 1};
+  const struct vg_prompb_series s = up_sample(l, 2);
   struct vg_buf raw, seen;
   vg_buf_init(&raw, 1 << 20);
   ASSERT_INT_EQ(vg_prompb_encode_raw(&s, 1, &raw), 0);
@@ -548,31 +546,8 @@ VG_TEST(encode_refuses_invalid_series) {
   const struct vg_label noname[] = {{"job", "a"}};
   const struct vg_label emptyname[] = {{"__name__", ""}, {"job", "a"}};
   const struct vg_prompb_series bad[] = {
-      {.labels = unsorted,
-       .nlabels = 2,
-       .ts_ms = up_ts,
-       .values = up_values,
-       .nsamples = 1},
-      {.labels = dup,
-       .nlabels = 3,
-       .ts_ms = up_ts,
-       .values = up_values,
-       .nsamples = 1},
-      {.labels = noname,
-       .nlabels = 1,
-       .ts_ms = up_ts,
-       .values = up_values,
-       .nsamples = 1},
-      {.labels = emptyname,
-       .nlabels = 2,
-       .ts_ms = up_ts,
-       .values = up_values,
-       .nsamples = 1},
-      {.labels = NULL,
-       .nlabels = 0,
-       .ts_ms = up_ts,
-       .values = up_values,
-       .nsamples = 1},
+      up_sample(unsorted, 2),  up_sample(dup, 3),  up_sample(noname, 1),
+      up_sample(emptyname, 2), up_sample(NULL, 0),
   };
   struct vg_buf out;
   vg_buf_init(&out, 1024);
