@@ -176,10 +176,10 @@ const struct vg_cfg_key vg_config_journal_keys[] = {
      "Size of one segment file; space is freed a segment at a time.", false},
     {"commit_window", VG_CFG_DURATION, "100ms",
      offsetof(struct journal, commit_window_ms),
-     "Cursor writes and segment deletions are grouped over ten of these "
-     "windows (a second by default). Samples are committed at once (one "
-     "write and one fsync); what arrives while a commit runs goes into the "
-     "next one.",
+     "Samples are committed at once (one write and one fsync); what arrives "
+     "while a commit runs goes into the next one. Cursor writes and segment "
+     "deletions go with the next commit of samples, or when none comes, ten "
+     "of these windows later (a second by default).",
      false},
     {"fsync", VG_CFG_STRING, "batch", offsetof(struct journal, fsync),
      "\"batch\": fsync every commit, so a crash or power loss loses "

@@ -46,9 +46,9 @@ struct vg_journal_options {
                                segment is dropped (0: 1 GiB) */
   uint64_t segment_bytes;   /* a new segment starts once the current one
                                passes this (0: 16 MiB) */
-  int64_t commit_window_ms; /* cursor writes and unlinks are grouped over
-                               ten of these windows (0: 100); appends
-                               never wait for it */
+  int64_t commit_window_ms; /* cursor writes and unlinks wait for the
+                               next append's commit or ten of these
+                               windows (0: 100); appends never wait */
   enum vg_fsync_policy fsync;
 };
 
@@ -152,8 +152,9 @@ void vg_journal_batch_recycle(struct vg_journal_reader *r,
                               struct vg_journal_batch *b);
 
 /* Moves the reader's cursor past `next_seq - 1` and persists it (cursor
- * writes are coalesced: at most one cursor write per ten commit windows
- * per reader, on the commit thread; vg_journal_close writes the final
+ * writes are coalesced: a moved cursor goes with the next commit of
+ * appends, or ten commit windows later when none comes, on the commit
+ * thread; vg_journal_close writes the final
  * cursors).
  * A next_seq at or behind the cursor changes nothing.  Segments that every
  * open reader has passed are then deleted. */

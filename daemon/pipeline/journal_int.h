@@ -116,7 +116,7 @@ struct vg_journal {
   struct vg__journal_builder *builder; /* owned; used by the commit thread */
   uint64_t *unlinks; /* owned: first seqs of segments to unlink */
   size_t nunlinks, capunlinks;
-  uv_timer_t timer; /* cursor writes and unlinks: once in ten windows */
+  uv_timer_t timer; /* cursor writes and unlinks: ten windows after */
   uv_idle_t kick;   /* appends: a commit once this loop turn is done */
   bool timer_armed, commit_again, closing, finishing;
   /* The commit thread (journal_writer.c): commits run on a thread of the
@@ -280,13 +280,17 @@ void vg__journal_schedule(struct vg_journal *j);
 void vg__journal_start_commit(struct vg_journal *j);
 bool vg__journal_has_work(const struct vg_journal *j);
 /* Called when s has left j->segs, and again by the last read in flight
- * that used it: once no read uses it, frees it and queues its file for the
- * next commit to unlink. */
+ * that used it: once no read uses it, closes the readers' descriptors of
+ * it, frees it and queues its file for the next commit to unlink. */
 void vg__journal_retire(struct vg_journal *j, struct vg__journal_seg *s);
 /* Removes the segments every open reader has passed. */
 void vg__journal_delete_passed(struct vg_journal *j);
 /* Frees what a reader keeps between reads (journal_reader.c). */
 void vg__journal_reader_free_caches(struct vg_journal_reader *r);
+/* The reader's kept descriptor of the segment of this serial closed (a
+ * segment being deleted); a read in flight has the cache, and the
+ * segment is deleted only once that read is over. */
+void vg__journal_reader_forget(struct vg_journal_reader *r, uint64_t serial);
 /* Drops oldest segments while the journal is over max_bytes, but never
  * one that holds a batch in flight; called after commits, acks and
  * releases. */

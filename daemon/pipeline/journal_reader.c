@@ -113,8 +113,10 @@ struct read_cache {
   size_t window_cap;
   /* The segment the last read ended in, kept open (its serial; 0: none)
    * for the next read, which most often starts there: an open per read
-   * was a fifth of a drain's system time.  A segment deleted meanwhile
-   * keeps its disk space until the next read moves on from it. */
+   * was a fifth of a drain's system time.  Closed when the segment is
+   * deleted (vg__journal_reader_forget), so that a reader that does not
+   * read for a while (a sink down, a sender paused) holds no disk space
+   * that max_bytes gave up. */
   int fd;
   uint64_t fd_serial;
   unsigned fd_version;
@@ -365,7 +367,7 @@ static int read_segment(struct read_job *job, const struct seg_ref *s,
       win *= 2;
     start += off;
   }
-  if (rc)
+  if (rc < 0)
     close_segment(c); /* opened again by the next read */
   return rc;
 }
@@ -530,6 +532,11 @@ void vg_journal_batch_recycle(struct vg_journal_reader *r,
   b->hint_seg = b->hint_off = 0;
   b->next_ts = 0;
   r->spare = b;
+}
+
+void vg__journal_reader_forget(struct vg_journal_reader *r, uint64_t serial) {
+  if (r->cache && r->cache->fd_serial == serial)
+    close_segment(r->cache);
 }
 
 void vg__journal_reader_free_caches(struct vg_journal_reader *r) {

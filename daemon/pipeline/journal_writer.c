@@ -261,6 +261,8 @@ void vg__journal_retire(struct vg_journal *j, struct vg__journal_seg *s) {
   s->removed = true;
   if (s->refs)
     return;
+  for (size_t i = 0; i < j->nreaders; i++)
+    vg__journal_reader_forget(j->readers[i], s->serial);
   j->unlinks =
       vg_grow(j->unlinks, &j->capunlinks, j->nunlinks + 1, sizeof *j->unlinks);
   j->unlinks[j->nunlinks++] = s->first_seq;
@@ -420,7 +422,8 @@ static void commit_after(struct vg__journal_commit *c) {
     vg_complain(&j->cursor_complaint, VG_LOG_WARNING,
                 "journal: cannot write cursor %s: %s", w->path,
                 strerror(-w->status));
-    /* Retried next window; while closing, once is all there is. */
+    /* Retried with the next commit; while closing, once is all there
+     * is. */
     if (!j->closing)
       w->r->dirty = true;
   }
@@ -587,12 +590,13 @@ static void on_kick(uv_idle_t *h) {
     vg__journal_start_commit(j);
 }
 
-/* Moved cursors are saved (and the segments they passed deleted) once
- * in this many commit windows (a second by default); appends do not wait
- * for it.  A drain acknowledges a batch every request, and saving each
- * cursor (a file written, renamed, and two fsyncs) was a twentieth of
- * its CPU; a crash reads again what was acknowledged in the last of
- * them, which remote_write skips (daemon/pipeline/newest.h). */
+/* A moved cursor is saved (and the segments it passed deleted) with the
+ * next commit of samples, which never waits, or when none comes, this
+ * many commit windows after it moved (a second by default).  A drain
+ * acknowledges a batch every request, and saving each cursor (a file
+ * written, renamed, and two fsyncs) was a twentieth of its CPU; a crash
+ * reads again what was acknowledged since, which remote_write skips
+ * (daemon/pipeline/newest.h). */
 #define CURSOR_WINDOWS 10
 
 void vg__journal_schedule(struct vg_journal *j) {

@@ -644,6 +644,60 @@ VG_TEST(max_bytes_drops_with_exact_counts) {
   teardown(&f);
 }
 
+/* How many of this process's descriptors are open on segments of the
+ * fixture's journal, deleted ones among them. */
+static size_t open_segments(struct fixture *f, size_t *deleted) {
+  DIR *d = opendir("/proc/self/fd");
+  ASSERT(d);
+  size_t n = 0;
+  *deleted = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char link[300], target[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len <= 0)
+      continue;
+    target[len] = '\0';
+    if (strncmp(target, f->dir, strlen(f->dir)) == 0 &&
+        strstr(target, ".seg")) {
+      n++;
+      *deleted += strstr(target, "(deleted)") != NULL;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+/* A reader keeps the segment its read ended in open for the next read,
+ * and lets it go when the segment is deleted: a reader that does not
+ * read meanwhile holds no disk space. */
+VG_TEST(a_kept_segment_is_let_go_when_deleted) {
+  struct fixture f;
+  setup(&f, 150, 0);
+  append_each(&f, 1, 20);
+  size_t deleted, writer = open_segments(&f, &deleted); /* the active one */
+  struct vg_journal_reader *r = reader(&f, "kept");
+  struct vg_journal_batch *b = read_batch(&f, r, 1, SIZE_MAX);
+  ASSERT_INT_EQ(b->count, 1);
+  vg_journal_batch_free(b);
+  ASSERT_INT_EQ(open_segments(&f, &deleted), writer + 1);
+  /* Acknowledged past the second segment: the first two go. */
+  uint64_t firsts[64];
+  ASSERT(list_segments(&f, firsts, 64) > 3);
+  vg_journal_ack(r, firsts[2]);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(list_segments(&f, firsts, 64), jstats(&f).segments);
+  ASSERT_INT_EQ(open_segments(&f, &deleted), writer);
+  ASSERT_INT_EQ(deleted, 0);
+  /* The next read opens where it starts. */
+  b = read_batch(&f, r, 1, SIZE_MAX);
+  ASSERT_INT_EQ(b->records[0].seq, firsts[0]);
+  vg_journal_batch_free(b);
+  ASSERT_INT_EQ(open_segments(&f, &deleted), writer + 1);
+  teardown(&f);
+}
+
 VG_TEST(no_readers_keep_segments_until_max_bytes) {
   struct fixture f;
   setup(&f, 150, 0);
@@ -1352,6 +1406,7 @@ VG_TEST_MAIN(
     VG_T(batch_limits), VG_T(lag_and_oldest_timestamp),
     VG_T(acks_delete_segments_all_readers_passed),
     VG_T(max_bytes_drops_with_exact_counts),
+    VG_T(a_kept_segment_is_let_go_when_deleted),
     VG_T(no_readers_keep_segments_until_max_bytes),
     VG_T(torn_tail_is_cut_and_counted),
     VG_T(cut_newest_segment_counts_every_record_it_held),
