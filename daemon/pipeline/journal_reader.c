@@ -285,8 +285,6 @@ static int take_block(struct read_job *job, const struct seg_ref *s,
   return 0;
 }
 
-/* Reads one segment from `start`; returns 1 when the batch is full, 0 to
- * go on with the next segment, -errno on error. */
 static void close_segment(struct read_cache *c) {
   if (c->fd_serial)
     close(c->fd);
@@ -325,6 +323,8 @@ static int open_segment(struct read_job *job, const struct seg_ref *s) {
   return 0;
 }
 
+/* Reads one segment from `start`; returns 1 when the batch is full, 0 to
+ * go on with the next segment, -errno on error. */
 static int read_segment(struct read_job *job, const struct seg_ref *s,
                         uint64_t start, uint64_t *expected) {
   struct batch_impl *b = job->b;
