@@ -59,8 +59,16 @@ valgrind_unit() { # each test binary, from tests/data like ctest runs it
       log=$(dirname "$(dirname "$1")")/valgrind-$(basename "$1").log
       (cd tests/data && valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite --child-silent-after-fork=no \
-        "$1" >/dev/null 2>"$log") ||
-        { echo "valgrind: $1" >&2; cat "$log" >&2; exit 1; }' sh {}
+        "$1" >"$log.out" 2>"$log") || {
+        rc=$?
+        # The log first, then what failed: the end of the output is what
+        # a CI page shows, and valgrind'\''s leak records can be long.
+        cat "$log" >&2
+        grep "^not ok" "$log.out" >&2
+        grep -E "^[^=].*:[0-9]+: " "$log" >&2
+        echo "valgrind: $1 failed (exit $rc; 99 is an error valgrind found)" >&2
+        exit 1
+      }' sh {}
 }
 
 format_check() {
