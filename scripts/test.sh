@@ -49,8 +49,9 @@ integration() { # binary, extra run.py arguments...
 }
 
 valgrind_unit() { # each test binary, from tests/data like ctest runs it
-  # The .xls reader is the daemon's program (tests/CMakeLists.txt).
-  export VG_XLS_READER="$PWD/build/villagemetricsd"
+  # The .xls reader is the daemon's program (tests/CMakeLists.txt); a
+  # test's deadline (tests/vgtest.h) is ten times as long under valgrind.
+  export VG_XLS_READER="$PWD/build/villagemetricsd" VG_SLOW=10
   # One valgrind per core (each runs its program on one thread at a time);
   # xargs exits 123 when any failed.
   # shellcheck disable=SC2016 # expanded by the inner sh

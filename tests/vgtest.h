@@ -71,6 +71,15 @@ struct vg_test_entry {
 #define VG_T(fn)                                                               \
   { #fn, fn }
 
+/* Seconds after which a test is taken as hung: 30, times VG_SLOW (a
+ * factor, as for the integration tests) where everything runs slower,
+ * as under valgrind on a loaded machine. */
+static inline unsigned vg_test_deadline_s(void) {
+  const char *slow = getenv("VG_SLOW");
+  int factor = slow ? atoi(slow) : 1;
+  return 30u * (unsigned)(factor > 1 ? factor : 1);
+}
+
 static inline int vg_test_run(const struct vg_test_entry *tests, size_t n,
                               int argc, char **argv) {
   if (argc > 1) {
@@ -87,7 +96,7 @@ static inline int vg_test_run(const struct vg_test_entry *tests, size_t n,
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-      alarm(30);
+      alarm(vg_test_deadline_s());
       tests[i].fn();
       fflush(NULL);
       _exit(0);

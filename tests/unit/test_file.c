@@ -51,6 +51,16 @@ static void setup(struct vg_test_collector *fx, const char *extra) {
   setup_as(fx, "*.csv", "50ms", 0, extra);
 }
 
+/* Collects, and returns with no scan running in the thread pool.  A scan
+ * that inotify's events asked for during a collect may still run when the
+ * collect is answered; a second collect is answered after a scan begun
+ * after it, and nothing asks for another until the test changes a file.
+ * A test that changes files while a scan runs races with it. */
+static void collect_idle(struct vg_test_collector *fx) {
+  vg_test_collector_collect(fx);
+  vg_test_collector_collect(fx);
+}
+
 static double population(struct vg_test_collector *fx, const char *village) {
   struct vg_label l[] = {{"village", village}};
   return vg_test_get(fx->store, "village_population", l, 1);
@@ -137,7 +147,7 @@ VG_TEST(a_broken_file_keeps_its_last_good_series) {
   setup(&fx, ", \"format\": \"csv\"");
   vg_test_write_file(fx.dir, "a.csv", "village,population\nBamu,3318\n");
   age(fx.dir, "a.csv");
-  vg_test_collector_collect(&fx);
+  collect_idle(&fx);
   ASSERT_DBL_EQ(population(&fx, "Bamu"), 3318);
   vg_test_write_file(fx.dir, "a.csv", "nothing,useful\n1,2\n");
   age(fx.dir, "a.csv");
@@ -167,11 +177,9 @@ VG_TEST(missing_folder_is_an_error_of_the_collect) {
 
 /* Runs a collect as the unprivileged user `nobody` when the tests run as
  * root (whom file permissions do not stop), so that a file without read
- * permission truly fails with EACCES.  A scan that inotify's events asked
- * for during the collect may still be running when it is answered; a
- * second collect is answered after a scan begun after it, so none runs
- * as root once the privileges are back (the tests' settle of an hour
- * keeps the timer's scans out). */
+ * permission truly fails with EACCES.  No scan runs as root once the
+ * privileges are back (collect_idle; the tests' settle of an hour keeps
+ * the timer's scans out). */
 static void collect_unprivileged(struct vg_test_collector *fx) {
   bool root = geteuid() == 0;
   if (root) {
@@ -179,8 +187,7 @@ static void collect_unprivileged(struct vg_test_collector *fx) {
     ASSERT(setegid(65534) == 0);
     ASSERT(seteuid(65534) == 0);
   }
-  vg_test_collector_collect(fx);
-  vg_test_collector_collect(fx);
+  collect_idle(fx);
   if (root) {
     ASSERT(seteuid(0) == 0);
     ASSERT(setegid(0) == 0);
