@@ -24,9 +24,8 @@
  * shorter than what it copies, which a copy made longer stays (its ops
  * take at most 5 bytes per 64), and a literal's tag takes at most MARGIN
  * bytes, so every literal but the first is paid for by the copy before
- * it.  The output is at
- * most the varint, the length, one tag and the room kept before a
- * pending literal.
+ * it.  The output is at most the varint, the length, one tag and the
+ * room kept before a pending literal.
  */
 #include "daemon/formats/snappy_block.h"
 #include "daemon/util/varint.h"
