@@ -10,4 +10,4 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/bench/build.sh" bench_promtext
 build="$root/build-bench"
-exec "$build/bench_promtext" "$@"
+exec "$build/bench/bench_promtext" "$@"
