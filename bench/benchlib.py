@@ -1,8 +1,9 @@
 """bench/benchlib.py - what the bench drivers share: processes, HTTP, the report.
 
 Owns: free loopback ports; starting a process and stopping it by its own
-PID (Server); polling for readiness instead of sleeping (wait_for, poll);
-one HTTP request on a fresh connection; the CPU-seconds and resident
+PID (Server), the daemon with the environment its systemd unit gives it
+(daemon_environment); polling for readiness instead of sleeping (wait_for,
+poll); one HTTP request on a fresh connection; the CPU-seconds and resident
 memory of a PID, from /proc; the daemon's status document and a metric of
 a /metrics page; VictoriaMetrics as the receiver (started, its counters,
 its version); the machine description that heads every table; and writing
@@ -74,15 +75,44 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Server:
-    """A process started by the bench; stop() ends it by its PID."""
+UNIT = os.path.join(ROOT, "systemd", "villagemetricsd.service.in")
 
-    def __init__(self, argv, logpath):
+
+def unit_environment():
+    """The unit's Environment= settings that mean the same outside systemd
+    (no %-specifier), {name: value}: the daemon is measured as it runs
+    installed."""
+    env = {}
+    with open(UNIT, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"Environment=([A-Za-z_][A-Za-z0-9_]*)=(\S*)\s*$",
+                         line)
+            if m and "%" not in m.group(2):
+                env[m.group(1)] = m.group(2)
+    return env
+
+
+def daemon_environment():
+    """The environment the bench starts the daemon with: the bench's own
+    plus the unit's settings (unit_environment), except those the bench's
+    environment sets already, so that `GLIBC_TUNABLES= bench/run-...`
+    measures without the unit's value."""
+    env = dict(os.environ)
+    for name, value in unit_environment().items():
+        env.setdefault(name, value)
+    return env
+
+
+class Server:
+    """A process started by the bench; stop() ends it by its PID.  env:
+    its environment (None: the bench's)."""
+
+    def __init__(self, argv, logpath, env=None):
         self.logpath = logpath
         self.log = open(logpath, "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log,
                                      stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         self.pid = self.proc.pid
 
     def check_alive(self):
@@ -107,11 +137,11 @@ class Server:
         self.log.close()
 
 
-def start_server(argv, logpath, port, path, deadline_s, what):
+def start_server(argv, logpath, port, path, deadline_s, what, env=None):
     """Starts a Server and waits until GET path answers 200 on port;
     returns (server, seconds from exec to ready).  A server that never gets
     ready is stopped before the error is raised."""
-    server = Server(argv, logpath)
+    server = Server(argv, logpath, env)
     try:
         return server, wait_for(server, port, path, deadline_s, what)
     except BaseException:
@@ -309,6 +339,8 @@ def machine_info(daemon, peers=None):
         "loadavg_at_start": load,
         "python": platform.python_version(),
         "villagemetricsd": first_line([daemon, "--version"]),
+        "daemon_env": {name: daemon_environment()[name]
+                       for name in unit_environment()},
     }
     for name, argv in (peers or {}).items():
         info[name] = first_line(argv)
@@ -324,6 +356,9 @@ def table_head(title, info, peers):
             "machine   %s, %d CPUs, %.1f GiB, kernel %s" %
             (info["cpu"], info["nproc"], info["mem_gib"], info["kernel"]),
             "daemon    %s, git %s" % (info["villagemetricsd"], info["source"]),
+            "          environment from its systemd unit: %s" %
+            (" ".join("%s=%s" % kv for kv in info["daemon_env"].items())
+             or "none"),
             "%-10s%s" % ("peer" if len(peers) == 1 else "peers",
                          " | ".join(peers)),
             "python    %s   date %s   load average at start %s" %

@@ -29,11 +29,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (ROOT, Server, add_common_args, free_port,  # noqa: E402
-                      log, machine_info, percentile, request,
-                      require_executables, rss_bytes, self_metric,
-                      start_server, table_head, wait_for, write_config,
-                      write_results)
+from benchlib import (ROOT, Server, add_common_args,  # noqa: E402
+                      daemon_environment, free_port, log, machine_info,
+                      percentile, request, require_executables, rss_bytes,
+                      self_metric, start_server, table_head, wait_for,
+                      write_config, write_results)
 
 # What Prometheus 2.x sends by default: it prefers OpenMetrics.
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
@@ -282,7 +282,8 @@ def start_daemon(binary, tmp, tag, villages, metrics):
     write_config(conf, daemon_config(port, data_dir, state_dir, metrics))
     server, load_s = start_server([binary, "--config", conf],
                                   os.path.join(tmp, tag, "daemon.log"), port,
-                                  "/readyz", 300, "villagemetricsd")
+                                  "/readyz", 300, "villagemetricsd",
+                                  daemon_environment())
     return server, port, load_s
 
 

@@ -138,7 +138,8 @@ class Daemon:
         conf = os.path.join(self.dir, "villagemetrics.json")
         bl.write_config(conf, cfg)
         self.server = bl.Server([binary, "--config", conf],
-                                os.path.join(self.dir, "daemon.log"))
+                                os.path.join(self.dir, "daemon.log"),
+                                bl.daemon_environment())
         bl.wait_for(self.server, self.port, "/readyz", 60, "villagemetricsd")
         # Starts libuv's thread pool before the baseline is read.
         bl.request(self.port, "POST", "/write", body=b"")

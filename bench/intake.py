@@ -426,7 +426,8 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
             port, os.path.join(d, "state"),
             "http://127.0.0.1:%d/api/v1/write" % vm_port))
         server = bl.Server([args.daemon, "--config", conf],
-                           os.path.join(d, "daemon.log"))
+                           os.path.join(d, "daemon.log"),
+                           bl.daemon_environment())
         bl.wait_for(server, port, "/readyz", 120, "villagemetricsd")
         # An empty write: no sample, but libuv starts its thread pool (the
         # parsers' threads) now, before the CPU baseline and before perf

@@ -308,7 +308,7 @@ def start_daemon(args, tmp, tag, server_port, endpoints):
     bl.write_config(conf, daemon_config(args, port, server_port,
                                         os.path.join(d, "state"), endpoints))
     server = bl.Server([args.daemon, "--config", conf],
-                       os.path.join(d, "daemon.log"))
+                       os.path.join(d, "daemon.log"), bl.daemon_environment())
     return server, port
 
 

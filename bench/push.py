@@ -107,7 +107,8 @@ def bench_journal(args, tmp, metrics, vm_port):
     log("journal: villagemetricsd, remote_write to a closed port")
     start = time.monotonic()
     server = bl.Server([args.daemon, "--config", conf],
-                       os.path.join(tmp, "journal", "daemon.log"))
+                       os.path.join(tmp, "journal", "daemon.log"),
+                       bl.daemon_environment())
     proxy = None
     try:
         def journaled():
