@@ -328,6 +328,7 @@ def machine_info(daemon, peers=None):
     if git("status", "--porcelain", "--", "daemon", "collectors",
            "exporters", "CMakeLists.txt"):
         rev += " + uncommitted changes in the daemon's sources"
+    env = daemon_environment()
     info = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": rev,
@@ -339,8 +340,7 @@ def machine_info(daemon, peers=None):
         "loadavg_at_start": load,
         "python": platform.python_version(),
         "villagemetricsd": first_line([daemon, "--version"]),
-        "daemon_env": {name: daemon_environment()[name]
-                       for name in unit_environment()},
+        "daemon_env": {name: env[name] for name in unit_environment()},
     }
     for name, argv in (peers or {}).items():
         info[name] = first_line(argv)
