@@ -21,24 +21,49 @@ struct walk {
   struct vg_buf labels; /* escaped tag keys, NUL-separated */
 };
 
-/* [a-zA-Z_:][a-zA-Z0-9_:]*, without ':' for label names.  A letter is
- * one of the 26 bytes from 'a' once the case bit is set: one comparison
- * for both cases, as every byte of every name is looked at. */
+/* [a-zA-Z_:][a-zA-Z0-9_:]*, without ':' for label names: what each byte
+ * may be, looked up, as every byte of every name is looked at. */
+#define HEAD_LABEL 1  /* may start a label name */
+#define TAIL_LABEL 2  /* may follow in one */
+#define HEAD_METRIC 4 /* may start a metric name */
+#define TAIL_METRIC 8 /* may follow in one */
+/* clang-format off */
+static const unsigned char name_class[256] = {
+    /* 0-9, then ':' */
+    ['0'] = 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 12,
+    /* A-Z */
+    ['A'] = 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+            15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+    ['_'] = 15,
+    /* a-z */
+    ['a'] = 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+            15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+};
+/* clang-format on */
+
 static bool legacy_char(unsigned char c, bool first, bool colon) {
-  return (unsigned)((c | 0x20) - 'a') < 26 || c == '_' || (colon && c == ':') ||
-         (!first && (unsigned)(c - '0') < 10);
+  return name_class[c] & (first ? (colon ? HEAD_METRIC : HEAD_LABEL)
+                                : (colon ? TAIL_METRIC : TAIL_LABEL));
+}
+
+/* Whether every byte of s[0..n) has the class `bit`. */
+static bool all_of(const char *s, size_t n, unsigned bit) {
+  for (size_t i = 0; i < n; i++)
+    if (!(name_class[(unsigned char)s[i]] & bit))
+      return false;
+  return true;
+}
+
+static bool u_prefixed(const char *s, size_t n) {
+  return n >= 3 && memcmp(s, "U__", 3) == 0;
 }
 
 /* Whether the name `s` is written as it is: one Prometheus holds (as a
  * label name when `label`) that does not start with `U__`. */
 static bool legacy_name(const char *s, size_t n, bool label) {
-  if (n == 0 || (n >= 3 && memcmp(s, "U__", 3) == 0) ||
-      !legacy_char((unsigned char)s[0], true, !label))
-    return false;
-  for (size_t i = 1; i < n; i++)
-    if (!legacy_char((unsigned char)s[i], false, !label))
-      return false;
-  return true;
+  return n && !u_prefixed(s, n) &&
+         legacy_char((unsigned char)s[0], true, !label) &&
+         all_of(s + 1, n - 1, label ? TAIL_LABEL : TAIL_METRIC);
 }
 
 /* The code point of the UTF-8 sequence at s (the parser has checked every
@@ -132,10 +157,17 @@ static void point(void *arg, const char *measurement,
     if (ts_ms == 0)
       ts_ms = 1;
   }
-  /* The measurement part of the names, once per point. */
+  /* The measurement part of the names, and whether its bytes may be
+   * written as they are, once per point: a field's name is then held when
+   * its key's bytes are too (after the '_', any byte a metric name may
+   * end with is fine) and the whole does not start with U__. */
   vg_buf_reset(&w->raw);
-  vg_buf_append(&w->raw, measurement, strlen(measurement));
+  size_t mlen = strlen(measurement);
+  vg_buf_append(&w->raw, measurement, mlen);
   size_t base = w->raw.len;
+  bool measurement_held =
+      !mlen || (legacy_char((unsigned char)measurement[0], true, true) &&
+                all_of(measurement + 1, mlen - 1, TAIL_METRIC));
   for (size_t i = 0; i < nfields; i++) {
     const struct vg_lp_field *f = &fields[i];
     double v;
@@ -156,17 +188,22 @@ static void point(void *arg, const char *measurement,
       w->stats->strings_skipped++;
       continue;
     }
+    /* Back to the measurement alone, its NUL too: the name is handed
+     * on as a string. */
     w->raw.len = base;
+    w->raw.data[base] = '\0';
+    bool held = measurement_held;
     if (!(f->key_len == 5 && memcmp(f->key, "value", 5) == 0)) {
       vg_buf_putc(&w->raw, '_');
       vg_buf_append(&w->raw, f->key, f->key_len);
+      held = held && all_of(f->key, f->key_len, TAIL_METRIC);
     }
     /* The whole name is escaped, not its parts, so that it reads back
      * with Prometheus's own unescaping as `measurement_field`; most are
      * written as they are, and handed on from where they were put
      * together (a vg_buf's text always ends with a NUL). */
     const char *name = w->raw.data;
-    if (!legacy_name(w->raw.data, w->raw.len, false)) {
+    if (!held || !w->raw.len || u_prefixed(w->raw.data, w->raw.len)) {
       vg_buf_reset(&w->name);
       escape_unheld(&w->name, w->raw.data, w->raw.len, false);
       name = w->name.data;

@@ -46,6 +46,49 @@ VG_TEST(a_field_named_value_keeps_the_measurement_name) {
   free(got);
 }
 
+VG_TEST(a_field_named_value_after_another_field) {
+  /* Its name is the measurement's alone, not the field's before it. */
+  char *got = run("tank,village=A level=1,value=2,volume=3 5\n", VG_LP_S, NULL);
+  ASSERT_STR_EQ(got, "tank_level{village=A} 1 5000 @1\n"
+                     "tank{village=A} 2 5000 @1\n"
+                     "tank_volume{village=A} 3 5000 @1\n");
+  free(got);
+}
+
+VG_TEST(a_name_put_together_is_judged_whole) {
+  /* Each part may be written as it is, but the whole starts with U__
+   * (or, from a measurement that may not start a name, does not). */
+  char *got = run("U,village=A _x=1 5\nU_,village=A x=2 5\n"
+                  "9m,village=A x=3 5\n",
+                  VG_LP_S, NULL);
+  ASSERT_STR_EQ(got, "U__U____x{village=A} 1 5000 @1\n"
+                     "U__U____x{village=A} 2 5000 @2\n"
+                     "U___39_m__x{village=A} 3 5000 @3\n");
+  free(got);
+}
+
+VG_TEST(every_byte_is_judged_as_prometheus_does) {
+  /* Against expfmt's own rule: a name of legal bytes is written as it
+   * is, any other is escaped; each byte first, in the middle, and last. */
+  for (unsigned c = 1; c < 256; c++) {
+    char names[3][4] = {
+        {(char)c, 'b', 0}, {'a', (char)c, 'b', 0}, {'a', (char)c, 0}};
+    for (int k = 0; k < 3; k++)
+      for (int label = 0; label < 2; label++) {
+        const char *name = names[k];
+        struct vg_buf b;
+        vg_buf_init(&b, 64);
+        vg_lp_samples_escape(&b, name, strlen(name), label);
+        bool valid = label ? vg_expfmt_valid_label_name(name)
+                           : vg_expfmt_valid_metric_name(name);
+        if (valid != (strcmp(b.data, name) == 0))
+          VG_FAIL("byte 0x%02x in \"%s\" (%s): escaped as \"%s\"", c, name,
+                  label ? "label" : "metric", b.data);
+        vg_buf_free(&b);
+      }
+  }
+}
+
 VG_TEST(names_are_made_valid_for_prometheus) {
   char *got = run("water-tank.v2,tank-id=3,1st=x,a:b=y level%=1,2nd=2 1\n",
                   VG_LP_MS, NULL);
@@ -180,6 +223,9 @@ VG_TEST(a_metric_name_is_escaped_whole) {
 
 VG_TEST_MAIN(VG_T(fields_become_measurement_underscore_field),
              VG_T(a_field_named_value_keeps_the_measurement_name),
+             VG_T(a_field_named_value_after_another_field),
+             VG_T(a_name_put_together_is_judged_whole),
+             VG_T(every_byte_is_judged_as_prometheus_does),
              VG_T(names_are_made_valid_for_prometheus),
              VG_T(names_are_never_merged),
              VG_T(strings_are_skipped_and_counted),
