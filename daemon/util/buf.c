@@ -43,7 +43,7 @@ int vg_buf_reserve(struct vg_buf *b, size_t extra) {
   return 0;
 }
 
-int vg_buf_append(struct vg_buf *b, const void *p, size_t n) {
+int vg_buf_grow_append(struct vg_buf *b, const void *p, size_t n) {
   int rc = vg_buf_reserve(b, n);
   if (rc)
     return rc;
@@ -56,10 +56,6 @@ int vg_buf_append(struct vg_buf *b, const void *p, size_t n) {
 
 int vg_buf_puts(struct vg_buf *b, const char *s) {
   return vg_buf_append(b, s, strlen(s));
-}
-
-int vg_buf_putc(struct vg_buf *b, char c) {
-  return vg_buf_append(b, &c, 1);
 }
 
 int vg_buf_vprintf(struct vg_buf *b, const char *fmt, va_list ap) {
