@@ -154,16 +154,27 @@ static void push_string(struct vg_buf *arena, size_t **offs, size_t *n,
 }
 
 /* Copies v's labels into the arena; returns the first one's place in
- * offs / 2. */
+ * offs / 2.  Each string's length (a byte or more before it) becomes its
+ * NUL after it, so the encoded labels' size is room for all of them: the
+ * room is made once, and the strings copied straight in. */
 static size_t copy_labels(struct batch_impl *b,
                           const struct vg__journal_view *v) {
   size_t first = b->noffs / 2;
+  b->offs =
+      vg_grow(b->offs, &b->capoffs, b->noffs + 2 * v->nlabels, sizeof *b->offs);
+  /* The arena is capped at SIZE_MAX / 2: this cannot fail. */
+  (void)vg_buf_reserve(&b->arena, (size_t)(v->end - v->labels));
+  struct vg_buf *a = &b->arena;
   const unsigned char *q = v->labels, *s = NULL;
   size_t n = 0;
   for (size_t i = 0; i < 2 * v->nlabels; i++) {
     vg__journal_take_string(&q, &s, &n);
-    push_string(&b->arena, &b->offs, &b->noffs, &b->capoffs, s, n);
+    b->offs[b->noffs++] = a->len;
+    memcpy(a->data + a->len, s, n);
+    a->len += n;
+    a->data[a->len++] = '\0';
   }
+  a->data[a->len] = '\0';
   return first;
 }
 
