@@ -9,8 +9,9 @@ durable, forwarding by remote_write to a VictoriaMetrics; (b) vmagent's
 /write forwarding to a VictoriaMetrics; (c) VictoriaMetrics' own /write;
 counting that every sample arrived; the CPU-seconds and peak RSS of every
 process; the parser-only throughput of daemon/formats/lp.c and
-daemon/formats/lp_samples.c (bench/lp_parse_bench.c); optionally a perf profile of
-the daemon during (a); and printing/writing the comparison table.
+daemon/formats/lp_samples.c (bench/lp_parse_bench.c); optionally a perf profile
+or a callgrind count of the daemon during (a); and printing/writing the
+comparison table.
 
 Must not: touch anything outside its own temp dir and bench/results/, talk
 to anything but 127.0.0.1, leave a process running (every process it starts
@@ -23,11 +24,13 @@ builds the daemon and the parser bench first; `--quick` is the short run.
 """
 
 import argparse
+import glob
 import gzip
 import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -417,6 +420,7 @@ def daemon_config(port, state_dir, rw_url):
 def bench_daemon(args, tmp, wl, lat, profile=False):
     vm, vm_port = start_vm(args, tmp, "recv-a")
     server = prof = front = None
+    count = None
     try:
         d = os.path.join(tmp, "villagemetricsd")
         os.makedirs(os.path.join(d, "state"))
@@ -425,8 +429,12 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
         bl.write_config(conf, daemon_config(
             port, os.path.join(d, "state"),
             "http://127.0.0.1:%d/api/v1/write" % vm_port))
-        server = bl.Server([args.daemon, "--config", conf],
-                           os.path.join(d, "daemon.log"),
+        argv = [args.daemon, "--config", conf]
+        if args.instructions:
+            count = os.path.join(tmp, "callgrind.out")
+            argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                    "--callgrind-out-file=" + count] + argv
+        server = bl.Server(argv, os.path.join(d, "daemon.log"),
                            bl.daemon_environment())
         bl.wait_for(server, port, "/readyz", 120, "villagemetricsd")
         # An empty write: no sample, but libuv starts its thread pool (the
@@ -439,6 +447,8 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
         front, push_port = front_vmagent(args, tmp, port, "a")
         if profile:
             prof = start_perf(args, server.pid, tmp)
+        if count:
+            callgrind_control(server.pid, "-i", "on")
         log("(a) villagemetricsd: pushing %d bodies" % len(wl.bodies))
         c0 = cpu_seconds(server.pid)
         w0 = wchar(server.pid)
@@ -472,6 +482,8 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
             prof = None
         else:
             profile_out = None
+        if count:
+            profile_out = instructions(args, server.pid, count, wl.samples)
         e = bl.exporter_status(st)
         res = {
             "pushed": pushed, "wall_acked_s": t_acked - t0,
@@ -635,6 +647,47 @@ def start_perf(args, pid, tmp, name="intake"):
     poll("perf attached", lambda: (srv.check_alive() or True) and
               os.path.exists(data) and os.path.getsize(data) > 0, 30, 0.05)
     return srv, data, args.perf
+
+
+def callgrind_control(pid, *opts):
+    subprocess.run(["callgrind_control"] + list(opts) + [str(pid)],
+                   check=True, capture_output=True, timeout=600)
+
+
+def instructions(args, pid, out, samples):
+    """Dumps what callgrind counted since its instrumentation was turned
+    on (at the first request) and reads the total and the heaviest
+    functions (their own instructions, every thread's) from it, per
+    sample: a figure that does not move with the machine's load, for
+    changes too small for the CPU seconds' noise (callgrind counts a
+    vector instruction as one, and no cache miss).  The dump stays in
+    bench/results/ for callgrind_annotate."""
+    callgrind_control(pid, "-d")
+    dumps = sorted(glob.glob(out + ".*"), key=os.path.getmtime)
+    if not dumps:
+        raise RuntimeError("callgrind wrote no dump in %s" % out)
+    os.makedirs(args.results, exist_ok=True)
+    data = os.path.join(args.results, "intake-%s.callgrind" %
+                        time.strftime("%Y%m%d-%H%M%S"))
+    shutil.copy(dumps[-1], data)
+    text = subprocess.run(["callgrind_annotate", "--threshold=100", data],
+                          capture_output=True,
+                          text=True, check=True, timeout=600).stdout
+    total, rows = None, []
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(.*)$", line)
+        if not m:
+            continue
+        ir = int(m.group(1).replace(",", ""))
+        if "PROGRAM TOTALS" in m.group(2):
+            total = ir
+        elif total and len(rows) < 30 and ":" in m.group(2):
+            rows.append("  %8.0f  %s" % (ir / samples,
+                                         m.group(2).split(" [")[0]))
+    if total is None:
+        raise RuntimeError("callgrind_annotate gave no total for %s" % data)
+    return {"instructions": total, "per_sample": total / samples,
+            "data": data, "functions": "\n".join(rows)}
 
 
 def stop_perf(prof):
@@ -863,7 +916,17 @@ def render(info, wl, gen_s, res, parser, args, latwl):
             "(vg_lp_samples: %.0f MB/s)" %
             (bps / 1e6, met(bps >= TARGET_PARSE_BYTES_PER_S),
              parser["samples"]["bytes_per_s"] / 1e6))
-    if a and a.get("profile"):
+    if a and a.get("profile") and "instructions" in a["profile"]:
+        p = a["profile"]
+        add("")
+        add("instructions of villagemetricsd under callgrind during (a), "
+            "first request to delivered:")
+        add("  %.0f per sample (%d in all); by function, its own, per "
+            "sample (callgrind_annotate %s):" %
+            (p["per_sample"], p["instructions"],
+             os.path.relpath(p["data"], ROOT)))
+        add(p["functions"])
+    elif a and a.get("profile"):
         p = a["profile"]
         add("")
         add("perf profile of villagemetricsd during (a), first request to "
@@ -920,9 +983,14 @@ def main():
     ap.add_argument("--latency-batch", type=int, default=1000,
                     help="lines per request in the ack-latency phase "
                     "(Telegraf's default metric_batch_size)")
-    ap.add_argument("--profile", action="store_true",
-                    help="run (a) alone under perf record and print its "
-                    "hotspots (the CPU figures then include perf's cost)")
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--profile", action="store_true",
+                     help="run (a) alone under perf record and print its "
+                     "hotspots (the CPU figures then include perf's cost)")
+    how.add_argument("--instructions", action="store_true",
+                     help="run (a) alone under callgrind and print its "
+                     "instructions per sample, in all and by function "
+                     "(use a small workload: about 50 times slower)")
     ap.add_argument("--deadline", type=int, default=1800,
                     help="seconds any one wait may take")
     ap.add_argument("--lp-parse-bench",
@@ -940,7 +1008,7 @@ def main():
         systems = [s for s in systems if s != "vmagent"]
         args.no_parser = True
         args.latency_requests = 0
-    if args.profile:
+    if args.profile or args.instructions:
         systems = ["villagemetricsd"]
         args.no_parser = True
     for s in systems:
@@ -952,6 +1020,7 @@ def main():
              else [])
     need += [] if args.no_parser else [args.lp_parse_bench]
     need += [args.perf] if args.profile else []
+    need += ["/usr/bin/valgrind"] if args.instructions else []
     bl.require_executables("intake.py", need, "run bench/run-intake.sh to "
                            "build the daemon and the parser bench")
     info = machine(args)
@@ -963,7 +1032,7 @@ def main():
                   extra_fields=args.extra_fields, gzip_bodies=args.gzip)
     # Not with --profile: the profile covers the throughput run only.
     lat = (latency_workload(args) if args.latency_requests and
-           not args.profile else None)
+           not args.profile and not args.instructions else None)
     gen_s = time.monotonic() - t
     log("generated %d bodies, %.0f MiB, in %.1f s" %
         (len(wl.bodies), wl.bytes / 1048576, gen_s))

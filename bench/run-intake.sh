@@ -8,6 +8,7 @@
 #   bench/run-intake.sh              # 1M series, 10M lines
 #   bench/run-intake.sh --quick      # 100k series, 1M lines: about 2 minutes
 #   bench/run-intake.sh --quick --profile   # (a) alone under perf
+#   bench/run-intake.sh --series 20000 --instructions  # (a) under callgrind
 # The table goes to stdout and to bench/results/.  Must not: build into any
 # other build directory, or run more than two compile jobs.
 set -eu
