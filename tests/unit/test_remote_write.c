@@ -421,6 +421,51 @@ VG_TEST(ten_thousand_interleaved_records) {
   teardown(&fx);
 }
 
+VG_TEST(shuffled_times_come_out_in_order) {
+  /* Timestamps in no order, many equal: each series' samples go out by
+   * time, and those of one time in journal order (the value is the
+   * journal position). */
+  struct fixture fx = {0};
+  setup(&fx);
+  enum { SERIES = 7, N = 3000 };
+  struct vg_journal_record *recs = vg_calloc(N, sizeof *recs);
+  struct vg_label labels[SERIES];
+  char villages[SERIES][8];
+  for (int s = 0; s < SERIES; s++) {
+    snprintf(villages[s], sizeof villages[s], "V%d", s);
+    labels[s] = (struct vg_label){"village", villages[s]};
+  }
+  uint32_t r = 12345;
+  for (int i = 0; i < N; i++) {
+    r = r * 1103515245u + 12345u;
+    recs[i] = (struct vg_journal_record){"water_level",
+                                         &labels[(r >> 8) % SERIES],
+                                         1,
+                                         i,
+                                         1700000000000 +
+                                             (int64_t)((r >> 16) % 50) * 1000,
+                                         (uint64_t)i + 1,
+                                         0};
+  }
+  flush(&fx, recs, N);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.nseries, SERIES);
+  size_t total = 0;
+  for (size_t s = 0; s < fx.nseries; s++) {
+    const struct got_series *g = &fx.series[s];
+    total += g->n;
+    for (size_t j = 1; j < g->n; j++)
+      if (g->ts[j] < g->ts[j - 1] ||
+          (g->ts[j] == g->ts[j - 1] && g->values[j] <= g->values[j - 1]))
+        VG_FAIL("%s: sample %zu (%lld, %g) after (%lld, %g)", g->labels, j,
+                (long long)g->ts[j], g->values[j], (long long)g->ts[j - 1],
+                g->values[j - 1]);
+  }
+  ASSERT_INT_EQ(total, N);
+  free(recs);
+  teardown(&fx);
+}
+
 VG_TEST(invalid_series_are_left_out_and_counted) {
   struct fixture fx = {0};
   setup(&fx);
@@ -910,6 +955,7 @@ VG_TEST(metadata_goes_before_the_first_batch) {
 VG_TEST_MAIN(VG_T(series_grouped_sorted_and_headers),
              VG_T(equal_timestamps_keep_journal_order),
              VG_T(ten_thousand_interleaved_records),
+             VG_T(shuffled_times_come_out_in_order),
              VG_T(invalid_series_are_left_out_and_counted),
              VG_T(shared_label_sets_keep_each_metric),
              VG_T(answers_are_classified), VG_T(redirect_refuses_the_sender),
