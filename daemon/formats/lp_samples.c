@@ -5,6 +5,7 @@
  * source alike.
  */
 #include "daemon/formats/lp_samples.h"
+#include "daemon/model/expfmt.h"
 #include "daemon/util/buf.h"
 
 #include <errno.h>
@@ -21,35 +22,17 @@ struct walk {
   struct vg_buf labels; /* escaped tag keys, NUL-separated */
 };
 
-/* [a-zA-Z_:][a-zA-Z0-9_:]*, without ':' for label names: what each byte
- * may be, looked up, as every byte of every name is looked at. */
-#define HEAD_LABEL 1  /* may start a label name */
-#define TAIL_LABEL 2  /* may follow in one */
-#define HEAD_METRIC 4 /* may start a metric name */
-#define TAIL_METRIC 8 /* may follow in one */
-/* clang-format off */
-static const unsigned char name_class[256] = {
-    /* 0-9, then ':' */
-    ['0'] = 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 12,
-    /* A-Z */
-    ['A'] = 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-            15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    ['_'] = 15,
-    /* a-z */
-    ['a'] = 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-            15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-};
-/* clang-format on */
-
+/* [a-zA-Z_:][a-zA-Z0-9_:]*, without ':' for label names. */
 static bool legacy_char(unsigned char c, bool first, bool colon) {
-  return name_class[c] & (first ? (colon ? HEAD_METRIC : HEAD_LABEL)
-                                : (colon ? TAIL_METRIC : TAIL_LABEL));
+  return vg_expfmt_name_class[c] &
+         (first ? (colon ? VG_NAME_HEAD_METRIC : VG_NAME_HEAD_LABEL)
+                : (colon ? VG_NAME_TAIL_METRIC : VG_NAME_TAIL_LABEL));
 }
 
 /* Whether every byte of s[0..n) has the class `bit`. */
 static bool all_of(const char *s, size_t n, unsigned bit) {
   for (size_t i = 0; i < n; i++)
-    if (!(name_class[(unsigned char)s[i]] & bit))
+    if (!(vg_expfmt_name_class[(unsigned char)s[i]] & bit))
       return false;
   return true;
 }
@@ -63,7 +46,7 @@ static bool u_prefixed(const char *s, size_t n) {
 static bool legacy_name(const char *s, size_t n, bool label) {
   return n && !u_prefixed(s, n) &&
          legacy_char((unsigned char)s[0], true, !label) &&
-         all_of(s + 1, n - 1, label ? TAIL_LABEL : TAIL_METRIC);
+         all_of(s + 1, n - 1, label ? VG_NAME_TAIL_LABEL : VG_NAME_TAIL_METRIC);
 }
 
 /* The code point of the UTF-8 sequence at s (the parser has checked every
@@ -167,7 +150,7 @@ static void point(void *arg, const char *measurement,
   size_t base = w->raw.len;
   bool measurement_held =
       !mlen || (legacy_char((unsigned char)measurement[0], true, true) &&
-                all_of(measurement + 1, mlen - 1, TAIL_METRIC));
+                all_of(measurement + 1, mlen - 1, VG_NAME_TAIL_METRIC));
   for (size_t i = 0; i < nfields; i++) {
     const struct vg_lp_field *f = &fields[i];
     double v;
@@ -196,7 +179,7 @@ static void point(void *arg, const char *measurement,
     if (!(f->key_len == 5 && memcmp(f->key, "value", 5) == 0)) {
       vg_buf_putc(&w->raw, '_');
       vg_buf_append(&w->raw, f->key, f->key_len);
-      held = held && all_of(f->key, f->key_len, TAIL_METRIC);
+      held = held && all_of(f->key, f->key_len, VG_NAME_TAIL_METRIC);
     }
     /* The whole name is escaped, not its parts, so that it reads back
      * with Prometheus's own unescaping as `measurement_field`; most are

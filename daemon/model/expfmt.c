@@ -2,6 +2,7 @@
 #include "daemon/model/expfmt.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,30 +64,39 @@ int vg_expfmt_escape_help(struct vg_buf *out, const char *s) {
   return 0;
 }
 
-static bool name_char(char c, bool first, bool colon) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
-    return true;
-  if (colon && c == ':')
-    return true;
-  return !first && c >= '0' && c <= '9';
+/* clang-format off */
+const unsigned char vg_expfmt_name_class[256] = {
+    /* 0-9, then ':' */
+    ['0'] = 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 12,
+    /* A-Z */
+    ['A'] = 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+            15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+    ['_'] = 15,
+    /* a-z */
+    ['a'] = 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+            15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+};
+/* clang-format on */
+
+/* Whether s is a name whose first byte has the class `head` and every
+ * other one `tail`. */
+static bool valid_name(const char *s, unsigned head, unsigned tail) {
+  const unsigned char *p = (const unsigned char *)s;
+  if (!(vg_expfmt_name_class[*p] & head))
+    return false; /* the empty name too: NUL has no class */
+  for (p++; *p; p++)
+    if (!(vg_expfmt_name_class[*p] & tail))
+      return false;
+  return true;
 }
 
 bool vg_expfmt_valid_metric_name(const char *s) {
-  if (!*s)
-    return false;
-  for (const char *p = s; *p; p++)
-    if (!name_char(*p, p == s, true))
-      return false;
-  return true;
+  return valid_name(s, VG_NAME_HEAD_METRIC, VG_NAME_TAIL_METRIC);
 }
 
 bool vg_expfmt_valid_label_name(const char *s) {
-  if (!*s || (s[0] == '_' && s[1] == '_'))
-    return false;
-  for (const char *p = s; *p; p++)
-    if (!name_char(*p, p == s, false))
-      return false;
-  return true;
+  return !(s[0] == '_' && s[1] == '_') &&
+         valid_name(s, VG_NAME_HEAD_LABEL, VG_NAME_TAIL_LABEL);
 }
 
 size_t vg_expfmt_utf8_prefix(const char *str, size_t len) {
@@ -98,7 +108,14 @@ size_t vg_expfmt_utf8_prefix(const char *str, size_t len) {
     unsigned min;
     unsigned cp;
     if (c < 0x80) {
-      i++;
+      /* ASCII, most label values: eight bytes at a time while no byte
+       * has its high bit. */
+      for (i++; len - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080u)
+          break;
+      }
       continue;
     } else if ((c & 0xE0) == 0xC0) {
       n = 1, min = 0x80, cp = c & 0x1F;

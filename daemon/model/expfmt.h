@@ -32,6 +32,14 @@ int vg_expfmt_escape_label_value(struct vg_buf *out, const char *s, size_t len);
 /* Appends HELP text with \\ and \n escaped. */
 int vg_expfmt_escape_help(struct vg_buf *out, const char *s);
 
+/* What each byte may be in a name of the classic rule below: a table,
+ * as every byte of every name pushed is looked at. */
+#define VG_NAME_HEAD_LABEL 1  /* may start a label name */
+#define VG_NAME_TAIL_LABEL 2  /* may follow in one */
+#define VG_NAME_HEAD_METRIC 4 /* may start a metric name */
+#define VG_NAME_TAIL_METRIC 8 /* may follow in one */
+extern const unsigned char vg_expfmt_name_class[256];
+
 /* [a-zA-Z_:][a-zA-Z0-9_:]* */
 bool vg_expfmt_valid_metric_name(const char *s);
 /* [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__" (reserved). */

@@ -3,6 +3,7 @@
 #include "tests/vgtest.h"
 
 #include <float.h>
+#include <string.h>
 
 static void check_double(double v, const char *expected) {
   char out[VG_EXPFMT_DOUBLE_BUFSIZE];
@@ -75,6 +76,23 @@ VG_TEST(utf8) {
   ASSERT(vg_expfmt_valid_utf8("\xf0\x9f\x8c\xbe", 4));  /* 4-byte */
 }
 
+VG_TEST(utf8_prefix_stops_at_the_first_bad_byte) {
+  /* Wherever the bad byte or a good multi-byte character falls against
+   * the eight-byte steps over ASCII, and at the end of the input. */
+  for (size_t len = 1; len <= 40; len++)
+    for (size_t at = 0; at < len; at++) {
+      char s[48];
+      memset(s, 'a', len);
+      s[at] = (char)0xff;
+      ASSERT_INT_EQ(vg_expfmt_utf8_prefix(s, len), at);
+      if (at + 3 <= len) {
+        memcpy(s + at, "\xe6\x9d\x91", 3); /* 村 */
+        ASSERT_INT_EQ(vg_expfmt_utf8_prefix(s, len), len);
+        ASSERT_INT_EQ(vg_expfmt_utf8_prefix(s, at + 2), at);
+      }
+    }
+}
+
 VG_TEST(accept_negotiation) {
   ASSERT(!vg_expfmt_accepts_openmetrics(NULL));
   ASSERT(!vg_expfmt_accepts_openmetrics("text/plain"));
@@ -91,4 +109,5 @@ VG_TEST(accept_negotiation) {
 
 VG_TEST_MAIN(VG_T(doubles_are_shortest_exact), VG_T(doubles_read_back_exactly),
              VG_T(label_values_are_escaped), VG_T(names), VG_T(utf8),
+             VG_T(utf8_prefix_stops_at_the_first_bad_byte),
              VG_T(accept_negotiation))
