@@ -37,6 +37,7 @@
 #include <snappy-c.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,23 @@ int vg_prompb_encode_raw(const struct vg_prompb_series *series, size_t n,
  * whole number's low bytes are zeros) and its timestamp's field (a batch
  * is mostly one round's).  `scratch` holds each id's last position, then
  * the ops. */
+/* How many bytes a and b begin with alike, up to n: eight at a time, as a
+ * village's label set shares most of its neighbour's. */
+static size_t common_prefix(const unsigned char *a, const unsigned char *b,
+                            size_t n) {
+  size_t i = 0;
+  for (; n - i >= 8; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    if (x != y)
+      break;
+  }
+  while (i < n && a[i] == b[i])
+    i++;
+  return i;
+}
+
 static int encode_pieces(const struct vg_prompb_series *series, size_t n,
                          size_t len, struct vg_buf *scratch,
                          struct vg_buf *out) {
@@ -285,9 +303,10 @@ static int encode_pieces(const struct vg_prompb_series *series, size_t n,
       size_t like = 0;
       const struct vg_prompb_piece *before =
           i > 0 && k < series[i - 1].npieces ? &series[i - 1].pieces[k] : NULL;
-      while (from == VG_SNAPPY_NEW && before && like < piece->len &&
-             like < before->len && piece->bytes[like] == before->bytes[like])
-        like++;
+      if (from == VG_SNAPPY_NEW && before)
+        like =
+            common_prefix(piece->bytes, before->bytes,
+                          piece->len < before->len ? piece->len : before->len);
       vg_snappy_block_put(&w, piece->bytes, like, like ? piece_at[k] : from);
       piece_at[k] = w.pos - like;
       vg_snappy_block_put(&w, piece->bytes + like, piece->len - like, from);
