@@ -649,7 +649,8 @@ static bool before(const struct key *x, const struct key *y) {
  * runs already in order two by two until one is left: a batch that is not
  * in order is mostly a few rounds from a few senders, a few runs, and
  * takes a few passes of copying, where qsort called its comparison
- * n log n times (a tenth of the drain's instructions went to it). */
+ * n log n times (1.3% of the intake's instructions, in a run whose
+ * batches were out of order). */
 static struct key *sort_by_time(struct key *k, struct key *tmp, size_t n) {
   for (;;) {
     size_t out = 0, runs = 0;

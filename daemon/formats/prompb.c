@@ -238,12 +238,6 @@ int vg_prompb_encode_raw(const struct vg_prompb_series *series, size_t n,
   return 0;
 }
 
-/* The message written straight as snappy ops when every series is given
- * as pieces: a piece of an id written before is a copy of it.  So is what
- * a sample has of the sample before: the start of its value's field (a
- * whole number's low bytes are zeros) and its timestamp's field (a batch
- * is mostly one round's).  `scratch` holds each id's last position, then
- * the ops. */
 /* How many bytes a and b begin with alike, up to n: eight at a time, as a
  * village's label set shares most of its neighbour's. */
 static size_t common_prefix(const unsigned char *a, const unsigned char *b,
@@ -261,6 +255,12 @@ static size_t common_prefix(const unsigned char *a, const unsigned char *b,
   return i;
 }
 
+/* The message written straight as snappy ops when every series is given
+ * as pieces: a piece of an id written before is a copy of it.  So is what
+ * a sample has of the sample before: the start of its value's field (a
+ * whole number's low bytes are zeros) and its timestamp's field (a batch
+ * is mostly one round's).  `scratch` holds each id's last position, then
+ * the ops. */
 static int encode_pieces(const struct vg_prompb_series *series, size_t n,
                          size_t len, struct vg_buf *scratch,
                          struct vg_buf *out) {
