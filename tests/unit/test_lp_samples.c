@@ -56,8 +56,8 @@ VG_TEST(a_field_named_value_after_another_field) {
 }
 
 VG_TEST(a_name_put_together_is_judged_whole) {
-  /* Each part may be written as it is, but the whole starts with U__
-   * (or, from a measurement that may not start a name, does not). */
+  /* Each part may be written as it is, but the whole starts with U__;
+   * and a measurement that may not start a name has the whole escaped. */
   char *got = run("U,village=A _x=1 5\nU_,village=A x=2 5\n"
                   "9m,village=A x=3 5\n",
                   VG_LP_S, NULL);
