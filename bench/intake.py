@@ -432,7 +432,7 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
         argv = [args.daemon, "--config", conf]
         if args.instructions:
             count = os.path.join(tmp, "callgrind.out")
-            argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+            argv = [VALGRIND, "--tool=callgrind", "--instr-atstart=no",
                     "--callgrind-out-file=" + count] + argv
         server = bl.Server(argv, os.path.join(d, "daemon.log"),
                            bl.daemon_environment())
@@ -649,8 +649,13 @@ def start_perf(args, pid, tmp, name="intake"):
     return srv, data, args.perf
 
 
+VALGRIND = "/usr/bin/valgrind"
+CALLGRIND_CONTROL = "/usr/bin/callgrind_control"
+CALLGRIND_ANNOTATE = "/usr/bin/callgrind_annotate"
+
+
 def callgrind_control(pid, *opts):
-    subprocess.run(["callgrind_control"] + list(opts) + [str(pid)],
+    subprocess.run([CALLGRIND_CONTROL] + list(opts) + [str(pid)],
                    check=True, capture_output=True, timeout=600)
 
 
@@ -670,7 +675,7 @@ def instructions(args, pid, out, samples):
     data = os.path.join(args.results, "intake-%s.callgrind" %
                         time.strftime("%Y%m%d-%H%M%S"))
     shutil.copy(dumps[-1], data)
-    text = subprocess.run(["callgrind_annotate", "--threshold=100", data],
+    text = subprocess.run([CALLGRIND_ANNOTATE, "--threshold=100", data],
                           capture_output=True,
                           text=True, check=True, timeout=600).stdout
     total, rows = None, []
@@ -1020,7 +1025,8 @@ def main():
              else [])
     need += [] if args.no_parser else [args.lp_parse_bench]
     need += [args.perf] if args.profile else []
-    need += ["/usr/bin/valgrind"] if args.instructions else []
+    need += ([VALGRIND, CALLGRIND_CONTROL, CALLGRIND_ANNOTATE]
+             if args.instructions else [])
     bl.require_executables("intake.py", need, "run bench/run-intake.sh to "
                            "build the daemon and the parser bench")
     info = machine(args)
