@@ -866,15 +866,20 @@ static void remember_labelset(const struct vg_store *st,
   sl->frees = st->labelset_frees;
 }
 
-/* Whether l, not reported yet this round, is the series reported now. */
+/* Whether l, not reported yet this round, is the series reported now.  A
+ * label set found equal is remembered in *sl, so that the group's next
+ * metrics (a point's other fields) compare it by its address. */
 static bool is_expected(const struct vg_source *src, struct link *l,
-                        const char *metric, const struct vg_store_labels *sl) {
+                        const char *metric, struct vg_store_labels *sl) {
   if (!l || l->generation == src->generation)
     return false;
   const struct series *s = series_of(l);
   const struct labelset *ls = cached_labelset(src->store, sl);
-  return (ls ? s->labels == ls : labelset_equals(s->labels, sl)) &&
-         strcmp(s->family->name, metric) == 0;
+  if (ls ? s->labels != ls : !labelset_equals(s->labels, sl))
+    return false;
+  if (!ls)
+    remember_labelset(src->store, sl, s->labels);
+  return strcmp(s->family->name, metric) == 0;
 }
 
 /* The link a source reported next in its last round, if it is the one
@@ -883,7 +888,7 @@ static bool is_expected(const struct vg_source *src, struct link *l,
  * of the labels and two lookups in tables too large for the cache.  Next
  * in that order is the head, or the hint once the reports broke off. */
 static struct link *expected(const struct vg_source *src, const char *metric,
-                             const struct vg_store_labels *sl) {
+                             struct vg_store_labels *sl) {
   if (is_expected(src, src->head, metric, sl))
     return src->head;
   if (src->hint != src->head && is_expected(src, src->hint, metric, sl))
