@@ -521,6 +521,58 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
         shutil.rmtree(os.path.join(tmp, "recv-a"), ignore_errors=True)
 
 
+# The daemon cut short, for --stages: what a sample costs before the
+# journal, and before remote write.
+STAGES = (("store", "the parse, the sink and the store (no exporter)"),
+          ("journal", "and the journal (remote_write to a closed port)"))
+
+
+def bench_daemon_stage(args, tmp, wl, stage):
+    """(a)'s daemon on (a)'s bodies, with no exporter ("store") or with its
+    remote_write to a closed port ("journal": appended and fsynced, never
+    read back but by the exporter's retries).  Its CPU from the first
+    request to the last answer, and its own count of what it took: every
+    sample, or the run fails."""
+    d = os.path.join(tmp, "stage-" + stage)
+    os.makedirs(os.path.join(d, "state"))
+    server = None
+    try:
+        port = bl.free_port()
+        conf = os.path.join(d, "villagemetrics.json")
+        config = daemon_config(port, os.path.join(d, "state"),
+                               "http://127.0.0.1:%d/api/v1/write" %
+                               bl.free_port())
+        if stage == "store":
+            config["exporters"] = []
+        bl.write_config(conf, config)
+        server = bl.Server([args.daemon, "--config", conf],
+                           os.path.join(d, "daemon.log"),
+                           bl.daemon_environment())
+        bl.wait_for(server, port, "/readyz", 120, "villagemetricsd")
+        bl.request(port, "POST", "/write", body=b"")  # the thread pool
+        log("(a) %s stage: pushing %d bodies" % (stage, len(wl.bodies)))
+        c0 = cpu_seconds(server.pid)
+        t0 = time.monotonic()
+        pushed = push_all(port, "/write?precision=ms", wl.wire,
+                          args.connections, wl.headers)
+        res = {"wall_acked_s": time.monotonic() - t0,
+               "cpu_acked_s": cpu_seconds(server.pid) - c0,
+               "peak_rss": hwm(server.pid)}
+        check_pushed("villagemetricsd (%s stage)" % stage, pushed, wl)
+        st = bl.daemon_status(port)
+        taken = (st["journal"]["appended_samples"] if stage == "journal"
+                 else st["collectors"][0]["samples_total"])
+        if taken != wl.samples:
+            raise RuntimeError("villagemetricsd (%s stage) took %d samples "
+                               "of %d" % (stage, taken, wl.samples))
+        server.check_alive()
+        return res
+    finally:
+        if server:
+            server.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 # ---- (b) vmagent ----------------------------------------------------------
 
 
@@ -731,7 +783,33 @@ def machine(args):
     return info
 
 
-def render(info, wl, gen_s, res, parser, args, latwl):
+def render_stages(add, wl, res, stages):
+    """Where (a)'s CPU goes: its stage runs, then (a), beside vmagent."""
+    b = res.get("vmagent")
+    add("where (a)'s CPU goes: the daemon again on the same bodies, cut "
+        "short (each its own run;")
+    add("  CPU-s from the first request to the last answer, (a)'s to "
+        "delivered):")
+    hdr = "%-50s %8s %8s %14s %9s" % ("villagemetricsd with", "acked s",
+                                      "CPU-s", "samples/CPU-s", "x vmagent")
+    add(hdr)
+    add("-" * len(hdr))
+    rows = [(what, stages[k]["wall_acked_s"], stages[k]["cpu_acked_s"])
+            for k, what in STAGES]
+    if "villagemetricsd" in res:
+        a = res["villagemetricsd"]
+        rows.append(("and remote write to VictoriaMetrics: (a)",
+                     a["wall_acked_s"], a["cpu_s"]))
+    for what, wall, cpu in rows:
+        rate = wl.samples / cpu if cpu else None
+        add("%-50s %8.2f %8.2f %14s %9s" % (
+            what, wall, cpu, f(rate, "%.0f"),
+            f(rate / b["samples_per_cpu_s"] if rate and b else None,
+              "%.2fx")))
+    add("")
+
+
+def render(info, wl, gen_s, res, stages, parser, args, latwl):
     L = bl.table_head("intake benchmark: line protocol over HTTP into "
                       "villagemetricsd, vmagent and VictoriaMetrics", info,
                       [info["vmagent"], info["victoria-metrics"]])
@@ -792,6 +870,8 @@ def render(info, wl, gen_s, res, parser, args, latwl):
              r["cpu_acked_s"], f(r["samples_per_cpu_s"], "%.0f"),
              ex.mib(r["peak_rss"]), f(lat["median"]), f(lat["p99"])))
     add("")
+    if stages:
+        render_stages(add, wl, res, stages)
     add("receivers (a fresh VictoriaMetrics per system; CPU over the same "
         "span):")
     hdr = "%-17s %13s %13s %13s %10s %10s %9s %9s" % (
@@ -988,6 +1068,11 @@ def main():
     ap.add_argument("--latency-batch", type=int, default=1000,
                     help="lines per request in the ack-latency phase "
                     "(Telegraf's default metric_batch_size)")
+    ap.add_argument("--stages", action="store_true",
+                    help="before (a), run the daemon on the same bodies "
+                    "with no exporter, then with remote_write to a closed "
+                    "port: what the store, then the journal, cost of (a)'s "
+                    "CPU")
     how = ap.add_mutually_exclusive_group()
     how.add_argument("--profile", action="store_true",
                      help="run (a) alone under perf record and print its "
@@ -1016,6 +1101,9 @@ def main():
     if args.profile or args.instructions:
         systems = ["villagemetricsd"]
         args.no_parser = True
+        args.stages = False
+    if args.via_vmagent:
+        args.stages = False
     for s in systems:
         if s not in SYSTEMS:
             sys.exit("intake.py: unknown system %s" % s)
@@ -1044,11 +1132,14 @@ def main():
         (len(wl.bodies), wl.bytes / 1048576, gen_s))
     tmp = tempfile.mkdtemp(prefix="vg-bench-intake-")
     res = {}
-    parser = None
+    parser = stages = None
     try:
         if not args.no_parser:
             parser = bench_parser(args, tmp, wl)
         if "villagemetricsd" in systems:
+            if args.stages:
+                stages = {k: bench_daemon_stage(args, tmp, wl, k)
+                          for k, _ in STAGES}
             res["villagemetricsd"] = bench_daemon(args, tmp, wl, lat,
                                                   args.profile)
         if "vmagent" in systems:
@@ -1062,10 +1153,11 @@ def main():
             with open(os.path.join(args.results, "intake-partial.json"),
                       "w") as fh:
                 json.dump({"args": vars(args), "results": res,
-                           "parser": parser}, fh, indent=1, default=str)
+                           "stages": stages, "parser": parser}, fh,
+                          indent=1, default=str)
         shutil.rmtree(tmp, ignore_errors=True)
     info["runtime_s"] = round(time.monotonic() - began)
-    text, ratios = render(info, wl, gen_s, res, parser, args, lat)
+    text, ratios = render(info, wl, gen_s, res, stages, parser, args, lat)
     base = bl.write_results(
         args.results, "intake", text,
         {"machine": info, "args": vars(args),
@@ -1074,7 +1166,8 @@ def main():
                       "prom_series": wl.prom_series, "bytes": wl.bytes,
                       "wire_bytes": wl.wire_bytes,
                       "generate_s": gen_s},
-         "results": res, "ratios": ratios, "parser": parser})
+         "results": res, "stages": stages, "ratios": ratios,
+         "parser": parser})
     log("results: %s.txt, %s.json (%d s)" % (base, base, info["runtime_s"]))
 
 

@@ -9,6 +9,7 @@
 #   bench/run-intake.sh --quick      # 100k series, 1M lines: about 2 minutes
 #   bench/run-intake.sh --quick --profile   # (a) alone under perf
 #   bench/run-intake.sh --series 20000 --instructions  # (a) under callgrind
+#   bench/run-intake.sh --stages     # and (a)'s CPU by stage (store, journal)
 # The table goes to stdout and to bench/results/.  Must not: build into any
 # other build directory, or run more than two compile jobs.
 set -eu
