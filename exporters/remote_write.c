@@ -149,6 +149,11 @@ struct remote_write {
   size_t npartial, partial_cap;
   bool sending_metadata;
   int64_t metadata_due_ms; /* 0: at the next batch */
+  /* The newest table's entry after the last one looked up, tried first
+   * (vg_newest_ref_hint), and whether the last look-up found it there: in
+   * order, the index is not read and needs no loading ahead. */
+  uint32_t next_ref;
+  bool in_order;
   struct vg_flush_result result;
   const char *refusal_reason; /* of the first refusal: what the words say */
   char refusal[4200];         /* the first refusing answer, as logged */
@@ -759,8 +764,10 @@ static void on_answer(void *arg, const struct vg_http_client_response *r);
 static void send_next(struct remote_write *rw);
 
 /* The loop that looks the items' series up, at item i, asks for what it
- * will look up next. */
+ * will look up next, unless the series come in the entries' order. */
 static void prefetch_lookup(const struct remote_write *rw, size_t i) {
+  if (rw->in_order)
+    return;
   if (i + PREFETCH_AHEAD < rw->nitems)
     vg_newest_prefetch(rw->newest, rw->items[i + PREFETCH_AHEAD].hash);
   if (i + PREFETCH_AHEAD / 2 < rw->nitems)
@@ -1168,7 +1175,9 @@ static int remote_write_flush(void *ctx,
     int64_t ts = ts_of(rw, it);
     uint64_t seq = rw->records[it->index].seq;
     /* A series new to the table has seq 0 and nothing delivered. */
-    it->ref = vg_newest_ref(rw->newest, it->hash);
+    it->ref = vg_newest_ref_hint(rw->newest, it->hash, rw->next_ref);
+    rw->in_order = it->ref == rw->next_ref;
+    rw->next_ref = it->ref + 1;
     const struct vg_newest_entry *e = vg_newest_at(rw->newest, it->ref);
     it->fate = SEND;
     it->suspect = false;

@@ -507,6 +507,13 @@ uint32_t vg_newest_ref(struct vg_newest *n, uint64_t hash) {
   return (uint32_t)(get_or_add(n, hash) - n->entries);
 }
 
+uint32_t vg_newest_ref_hint(struct vg_newest *n, uint64_t hash, uint32_t hint) {
+  /* An entry's hash is its series' alone: get_or_add adds none twice. */
+  if (hint < n->count && n->entries[hint].hash == (hash ? hash : 1))
+    return hint;
+  return vg_newest_ref(n, hash);
+}
+
 const struct vg_newest_entry *vg_newest_at(const struct vg_newest *n,
                                            uint32_t ref) {
   return &n->entries[ref].e;

@@ -58,6 +58,13 @@ const struct vg_newest_entry *vg_newest_get(const struct vg_newest *n,
  * table is closed: a batch looks its series up once, and puts by number
  * when it is over. */
 uint32_t vg_newest_ref(struct vg_newest *n, uint64_t hash);
+/* vg_newest_ref, trying entry `hint` first (any number: one past the
+ * table's, or another series', is looked up as vg_newest_ref does).  A
+ * sender reports its series in the same order round after round, and the
+ * entries are numbered in the order they first came: a caller passing the
+ * number after the last one it got mostly reads the entries one after the
+ * other, not the index at random. */
+uint32_t vg_newest_ref_hint(struct vg_newest *n, uint64_t hash, uint32_t hint);
 const struct vg_newest_entry *vg_newest_at(const struct vg_newest *n,
                                            uint32_t ref);
 void vg_newest_prefetch_at(const struct vg_newest *n, uint32_t ref);

@@ -431,8 +431,35 @@ VG_TEST(hashes_alike_in_either_half) {
   teardown(&f);
 }
 
+/* A hint is tried first and is only a guess: right, another series'
+ * entry, or past the table, the series gets its own entry and a new
+ * series a new one. */
+VG_TEST(hint_is_only_a_guess) {
+  struct fixture f;
+  setup(&f);
+  open_it(&f);
+  uint32_t a = vg_newest_ref(f.n, 10), b = vg_newest_ref(f.n, 20);
+  ASSERT(a != b);
+  ASSERT_INT_EQ(vg_newest_ref_hint(f.n, 20, b), b);
+  ASSERT_INT_EQ(vg_newest_ref_hint(f.n, 20, a), b);
+  ASSERT_INT_EQ(vg_newest_ref_hint(f.n, 10, 99), a);
+  ASSERT_INT_EQ(vg_newest_ref_hint(f.n, 10, UINT32_MAX), a);
+  /* New: added once, found by its number or by its hash after. */
+  uint32_t c = vg_newest_ref_hint(f.n, 30, b);
+  ASSERT(c != a && c != b);
+  ASSERT_INT_EQ(vg_newest_count(f.n), 3);
+  ASSERT_INT_EQ(vg_newest_ref_hint(f.n, 30, c), c);
+  ASSERT_INT_EQ(vg_newest_ref(f.n, 30), c);
+  /* Hash 0 is kept as 1, by either way in. */
+  uint32_t z = vg_newest_ref(f.n, 1);
+  ASSERT_INT_EQ(vg_newest_ref_hint(f.n, 0, z), z);
+  ASSERT_INT_EQ(vg_newest_ref_hint(f.n, 0, a), z);
+  ASSERT_INT_EQ(vg_newest_count(f.n), 4);
+  teardown(&f);
+}
+
 VG_TEST_MAIN(VG_T(entries_survive_a_reopen), VG_T(hashes_alike_in_either_half),
-             VG_T(older_file_keeps_its_flags_only),
+             VG_T(hint_is_only_a_guess), VG_T(older_file_keeps_its_flags_only),
              VG_T(version_2_is_read_and_rewritten),
              VG_T(file_written_from_the_description_reads_back),
              VG_T(damage_and_failed_writes_make_the_next_sync_whole),
