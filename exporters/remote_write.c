@@ -150,8 +150,9 @@ struct remote_write {
   bool sending_metadata;
   int64_t metadata_due_ms; /* 0: at the next batch */
   /* The newest table's entry after the last one looked up, tried first
-   * (vg_newest_ref_hint), and whether the last look-up found it there: in
-   * order, the index is not read and needs no loading ahead. */
+   * (vg_newest_ref_hint), and whether the last look-up found it there (a
+   * series known before): in order, the index is not read and needs no
+   * loading ahead. */
   uint32_t next_ref;
   bool in_order;
   struct vg_flush_result result;
@@ -1175,8 +1176,11 @@ static int remote_write_flush(void *ctx,
     int64_t ts = ts_of(rw, it);
     uint64_t seq = rw->records[it->index].seq;
     /* A series new to the table has seq 0 and nothing delivered. */
+    size_t known = vg_newest_count(rw->newest);
     it->ref = vg_newest_ref_hint(rw->newest, it->hash, rw->next_ref);
-    rw->in_order = it->ref == rw->next_ref;
+    /* Found where guessed; a series added there (a drain of new series)
+     * was looked for in the index, which the next ones need loaded. */
+    rw->in_order = it->ref == rw->next_ref && it->ref < known;
     rw->next_ref = it->ref + 1;
     const struct vg_newest_entry *e = vg_newest_at(rw->newest, it->ref);
     it->fate = SEND;
