@@ -417,6 +417,16 @@ def daemon_config(port, state_dir, rw_url):
     }
 
 
+def start_thread_pool(port):
+    """An empty write: no sample, but libuv starts its thread pool (the
+    parsers' threads) now, before the CPU baseline and before perf
+    attaches (perf -p follows only the threads that exist)."""
+    status, _, answer = bl.request(port, "POST", "/write", body=b"")
+    if status != 204:
+        raise RuntimeError("villagemetricsd: empty write answered %d %s"
+                           % (status, answer[:300]))
+
+
 def bench_daemon(args, tmp, wl, lat, profile=False):
     vm, vm_port = start_vm(args, tmp, "recv-a")
     server = prof = front = None
@@ -437,13 +447,7 @@ def bench_daemon(args, tmp, wl, lat, profile=False):
         server = bl.Server(argv, os.path.join(d, "daemon.log"),
                            bl.daemon_environment())
         bl.wait_for(server, port, "/readyz", 120, "villagemetricsd")
-        # An empty write: no sample, but libuv starts its thread pool (the
-        # parsers' threads) now, before the CPU baseline and before perf
-        # attaches (perf -p follows only the threads that exist).
-        status, _, answer = bl.request(port, "POST", "/write", body=b"")
-        if status != 204:
-            raise RuntimeError("villagemetricsd: empty write answered %d %s"
-                               % (status, answer[:300]))
+        start_thread_pool(port)
         front, push_port = front_vmagent(args, tmp, port, "a")
         if profile:
             prof = start_perf(args, server.pid, tmp)
@@ -549,7 +553,7 @@ def bench_daemon_stage(args, tmp, wl, stage):
                            os.path.join(d, "daemon.log"),
                            bl.daemon_environment())
         bl.wait_for(server, port, "/readyz", 120, "villagemetricsd")
-        bl.request(port, "POST", "/write", body=b"")  # the thread pool
+        start_thread_pool(port)
         log("(a) %s stage: pushing %d bodies" % (stage, len(wl.bodies)))
         c0 = cpu_seconds(server.pid)
         t0 = time.monotonic()
