@@ -83,11 +83,9 @@ enum order_mode { ORDER_LEARN, ORDER_REFUSED, ORDER_ACCEPTED };
 /* One valid record of the batch. */
 struct item {
   uint64_t hash;  /* series_hash: the label set's, then the metric name's */
-  size_t labels;  /* first of its labels in rw->labels */
   size_t encoded; /* its set's Label fields in rw->set_bytes */
   uint32_t pre_len, post_len;
-  uint32_t set; /* its set's number in the batch */
-  uint32_t nlabels;
+  uint32_t set;   /* its set's number in the batch */
   uint32_t index; /* in the batch */
   uint32_t ref;   /* its entry in the newest table (vg_newest_ref) */
   uint8_t fate;
@@ -160,8 +158,6 @@ struct remote_write {
   char refusal[4200];         /* the first refusing answer, as logged */
 
   /* Scratch, owned, grown as needed and kept between flushes. */
-  struct vg_label *labels; /* every item's sorted labels, end to end */
-  size_t labels_cap;
   /* The last label set sorted (by its records' shared pointer, which a
    * journal batch gives every sample of a series in a block): a point's
    * fields are one record each, and all but the first reuse its order. */
@@ -343,7 +339,6 @@ static void remote_write_destroy(void *ctx) {
   vg_cfg_release(remote_write_keys, rw);
   vg_newest_close(rw->newest);
   free(rw->name);
-  free(rw->labels);
   free(rw->items);
   free(rw->partial);
   free(rw->active);
@@ -370,11 +365,6 @@ static void remote_write_destroy(void *ctx) {
 
 /* ---- encoding ---- */
 
-/* Writes the record's labels, sorted by name with __name__, at `out`
- * (room for nlabels + 1); empty values are left out, as Prometheus reads
- * an empty label as an absent one.  Returns how many, or 0 when the set
- * is not a valid series: no metric name, an empty label name, a label
- * named __name__, or a name given twice. */
 static uint64_t hash_labels(const struct vg_label *l, size_t n) {
   uint64_t h = 0;
   for (size_t i = 0; i < n; i++) {
@@ -394,42 +384,50 @@ static uint64_t series_hash(uint64_t set_hash, const char *metric) {
   return vg_hash_bytes(metric, strlen(metric) + 1, set_hash);
 }
 
-/* Writes the record's labels at `out` as sorted_labels says; *hash gets
- * its series_hash. */
-static size_t sorted_labels(struct remote_write *rw,
-                            const struct vg_journal_record *r,
-                            struct vg_label *out, uint64_t *hash) {
+/* Sorts the record's labels by name into rw->last_set, unless they are
+ * the set sorted last, and writes them as Label fields around __name__;
+ * empty values are left out, as Prometheus reads an empty label as an
+ * absent one.  Returns false when the set is not a valid series: no
+ * metric name, an empty label name, a label named __name__, or a name
+ * given twice; else *hash gets its series_hash. */
+static bool sorted_labels(struct remote_write *rw,
+                          const struct vg_journal_record *r, uint64_t *hash) {
   if (!r->metric || !*r->metric)
-    return 0;
+    return false;
   struct sorted_set *c = &rw->last_set;
   if (r->labels != c->key || r->nlabels != c->nkey || !c->sorted) {
     c->key = r->labels;
     c->nkey = r->nlabels;
     c->sorted = vg_grow(c->sorted, &c->cap, r->nlabels + 1, sizeof *c->sorted);
     size_t n = 0;
+    c->name_at = 0;
+    c->valid = true;
     for (size_t i = 0; i < r->nlabels; i++) {
       struct vg_label l = r->labels[i];
       if (!l.value[0])
         continue;
-      /* Insertion sort: a series has a handful of labels. */
+      /* Insertion sort: a series has a handful of labels, mostly sorted
+       * already (the line-protocol parser sorts its tags), so mostly one
+       * comparison each; it stops at an equal name, given twice. */
       size_t j = n;
-      while (j > 0 && strcmp(c->sorted[j - 1].name, l.name) > 0) {
+      int cmp = 1;
+      while (j > 0 && (cmp = strcmp(c->sorted[j - 1].name, l.name)) > 0) {
         c->sorted[j] = c->sorted[j - 1];
         j--;
       }
       c->sorted[j] = l;
       n++;
+      /* Where __name__ goes: after the names below it, which start with
+       * '_' or a byte below it.  A label named __name__ is one name given
+       * twice. */
+      int to_name =
+          (unsigned char)l.name[0] > '_' ? 1 : strcmp(l.name, "__name__");
+      if (to_name < 0)
+        c->name_at++;
+      if (cmp == 0 || to_name == 0 || !l.name[0])
+        c->valid = false;
     }
     c->n = n;
-    c->name_at = 0;
-    while (c->name_at < n && strcmp(c->sorted[c->name_at].name, "__name__") < 0)
-      c->name_at++;
-    /* A label named __name__ is one name given twice. */
-    c->valid =
-        c->name_at == n || strcmp(c->sorted[c->name_at].name, "__name__");
-    for (size_t i = 0; i < n && c->valid; i++)
-      c->valid = c->sorted[i].name[0] &&
-                 (i == 0 || strcmp(c->sorted[i - 1].name, c->sorted[i].name));
     c->hash = hash_labels(c->sorted, n);
     /* Within the buffer's cap (half the address space): cannot fail. */
     c->encoded = rw->set_bytes.len;
@@ -441,26 +439,26 @@ static size_t sorted_labels(struct remote_write *rw,
     c->number = rw->nsets++;
   }
   if (!c->valid)
-    return 0;
+    return false;
   *hash = series_hash(c->hash, r->metric);
-  memcpy(out, c->sorted, c->name_at * sizeof *out);
-  out[c->name_at] = (struct vg_label){"__name__", r->metric};
-  memcpy(out + c->name_at + 1, c->sorted + c->name_at,
-         (c->n - c->name_at) * sizeof *out);
-  return c->n + 1;
+  return true;
 }
 
-static bool same_series(const struct item *a, const struct item *b,
-                        const struct vg_label *labels) {
-  if (a->hash != b->hash || a->nlabels != b->nlabels)
+/* Two items of one series: the same name, and the same set, by its number
+ * or by its Label fields (a set's one encoding, as it is sorted). */
+static bool same_series(const struct remote_write *rw, const struct item *a,
+                        const struct item *b) {
+  if (a->hash != b->hash)
     return false;
-  for (size_t i = 0; i < a->nlabels; i++) {
-    const struct vg_label *x = &labels[a->labels + i];
-    const struct vg_label *y = &labels[b->labels + i];
-    if (strcmp(x->name, y->name) || strcmp(x->value, y->value))
-      return false;
-  }
-  return true;
+  const char *x = rw->records[a->index].metric;
+  const char *y = rw->records[b->index].metric;
+  if (x != y && strcmp(x, y))
+    return false;
+  return a->set == b->set ||
+         (a->pre_len == b->pre_len && a->post_len == b->post_len &&
+          memcmp(rw->set_bytes.data + a->encoded,
+                 rw->set_bytes.data + b->encoded,
+                 (size_t)a->pre_len + a->post_len) == 0);
 }
 
 static double value_of(const struct remote_write *rw, const struct item *it) {
@@ -482,34 +480,25 @@ static int64_t ts_of(const struct remote_write *rw, const struct item *it) {
  * journal order) and counts the others in rw->invalid. */
 static size_t build_items(struct remote_write *rw) {
   const struct vg_journal_record *records = rw->records;
-  size_t n = rw->total, nlabels = 0;
-  for (size_t i = 0; i < n; i++)
-    nlabels += records[i].nlabels + 1;
-  if (nlabels > rw->labels_cap)
-    rw->labels =
-        vg_grow(rw->labels, &rw->labels_cap, nlabels, sizeof *rw->labels);
+  size_t n = rw->total;
   if (n > rw->items_cap)
     rw->items = vg_grow(rw->items, &rw->items_cap, n, sizeof *rw->items);
-  size_t nitems = 0, at = 0;
+  size_t nitems = 0;
   rw->invalid = 0;
   rw->nsets = 0;
   vg_buf_reset(&rw->set_bytes);
   for (size_t i = 0; i < n; i++) {
     uint64_t hash;
-    size_t k = sorted_labels(rw, &records[i], rw->labels + at, &hash);
-    if (!k) {
+    if (!sorted_labels(rw, &records[i], &hash)) {
       rw->invalid++;
       continue;
     }
     rw->items[nitems++] = (struct item){.hash = hash,
-                                        .labels = at,
                                         .encoded = rw->last_set.encoded,
                                         .pre_len = rw->last_set.pre_len,
                                         .post_len = rw->last_set.post_len,
                                         .set = rw->last_set.number,
-                                        .nlabels = (uint32_t)k,
                                         .index = (uint32_t)i};
-    at += k;
   }
   return nitems;
 }
@@ -590,8 +579,7 @@ static size_t group_series(struct remote_write *rw, const uint32_t *list,
     uint32_t g = UINT32_MAX;
     for (; rw->slots[j]; j = (j + 1) & (cap - 1)) {
       uint32_t cand = rw->slots[j] - 1;
-      if (same_series(&rw->items[rw->groups[cand].first_item], it,
-                      rw->labels)) {
+      if (same_series(rw, &rw->items[rw->groups[cand].first_item], it)) {
         g = cand;
         break;
       }
@@ -631,8 +619,6 @@ static size_t group_series(struct remote_write *rw, const uint32_t *list,
         (const unsigned char *)rw->set_bytes.data + first->encoded;
     const struct name *name = &rw->names[g->name];
     rw->series[k] = (struct vg_prompb_series){
-        .labels = rw->labels + first->labels,
-        .nlabels = first->nlabels,
         .ts_ms = rw->ts + g->start,
         .values = rw->values + g->start,
         .nsamples = g->count,

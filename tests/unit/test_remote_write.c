@@ -471,6 +471,9 @@ VG_TEST(invalid_series_are_left_out_and_counted) {
   setup(&fx);
   static const struct vg_label named[] = {{"__name__", "x"}};
   static const struct vg_label twice[] = {{"village", "A"}, {"village", "B"}};
+  /* Apart, and not in order: the sort still meets the two. */
+  static const struct vg_label apart[] = {
+      {"village", "A"}, {"county", "X"}, {"town", "T"}, {"village", "B"}};
   static const struct vg_label unnamed[] = {{"", "A"}};
   const struct vg_journal_record recs[] = {
       {"poverty_rate", named, 1, 1, 1000, 1, 0},
@@ -478,10 +481,11 @@ VG_TEST(invalid_series_are_left_out_and_counted) {
       {"poverty_rate", twice, 2, 1, 1000, 3, 0},
       {"", chuanyan, 2, 1, 1000, 4, 0},
       {"poverty_rate", unnamed, 1, 1, 1000, 5, 0},
+      {"poverty_rate", apart, 4, 1, 1000, 6, 0},
   };
-  flush(&fx, recs, 5);
+  flush(&fx, recs, 6);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
-  ASSERT_INT_EQ(fx.r.rejected, 4);
+  ASSERT_INT_EQ(fx.r.rejected, 5);
   ASSERT_STR_EQ(fx.r.reason, "invalid_series");
   ASSERT_STR_EQ(fx.r.message,
                 "records without a valid label set were left out");
@@ -499,28 +503,34 @@ VG_TEST(invalid_series_are_left_out_and_counted) {
 }
 
 /* Records sharing one label array (a journal block's series) are sorted
- * once; __name__ still goes where its name sorts, after a capital. */
+ * once; __name__ still goes where its name sorts: after a capital and
+ * "__a", before "_z". */
 VG_TEST(shared_label_sets_keep_each_metric) {
   struct fixture fx = {0};
   setup(&fx);
-  static const struct vg_label zoned[] = {
-      {"village", "Chuanyan"}, {"Zone", "north"}, {"county", "Xiji"}};
+  static const struct vg_label zoned[] = {{"village", "Chuanyan"},
+                                          {"_z", "1"},
+                                          {"Zone", "north"},
+                                          {"__a", "2"},
+                                          {"county", "Xiji"}};
   static const struct vg_label named[] = {{"__name__", "x"}};
   const struct vg_journal_record recs[] = {
-      {"households", zoned, 3, 120, 1000, 1, 0},
-      {"poverty_rate", zoned, 3, 0.25, 1000, 2, 0},
+      {"households", zoned, 5, 120, 1000, 1, 0},
+      {"poverty_rate", zoned, 5, 0.25, 1000, 2, 0},
       {"households", named, 1, 1, 1000, 3, 0},
       {"poverty_rate", named, 1, 1, 1000, 4, 0},
-      {"water_ratio", zoned, 3, 0.5, 1000, 5, 0},
+      {"water_ratio", zoned, 5, 0.5, 1000, 5, 0},
   };
   flush(&fx, recs, 5);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
   ASSERT_INT_EQ(fx.r.rejected, 2);
   ASSERT_INT_EQ(fx.nseries, 3);
   const char *want[] = {
-      "Zone=north,__name__=households,county=Xiji,village=Chuanyan",
-      "Zone=north,__name__=poverty_rate,county=Xiji,village=Chuanyan",
-      "Zone=north,__name__=water_ratio,county=Xiji,village=Chuanyan"};
+      "Zone=north,__a=2,__name__=households,_z=1,county=Xiji,village=Chuanyan",
+      "Zone=north,__a=2,__name__=poverty_rate,_z=1,county=Xiji,"
+      "village=Chuanyan",
+      "Zone=north,__a=2,__name__=water_ratio,_z=1,county=Xiji,"
+      "village=Chuanyan"};
   for (size_t w = 0; w < 3; w++) {
     size_t found = 0;
     for (size_t i = 0; i < fx.nseries; i++)
