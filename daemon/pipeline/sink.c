@@ -270,6 +270,7 @@ static int merge_labels(struct vg_sink *sink, const struct vg_label *labels,
     return 1;
   }
   size_t k = 0;
+  bool in_order = true;
   for (size_t i = 0; i < n; i++) {
     const char *name = labels[i].name, *value = labels[i].value;
     size_t name_len = strnlen(name, MAX_NAME + 1);
@@ -282,7 +283,8 @@ static int merge_labels(struct vg_sink *sink, const struct vg_label *labels,
       reject(sink, VG_REJECT_BAD_LABEL, where, detail);
       return 1;
     }
-    if (strnlen(value, MAX_VALUE + 1) > MAX_VALUE) {
+    size_t value_len = strnlen(value, MAX_VALUE + 1);
+    if (value_len > MAX_VALUE) {
       char detail[256];
       snprintf(detail, sizeof detail,
                "label \"%.100s\" has a value of %zu bytes, over the %d allowed",
@@ -298,19 +300,31 @@ static int merge_labels(struct vg_sink *sink, const struct vg_label *labels,
       reject_label(sink, where, "label \"%s\" is empty", name);
       return 1;
     }
-    if (!vg_expfmt_valid_utf8(value, strlen(value))) {
+    if (!vg_expfmt_valid_utf8(value, value_len)) {
       reject_label(sink, where,
                    "label \"%s\" is not valid UTF-8 (if the file was saved "
                    "in GBK, save it as UTF-8)",
                    name);
       return 1;
     }
-    /* The first bytes tell most names apart without a call. */
-    for (size_t j = 0; j < k; j++)
-      if (out[j].name[0] == name[0] && strcmp(out[j].name, name) == 0) {
+    /* Names in order (line protocol's tags, most producers' labels) are
+     * each above the one before, so appear once: one comparison each,
+     * mostly of their first bytes.  Past a name out of order, each is
+     * compared with all before it. */
+    if (k) {
+      unsigned char a = (unsigned char)out[k - 1].name[0],
+                    b = (unsigned char)name[0];
+      int cmp = a != b ? a - b : strcmp(out[k - 1].name, name);
+      if (cmp > 0)
+        in_order = false;
+      bool twice = cmp == 0;
+      for (size_t j = 0; !in_order && !twice && j + 1 < k; j++)
+        twice = out[j].name[0] == name[0] && strcmp(out[j].name, name) == 0;
+      if (twice) {
         reject_label(sink, where, "label \"%s\" appears twice", name);
         return 1;
       }
+    }
     out[k++] = labels[i];
   }
   for (size_t c = 0; c < sink->nconst; c++) {

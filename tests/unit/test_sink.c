@@ -49,6 +49,35 @@ VG_TEST(accepts_and_adds_constant_labels) {
   vg_store_free(st);
 }
 
+/* A name given twice is found wherever the two are: next to each other,
+ * apart, before or after a name out of order, with first bytes shared. */
+VG_TEST(a_label_given_twice_is_found_in_any_order) {
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "a.lp", .line = 1};
+  const struct vg_label sets[][4] = {
+      {{"x00", "a"}, {"x01", "b"}, {"x00", "c"}, {"x02", "d"}},
+      {{"town", "T"}, {"village", "V"}, {"tank", "t0"}, {"town", "U"}},
+      {{"village", "V"}, {"county", "C"}, {"tank", "t0"}, {"village", "W"}},
+      {{"a", "1"}, {"b", "2"}, {"c", "3"}, {"c", "4"}},
+  };
+  const struct vg_label fine[][4] = {
+      {{"x00", "a"}, {"x01", "b"}, {"x02", "c"}, {"x03", "d"}},
+      {{"village", "V"}, {"county", "C"}, {"tank", "t0"}, {"town", "T"}},
+  };
+  vg_sink_begin(sink, "a.lp");
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+    e->sample(e->arg, "water_level", sets[i], 4, 1, 0, &w);
+  for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++)
+    e->sample(e->arg, "water_level", fine[i], 4, 1, 0, &w);
+  vg_sink_end(sink);
+  ASSERT_INT_EQ(vg_sink_stats(sink)->rejected[VG_REJECT_BAD_LABEL], 4);
+  ASSERT_INT_EQ(vg_sink_stats(sink)->samples_total, 2);
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
 VG_TEST(rejections_are_counted_located_and_listed) {
   vg_test_log_capture(&logged);
   struct vg_store *st = vg_store_new();
@@ -843,6 +872,7 @@ VG_TEST(received_stale_markers_remove_and_pass_on) {
 }
 
 VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
+             VG_T(a_label_given_twice_is_found_in_any_order),
              VG_T(names_and_label_runs_checked_once_keep_every_rule),
              VG_T(names_and_values_past_their_caps_are_refused),
              VG_T(rejections_are_counted_located_and_listed),
