@@ -151,18 +151,38 @@ static unsigned char *put_label(unsigned char *p, const char *name, size_t nl,
   return put_bytes(p, KEY(2, WT_LEN), value, vl);
 }
 
+/* The Label fields' length; with n <= MEASURED_LABELS, each name's and
+ * value's length in lens (room for 2 n), for put_labels. */
+static size_t measure_labels(const struct vg_label *l, size_t n, size_t *lens) {
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t nl = strlen(l[i].name), vl = strlen(l[i].value);
+    if (n <= MEASURED_LABELS) {
+      lens[2 * i] = nl;
+      lens[2 * i + 1] = vl;
+    }
+    len += field_len(field_len(nl) + field_len(vl));
+  }
+  return len;
+}
+
+static unsigned char *put_labels(unsigned char *p, const struct vg_label *l,
+                                 size_t n, const size_t *lens) {
+  bool measured = n <= MEASURED_LABELS;
+  for (size_t i = 0; i < n; i++)
+    p = put_label(p, l[i].name, measured ? lens[2 * i] : strlen(l[i].name),
+                  l[i].value, measured ? lens[2 * i + 1] : strlen(l[i].value));
+  return p;
+}
+
 int vg_prompb_put_labels(const struct vg_label *labels, size_t n,
                          struct vg_buf *out) {
-  size_t len = 0;
-  for (size_t i = 0; i < n; i++)
-    len += field_len(label_len(&labels[i]));
+  size_t lens[2 * MEASURED_LABELS];
+  size_t len = measure_labels(labels, n, lens);
   int rc = vg_buf_reserve(out, len);
   if (rc)
     return rc;
-  unsigned char *p = (unsigned char *)out->data + out->len;
-  for (size_t i = 0; i < n; i++)
-    p = put_label(p, labels[i].name, strlen(labels[i].name), labels[i].value,
-                  strlen(labels[i].value));
+  put_labels((unsigned char *)out->data + out->len, labels, n, lens);
   out->len += len;
   out->data[out->len] = '\0';
   return 0;
@@ -179,25 +199,13 @@ static unsigned char *put_series(unsigned char *p,
     }
     return put_samples(p, s);
   }
-  size_t lens[2 * MEASURED_LABELS], len = 0;
-  bool measured = s->nlabels <= MEASURED_LABELS;
-  for (size_t i = 0; measured && i < s->nlabels; i++) {
-    lens[2 * i] = strlen(s->labels[i].name);
-    lens[2 * i + 1] = strlen(s->labels[i].value);
-    len += field_len(field_len(lens[2 * i]) + field_len(lens[2 * i + 1]));
-  }
-  if (measured)
-    for (size_t i = 0; i < s->nsamples; i++)
-      len += field_len(sample_len(s->ts_ms[i]));
-  else
-    len = series_len(s);
+  size_t lens[2 * MEASURED_LABELS];
+  size_t len = measure_labels(s->labels, s->nlabels, lens);
+  for (size_t i = 0; i < s->nsamples; i++)
+    len += field_len(sample_len(s->ts_ms[i]));
   *p++ = KEY(1, WT_LEN);
   p = put_varint(p, len);
-  for (size_t i = 0; i < s->nlabels; i++) {
-    const struct vg_label *l = &s->labels[i];
-    p = put_label(p, l->name, measured ? lens[2 * i] : strlen(l->name),
-                  l->value, measured ? lens[2 * i + 1] : strlen(l->value));
-  }
+  p = put_labels(p, s->labels, s->nlabels, lens);
   return put_samples(p, s);
 }
 

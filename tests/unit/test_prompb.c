@@ -461,7 +461,7 @@ VG_TEST(pieces_are_copied_where_they_repeat) {
 }
 
 /* A series of more labels than the encoder measures at once (128) is
- * written the same. */
+ * written the same, as a series and as Label fields given as a piece. */
 VG_TEST(many_labels_round_trip) {
   enum { N = 200 };
   struct vg_label l[N];
@@ -469,7 +469,7 @@ VG_TEST(many_labels_round_trip) {
   l[0] = (struct vg_label){"__name__", "m"};
   for (int i = 1; i < N; i++) {
     snprintf(names[i], sizeof names[i], "l%03d", i);
-    l[i] = (struct vg_label){names[i], names[i]};
+    l[i] = (struct vg_label){names[i], names[i] + 1}; /* "l001", "001" */
   }
   const struct vg_prompb_series s = up_sample(l, N);
   struct vg_buf raw, seen, expected;
@@ -480,6 +480,20 @@ VG_TEST(many_labels_round_trip) {
   ASSERT_INT_EQ(vg_prompb_encode_raw(&s, 1, &raw), 0);
   ASSERT_INT_EQ(decode(&raw, 0, &seen, err), 0);
   ASSERT_STR_EQ(seen.data, expected.data);
+  struct vg_buf fields, pieced;
+  vg_buf_init(&fields, 1 << 20);
+  vg_buf_init(&pieced, 1 << 20);
+  ASSERT_INT_EQ(vg_prompb_put_labels(l, N, &fields), 0);
+  const struct vg_prompb_series as_piece = {
+      .ts_ms = up_ts,
+      .values = up_values,
+      .nsamples = 1,
+      .pieces = {{(const unsigned char *)fields.data, (uint32_t)fields.len, 0}},
+      .npieces = 1};
+  ASSERT_INT_EQ(vg_prompb_encode_raw(&as_piece, 1, &pieced), 0);
+  assert_same_bytes(&raw, &pieced);
+  vg_buf_free(&fields);
+  vg_buf_free(&pieced);
   vg_buf_free(&seen);
   vg_buf_free(&raw);
   vg_buf_free(&expected);
