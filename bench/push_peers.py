@@ -289,8 +289,14 @@ class ScrapeTarget:
                                  "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
-                self.wfile.flush()
+                try:
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                except ConnectionError:
+                    # The agent was killed mid-answer (phase 3's kill -9):
+                    # no scrape answered in full, and no traceback.
+                    self.close_connection = True
+                    return
                 target.served[agent].append((start, time.monotonic()))
 
             def log_message(self, *a):
