@@ -492,8 +492,13 @@ void vg_newest_prefetch(const struct vg_newest *n, uint64_t hash) {
 }
 
 void vg_newest_prefetch_entry(const struct vg_newest *n, uint64_t hash) {
-  uint64_t v = n->index[(hash ? hash : 1) & n->mask];
-  if (v)
+  if (!hash)
+    hash = 1;
+  uint64_t v = n->index[hash & n->mask];
+  /* Only the entry the look-up will read: the slot may hold another
+   * series (for a series never seen, as in a drain, up to half of them
+   * do), whose entry would be a miss spent for nothing. */
+  if (v && tag_of(v) == tag_of(hash))
     __builtin_prefetch(&n->entries[(uint32_t)v - 1]);
 }
 
