@@ -39,7 +39,10 @@ def free_port():
 
 
 def wait_for(what, fn, timeout=20.0, interval=0.05):
-    """Polls fn until it returns something true; returns it."""
+    """Polls fn until it returns something true; returns it.  An
+    AssertionError is "not yet" too: find() raises one while the series
+    it looks for is not there (a collector's first round after a reload
+    still running), which must not end the wait at its first poll."""
     deadline = time.monotonic() + timeout * SLOW
     last = None
     while time.monotonic() < deadline:
@@ -47,7 +50,8 @@ def wait_for(what, fn, timeout=20.0, interval=0.05):
             last = fn()
             if last:
                 return last
-        except (OSError, http.client.HTTPException, ValueError) as e:
+        except (OSError, http.client.HTTPException, ValueError,
+                AssertionError) as e:
             last = e
         time.sleep(interval)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
