@@ -201,6 +201,55 @@ VG_TEST(names_and_values_past_their_caps_are_refused) {
   vg_store_free(st);
 }
 
+/* The labels nearly all pass are checked in one walk of each string; the
+ * edges of that walk give what the checks one by one give: a value whose
+ * cap falls past its ASCII, inside or after a character of three bytes,
+ * UTF-8 broken after ASCII, and a name reserved by its first two bytes. */
+VG_TEST(label_checks_in_one_walk_keep_every_edge) {
+  struct vg_store *st = vg_store_new();
+  struct vg_sink *sink = new_sink(st);
+  const struct vg_emitter *e = vg_sink_emitter(sink);
+  struct vg_location w = {.input = "push", .line = 1, .column = 1};
+  char *value = malloc(8194);
+  vg_sink_begin(sink, "push");
+  /* 8189 ASCII bytes and 村 are 8192 bytes; one more ASCII byte is 8193. */
+  for (int over = 0; over <= 1; over++) {
+    memset(value, 'v', 8189 + (size_t)over);
+    memcpy(value + 8189 + over, "\xe6\x9d\x91", 4);
+    struct vg_label l[] = {{"village", value}};
+    e->sample(e->arg, "m", l, 1, 1, 0, &w);
+  }
+  struct vg_label broken[] = {{"village", "Tao\xcc\xd2"}};
+  struct vg_label cut[] = {{"village", "Tao\xe6\x9d"}};
+  struct vg_label reserved[] = {{"__village", "A"}};
+  struct vg_label one_under[] = {{"_v", "A"}};
+  struct vg_label chinese[] = {{"village", "\xe6\xa1\x83\xe5\xad\x90"}};
+  e->sample(e->arg, "m", broken, 1, 1, 0, &w);
+  e->sample(e->arg, "m", cut, 1, 1, 0, &w);
+  e->sample(e->arg, "m", reserved, 1, 1, 0, &w);
+  e->sample(e->arg, "m", one_under, 1, 1, 0, &w);
+  e->sample(e->arg, "m", chinese, 1, 1, 0, &w);
+  vg_sink_end(sink);
+  const struct vg_sink_stats *s = vg_sink_stats(sink);
+  ASSERT_INT_EQ(s->samples_total, 3);
+  ASSERT_INT_EQ(s->rejected[VG_REJECT_BAD_LABEL], 4);
+  size_t n;
+  char *list = vg_test_rejections(sink, &n);
+  ASSERT_INT_EQ(n, 4);
+  ASSERT_STR_EQ(list,
+                "bad_label|push:1:1|label \"village\" has a value of 8193 "
+                "bytes, over the 8192 allowed\n"
+                "bad_label|push:1:1|label \"village\" is not valid UTF-8 (if "
+                "the file was saved in GBK, save it as UTF-8)\n"
+                "bad_label|push:1:1|label \"village\" is not valid UTF-8 (if "
+                "the file was saved in GBK, save it as UTF-8)\n"
+                "bad_label|push:1:1|\"__village\" is not a valid label name\n");
+  free(list);
+  free(value);
+  vg_sink_free(sink);
+  vg_store_free(st);
+}
+
 /* A name is checked and looked up once, then remembered: its values still
  * meet the catalog, and a bad name is refused every time.  A label run
  * is checked once; an array reused for the next point's labels gives that
@@ -875,6 +924,7 @@ VG_TEST_MAIN(VG_T(accepts_and_adds_constant_labels),
              VG_T(a_label_given_twice_is_found_in_any_order),
              VG_T(names_and_label_runs_checked_once_keep_every_rule),
              VG_T(names_and_values_past_their_caps_are_refused),
+             VG_T(label_checks_in_one_walk_keep_every_edge),
              VG_T(rejections_are_counted_located_and_listed),
              VG_T(batch_replays_exactly), VG_T(batch_replays_json_locations),
              VG_T(batch_overflow_is_reported),
