@@ -165,7 +165,8 @@ struct remote_write {
     const struct vg_label *key;
     size_t nkey;
     struct vg_label *sorted; /* owned: the non-empty labels, by name */
-    size_t n, cap;
+    uint32_t *lens;          /* owned: their names' and values' lengths */
+    size_t n, cap, lens_cap;
     size_t name_at; /* where __name__ goes among them */
     bool valid;
     uint64_t hash;  /* of the sorted labels, __name__ left out */
@@ -354,6 +355,7 @@ static void remote_write_destroy(void *ctx) {
   free(rw->values);
   free(rw->meta);
   free(rw->last_set.sorted);
+  free(rw->last_set.lens);
   vg_buf_free(&rw->scratch);
   vg_buf_free(&rw->set_bytes);
   vg_buf_free(&rw->name_bytes);
@@ -365,12 +367,13 @@ static void remote_write_destroy(void *ctx) {
 
 /* ---- encoding ---- */
 
-static uint64_t hash_labels(const struct vg_label *l, size_t n) {
+static uint64_t hash_labels(const struct vg_label *l, const uint32_t *lens,
+                            size_t n) {
   uint64_t h = 0;
   for (size_t i = 0; i < n; i++) {
     /* The NULs keep {"ab","c"} apart from {"a","bc"}. */
-    h = vg_hash_bytes(l[i].name, strlen(l[i].name) + 1, h);
-    h = vg_hash_bytes(l[i].value, strlen(l[i].value) + 1, h);
+    h = vg_hash_bytes(l[i].name, (size_t)lens[2 * i] + 1, h);
+    h = vg_hash_bytes(l[i].value, (size_t)lens[2 * i + 1] + 1, h);
   }
   return h;
 }
@@ -399,6 +402,8 @@ static bool sorted_labels(struct remote_write *rw,
     c->key = r->labels;
     c->nkey = r->nlabels;
     c->sorted = vg_grow(c->sorted, &c->cap, r->nlabels + 1, sizeof *c->sorted);
+    c->lens =
+        vg_grow(c->lens, &c->lens_cap, 2 * r->nlabels + 2, sizeof *c->lens);
     size_t n = 0;
     c->name_at = 0;
     c->valid = true;
@@ -413,9 +418,15 @@ static bool sorted_labels(struct remote_write *rw,
       int cmp = 1;
       while (j > 0 && (cmp = strcmp(c->sorted[j - 1].name, l.name)) > 0) {
         c->sorted[j] = c->sorted[j - 1];
+        memcpy(&c->lens[2 * j], &c->lens[2 * j - 2], 2 * sizeof *c->lens);
         j--;
       }
       c->sorted[j] = l;
+      /* A journal batch gives the lengths: measured only when not. */
+      c->lens[2 * j] =
+          r->label_lens ? r->label_lens[2 * i] : (uint32_t)strlen(l.name);
+      c->lens[2 * j + 1] =
+          r->label_lens ? r->label_lens[2 * i + 1] : (uint32_t)strlen(l.value);
       n++;
       /* Where __name__ goes: after the names below it, which start with
        * '_' or a byte below it.  A label named __name__ is one name given
@@ -428,13 +439,15 @@ static bool sorted_labels(struct remote_write *rw,
         c->valid = false;
     }
     c->n = n;
-    c->hash = hash_labels(c->sorted, n);
+    c->hash = hash_labels(c->sorted, c->lens, n);
     /* Within the buffer's cap (half the address space): cannot fail. */
     c->encoded = rw->set_bytes.len;
-    (void)vg_prompb_put_labels(c->sorted, c->name_at, &rw->set_bytes);
+    (void)vg_prompb_put_labels_measured(c->sorted, c->lens, c->name_at,
+                                        &rw->set_bytes);
     c->pre_len = (uint32_t)(rw->set_bytes.len - c->encoded);
-    (void)vg_prompb_put_labels(c->sorted + c->name_at, n - c->name_at,
-                               &rw->set_bytes);
+    (void)vg_prompb_put_labels_measured(c->sorted + c->name_at,
+                                        c->lens + 2 * c->name_at,
+                                        n - c->name_at, &rw->set_bytes);
     c->post_len = (uint32_t)(rw->set_bytes.len - c->encoded - c->pre_len);
     c->number = rw->nsets++;
   }

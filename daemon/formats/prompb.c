@@ -188,6 +188,24 @@ int vg_prompb_put_labels(const struct vg_label *labels, size_t n,
   return 0;
 }
 
+int vg_prompb_put_labels_measured(const struct vg_label *labels,
+                                  const uint32_t *lens, size_t n,
+                                  struct vg_buf *out) {
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++)
+    len += field_len(field_len(lens[2 * i]) + field_len(lens[2 * i + 1]));
+  int rc = vg_buf_reserve(out, len);
+  if (rc)
+    return rc;
+  unsigned char *p = (unsigned char *)out->data + out->len;
+  for (size_t i = 0; i < n; i++)
+    p = put_label(p, labels[i].name, lens[2 * i], labels[i].value,
+                  lens[2 * i + 1]);
+  out->len += len;
+  out->data[out->len] = '\0';
+  return 0;
+}
+
 static unsigned char *put_series(unsigned char *p,
                                  const struct vg_prompb_series *s) {
   if (s->npieces) {

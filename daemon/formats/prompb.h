@@ -73,6 +73,11 @@ struct vg_prompb_series {
  * -ENOSPC at out's cap. */
 int vg_prompb_put_labels(const struct vg_label *labels, size_t n,
                          struct vg_buf *out);
+/* The same, with each name's and value's length given in lens (two a
+ * label), by a caller that knows them. */
+int vg_prompb_put_labels_measured(const struct vg_label *labels,
+                                  const uint32_t *lens, size_t n,
+                                  struct vg_buf *out);
 
 /* Resets `out`, then writes the snappy-compressed (block format) protobuf
  * WriteRequest of the n series into it.  0, -ENOSPC when the compressed

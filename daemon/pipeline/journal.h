@@ -63,6 +63,9 @@ struct vg_journal_record {
    * after the other with the same key have the same labels, which the
    * journal then encodes and looks up once (a point's fields). */
   uint64_t labels_key;
+  /* Filled on read: each label's name and value length, two a label;
+   * NULL on append (not read). */
+  const uint32_t *label_lens;
 };
 
 /* The largest encoded record (metric, labels and numbers); larger appends

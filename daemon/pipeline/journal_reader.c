@@ -87,8 +87,11 @@ struct batch_impl {
    * per label, a label set once per block it is used in), of metric names
    * (once per block), and per record where its metric and labels are. */
   size_t *offs, *moffs;
+  /* The length of each string of offs, for vg_journal_record.label_lens:
+   * the block says it, so no sender measures it again. */
+  uint32_t *lens;
   struct rec_at *at;
-  size_t noffs, capoffs, nmoffs, capmoffs, capat, caprecs, bytes;
+  size_t noffs, capoffs, caplens, nmoffs, capmoffs, capat, caprecs, bytes;
   struct gap *gaps;
   size_t ngaps, capgaps;
   bool hint_valid, ts_known;
@@ -162,6 +165,8 @@ static size_t copy_labels(struct batch_impl *b,
   size_t first = b->noffs / 2;
   b->offs =
       vg_grow(b->offs, &b->capoffs, b->noffs + 2 * v->nlabels, sizeof *b->offs);
+  b->lens =
+      vg_grow(b->lens, &b->caplens, b->noffs + 2 * v->nlabels, sizeof *b->lens);
   /* The arena is capped at SIZE_MAX / 2: this cannot fail. */
   (void)vg_buf_reserve(&b->arena, (size_t)(v->end - v->labels));
   struct vg_buf *a = &b->arena;
@@ -169,6 +174,8 @@ static size_t copy_labels(struct batch_impl *b,
   size_t n = 0;
   for (size_t i = 0; i < 2 * v->nlabels; i++) {
     vg__journal_take_string(&q, &s, &n);
+    /* A record is at most VG_JOURNAL_MAX_RECORD: the length fits. */
+    b->lens[b->noffs] = (uint32_t)n;
     b->offs[b->noffs++] = a->len;
     memcpy(a->data + a->len, s, n);
     a->len += n;
@@ -225,6 +232,7 @@ static void finish_batch(struct batch_impl *b) {
   for (size_t i = 0; i < p->count; i++) {
     p->records[i].metric = b->arena.data + b->moffs[b->at[i].metric];
     p->records[i].labels = b->labels + b->at[i].labels;
+    p->records[i].label_lens = b->lens + 2 * b->at[i].labels;
   }
 }
 
@@ -518,6 +526,7 @@ void vg_journal_batch_free(struct vg_journal_batch *pub) {
   vg_buf_free(&b->arena);
   free(b->labels);
   free(b->offs);
+  free(b->lens);
   free(b->moffs);
   free(b->at);
   free(b->gaps);

@@ -184,7 +184,7 @@ static const struct vg_label county[] = {{"county", "Huining"}};
 
 #define TS 1700000000000
 #define REC(metric, labels, value, ts)                                         \
-  { metric, labels, sizeof labels / sizeof *labels, value, ts, 0, 0 }
+  { metric, labels, sizeof labels / sizeof *labels, value, ts, 0, 0, NULL }
 
 static const char *const V1 =
     "{\"url\": \"http://127.0.0.1:PORT\", \"database\": \"villages\"}";

@@ -114,6 +114,8 @@ static void check_rec(const struct vg_journal_record *got, int i) {
   for (size_t k = 0; k < want.nlabels; k++) {
     ASSERT_STR_EQ(got->labels[k].name, want.labels[k].name);
     ASSERT_STR_EQ(got->labels[k].value, want.labels[k].value);
+    ASSERT_INT_EQ(got->label_lens[2 * k], strlen(want.labels[k].name));
+    ASSERT_INT_EQ(got->label_lens[2 * k + 1], strlen(want.labels[k].value));
   }
   ASSERT_DBL_EQ(got->value, want.value);
   ASSERT_INT_EQ(got->ts_ms, want.ts_ms);
@@ -348,6 +350,8 @@ VG_TEST(append_and_read_back_across_segments) {
     ASSERT_INT_EQ(g->ts_ms, ts[i]);
     ASSERT_STR_EQ(g->labels[0].value, "玉米");
     ASSERT_STR_EQ(g->labels[1].value, "");
+    ASSERT_INT_EQ(g->label_lens[1], strlen("玉米"));
+    ASSERT_INT_EQ(g->label_lens[3], 0);
   }
   vg_journal_batch_free(b);
   teardown(&f);
@@ -1097,12 +1101,13 @@ static const struct vg_label v1_village[] = {
 static const struct vg_label v1_well[] = {{"village", "Dongba"},
                                           {"well", "w2"}};
 static const struct vg_journal_record v1_records[] = {
-    {"village_income_yuan", v1_village, 3, 1234.5, 1700000000000, 1, 0},
-    {"village_tap_water_ratio", v1_village, 3, 0.875, 1700000001000, 2, 0},
-    {"water_well_depth_m", v1_well, 2, -3.25, 1700000002000, 3, 0},
-    {"village_income_yuan", v1_village, 3, 1300, 1700000060000, 4, 0},
-    {"village_households", NULL, 0, 412, -5000, 5, 0},
-    {"water_well_depth_m", v1_well, 2, 1e300, 1700000062000, 6, 0},
+    {"village_income_yuan", v1_village, 3, 1234.5, 1700000000000, 1, 0, NULL},
+    {"village_tap_water_ratio", v1_village, 3, 0.875, 1700000001000, 2, 0,
+     NULL},
+    {"water_well_depth_m", v1_well, 2, -3.25, 1700000002000, 3, 0, NULL},
+    {"village_income_yuan", v1_village, 3, 1300, 1700000060000, 4, 0, NULL},
+    {"village_households", NULL, 0, 412, -5000, 5, 0, NULL},
+    {"water_well_depth_m", v1_well, 2, 1e300, 1700000062000, 6, 0, NULL},
 };
 
 static void check_same(const struct vg_journal_record *got,
@@ -1113,6 +1118,8 @@ static void check_same(const struct vg_journal_record *got,
   for (size_t k = 0; k < want->nlabels; k++) {
     ASSERT_STR_EQ(got->labels[k].name, want->labels[k].name);
     ASSERT_STR_EQ(got->labels[k].value, want->labels[k].value);
+    ASSERT_INT_EQ(got->label_lens[2 * k], strlen(want->labels[k].name));
+    ASSERT_INT_EQ(got->label_lens[2 * k + 1], strlen(want->labels[k].value));
   }
   ASSERT_DBL_EQ(got->value, want->value);
   ASSERT_INT_EQ(got->ts_ms, want->ts_ms);

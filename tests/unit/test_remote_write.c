@@ -265,14 +265,23 @@ static const struct vg_label chuanyan_crop[] = {
 static const struct vg_label dawan[] = {
     {"village", "Dawan"}, {"county", "Xiji"}, {"Zone", "north"}};
 
-/* Three series, interleaved and out of timestamp order. */
+/* Each name's and value's length, as a journal batch gives them. */
+static const uint32_t chuanyan_lens[] = {7, 8, 6, 4};
+static const uint32_t chuanyan2_lens[] = {6, 4, 7, 8};
+static const uint32_t chuanyan_crop_lens[] = {4, 0, 7, 8, 6, 4};
+static const uint32_t dawan_lens[] = {7, 5, 6, 4, 4, 5};
+
+/* Three series, interleaved and out of timestamp order; with their
+ * labels' lengths, as read from the journal (the other tests leave them
+ * to be measured). */
 static const struct vg_journal_record batch[] = {
-    {"poverty_rate", chuanyan, 2, 0.12, 1700000003000, 1, 0},
-    {"households", chuanyan2, 2, 5, 1700000001000, 2, 0},
-    {"poverty_rate", chuanyan2, 2, 0.10, 1700000001000, 3, 0},
-    {"poverty_rate", dawan, 3, 0.3, 1700000002000, 4, 0},
-    {"poverty_rate", chuanyan, 2, 0.11, 1700000002000, 5, 0},
-    {"households", chuanyan_crop, 3, 6, 1700000002000, 6, 0},
+    {"poverty_rate", chuanyan, 2, 0.12, 1700000003000, 1, 0, chuanyan_lens},
+    {"households", chuanyan2, 2, 5, 1700000001000, 2, 0, chuanyan2_lens},
+    {"poverty_rate", chuanyan2, 2, 0.10, 1700000001000, 3, 0, chuanyan2_lens},
+    {"poverty_rate", dawan, 3, 0.3, 1700000002000, 4, 0, dawan_lens},
+    {"poverty_rate", chuanyan, 2, 0.11, 1700000002000, 5, 0, chuanyan_lens},
+    {"households", chuanyan_crop, 3, 6, 1700000002000, 6, 0,
+     chuanyan_crop_lens},
 };
 
 VG_TEST(series_grouped_sorted_and_headers) {
@@ -339,8 +348,8 @@ VG_TEST(stale_marker_sent_bit_for_bit) {
   struct fixture fx = {0};
   setup(&fx);
   const struct vg_journal_record recs[] = {
-      {"poverty_rate", chuanyan, 2, 0.12, 1700000001000, 1, 0},
-      {"poverty_rate", chuanyan2, 2, vg_stale_nan(), 1700000002000, 2, 0},
+      {"poverty_rate", chuanyan, 2, 0.12, 1700000001000, 1, 0, NULL},
+      {"poverty_rate", chuanyan2, 2, vg_stale_nan(), 1700000002000, 2, 0, NULL},
   };
   flush(&fx, recs, 2);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
@@ -359,9 +368,9 @@ VG_TEST(equal_timestamps_keep_journal_order) {
   struct fixture fx = {0};
   setup(&fx);
   const struct vg_journal_record recs[] = {
-      {"income", chuanyan, 2, 2, 5000, 1, 0},
-      {"income", chuanyan2, 2, 1, 4000, 2, 0},
-      {"income", chuanyan, 2, 3, 5000, 3, 0},
+      {"income", chuanyan, 2, 2, 5000, 1, 0, NULL},
+      {"income", chuanyan2, 2, 1, 4000, 2, 0, NULL},
+      {"income", chuanyan, 2, 3, 5000, 3, 0, NULL},
   };
   flush(&fx, recs, 3);
   ASSERT_INT_EQ(fx.nseries, 1);
@@ -395,7 +404,8 @@ VG_TEST(ten_thousand_interleaved_records) {
                                          s + k / 1000.0,
                                          1700000000000 + (PER - k) * 1000,
                                          (uint64_t)i + 1,
-                                         0};
+                                         0,
+                                         NULL};
   }
   for (int round = 0; round < 2; round++) {
     flush(&fx, recs, N);
@@ -445,7 +455,8 @@ VG_TEST(shuffled_times_come_out_in_order) {
                                          1700000000000 +
                                              (int64_t)((r >> 16) % 50) * 1000,
                                          (uint64_t)i + 1,
-                                         0};
+                                         0,
+                                         NULL};
   }
   flush(&fx, recs, N);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
@@ -476,12 +487,12 @@ VG_TEST(invalid_series_are_left_out_and_counted) {
       {"village", "A"}, {"county", "X"}, {"town", "T"}, {"village", "B"}};
   static const struct vg_label unnamed[] = {{"", "A"}};
   const struct vg_journal_record recs[] = {
-      {"poverty_rate", named, 1, 1, 1000, 1, 0},
-      {"poverty_rate", chuanyan, 2, 0.5, 1000, 2, 0},
-      {"poverty_rate", twice, 2, 1, 1000, 3, 0},
-      {"", chuanyan, 2, 1, 1000, 4, 0},
-      {"poverty_rate", unnamed, 1, 1, 1000, 5, 0},
-      {"poverty_rate", apart, 4, 1, 1000, 6, 0},
+      {"poverty_rate", named, 1, 1, 1000, 1, 0, NULL},
+      {"poverty_rate", chuanyan, 2, 0.5, 1000, 2, 0, NULL},
+      {"poverty_rate", twice, 2, 1, 1000, 3, 0, NULL},
+      {"", chuanyan, 2, 1, 1000, 4, 0, NULL},
+      {"poverty_rate", unnamed, 1, 1, 1000, 5, 0, NULL},
+      {"poverty_rate", apart, 4, 1, 1000, 6, 0, NULL},
   };
   flush(&fx, recs, 6);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
@@ -515,11 +526,11 @@ VG_TEST(shared_label_sets_keep_each_metric) {
                                           {"county", "Xiji"}};
   static const struct vg_label named[] = {{"__name__", "x"}};
   const struct vg_journal_record recs[] = {
-      {"households", zoned, 5, 120, 1000, 1, 0},
-      {"poverty_rate", zoned, 5, 0.25, 1000, 2, 0},
-      {"households", named, 1, 1, 1000, 3, 0},
-      {"poverty_rate", named, 1, 1, 1000, 4, 0},
-      {"water_ratio", zoned, 5, 0.5, 1000, 5, 0},
+      {"households", zoned, 5, 120, 1000, 1, 0, NULL},
+      {"poverty_rate", zoned, 5, 0.25, 1000, 2, 0, NULL},
+      {"households", named, 1, 1, 1000, 3, 0, NULL},
+      {"poverty_rate", named, 1, 1, 1000, 4, 0, NULL},
+      {"water_ratio", zoned, 5, 0.5, 1000, 5, 0, NULL},
   };
   flush(&fx, recs, 5);
   ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
