@@ -219,16 +219,15 @@ VG_TEST(label_checks_in_one_walk_keep_every_edge) {
     struct vg_label l[] = {{"village", value}};
     e->sample(e->arg, "m", l, 1, 1, 0, &w);
   }
-  struct vg_label broken[] = {{"village", "Tao\xcc\xd2"}};
-  struct vg_label cut[] = {{"village", "Tao\xe6\x9d"}};
-  struct vg_label reserved[] = {{"__village", "A"}};
-  struct vg_label one_under[] = {{"_v", "A"}};
-  struct vg_label chinese[] = {{"village", "\xe6\xa1\x83\xe5\xad\x90"}};
-  e->sample(e->arg, "m", broken, 1, 1, 0, &w);
-  e->sample(e->arg, "m", cut, 1, 1, 0, &w);
-  e->sample(e->arg, "m", reserved, 1, 1, 0, &w);
-  e->sample(e->arg, "m", one_under, 1, 1, 0, &w);
-  e->sample(e->arg, "m", chinese, 1, 1, 0, &w);
+  static const struct vg_label edges[][1] = {
+      {{"village", "Tao\xcc\xd2"}},              /* GBK after ASCII */
+      {{"village", "Tao\xe6\x9d"}},              /* a character cut */
+      {{"__village", "A"}},                      /* reserved */
+      {{"_v", "A"}},                             /* not reserved */
+      {{"village", "\xe6\xa1\x83\xe5\xad\x90"}}, /* 桃子 */
+  };
+  for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+    e->sample(e->arg, "m", edges[i], 1, 1, 0, &w);
   vg_sink_end(sink);
   const struct vg_sink_stats *s = vg_sink_stats(sink);
   ASSERT_INT_EQ(s->samples_total, 3);
