@@ -232,7 +232,8 @@ static void finish_batch(struct batch_impl *b) {
   for (size_t i = 0; i < p->count; i++) {
     p->records[i].metric = b->arena.data + b->moffs[b->at[i].metric];
     p->records[i].labels = b->labels + b->at[i].labels;
-    p->records[i].label_lens = b->lens + 2 * b->at[i].labels;
+    /* No lengths when no record of the batch has labels. */
+    p->records[i].label_lens = b->lens ? b->lens + 2 * b->at[i].labels : NULL;
   }
 }
 
