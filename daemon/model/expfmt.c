@@ -78,25 +78,32 @@ const unsigned char vg_expfmt_name_class[256] = {
 };
 /* clang-format on */
 
-/* Whether s is a name whose first byte has the class `head` and every
- * other one `tail`. */
-static bool valid_name(const char *s, unsigned head, unsigned tail) {
+/* The length of s when it is a name of at most max bytes whose first byte
+ * has the class `head` and every other one `tail`, else 0; reads at most
+ * max + 1 of its bytes. */
+static size_t name_len(const char *s, unsigned head, unsigned tail,
+                       size_t max) {
   const unsigned char *p = (const unsigned char *)s;
-  if (!(vg_expfmt_name_class[*p] & head))
-    return false; /* the empty name too: NUL has no class */
-  for (p++; *p; p++)
-    if (!(vg_expfmt_name_class[*p] & tail))
-      return false;
-  return true;
+  if (!(vg_expfmt_name_class[p[0]] & head))
+    return 0; /* the empty name too: NUL has no class */
+  size_t i = 1;
+  while (i <= max && (vg_expfmt_name_class[p[i]] & tail))
+    i++;
+  return i > max || p[i] ? 0 : i;
 }
 
 bool vg_expfmt_valid_metric_name(const char *s) {
-  return valid_name(s, VG_NAME_HEAD_METRIC, VG_NAME_TAIL_METRIC);
+  return name_len(s, VG_NAME_HEAD_METRIC, VG_NAME_TAIL_METRIC, SIZE_MAX - 1);
+}
+
+size_t vg_expfmt_label_name_len(const char *s, size_t max) {
+  if (s[0] == '_' && s[1] == '_')
+    return 0;
+  return name_len(s, VG_NAME_HEAD_LABEL, VG_NAME_TAIL_LABEL, max);
 }
 
 bool vg_expfmt_valid_label_name(const char *s) {
-  return !(s[0] == '_' && s[1] == '_') &&
-         valid_name(s, VG_NAME_HEAD_LABEL, VG_NAME_TAIL_LABEL);
+  return vg_expfmt_label_name_len(s, SIZE_MAX - 1);
 }
 
 size_t vg_expfmt_utf8_prefix(const char *str, size_t len) {
@@ -143,6 +150,23 @@ size_t vg_expfmt_utf8_prefix(const char *str, size_t len) {
 
 bool vg_expfmt_valid_utf8(const char *s, size_t len) {
   return vg_expfmt_utf8_prefix(s, len) == len;
+}
+
+size_t vg_expfmt_utf8_len(const char *s, size_t max) {
+  const unsigned char *v = (const unsigned char *)s;
+  size_t k = 0;
+  while (k <= max && v[k] && v[k] < 0x80)
+    k++;
+  if (k > max)
+    return SIZE_MAX;
+  if (!v[k]) /* ASCII to the end */
+    return k;
+  /* Past the ASCII, where a character starts: the rest measured and
+   * checked. */
+  size_t rest = strnlen(s + k, max + 1 - k);
+  return k + rest <= max && vg_expfmt_utf8_prefix(s + k, rest) == rest
+             ? k + rest
+             : SIZE_MAX;
 }
 
 bool vg_expfmt_accepts_openmetrics(const char *accept) {

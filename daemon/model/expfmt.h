@@ -44,11 +44,18 @@ extern const unsigned char vg_expfmt_name_class[256];
 bool vg_expfmt_valid_metric_name(const char *s);
 /* [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__" (reserved). */
 bool vg_expfmt_valid_label_name(const char *s);
+/* The length of s when it is a valid label name of at most max bytes,
+ * else 0: one walk, reading at most max + 1 bytes of s. */
+size_t vg_expfmt_label_name_len(const char *s, size_t max);
 /* Well-formed UTF-8, as Prometheus requires of label values: no overlong
  * forms, surrogates or values past U+10FFFF. */
 bool vg_expfmt_valid_utf8(const char *s, size_t len);
 /* The length of the longest well-formed prefix (len when all of it is). */
 size_t vg_expfmt_utf8_prefix(const char *s, size_t len);
+/* The length of the string s when it is well-formed UTF-8 of at most max
+ * bytes, else SIZE_MAX: measured and checked in one walk of its ASCII,
+ * reading at most max + 1 bytes of s. */
+size_t vg_expfmt_utf8_len(const char *s, size_t max);
 
 /* Whether an Accept header prefers OpenMetrics to text 0.0.4. */
 bool vg_expfmt_accepts_openmetrics(const char *accept);

@@ -266,28 +266,9 @@ static void reject_label(struct vg_sink *sink, const struct vg_location *where,
  * UTF-8 within MAX_VALUE.  Every label of every point pushed comes here,
  * and nearly all pass. */
 static bool plain_label(const char *name, const char *value) {
-  const unsigned char *p = (const unsigned char *)name;
-  if (!(vg_expfmt_name_class[p[0]] & VG_NAME_HEAD_LABEL) ||
-      (p[0] == '_' && p[1] == '_'))
-    return false;
-  size_t i = 1;
-  while (i <= MAX_NAME && (vg_expfmt_name_class[p[i]] & VG_NAME_TAIL_LABEL))
-    i++;
-  if (i > MAX_NAME || p[i])
-    return false;
-  const unsigned char *v = (const unsigned char *)value;
-  size_t k = 0;
-  while (k <= MAX_VALUE && v[k] && v[k] < 0x80)
-    k++;
-  if (k > MAX_VALUE)
-    return false;
-  if (!v[k]) /* ASCII to the end */
-    return k > 0;
-  /* Past the ASCII: the rest measured and checked as UTF-8, which starts
-   * a character here. */
-  size_t rest = strnlen(value + k, MAX_VALUE + 1 - k);
-  return k + rest <= MAX_VALUE &&
-         vg_expfmt_utf8_prefix(value + k, rest) == rest;
+  size_t value_len = vg_expfmt_utf8_len(value, MAX_VALUE);
+  return vg_expfmt_label_name_len(name, MAX_NAME) && value_len &&
+         value_len != SIZE_MAX;
 }
 
 /* 1 after rejecting a label that plain_label did not pass, naming what is

@@ -3,6 +3,7 @@
 #include "tests/vgtest.h"
 
 #include <float.h>
+#include <stdint.h>
 #include <string.h>
 
 static void check_double(double v, const char *expected) {
@@ -64,6 +65,28 @@ VG_TEST(names) {
   ASSERT(!vg_expfmt_valid_label_name("__name__"));
   ASSERT(!vg_expfmt_valid_label_name("a:b"));
   ASSERT(!vg_expfmt_valid_label_name("1a"));
+  /* Measured in the same walk, within a bound. */
+  ASSERT_INT_EQ(vg_expfmt_label_name_len("county", 6), 6);
+  ASSERT_INT_EQ(vg_expfmt_label_name_len("county", 5), 0);
+  ASSERT_INT_EQ(vg_expfmt_label_name_len("_v", 64), 2);
+  ASSERT_INT_EQ(vg_expfmt_label_name_len("__v", 64), 0);
+  ASSERT_INT_EQ(vg_expfmt_label_name_len("a-b", 64), 0);
+  ASSERT_INT_EQ(vg_expfmt_label_name_len("", 64), 0);
+}
+
+VG_TEST(utf8_len_measures_and_checks_within_a_bound) {
+  ASSERT_INT_EQ(vg_expfmt_utf8_len("", 8), 0);
+  ASSERT_INT_EQ(vg_expfmt_utf8_len("Chuanyan", 8), 8);
+  ASSERT_INT_EQ(vg_expfmt_utf8_len("Chuanyan", 7), SIZE_MAX);
+  /* 桃子 after ASCII: 3 + 6 bytes; the bound falls after it, at its end,
+   * and inside its last character. */
+  const char *v = "Tao\xe6\xa1\x83\xe5\xad\x90";
+  ASSERT_INT_EQ(vg_expfmt_utf8_len(v, 10), 9);
+  ASSERT_INT_EQ(vg_expfmt_utf8_len(v, 9), 9);
+  ASSERT_INT_EQ(vg_expfmt_utf8_len(v, 8), SIZE_MAX);
+  ASSERT_INT_EQ(vg_expfmt_utf8_len("\xe6\xa1\x83", 3), 3);
+  ASSERT_INT_EQ(vg_expfmt_utf8_len("Tao\xcc\xd2", 64), SIZE_MAX); /* GBK */
+  ASSERT_INT_EQ(vg_expfmt_utf8_len("Tao\xe6\xa1", 64), SIZE_MAX); /* cut */
 }
 
 VG_TEST(utf8) {
@@ -109,5 +132,6 @@ VG_TEST(accept_negotiation) {
 
 VG_TEST_MAIN(VG_T(doubles_are_shortest_exact), VG_T(doubles_read_back_exactly),
              VG_T(label_values_are_escaped), VG_T(names), VG_T(utf8),
+             VG_T(utf8_len_measures_and_checks_within_a_bound),
              VG_T(utf8_prefix_stops_at_the_first_bad_byte),
              VG_T(accept_negotiation))
