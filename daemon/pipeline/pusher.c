@@ -236,6 +236,9 @@ static void pause_delivery(struct vg_pusher *p,
 static void on_flushed(void *arg, const struct vg_flush_result *r) {
   struct vg_pusher *p = arg;
   size_t n = p->nsend;
+  /* Counted when it ends, so that a snapshot taken while a try is in
+   * flight still reads tries = answered + failed. */
+  p->stats.flushes++;
   switch (r->status) {
   case VG_FLUSH_OK: {
     size_t refused = r->rejected;
@@ -319,7 +322,6 @@ static void on_flushed(void *arg, const struct vg_flush_result *r) {
 
 static void send_batch(struct vg_pusher *p) {
   p->state = FLUSHING;
-  p->stats.flushes++;
   int rc = p->flush(p->ctx, p->batch->records, p->nsend, on_flushed, p);
   if (rc < 0) {
     struct vg_flush_result r = {.status = VG_FLUSH_RETRY,

@@ -86,7 +86,7 @@ struct vg_pusher_options {
 
 struct vg_pusher_stats {
   uint64_t sent, retried;
-  /* Tries: requests (flushes) made, and those answered RETRY (no answer,
+  /* Tries: requests (flushes) ended, and those answered RETRY (no answer,
    * 5xx, 429).  retried counts samples, each try again. */
   uint64_t flushes, failed_flushes;
   uint64_t skipped; /* the sink had them already (vg_flush_result) */

@@ -228,11 +228,17 @@ VG_TEST(retries_back_off_doubling_up_to_max_backoff) {
   ASSERT_INT_EQ(st->retried, 5 * tries);
   ASSERT_INT_EQ(st->sent, 0);
   ASSERT_STR_EQ(st->last_error, "HTTP 503");
+  /* The try in flight is not counted yet: every try counted has ended,
+   * and each of them failed. */
+  ASSERT_INT_EQ(st->flushes, tries);
+  ASSERT_INT_EQ(st->failed_flushes, tries);
   struct vg_journal_reader_stats rs;
   lag(&fx, &rs);
   ASSERT_INT_EQ(rs.lag_records, 5);
   /* One success: delivered, and the backoff is over. */
   answer_ok(&fx);
+  ASSERT_INT_EQ(st->flushes, tries + 1);
+  ASSERT_INT_EQ(st->failed_flushes, tries);
   ASSERT_INT_EQ(st->sent, 5);
   ASSERT_INT_EQ(st->backoff_ms, 0);
   ASSERT(st->last_error == NULL);
