@@ -285,25 +285,38 @@ static size_t common_prefix(const unsigned char *a, const unsigned char *b,
  * as pieces: a piece of an id written before is a copy of it.  So is what
  * a sample has of the sample before: the start of its value's field (a
  * whole number's low bytes are zeros) and its timestamp's field (a batch
- * is mostly one round's).  `scratch` holds each id's last position, then
- * the ops. */
+ * is mostly one round's).  `scratch` holds each series' length (measured
+ * once: for the message's length first, then for the series' own field),
+ * each id's last position, then the ops. */
 static int encode_pieces(const struct vg_prompb_series *series, size_t n,
-                         size_t len, struct vg_buf *scratch,
-                         struct vg_buf *out) {
+                         struct vg_buf *scratch, struct vg_buf *out) {
+  if (n > UINT32_MAX)
+    return -ENOSPC;
+  size_t lens_bytes = (n * sizeof(uint32_t) + 7) & ~(size_t)7;
+  int rc = vg_buf_reserve(scratch, lens_bytes);
+  if (rc)
+    return rc;
+  uint32_t *lens = (uint32_t *)(void *)scratch->data; /* malloc's alignment */
   uint32_t ids = 0;
-  for (size_t i = 0; i < n; i++)
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
     for (size_t k = 0; k < series[i].npieces; k++)
       if (series[i].pieces[k].id > ids)
         ids = series[i].pieces[k].id;
+    size_t sl = series_len(&series[i]);
+    len += field_len(sl);
+    if (len > UINT32_MAX)
+      return -ENOSPC;
+    lens[i] = (uint32_t)sl;
+  }
   size_t table = ((size_t)ids + 1) * sizeof(size_t);
-  if (len > UINT32_MAX)
-    return -ENOSPC;
-  int rc = vg_buf_reserve(scratch, table + vg_snappy_block_bound(len));
+  rc = vg_buf_reserve(scratch, lens_bytes + table + vg_snappy_block_bound(len));
   if (rc)
     return rc;
-  size_t *at = (size_t *)(void *)scratch->data; /* malloc's alignment */
-  memset(at, 0xff, table);                      /* VG_SNAPPY_NEW */
-  unsigned char *ops = (unsigned char *)scratch->data + table;
+  lens = (uint32_t *)(void *)scratch->data;
+  size_t *at = (size_t *)(void *)(scratch->data + lens_bytes);
+  memset(at, 0xff, table); /* VG_SNAPPY_NEW */
+  unsigned char *ops = (unsigned char *)scratch->data + lens_bytes + table;
   struct vg_snappy_block w;
   vg_snappy_block_start(&w, ops, len);
   /* The sample before: where it began, its value's field, its ts. */
@@ -316,7 +329,7 @@ static int encode_pieces(const struct vg_prompb_series *series, size_t n,
     const struct vg_prompb_series *s = &series[i];
     unsigned char head[SAMPLE_MAX];
     head[0] = KEY(1, WT_LEN);
-    size_t hl = (size_t)(put_varint(head + 1, series_len(s)) - head);
+    size_t hl = (size_t)(put_varint(head + 1, lens[i]) - head);
     vg_snappy_block_put(&w, head, hl, VG_SNAPPY_NEW);
     for (size_t k = 0; k < s->npieces; k++) {
       const struct vg_prompb_piece *piece = &s->pieces[k];
@@ -362,15 +375,15 @@ int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
                              struct vg_buf *scratch, struct vg_buf *out) {
   vg_buf_reset(out);
   vg_buf_reset(scratch);
-  size_t len;
-  int rc = request_len(series, n, &len);
-  if (rc)
-    return rc;
   bool pieces = n > 0;
   for (size_t i = 0; i < n && pieces; i++)
     pieces = series[i].npieces > 0;
   if (pieces)
-    return encode_pieces(series, n, len, scratch, out);
+    return encode_pieces(series, n, scratch, out);
+  size_t len;
+  int rc = request_len(series, n, &len);
+  if (rc)
+    return rc;
   /* scratch holds the raw message, then snappy's output, which must not
    * overlap its input and must have room for the worst case. */
   size_t room = snappy_max_compressed_length(len);

@@ -12,20 +12,21 @@
  *   11 the same with a 4-byte offset.
  * An offset counts back from the copy's own position in the output.
  *
- * A pending literal's bytes are written after room for its longest tag,
- * and moved back over what its tag does not use when it ends: its length
- * is only known then, and a literal here is a few bytes.
+ * A pending literal's bytes are written after one byte, its tag's when
+ * it ends below 60 bytes, as a literal here is a few bytes; a longer one
+ * is moved on by the bytes its tag takes more when it ends.
  *
  * A copy is kept pending too, so that the next piece, when it continues
  * both the copy's source and the copy (a sample's timestamp after its
  * value, both as in the sample before), makes it longer: no new op.
  *
- * The bound: a copy is begun only where it is at least MARGIN bytes
+ * The bound: a copy is begun only where it is at least TAG_MAX bytes
  * shorter than what it copies, which a copy made longer stays (its ops
- * take at most 5 bytes per 64), and a literal's tag takes at most MARGIN
+ * take at most 5 bytes per 64), and a literal's tag takes at most TAG_MAX
  * bytes, so every literal but the first is paid for by the copy before
  * it.  The output is at most the varint, the length, one tag and the
- * room kept before a pending literal.
+ * room kept before a pending literal, the longest tag's (a literal moved
+ * on is where a literal after its longest tag's room would be).
  */
 #include "daemon/formats/snappy_block.h"
 #include "daemon/util/varint.h"
@@ -33,7 +34,6 @@
 #include <string.h>
 
 #define TAG_MAX VG_SNAPPY_TAG_MAX
-#define MARGIN TAG_MAX
 
 size_t vg_snappy_block_bound(size_t length) {
   return VG_VARINT_MAX + length + 2 * TAG_MAX;
@@ -48,62 +48,34 @@ void vg_snappy_block_start(struct vg_snappy_block *w, unsigned char *out,
   w->pos = 0;
 }
 
-void vg_snappy_block_end_literal(struct vg_snappy_block *w) {
-  if (!w->lit)
-    return;
+void vg_snappy_block_literal_slow(struct vg_snappy_block *w) {
   size_t run = (size_t)(w->p - w->lit), n = run - 1;
-  unsigned char *tag = w->lit - TAG_MAX;
-  size_t extra = n < 60         ? 0
-                 : n < 256      ? 1
-                 : n < 65536    ? 2
-                 : n < 1u << 24 ? 3
-                                : 4;
-  if (!extra) {
-    tag[0] = (unsigned char)(n << 2);
-  } else {
-    tag[0] = (unsigned char)((59 + extra) << 2);
-    for (size_t i = 0; i < extra; i++)
-      tag[1 + i] = (unsigned char)(n >> (8 * i));
-  }
-  memmove(tag + 1 + extra, w->lit, run);
-  w->p = tag + 1 + extra + run;
+  unsigned char *tag = w->lit - 1;
+  size_t extra = n < 256 ? 1 : n < 65536 ? 2 : n < 1u << 24 ? 3 : 4;
+  memmove(w->lit + extra, w->lit, run);
+  tag[0] = (unsigned char)((59 + extra) << 2);
+  for (size_t i = 0; i < extra; i++)
+    tag[1 + i] = (unsigned char)(n >> (8 * i));
+  w->p += extra;
   w->lit = NULL;
 }
 
-/* What the ops copying `len` bytes from `offset` back take, at most. */
-static size_t copy_cost(size_t offset, size_t len) {
-  if (len >= 4 && len <= 11 && offset < 2048)
-    return 2;
-  return (len + 63) / 64 * (offset < 65536 ? 3 : 5);
-}
-
-void vg_snappy_block_end_copy(struct vg_snappy_block *w) {
-  size_t len = w->copy_len;
-  if (!len)
-    return;
-  /* The copy ends where the bytes handed over end. */
-  size_t offset = w->pos - len - w->copy_from;
-  w->copy_len = 0;
+void vg_snappy_block_copy_slow(struct vg_snappy_block *w) {
+  /* Ops of 64 bytes while more than 64 are left, then the inline end's
+   * op for the rest: every op's offset is the same, as each goes as far
+   * on in the output as in its source. */
+  size_t offset = w->pos - w->copy_len - w->copy_from;
+  int wide = offset >= 65536;
   unsigned char *p = w->p;
-  while (len > 0) {
-    if (len >= 4 && len <= 11 && offset < 2048) {
-      *p++ = (unsigned char)(1 | (len - 4) << 2 | (offset >> 8) << 5);
-      *p++ = (unsigned char)offset;
-      break;
-    }
-    size_t n = len < 64 ? len : 64;
-    int wide = offset >= 65536;
-    *p++ = (unsigned char)((wide ? 3 : 2) | (n - 1) << 2);
+  while (w->copy_len > 64) {
+    *p++ = (unsigned char)((wide ? 3 : 2) | 63 << 2);
     for (int i = 0; i < (wide ? 4 : 2); i++)
       *p++ = (unsigned char)(offset >> (8 * i));
-    len -= n;
+    w->copy_len -= 64;
+    w->copy_from += 64;
   }
   w->p = p;
-}
-
-bool vg_snappy_block_copy_pays(const struct vg_snappy_block *w, size_t len,
-                               size_t from) {
-  return from < w->pos && copy_cost(w->pos - from, len) + MARGIN <= len;
+  vg_snappy_block_end_copy(w);
 }
 
 size_t vg_snappy_block_end(struct vg_snappy_block *w) {

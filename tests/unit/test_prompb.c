@@ -6,6 +6,7 @@
  * with the tiny protobuf writer below, independent of the code under
  * test. */
 #include "daemon/formats/prompb.h"
+#include "daemon/formats/snappy_block.h"
 #include "daemon/util/mem.h"
 #include "tests/vgtest.h"
 
@@ -458,6 +459,74 @@ VG_TEST(pieces_are_copied_where_they_repeat) {
   vg_buf_free(&z);
   vg_buf_free(&scratch);
   vg_buf_free(&plain);
+}
+
+/* Where a piece comes from: new bytes of src (from SIZE_MAX), or
+ * `from` in what was handed over before. */
+struct piece_plan {
+  size_t src, n, from;
+};
+
+/* The block writer at every literal and copy length around where its
+ * ops change form (a literal's tag past 59 bytes, and past 255; a copy's
+ * one-byte offset, its 64 bytes an op, and its offset past 64 KiB), each
+ * copy made longer by the next piece or not: libsnappy reads back every
+ * byte. */
+VG_TEST(snappy_block_ops_at_every_edge) {
+  enum { SOURCE = 70000, PLAN = 400 };
+  static unsigned char src[SOURCE], want[1 << 20], got[1 << 20];
+  static unsigned char ops[(1 << 20) + 64];
+  static struct piece_plan plan[PLAN];
+  for (size_t i = 0; i < sizeof src; i++)
+    src[i] = (unsigned char)(i * 7 + i / 251);
+  static const size_t lits[] = {1,  2,  58, 59,  60,  61,  62,
+                                63, 64, 65, 255, 256, 257, 3000};
+  static const size_t copies[] = {7,  11,  12,  63,  64,  65,  66,
+                                  67, 128, 129, 130, 131, 1000};
+  /* Each past its copies: the bytes were all handed over before. */
+  static const size_t offsets[] = {1100, 2047, 2048, 65535, 65536, 69000};
+  for (int extend = 0; extend < 2; extend++) {
+    size_t np = 0, len = SOURCE;
+    plan[np++] = (struct piece_plan){0, SOURCE, VG_SNAPPY_NEW};
+    for (size_t i = 0; i < sizeof lits / sizeof *lits; i++) {
+      plan[np++] = (struct piece_plan){3 * i, lits[i], VG_SNAPPY_NEW};
+      plan[np++] = (struct piece_plan){0, 20, 100}; /* ends the literal */
+      len += lits[i] + 20;
+    }
+    for (size_t o = 0; o < sizeof offsets / sizeof *offsets; o++)
+      for (size_t c = 0; c < sizeof copies / sizeof *copies; c++) {
+        size_t from = len - offsets[o];
+        plan[np++] = (struct piece_plan){0, copies[c], from};
+        len += copies[c];
+        if (extend) { /* continues both its source and the copy */
+          plan[np++] = (struct piece_plan){0, 3, from + copies[c]};
+          len += 3;
+        }
+        plan[np++] = (struct piece_plan){7, 1, VG_SNAPPY_NEW};
+        len++;
+      }
+    ASSERT(np <= PLAN && len <= sizeof want);
+    struct vg_snappy_block w;
+    vg_snappy_block_start(&w, ops, len);
+    size_t at = 0;
+    for (size_t i = 0; i < np; i++) {
+      const struct piece_plan *p = &plan[i];
+      memcpy(want + at,
+             p->from == VG_SNAPPY_NEW ? src + p->src : want + p->from, p->n);
+      vg_snappy_block_put(&w, want + at, p->n, p->from);
+      at += p->n;
+    }
+    size_t zlen = vg_snappy_block_end(&w);
+    ASSERT(zlen <= vg_snappy_block_bound(len));
+    size_t ulen = 0;
+    ASSERT_INT_EQ(snappy_uncompressed_length((const char *)ops, zlen, &ulen),
+                  SNAPPY_OK);
+    ASSERT_INT_EQ(ulen, len);
+    ASSERT_INT_EQ(
+        snappy_uncompress((const char *)ops, zlen, (char *)got, &ulen),
+        SNAPPY_OK);
+    ASSERT(memcmp(got, want, len) == 0);
+  }
 }
 
 /* A series of more labels than the encoder measures at once (128) is
@@ -1052,8 +1121,9 @@ VG_TEST(metadata_encoding) {
   vg_buf_free(&out);
 }
 
-VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(golden_snappy_decodes_to_golden),
-             VG_T(headers), VG_T(round_trip_many_series),
+VG_TEST_MAIN(VG_T(golden_raw_bytes), VG_T(snappy_block_ops_at_every_edge),
+             VG_T(golden_snappy_decodes_to_golden), VG_T(headers),
+             VG_T(round_trip_many_series),
              VG_T(encoded_labels_write_the_same_bytes),
              VG_T(pieces_are_copied_where_they_repeat),
              VG_T(many_labels_round_trip),
