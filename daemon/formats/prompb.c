@@ -49,23 +49,13 @@ enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
 
 /* ---- encoding ---------------------------------------------------------- */
 
-static size_t varint_len(uint64_t v) {
-  /* Bits needed, 7 per byte; v | 1 keeps clz defined for 0. */
-  return (size_t)(63 - __builtin_clzll(v | 1)) / 7 + 1;
-}
-
 /* A length-delimited field: key, length varint, payload. */
 static size_t field_len(size_t payload) {
-  return 1 + varint_len(payload) + payload;
+  return 1 + vg_varint_len(payload) + payload;
 }
 
 static unsigned char *put_varint(unsigned char *p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = (unsigned char)(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = (unsigned char)v;
-  return p;
+  return p + vg_varint_put(p, v);
 }
 
 static unsigned char *put_bytes(unsigned char *p, unsigned char key,
@@ -83,7 +73,7 @@ static size_t label_len(const struct vg_label *l) {
 static size_t sample_len(int64_t ts) {
   /* Both fields are always written, even when zero (proto3 writers may
    * omit them): the size stays simple and -0.0 survives the trip. */
-  return 1 + 8 + 1 + varint_len((uint64_t)ts);
+  return 1 + 8 + 1 + vg_varint_len((uint64_t)ts);
 }
 
 /* The TimeSeries payload length. */
@@ -403,7 +393,8 @@ int vg_prompb_encode_scratch(const struct vg_prompb_series *series, size_t n,
 }
 
 static size_t metadata_len(const struct vg_prompb_metadata *m) {
-  size_t len = 1 + varint_len((uint64_t)m->type) + field_len(strlen(m->family));
+  size_t len =
+      1 + vg_varint_len((uint64_t)m->type) + field_len(strlen(m->family));
   if (m->help && m->help[0])
     len += field_len(strlen(m->help));
   if (m->unit && m->unit[0])

@@ -239,7 +239,7 @@ struct vg__journal_block {
   uint32_t name_idx[VG__JOURNAL_BLOCK_SAMPLES],
       set_idx[VG__JOURNAL_BLOCK_SAMPLES];
   int64_t ts[VG__JOURNAL_BLOCK_SAMPLES];
-  double value[VG__JOURNAL_BLOCK_SAMPLES];
+  uint64_t bits[VG__JOURNAL_BLOCK_SAMPLES]; /* the values' */
 };
 
 struct vg__journal_block *vg__journal_block_new(void) {
@@ -312,11 +312,15 @@ static bool parse_raw(struct vg__journal_block *d, const unsigned char *p,
   }
   if ((size_t)(end - p) != 8 * d->count)
     return false;
-  for (size_t i = 0; i < d->count; i++) {
-    uint64_t bits = 0;
-    for (size_t k = 0; k < 8; k++)
-      bits |= (uint64_t)p[k * d->count + i] << (8 * k);
-    memcpy(&d->value[i], &bits, 8);
+  /* Plane by plane, each read in order (a loop the compiler makes
+   * vector code of): value by value, each took eight reads a plane
+   * apart. */
+  for (size_t i = 0; i < d->count; i++)
+    d->bits[i] = p[i];
+  for (size_t k = 1; k < 8; k++) {
+    const unsigned char *plane = p + k * d->count;
+    for (size_t i = 0; i < d->count; i++)
+      d->bits[i] |= (uint64_t)plane[i] << (8 * k);
   }
   return true;
 }
@@ -347,10 +351,12 @@ void vg__journal_block_sample(const struct vg__journal_block *d, size_t i,
                               struct vg__journal_view *out) {
   const struct set_ref *set = &d->sets[d->set_idx[i]];
   const struct slice *name = &d->names[d->name_idx[i]];
+  double value;
+  memcpy(&value, &d->bits[i], sizeof value);
   *out = (struct vg__journal_view){.seq = d->first_seq + i,
                                    .count = 1,
                                    .ts = d->ts[i],
-                                   .value = d->value[i],
+                                   .value = value,
                                    .metric = name->p,
                                    .mlen = name->n,
                                    .labels = set->labels,

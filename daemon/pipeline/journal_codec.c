@@ -143,17 +143,10 @@ size_t vg__journal_frame_payload(unsigned char *out, size_t plen) {
   return VG__JOURNAL_REC_HDR + plen;
 }
 
-static size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  for (; v >= 0x80; v >>= 7)
-    n++;
-  return n;
-}
-
 size_t vg__journal_record_size(const struct vg__journal_view *v) {
   uint64_t ts = vg_zigzag((uint64_t)v->ts);
-  return VG__JOURNAL_REC_HDR + varint_size(v->seq) + varint_size(ts) + 8 +
-         varint_size(v->mlen) + v->mlen + varint_size(v->nlabels) +
+  return VG__JOURNAL_REC_HDR + vg_varint_len(v->seq) + vg_varint_len(ts) + 8 +
+         vg_varint_len(v->mlen) + v->mlen + vg_varint_len(v->nlabels) +
          (size_t)(v->end - v->labels);
 }
 

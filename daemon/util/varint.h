@@ -1,6 +1,7 @@
 /* daemon/util/varint.h - LEB128 varints and zigzag, as protobuf writes them:
- * the journal's records and the newest table's file.  Inline: a varint is
- * a byte or two, and the journal's reader decodes several per sample. */
+ * the journal's records, the newest table's file and remote write's
+ * protobuf.  Inline: a varint is a byte or two, and the journal's reader
+ * decodes several per sample. */
 #ifndef VG_VARINT_H
 #define VG_VARINT_H
 
@@ -20,6 +21,12 @@ static inline uint64_t vg_zigzag(uint64_t v) {
 
 static inline uint64_t vg_unzigzag(uint64_t z) {
   return z >> 1 ^ (0 - (z & 1));
+}
+
+/* The bytes v takes as a varint, counted without a loop: 7 bits a byte
+ * of the bits it needs (v | 1 keeps the count defined for 0). */
+static inline size_t vg_varint_len(uint64_t v) {
+  return (size_t)(63 - __builtin_clzll(v | 1)) / 7 + 1;
 }
 
 /* Writes v at out (room for VG_VARINT_MAX bytes); returns the length. */
