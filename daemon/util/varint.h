@@ -31,11 +31,11 @@ static inline size_t vg_varint_len(uint64_t v) {
 
 /* Writes v at out (room for VG_VARINT_MAX bytes); returns the length. */
 static inline size_t vg_varint_put(unsigned char *out, uint64_t v) {
-  size_t n = 0;
+  unsigned char *p = out;
   for (; v >= 0x80; v >>= 7)
-    out[n++] = (unsigned char)(v | 0x80);
-  out[n++] = (unsigned char)v;
-  return n;
+    *p++ = (unsigned char)(v | 0x80);
+  *p++ = (unsigned char)v;
+  return (size_t)(p - out);
 }
 
 /* Reads one at *p, before end, and moves *p past it.  Only minimal
@@ -43,6 +43,10 @@ static inline size_t vg_varint_put(unsigned char *out, uint64_t v) {
  * bytes: false for a cut, overlong or too large one. */
 static inline bool vg_varint_get(const unsigned char **p,
                                  const unsigned char *end, uint64_t *v) {
+  if (*p < end && **p < 0x80) { /* one byte, most of them */
+    *v = *(*p)++;
+    return true;
+  }
   uint64_t r = 0;
   for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
     unsigned char b = *(*p)++;
