@@ -715,21 +715,22 @@ def callgrind_control(pid, *opts):
                    check=True, capture_output=True, timeout=600)
 
 
-def instructions(args, pid, out, samples):
+def instructions(args, pid, out, samples, name="intake"):
     """Dumps what callgrind counted since its instrumentation was turned
-    on (at the first request) and reads the total and the heaviest
-    functions (their own instructions, every thread's) from it, per
-    sample: a figure that does not move with the machine's load, for
-    changes too small for the CPU seconds' noise (callgrind counts a
-    vector instruction as one, and no cache miss).  The dump stays in
-    bench/results/ for callgrind_annotate."""
+    on (at the first request; in push.py, at the drain's start) and reads
+    the total and the heaviest functions (their own instructions, every
+    thread's) from it, per sample: a figure that does not move with the
+    machine's load, for changes too small for the CPU seconds' noise
+    (callgrind counts a vector instruction as one, and no cache miss; a
+    large memcpy's `rep movsb` as one a byte).  The dump stays in
+    args.results as NAME-<time>.callgrind for callgrind_annotate."""
     callgrind_control(pid, "-d")
     dumps = sorted(glob.glob(out + ".*"), key=os.path.getmtime)
     if not dumps:
         raise RuntimeError("callgrind wrote no dump in %s" % out)
     os.makedirs(args.results, exist_ok=True)
-    data = os.path.join(args.results, "intake-%s.callgrind" %
-                        time.strftime("%Y%m%d-%H%M%S"))
+    data = os.path.join(args.results, "%s-%s.callgrind" %
+                        (name, time.strftime("%Y%m%d-%H%M%S")))
     shutil.copy(dumps[-1], data)
     text = subprocess.run([CALLGRIND_ANNOTATE, "--threshold=100", data],
                           capture_output=True,

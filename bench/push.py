@@ -49,7 +49,9 @@ AGENTS = ("villagemetricsd", "vmagent", "prometheus")
 
 from push_peers import (Agent, CountingProxy, Feed,  # noqa: E402
                         ScrapeTarget)
-from intake import start_perf, stop_perf  # noqa: E402  (--profile)
+from intake import (CALLGRIND_ANNOTATE, CALLGRIND_CONTROL,  # noqa: E402
+                    VALGRIND, callgrind_control, instructions, start_perf,
+                    stop_perf)
 
 
 def daemon_config(port, state_dir, collector, rw_url, extra_rw=None,
@@ -106,8 +108,13 @@ def bench_journal(args, tmp, metrics, vm_port):
         {"min_backoff": "100ms", "max_backoff": "1s"}))
     log("journal: villagemetricsd, remote_write to a closed port")
     start = time.monotonic()
-    server = bl.Server([args.daemon, "--config", conf],
-                       os.path.join(tmp, "journal", "daemon.log"),
+    argv = [args.daemon, "--config", conf]
+    count = None
+    if args.instructions:  # counted from the drain's start only
+        count = os.path.join(tmp, "callgrind.out")
+        argv = [VALGRIND, "--tool=callgrind", "--instr-atstart=no",
+                "--callgrind-out-file=" + count] + argv
+    server = bl.Server(argv, os.path.join(tmp, "journal", "daemon.log"),
                        bl.daemon_environment())
     proxy = None
     try:
@@ -144,6 +151,8 @@ def bench_journal(args, tmp, metrics, vm_port):
         rows0 = vm_metric(vm_port, "vm_rows_inserted_total")
         prof = (start_perf(args, server.pid, tmp, "push-drain")
                 if args.profile else None)
+        if count:
+            callgrind_control(server.pid, "-i", "on")
         cpu0 = cpu_seconds(server.pid)
         proxy = CountingProxy(vm_port, "drain")
         proxy.listener.close()
@@ -169,6 +178,8 @@ def bench_journal(args, tmp, metrics, vm_port):
         e = poll("drain", drained, 600, 0.02)
         cpu1 = cpu_seconds(server.pid)
         profile = stop_perf(prof) if prof else None
+        if count:
+            profile = instructions(args, server.pid, count, n, "push-drain")
         snap = proxy.snapshot()
         ok = proxy.ok_times
         first = ok[0] if ok else t0
@@ -599,7 +610,15 @@ def render(info, journal, drain, ag, args):
     add("   every one of these series is new to it), the daemon's loop the "
         "rest")
     p = drain.get("profile")
-    if p:
+    if p and "instructions" in p:
+        add("   instructions of villagemetricsd under callgrind during the "
+            "drain (its CPU figures")
+        add("   above are callgrind's): %.0f per sample (%d in all); by "
+            "function, its own, per" % (p["per_sample"], p["instructions"]))
+        add("   sample (callgrind_annotate %s):" %
+            os.path.relpath(p["data"], ROOT))
+        add(p["functions"])
+    elif p:
         add("   perf profile of the drain (data: %s), top symbols:" % p["data"])
         add("\n".join(p["by_symbol"].splitlines()[:25]))
     add("")
@@ -682,9 +701,13 @@ def render(info, journal, drain, ag, args):
         add("")
     add("targets (never tuned to; reported as measured):")
     per_core = drain["samples_per_cpu_s"]
-    add("  >= 2M samples/s per core encoded and sent (2a, samples per "
-        "CPU-s of the drain):  %.0f -> %s" %
-        (per_core, met(per_core >= TARGET_SAMPLES_PER_CPU_S)))
+    if args.instructions:
+        add("  >= 2M samples/s per core encoded and sent (2a): not "
+            "measured, the daemon ran under callgrind")
+    else:
+        add("  >= 2M samples/s per core encoded and sent (2a, samples per "
+            "CPU-s of the drain):  %.0f -> %s" %
+            (per_core, met(per_core >= TARGET_SAMPLES_PER_CPU_S)))
     if ag:
         v = ag["villagemetricsd"]["steady"]
         va = ag["vmagent"]["steady"]
@@ -744,6 +767,11 @@ def main():
                     help="the drain (2a) and villagemetricsd's steady "
                     "window (2b) under perf record, their hotspots in the "
                     "table (their CPU figures then include perf's cost)")
+    ap.add_argument("--instructions", action="store_true",
+                    help="the daemon under callgrind, counting the drain "
+                    "(2a) alone: its instructions per sample, in all and by "
+                    "function (its CPU figures are then callgrind's); parts "
+                    "1 and 2a only")
     ap.add_argument("--perf", default="/usr/bin/perf")
     ap.add_argument("--no-agents", action="store_true",
                     help="parts 1 and 2a only")
@@ -752,13 +780,19 @@ def main():
     ap.add_argument("--prometheus", default="/usr/bin/prometheus")
     bl.add_common_args(ap, seed=2020)
     args = ap.parse_args()
+    if args.instructions and args.profile:
+        ap.error("--instructions and --profile each run the daemon under "
+                 "their own tool: one at a time")
+    args.no_agents = args.no_agents or args.instructions
     if args.quick:
         args.journal_samples = 200000
         args.series = 20000
         args.warmup, args.steady, args.outage = 10, 30, 10
         args.pause, args.after = 5, 10
     bl.require_executables("push.py", [args.daemon, args.victoria_metrics] + (
-        [] if args.no_agents else [args.vmagent, args.prometheus]),
+        [] if args.no_agents else [args.vmagent, args.prometheus]) + (
+        [VALGRIND, CALLGRIND_CONTROL, CALLGRIND_ANNOTATE]
+        if args.instructions else []),
         "run bench/run-push.sh to build the daemon")
     metrics = ex.read_catalog(20)
     info = machine(args)
