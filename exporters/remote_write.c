@@ -978,16 +978,20 @@ static void note_refusal(struct remote_write *rw,
 
 static void on_answer(void *arg, const struct vg_http_client_response *r) {
   struct remote_write *rw = arg;
+  /* This answer's, and no later one's: a metadata request that failed on
+   * its way (refused, timed out) left it set, and the next batch's first
+   * answer was taken for the metadata's and the batch posted again. */
+  bool metadata = rw->sending_metadata;
+  rw->sending_metadata = false;
   if (r->result != CURLE_OK) {
     snprintf(rw->message, sizeof rw->message, "%s", r->error);
     finish_status(rw, VG_FLUSH_RETRY, NULL, 0);
     return;
   }
   describe(rw, r);
-  if (rw->sending_metadata) {
+  if (metadata) {
     /* Best effort: whatever the answer, the samples go next (a sender
      * refused shows in their answer just the same). */
-    rw->sending_metadata = false;
     if (r->status < 200 || r->status >= 300)
       vg_log(VG_LOG_WARNING, "exporter %s: metadata not taken: %s", rw->name,
              rw->message);
