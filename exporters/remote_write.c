@@ -31,7 +31,8 @@
  * Metadata.  Every metadata_interval, before the next batch, one request
  * carries the HELP, TYPE and UNIT of the catalog's indicators and of the
  * families read from Prometheus text (Prometheus sends its metadata apart
- * from samples the same way).
+ * from samples the same way).  One that did not reach the receiver goes
+ * again before the next try.
  *
  * Owns: its configuration, its HTTP client, the newest samples, and
  * scratch arrays reused from one flush to the next.  Must never: send
@@ -984,6 +985,10 @@ static void on_answer(void *arg, const struct vg_http_client_response *r) {
   bool metadata = rw->sending_metadata;
   rw->sending_metadata = false;
   if (r->result != CURLE_OK) {
+    /* The receiver was not reached: its metadata goes with the next try
+     * (an answer, even a refusal, waits out the interval). */
+    if (metadata)
+      rw->metadata_due_ms = 0;
     snprintf(rw->message, sizeof rw->message, "%s", r->error);
     finish_status(rw, VG_FLUSH_RETRY, NULL, 0);
     return;
