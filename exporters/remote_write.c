@@ -332,6 +332,12 @@ static void remote_write_stop(void *ctx) {
   if (rw->client)
     vg_http_client_cancel(rw->client);
   rw->done = NULL;
+  /* Metadata cancelled in flight gets no answer: started again (after a
+   * refused reload), the first batch's must not be taken for its, and it
+   * goes again first. */
+  if (rw->sending_metadata)
+    rw->metadata_due_ms = 0;
+  rw->sending_metadata = false;
 }
 
 static void remote_write_destroy(void *ctx) {

@@ -1002,6 +1002,30 @@ VG_TEST(failed_metadata_leaves_the_batch_sent_once) {
   teardown(&fx);
 }
 
+/* A stop that cancels the metadata in flight (a refused reload starts
+ * the exporter again) leaves no answer owed: started again, the
+ * metadata goes again, then the batch once. */
+VG_TEST(stop_during_metadata_leaves_the_next_batch_sent_once) {
+  struct fixture fx = {0};
+  setup_with(&fx, "{\"url\": \"http://127.0.0.1:PORT/api/v1/write\"}");
+  fx.hold_one = true;
+  ASSERT_INT_EQ(fx.type->flush(fx.ctx, batch, 6, on_flushed, &fx), 0);
+  while (!fx.held)
+    uv_run(&fx.net.loop, UV_RUN_ONCE);
+  fx.type->stop(fx.ctx);
+  vg_httpd_respond(fx.held, 204, "text/plain", NULL, 0);
+  fx.held = NULL;
+  struct vg_exporter_env env = {
+      .loop = &fx.net.loop, .curl = fx.net.curl, .name = "rw"};
+  ASSERT_INT_EQ(fx.type->start(fx.ctx, &env), 0);
+  flush(&fx, batch, 6);
+  ASSERT_INT_EQ(fx.r.status, VG_FLUSH_OK);
+  ASSERT_INT_EQ(fx.requests, 3);
+  ASSERT_INT_EQ(fx.metadata_requests, 1);
+  ASSERT_INT_EQ(fx.nseries, 3);
+  teardown(&fx);
+}
+
 VG_TEST_MAIN(VG_T(series_grouped_sorted_and_headers),
              VG_T(equal_timestamps_keep_journal_order),
              VG_T(ten_thousand_interleaved_records),
@@ -1021,4 +1045,5 @@ VG_TEST_MAIN(VG_T(series_grouped_sorted_and_headers),
              VG_T(unpredicted_refusals_stay_bounded),
              VG_T(retry_after_a_partial_delivery_counts_it_once),
              VG_T(metadata_goes_before_the_first_batch),
-             VG_T(failed_metadata_leaves_the_batch_sent_once))
+             VG_T(failed_metadata_leaves_the_batch_sent_once),
+             VG_T(stop_during_metadata_leaves_the_next_batch_sent_once))
